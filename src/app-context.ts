@@ -1,0 +1,23 @@
+/**
+ * What the composition root (app.ts) hands to the API layers and the Worker. Passed explicitly; no
+ * module-level singletons.
+ */
+import type { Logger } from "pino";
+import type { Config } from "./config/config.ts";
+import type { Clock } from "./core/clock.ts";
+import type { Dispatcher } from "./core/dispatcher.ts";
+import type { ModelCatalog } from "./core/model-catalog.ts";
+import type { BlobStore } from "./store/blob-store.ts";
+import type { Store } from "./store/store.ts";
+
+export interface AppContext {
+  config: Config;
+  store: Store;
+  blobs: BlobStore;
+  clock: Clock;
+  logger: Logger;
+  catalog: ModelCatalog;
+  dispatcher: Dispatcher;
+  /** Wakes local Workers and the Sweeper (a Batch was created or cancelled); no-op in API-only processes. */
+  notifyWork(): void;
+}

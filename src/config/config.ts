@@ -1,0 +1,152 @@
+/**
+ * The one Config type. Loading order: defaults < config file < environment < flags (see load-config.ts).
+ * Every field is validated by the zod schemas below; an error names the bad key (e.g. `models[1].engine`).
+ */
+import { z } from "zod";
+
+const positiveInt = z.number().int().positive();
+
+const modelBase = {
+  /** The model name clients put in requests. */
+  name: z.string().min(1),
+  /** Requests of this Model running at once in one process. */
+  concurrency: positiveInt.optional(),
+  /** Per-request timeout (one Attempt), milliseconds. */
+  timeoutMs: positiveInt.optional(),
+  /** Retries after the first try for retryable failures (429, 5xx, network). */
+  maxRetries: z.number().int().min(0).optional(),
+  /** Name sent to the backend, when it differs from `name`. */
+  upstreamModel: z.string().min(1).optional(),
+  /** What the model serves; lets validation reject an embeddings request to a chat-only model early. */
+  kinds: z.array(z.enum(["chat", "completion", "embedding"])).optional(),
+};
+
+export const openaiModelSchema = z.strictObject({
+  ...modelBase,
+  engine: z.literal("openai"),
+  baseUrl: z.url(),
+  apiKey: z.string().optional(),
+  /** Extra headers sent upstream (e.g. an org id). */
+  headers: z.record(z.string(), z.string()).optional(),
+});
+
+export const geminiModelSchema = z.strictObject({
+  ...modelBase,
+  engine: z.literal("gemini"),
+  baseUrl: z.url().optional(),
+  apiKey: z.string().optional(),
+});
+
+export const llamaCppModelSchema = z.strictObject({
+  ...modelBase,
+  engine: z.literal("llama-cpp"),
+  /** Local path, `hf:owner/repo/file.gguf`, or an https URL (downloaded once into the model cache). */
+  path: z.string().min(1),
+  /** Expected SHA-256 of a downloaded model (hex); checked after download. */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  threads: positiveInt.optional(),
+  /** Parallel sequences in one context (continuous batching inside the engine). */
+  sequences: positiveInt.optional(),
+  contextSize: positiveInt.optional(),
+  /** Serve embeddings from this model. */
+  embeddings: z.boolean().optional(),
+});
+
+export const modelSchema = z.discriminatedUnion("engine", [openaiModelSchema, geminiModelSchema, llamaCppModelSchema]);
+
+export const configFileSchema = z.strictObject({
+  host: z.string().min(1).optional(),
+  port: z.number().int().min(0).max(65535).optional(),
+  dataDir: z.string().min(1).optional(),
+  databaseUrl: z.string().min(1).optional(),
+  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional(),
+  /** When set, clients must send one of these keys (Bearer, x-goog-api-key or ?key=). */
+  apiKeys: z.array(z.string().min(1)).optional(),
+  limits: z
+    .strictObject({
+      /** Largest upload through the OpenAI Files API. */
+      maxUploadBytes: positiveInt.optional(),
+      /** Largest upload through the Gemini Files API. */
+      maxGeminiUploadBytes: positiveInt.optional(),
+      /** Longest single input line. */
+      maxLineBytes: positiveInt.optional(),
+      /** Most Items in one Batch. */
+      maxBatchItems: positiveInt.optional(),
+    })
+    .optional(),
+  worker: z
+    .strictObject({
+      /** Lease length for claimed Items; renewed by heartbeat at a third of it. */
+      leaseMs: positiveInt.optional(),
+      /** Longest sleep between claims when idle. */
+      pollMs: positiveInt.optional(),
+      /** Claims of one Item before it is failed as crashing its workers. */
+      maxAttempts: positiveInt.optional(),
+      /** How long SIGTERM waits for running requests before returning them. */
+      shutdownGraceMs: z.number().int().min(0).optional(),
+      /** Sweeper period. */
+      sweepMs: positiveInt.optional(),
+    })
+    .optional(),
+  models: z.array(modelSchema).optional(),
+});
+
+export type ConfigFile = z.infer<typeof configFileSchema>;
+export type ModelConfigInput = z.infer<typeof modelSchema>;
+
+interface ModelDefaults {
+  concurrency: number;
+  timeoutMs: number;
+  maxRetries: number;
+}
+
+export type OpenAIModelConfig = z.infer<typeof openaiModelSchema> & ModelDefaults;
+export type GeminiModelConfig = z.infer<typeof geminiModelSchema> & ModelDefaults;
+export type LlamaCppModelConfig = z.infer<typeof llamaCppModelSchema> & ModelDefaults;
+export type ModelConfig = OpenAIModelConfig | GeminiModelConfig | LlamaCppModelConfig;
+
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  /** null: SQLite in the data dir. */
+  databaseUrl: string | null;
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  apiKeys: string[];
+  limits: {
+    maxUploadBytes: number;
+    maxGeminiUploadBytes: number;
+    maxLineBytes: number;
+    maxBatchItems: number;
+  };
+  worker: {
+    leaseMs: number;
+    pollMs: number;
+    maxAttempts: number;
+    shutdownGraceMs: number;
+    sweepMs: number;
+  };
+  models: ModelConfig[];
+  /** True when no models were configured and the built-in demo model is served. */
+  demoModel: boolean;
+}
+
+export const DEFAULTS = {
+  host: "127.0.0.1",
+  port: 8080,
+  dataDir: "./data",
+  logLevel: "info",
+  limits: {
+    maxUploadBytes: 512 * 1024 * 1024,
+    maxGeminiUploadBytes: 2 * 1024 * 1024 * 1024,
+    maxLineBytes: 32 * 1024 * 1024,
+    maxBatchItems: 1_000_000,
+  },
+  worker: { leaseMs: 30_000, pollMs: 500, maxAttempts: 5, shutdownGraceMs: 10_000, sweepMs: 1_000 },
+} as const;
+
+export const MODEL_DEFAULTS: Record<ModelConfig["engine"], ModelDefaults> = {
+  openai: { concurrency: 64, timeoutMs: 600_000, maxRetries: 5 },
+  gemini: { concurrency: 16, timeoutMs: 600_000, maxRetries: 5 },
+  "llama-cpp": { concurrency: 4, timeoutMs: 600_000, maxRetries: 0 },
+};

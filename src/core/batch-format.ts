@@ -1,0 +1,64 @@
+/**
+ * The BatchFormat contract: what the generic validation and finalization code needs from a dialect.
+ * Implemented by src/api/openai/batch-format.ts and src/api/gemini/batch-format.ts; the Worker receives
+ * them from the composition root (app.ts) keyed by Dialect, so src/worker never imports src/api.
+ */
+import type { Batch, Dialect, Item, ItemResult, LineError, RequestKind } from "./types.ts";
+import type { ModelCatalog } from "./model-catalog.ts";
+
+/** One valid input line, ready to become an Item. */
+export interface ParsedLine {
+  customId: string | null;
+  echo: string | null;
+  model: string;
+  kind: RequestKind;
+  /** The request body as JSON text in the dialect's shape (what the Engine receives). */
+  request: string;
+}
+
+export type LineOutcome =
+  | { ok: true; line: ParsedLine }
+  /** `customId` is whatever id could be read from the bad line (so a skip-policy error line can carry it). */
+  | { ok: false; errors: LineError[]; customId: string | null; echo: string | null };
+
+export interface BatchFormat {
+  readonly dialect: Dialect;
+  /**
+   * Checks one input line (raw text without the newline). `lineNumber` is 1-based. Never throws on user
+   * input: every problem becomes a LineError naming the line and the field.
+   */
+  parseLine(text: string, lineNumber: number, batch: Batch, catalog: ModelCatalog): LineOutcome;
+  /** The LineError for a custom id already used on `firstLine`. */
+  duplicateIdError(customId: string, lineNumber: number, firstLine: number): LineError;
+  /** The result stored for a bad line of a skip-policy Batch. */
+  invalidLineResult(errors: readonly LineError[], nowMs: number): ItemResult;
+  /** One result-file line for a finished Item, and which file it goes to. */
+  resultLine(batch: Batch, item: Item): { target: "output" | "error"; line: string };
+  /** File names for the result files of a Batch. */
+  resultFileNames(batch: Batch): { output: string; error: string };
+}
+
+/** Results for Items that never ran. Codes are OpenAI's; dialects map them. */
+export function expiredResult(nowMs: number): ItemResult {
+  return {
+    statusCode: null,
+    body: null,
+    errorCode: "batch_expired",
+    errorMessage: "This request could not be executed before the completion window expired.",
+    requestId: null,
+    usage: { inputTokens: 0, outputTokens: 0 },
+    finishedAtMs: nowMs,
+  };
+}
+
+export function cancelledResult(nowMs: number): ItemResult {
+  return {
+    statusCode: null,
+    body: null,
+    errorCode: "batch_cancelled",
+    errorMessage: "The batch was cancelled before this request ran.",
+    requestId: null,
+    usage: { inputTokens: 0, outputTokens: 0 },
+    finishedAtMs: nowMs,
+  };
+}

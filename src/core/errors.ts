@@ -1,0 +1,36 @@
+/**
+ * One error type for failures the system reports to callers. Each dialect maps `code` to its own envelope
+ * (src/api/<dialect>/errors.ts); nothing else turns errors into HTTP responses.
+ *
+ * A failed request inside a Batch is data (an ItemResult), not an AppError.
+ */
+export type AppErrorCode =
+  | "invalid_request" // the client sent something malformed; `param` names the field
+  | "not_found"
+  | "conflict" // the state forbids the operation (e.g. cancelling a completed Batch)
+  | "already_exists"
+  | "payload_too_large"
+  | "unauthenticated"
+  | "unknown_model"
+  | "unavailable" // a dependency is down or the process is shutting down
+  | "internal";
+
+export class AppError extends Error {
+  readonly code: AppErrorCode;
+  /** Field path the error is about, e.g. `input_file_id` or `batch.inputConfig.fileName`. */
+  readonly param: string | null;
+  /** Extra structured detail for the envelope (e.g. every bad line). */
+  readonly details: unknown;
+
+  constructor(code: AppErrorCode, message: string, options: { param?: string | null; details?: unknown; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.name = "AppError";
+    this.code = code;
+    this.param = options.param ?? null;
+    this.details = options.details;
+  }
+}
+
+export function isAppError(error: unknown): error is AppError {
+  return error instanceof AppError;
+}

@@ -1,0 +1,162 @@
+/**
+ * Domain nouns of spool. Every layer uses these names; wire names (custom_id, in_progress,
+ * BATCH_STATE_SUCCEEDED, inlinedResponses) live only in src/api/<dialect>/.
+ *
+ * Glossary (also docs/glossary.md):
+ * - File:    bytes a client uploaded (a batch input) or spool generated (a result file); metadata in the
+ *            Store, contents in the BlobStore.
+ * - Batch:   one submitted job: a set of Items run against one kind of endpoint, with a lifecycle.
+ * - Item:    one request of a Batch (one input line, or one inline request), with its result once done.
+ * - Attempt: one claim of an Item by a Worker. Counted at claim time, so a process that dies mid-request
+ *            still spends an attempt (an Item that kills its worker cannot loop forever).
+ * - Lease:   a Worker's time-limited right to an Item (or a Batch being validated or finalized). Renewed by
+ *            heartbeat while the Worker lives; an expired Lease returns the work to the pool.
+ * - Engine:  an inference backend adapter (openai, gemini, llama-cpp) that executes one Item's request.
+ * - Model:   a configured route: the name clients use, which Engine serves it and how.
+ * - Worker:  the loop that claims Items, dispatches them to Engines, and records results.
+ * - Sweeper: the periodic loop that returns expired Leases, validates new Batches, expires and finalizes them.
+ * - Store:   durable state (SQLite or PostgreSQL) behind the contract in src/store/store.ts.
+ * - Dialect: a client wire format: "openai" or "gemini".
+ */
+
+/** Client wire format a Batch was submitted in; decides how its input is parsed and its results written. */
+export type Dialect = "openai" | "gemini";
+
+/** What an Item asks an Engine for. `completion` is the legacy text-completion endpoint. */
+export type RequestKind = "chat" | "completion" | "embedding";
+
+export type BatchStatus =
+  | "validating"
+  | "in_progress"
+  | "finalizing"
+  | "completed"
+  | "failed"
+  | "expired"
+  | "cancelling"
+  | "cancelled";
+
+export const TERMINAL_BATCH_STATUSES: readonly BatchStatus[] = ["completed", "failed", "expired", "cancelled"];
+
+export function isTerminal(status: BatchStatus): boolean {
+  return TERMINAL_BATCH_STATUSES.includes(status);
+}
+
+/**
+ * Item lifecycle:
+ *   staged  -> pending            when its Batch finishes validation (staged Items are never claimed)
+ *   pending -> running            claimed by a Worker (Attempt counted, Lease set)
+ *   running -> pending            Lease expired (process died) or released on graceful shutdown
+ *   running -> succeeded | failed result recorded (fenced by owner + attempt)
+ *   staged|pending -> cancelled | expired   by cancel / completion window
+ *   (invalid lines of a "skip" Batch are inserted directly as failed)
+ */
+export type ItemStatus = "staged" | "pending" | "running" | "succeeded" | "failed" | "cancelled" | "expired";
+
+/** One problem found in an input file. `line` is 1-based; `param` is a field path like `body.messages[0]`. */
+export interface LineError {
+  line: number | null;
+  code: string;
+  message: string;
+  param: string | null;
+}
+
+/** What to do with a Batch whose input has bad lines: fail it whole (OpenAI) or run the rest (Gemini). */
+export type InvalidLinePolicy = "fail" | "skip";
+
+export interface RequestCounts {
+  total: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+  expired: number;
+}
+
+export interface TokenUsage {
+  inputTokens: number;
+  outputTokens: number;
+}
+
+export interface Batch {
+  id: string;
+  /** Monotonic integer assigned by the Store; orders Batches FIFO for claiming and listing. */
+  seq: number;
+  dialect: Dialect;
+  kind: RequestKind;
+  /** Dialect-owned description of the endpoint (e.g. "/v1/chat/completions"); opaque to core. */
+  endpoint: string;
+  /** Model every Item of the Batch uses when the dialect fixes one per Batch; null until known. */
+  model: string | null;
+  status: BatchStatus;
+  inputFileId: string | null;
+  outputFileId: string | null;
+  errorFileId: string | null;
+  invalidLinePolicy: InvalidLinePolicy;
+  /** Bad input lines (filled when validation fails, or reported alongside a "skip" Batch). */
+  errors: LineError[] | null;
+  counts: RequestCounts;
+  usage: TokenUsage;
+  displayName: string | null;
+  /** Client metadata, echoed back; opaque JSON owned by the dialect. */
+  metadata: Record<string, unknown> | null;
+  /** Dialect-owned options kept with the Batch (output expiry, inline output, webhook...); opaque JSON. */
+  options: Record<string, unknown>;
+  priority: number;
+  createdAtMs: number;
+  updatedAtMs: number;
+  expiresAtMs: number;
+  inProgressAtMs: number | null;
+  finalizingAtMs: number | null;
+  completedAtMs: number | null;
+  failedAtMs: number | null;
+  expiredAtMs: number | null;
+  cancellingAtMs: number | null;
+  cancelledAtMs: number | null;
+  deletedAtMs: number | null;
+}
+
+/** Result of one Item, stored with it. Exactly one of `response` / `error` is set. */
+export interface ItemResult {
+  /** HTTP-like status of the Engine's answer (200, or the upstream's 4xx/5xx); null when never answered. */
+  statusCode: number | null;
+  /** The reply body as JSON text, in the Batch's dialect (success body or upstream error body). */
+  body: string | null;
+  /** Set when the Item ended without an Engine answer: batch_expired, batch_cancelled, request_timeout... */
+  errorCode: string | null;
+  errorMessage: string | null;
+  requestId: string | null;
+  usage: TokenUsage;
+  finishedAtMs: number;
+}
+
+export interface Item {
+  batchId: string;
+  /** 0-based position in the input (line number - 1 for files). Output is written in this order. */
+  index: number;
+  /** The client's id for the Item (OpenAI custom_id, Gemini key); null when the dialect has none. */
+  customId: string | null;
+  /** Extra per-Item JSON echoed in results (Gemini inline `metadata`); JSON text or null. */
+  echo: string | null;
+  model: string;
+  kind: RequestKind;
+  /** The request body as JSON text, in the Batch's dialect. */
+  request: string;
+  status: ItemStatus;
+  attempts: number;
+  result: ItemResult | null;
+}
+
+export interface FileRecord {
+  id: string;
+  purpose: string;
+  filename: string;
+  /** Gemini displayName; null when not given. */
+  displayName: string | null;
+  mimeType: string | null;
+  bytes: number;
+  /** Lower-case hex SHA-256 of the contents. */
+  sha256: string;
+  /** "uploaded" by a client, or "generated" by spool (result files). */
+  source: "uploaded" | "generated";
+  createdAtMs: number;
+  expiresAtMs: number | null;
+}

@@ -1,0 +1,83 @@
+/**
+ * The Engine contract: one adapter per inference backend (src/engines/<name>/).
+ *
+ * An Engine executes one request at a time per call; the Worker decides how many calls run at once
+ * (per-Model concurrency), when to retry, and records the outcome. Engines own their connections.
+ *
+ * Requests arrive in the client's dialect (`dialect` + `body`) and replies leave in the same dialect: an
+ * Engine whose backend speaks another wire format translates both ways (src/engines/translate/). An
+ * openai Engine given an openai-dialect body forwards it unchanged apart from the model name, so fields
+ * spool does not know still reach the upstream.
+ *
+ * Failures are thrown as EngineError, which carries the retry decision where it is made: the adapter
+ * knows whether a 409 or a reset connection is worth another try; the Worker only reads `retryable` and
+ * `retryAfterMs` (see src/core/retry-policy.ts).
+ */
+import type { Dialect, RequestKind, TokenUsage } from "../core/types.ts";
+import type { ModelConfig } from "../config/config.ts";
+
+export interface EngineRequest {
+  kind: RequestKind;
+  dialect: Dialect;
+  /** The request body in `dialect`'s shape (OpenAI chat/completion/embedding body, or Gemini request). */
+  body: Record<string, unknown>;
+  model: ModelConfig;
+  /** Aborted on timeout, cancellation or shutdown. */
+  signal: AbortSignal;
+}
+
+export interface EngineReply {
+  /** 200 for success. */
+  statusCode: number;
+  /** The reply body in the request's dialect. */
+  body: unknown;
+  usage: TokenUsage;
+  /** Upstream request id, when the backend gave one. */
+  requestId: string | null;
+}
+
+export interface Engine {
+  readonly name: string;
+  execute(request: EngineRequest): Promise<EngineReply>;
+  /** Frees connections, contexts, child processes. */
+  close(): Promise<void>;
+}
+
+export type EngineErrorKind =
+  | "http" // the backend answered with a non-2xx status
+  | "network" // connection refused/reset, DNS, TLS
+  | "timeout" // the per-request timeout elapsed
+  | "aborted" // cancelled by spool (shutdown, batch cancel)
+  | "unsupported" // the request asks for something this engine cannot do (a per-Item error, not retried)
+  | "engine"; // the backend failed internally (model load error, native failure)
+
+export class EngineError extends Error {
+  readonly kind: EngineErrorKind;
+  readonly statusCode: number | null;
+  /** Reply body (parsed JSON when it was JSON, else text), for the error file. */
+  readonly body: unknown;
+  readonly retryable: boolean;
+  /** Server-requested delay (Retry-After / retry-after-ms), already parsed; null when none. */
+  readonly retryAfterMs: number | null;
+  readonly requestId: string | null;
+
+  constructor(params: {
+    kind: EngineErrorKind;
+    message: string;
+    statusCode?: number | null;
+    body?: unknown;
+    retryable: boolean;
+    retryAfterMs?: number | null;
+    requestId?: string | null;
+    cause?: unknown;
+  }) {
+    super(params.message, { cause: params.cause });
+    this.name = "EngineError";
+    this.kind = params.kind;
+    this.statusCode = params.statusCode ?? null;
+    this.body = params.body;
+    this.retryable = params.retryable;
+    this.retryAfterMs = params.retryAfterMs ?? null;
+    this.requestId = params.requestId ?? null;
+  }
+}

@@ -1,0 +1,251 @@
+/**
+ * The Store contract: all durable state of spool except file contents (see blob-store.ts).
+ *
+ * Implementations: src/store/sqlite/ (embedded default, one file in the data dir, WAL) and
+ * src/store/postgres/ (scale-out: many processes share one database). Both must pass the conformance
+ * suite in test/store/ and give identical observable behaviour.
+ *
+ * Rules every implementation follows:
+ * - Callers never hold SQL: they call the named operations below.
+ * - Time is passed in (`nowMs`, epoch milliseconds from the injected Clock); SQL never calls now().
+ * - Every state change is one atomic statement or transaction, guarded by the state it expects
+ *   (`WHERE status = ...`), so two processes racing on the same Batch or Item cannot both win.
+ * - Item results are fenced: a completion is accepted only from the Worker that holds the Item's Lease
+ *   for the same Attempt. A Worker whose Lease expired (paused, partitioned) cannot overwrite the result of
+ *   the Worker that took the Item over — this is what makes "exactly one result per Item" hold.
+ * - Batch counters (`counts`, `usage`) are updated in the same transaction as the Items they count, so a
+ *   reader never sees counts that disagree with Item states.
+ *
+ * Deliberately left out: per-Item history of Attempts (only the count and the last result are kept),
+ * and any query by client metadata.
+ */
+import type {
+  Batch,
+  BatchStatus,
+  Dialect,
+  FileRecord,
+  InvalidLinePolicy,
+  Item,
+  ItemResult,
+  ItemStatus,
+  LineError,
+  RequestKind,
+  TokenUsage,
+} from "../core/types.ts";
+
+export interface NewFile {
+  id: string;
+  purpose: string;
+  filename: string;
+  displayName: string | null;
+  mimeType: string | null;
+  bytes: number;
+  sha256: string;
+  source: "uploaded" | "generated";
+  createdAtMs: number;
+  expiresAtMs: number | null;
+}
+
+export interface FileQuery {
+  purpose?: string;
+  /** Cursor: return files after this id in the chosen order. */
+  afterId?: string;
+  limit: number;
+  order: "asc" | "desc";
+}
+
+export interface NewBatch {
+  id: string;
+  dialect: Dialect;
+  kind: RequestKind;
+  endpoint: string;
+  model: string | null;
+  inputFileId: string | null;
+  invalidLinePolicy: InvalidLinePolicy;
+  displayName: string | null;
+  metadata: Record<string, unknown> | null;
+  options: Record<string, unknown>;
+  priority: number;
+  createdAtMs: number;
+  expiresAtMs: number;
+}
+
+export interface BatchQuery {
+  dialect?: Dialect;
+  /** Cursor: return Batches older than this one (lists are newest first). */
+  afterId?: string;
+  limit: number;
+  /** Deleted Batches are hidden unless asked for. */
+  includeDeleted?: boolean;
+}
+
+/** One Item as produced by validation. Invalid lines of a "skip" Batch arrive with `result` set. */
+export interface NewItem {
+  index: number;
+  customId: string | null;
+  echo: string | null;
+  model: string;
+  kind: RequestKind;
+  request: string;
+  /** Set for a line that failed validation in a "skip" Batch: inserted directly as failed. */
+  result?: ItemResult;
+}
+
+/** An Item handed to a Worker, with the Attempt number that fences its completion. */
+export interface ClaimedItem extends Item {
+  attempt: number;
+}
+
+export interface ClaimRequest {
+  owner: string;
+  /** Claim only Items of this Model (each Model has its own concurrency). */
+  model: string;
+  limit: number;
+  nowMs: number;
+  leaseMs: number;
+}
+
+export interface ItemCompletion {
+  batchId: string;
+  index: number;
+  owner: string;
+  attempt: number;
+  status: "succeeded" | "failed";
+  result: ItemResult;
+}
+
+/** What finalization will make of a Batch (decided by findBatchesToFinalize's state). */
+export type FinalStatus = "completed" | "expired" | "cancelled";
+
+export interface BatchLeaseRequest {
+  owner: string;
+  nowMs: number;
+  leaseMs: number;
+}
+
+export interface FinalizeResult {
+  status: FinalStatus;
+  outputFileId: string | null;
+  errorFileId: string | null;
+  nowMs: number;
+}
+
+export interface ItemPage {
+  items: Item[];
+  /** Pass as `afterIndex` to get the next page; null when there are no more Items. */
+  nextAfterIndex: number | null;
+}
+
+export interface Store {
+  /** Apply pending migrations. Refuses (throws) to run against a database newer than the code. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  // ---- Files (metadata only; contents live in the BlobStore under the same id) ----
+  createFile(file: NewFile): Promise<FileRecord>;
+  getFile(id: string): Promise<FileRecord | null>;
+  /** Returns one page plus whether more files follow it. */
+  listFiles(query: FileQuery): Promise<{ files: FileRecord[]; hasMore: boolean }>;
+  /** Returns false when no such file existed. */
+  deleteFile(id: string): Promise<boolean>;
+
+  // ---- Batches ----
+  /** Inserts a Batch in status "validating" with zero counts. */
+  createBatch(batch: NewBatch): Promise<Batch>;
+  getBatch(id: string): Promise<Batch | null>;
+  listBatches(query: BatchQuery): Promise<{ batches: Batch[]; hasMore: boolean }>;
+  /** Hides a Batch from get/list (Gemini delete); cancels its unfinished Items. False if it did not exist. */
+  deleteBatch(id: string, nowMs: number): Promise<boolean>;
+
+  /**
+   * Takes the validation Lease of one Batch in "validating" whose Lease is free or expired. The Worker then
+   * streams the input, calls insertItems in chunks, and ends with startBatch or failBatch. A Worker that
+   * dies mid-validation leaves staged Items behind; the next claimant calls clearItems first.
+   */
+  claimValidation(request: BatchLeaseRequest): Promise<Batch | null>;
+  /** Extends the validation or finalization Lease held by `owner`. False if it was lost. */
+  renewBatchLease(batchId: string, request: BatchLeaseRequest): Promise<boolean>;
+  /** Deletes all Items of a Batch (restarting an interrupted validation). */
+  clearItems(batchId: string): Promise<void>;
+  /** Inserts Items as "staged" (or "failed" when `result` is set), all in one transaction. */
+  insertItems(batchId: string, items: readonly NewItem[]): Promise<void>;
+  /**
+   * validating -> in_progress: sets counts.total, records `errors` (skip policy), `model`, and turns staged
+   * Items pending, atomically. If the Batch was cancelled meanwhile it stays cancelling and its staged Items
+   * become cancelled. Returns the Batch after the change, or null if `owner` no longer holds the Lease.
+   */
+  startBatch(batchId: string, params: { owner: string; total: number; model: string | null; errors: LineError[] | null; nowMs: number }): Promise<Batch | null>;
+  /** validating -> failed with every line error; deletes staged Items. Null if the Lease was lost. */
+  failBatch(batchId: string, params: { owner: string; errors: LineError[]; nowMs: number }): Promise<Batch | null>;
+
+  /**
+   * validating | in_progress -> cancelling (idempotent in cancelling). Unstarted Items (staged, pending)
+   * become cancelled at once; running Items finish. Returns the Batch after the change.
+   * Throws AppError("conflict") for a terminal or finalizing Batch, AppError("not_found") if missing.
+   */
+  cancelBatch(batchId: string, nowMs: number): Promise<Batch>;
+
+  // ---- Items: the Worker's hot path ----
+  /**
+   * Claims up to `limit` pending Items of one Model, oldest Batch first, in input order, from Batches in
+   * progress. Counts the Attempt and sets the Lease. Safe under concurrent claimers (no Item is handed to
+   * two Workers); in PostgreSQL this is FOR UPDATE SKIP LOCKED.
+   */
+  claimItems(request: ClaimRequest): Promise<ClaimedItem[]>;
+  /**
+   * Records results. Each completion is applied only if the Item is still running under the same owner and
+   * Attempt; others are ignored (returned count excludes them). Updates Batch counts and usage.
+   */
+  completeItems(completions: readonly ItemCompletion[], nowMs: number): Promise<number>;
+  /** Extends the Leases of every running Item held by `owner`. Returns how many were renewed. */
+  renewItemLeases(owner: string, nowMs: number, leaseMs: number): Promise<number>;
+  /** Graceful shutdown: returns `owner`'s running Items (all, or those listed) to pending. */
+  releaseItems(owner: string, items?: readonly { batchId: string; index: number }[]): Promise<number>;
+  /** Returns running Items whose Lease expired to pending. Returns how many. */
+  reclaimExpiredItems(nowMs: number): Promise<number>;
+  /** Marks running Items that were claimed `maxAttempts` times and lost their Lease as failed. */
+  failExhaustedItems(maxAttempts: number, nowMs: number, result: ItemResult): Promise<number>;
+
+  // ---- Sweeper: expiry and finalization ----
+  /**
+   * in_progress Batches past expiresAtMs: pending Items become expired (with `result`), the Batch stays
+   * in_progress until its running Items finish; then findBatchesToFinalize reports it as "expired".
+   * Returns the ids of Batches that were expired now.
+   */
+  expireBatches(nowMs: number, result: (item: { batchId: string; index: number }) => ItemResult): Promise<string[]>;
+  /**
+   * Batches ready to finalize: in_progress with every Item finished, or cancelling with no running Item,
+   * or finalizing with an expired Lease (an interrupted finalization). With the status they will end in.
+   */
+  findBatchesToFinalize(nowMs: number, limit: number): Promise<{ batchId: string; status: FinalStatus }[]>;
+  /** Takes the finalization Lease: in_progress|cancelling -> finalizing (or re-takes an expired one). */
+  claimFinalization(batchId: string, request: BatchLeaseRequest): Promise<Batch | null>;
+  /** finalizing -> completed | expired | cancelled with the result files. Null if the Lease was lost. */
+  finishBatch(batchId: string, owner: string, result: FinalizeResult): Promise<Batch | null>;
+
+  /** Items of a Batch in index order, one page at a time (keyset by index). Optional status filter. */
+  readItems(batchId: string, params: { afterIndex: number; limit: number; statuses?: readonly ItemStatus[] }): Promise<ItemPage>;
+
+  /**
+   * Failed Items of a terminal Batch go back to pending for another round (the "retry failed lines into the
+   * same result" feature); the Batch returns to in_progress. Returns the Batch, or throws AppError(conflict).
+   */
+  retryFailedItems?(batchId: string, nowMs: number): Promise<Batch>;
+}
+
+/** Convenience for engines and the worker. */
+export const ZERO_USAGE: TokenUsage = { inputTokens: 0, outputTokens: 0 };
+
+/** Status of a Batch as the Store keeps it; re-exported so store implementations share the CHECK list. */
+export const BATCH_STATUSES: readonly BatchStatus[] = [
+  "validating",
+  "in_progress",
+  "finalizing",
+  "completed",
+  "failed",
+  "expired",
+  "cancelling",
+  "cancelled",
+];
+
+export const ITEM_STATUSES: readonly ItemStatus[] = ["staged", "pending", "running", "succeeded", "failed", "cancelled", "expired"];
