@@ -4,10 +4,12 @@
  * An Engine executes one request at a time per call; the Worker decides how many calls run at once
  * (per-Model concurrency), when to retry, and records the outcome. Engines own their connections.
  *
- * Requests arrive in the client's dialect (`dialect` + `body`) and replies leave in the same dialect: an
- * Engine whose backend speaks another wire format translates both ways (src/engines/translate/). An
- * openai Engine given an openai-dialect body forwards it unchanged apart from the model name, so fields
- * spool does not know still reach the upstream.
+ * Each Engine has one native dialect (`dialect`): the request bodies it accepts and the reply bodies it
+ * returns are in that shape (openai and llama-cpp: OpenAI chat/completion/embedding bodies; gemini:
+ * Gemini GenerateContentRequest / EmbedContentRequest). The registry (src/engines/registry.ts) wraps each
+ * Engine so a request in the other dialect is translated on the way in and its reply on the way out
+ * (src/engines/translate/); adapters never translate themselves. An openai Engine given an openai body
+ * forwards it unchanged apart from the model name, so fields spool does not know still reach the upstream.
  *
  * Failures are thrown as EngineError, which carries the retry decision where it is made: the adapter
  * knows whether a 409 or a reset connection is worth another try; the Worker only reads `retryable` and
@@ -18,6 +20,7 @@ import type { ModelConfig } from "../config/config.ts";
 
 export interface EngineRequest {
   kind: RequestKind;
+  /** Always the Engine's own dialect once it reaches an adapter (the registry translates). */
   dialect: Dialect;
   /** The request body in `dialect`'s shape (OpenAI chat/completion/embedding body, or Gemini request). */
   body: Record<string, unknown>;
@@ -38,6 +41,8 @@ export interface EngineReply {
 
 export interface Engine {
   readonly name: string;
+  /** The dialect of bodies this Engine accepts and returns. */
+  readonly dialect: Dialect;
   execute(request: EngineRequest): Promise<EngineReply>;
   /** Frees connections, contexts, child processes. */
   close(): Promise<void>;
