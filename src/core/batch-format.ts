@@ -30,6 +30,11 @@ export interface BatchFormat {
   parseLine(text: string, lineNumber: number, batch: Batch, catalog: ModelCatalog): LineOutcome;
   /** The LineError for a custom id already used on `firstLine`. */
   duplicateIdError(customId: string, lineNumber: number, firstLine: number): LineError;
+  /**
+   * Dialects that allow one model per file (OpenAI) return the error for a line whose model differs from
+   * the first valid line's (`firstModel`, null for the first). Others leave this out.
+   */
+  modelMismatchError?(model: string, firstModel: string | null, lineNumber: number): LineError | null;
   /** The result stored for a bad line of a skip-policy Batch. */
   invalidLineResult(errors: readonly LineError[], nowMs: number): ItemResult;
   /** One result-file line for a finished Item, and which file it goes to. */

@@ -5,12 +5,22 @@ import type { RequestKind } from "./types.ts";
 export class ModelCatalog {
   private readonly byName: Map<string, ModelConfig>;
 
-  constructor(readonly models: readonly ModelConfig[]) {
+  constructor(
+    readonly models: readonly ModelConfig[],
+    /** Accept any model name (`spool validate` without a config checks everything but the model list). */
+    private readonly acceptAny = false,
+  ) {
     this.byName = new Map(models.map((model) => [model.name, model]));
   }
 
+  static acceptingAnyModel(): ModelCatalog {
+    return new ModelCatalog([], true);
+  }
+
   get(name: string): ModelConfig | undefined {
-    return this.byName.get(name) ?? this.byName.get(stripModelsPrefix(name));
+    const found = this.byName.get(name) ?? this.byName.get(stripModelsPrefix(name));
+    if (found || !this.acceptAny) return found;
+    return { name, engine: "openai", baseUrl: "http://127.0.0.1/", concurrency: 1, timeoutMs: 1, maxRetries: 0 };
   }
 
   names(): string[] {

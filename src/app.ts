@@ -1,0 +1,117 @@
+/**
+ * Composition root: builds the Store, BlobStore, Engines, Dispatcher, Worker, Sweeper and HTTP server from
+ * the Config and passes them explicitly. The only place that knows every implementation.
+ */
+import { mkdirSync } from "node:fs";
+import { hostname } from "node:os";
+import path from "node:path";
+import { pino, type Logger } from "pino";
+import type { FastifyInstance } from "fastify";
+import type { AppContext } from "./app-context.ts";
+import type { Config } from "./config/config.ts";
+import type { BatchFormat } from "./core/batch-format.ts";
+import { systemClock, type Clock } from "./core/clock.ts";
+import { randomToken } from "./core/ids.ts";
+import { ModelCatalog } from "./core/model-catalog.ts";
+import { EngineRegistry } from "./engines/registry.ts";
+import { buildHttpServer } from "./api/http-server.ts";
+import { openAIBatchFormat } from "./api/openai/batch-format.ts";
+import type { BlobStore } from "./store/blob-store.ts";
+import { openStores } from "./store/open-stores.ts";
+import type { Store } from "./store/store.ts";
+import { ModelDispatcher } from "./worker/dispatcher.ts";
+import { Sweeper } from "./worker/sweeper.ts";
+import { Worker } from "./worker/worker.ts";
+
+export interface AppOptions {
+  /** Serve the HTTP API. */
+  api: boolean;
+  /** Run Workers and the Sweeper in this process. */
+  workers: boolean;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export interface App {
+  context: AppContext;
+  server: FastifyInstance | null;
+  worker: Worker | null;
+  sweeper: Sweeper | null;
+  /** Starts workers and (if any) listens; resolves with the bound URL or null. */
+  start(): Promise<string | null>;
+  /** Graceful: stop accepting requests, let running requests finish (up to the grace period), close. */
+  stop(): Promise<void>;
+}
+
+export function createLogger(config: Config): Logger {
+  return pino({ level: config.logLevel, base: { pid: process.pid } });
+}
+
+export function batchFormats(): Map<string, BatchFormat> {
+  return new Map<string, BatchFormat>([["openai", openAIBatchFormat]]);
+}
+
+export async function createApp(config: Config, options: AppOptions): Promise<App> {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger(config);
+  mkdirSync(config.dataDir, { recursive: true });
+  const { store, blobs } = await openStores(config);
+  const catalog = new ModelCatalog(config.models);
+  const engines = new EngineRegistry(config, logger);
+  const dispatcher = new ModelDispatcher({ resolve: (name) => engines.resolve(catalog, name), clock, logger });
+  const formats = batchFormats();
+  const owner = `${hostname()}:${process.pid}:${randomToken(8)}`;
+
+  let worker: Worker | null = null;
+  let sweeper: Sweeper | null = null;
+  if (options.workers) {
+    worker = new Worker({ store, dispatcher, catalog, clock, logger, settings: config.worker, owner, onResults: () => sweeper?.notify() });
+    sweeper = new Sweeper({
+      store, blobs, catalog, clock, logger, formats, settings: config.worker, limits: config.limits, owner,
+      onBatchStarted: () => worker?.notify(),
+    });
+  }
+
+  const context: AppContext = {
+    config, store, blobs, clock, logger, catalog, dispatcher,
+    notifyWork: () => {
+      sweeper?.notify();
+      worker?.notify();
+    },
+  };
+  const server = options.api ? buildHttpServer(context) : null;
+
+  return {
+    context,
+    server,
+    worker,
+    sweeper,
+    async start() {
+      worker?.start();
+      sweeper?.start();
+      if (!server) return null;
+      await server.listen({ host: config.host, port: config.port });
+      const address = server.server.address();
+      const port = typeof address === "object" && address ? address.port : config.port;
+      return `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
+    },
+    async stop() {
+      await server?.close();
+      await worker?.stop();
+      await sweeper?.stop();
+      await dispatcher.close();
+      await engines.close();
+      await closeStores(store, blobs);
+    },
+  };
+}
+
+async function closeStores(store: Store, blobs: BlobStore): Promise<void> {
+  await blobs.close();
+  await store.close();
+}
+
+/** Where the embedded defaults keep things inside the data dir. */
+export function dataPaths(dataDir: string): { database: string; files: string; models: string } {
+  return { database: path.join(dataDir, "spool.sqlite"), files: dataDir, models: path.join(dataDir, "models") };
+}

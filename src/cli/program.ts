@@ -1,0 +1,46 @@
+/** The `spool` command line: serve, worker, run, validate. Each flag also has an environment variable. */
+import { Command, Option } from "commander";
+import { serveCommand } from "./serve.ts";
+import { validateCommand } from "./validate.ts";
+
+export interface ServerFlags {
+  config?: string;
+  host?: string;
+  port?: string;
+  dataDir?: string;
+  databaseUrl?: string;
+  logLevel?: string;
+}
+
+function addServerOptions(command: Command): Command {
+  return command
+    .addOption(new Option("-c, --config <file>", "YAML or JSON config file (env SPOOL_CONFIG)"))
+    .addOption(new Option("--host <host>", "address to listen on (env SPOOL_HOST; default 127.0.0.1)"))
+    .addOption(new Option("-p, --port <port>", "port to listen on (env SPOOL_PORT; default 8080)"))
+    .addOption(new Option("-d, --data-dir <dir>", "data directory for SQLite and files (env SPOOL_DATA_DIR; default ./data)"))
+    .addOption(new Option("--database-url <url>", "postgres://... to share state between processes (env SPOOL_DATABASE_URL)"))
+    .addOption(new Option("--log-level <level>", "fatal|error|warn|info|debug|trace|silent (env SPOOL_LOG_LEVEL)"));
+}
+
+export function buildCli(): Command {
+  const program = new Command("spool")
+    .description("Self-hosted Batch API for LLM inference (OpenAI and Gemini batch formats).")
+    .version("0.1.0")
+    .showHelpAfterError();
+
+  addServerOptions(program.command("serve").description("serve the HTTP API and run workers (the default)")).action(
+    (flags: ServerFlags) => serveCommand(flags, { api: true, workers: true }),
+  );
+  addServerOptions(program.command("worker").description("run workers only (scale-out: share --database-url with the API processes)")).action(
+    (flags: ServerFlags) => serveCommand(flags, { api: false, workers: true }),
+  );
+  program
+    .command("validate")
+    .description("check a batch JSONL file and print every problem with its line number")
+    .argument("<file>", "JSONL file to check")
+    .option("--dialect <dialect>", "openai | gemini (default: guessed from the first line)")
+    .option("--endpoint <endpoint>", "OpenAI batch endpoint the lines must use (default: the first line's url)")
+    .option("-c, --config <file>", "config file: also check that every model is configured")
+    .action(validateCommand);
+  return program;
+}

@@ -1,0 +1,61 @@
+/**
+ * `spool validate FILE`: the same checks a Batch gets on creation, run locally. Prints every problem with
+ * its line number as it is found (streaming: memory stays flat on huge files); exit code 1 if any.
+ */
+import { createReadStream } from "node:fs";
+import { batchFormats } from "../app.ts";
+import { loadConfig } from "../config/load-config.ts";
+import { ModelCatalog } from "../core/model-catalog.ts";
+import type { Batch, Dialect, LineError, RequestKind } from "../core/types.ts";
+import { checkLines } from "../worker/validate-batch.ts";
+import { DEFAULTS } from "../config/config.ts";
+import { sniffBatchFile } from "./sniff-batch-file.ts";
+
+export async function validateCommand(file: string, flags: { dialect?: string; endpoint?: string; config?: string }): Promise<void> {
+  const sniffed = await sniffBatchFile(file);
+  const dialect = (flags.dialect ?? sniffed.dialect) as Dialect;
+  const format = batchFormats().get(dialect);
+  if (!format) {
+    console.error(`Unknown dialect '${dialect}': use openai or gemini.`);
+    process.exit(2);
+  }
+  const endpoint = flags.endpoint ?? sniffed.endpoint ?? "/v1/chat/completions";
+  const catalog = flags.config ? new ModelCatalog(loadConfig({ config: flags.config }).models) : ModelCatalog.acceptingAnyModel();
+  const batch = syntheticBatch(dialect, endpoint, sniffed.kind);
+  let problems = 0;
+  const report = await checkLines(createReadStream(file, { highWaterMark: 1024 * 1024 }), {
+    batch,
+    format,
+    catalog,
+    limits: { maxLineBytes: DEFAULTS.limits.maxLineBytes, maxBatchItems: DEFAULTS.limits.maxBatchItems },
+    nowMs: () => Date.now(),
+    onError: (error: LineError) => {
+      problems += 1;
+      console.log(formatLineError(error));
+    },
+  });
+  if (problems === 0) {
+    console.log(`${file}: ${report.total} requests, no problems (${dialect}, ${endpoint}).`);
+    return;
+  }
+  console.log(`${file}: ${problems} problem${problems === 1 ? "" : "s"} in ${report.total} requests.`);
+  process.exitCode = 1;
+}
+
+export function formatLineError(error: LineError): string {
+  const where = error.line === null ? "file" : `line ${error.line}`;
+  return `${where}: ${error.code}${error.param ? ` (${error.param})` : ""}: ${error.message}`;
+}
+
+export function syntheticBatch(dialect: Dialect, endpoint: string, kind: RequestKind): Batch {
+  return {
+    id: "batch_local", seq: 0, dialect, kind, endpoint, model: null, status: "validating",
+    inputFileId: null, outputFileId: null, errorFileId: null,
+    invalidLinePolicy: dialect === "gemini" ? "skip" : "fail", errors: null,
+    counts: { total: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0 }, usage: { inputTokens: 0, outputTokens: 0 },
+    displayName: null, metadata: null, options: {}, priority: 0,
+    createdAtMs: 0, updatedAtMs: 0, expiresAtMs: Number.MAX_SAFE_INTEGER,
+    inProgressAtMs: null, finalizingAtMs: null, completedAtMs: null, failedAtMs: null, expiredAtMs: null,
+    cancellingAtMs: null, cancelledAtMs: null, deletedAtMs: null,
+  };
+}

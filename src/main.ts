@@ -1,0 +1,14 @@
+/** Entry: CLI dispatch. `spool serve` is the default command. */
+import { buildCli } from "./cli/program.ts";
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildCli();
+  const args = argv.slice(2);
+  // `spool` alone, or `spool --port 9000`, means `spool serve ...`.
+  const first = args[0];
+  const known = new Set(program.commands.map((command) => command.name()));
+  if (first === undefined || (first.startsWith("-") && first !== "--help" && first !== "-h" && first !== "--version" && first !== "-V") || (!known.has(first) && !first.startsWith("-") && first !== "help")) {
+    if (first === undefined || first.startsWith("-")) args.unshift("serve");
+  }
+  await program.parseAsync(args, { from: "user" });
+}

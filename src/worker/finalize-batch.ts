@@ -1,0 +1,127 @@
+/**
+ * Finalization: streams a finished Batch's Items in input order into its result files, registers them as
+ * generated Files, and moves the Batch to its final status. Runs under the Batch's finalization Lease.
+ *
+ * Result file ids are derived from the Batch id, so a finalization interrupted after writing a file and
+ * redone by another Worker replaces that file instead of leaving an orphan beside it.
+ */
+import type { Logger } from "pino";
+import type { BatchFormat } from "../core/batch-format.ts";
+import type { Clock } from "../core/clock.ts";
+import type { Batch } from "../core/types.ts";
+import type { BlobStore, BlobWriter } from "../store/blob-store.ts";
+import type { FinalStatus, Store } from "../store/store.ts";
+
+export interface FinalizeDeps {
+  store: Store;
+  blobs: BlobStore;
+  clock: Clock;
+  logger: Logger;
+  formats: ReadonlyMap<string, BatchFormat>;
+  leaseMs: number;
+}
+
+/** Result files are kept 30 days unless the Batch asked otherwise (`options.outputExpiresAfterMs`). */
+const DEFAULT_RESULT_RETENTION_MS = 30 * 24 * 3600 * 1000;
+const PAGE = 1_000;
+const FLUSH_BYTES = 256 * 1024;
+
+export function resultFileIds(batchId: string): { output: string; error: string } {
+  const token = batchId.replace(/^batch_/, "").toLowerCase().replace(/[^a-z0-9]/g, "");
+  return { output: `file-${token}-output`, error: `file-${token}-errors` };
+}
+
+export async function finalizeBatch(deps: FinalizeDeps, batch: Batch, status: FinalStatus, owner: string): Promise<Batch | null> {
+  const { store, blobs, clock } = deps;
+  const format = deps.formats.get(batch.dialect);
+  if (!format) throw new Error(`No batch format registered for dialect ${batch.dialect}.`);
+  const ids = resultFileIds(batch.id);
+  const names = format.resultFileNames(batch);
+  const output = new BufferedWriter(await blobs.createWriter(ids.output));
+  const errors = new BufferedWriter(await blobs.createWriter(ids.error));
+  try {
+    let afterIndex = -1;
+    let lastRenewal = clock.now();
+    for (;;) {
+      const page = await store.readItems(batch.id, { afterIndex, limit: PAGE });
+      for (const item of page.items) {
+        if (item.result === null) continue; // cannot happen for a finished Batch; never write a half line
+        const { target, line } = format.resultLine(batch, item);
+        await (target === "output" ? output : errors).writeLine(line);
+      }
+      if (page.nextAfterIndex === null) break;
+      afterIndex = page.nextAfterIndex;
+      if (clock.now() - lastRenewal > deps.leaseMs / 3) {
+        lastRenewal = clock.now();
+        if (!(await store.renewBatchLease(batch.id, { owner, nowMs: lastRenewal, leaseMs: deps.leaseMs }))) {
+          throw new Error(`Lost the finalization lease of ${batch.id}.`);
+        }
+      }
+    }
+    const nowMs = clock.now();
+    const retentionMs = typeof batch.options.outputExpiresAfterMs === "number" ? batch.options.outputExpiresAfterMs : DEFAULT_RESULT_RETENTION_MS;
+    const register = async (writer: BufferedWriter, id: string, filename: string): Promise<string | null> => {
+      if (writer.lines === 0) {
+        await writer.abort();
+        return null;
+      }
+      const info = await writer.commit();
+      await store.deleteFile(id);
+      await store.createFile({
+        id,
+        purpose: "batch_output",
+        filename,
+        displayName: filename,
+        mimeType: "application/jsonl",
+        bytes: info.bytes,
+        sha256: info.sha256,
+        source: "generated",
+        createdAtMs: nowMs,
+        expiresAtMs: nowMs + retentionMs,
+      });
+      return id;
+    };
+    const outputFileId = await register(output, ids.output, names.output);
+    const errorFileId = await register(errors, ids.error, names.error);
+    const finished = await store.finishBatch(batch.id, owner, { status, outputFileId, errorFileId, nowMs });
+    deps.logger.info({ batchId: batch.id, status, outputFileId, errorFileId }, "batch finalized");
+    return finished;
+  } catch (error) {
+    await output.abort();
+    await errors.abort();
+    throw error;
+  }
+}
+
+/** Collects lines into larger chunks before handing them to the BlobWriter. */
+class BufferedWriter {
+  private parts: string[] = [];
+  private size = 0;
+  lines = 0;
+
+  constructor(private readonly writer: BlobWriter) {}
+
+  async writeLine(line: string): Promise<void> {
+    this.parts.push(line, "\n");
+    this.size += line.length + 1;
+    this.lines += 1;
+    if (this.size >= FLUSH_BYTES) await this.flush();
+  }
+
+  async commit(): Promise<{ bytes: number; sha256: string }> {
+    await this.flush();
+    return this.writer.commit();
+  }
+
+  abort(): Promise<void> {
+    return this.writer.abort();
+  }
+
+  private async flush(): Promise<void> {
+    if (this.parts.length === 0) return;
+    const chunk = Buffer.from(this.parts.join(""), "utf8");
+    this.parts = [];
+    this.size = 0;
+    await this.writer.write(chunk);
+  }
+}

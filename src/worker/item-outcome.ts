@@ -1,0 +1,48 @@
+/**
+ * Turns what an Engine did with an Item into the ItemResult stored for it. A failed request is data, not an
+ * exception: an upstream 4xx/5xx keeps its status code and body for the error file.
+ */
+import { AppError } from "../core/errors.ts";
+import type { ItemResult } from "../core/types.ts";
+import { EngineError, type EngineReply } from "../engines/engine.ts";
+
+export type ItemOutcome = { status: "succeeded" | "failed"; result: ItemResult } | { status: "abandoned" };
+
+export function outcomeOfReply(reply: EngineReply, nowMs: number): ItemOutcome {
+  const ok = reply.statusCode >= 200 && reply.statusCode < 300;
+  return {
+    status: ok ? "succeeded" : "failed",
+    result: {
+      statusCode: reply.statusCode,
+      body: JSON.stringify(reply.body ?? null),
+      errorCode: null,
+      errorMessage: null,
+      requestId: reply.requestId,
+      usage: reply.usage,
+      finishedAtMs: nowMs,
+    },
+  };
+}
+
+/**
+ * `abandoned` means spool itself stopped the request (shutdown): nothing is recorded and the Item goes
+ * back to the pool for another Worker.
+ */
+export function outcomeOfError(error: unknown, nowMs: number): ItemOutcome {
+  const base = { requestId: null, usage: { inputTokens: 0, outputTokens: 0 }, finishedAtMs: nowMs };
+  if (error instanceof EngineError) {
+    if (error.kind === "aborted") return { status: "abandoned" };
+    if (error.statusCode !== null) {
+      return {
+        status: "failed",
+        result: { ...base, statusCode: error.statusCode, body: JSON.stringify(error.body ?? { error: { message: error.message } }), errorCode: null, errorMessage: null, requestId: error.requestId },
+      };
+    }
+    const errorCode = error.kind === "timeout" ? "request_timeout" : error.kind === "network" ? "upstream_unavailable" : "engine_error";
+    return { status: "failed", result: { ...base, statusCode: null, body: null, errorCode, errorMessage: error.message } };
+  }
+  if (error instanceof AppError && error.code === "unknown_model") {
+    return { status: "failed", result: { ...base, statusCode: null, body: null, errorCode: "model_not_found", errorMessage: error.message } };
+  }
+  return { status: "failed", result: { ...base, statusCode: null, body: null, errorCode: "internal_error", errorMessage: "spool failed to run this request; see the server log." } };
+}

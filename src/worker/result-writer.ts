@@ -1,0 +1,75 @@
+/**
+ * Buffers Item completions and records them in batches: one Store transaction per flush instead of one
+ * per Item is what lets a single SQLite file keep up with tens of thousands of requests per second.
+ *
+ * Crash window: completions buffered but not yet flushed are lost with the process; their Items are still
+ * leased to the dead owner, return to pending when the Lease expires, and run again. The result file still
+ * gets exactly one line per Item, because the Store fences completions by owner and Attempt.
+ */
+import type { Logger } from "pino";
+import type { Clock } from "../core/clock.ts";
+import type { ItemCompletion, Store } from "../store/store.ts";
+
+export interface ResultWriterOptions {
+  maxBatch?: number;
+  maxDelayMs?: number;
+  /** Called after each successful flush (e.g. to wake the Sweeper: a Batch may be done). */
+  onFlushed?: (applied: number) => void;
+}
+
+export class ResultWriter {
+  private buffer: ItemCompletion[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> = Promise.resolve();
+  private readonly maxBatch: number;
+  private readonly maxDelayMs: number;
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    private readonly options: ResultWriterOptions = {},
+  ) {
+    this.maxBatch = options.maxBatch ?? 500;
+    this.maxDelayMs = options.maxDelayMs ?? 20;
+  }
+
+  add(completion: ItemCompletion): void {
+    this.buffer.push(completion);
+    if (this.buffer.length >= this.maxBatch) void this.flush();
+    else this.timer ??= setTimeout(() => void this.flush(), this.maxDelayMs);
+  }
+
+  get pending(): number {
+    return this.buffer.length;
+  }
+
+  /** Writes everything buffered so far; resolves when it is durable. Flushes run one after another. */
+  flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    const next = this.flushing.then(() => this.writeBuffered());
+    this.flushing = next.catch(() => undefined);
+    return next;
+  }
+
+  private async writeBuffered(): Promise<void> {
+    if (this.buffer.length === 0) return;
+    const batch = this.buffer;
+    this.buffer = [];
+    try {
+      const applied = await this.store.completeItems(batch, this.clock.now());
+      if (applied < batch.length) {
+        this.logger.debug({ stale: batch.length - applied }, "ignored completions whose lease had passed to another worker");
+      }
+      this.options.onFlushed?.(applied);
+    } catch (error) {
+      // Keep the results and try again shortly (a busy database, a dropped connection).
+      this.logger.warn({ err: error, count: batch.length }, "recording results failed; retrying");
+      this.buffer = batch.concat(this.buffer);
+      this.timer ??= setTimeout(() => void this.flush(), 250);
+    }
+  }
+}

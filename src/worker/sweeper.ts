@@ -1,0 +1,131 @@
+/**
+ * The Sweeper: the periodic housekeeping every spool process with workers runs. All of it is safe to run
+ * in several processes at once, because each step is a guarded Store operation or happens under a Lease:
+ * - Items whose Lease expired (their process died) go back to pending; those that already used up
+ *   `maxAttempts` claims are failed instead (an Item that crashes every worker must not loop forever);
+ * - Batches past their completion window expire;
+ * - Batches in "validating" are validated (validation loop);
+ * - Batches whose Items are all finished are finalized.
+ */
+import type { Logger } from "pino";
+import type { Config } from "../config/config.ts";
+import { expiredResult } from "../core/batch-format.ts";
+import type { BatchFormat } from "../core/batch-format.ts";
+import type { Clock } from "../core/clock.ts";
+import type { ModelCatalog } from "../core/model-catalog.ts";
+import type { BlobStore } from "../store/blob-store.ts";
+import type { Store } from "../store/store.ts";
+import { finalizeBatch } from "./finalize-batch.ts";
+import { Signal } from "./signal.ts";
+import { validateBatch } from "./validate-batch.ts";
+
+export interface SweeperDeps {
+  store: Store;
+  blobs: BlobStore;
+  catalog: ModelCatalog;
+  clock: Clock;
+  logger: Logger;
+  formats: ReadonlyMap<string, BatchFormat>;
+  settings: Config["worker"];
+  limits: Config["limits"];
+  owner: string;
+  /** Told when a Batch starts running (so Workers claim at once). */
+  onBatchStarted?: () => void;
+}
+
+export class Sweeper {
+  private running = false;
+  private readonly sweepSignal = new Signal();
+  private readonly validationSignal = new Signal();
+  private loops: Promise<void>[] = [];
+  private readonly logger: Logger;
+
+  constructor(private readonly deps: SweeperDeps) {
+    this.logger = deps.logger.child({ component: "sweeper" });
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loops = [this.sweepLoop(), this.validationLoop()];
+  }
+
+  /** A Batch was created, cancelled or may have finished: look now rather than at the next period. */
+  notify(): void {
+    this.sweepSignal.notify();
+    this.validationSignal.notify();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.notify();
+    await Promise.all(this.loops);
+  }
+
+  /** One full pass (exported for tests and `spool run`). */
+  async sweep(): Promise<void> {
+    const { store, clock, settings } = this.deps;
+    const now = clock.now();
+    const exhausted = await store.failExhaustedItems(settings.maxAttempts, now, {
+      statusCode: null,
+      body: null,
+      errorCode: "item_crashed",
+      errorMessage: `The request was claimed ${settings.maxAttempts} times and its worker stopped each time; it was not retried again.`,
+      requestId: null,
+      usage: { inputTokens: 0, outputTokens: 0 },
+      finishedAtMs: now,
+    });
+    const reclaimed = await store.reclaimExpiredItems(now);
+    if (reclaimed > 0 || exhausted > 0) this.logger.info({ reclaimed, exhausted }, "returned items of stopped workers");
+    const expired = await store.expireBatches(now, () => expiredResult(now));
+    if (expired.length > 0) this.logger.info({ batches: expired }, "batches passed their completion window");
+    await this.finalizeReady();
+  }
+
+  private async finalizeReady(): Promise<void> {
+    const { store, clock, settings, owner } = this.deps;
+    const ready = await store.findBatchesToFinalize(clock.now(), 20);
+    for (const { batchId, status } of ready) {
+      const batch = await store.claimFinalization(batchId, { owner, nowMs: clock.now(), leaseMs: settings.leaseMs });
+      if (!batch) continue; // another process took it
+      await finalizeBatch({ ...this.deps, leaseMs: settings.leaseMs }, batch, status, owner);
+    }
+  }
+
+  /** Validates claimable Batches one after another. Returns how many it validated. */
+  async validatePending(): Promise<number> {
+    const { store, clock, settings, owner } = this.deps;
+    let count = 0;
+    while (this.running || count === 0) {
+      const batch = await store.claimValidation({ owner, nowMs: clock.now(), leaseMs: settings.leaseMs });
+      if (!batch) break;
+      count += 1;
+      const result = await validateBatch({ ...this.deps, leaseMs: settings.leaseMs }, batch, owner);
+      if (result?.status === "in_progress") this.deps.onBatchStarted?.();
+      if (result && result.status !== "in_progress") this.sweepSignal.notify();
+    }
+    return count;
+  }
+
+  private async sweepLoop(): Promise<void> {
+    while (this.running) {
+      try {
+        await this.sweep();
+      } catch (error) {
+        this.logger.error({ err: error }, "sweep failed");
+      }
+      await this.sweepSignal.wait(this.deps.settings.sweepMs);
+    }
+  }
+
+  private async validationLoop(): Promise<void> {
+    while (this.running) {
+      try {
+        await this.validatePending();
+      } catch (error) {
+        this.logger.error({ err: error }, "validation failed");
+      }
+      await this.validationSignal.wait(this.deps.settings.sweepMs);
+    }
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * Validation: streams a Batch's input file once, checks every line, and turns the valid ones into staged
+ * Items (inserted in chunks, so a million-line file never sits in memory). Ends with startBatch (the Batch
+ * runs) or failBatch (every bad line reported).
+ *
+ * Runs under the Batch's validation Lease. If the process dies mid-way the Lease expires, another Worker
+ * claims the Batch, clears the staged Items and starts over: validation is idempotent.
+ */
+import type { Logger } from "pino";
+import type { BatchFormat } from "../core/batch-format.ts";
+import type { Clock } from "../core/clock.ts";
+import type { ModelCatalog } from "../core/model-catalog.ts";
+import { isBlankLine, readJsonlLines, type LineEvent } from "../core/jsonl-lines.ts";
+import type { Batch, LineError } from "../core/types.ts";
+import type { BlobStore } from "../store/blob-store.ts";
+import type { NewItem, Store } from "../store/store.ts";
+
+export interface ValidationDeps {
+  store: Store;
+  blobs: BlobStore;
+  catalog: ModelCatalog;
+  clock: Clock;
+  logger: Logger;
+  formats: ReadonlyMap<string, BatchFormat>;
+  limits: { maxLineBytes: number; maxBatchItems: number };
+  leaseMs: number;
+}
+
+/** Most LineErrors kept on a Batch; beyond that one summary error says how many more there were. */
+export const MAX_STORED_LINE_ERRORS = 10_000;
+const INSERT_CHUNK = 5_000;
+
+export interface ValidationReport {
+  total: number;
+  errors: LineError[];
+  /** Bad lines found in all (may exceed errors.length when capped). */
+  errorCount: number;
+  model: string | null;
+}
+
+/**
+ * Checks every line of a stream against a dialect's rules, calling `onItem` for each resulting Item.
+ * Shared by the Worker and by `spool validate` / `spool run`.
+ */
+export async function checkLines(
+  source: AsyncIterable<Uint8Array>,
+  params: {
+    batch: Batch;
+    format: BatchFormat;
+    catalog: ModelCatalog;
+    limits: { maxLineBytes: number; maxBatchItems: number };
+    nowMs: () => number;
+    /** Called for every valid line, and for invalid ones under the "skip" policy (with `result`). */
+    onItem?: (item: NewItem) => Promise<void> | void;
+    /** Called for every LineError as found (even beyond the stored cap). */
+    onError?: (error: LineError) => void;
+  },
+): Promise<ValidationReport> {
+  const { batch, format, catalog, limits } = params;
+  const firstLineOfId = new Map<string, number>();
+  const errors: LineError[] = [];
+  let errorCount = 0;
+  let total = 0;
+  let model: string | null = null;
+  let sawRequest = false;
+
+  const report = (error: LineError): void => {
+    errorCount += 1;
+    params.onError?.(error);
+    if (errors.length < MAX_STORED_LINE_ERRORS) errors.push(error);
+  };
+
+  const handle = async (event: LineEvent): Promise<void> => {
+    if ("problem" in event) {
+      sawRequest = true;
+      const error: LineError =
+        event.problem === "line_too_long"
+          ? { line: event.lineNumber, code: "line_too_long", param: null, message: `Line ${event.lineNumber} is ${event.byteLength} bytes long; the limit is ${limits.maxLineBytes} bytes.` }
+          : { line: event.lineNumber, code: "invalid_utf8", param: null, message: `Line ${event.lineNumber} is not valid UTF-8.` };
+      report(error);
+      await addInvalid([error], null, null, event.lineNumber);
+      return;
+    }
+    if (isBlankLine(event.text)) return;
+    sawRequest = true;
+    const outcome = format.parseLine(event.text, event.lineNumber, batch, catalog);
+    if (!outcome.ok) {
+      for (const error of outcome.errors) report(error);
+      await addInvalid(outcome.errors, outcome.customId, outcome.echo, event.lineNumber);
+      return;
+    }
+    const line = outcome.line;
+    if (line.customId !== null) {
+      const firstLine = firstLineOfId.get(line.customId);
+      if (firstLine !== undefined) {
+        const error = format.duplicateIdError(line.customId, event.lineNumber, firstLine);
+        report(error);
+        await addInvalid([error], line.customId, line.echo, event.lineNumber);
+        return;
+      }
+      firstLineOfId.set(line.customId, event.lineNumber);
+    }
+    const mismatch = format.modelMismatchError?.(line.model, model, event.lineNumber) ?? null;
+    if (mismatch) {
+      report(mismatch);
+      await addInvalid([mismatch], line.customId, line.echo, event.lineNumber);
+      return;
+    }
+    model ??= line.model;
+    await addItem({ customId: line.customId, echo: line.echo, model: line.model, kind: line.kind, request: line.request });
+  };
+
+  const addItem = async (item: Omit<NewItem, "index">): Promise<void> => {
+    const index = total;
+    total += 1;
+    if (total === limits.maxBatchItems + 1) {
+      report({ line: null, code: "too_many_tasks", param: null, message: `The batch has more than ${limits.maxBatchItems} requests, the limit per batch.` });
+    }
+    // Under the "fail" policy nothing is inserted once an error is known: the Batch will fail anyway.
+    if (errorCount > 0 && batch.invalidLinePolicy === "fail") return;
+    await params.onItem?.({ index, ...item });
+  };
+
+  const addInvalid = async (lineErrors: readonly LineError[], customId: string | null, echo: string | null, lineNumber: number): Promise<void> => {
+    if (batch.invalidLinePolicy !== "skip") return;
+    await addItem({
+      customId,
+      echo,
+      model: batch.model ?? "",
+      kind: batch.kind,
+      request: JSON.stringify({ invalidLine: lineNumber }),
+      result: format.invalidLineResult(lineErrors, params.nowMs()),
+    });
+  };
+
+  for await (const events of readJsonlLines(source, { maxLineBytes: limits.maxLineBytes })) {
+    for (const event of events) await handle(event);
+  }
+  if (!sawRequest) report({ line: null, code: "empty_file", param: null, message: "The input file has no requests." });
+  if (errorCount > errors.length) {
+    errors.push({ line: null, code: "too_many_errors", param: null, message: `${errorCount - errors.length} more bad lines were found and not listed.` });
+  }
+  return { total, errors, errorCount, model };
+}
+
+/** Validates one claimed Batch end to end. Returns the Batch after start or failure (null if the Lease was lost). */
+export async function validateBatch(deps: ValidationDeps, batch: Batch, owner: string): Promise<Batch | null> {
+  const { store, blobs, clock } = deps;
+  const format = deps.formats.get(batch.dialect);
+  if (!format) throw new Error(`No batch format registered for dialect ${batch.dialect}.`);
+  const log = deps.logger.child({ batchId: batch.id });
+  const started = clock.now();
+
+  await store.clearItems(batch.id);
+  if (batch.inputFileId === null) throw new Error(`Batch ${batch.id} has no input file.`);
+
+  let buffer: NewItem[] = [];
+  let lastRenewal = clock.now();
+  const flush = async (): Promise<void> => {
+    if (buffer.length === 0) return;
+    const chunk = buffer;
+    buffer = [];
+    await store.insertItems(batch.id, chunk);
+    if (clock.now() - lastRenewal > deps.leaseMs / 3) {
+      lastRenewal = clock.now();
+      const held = await store.renewBatchLease(batch.id, { owner, nowMs: lastRenewal, leaseMs: deps.leaseMs });
+      if (!held) throw new LeaseLostError(batch.id);
+    }
+  };
+
+  let report: ValidationReport;
+  try {
+    const source = await blobs.read(batch.inputFileId);
+    report = await checkLines(source, {
+      batch,
+      format,
+      catalog: deps.catalog,
+      limits: deps.limits,
+      nowMs: () => clock.now(),
+      onItem: async (item) => {
+        buffer.push(item);
+        if (buffer.length >= INSERT_CHUNK) await flush();
+      },
+    });
+    await flush();
+  } catch (error) {
+    if (error instanceof LeaseLostError) {
+      log.warn("validation lease lost; another worker took the batch over");
+      return null;
+    }
+    if ((error as Error).name === "BlobNotFoundError") {
+      const errors: LineError[] = [{ line: null, code: "file_not_found", param: "input_file_id", message: `The input file ${batch.inputFileId} no longer exists.` }];
+      return store.failBatch(batch.id, { owner, errors, nowMs: clock.now() });
+    }
+    throw error;
+  }
+
+  const nowMs = clock.now();
+  // Some problems fail the Batch whatever its policy: nothing to run, or more than it may hold.
+  const fatal = report.total === 0 || report.errors.some((error) => error.code === "too_many_tasks" || error.code === "empty_file");
+  const failed = fatal || (report.errorCount > 0 && batch.invalidLinePolicy === "fail");
+  log.info({ total: report.total, badLines: report.errorCount, ms: nowMs - started, failed }, "batch validated");
+  if (failed) return store.failBatch(batch.id, { owner, errors: report.errors, nowMs });
+  return store.startBatch(batch.id, {
+    owner,
+    total: report.total,
+    model: batch.model ?? report.model,
+    errors: report.errors.length > 0 ? report.errors : null,
+    nowMs,
+  });
+}
+
+class LeaseLostError extends Error {
+  constructor(batchId: string) {
+    super(`Lost the validation lease of ${batchId}.`);
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * The Worker: claim -> dispatch -> record -> repeat, one lane per configured Model.
+ *
+ * A lane claims only what it can start soon (about twice the Model's concurrency: the running requests
+ * plus one round queued in the Dispatcher). Claiming more would hoard Items under this process's Leases
+ * while other processes sit idle; claiming less would leave the engine waiting on the database.
+ *
+ * Leases are renewed by one heartbeat for all running Items of the process, so a request may run longer
+ * than the Lease; if the process dies the heartbeat stops and the Sweeper (any process) returns the Items.
+ */
+import type { Logger } from "pino";
+import type { Config, ModelConfig } from "../config/config.ts";
+import type { Clock } from "../core/clock.ts";
+import type { Dispatcher } from "../core/dispatcher.ts";
+import type { ModelCatalog } from "../core/model-catalog.ts";
+import type { Dialect } from "../core/types.ts";
+import type { ClaimedItem, Store } from "../store/store.ts";
+import { outcomeOfError, outcomeOfReply, type ItemOutcome } from "./item-outcome.ts";
+import { ResultWriter } from "./result-writer.ts";
+import { Signal } from "./signal.ts";
+
+export interface WorkerDeps {
+  store: Store;
+  dispatcher: Dispatcher;
+  catalog: ModelCatalog;
+  clock: Clock;
+  logger: Logger;
+  settings: Config["worker"];
+  /** Unique per process: the Lease owner. */
+  owner: string;
+  /** Told after results are recorded (a Batch may now be complete). */
+  onResults?: () => void;
+}
+
+interface Lane {
+  model: ModelConfig;
+  active: number;
+  slotFreed: Signal;
+}
+
+interface Running {
+  controller: AbortController;
+  batchId: string;
+  index: number;
+}
+
+export class Worker {
+  private running = false;
+  private readonly lanes: Lane[];
+  private readonly inFlight = new Map<string, Running>();
+  private readonly dialects = new Map<string, Dialect>();
+  private readonly writer: ResultWriter;
+  private readonly work = new Signal();
+  private laneLoops: Promise<void>[] = [];
+  private heartbeat: NodeJS.Timeout | null = null;
+  private readonly logger: Logger;
+
+  constructor(private readonly deps: WorkerDeps) {
+    this.logger = deps.logger.child({ component: "worker" });
+    this.lanes = deps.catalog.models.map((model) => ({ model, active: 0, slotFreed: new Signal() }));
+    this.writer = new ResultWriter(deps.store, deps.clock, this.logger, { onFlushed: () => deps.onResults?.() });
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.laneLoops = this.lanes.map((lane) => this.runLane(lane));
+    const { leaseMs } = this.deps.settings;
+    this.heartbeat = setInterval(() => void this.renewLeases(), Math.max(50, Math.floor(leaseMs / 3)));
+    this.heartbeat.unref();
+  }
+
+  /** New work may exist (a Batch started); idle lanes claim at once instead of waiting for the poll. */
+  notify(): void {
+    this.work.notify();
+  }
+
+  /** Requests this process is running now. */
+  get activeCount(): number {
+    return this.inFlight.size;
+  }
+
+  /**
+   * Graceful stop: no new claims; running requests get `graceMs` to finish and be recorded; the rest are
+   * aborted and returned to pending so another Worker runs them without waiting for the Lease to expire.
+   */
+  async stop(graceMs: number = this.deps.settings.shutdownGraceMs): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.work.notify();
+    for (const lane of this.lanes) lane.slotFreed.notify();
+    await this.waitIdle(graceMs);
+    for (const running of this.inFlight.values()) running.controller.abort();
+    await this.waitIdle(1_000);
+    await Promise.all(this.laneLoops);
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    await this.writer.flush();
+    const released = await this.deps.store.releaseItems(this.deps.owner);
+    if (released > 0) this.logger.info({ released }, "returned unfinished items to the queue");
+  }
+
+  private async runLane(lane: Lane): Promise<void> {
+    const { store, clock, settings, owner } = this.deps;
+    const target = lane.model.concurrency * 2;
+    const minimumClaim = Math.max(1, Math.floor(lane.model.concurrency / 2));
+    let idleMs = 10;
+    while (this.running) {
+      const free = target - lane.active;
+      if (free < minimumClaim) {
+        await lane.slotFreed.wait(settings.pollMs);
+        continue;
+      }
+      let items: ClaimedItem[];
+      try {
+        items = await store.claimItems({ owner, model: lane.model.name, limit: free, nowMs: clock.now(), leaseMs: settings.leaseMs });
+      } catch (error) {
+        this.logger.error({ err: error, model: lane.model.name }, "claiming items failed");
+        await this.work.wait(settings.pollMs);
+        continue;
+      }
+      if (items.length === 0) {
+        await this.work.wait(idleMs);
+        idleMs = Math.min(idleMs * 2, settings.pollMs);
+        continue;
+      }
+      idleMs = 10;
+      for (const item of items) void this.runItem(lane, item);
+    }
+  }
+
+  private async runItem(lane: Lane, item: ClaimedItem): Promise<void> {
+    const key = `${item.batchId}:${item.index}`;
+    const controller = new AbortController();
+    lane.active += 1;
+    this.inFlight.set(key, { controller, batchId: item.batchId, index: item.index });
+    let outcome: ItemOutcome;
+    try {
+      const dialect = await this.dialectOf(item.batchId);
+      const body = JSON.parse(item.request) as Record<string, unknown>;
+      const reply = await this.deps.dispatcher.dispatch({ model: item.model, kind: item.kind, dialect, body, priority: "batch", signal: controller.signal });
+      outcome = outcomeOfReply(reply, this.deps.clock.now());
+    } catch (error) {
+      outcome = outcomeOfError(error, this.deps.clock.now());
+      if (outcome.status === "failed" && outcome.result.errorCode === "internal_error") {
+        this.logger.error({ err: error, batchId: item.batchId, index: item.index }, "item failed inside spool");
+      }
+    } finally {
+      lane.active -= 1;
+      this.inFlight.delete(key);
+      lane.slotFreed.notify();
+    }
+    if (outcome.status === "abandoned") return; // released in stop()
+    this.writer.add({ batchId: item.batchId, index: item.index, owner: this.deps.owner, attempt: item.attempt, status: outcome.status, result: outcome.result });
+  }
+
+  private async dialectOf(batchId: string): Promise<Dialect> {
+    const known = this.dialects.get(batchId);
+    if (known) return known;
+    const batch = await this.deps.store.getBatch(batchId);
+    const dialect = batch?.dialect ?? "openai";
+    if (this.dialects.size > 10_000) this.dialects.clear();
+    this.dialects.set(batchId, dialect);
+    return dialect;
+  }
+
+  private async renewLeases(): Promise<void> {
+    if (this.inFlight.size === 0) return;
+    try {
+      await this.deps.store.renewItemLeases(this.deps.owner, this.deps.clock.now(), this.deps.settings.leaseMs);
+    } catch (error) {
+      this.logger.warn({ err: error }, "renewing leases failed");
+    }
+  }
+
+  private async waitIdle(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.inFlight.size > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+}

@@ -1,0 +1,73 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../src/config/load-config.ts";
+
+function writeConfig(name: string, text: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), "spool-config-"));
+  const file = path.join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+describe("loadConfig", () => {
+  it("uses the embedded defaults with no file, env or flags", () => {
+    const config = loadConfig({}, {});
+    expect(config).toMatchObject({ host: "127.0.0.1", port: 8080, databaseUrl: null, models: [] });
+    expect(config.limits.maxUploadBytes).toBeGreaterThanOrEqual(200 * 1024 * 1024);
+  });
+
+  it("layers defaults < file < env < flags", () => {
+    const file = writeConfig("spool.yaml", "host: 0.0.0.0\nport: 7000\ndataDir: ./from-file\n");
+    const config = loadConfig({ config: file, port: "9100" }, { SPOOL_PORT: "9000", SPOOL_DATA_DIR: "/tmp/from-env" });
+    expect(config.host).toBe("0.0.0.0");
+    expect(config.port).toBe(9100);
+    expect(config.dataDir).toBe("/tmp/from-env");
+  });
+
+  it("reads models with ${VAR} interpolation and fills engine defaults", () => {
+    const file = writeConfig(
+      "spool.yaml",
+      [
+        "models:",
+        "  - name: gpt-4o-mini",
+        "    engine: openai",
+        "    baseUrl: http://127.0.0.1:8000/v1",
+        "    apiKey: ${UPSTREAM_KEY}",
+        "    upstreamModel: Qwen/Qwen2.5-7B-Instruct",
+        "  - name: local-embed",
+        "    engine: llama-cpp",
+        "    path: ./models/embed.gguf",
+      ].join("\n"),
+    );
+    const config = loadConfig({ config: file }, { UPSTREAM_KEY: "sk-secret" });
+    expect(config.models[0]).toMatchObject({ name: "gpt-4o-mini", apiKey: "sk-secret", concurrency: 64, maxRetries: 5 });
+    expect(config.models[1]).toMatchObject({ engine: "llama-cpp", path: path.join(path.dirname(file), "models/embed.gguf") });
+  });
+
+  it("names the bad key in a model entry", () => {
+    const file = writeConfig("spool.yaml", "models:\n  - name: a\n    engine: openai\n    baseUrl: http://x/v1\n  - name: b\n    engine: vllm\n");
+    expect(() => loadConfig({ config: file }, {})).toThrow(/spool\.yaml: models\[1\]\.engine/);
+  });
+
+  it("names unknown keys instead of ignoring them", () => {
+    const file = writeConfig("spool.json", JSON.stringify({ prot: 1 }));
+    expect(() => loadConfig({ config: file }, {})).toThrow(/unknown key 'prot'/);
+  });
+
+  it("rejects a bad port from the environment naming the key", () => {
+    expect(() => loadConfig({}, { SPOOL_PORT: "http" })).toThrow(ConfigError);
+    expect(() => loadConfig({}, { SPOOL_PORT: "http" })).toThrow(/port/);
+  });
+
+  it("fails clearly when an interpolated variable is missing", () => {
+    const file = writeConfig("spool.yaml", "models:\n  - name: a\n    engine: openai\n    baseUrl: http://x/v1\n    apiKey: ${NOPE_KEY}\n");
+    expect(() => loadConfig({ config: file }, {})).toThrow(/models\[0\]\.apiKey: environment variable NOPE_KEY is not set/);
+  });
+
+  it("rejects a model name configured twice", () => {
+    const file = writeConfig("spool.yaml", "models:\n  - {name: a, engine: openai, baseUrl: 'http://x/v1'}\n  - {name: a, engine: openai, baseUrl: 'http://y/v1'}\n");
+    expect(() => loadConfig({ config: file }, {})).toThrow(/configured twice/);
+  });
+});
