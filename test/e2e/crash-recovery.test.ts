@@ -1,0 +1,113 @@
+/**
+ * Durability: a spool process killed with SIGKILL in the middle of a batch of thousands of requests is
+ * started again on the same data dir; the batch completes with exactly one result line per input line, and
+ * the upstream saw each request no more often than the crash explains. And SIGTERM returns leased work at
+ * once, so a restart does not wait for Leases to expire.
+ */
+import OpenAI, { toFile } from "openai";
+import { afterEach, describe, expect, it } from "vitest";
+import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from "../helpers/fake-openai-upstream.ts";
+import { chatFile } from "../helpers/batch-files.ts";
+import { makeDataDir, writeConfigFile } from "../helpers/spool-app.ts";
+import { startSpoolProcess, type SpoolProcess } from "../helpers/spool-process.ts";
+import { waitFor } from "../helpers/wait-for.ts";
+
+const CONCURRENCY = 16;
+let upstream: FakeOpenAIUpstream | null = null;
+const processes: SpoolProcess[] = [];
+
+afterEach(async () => {
+  for (const proc of processes.splice(0)) proc.kill("SIGKILL");
+  await upstream?.close();
+  upstream = null;
+});
+
+async function setUp(label: string, leaseMs: number) {
+  upstream = await startFakeOpenAIUpstream({ latencyMs: 5 });
+  const dataDir = makeDataDir(label);
+  const configPath = writeConfigFile(dataDir, {
+    port: 0,
+    dataDir,
+    models: [{ name: "gpt-test", engine: "openai", baseUrl: upstream.url, concurrency: CONCURRENCY }],
+    worker: { leaseMs, sweepMs: 100, shutdownGraceMs: 2_000 },
+  });
+  return { configPath, upstream };
+}
+
+async function start(configPath: string): Promise<{ proc: SpoolProcess; client: OpenAI }> {
+  const proc = await startSpoolProcess({ configPath });
+  processes.push(proc);
+  return { proc, client: new OpenAI({ apiKey: "sk-test", baseURL: `${proc.url}/v1`, maxRetries: 0 }) };
+}
+
+async function submit(client: OpenAI, count: number): Promise<string> {
+  const file = await client.files.create({ file: await toFile(Buffer.from(chatFile(count)), "big.jsonl"), purpose: "batch" });
+  const batch = await client.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" });
+  return batch.id;
+}
+
+async function finished(client: OpenAI, batchId: string, timeoutMs = 60_000) {
+  return waitFor(async () => {
+    const batch = await client.batches.retrieve(batchId);
+    return batch.status === "completed" ? batch : undefined;
+  }, { timeoutMs, what: "batch completion", intervalMs: 100 });
+}
+
+async function outputCustomIds(client: OpenAI, fileId: string): Promise<string[]> {
+  const text = await (await client.files.content(fileId)).text();
+  return text.trim().split("\n").map((line) => {
+    const parsed = JSON.parse(line) as { custom_id: string; response: { status_code: number } };
+    expect(parsed.response.status_code).toBe(200);
+    return parsed.custom_id;
+  });
+}
+
+describe("crash safety", () => {
+  it("completes a batch killed with SIGKILL mid-run with exactly one result per input line", async () => {
+    const total = 3_000;
+    const { configPath, upstream } = await setUp("sigkill", 1_500);
+    const first = await start(configPath);
+    const batchId = await submit(first.client, total);
+    await waitFor(async () => ((await first.client.batches.retrieve(batchId)).request_counts?.completed ?? 0) >= 600, { what: "progress before the kill" });
+    first.proc.kill("SIGKILL");
+    expect(await first.proc.exited).toBe("SIGKILL");
+    const seenBeforeRestart = upstream.requests;
+    expect(seenBeforeRestart).toBeLessThan(total); // the kill really happened mid-batch
+
+    const second = await start(configPath);
+    const done = await finished(second.client, batchId);
+    expect(done.request_counts).toEqual({ total, completed: total, failed: 0 });
+    const ids = await outputCustomIds(second.client, done.output_file_id ?? "");
+    expect(ids).toHaveLength(total);
+    expect(new Set(ids).size).toBe(total);
+    expect(ids).toEqual(Array.from({ length: total }, (_, i) => `req-${i}`));
+
+    // Each request reached the upstream once, except those in flight or unrecorded at the kill: at most
+    // the lane's claim window (2 x concurrency) plus one unflushed result buffer (500).
+    let repeated = 0;
+    for (let i = 0; i < total; i += 1) {
+      const count = upstream.countsByKey.get(`prompt ${i}`) ?? 0;
+      expect(count).toBeGreaterThanOrEqual(1);
+      expect(count).toBeLessThanOrEqual(2);
+      if (count === 2) repeated += 1;
+    }
+    expect(repeated).toBeLessThanOrEqual(2 * CONCURRENCY + 500);
+  });
+
+  it("returns leased work on SIGTERM so a restart finishes without waiting for leases to expire", async () => {
+    const total = 2_000;
+    // A lease far longer than the test: only an explicit release lets the restart pick the items up.
+    const { configPath } = await setUp("sigterm", 600_000);
+    const first = await start(configPath);
+    const batchId = await submit(first.client, total);
+    await waitFor(async () => ((await first.client.batches.retrieve(batchId)).request_counts?.completed ?? 0) >= 300, { what: "progress before SIGTERM" });
+    first.proc.kill("SIGTERM");
+    expect(await first.proc.exited).toBe(0);
+
+    const second = await start(configPath);
+    const done = await finished(second.client, batchId, 30_000);
+    const ids = await outputCustomIds(second.client, done.output_file_id ?? "");
+    expect(new Set(ids).size).toBe(total);
+    expect(ids).toHaveLength(total);
+  });
+});
