@@ -1,0 +1,17 @@
+/**
+ * `npm run bench`: prints figures and ratios against baselines measured in the same run (the machine is
+ * shared and noisy: absolute times drift, ratios hold). Select sections: `npm run bench -- validation e2e`.
+ */
+import { benchEndToEnd } from "./end-to-end.ts";
+import { benchValidation } from "./validation.ts";
+
+const sections: Record<string, () => Promise<void>> = {
+  validation: () => benchValidation(),
+  e2e: () => benchEndToEnd(),
+};
+
+const wanted = process.argv.slice(2).filter((arg) => arg in sections);
+console.log(`spool benchmarks — node ${process.version}, ${new Date().toISOString()}`);
+for (const name of wanted.length > 0 ? wanted : Object.keys(sections)) {
+  await sections[name]!();
+}

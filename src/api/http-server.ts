@@ -1,0 +1,141 @@
+/**
+ * The HTTP server shared by every client dialect. Each dialect is a DialectSurface: routes mounted under a
+ * URL prefix plus the mapper that turns errors into that dialect's envelope. The server picks the mapper
+ * by the longest prefix matching the request path, so an error (thrown in a route, a hook, a body parser,
+ * or a 404) always reaches the client in the shape its SDK parses: `/v1/...` and `/v1beta/openai/...` answer
+ * like OpenAI, `/v1beta/...` like Gemini once that surface is registered.
+ *
+ * A second dialect registers itself either through `buildHttpServer(ctx, { surfaces: [surface] })` or, on a
+ * server not yet listening, with `registerDialectSurface(server, ctx, surface)`.
+ */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import type { AppContext } from "../app-context.ts";
+import { AppError } from "../core/errors.ts";
+import { randomToken } from "../core/ids.ts";
+import { openAISurfaces } from "./openai/plugin.ts";
+import { toOpenAIErrorReply } from "./openai/errors.ts";
+import { makeApiKeyCheck, presentedApiKey } from "./shared/api-key.ts";
+import type { ErrorMapper } from "./shared/error-reply.ts";
+
+/** Large enough for inline batches (Gemini inlinedRequests, sync embeddings of many inputs). */
+export const JSON_BODY_LIMIT = 32 * 1024 * 1024;
+
+export interface DialectSurface {
+  /** For logs: "openai", "openai-compat", "gemini". */
+  name: string;
+  /** Mount point, without a trailing slash: "/v1", "/v1beta/openai", "/v1beta". */
+  prefix: string;
+  /** Adds the routes to `scope`, an encapsulated Fastify context already carrying `prefix`. */
+  register(scope: FastifyInstance, ctx: AppContext): Promise<void>;
+  /** Errors of requests under `prefix` (and not under a longer registered prefix) go through this. */
+  toErrorReply: ErrorMapper;
+}
+
+export interface HttpServerOptions {
+  /** Surfaces served besides the OpenAI ones (which are always mounted at /v1 and /v1beta/openai). */
+  surfaces?: readonly DialectSurface[];
+}
+
+/** Paths that answer without an API key. */
+const PUBLIC_PATHS = new Set(["/health"]);
+
+const surfacesByServer = new WeakMap<FastifyInstance, DialectSurface[]>();
+
+export function buildHttpServer(ctx: AppContext, options: HttpServerOptions = {}): FastifyInstance {
+  const app: FastifyInstance = Fastify({
+    // A pino Logger is a FastifyBaseLogger; typing it as such keeps FastifyInstance's default generics.
+    loggerInstance: ctx.logger as FastifyBaseLogger,
+    logController: new QuietLogController(),
+    bodyLimit: JSON_BODY_LIMIT,
+    genReqId: () => `req_${randomToken(20)}`,
+    return503OnClosing: true,
+  });
+  surfacesByServer.set(app, []);
+
+  app.addHook("onSend", async (request, reply) => {
+    reply.header("x-request-id", request.id);
+  });
+  app.addHook("onResponse", async (request, reply) => {
+    request.log.debug({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, "request");
+  });
+  if (ctx.config.apiKeys.length > 0) {
+    const accepts = makeApiKeyCheck(ctx.config.apiKeys);
+    app.addHook("onRequest", async (request) => {
+      if (PUBLIC_PATHS.has(pathOf(request.url))) return;
+      const key = presentedApiKey(request);
+      if (key === null) {
+        throw new AppError("unauthenticated", "No API key was sent. Send it as 'Authorization: Bearer <key>', 'x-goog-api-key: <key>' or '?key=<key>'.");
+      }
+      if (!accepts(key)) throw new AppError("unauthenticated", "Incorrect API key provided.");
+    });
+  }
+
+  // An empty body with a JSON content type (curl -H 'content-type: application/json' -X POST .../cancel)
+  // is no body, not a parse error. Everything else goes through Fastify's own (prototype-poisoning-safe)
+  // parser.
+  const parseJson = app.getDefaultJsonParser("error", "error");
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "string", bodyLimit: JSON_BODY_LIMIT }, (request, body, done) => {
+    const text = typeof body === "string" ? body : body.toString("utf8");
+    if (text.trim().length === 0) {
+      done(null, undefined);
+      return;
+    }
+    parseJson(request, text, done);
+  });
+
+  app.setErrorHandler((error, request, reply) => sendError(app, error, request, reply));
+  app.setNotFoundHandler((request, reply) => {
+    const error = new AppError("not_found", `Invalid URL (${request.method} ${pathOf(request.url)}).`);
+    sendError(app, error, request, reply);
+  });
+
+  app.get("/health", async () => ({ status: "ok" }));
+
+  for (const surface of [...openAISurfaces(), ...(options.surfaces ?? [])]) registerDialectSurface(app, ctx, surface);
+  return app;
+}
+
+/** Mounts a surface on a server built by buildHttpServer (before it starts listening). */
+export function registerDialectSurface(app: FastifyInstance, ctx: AppContext, surface: DialectSurface): void {
+  const surfaces = surfacesByServer.get(app);
+  if (!surfaces) throw new Error("registerDialectSurface needs a server made by buildHttpServer.");
+  const prefix = surface.prefix.replace(/\/+$/, "");
+  surfaces.push({ ...surface, prefix });
+  surfaces.sort((a, b) => b.prefix.length - a.prefix.length);
+  app.register(async (scope) => surface.register(scope, ctx), { prefix });
+}
+
+/** The mapper of the longest registered prefix containing `url`; OpenAI's envelope elsewhere. */
+export function errorMapperFor(app: FastifyInstance, url: string): ErrorMapper {
+  const path = pathOf(url);
+  for (const surface of surfacesByServer.get(app) ?? []) {
+    if (path === surface.prefix || path.startsWith(`${surface.prefix}/`)) return surface.toErrorReply;
+  }
+  return toOpenAIErrorReply;
+}
+
+function sendError(app: FastifyInstance, error: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  const mapped = errorMapperFor(app, request.url)(error, request.id);
+  if (mapped.unexpected) {
+    request.log.error({ err: error, method: request.method, url: request.url }, "request failed unexpectedly");
+  } else {
+    request.log.debug({ err: error, statusCode: mapped.statusCode }, "request rejected");
+  }
+  void reply.code(mapped.statusCode).headers(mapped.headers).type("application/json").send(mapped.body);
+}
+
+function pathOf(url: string): string {
+  const query = url.indexOf("?");
+  return query === -1 ? url : url.slice(0, query);
+}
+
+/**
+ * Benchmarks drive tens of thousands of requests: Fastify's two info lines per request would dominate the
+ * log and the CPU. One debug line per request (onResponse hook above) is kept instead; failures are logged
+ * by the error handler.
+ */
+class QuietLogController extends LogController {
+  override incomingRequest(): void {}
+  override requestCompleted(): void {}
+}

@@ -1,0 +1,306 @@
+/**
+ * The OpenAI dialect's BatchFormat (contract: src/core/batch-format.ts): how one input line becomes an Item,
+ * and how a finished Item becomes one line of the output or error file.
+ *
+ * Validation reports every problem of a line, not only the first, each with the 1-based line number, a
+ * stable code and the field path (`param`), so one `spool validate` run or one failed Batch lists all
+ * that must be fixed. Codes follow the hosted service where it has one (invalid_json_line, url_mismatch,
+ * duplicate_custom_id, model_mismatch); the others are spool's own and equally stable.
+ *
+ * Division of work with the generic caller (src/worker/validate-batch.ts `checkLines`):
+ * - blank lines (empty or whitespace only), anywhere in the file, are skipped by the caller and never reach
+ *   parseLine; a blank line carries no request, and rejecting one in the middle would fail a whole Batch
+ *   over an editor artefact;
+ * - duplicate custom ids and "one model per file" need state across lines, so the caller keeps it and asks
+ *   this format for the error (duplicateIdError, modelMismatchError). parseLine stays a pure function of
+ *   one line.
+ */
+import type { BatchFormat, LineOutcome } from "../../core/batch-format.ts";
+import type { ModelCatalog } from "../../core/model-catalog.ts";
+import type { Batch, Item, ItemResult, LineError, RequestKind } from "../../core/types.ts";
+import { KIND_NOUN } from "./endpoints.ts";
+
+/** Problems listed per field that repeats (messages[i]); a line with 10,000 bad messages says so once. */
+const MAX_ERRORS_PER_FIELD = 20;
+
+type Json = Record<string, unknown>;
+
+function isObject(value: unknown): value is Json {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** "a number", "an array", "null" — for messages that say what was found instead. */
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  const type = typeof value;
+  return type === "object" ? "an object" : type === "undefined" ? "nothing" : `a ${type}`;
+}
+
+class LineChecker {
+  readonly errors: LineError[] = [];
+  private prefix: string;
+
+  constructor(private readonly lineNumber: number) {
+    this.prefix = `Line ${lineNumber}`;
+  }
+
+  /** Names the custom_id in every later message, so users can find the request without counting lines. */
+  setCustomId(customId: string): void {
+    this.prefix = `Line ${this.lineNumber} (custom_id ${JSON.stringify(customId)})`;
+  }
+
+  add(code: string, param: string | null, message: string): void {
+    this.errors.push({ line: this.lineNumber, code, param, message: `${this.prefix}: ${message}` });
+  }
+}
+
+function parseLine(text: string, lineNumber: number, batch: Batch, catalog: ModelCatalog): LineOutcome {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    const reason = error instanceof Error ? ` (${error.message})` : "";
+    return invalid([{ line: lineNumber, code: "invalid_json_line", param: null, message: `Line ${lineNumber} is not valid JSON${reason}.` }], null);
+  }
+  if (!isObject(value)) {
+    const message = `Line ${lineNumber} must be a JSON object with custom_id, method, url and body; found ${describe(value)}.`;
+    return invalid([{ line: lineNumber, code: "invalid_line", param: null, message }], null);
+  }
+
+  const check = new LineChecker(lineNumber);
+  const customId = checkCustomId(value.custom_id, check);
+  if (value.method !== "POST") {
+    check.add("invalid_method", "method", value.method === undefined ? `'method' is required and must be "POST".` : `'method' must be "POST", found ${JSON.stringify(value.method)}.`);
+  }
+  if (value.url !== batch.endpoint) {
+    check.add(
+      "url_mismatch",
+      "url",
+      value.url === undefined
+        ? `'url' is required and must be the batch endpoint '${batch.endpoint}'.`
+        : `'url' is ${JSON.stringify(value.url)} but the batch endpoint is '${batch.endpoint}'; every line must use the batch endpoint.`,
+    );
+  }
+  const body = value.body;
+  let model: string | null = null;
+  if (!isObject(body)) {
+    check.add("invalid_body", "body", body === undefined ? "'body' is required: the request body of the endpoint, as an object." : `'body' must be an object, found ${describe(body)}.`);
+  } else {
+    model = checkModel(body.model, batch.kind, catalog, check);
+    checkBody(body, batch.kind, check);
+  }
+
+  if (check.errors.length > 0 || model === null || customId === null) return invalid(check.errors, customId);
+  return { ok: true, line: { customId, echo: null, model, kind: batch.kind, request: JSON.stringify(body) } };
+}
+
+function invalid(errors: LineError[], customId: string | null): LineOutcome {
+  return { ok: false, errors, customId, echo: null };
+}
+
+function checkCustomId(value: unknown, check: LineChecker): string | null {
+  if (value === undefined || value === null) {
+    check.add("missing_custom_id", "custom_id", "'custom_id' is required: a string that is unique within the file.");
+    return null;
+  }
+  if (typeof value !== "string") {
+    check.add("invalid_custom_id", "custom_id", `'custom_id' must be a string, found ${describe(value)}.`);
+    return null;
+  }
+  if (value.length === 0) {
+    check.add("invalid_custom_id", "custom_id", "'custom_id' must not be empty.");
+    return null;
+  }
+  check.setCustomId(value);
+  return value;
+}
+
+function checkModel(value: unknown, kind: RequestKind, catalog: ModelCatalog, check: LineChecker): string | null {
+  if (value === undefined || value === null || value === "") {
+    check.add("missing_model", "body.model", "'body.model' is required.");
+    return null;
+  }
+  if (typeof value !== "string") {
+    check.add("missing_model", "body.model", `'body.model' must be a string, found ${describe(value)}.`);
+    return null;
+  }
+  const config = catalog.get(value);
+  if (!config) {
+    check.add("model_not_found", "body.model", catalog.unknownModelMessage(value));
+    return null;
+  }
+  if (!catalog.serves(config, kind)) {
+    const serves = (config.kinds ?? []).map((each) => KIND_NOUN[each]).join(", ");
+    check.add("unsupported_model", "body.model", `Model '${value}' does not serve ${KIND_NOUN[kind]} (it serves: ${serves}).`);
+    return null;
+  }
+  return value;
+}
+
+function checkBody(body: Json, kind: RequestKind, check: LineChecker): void {
+  if (body.stream === true) {
+    check.add("unsupported_value", "body.stream", "'body.stream' must not be true: results of a batch are written to a file, not streamed.");
+  }
+  if (kind === "chat") checkMessages(body.messages, check);
+  else if (kind === "embedding") checkTextInput(body.input, "body.input", check);
+  else checkTextInput(body.prompt, "body.prompt", check);
+}
+
+function checkMessages(messages: unknown, check: LineChecker): void {
+  if (messages === undefined) {
+    check.add("missing_required_parameter", "body.messages", "'body.messages' is required for /v1/chat/completions.");
+    return;
+  }
+  if (!Array.isArray(messages)) {
+    check.add("invalid_type", "body.messages", `'body.messages' must be an array of messages, found ${describe(messages)}.`);
+    return;
+  }
+  if (messages.length === 0) {
+    check.add("invalid_value", "body.messages", "'body.messages' must contain at least one message.");
+    return;
+  }
+  let reported = 0;
+  for (let i = 0; i < messages.length && reported < MAX_ERRORS_PER_FIELD; i += 1) {
+    const message: unknown = messages[i];
+    const param = `body.messages[${i}]`;
+    if (!isObject(message)) {
+      check.add("invalid_type", param, `'${param}' must be an object with 'role' and 'content', found ${describe(message)}.`);
+      reported += 1;
+      continue;
+    }
+    if (typeof message.role !== "string" || message.role.length === 0) {
+      check.add(
+        message.role === undefined ? "missing_required_parameter" : "invalid_type",
+        `${param}.role`,
+        message.role === undefined ? `'${param}.role' is required.` : `'${param}.role' must be a non-empty string, found ${describe(message.role)}.`,
+      );
+      reported += 1;
+    }
+    const content = message.content;
+    if (content !== undefined && content !== null && typeof content !== "string" && !Array.isArray(content)) {
+      check.add("invalid_type", `${param}.content`, `'${param}.content' must be a string or an array of content parts, found ${describe(content)}.`);
+      reported += 1;
+    }
+  }
+}
+
+/** Embedding `input` and completion `prompt`: a string, strings, a token array, or token arrays. */
+function checkTextInput(value: unknown, param: string, check: LineChecker): void {
+  const endpoint = param === "body.input" ? "/v1/embeddings" : "/v1/completions";
+  if (value === undefined || value === null) {
+    check.add("missing_required_parameter", param, `'${param}' is required for ${endpoint}.`);
+    return;
+  }
+  if (typeof value === "string") {
+    if (value.length === 0 && param === "body.input") check.add("invalid_value", param, `'${param}' must not be an empty string.`);
+    return;
+  }
+  const shape = `a string, an array of strings, an array of token ids or an array of token-id arrays`;
+  if (!Array.isArray(value)) {
+    check.add("invalid_type", param, `'${param}' must be ${shape}, found ${describe(value)}.`);
+    return;
+  }
+  if (value.length === 0) {
+    check.add("invalid_value", param, `'${param}' must not be an empty array.`);
+    return;
+  }
+  const first: unknown = value[0];
+  const isToken = (each: unknown): boolean => Number.isInteger(each);
+  const fits =
+    typeof first === "string"
+      ? value.every((each) => typeof each === "string")
+      : isToken(first)
+        ? value.every(isToken)
+        : value.every((each) => Array.isArray(each) && each.length > 0 && each.every(isToken));
+  if (!fits) check.add("invalid_type", param, `'${param}' must be ${shape} (one kind, not mixed).`);
+}
+
+function duplicateIdError(customId: string, lineNumber: number, firstLine: number): LineError {
+  return {
+    line: lineNumber,
+    code: "duplicate_custom_id",
+    param: "custom_id",
+    message: `Line ${lineNumber}: custom_id ${JSON.stringify(customId)} was already used on line ${firstLine}; each custom_id must be unique within the file.`,
+  };
+}
+
+function modelMismatchError(model: string, firstModel: string | null, lineNumber: number): LineError | null {
+  if (firstModel === null || model === firstModel) return null;
+  return {
+    line: lineNumber,
+    code: "model_mismatch",
+    param: "body.model",
+    message: `Line ${lineNumber}: 'body.model' is '${model}' but earlier lines use '${firstModel}'; all requests of a batch file must use the same model.`,
+  };
+}
+
+function invalidLineResult(errors: readonly LineError[], nowMs: number): ItemResult {
+  return {
+    statusCode: null,
+    body: null,
+    errorCode: "invalid_request",
+    errorMessage: errors.map((error) => error.message).join(" "),
+    requestId: null,
+    usage: { inputTokens: 0, outputTokens: 0 },
+    finishedAtMs: nowMs,
+  };
+}
+
+function batchToken(batchId: string): string {
+  return batchId.startsWith("batch_") ? batchId.slice("batch_".length) : batchId;
+}
+
+/** Deterministic, so a finalization redone after a crash writes byte-identical files. */
+export function requestLineId(batchId: string, index: number): string {
+  return `batch_req_${batchToken(batchId)}_${index}`;
+}
+
+/**
+ * Stored bodies are JSON text written by JSON.stringify, so they are spliced into the line as they are:
+ * parsing and re-serializing every result would dominate finalization of large Batches. A body carrying a
+ * raw newline (pretty-printed by some other writer) would split the JSONL line, so only then it is
+ * re-serialized.
+ */
+function bodyJson(body: string | null): string {
+  if (body === null || body.length === 0) return "null";
+  if (!body.includes("\n") && !body.includes("\r")) return body;
+  try {
+    return JSON.stringify(JSON.parse(body));
+  } catch {
+    return JSON.stringify(body);
+  }
+}
+
+function resultLine(batch: Batch, item: Item): { target: "output" | "error"; line: string } {
+  const id = JSON.stringify(requestLineId(batch.id, item.index));
+  const customId = JSON.stringify(item.customId);
+  const result = item.result;
+  if (result !== null && result.errorCode === null && result.statusCode !== null) {
+    const ok = result.statusCode >= 200 && result.statusCode < 300;
+    // request_id is typed as a string by the SDK; engines without one (llama-cpp) get spool's own.
+    const requestId = JSON.stringify(result.requestId ?? `req_${batchToken(batch.id)}_${item.index}`);
+    const response = `{"status_code":${result.statusCode},"request_id":${requestId},"body":${bodyJson(result.body)}}`;
+    return { target: ok ? "output" : "error", line: `{"id":${id},"custom_id":${customId},"response":${response},"error":null}` };
+  }
+  const error = {
+    code: result?.errorCode ?? "internal_error",
+    message: result?.errorMessage ?? "spool recorded no result for this request.",
+  };
+  return { target: "error", line: `{"id":${id},"custom_id":${customId},"response":null,"error":${JSON.stringify(error)}}` };
+}
+
+function resultFileNames(batch: Batch): { output: string; error: string } {
+  const base = `batch_${batchToken(batch.id)}`;
+  return { output: `${base}_output.jsonl`, error: `${base}_error.jsonl` };
+}
+
+export const openAIBatchFormat: BatchFormat = {
+  dialect: "openai",
+  parseLine,
+  duplicateIdError,
+  modelMismatchError,
+  invalidLineResult,
+  resultLine,
+  resultFileNames,
+};

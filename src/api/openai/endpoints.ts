@@ -1,0 +1,23 @@
+/** The OpenAI endpoints spool serves, and the RequestKind each one is. */
+import type { RequestKind } from "../../core/types.ts";
+
+export const KIND_BY_ENDPOINT = {
+  "/v1/chat/completions": "chat",
+  "/v1/embeddings": "embedding",
+  "/v1/completions": "completion",
+} as const satisfies Record<string, RequestKind>;
+
+export type OpenAIEndpoint = keyof typeof KIND_BY_ENDPOINT;
+
+export const SUPPORTED_ENDPOINTS = Object.keys(KIND_BY_ENDPOINT) as OpenAIEndpoint[];
+
+export function isSupportedEndpoint(value: string): value is OpenAIEndpoint {
+  return Object.hasOwn(KIND_BY_ENDPOINT, value);
+}
+
+/** What the kind is called in messages ("Model 'x' does not serve embeddings"). */
+export const KIND_NOUN: Record<RequestKind, string> = {
+  chat: "chat completions",
+  completion: "text completions",
+  embedding: "embeddings",
+};

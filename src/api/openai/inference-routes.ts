@@ -1,0 +1,69 @@
+/**
+ * Synchronous passthrough (`/chat/completions`, `/embeddings`, `/completions`) and `/models`. Requests go
+ * through the same Dispatcher as Batch Items, ahead of queued Batch traffic, so one engine configuration
+ * serves both and the per-Model concurrency limit holds across them.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { AppContext } from "../../app-context.ts";
+import { AppError } from "../../core/errors.ts";
+import type { RequestKind } from "../../core/types.ts";
+import { EngineError } from "../../engines/engine.ts";
+import { KIND_NOUN } from "./endpoints.ts";
+import { engineErrorReply } from "./errors.ts";
+
+export async function registerInferenceRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  const routes: [string, RequestKind][] = [
+    ["/chat/completions", "chat"],
+    ["/embeddings", "embedding"],
+    ["/completions", "completion"],
+  ];
+  for (const [path, kind] of routes) {
+    app.post(path, async (request, reply) => passthrough(ctx, kind, request, reply));
+  }
+
+  const created = Math.floor(ctx.clock.now() / 1000);
+  const toModel = (id: string) => ({ id, object: "model", created, owned_by: "spool" });
+  app.get("/models", async () => ({ object: "list", data: ctx.catalog.names().map(toModel) }));
+  app.get<{ Params: { model: string } }>("/models/:model", async (request) => {
+    const config = ctx.catalog.get(request.params.model);
+    if (!config) throw new AppError("unknown_model", ctx.catalog.unknownModelMessage(request.params.model), { param: "model" });
+    return toModel(config.name);
+  });
+}
+
+async function passthrough(ctx: AppContext, kind: RequestKind, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const body = request.body;
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new AppError("invalid_request", "The request body must be a JSON object.");
+  }
+  const fields = body as Record<string, unknown>;
+  const model = fields.model;
+  if (typeof model !== "string" || model.length === 0) {
+    throw new AppError("invalid_request", "'model' is required: the name of a configured model.", { param: "model" });
+  }
+  if (fields.stream === true) {
+    throw new AppError("invalid_request", "Streaming responses are not supported by spool yet: remove 'stream' or set it to false.", { param: "stream" });
+  }
+  const config = ctx.catalog.get(model);
+  if (!config) throw new AppError("unknown_model", ctx.catalog.unknownModelMessage(model), { param: "model" });
+  if (!ctx.catalog.serves(config, kind)) {
+    throw new AppError("invalid_request", `Model '${model}' does not serve ${KIND_NOUN[kind]}.`, { param: "model" });
+  }
+
+  // A client that hangs up should not keep an engine slot busy.
+  const controller = new AbortController();
+  const onClose = (): void => {
+    if (!reply.raw.writableFinished) controller.abort();
+  };
+  reply.raw.once("close", onClose);
+  try {
+    const result = await ctx.dispatcher.dispatch({ model, kind, dialect: "openai", body: fields, priority: "sync", signal: controller.signal });
+    if (result.requestId) reply.header("x-upstream-request-id", result.requestId);
+    return reply.code(result.statusCode).type("application/json").send(JSON.stringify(result.body ?? null));
+  } catch (error) {
+    if (!(error instanceof EngineError)) throw error;
+    const mapped = engineErrorReply(error);
+    request.log.debug({ err: error, model, statusCode: mapped.statusCode }, "synchronous request failed in its engine");
+    return reply.code(mapped.statusCode).headers(mapped.headers).type("application/json").send(JSON.stringify(mapped.body));
+  }
+}

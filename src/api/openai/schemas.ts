@@ -1,0 +1,106 @@
+/**
+ * Wire schemas for what clients send to the OpenAI surface: strict (an unknown field is a 400 naming it,
+ * so a typo is not silently ignored), with messages that say what is expected.
+ */
+import { z } from "zod";
+import { AppError } from "../../core/errors.ts";
+
+export const FILE_PURPOSES = ["assistants", "batch", "fine-tune", "vision", "user_data", "evals"] as const;
+
+export const MIN_EXPIRES_SECONDS = 3600;
+export const MAX_EXPIRES_SECONDS = 2_592_000;
+
+/**
+ * Completion windows: OpenAI defines only "24h". spool accepts any whole number of hours from 1 to 720
+ * (30 days) — local engines can take longer than a day for big files, and shorter windows make expiry
+ * testable — and echoes the window back as given.
+ */
+export const MAX_COMPLETION_WINDOW_HOURS = 720;
+
+const expiresAfterSchema = z.strictObject({
+  anchor: z.literal("created_at", { error: "'anchor' must be \"created_at\"." }),
+  seconds: z
+    .number({ error: "'seconds' must be a number of seconds." })
+    .int({ error: "'seconds' must be a whole number." })
+    .min(MIN_EXPIRES_SECONDS, { error: `'seconds' must be at least ${MIN_EXPIRES_SECONDS} (1 hour).` })
+    .max(MAX_EXPIRES_SECONDS, { error: `'seconds' must be at most ${MAX_EXPIRES_SECONDS} (30 days).` }),
+});
+
+const metadataSchema = z
+  .record(z.string(), z.string({ error: "metadata values must be strings." }))
+  .superRefine((metadata, ctx) => {
+    const keys = Object.keys(metadata);
+    if (keys.length > 16) ctx.addIssue({ code: "custom", message: `'metadata' may hold at most 16 pairs; it has ${keys.length}.` });
+    for (const key of keys) {
+      if (key.length > 64) ctx.addIssue({ code: "custom", path: [key], message: `metadata keys may be at most 64 characters; '${key.slice(0, 20)}…' has ${key.length}.` });
+      const value = metadata[key] ?? "";
+      if (value.length > 512) ctx.addIssue({ code: "custom", path: [key], message: `metadata values may be at most 512 characters; the value of '${key}' has ${value.length}.` });
+    }
+  });
+
+export const createBatchSchema = z.strictObject({
+  input_file_id: z.string({ error: "'input_file_id' is required: the id of a file uploaded with purpose \"batch\"." }).min(1, { error: "'input_file_id' must not be empty." }),
+  endpoint: z.string({ error: "'endpoint' is required, e.g. \"/v1/chat/completions\"." }),
+  completion_window: z
+    .string({ error: "'completion_window' is required: \"24h\"." })
+    .regex(/^[1-9][0-9]{0,2}h$/, { error: `'completion_window' must be a number of hours like "24h" (1h to ${MAX_COMPLETION_WINDOW_HOURS}h).` })
+    .refine((value) => Number.parseInt(value, 10) <= MAX_COMPLETION_WINDOW_HOURS, {
+      error: `'completion_window' may be at most ${MAX_COMPLETION_WINDOW_HOURS}h.`,
+    }),
+  metadata: metadataSchema.nullish(),
+  output_expires_after: expiresAfterSchema.nullish(),
+});
+
+export type CreateBatchBody = z.infer<typeof createBatchSchema>;
+
+/** Query strings arrive as text; numbers are coerced, anything else named in the error. */
+const limit = (max: number, fallback: number) =>
+  z.coerce
+    .number({ error: "'limit' must be a number." })
+    .int({ error: "'limit' must be a whole number." })
+    .min(1, { error: `'limit' must be between 1 and ${max}.` })
+    .max(max, { error: `'limit' must be between 1 and ${max}.` })
+    .default(fallback);
+
+export const listFilesQuerySchema = z.looseObject({
+  purpose: z.string().min(1).optional(),
+  limit: limit(10_000, 10_000),
+  order: z.enum(["asc", "desc"], { error: "'order' must be \"asc\" or \"desc\"." }).default("desc"),
+  after: z.string().min(1).optional(),
+});
+
+export const listBatchesQuerySchema = z.looseObject({
+  limit: limit(100, 20),
+  after: z.string().min(1).optional(),
+});
+
+/**
+ * Parses `value` or throws AppError("invalid_request") naming the first bad field as OpenAI does
+ * (`param`: "metadata.job", "output_expires_after.seconds").
+ */
+export function parseWire<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const parsed = schema.safeParse(value ?? {});
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  if (!issue) throw new AppError("invalid_request", `The ${what} is invalid.`);
+  if (issue.code === "unrecognized_keys") {
+    const key = issue.keys[0] ?? "";
+    const param = joinPath([...issue.path, key]);
+    throw new AppError("invalid_request", `Unrecognized request argument supplied: ${param}.`, { param });
+  }
+  const param = joinPath(issue.path);
+  if (issue.code === "invalid_type" && issue.path.length === 0) {
+    throw new AppError("invalid_request", `The ${what} must be a JSON object.`);
+  }
+  const message = issue.message.startsWith("Invalid") || issue.message.startsWith("Expected") ? `Invalid '${param}': ${issue.message}.` : issue.message;
+  throw new AppError("invalid_request", message, { param: param || null });
+}
+
+function joinPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const part of path) {
+    if (typeof part === "number") out += `[${part}]`;
+    else out += out ? `.${String(part)}` : String(part);
+  }
+  return out;
+}

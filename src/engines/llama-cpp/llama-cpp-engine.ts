@@ -1,0 +1,522 @@
+/**
+ * The embedded `llama-cpp` Engine: runs a GGUF model in-process through node-llama-cpp. Native dialect
+ * "openai": OpenAI chat/completion/embedding bodies in, OpenAI reply bodies out.
+ *
+ * Shape of the runtime:
+ * - one shared `Llama` per process (llama-runtime.ts), CPU only, explicit thread counts;
+ * - per Engine, one model loaded lazily (or by `warmup()`) after gguf-inspect accepted the file and, unless
+ *   disabled, a child process loaded it once without dying (probe-model-load.ts);
+ * - one generation context with `sequences` parallel sequences lent through a SequencePool: requests holding
+ *   sequences at the same time are decoded in one batch by node-llama-cpp;
+ * - a separate embedding context, created on the first embedding request.
+ *
+ * Each request starts from an empty sequence (`clearHistory`), so a reply never depends on what the
+ * sequence held before: reusing a cached prefix would save prompt evaluation but makes results depend on
+ * scheduling through floating-point batch effects.
+ *
+ * Token counts are the ones node-llama-cpp actually evaluated and sampled on the sequence (its TokenMeter),
+ * including tokens that never reach the text (an unfinished UTF-8 byte sequence, a stop string).
+ */
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import {
+  LlamaChat,
+  LlamaCompletion,
+  TokenBias,
+  resolveChatWrapper,
+  type ChatHistoryItem,
+  type ChatWrapper,
+  type Llama,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaEmbeddingContext,
+  type LlamaGrammar,
+  type LlamaModel,
+  type Token,
+} from "node-llama-cpp";
+import type { LlamaCppModelConfig } from "../../config/config.ts";
+import type { TokenUsage } from "../../core/types.ts";
+import { EngineError, type Engine, type EngineReply, type EngineRequest } from "../engine.ts";
+import { inspectGguf } from "./gguf-inspect.ts";
+import { defaultThreadCount, getSharedLlama, setNativeLogSink } from "./llama-runtime.ts";
+import {
+  invalidRequestError,
+  parseChatBody,
+  parseCompletionBody,
+  parseEmbeddingBody,
+  type ChatMessage,
+  type ResponseFormat,
+  type SamplingParams,
+} from "./openai-request.ts";
+import { probeModelLoad } from "./probe-model-load.ts";
+import { SequencePool } from "./sequence-pool.ts";
+import { toEmbeddingData } from "./embedding-vectors.ts";
+
+export interface LlamaCppEngineLogger {
+  info(message: string): void;
+  warn(message: string): void;
+  debug(message: string): void;
+}
+
+export interface LlamaCppEngineOptions {
+  model: LlamaCppModelConfig;
+  /**
+   * Local GGUF file to load. Defaults to `model.path`, which must then be a local path: resolving
+   * `hf:` and https paths (download into the model cache) is the caller's job.
+   */
+  modelPath?: string;
+  logger?: LlamaCppEngineLogger;
+  /**
+   * Load the model once in a child process before loading it in-process, so a native abort or hang on a
+   * malformed file cannot take the server down. Default true; `false` skips it (the header is always
+   * inspected).
+   */
+  probe?: boolean;
+  /** How long the probe may take before the file is declared hanging. Default 120 s. */
+  probeTimeoutMs?: number;
+}
+
+/** Parallel-decoding figures, for tests and metrics. */
+export interface LlamaCppEngineStats {
+  sequences: number;
+  busySequences: number;
+  /** Most sequences in use at once since the model was loaded. */
+  peakBusySequences: number;
+}
+
+interface LoadedModel {
+  llama: Llama;
+  model: LlamaModel;
+  context: LlamaContext;
+  pool: SequencePool<LlamaContextSequence>;
+  chatWrapper: ChatWrapper;
+  contextSize: number;
+  vocabularySize: number;
+}
+
+type FinishReason = "stop" | "length";
+
+interface Generation {
+  text: string;
+  finishReason: FinishReason;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+const DEFAULT_SEQUENCES = 4;
+const DEFAULT_MAX_CONTEXT = 4096;
+const GRAMMAR_CACHE_SIZE = 64;
+
+export class LlamaCppEngine implements Engine {
+  readonly name = "llama-cpp";
+  readonly dialect = "openai" as const;
+  private readonly config: LlamaCppModelConfig;
+  private readonly modelPath: string;
+  private readonly threads: number;
+  private readonly sequences: number;
+  private readonly logger: LlamaCppEngineLogger | undefined;
+  private readonly probe: boolean;
+  private readonly probeTimeoutMs: number;
+  private loading: Promise<LoadedModel> | null = null;
+  private embedding: Promise<LlamaEmbeddingContext> | null = null;
+  private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
+  private currentPool: SequencePool<LlamaContextSequence> | null = null;
+  private closed = false;
+
+  constructor(options: LlamaCppEngineOptions) {
+    this.config = options.model;
+    this.modelPath = options.modelPath ?? options.model.path;
+    this.threads = options.model.threads ?? defaultThreadCount();
+    this.sequences = options.model.sequences ?? DEFAULT_SEQUENCES;
+    this.logger = options.logger;
+    this.probe = options.probe ?? true;
+    this.probeTimeoutMs = options.probeTimeoutMs ?? 120_000;
+    if (options.logger) setNativeLogSink(options.logger);
+  }
+
+  /** Loads the model and its generation context now instead of on the first request. */
+  async warmup(): Promise<void> {
+    await this.loaded();
+  }
+
+  stats(): LlamaCppEngineStats {
+    return { sequences: this.sequences, busySequences: this.currentPool?.busy ?? 0, peakBusySequences: this.currentPool?.peakBusy ?? 0 };
+  }
+
+  async execute(request: EngineRequest): Promise<EngineReply> {
+    if (this.closed) throw new EngineError({ kind: "aborted", message: `Model '${this.config.name}' is closed.`, retryable: false });
+    if (request.signal.aborted) throw abortedError(this.config.name, request.signal.reason);
+    const modelName = typeof request.body.model === "string" ? request.body.model : this.config.name;
+    try {
+      switch (request.kind) {
+        case "chat":
+          return await this.chat(request, modelName);
+        case "completion":
+          return await this.completion(request, modelName);
+        case "embedding":
+          return await this.embed(request, modelName);
+      }
+    } catch (error) {
+      if (request.signal.aborted) throw abortedError(this.config.name, request.signal.reason);
+      if (error instanceof EngineError) throw error;
+      throw new EngineError({
+        kind: "engine",
+        message: `Model '${this.config.name}' failed while running a ${request.kind} request: ${messageOf(error)}`,
+        retryable: false,
+        cause: error,
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const loading = this.loading;
+    const embedding = this.embedding;
+    this.loading = null;
+    this.embedding = null;
+    this.grammars.clear();
+    const embeddingContext = await embedding?.catch(() => null);
+    await embeddingContext?.dispose();
+    const loaded = await loading?.catch(() => null);
+    if (loaded) {
+      await loaded.context.dispose();
+      await loaded.model.dispose();
+    }
+  }
+
+  private loaded(): Promise<LoadedModel> {
+    if (this.closed) return Promise.reject(new EngineError({ kind: "aborted", message: `Model '${this.config.name}' is closed.`, retryable: false }));
+    // A failed load stays failed: a bad model file does not get better by loading it per request.
+    this.loading ??= this.load();
+    return this.loading;
+  }
+
+  private async load(): Promise<LoadedModel> {
+    const started = Date.now();
+    const loadError = (problem: string, cause?: unknown): EngineError =>
+      new EngineError({ kind: "engine", message: `Model '${this.config.name}' cannot be loaded: ${problem}`, retryable: false, cause });
+    if (/^(hf:|https?:)/.test(this.modelPath)) {
+      throw loadError(`${this.modelPath} is not a local file; download it first (the engine loads local GGUF files only).`);
+    }
+    let vocabularySize: number;
+    try {
+      const inspection = await inspectGguf(this.modelPath);
+      const tokens = inspection.metadata.get("tokenizer.ggml.tokens");
+      vocabularySize = typeof tokens === "object" && tokens !== null ? tokens.length : 0;
+    } catch (error) {
+      throw loadError(messageOf(error), error);
+    }
+    // Starting the native backend (~1-3 s: node-llama-cpp test-runs its binary in a child) overlaps the probe.
+    const llamaStarting = getSharedLlama(this.threads);
+    llamaStarting.catch(() => undefined);
+    if (this.probe) {
+      try {
+        await probeModelLoad(this.modelPath, { timeoutMs: this.probeTimeoutMs });
+      } catch (error) {
+        throw loadError(messageOf(error), error);
+      }
+    }
+    try {
+      const llama = await llamaStarting;
+      const model = await llama.loadModel({ modelPath: this.modelPath });
+      try {
+        const contextSize = this.config.contextSize ?? Math.min(model.trainContextSize, DEFAULT_MAX_CONTEXT);
+        const context = await model.createContext({ sequences: this.sequences, contextSize, threads: this.threads });
+        const pool = new SequencePool(Array.from({ length: this.sequences }, () => context.getSequence()));
+        this.currentPool = pool;
+        const chatWrapper = resolveChatWrapper(model);
+        this.logger?.info(
+          `llama-cpp: loaded ${path.basename(this.modelPath)} for model '${this.config.name}' in ${Date.now() - started} ms ` +
+            `(${this.sequences} sequences x ${context.contextSize} tokens, ${this.threads} threads, chat wrapper ${chatWrapper.wrapperName})`,
+        );
+        return { llama, model, context, pool, chatWrapper, contextSize: context.contextSize, vocabularySize };
+      } catch (error) {
+        await model.dispose();
+        throw error;
+      }
+    } catch (error) {
+      throw loadError(messageOf(error), error);
+    }
+  }
+
+  private async chat(request: EngineRequest, modelName: string): Promise<EngineReply> {
+    const params = parseChatBody(request.body);
+    const loaded = await this.loaded();
+    const grammar = await this.grammarFor(loaded, params.responseFormat);
+    const tokenBias = this.tokenBiasFor(loaded, params.sampling);
+    const history = toChatHistory(params.messages);
+    const promptTokens = loaded.chatWrapper.generateContextState({ chatHistory: history }).contextText.tokenize(loaded.model.tokenizer).length;
+    const maxTokens = this.generationBudget(loaded, promptTokens, params.sampling.maxTokens);
+
+    const generations = await this.withSequence(loaded, request.signal, async (sequence) => {
+      const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: loaded.chatWrapper });
+      try {
+        const results: Generation[] = [];
+        for (let choice = 0; choice < params.sampling.n; choice++) {
+          results.push(
+            await metered(sequence, async () => {
+              const response = await chat.generateResponse(history, {
+                ...samplingOptions(params.sampling, choice, tokenBias),
+                maxTokens,
+                grammar,
+                signal: request.signal,
+              });
+              return { text: response.response, finishReason: finishReasonOf(response.metadata.stopReason) };
+            }),
+          );
+        }
+        return results;
+      } finally {
+        chat.dispose({ disposeSequence: false });
+      }
+    });
+
+    const usage = sumUsage(generations, params.sampling.n);
+    return {
+      statusCode: 200,
+      requestId: null,
+      usage,
+      body: {
+        id: `chatcmpl-${randomId()}`,
+        object: "chat.completion",
+        created: Math.floor(Date.now() / 1000),
+        model: modelName,
+        choices: generations.map((generation, index) => ({
+          index,
+          message: { role: "assistant", content: generation.text, refusal: null },
+          logprobs: null,
+          finish_reason: generation.finishReason,
+        })),
+        usage: usageBody(usage),
+        system_fingerprint: null,
+      },
+    };
+  }
+
+  private async completion(request: EngineRequest, modelName: string): Promise<EngineReply> {
+    const params = parseCompletionBody(request.body);
+    const loaded = await this.loaded();
+    const tokenBias = this.tokenBiasFor(loaded, params.sampling);
+    const generations = await this.withSequence(loaded, request.signal, async (sequence) => {
+      const completion = new LlamaCompletion({ contextSequence: sequence });
+      try {
+        const results: Generation[] = [];
+        for (const prompt of params.prompts) {
+          const promptTokens = loaded.model.tokenize(prompt, false).length + (loaded.model.tokens.shouldPrependBosToken ? 1 : 0);
+          const maxTokens = this.generationBudget(loaded, promptTokens, params.sampling.maxTokens);
+          for (let choice = 0; choice < params.sampling.n; choice++) {
+            results.push(
+              await metered(sequence, async () => {
+                const response = await completion.generateCompletionWithMeta(prompt, {
+                  ...samplingOptions(params.sampling, choice, tokenBias),
+                  maxTokens,
+                  disableContextShift: true,
+                  signal: request.signal,
+                });
+                return { text: response.response, finishReason: finishReasonOf(response.metadata.stopReason) };
+              }),
+            );
+          }
+        }
+        return results;
+      } finally {
+        completion.dispose({ disposeSequence: false });
+      }
+    });
+
+    const usage = sumUsage(generations, params.sampling.n);
+    return {
+      statusCode: 200,
+      requestId: null,
+      usage,
+      body: {
+        id: `cmpl-${randomId()}`,
+        object: "text_completion",
+        created: Math.floor(Date.now() / 1000),
+        model: modelName,
+        choices: generations.map((generation, index) => ({ index, text: generation.text, logprobs: null, finish_reason: generation.finishReason })),
+        usage: usageBody(usage),
+        system_fingerprint: null,
+      },
+    };
+  }
+
+  private async embed(request: EngineRequest, modelName: string): Promise<EngineReply> {
+    if (this.config.embeddings === false) {
+      throw invalidRequestError(`Model '${this.config.name}' does not serve embeddings (embeddings: false in its configuration).`, "model");
+    }
+    const params = parseEmbeddingBody(request.body);
+    const loaded = await this.loaded();
+    const dimension = loaded.model.embeddingVectorSize;
+    if (params.dimensions !== undefined && params.dimensions > dimension) {
+      throw invalidRequestError(`Invalid value for 'dimensions': ${params.dimensions} is larger than the model's ${dimension} dimensions.`, "dimensions");
+    }
+    const context = await this.embeddingContext(loaded);
+    const data: Array<{ object: "embedding"; index: number; embedding: number[] | string }> = [];
+    let promptTokens = 0;
+    for (const [index, input] of params.inputs.entries()) {
+      if (request.signal.aborted) throw abortedError(this.config.name, request.signal.reason);
+      const param = params.inputs.length > 1 ? `input[${index}]` : "input";
+      if (typeof input !== "string" && input.some((token) => token >= loaded.vocabularySize)) {
+        throw invalidRequestError(`Invalid value for '${param}': token ids must be below the vocabulary size ${loaded.vocabularySize}.`, param);
+      }
+      const tokens = input as Token[] | string;
+      const length = context.calculateInputLength(tokens);
+      if (length > loaded.contextSize) {
+        throw invalidRequestError(`Invalid value for '${param}': ${length} tokens is longer than the model's context of ${loaded.contextSize} tokens.`, param);
+      }
+      const vector = (await context.getEmbeddingFor(tokens)).vector;
+      promptTokens += length;
+      data.push({ object: "embedding", index, embedding: toEmbeddingData(vector, params.dimensions, params.encoding) });
+    }
+    return {
+      statusCode: 200,
+      requestId: null,
+      usage: { inputTokens: promptTokens, outputTokens: 0 },
+      body: { object: "list", data, model: modelName, usage: { prompt_tokens: promptTokens, total_tokens: promptTokens } },
+    };
+  }
+
+  private embeddingContext(loaded: LoadedModel): Promise<LlamaEmbeddingContext> {
+    this.embedding ??= loaded.model.createEmbeddingContext({ threads: this.threads, contextSize: loaded.contextSize }).catch((error: unknown) => {
+      this.embedding = null;
+      throw new EngineError({ kind: "engine", message: `Model '${this.config.name}' cannot create an embedding context: ${messageOf(error)}`, retryable: false, cause: error });
+    });
+    return this.embedding;
+  }
+
+  /** Lends a sequence for `work`, emptied first so the request is independent of earlier ones. */
+  private async withSequence<T>(loaded: LoadedModel, signal: AbortSignal, work: (sequence: LlamaContextSequence) => Promise<T>): Promise<T> {
+    const sequence = await loaded.pool.acquire(signal);
+    try {
+      return await work(sequence);
+    } finally {
+      loaded.pool.release(sequence);
+    }
+  }
+
+  /** Tokens a generation may produce: what was asked, capped by what is left of the sequence's context. */
+  private generationBudget(loaded: LoadedModel, promptTokens: number, requested: number | null): number {
+    const available = loaded.contextSize - promptTokens;
+    if (available <= 0) {
+      const message = `This model's maximum context length is ${loaded.contextSize} tokens, but the prompt has ${promptTokens} tokens. Shorten the messages.`;
+      throw new EngineError({
+        kind: "unsupported",
+        message,
+        statusCode: 400,
+        body: { error: { message, type: "invalid_request_error", param: "messages", code: "context_length_exceeded" } },
+        retryable: false,
+      });
+    }
+    return Math.min(requested ?? available, available);
+  }
+
+  private async grammarFor(loaded: LoadedModel, format: ResponseFormat): Promise<LlamaGrammar | undefined> {
+    if (format.type === "text") return undefined;
+    if (format.type === "json_object") return this.cachedGrammar("json_object", () => loaded.llama.getGrammarFor("json"));
+    const key = JSON.stringify(format.schema);
+    try {
+      // node-llama-cpp implements a subset of JSON Schema; it throws on what it cannot express.
+      return await this.cachedGrammar(`schema:${key}`, () => loaded.llama.createGrammarForJsonSchema(format.schema as Parameters<Llama["createGrammarForJsonSchema"]>[0]));
+    } catch (error) {
+      throw invalidRequestError(`Unsupported value for 'response_format.json_schema.schema': ${messageOf(error)}`, "response_format.json_schema.schema");
+    }
+  }
+
+  private cachedGrammar(key: string, create: () => Promise<LlamaGrammar>): Promise<LlamaGrammar> {
+    let grammar = this.grammars.get(key);
+    if (!grammar) {
+      grammar = create();
+      grammar.catch(() => this.grammars.delete(key));
+      if (this.grammars.size >= GRAMMAR_CACHE_SIZE) this.grammars.delete(this.grammars.keys().next().value!);
+      this.grammars.set(key, grammar);
+    }
+    return grammar;
+  }
+
+  private tokenBiasFor(loaded: LoadedModel, sampling: SamplingParams): TokenBias | undefined {
+    if (sampling.logitBias.size === 0) return undefined;
+    const bias = new TokenBias(loaded.model.tokenizer);
+    for (const [token, logit] of sampling.logitBias) {
+      if (token >= loaded.vocabularySize) {
+        throw invalidRequestError(`Invalid value for 'logit_bias': token id ${token} is outside the vocabulary of ${loaded.vocabularySize} tokens.`, "logit_bias");
+      }
+      bias.set(token as Token, logit <= -100 ? "never" : { logit });
+    }
+    return bias;
+  }
+}
+
+/** Runs one generation on an emptied sequence and reads what it evaluated and sampled from its TokenMeter. */
+async function metered(sequence: LlamaContextSequence, generate: () => Promise<{ text: string; finishReason: FinishReason }>): Promise<Generation> {
+  await sequence.clearHistory();
+  const inputBefore = sequence.tokenMeter.usedInputTokens;
+  const outputBefore = sequence.tokenMeter.usedOutputTokens;
+  const result = await generate();
+  return {
+    ...result,
+    promptTokens: sequence.tokenMeter.usedInputTokens - inputBefore,
+    completionTokens: sequence.tokenMeter.usedOutputTokens - outputBefore,
+  };
+}
+
+/** Prompt tokens count once per prompt, not once per choice (as OpenAI reports `n > 1`). */
+function sumUsage(generations: Generation[], choicesPerPrompt: number): TokenUsage {
+  let inputTokens = 0;
+  let outputTokens = 0;
+  generations.forEach((generation, index) => {
+    if (index % choicesPerPrompt === 0) inputTokens += generation.promptTokens;
+    outputTokens += generation.completionTokens;
+  });
+  return { inputTokens, outputTokens };
+}
+
+function usageBody(usage: TokenUsage): { prompt_tokens: number; completion_tokens: number; total_tokens: number } {
+  return { prompt_tokens: usage.inputTokens, completion_tokens: usage.outputTokens, total_tokens: usage.inputTokens + usage.outputTokens };
+}
+
+function toChatHistory(messages: ChatMessage[]): ChatHistoryItem[] {
+  const history: ChatHistoryItem[] = messages.map((message) =>
+    message.role === "assistant" ? { type: "model", response: [message.text] } : { type: message.role, text: message.text },
+  );
+  // The reply is always a new assistant turn, even after an assistant message (OpenAI semantics).
+  history.push({ type: "model", response: [] });
+  return history;
+}
+
+function samplingOptions(sampling: SamplingParams, choice: number, tokenBias: TokenBias | undefined) {
+  const penalized = sampling.presencePenalty !== undefined || sampling.frequencyPenalty !== undefined || sampling.repetitionPenalty !== undefined;
+  return {
+    temperature: sampling.temperature,
+    topP: sampling.topP,
+    topK: sampling.topK,
+    minP: sampling.minP,
+    // Each choice of n gets its own seed, so choices differ but the whole reply stays reproducible.
+    seed: sampling.seed === undefined ? undefined : sampling.seed + choice,
+    customStopTriggers: sampling.stop.length > 0 ? sampling.stop : undefined,
+    repeatPenalty: penalized
+      ? { penalty: sampling.repetitionPenalty ?? 1, presencePenalty: sampling.presencePenalty, frequencyPenalty: sampling.frequencyPenalty }
+      : (false as const),
+    tokenBias,
+  };
+}
+
+function finishReasonOf(stopReason: string): FinishReason {
+  return stopReason === "maxTokens" ? "length" : "stop";
+}
+
+function abortedError(model: string, reason: unknown): EngineError {
+  return new EngineError({ kind: "aborted", message: `Request to model '${model}' was aborted.`, retryable: false, cause: reason });
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+const ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+function randomId(): string {
+  let id = "";
+  for (const byte of randomBytes(29)) id += ID_ALPHABET[byte % ID_ALPHABET.length];
+  return id;
+}

@@ -1,0 +1,94 @@
+/**
+ * Builds and owns the Engines for the configured Models. HTTP engines (openai, gemini) are shared by all
+ * Models of their kind (each keeps a connection pool per upstream origin); a llama-cpp Engine is one per
+ * Model (it owns a loaded model and its contexts). Every Engine is wrapped with translation, so a request
+ * in either dialect runs on any Engine.
+ */
+import type { Logger } from "pino";
+import type { Config, LlamaCppModelConfig, ModelConfig } from "../config/config.ts";
+import type { ModelCatalog } from "../core/model-catalog.ts";
+import type { Engine } from "./engine.ts";
+import { GeminiEngine } from "./gemini/gemini-engine.ts";
+import { LlamaCppEngine } from "./llama-cpp/llama-cpp-engine.ts";
+import { OpenAIEngine } from "./openai/openai-engine.ts";
+import { withTranslation } from "./translate/index.ts";
+
+export type ModelPathResolver = (model: LlamaCppModelConfig) => Promise<string>;
+
+export class EngineRegistry {
+  private readonly openai = withTranslation(new OpenAIEngine());
+  private readonly gemini = withTranslation(new GeminiEngine());
+  private readonly local = new Map<string, Engine>();
+  private readonly logger: Logger;
+
+  constructor(
+    private readonly config: Config,
+    logger: Logger,
+    /** Turns a llama-cpp model's `path` (local, hf:, https) into a local file; default: local paths only. */
+    private readonly resolveModelPath?: ModelPathResolver,
+  ) {
+    this.logger = logger.child({ component: "engines" });
+  }
+
+  /** The Engine and config serving `name`, or undefined when no such Model is configured. */
+  resolve(catalog: ModelCatalog, name: string): { engine: Engine; model: ModelConfig } | undefined {
+    const model = catalog.get(name);
+    if (!model) return undefined;
+    return { engine: this.engineFor(model), model };
+  }
+
+  engineFor(model: ModelConfig): Engine {
+    switch (model.engine) {
+      case "openai":
+        return this.openai;
+      case "gemini":
+        return this.gemini;
+      case "llama-cpp": {
+        let engine = this.local.get(model.name);
+        if (!engine) {
+          engine = withTranslation(this.createLocal(model));
+          this.local.set(model.name, engine);
+        }
+        return engine;
+      }
+    }
+  }
+
+  private createLocal(model: LlamaCppModelConfig): Engine {
+    const log = this.logger.child({ model: model.name });
+    const logger = { info: (m: string) => log.info(m), warn: (m: string) => log.warn(m), debug: (m: string) => log.debug(m) };
+    if (!this.resolveModelPath) return new LlamaCppEngine({ model, logger });
+    return new LazyPathEngine(model, this.resolveModelPath, (modelPath) => new LlamaCppEngine({ model, modelPath, logger }));
+  }
+
+  async close(): Promise<void> {
+    const engines = [this.openai, this.gemini, ...this.local.values()];
+    await Promise.allSettled(engines.map((engine) => engine.close()));
+  }
+}
+
+/** Resolves (e.g. downloads) the model file on first use, then delegates. */
+class LazyPathEngine implements Engine {
+  readonly name = "llama-cpp";
+  readonly dialect = "openai" as const;
+  private inner: Promise<Engine> | null = null;
+
+  constructor(
+    private readonly model: LlamaCppModelConfig,
+    private readonly resolvePath: ModelPathResolver,
+    private readonly create: (modelPath: string) => Engine,
+  ) {}
+
+  private engine(): Promise<Engine> {
+    this.inner ??= this.resolvePath(this.model).then(this.create);
+    return this.inner;
+  }
+
+  async execute(request: Parameters<Engine["execute"]>[0]): ReturnType<Engine["execute"]> {
+    return (await this.engine()).execute(request);
+  }
+
+  async close(): Promise<void> {
+    if (this.inner) await (await this.inner).close();
+  }
+}

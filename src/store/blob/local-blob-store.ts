@@ -1,0 +1,198 @@
+/**
+ * BlobStore on the local filesystem, for the embedded (SQLite) setup: `<dataDir>/files/<key>`.
+ *
+ * A writer appends to `<dataDir>/files/.tmp/<key>.<random>.part` and commit() renames it into place, so a
+ * blob appears whole or not at all, and a reader that opened the previous version keeps reading it. The
+ * temporary file lives on the same filesystem as the target, which is what makes rename atomic.
+ * Parts left by a killed process are removed when they are a day old (another process may be writing a
+ * younger one).
+ */
+import { createHash, randomBytes, type Hash } from "node:crypto";
+import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from "node:fs/promises";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { AppError } from "../../core/errors.ts";
+import { BlobNotFoundError, BlobTooLargeError, type BlobInfo, type BlobStore, type BlobWriter } from "../blob-store.ts";
+
+const STALE_PART_MS = 24 * 3600 * 1000;
+/** File ids (`file-abc123`, `file-abc123-output`): no separators, no dot-names, nothing that climbs out. */
+const KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$/;
+
+export class LocalBlobStore implements BlobStore {
+  readonly root: string;
+  private readonly tmpDir: string;
+  private ready: Promise<void> | null = null;
+  private readonly writers = new Set<LocalBlobWriter>();
+
+  constructor(dataDir: string) {
+    this.root = path.join(dataDir, "files");
+    this.tmpDir = path.join(this.root, ".tmp");
+  }
+
+  async createWriter(key: string): Promise<BlobWriter> {
+    const target = this.pathOf(key);
+    await this.prepare();
+    const partPath = path.join(this.tmpDir, `${key}.${randomBytes(6).toString("hex")}.part`);
+    const handle = await open(partPath, "wx");
+    const writer = new LocalBlobWriter(handle, partPath, target, () => this.writers.delete(writer));
+    this.writers.add(writer);
+    return writer;
+  }
+
+  async put(key: string, source: AsyncIterable<Uint8Array>, options: { maxBytes?: number } = {}): Promise<BlobInfo> {
+    const writer = await this.createWriter(key);
+    try {
+      for await (const chunk of source) {
+        if (options.maxBytes !== undefined && writer.bytesWritten + chunk.byteLength > options.maxBytes) {
+          // Leaving the loop ends `source` (its return() runs), so the rest is never read.
+          throw new BlobTooLargeError(options.maxBytes);
+        }
+        await writer.write(chunk);
+      }
+      return await writer.commit();
+    } catch (error) {
+      await writer.abort();
+      throw error;
+    }
+  }
+
+  async read(key: string, range?: { start: number; end?: number }): Promise<Readable> {
+    let handle: FileHandle;
+    try {
+      // Opening first pins this version: a commit or delete after this point does not disturb the reader.
+      handle = await open(this.pathOf(key), "r");
+    } catch (error) {
+      if (isMissing(error)) throw new BlobNotFoundError(key);
+      throw error;
+    }
+    const start = range?.start ?? 0;
+    const end = range?.end;
+    if (end !== undefined && end <= start) {
+      await handle.close();
+      return Readable.from([]);
+    }
+    return handle.createReadStream({ start, end: end === undefined ? undefined : end - 1, autoClose: true });
+  }
+
+  async size(key: string): Promise<number | null> {
+    try {
+      return (await stat(this.pathOf(key))).size;
+    } catch (error) {
+      if (isMissing(error)) return null;
+      throw error;
+    }
+  }
+
+  async delete(key: string): Promise<boolean> {
+    try {
+      await unlink(this.pathOf(key));
+      return true;
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Aborts writers still open (their parts are removed); committed blobs are untouched. */
+  async close(): Promise<void> {
+    await Promise.all([...this.writers].map((writer) => writer.abort()));
+  }
+
+  private pathOf(key: string): string {
+    if (!KEY_PATTERN.test(key)) throw new AppError("invalid_request", `Invalid file id: ${JSON.stringify(key).slice(0, 80)}.`);
+    return path.join(this.root, key);
+  }
+
+  private prepare(): Promise<void> {
+    this.ready ??= (async () => {
+      await mkdir(this.tmpDir, { recursive: true });
+      await removeStaleParts(this.tmpDir, Date.now() - STALE_PART_MS);
+    })();
+    return this.ready;
+  }
+}
+
+class LocalBlobWriter implements BlobWriter {
+  private readonly hash: Hash = createHash("sha256");
+  private written = 0;
+  private state: "open" | "committed" | "aborted" = "open";
+  /** The first failed write: a blob with a hole in it must never be committed. */
+  private failure: unknown = null;
+  /** Writes run one after another even if a caller does not await each one. */
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly partPath: string,
+    private readonly targetPath: string,
+    private readonly onDone: () => void,
+  ) {}
+
+  get bytesWritten(): number {
+    return this.written;
+  }
+
+  write(chunk: Uint8Array): Promise<void> {
+    const next = this.queue.then(async () => {
+      this.assertOpen();
+      let offset = 0;
+      while (offset < chunk.byteLength) {
+        const { bytesWritten } = await this.handle.write(chunk, offset, chunk.byteLength - offset);
+        offset += bytesWritten;
+      }
+      this.hash.update(chunk);
+      this.written += chunk.byteLength;
+    });
+    this.queue = next.catch((error: unknown) => {
+      this.failure ??= error;
+    });
+    return next;
+  }
+
+  async commit(): Promise<BlobInfo> {
+    this.assertOpen();
+    await this.queue;
+    this.assertOpen();
+    if (this.failure !== null) throw this.failure;
+    this.state = "committed";
+    try {
+      await this.handle.sync();
+      await this.handle.close();
+      await rename(this.partPath, this.targetPath);
+    } catch (error) {
+      await unlink(this.partPath).catch(() => undefined);
+      throw error;
+    } finally {
+      this.onDone();
+    }
+    return { bytes: this.written, sha256: this.hash.digest("hex") };
+  }
+
+  async abort(): Promise<void> {
+    if (this.state !== "open") return;
+    this.state = "aborted";
+    this.onDone();
+    await this.queue;
+    await this.handle.close().catch(() => undefined);
+    await unlink(this.partPath).catch((error: unknown) => {
+      if (!isMissing(error)) throw error;
+    });
+  }
+
+  private assertOpen(): void {
+    if (this.state !== "open") throw new Error(`This blob writer was already ${this.state}.`);
+  }
+}
+
+async function removeStaleParts(dir: string, olderThanMs: number): Promise<void> {
+  for (const name of await readdir(dir)) {
+    if (!name.endsWith(".part")) continue;
+    const file = path.join(dir, name);
+    const info = await stat(file).catch(() => null);
+    if (info && info.mtimeMs < olderThanMs) await unlink(file).catch(() => undefined);
+  }
+}
+
+function isMissing(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | null)?.code === "ENOENT";
+}

@@ -1,0 +1,284 @@
+/**
+ * BlobStore in PostgreSQL, for the scale-out setup: every spool process sees every File, with no shared
+ * filesystem. Tables come from the PostgreSQL Store's migrations (001-initial.sql): run Store.migrate()
+ * first. Nothing outside this file knows how blobs are laid out; an S3-compatible store can replace it
+ * behind the BlobStore contract without touching callers.
+ *
+ * Layout and guarantees:
+ * - Contents are rows of `blob_chunks (upload_id, seq, first_byte, data BYTEA)`, ~1 MB each. A writer
+ *   buffers at most one chunk, then INSERTs it (each INSERT commits on its own: no connection or
+ *   transaction is held while the client is still uploading).
+ * - Every write is an upload with its own id, invisible until commit(): a `blobs (key -> upload_id)` row
+ *   is what makes a key readable. commit() is one transaction that points the key at the new upload and
+ *   deletes the previous upload's chunks, so a reader sees the old contents or the new, never a half-written
+ *   or mixed blob. An aborted write deletes its chunks; a process killed mid-write leaves an upload that no
+ *   key points at (unreadable), removed later by removeAbandonedUploads().
+ * - read() looks the key up once and then fetches one chunk per query, so memory stays at one chunk
+ *   whatever the blob's size, and a slow client holds no connection between chunks. Ranges start at the
+ *   chunk holding `start` (found by `first_byte`). Unlike the local store, a reader does not pin the
+ *   version it started on: if the blob is replaced or deleted mid-read its stream fails with an error
+ *   rather than continue with other contents.
+ * - SHA-256 and size are computed while writing; put() stops reading its source as soon as `maxBytes` is
+ *   passed and keeps nothing.
+ * - Commits and deletes of one key are serialized by a transaction-scoped advisory lock on the key, so two
+ *   writers racing on a key leave exactly one blob and no orphaned chunks.
+ */
+import { createHash, randomUUID, type Hash } from "node:crypto";
+import { Readable } from "node:stream";
+import type pg from "pg";
+import { AppError } from "../../core/errors.ts";
+import { BlobNotFoundError, BlobTooLargeError, type BlobInfo, type BlobStore, type BlobWriter } from "../blob-store.ts";
+import { PostgresDatabase, type PostgresDatabaseOptions, type Queryable } from "../postgres/database.ts";
+
+const DEFAULT_CHUNK_BYTES = 1024 * 1024;
+/** Same keys as the local store accepts, so switching stores never changes which File ids are valid. */
+const KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$/;
+/** Uploads younger than this may still be in progress in another process. */
+const ABANDONED_UPLOAD_MS = 24 * 3600 * 1000;
+
+export interface PostgresBlobStoreOptions extends PostgresDatabaseOptions {
+  /** Size of stored chunks (and of the write buffer). Tests lower it to exercise chunk boundaries. */
+  chunkBytes?: number;
+}
+
+export class PostgresBlobStore implements BlobStore {
+  private readonly db: PostgresDatabase;
+  private readonly chunkBytes: number;
+  private readonly writers = new Set<PostgresBlobWriter>();
+
+  constructor(url: string, options: PostgresBlobStoreOptions = {}) {
+    this.db = new PostgresDatabase(url, options);
+    this.chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+  }
+
+  async createWriter(key: string): Promise<BlobWriter> {
+    checkKey(key);
+    const writer = new PostgresBlobWriter(this.db, key, this.chunkBytes, () => this.writers.delete(writer));
+    this.writers.add(writer);
+    return writer;
+  }
+
+  async put(key: string, source: AsyncIterable<Uint8Array>, options: { maxBytes?: number } = {}): Promise<BlobInfo> {
+    const writer = await this.createWriter(key);
+    try {
+      for await (const chunk of source) {
+        if (options.maxBytes !== undefined && writer.bytesWritten + chunk.byteLength > options.maxBytes) {
+          // Leaving the loop ends `source` (its return() runs), so the rest is never read.
+          throw new BlobTooLargeError(options.maxBytes);
+        }
+        await writer.write(chunk);
+      }
+      return await writer.commit();
+    } catch (error) {
+      await writer.abort();
+      throw error;
+    }
+  }
+
+  async read(key: string, range?: { start: number; end?: number }): Promise<Readable> {
+    checkKey(key);
+    const { rows } = await this.db.query<{ upload_id: string; bytes: number }>("SELECT upload_id, bytes FROM blobs WHERE key = $1", [key]);
+    const blob = rows[0];
+    if (!blob) throw new BlobNotFoundError(key);
+    const start = Math.max(0, range?.start ?? 0);
+    const end = Math.min(blob.bytes, range?.end ?? blob.bytes);
+    if (end <= start) return Readable.from([]);
+    return Readable.from(this.chunks(key, blob.upload_id, start, end), { objectMode: false });
+  }
+
+  /** Yields the bytes [start, end) of one upload, one stored chunk per query. */
+  private async *chunks(key: string, uploadId: string, start: number, end: number): AsyncGenerator<Buffer> {
+    const first = await this.db.query<{ seq: number; first_byte: number }>(
+      "SELECT seq, first_byte FROM blob_chunks WHERE upload_id = $1 AND first_byte <= $2 ORDER BY seq DESC LIMIT 1",
+      [uploadId, start],
+    );
+    let seq = first.rows[0]?.seq;
+    let offset = first.rows[0]?.first_byte ?? 0;
+    while (seq !== undefined && offset < end) {
+      // Binary result format: the chunk arrives as raw bytes instead of hex text twice its size.
+      const result: pg.QueryResult<{ data: Buffer }> = await this.db.pool.query({
+        text: "SELECT data FROM blob_chunks WHERE upload_id = $1 AND seq = $2",
+        values: [uploadId, seq],
+        binary: true,
+      });
+      const data = result.rows[0]?.data;
+      if (!data) break;
+      const from = Math.max(0, start - offset);
+      const to = Math.min(data.byteLength, end - offset);
+      if (to > from) yield data.subarray(from, to);
+      offset += data.byteLength;
+      seq += 1;
+    }
+    if (offset < end) {
+      throw new Error(`The contents of ${key} were replaced or deleted while being read; read it again.`);
+    }
+  }
+
+  async size(key: string): Promise<number | null> {
+    checkKey(key);
+    const { rows } = await this.db.query<{ bytes: number }>("SELECT bytes FROM blobs WHERE key = $1", [key]);
+    return rows[0]?.bytes ?? null;
+  }
+
+  async delete(key: string): Promise<boolean> {
+    checkKey(key);
+    return this.db.transaction(async (client) => {
+      await lockKey(client, key);
+      const { rows } = await client.query<{ upload_id: string }>("DELETE FROM blobs WHERE key = $1 RETURNING upload_id", [key]);
+      const removed = rows[0];
+      if (!removed) return false;
+      await client.query("DELETE FROM blob_chunks WHERE upload_id = $1", [removed.upload_id]);
+      return true;
+    });
+  }
+
+  /**
+   * Deletes uploads started more than a day ago (by `nowMs`) that were never committed or aborted: the
+   * chunks of a process killed mid-write. Not part of the BlobStore contract; a Sweeper may call it.
+   */
+  async removeAbandonedUploads(nowMs: number, olderThanMs = ABANDONED_UPLOAD_MS): Promise<number> {
+    const { rows } = await this.db.query<{ upload_id: string }>(
+      `WITH abandoned AS (DELETE FROM blob_uploads WHERE started_at_ms < $1 RETURNING upload_id),
+            chunks AS (DELETE FROM blob_chunks WHERE upload_id IN (SELECT upload_id FROM abandoned))
+       SELECT upload_id FROM abandoned`,
+      [nowMs - olderThanMs],
+    );
+    return rows.length;
+  }
+
+  /** Aborts writers still open (their chunks are removed), then closes the pool. */
+  async close(): Promise<void> {
+    await Promise.all([...this.writers].map((writer) => writer.abort()));
+    await this.db.close();
+  }
+}
+
+class PostgresBlobWriter implements BlobWriter {
+  private readonly uploadId = randomUUID();
+  private readonly hash: Hash = createHash("sha256");
+  private written = 0;
+  private stored = 0;
+  private seq = 0;
+  private buffered: Buffer[] = [];
+  private bufferedBytes = 0;
+  private registered = false;
+  private state: "open" | "committed" | "aborted" = "open";
+  /** The first failed write: a blob with a hole in it must never be committed. */
+  private failure: unknown = null;
+  /** Writes run one after another even if a caller does not await each one. */
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly db: PostgresDatabase,
+    private readonly key: string,
+    private readonly chunkBytes: number,
+    private readonly onDone: () => void,
+  ) {}
+
+  get bytesWritten(): number {
+    return this.written;
+  }
+
+  write(chunk: Uint8Array): Promise<void> {
+    const next = this.queue.then(async () => {
+      this.assertOpen();
+      // Copy: the caller may reuse its buffer once write() resolves, and we keep bytes until a chunk fills.
+      this.buffered.push(Buffer.from(chunk));
+      this.bufferedBytes += chunk.byteLength;
+      this.hash.update(chunk);
+      this.written += chunk.byteLength;
+      if (this.bufferedBytes >= this.chunkBytes) await this.storeFullChunks();
+    });
+    this.queue = next.catch((error: unknown) => {
+      this.failure ??= error;
+    });
+    return next;
+  }
+
+  async commit(): Promise<BlobInfo> {
+    this.assertOpen();
+    await this.queue;
+    this.assertOpen();
+    if (this.failure !== null) throw this.failure;
+    this.state = "committed";
+    try {
+      if (this.bufferedBytes > 0) await this.storeChunk(Buffer.concat(this.buffered, this.bufferedBytes));
+      const info = { bytes: this.written, sha256: this.hash.digest("hex") };
+      await this.db.transaction(async (client) => {
+        await lockKey(client, this.key);
+        const previous = await client.query<{ upload_id: string }>("SELECT upload_id FROM blobs WHERE key = $1", [this.key]);
+        await client.query(
+          `INSERT INTO blobs (key, upload_id, bytes, sha256) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (key) DO UPDATE SET upload_id = EXCLUDED.upload_id, bytes = EXCLUDED.bytes, sha256 = EXCLUDED.sha256`,
+          [this.key, this.uploadId, info.bytes, info.sha256],
+        );
+        const replaced = previous.rows[0]?.upload_id;
+        if (replaced !== undefined) await client.query("DELETE FROM blob_chunks WHERE upload_id = $1", [replaced]);
+        await client.query("DELETE FROM blob_uploads WHERE upload_id = $1", [this.uploadId]);
+      });
+      return info;
+    } catch (error) {
+      await this.discard().catch(() => undefined);
+      throw error;
+    } finally {
+      this.onDone();
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (this.state !== "open") return;
+    this.state = "aborted";
+    this.onDone();
+    await this.queue;
+    await this.discard();
+  }
+
+  /** Stores every whole chunk the buffer holds; keeps the remainder (less than one chunk) buffered. */
+  private async storeFullChunks(): Promise<void> {
+    const joined = Buffer.concat(this.buffered, this.bufferedBytes);
+    this.buffered = [];
+    this.bufferedBytes = 0;
+    let offset = 0;
+    for (; joined.byteLength - offset >= this.chunkBytes; offset += this.chunkBytes) {
+      await this.storeChunk(joined.subarray(offset, offset + this.chunkBytes));
+    }
+    if (offset < joined.byteLength) {
+      // A copy, so the (possibly large) joined buffer is not kept alive by its tail.
+      this.buffered = [Buffer.from(joined.subarray(offset))];
+      this.bufferedBytes = joined.byteLength - offset;
+    }
+  }
+
+  private async storeChunk(data: Buffer): Promise<void> {
+    if (!this.registered) {
+      // Registered before its first chunk, so removeAbandonedUploads can find every chunk a dead writer left.
+      await this.db.query("INSERT INTO blob_uploads (upload_id, key, started_at_ms) VALUES ($1, $2, $3)", [this.uploadId, this.key, Date.now()]);
+      this.registered = true;
+    }
+    await this.db.query("INSERT INTO blob_chunks (upload_id, seq, first_byte, data) VALUES ($1, $2, $3, $4)", [this.uploadId, this.seq, this.stored, data]);
+    this.seq += 1;
+    this.stored += data.byteLength;
+  }
+
+  private async discard(): Promise<void> {
+    this.buffered = [];
+    this.bufferedBytes = 0;
+    if (!this.registered) return;
+    await this.db.transaction(async (client) => {
+      await client.query("DELETE FROM blob_chunks WHERE upload_id = $1", [this.uploadId]);
+      await client.query("DELETE FROM blob_uploads WHERE upload_id = $1", [this.uploadId]);
+    });
+  }
+
+  private assertOpen(): void {
+    if (this.state !== "open") throw new Error(`This blob writer was already ${this.state}.`);
+  }
+}
+
+function checkKey(key: string): void {
+  if (!KEY_PATTERN.test(key)) throw new AppError("invalid_request", `Invalid file id: ${JSON.stringify(key).slice(0, 80)}.`);
+}
+
+async function lockKey(client: Queryable, key: string): Promise<void> {
+  await client.query("SELECT pg_advisory_xact_lock(hashtext('spool.blob:' || current_schema() || ':' || $1))", [key]);
+}

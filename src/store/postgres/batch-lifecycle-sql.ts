@@ -1,0 +1,267 @@
+/**
+ * The Sweeper's Batch transitions: validation and finalization Leases, start/fail after validation,
+ * expiry, finalization, and retry of failed Items. Same rules as the SQLite Store (see
+ * src/store/sqlite/batch-lifecycle-sql.ts); what differs is how they stay true with many processes:
+ * multi-statement transitions lock the Batch row first (batches-sql.ts explains the lock order), and
+ * single-statement ones are guarded UPDATEs that PostgreSQL re-checks against the latest row version.
+ *
+ * A Batch Lease is free when `lease_owner` is null or `lease_expires_at_ms <= now`. A cancelling Batch can
+ * still hold the validation Lease (it was cancelled while being validated): it is not finalized until that
+ * validation ends (startBatch / failBatch release the Lease) or its Lease expires.
+ */
+import type { Batch, ItemResult, LineError } from "../../core/types.ts";
+import { toBatch, type BatchRow } from "../sqlite/row-mappers.ts";
+import { batchNotFound, batchNotRetryable } from "../sqlite/store-errors.ts";
+import type { BatchLeaseRequest, FinalizeResult, FinalStatus } from "../store.ts";
+import { cancelUnstartedItems, lockBatchRow } from "./batches-sql.ts";
+import type { PostgresDatabase, Queryable } from "./database.ts";
+
+const LEASE_FREE = "(lease_owner IS NULL OR lease_expires_at_ms <= $1)";
+const NO_RUNNING_ITEMS = "NOT EXISTS (SELECT 1 FROM items WHERE items.batch_id = batches.id AND items.status = 'running')";
+const FINISHED_COUNT = "succeeded_items + failed_items + cancelled_items + expired_items";
+
+/** Batches finalization may take now; $1 is nowMs. Shared by findBatchesToFinalize and claimFinalization. */
+const READY_TO_FINALIZE = `(
+  (status = 'in_progress' AND ${FINISHED_COUNT} >= total_items)
+  OR (status = 'cancelling' AND ${LEASE_FREE} AND ${NO_RUNNING_ITEMS})
+  OR (status = 'finalizing' AND lease_expires_at_ms <= $1))`;
+
+/** An in_progress Batch that had Items expired ends "expired"; otherwise "completed". */
+const FINAL_STATUS = `CASE status
+  WHEN 'finalizing' THEN finalizing_as
+  WHEN 'cancelling' THEN 'cancelled'
+  WHEN 'in_progress' THEN CASE WHEN expired_items > 0 THEN 'expired' ELSE 'completed' END END`;
+
+/**
+ * Takes the oldest validating Batch whose Lease is free. SKIP LOCKED for the same reason as the Item claim:
+ * two Sweepers asking at once take two different Batches instead of queueing on the first.
+ */
+export async function claimValidation(db: PostgresDatabase, request: BatchLeaseRequest): Promise<Batch | null> {
+  const { rows } = await db.query<BatchRow>(
+    `UPDATE batches SET lease_owner = $2, lease_expires_at_ms = $3, updated_at_ms = $1
+     WHERE seq = (SELECT seq FROM batches WHERE status = 'validating' AND ${LEASE_FREE} ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+       AND status = 'validating' AND ${LEASE_FREE}
+     RETURNING *`,
+    [request.nowMs, request.owner, request.nowMs + request.leaseMs],
+  );
+  return rows[0] ? toBatch(rows[0]) : null;
+}
+
+export async function renewBatchLease(db: PostgresDatabase, batchId: string, request: BatchLeaseRequest): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE batches SET lease_expires_at_ms = $1, updated_at_ms = $2
+     WHERE id = $3 AND lease_owner = $4 AND status IN ('validating', 'cancelling', 'finalizing')`,
+    [request.nowMs + request.leaseMs, request.nowMs, batchId, request.owner],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
+async function lockHeldRow(client: Queryable, batchId: string, owner: string): Promise<BatchRow | null> {
+  const row = await lockBatchRow(client, batchId);
+  return row && row.lease_owner === owner && (row.status === "validating" || row.status === "cancelling") ? row : null;
+}
+
+export async function startBatch(
+  db: PostgresDatabase,
+  batchId: string,
+  params: { owner: string; total: number; model: string | null; errors: LineError[] | null; nowMs: number },
+): Promise<Batch | null> {
+  return db.transaction(async (client) => {
+    const row = await lockHeldRow(client, batchId, params.owner);
+    if (!row) return null;
+    if (row.status === "cancelling") {
+      await cancelUnstartedItems(client, batchId, params.nowMs);
+    } else {
+      await client.query("UPDATE items SET status = 'pending' WHERE batch_id = $1 AND status = 'staged'", [batchId]);
+    }
+    const { rows } = await client.query<BatchRow>(
+      `UPDATE batches SET
+         status = CASE status WHEN 'validating' THEN 'in_progress' ELSE status END,
+         in_progress_at_ms = CASE status WHEN 'validating' THEN $1 ELSE in_progress_at_ms END,
+         total_items = $2, model = $3, errors_json = $4, lease_owner = NULL, lease_expires_at_ms = NULL, updated_at_ms = $1
+       WHERE id = $5 RETURNING *`,
+      [params.nowMs, params.total, params.model, params.errors === null ? null : JSON.stringify(params.errors), batchId],
+    );
+    return toBatch(rows[0] as BatchRow);
+  });
+}
+
+/**
+ * validating -> failed: every Item is deleted (a failed Batch reports its line errors, not results).
+ * A Batch cancelled during validation stays cancelling and is finalized as cancelled instead.
+ */
+export async function failBatch(db: PostgresDatabase, batchId: string, params: { owner: string; errors: LineError[]; nowMs: number }): Promise<Batch | null> {
+  return db.transaction(async (client) => {
+    const row = await lockHeldRow(client, batchId, params.owner);
+    if (!row) return null;
+    const errorsJson = JSON.stringify(params.errors);
+    if (row.status === "cancelling") {
+      await cancelUnstartedItems(client, batchId, params.nowMs);
+      const { rows } = await client.query<BatchRow>(
+        "UPDATE batches SET errors_json = $1, lease_owner = NULL, lease_expires_at_ms = NULL, updated_at_ms = $2 WHERE id = $3 RETURNING *",
+        [errorsJson, params.nowMs, batchId],
+      );
+      return toBatch(rows[0] as BatchRow);
+    }
+    await client.query("DELETE FROM items WHERE batch_id = $1", [batchId]);
+    const { rows } = await client.query<BatchRow>(
+      `UPDATE batches SET status = 'failed', failed_at_ms = $1, updated_at_ms = $1, errors_json = $2,
+         total_items = 0, succeeded_items = 0, failed_items = 0, cancelled_items = 0, expired_items = 0, input_tokens = 0, output_tokens = 0,
+         lease_owner = NULL, lease_expires_at_ms = NULL
+       WHERE id = $3 RETURNING *`,
+      [params.nowMs, errorsJson, batchId],
+    );
+    return toBatch(rows[0] as BatchRow);
+  });
+}
+
+/** Items expired per statement: one array per result column, so a 200k-Item Batch takes ~20 statements. */
+const EXPIRE_CHUNK = 10_000;
+
+/**
+ * Pending Items of in_progress Batches past their window become expired, one transaction per Batch (its
+ * row locked, so a concurrent retry or cancel waits). Running Items finish; the Batch is then finalized as
+ * "expired". The result is asked per Item, so the Items' keys are read, results built here, and written
+ * back in chunks of arrays; this happens once per Batch, off the hot path. An Item claimed between the read
+ * and the write fails the `status = 'pending'` guard and is neither expired nor counted.
+ */
+export async function expireBatches(db: PostgresDatabase, nowMs: number, result: (item: { batchId: string; index: number }) => ItemResult): Promise<string[]> {
+  const due = await db.query<{ id: string }>("SELECT id FROM batches WHERE status = 'in_progress' AND expires_at_ms <= $1 ORDER BY seq", [nowMs]);
+  const expired: string[] = [];
+  for (const { id } of due.rows) {
+    const changed = await db.transaction(async (client) => {
+      const row = await lockBatchRow(client, id);
+      if (!row || row.status !== "in_progress" || row.expires_at_ms > nowMs) return false;
+      const pending = await client.query<{ idx: number }>("SELECT idx FROM items WHERE batch_id = $1 AND status = 'pending' ORDER BY idx", [id]);
+      let count = 0;
+      let inputTokens = 0;
+      let outputTokens = 0;
+      for (let start = 0; start < pending.rows.length; start += EXPIRE_CHUNK) {
+        const chunk = pending.rows.slice(start, start + EXPIRE_CHUNK).map(({ idx }) => ({ idx, result: result({ batchId: id, index: idx }) }));
+        const applied = await expireChunk(client, id, chunk);
+        count += applied.length;
+        for (const row of applied) {
+          inputTokens += row.input_tokens;
+          outputTokens += row.output_tokens;
+        }
+      }
+      if (count === 0) return false;
+      await client.query(
+        `UPDATE batches SET expired_items = expired_items + $2, input_tokens = input_tokens + $3, output_tokens = output_tokens + $4, updated_at_ms = $5
+         WHERE id = $1`,
+        [id, count, inputTokens, outputTokens, nowMs],
+      );
+      return true;
+    });
+    if (changed) expired.push(id);
+  }
+  return expired;
+}
+
+async function expireChunk(client: Queryable, batchId: string, chunk: readonly { idx: number; result: ItemResult }[]): Promise<{ input_tokens: number; output_tokens: number }[]> {
+  const column = <T>(pick: (result: ItemResult) => T): T[] => chunk.map((entry) => pick(entry.result));
+  const { rows } = await client.query<{ input_tokens: number; output_tokens: number }>(
+    `UPDATE items i SET status = 'expired', status_code = r.status_code, body = r.body, error_code = r.error_code,
+       error_message = r.error_message, request_id = r.request_id, input_tokens = r.input_tokens,
+       output_tokens = r.output_tokens, finished_at_ms = r.finished_at_ms
+     FROM unnest($2::int[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[])
+       AS r (idx, status_code, body, error_code, error_message, request_id, input_tokens, output_tokens, finished_at_ms)
+     WHERE i.batch_id = $1 AND i.idx = r.idx AND i.status = 'pending'
+     RETURNING i.input_tokens, i.output_tokens`,
+    [
+      batchId,
+      chunk.map((entry) => entry.idx),
+      column((r) => r.statusCode),
+      column((r) => r.body),
+      column((r) => r.errorCode),
+      column((r) => r.errorMessage),
+      column((r) => r.requestId),
+      column((r) => r.usage.inputTokens),
+      column((r) => r.usage.outputTokens),
+      column((r) => r.finishedAtMs),
+    ],
+  );
+  return rows;
+}
+
+export async function findBatchesToFinalize(db: PostgresDatabase, nowMs: number, limit: number): Promise<{ batchId: string; status: FinalStatus }[]> {
+  const { rows } = await db.query<{ id: string; final_status: FinalStatus }>(
+    `SELECT id, ${FINAL_STATUS} AS final_status FROM batches
+     WHERE status IN ('in_progress', 'cancelling', 'finalizing') AND ${READY_TO_FINALIZE}
+     ORDER BY seq LIMIT $2`,
+    [nowMs, limit],
+  );
+  return rows.map((row) => ({ batchId: row.id, status: row.final_status }));
+}
+
+/**
+ * Takes the finalization Lease if the Batch is (still) ready: one guarded UPDATE, re-checked by
+ * PostgreSQL against the latest row if another process changed it meanwhile, so only one process wins.
+ * A cancelling Batch left with staged Items (its validation died after the cancel) has them cancelled
+ * here, so finalization sees only finished Items.
+ */
+export async function claimFinalization(db: PostgresDatabase, batchId: string, request: BatchLeaseRequest): Promise<Batch | null> {
+  return db.transaction(async (client) => {
+    const { rows } = await client.query<BatchRow>(
+      `UPDATE batches SET
+         finalizing_as = ${FINAL_STATUS},
+         finalizing_at_ms = CASE status WHEN 'finalizing' THEN finalizing_at_ms ELSE $1 END,
+         status = 'finalizing', lease_owner = $2, lease_expires_at_ms = $3, updated_at_ms = $1
+       WHERE id = $4 AND ${READY_TO_FINALIZE}
+       RETURNING *`,
+      [request.nowMs, request.owner, request.nowMs + request.leaseMs, batchId],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    if (row.finalizing_as !== "cancelled") return toBatch(row);
+    await cancelUnstartedItems(client, batchId, request.nowMs);
+    const { rows: after } = await client.query<BatchRow>("SELECT * FROM batches WHERE id = $1", [batchId]);
+    return toBatch(after[0] as BatchRow);
+  });
+}
+
+const FINISHED_AT_COLUMN: Record<FinalStatus, string> = { completed: "completed_at_ms", expired: "expired_at_ms", cancelled: "cancelled_at_ms" };
+
+export async function finishBatch(db: PostgresDatabase, batchId: string, owner: string, result: FinalizeResult): Promise<Batch | null> {
+  const { rows } = await db.query<BatchRow>(
+    `UPDATE batches SET status = $1, ${FINISHED_AT_COLUMN[result.status]} = $2, updated_at_ms = $2, output_file_id = $3, error_file_id = $4,
+       lease_owner = NULL, lease_expires_at_ms = NULL
+     WHERE id = $5 AND status = 'finalizing' AND lease_owner = $6
+     RETURNING *`,
+    [result.status, result.nowMs, result.outputFileId, result.errorFileId, batchId, owner],
+  );
+  return rows[0] ? toBatch(rows[0]) : null;
+}
+
+/**
+ * Failed Items of a finished Batch run again into the same results. Only Items that ran (attempts > 0):
+ * bad input lines of a "skip" Batch are failed too but have nothing to send. The Batch gets a fresh
+ * completion window of its original length, or the expiry would strike again at once. Attempts keep
+ * counting (the fence needs them never to repeat); usage keeps what the failed tries consumed.
+ */
+export async function retryFailedItems(db: PostgresDatabase, batchId: string, nowMs: number): Promise<Batch> {
+  return db.transaction(async (client) => {
+    const row = await lockBatchRow(client, batchId);
+    if (!row || row.deleted_at_ms !== null) throw batchNotFound(batchId);
+    if (row.status !== "completed" && row.status !== "expired" && row.status !== "cancelled") {
+      throw batchNotRetryable(batchId, `it is ${row.status.replace("_", " ")}, and only completed, expired or cancelled batches can be retried`);
+    }
+    const { rowCount } = await client.query(
+      `UPDATE items SET status = 'pending', status_code = NULL, body = NULL, error_code = NULL, error_message = NULL, request_id = NULL,
+         input_tokens = 0, output_tokens = 0, finished_at_ms = NULL
+       WHERE batch_id = $1 AND status = 'failed' AND attempts > 0`,
+      [batchId],
+    );
+    const retried = rowCount ?? 0;
+    if (retried === 0) throw batchNotRetryable(batchId, "it has no failed requests that ran");
+    const { rows } = await client.query<BatchRow>(
+      `UPDATE batches SET status = 'in_progress', failed_items = failed_items - $1, updated_at_ms = $2,
+         expires_at_ms = $2 + (expires_at_ms - created_at_ms),
+         output_file_id = NULL, error_file_id = NULL, finalizing_as = NULL, finalizing_at_ms = NULL,
+         completed_at_ms = NULL, expired_at_ms = NULL, cancelling_at_ms = NULL, cancelled_at_ms = NULL
+       WHERE id = $3 RETURNING *`,
+      [retried, nowMs, batchId],
+    );
+    return toBatch(rows[0] as BatchRow);
+  });
+}

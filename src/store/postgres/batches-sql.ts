@@ -1,0 +1,120 @@
+/**
+ * Batches as clients see them: create, read, list, delete, cancel. The Sweeper's transitions are in
+ * batch-lifecycle-sql.ts.
+ *
+ * Lock order, followed by every transaction that changes a Batch's status: the Batch row first
+ * (`SELECT ... FOR NO KEY UPDATE`), then its Items. Under READ COMMITTED this is what turns SQLite's
+ * "the write lock serializes everything" into per-Batch serialization: a cancel and a start, or an expiry
+ * and a retry, of the same Batch queue on its row instead of both acting on what they read earlier.
+ */
+import { cancelledResult } from "../../core/batch-format.ts";
+import type { Batch } from "../../core/types.ts";
+import { isTerminal } from "../../core/types.ts";
+import { toBatch, type BatchRow } from "../sqlite/row-mappers.ts";
+import { batchAlreadyExists, batchNotCancellable, batchNotFound } from "../sqlite/store-errors.ts";
+import type { BatchQuery, NewBatch } from "../store.ts";
+import { isUniqueViolation, type PostgresDatabase, type Queryable } from "./database.ts";
+import { resultAssignments, resultValues } from "./sql-fragments.ts";
+
+export async function createBatch(db: PostgresDatabase, batch: NewBatch): Promise<Batch> {
+  try {
+    const { rows } = await db.query<BatchRow>(
+      `INSERT INTO batches (id, dialect, kind, endpoint, model, status, input_file_id, invalid_line_policy, display_name,
+                            metadata_json, options_json, priority, created_at_ms, updated_at_ms, expires_at_ms)
+       VALUES ($1, $2, $3, $4, $5, 'validating', $6, $7, $8, $9, $10, $11, $12, $12, $13) RETURNING *`,
+      [
+        batch.id,
+        batch.dialect,
+        batch.kind,
+        batch.endpoint,
+        batch.model,
+        batch.inputFileId,
+        batch.invalidLinePolicy,
+        batch.displayName,
+        batch.metadata === null ? null : JSON.stringify(batch.metadata),
+        JSON.stringify(batch.options),
+        batch.priority,
+        batch.createdAtMs,
+        batch.expiresAtMs,
+      ],
+    );
+    return toBatch(rows[0] as BatchRow);
+  } catch (error) {
+    if (isUniqueViolation(error)) throw batchAlreadyExists(batch.id, error);
+    throw error;
+  }
+}
+
+/** The Batch row whether deleted or not, locked for the rest of the transaction. */
+export async function lockBatchRow(client: Queryable, id: string): Promise<BatchRow | undefined> {
+  const { rows } = await client.query<BatchRow>("SELECT * FROM batches WHERE id = $1 FOR NO KEY UPDATE", [id]);
+  return rows[0];
+}
+
+/** The Batch as callers see it: deleted Batches are hidden. */
+export async function getBatch(db: PostgresDatabase, id: string): Promise<Batch | null> {
+  const { rows } = await db.query<BatchRow>("SELECT * FROM batches WHERE id = $1 AND deleted_at_ms IS NULL", [id]);
+  return rows[0] ? toBatch(rows[0]) : null;
+}
+
+/** Newest first (seq descending); the cursor is the id of the last Batch of the previous page. */
+export async function listBatches(db: PostgresDatabase, query: BatchQuery): Promise<{ batches: Batch[]; hasMore: boolean }> {
+  const { rows } = await db.query<BatchRow>(
+    `SELECT * FROM batches
+     WHERE ($1::text IS NULL OR dialect = $1)
+       AND ($2::boolean OR deleted_at_ms IS NULL)
+       AND ($3::text IS NULL OR seq < (SELECT seq FROM batches WHERE id = $3))
+     ORDER BY seq DESC
+     LIMIT $4`,
+    [query.dialect ?? null, query.includeDeleted === true, query.afterId ?? null, query.limit + 1],
+  );
+  return { batches: rows.slice(0, query.limit).map(toBatch), hasMore: rows.length > query.limit };
+}
+
+/**
+ * Turns a Batch's unstarted Items (staged, pending) cancelled and counts them, in one statement. Call with
+ * the Batch row locked. Always moves updated_at_ms, like every counter update.
+ */
+export async function cancelUnstartedItems(client: Queryable, batchId: string, nowMs: number): Promise<void> {
+  await client.query(
+    `WITH cancelled AS (
+       UPDATE items SET status = 'cancelled', ${resultAssignments(3)}
+       WHERE batch_id = $1 AND status IN ('staged', 'pending')
+       RETURNING 1)
+     UPDATE batches SET cancelled_items = cancelled_items + (SELECT count(*) FROM cancelled), updated_at_ms = $2
+     WHERE id = $1`,
+    [batchId, nowMs, ...resultValues(cancelledResult(nowMs))],
+  );
+}
+
+/** validating | in_progress -> cancelling, unstarted Items cancelled at once; the Batch keeps any validation Lease. */
+async function markCancelling(client: Queryable, batchId: string, nowMs: number): Promise<BatchRow> {
+  await cancelUnstartedItems(client, batchId, nowMs);
+  const { rows } = await client.query<BatchRow>(
+    `UPDATE batches SET status = 'cancelling', cancelling_at_ms = $1, updated_at_ms = $1
+     WHERE id = $2 AND status IN ('validating', 'in_progress') RETURNING *`,
+    [nowMs, batchId],
+  );
+  return rows[0] as BatchRow;
+}
+
+export async function cancelBatch(db: PostgresDatabase, batchId: string, nowMs: number): Promise<Batch> {
+  return db.transaction(async (client) => {
+    const row = await lockBatchRow(client, batchId);
+    if (!row || row.deleted_at_ms !== null) throw batchNotFound(batchId);
+    if (row.status === "cancelling") return toBatch(row);
+    if (row.status === "finalizing" || isTerminal(row.status)) throw batchNotCancellable(batchId, row.status);
+    return toBatch(await markCancelling(client, batchId, nowMs));
+  });
+}
+
+/** Hides the Batch; an unfinished one is cancelled first so its Items stop and it still ends properly. */
+export async function deleteBatch(db: PostgresDatabase, batchId: string, nowMs: number): Promise<boolean> {
+  return db.transaction(async (client) => {
+    const row = await lockBatchRow(client, batchId);
+    if (!row || row.deleted_at_ms !== null) return false;
+    if (row.status === "validating" || row.status === "in_progress") await markCancelling(client, batchId, nowMs);
+    await client.query("UPDATE batches SET deleted_at_ms = $1, updated_at_ms = $1 WHERE id = $2", [nowMs, batchId]);
+    return true;
+  });
+}

@@ -1,0 +1,132 @@
+/**
+ * One `pg` Pool bound to one schema, with the settings every spool process must share, and transactions
+ * that retry on deadlock.
+ *
+ * The schema is set with the `options` startup parameter (`-c search_path=...`) rather than a `SET` after
+ * connecting: it costs no round trip, and a connection can never run a query before its search_path is in
+ * place (the pool's "connect" event does not wait for async work). That is what lets each test, and each
+ * deployment that wants it, live in its own schema of a shared database.
+ *
+ * BIGINT (epoch ms, seq, byte counts) and NUMERIC (sum() over BIGINT) come back as strings by default;
+ * this pool parses them to numbers, which is exact for every value spool stores (all < 2^53), and refuses
+ * any that would lose precision rather than round silently.
+ */
+import pg from "pg";
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** PostgreSQL SQLSTATE codes we branch on (never the message text). */
+export const PG_UNIQUE_VIOLATION = "23505";
+const PG_DEADLOCK_DETECTED = "40P01";
+const PG_SERIALIZATION_FAILURE = "40001";
+const PG_DUPLICATE_SCHEMA = "42P06";
+
+export function pgErrorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+export function isUniqueViolation(error: unknown): boolean {
+  return pgErrorCode(error) === PG_UNIQUE_VIOLATION;
+}
+
+function parseSafeInteger(text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value)) throw new RangeError(`PostgreSQL returned ${text}, which is not a safe integer.`);
+  return value;
+}
+
+const typeParsers: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: "text" | "binary") => {
+    if (format !== "binary" && (oid === pg.types.builtins.INT8 || oid === pg.types.builtins.NUMERIC)) return parseSafeInteger;
+    return pg.types.getTypeParser(oid, format);
+  }) as pg.CustomTypesConfig["getTypeParser"],
+};
+
+export type Queryable = Pick<pg.PoolClient, "query">;
+
+export interface PostgresDatabaseOptions {
+  schema?: string;
+  poolSize?: number;
+}
+
+export class PostgresDatabase {
+  readonly pool: pg.Pool;
+  readonly schema: string;
+
+  constructor(url: string, options: PostgresDatabaseOptions = {}) {
+    this.schema = options.schema ?? "public";
+    if (!SCHEMA_NAME.test(this.schema)) {
+      throw new Error(`Invalid PostgreSQL schema name "${this.schema}": use lower-case letters, digits and underscores.`);
+    }
+    this.pool = new pg.Pool({
+      connectionString: url,
+      max: options.poolSize ?? 10,
+      options: `-c search_path=${this.schema}`,
+      types: typeParsers,
+      application_name: "spool",
+    });
+    // An idle client that loses its connection (server restart) emits "error" on the pool; without a
+    // listener that would crash the process. The next query gets a fresh connection.
+    this.pool.on("error", () => undefined);
+  }
+
+  /** Creates the schema if missing. Two processes racing on CREATE SCHEMA IF NOT EXISTS can still collide. */
+  async ensureSchema(): Promise<void> {
+    try {
+      await this.pool.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(this.schema)}`);
+    } catch (error) {
+      const code = pgErrorCode(error);
+      if (code !== PG_DUPLICATE_SCHEMA && code !== PG_UNIQUE_VIOLATION) throw error;
+    }
+  }
+
+  query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    return withDeadlockRetry(() => this.pool.query<R>(text, values));
+  }
+
+  /**
+   * Runs `work` in one READ COMMITTED transaction on one connection. Every state change here is guarded by
+   * the state it expects (WHERE status = ...), so READ COMMITTED is enough; stronger isolation would only
+   * add serialization failures. Deadlocks (two transactions touching the same Batch rows in opposite
+   * orders, e.g. completions of Items from several Batches) are rolled back by the server and retried here:
+   * the whole transaction is redone, so `work` must not have effects outside the database.
+   */
+  transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return withDeadlockRetry(async () => {
+      const client = await this.pool.connect();
+      let broken = false;
+      try {
+        await client.query("BEGIN");
+        const result = await work(client);
+        await client.query("COMMIT");
+        return result;
+      } catch (error) {
+        try {
+          await client.query("ROLLBACK");
+        } catch {
+          broken = true;
+        }
+        throw error;
+      } finally {
+        client.release(broken);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+async function withDeadlockRetry<T>(run: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await run();
+    } catch (error) {
+      const code = pgErrorCode(error);
+      if (attempt >= attempts || (code !== PG_DEADLOCK_DETECTED && code !== PG_SERIALIZATION_FAILURE)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
+    }
+  }
+}

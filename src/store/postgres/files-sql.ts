@@ -1,0 +1,49 @@
+/** File metadata (contents live in the BlobStore under the same id). */
+import type { FileRecord } from "../../core/types.ts";
+import { toFileRecord, type FileRow } from "../sqlite/row-mappers.ts";
+import { fileAlreadyExists } from "../sqlite/store-errors.ts";
+import type { FileQuery, NewFile } from "../store.ts";
+import { isUniqueViolation, type PostgresDatabase } from "./database.ts";
+
+const FILE_COLUMNS = "id, purpose, filename, display_name, mime_type, bytes, sha256, source, created_at_ms, expires_at_ms";
+
+export async function createFile(db: PostgresDatabase, file: NewFile): Promise<FileRecord> {
+  try {
+    const { rows } = await db.query<FileRow>(
+      `INSERT INTO files (id, purpose, filename, display_name, mime_type, bytes, sha256, source, created_at_ms, expires_at_ms)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${FILE_COLUMNS}`,
+      [file.id, file.purpose, file.filename, file.displayName, file.mimeType, file.bytes, file.sha256, file.source, file.createdAtMs, file.expiresAtMs],
+    );
+    return toFileRecord(rows[0] as FileRow);
+  } catch (error) {
+    if (isUniqueViolation(error)) throw fileAlreadyExists(file.id, error);
+    throw error;
+  }
+}
+
+export async function getFile(db: PostgresDatabase, id: string): Promise<FileRecord | null> {
+  const { rows } = await db.query<FileRow>(`SELECT ${FILE_COLUMNS} FROM files WHERE id = $1`, [id]);
+  return rows[0] ? toFileRecord(rows[0]) : null;
+}
+
+/**
+ * Pages in insertion order (seq). The cursor is a file id; an unknown cursor (the file was deleted
+ * between pages) yields an empty page rather than restarting from the top.
+ */
+export async function listFiles(db: PostgresDatabase, query: FileQuery): Promise<{ files: FileRecord[]; hasMore: boolean }> {
+  const desc = query.order === "desc";
+  const { rows } = await db.query<FileRow>(
+    `SELECT ${FILE_COLUMNS} FROM files
+     WHERE ($1::text IS NULL OR purpose = $1)
+       AND ($2::text IS NULL OR seq ${desc ? "<" : ">"} (SELECT seq FROM files WHERE id = $2))
+     ORDER BY seq ${desc ? "DESC" : "ASC"}
+     LIMIT $3`,
+    [query.purpose ?? null, query.afterId ?? null, query.limit + 1],
+  );
+  return { files: rows.slice(0, query.limit).map(toFileRecord), hasMore: rows.length > query.limit };
+}
+
+export async function deleteFile(db: PostgresDatabase, id: string): Promise<boolean> {
+  const { rowCount } = await db.query("DELETE FROM files WHERE id = $1", [id]);
+  return (rowCount ?? 0) > 0;
+}

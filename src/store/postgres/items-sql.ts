@@ -1,0 +1,240 @@
+/** Items: inserted by validation, claimed and completed by Workers (the hot path), read by finalization. */
+import type { ItemStatus } from "../../core/types.ts";
+import { toClaimedItem, toItem, type ItemRow } from "../sqlite/row-mappers.ts";
+import { batchNotFound } from "../sqlite/store-errors.ts";
+import type { ClaimedItem, ClaimRequest, ItemCompletion, ItemPage, NewItem } from "../store.ts";
+import type { PostgresDatabase, Queryable } from "./database.ts";
+import { ITEM_COLUMNS, itemColumns } from "./sql-fragments.ts";
+
+/**
+ * Rows per INSERT. Each statement binds one array per column (unnest), so its size is bounded by memory,
+ * not by PostgreSQL's 65,535 bind parameters as a multi-row VALUES would be; 5,000 keeps each message a
+ * few MB with typical request bodies.
+ */
+const INSERT_CHUNK = 5_000;
+
+/**
+ * Items go in as staged (or failed, for a bad line of a "skip" Batch) and are counted in `total` at once,
+ * so counts always add up to the Items that exist, even if validation is interrupted or cancelled.
+ * One transaction for the whole call; updated_at_ms is left alone (no clock is passed in).
+ */
+export async function insertItems(db: PostgresDatabase, batchId: string, items: readonly NewItem[]): Promise<void> {
+  await db.transaction(async (client) => {
+    const { rows } = await client.query<{ seq: number }>("SELECT seq FROM batches WHERE id = $1", [batchId]);
+    const batch = rows[0];
+    if (!batch) throw batchNotFound(batchId);
+    const staged = items.filter((item) => !item.result);
+    const failed = items.filter((item) => item.result);
+    for (let start = 0; start < staged.length; start += INSERT_CHUNK) {
+      await insertStaged(client, batchId, batch.seq, staged.slice(start, start + INSERT_CHUNK));
+    }
+    for (let start = 0; start < failed.length; start += INSERT_CHUNK) {
+      await insertFailed(client, batchId, batch.seq, failed.slice(start, start + INSERT_CHUNK));
+    }
+    const inputTokens = failed.reduce((sum, item) => sum + (item.result?.usage.inputTokens ?? 0), 0);
+    const outputTokens = failed.reduce((sum, item) => sum + (item.result?.usage.outputTokens ?? 0), 0);
+    await client.query(
+      `UPDATE batches SET total_items = total_items + $2, failed_items = failed_items + $3,
+         input_tokens = input_tokens + $4, output_tokens = output_tokens + $5
+       WHERE id = $1`,
+      [batchId, items.length, failed.length, inputTokens, outputTokens],
+    );
+  });
+}
+
+async function insertStaged(client: Queryable, batchId: string, batchSeq: number, items: readonly NewItem[]): Promise<void> {
+  await client.query(
+    `INSERT INTO items (batch_id, idx, batch_seq, custom_id, echo, model, kind, request, status)
+     SELECT $1, u.idx, $2, u.custom_id, u.echo, u.model, u.kind, u.request, 'staged'
+     FROM unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS u (idx, custom_id, echo, model, kind, request)`,
+    [
+      batchId,
+      batchSeq,
+      items.map((item) => item.index),
+      items.map((item) => item.customId),
+      items.map((item) => item.echo),
+      items.map((item) => item.model),
+      items.map((item) => item.kind),
+      items.map((item) => item.request),
+    ],
+  );
+}
+
+async function insertFailed(client: Queryable, batchId: string, batchSeq: number, items: readonly NewItem[]): Promise<void> {
+  const result = <T>(pick: (r: NonNullable<NewItem["result"]>) => T): T[] => items.map((item) => pick(item.result as NonNullable<NewItem["result"]>));
+  await client.query(
+    `INSERT INTO items (batch_id, idx, batch_seq, custom_id, echo, model, kind, request, status,
+                        status_code, body, error_code, error_message, request_id, input_tokens, output_tokens, finished_at_ms)
+     SELECT $1, u.idx, $2, u.custom_id, u.echo, u.model, u.kind, u.request, 'failed',
+            u.status_code, u.body, u.error_code, u.error_message, u.request_id, u.input_tokens, u.output_tokens, u.finished_at_ms
+     FROM unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                 $9::int[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::bigint[], $16::bigint[])
+       AS u (idx, custom_id, echo, model, kind, request,
+             status_code, body, error_code, error_message, request_id, input_tokens, output_tokens, finished_at_ms)`,
+    [
+      batchId,
+      batchSeq,
+      items.map((item) => item.index),
+      items.map((item) => item.customId),
+      items.map((item) => item.echo),
+      items.map((item) => item.model),
+      items.map((item) => item.kind),
+      items.map((item) => item.request),
+      result((r) => r.statusCode),
+      result((r) => r.body),
+      result((r) => r.errorCode),
+      result((r) => r.errorMessage),
+      result((r) => r.requestId),
+      result((r) => r.usage.inputTokens),
+      result((r) => r.usage.outputTokens),
+      result((r) => r.finishedAtMs),
+    ],
+  );
+}
+
+/** Deletes every Item of a Batch and zeroes its counters (an interrupted validation starts over). */
+export async function clearItems(db: PostgresDatabase, batchId: string): Promise<void> {
+  await db.transaction(async (client) => {
+    await client.query("DELETE FROM items WHERE batch_id = $1", [batchId]);
+    await client.query(
+      `UPDATE batches SET total_items = 0, succeeded_items = 0, failed_items = 0, cancelled_items = 0, expired_items = 0,
+                          input_tokens = 0, output_tokens = 0
+       WHERE id = $1`,
+      [batchId],
+    );
+  });
+}
+
+/**
+ * The claim: the heart of the system. Every Item a Worker runs passes through this one statement, from
+ * any number of processes at once.
+ *
+ * Shape: the subquery walks the partial index `items_pending (model, batch_seq, idx) WHERE status =
+ * 'pending'` in claim order (oldest Batch first, input order within it) and locks the first `limit` rows
+ * it can; the UPDATE flips exactly those rows to running, counts the Attempt, sets the Lease, and
+ * RETURNING hands them back. One round trip; cost O(limit) whatever the size of the queue or of the
+ * history, because finished Items are not in the index.
+ *
+ * Why FOR UPDATE SKIP LOCKED: two claimers that read the same head of the queue would otherwise either
+ * block on each other (plain FOR UPDATE: the second waits for the first to commit, then re-checks, finds
+ * the rows running, and returns short) or both take them (no lock). SKIP LOCKED makes the second claimer
+ * pass over rows the first has locked and take the next ones, so N claimers take N disjoint slices of the
+ * queue in parallel, and none ever waits. Under READ COMMITTED a row that changed after our snapshot is
+ * re-checked against `status = 'pending'` when locked, so a row another claimer just took is never returned.
+ *
+ * Why attempts are counted here and not on completion: a request that kills its process (OOM, segfault
+ * in a local engine) never completes; counting at claim means it still uses up attempts and is failed by
+ * failExhaustedItems instead of being retried forever.
+ *
+ * Why no join with batches: only in_progress Batches have pending Items (cancel, expiry, delete turn them
+ * terminal in the transaction that changes the Batch; reclaim and release requeue only into in_progress
+ * Batches, holding the Batch row lock), so a join would cost a lookup per claimed row to check nothing.
+ *
+ * Alternatives that lost:
+ * - Advisory locks per Item (pg_try_advisory_lock in the WHERE, as older queues did): the planner may
+ *   evaluate the lock function on rows it then discards, leaking locks; they are session-scoped, so a
+ *   pooled connection must unlock precisely; and they add nothing SKIP LOCKED does not do.
+ * - LISTEN/NOTIFY as the queue: notifications are lost when no one listens and are not durable; they can
+ *   wake Workers, never replace the table. (Workers poll with backoff; a NOTIFY wake-up could be added.)
+ * - Per-Worker partitions (hash of the Item onto a Worker): needs membership and rebalancing when a
+ *   process dies or joins, and one slow partition stalls its share of the queue.
+ * - SELECT candidates, then UPDATE in a second statement: two round trips holding locks between them.
+ * - SERIALIZABLE without locks: every concurrent claim of the queue head is a serialization failure.
+ */
+const CLAIM_SQL = `
+  WITH claimed AS (
+    UPDATE items i
+    SET status = 'running', lease_owner = $1, lease_expires_at_ms = $2, attempts = i.attempts + 1
+    FROM (
+      SELECT batch_id, idx FROM items
+      WHERE status = 'pending' AND model = $3
+      ORDER BY batch_seq, idx
+      LIMIT $4
+      FOR UPDATE SKIP LOCKED
+    ) AS next
+    WHERE i.batch_id = next.batch_id AND i.idx = next.idx
+    RETURNING ${itemColumns("i")})
+  SELECT ${ITEM_COLUMNS} FROM claimed ORDER BY batch_seq, idx`;
+
+export async function claimItems(db: PostgresDatabase, request: ClaimRequest): Promise<ClaimedItem[]> {
+  if (request.limit <= 0) return [];
+  const { rows } = await db.query<ItemRow>(CLAIM_SQL, [request.owner, request.nowMs + request.leaseMs, request.model, request.limit]);
+  return rows.map(toClaimedItem);
+}
+
+/**
+ * Records a whole buffer of results (the Worker sends up to ~500) in one statement, hence one round trip
+ * and one implicit transaction: the completions arrive as parallel arrays, each row is fenced by owner and
+ * Attempt, and the rows that passed the fence feed the Batch counters in the same statement (data-modifying
+ * CTEs run to completion and see each other's RETURNING). A Worker whose Lease passed to another cannot
+ * overwrite that Worker's result; only applied rows move the counters.
+ */
+const COMPLETE_SQL = `
+  WITH completion AS (
+    SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::text[],
+                         $6::int[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[])
+      AS c (batch_id, idx, owner, attempt, status,
+            status_code, body, error_code, error_message, request_id, input_tokens, output_tokens, finished_at_ms)
+  ),
+  done AS (
+    UPDATE items i SET
+      status = c.status, status_code = c.status_code, body = c.body, error_code = c.error_code,
+      error_message = c.error_message, request_id = c.request_id, input_tokens = c.input_tokens,
+      output_tokens = c.output_tokens, finished_at_ms = c.finished_at_ms,
+      lease_owner = NULL, lease_expires_at_ms = NULL
+    FROM completion c
+    WHERE i.batch_id = c.batch_id AND i.idx = c.idx
+      AND i.status = 'running' AND i.lease_owner = c.owner AND i.attempts = c.attempt
+    RETURNING i.batch_id, i.status, i.input_tokens, i.output_tokens
+  ),
+  counted AS (
+    UPDATE batches b SET
+      succeeded_items = b.succeeded_items + d.succeeded, failed_items = b.failed_items + d.failed,
+      input_tokens = b.input_tokens + d.input_tokens, output_tokens = b.output_tokens + d.output_tokens,
+      updated_at_ms = $14
+    FROM (
+      SELECT batch_id,
+             count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+             count(*) FILTER (WHERE status = 'failed') AS failed,
+             sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens
+      FROM done GROUP BY batch_id
+    ) AS d
+    WHERE b.id = d.batch_id
+    RETURNING b.id
+  )
+  SELECT (SELECT count(*) FROM done) AS applied, (SELECT count(*) FROM counted) AS batches`;
+
+export async function completeItems(db: PostgresDatabase, completions: readonly ItemCompletion[], nowMs: number): Promise<number> {
+  if (completions.length === 0) return 0;
+  const column = <T>(pick: (completion: ItemCompletion) => T): T[] => completions.map(pick);
+  const { rows } = await db.query<{ applied: number }>(COMPLETE_SQL, [
+    column((c) => c.batchId),
+    column((c) => c.index),
+    column((c) => c.owner),
+    column((c) => c.attempt),
+    column((c) => c.status),
+    column((c) => c.result.statusCode),
+    column((c) => c.result.body),
+    column((c) => c.result.errorCode),
+    column((c) => c.result.errorMessage),
+    column((c) => c.result.requestId),
+    column((c) => c.result.usage.inputTokens),
+    column((c) => c.result.usage.outputTokens),
+    column((c) => c.result.finishedAtMs),
+    nowMs,
+  ]);
+  return rows[0]?.applied ?? 0;
+}
+
+/** Keyset pagination by index; fetches one extra row to know whether another page follows. */
+export async function readItems(db: PostgresDatabase, batchId: string, params: { afterIndex: number; limit: number; statuses?: readonly ItemStatus[] }): Promise<ItemPage> {
+  const { rows } = await db.query<ItemRow>(
+    `SELECT ${ITEM_COLUMNS} FROM items
+     WHERE batch_id = $1 AND idx > $2 AND ($3::text[] IS NULL OR status = ANY($3::text[]))
+     ORDER BY idx LIMIT $4`,
+    [batchId, params.afterIndex, params.statuses ? [...params.statuses] : null, params.limit + 1],
+  );
+  const items = rows.slice(0, params.limit).map(toItem);
+  const last = items.at(-1);
+  return { items, nextAfterIndex: rows.length > params.limit && last ? last.index : null };
+}

@@ -1,0 +1,142 @@
+/**
+ * The scale-out Store: many spool processes (API and Workers, on any number of machines) share one
+ * PostgreSQL database. Each instance owns a `pg` Pool bound to one schema. The SQL lives in the *-sql.ts
+ * modules, one concern each, mirroring src/store/sqlite/ so the two can be read side by side.
+ *
+ * Isolation is READ COMMITTED throughout. Safety under concurrency comes from three habits:
+ * - the hot paths are single statements (claim, complete, renew), each guarded by the state it expects;
+ *   PostgreSQL re-checks the guard against the latest row version when rows changed under it;
+ * - the Item claim skips rows another claimer holds (FOR UPDATE SKIP LOCKED, see items-sql.ts);
+ * - multi-statement transitions lock the Batch row before touching its Items (see batches-sql.ts), and
+ *   deadlocks between the rare transactions that take locks in another order are retried whole.
+ */
+import type { Batch, FileRecord, ItemResult, ItemStatus, LineError } from "../../core/types.ts";
+import type {
+  BatchLeaseRequest,
+  BatchQuery,
+  ClaimedItem,
+  ClaimRequest,
+  FileQuery,
+  FinalizeResult,
+  FinalStatus,
+  ItemCompletion,
+  ItemPage,
+  NewBatch,
+  NewFile,
+  NewItem,
+  Store,
+} from "../store.ts";
+import * as lifecycle from "./batch-lifecycle-sql.ts";
+import * as batches from "./batches-sql.ts";
+import { PostgresDatabase, type PostgresDatabaseOptions } from "./database.ts";
+import * as files from "./files-sql.ts";
+import * as leases from "./item-leases-sql.ts";
+import * as items from "./items-sql.ts";
+import { migrate } from "./migrate.ts";
+
+export class PostgresStore implements Store {
+  constructor(readonly db: PostgresDatabase) {}
+
+  async migrate(): Promise<void> {
+    // The ledger's applied_at_ms is bookkeeping about this process, not domain time: the wall clock is right.
+    await migrate(this.db, Date.now());
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+
+  createFile(file: NewFile): Promise<FileRecord> {
+    return files.createFile(this.db, file);
+  }
+  getFile(id: string): Promise<FileRecord | null> {
+    return files.getFile(this.db, id);
+  }
+  listFiles(query: FileQuery): Promise<{ files: FileRecord[]; hasMore: boolean }> {
+    return files.listFiles(this.db, query);
+  }
+  deleteFile(id: string): Promise<boolean> {
+    return files.deleteFile(this.db, id);
+  }
+
+  createBatch(batch: NewBatch): Promise<Batch> {
+    return batches.createBatch(this.db, batch);
+  }
+  getBatch(id: string): Promise<Batch | null> {
+    return batches.getBatch(this.db, id);
+  }
+  listBatches(query: BatchQuery): Promise<{ batches: Batch[]; hasMore: boolean }> {
+    return batches.listBatches(this.db, query);
+  }
+  deleteBatch(id: string, nowMs: number): Promise<boolean> {
+    return batches.deleteBatch(this.db, id, nowMs);
+  }
+  cancelBatch(batchId: string, nowMs: number): Promise<Batch> {
+    return batches.cancelBatch(this.db, batchId, nowMs);
+  }
+
+  claimValidation(request: BatchLeaseRequest): Promise<Batch | null> {
+    return lifecycle.claimValidation(this.db, request);
+  }
+  renewBatchLease(batchId: string, request: BatchLeaseRequest): Promise<boolean> {
+    return lifecycle.renewBatchLease(this.db, batchId, request);
+  }
+  clearItems(batchId: string): Promise<void> {
+    return items.clearItems(this.db, batchId);
+  }
+  insertItems(batchId: string, newItems: readonly NewItem[]): Promise<void> {
+    return items.insertItems(this.db, batchId, newItems);
+  }
+  startBatch(batchId: string, params: { owner: string; total: number; model: string | null; errors: LineError[] | null; nowMs: number }): Promise<Batch | null> {
+    return lifecycle.startBatch(this.db, batchId, params);
+  }
+  failBatch(batchId: string, params: { owner: string; errors: LineError[]; nowMs: number }): Promise<Batch | null> {
+    return lifecycle.failBatch(this.db, batchId, params);
+  }
+
+  claimItems(request: ClaimRequest): Promise<ClaimedItem[]> {
+    return items.claimItems(this.db, request);
+  }
+  completeItems(completions: readonly ItemCompletion[], nowMs: number): Promise<number> {
+    return items.completeItems(this.db, completions, nowMs);
+  }
+  renewItemLeases(owner: string, nowMs: number, leaseMs: number): Promise<number> {
+    return leases.renewItemLeases(this.db, owner, nowMs, leaseMs);
+  }
+  releaseItems(owner: string, released?: readonly { batchId: string; index: number }[]): Promise<number> {
+    return leases.releaseItems(this.db, owner, released);
+  }
+  reclaimExpiredItems(nowMs: number): Promise<number> {
+    return leases.reclaimExpiredItems(this.db, nowMs);
+  }
+  failExhaustedItems(maxAttempts: number, nowMs: number, result: ItemResult): Promise<number> {
+    return leases.failExhaustedItems(this.db, maxAttempts, nowMs, result);
+  }
+
+  expireBatches(nowMs: number, result: (item: { batchId: string; index: number }) => ItemResult): Promise<string[]> {
+    return lifecycle.expireBatches(this.db, nowMs, result);
+  }
+  findBatchesToFinalize(nowMs: number, limit: number): Promise<{ batchId: string; status: FinalStatus }[]> {
+    return lifecycle.findBatchesToFinalize(this.db, nowMs, limit);
+  }
+  claimFinalization(batchId: string, request: BatchLeaseRequest): Promise<Batch | null> {
+    return lifecycle.claimFinalization(this.db, batchId, request);
+  }
+  finishBatch(batchId: string, owner: string, result: FinalizeResult): Promise<Batch | null> {
+    return lifecycle.finishBatch(this.db, batchId, owner, result);
+  }
+  readItems(batchId: string, params: { afterIndex: number; limit: number; statuses?: readonly ItemStatus[] }): Promise<ItemPage> {
+    return items.readItems(this.db, batchId, params);
+  }
+  retryFailedItems(batchId: string, nowMs: number): Promise<Batch> {
+    return lifecycle.retryFailedItems(this.db, batchId, nowMs);
+  }
+}
+
+/**
+ * Opens a pool on `url` with every connection's search_path set to `options.schema` (default "public";
+ * created if missing when migrate() runs). Nothing is queried until the first call; call migrate() first.
+ */
+export async function openPostgresStore(url: string, options: PostgresDatabaseOptions = {}): Promise<PostgresStore> {
+  return new PostgresStore(new PostgresDatabase(url, options));
+}

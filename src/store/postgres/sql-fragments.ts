@@ -1,0 +1,93 @@
+/**
+ * SQL pieces shared by the PostgreSQL *-sql.ts modules. Row shapes and their mapping to domain objects are
+ * shared with the SQLite Store (same column names and meanings, see migrations/001-initial.sql), so both
+ * Stores turn rows into Batches and Items with the same code.
+ */
+import type { ItemResult } from "../../core/types.ts";
+import { ITEM_COLUMNS } from "../sqlite/row-mappers.ts";
+import type { Queryable } from "./database.ts";
+
+export { ITEM_COLUMNS };
+
+/** ITEM_COLUMNS qualified by `alias`, for statements that join items with something else. */
+export function itemColumns(alias: string): string {
+  return ITEM_COLUMNS.split(", ")
+    .map((column) => `${alias}.${column}`)
+    .join(", ");
+}
+
+/** `status_code = $n, body = $n+1, ...` binding resultValues(result) from parameter `first` on. */
+export function resultAssignments(first: number): string {
+  return ["status_code", "body", "error_code", "error_message", "request_id", "input_tokens", "output_tokens", "finished_at_ms"]
+    .map((column, offset) => `${column} = $${first + offset}`)
+    .join(", ");
+}
+
+export function resultValues(result: ItemResult): (string | number | null)[] {
+  return [
+    result.statusCode,
+    result.body,
+    result.errorCode,
+    result.errorMessage,
+    result.requestId,
+    result.usage.inputTokens,
+    result.usage.outputTokens,
+    result.finishedAtMs,
+  ];
+}
+
+export const CLEAR_LEASE = "lease_owner = NULL, lease_expires_at_ms = NULL";
+
+export type CountField = "total" | "succeeded" | "failed" | "cancelled" | "expired";
+
+/**
+ * Batch counters change in the same transaction as the Items they count. Statements that change Items
+ * report what they changed (RETURNING batch_id, ...); the deltas are summed per Batch here and applied with
+ * one statement for all Batches, in id order (so two transactions lock Batch rows in the same order).
+ */
+export class CountDeltas {
+  private readonly deltas = new Map<string, Record<CountField | "inputTokens" | "outputTokens", number>>();
+
+  add(batchId: string, field: CountField, count = 1, usage?: ItemResult["usage"]): void {
+    let delta = this.deltas.get(batchId);
+    if (!delta) {
+      delta = { total: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0, inputTokens: 0, outputTokens: 0 };
+      this.deltas.set(batchId, delta);
+    }
+    delta[field] += count;
+    if (usage) {
+      delta.inputTokens += usage.inputTokens;
+      delta.outputTokens += usage.outputTokens;
+    }
+  }
+
+  /** Applies every delta (and sets updated_at_ms). Call inside the transaction that changed the Items. */
+  async apply(client: Queryable, nowMs: number): Promise<void> {
+    if (this.deltas.size === 0) return;
+    const ids = [...this.deltas.keys()].sort();
+    const column = (field: CountField | "inputTokens" | "outputTokens"): number[] => ids.map((id) => this.deltas.get(id)?.[field] ?? 0);
+    await client.query(
+      `UPDATE batches b SET
+         total_items = b.total_items + d.total, succeeded_items = b.succeeded_items + d.succeeded,
+         failed_items = b.failed_items + d.failed, cancelled_items = b.cancelled_items + d.cancelled,
+         expired_items = b.expired_items + d.expired,
+         input_tokens = b.input_tokens + d.input_tokens, output_tokens = b.output_tokens + d.output_tokens,
+         updated_at_ms = $9
+       FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])
+         AS d (batch_id, total, succeeded, failed, cancelled, expired, input_tokens, output_tokens)
+       WHERE b.id = d.batch_id`,
+      [ids, column("total"), column("succeeded"), column("failed"), column("cancelled"), column("expired"), column("inputTokens"), column("outputTokens"), nowMs],
+    );
+    this.deltas.clear();
+  }
+}
+
+/** Locks Batch rows (in id order, the order every transaction here uses) and returns their status. */
+export async function lockBatches(client: Queryable, batchIds: readonly string[]): Promise<Map<string, string>> {
+  if (batchIds.length === 0) return new Map();
+  const { rows } = await client.query<{ id: string; status: string }>(
+    "SELECT id, status FROM batches WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE",
+    [[...new Set(batchIds)]],
+  );
+  return new Map(rows.map((row) => [row.id, row.status]));
+}

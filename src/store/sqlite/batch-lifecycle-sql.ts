@@ -1,0 +1,227 @@
+/**
+ * The Sweeper's Batch transitions: validation and finalization Leases, start/fail after validation,
+ * expiry, finalization, and retry of failed Items.
+ *
+ * A Batch Lease is free when `lease_owner` is null or `lease_expires_at_ms <= now`. A cancelling Batch can
+ * still hold the validation Lease (it was cancelled while being validated): it is not finalized until that
+ * validation ends (startBatch / failBatch release the Lease) or its Lease expires.
+ */
+import type { Batch, ItemResult, LineError } from "../../core/types.ts";
+import type { BatchLeaseRequest, FinalizeResult, FinalStatus } from "../store.ts";
+import { cancelUnstartedItems, getBatchRow } from "./batches-sql.ts";
+import { CountDeltas } from "./counters.ts";
+import type { SqliteDatabase } from "./database.ts";
+import { resultParams, RESULT_ASSIGNMENTS, toBatch, type BatchRow } from "./row-mappers.ts";
+import { batchNotFound, batchNotRetryable } from "./store-errors.ts";
+
+const LEASE_FREE = "(lease_owner IS NULL OR lease_expires_at_ms <= @nowMs)";
+const NO_RUNNING_ITEMS = "NOT EXISTS (SELECT 1 FROM items INDEXED BY items_running WHERE items.batch_id = batches.id AND items.status = 'running')";
+const FINISHED_COUNT = "succeeded_items + failed_items + cancelled_items + expired_items";
+
+/** Batches finalization may take now (binds @nowMs). Shared by findBatchesToFinalize and claimFinalization. */
+const READY_TO_FINALIZE = `(
+  (status = 'in_progress' AND ${FINISHED_COUNT} >= total_items)
+  OR (status = 'cancelling' AND ${LEASE_FREE} AND ${NO_RUNNING_ITEMS})
+  OR (status = 'finalizing' AND lease_expires_at_ms <= @nowMs))`;
+
+/** An in_progress Batch that had Items expired ends "expired"; otherwise "completed". */
+const FINAL_STATUS = `CASE status
+  WHEN 'finalizing' THEN finalizing_as
+  WHEN 'cancelling' THEN 'cancelled'
+  WHEN 'in_progress' THEN CASE WHEN expired_items > 0 THEN 'expired' ELSE 'completed' END END`;
+
+function leaseParams(request: BatchLeaseRequest): { owner: string; nowMs: number; leaseExpiresAtMs: number } {
+  return { owner: request.owner, nowMs: request.nowMs, leaseExpiresAtMs: request.nowMs + request.leaseMs };
+}
+
+export function claimValidation(db: SqliteDatabase, request: BatchLeaseRequest): Batch | null {
+  const row = db
+    .statement(
+      `UPDATE batches SET lease_owner = @owner, lease_expires_at_ms = @leaseExpiresAtMs, updated_at_ms = @nowMs
+       WHERE seq = (SELECT seq FROM batches WHERE status = 'validating' AND ${LEASE_FREE} ORDER BY seq LIMIT 1)
+       RETURNING *`,
+    )
+    .get(leaseParams(request)) as BatchRow | undefined;
+  return row ? toBatch(row) : null;
+}
+
+export function renewBatchLease(db: SqliteDatabase, batchId: string, request: BatchLeaseRequest): boolean {
+  return (
+    db
+      .statement(
+        `UPDATE batches SET lease_expires_at_ms = @leaseExpiresAtMs, updated_at_ms = @nowMs
+         WHERE id = @batchId AND lease_owner = @owner AND status IN ('validating', 'cancelling', 'finalizing')`,
+      )
+      .run({ ...leaseParams(request), batchId }).changes > 0
+  );
+}
+
+function heldRow(db: SqliteDatabase, batchId: string, owner: string): BatchRow | null {
+  const row = getBatchRow(db, batchId);
+  return row && row.lease_owner === owner && (row.status === "validating" || row.status === "cancelling") ? row : null;
+}
+
+export function startBatch(
+  db: SqliteDatabase,
+  batchId: string,
+  params: { owner: string; total: number; model: string | null; errors: LineError[] | null; nowMs: number },
+): Batch | null {
+  return db.immediate(() => {
+    const row = heldRow(db, batchId, params.owner);
+    if (!row) return null;
+    const errorsJson = params.errors === null ? null : JSON.stringify(params.errors);
+    if (row.status === "cancelling") {
+      const counts = new CountDeltas();
+      cancelUnstartedItems(db, batchId, params.nowMs, counts);
+      counts.apply(db, params.nowMs);
+    } else {
+      db.statement("UPDATE items SET status = 'pending' WHERE batch_id = ? AND status = 'staged'").run(batchId);
+    }
+    const updated = db
+      .statement(
+        `UPDATE batches SET
+           status = CASE status WHEN 'validating' THEN 'in_progress' ELSE status END,
+           in_progress_at_ms = CASE status WHEN 'validating' THEN @nowMs ELSE in_progress_at_ms END,
+           total_items = @total, model = @model, errors_json = @errorsJson, lease_owner = NULL, lease_expires_at_ms = NULL, updated_at_ms = @nowMs
+         WHERE id = @batchId RETURNING *`,
+      )
+      .get({ nowMs: params.nowMs, total: params.total, model: params.model, errorsJson, batchId }) as BatchRow;
+    return toBatch(updated);
+  });
+}
+
+/**
+ * validating -> failed: every Item is deleted (a failed Batch reports its line errors, not results).
+ * A Batch cancelled during validation stays cancelling and is finalized as cancelled instead.
+ */
+export function failBatch(db: SqliteDatabase, batchId: string, params: { owner: string; errors: LineError[]; nowMs: number }): Batch | null {
+  return db.immediate(() => {
+    const row = heldRow(db, batchId, params.owner);
+    if (!row) return null;
+    if (row.status === "cancelling") {
+      const counts = new CountDeltas();
+      cancelUnstartedItems(db, batchId, params.nowMs, counts);
+      counts.apply(db, params.nowMs);
+      const released = db
+        .statement("UPDATE batches SET errors_json = ?, lease_owner = NULL, lease_expires_at_ms = NULL, updated_at_ms = ? WHERE id = ? RETURNING *")
+        .get(JSON.stringify(params.errors), params.nowMs, batchId) as BatchRow;
+      return toBatch(released);
+    }
+    db.statement("DELETE FROM items WHERE batch_id = ?").run(batchId);
+    const failed = db
+      .statement(
+        `UPDATE batches SET status = 'failed', failed_at_ms = @nowMs, updated_at_ms = @nowMs, errors_json = @errorsJson,
+           total_items = 0, succeeded_items = 0, failed_items = 0, cancelled_items = 0, expired_items = 0, input_tokens = 0, output_tokens = 0,
+           lease_owner = NULL, lease_expires_at_ms = NULL
+         WHERE id = @batchId RETURNING *`,
+      )
+      .get({ nowMs: params.nowMs, errorsJson: JSON.stringify(params.errors), batchId }) as BatchRow;
+    return toBatch(failed);
+  });
+}
+
+/**
+ * Pending Items of in_progress Batches past their window become expired, one IMMEDIATE transaction per
+ * Batch. Running Items finish; the Batch is then finalized as "expired". Items are updated one by one
+ * because the result is asked per Item; this happens once per Batch, off the hot path.
+ */
+export function expireBatches(db: SqliteDatabase, nowMs: number, result: (item: { batchId: string; index: number }) => ItemResult): string[] {
+  const due = db.statement("SELECT id FROM batches WHERE status = 'in_progress' AND expires_at_ms <= ? ORDER BY seq").all(nowMs) as { id: string }[];
+  const pending = db.statement("SELECT idx FROM items WHERE batch_id = ? AND status = 'pending' ORDER BY idx");
+  const expire = db.statement(`UPDATE items SET status = 'expired', ${RESULT_ASSIGNMENTS} WHERE batch_id = ? AND idx = ? AND status = 'pending'`);
+  const expired: string[] = [];
+  for (const { id } of due) {
+    const changed = db.immediate(() => {
+      const counts = new CountDeltas();
+      for (const { idx } of pending.all(id) as { idx: number }[]) {
+        const itemResult = result({ batchId: id, index: idx });
+        if (expire.run(...resultParams(itemResult), id, idx).changes > 0) counts.add(id, "expired", 1, itemResult.usage);
+      }
+      const any = counts.batchIds.length > 0;
+      counts.apply(db, nowMs);
+      return any;
+    });
+    if (changed) expired.push(id);
+  }
+  return expired;
+}
+
+export function findBatchesToFinalize(db: SqliteDatabase, nowMs: number, limit: number): { batchId: string; status: FinalStatus }[] {
+  const rows = db
+    .statement(`SELECT id, ${FINAL_STATUS} AS final_status FROM batches WHERE status IN ('in_progress', 'cancelling', 'finalizing') AND ${READY_TO_FINALIZE} ORDER BY seq LIMIT @limit`)
+    .all({ nowMs, limit }) as { id: string; final_status: FinalStatus }[];
+  return rows.map((row) => ({ batchId: row.id, status: row.final_status }));
+}
+
+/**
+ * Takes the finalization Lease if the Batch is (still) ready. A cancelling Batch left with staged Items
+ * (its validation died after the cancel) has them cancelled here, so finalization sees only finished Items.
+ */
+export function claimFinalization(db: SqliteDatabase, batchId: string, request: BatchLeaseRequest): Batch | null {
+  return db.immediate(() => {
+    const row = db
+      .statement(
+        `UPDATE batches SET
+           finalizing_as = ${FINAL_STATUS},
+           finalizing_at_ms = CASE status WHEN 'finalizing' THEN finalizing_at_ms ELSE @nowMs END,
+           status = 'finalizing', lease_owner = @owner, lease_expires_at_ms = @leaseExpiresAtMs, updated_at_ms = @nowMs
+         WHERE id = @batchId AND ${READY_TO_FINALIZE}
+         RETURNING *`,
+      )
+      .get({ ...leaseParams(request), batchId }) as BatchRow | undefined;
+    if (!row) return null;
+    if (row.finalizing_as !== "cancelled") return toBatch(row);
+    const counts = new CountDeltas();
+    cancelUnstartedItems(db, batchId, request.nowMs, counts);
+    counts.apply(db, request.nowMs);
+    return toBatch(getBatchRow(db, batchId) as BatchRow);
+  });
+}
+
+const FINISHED_AT_COLUMN: Record<FinalStatus, string> = { completed: "completed_at_ms", expired: "expired_at_ms", cancelled: "cancelled_at_ms" };
+
+export function finishBatch(db: SqliteDatabase, batchId: string, owner: string, result: FinalizeResult): Batch | null {
+  const row = db
+    .statement(
+      `UPDATE batches SET status = @status, ${FINISHED_AT_COLUMN[result.status]} = @nowMs, updated_at_ms = @nowMs,
+         output_file_id = @outputFileId, error_file_id = @errorFileId, lease_owner = NULL, lease_expires_at_ms = NULL
+       WHERE id = @batchId AND status = 'finalizing' AND lease_owner = @owner
+       RETURNING *`,
+    )
+    .get({ status: result.status, nowMs: result.nowMs, outputFileId: result.outputFileId, errorFileId: result.errorFileId, batchId, owner }) as BatchRow | undefined;
+  return row ? toBatch(row) : null;
+}
+
+/**
+ * Failed Items of a finished Batch run again into the same results. Only Items that ran (attempts > 0):
+ * bad input lines of a "skip" Batch are failed too but have nothing to send. The Batch gets a fresh
+ * completion window of its original length, or the expiry would strike again at once. Attempts keep
+ * counting (the fence needs them never to repeat); usage keeps what the failed tries consumed.
+ */
+export function retryFailedItems(db: SqliteDatabase, batchId: string, nowMs: number): Batch {
+  return db.immediate(() => {
+    const row = getBatchRow(db, batchId);
+    if (!row || row.deleted_at_ms !== null) throw batchNotFound(batchId);
+    if (row.status !== "completed" && row.status !== "expired" && row.status !== "cancelled") {
+      throw batchNotRetryable(batchId, `it is ${row.status.replace("_", " ")}, and only completed, expired or cancelled batches can be retried`);
+    }
+    const retried = db
+      .statement(
+        `UPDATE items SET status = 'pending', status_code = NULL, body = NULL, error_code = NULL, error_message = NULL, request_id = NULL,
+           input_tokens = 0, output_tokens = 0, finished_at_ms = NULL
+         WHERE batch_id = ? AND status = 'failed' AND attempts > 0`,
+      )
+      .run(batchId).changes;
+    if (retried === 0) throw batchNotRetryable(batchId, "it has no failed requests that ran");
+    const updated = db
+      .statement(
+        `UPDATE batches SET status = 'in_progress', failed_items = failed_items - @retried, updated_at_ms = @nowMs,
+           expires_at_ms = @nowMs + (expires_at_ms - created_at_ms),
+           output_file_id = NULL, error_file_id = NULL, finalizing_as = NULL, finalizing_at_ms = NULL,
+           completed_at_ms = NULL, expired_at_ms = NULL, cancelling_at_ms = NULL, cancelled_at_ms = NULL
+         WHERE id = @batchId RETURNING *`,
+      )
+      .get({ retried, nowMs, batchId }) as BatchRow;
+    return toBatch(updated);
+  });
+}

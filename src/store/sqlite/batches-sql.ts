@@ -1,0 +1,108 @@
+/** Batches as clients see them: create, read, list, delete, cancel. The Sweeper's transitions are in batch-lifecycle-sql.ts. */
+import { cancelledResult } from "../../core/batch-format.ts";
+import type { Batch } from "../../core/types.ts";
+import { isTerminal } from "../../core/types.ts";
+import type { BatchQuery, NewBatch } from "../store.ts";
+import { CountDeltas } from "./counters.ts";
+import { isUniqueViolation, type SqliteDatabase } from "./database.ts";
+import { resultParams, RESULT_ASSIGNMENTS, toBatch, type BatchRow } from "./row-mappers.ts";
+import { batchAlreadyExists, batchNotCancellable, batchNotFound } from "./store-errors.ts";
+
+export function createBatch(db: SqliteDatabase, batch: NewBatch): Batch {
+  try {
+    const row = db
+      .statement(
+        `INSERT INTO batches (id, dialect, kind, endpoint, model, status, input_file_id, invalid_line_policy, display_name,
+                              metadata_json, options_json, priority, created_at_ms, updated_at_ms, expires_at_ms)
+         VALUES (?, ?, ?, ?, ?, 'validating', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+      )
+      .get(
+        batch.id,
+        batch.dialect,
+        batch.kind,
+        batch.endpoint,
+        batch.model,
+        batch.inputFileId,
+        batch.invalidLinePolicy,
+        batch.displayName,
+        batch.metadata === null ? null : JSON.stringify(batch.metadata),
+        JSON.stringify(batch.options),
+        batch.priority,
+        batch.createdAtMs,
+        batch.createdAtMs,
+        batch.expiresAtMs,
+      );
+    return toBatch(row as BatchRow);
+  } catch (error) {
+    if (isUniqueViolation(error)) throw batchAlreadyExists(batch.id, error);
+    throw error;
+  }
+}
+
+/** The Batch row whether deleted or not (internal transitions still apply to deleted Batches). */
+export function getBatchRow(db: SqliteDatabase, id: string): BatchRow | undefined {
+  return db.statement("SELECT * FROM batches WHERE id = ?").get(id) as BatchRow | undefined;
+}
+
+/** The Batch as callers see it: deleted Batches are hidden. */
+export function getBatch(db: SqliteDatabase, id: string): Batch | null {
+  const row = getBatchRow(db, id);
+  return row && row.deleted_at_ms === null ? toBatch(row) : null;
+}
+
+/** Newest first (seq descending); the cursor is the id of the last Batch of the previous page. */
+export function listBatches(db: SqliteDatabase, query: BatchQuery): { batches: Batch[]; hasMore: boolean } {
+  const rows = db
+    .statement(
+      `SELECT * FROM batches
+       WHERE (@dialect IS NULL OR dialect = @dialect)
+         AND (@includeDeleted = 1 OR deleted_at_ms IS NULL)
+         AND (@afterId IS NULL OR seq < (SELECT seq FROM batches WHERE id = @afterId))
+       ORDER BY seq DESC
+       LIMIT @limit`,
+    )
+    .all({ dialect: query.dialect ?? null, includeDeleted: query.includeDeleted ? 1 : 0, afterId: query.afterId ?? null, limit: query.limit + 1 }) as BatchRow[];
+  return { batches: rows.slice(0, query.limit).map(toBatch), hasMore: rows.length > query.limit };
+}
+
+/** Turns a Batch's unstarted Items (staged, pending) cancelled and counts them. Must run inside a transaction. */
+export function cancelUnstartedItems(db: SqliteDatabase, batchId: string, nowMs: number, counts: CountDeltas): void {
+  const update = db.statement(`UPDATE items SET status = 'cancelled', ${RESULT_ASSIGNMENTS} WHERE batch_id = ? AND status = ?`);
+  const params = resultParams(cancelledResult(nowMs));
+  const staged = update.run(...params, batchId, "staged").changes;
+  const pending = update.run(...params, batchId, "pending").changes;
+  counts.add(batchId, "cancelled", staged + pending);
+}
+
+/** validating | in_progress -> cancelling, Items not started cancelled at once; the Batch keeps any validation Lease. */
+function markCancelling(db: SqliteDatabase, batchId: string, nowMs: number): void {
+  const counts = new CountDeltas();
+  cancelUnstartedItems(db, batchId, nowMs, counts);
+  counts.apply(db, nowMs);
+  db.statement(
+    `UPDATE batches SET status = 'cancelling', cancelling_at_ms = @nowMs, updated_at_ms = @nowMs
+     WHERE id = @batchId AND status IN ('validating', 'in_progress')`,
+  ).run({ nowMs, batchId });
+}
+
+export function cancelBatch(db: SqliteDatabase, batchId: string, nowMs: number): Batch {
+  return db.immediate(() => {
+    const row = getBatchRow(db, batchId);
+    if (!row || row.deleted_at_ms !== null) throw batchNotFound(batchId);
+    if (row.status === "cancelling") return toBatch(row);
+    if (row.status === "finalizing" || isTerminal(row.status)) throw batchNotCancellable(batchId, row.status);
+    markCancelling(db, batchId, nowMs);
+    return toBatch(getBatchRow(db, batchId) as BatchRow);
+  });
+}
+
+/** Hides the Batch; an unfinished one is cancelled first so its Items stop and it still ends properly. */
+export function deleteBatch(db: SqliteDatabase, batchId: string, nowMs: number): boolean {
+  return db.immediate(() => {
+    const row = getBatchRow(db, batchId);
+    if (!row || row.deleted_at_ms !== null) return false;
+    if (row.status === "validating" || row.status === "in_progress") markCancelling(db, batchId, nowMs);
+    db.statement("UPDATE batches SET deleted_at_ms = @nowMs, updated_at_ms = @nowMs WHERE id = @batchId").run({ nowMs, batchId });
+    return true;
+  });
+}

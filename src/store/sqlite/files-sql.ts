@@ -1,0 +1,48 @@
+/** File metadata (contents live in the BlobStore under the same id). */
+import type { FileRecord } from "../../core/types.ts";
+import type { FileQuery, NewFile } from "../store.ts";
+import { isUniqueViolation, type SqliteDatabase } from "./database.ts";
+import { toFileRecord, type FileRow } from "./row-mappers.ts";
+import { fileAlreadyExists } from "./store-errors.ts";
+
+const FILE_COLUMNS = "id, purpose, filename, display_name, mime_type, bytes, sha256, source, created_at_ms, expires_at_ms";
+
+export function createFile(db: SqliteDatabase, file: NewFile): FileRecord {
+  try {
+    const row = db
+      .statement(
+        `INSERT INTO files (id, purpose, filename, display_name, mime_type, bytes, sha256, source, created_at_ms, expires_at_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${FILE_COLUMNS}`,
+      )
+      .get(file.id, file.purpose, file.filename, file.displayName, file.mimeType, file.bytes, file.sha256, file.source, file.createdAtMs, file.expiresAtMs);
+    return toFileRecord(row as FileRow);
+  } catch (error) {
+    if (isUniqueViolation(error)) throw fileAlreadyExists(file.id, error);
+    throw error;
+  }
+}
+
+export function getFile(db: SqliteDatabase, id: string): FileRecord | null {
+  const row = db.statement(`SELECT ${FILE_COLUMNS} FROM files WHERE id = ?`).get(id) as FileRow | undefined;
+  return row ? toFileRecord(row) : null;
+}
+
+/**
+ * Pages in insertion order (seq). The cursor is a file id; an unknown cursor (the file was deleted
+ * between pages) yields an empty page rather than restarting from the top.
+ */
+export function listFiles(db: SqliteDatabase, query: FileQuery): { files: FileRecord[]; hasMore: boolean } {
+  const desc = query.order === "desc";
+  const sql = `
+    SELECT ${FILE_COLUMNS} FROM files
+    WHERE (@purpose IS NULL OR purpose = @purpose)
+      AND (@afterId IS NULL OR seq ${desc ? "<" : ">"} (SELECT seq FROM files WHERE id = @afterId))
+    ORDER BY seq ${desc ? "DESC" : "ASC"}
+    LIMIT @limit`;
+  const rows = db.statement(sql).all({ purpose: query.purpose ?? null, afterId: query.afterId ?? null, limit: query.limit + 1 }) as FileRow[];
+  return { files: rows.slice(0, query.limit).map(toFileRecord), hasMore: rows.length > query.limit };
+}
+
+export function deleteFile(db: SqliteDatabase, id: string): boolean {
+  return db.statement("DELETE FROM files WHERE id = ?").run(id).changes > 0;
+}

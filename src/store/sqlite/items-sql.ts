@@ -1,0 +1,129 @@
+/** Items: inserted by validation, claimed and completed by Workers (the hot path), read by finalization. */
+import type { ItemStatus } from "../../core/types.ts";
+import type { ClaimedItem, ClaimRequest, ItemCompletion, ItemPage, NewItem } from "../store.ts";
+import { CountDeltas } from "./counters.ts";
+import type { SqliteDatabase } from "./database.ts";
+import { ITEM_COLUMNS, resultParams, RESULT_ASSIGNMENTS, toClaimedItem, toItem, type ItemRow } from "./row-mappers.ts";
+import { batchNotFound } from "./store-errors.ts";
+
+/**
+ * Items go in as staged (or failed, for a bad line of a "skip" Batch) and are counted in `total` at once,
+ * so counts always add up to the Items that exist, even if validation is interrupted or cancelled.
+ */
+export function insertItems(db: SqliteDatabase, batchId: string, items: readonly NewItem[]): void {
+  const insert = db.statement(
+    `INSERT INTO items (batch_id, idx, batch_seq, custom_id, echo, model, kind, request, status,
+                        status_code, body, error_code, error_message, request_id, input_tokens, output_tokens, finished_at_ms)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const noResult = [null, null, null, null, null, 0, 0, null];
+  db.immediate(() => {
+    const batch = db.statement("SELECT seq, updated_at_ms FROM batches WHERE id = ?").get(batchId) as { seq: number; updated_at_ms: number } | undefined;
+    if (!batch) throw batchNotFound(batchId);
+    const counts = new CountDeltas();
+    for (const item of items) {
+      const status = item.result ? "failed" : "staged";
+      insert.run(batchId, item.index, batch.seq, item.customId, item.echo, item.model, item.kind, item.request, status, ...(item.result ? resultParams(item.result) : noResult));
+      counts.add(batchId, "total");
+      if (item.result) counts.add(batchId, "failed", 1, item.result.usage);
+    }
+    // No clock is passed in: keep updated_at_ms, only the counters move.
+    counts.apply(db, batch.updated_at_ms);
+  });
+}
+
+/** Deletes every Item of a Batch and zeroes its counters (an interrupted validation starts over). */
+export function clearItems(db: SqliteDatabase, batchId: string): void {
+  db.immediate(() => {
+    db.statement("DELETE FROM items WHERE batch_id = ?").run(batchId);
+    db.statement(
+      `UPDATE batches SET total_items = 0, succeeded_items = 0, failed_items = 0, cancelled_items = 0, expired_items = 0,
+                          input_tokens = 0, output_tokens = 0
+       WHERE id = ?`,
+    ).run(batchId);
+  });
+}
+
+/**
+ * The claim: the heart of the system. Every Item a Worker runs passes through this one statement.
+ *
+ * Shape: a single UPDATE whose subquery walks the partial index `items_pending (model, batch_seq, idx)
+ * WHERE status = 'pending'` and stops after `limit` entries; the UPDATE flips those rows to running, counts
+ * the Attempt, sets the Lease, and RETURNING hands them back. Cost is O(limit), independent of how many
+ * Items are queued or finished, because finished Items are not in the index at all.
+ *
+ * Why it is safe: an UPDATE takes SQLite's write lock before it reads, so two processes claiming at once
+ * are serialized and the second one's subquery no longer sees the rows the first took (PostgreSQL gets
+ * the same from FOR UPDATE SKIP LOCKED). Attempts are counted here, not on completion, so an Item that
+ * kills its Worker still uses up attempts (see failExhaustedItems).
+ *
+ * Why no join with batches: only in_progress Batches have pending Items. startBatch makes Items pending;
+ * cancel, expiry and delete turn pending Items terminal in the same transaction that changes the Batch;
+ * Items returned by lease expiry or release go back to pending only while their Batch is in_progress.
+ * Keeping that invariant is cheaper than checking the Batch for every claimed row.
+ *
+ * Alternatives that lost:
+ * - SELECT the candidates, then UPDATE them in a transaction: two round trips, and with a DEFERRED
+ *   transaction a concurrent writer causes SQLITE_BUSY_SNAPSHOT; nothing gained over one statement.
+ * - Ordering by batches.priority / created_at through a join: a join per claim for an order `batch_seq`
+ *   already gives (oldest Batch first); priority can become a leading column of the index when needed.
+ * - `(batch_id, idx) IN (...)`: works, but matching by rowid lets the subquery stay index-only.
+ * - A full index on items(status, model, ...): every finished Item stays in it forever; the partial
+ *   index holds only the queue.
+ */
+const CLAIM_SQL = `
+  UPDATE items
+  SET status = 'running', lease_owner = ?, lease_expires_at_ms = ?, attempts = attempts + 1
+  WHERE rowid IN (
+    SELECT rowid FROM items INDEXED BY items_pending
+    WHERE status = 'pending' AND model = ?
+    ORDER BY batch_seq, idx
+    LIMIT ?)
+  RETURNING ${ITEM_COLUMNS}`;
+
+export function claimItems(db: SqliteDatabase, request: ClaimRequest): ClaimedItem[] {
+  if (request.limit <= 0) return [];
+  const rows = db.statement(CLAIM_SQL).all(request.owner, request.nowMs + request.leaseMs, request.model, request.limit) as ItemRow[];
+  // RETURNING order is unspecified: restore claim order.
+  rows.sort((a, b) => a.batch_seq - b.batch_seq || a.idx - b.idx);
+  return rows.map(toClaimedItem);
+}
+
+/**
+ * Records results in one IMMEDIATE transaction (the Worker sends up to ~500 at once). Each row is fenced
+ * by owner and Attempt, so a Worker whose Lease passed to another cannot overwrite that Worker's result;
+ * only applied rows move the Batch counters.
+ */
+export function completeItems(db: SqliteDatabase, completions: readonly ItemCompletion[], nowMs: number): number {
+  if (completions.length === 0) return 0;
+  const complete = db.statement(
+    `UPDATE items SET status = ?, ${RESULT_ASSIGNMENTS}, lease_owner = NULL, lease_expires_at_ms = NULL
+     WHERE batch_id = ? AND idx = ? AND status = 'running' AND lease_owner = ? AND attempts = ?`,
+  );
+  return db.immediate(() => {
+    const counts = new CountDeltas();
+    let applied = 0;
+    for (const completion of completions) {
+      const { changes } = complete.run(completion.status, ...resultParams(completion.result), completion.batchId, completion.index, completion.owner, completion.attempt);
+      if (changes === 0) continue;
+      applied += 1;
+      counts.add(completion.batchId, completion.status, 1, completion.result.usage);
+    }
+    counts.apply(db, nowMs);
+    return applied;
+  });
+}
+
+/** Keyset pagination by index; fetches one extra row to know whether another page follows. */
+export function readItems(db: SqliteDatabase, batchId: string, params: { afterIndex: number; limit: number; statuses?: readonly ItemStatus[] }): ItemPage {
+  const rows = db
+    .statement(
+      `SELECT ${ITEM_COLUMNS} FROM items
+       WHERE batch_id = @batchId AND idx > @afterIndex AND (@statuses IS NULL OR status IN (SELECT value FROM json_each(@statuses)))
+       ORDER BY idx LIMIT @limit`,
+    )
+    .all({ batchId, afterIndex: params.afterIndex, statuses: params.statuses ? JSON.stringify(params.statuses) : null, limit: params.limit + 1 }) as ItemRow[];
+  const items = rows.slice(0, params.limit).map(toItem);
+  const last = items.at(-1);
+  return { items, nextAfterIndex: rows.length > params.limit && last ? last.index : null };
+}

@@ -1,0 +1,187 @@
+/**
+ * The one place where SQLite rows become domain objects. Row shapes mirror migrations/*.sql; everything
+ * above this file sees only the types of src/core/types.ts.
+ */
+import type { Batch, BatchStatus, Dialect, FileRecord, InvalidLinePolicy, Item, ItemResult, ItemStatus, LineError, RequestKind } from "../../core/types.ts";
+import type { ClaimedItem, FinalStatus } from "../store.ts";
+
+export interface FileRow {
+  id: string;
+  purpose: string;
+  filename: string;
+  display_name: string | null;
+  mime_type: string | null;
+  bytes: number;
+  sha256: string;
+  source: "uploaded" | "generated";
+  created_at_ms: number;
+  expires_at_ms: number | null;
+}
+
+export interface BatchRow {
+  seq: number;
+  id: string;
+  dialect: Dialect;
+  kind: RequestKind;
+  endpoint: string;
+  model: string | null;
+  status: BatchStatus;
+  finalizing_as: FinalStatus | null;
+  input_file_id: string | null;
+  output_file_id: string | null;
+  error_file_id: string | null;
+  invalid_line_policy: InvalidLinePolicy;
+  errors_json: string | null;
+  total_items: number;
+  succeeded_items: number;
+  failed_items: number;
+  cancelled_items: number;
+  expired_items: number;
+  input_tokens: number;
+  output_tokens: number;
+  display_name: string | null;
+  metadata_json: string | null;
+  options_json: string;
+  priority: number;
+  lease_owner: string | null;
+  lease_expires_at_ms: number | null;
+  created_at_ms: number;
+  updated_at_ms: number;
+  expires_at_ms: number;
+  in_progress_at_ms: number | null;
+  finalizing_at_ms: number | null;
+  completed_at_ms: number | null;
+  failed_at_ms: number | null;
+  expired_at_ms: number | null;
+  cancelling_at_ms: number | null;
+  cancelled_at_ms: number | null;
+  deleted_at_ms: number | null;
+}
+
+export interface ItemRow {
+  batch_id: string;
+  idx: number;
+  batch_seq: number;
+  custom_id: string | null;
+  echo: string | null;
+  model: string;
+  kind: RequestKind;
+  request: string;
+  status: ItemStatus;
+  attempts: number;
+  status_code: number | null;
+  body: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  request_id: string | null;
+  input_tokens: number;
+  output_tokens: number;
+  finished_at_ms: number | null;
+}
+
+/** The item columns every read selects (no lease columns: those never leave the Store). */
+export const ITEM_COLUMNS =
+  "batch_id, idx, batch_seq, custom_id, echo, model, kind, request, status, attempts, status_code, body, error_code, error_message, request_id, input_tokens, output_tokens, finished_at_ms";
+
+export function toFileRecord(row: FileRow): FileRecord {
+  return {
+    id: row.id,
+    purpose: row.purpose,
+    filename: row.filename,
+    displayName: row.display_name,
+    mimeType: row.mime_type,
+    bytes: row.bytes,
+    sha256: row.sha256,
+    source: row.source,
+    createdAtMs: row.created_at_ms,
+    expiresAtMs: row.expires_at_ms,
+  };
+}
+
+export function toBatch(row: BatchRow): Batch {
+  return {
+    id: row.id,
+    seq: row.seq,
+    dialect: row.dialect,
+    kind: row.kind,
+    endpoint: row.endpoint,
+    model: row.model,
+    status: row.status,
+    inputFileId: row.input_file_id,
+    outputFileId: row.output_file_id,
+    errorFileId: row.error_file_id,
+    invalidLinePolicy: row.invalid_line_policy,
+    errors: row.errors_json === null ? null : (JSON.parse(row.errors_json) as LineError[]),
+    counts: {
+      total: row.total_items,
+      succeeded: row.succeeded_items,
+      failed: row.failed_items,
+      cancelled: row.cancelled_items,
+      expired: row.expired_items,
+    },
+    usage: { inputTokens: row.input_tokens, outputTokens: row.output_tokens },
+    displayName: row.display_name,
+    metadata: row.metadata_json === null ? null : (JSON.parse(row.metadata_json) as Record<string, unknown>),
+    options: JSON.parse(row.options_json) as Record<string, unknown>,
+    priority: row.priority,
+    createdAtMs: row.created_at_ms,
+    updatedAtMs: row.updated_at_ms,
+    expiresAtMs: row.expires_at_ms,
+    inProgressAtMs: row.in_progress_at_ms,
+    finalizingAtMs: row.finalizing_at_ms,
+    completedAtMs: row.completed_at_ms,
+    failedAtMs: row.failed_at_ms,
+    expiredAtMs: row.expired_at_ms,
+    cancellingAtMs: row.cancelling_at_ms,
+    cancelledAtMs: row.cancelled_at_ms,
+    deletedAtMs: row.deleted_at_ms,
+  };
+}
+
+export function toItem(row: ItemRow): Item {
+  return {
+    batchId: row.batch_id,
+    index: row.idx,
+    customId: row.custom_id,
+    echo: row.echo,
+    model: row.model,
+    kind: row.kind,
+    request: row.request,
+    status: row.status,
+    attempts: row.attempts,
+    result: row.finished_at_ms === null ? null : toItemResult(row, row.finished_at_ms),
+  };
+}
+
+export function toClaimedItem(row: ItemRow): ClaimedItem {
+  return { ...toItem(row), attempt: row.attempts };
+}
+
+function toItemResult(row: ItemRow, finishedAtMs: number): ItemResult {
+  return {
+    statusCode: row.status_code,
+    body: row.body,
+    errorCode: row.error_code,
+    errorMessage: row.error_message,
+    requestId: row.request_id,
+    usage: { inputTokens: row.input_tokens, outputTokens: row.output_tokens },
+    finishedAtMs,
+  };
+}
+
+/** Bind values for the result columns, in the order of RESULT_ASSIGNMENTS. */
+export function resultParams(result: ItemResult): (string | number | null)[] {
+  return [
+    result.statusCode,
+    result.body,
+    result.errorCode,
+    result.errorMessage,
+    result.requestId,
+    result.usage.inputTokens,
+    result.usage.outputTokens,
+    result.finishedAtMs,
+  ];
+}
+
+export const RESULT_ASSIGNMENTS =
+  "status_code = ?, body = ?, error_code = ?, error_message = ?, request_id = ?, input_tokens = ?, output_tokens = ?, finished_at_ms = ?";

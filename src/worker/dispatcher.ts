@@ -1,0 +1,380 @@
+/**
+ * ModelDispatcher: the Dispatcher contract (src/core/dispatcher.ts) over the configured Engines.
+ *
+ * One lane per Model. A lane runs at most `model.concurrency` attempts at once; requests beyond that wait
+ * in four FIFO queues taken in this order: sync retries, sync, batch retries, batch. Sync requests (the
+ * API's synchronous endpoints, a person waiting) overtake queued Batch Items; a request coming back for a
+ * retry goes ahead of fresh requests of its priority, since it has already waited once.
+ *
+ * Retries: an EngineError with `retryable` is tried again up to `model.maxRetries` times, after
+ * `retryDelayMs` (capped exponential backoff with full jitter, or the server's Retry-After within a cap;
+ * src/core/retry-policy.ts). A retrying request gives its slot back while it sleeps, so one request
+ * backing off does not idle a slot another could use. But a 429 with Retry-After says the *upstream* is
+ * saturated, not this request: the lane then pauses new starts until the Retry-After passes (capped like
+ * the retry delay), instead of letting the other queued requests run into the same 429 and spend their
+ * retries. Requests already running are left to finish.
+ *
+ * Each attempt gets its own AbortSignal that fires on the Model's `timeoutMs` (an EngineError "timeout",
+ * retryable) or on the caller's signal (an EngineError "aborted", never retried). The timer is a plain
+ * setTimeout cleared when the attempt ends: `AbortSignal.timeout()` cannot be cleared, and at thousands of
+ * requests a second with a 10-minute timeout it would keep millions of timers alive.
+ */
+import type { Logger } from "pino";
+import type { ModelConfig } from "../config/config.ts";
+import { systemClock, type Clock } from "../core/clock.ts";
+import type { DispatchRequest, Dispatcher } from "../core/dispatcher.ts";
+import { AppError } from "../core/errors.ts";
+import { RETRY_DEFAULTS, retryDelayMs } from "../core/retry-policy.ts";
+import { EngineError, type Engine, type EngineReply } from "../engines/engine.ts";
+
+/** Resolves after `ms`; should reject (or resolve) early when `signal` fires. Injected by tests. */
+export type Sleep = (ms: number, signal: AbortSignal) => Promise<void>;
+
+export interface ModelDispatcherOptions {
+  resolve: (modelName: string) => { engine: Engine; model: ModelConfig } | undefined;
+  clock?: Clock;
+  sleep?: Sleep;
+  logger?: Logger;
+  /** Jitter source for retry delays. */
+  random?: () => number;
+  retry?: { baseMs?: number; capMs?: number; maxRetryAfterMs?: number };
+}
+
+/** Queue ranks, taken lowest first. */
+const SYNC_RETRY = 0;
+const SYNC = 1;
+const BATCH_RETRY = 2;
+const BATCH = 3;
+
+interface Waiter {
+  grant: () => void;
+  reject: (error: EngineError) => void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | null;
+  /** Granted, aborted or rejected: skipped when met in a queue (removal from a queue is lazy). */
+  settled: boolean;
+}
+
+class Lane {
+  running = 0;
+  /** Unsettled waiters across the queues. */
+  queued = 0;
+  /** Requests sleeping before a retry. */
+  sleeping = 0;
+  readonly queues = [new Fifo<Waiter>(), new Fifo<Waiter>(), new Fifo<Waiter>(), new Fifo<Waiter>()];
+  paused = false;
+  /** Clock time the current pause ends (only meaningful while `paused`). */
+  pauseEndMs = 0;
+  /** Controllers of running attempts, aborted by close(). */
+  readonly attempts = new Set<AbortController>();
+
+  constructor(
+    readonly name: string,
+    public concurrency: number,
+  ) {}
+}
+
+export class ModelDispatcher implements Dispatcher {
+  private readonly lanes = new Map<string, Lane>();
+  private readonly clock: Clock;
+  private readonly sleep: Sleep;
+  private readonly random: () => number;
+  private readonly retry: { baseMs: number; capMs: number; maxRetryAfterMs: number };
+  private readonly closing = new AbortController();
+
+  constructor(private readonly options: ModelDispatcherOptions) {
+    this.clock = options.clock ?? systemClock;
+    this.sleep = options.sleep ?? sleepWithTimer;
+    this.random = options.random ?? Math.random;
+    this.retry = { ...RETRY_DEFAULTS, ...options.retry };
+  }
+
+  async dispatch(request: DispatchRequest): Promise<EngineReply> {
+    if (this.closing.signal.aborted) throw closedError(request.model);
+    const { engine, model } = this.resolve(request.model);
+    const lane = this.laneOf(model);
+    const signal = request.signal;
+    const [firstRank, retryRank] = request.priority === "sync" ? [SYNC, SYNC_RETRY] : [BATCH, BATCH_RETRY];
+    for (let retry = 0; ; retry += 1) {
+      if (signal?.aborted) throw callerAbortedError(model.name, signal.reason);
+      const waiting = this.acquire(lane, retry === 0 ? firstRank : retryRank, signal);
+      if (waiting !== null) await waiting;
+      let failure: unknown;
+      try {
+        return await this.attempt(lane, engine, model, request);
+      } catch (error) {
+        failure = error;
+      } finally {
+        this.release(lane);
+      }
+      // Not an EngineError: a bug in spool or an engine, not a failed request; retrying will not help.
+      if (!(failure instanceof EngineError)) throw failure;
+      if (signal?.aborted) throw callerAbortedError(model.name, signal.reason);
+      if (!failure.retryable || retry >= model.maxRetries || this.closing.signal.aborted) throw failure;
+      const delayMs = retryDelayMs({ attempt: retry + 1, retryAfterMs: failure.retryAfterMs, random: this.random, ...this.retry });
+      if (delayMs === null) throw failure;
+      if (failure.statusCode === 429 && failure.retryAfterMs !== null && failure.retryAfterMs > 0) {
+        this.pauseLane(lane, Math.min(failure.retryAfterMs, this.retry.maxRetryAfterMs));
+      }
+      this.options.logger?.debug({ model: model.name, retry: retry + 1, delayMs, kind: failure.kind, statusCode: failure.statusCode }, "retrying request");
+      if (delayMs > 0) await this.sleepBeforeRetry(lane, delayMs, signal);
+    }
+  }
+
+  load(modelName: string): { running: number; waiting: number; concurrency: number } {
+    const { model } = this.resolve(modelName);
+    const lane = this.lanes.get(model.name);
+    if (lane === undefined) return { running: 0, waiting: 0, concurrency: model.concurrency };
+    return { running: lane.running, waiting: lane.queued + lane.sleeping, concurrency: lane.concurrency };
+  }
+
+  /** Rejects queued and sleeping requests and aborts running attempts, all with EngineError "aborted". */
+  async close(): Promise<void> {
+    if (this.closing.signal.aborted) return;
+    this.closing.abort();
+    for (const lane of this.lanes.values()) {
+      for (const queue of lane.queues) {
+        for (const waiter of queue.drain()) {
+          if (waiter.settled) continue;
+          settle(waiter);
+          waiter.reject(closedError(lane.name));
+        }
+      }
+      lane.queued = 0;
+      for (const controller of lane.attempts) controller.abort(closedError(lane.name));
+    }
+  }
+
+  private resolve(modelName: string): { engine: Engine; model: ModelConfig } {
+    const resolved = this.options.resolve(modelName);
+    if (resolved === undefined) throw new AppError("unknown_model", `Model '${modelName}' is not configured.`, { param: "model" });
+    return resolved;
+  }
+
+  private laneOf(model: ModelConfig): Lane {
+    let lane = this.lanes.get(model.name);
+    if (lane === undefined) {
+      lane = new Lane(model.name, model.concurrency);
+      this.lanes.set(model.name, lane);
+    } else if (lane.concurrency !== model.concurrency) {
+      lane.concurrency = model.concurrency;
+      this.pump(lane);
+    }
+    return lane;
+  }
+
+  /** null when a slot was taken at once (the common case: no promise), else resolves once granted. */
+  private acquire(lane: Lane, rank: number, signal: AbortSignal | undefined): Promise<void> | null {
+    if (!lane.paused && lane.running < lane.concurrency && lane.queued === 0) {
+      lane.running += 1;
+      return null;
+    }
+    return new Promise<void>((grant, reject) => {
+      const waiter: Waiter = { grant, reject, signal, onAbort: null, settled: false };
+      if (signal !== undefined) {
+        waiter.onAbort = () => {
+          if (waiter.settled) return;
+          settle(waiter);
+          lane.queued -= 1;
+          reject(callerAbortedError(lane.name, signal.reason));
+        };
+        signal.addEventListener("abort", waiter.onAbort, { once: true });
+      }
+      lane.queues[rank]?.push(waiter);
+      lane.queued += 1;
+    });
+  }
+
+  private release(lane: Lane): void {
+    lane.running -= 1;
+    if (lane.queued > 0) this.pump(lane);
+  }
+
+  /** Hands free slots to waiters, best rank first. */
+  private pump(lane: Lane): void {
+    while (!lane.paused && lane.running < lane.concurrency && lane.queued > 0) {
+      const waiter = nextWaiter(lane);
+      if (waiter === undefined) return;
+      settle(waiter);
+      lane.queued -= 1;
+      lane.running += 1;
+      waiter.grant();
+    }
+  }
+
+  private async attempt(lane: Lane, engine: Engine, model: ModelConfig, request: DispatchRequest): Promise<EngineReply> {
+    const controller = new AbortController();
+    const timer = setTimeout(abortWithTimeout, model.timeoutMs, controller, model);
+    const caller = request.signal;
+    const onCallerAbort = caller ? () => controller.abort(callerAbortedError(model.name, caller.reason)) : null;
+    if (caller && onCallerAbort) caller.addEventListener("abort", onCallerAbort, { once: true });
+    lane.attempts.add(controller);
+    try {
+      return await engine.execute({ kind: request.kind, dialect: request.dialect, body: request.body, model, signal: controller.signal });
+    } catch (error) {
+      throw attemptError(error, controller.signal);
+    } finally {
+      clearTimeout(timer);
+      if (caller && onCallerAbort) caller.removeEventListener("abort", onCallerAbort);
+      lane.attempts.delete(controller);
+    }
+  }
+
+  /**
+   * A 429 with Retry-After stops new starts on the lane until then. A later 429 asking for longer extends
+   * the pause; the extension is measured between pause ends (not against the clock) so an injected sleep
+   * that returns at once cannot loop.
+   */
+  private pauseLane(lane: Lane, ms: number): void {
+    const end = this.clock.now() + ms;
+    if (lane.paused) {
+      lane.pauseEndMs = Math.max(lane.pauseEndMs, end);
+      return;
+    }
+    lane.paused = true;
+    lane.pauseEndMs = end;
+    this.options.logger?.info({ model: lane.name, pauseMs: ms }, "upstream rate limited the model; pausing new requests");
+    void this.runPause(lane, ms);
+  }
+
+  private async runPause(lane: Lane, ms: number): Promise<void> {
+    let sleptUntil = lane.pauseEndMs;
+    let duration = ms;
+    while (!this.closing.signal.aborted) {
+      try {
+        await abortableSleep(this.sleep, duration, this.closing.signal, undefined);
+      } catch {
+        return; // closed: waiters were rejected
+      }
+      const extra = lane.pauseEndMs - sleptUntil;
+      if (extra <= 0) break;
+      sleptUntil = lane.pauseEndMs;
+      duration = extra;
+    }
+    lane.paused = false;
+    this.pump(lane);
+  }
+
+  private async sleepBeforeRetry(lane: Lane, ms: number, signal: AbortSignal | undefined): Promise<void> {
+    lane.sleeping += 1;
+    try {
+      await abortableSleep(this.sleep, ms, this.closing.signal, signal);
+    } catch {
+      throw signal?.aborted ? callerAbortedError(lane.name, signal.reason) : closedError(lane.name);
+    } finally {
+      lane.sleeping -= 1;
+    }
+  }
+}
+
+function nextWaiter(lane: Lane): Waiter | undefined {
+  for (const queue of lane.queues) {
+    for (let waiter = queue.shift(); waiter !== undefined; waiter = queue.shift()) {
+      if (!waiter.settled) return waiter;
+    }
+  }
+  return undefined;
+}
+
+function settle(waiter: Waiter): void {
+  waiter.settled = true;
+  if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener("abort", waiter.onAbort);
+}
+
+function abortWithTimeout(controller: AbortController, model: ModelConfig): void {
+  controller.abort(new EngineError({ kind: "timeout", message: `Request to model '${model.name}' timed out after ${model.timeoutMs} ms.`, retryable: true }));
+}
+
+/**
+ * What an attempt failed with. When the attempt's signal fired, its reason (timeout or caller abort,
+ * both EngineErrors made above) explains the failure better than whatever the engine saw as a result
+ * (a destroyed socket, a generic AbortError).
+ */
+function attemptError(error: unknown, signal: AbortSignal): unknown {
+  if (signal.aborted && signal.reason instanceof EngineError) return signal.reason;
+  return error;
+}
+
+function callerAbortedError(model: string, reason: unknown): EngineError {
+  return new EngineError({ kind: "aborted", message: `Request to model '${model}' was cancelled.`, retryable: false, cause: reason });
+}
+
+function closedError(model: string): EngineError {
+  return new EngineError({ kind: "aborted", message: `Request to model '${model}' was stopped: the dispatcher is shutting down.`, retryable: false });
+}
+
+/** Sleeps via `sleep`, rejecting as soon as either signal fires even if `sleep` ignores its signal. */
+function abortableSleep(sleep: Sleep, ms: number, first: AbortSignal, second: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const controller = new AbortController();
+    const onAbort = (): void => {
+      cleanup();
+      controller.abort();
+      reject(new Error("sleep aborted"));
+    };
+    const cleanup = (): void => {
+      first.removeEventListener("abort", onAbort);
+      second?.removeEventListener("abort", onAbort);
+    };
+    if (first.aborted || second?.aborted) {
+      reject(new Error("sleep aborted"));
+      return;
+    }
+    first.addEventListener("abort", onAbort, { once: true });
+    second?.addEventListener("abort", onAbort, { once: true });
+    sleep(ms, controller.signal).then(
+      () => {
+        cleanup();
+        resolve();
+      },
+      (error: unknown) => {
+        cleanup();
+        reject(error instanceof Error ? error : new Error("sleep failed"));
+      },
+    );
+  });
+}
+
+function sleepWithTimer(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+  });
+}
+
+/** Array-backed FIFO with O(1) amortized shift (Array#shift is O(n) on large queues). */
+class Fifo<T> {
+  private items: (T | undefined)[] = [];
+  private head = 0;
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head];
+    this.items[this.head] = undefined;
+    this.head += 1;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+
+  drain(): T[] {
+    const rest = this.items.slice(this.head) as T[];
+    this.items = [];
+    this.head = 0;
+    return rest;
+  }
+}

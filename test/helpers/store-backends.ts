@@ -1,0 +1,78 @@
+/**
+ * The Store backends the conformance suite (test/store/) runs against. Every backend gets the same tests.
+ *
+ * Choose with SPOOL_TEST_STORES, a comma list of backend names (default: all). Adding a backend is one more
+ * entry in BACKENDS: PostgreSQL would create one schema per test (named like the test, kept afterwards for
+ * inspection) and open each connection with its search_path set to it.
+ */
+import { afterEach, expect } from "vitest";
+import { openSqliteStore } from "../../src/store/sqlite/index.ts";
+import type { Store } from "../../src/store/store.ts";
+import { testWorkPath } from "./test-dirs.ts";
+
+export interface StoreBackend {
+  name: string;
+  /** A fresh, migrated Store for one test. */
+  open(testName: string): Promise<Store>;
+  /**
+   * `count` Stores on one fresh database, each with its own connection, as separate spool processes
+   * would see it (for races between Workers).
+   */
+  openShared(testName: string, count: number): Promise<Store[]>;
+}
+
+const sqlite: StoreBackend = {
+  name: "sqlite",
+  async open(testName) {
+    const [store] = await this.openShared(testName, 1);
+    return store as Store;
+  },
+  async openShared(testName, count) {
+    const file = testWorkPath("stores", testName, ".sqlite");
+    const stores: Store[] = [];
+    for (let i = 0; i < count; i += 1) {
+      const store = await openSqliteStore(file);
+      await store.migrate();
+      stores.push(store);
+    }
+    return stores;
+  },
+};
+
+const BACKENDS: readonly StoreBackend[] = [sqlite];
+
+function selectBackends(): StoreBackend[] {
+  const wanted = process.env.SPOOL_TEST_STORES?.split(",").map((name) => name.trim()).filter(Boolean);
+  if (!wanted || wanted.length === 0) return [...BACKENDS];
+  const unknown = wanted.filter((name) => !BACKENDS.some((backend) => backend.name === name));
+  if (unknown.length > 0) {
+    throw new Error(`SPOOL_TEST_STORES names unknown store backends: ${unknown.join(", ")}. Known: ${BACKENDS.map((b) => b.name).join(", ")}.`);
+  }
+  return BACKENDS.filter((backend) => wanted.includes(backend.name));
+}
+
+export const storeBackends: readonly StoreBackend[] = selectBackends();
+
+/**
+ * For use inside a `describe`: opens Stores named after the running test and closes them after it.
+ */
+export function useStores(backend: StoreBackend): { open(): Promise<Store>; openShared(count: number): Promise<Store[]> } {
+  const opened: Store[] = [];
+  afterEach(async () => {
+    const closing = opened.splice(0);
+    await Promise.all(closing.map((store) => store.close()));
+  });
+  const testName = (): string => `${backend.name} ${expect.getState().currentTestName ?? "store"}`;
+  return {
+    async open() {
+      const store = await backend.open(testName());
+      opened.push(store);
+      return store;
+    },
+    async openShared(count) {
+      const stores = await backend.openShared(testName(), count);
+      opened.push(...stores);
+      return stores;
+    },
+  };
+}

@@ -1,0 +1,133 @@
+import { describe, expect, it } from "vitest";
+import { expiredResult } from "../../src/core/batch-format.ts";
+import { storeBackends, useStores } from "../helpers/store-backends.ts";
+import { allItems, completion, DAY_MS, expectCountsMatchItems, LEASE_MS, MODEL, newBatch, startedBatch, T0 } from "./store-fixtures.ts";
+
+const claim = (owner: string, limit: number, nowMs: number) => ({ owner, model: MODEL, limit, nowMs, leaseMs: LEASE_MS });
+const lease = (owner: string, nowMs: number) => ({ owner, nowMs, leaseMs: LEASE_MS });
+
+describe.each(storeBackends)("$name store: expiry and finalization", (backend) => {
+  const stores = useStores(backend);
+
+  it("finalizes a batch whose items all finished as completed, stamping finalizing and completed times", async () => {
+    const store = await stores.open();
+    const batch = await startedBatch(store, 2);
+    const items = await store.claimItems(claim("w1", 2, T0 + 10));
+    await store.completeItems([completion(items[0]!, "w1", T0 + 20)], T0 + 20);
+    expect(await store.findBatchesToFinalize(T0 + 21, 10)).toEqual([]);
+    await store.completeItems([completion(items[1]!, "w1", T0 + 30, "failed")], T0 + 30);
+    expect(await store.findBatchesToFinalize(T0 + 31, 10)).toEqual([{ batchId: batch.id, status: "completed" }]);
+
+    const finalizing = await store.claimFinalization(batch.id, lease("f1", T0 + 40));
+    expect(finalizing).toMatchObject({ status: "finalizing", finalizingAtMs: T0 + 40, updatedAtMs: T0 + 40 });
+    expect(await store.claimFinalization(batch.id, lease("f2", T0 + 41))).toBeNull();
+    expect(await store.findBatchesToFinalize(T0 + 41, 10)).toEqual([]);
+    expect(await store.renewBatchLease(batch.id, lease("f1", T0 + 50))).toBe(true);
+
+    const done = await store.finishBatch(batch.id, "f1", { status: "completed", outputFileId: "file-o", errorFileId: "file-e", nowMs: T0 + 60 });
+    expect(done).toMatchObject({ status: "completed", completedAtMs: T0 + 60, updatedAtMs: T0 + 60, outputFileId: "file-o", errorFileId: "file-e", expiredAtMs: null, cancelledAtMs: null });
+    expect(done?.counts).toEqual({ total: 2, succeeded: 1, failed: 1, cancelled: 0, expired: 0 });
+    expect(await store.findBatchesToFinalize(T0 + 100 * LEASE_MS, 10)).toEqual([]);
+    await expectCountsMatchItems(store, batch.id);
+  });
+
+  it("lets another worker redo a finalization whose lease expired, and the first can then no longer finish it", async () => {
+    const store = await stores.open();
+    const batch = await startedBatch(store, 1);
+    const [item] = await store.claimItems(claim("w1", 1, T0 + 10));
+    await store.completeItems([completion(item!, "w1", T0 + 20)], T0 + 20);
+    await store.claimFinalization(batch.id, lease("f1", T0 + 30));
+    expect(await store.findBatchesToFinalize(T0 + 30 + LEASE_MS - 1, 10)).toEqual([]);
+    expect(await store.findBatchesToFinalize(T0 + 30 + LEASE_MS, 10)).toEqual([{ batchId: batch.id, status: "completed" }]);
+    const retaken = await store.claimFinalization(batch.id, lease("f2", T0 + 30 + LEASE_MS));
+    expect(retaken).toMatchObject({ status: "finalizing", finalizingAtMs: T0 + 30 });
+    expect(await store.finishBatch(batch.id, "f1", { status: "completed", outputFileId: null, errorFileId: null, nowMs: T0 + 40_000 })).toBeNull();
+    expect(await store.renewBatchLease(batch.id, lease("f1", T0 + 40_000))).toBe(false);
+    const done = await store.finishBatch(batch.id, "f2", { status: "completed", outputFileId: "file-o", errorFileId: null, nowMs: T0 + 40_001 });
+    expect(done?.status).toBe("completed");
+  });
+
+  it("expires pending items of a batch past its window; running items finish, then it finalizes as expired", async () => {
+    const store = await stores.open();
+    const expiresAtMs = T0 + DAY_MS;
+    const batch = await startedBatch(store, 4, { expiresAtMs });
+    const running = await store.claimItems(claim("w1", 1, T0 + 10));
+    const other = await startedBatch(store, 1, { createdAtMs: T0 + 5 });
+
+    expect(await store.expireBatches(expiresAtMs - 1, () => expiredResult(expiresAtMs - 1))).toEqual([]);
+    const seen: number[] = [];
+    const expired = await store.expireBatches(expiresAtMs, (item) => {
+      seen.push(item.index);
+      return expiredResult(expiresAtMs);
+    });
+    expect(expired).toEqual([batch.id]);
+    expect(seen).toEqual([1, 2, 3]);
+    const items = await allItems(store, batch.id);
+    expect(items.map((item) => item.status)).toEqual(["running", "expired", "expired", "expired"]);
+    expect(items[1]?.result).toEqual(expiredResult(expiresAtMs));
+    expect((await store.getBatch(batch.id))?.status).toBe("in_progress");
+    expect((await store.getBatch(other.id))?.counts.expired).toBe(0);
+    // Nothing left to expire: the batch is not reported again.
+    expect(await store.expireBatches(expiresAtMs + 1, () => expiredResult(expiresAtMs + 1))).toEqual([]);
+
+    expect(await store.findBatchesToFinalize(expiresAtMs + 1, 10)).toEqual([]);
+    await store.completeItems([completion(running[0]!, "w1", expiresAtMs + 2)], expiresAtMs + 2);
+    expect(await store.findBatchesToFinalize(expiresAtMs + 3, 10)).toEqual([{ batchId: batch.id, status: "expired" }]);
+    await store.claimFinalization(batch.id, lease("f", expiresAtMs + 4));
+    const done = await store.finishBatch(batch.id, "f", { status: "expired", outputFileId: "file-o", errorFileId: "file-e", nowMs: expiresAtMs + 5 });
+    expect(done).toMatchObject({ status: "expired", expiredAtMs: expiresAtMs + 5, completedAtMs: null, finalizingAtMs: expiresAtMs + 4 });
+    expect(done?.counts).toEqual({ total: 4, succeeded: 1, failed: 0, cancelled: 0, expired: 3 });
+    await expectCountsMatchItems(store, batch.id);
+  });
+
+  it("reports ready batches oldest first and honours the limit", async () => {
+    const store = await stores.open();
+    const a = await store.createBatch(newBatch());
+    const b = await store.createBatch(newBatch());
+    await store.cancelBatch(b.id, T0 + 1);
+    await store.cancelBatch(a.id, T0 + 2);
+    expect(await store.findBatchesToFinalize(T0 + 3, 1)).toEqual([{ batchId: a.id, status: "cancelled" }]);
+    expect((await store.findBatchesToFinalize(T0 + 3, 10)).map((entry) => entry.batchId)).toEqual([a.id, b.id]);
+  });
+
+  describe("retryFailedItems", () => {
+    it("sends the failed items of a completed batch back to run, clears the result files and finalizes again", async () => {
+      const store = await stores.open();
+      if (!store.retryFailedItems) throw new Error(`The ${backend.name} store does not implement retryFailedItems.`);
+      const batch = await startedBatch(store, 3);
+      const items = await store.claimItems(claim("w1", 3, T0 + 10));
+      await store.completeItems(
+        [completion(items[0]!, "w1", T0 + 20), completion(items[1]!, "w1", T0 + 20, "failed"), completion(items[2]!, "w1", T0 + 20, "failed")],
+        T0 + 20,
+      );
+      await store.claimFinalization(batch.id, lease("f", T0 + 30));
+      await store.finishBatch(batch.id, "f", { status: "completed", outputFileId: "file-o", errorFileId: "file-e", nowMs: T0 + 40 });
+
+      const retried = await store.retryFailedItems(batch.id, T0 + 1000);
+      expect(retried).toMatchObject({ status: "in_progress", outputFileId: null, errorFileId: null, completedAtMs: null, finalizingAtMs: null, updatedAtMs: T0 + 1000 });
+      expect(retried.counts).toEqual({ total: 3, succeeded: 1, failed: 0, cancelled: 0, expired: 0 });
+      expect(retried.expiresAtMs).toBe(T0 + 1000 + DAY_MS);
+      const again = await store.claimItems(claim("w2", 10, T0 + 1001));
+      expect(again.map((item) => [item.index, item.attempt, item.result])).toEqual([
+        [1, 2, null],
+        [2, 2, null],
+      ]);
+      await store.completeItems(again.map((item) => completion(item, "w2", T0 + 1002)), T0 + 1002);
+      expect(await store.findBatchesToFinalize(T0 + 1003, 10)).toEqual([{ batchId: batch.id, status: "completed" }]);
+      expect((await store.getBatch(batch.id))?.counts).toEqual({ total: 3, succeeded: 3, failed: 0, cancelled: 0, expired: 0 });
+    });
+
+    it("refuses a batch that is still running or has nothing to retry, and a missing one", async () => {
+      const store = await stores.open();
+      if (!store.retryFailedItems) throw new Error(`The ${backend.name} store does not implement retryFailedItems.`);
+      const batch = await startedBatch(store, 1);
+      await expect(store.retryFailedItems(batch.id, T0 + 5)).rejects.toMatchObject({ code: "conflict" });
+      const [item] = await store.claimItems(claim("w1", 1, T0 + 10));
+      await store.completeItems([completion(item!, "w1", T0 + 20)], T0 + 20);
+      await store.claimFinalization(batch.id, lease("f", T0 + 30));
+      await store.finishBatch(batch.id, "f", { status: "completed", outputFileId: "file-o", errorFileId: null, nowMs: T0 + 40 });
+      await expect(store.retryFailedItems(batch.id, T0 + 50)).rejects.toMatchObject({ code: "conflict" });
+      await expect(store.retryFailedItems("batch_missing", T0 + 50)).rejects.toMatchObject({ code: "not_found" });
+    });
+  });
+});
