@@ -8,7 +8,8 @@ import path from "node:path";
 import { pino, type Logger } from "pino";
 import type { FastifyInstance } from "fastify";
 import type { AppContext } from "./app-context.ts";
-import type { Config } from "./config/config.ts";
+import { DEMO_MODEL, type Config } from "./config/config.ts";
+import { generateTestModel } from "./engines/llama-cpp/gguf/generate-test-model.ts";
 import type { BatchFormat } from "./core/batch-format.ts";
 import { systemClock, type Clock } from "./core/clock.ts";
 import { randomToken } from "./core/ids.ts";
@@ -55,6 +56,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config);
   mkdirSync(config.dataDir, { recursive: true });
+  if (config.demoModel) await prepareDemoModel(config, logger);
   const { store, blobs } = await openStores(config);
   const catalog = new ModelCatalog(config.models);
   const engines = new EngineRegistry(config, logger);
@@ -109,6 +111,17 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
 async function closeStores(store: Store, blobs: BlobStore): Promise<void> {
   await blobs.close();
   await store.close();
+}
+
+/** Generates the demo model's GGUF into the data dir once (deterministic: same seed, same file). */
+async function prepareDemoModel(config: Config, logger: Logger): Promise<void> {
+  const demo = config.models.find((model) => model.name === DEMO_MODEL.name);
+  if (!demo || demo.engine !== "llama-cpp") return;
+  const generated = await generateTestModel({ path: demo.path, size: "tiny", seed: 1 });
+  logger.warn(
+    { model: demo.name, path: generated.path },
+    "no models configured: serving the built-in demo model 'spool-demo' (random weights, gibberish output) - configure real models with --config",
+  );
 }
 
 /** Where the embedded defaults keep things inside the data dir. */

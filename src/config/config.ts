@@ -150,3 +150,6 @@ export const MODEL_DEFAULTS: Record<ModelConfig["engine"], ModelDefaults> = {
   gemini: { concurrency: 16, timeoutMs: 600_000, maxRetries: 5 },
   "llama-cpp": { concurrency: 4, timeoutMs: 600_000, maxRetries: 0 },
 };
+
+/** The built-in demo model served when no models are configured (see README: random weights). */
+export const DEMO_MODEL = { name: "spool-demo", engine: "llama-cpp", sequences: 4, embeddings: true } as const;

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
-import { configFileSchema, DEFAULTS, MODEL_DEFAULTS, type Config, type ConfigFile, type ModelConfig } from "./config.ts";
+import { configFileSchema, DEFAULTS, DEMO_MODEL, MODEL_DEFAULTS, type Config, type ConfigFile, type ModelConfig } from "./config.ts";
 
 export interface ConfigOverrides {
   config?: string;
@@ -25,7 +25,9 @@ export class ConfigError extends Error {
   }
 }
 
-export function loadConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(flags: ConfigOverrides = {}, rawEnv: NodeJS.ProcessEnv = process.env): Config {
+  // An exported-but-empty variable (SPOOL_DATABASE_URL=) means "not set", as in most CLIs.
+  const env = Object.fromEntries(Object.entries(rawEnv).filter(([, value]) => value !== "")) as NodeJS.ProcessEnv;
   const configPath = flags.config ?? env.SPOOL_CONFIG;
   const file: ConfigFile = configPath ? readConfigFile(configPath, env) : {};
   const baseDir = configPath ? path.dirname(path.resolve(configPath)) : process.cwd();
@@ -93,6 +95,10 @@ function resolveConfig(file: ConfigFile, baseDir: string): Config {
     }
     return resolved;
   });
+  // No models configured: serve the built-in demo model (random weights, generated into the data dir on
+  // start) so a fresh `npm start` runs a batch end to end. Its answers are gibberish by design.
+  const demoModel = models.length === 0;
+  if (demoModel) models.push({ ...MODEL_DEFAULTS["llama-cpp"], ...DEMO_MODEL, path: path.join(dataDir, "models", `${DEMO_MODEL.name}.gguf`) });
   return {
     host: file.host ?? DEFAULTS.host,
     port: file.port ?? DEFAULTS.port,
@@ -103,7 +109,7 @@ function resolveConfig(file: ConfigFile, baseDir: string): Config {
     limits: { ...DEFAULTS.limits, ...definedOnly(file.limits ?? {}) },
     worker: { ...DEFAULTS.worker, ...definedOnly(file.worker ?? {}) },
     models,
-    demoModel: false,
+    demoModel,
   };
 }
 

@@ -14,7 +14,8 @@ function writeConfig(name: string, text: string): string {
 describe("loadConfig", () => {
   it("uses the embedded defaults with no file, env or flags", () => {
     const config = loadConfig({}, {});
-    expect(config).toMatchObject({ host: "127.0.0.1", port: 8080, databaseUrl: null, models: [] });
+    expect(config).toMatchObject({ host: "127.0.0.1", port: 8080, databaseUrl: null, demoModel: true });
+    expect(config.models).toEqual([expect.objectContaining({ name: "spool-demo", engine: "llama-cpp", path: path.join(config.dataDir, "models", "spool-demo.gguf") })]);
     expect(config.limits.maxUploadBytes).toBeGreaterThanOrEqual(200 * 1024 * 1024);
   });
 
@@ -42,6 +43,7 @@ describe("loadConfig", () => {
       ].join("\n"),
     );
     const config = loadConfig({ config: file }, { UPSTREAM_KEY: "sk-secret" });
+    expect(config.demoModel).toBe(false);
     expect(config.models[0]).toMatchObject({ name: "gpt-4o-mini", apiKey: "sk-secret", concurrency: 64, maxRetries: 5 });
     expect(config.models[1]).toMatchObject({ engine: "llama-cpp", path: path.join(path.dirname(file), "models/embed.gguf") });
   });

@@ -18,9 +18,10 @@ export interface SpoolProcess {
 
 const BIN = path.join(process.cwd(), "bin", "spool.js");
 
-export async function startSpoolProcess(params: { command?: "serve" | "worker"; configPath: string; env?: Record<string, string>; readyTimeoutMs?: number }): Promise<SpoolProcess> {
+export async function startSpoolProcess(params: { command?: "serve" | "worker"; configPath?: string; args?: string[]; env?: Record<string, string>; readyTimeoutMs?: number }): Promise<SpoolProcess> {
   const command = params.command ?? "serve";
-  const child = spawn(process.execPath, [BIN, command, "--config", params.configPath, "--log-level", "info"], {
+  const configArgs = params.configPath ? ["--config", params.configPath] : [];
+  const child = spawn(process.execPath, [BIN, command, ...configArgs, "--log-level", "info", ...(params.args ?? [])], {
     env: { ...process.env, ...params.env },
     stdio: ["ignore", "pipe", "pipe"],
   });

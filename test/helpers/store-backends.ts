@@ -8,6 +8,7 @@
 import { afterEach, expect } from "vitest";
 import { openSqliteStore } from "../../src/store/sqlite/index.ts";
 import type { Store } from "../../src/store/store.ts";
+import { openTestPostgresStores } from "./postgres.ts";
 import { testWorkPath } from "./test-dirs.ts";
 
 export interface StoreBackend {
@@ -39,7 +40,19 @@ const sqlite: StoreBackend = {
   },
 };
 
-const BACKENDS: readonly StoreBackend[] = [sqlite];
+/** One fresh schema per test (see postgres.ts), each Store with its own pool. */
+const postgres: StoreBackend = {
+  name: "postgres",
+  async open(testName) {
+    const [store] = await this.openShared(testName, 1);
+    return store as Store;
+  },
+  async openShared(testName, count) {
+    return (await openTestPostgresStores(testName, count)).stores;
+  },
+};
+
+const BACKENDS: readonly StoreBackend[] = [sqlite, postgres];
 
 function selectBackends(): StoreBackend[] {
   const wanted = process.env.SPOOL_TEST_STORES?.split(",").map((name) => name.trim()).filter(Boolean);

@@ -78,6 +78,10 @@ export function receiveUpload(request: FastifyRequest, blobs: BlobStore, key: st
         return;
       }
       file = { filename: info.filename || "upload", mimeType: info.mimeType };
+      // busboy destroys the part with "Unexpected end of form" when the body is cut short, possibly before
+      // the writer is open and the loop below listens; the parser reports the same error, so this one is
+      // only kept from becoming an uncaught exception.
+      stream.on("error", () => undefined);
       const opened = blobs.createWriter(key);
       writerPromise = opened;
       fileDone = (async () => {

@@ -25,7 +25,6 @@
  */
 import { createHash, randomUUID, type Hash } from "node:crypto";
 import { Readable } from "node:stream";
-import type pg from "pg";
 import { AppError } from "../../core/errors.ts";
 import { BlobNotFoundError, BlobTooLargeError, type BlobInfo, type BlobStore, type BlobWriter } from "../blob-store.ts";
 import { PostgresDatabase, type PostgresDatabaseOptions, type Queryable } from "../postgres/database.ts";
@@ -95,13 +94,11 @@ export class PostgresBlobStore implements BlobStore {
     let seq = first.rows[0]?.seq;
     let offset = first.rows[0]?.first_byte ?? 0;
     while (seq !== undefined && offset < end) {
-      // Binary result format: the chunk arrives as raw bytes instead of hex text twice its size.
-      const result: pg.QueryResult<{ data: Buffer }> = await this.db.pool.query({
-        text: "SELECT data FROM blob_chunks WHERE upload_id = $1 AND seq = $2",
-        values: [uploadId, seq],
-        binary: true,
-      });
-      const data = result.rows[0]?.data;
+      // Binary result format (a pg option @types/pg does not declare): the chunk arrives as raw bytes
+      // instead of hex text twice its size that would then be decoded.
+      const chunkQuery = { text: "SELECT data FROM blob_chunks WHERE upload_id = $1 AND seq = $2", values: [uploadId, seq], binary: true };
+      const { rows } = await this.db.pool.query<{ data: Buffer }>(chunkQuery);
+      const data = rows[0]?.data;
       if (!data) break;
       const from = Math.max(0, start - offset);
       const to = Math.min(data.byteLength, end - offset);

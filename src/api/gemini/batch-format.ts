@@ -1,0 +1,199 @@
+/**
+ * The Gemini dialect's BatchFormat (contract: src/core/batch-format.ts).
+ *
+ * Input lines: `{"key": "...", "request": GenerateContentRequest | EmbedContentRequest, "metadata"?: {...}}`
+ * (the key may also sit in `metadata.key`). Inline batches (`options.inline`) are written by the create
+ * route as the same lines without `key`; their `metadata` is echoed and never used as an id, since inline
+ * metadata is the client's opaque object and need not be unique.
+ *
+ * Gemini batches use the "skip" policy (decision 0003): a bad line becomes a failed Item carrying every
+ * problem of that line (line number, code, field path), and the good lines run.
+ *
+ * Results: everything goes to the one output file, in input order — a success line
+ * `{"key","response"}`, a failure line `{"key","error":{code,message,details}}` with the google.rpc code.
+ */
+import type { BatchFormat, LineOutcome } from "../../core/batch-format.ts";
+import type { ModelCatalog } from "../../core/model-catalog.ts";
+import type { Batch, Item, ItemResult, LineError } from "../../core/types.ts";
+import { badRequestDetail, googleErrorBody, RPC_CODES, rpcCodeForHttp } from "./errors.ts";
+import { checkRequest } from "./request-checks.ts";
+import { describe, isObject, type Json } from "./wire.ts";
+
+const LINE_FIELDS = new Set(["key", "request", "metadata"]);
+
+function parseLine(text: string, lineNumber: number, batch: Batch, catalog: ModelCatalog): LineOutcome {
+  const prefix = (key: string | null): string => (key === null ? `Line ${lineNumber}` : `Line ${lineNumber} (key ${JSON.stringify(key)})`);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    const reason = error instanceof Error ? ` (${error.message})` : "";
+    return invalid([{ line: lineNumber, code: "invalid_json_line", param: null, message: `Line ${lineNumber} is not valid JSON${reason}.` }], null, null);
+  }
+  if (!isObject(value)) {
+    const message = `Line ${lineNumber} must be a JSON object like {"key": "...", "request": {...}}; found ${describe(value)}.`;
+    return invalid([{ line: lineNumber, code: "invalid_line", param: null, message }], null, null);
+  }
+
+  const errors: LineError[] = [];
+  const inline = batch.options.inline === true;
+  const metadata = value.metadata;
+  let echo: string | null = null;
+  let key: string | null = null;
+  const add = (code: string, param: string | null, message: string): void => {
+    errors.push({ line: lineNumber, code, param, message: `${prefix(key)}: ${message}` });
+  };
+
+  if (metadata !== undefined && metadata !== null) {
+    if (isObject(metadata)) echo = JSON.stringify(metadata);
+    else add("invalid_type", "metadata", `metadata must be an object, found ${describe(metadata)}.`);
+  }
+  const rawKey = value.key !== undefined ? value.key : inline || !isObject(metadata) ? undefined : metadata.key;
+  if (rawKey !== undefined && rawKey !== null) {
+    if (typeof rawKey === "string" && rawKey.length > 0) key = rawKey;
+    else add("invalid_key", value.key !== undefined ? "key" : "metadata.key", `key must be a non-empty string, found ${describe(rawKey)}.`);
+  }
+
+  for (const name of Object.keys(value)) {
+    if (LINE_FIELDS.has(name)) continue;
+    const hint =
+      name === "contents" || name === "content"
+        ? ` Put the request under "request": {"key": "...", "request": {"${name}": ...}}.`
+        : ` A line holds "key", "request" and optionally "metadata".`;
+    add("unknown_field", name, `unknown field "${name}".${hint}`);
+  }
+
+  const checked = checkRequest(value.request, "request", batch.kind, batch.model, catalog);
+  for (const problem of checked.problems) add(problem.code, problem.param, problem.message);
+  if (errors.length > 0 || checked.model === null) {
+    if (errors.length === 0) add("model_not_found", "request.model", `no model: ${catalog.unknownModelMessage("")}`);
+    return invalid(errors, key, echo);
+  }
+  return { ok: true, line: { customId: key, echo, model: checked.model, kind: batch.kind, request: JSON.stringify(value.request) } };
+}
+
+function invalid(errors: LineError[], customId: string | null, echo: string | null): LineOutcome {
+  return { ok: false, errors, customId, echo };
+}
+
+function duplicateIdError(customId: string, lineNumber: number, firstLine: number): LineError {
+  return {
+    line: lineNumber,
+    code: "duplicate_key",
+    param: "key",
+    message: `Line ${lineNumber}: key ${JSON.stringify(customId)} was already used on line ${firstLine}; each key must be unique within the file.`,
+  };
+}
+
+/**
+ * Stored as a Google error envelope (status 400) so the result line can carry every field violation;
+ * `errorCode` marks it as a validation failure rather than an engine answer.
+ */
+function invalidLineResult(errors: readonly LineError[], nowMs: number): ItemResult {
+  const message = errors.map((error) => error.message).join(" ");
+  const violations = errors.filter((error) => error.param !== null).map((error) => ({ field: error.param ?? "", description: error.message }));
+  const body = googleErrorBody(400, message, { details: violations.length > 0 ? [badRequestDetail(violations)] : [] });
+  return {
+    statusCode: 400,
+    body: JSON.stringify(body),
+    errorCode: "invalid_request",
+    errorMessage: message,
+    requestId: null,
+    usage: { inputTokens: 0, outputTokens: 0 },
+    finishedAtMs: nowMs,
+  };
+}
+
+/** google.rpc codes for Items that ended without an Engine answer (errorCode from the worker/sweeper). */
+const RPC_BY_ERROR_CODE: Record<string, number> = {
+  invalid_request: RPC_CODES.INVALID_ARGUMENT,
+  batch_expired: RPC_CODES.DEADLINE_EXCEEDED,
+  batch_cancelled: RPC_CODES.CANCELLED,
+  request_timeout: RPC_CODES.DEADLINE_EXCEEDED,
+  upstream_unavailable: RPC_CODES.UNAVAILABLE,
+  model_not_found: RPC_CODES.NOT_FOUND,
+  engine_error: RPC_CODES.INTERNAL,
+  internal_error: RPC_CODES.INTERNAL,
+};
+
+/** What an Item's result becomes on the wire: a response (as JSON text) or a google.rpc.Status. */
+export type ItemWireResult = { response: string } | { error: { code: number; message: string; details: unknown[] } };
+
+export function toItemWireResult(item: Item): ItemWireResult {
+  const result = item.result;
+  if (result === null) {
+    return { error: { code: RPC_CODES.UNKNOWN, message: "spool recorded no result for this request.", details: [] } };
+  }
+  if (result.errorCode === null && result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300) {
+    return { response: bodyJson(result.body) };
+  }
+  const envelope = parseEnvelope(result.body);
+  const code =
+    result.errorCode !== null
+      ? (RPC_BY_ERROR_CODE[result.errorCode] ?? RPC_CODES.UNKNOWN)
+      : result.statusCode !== null
+        ? rpcCodeForHttp(result.statusCode)
+        : RPC_CODES.UNKNOWN;
+  const message = envelope?.message ?? result.errorMessage ?? (result.statusCode !== null ? `The model backend answered HTTP ${result.statusCode}.` : "The request failed.");
+  return { error: { code, message, details: envelope?.details ?? [] } };
+}
+
+function parseEnvelope(body: string | null): { message: string | null; details: unknown[] } | null {
+  if (body === null || body.length === 0) return null;
+  try {
+    const parsed: unknown = JSON.parse(body);
+    const error = isObject(parsed) ? parsed.error : undefined;
+    if (!isObject(error)) return null;
+    return { message: typeof error.message === "string" ? error.message : null, details: Array.isArray(error.details) ? error.details : [] };
+  } catch {
+    return { message: body.slice(0, 2_000), details: [] };
+  }
+}
+
+/**
+ * Stored bodies are JSON text written by JSON.stringify, spliced in as they are (re-serializing every
+ * result would dominate finalization); only a body with a raw newline is re-serialized.
+ */
+function bodyJson(body: string | null): string {
+  if (body === null || body.length === 0) return "null";
+  if (!body.includes("\n") && !body.includes("\r")) return body;
+  try {
+    return JSON.stringify(JSON.parse(body));
+  } catch {
+    return JSON.stringify(body);
+  }
+}
+
+function resultLine(_batch: Batch, item: Item): { target: "output" | "error"; line: string } {
+  const wire = toItemWireResult(item);
+  const parts: string[] = [];
+  parts.push("response" in wire ? `"response":${wire.response}` : `"error":${JSON.stringify(wire.error)}`);
+  if (item.echo !== null) parts.push(`"metadata":${bodyJson(item.echo)}`);
+  if (item.customId !== null) parts.push(`"key":${JSON.stringify(item.customId)}`);
+  return { target: "output", line: `{${parts.join(",")}}` };
+}
+
+function batchToken(batchId: string): string {
+  return batchId.startsWith("batch_") ? batchId.slice("batch_".length) : batchId;
+}
+
+function resultFileNames(batch: Batch): { output: string; error: string } {
+  return { output: `batch-${batchToken(batch.id)}.jsonl`, error: `batch-${batchToken(batch.id)}-errors.jsonl` };
+}
+
+export const geminiBatchFormat: BatchFormat = {
+  dialect: "gemini",
+  parseLine,
+  duplicateIdError,
+  invalidLineResult,
+  resultLine,
+  resultFileNames,
+};
+
+/** For inline results: the parsed response or error of one Item, with its metadata. */
+export function toInlinedResponse(item: Item): Json {
+  const wire = toItemWireResult(item);
+  const entry: Json = "response" in wire ? { response: JSON.parse(wire.response) as unknown } : { error: wire.error };
+  if (item.echo !== null) entry.metadata = JSON.parse(item.echo) as unknown;
+  return entry;
+}

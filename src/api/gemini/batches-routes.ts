@@ -1,0 +1,297 @@
+/**
+ * Batch Mode: `models/{m}:batchGenerateContent`, `models/{m}:asyncBatchEmbedContent`, and batches
+ * get / list / cancel / delete.
+ *
+ * A file source becomes a Batch over that File. An inline source is checked here, synchronously (an empty
+ * or malformed request is rejected with its position, before anything is stored), then written as JSONL
+ * lines into an internal File so validation and Items work exactly as for files; `options.inline` makes
+ * the results come back inline, in input order, with each request's `metadata`.
+ */
+import type { AppContext } from "../../app-context.ts";
+import { AppError } from "../../core/errors.ts";
+import { newBatchId, newFileId } from "../../core/ids.ts";
+import { stripModelsPrefix } from "../../core/model-catalog.ts";
+import type { Batch, RequestKind } from "../../core/types.ts";
+import { isTerminal } from "../../core/types.ts";
+import { toInlinedResponse } from "./batch-format.ts";
+import { invalidArgument, type FieldViolation } from "./errors.ts";
+import { findFile, INLINE_INPUT_PURPOSE } from "./files.ts";
+import { toGeminiOperation } from "./operations.ts";
+import { checkRequest } from "./request-checks.ts";
+import { asInt64, describe, field, isObject, spelledAs, type Json } from "./wire.ts";
+
+/** Gemini batches expire 48 h after creation. */
+const BATCH_LIFETIME_MS = 48 * 3600 * 1000;
+const MAX_LISTED_VIOLATIONS = 100;
+const READ_PAGE = 1_000;
+
+export type BatchVerb = "batchGenerateContent" | "asyncBatchEmbedContent";
+
+const KIND_BY_VERB: Record<BatchVerb, RequestKind> = { batchGenerateContent: "chat", asyncBatchEmbedContent: "embedding" };
+
+/** The configured Model named in the URL, or the 404 Google gives for unknown models. */
+export function resolveModel(ctx: AppContext, rawModel: string, kind: RequestKind): string {
+  const name = stripModelsPrefix(decodeURIComponent(rawModel));
+  const config = ctx.catalog.get(name);
+  if (!config) throw new AppError("unknown_model", `models/${name} is not found: ${ctx.catalog.unknownModelMessage(name)}`, { param: "model" });
+  if (!ctx.catalog.serves(config, kind)) {
+    throw invalidArgument(`models/${name} does not serve ${kind === "embedding" ? "embeddings" : "content generation"}.`, "model");
+  }
+  return config.name;
+}
+
+interface CreateInput {
+  displayName: string | null;
+  priority: number;
+  fileName: string | null;
+  inline: unknown[] | null;
+}
+
+function readCreateBody(body: unknown): CreateInput {
+  if (!isObject(body)) throw invalidArgument('The request body must be a JSON object like {"batch": {"inputConfig": {...}}}.', "batch");
+  const batch = field(body, "batch");
+  if (!isObject(batch)) {
+    throw invalidArgument(batch === undefined ? '\'batch\' is required: {"batch": {"displayName": "...", "inputConfig": {"fileName": "files/..."}}}.' : `'batch' must be an object, found ${describe(batch)}.`, "batch");
+  }
+  const displayName = field(batch, "displayName");
+  if (displayName !== undefined && displayName !== null && (typeof displayName !== "string" || displayName.length > 512)) {
+    throw invalidArgument("'batch.displayName' must be a string of at most 512 characters.", `batch.${spelledAs(batch, "displayName")}`);
+  }
+  const priorityRaw = field(batch, "priority");
+  const priority = priorityRaw === undefined || priorityRaw === null ? 0 : asInt64(priorityRaw);
+  if (priority === null) throw invalidArgument("'batch.priority' must be an integer (int64, as a number or a string).", "batch.priority");
+  const inputName = spelledAs(batch, "inputConfig");
+  const input = field(batch, "inputConfig");
+  if (!isObject(input)) {
+    throw invalidArgument(
+      input === undefined ? `'batch.inputConfig' is required: {"fileName": "files/<id>"} or {"requests": {"requests": [...]}}.` : `'batch.inputConfig' must be an object, found ${describe(input)}.`,
+      `batch.${inputName}`,
+    );
+  }
+  const fileName = field(input, "fileName");
+  const requests = field(input, "requests");
+  const hasFile = fileName !== undefined && fileName !== null && fileName !== "";
+  const hasRequests = requests !== undefined && requests !== null;
+  if (hasFile === hasRequests) {
+    throw invalidArgument(`'batch.${inputName}' must have exactly one of 'fileName' (an uploaded JSONL file) or 'requests' (inline requests).`, `batch.${inputName}`);
+  }
+  if (hasFile) {
+    if (typeof fileName !== "string") throw invalidArgument("'fileName' must be a string like \"files/abc123\".", `batch.${inputName}.${spelledAs(input, "fileName")}`);
+    return { displayName: (displayName as string | undefined) ?? null, priority, fileName, inline: null };
+  }
+  const list = isObject(requests) ? requests.requests : undefined;
+  if (!Array.isArray(list) || list.length === 0) {
+    throw invalidArgument("'requests.requests' must be a non-empty list of {\"request\": {...}, \"metadata\": {...}} objects.", `batch.${inputName}.requests.requests`);
+  }
+  return { displayName: (displayName as string | undefined) ?? null, priority, fileName: null, inline: list };
+}
+
+export async function createBatch(ctx: AppContext, rawModel: string, verb: BatchVerb, body: unknown): Promise<Json> {
+  const kind = KIND_BY_VERB[verb];
+  const model = resolveModel(ctx, rawModel, kind);
+  const input = readCreateBody(body);
+  const nowMs = ctx.clock.now();
+  const id = newBatchId();
+  let inputFileId: string;
+  let options: Record<string, unknown> = {};
+  if (input.fileName !== null) {
+    inputFileId = (await findFile(ctx, input.fileName, "batch.inputConfig.fileName")).id;
+  } else {
+    const lines = checkInlineRequests(ctx, input.inline ?? [], kind, model);
+    inputFileId = await writeInlineInput(ctx, id, lines, nowMs);
+    options = { inline: true, requestCount: lines.length };
+  }
+  let batch: Batch;
+  try {
+    batch = await ctx.store.createBatch({
+      id,
+      dialect: "gemini",
+      kind,
+      endpoint: verb,
+      model,
+      inputFileId,
+      invalidLinePolicy: "skip",
+      displayName: input.displayName,
+      metadata: null,
+      options,
+      priority: input.priority,
+      createdAtMs: nowMs,
+      expiresAtMs: nowMs + BATCH_LIFETIME_MS,
+    });
+  } catch (error) {
+    if (options.inline === true) await deleteFileQuietly(ctx, inputFileId);
+    throw error;
+  }
+  // Committed: nothing after this may fail the request (a client retry would create a second batch).
+  wake(ctx);
+  return toGeminiOperation(batch);
+}
+
+/** Checks every inline request; returns them as JSONL lines or throws naming each bad position. */
+function checkInlineRequests(ctx: AppContext, list: unknown[], kind: RequestKind, model: string): string[] {
+  if (list.length > ctx.config.limits.maxBatchItems) {
+    throw invalidArgument(`The batch has ${list.length} inline requests; the limit is ${ctx.config.limits.maxBatchItems}.`, "batch.inputConfig.requests.requests");
+  }
+  const violations: FieldViolation[] = [];
+  const lines: string[] = [];
+  list.forEach((entry, index) => {
+    const path = `batch.inputConfig.requests.requests[${index}]`;
+    if (!isObject(entry)) {
+      violations.push({ field: path, description: `${path}: must be an object like {"request": {...}, "metadata": {...}}, found ${describe(entry)}.` });
+      return;
+    }
+    const request = entry.request;
+    const metadata = entry.metadata;
+    if (metadata !== undefined && metadata !== null && !isObject(metadata)) {
+      violations.push({ field: `${path}.metadata`, description: `${path}.metadata: must be an object, found ${describe(metadata)}.` });
+    }
+    if (request === undefined || (isObject(request) && Object.keys(request).length === 0)) {
+      const what = kind === "embedding" ? "content" : "contents";
+      violations.push({
+        field: `${path}.request.${what}`,
+        description:
+          `${path}.request.${what}: the request is empty. The genai SDK drops fields it does not know from inline requests: ` +
+          (kind === "embedding"
+            ? "pass src: {inlinedRequests: {contents: [...], config: {...}}}."
+            : "pass objects shaped {contents, config?, metadata?} as src, not JSONL-style {key, request} or REST-shaped objects."),
+      });
+      return;
+    }
+    const checked = checkRequest(request, `${path}.request`, kind, model, ctx.catalog);
+    for (const problem of checked.problems) violations.push({ field: problem.param, description: problem.message });
+    lines.push(JSON.stringify(isObject(metadata) ? { metadata, request } : { request }));
+  });
+  if (violations.length > 0) {
+    const shown = violations.slice(0, 5).map((violation) => violation.description);
+    const more = violations.length > shown.length ? ` (${violations.length - shown.length} more problems in details)` : "";
+    throw invalidArgument(`Invalid inline requests: ${shown.join(" ")}${more}`, violations[0]?.field ?? null, violations.slice(0, MAX_LISTED_VIOLATIONS));
+  }
+  return lines;
+}
+
+async function writeInlineInput(ctx: AppContext, batchId: string, lines: string[], nowMs: number): Promise<string> {
+  const fileId = newFileId();
+  const writer = await ctx.blobs.createWriter(fileId);
+  let committed = false;
+  try {
+    const chunk: string[] = [];
+    let size = 0;
+    for (const line of lines) {
+      chunk.push(line, "\n");
+      size += line.length + 1;
+      if (size >= 256 * 1024) {
+        await writer.write(Buffer.from(chunk.join(""), "utf8"));
+        chunk.length = 0;
+        size = 0;
+      }
+    }
+    if (chunk.length > 0) await writer.write(Buffer.from(chunk.join(""), "utf8"));
+    const info = await writer.commit();
+    committed = true;
+    await ctx.store.createFile({
+      id: fileId,
+      purpose: INLINE_INPUT_PURPOSE,
+      filename: `${batchId}-inline.jsonl`,
+      displayName: null,
+      mimeType: "application/jsonl",
+      bytes: info.bytes,
+      sha256: info.sha256,
+      source: "uploaded",
+      createdAtMs: nowMs,
+      expiresAtMs: nowMs + BATCH_LIFETIME_MS,
+    });
+    return fileId;
+  } catch (error) {
+    if (committed) await ctx.blobs.delete(fileId).catch(() => false);
+    else await writer.abort().catch(() => undefined);
+    throw error;
+  }
+}
+
+async function deleteFileQuietly(ctx: AppContext, fileId: string): Promise<void> {
+  await ctx.store.deleteFile(fileId).catch(() => false);
+  await ctx.blobs.delete(fileId).catch(() => false);
+}
+
+export async function findBatch(ctx: AppContext, rawId: string): Promise<Batch> {
+  const id = decodeURIComponent(rawId);
+  const batch = await ctx.store.getBatch(id);
+  if (!batch || batch.dialect !== "gemini" || batch.deletedAtMs !== null) {
+    throw new AppError("not_found", `Batch batches/${id} was not found (it may have been deleted).`, { param: "name" });
+  }
+  return batch;
+}
+
+/** Inline results in input order, read page by page; only once the batch has ended. */
+async function inlinedResponses(ctx: AppContext, batch: Batch): Promise<Json[] | null> {
+  if (batch.options.inline !== true || !isTerminal(batch.status) || batch.status === "failed") return null;
+  const entries: Json[] = [];
+  let afterIndex = -1;
+  for (;;) {
+    const page = await ctx.store.readItems(batch.id, { afterIndex, limit: READ_PAGE });
+    for (const item of page.items) if (item.result !== null) entries.push(toInlinedResponse(item));
+    if (page.nextAfterIndex === null) break;
+    afterIndex = page.nextAfterIndex;
+  }
+  return entries;
+}
+
+export async function getBatch(ctx: AppContext, rawId: string): Promise<Json> {
+  const batch = await findBatch(ctx, rawId);
+  return toGeminiOperation(batch, { inlinedResponses: await inlinedResponses(ctx, batch) });
+}
+
+export async function listBatches(ctx: AppContext, query: Record<string, unknown>): Promise<Json> {
+  const limit = readPageSize(query, 10, 100);
+  const token = readPageToken(query);
+  const { batches, hasMore } = await ctx.store.listBatches({ dialect: "gemini", afterId: token ?? undefined, limit });
+  const reply: Json = { operations: batches.map((batch) => toGeminiOperation(batch)) };
+  // Omitted (never "") on the last page: an empty token makes the SDK request the first page forever.
+  const last = batches.at(-1);
+  if (hasMore && last) reply.nextPageToken = last.id;
+  return reply;
+}
+
+export function readPageSize(query: Record<string, unknown>, defaultSize: number, maxSize: number): number {
+  const raw = query.pageSize ?? query.page_size;
+  if (raw === undefined || raw === "") return defaultSize;
+  const value = asInt64(raw);
+  if (value === null || value < 0) throw invalidArgument(`pageSize must be a non-negative integer, found ${JSON.stringify(raw)}.`, "pageSize");
+  return value === 0 ? defaultSize : Math.min(value, maxSize);
+}
+
+export function readPageToken(query: Record<string, unknown>): string | null {
+  const raw = query.pageToken ?? query.page_token;
+  if (raw === undefined || raw === "") return null;
+  if (typeof raw !== "string") throw invalidArgument("pageToken must be the nextPageToken of the previous page.", "pageToken");
+  return raw;
+}
+
+export async function cancelBatch(ctx: AppContext, rawId: string): Promise<Json> {
+  const batch = await findBatch(ctx, rawId);
+  // Idempotent: cancelling a batch that already ended (or is writing its results) changes nothing.
+  if (isTerminal(batch.status) || batch.status === "finalizing") return {};
+  try {
+    await ctx.store.cancelBatch(batch.id, ctx.clock.now());
+  } catch (error) {
+    if (!(error instanceof AppError && error.code === "conflict")) throw error;
+  }
+  wake(ctx);
+  return {};
+}
+
+export async function deleteBatch(ctx: AppContext, rawId: string): Promise<Json> {
+  const batch = await findBatch(ctx, rawId);
+  const deleted = await ctx.store.deleteBatch(batch.id, ctx.clock.now());
+  if (!deleted) throw new AppError("not_found", `Batch batches/${batch.id} was not found.`, { param: "name" });
+  wake(ctx);
+  return {};
+}
+
+function wake(ctx: AppContext): void {
+  try {
+    ctx.notifyWork();
+  } catch (error) {
+    ctx.logger.warn({ err: error }, "waking workers failed; they will find the work on their next poll");
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * PostgreSQL for tests: one real database (SPOOL_TEST_DATABASE_URL, default the local server with trust
+ * auth; .ci/run starts a throwaway cluster when none is running) and one fresh schema per test, named after
+ * the test (`t_<test name>_<random>`) and kept after the run so a failing test's rows can be inspected:
+ *   psql postgres://postgres@127.0.0.1:5432/postgres -c '\dn t_*'
+ * Drop them all with dropTestSchemas() (or `DROP SCHEMA ... CASCADE`) when they pile up.
+ */
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { openPostgresStore, type PostgresStore } from "../../src/store/postgres/index.ts";
+import { PostgresBlobStore, type PostgresBlobStoreOptions } from "../../src/store/blob/postgres-blob-store.ts";
+
+export const TEST_DATABASE_URL = process.env.SPOOL_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+
+/** `postgres store: claims > hands out items` -> `t_postgres_store_claims_hands_out_items_1a2b3c4d` (<= 63 chars). */
+export function testSchemaName(testName: string): string {
+  const slug = testName
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "_")
+    .replace(/^_+|_+$/g, "")
+    .slice(0, 50)
+    .replace(/_+$/, "");
+  return `t_${slug || "test"}_${randomBytes(4).toString("hex")}`;
+}
+
+let availability: Promise<string | null> | null = null;
+
+/** Null when the test database answers within a few seconds; otherwise why not. Checked once per process. */
+export function postgresUnavailableReason(): Promise<string | null> {
+  availability ??= (async () => {
+    const client = new pg.Client({ connectionString: TEST_DATABASE_URL, connectionTimeoutMillis: 3_000 });
+    try {
+      await client.connect();
+      await client.query("SELECT 1");
+      return null;
+    } catch (error) {
+      return `PostgreSQL is not reachable at ${TEST_DATABASE_URL} (${(error as Error).message}). Start it (.ci/run does), set SPOOL_TEST_DATABASE_URL, or run with SPOOL_TEST_STORES=sqlite.`;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  })();
+  return availability;
+}
+
+/** Throws a clear error (instead of a connection timeout deep in a test) when the database is down. */
+export async function requirePostgres(): Promise<void> {
+  const reason = await postgresUnavailableReason();
+  if (reason !== null) throw new Error(reason);
+}
+
+/** A fresh schema name for `testName` (the schema itself is created by the Store's migrate()). */
+export async function freshTestSchema(testName: string): Promise<string> {
+  await requirePostgres();
+  return testSchemaName(testName);
+}
+
+/** `count` migrated PostgresStores on one fresh schema, each with its own pool (as separate processes). */
+export async function openTestPostgresStores(testName: string, count = 1, options: { poolSize?: number } = {}): Promise<{ schema: string; stores: PostgresStore[] }> {
+  const schema = await freshTestSchema(testName);
+  const stores: PostgresStore[] = [];
+  for (let i = 0; i < count; i += 1) {
+    const store = await openPostgresStore(TEST_DATABASE_URL, { schema, poolSize: options.poolSize ?? 4 });
+    await store.migrate();
+    stores.push(store);
+  }
+  return { schema, stores };
+}
+
+/** A PostgresBlobStore on `schema` (migrate a Store on it first: the blob tables come from its migrations). */
+export function openTestBlobStore(schema: string, options: Omit<PostgresBlobStoreOptions, "schema"> = {}): PostgresBlobStore {
+  return new PostgresBlobStore(TEST_DATABASE_URL, { poolSize: 4, ...options, schema });
+}
+
+/** Drops every test schema (`t_...`) in the test database. */
+export async function dropTestSchemas(): Promise<number> {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ nspname: string }>("SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\\_%'");
+    for (const row of rows) await client.query(`DROP SCHEMA ${pg.escapeIdentifier(row.nspname)} CASCADE`);
+    return rows.length;
+  } finally {
+    await client.end();
+  }
+}
