@@ -8,6 +8,7 @@ import { pino } from "pino";
 import { createApp, type App } from "../../src/app.ts";
 import { configFileSchema, type ConfigFile } from "../../src/config/config.ts";
 import { loadConfig } from "../../src/config/load-config.ts";
+import type { Clock } from "../../src/core/clock.ts";
 
 export interface TestApp {
   app: App;
@@ -33,12 +34,12 @@ export function writeConfigFile(dataDir: string, file: ConfigFile): string {
   return configPath;
 }
 
-export async function startTestApp(file: ConfigFile, options: { label?: string; dataDir?: string; api?: boolean; workers?: boolean } = {}): Promise<TestApp> {
+export async function startTestApp(file: ConfigFile, options: { label?: string; dataDir?: string; api?: boolean; workers?: boolean; clock?: Clock } = {}): Promise<TestApp> {
   const dataDir = options.dataDir ?? makeDataDir(options.label ?? "app");
   const configPath = writeConfigFile(dataDir, { port: 0, logLevel: "warn", ...file, dataDir });
   const config = loadConfig({ config: configPath }, {});
   const logger = pino({ level: process.env.SPOOL_TEST_LOG ?? "warn" });
-  const app = await createApp(config, { api: options.api ?? true, workers: options.workers ?? true, logger });
+  const app = await createApp(config, { api: options.api ?? true, workers: options.workers ?? true, logger, clock: options.clock });
   const url = (await app.start()) ?? "";
   return { app, url, openaiBaseUrl: `${url}/v1`, dataDir, stop: () => app.stop() };
 }

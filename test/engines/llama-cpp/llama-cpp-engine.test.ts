@@ -280,6 +280,13 @@ describe("LlamaCppEngine errors", () => {
     expect(error.body).toMatchObject({ error: { code: "context_length_exceeded" } });
   });
 
+  it("refuses embeddings for a model configured with embeddings: false", async () => {
+    const chatOnly = new LlamaCppEngine({ model: { ...model, name: "chat-only", embeddings: false } });
+    const error = await failureOf(chatOnly.execute({ kind: "embedding", dialect: "openai", body: { input: "x" }, model, signal: new AbortController().signal }));
+    expect(error).toMatchObject({ kind: "unsupported", statusCode: 400, retryable: false, body: { error: { param: "model" } } });
+    await chatOnly.close();
+  });
+
   it("fails to load a missing model file with a non-retryable engine error", async () => {
     const broken = new LlamaCppEngine({ model: { ...model, name: "missing", path: "/nonexistent/model.gguf" } });
     const error = await failureOf(broken.execute({ kind: "chat", dialect: "openai", body: { messages: [{ role: "user", content: "hi" }] }, model, signal: new AbortController().signal }));

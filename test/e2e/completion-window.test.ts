@@ -1,0 +1,55 @@
+/**
+ * The completion window is enforced: past it, unfinished Items end as batch_expired and the Batch is
+ * `expired` with what finished. Time is driven by a manual clock shared by the API, Workers and Sweeper.
+ */
+import OpenAI, { toFile } from "openai";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ManualClock } from "../../src/core/clock.ts";
+import { chatLine } from "../helpers/batch-files.ts";
+import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from "../helpers/fake-openai-upstream.ts";
+import { startTestApp, type TestApp } from "../helpers/spool-app.ts";
+import { waitFor } from "../helpers/wait-for.ts";
+
+let upstream: FakeOpenAIUpstream;
+let spool: TestApp;
+const clock = new ManualClock(Date.now());
+
+beforeAll(async () => {
+  upstream = await startFakeOpenAIUpstream();
+  upstream.setFault(({ key }) => (key.startsWith("late") ? { hang: true } : undefined));
+  spool = await startTestApp(
+    { models: [{ name: "gpt-test", engine: "openai", baseUrl: upstream.url, concurrency: 8 }], worker: { leaseMs: 5_000, sweepMs: 50, shutdownGraceMs: 100 } },
+    { label: "window", clock },
+  );
+});
+
+afterAll(async () => {
+  await spool?.stop();
+  await upstream?.close();
+});
+
+describe("completion window", () => {
+  it("expires unfinished requests past the window and keeps the finished ones", async () => {
+    const client = new OpenAI({ apiKey: "sk-test", baseURL: spool.openaiBaseUrl, maxRetries: 0 });
+    const lines = [...Array.from({ length: 5 }, (_, i) => chatLine(`early-${i}`, `early ${i}`)), ...Array.from({ length: 5 }, (_, i) => chatLine(`late-${i}`, `late ${i}`))];
+    const file = await client.files.create({ file: await toFile(Buffer.from(lines.join("\n")), "window.jsonl"), purpose: "batch" });
+    const batch = await client.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" });
+    expect(batch.expires_at).toBe(batch.created_at + 24 * 3600);
+    await waitFor(async () => (await client.batches.retrieve(batch.id)).request_counts?.completed === 5, { what: "the early requests" });
+
+    clock.advance(24 * 3600 * 1000 + 1);
+    spool.app.sweeper?.notify();
+    const done = await waitFor(async () => {
+      const current = await client.batches.retrieve(batch.id);
+      return current.status === "expired" ? current : undefined;
+    }, { what: "expiry" });
+    expect(done.expired_at).not.toBeNull();
+    expect(done.completed_at).toBeNull();
+    expect(done.request_counts).toEqual({ total: 10, completed: 5, failed: 5 });
+    const output = (await (await client.files.content(done.output_file_id ?? "")).text()).trim().split("\n").map((line) => JSON.parse(line) as { custom_id: string });
+    expect(output.map((line) => line.custom_id)).toEqual(["early-0", "early-1", "early-2", "early-3", "early-4"]);
+    const errors = (await (await client.files.content(done.error_file_id ?? "")).text()).trim().split("\n").map((line) => JSON.parse(line) as { custom_id: string; response: unknown; error: { code: string } });
+    expect(errors.map((line) => line.custom_id)).toEqual(["late-0", "late-1", "late-2", "late-3", "late-4"]);
+    expect(errors.every((line) => line.response === null && line.error.code === "batch_expired")).toBe(true);
+  });
+});

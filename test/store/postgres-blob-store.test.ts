@@ -1,0 +1,223 @@
+import { createHash, randomBytes } from "node:crypto";
+import type { Readable } from "node:stream";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { afterEach, describe, expect, it } from "vitest";
+import { BlobNotFoundError, BlobTooLargeError } from "../../src/store/blob-store.ts";
+import type { PostgresBlobStore } from "../../src/store/blob/postgres-blob-store.ts";
+import type { PostgresStore } from "../../src/store/postgres/index.ts";
+import { openTestBlobStore, openTestPostgresStores } from "../helpers/postgres.ts";
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of stream) parts.push(part as Buffer);
+  return Buffer.concat(parts);
+}
+
+async function* pieces(data: Buffer, size: number): AsyncGenerator<Uint8Array> {
+  for (let offset = 0; offset < data.byteLength; offset += size) yield data.subarray(offset, offset + size);
+}
+
+const sha256 = (data: Buffer): string => createHash("sha256").update(data).digest("hex");
+
+describe("postgres blob store", () => {
+  const opened: { close(): Promise<void> }[] = [];
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((resource) => resource.close()));
+  });
+
+  /** A migrated schema with `count` blob stores on it (separate pools) and a Store for raw queries. */
+  const open = async (name: string, options: { chunkBytes?: number; count?: number } = {}): Promise<{ blobs: PostgresBlobStore[]; store: PostgresStore }> => {
+    const { schema, stores } = await openTestPostgresStores(name);
+    const store = stores[0] as PostgresStore;
+    opened.push(store);
+    const blobs = Array.from({ length: options.count ?? 1 }, () => openTestBlobStore(schema, { chunkBytes: options.chunkBytes }));
+    opened.push(...blobs);
+    return { blobs, store };
+  };
+  const rowCounts = async (store: PostgresStore): Promise<{ blobs: number; chunks: number; uploads: number }> => {
+    const { rows } = await store.db.query<{ blobs: number; chunks: number; uploads: number }>(
+      "SELECT (SELECT count(*) FROM blobs) AS blobs, (SELECT count(*) FROM blob_chunks) AS chunks, (SELECT count(*) FROM blob_uploads) AS uploads",
+    );
+    return rows[0] as { blobs: number; chunks: number; uploads: number };
+  };
+
+  it("round-trips contents across chunk boundaries with size and sha256, visible to another process", async () => {
+    const { blobs, store } = await open("postgres blob round trip", { chunkBytes: 1000, count: 2 });
+    const [writer, reader] = blobs as [PostgresBlobStore, PostgresBlobStore];
+    const data = randomBytes(4321);
+    const info = await writer.put("file-abc", pieces(data, 333));
+    expect(info).toEqual({ bytes: 4321, sha256: sha256(data) });
+    expect(await reader.size("file-abc")).toBe(4321);
+    expect((await readAll(await reader.read("file-abc"))).equals(data)).toBe(true);
+    expect(await rowCounts(store)).toEqual({ blobs: 1, chunks: 5, uploads: 0 });
+    const empty = await writer.put("file-empty", pieces(Buffer.alloc(0), 1));
+    expect(empty).toEqual({ bytes: 0, sha256: sha256(Buffer.alloc(0)) });
+    expect((await readAll(await reader.read("file-empty"))).byteLength).toBe(0);
+  });
+
+  it("reads byte ranges, end exclusive, starting in any chunk and clipped to the size", async () => {
+    const { blobs } = await open("postgres blob ranges", { chunkBytes: 100 });
+    const blob = blobs[0] as PostgresBlobStore;
+    const data = randomBytes(1050);
+    await blob.put("file-ranges", pieces(data, 77));
+    const cases: [number, number | undefined][] = [
+      [0, 1],
+      [0, 100],
+      [99, 101],
+      [100, 200],
+      [250, 950],
+      [1000, undefined],
+      [1049, 1050],
+      [500, 5000],
+      [1050, undefined],
+      [2000, 3000],
+      [300, 300],
+    ];
+    for (const [start, end] of cases) {
+      const got = await readAll(await blob.read("file-ranges", { start, end }));
+      expect(got.equals(data.subarray(start, end)), `range ${start}-${end}`).toBe(true);
+    }
+  });
+
+  it("stops reading a source past maxBytes, throws BlobTooLargeError and keeps nothing", async () => {
+    const { blobs, store } = await open("postgres blob max bytes", { chunkBytes: 1000 });
+    const blob = blobs[0] as PostgresBlobStore;
+    let produced = 0;
+    async function* endless(): AsyncGenerator<Uint8Array> {
+      for (;;) {
+        produced += 500;
+        yield randomBytes(500);
+      }
+    }
+    await expect(blob.put("file-big", endless(), { maxBytes: 5_200 })).rejects.toBeInstanceOf(BlobTooLargeError);
+    expect(produced).toBe(5_500);
+    await expect(blob.read("file-big")).rejects.toBeInstanceOf(BlobNotFoundError);
+    expect(await blob.size("file-big")).toBeNull();
+    expect(await rowCounts(store)).toEqual({ blobs: 0, chunks: 0, uploads: 0 });
+  });
+
+  it("never shows an uncommitted write, even one whose process died, and removes it once abandoned", async () => {
+    const { blobs, store } = await open("postgres blob interrupted write", { chunkBytes: 1000, count: 2 });
+    const [dying, other] = blobs as [PostgresBlobStore, PostgresBlobStore];
+    const writer = await dying.createWriter("file-half");
+    await writer.write(randomBytes(3500));
+    expect(writer.bytesWritten).toBe(3500);
+    // Three chunks are stored, yet nothing is readable under the key.
+    expect(await rowCounts(store)).toEqual({ blobs: 0, chunks: 3, uploads: 1 });
+    await expect(other.read("file-half")).rejects.toBeInstanceOf(BlobNotFoundError);
+    expect(await other.size("file-half")).toBeNull();
+    // The writer's process "dies" (never commits nor aborts); a day later the leftovers go.
+    expect(await other.removeAbandonedUploads(Date.now())).toBe(0);
+    expect(await other.removeAbandonedUploads(Date.now() + 25 * 3600 * 1000)).toBe(1);
+    expect(await rowCounts(store)).toEqual({ blobs: 0, chunks: 0, uploads: 0 });
+  });
+
+  it("abort discards the stored chunks, and a writer cannot be used after commit or abort", async () => {
+    const { blobs, store } = await open("postgres blob abort", { chunkBytes: 1000 });
+    const blob = blobs[0] as PostgresBlobStore;
+    const writer = await blob.createWriter("file-aborted");
+    await writer.write(randomBytes(2500));
+    await writer.abort();
+    await writer.abort();
+    await expect(writer.write(randomBytes(1))).rejects.toThrow(/already aborted/);
+    await expect(writer.commit()).rejects.toThrow(/already aborted/);
+    expect(await rowCounts(store)).toEqual({ blobs: 0, chunks: 0, uploads: 0 });
+    const committed = await blob.createWriter("file-done");
+    await committed.write(Buffer.from("x"));
+    await committed.commit();
+    await expect(committed.commit()).rejects.toThrow(/already committed/);
+  });
+
+  it("replaces a blob only at commit, drops the old chunks, and deletes once", async () => {
+    const { blobs, store } = await open("postgres blob replace and delete", { chunkBytes: 1000 });
+    const blob = blobs[0] as PostgresBlobStore;
+    const first = randomBytes(2500);
+    const second = randomBytes(1200);
+    await blob.put("file-r", pieces(first, 1000));
+    const writer = await blob.createWriter("file-r");
+    await writer.write(second);
+    expect((await readAll(await blob.read("file-r"))).equals(first)).toBe(true);
+    await writer.commit();
+    expect((await readAll(await blob.read("file-r"))).equals(second)).toBe(true);
+    expect(await rowCounts(store)).toEqual({ blobs: 1, chunks: 2, uploads: 0 });
+    expect(await blob.delete("file-r")).toBe(true);
+    expect(await blob.delete("file-r")).toBe(false);
+    await expect(blob.read("file-r")).rejects.toBeInstanceOf(BlobNotFoundError);
+    expect(await rowCounts(store)).toEqual({ blobs: 0, chunks: 0, uploads: 0 });
+  });
+
+  it("two writers committing the same key at once leave one whole blob and no orphaned chunks", async () => {
+    const { blobs, store } = await open("postgres blob racing writers", { chunkBytes: 1000, count: 2 });
+    const [a, b] = blobs as [PostgresBlobStore, PostgresBlobStore];
+    const dataA = randomBytes(3000);
+    const dataB = randomBytes(2000);
+    await Promise.all([a.put("file-race", pieces(dataA, 700)), b.put("file-race", pieces(dataB, 700))]);
+    const got = await readAll(await a.read("file-race"));
+    expect(got.equals(dataA) || got.equals(dataB)).toBe(true);
+    expect(await rowCounts(store)).toEqual({ blobs: 1, chunks: got.equals(dataA) ? 3 : 2, uploads: 0 });
+  });
+
+  it("a reader whose blob is deleted mid-stream fails instead of returning other contents", async () => {
+    const { blobs } = await open("postgres blob deleted mid read", { chunkBytes: 1000 });
+    const blob = blobs[0] as PostgresBlobStore;
+    await blob.put("file-gone", pieces(randomBytes(5000), 1000));
+    const stream = await blob.read("file-gone");
+    const iterator = stream[Symbol.asyncIterator]();
+    await iterator.next();
+    await blob.delete("file-gone");
+    await expect(
+      (async () => {
+        for (let step = await iterator.next(); !step.done; step = await iterator.next());
+      })(),
+    ).rejects.toThrow(/replaced or deleted while being read/);
+  });
+
+  it("streams a 20 MB blob in and out with memory bounded by a few chunks", async () => {
+    const { blobs } = await open("postgres blob 20mb bounded memory");
+    const blob = blobs[0] as PostgresBlobStore;
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const liveBytes = (): number => {
+      gc();
+      const usage = process.memoryUsage();
+      return usage.heapUsed + usage.arrayBuffers;
+    };
+    const total = 20 * 1024 * 1024;
+    const piece = randomBytes(64 * 1024);
+    gc();
+    const baseline = liveBytes();
+    let peak = 0;
+    const expected = createHash("sha256");
+    async function* source(): AsyncGenerator<Uint8Array> {
+      for (let sent = 0; sent < total; sent += piece.byteLength) {
+        piece.writeUInt32BE(sent, 0);
+        expected.update(piece);
+        if (sent % (2 * 1024 * 1024) === 0) peak = Math.max(peak, liveBytes() - baseline);
+        yield piece;
+      }
+    }
+    const info = await blob.put("file-20mb", source());
+    const digest = expected.digest("hex");
+    expect(info).toEqual({ bytes: total, sha256: digest });
+
+    const actual = createHash("sha256");
+    let received = 0;
+    for await (const part of await blob.read("file-20mb")) {
+      actual.update(part as Buffer);
+      received += (part as Buffer).byteLength;
+      peak = Math.max(peak, liveBytes() - baseline);
+    }
+    expect(received).toBe(total);
+    expect(actual.digest("hex")).toBe(digest);
+    // A 1 MB write buffer, one chunk in flight as bind parameter or result: a few MB, never the 20 MB blob.
+    expect(peak).toBeLessThan(8 * 1024 * 1024);
+  });
+
+  it("rejects keys the local store would reject, with the same error", async () => {
+    const { blobs } = await open("postgres blob keys");
+    const blob = blobs[0] as PostgresBlobStore;
+    await expect(blob.createWriter("../etc/passwd")).rejects.toMatchObject({ code: "invalid_request" });
+    await expect(blob.read(".hidden")).rejects.toMatchObject({ code: "invalid_request" });
+  });
+});
