@@ -10,13 +10,13 @@ import type { FastifyInstance } from "fastify";
 import type { AppContext } from "./app-context.ts";
 import { DEMO_MODEL, type Config } from "./config/config.ts";
 import { generateTestModel } from "./engines/llama-cpp/gguf/generate-test-model.ts";
-import type { BatchFormat } from "./core/batch-format.ts";
 import { systemClock, type Clock } from "./core/clock.ts";
 import { randomToken } from "./core/ids.ts";
 import { ModelCatalog } from "./core/model-catalog.ts";
+import { createModelPathResolver } from "./engines/model-cache/model-path-resolver.ts";
 import { EngineRegistry } from "./engines/registry.ts";
 import { buildHttpServer } from "./api/http-server.ts";
-import { openAIBatchFormat } from "./api/openai/batch-format.ts";
+import { batchFormats } from "./api/batch-formats.ts";
 import type { BlobStore } from "./store/blob-store.ts";
 import { openStores } from "./store/open-stores.ts";
 import type { Store } from "./store/store.ts";
@@ -31,6 +31,8 @@ export interface AppOptions {
   workers: boolean;
   clock?: Clock;
   logger?: Logger;
+  /** Where downloaded (hf:, https) model files are cached. Default `<dataDir>/models`. */
+  modelCacheDir?: string;
 }
 
 export interface App {
@@ -48,10 +50,6 @@ export function createLogger(config: Config): Logger {
   return pino({ level: config.logLevel, base: { pid: process.pid } });
 }
 
-export function batchFormats(): Map<string, BatchFormat> {
-  return new Map<string, BatchFormat>([["openai", openAIBatchFormat]]);
-}
-
 export async function createApp(config: Config, options: AppOptions): Promise<App> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config);
@@ -59,7 +57,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   if (config.demoModel) await prepareDemoModel(config, logger);
   const { store, blobs } = await openStores(config);
   const catalog = new ModelCatalog(config.models);
-  const engines = new EngineRegistry(config, logger);
+  const resolveModelPath = createModelPathResolver({ cacheDir: options.modelCacheDir ?? dataPaths(config.dataDir).models, logger: logger.child({ component: "model-cache" }) });
+  const engines = new EngineRegistry(config, logger, resolveModelPath);
   const dispatcher = new ModelDispatcher({ resolve: (name) => engines.resolve(catalog, name), clock, logger });
   const formats = batchFormats();
   const owner = `${hostname()}:${process.pid}:${randomToken(8)}`;
@@ -67,7 +66,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   let worker: Worker | null = null;
   let sweeper: Sweeper | null = null;
   if (options.workers) {
-    worker = new Worker({ store, dispatcher, catalog, clock, logger, settings: config.worker, owner, onResults: () => sweeper?.notify() });
+    worker = new Worker({ store, dispatcher, catalog, clock, logger, formats, settings: config.worker, owner, onResults: () => sweeper?.notify() });
     sweeper = new Sweeper({
       store, blobs, catalog, clock, logger, formats, settings: config.worker, limits: config.limits, owner,
       onBatchStarted: () => worker?.notify(),

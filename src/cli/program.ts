@@ -1,5 +1,6 @@
 /** The `spool` command line: serve, worker, run, validate. Each flag also has an environment variable. */
 import { Command, Option } from "commander";
+import { runCommand } from "./run.ts";
 import { serveCommand } from "./serve.ts";
 import { validateCommand } from "./validate.ts";
 
@@ -34,6 +35,18 @@ export function buildCli(): Command {
   addServerOptions(program.command("worker").description("run workers only (scale-out: share --database-url with the API processes)")).action(
     (flags: ServerFlags) => serveCommand(flags, { api: false, workers: true }),
   );
+  program
+    .command("run")
+    .description("process a batch JSONL file locally (no server) into one result file, with progress; resumable")
+    .option("-i, --input <file>", "batch input file (OpenAI or Gemini JSONL)")
+    .option("-o, --output <file>", "result file to write: one line per request, in input order")
+    .option("-m, --model <name>", "run every request on this configured model (required for Gemini files)")
+    .option("-c, --config <file>", "config file (env SPOOL_CONFIG); without one, the built-in demo model runs")
+    .option("-d, --data-dir <dir>", "work directory for the run's state (default: <output>.spool, removed on success)")
+    .option("--progress-interval <seconds>", "seconds between progress lines when not on a terminal (default 5)")
+    .option("--log-level <level>", "print the JSON log at this level instead of short warnings")
+    .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2))
+    .action(runCommand);
   program
     .command("validate")
     .description("check a batch JSONL file and print every problem with its line number")

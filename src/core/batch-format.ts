@@ -12,7 +12,11 @@ export interface ParsedLine {
   echo: string | null;
   model: string;
   kind: RequestKind;
-  /** The request body as JSON text in the dialect's shape (what the Engine receives). */
+  /**
+   * JSON text holding the request; `BatchFormat.requestBody` extracts the body the Engine receives. Usually
+   * the input line itself: re-serializing the body at validation would double its cost (JSON.stringify of
+   * every line), while extracting it at dispatch is one JSON.parse the Worker does anyway.
+   */
   request: string;
 }
 
@@ -28,6 +32,8 @@ export interface BatchFormat {
    * input: every problem becomes a LineError naming the line and the field.
    */
   parseLine(text: string, lineNumber: number, batch: Batch, catalog: ModelCatalog): LineOutcome;
+  /** The request body (in the dialect's shape) from an Item's stored `request` text. */
+  requestBody(request: string): Record<string, unknown>;
   /** The LineError for a custom id already used on `firstLine`. */
   duplicateIdError(customId: string, lineNumber: number, firstLine: number): LineError;
   /**

@@ -46,6 +46,9 @@ const SYNC = 1;
 const BATCH_RETRY = 2;
 const BATCH = 3;
 
+/** setTimeout fires at once for delays above 2^31-1 ms (about 24.8 days). */
+const MAX_TIMER_MS = 2_147_483_647;
+
 interface Waiter {
   grant: () => void;
   reject: (error: EngineError) => void;
@@ -110,17 +113,19 @@ export class ModelDispatcher implements Dispatcher {
       // Not an EngineError: a bug in spool or an engine, not a failed request; retrying will not help.
       if (!(failure instanceof EngineError)) throw failure;
       if (signal?.aborted) throw callerAbortedError(model.name, signal.reason);
+      // The pause protects the other requests of the lane, so it applies even when this one stops here.
+      if (failure.statusCode === 429 && failure.retryAfterMs !== null && failure.retryAfterMs > 0 && !this.closing.signal.aborted) {
+        this.pauseLane(lane, Math.min(failure.retryAfterMs, this.retry.maxRetryAfterMs));
+      }
       if (!failure.retryable || retry >= model.maxRetries || this.closing.signal.aborted) throw failure;
       const delayMs = retryDelayMs({ attempt: retry + 1, retryAfterMs: failure.retryAfterMs, random: this.random, ...this.retry });
       if (delayMs === null) throw failure;
-      if (failure.statusCode === 429 && failure.retryAfterMs !== null && failure.retryAfterMs > 0) {
-        this.pauseLane(lane, Math.min(failure.retryAfterMs, this.retry.maxRetryAfterMs));
-      }
       this.options.logger?.debug({ model: model.name, retry: retry + 1, delayMs, kind: failure.kind, statusCode: failure.statusCode }, "retrying request");
       if (delayMs > 0) await this.sleepBeforeRetry(lane, delayMs, signal);
     }
   }
 
+  /** `waiting` counts requests queued for a slot and requests sleeping before a retry. */
   load(modelName: string): { running: number; waiting: number; concurrency: number } {
     const { model } = this.resolve(modelName);
     const lane = this.lanes.get(model.name);
@@ -203,9 +208,11 @@ export class ModelDispatcher implements Dispatcher {
   }
 
   private async attempt(lane: Lane, engine: Engine, model: ModelConfig, request: DispatchRequest): Promise<EngineReply> {
-    const controller = new AbortController();
-    const timer = setTimeout(abortWithTimeout, model.timeoutMs, controller, model);
     const caller = request.signal;
+    // A waiter granted a slot in the same tick its caller aborted: the listener below would never fire.
+    if (caller?.aborted) throw callerAbortedError(model.name, caller.reason);
+    const controller = new AbortController();
+    const timer = setTimeout(abortWithTimeout, Math.min(model.timeoutMs, MAX_TIMER_MS), controller, model);
     const onCallerAbort = caller ? () => controller.abort(callerAbortedError(model.name, caller.reason)) : null;
     if (caller && onCallerAbort) caller.addEventListener("abort", onCallerAbort, { once: true });
     lane.attempts.add(controller);

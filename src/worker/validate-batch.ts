@@ -70,7 +70,8 @@ export async function checkLines(
     if (errors.length < MAX_STORED_LINE_ERRORS) errors.push(error);
   };
 
-  const handle = async (event: LineEvent): Promise<void> => {
+  // Synchronous unless the Item sink returns a promise: an await per line costs as much as the checks.
+  const handle = (event: LineEvent): Promise<void> | void => {
     if ("problem" in event) {
       sawRequest = true;
       const error: LineError =
@@ -78,16 +79,14 @@ export async function checkLines(
           ? { line: event.lineNumber, code: "line_too_long", param: null, message: `Line ${event.lineNumber} is ${event.byteLength} bytes long; the limit is ${limits.maxLineBytes} bytes.` }
           : { line: event.lineNumber, code: "invalid_utf8", param: null, message: `Line ${event.lineNumber} is not valid UTF-8.` };
       report(error);
-      await addInvalid([error], null, null, event.lineNumber);
-      return;
+      return addInvalid([error], null, null, event.lineNumber);
     }
     if (isBlankLine(event.text)) return;
     sawRequest = true;
     const outcome = format.parseLine(event.text, event.lineNumber, batch, catalog);
     if (!outcome.ok) {
       for (const error of outcome.errors) report(error);
-      await addInvalid(outcome.errors, outcome.customId, outcome.echo, event.lineNumber);
-      return;
+      return addInvalid(outcome.errors, outcome.customId, outcome.echo, event.lineNumber);
     }
     const line = outcome.line;
     if (line.customId !== null) {
@@ -95,22 +94,20 @@ export async function checkLines(
       if (firstLine !== undefined) {
         const error = format.duplicateIdError(line.customId, event.lineNumber, firstLine);
         report(error);
-        await addInvalid([error], line.customId, line.echo, event.lineNumber);
-        return;
+        return addInvalid([error], line.customId, line.echo, event.lineNumber);
       }
       firstLineOfId.set(line.customId, event.lineNumber);
     }
     const mismatch = format.modelMismatchError?.(line.model, model, event.lineNumber) ?? null;
     if (mismatch) {
       report(mismatch);
-      await addInvalid([mismatch], line.customId, line.echo, event.lineNumber);
-      return;
+      return addInvalid([mismatch], line.customId, line.echo, event.lineNumber);
     }
     model ??= line.model;
-    await addItem({ customId: line.customId, echo: line.echo, model: line.model, kind: line.kind, request: line.request });
+    return addItem({ customId: line.customId, echo: line.echo, model: line.model, kind: line.kind, request: line.request });
   };
 
-  const addItem = async (item: Omit<NewItem, "index">): Promise<void> => {
+  const addItem = (item: Omit<NewItem, "index">): Promise<void> | void => {
     const index = total;
     total += 1;
     if (total === limits.maxBatchItems + 1) {
@@ -118,12 +115,12 @@ export async function checkLines(
     }
     // Under the "fail" policy nothing is inserted once an error is known: the Batch will fail anyway.
     if (errorCount > 0 && batch.invalidLinePolicy === "fail") return;
-    await params.onItem?.({ index, ...item });
+    return params.onItem?.({ index, ...item });
   };
 
-  const addInvalid = async (lineErrors: readonly LineError[], customId: string | null, echo: string | null, lineNumber: number): Promise<void> => {
+  const addInvalid = (lineErrors: readonly LineError[], customId: string | null, echo: string | null, lineNumber: number): Promise<void> | void => {
     if (batch.invalidLinePolicy !== "skip") return;
-    await addItem({
+    return addItem({
       customId,
       echo,
       model: batch.model ?? "",
@@ -134,7 +131,10 @@ export async function checkLines(
   };
 
   for await (const events of readJsonlLines(source, { maxLineBytes: limits.maxLineBytes })) {
-    for (const event of events) await handle(event);
+    for (const event of events) {
+      const pending = handle(event);
+      if (pending) await pending;
+    }
   }
   if (!sawRequest) report({ line: null, code: "empty_file", param: null, message: "The input file has no requests." });
   if (errorCount > errors.length) {
@@ -177,9 +177,9 @@ export async function validateBatch(deps: ValidationDeps, batch: Batch, owner: s
       catalog: deps.catalog,
       limits: deps.limits,
       nowMs: () => clock.now(),
-      onItem: async (item) => {
+      onItem: (item) => {
         buffer.push(item);
-        if (buffer.length >= INSERT_CHUNK) await flush();
+        return buffer.length >= INSERT_CHUNK ? flush() : undefined;
       },
     });
     await flush();

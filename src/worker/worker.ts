@@ -13,6 +13,7 @@ import type { Config, ModelConfig } from "../config/config.ts";
 import type { Clock } from "../core/clock.ts";
 import type { Dispatcher } from "../core/dispatcher.ts";
 import type { ModelCatalog } from "../core/model-catalog.ts";
+import type { BatchFormat } from "../core/batch-format.ts";
 import type { Dialect } from "../core/types.ts";
 import type { ClaimedItem, Store } from "../store/store.ts";
 import { outcomeOfError, outcomeOfReply, type ItemOutcome } from "./item-outcome.ts";
@@ -28,6 +29,8 @@ export interface WorkerDeps {
   settings: Config["worker"];
   /** Unique per process: the Lease owner. */
   owner: string;
+  /** Dialect rules by Dialect: extract each Item's request body. */
+  formats: ReadonlyMap<string, BatchFormat>;
   /** Told after results are recorded (a Batch may now be complete). */
   onResults?: () => void;
 }
@@ -136,7 +139,9 @@ export class Worker {
     let outcome: ItemOutcome;
     try {
       const dialect = await this.dialectOf(item.batchId);
-      const body = JSON.parse(item.request) as Record<string, unknown>;
+      const format = this.deps.formats.get(dialect);
+      if (!format) throw new Error(`No batch format for dialect ${dialect}.`);
+      const body = format.requestBody(item.request);
       const reply = await this.deps.dispatcher.dispatch({ model: item.model, kind: item.kind, dialect, body, priority: "batch", signal: controller.signal });
       outcome = outcomeOfReply(reply, this.deps.clock.now());
     } catch (error) {

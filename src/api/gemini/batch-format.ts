@@ -69,11 +69,18 @@ function parseLine(text: string, lineNumber: number, batch: Batch, catalog: Mode
     if (errors.length === 0) add("model_not_found", "request.model", `no model: ${catalog.unknownModelMessage("")}`);
     return invalid(errors, key, echo);
   }
-  return { ok: true, line: { customId: key, echo, model: checked.model, kind: batch.kind, request: JSON.stringify(value.request) } };
+  // The line itself is stored; requestBody extracts `request` at dispatch (one parse the Worker does anyway).
+  return { ok: true, line: { customId: key, echo, model: checked.model, kind: batch.kind, request: text } };
 }
 
 function invalid(errors: LineError[], customId: string | null, echo: string | null): LineOutcome {
   return { ok: false, errors, customId, echo };
+}
+
+function requestBody(request: string): Record<string, unknown> {
+  const parsed: unknown = JSON.parse(request);
+  if (isObject(parsed) && isObject(parsed.request)) return parsed.request;
+  return isObject(parsed) ? parsed : {};
 }
 
 function duplicateIdError(customId: string, lineNumber: number, firstLine: number): LineError {
@@ -184,6 +191,7 @@ function resultFileNames(batch: Batch): { output: string; error: string } {
 export const geminiBatchFormat: BatchFormat = {
   dialect: "gemini",
   parseLine,
+  requestBody,
   duplicateIdError,
   invalidLineResult,
   resultLine,

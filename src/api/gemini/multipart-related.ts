@@ -24,8 +24,8 @@ type Phase = "preamble" | "headers" | "body" | "done";
 export async function readMultipart(source: AsyncIterable<Buffer>, boundary: string, handlers: MultipartHandlers): Promise<boolean> {
   const delimiter = Buffer.from(`\r\n--${boundary}`);
   // A leading CRLF lets the first boundary (which has none before it) match the same delimiter.
-  let buffer = Buffer.from("\r\n");
-  let phase: Phase = "preamble";
+  let buffer: Buffer = Buffer.from("\r\n");
+  let phase = "preamble" as Phase;
   let partIndex = -1;
   let kind: "metadata" | "media" | "skip" = "skip";
   let metadata: Buffer[] = [];

@@ -16,7 +16,7 @@ import { BlobTooLargeError, type BlobWriter } from "../../store/blob-store.ts";
 import { invalidArgument } from "./errors.ts";
 import { isValidFileId, requestOrigin, stripFilesPrefix, toGeminiFile } from "./files.ts";
 import { boundaryOf, readMultipart } from "./multipart-related.ts";
-import type { UploadMetadata, UploadSessions } from "./upload-sessions.ts";
+import type { UploadMetadata, UploadSession, UploadSessions } from "./upload-sessions.ts";
 import { asInt64, field, isObject } from "./wire.ts";
 
 /** Uploaded files expire 48 h after creation, as on the real service. */
@@ -253,7 +253,8 @@ async function sessionRequest(ctx: AppContext, sessions: UploadSessions, uploadI
     return reply.code(200).header("x-goog-upload-status", "final").type("application/json").send(JSON.stringify(body));
   } finally {
     session.busy = false;
-    if (session.state !== "active") reply.header("x-goog-upload-status", session.state === "cancelled" ? "cancelled" : "final");
+    const state = session.state as UploadSession["state"];
+    if (state !== "active") reply.header("x-goog-upload-status", state === "cancelled" ? "cancelled" : "final");
   }
 }
 

@@ -92,7 +92,7 @@ function parseLine(text: string, lineNumber: number, batch: Batch, catalog: Mode
   }
 
   if (check.errors.length > 0 || model === null || customId === null) return invalid(check.errors, customId);
-  return { ok: true, line: { customId, echo: null, model, kind: batch.kind, request: JSON.stringify(body) } };
+  return { ok: true, line: { customId, echo: null, model, kind: batch.kind, request: text } };
 }
 
 function invalid(errors: LineError[], customId: string | null): LineOutcome {
@@ -295,9 +295,16 @@ function resultFileNames(batch: Batch): { output: string; error: string } {
   return { output: `${base}_output.jsonl`, error: `${base}_error.jsonl` };
 }
 
+/** Items keep their whole input line (see ParsedLine.request); the Engine gets its `body`. */
+function requestBody(request: string): Record<string, unknown> {
+  const parsed = JSON.parse(request) as { body?: unknown };
+  return isObject(parsed.body) ? parsed.body : (parsed as Record<string, unknown>);
+}
+
 export const openAIBatchFormat: BatchFormat = {
   dialect: "openai",
   parseLine,
+  requestBody,
   duplicateIdError,
   modelMismatchError,
   invalidLineResult,

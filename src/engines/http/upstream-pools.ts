@@ -9,6 +9,7 @@
  * then hold the sockets a quiet one needs.
  */
 import { Pool } from "undici";
+import { EngineError } from "../engine.ts";
 
 export interface PoolOptions {
   /** Usually the Model name; requests of different keys never share connections. */
@@ -26,7 +27,7 @@ export class UpstreamPools {
     const id = `${options.key}\u0000${options.origin}\u0000${options.connections}`;
     let pool = this.pools.get(id);
     if (pool === undefined) {
-      if (this.closed) throw new Error("The engine's connection pools are closed.");
+      if (this.closed) throw closedError();
       pool = new Pool(options.origin, {
         connections: options.connections,
         pipelining: 1,
@@ -47,4 +48,9 @@ export class UpstreamPools {
     this.pools.clear();
     await Promise.all(pools.map((pool) => pool.destroy()));
   }
+}
+
+/** Work arriving after close is part of a shutdown: "aborted", so the Worker returns the Item to the pool. */
+export function closedError(): EngineError {
+  return new EngineError({ kind: "aborted", message: "The engine is closed (spool is shutting down).", retryable: false });
 }

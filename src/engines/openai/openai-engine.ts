@@ -13,7 +13,7 @@ import type { OpenAIModelConfig } from "../../config/config.ts";
 import type { RequestKind, TokenUsage } from "../../core/types.ts";
 import { EngineError, type Engine, type EngineReply, type EngineRequest } from "../engine.ts";
 import { postJson } from "../http/post-json.ts";
-import { UpstreamPools } from "../http/upstream-pools.ts";
+import { closedError, UpstreamPools } from "../http/upstream-pools.ts";
 
 const PATHS: Record<RequestKind, string> = {
   chat: "/chat/completions",
@@ -61,6 +61,7 @@ export class OpenAIEngine implements Engine {
   // Keyed by the config object: a reloaded config (new object) gets a fresh route.
   private readonly routes = new WeakMap<OpenAIModelConfig, Route>();
   private readonly nowMs: () => number;
+  private closed = false;
 
   constructor(options: OpenAIEngineOptions = {}) {
     this.name = options.name ?? "openai";
@@ -68,6 +69,7 @@ export class OpenAIEngine implements Engine {
   }
 
   async execute(request: EngineRequest): Promise<EngineReply> {
+    if (this.closed) throw closedError();
     const route = this.routeOf(request);
     const path = `${route.basePath}${PATHS[request.kind]}${route.search}`;
     const reply = await postJson({
@@ -78,6 +80,9 @@ export class OpenAIEngine implements Engine {
       signal: request.signal,
       description: `POST ${route.origin}${path} (model '${route.model.name}')`,
       nowMs: this.nowMs,
+    }).catch((error: unknown) => {
+      // close() destroyed the pool under a running request: a shutdown, not an upstream failure.
+      throw this.closed ? closedError() : error;
     });
     const parsed = replySchema.safeParse(reply.body);
     if (!parsed.success) {
@@ -94,6 +99,7 @@ export class OpenAIEngine implements Engine {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await this.pools.close();
   }
 

@@ -9,15 +9,17 @@
  *   buffers at most one chunk, then INSERTs it (each INSERT commits on its own: no connection or
  *   transaction is held while the client is still uploading).
  * - Every write is an upload with its own id, invisible until commit(): a `blobs (key -> upload_id)` row
- *   is what makes a key readable. commit() is one transaction that points the key at the new upload and
- *   deletes the previous upload's chunks, so a reader sees the old contents or the new, never a half-written
- *   or mixed blob. An aborted write deletes its chunks; a process killed mid-write leaves an upload that no
- *   key points at (unreadable), removed later by removeAbandonedUploads().
- * - read() looks the key up once and then fetches one chunk per query, so memory stays at one chunk
- *   whatever the blob's size, and a slow client holds no connection between chunks. Ranges start at the
- *   chunk holding `start` (found by `first_byte`). Unlike the local store, a reader does not pin the
- *   version it started on: if the blob is replaced or deleted mid-read its stream fails with an error
- *   rather than continue with other contents.
+ *   is what makes a key readable. commit() is one transaction that points the key at the new upload, so a
+ *   reader sees the old contents or the new, never a half-written or mixed blob. An aborted write deletes
+ *   its chunks; a process killed mid-write leaves an upload that no key points at (never readable).
+ * - read() looks the key up once, pinning that upload, then fetches one chunk per query: memory stays at
+ *   about one chunk whatever the blob's size, and a slow client holds no connection between chunks.
+ *   Ranges start at the chunk holding `start` (found by `first_byte`).
+ * - A replaced or deleted blob's chunks are retired, not deleted at once, so a reader that already started
+ *   (a download in progress while finalization rewrites a result file) finishes on the version it opened,
+ *   as it would with the local store's open file. Retired uploads go after RETIRED_KEEP_MS, abandoned ones
+ *   after ABANDONED_UPLOAD_MS, swept by every commit and delete (no extra job to schedule); a reader still
+ *   going after that fails with an error rather than continue on other contents.
  * - SHA-256 and size are computed while writing; put() stops reading its source as soon as `maxBytes` is
  *   passed and keeps nothing.
  * - Commits and deletes of one key are serialized by a transaction-scoped advisory lock on the key, so two
@@ -34,6 +36,8 @@ const DEFAULT_CHUNK_BYTES = 1024 * 1024;
 const KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$/;
 /** Uploads younger than this may still be in progress in another process. */
 const ABANDONED_UPLOAD_MS = 24 * 3600 * 1000;
+/** How long a replaced or deleted blob stays readable for readers that opened it before. */
+const RETIRED_KEEP_MS = 3600 * 1000;
 
 export interface PostgresBlobStoreOptions extends PostgresDatabaseOptions {
   /** Size of stored chunks (and of the write buffer). Tests lower it to exercise chunk boundaries. */
@@ -52,7 +56,13 @@ export class PostgresBlobStore implements BlobStore {
 
   async createWriter(key: string): Promise<BlobWriter> {
     checkKey(key);
-    const writer = new PostgresBlobWriter(this.db, key, this.chunkBytes, () => this.writers.delete(writer));
+    const writer = new PostgresBlobWriter(
+      this.db,
+      key,
+      this.chunkBytes,
+      () => this.writers.delete(writer),
+      () => this.removeLeftoverUploads(Date.now()),
+    );
     this.writers.add(writer);
     return writer;
   }
@@ -94,11 +104,11 @@ export class PostgresBlobStore implements BlobStore {
     let seq = first.rows[0]?.seq;
     let offset = first.rows[0]?.first_byte ?? 0;
     while (seq !== undefined && offset < end) {
-      // Binary result format (a pg option @types/pg does not declare): the chunk arrives as raw bytes
-      // instead of hex text twice its size that would then be decoded.
-      const chunkQuery = { text: "SELECT data FROM blob_chunks WHERE upload_id = $1 AND seq = $2", values: [uploadId, seq], binary: true };
-      const { rows } = await this.db.pool.query<{ data: Buffer }>(chunkQuery);
-      const data = rows[0]?.data;
+      // Base64 text, decoded here: pg 8 reads every result row as text (binary results would corrupt
+      // bytes), and base64 is 1.33x the chunk on the wire where bytea's hex output is 2x. The connection's
+      // receive buffer grows to fit the largest message and stays, so smaller messages mean less memory.
+      const { rows } = await this.db.query<{ data: string }>("SELECT encode(data, 'base64') AS data FROM blob_chunks WHERE upload_id = $1 AND seq = $2", [uploadId, seq]);
+      const data = rows[0] ? Buffer.from(rows[0].data, "base64") : undefined;
       if (!data) break;
       const from = Math.max(0, start - offset);
       const to = Math.min(data.byteLength, end - offset);
@@ -119,26 +129,32 @@ export class PostgresBlobStore implements BlobStore {
 
   async delete(key: string): Promise<boolean> {
     checkKey(key);
-    return this.db.transaction(async (client) => {
+    const deleted = await this.db.transaction(async (client) => {
       await lockKey(client, key);
       const { rows } = await client.query<{ upload_id: string }>("DELETE FROM blobs WHERE key = $1 RETURNING upload_id", [key]);
       const removed = rows[0];
       if (!removed) return false;
-      await client.query("DELETE FROM blob_chunks WHERE upload_id = $1", [removed.upload_id]);
+      await retireUpload(client, key, removed.upload_id);
       return true;
     });
+    if (deleted) await this.removeLeftoverUploads(Date.now());
+    return deleted;
   }
 
   /**
-   * Deletes uploads started more than a day ago (by `nowMs`) that were never committed or aborted: the
-   * chunks of a process killed mid-write. Not part of the BlobStore contract; a Sweeper may call it.
+   * Deletes the chunks nothing needs any more: retired uploads older than RETIRED_KEEP_MS and uploads
+   * started more than ABANDONED_UPLOAD_MS ago that never committed (their process died). `nowMs` is the
+   * wall clock: this is bookkeeping, not domain time. Returns how many uploads were removed.
    */
-  async removeAbandonedUploads(nowMs: number, olderThanMs = ABANDONED_UPLOAD_MS): Promise<number> {
+  async removeLeftoverUploads(nowMs: number): Promise<number> {
     const { rows } = await this.db.query<{ upload_id: string }>(
-      `WITH abandoned AS (DELETE FROM blob_uploads WHERE started_at_ms < $1 RETURNING upload_id),
-            chunks AS (DELETE FROM blob_chunks WHERE upload_id IN (SELECT upload_id FROM abandoned))
-       SELECT upload_id FROM abandoned`,
-      [nowMs - olderThanMs],
+      `WITH leftover AS (
+         DELETE FROM blob_uploads
+         WHERE (retired_at_ms IS NOT NULL AND retired_at_ms <= $1) OR (retired_at_ms IS NULL AND started_at_ms <= $2)
+         RETURNING upload_id),
+       chunks AS (DELETE FROM blob_chunks WHERE upload_id IN (SELECT upload_id FROM leftover))
+       SELECT upload_id FROM leftover`,
+      [nowMs - RETIRED_KEEP_MS, nowMs - ABANDONED_UPLOAD_MS],
     );
     return rows.length;
   }
@@ -170,6 +186,7 @@ class PostgresBlobWriter implements BlobWriter {
     private readonly key: string,
     private readonly chunkBytes: number,
     private readonly onDone: () => void,
+    private readonly onCommitted: () => Promise<unknown>,
   ) {}
 
   get bytesWritten(): number {
@@ -198,9 +215,9 @@ class PostgresBlobWriter implements BlobWriter {
     this.assertOpen();
     if (this.failure !== null) throw this.failure;
     this.state = "committed";
+    const info = { bytes: this.written, sha256: this.hash.digest("hex") };
     try {
       if (this.bufferedBytes > 0) await this.storeChunk(Buffer.concat(this.buffered, this.bufferedBytes));
-      const info = { bytes: this.written, sha256: this.hash.digest("hex") };
       await this.db.transaction(async (client) => {
         await lockKey(client, this.key);
         const previous = await client.query<{ upload_id: string }>("SELECT upload_id FROM blobs WHERE key = $1", [this.key]);
@@ -209,17 +226,19 @@ class PostgresBlobWriter implements BlobWriter {
            ON CONFLICT (key) DO UPDATE SET upload_id = EXCLUDED.upload_id, bytes = EXCLUDED.bytes, sha256 = EXCLUDED.sha256`,
           [this.key, this.uploadId, info.bytes, info.sha256],
         );
-        const replaced = previous.rows[0]?.upload_id;
-        if (replaced !== undefined) await client.query("DELETE FROM blob_chunks WHERE upload_id = $1", [replaced]);
         await client.query("DELETE FROM blob_uploads WHERE upload_id = $1", [this.uploadId]);
+        const replaced = previous.rows[0]?.upload_id;
+        if (replaced !== undefined) await retireUpload(client, this.key, replaced);
       });
-      return info;
     } catch (error) {
       await this.discard().catch(() => undefined);
       throw error;
     } finally {
       this.onDone();
     }
+    // Housekeeping after the fact: a failure here must not undo a commit that happened; the next one retries.
+    await this.onCommitted().catch(() => undefined);
+    return info;
   }
 
   async abort(): Promise<void> {
@@ -248,7 +267,7 @@ class PostgresBlobWriter implements BlobWriter {
 
   private async storeChunk(data: Buffer): Promise<void> {
     if (!this.registered) {
-      // Registered before its first chunk, so removeAbandonedUploads can find every chunk a dead writer left.
+      // Registered before its first chunk, so removeLeftoverUploads finds every chunk a dead writer left.
       await this.db.query("INSERT INTO blob_uploads (upload_id, key, started_at_ms) VALUES ($1, $2, $3)", [this.uploadId, this.key, Date.now()]);
       this.registered = true;
     }
@@ -261,9 +280,10 @@ class PostgresBlobWriter implements BlobWriter {
     this.buffered = [];
     this.bufferedBytes = 0;
     if (!this.registered) return;
+    // Guarded: if a commit reached the server but its answer was lost, the upload is live; keep it.
     await this.db.transaction(async (client) => {
-      await client.query("DELETE FROM blob_chunks WHERE upload_id = $1", [this.uploadId]);
-      await client.query("DELETE FROM blob_uploads WHERE upload_id = $1", [this.uploadId]);
+      const { rowCount } = await client.query("DELETE FROM blob_uploads WHERE upload_id = $1", [this.uploadId]);
+      if ((rowCount ?? 0) > 0) await client.query("DELETE FROM blob_chunks WHERE upload_id = $1", [this.uploadId]);
     });
   }
 
@@ -274,6 +294,12 @@ class PostgresBlobWriter implements BlobWriter {
 
 function checkKey(key: string): void {
   if (!KEY_PATTERN.test(key)) throw new AppError("invalid_request", `Invalid file id: ${JSON.stringify(key).slice(0, 80)}.`);
+}
+
+/** Chunks of an upload no key points at any more: kept RETIRED_KEEP_MS for readers already under way. */
+async function retireUpload(client: Queryable, key: string, uploadId: string): Promise<void> {
+  const nowMs = Date.now();
+  await client.query("INSERT INTO blob_uploads (upload_id, key, started_at_ms, retired_at_ms) VALUES ($1, $2, $3, $3)", [uploadId, key, nowMs]);
 }
 
 async function lockKey(client: Queryable, key: string): Promise<void> {

@@ -42,10 +42,12 @@ function errorsOf(lines: string[], batch = chatBatch): LineError[] {
 const triples = (errors: LineError[]) => errors.map((error) => [error.line, error.code, error.param]);
 
 describe("openAIBatchFormat.parseLine", () => {
-  it("accepts a good chat line and keeps the body as JSON text", () => {
+  it("accepts a good chat line and keeps it so requestBody gives back the body", () => {
     const body = { model: "gpt-test", messages: [{ role: "user", content: "hi" }], max_tokens: 5, response_format: { type: "json_object" } };
     const outcome = openAIBatchFormat.parseLine(chat("req-1", body), 1, chatBatch, catalog);
-    expect(outcome).toEqual({ ok: true, line: { customId: "req-1", echo: null, model: "gpt-test", kind: "chat", request: JSON.stringify(body) } });
+    expect(outcome).toMatchObject({ ok: true, line: { customId: "req-1", echo: null, model: "gpt-test", kind: "chat" } });
+    if (!outcome.ok) throw new Error("expected a valid line");
+    expect(openAIBatchFormat.requestBody(outcome.line.request)).toEqual(body);
   });
 
   it("accepts embeddings input as a string, strings, tokens and token arrays", () => {

@@ -153,6 +153,18 @@ describe("OpenAIEngine", () => {
     expect(await failure(run(chat("who am i"), { model: model({ name: "wrong-key", apiKey: "sk-wrong" }) }))).toMatchObject({ statusCode: 401, retryable: false });
   });
 
+  it("fails requests running or arriving after close as aborted, so the Worker returns them", async () => {
+    const closing = new OpenAIEngine();
+    upstream.setFault(() => ({ hang: true }));
+    const running = closing.execute({ kind: "chat", dialect: "openai", body: chat("in flight at close"), model: model(), signal: new AbortController().signal });
+    const settled = running.then(() => null, (error: unknown) => error);
+    // Wait until the request reached the upstream, so close() really cuts a running exchange.
+    while (upstream.countsByKey.get("in flight at close") === undefined) await new Promise((resolve) => setImmediate(resolve));
+    await closing.close();
+    expect(await settled).toMatchObject({ kind: "aborted", retryable: false });
+    expect(await failure(closing.execute({ kind: "chat", dialect: "openai", body: chat("late"), model: model(), signal: new AbortController().signal }))).toMatchObject({ kind: "aborted" });
+  });
+
   it("refuses a Model of another engine as unsupported", async () => {
     const gemini = { name: "g", engine: "gemini", concurrency: 1, timeoutMs: 1_000, maxRetries: 0 } as const;
     const error = await failure(engine.execute({ kind: "chat", dialect: "openai", body: chat("x"), model: gemini, signal: new AbortController().signal }));

@@ -103,13 +103,16 @@ CREATE INDEX items_running_batch ON items (batch_id) WHERE status = 'running';
 
 -- ---- BlobStore (src/store/blob/postgres-blob-store.ts) ----
 -- A blob is readable only through its `blobs` row, which points at the upload that wrote it. An upload
--- writes its chunks under its own id while nothing points at it; commit swaps the pointer (and drops the
--- previous upload's chunks) in one transaction, so readers see the old contents or the new, never a mix.
+-- writes its chunks under its own id while nothing points at it; commit swaps the pointer in one
+-- transaction, so readers see the old contents or the new, never a half-written or mixed blob.
+-- blob_uploads lists the uploads no key points at: in progress (or abandoned by a dead process), and
+-- retired ones (replaced or deleted) whose chunks are kept a while for readers that already started.
 CREATE TABLE blob_uploads (
   upload_id     TEXT    PRIMARY KEY,
   key           TEXT    NOT NULL,
-  -- Wall-clock start, only to find uploads abandoned by a process that died mid-write.
-  started_at_ms BIGINT  NOT NULL
+  -- Wall-clock bookkeeping, only to decide when leftover chunks may go.
+  started_at_ms BIGINT  NOT NULL,
+  retired_at_ms BIGINT
 );
 
 CREATE TABLE blob_chunks (

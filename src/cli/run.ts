@@ -1,0 +1,449 @@
+/**
+ * `spool run -i requests.jsonl -o results.jsonl`: processes a batch file locally, without an HTTP server,
+ * through the same validation, Workers, Engines and result format as a submitted Batch (like vLLM's
+ * `run-batch`).
+ *
+ * The input is stored as a File and run as one Batch in a work directory (default `<output>.spool/`,
+ * SQLite + blobs). A marker file there holds the Batch id and the input's SHA-256: a run that was
+ * interrupted (Ctrl-C, kill, crash) and started again with the same input continues that Batch, and
+ * finished requests are not sent again. On success the output is written atomically and the default work
+ * directory is removed (an explicit `--data-dir` is kept; run again, it rewrites the output at once).
+ *
+ * `--model NAME` runs every request on NAME (the lines' own model names are replaced). Without a config
+ * the built-in demo model is the only model, so every request runs on it (`spool-demo`, random weights).
+ * With a config and no `--model`, OpenAI lines use their own `body.model`; Gemini lines name no model, so
+ * `--model` is required for them.
+ *
+ * Exit codes: 0 the Batch completed (failed requests are counted and have error lines in the output);
+ * 1 the input failed validation (every problem printed with its line number), or the Batch did not
+ * complete; 2 usage errors; 130/143 interrupted by SIGINT/SIGTERM (run again to continue).
+ */
+import { createHash } from "node:crypto";
+import { createReadStream, createWriteStream, existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdir, rename } from "node:fs/promises";
+import { isUtf8 } from "node:buffer";
+import path from "node:path";
+import { once } from "node:events";
+import { pino, type Logger } from "pino";
+import { batchFormats } from "../api/batch-formats.ts";
+import { isSupportedEndpoint, SUPPORTED_ENDPOINTS } from "../api/openai/endpoints.ts";
+import { createApp, dataPaths, type App } from "../app.ts";
+import { DEMO_MODEL, type Config } from "../config/config.ts";
+import { ConfigError, loadConfig } from "../config/load-config.ts";
+import type { BatchFormat } from "../core/batch-format.ts";
+import { newBatchId, newFileId } from "../core/ids.ts";
+import { ModelCatalog } from "../core/model-catalog.ts";
+import { isTerminal, type Batch, type Dialect } from "../core/types.ts";
+import type { Store } from "../store/store.ts";
+import { cliLogStream, formatDuration, formatRate, ProgressDisplay, type ProgressSnapshot } from "./progress.ts";
+import { sniffBatchFile } from "./sniff-batch-file.ts";
+import { formatLineError } from "./validate.ts";
+
+export interface RunFlags {
+  input?: string;
+  output?: string;
+  model?: string;
+  config?: string;
+  dataDir?: string;
+  logLevel?: string;
+  /** Seconds between plain progress lines when stderr is not a terminal. */
+  progressInterval?: string;
+}
+
+/** A mistake in the command line or its environment: exit code 2. */
+class UsageError extends Error {}
+
+/** Shorter than a server's: only batch-level Leases (validation, finalization) of a killed run wait this. */
+const RUN_LEASE_MS = 10_000;
+const POLL_MS = 200;
+/** A local run does not expire. */
+const RUN_LIFETIME_MS = 10 * 365 * 24 * 3600 * 1000;
+const MARKER_FILE = "run.json";
+const LOCK_FILE = "run.lock";
+
+interface RunMarker {
+  batchId: string;
+  input: string;
+  inputSha256: string;
+  dialect: Dialect;
+  model: string | null;
+}
+
+interface RunPlan {
+  input: string;
+  output: string;
+  workDir: string;
+  keepWorkDir: boolean;
+  config: Config;
+  modelCacheDir: string;
+  dialect: Dialect;
+  format: BatchFormat;
+  endpoint: string;
+  kind: Batch["kind"];
+  /** Every request runs on this Model; null: the lines' own. */
+  model: string | null;
+}
+
+export async function runCommand(flags: RunFlags): Promise<void> {
+  let code: number;
+  try {
+    code = await runBatchFile(flags);
+  } catch (error) {
+    if (!(error instanceof UsageError || error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    code = 2;
+  }
+  // Engines (llama.cpp, connection pools) may keep handles open after stop; the run is over.
+  process.exit(code);
+}
+
+async function runBatchFile(flags: RunFlags): Promise<number> {
+  const plan = await planRun(flags);
+  await mkdir(plan.workDir, { recursive: true });
+  lockWorkDir(plan.workDir);
+  const logSink = { progress: null as ProgressDisplay | null };
+  const logger = createRunLogger(flags.logLevel ?? process.env.SPOOL_LOG_LEVEL, (line) => (logSink.progress ? logSink.progress.print(line) : process.stderr.write(`${line}\n`)));
+  if (plan.config.demoModel && flags.model === undefined) {
+    console.error(`No config: every request runs on the built-in demo model '${DEMO_MODEL.name}' (random weights, gibberish output). Use --config for real models.`);
+  }
+  const app = await createApp(plan.config, { api: false, workers: true, logger, modelCacheDir: plan.modelCacheDir });
+  const progress = new ProgressDisplay({ stream: process.stderr, plainIntervalMs: progressIntervalMs(flags.progressInterval) });
+  logSink.progress = progress;
+  let stopped = false;
+  try {
+    const batch = await openBatch(app, plan, logger);
+    const startedMs = Date.now();
+    const doneBefore = doneCount(batch);
+    app.context.notifyWork();
+    await app.start();
+    const final = await waitForBatch(app.context.store, batch.id, progress, async (signal) => {
+      stopped = true;
+      console.error(`\n${signal}: stopping; requests still running get up to ${formatDuration(plan.config.worker.shutdownGraceMs)} (press Ctrl-C again to quit at once).`);
+      await app.stop();
+      console.error(`Stopped. Run the same command again to continue batch ${batch.id}.`);
+      return signal === "SIGINT" ? 130 : 143;
+    });
+    progress.finish();
+    if (typeof final === "number") return final;
+    const code = await reportFinished(app.context.store, plan, final, { startedMs, doneBefore });
+    await app.stop();
+    stopped = true;
+    if (code === 0 && !plan.keepWorkDir) rmSync(plan.workDir, { recursive: true, force: true });
+    return code;
+  } finally {
+    if (!stopped) await app.stop();
+  }
+}
+
+/** Checks the flags and builds the run's Config; every problem here is a UsageError (exit 2). */
+async function planRun(flags: RunFlags): Promise<RunPlan> {
+  if (!flags.input) throw new UsageError("spool run: -i/--input <file> is required.");
+  if (!flags.output) throw new UsageError("spool run: -o/--output <file> is required.");
+  const input = path.resolve(flags.input);
+  const output = path.resolve(flags.output);
+  if (!existsSync(input) || !statSync(input).isFile()) throw new UsageError(`spool run: the input file ${input} does not exist.`);
+  if (input === output) throw new UsageError("spool run: the output file must not be the input file.");
+  const workDir = path.resolve(flags.dataDir ?? `${output}.spool`);
+
+  // Downloaded models go where `spool serve` with the same config keeps them, not into the throwaway work dir.
+  const home = loadConfig({ config: flags.config });
+  const loaded = loadConfig({ config: flags.config, dataDir: workDir });
+  const config: Config = {
+    ...loaded,
+    databaseUrl: null, // a local run always uses SQLite in its work dir
+    worker: { ...loaded.worker, leaseMs: Math.min(loaded.worker.leaseMs, RUN_LEASE_MS), pollMs: Math.min(loaded.worker.pollMs, 250) },
+  };
+
+  const sniffed = await sniffBatchFile(input);
+  const format = batchFormats().get(sniffed.dialect);
+  if (!format) throw new UsageError(`spool run: ${input} looks like a ${sniffed.dialect} batch file, which this version of spool cannot run yet.`);
+  const catalog = new ModelCatalog(config.models);
+  let model: string | null = config.demoModel ? DEMO_MODEL.name : null;
+  if (flags.model !== undefined) {
+    const found = catalog.get(flags.model);
+    if (!found) throw new UsageError(`spool run: --model: ${catalog.unknownModelMessage(flags.model)}`);
+    model = found.name;
+  }
+  if (sniffed.dialect === "gemini" && model === null) {
+    throw new UsageError(`spool run: ${input} is a Gemini batch file, whose lines name no model: pass --model NAME (configured: ${catalog.names().join(", ")}).`);
+  }
+  const endpoint = sniffed.dialect === "gemini" ? (sniffed.kind === "embedding" ? "asyncBatchEmbedContent" : "batchGenerateContent") : (sniffed.endpoint ?? "/v1/chat/completions");
+  return {
+    input, output, workDir, keepWorkDir: flags.dataDir !== undefined, config, modelCacheDir: dataPaths(home.dataDir).models,
+    dialect: sniffed.dialect, format, endpoint, kind: sniffed.kind, model,
+  };
+}
+
+/** The Batch to wait for: the interrupted one of an earlier run of the same input, or a new one. */
+async function openBatch(app: App, plan: RunPlan, logger: Logger): Promise<Batch> {
+  const { store } = app.context;
+  const inputSha256 = await sha256Of(plan.input);
+  const marker = readMarker(plan.workDir);
+  const same = marker !== null && marker.inputSha256 === inputSha256 && marker.model === plan.model && marker.dialect === plan.dialect;
+  const previous = same ? await store.getBatch(marker.batchId) : null;
+
+  // The lock says no other process works here: Items still leased belong to a killed run. Return them now
+  // instead of waiting for their Leases to expire (Leases end at most leaseMs after their last renewal).
+  await store.reclaimExpiredItems(Date.now() + plan.config.worker.leaseMs + 1);
+
+  if (previous && !["failed", "cancelled", "expired"].includes(previous.status)) {
+    console.error(`Resuming batch ${previous.id}: ${doneCount(previous)} of ${previous.counts.total || "?"} requests already done.`);
+    return previous;
+  }
+  if (plan.dialect === "openai" && !isSupportedEndpoint(plan.endpoint)) {
+    throw new UsageError(`spool run: the first request's url is '${plan.endpoint}'; spool runs batches for ${SUPPORTED_ENDPOINTS.join(", ")}.`);
+  }
+  await cancelUnfinishedBatches(store, logger);
+  // The marker is written before the Batch exists, so a run killed in between finds it by id, never
+  // leaves an unmarked Batch behind that would run unseen next to the new one.
+  const batchId = same && marker && previous === null ? marker.batchId : newBatchId();
+  writeMarker(plan.workDir, { batchId, input: plan.input, inputSha256, dialect: plan.dialect, model: plan.model });
+  const fileId = await storeInput(app, plan);
+  const nowMs = app.context.clock.now();
+  return store.createBatch({
+    id: batchId, dialect: plan.dialect, kind: plan.kind, endpoint: plan.endpoint,
+    model: plan.dialect === "gemini" ? plan.model : null,
+    inputFileId: fileId, invalidLinePolicy: plan.dialect === "gemini" ? "skip" : "fail",
+    displayName: path.basename(plan.input), metadata: null, options: {}, priority: 0,
+    createdAtMs: nowMs, expiresAtMs: nowMs + RUN_LIFETIME_MS,
+  });
+}
+
+/** Stores the input as a File, with every request's model replaced when the run fixes one. */
+async function storeInput(app: App, plan: RunPlan): Promise<string> {
+  const { store, blobs, clock } = app.context;
+  const fileId = newFileId();
+  const source = createReadStream(plan.input, { highWaterMark: 1024 * 1024 });
+  const model = plan.model;
+  const content = model === null ? source : replaceModels(source, plan.dialect, model, plan.config.limits.maxLineBytes);
+  const info = await blobs.put(fileId, content);
+  await store.createFile({
+    id: fileId, purpose: "batch", filename: path.basename(plan.input), displayName: null, mimeType: "application/jsonl",
+    bytes: info.bytes, sha256: info.sha256, source: "uploaded", createdAtMs: clock.now(), expiresAtMs: null,
+  });
+  return fileId;
+}
+
+/**
+ * Rewrites each line's model (OpenAI `body.model`, Gemini `request.model` when present). Lines that are
+ * not JSON objects, not UTF-8 or too long pass through byte for byte, so validation reports them exactly
+ * as `spool validate` would, with the same line numbers.
+ */
+async function* replaceModels(source: AsyncIterable<Buffer>, dialect: Dialect, model: string, maxLineBytes: number): AsyncGenerator<Buffer> {
+  const rewrite = (bytes: Buffer): Buffer => {
+    if (!isUtf8(bytes)) return bytes;
+    let value: unknown;
+    try {
+      value = JSON.parse(bytes.toString("utf8"));
+    } catch {
+      return bytes;
+    }
+    const holder = isRecord(value) ? (dialect === "openai" ? value.body : value.request) : undefined;
+    if (!isRecord(holder) || (dialect === "gemini" && !("model" in holder))) return bytes;
+    holder.model = model;
+    return Buffer.from(JSON.stringify(value));
+  };
+  const newline = Buffer.from("\n");
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let passThrough = false; // the current line is longer than any valid line: stream it unchanged
+  for await (const chunk of source) {
+    const out: Buffer[] = [];
+    let start = 0;
+    for (let end = chunk.indexOf(0x0a, start); end !== -1; end = chunk.indexOf(0x0a, start)) {
+      const piece = chunk.subarray(start, end);
+      out.push(passThrough ? piece : rewrite(pending.length === 0 ? piece : Buffer.concat([...pending, piece])), newline);
+      pending = [];
+      pendingBytes = 0;
+      passThrough = false;
+      start = end + 1;
+    }
+    const rest = chunk.subarray(start);
+    if (passThrough) out.push(rest);
+    else if (rest.length > 0) {
+      pending.push(Buffer.from(rest));
+      pendingBytes += rest.length;
+      if (pendingBytes > maxLineBytes) {
+        out.push(...pending);
+        pending = [];
+        passThrough = true;
+      }
+    }
+    if (out.length > 0) yield Buffer.concat(out);
+  }
+  if (pending.length > 0) yield rewrite(Buffer.concat(pending));
+}
+
+/**
+ * Polls the Batch until it is terminal, showing progress. A first SIGINT/SIGTERM stops gracefully (the
+ * loop notices it between two polls, so the Store is never closed under a read); a second exits at once.
+ * Returns the Batch, or the exit code when interrupted.
+ */
+async function waitForBatch(store: Store, batchId: string, progress: ProgressDisplay, onSignal: (signal: NodeJS.Signals) => Promise<number>): Promise<Batch | number> {
+  const state: { received: NodeJS.Signals | null; wake: (() => void) | null } = { received: null, wake: null };
+  const handle = (signal: NodeJS.Signals): void => {
+    if (state.received) process.exit(signal === "SIGINT" ? 130 : 143);
+    state.received = signal;
+    state.wake?.();
+  };
+  process.on("SIGINT", handle);
+  process.on("SIGTERM", handle);
+  try {
+    for (;;) {
+      if (state.received) {
+        progress.finish();
+        return await onSignal(state.received);
+      }
+      const batch = await store.getBatch(batchId);
+      if (!batch) throw new Error(`Batch ${batchId} disappeared from the work directory.`);
+      progress.update(snapshotOf(batch));
+      if (isTerminal(batch.status)) return batch;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, POLL_MS);
+        state.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      state.wake = null;
+    }
+  } finally {
+    process.off("SIGINT", handle);
+    process.off("SIGTERM", handle);
+  }
+}
+
+/** Writes the output (completed Batch) or prints the validation problems. Returns the exit code. */
+async function reportFinished(store: Store, plan: RunPlan, batch: Batch, session: { startedMs: number; doneBefore: number }): Promise<number> {
+  if (batch.status === "failed") {
+    const errors = batch.errors ?? [];
+    for (const error of errors) console.log(formatLineError(error));
+    const count = errors.filter((error) => error.code !== "too_many_errors").length;
+    console.log(`${plan.input}: ${count} problem${count === 1 ? "" : "s"}; nothing was run. Fix the file and run again (spool validate lists the same problems).`);
+    return 1;
+  }
+  const lines = await writeOutput(store, plan, batch);
+  const { counts } = batch;
+  const seconds = (Date.now() - session.startedMs) / 1000;
+  const doneNow = doneCount(batch) - session.doneBefore;
+  for (const error of batch.errors ?? []) console.log(`skipped ${formatLineError(error)}`);
+  const rate = seconds > 0 ? ` (${formatRate(doneNow / seconds)} req/s)` : "";
+  const resumed = session.doneBefore > 0 ? `, ${session.doneBefore} done by an earlier run` : "";
+  const others = counts.cancelled + counts.expired > 0 ? `, ${counts.cancelled} cancelled, ${counts.expired} expired` : "";
+  console.log(
+    `Batch ${batch.id} ${batch.status}: ${counts.succeeded} succeeded, ${counts.failed} failed${others} of ${counts.total} requests ` +
+      `in ${formatDuration(seconds * 1000)}${rate}${resumed}.`,
+  );
+  console.log(`Wrote ${lines} result lines to ${plan.output}${counts.failed > 0 ? ` (${counts.failed} of them errors)` : ""}.`);
+  return batch.status === "completed" ? 0 : 1;
+}
+
+/** Every result line (successes and errors) in input order, written atomically. */
+async function writeOutput(store: Store, plan: RunPlan, batch: Batch): Promise<number> {
+  const temporary = `${plan.output}.part`;
+  const out = createWriteStream(temporary);
+  let lines = 0;
+  let afterIndex = -1;
+  for (;;) {
+    const page = await store.readItems(batch.id, { afterIndex, limit: 1_000 });
+    const text = page.items.filter((item) => item.result !== null).map((item) => `${plan.format.resultLine(batch, item).line}\n`);
+    lines += text.length;
+    if (text.length > 0 && !out.write(text.join(""))) await once(out, "drain");
+    if (page.nextAfterIndex === null) break;
+    afterIndex = page.nextAfterIndex;
+  }
+  out.end();
+  await once(out, "finish");
+  await rename(temporary, plan.output);
+  return lines;
+}
+
+async function cancelUnfinishedBatches(store: Store, logger: Logger): Promise<void> {
+  let afterId: string | undefined;
+  for (;;) {
+    const page = await store.listBatches({ limit: 100, afterId });
+    for (const batch of page.batches) {
+      if (batch.status !== "validating" && batch.status !== "in_progress") continue;
+      await store.cancelBatch(batch.id, Date.now()).catch((error: unknown) => logger.warn({ err: error, batchId: batch.id }, "could not cancel an earlier run's batch"));
+    }
+    if (!page.hasMore || page.batches.length === 0) return;
+    afterId = page.batches[page.batches.length - 1]?.id;
+  }
+}
+
+function snapshotOf(batch: Batch): ProgressSnapshot {
+  const phase = batch.status === "validating" ? "validating" : batch.status === "finalizing" || isTerminal(batch.status) ? "finalizing" : "running";
+  return { phase, done: doneCount(batch), total: batch.counts.total, failed: batch.counts.failed };
+}
+
+function doneCount(batch: Batch): number {
+  const { succeeded, failed, cancelled, expired } = batch.counts;
+  return succeeded + failed + cancelled + expired;
+}
+
+/** One run per work dir: a second would share its SQLite file and run the same Items. */
+function lockWorkDir(workDir: string): void {
+  const lockPath = path.join(workDir, LOCK_FILE);
+  for (let tries = 0; tries < 2; tries += 1) {
+    try {
+      writeFileSync(lockPath, String(process.pid), { flag: "wx" });
+      process.on("exit", () => rmSync(lockPath, { force: true }));
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    const holder = Number.parseInt(readFileSync(lockPath, "utf8"), 10);
+    if (Number.isInteger(holder) && holder !== process.pid && isAlive(holder)) {
+      throw new UsageError(`spool run: another run (pid ${holder}) is working in ${workDir}; wait for it to finish or stop it.`);
+    }
+    rmSync(lockPath, { force: true }); // left by a run that was killed
+  }
+  throw new UsageError(`spool run: cannot lock ${workDir}.`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+function readMarker(workDir: string): RunMarker | null {
+  try {
+    const parsed = JSON.parse(readFileSync(path.join(workDir, MARKER_FILE), "utf8")) as Partial<RunMarker>;
+    return typeof parsed.batchId === "string" && typeof parsed.inputSha256 === "string" ? (parsed as RunMarker) : null;
+  } catch {
+    return null;
+  }
+}
+
+function writeMarker(workDir: string, marker: RunMarker): void {
+  const file = path.join(workDir, MARKER_FILE);
+  writeFileSync(`${file}.tmp`, `${JSON.stringify(marker, null, 2)}\n`);
+  renameSync(`${file}.tmp`, file);
+}
+
+async function sha256Of(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+/** Logs for people: warnings and model downloads as short lines; `--log-level` gives the JSON log. */
+function createRunLogger(level: string | undefined, print: (line: string) => void): Logger {
+  if (level !== undefined && level !== "") return pino({ level, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
+  return pino({ level: "info", base: null }, cliLogStream(print));
+}
+
+function progressIntervalMs(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`spool run: --progress-interval must be a positive number of seconds, got '${value}'.`);
+  return seconds * 1000;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
