@@ -3,7 +3,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", "data/**", ".spool/**", "coverage/**"] },
+  { ignores: ["node_modules/**", "data/**", ".spool/**", "coverage/**", "test/.work/**", "bench/.work/**", "**/*.spool/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
