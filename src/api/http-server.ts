@@ -55,8 +55,15 @@ export function buildHttpServer(ctx: AppContext, options: HttpServerOptions = {}
   app.addHook("onSend", async (request, reply) => {
     reply.header("x-request-id", request.id);
   });
+  // close() closes the connections idle at that moment; one still sending a response (a file download)
+  // would otherwise sit in keep-alive for Fastify's 72 s after it finishes, holding up shutdown.
+  let closing = false;
+  app.addHook("preClose", async () => {
+    closing = true;
+  });
   app.addHook("onResponse", async (request, reply) => {
     request.log.debug({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, "request");
+    //X
   });
   if (ctx.config.apiKeys.length > 0) {
     const accepts = makeApiKeyCheck(ctx.config.apiKeys);

@@ -11,6 +11,8 @@ export interface ServerFlags {
   dataDir?: string;
   databaseUrl?: string;
   logLevel?: string;
+  /** `--no-workers`: serve the API only (scale-out: workers run in `spool worker` processes). */
+  workers?: boolean;
 }
 
 function addServerOptions(command: Command): Command {
@@ -29,9 +31,9 @@ export function buildCli(): Command {
     .version("0.1.0")
     .showHelpAfterError();
 
-  addServerOptions(program.command("serve").description("serve the HTTP API and run workers (the default)")).action(
-    (flags: ServerFlags) => serveCommand(flags, { api: true, workers: true }),
-  );
+  addServerOptions(program.command("serve").description("serve the HTTP API and run workers (the default)"))
+    .option("--no-workers", "serve the API only; run workers with `spool worker` against the same --database-url")
+    .action((flags: ServerFlags) => serveCommand(flags, { api: true, workers: flags.workers !== false }));
   addServerOptions(program.command("worker").description("run workers only (scale-out: share --database-url with the API processes)")).action(
     (flags: ServerFlags) => serveCommand(flags, { api: false, workers: true }),
   );

@@ -36,6 +36,9 @@ export class ProgressDisplay {
   private lastDrawMs = Number.NEGATIVE_INFINITY;
   private lastLineLength = 0;
   private last: ProgressSnapshot | null = null;
+  private lastDrawn = false;
+  /** Items done when this run started running (finished by an earlier run). */
+  private baseline: number | null = null;
 
   constructor(private readonly options: ProgressOptions) {
     this.tty = options.tty ?? options.stream.isTTY === true;
@@ -49,18 +52,23 @@ export class ProgressDisplay {
     const phaseChanged = this.last?.phase !== snapshot.phase;
     this.last = snapshot;
     const interval = this.tty ? TTY_REDRAW_MS : this.plainIntervalMs;
-    if (!phaseChanged && nowMs - this.lastDrawMs < interval) return;
+    this.lastDrawn = phaseChanged || nowMs - this.lastDrawMs >= interval;
+    if (!this.lastDrawn) return;
     this.lastDrawMs = nowMs;
     this.draw(snapshot);
   }
 
-  /** Draws the last state once more and ends the bar's line. */
+  /** Shows the last state if it was not shown yet, and ends the bar's line. */
   finish(): void {
-    if (this.last && this.tty) {
+    if (!this.last) return;
+    if (this.tty) {
       this.draw(this.last);
       this.options.stream.write("\n");
       this.lastLineLength = 0;
+    } else if (!this.lastDrawn) {
+      this.draw(this.last);
     }
+    this.lastDrawn = true;
   }
 
   /** Prints a line (a log message) above the bar: clears the bar, prints, redraws it. */
@@ -85,9 +93,14 @@ export class ProgressDisplay {
   private record(nowMs: number, snapshot: ProgressSnapshot): void {
     if (snapshot.phase !== "running") {
       this.samples.length = 0;
+      this.baseline = null;
       return;
     }
+    this.baseline ??= snapshot.done;
     this.samples.push({ atMs: nowMs, done: snapshot.done });
+    // Until this run finishes its first request (model loading, warm-up) there is no rate; after that the
+    // window starts at the last sample before the first finish, so the warm-up does not drag the rate down.
+    while (this.samples.length > 1 && this.samples[1]!.done === this.samples[0]!.done && this.samples[0]!.done === this.baseline) this.samples.shift();
     while (this.samples.length > 2 && nowMs - this.samples[1]!.atMs >= RATE_WINDOW_MS) this.samples.shift();
   }
 
@@ -106,7 +119,7 @@ export class ProgressDisplay {
     const percent = snapshot.total > 0 ? (snapshot.done / snapshot.total) * 100 : 0;
     const rate = this.rate();
     const remaining = snapshot.total - snapshot.done;
-    const eta = rate !== null && rate > 0 ? formatDuration((remaining / rate) * 1000) : "?";
+    const eta = remaining <= 0 ? "0 s" : rate !== null && rate > 0 ? formatDuration((remaining / rate) * 1000) : "?";
     return { percent, rate: rate === null ? "? req/s" : `${formatRate(rate)} req/s`, eta };
   }
 
@@ -123,7 +136,7 @@ export class ProgressDisplay {
     const { percent, rate, eta } = this.stats(snapshot);
     const failed = snapshot.failed > 0 ? ` | ${snapshot.failed} failed` : "";
     const suffix = ` ${percent.toFixed(1).padStart(5)}% ${snapshot.done}/${snapshot.total} | ${rate} | ETA ${snapshot.phase === "finalizing" ? "writing results" : eta}${failed}`;
-    const columns = this.options.stream.columns ?? 80;
+    const columns = this.options.stream.columns || 80;
     const width = Math.max(10, Math.min(40, columns - suffix.length - 3));
     const filled = snapshot.total > 0 ? Math.min(width, Math.floor((snapshot.done / snapshot.total) * width)) : 0;
     return `[${"#".repeat(filled)}${"-".repeat(width - filled)}]${suffix}`;

@@ -9,6 +9,9 @@
  * finished requests are not sent again. On success the output is written atomically and the default work
  * directory is removed (an explicit `--data-dir` is kept; run again, it rewrites the output at once).
  *
+ * Downloaded (hf:, https) models are cached where `spool serve` with the same config keeps them
+ * (`<dataDir>/models`), not in the work directory, so they survive its removal.
+ *
  * `--model NAME` runs every request on NAME (the lines' own model names are replaced). Without a config
  * the built-in demo model is the only model, so every request runs on it (`spool-demo`, random weights).
  * With a config and no `--model`, OpenAI lines use their own `body.model`; Gemini lines name no model, so
@@ -53,6 +56,9 @@ export interface RunFlags {
 /** A mistake in the command line or its environment: exit code 2. */
 class UsageError extends Error {}
 
+/** The input file cannot run as a Batch (found before validation): exit code 1, like a validation failure. */
+class InputError extends Error {}
+
 /** Shorter than a server's: only batch-level Leases (validation, finalization) of a killed run wait this. */
 const RUN_LEASE_MS = 10_000;
 const POLL_MS = 200;
@@ -82,6 +88,7 @@ interface RunPlan {
   kind: Batch["kind"];
   /** Every request runs on this Model; null: the lines' own. */
   model: string | null;
+  progressIntervalMs: number | undefined;
 }
 
 export async function runCommand(flags: RunFlags): Promise<void> {
@@ -89,9 +96,15 @@ export async function runCommand(flags: RunFlags): Promise<void> {
   try {
     code = await runBatchFile(flags);
   } catch (error) {
-    if (!(error instanceof UsageError || error instanceof ConfigError)) throw error;
-    console.error(error.message);
-    code = 2;
+    if (error instanceof InputError) {
+      console.log(error.message);
+      code = 1;
+    } else if (error instanceof UsageError || error instanceof ConfigError) {
+      console.error(error.message);
+      code = 2;
+    } else {
+      throw error;
+    }
   }
   // Engines (llama.cpp, connection pools) may keep handles open after stop; the run is over.
   process.exit(code);
@@ -107,7 +120,7 @@ async function runBatchFile(flags: RunFlags): Promise<number> {
     console.error(`No config: every request runs on the built-in demo model '${DEMO_MODEL.name}' (random weights, gibberish output). Use --config for real models.`);
   }
   const app = await createApp(plan.config, { api: false, workers: true, logger, modelCacheDir: plan.modelCacheDir });
-  const progress = new ProgressDisplay({ stream: process.stderr, plainIntervalMs: progressIntervalMs(flags.progressInterval) });
+  const progress = new ProgressDisplay({ stream: process.stderr, plainIntervalMs: plan.progressIntervalMs });
   logSink.progress = progress;
   let stopped = false;
   try {
@@ -170,7 +183,7 @@ async function planRun(flags: RunFlags): Promise<RunPlan> {
   const endpoint = sniffed.dialect === "gemini" ? (sniffed.kind === "embedding" ? "asyncBatchEmbedContent" : "batchGenerateContent") : (sniffed.endpoint ?? "/v1/chat/completions");
   return {
     input, output, workDir, keepWorkDir: flags.dataDir !== undefined, config, modelCacheDir: dataPaths(home.dataDir).models,
-    dialect: sniffed.dialect, format, endpoint, kind: sniffed.kind, model,
+    dialect: sniffed.dialect, format, endpoint, kind: sniffed.kind, model, progressIntervalMs: progressIntervalMs(flags.progressInterval),
   };
 }
 
@@ -191,7 +204,7 @@ async function openBatch(app: App, plan: RunPlan, logger: Logger): Promise<Batch
     return previous;
   }
   if (plan.dialect === "openai" && !isSupportedEndpoint(plan.endpoint)) {
-    throw new UsageError(`spool run: the first request's url is '${plan.endpoint}'; spool runs batches for ${SUPPORTED_ENDPOINTS.join(", ")}.`);
+    throw new InputError(`${plan.input}: the first request's url is '${plan.endpoint}'; spool runs batches for ${SUPPORTED_ENDPOINTS.join(", ")}. Nothing was run.`);
   }
   await cancelUnfinishedBatches(store, logger);
   // The marker is written before the Batch exists, so a run killed in between finds it by id, never
@@ -296,8 +309,11 @@ async function waitForBatch(store: Store, batchId: string, progress: ProgressDis
       }
       const batch = await store.getBatch(batchId);
       if (!batch) throw new Error(`Batch ${batchId} disappeared from the work directory.`);
+      if (isTerminal(batch.status)) {
+        if (batch.status !== "failed") progress.update(snapshotOf(batch));
+        return batch;
+      }
       progress.update(snapshotOf(batch));
-      if (isTerminal(batch.status)) return batch;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, POLL_MS);
         state.wake = () => {
@@ -327,7 +343,7 @@ async function reportFinished(store: Store, plan: RunPlan, batch: Batch, session
   const seconds = (Date.now() - session.startedMs) / 1000;
   const doneNow = doneCount(batch) - session.doneBefore;
   for (const error of batch.errors ?? []) console.log(`skipped ${formatLineError(error)}`);
-  const rate = seconds > 0 ? ` (${formatRate(doneNow / seconds)} req/s)` : "";
+  const rate = seconds > 0 && doneNow > 0 ? ` (${formatRate(doneNow / seconds)} req/s)` : "";
   const resumed = session.doneBefore > 0 ? `, ${session.doneBefore} done by an earlier run` : "";
   const others = counts.cancelled + counts.expired > 0 ? `, ${counts.cancelled} cancelled, ${counts.expired} expired` : "";
   console.log(
@@ -372,7 +388,7 @@ async function cancelUnfinishedBatches(store: Store, logger: Logger): Promise<vo
 }
 
 function snapshotOf(batch: Batch): ProgressSnapshot {
-  const phase = batch.status === "validating" ? "validating" : batch.status === "finalizing" || isTerminal(batch.status) ? "finalizing" : "running";
+  const phase = batch.status === "validating" ? "validating" : batch.status === "finalizing" ? "finalizing" : "running";
   return { phase, done: doneCount(batch), total: batch.counts.total, failed: batch.counts.failed };
 }
 

@@ -97,10 +97,10 @@ export class ModelDispatcher implements Dispatcher {
     const { engine, model } = this.resolve(request.model);
     const lane = this.laneOf(model);
     const signal = request.signal;
-    const [firstRank, retryRank] = request.priority === "sync" ? [SYNC, SYNC_RETRY] : [BATCH, BATCH_RETRY];
+    const sync = request.priority === "sync";
     for (let retry = 0; ; retry += 1) {
       if (signal?.aborted) throw callerAbortedError(model.name, signal.reason);
-      const waiting = this.acquire(lane, retry === 0 ? firstRank : retryRank, signal);
+      const waiting = this.acquire(lane, retry === 0 ? (sync ? SYNC : BATCH) : sync ? SYNC_RETRY : BATCH_RETRY, signal);
       if (waiting !== null) await waiting;
       let failure: unknown;
       try {

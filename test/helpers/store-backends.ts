@@ -2,8 +2,8 @@
  * The Store backends the conformance suite (test/store/) runs against. Every backend gets the same tests.
  *
  * Choose with SPOOL_TEST_STORES, a comma list of backend names (default: all). Adding a backend is one more
- * entry in BACKENDS: PostgreSQL would create one schema per test (named like the test, kept afterwards for
- * inspection) and open each connection with its search_path set to it.
+ * entry in BACKENDS. Each test gets a fresh database named after it and kept afterwards for inspection:
+ * a SQLite file under test/.work/stores/, or a PostgreSQL schema (see postgres.ts).
  */
 import { afterEach, expect } from "vitest";
 import { openSqliteStore } from "../../src/store/sqlite/index.ts";

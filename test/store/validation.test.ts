@@ -66,6 +66,24 @@ describe.each(storeBackends)("$name store: validation", (backend) => {
     await expectCountsMatchItems(store, batch.id);
   });
 
+  it("inserts a large chunk with failed lines scattered through it, keeping every field and the counts", async () => {
+    const store = await stores.open();
+    const batch = await store.createBatch(newBatch({ invalidLinePolicy: "skip" }));
+    await store.claimValidation({ owner: "v1", nowMs: T0, leaseMs: LEASE_MS });
+    const items = newItems(123).map((item) => (item.index % 40 === 7 ? { ...item, echo: '{"k":1}', result: errorResult(T0 + item.index) } : item));
+    await store.insertItems(batch.id, items);
+    const stored = await allItems(store, batch.id);
+    expect(stored.map((item) => item.index)).toEqual(items.map((item) => item.index));
+    expect(stored.filter((item) => item.status === "failed").map((item) => [item.index, item.echo, item.result?.finishedAtMs])).toEqual([
+      [7, '{"k":1}', T0 + 7],
+      [47, '{"k":1}', T0 + 47],
+      [87, '{"k":1}', T0 + 87],
+    ]);
+    expect(stored[122]).toMatchObject({ customId: "req-122", request: items[122]!.request, status: "staged" });
+    expect((await store.getBatch(batch.id))?.counts).toMatchObject({ total: 123, failed: 3 });
+    await expectCountsMatchItems(store, batch.id);
+  });
+
   it("failBatch ends validation as failed with every line error and no items left", async () => {
     const store = await stores.open();
     const batch = await store.createBatch(newBatch());

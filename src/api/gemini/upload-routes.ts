@@ -243,7 +243,7 @@ async function sessionRequest(ctx: AppContext, sessions: UploadSessions, uploadI
     if (session.declaredBytes !== null && writer.bytesWritten !== session.declaredBytes) {
       const reason = `the upload was finalized after ${writer.bytesWritten} bytes but ${session.declaredBytes} were declared (truncated upload)`;
       await sessions.fail(session, "failed", reason, ctx.clock.now());
-      throw invalidArgument(`The upload was finalized after ${writer.bytesWritten} bytes but X-Goog-Upload-Header-Content-Length declared ${session.declaredBytes}; nothing was kept.`, "X-Goog-Upload-Header-Content-Length");
+      throw invalidArgument(`The upload was finalized after ${writer.bytesWritten} bytes but X-Goog-Upload-Header-Content-Length declared ${session.declaredBytes} (truncated upload); nothing was kept.`, "X-Goog-Upload-Header-Content-Length");
     }
     session.writer = null;
     const file = await commitFile(ctx, session.metadata, writer);

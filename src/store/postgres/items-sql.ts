@@ -1,6 +1,6 @@
 /** Items: inserted by validation, claimed and completed by Workers (the hot path), read by finalization. */
 import type { ItemStatus } from "../../core/types.ts";
-import { toClaimedItem, toItem, type ItemRow } from "../sqlite/row-mappers.ts";
+import { CLAIMED_ITEM_COLUMNS, toClaimedItem, toItem, type ClaimedItemRow, type ItemRow } from "../sqlite/row-mappers.ts";
 import { batchNotFound } from "../sqlite/store-errors.ts";
 import type { ClaimedItem, ClaimRequest, ItemCompletion, ItemPage, NewItem } from "../store.ts";
 import type { PostgresDatabase, Queryable } from "./database.ts";
@@ -153,12 +153,12 @@ const CLAIM_SQL = `
       FOR UPDATE SKIP LOCKED
     ) AS next
     WHERE i.batch_id = next.batch_id AND i.idx = next.idx
-    RETURNING ${itemColumns("i")})
-  SELECT ${ITEM_COLUMNS} FROM claimed ORDER BY batch_seq, idx`;
+    RETURNING ${itemColumns("i", CLAIMED_ITEM_COLUMNS)})
+  SELECT ${CLAIMED_ITEM_COLUMNS} FROM claimed ORDER BY batch_seq, idx`;
 
 export async function claimItems(db: PostgresDatabase, request: ClaimRequest): Promise<ClaimedItem[]> {
   if (request.limit <= 0) return [];
-  const { rows } = await db.query<ItemRow>(CLAIM_SQL, [request.owner, request.nowMs + request.leaseMs, request.model, request.limit]);
+  const { rows } = await db.query<ClaimedItemRow>(CLAIM_SQL, [request.owner, request.nowMs + request.leaseMs, request.model, request.limit]);
   return rows.map(toClaimedItem);
 }
 

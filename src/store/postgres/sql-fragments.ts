@@ -9,9 +9,10 @@ import type { Queryable } from "./database.ts";
 
 export { ITEM_COLUMNS };
 
-/** ITEM_COLUMNS qualified by `alias`, for statements that join items with something else. */
-export function itemColumns(alias: string): string {
-  return ITEM_COLUMNS.split(", ")
+/** A column list (ITEM_COLUMNS by default) qualified by `alias`, for statements that join items with something else. */
+export function itemColumns(alias: string, columns: string = ITEM_COLUMNS): string {
+  return columns
+    .split(", ")
     .map((column) => `${alias}.${column}`)
     .join(", ");
 }

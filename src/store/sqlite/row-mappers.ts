@@ -153,8 +153,28 @@ export function toItem(row: ItemRow): Item {
   };
 }
 
-export function toClaimedItem(row: ItemRow): ClaimedItem {
-  return { ...toItem(row), attempt: row.attempts };
+/**
+ * What the claim returns. A claimed Item never has a result (pending Items carry none), and the claim is the
+ * hot path: returning nine fewer columns makes it about a fifth cheaper.
+ */
+export const CLAIMED_ITEM_COLUMNS = "batch_id, idx, batch_seq, custom_id, echo, model, kind, request, status, attempts";
+
+export type ClaimedItemRow = Pick<ItemRow, "batch_id" | "idx" | "batch_seq" | "custom_id" | "echo" | "model" | "kind" | "request" | "status" | "attempts">;
+
+export function toClaimedItem(row: ClaimedItemRow): ClaimedItem {
+  return {
+    batchId: row.batch_id,
+    index: row.idx,
+    customId: row.custom_id,
+    echo: row.echo,
+    model: row.model,
+    kind: row.kind,
+    request: row.request,
+    status: row.status,
+    attempts: row.attempts,
+    result: null,
+    attempt: row.attempts,
+  };
 }
 
 function toItemResult(row: ItemRow, finishedAtMs: number): ItemResult {

@@ -68,8 +68,11 @@ CREATE TABLE batches (
 -- The Sweeper's scans (validating, in_progress past expiry, cancelling, finalizing) touch few rows per status.
 CREATE INDEX batches_status_seq ON batches (status, seq);
 
+-- No foreign key to batches (the SQLite schema has one): PostgreSQL checks it with a trigger per inserted
+-- row, which doubled the cost of ingesting a large Batch (measured: 50k Items 1.4 s -> 3.0 s). insertItems
+-- checks the Batch in the transaction that inserts, and Batches are never hard-deleted.
 CREATE TABLE items (
-  batch_id            TEXT    NOT NULL REFERENCES batches (id),
+  batch_id            TEXT    NOT NULL,
   idx                 INTEGER NOT NULL CHECK (idx >= 0),
   -- Copy of batches.seq so the claim is one index scan with no join.
   batch_seq           BIGINT  NOT NULL,
@@ -97,9 +100,14 @@ CREATE TABLE items (
 -- index; finished Items (the vast majority over time) are not in it at all.
 CREATE INDEX items_pending ON items (model, batch_seq, idx) WHERE status = 'pending';
 -- Running Items are few (bounded by Worker concurrency): lease renewal and release by owner, reclaim of
--- expired Leases and "does this Batch still have running Items?" all read this small index.
-CREATE INDEX items_running ON items (lease_owner, lease_expires_at_ms) WHERE status = 'running';
+-- expired Leases and "does this Batch still have running Items?" all read these small indexes.
+-- lease_expires_at_ms is deliberately in no index: the heartbeat rewrites it for every running Item every
+-- leaseMs / 3, and an update that touches no indexed column can be HOT (no index writes at all).
+CREATE INDEX items_running ON items (lease_owner) WHERE status = 'running';
 CREATE INDEX items_running_batch ON items (batch_id) WHERE status = 'running';
+-- A queue table: rows turn over fast, and dead entries at the head of items_pending slow every claim
+-- until vacuum removes them. Vacuum after 2% of rows changed instead of the default 20%.
+ALTER TABLE items SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02, fillfactor = 90);
 
 -- ---- BlobStore (src/store/blob/postgres-blob-store.ts) ----
 -- A blob is readable only through its `blobs` row, which points at the upload that wrote it. An upload
