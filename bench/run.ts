@@ -3,11 +3,15 @@
  * shared and noisy: absolute times drift, ratios hold). Select sections: `npm run bench -- validation e2e`.
  */
 import { benchEndToEnd } from "./end-to-end.ts";
+import { benchLlama } from "./llama.ts";
+import { benchScaleOut } from "./scale-out.ts";
 import { benchValidation } from "./validation.ts";
 
 const sections: Record<string, () => Promise<void>> = {
   validation: () => benchValidation(),
   e2e: () => benchEndToEnd(),
+  llama: () => benchLlama(),
+  "scale-out": () => benchScaleOut(),
 };
 
 const wanted = process.argv.slice(2).filter((arg) => arg in sections);

@@ -63,7 +63,7 @@ export function buildHttpServer(ctx: AppContext, options: HttpServerOptions = {}
   });
   app.addHook("onResponse", async (request, reply) => {
     request.log.debug({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, "request");
-    //X
+    if (closing) setImmediate(() => app.server.closeIdleConnections());
   });
   if (ctx.config.apiKeys.length > 0) {
     const accepts = makeApiKeyCheck(ctx.config.apiKeys);

@@ -53,5 +53,7 @@ export async function downloadFile(ctx: AppContext, rawId: string, reply: Fastif
     if (error instanceof BlobNotFoundError) throw new AppError("not_found", `The contents of files/${file.id} are no longer stored.`, { param: "name" });
     throw error;
   }
-  return reply.code(200).header("content-length", String(file.bytes)).type(contentTypeForDownload(file)).send(stream);
+  // Sent chunked on purpose: with an explicit content-length, a piped stream left its keep-alive
+  // connection counted as busy after the reply (Node 20 + Fastify 5), so server.close() never returned.
+  return reply.code(200).type(contentTypeForDownload(file)).send(stream);
 }

@@ -22,16 +22,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  const t = Date.now();
-  const timer = setInterval(() => {
-    const srv = spool.app.server?.server;
-    srv?.getConnections((_e, n) => console.log("conns", n, Date.now() - t));
-  }, 2000);
-  await spool.app.server?.close();
-  console.log("server closed", Date.now() - t);
-  clearInterval(timer);
   await spool?.stop();
-}, 20000);
+});
 
 function writeScratch(name: string, content: string | Buffer): string {
   const file = path.join(scratch, name);

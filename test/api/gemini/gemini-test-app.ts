@@ -41,11 +41,6 @@ export async function startGeminiTestApp(file: ConfigFile, options: { label: str
     const formats = loop?.deps?.formats;
     if (formats && !formats.has("gemini")) formats.set("gemini", geminiBatchFormat);
   }
-  if (process.env.DBG) {
-    server.addHook("onRequest", async (request) => { console.log("REQ", request.id, request.method, request.url); });
-    server.addHook("onResponse", async (request, reply) => { console.log("RES", request.id, reply.statusCode); });
-    server.addHook("onRequestAbort", async (request) => { console.log("ABORT", request.id); });
-  }
   const url = (await app.start()) ?? "";
   const ai = new GoogleGenAI({ apiKey: "g-test", httpOptions: { baseUrl: url } });
   return { app, url, ai, dataDir, stop: () => app.stop() };

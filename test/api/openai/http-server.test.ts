@@ -93,6 +93,19 @@ describe("HTTP server", () => {
   });
 });
 
+describe("HTTP server shutdown", () => {
+  // The download's last read can finish after the client has its bytes; the connection then turned idle
+  // after close() had already closed the idle ones, and sat in keep-alive for 72 s.
+  it("closes promptly right after a file download", { repeats: 10, timeout: 20_000 }, async () => {
+    const spool = await startOpenAITestServer({ label: "http-close" });
+    const file = await spool.client.files.create({ file: new File(["contents"], "c.jsonl"), purpose: "batch" });
+    expect(await (await fetch(`${spool.url}/v1/files/${file.id}/content`)).text()).toBe("contents");
+    const started = Date.now();
+    await spool.close();
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+});
+
 describe("HTTP server API keys", () => {
   let spool: OpenAITestServer;
 

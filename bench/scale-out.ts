@@ -1,0 +1,65 @@
+/**
+ * Scale-out: end-to-end throughput with 1 vs 2 worker processes on PostgreSQL against an upstream with
+ * realistic latency (50 ms per request, concurrency-limited per process: the case where adding processes
+ * must add throughput), and the same batch on SQLite vs PostgreSQL with one process.
+ */
+import { mkdtempSync } from "node:fs";
+import path from "node:path";
+import pg from "pg";
+import { ensureChatFile, ratio, row, workPath, WORK_DIR } from "./lib.ts";
+import { startSpool, startUpstream, type Peer } from "./processes.ts";
+import { runSpoolBatch, writeBenchConfig } from "./end-to-end.ts";
+
+const DATABASE_URL = process.env.SPOOL_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+const LATENCY_MS = 50;
+const CONCURRENCY = 32;
+
+async function freshSchemaUrl(label: string): Promise<string> {
+  const schema = `bench_${label}_${Date.now().toString(36)}`;
+  const client = new pg.Client({ connectionString: DATABASE_URL });
+  await client.connect();
+  await client.query(`CREATE SCHEMA ${schema}`);
+  await client.end();
+  const url = new URL(DATABASE_URL);
+  url.searchParams.set("schema", schema);
+  return url.toString();
+}
+
+async function runWith(params: { upstreamUrl: string; file: string; count: number; databaseUrl: string | null; workerProcesses: number }): Promise<number> {
+  const peers: Peer[] = [];
+  try {
+    const dir = mkdtempSync(path.join(WORK_DIR, "scale-"));
+    const model = { name: "gpt-bench", engine: "openai", baseUrl: params.upstreamUrl, concurrency: CONCURRENCY };
+    const base = { models: [model], worker: { sweepMs: 200 }, ...(params.databaseUrl ? { databaseUrl: params.databaseUrl } : {}) };
+    // The serve process runs one set of workers; extra processes are `spool worker`.
+    const api = await startSpool("serve", writeBenchConfig(dir, base));
+    peers.push(api);
+    for (let i = 1; i < params.workerProcesses; i += 1) {
+      const workerDir = mkdtempSync(path.join(WORK_DIR, "scale-worker-"));
+      peers.push(await startSpool("worker", writeBenchConfig(workerDir, base)));
+    }
+    return (await runSpoolBatch(api.url, params.file, params.count)).rate;
+  } finally {
+    await Promise.all(peers.map((peer) => peer.stop()));
+  }
+}
+
+export async function benchScaleOut(count = 6_000): Promise<void> {
+  console.log(`\n(c) Scale-out: ${count.toLocaleString()} requests, upstream latency ${LATENCY_MS} ms, concurrency ${CONCURRENCY} per process`);
+  const file = workPath(`chat-${count}.jsonl`);
+  await ensureChatFile(file, count);
+  const upstream = await startUpstream(LATENCY_MS);
+  try {
+    const ceiling = (CONCURRENCY * 1000) / LATENCY_MS;
+    const one = await runWith({ upstreamUrl: upstream.url, file, count, databaseUrl: await freshSchemaUrl("one"), workerProcesses: 1 });
+    const two = await runWith({ upstreamUrl: upstream.url, file, count, databaseUrl: await freshSchemaUrl("two"), workerProcesses: 2 });
+    row("PostgreSQL, 1 worker process", `${Math.round(one).toLocaleString()} req/s`, `(latency-bound ceiling ${Math.round(ceiling)} req/s per process)`);
+    row("PostgreSQL, 2 worker processes", `${Math.round(two).toLocaleString()} req/s`);
+    row("ratio 2 processes / 1 process", ratio(two, one, { min: 1.8 }));
+    const sqlite = await runWith({ upstreamUrl: upstream.url, file, count, databaseUrl: null, workerProcesses: 1 });
+    row("SQLite, 1 process", `${Math.round(sqlite).toLocaleString()} req/s`);
+    row("ratio PostgreSQL / SQLite (1 process)", ratio(one, sqlite));
+  } finally {
+    await upstream.stop();
+  }
+}
