@@ -16,6 +16,7 @@ import { ModelCatalog } from "./core/model-catalog.ts";
 import { createModelPathResolver } from "./engines/model-cache/model-path-resolver.ts";
 import { EngineRegistry } from "./engines/registry.ts";
 import { buildHttpServer } from "./api/http-server.ts";
+import { geminiSurfaces } from "./api/gemini/plugin.ts";
 import { batchFormats } from "./api/batch-formats.ts";
 import type { BlobStore } from "./store/blob-store.ts";
 import { openStores } from "./store/open-stores.ts";
@@ -80,7 +81,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       worker?.notify();
     },
   };
-  const server = options.api ? buildHttpServer(context) : null;
+  const server = options.api ? buildHttpServer(context, { surfaces: geminiSurfaces() }) : null;
 
   return {
     context,

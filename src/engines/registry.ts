@@ -80,7 +80,11 @@ class LazyPathEngine implements Engine {
   ) {}
 
   private engine(): Promise<Engine> {
-    this.inner ??= this.resolvePath(this.model).then(this.create);
+    // A failed download is not remembered: the next request tries again (the network may be back).
+    this.inner ??= this.resolvePath(this.model).then(this.create, (error: unknown) => {
+      this.inner = null;
+      throw error;
+    });
     return this.inner;
   }
 
@@ -89,6 +93,8 @@ class LazyPathEngine implements Engine {
   }
 
   async close(): Promise<void> {
-    if (this.inner) await (await this.inner).close();
+    const inner = this.inner;
+    this.inner = null;
+    if (inner) await inner.then((engine) => engine.close(), () => undefined);
   }
 }

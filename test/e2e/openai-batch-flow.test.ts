@@ -131,7 +131,7 @@ describe("OpenAI batch flow through the openai SDK", () => {
       const lines = Array.from({ length: 60 }, (_, i) => chatLine(`s-${i}`, `slow ${i}`));
       const file = await client.files.create({ file: await toFile(Buffer.from(lines.join("\n")), "slow.jsonl"), purpose: "batch" });
       const batch = await client.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" });
-      await waitFor(async () => (await client.batches.retrieve(batch.id)).request_counts?.completed ?? 0 > 0, { what: "some progress" });
+      await waitFor(async () => ((await client.batches.retrieve(batch.id)).request_counts?.completed ?? 0) > 0, { what: "some progress" });
       const cancelling = await client.batches.cancel(batch.id);
       expect(["cancelling", "cancelled"]).toContain(cancelling.status);
       const done = await waitFor(async () => {

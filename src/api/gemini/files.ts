@@ -46,7 +46,8 @@ export async function findFile(ctx: AppContext, raw: string, fieldPath = "name")
     const file = await ctx.store.getFile(id);
     if (file) return file;
   }
-  throw new AppError("not_found", `File files/${stripFilesPrefix(raw)} was not found (it may have expired or been deleted).`, { param: fieldPath });
+  const where = fieldPath === "name" ? "" : `${fieldPath}: `;
+  throw new AppError("not_found", `${where}File files/${stripFilesPrefix(raw)} was not found (it may have expired or been deleted).`, { param: fieldPath });
 }
 
 /** `http://host:port` as the client reached us (Host header), for absolute URLs in replies. */

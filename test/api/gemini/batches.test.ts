@@ -5,7 +5,8 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { ApiError, type BatchJob } from "@google/genai";
+import type { ApiError} from "@google/genai";
+import { type BatchJob } from "@google/genai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startFakeGeminiUpstream, type FakeGeminiUpstream } from "../../helpers/fake-gemini-upstream.ts";
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from "../../helpers/fake-openai-upstream.ts";

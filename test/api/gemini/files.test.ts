@@ -55,7 +55,7 @@ function sendChunk(url: string, command: string, offset: number, bytes: Buffer):
   return fetch(url, {
     method: "POST",
     headers: { "x-goog-api-key": "g-test", "content-type": "application/json", "x-goog-upload-command": command, "x-goog-upload-offset": String(offset) },
-    body: bytes,
+    body: new Uint8Array(bytes),
   });
 }
 

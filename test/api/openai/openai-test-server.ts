@@ -18,8 +18,9 @@ import { ModelCatalog } from "../../../src/core/model-catalog.ts";
 import { OpenAIEngine } from "../../../src/engines/openai/openai-engine.ts";
 import type { BlobStore } from "../../../src/store/blob-store.ts";
 import type { Store } from "../../../src/store/store.ts";
+import { LocalBlobStore } from "../../../src/store/blob/local-blob-store.ts";
+import { openSqliteStore } from "../../../src/store/sqlite/index.ts";
 import { ModelDispatcher } from "../../../src/worker/dispatcher.ts";
-import { LocalBlobStore, openSqliteStore } from "./stores.ts";
 
 export interface OpenAITestServer {
   url: string;
