@@ -10,8 +10,8 @@
  * validation ends (startBatch / failBatch release the Lease) or its Lease expires.
  */
 import type { Batch, ItemResult, LineError } from "../../core/types.ts";
-import { toBatch, type BatchRow } from "../sqlite/row-mappers.ts";
-import { batchNotFound, batchNotRetryable } from "../sqlite/store-errors.ts";
+import { toBatch, type BatchRow } from "../shared/row-mappers.ts";
+import { batchNotFound, batchNotRetryable } from "../shared/store-errors.ts";
 import type { BatchLeaseRequest, FinalizeResult, FinalStatus } from "../store.ts";
 import { cancelUnstartedItems, lockBatchRow } from "./batches-sql.ts";
 import type { PostgresDatabase, Queryable } from "./database.ts";

@@ -10,8 +10,8 @@
 import { cancelledResult } from "../../core/batch-format.ts";
 import type { Batch } from "../../core/types.ts";
 import { isTerminal } from "../../core/types.ts";
-import { toBatch, type BatchRow } from "../sqlite/row-mappers.ts";
-import { batchAlreadyExists, batchNotCancellable, batchNotFound } from "../sqlite/store-errors.ts";
+import { toBatch, type BatchRow } from "../shared/row-mappers.ts";
+import { batchAlreadyExists, batchNotCancellable, batchNotFound } from "../shared/store-errors.ts";
 import type { BatchQuery, NewBatch } from "../store.ts";
 import { isUniqueViolation, type PostgresDatabase, type Queryable } from "./database.ts";
 import { resultAssignments, resultValues } from "./sql-fragments.ts";

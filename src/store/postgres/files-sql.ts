@@ -1,7 +1,7 @@
 /** File metadata (contents live in the BlobStore under the same id). */
 import type { FileRecord } from "../../core/types.ts";
-import { toFileRecord, type FileRow } from "../sqlite/row-mappers.ts";
-import { fileAlreadyExists } from "../sqlite/store-errors.ts";
+import { toFileRecord, type FileRow } from "../shared/row-mappers.ts";
+import { fileAlreadyExists } from "../shared/store-errors.ts";
 import type { FileQuery, NewFile } from "../store.ts";
 import { isUniqueViolation, type PostgresDatabase } from "./database.ts";
 

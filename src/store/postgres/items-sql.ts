@@ -1,7 +1,7 @@
 /** Items: inserted by validation, claimed and completed by Workers (the hot path), read by finalization. */
 import type { ItemStatus } from "../../core/types.ts";
-import { CLAIMED_ITEM_COLUMNS, toClaimedItem, toItem, type ClaimedItemRow, type ItemRow } from "../sqlite/row-mappers.ts";
-import { batchNotFound } from "../sqlite/store-errors.ts";
+import { CLAIMED_ITEM_COLUMNS, toClaimedItem, toItem, type ClaimedItemRow, type ItemRow } from "../shared/row-mappers.ts";
+import { batchNotFound } from "../shared/store-errors.ts";
 import type { ClaimedItem, ClaimRequest, ItemCompletion, ItemPage, NewItem } from "../store.ts";
 import type { PostgresDatabase, Queryable } from "./database.ts";
 import { ITEM_COLUMNS, itemColumns } from "./sql-fragments.ts";

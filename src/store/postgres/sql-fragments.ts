@@ -4,7 +4,7 @@
  * Stores turn rows into Batches and Items with the same code.
  */
 import type { ItemResult } from "../../core/types.ts";
-import { ITEM_COLUMNS } from "../sqlite/row-mappers.ts";
+import { ITEM_COLUMNS } from "../shared/row-mappers.ts";
 import type { Queryable } from "./database.ts";
 
 export { ITEM_COLUMNS };

@@ -11,8 +11,8 @@ import type { BatchLeaseRequest, FinalizeResult, FinalStatus } from "../store.ts
 import { cancelUnstartedItems, getBatchRow } from "./batches-sql.ts";
 import { CountDeltas } from "./counters.ts";
 import type { SqliteDatabase } from "./database.ts";
-import { resultParams, RESULT_ASSIGNMENTS, toBatch, type BatchRow } from "./row-mappers.ts";
-import { batchNotFound, batchNotRetryable } from "./store-errors.ts";
+import { resultParams, RESULT_ASSIGNMENTS, toBatch, type BatchRow } from "../shared/row-mappers.ts";
+import { batchNotFound, batchNotRetryable } from "../shared/store-errors.ts";
 
 const LEASE_FREE = "(lease_owner IS NULL OR lease_expires_at_ms <= @nowMs)";
 const NO_RUNNING_ITEMS = "NOT EXISTS (SELECT 1 FROM items INDEXED BY items_running WHERE items.batch_id = batches.id AND items.status = 'running')";

@@ -5,8 +5,8 @@ import { isTerminal } from "../../core/types.ts";
 import type { BatchQuery, NewBatch } from "../store.ts";
 import { CountDeltas } from "./counters.ts";
 import { isUniqueViolation, type SqliteDatabase } from "./database.ts";
-import { resultParams, RESULT_ASSIGNMENTS, toBatch, type BatchRow } from "./row-mappers.ts";
-import { batchAlreadyExists, batchNotCancellable, batchNotFound } from "./store-errors.ts";
+import { resultParams, RESULT_ASSIGNMENTS, toBatch, type BatchRow } from "../shared/row-mappers.ts";
+import { batchAlreadyExists, batchNotCancellable, batchNotFound } from "../shared/store-errors.ts";
 
 export function createBatch(db: SqliteDatabase, batch: NewBatch): Batch {
   try {

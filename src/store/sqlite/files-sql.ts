@@ -2,8 +2,8 @@
 import type { FileRecord } from "../../core/types.ts";
 import type { FileQuery, NewFile } from "../store.ts";
 import { isUniqueViolation, type SqliteDatabase } from "./database.ts";
-import { toFileRecord, type FileRow } from "./row-mappers.ts";
-import { fileAlreadyExists } from "./store-errors.ts";
+import { toFileRecord, type FileRow } from "../shared/row-mappers.ts";
+import { fileAlreadyExists } from "../shared/store-errors.ts";
 
 const FILE_COLUMNS = "id, purpose, filename, display_name, mime_type, bytes, sha256, source, created_at_ms, expires_at_ms";
 

@@ -13,7 +13,7 @@ import { cancelledResult } from "../../core/batch-format.ts";
 import type { ItemResult } from "../../core/types.ts";
 import { CountDeltas } from "./counters.ts";
 import type { SqliteDatabase } from "./database.ts";
-import { resultParams, RESULT_ASSIGNMENTS } from "./row-mappers.ts";
+import { resultParams, RESULT_ASSIGNMENTS } from "../shared/row-mappers.ts";
 
 const CLEAR_LEASE = "lease_owner = NULL, lease_expires_at_ms = NULL";
 

@@ -3,8 +3,8 @@ import type { ItemStatus } from "../../core/types.ts";
 import type { ClaimedItem, ClaimRequest, ItemCompletion, ItemPage, NewItem } from "../store.ts";
 import { CountDeltas } from "./counters.ts";
 import type { SqliteDatabase } from "./database.ts";
-import { CLAIMED_ITEM_COLUMNS, ITEM_COLUMNS, resultParams, RESULT_ASSIGNMENTS, toClaimedItem, toItem, type ClaimedItemRow, type ItemRow } from "./row-mappers.ts";
-import { batchNotFound } from "./store-errors.ts";
+import { CLAIMED_ITEM_COLUMNS, ITEM_COLUMNS, resultParams, RESULT_ASSIGNMENTS, toClaimedItem, toItem, type ClaimedItemRow, type ItemRow } from "../shared/row-mappers.ts";
+import { batchNotFound } from "../shared/store-errors.ts";
 
 const INSERT_COLUMNS =
   "batch_id, idx, batch_seq, custom_id, echo, model, kind, request, status, status_code, body, error_code, error_message, request_id, input_tokens, output_tokens, finished_at_ms";

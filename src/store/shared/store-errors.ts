@@ -1,6 +1,6 @@
 /**
  * The errors the Store reports to callers, with their messages in one place so every backend says the same
- * thing (the conformance suite checks the codes and the wording). PostgreSQL should import these too.
+ * thing (the conformance suite checks the codes and the wording).
  */
 import { AppError } from "../../core/errors.ts";
 import type { BatchStatus } from "../../core/types.ts";
