@@ -1,6 +1,6 @@
 /**
- * The one place where SQLite rows become domain objects. Row shapes mirror migrations/*.sql; everything
- * above this file sees only the types of src/core/types.ts.
+ * The one place where store rows (SQLite and PostgreSQL, which share column names) become domain objects.
+ * Row shapes mirror the migrations; everything above this file sees only the types of src/core/types.ts.
  */
 import type { Batch, BatchStatus, Dialect, FileRecord, InvalidLinePolicy, Item, ItemResult, ItemStatus, LineError, RequestKind } from "../../core/types.ts";
 import type { ClaimedItem, FinalStatus } from "../store.ts";
