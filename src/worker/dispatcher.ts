@@ -19,6 +19,7 @@
  * setTimeout cleared when the attempt ends: `AbortSignal.timeout()` cannot be cleared, and at thousands of
  * requests a second with a 10-minute timeout it would keep millions of timers alive.
  */
+import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
 import type { ModelConfig } from "../config/config.ts";
 import { systemClock, type Clock } from "../core/clock.ts";
@@ -83,7 +84,9 @@ export class ModelDispatcher implements Dispatcher {
   private readonly sleep: Sleep;
   private readonly random: () => number;
   private readonly retry: { baseMs: number; capMs: number; maxRetryAfterMs: number };
-  private readonly closing = new AbortController();
+  // Every request sleeping before a retry listens to this one signal: thousands at once are expected, so
+  // Node's leak warning (more than 10 listeners) would be a false alarm.
+  private readonly closing = unlimitedListeners(new AbortController());
 
   constructor(private readonly options: ModelDispatcherOptions) {
     this.clock = options.clock ?? systemClock;
@@ -384,4 +387,9 @@ class Fifo<T> {
     this.head = 0;
     return rest;
   }
+}
+
+function unlimitedListeners(controller: AbortController): AbortController {
+  setMaxListeners(0, controller.signal);
+  return controller;
 }
