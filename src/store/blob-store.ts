@@ -57,3 +57,24 @@ export class BlobNotFoundError extends Error {
     this.name = "BlobNotFoundError";
   }
 }
+
+/**
+ * `BlobStore.put` in terms of `createWriter`, shared by the implementations: streams `source` into a
+ * writer, stops reading as soon as `maxBytes` would be passed, and keeps nothing unless every byte arrived.
+ */
+export async function putThroughWriter(store: Pick<BlobStore, "createWriter">, key: string, source: AsyncIterable<Uint8Array>, maxBytes?: number): Promise<BlobInfo> {
+  const writer = await store.createWriter(key);
+  try {
+    for await (const chunk of source) {
+      if (maxBytes !== undefined && writer.bytesWritten + chunk.byteLength > maxBytes) {
+        // Leaving the loop ends `source` (its return() runs), so the rest is never read.
+        throw new BlobTooLargeError(maxBytes);
+      }
+      await writer.write(chunk);
+    }
+    return await writer.commit();
+  } catch (error) {
+    await writer.abort();
+    throw error;
+  }
+}

@@ -12,7 +12,7 @@ import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from "nod
 import path from "node:path";
 import { Readable } from "node:stream";
 import { AppError } from "../../core/errors.ts";
-import { BlobNotFoundError, BlobTooLargeError, type BlobInfo, type BlobStore, type BlobWriter } from "../blob-store.ts";
+import { BlobNotFoundError, putThroughWriter, type BlobInfo, type BlobStore, type BlobWriter } from "../blob-store.ts";
 
 const STALE_PART_MS = 24 * 3600 * 1000;
 /** File ids (`file-abc123`, `file-abc123-output`): no separators, no dot-names, nothing that climbs out. */
@@ -39,21 +39,8 @@ export class LocalBlobStore implements BlobStore {
     return writer;
   }
 
-  async put(key: string, source: AsyncIterable<Uint8Array>, options: { maxBytes?: number } = {}): Promise<BlobInfo> {
-    const writer = await this.createWriter(key);
-    try {
-      for await (const chunk of source) {
-        if (options.maxBytes !== undefined && writer.bytesWritten + chunk.byteLength > options.maxBytes) {
-          // Leaving the loop ends `source` (its return() runs), so the rest is never read.
-          throw new BlobTooLargeError(options.maxBytes);
-        }
-        await writer.write(chunk);
-      }
-      return await writer.commit();
-    } catch (error) {
-      await writer.abort();
-      throw error;
-    }
+  put(key: string, source: AsyncIterable<Uint8Array>, options: { maxBytes?: number } = {}): Promise<BlobInfo> {
+    return putThroughWriter(this, key, source, options.maxBytes);
   }
 
   async read(key: string, range?: { start: number; end?: number }): Promise<Readable> {

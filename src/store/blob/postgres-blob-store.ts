@@ -28,7 +28,7 @@
 import { createHash, randomUUID, type Hash } from "node:crypto";
 import { Readable } from "node:stream";
 import { AppError } from "../../core/errors.ts";
-import { BlobNotFoundError, BlobTooLargeError, type BlobInfo, type BlobStore, type BlobWriter } from "../blob-store.ts";
+import { BlobNotFoundError, putThroughWriter, type BlobInfo, type BlobStore, type BlobWriter } from "../blob-store.ts";
 import { PostgresDatabase, type PostgresDatabaseOptions, type Queryable } from "../postgres/database.ts";
 
 const DEFAULT_CHUNK_BYTES = 1024 * 1024;
@@ -67,21 +67,8 @@ export class PostgresBlobStore implements BlobStore {
     return writer;
   }
 
-  async put(key: string, source: AsyncIterable<Uint8Array>, options: { maxBytes?: number } = {}): Promise<BlobInfo> {
-    const writer = await this.createWriter(key);
-    try {
-      for await (const chunk of source) {
-        if (options.maxBytes !== undefined && writer.bytesWritten + chunk.byteLength > options.maxBytes) {
-          // Leaving the loop ends `source` (its return() runs), so the rest is never read.
-          throw new BlobTooLargeError(options.maxBytes);
-        }
-        await writer.write(chunk);
-      }
-      return await writer.commit();
-    } catch (error) {
-      await writer.abort();
-      throw error;
-    }
+  put(key: string, source: AsyncIterable<Uint8Array>, options: { maxBytes?: number } = {}): Promise<BlobInfo> {
+    return putThroughWriter(this, key, source, options.maxBytes);
   }
 
   async read(key: string, range?: { start: number; end?: number }): Promise<Readable> {
