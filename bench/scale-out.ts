@@ -30,7 +30,7 @@ async function runWith(params: { upstreamUrl: string; file: string; count: numbe
   try {
     const dir = mkdtempSync(path.join(WORK_DIR, "scale-"));
     const model = { name: "gpt-bench", engine: "openai", baseUrl: params.upstreamUrl, concurrency: CONCURRENCY };
-    const base = { models: [model], worker: { sweepMs: 200 }, ...(params.databaseUrl ? { databaseUrl: params.databaseUrl } : {}) };
+    const base = { models: [model], worker: { sweepMs: 200, pollMs: 100 }, ...(params.databaseUrl ? { databaseUrl: params.databaseUrl } : {}) };
     // The serve process runs one set of workers; extra processes are `spool worker`.
     const api = await startSpool("serve", writeBenchConfig(dir, base));
     peers.push(api);
@@ -44,7 +44,7 @@ async function runWith(params: { upstreamUrl: string; file: string; count: numbe
   }
 }
 
-export async function benchScaleOut(count = 6_000): Promise<void> {
+export async function benchScaleOut(count = 15_000): Promise<void> {
   console.log(`\n(c) Scale-out: ${count.toLocaleString()} requests, upstream latency ${LATENCY_MS} ms, concurrency ${CONCURRENCY} per process`);
   const file = workPath(`chat-${count}.jsonl`);
   await ensureChatFile(file, count);

@@ -230,7 +230,7 @@ export interface Store {
    * Failed Items of a terminal Batch go back to pending for another round (the "retry failed lines into the
    * same result" feature); the Batch returns to in_progress. Returns the Batch, or throws AppError(conflict).
    */
-  retryFailedItems?(batchId: string, nowMs: number): Promise<Batch>;
+  retryFailedItems(batchId: string, nowMs: number): Promise<Batch>;
 }
 
 /** Convenience for engines and the worker. */

@@ -33,6 +33,8 @@ export interface SweeperDeps {
   onBatchStarted?: () => void;
 }
 
+const MIN_SWEEP_GAP_MS = 100;
+
 export class Sweeper {
   private running = false;
   private readonly sweepSignal = new Signal();
@@ -108,13 +110,19 @@ export class Sweeper {
   }
 
   private async sweepLoop(): Promise<void> {
+    // Workers wake the Sweeper after every batch of recorded results (a Batch may be done); at full speed
+    // that is dozens of times a second. One sweep per MIN_SWEEP_GAP_MS is enough to finalize promptly.
+    const minimumGapMs = Math.min(MIN_SWEEP_GAP_MS, this.deps.settings.sweepMs);
     while (this.running) {
+      const started = Date.now();
       try {
         await this.sweep();
       } catch (error) {
         this.logger.error({ err: error }, "sweep failed");
       }
       await this.sweepSignal.wait(this.deps.settings.sweepMs);
+      const gap = minimumGapMs - (Date.now() - started);
+      if (gap > 0 && this.running) await new Promise((resolve) => setTimeout(resolve, gap));
     }
   }
 

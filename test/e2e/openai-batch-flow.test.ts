@@ -86,6 +86,31 @@ describe("OpenAI batch flow through the openai SDK", () => {
     }
   });
 
+  it("retries only the failed lines of a finished batch into the same result files", async () => {
+    let rejecting = true;
+    upstream.setFault(({ key }) => (rejecting && key.startsWith("second chance") ? { status: 400, body: { error: { message: "not now", type: "invalid_request_error", param: null, code: null } } } : undefined));
+    try {
+      const content = [chatLine("r-0", "first try ok"), chatLine("r-1", "second chance 1"), chatLine("r-2", "first try ok too")].join("\n");
+      const { done } = await runBatch(content);
+      expect(done.request_counts).toEqual({ total: 3, completed: 2, failed: 1 });
+      rejecting = false;
+      const okBefore = upstream.countsByKey.get("first try ok");
+      const retried = await client.post<OpenAI.Batch>(`/batches/${done.id}/retry_failed`);
+      expect(retried.status).toBe("in_progress");
+      const again = await waitFor(async () => {
+        const current = await client.batches.retrieve(done.id);
+        return current.status === "completed" ? current : undefined;
+      });
+      expect(again.request_counts).toEqual({ total: 3, completed: 3, failed: 0 });
+      expect(again.error_file_id).toBeNull();
+      expect((await readLines(again.output_file_id)).map((line) => line.custom_id)).toEqual(["r-0", "r-1", "r-2"]);
+      expect(upstream.countsByKey.get("first try ok")).toBe(okBefore); // succeeded lines did not run again
+      await expect(client.post(`/batches/${done.id}/retry_failed`)).rejects.toMatchObject({ status: 409 }); // nothing left to retry
+    } finally {
+      upstream.setFault(null);
+    }
+  });
+
   it("retries 429 (with Retry-After), 500 and connection resets and still completes every request", async () => {
     upstream.setFault(({ key, attemptForKey }) => {
       if (!key.startsWith("flaky")) return undefined;
@@ -132,6 +157,11 @@ describe("OpenAI batch flow through the openai SDK", () => {
       const file = await client.files.create({ file: await toFile(Buffer.from(lines.join("\n")), "slow.jsonl"), purpose: "batch" });
       const batch = await client.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" });
       await waitFor(async () => ((await client.batches.retrieve(batch.id)).request_counts?.completed ?? 0) > 0, { what: "some progress" });
+      // Finished results can be read while the batch still runs.
+      const partial = (await (await fetch(`${spool.openaiBaseUrl}/batches/${batch.id}/results`)).text()).trim().split("\n");
+      expect(partial.length).toBeGreaterThan(0);
+      expect(partial.length).toBeLessThan(60);
+      expect((JSON.parse(partial[0]!) as { response: { status_code: number } }).response.status_code).toBe(200);
       const cancelling = await client.batches.cancel(batch.id);
       expect(["cancelling", "cancelled"]).toContain(cancelling.status);
       const done = await waitFor(async () => {

@@ -3,8 +3,10 @@ import type { FastifyInstance } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 import { AppError } from "../../core/errors.ts";
 import { newBatchId } from "../../core/ids.ts";
-import type { Batch } from "../../core/types.ts";
+import { Readable } from "node:stream";
+import type { Batch, ItemStatus } from "../../core/types.ts";
 import { isTerminal } from "../../core/types.ts";
+import { openAIBatchFormat } from "./batch-format.ts";
 import { isSupportedEndpoint, KIND_BY_ENDPOINT, SUPPORTED_ENDPOINTS } from "./endpoints.ts";
 import { findFile, type RouteOptions } from "./files-routes.ts";
 import { toCursorPage, toOpenAIBatch, toOpenAIBatchProgress } from "./mappers.ts";
@@ -25,14 +27,43 @@ export async function registerBatchRoutes(app: FastifyInstance, ctx: AppContext,
   const retrieve = async (rawId: string) => toOpenAIBatch(await findBatch(ctx, rawId, options));
   const progress = async (rawId: string) => toOpenAIBatchProgress(await findBatch(ctx, rawId, options), ctx.clock.now());
   const cancel = async (rawId: string) => toOpenAIBatch(await cancelBatch(ctx, rawId, options));
+  // spool extension: run the failed requests of a finished batch again; their new results replace the old
+  // ones in the same output, so users never merge result files by hand.
+  const retryFailed = async (rawId: string) => {
+    const batch = await findBatch(ctx, rawId, options);
+    const retried = await ctx.store.retryFailedItems(batch.id, ctx.clock.now());
+    ctx.notifyWork();
+    return toOpenAIBatch(retried);
+  };
 
   app.get<IdParams>("/batches/:id", async (request) => retrieve(request.params.id));
   app.get<IdParams>("/batches/:id/progress", async (request) => progress(request.params.id));
   app.post<IdParams>("/batches/:id/cancel", async (request) => cancel(request.params.id));
+  app.post<IdParams>("/batches/:id/retry_failed", async (request) => retryFailed(request.params.id));
+  // spool extension: the result lines finished so far, in input order, while the batch still runs
+  // (output and error lines together, each in its usual shape).
+  app.get<IdParams>("/batches/:id/results", async (request, reply) => {
+    const batch = await findBatch(ctx, request.params.id, options);
+    return reply.type("application/jsonl").send(Readable.from(finishedResultLines(ctx, batch)));
+  });
   if (options.resourceNames) {
     app.get<IdParams>("/batches/batches/:id", async (request) => retrieve(`batches/${request.params.id}`));
     app.get<IdParams>("/batches/batches/:id/progress", async (request) => progress(`batches/${request.params.id}`));
     app.post<IdParams>("/batches/batches/:id/cancel", async (request) => cancel(`batches/${request.params.id}`));
+  }
+}
+
+const FINISHED: readonly ItemStatus[] = ["succeeded", "failed", "cancelled", "expired"];
+
+async function* finishedResultLines(ctx: AppContext, batch: Batch): AsyncGenerator<string> {
+  let afterIndex = -1;
+  for (;;) {
+    const page = await ctx.store.readItems(batch.id, { afterIndex, limit: 1_000, statuses: FINISHED });
+    let chunk = "";
+    for (const item of page.items) if (item.result) chunk += `${openAIBatchFormat.resultLine(batch, item).line}\n`;
+    if (chunk) yield chunk;
+    if (page.nextAfterIndex === null) return;
+    afterIndex = page.nextAfterIndex;
   }
 }
 
