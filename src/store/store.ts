@@ -148,6 +148,12 @@ export interface Store {
   listFiles(query: FileQuery): Promise<{ files: FileRecord[]; hasMore: boolean }>;
   /** Returns false when no such file existed. */
   deleteFile(id: string): Promise<boolean>;
+  /**
+   * Retention: deletes up to `limit` file records whose expiresAtMs has passed and returns their ids (the
+   * caller then deletes their contents from the BlobStore). Safe when several processes sweep at once:
+   * each id is returned to one caller only.
+   */
+  deleteExpiredFiles(nowMs: number, limit: number): Promise<string[]>;
 
   // ---- Batches ----
   /** Inserts a Batch in status "validating" with zero counts. */

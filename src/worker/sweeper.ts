@@ -82,6 +82,17 @@ export class Sweeper {
     const expired = await store.expireBatches(now, () => expiredResult(now));
     if (expired.length > 0) this.logger.info({ batches: expired }, "batches passed their completion window");
     await this.finalizeReady();
+    await this.deleteExpiredFiles(now);
+  }
+
+  /**
+   * Retention: Files past their expiry go, record first and then contents, so a listed File always has its
+   * bytes (a crash in between leaves at worst unreferenced bytes, never a File that 404s on download).
+   */
+  private async deleteExpiredFiles(nowMs: number): Promise<void> {
+    const ids = await this.deps.store.deleteExpiredFiles(nowMs, 100);
+    for (const id of ids) await this.deps.blobs.delete(id);
+    if (ids.length > 0) this.logger.info({ files: ids.length }, "deleted expired files");
   }
 
   private async finalizeReady(): Promise<void> {

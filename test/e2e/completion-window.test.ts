@@ -52,4 +52,20 @@ describe("completion window", () => {
     expect(errors.map((line) => line.custom_id)).toEqual(["late-0", "late-1", "late-2", "late-3", "late-4"]);
     expect(errors.every((line) => line.response === null && line.error.code === "batch_expired")).toBe(true);
   });
+
+  it("deletes an uploaded file and its contents once its expires_after passes", async () => {
+    const client = new OpenAI({ apiKey: "sk-test", baseURL: spool.openaiBaseUrl, maxRetries: 0 });
+    const file = await client.files.create({ file: await toFile(Buffer.from("{}\n"), "short.jsonl"), purpose: "batch", expires_after: { anchor: "created_at", seconds: 3600 } });
+    expect(file.expires_at).toBe(file.created_at + 3600);
+    spool.app.sweeper?.notify();
+    expect((await client.files.retrieve(file.id)).id).toBe(file.id); // not yet expired
+    clock.advance(3600 * 1000 + 1);
+    spool.app.sweeper?.notify();
+    await waitFor(async () => {
+      const response = await fetch(`${spool.openaiBaseUrl}/files/${file.id}`);
+      return response.status === 404;
+    }, { what: "the expired file to be deleted" });
+    expect((await fetch(`${spool.openaiBaseUrl}/files/${file.id}/content`)).status).toBe(404);
+    expect(await spool.app.context.blobs.size(file.id)).toBeNull();
+  });
 });

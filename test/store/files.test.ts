@@ -31,6 +31,20 @@ describe.each(storeBackends)("$name store: files", (backend) => {
     expect(await store.deleteFile(file.id)).toBe(false);
   });
 
+  it("deletes only files whose expiry has passed, each once, oldest expiry first", async () => {
+    const store = await stores.open();
+    const expiredLater = await store.createFile(newFile({ expiresAtMs: T0 + 500 }));
+    const expiredFirst = await store.createFile(newFile({ expiresAtMs: T0 + 100 }));
+    const future = await store.createFile(newFile({ expiresAtMs: T0 + 10_000 }));
+    const forever = await store.createFile(newFile({ expiresAtMs: null }));
+    expect(await store.deleteExpiredFiles(T0 + 1_000, 1)).toEqual([expiredFirst.id]);
+    expect(await store.deleteExpiredFiles(T0 + 1_000, 10)).toEqual([expiredLater.id]);
+    expect(await store.deleteExpiredFiles(T0 + 1_000, 10)).toEqual([]);
+    expect(await store.getFile(expiredFirst.id)).toBeNull();
+    expect(await store.getFile(future.id)).not.toBeNull();
+    expect(await store.getFile(forever.id)).not.toBeNull();
+  });
+
   it("lists files in creation order both ways, pages with a cursor and says whether more follow", async () => {
     const store = await stores.open();
     const ids: string[] = [];

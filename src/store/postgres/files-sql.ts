@@ -47,3 +47,14 @@ export async function deleteFile(db: PostgresDatabase, id: string): Promise<bool
   const { rowCount } = await db.query("DELETE FROM files WHERE id = $1", [id]);
   return (rowCount ?? 0) > 0;
 }
+
+export async function deleteExpiredFiles(db: PostgresDatabase, nowMs: number, limit: number): Promise<string[]> {
+  // SKIP LOCKED: two sweeping processes take disjoint sets instead of waiting on each other.
+  const { rows } = await db.query<{ id: string }>(
+    `DELETE FROM files WHERE id IN (
+       SELECT id FROM files WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= $1 ORDER BY expires_at_ms LIMIT $2 FOR UPDATE SKIP LOCKED)
+     RETURNING id`,
+    [nowMs, limit],
+  );
+  return rows.map((row) => row.id);
+}

@@ -59,6 +59,10 @@ export class PostgresStore implements Store {
     return files.deleteFile(this.db, id);
   }
 
+  deleteExpiredFiles(nowMs: number, limit: number): Promise<string[]> {
+    return files.deleteExpiredFiles(this.db, nowMs, limit);
+  }
+
   createBatch(batch: NewBatch): Promise<Batch> {
     return batches.createBatch(this.db, batch);
   }

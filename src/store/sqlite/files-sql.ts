@@ -46,3 +46,14 @@ export function listFiles(db: SqliteDatabase, query: FileQuery): { files: FileRe
 export function deleteFile(db: SqliteDatabase, id: string): boolean {
   return db.statement("DELETE FROM files WHERE id = ?").run(id).changes > 0;
 }
+
+export function deleteExpiredFiles(db: SqliteDatabase, nowMs: number, limit: number): string[] {
+  const rows = db
+    .statement(
+      `DELETE FROM files WHERE id IN (
+         SELECT id FROM files WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= ? ORDER BY expires_at_ms LIMIT ?)
+       RETURNING id`,
+    )
+    .all(nowMs, limit) as { id: string }[];
+  return rows.map((row) => row.id);
+}

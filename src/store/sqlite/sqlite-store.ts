@@ -52,6 +52,10 @@ export class SqliteStore implements Store {
     return files.deleteFile(this.db, id);
   }
 
+  async deleteExpiredFiles(nowMs: number, limit: number): Promise<string[]> {
+    return files.deleteExpiredFiles(this.db, nowMs, limit);
+  }
+
   async createBatch(batch: NewBatch): Promise<Batch> {
     return batches.createBatch(this.db, batch);
   }
