@@ -56,6 +56,7 @@ export function buildCli(): Command {
     .option("--dialect <dialect>", "openai | gemini (default: guessed from the first line)")
     .option("--endpoint <endpoint>", "OpenAI batch endpoint the lines must use (default: the first line's url)")
     .option("-c, --config <file>", "config file: also check that every model is configured")
+    .option("-m, --model <name>", "Gemini files: the model the batch would run on")
     .action(validateCommand);
   return program;
 }

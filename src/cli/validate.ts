@@ -11,7 +11,7 @@ import { checkLines } from "../worker/validate-batch.ts";
 import { DEFAULTS } from "../config/config.ts";
 import { sniffBatchFile } from "./sniff-batch-file.ts";
 
-export async function validateCommand(file: string, flags: { dialect?: string; endpoint?: string; config?: string }): Promise<void> {
+export async function validateCommand(file: string, flags: { dialect?: string; endpoint?: string; config?: string; model?: string }): Promise<void> {
   const sniffed = await sniffBatchFile(file);
   const dialect = (flags.dialect ?? sniffed.dialect) as Dialect;
   const format = batchFormats().get(dialect);
@@ -22,6 +22,13 @@ export async function validateCommand(file: string, flags: { dialect?: string; e
   const endpoint = flags.endpoint ?? sniffed.endpoint ?? "/v1/chat/completions";
   const catalog = flags.config ? new ModelCatalog(loadConfig({ config: flags.config }).models) : ModelCatalog.acceptingAnyModel();
   const batch = syntheticBatch(dialect, endpoint, sniffed.kind);
+  // Gemini lines name no model (the batch URL does): check them against --model, or any model when there
+  // is no config to check against.
+  if (dialect === "gemini") batch.model = flags.model ?? (flags.config ? null : "any-model");
+  if (dialect === "gemini" && batch.model === null) {
+    console.error("A Gemini batch file's model comes from the batch, not the lines: pass --model NAME to check it against the config.");
+    process.exit(2);
+  }
   let problems = 0;
   const report = await checkLines(createReadStream(file, { highWaterMark: 1024 * 1024 }), {
     batch,

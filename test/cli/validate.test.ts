@@ -1,0 +1,68 @@
+/** `spool validate FILE`: every problem printed with its line number; exit code 1 if any, 0 if none. */
+import { spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { chatLine } from "../helpers/batch-files.ts";
+import { makeDataDir, writeConfigFile } from "../helpers/spool-app.ts";
+
+const BIN = path.join(process.cwd(), "bin", "spool.js");
+
+function validate(file: string, ...args: string[]): { status: number | null; stdout: string } {
+  const result = spawnSync(process.execPath, [BIN, "validate", file, ...args], { encoding: "utf8", env: { ...process.env, SPOOL_CONFIG: "" }, timeout: 60_000 });
+  return { status: result.status, stdout: result.stdout + result.stderr };
+}
+
+describe("spool validate", () => {
+  const dir = makeDataDir("cli-validate");
+
+  it("prints every bad line of an OpenAI file with its line number and field, and exits 1", () => {
+    const file = path.join(dir, "bad.jsonl");
+    writeFileSync(
+      file,
+      [
+        chatLine("a", "fine"),
+        "{broken",
+        chatLine("a", "duplicate"),
+        JSON.stringify({ custom_id: "m", method: "GET", url: "/v1/chat/completions", body: { model: "gpt-test", messages: [] } }),
+        "",
+        JSON.stringify({ custom_id: "u", method: "POST", url: "/v1/embeddings", body: { model: "gpt-test", input: "x" } }),
+      ].join("\n"),
+    );
+    const { status, stdout } = validate(file);
+    expect(status).toBe(1);
+    expect(stdout).toMatch(/^line 2: invalid_json_line/m);
+    expect(stdout).toMatch(/^line 3: duplicate_custom_id \(custom_id\)/m);
+    expect(stdout).toMatch(/^line 4: invalid_method \(method\)/m);
+    expect(stdout).toMatch(/^line 4: .*\(body\.messages\)/m);
+    expect(stdout).toMatch(/^line 6: url_mismatch \(url\)/m);
+    expect(stdout).not.toMatch(/^line 1:/m);
+    expect(stdout).not.toMatch(/^line 5:/m);
+  });
+
+  it("accepts a good file and exits 0", () => {
+    const file = path.join(dir, "good.jsonl");
+    writeFileSync(file, `${[chatLine("a", "one"), chatLine("b", "two")].join("\n")}\n`);
+    const { status, stdout } = validate(file);
+    expect(status).toBe(0);
+    expect(stdout).toContain("2 requests, no problems");
+  });
+
+  it("checks models against a config when given one", () => {
+    const file = path.join(dir, "models.jsonl");
+    writeFileSync(file, [chatLine("a", "one", "gpt-test"), chatLine("b", "two", "gpt-test")].join("\n"));
+    const configPath = writeConfigFile(dir, { models: [{ name: "other-model", engine: "openai", baseUrl: "http://127.0.0.1:9/v1" }] });
+    const { status, stdout } = validate(file, "--config", configPath);
+    expect(status).toBe(1);
+    expect(stdout).toMatch(/^line 1: model_not_found \(body\.model\): .*Configured models: other-model/m);
+  });
+
+  it("sniffs a Gemini file and names the field of a bad line", () => {
+    const file = path.join(dir, "gemini.jsonl");
+    writeFileSync(file, [JSON.stringify({ key: "k1", request: { contents: [{ parts: [{ text: "hi" }] }] } }), JSON.stringify({ key: "k2", request: {} })].join("\n"));
+    const { status, stdout } = validate(file);
+    expect(status).toBe(1);
+    expect(stdout).toMatch(/^line 2: .*request\.contents/m);
+    expect(stdout).not.toMatch(/^line 1:/m);
+  });
+});
