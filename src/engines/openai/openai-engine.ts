@@ -1,5 +1,5 @@
 /**
- * The `openai` Engine: any OpenAI-compatible server (OpenAI, vLLM, llama.cpp's llama-server, LiteLLM,
+ * The `openai` Engine serves every OpenAI-compatible server (OpenAI, vLLM, llama.cpp's llama-server, LiteLLM,
  * Ollama's /v1, ...). Native dialect "openai": the request body is forwarded as the client wrote it, apart
  * from `model` (the Model's `upstreamModel`, else its name) and streaming (a Batch Item has nobody to
  * stream to), so parameters spool does not know still reach the upstream.
