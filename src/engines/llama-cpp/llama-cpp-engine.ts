@@ -17,7 +17,6 @@
  * Token counts are the ones node-llama-cpp actually evaluated and sampled on the sequence (its TokenMeter),
  * including tokens that never reach the text (an unfinished UTF-8 byte sequence, a stop string).
  */
-import { randomBytes } from "node:crypto";
 import path from "node:path";
 import {
   LlamaChat,
@@ -35,7 +34,6 @@ import {
   type Token,
 } from "node-llama-cpp";
 import type { LlamaCppModelConfig } from "../../config/config.ts";
-import type { TokenUsage } from "../../core/types.ts";
 import { EngineError, type Engine, type EngineReply, type EngineRequest } from "../engine.ts";
 import { inspectGguf } from "./gguf-inspect.ts";
 import { defaultThreadCount, getSharedLlama, setNativeLogSink } from "./llama-runtime.ts";
@@ -51,6 +49,7 @@ import {
 import { probeModelLoad } from "./probe-model-load.ts";
 import { SequencePool } from "./sequence-pool.ts";
 import { toEmbeddingData } from "./embedding-vectors.ts";
+import { chatCompletionReply, textCompletionReply, type FinishReason, type Generation } from "./openai-replies.ts";
 
 export interface LlamaCppEngineLogger {
   info(message: string): void;
@@ -94,14 +93,7 @@ interface LoadedModel {
   vocabularySize: number;
 }
 
-type FinishReason = "stop" | "length";
 
-interface Generation {
-  text: string;
-  finishReason: FinishReason;
-  promptTokens: number;
-  completionTokens: number;
-}
 
 const DEFAULT_SEQUENCES = 4;
 const DEFAULT_MAX_CONTEXT = 4096;
@@ -271,26 +263,7 @@ export class LlamaCppEngine implements Engine {
       }
     });
 
-    const usage = sumUsage(generations, params.sampling.n);
-    return {
-      statusCode: 200,
-      requestId: null,
-      usage,
-      body: {
-        id: `chatcmpl-${randomId()}`,
-        object: "chat.completion",
-        created: Math.floor(Date.now() / 1000),
-        model: modelName,
-        choices: generations.map((generation, index) => ({
-          index,
-          message: { role: "assistant", content: generation.text, refusal: null },
-          logprobs: null,
-          finish_reason: generation.finishReason,
-        })),
-        usage: usageBody(usage),
-        system_fingerprint: null,
-      },
-    };
+    return chatCompletionReply(modelName, generations, params.sampling.n);
   }
 
   private async completion(request: EngineRequest, modelName: string): Promise<EngineReply> {
@@ -324,21 +297,7 @@ export class LlamaCppEngine implements Engine {
       }
     });
 
-    const usage = sumUsage(generations, params.sampling.n);
-    return {
-      statusCode: 200,
-      requestId: null,
-      usage,
-      body: {
-        id: `cmpl-${randomId()}`,
-        object: "text_completion",
-        created: Math.floor(Date.now() / 1000),
-        model: modelName,
-        choices: generations.map((generation, index) => ({ index, text: generation.text, logprobs: null, finish_reason: generation.finishReason })),
-        usage: usageBody(usage),
-        system_fingerprint: null,
-      },
-    };
+    return textCompletionReply(modelName, generations, params.sampling.n);
   }
 
   private async embed(request: EngineRequest, modelName: string): Promise<EngineReply> {
@@ -461,19 +420,7 @@ async function metered(sequence: LlamaContextSequence, generate: () => Promise<{
 }
 
 /** Prompt tokens count once per prompt, not once per choice (as OpenAI reports `n > 1`). */
-function sumUsage(generations: Generation[], choicesPerPrompt: number): TokenUsage {
-  let inputTokens = 0;
-  let outputTokens = 0;
-  generations.forEach((generation, index) => {
-    if (index % choicesPerPrompt === 0) inputTokens += generation.promptTokens;
-    outputTokens += generation.completionTokens;
-  });
-  return { inputTokens, outputTokens };
-}
 
-function usageBody(usage: TokenUsage): { prompt_tokens: number; completion_tokens: number; total_tokens: number } {
-  return { prompt_tokens: usage.inputTokens, completion_tokens: usage.outputTokens, total_tokens: usage.inputTokens + usage.outputTokens };
-}
 
 function toChatHistory(messages: ChatMessage[]): ChatHistoryItem[] {
   const history: ChatHistoryItem[] = messages.map((message) =>
@@ -513,10 +460,4 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-const ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
-function randomId(): string {
-  let id = "";
-  for (const byte of randomBytes(29)) id += ID_ALPHABET[byte % ID_ALPHABET.length];
-  return id;
-}

@@ -1,0 +1,84 @@
+/**
+ * The OpenAI reply bodies the llama-cpp engine returns (chat.completion, text_completion), built from its
+ * generations in one place so both flows give the same envelope, ids and usage arithmetic.
+ */
+import { randomBytes } from "node:crypto";
+import type { TokenUsage } from "../../core/types.ts";
+import type { EngineReply } from "../engine.ts";
+
+export type FinishReason = "stop" | "length";
+
+export interface Generation {
+  text: string;
+  finishReason: FinishReason;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/** A successful chat.completion with one choice per generation. */
+export function chatCompletionReply(modelName: string, generations: Generation[], choicesPerPrompt: number): EngineReply {
+  return reply(modelName, generations, choicesPerPrompt, "chatcmpl", "chat.completion", (generation, index) => ({
+    index,
+    message: { role: "assistant", content: generation.text, refusal: null },
+    logprobs: null,
+    finish_reason: generation.finishReason,
+  }));
+}
+
+/** A successful text_completion: `choicesPerPrompt` generations for each prompt, in prompt order. */
+export function textCompletionReply(modelName: string, generations: Generation[], choicesPerPrompt: number): EngineReply {
+  return reply(modelName, generations, choicesPerPrompt, "cmpl", "text_completion", (generation, index) => ({
+    index,
+    text: generation.text,
+    logprobs: null,
+    finish_reason: generation.finishReason,
+  }));
+}
+
+function reply(
+  modelName: string,
+  generations: Generation[],
+  choicesPerPrompt: number,
+  idPrefix: string,
+  object: string,
+  toChoice: (generation: Generation, index: number) => Record<string, unknown>,
+): EngineReply {
+  const usage = sumUsage(generations, choicesPerPrompt);
+  return {
+    statusCode: 200,
+    requestId: null,
+    usage,
+    body: {
+      id: `${idPrefix}-${randomId()}`,
+      object,
+      created: Math.floor(Date.now() / 1000),
+      model: modelName,
+      choices: generations.map(toChoice),
+      usage: usageBody(usage),
+      system_fingerprint: null,
+    },
+  };
+}
+
+/** A prompt is counted once however many choices it got (OpenAI's `n` semantics). */
+function sumUsage(generations: Generation[], choicesPerPrompt: number): TokenUsage {
+  let inputTokens = 0;
+  let outputTokens = 0;
+  generations.forEach((generation, index) => {
+    if (index % choicesPerPrompt === 0) inputTokens += generation.promptTokens;
+    outputTokens += generation.completionTokens;
+  });
+  return { inputTokens, outputTokens };
+}
+
+function usageBody(usage: TokenUsage): { prompt_tokens: number; completion_tokens: number; total_tokens: number } {
+  return { prompt_tokens: usage.inputTokens, completion_tokens: usage.outputTokens, total_tokens: usage.inputTokens + usage.outputTokens };
+}
+
+const ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+function randomId(): string {
+  let id = "";
+  for (const byte of randomBytes(29)) id += ID_ALPHABET[byte % ID_ALPHABET.length];
+  return id;
+}
