@@ -6,33 +6,14 @@
  * A database whose ledger holds a migration this code does not know was written by a newer spool: we
  * refuse to touch it rather than run old code against a schema it cannot understand.
  */
-import { readdirSync, readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import type { SqliteDatabase } from "./database.ts";
+import { readMigrations, type Migration } from "../shared/migration-files.ts";
 
-export interface Migration {
-  id: number;
-  name: string;
-  sql: string;
-}
-
-const MIGRATIONS_DIR = new URL("./migrations/", import.meta.url);
+export type { Migration };
 
 /** The migrations shipped with this code, in id order. */
 export function loadMigrations(): Migration[] {
-  const migrations = readdirSync(fileURLToPath(MIGRATIONS_DIR))
-    .map((file) => /^(\d+)-([a-z0-9-]+)\.sql$/.exec(file))
-    .filter((match): match is RegExpExecArray => match !== null)
-    .map((match) => ({
-      id: Number(match[1]),
-      name: match[2] ?? "",
-      sql: readFileSync(fileURLToPath(new URL(match[0], MIGRATIONS_DIR)), "utf8"),
-    }))
-    .sort((a, b) => a.id - b.id);
-  migrations.forEach((migration, position) => {
-    if (migration.id !== position + 1) throw new Error(`SQLite migrations must be numbered 1, 2, 3...: found ${migration.id} at position ${position + 1}.`);
-  });
-  return migrations;
+  return readMigrations(new URL("./migrations/", import.meta.url), "SQLite");
 }
 
 export function migrate(db: SqliteDatabase, nowMs: number, migrations: readonly Migration[] = loadMigrations()): void {
