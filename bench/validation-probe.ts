@@ -5,7 +5,7 @@
  */
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
-import { openAIBatchFormat } from "../src/api/openai/batch-format.ts";
+import { openAIBatchFormat } from "../src/dialects/openai/batch-format.ts";
 import { syntheticBatch } from "../src/cli/validate.ts";
 import { DEFAULTS } from "../src/config/config.ts";
 import { ModelCatalog } from "../src/core/model-catalog.ts";

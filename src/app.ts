@@ -15,13 +15,14 @@ import { randomToken } from "./core/ids.ts";
 import { ModelCatalog } from "./core/model-catalog.ts";
 import { createModelPathResolver } from "./engines/model-cache/model-path-resolver.ts";
 import { EngineRegistry } from "./engines/registry.ts";
+import { withTranslation } from "./dialects/translate/translating-engine.ts";
 import { buildHttpServer } from "./api/http-server.ts";
 import { geminiSurfaces } from "./api/gemini/plugin.ts";
-import { batchFormats } from "./api/batch-formats.ts";
+import { batchFormats } from "./dialects/batch-formats.ts";
 import type { BlobStore } from "./store/blob-store.ts";
 import { openStores } from "./store/open-stores.ts";
 import type { Store } from "./store/store.ts";
-import { ModelDispatcher } from "./worker/dispatcher.ts";
+import { ModelDispatcher } from "./dispatch/model-dispatcher.ts";
 import { Sweeper } from "./worker/sweeper.ts";
 import { Worker } from "./worker/worker.ts";
 
@@ -59,7 +60,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const { store, blobs } = await openStores(config);
   const catalog = new ModelCatalog(config.models);
   const resolveModelPath = createModelPathResolver({ cacheDir: options.modelCacheDir ?? dataPaths(config.dataDir).models, logger: logger.child({ component: "model-cache" }) });
-  const engines = new EngineRegistry(config, logger, resolveModelPath);
+  const engines = new EngineRegistry(config, logger, resolveModelPath, withTranslation);
   const dispatcher = new ModelDispatcher({ resolve: (name) => engines.resolve(catalog, name), clock, logger });
   const formats = batchFormats();
   const owner = `${hostname()}:${process.pid}:${randomToken(8)}`;

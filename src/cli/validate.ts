@@ -3,7 +3,7 @@
  * its line number as it is found (streaming: memory stays flat on huge files); exit code 1 if any.
  */
 import { createReadStream } from "node:fs";
-import { batchFormats } from "../api/batch-formats.ts";
+import { batchFormats } from "../dialects/batch-formats.ts";
 import { loadConfig } from "../config/load-config.ts";
 import { ModelCatalog } from "../core/model-catalog.ts";
 import type { Batch, Dialect, LineError, RequestKind } from "../core/types.ts";

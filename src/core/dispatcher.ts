@@ -4,7 +4,7 @@
  * synchronous endpoints, which go ahead of queued Batch traffic (`priority: "sync"`).
  */
 import type { Dialect, RequestKind } from "./types.ts";
-import type { EngineReply } from "../engines/engine.ts";
+import type { EngineReply } from "./engine.ts";
 
 export interface DispatchRequest {
   model: string;

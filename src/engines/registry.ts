@@ -1,23 +1,25 @@
 /**
  * Builds and owns the Engines for the configured Models. HTTP engines (openai, gemini) are shared by all
  * Models of their kind (each keeps a connection pool per upstream origin); a llama-cpp Engine is one per
- * Model (it owns a loaded model and its contexts). Every Engine is wrapped with translation, so a request
- * in either dialect runs on any Engine.
+ * Model (it owns a loaded model and its contexts). Every Engine is passed through `wrap` once: the
+ * composition root wraps them with translation (src/dialects/translate/), so a request in any dialect runs on
+ * any Engine while engines themselves never import a dialect.
  */
 import type { Logger } from "pino";
 import type { Config, LlamaCppModelConfig, ModelConfig } from "../config/config.ts";
 import type { ModelCatalog } from "../core/model-catalog.ts";
-import type { Engine } from "./engine.ts";
+import type { Engine } from "../core/engine.ts";
 import { GeminiEngine } from "./gemini/gemini-engine.ts";
 import { LlamaCppEngine } from "./llama-cpp/llama-cpp-engine.ts";
 import { OpenAIEngine } from "./openai/openai-engine.ts";
-import { withTranslation } from "./translate/index.ts";
 
 export type ModelPathResolver = (model: LlamaCppModelConfig) => Promise<string>;
 
+export type EngineWrapper = (engine: Engine) => Engine;
+
 export class EngineRegistry {
-  private readonly openai = withTranslation(new OpenAIEngine());
-  private readonly gemini = withTranslation(new GeminiEngine());
+  private readonly openai: Engine;
+  private readonly gemini: Engine;
   private readonly local = new Map<string, Engine>();
   private readonly logger: Logger;
 
@@ -26,8 +28,11 @@ export class EngineRegistry {
     logger: Logger,
     /** Turns a llama-cpp model's `path` (local, hf:, https) into a local file; default: local paths only. */
     private readonly resolveModelPath?: ModelPathResolver,
+    private readonly wrap: EngineWrapper = (engine) => engine,
   ) {
     this.logger = logger.child({ component: "engines" });
+    this.openai = wrap(new OpenAIEngine());
+    this.gemini = wrap(new GeminiEngine());
   }
 
   /** The Engine and config serving `name`, or undefined when no such Model is configured. */
@@ -46,7 +51,7 @@ export class EngineRegistry {
       case "llama-cpp": {
         let engine = this.local.get(model.name);
         if (!engine) {
-          engine = withTranslation(this.createLocal(model));
+          engine = this.wrap(this.createLocal(model));
           this.local.set(model.name, engine);
         }
         return engine;

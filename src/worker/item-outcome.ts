@@ -4,7 +4,7 @@
  */
 import { AppError } from "../core/errors.ts";
 import type { ItemResult } from "../core/types.ts";
-import { EngineError, type EngineReply } from "../engines/engine.ts";
+import { EngineError, type EngineReply } from "../core/engine.ts";
 
 export type ItemOutcome = { status: "succeeded" | "failed"; result: ItemResult } | { status: "abandoned" };
 

@@ -13,12 +13,13 @@ import { newBatchId, newFileId } from "../../core/ids.ts";
 import { stripModelsPrefix } from "../../core/model-catalog.ts";
 import type { Batch, RequestKind } from "../../core/types.ts";
 import { isTerminal } from "../../core/types.ts";
-import { toInlinedResponse } from "./batch-format.ts";
-import { invalidArgument, type FieldViolation } from "./errors.ts";
+import { toInlinedResponse } from "../../dialects/gemini/batch-format.ts";
+import { invalidArgument } from "./errors.ts";
+import type { FieldViolation } from "../../dialects/gemini/errors.ts";
 import { findFile, INLINE_INPUT_PURPOSE } from "./files.ts";
-import { toGeminiOperation } from "./operations.ts";
-import { checkRequest } from "./request-checks.ts";
-import { asInt64, describe, field, isObject, spelledAs, type Json } from "./wire.ts";
+import { toGeminiOperation } from "../../dialects/gemini/operations.ts";
+import { checkRequest } from "../../dialects/gemini/request-checks.ts";
+import { asInt64, describe, field, isObject, spelledAs, type Json } from "../../dialects/gemini/wire.ts";
 
 /** Gemini batches expire 48 h after creation. */
 const BATCH_LIFETIME_MS = 48 * 3600 * 1000;

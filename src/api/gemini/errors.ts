@@ -1,5 +1,5 @@
 /**
- * The one mapper from errors to Google's error envelope
+ * The one mapper from errors to Google's error envelope (built by src/dialects/gemini/errors.ts)
  * `{"error":{"code":<http status>,"message","status":"INVALID_ARGUMENT","details":[...]}}`.
  *
  * The genai SDK throws `ApiError` whose `.message` is the whole body JSON-stringified, so `error.message`
@@ -7,81 +7,17 @@
  * `google.rpc.BadRequest` for REST clients that read fieldViolations.
  */
 import { AppError, type AppErrorCode } from "../../core/errors.ts";
-import { EngineError } from "../../engines/engine.ts";
+import { EngineError } from "../../core/engine.ts";
 import { BlobNotFoundError, BlobTooLargeError } from "../../store/blob-store.ts";
 import type { ErrorReply } from "../shared/error-reply.ts";
-import { isObject, type Json } from "./wire.ts";
+import { isObject, type Json } from "../../dialects/gemini/wire.ts";
+import { badRequestDetail, googleErrorBody, isGoogleEnvelope, type FieldViolation, type StatusName } from "../../dialects/gemini/errors.ts";
 
-/** google.rpc.Code by canonical name. */
-export const RPC_CODES = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  ALREADY_EXISTS: 6,
-  PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8,
-  FAILED_PRECONDITION: 9,
-  ABORTED: 10,
-  OUT_OF_RANGE: 11,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  DATA_LOSS: 15,
-  UNAUTHENTICATED: 16,
-} as const;
-
-export type StatusName = keyof typeof RPC_CODES;
-
-const STATUS_BY_HTTP: Record<number, StatusName> = {
-  400: "INVALID_ARGUMENT",
-  401: "UNAUTHENTICATED",
-  403: "PERMISSION_DENIED",
-  404: "NOT_FOUND",
-  408: "DEADLINE_EXCEEDED",
-  409: "ABORTED",
-  413: "INVALID_ARGUMENT",
-  415: "INVALID_ARGUMENT",
-  429: "RESOURCE_EXHAUSTED",
-  499: "CANCELLED",
-  500: "INTERNAL",
-  501: "UNIMPLEMENTED",
-  502: "UNAVAILABLE",
-  503: "UNAVAILABLE",
-  504: "DEADLINE_EXCEEDED",
-};
-
-/** The canonical status name for an HTTP status (§1 of the spec). */
-export function statusNameForHttp(httpStatus: number): StatusName {
-  return STATUS_BY_HTTP[httpStatus] ?? (httpStatus >= 500 ? "UNKNOWN" : "FAILED_PRECONDITION");
-}
-
-/** The google.rpc.Code for an HTTP status, for Status objects inside results and operations. */
-export function rpcCodeForHttp(httpStatus: number): number {
-  return RPC_CODES[statusNameForHttp(httpStatus)];
-}
-
-export interface FieldViolation {
-  field: string;
-  description: string;
-}
+const ERROR_INFO_TYPE = "type.googleapis.com/google.rpc.ErrorInfo";
 
 /** AppError details understood by this mapper: several field violations at once. */
 export interface GeminiErrorDetails {
   fieldViolations: FieldViolation[];
-}
-
-export const BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest";
-const ERROR_INFO_TYPE = "type.googleapis.com/google.rpc.ErrorInfo";
-
-export function googleErrorBody(httpStatus: number, message: string, options: { status?: StatusName; details?: Json[] } = {}): Json {
-  return { error: { code: httpStatus, message, status: options.status ?? statusNameForHttp(httpStatus), details: options.details ?? [] } };
-}
-
-export function badRequestDetail(violations: readonly FieldViolation[]): Json {
-  return { "@type": BAD_REQUEST_TYPE, fieldViolations: violations };
 }
 
 /** An INVALID_ARGUMENT AppError naming `fieldPath`; `violations` lists several problems at once. */
@@ -167,11 +103,6 @@ export function engineErrorReply(error: EngineError): ErrorReply {
     default:
       return { statusCode: 502, headers, body: googleErrorBody(502, `The model backend failed: ${error.message}`), unexpected: false };
   }
-}
-
-function isGoogleEnvelope(body: unknown): boolean {
-  const inner = isObject(body) ? body.error : undefined;
-  return isObject(inner) && typeof inner.message === "string" && typeof inner.code === "number";
 }
 
 function upstreamMessage(error: EngineError): string {

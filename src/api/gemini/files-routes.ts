@@ -6,7 +6,7 @@ import type { FileRecord } from "../../core/types.ts";
 import { BlobNotFoundError } from "../../store/blob-store.ts";
 import { readPageSize, readPageToken } from "./batches-routes.ts";
 import { contentTypeForDownload, findFile, INLINE_INPUT_PURPOSE, requestOrigin, toGeminiFile } from "./files.ts";
-import type { Json } from "./wire.ts";
+import type { Json } from "../../dialects/gemini/wire.ts";
 
 export async function getFile(ctx: AppContext, rawId: string, request: FastifyRequest): Promise<Json> {
   return toGeminiFile(await findFile(ctx, decodeURIComponent(rawId)), requestOrigin(request));

@@ -11,7 +11,7 @@ import type { FastifyRequest } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 import { AppError } from "../../core/errors.ts";
 import type { FileRecord } from "../../core/types.ts";
-import { int64, toTimestamp, type Json } from "./wire.ts";
+import { int64, toTimestamp, type Json } from "../../dialects/gemini/wire.ts";
 
 /** Purpose of the internal JSONL written for inline batch requests; never listed by files.list. */
 export const INLINE_INPUT_PURPOSE = "batch_inline_input";

@@ -8,11 +8,11 @@ import type { AppContext } from "../../app-context.ts";
 import { AppError } from "../../core/errors.ts";
 import type { RequestKind } from "../../core/types.ts";
 import type { ModelConfig } from "../../config/config.ts";
-import { EngineError, type EngineReply } from "../../engines/engine.ts";
+import { EngineError, type EngineReply } from "../../core/engine.ts";
 import { resolveModel } from "./batches-routes.ts";
 import { engineErrorReply, invalidArgument } from "./errors.ts";
-import { checkRequest } from "./request-checks.ts";
-import { field, isObject, type Json } from "./wire.ts";
+import { checkRequest } from "../../dialects/gemini/request-checks.ts";
+import { field, isObject, type Json } from "../../dialects/gemini/wire.ts";
 
 export type SyncVerb = "generateContent" | "embedContent" | "batchEmbedContents";
 

@@ -17,7 +17,7 @@ import { invalidArgument } from "./errors.ts";
 import { isValidFileId, requestOrigin, stripFilesPrefix, toGeminiFile } from "./files.ts";
 import { boundaryOf, readMultipart } from "./multipart-related.ts";
 import type { UploadMetadata, UploadSession, UploadSessions } from "./upload-sessions.ts";
-import { asInt64, field, isObject } from "./wire.ts";
+import { asInt64, field, isObject } from "../../dialects/gemini/wire.ts";
 
 /** Uploaded files expire 48 h after creation, as on the real service. */
 export const FILE_RETENTION_MS = 48 * 3600 * 1000;

@@ -6,12 +6,12 @@ import { newBatchId } from "../../core/ids.ts";
 import { Readable } from "node:stream";
 import type { Batch, ItemStatus } from "../../core/types.ts";
 import { isTerminal } from "../../core/types.ts";
-import { openAIBatchFormat } from "./batch-format.ts";
-import { isSupportedEndpoint, KIND_BY_ENDPOINT, SUPPORTED_ENDPOINTS } from "./endpoints.ts";
+import { openAIBatchFormat } from "../../dialects/openai/batch-format.ts";
+import { isSupportedEndpoint, KIND_BY_ENDPOINT, SUPPORTED_ENDPOINTS } from "../../dialects/openai/endpoints.ts";
 import { findFile, type RouteOptions } from "./files-routes.ts";
-import { toCursorPage, toOpenAIBatch, toOpenAIBatchProgress } from "./mappers.ts";
-import { findByCandidates, idCandidates } from "./path-ids.ts";
-import { createBatchSchema, listBatchesQuerySchema, parseWire } from "./schemas.ts";
+import { toCursorPage, toOpenAIBatch, toOpenAIBatchProgress } from "../../dialects/openai/mappers.ts";
+import { findByCandidates, idCandidates } from "../../dialects/openai/path-ids.ts";
+import { createBatchSchema, listBatchesQuerySchema, parseWire } from "../../dialects/openai/schemas.ts";
 
 type IdParams = { Params: { id: string } };
 

@@ -1,16 +1,13 @@
 /**
- * The one mapper from errors to the OpenAI error envelope
+ * The one mapper from errors to the OpenAI error envelope (built by src/dialects/openai/errors.ts)
  * `{"error":{"message","type","param","code"}}`. The SDK builds its exception from this: the class from the
  * status, `err.message` from `error.message`, and `.code/.param/.type` copied as they are.
  */
 import { AppError, type AppErrorCode } from "../../core/errors.ts";
 import { BlobNotFoundError, BlobTooLargeError } from "../../store/blob-store.ts";
-import { EngineError } from "../../engines/engine.ts";
+import { EngineError } from "../../core/engine.ts";
 import type { ErrorReply } from "../shared/error-reply.ts";
-
-export interface OpenAIErrorBody {
-  error: { message: string; type: string; param: string | null; code: string | null };
-}
+import { isOpenAIEnvelope, openAIErrorBody, openAIErrorType as typeForStatus } from "../../dialects/openai/errors.ts";
 
 
 const BY_CODE: Record<AppErrorCode, { status: number; type: string; code: string | null }> = {
@@ -25,16 +22,6 @@ const BY_CODE: Record<AppErrorCode, { status: number; type: string; code: string
   internal: { status: 500, type: "server_error", code: "server_error" },
 };
 
-export function openAIErrorBody(message: string, type: string, param: string | null = null, code: string | null = null): OpenAIErrorBody {
-  return { error: { message, type, param, code } };
-}
-
-function typeForStatus(status: number): string {
-  if (status === 401) return "authentication_error";
-  if (status === 403) return "permission_error";
-  if (status === 429) return "rate_limit_error";
-  return status >= 500 ? "server_error" : "invalid_request_error";
-}
 
 /** Fastify's own client errors (bad JSON, wrong content type, body too large) carry a 4xx statusCode. */
 function fastifyClientError(error: unknown): { status: number; message: string; code: string | null } | null {
@@ -91,7 +78,7 @@ export function engineErrorReply(error: EngineError): ErrorReply {
   }
   if (error.requestId) headers["x-upstream-request-id"] = error.requestId;
   if (error.statusCode !== null) {
-    const body = isEnvelope(error.body) ? error.body : openAIErrorBody(upstreamMessage(error), typeForStatus(error.statusCode), null, null);
+    const body = isOpenAIEnvelope(error.body) ? error.body : openAIErrorBody(upstreamMessage(error), typeForStatus(error.statusCode), null, null);
     return { statusCode: error.statusCode, headers, body, unexpected: false };
   }
   switch (error.kind) {
@@ -104,12 +91,6 @@ export function engineErrorReply(error: EngineError): ErrorReply {
     default:
       return { statusCode: 502, headers, body: openAIErrorBody(`The model backend failed: ${error.message}`, "server_error", null, "upstream_error"), unexpected: false };
   }
-}
-
-function isEnvelope(body: unknown): body is OpenAIErrorBody {
-  if (typeof body !== "object" || body === null) return false;
-  const inner = (body as { error?: unknown }).error;
-  return typeof inner === "object" && inner !== null && typeof (inner as { message?: unknown }).message === "string";
 }
 
 function upstreamMessage(error: EngineError): string {

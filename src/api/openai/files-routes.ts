@@ -5,9 +5,9 @@ import { AppError } from "../../core/errors.ts";
 import { newFileId } from "../../core/ids.ts";
 import type { FileRecord } from "../../core/types.ts";
 import { BlobNotFoundError } from "../../store/blob-store.ts";
-import { toCursorPage, toOpenAIFile } from "./mappers.ts";
-import { findByCandidates, idCandidates } from "./path-ids.ts";
-import { FILE_PURPOSES, listFilesQuerySchema, MAX_EXPIRES_SECONDS, MIN_EXPIRES_SECONDS, parseWire } from "./schemas.ts";
+import { toCursorPage, toOpenAIFile } from "../../dialects/openai/mappers.ts";
+import { findByCandidates, idCandidates } from "../../dialects/openai/path-ids.ts";
+import { FILE_PURPOSES, listFilesQuerySchema, MAX_EXPIRES_SECONDS, MIN_EXPIRES_SECONDS, parseWire } from "../../dialects/openai/schemas.ts";
 import { receiveUpload, UploadAbortedError, type ReceivedUpload } from "./upload.ts";
 
 /** Files uploaded for batches expire after 30 days unless `expires_after` says otherwise (as OpenAI). */

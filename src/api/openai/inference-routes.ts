@@ -7,8 +7,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 import { AppError } from "../../core/errors.ts";
 import type { RequestKind } from "../../core/types.ts";
-import { EngineError } from "../../engines/engine.ts";
-import { KIND_NOUN } from "./endpoints.ts";
+import { EngineError } from "../../core/engine.ts";
+import { KIND_NOUN } from "../../dialects/openai/endpoints.ts";
 import { engineErrorReply } from "./errors.ts";
 
 export async function registerInferenceRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {

@@ -15,10 +15,9 @@ import type { Dispatcher } from "undici";
 import { z } from "zod";
 import type { GeminiModelConfig } from "../../config/config.ts";
 import type { RequestKind, TokenUsage } from "../../core/types.ts";
-import { EngineError, type Engine, type EngineReply, type EngineRequest } from "../engine.ts";
+import { EngineError, type Engine, type EngineReply, type EngineRequest } from "../../core/engine.ts";
 import { postJson } from "../http/post-json.ts";
 import { UpstreamPools } from "../http/upstream-pools.ts";
-import { geminiErrorBody } from "../translate/error-bodies.ts";
 
 export const GEMINI_DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com";
 const API_VERSION = "v1beta";
@@ -92,7 +91,7 @@ export class GeminiEngine implements Engine {
         kind: "http",
         message: `${description} answered ${reply.statusCode} with JSON that is not an object.`,
         statusCode: 502,
-        body: geminiErrorBody(502, "Upstream answered with JSON that is not an object."),
+        body: upstreamErrorBody(502, "UNAVAILABLE", "Upstream answered with JSON that is not an object."),
         retryable: true,
         requestId: reply.requestId,
       });
@@ -147,7 +146,12 @@ function upstreamCall(kind: RequestKind, body: Record<string, unknown>, route: R
     return { method: "batchEmbedContents", body: { ...rest, requests } };
   }
   const message = `Model '${route.model.name}' is a Gemini model, which has no legacy text-completion endpoint; use chat completions.`;
-  throw new EngineError({ kind: "unsupported", message, statusCode: 400, body: geminiErrorBody(400, message), retryable: false });
+  throw new EngineError({ kind: "unsupported", message, statusCode: 400, body: upstreamErrorBody(400, "INVALID_ARGUMENT", message), retryable: false });
+}
+
+/** An error body as the Gemini API itself would send it (this Engine's native wire). */
+function upstreamErrorBody(code: number, status: string, message: string): Record<string, unknown> {
+  return { error: { code, message, status } };
 }
 
 /** Gemini counts thoughts and tool-use prompts apart; spool's usage is input vs everything generated. */

@@ -3,7 +3,7 @@
  * and undici's `UND_ERR_*`), looked up along the `cause` chain — never by message text, which changes
  * between Node and undici versions and with the locale of the resolver.
  */
-import { EngineError } from "../engine.ts";
+import { EngineError } from "../../core/engine.ts";
 
 /** Connection-level failures worth another try: the server or the path to it may be back in a moment. */
 const RETRYABLE_NETWORK_CODES = new Set([

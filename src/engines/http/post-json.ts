@@ -4,7 +4,7 @@
  */
 import type { Dispatcher } from "undici";
 import { isRetryableStatus } from "../../core/retry-policy.ts";
-import { EngineError } from "../engine.ts";
+import { EngineError } from "../../core/engine.ts";
 import { abortedError, networkError } from "./network-errors.ts";
 import { headerValue, parseRetryAfter, type HttpHeaders } from "./retry-after.ts";
 

@@ -9,7 +9,7 @@
  * then hold the sockets a quiet one needs.
  */
 import { Pool } from "undici";
-import { EngineError } from "../engine.ts";
+import { EngineError } from "../../core/engine.ts";
 
 export interface PoolOptions {
   /** Usually the Model name; requests of different keys never share connections. */

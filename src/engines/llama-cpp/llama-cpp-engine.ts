@@ -34,7 +34,7 @@ import {
   type Token,
 } from "node-llama-cpp";
 import type { LlamaCppModelConfig } from "../../config/config.ts";
-import { EngineError, type Engine, type EngineReply, type EngineRequest } from "../engine.ts";
+import { EngineError, type Engine, type EngineReply, type EngineRequest } from "../../core/engine.ts";
 import { inspectGguf } from "./gguf-inspect.ts";
 import { defaultThreadCount, getSharedLlama, setNativeLogSink } from "./llama-runtime.ts";
 import {

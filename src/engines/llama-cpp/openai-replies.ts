@@ -4,7 +4,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { TokenUsage } from "../../core/types.ts";
-import type { EngineReply } from "../engine.ts";
+import type { EngineReply } from "../../core/engine.ts";
 
 export type FinishReason = "stop" | "length";
 

@@ -5,7 +5,7 @@
  * 400 per-Item error naming the field, never a silently different answer.
  */
 import { z } from "zod";
-import { EngineError } from "../engine.ts";
+import { EngineError } from "../../core/engine.ts";
 
 export type ChatRole = "system" | "user" | "assistant";
 

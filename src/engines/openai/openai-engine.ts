@@ -11,7 +11,7 @@ import type { Dispatcher } from "undici";
 import { z } from "zod";
 import type { OpenAIModelConfig } from "../../config/config.ts";
 import type { RequestKind, TokenUsage } from "../../core/types.ts";
-import { EngineError, type Engine, type EngineReply, type EngineRequest } from "../engine.ts";
+import { EngineError, type Engine, type EngineReply, type EngineRequest } from "../../core/engine.ts";
 import { postJson } from "../http/post-json.ts";
 import { closedError, UpstreamPools } from "../http/upstream-pools.ts";
 

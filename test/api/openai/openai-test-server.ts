@@ -20,7 +20,7 @@ import type { BlobStore } from "../../../src/store/blob-store.ts";
 import type { Store } from "../../../src/store/store.ts";
 import { LocalBlobStore } from "../../../src/store/blob/local-blob-store.ts";
 import { openSqliteStore } from "../../../src/store/sqlite/index.ts";
-import { ModelDispatcher } from "../../../src/worker/dispatcher.ts";
+import { ModelDispatcher } from "../../../src/dispatch/model-dispatcher.ts";
 
 export interface OpenAITestServer {
   url: string;

@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { GeminiModelConfig } from "../../../src/config/config.ts";
 import type { RequestKind } from "../../../src/core/types.ts";
-import { EngineError } from "../../../src/engines/engine.ts";
+import { EngineError } from "../../../src/core/engine.ts";
 import { GeminiEngine, retryInfoDelayMs } from "../../../src/engines/gemini/gemini-engine.ts";
 import { startFakeGeminiUpstream, type FakeGeminiUpstream } from "../../helpers/fake-gemini-upstream.ts";
 

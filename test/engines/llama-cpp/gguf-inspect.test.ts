@@ -1,7 +1,7 @@
 import { copyFile, mkdir, open, rm, truncate, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EngineError } from "../../../src/engines/engine.ts";
+import { EngineError } from "../../../src/core/engine.ts";
 import { GgufInspectionError, inspectGguf } from "../../../src/engines/llama-cpp/gguf-inspect.ts";
 import { buildTestModelSpec } from "../../../src/engines/llama-cpp/gguf/generate-test-model.ts";
 import { writeGgufFile } from "../../../src/engines/llama-cpp/gguf/gguf-writer.ts";

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import type { LlamaCppModelConfig } from "../../../src/config/config.ts";
 import type { RequestKind } from "../../../src/core/types.ts";
-import { EngineError, type EngineReply } from "../../../src/engines/engine.ts";
+import { EngineError, type EngineReply } from "../../../src/core/engine.ts";
 import { LlamaCppEngine } from "../../../src/engines/llama-cpp/llama-cpp-engine.ts";
 import { ensureTinyModel } from "../../helpers/test-model.ts";
 import { waitFor } from "../../helpers/wait-for.ts";

@@ -1,6 +1,6 @@
 /** The shared HTTP helpers (src/engines/http/) the openai Engine is built on. */
 import { describe, expect, it } from "vitest";
-import { EngineError } from "../../../src/engines/engine.ts";
+import { EngineError } from "../../../src/core/engine.ts";
 import { abortedError, errorCode, networkError } from "../../../src/engines/http/network-errors.ts";
 import { parseRetryAfter } from "../../../src/engines/http/retry-after.ts";
 

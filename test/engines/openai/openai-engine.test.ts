@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { OpenAIModelConfig } from "../../../src/config/config.ts";
 import type { RequestKind } from "../../../src/core/types.ts";
-import { EngineError } from "../../../src/engines/engine.ts";
+import { EngineError } from "../../../src/core/engine.ts";
 import { OpenAIEngine } from "../../../src/engines/openai/openai-engine.ts";
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from "../../helpers/fake-openai-upstream.ts";
 

@@ -1,7 +1,7 @@
 /** OpenAI chat / embedding bodies -> Gemini requests, for OpenAI-dialect Items served by the gemini Engine. */
 import { describe, expect, it } from "vitest";
-import { openAIToGeminiRequest } from "../../../src/engines/translate/openai-to-gemini-request.ts";
-import { TranslationError } from "../../../src/engines/translate/translation-error.ts";
+import { openAIToGeminiRequest } from "../../../src/dialects/translate/openai-to-gemini-request.ts";
+import { TranslationError } from "../../../src/dialects/translate/translation-error.ts";
 
 function rejection(run: () => unknown): TranslationError {
   try {

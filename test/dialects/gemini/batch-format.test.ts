@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { geminiBatchFormat } from "../../../src/api/gemini/batch-format.ts";
+import { geminiBatchFormat } from "../../../src/dialects/gemini/batch-format.ts";
 import { cancelledResult, expiredResult } from "../../../src/core/batch-format.ts";
 import { ModelCatalog } from "../../../src/core/model-catalog.ts";
 import type { Batch, Item, ItemResult } from "../../../src/core/types.ts";

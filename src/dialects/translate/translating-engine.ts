@@ -8,7 +8,7 @@
  * per-Item error, never a crash of the Batch and never a silently different request.
  */
 import type { Dialect, RequestKind } from "../../core/types.ts";
-import { EngineError, type Engine, type EngineReply, type EngineRequest } from "../engine.ts";
+import { EngineError, type Engine, type EngineReply, type EngineRequest } from "../../core/engine.ts";
 import { errorBodyIn, toDialectErrorBody } from "./error-bodies.ts";
 import { geminiToOpenAIRequest } from "./gemini-to-openai-request.ts";
 import { geminiToOpenAIResponse } from "./gemini-to-openai-response.ts";

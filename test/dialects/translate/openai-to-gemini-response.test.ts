@@ -3,9 +3,9 @@
  * that must be reported rather than dropped, and Gemini's separate thought-token accounting.
  */
 import { describe, expect, it } from "vitest";
-import { fitEmbeddingDimension } from "../../../src/engines/translate/embedding-dimension.ts";
-import { openAIToGeminiResponse } from "../../../src/engines/translate/openai-to-gemini-response.ts";
-import { TranslationError } from "../../../src/engines/translate/translation-error.ts";
+import { fitEmbeddingDimension } from "../../../src/dialects/translate/embedding-dimension.ts";
+import { openAIToGeminiResponse } from "../../../src/dialects/translate/openai-to-gemini-response.ts";
+import { TranslationError } from "../../../src/dialects/translate/translation-error.ts";
 
 const options = { modelName: "gemini-2.5-flash" };
 

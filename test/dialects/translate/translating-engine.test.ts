@@ -6,10 +6,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { GeminiModelConfig, ModelConfig, OpenAIModelConfig } from "../../../src/config/config.ts";
 import type { Dialect, RequestKind } from "../../../src/core/types.ts";
-import { EngineError, type Engine, type EngineReply, type EngineRequest } from "../../../src/engines/engine.ts";
+import { EngineError, type Engine, type EngineReply, type EngineRequest } from "../../../src/core/engine.ts";
 import { GeminiEngine } from "../../../src/engines/gemini/gemini-engine.ts";
 import { OpenAIEngine } from "../../../src/engines/openai/openai-engine.ts";
-import { withTranslation } from "../../../src/engines/translate/translating-engine.ts";
+import { withTranslation } from "../../../src/dialects/translate/translating-engine.ts";
 import { startFakeGeminiUpstream, type FakeGeminiUpstream } from "../../helpers/fake-gemini-upstream.ts";
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from "../../helpers/fake-openai-upstream.ts";
 

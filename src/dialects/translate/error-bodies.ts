@@ -5,41 +5,15 @@
  */
 import type { Dialect } from "../../core/types.ts";
 import { asNumber, asObject, asString, type JsonObject } from "./json-fields.ts";
-
-const GOOGLE_STATUS: Record<number, string> = {
-  400: "INVALID_ARGUMENT",
-  401: "UNAUTHENTICATED",
-  403: "PERMISSION_DENIED",
-  404: "NOT_FOUND",
-  408: "DEADLINE_EXCEEDED",
-  409: "ABORTED",
-  429: "RESOURCE_EXHAUSTED",
-  499: "CANCELLED",
-  500: "INTERNAL",
-  501: "UNIMPLEMENTED",
-  503: "UNAVAILABLE",
-  504: "DEADLINE_EXCEEDED",
-};
-
-/** The canonical Google status name for an HTTP status (FAILED_PRECONDITION / UNKNOWN when unmapped). */
-export function googleStatusName(statusCode: number): string {
-  return GOOGLE_STATUS[statusCode] ?? (statusCode >= 500 ? "UNKNOWN" : "FAILED_PRECONDITION");
-}
-
-function openAIErrorType(statusCode: number): string {
-  if (statusCode === 401) return "authentication_error";
-  if (statusCode === 403) return "permission_error";
-  if (statusCode === 429) return "rate_limit_error";
-  if (statusCode >= 500) return "server_error";
-  return "invalid_request_error";
-}
+import { statusNameForHttp } from "../gemini/errors.ts";
+import { openAIErrorBody as openAIEnvelope, openAIErrorType } from "../openai/errors.ts";
 
 export function openAIErrorBody(statusCode: number, message: string, param: string | null = null, code: string | null = null): JsonObject {
-  return { error: { message, type: openAIErrorType(statusCode), param, code } };
+  return { ...openAIEnvelope(message, openAIErrorType(statusCode), param, code) };
 }
 
 export function geminiErrorBody(statusCode: number, message: string, param: string | null = null): JsonObject {
-  const error: JsonObject = { code: statusCode, message, status: googleStatusName(statusCode) };
+  const error: JsonObject = { code: statusCode, message, status: statusNameForHttp(statusCode) };
   if (param !== null) {
     error.details = [{ "@type": "type.googleapis.com/google.rpc.BadRequest", fieldViolations: [{ field: param, description: message }] }];
   }

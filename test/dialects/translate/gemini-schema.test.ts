@@ -1,7 +1,7 @@
 /** Gemini's OpenAPI-subset Schema -> JSON Schema. */
 import { describe, expect, it } from "vitest";
-import { geminiSchemaToJsonSchema } from "../../../src/engines/translate/gemini-schema.ts";
-import { TranslationError } from "../../../src/engines/translate/translation-error.ts";
+import { geminiSchemaToJsonSchema } from "../../../src/dialects/translate/gemini-schema.ts";
+import { TranslationError } from "../../../src/dialects/translate/translation-error.ts";
 
 describe("geminiSchemaToJsonSchema", () => {
   it("adds null to the type and to the enum of a nullable enum", () => {

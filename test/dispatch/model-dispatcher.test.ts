@@ -5,9 +5,9 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { ModelConfig, OpenAIModelConfig } from "../../src/config/config.ts";
 import { AppError } from "../../src/core/errors.ts";
-import { EngineError, type Engine, type EngineReply, type EngineRequest } from "../../src/engines/engine.ts";
+import { EngineError, type Engine, type EngineReply, type EngineRequest } from "../../src/core/engine.ts";
 import { OpenAIEngine } from "../../src/engines/openai/openai-engine.ts";
-import { ModelDispatcher, type Sleep } from "../../src/worker/dispatcher.ts";
+import { ModelDispatcher, type Sleep } from "../../src/dispatch/model-dispatcher.ts";
 import { failFirstAttempts, startFakeOpenAIUpstream, type FakeOpenAIUpstream } from "../helpers/fake-openai-upstream.ts";
 import { waitFor } from "../helpers/wait-for.ts";
 

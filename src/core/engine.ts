@@ -8,14 +8,14 @@
  * returns are in that shape (openai and llama-cpp: OpenAI chat/completion/embedding bodies; gemini:
  * Gemini GenerateContentRequest / EmbedContentRequest). The registry (src/engines/registry.ts) wraps each
  * Engine so a request in the other dialect is translated on the way in and its reply on the way out
- * (src/engines/translate/); adapters never translate themselves. An openai Engine given an openai body
+ * (src/dialects/translate/); adapters never translate themselves. An openai Engine given an openai body
  * forwards it unchanged apart from the model name, so fields spool does not know still reach the upstream.
  *
  * Failures are thrown as EngineError, which carries the retry decision where it is made: the adapter
  * knows whether a 409 or a reset connection is worth another try; the Worker only reads `retryable` and
  * `retryAfterMs` (see src/core/retry-policy.ts).
  */
-import type { Dialect, RequestKind, TokenUsage } from "../core/types.ts";
+import type { Dialect, RequestKind, TokenUsage } from "./types.ts";
 import type { ModelConfig } from "../config/config.ts";
 
 export interface EngineRequest {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { openAIBatchFormat } from "../../../src/api/openai/batch-format.ts";
+import { openAIBatchFormat } from "../../../src/dialects/openai/batch-format.ts";
 import { ModelCatalog } from "../../../src/core/model-catalog.ts";
 import type { Batch, Item, ItemResult, LineError, RequestKind } from "../../../src/core/types.ts";
 import type { ModelConfig } from "../../../src/config/config.ts";

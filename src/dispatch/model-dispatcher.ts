@@ -26,7 +26,7 @@ import { systemClock, type Clock } from "../core/clock.ts";
 import type { DispatchRequest, Dispatcher } from "../core/dispatcher.ts";
 import { AppError } from "../core/errors.ts";
 import { RETRY_DEFAULTS, retryDelayMs } from "../core/retry-policy.ts";
-import { EngineError, type Engine, type EngineReply } from "../engines/engine.ts";
+import { EngineError, type Engine, type EngineReply } from "../core/engine.ts";
 
 /** Resolves after `ms`; should reject (or resolve) early when `signal` fires. Injected by tests. */
 export type Sleep = (ms: number, signal: AbortSignal) => Promise<void>;

@@ -1,7 +1,7 @@
 /** Gemini replies -> OpenAI chat.completion / embedding list, for OpenAI-dialect Items on the gemini Engine. */
 import { describe, expect, it } from "vitest";
-import { geminiToOpenAIResponse } from "../../../src/engines/translate/gemini-to-openai-response.ts";
-import { decodeBase64Floats } from "../../../src/engines/translate/openai-to-gemini-response.ts";
+import { geminiToOpenAIResponse } from "../../../src/dialects/translate/gemini-to-openai-response.ts";
+import { decodeBase64Floats } from "../../../src/dialects/translate/openai-to-gemini-response.ts";
 
 const options = { modelName: "gemini-flash", nowMs: 1_700_000_000_000 };
 

@@ -3,8 +3,8 @@
  * rejected with a TranslationError naming its path.
  */
 import { describe, expect, it } from "vitest";
-import { geminiToOpenAIRequest } from "../../../src/engines/translate/gemini-to-openai-request.ts";
-import { TranslationError } from "../../../src/engines/translate/translation-error.ts";
+import { geminiToOpenAIRequest } from "../../../src/dialects/translate/gemini-to-openai-request.ts";
+import { TranslationError } from "../../../src/dialects/translate/translation-error.ts";
 
 function chat(body: Record<string, unknown>) {
   return geminiToOpenAIRequest("chat", body);
