@@ -6,7 +6,7 @@
  * redone by another Worker replaces that file instead of leaving an orphan beside it.
  */
 import type { Logger } from "pino";
-import type { BatchFormat } from "../core/batch-format.ts";
+import type { BatchFormats } from "../core/batch-format.ts";
 import type { Clock } from "../core/clock.ts";
 import type { Batch } from "../core/types.ts";
 import type { BlobStore, BlobWriter } from "../store/blob-store.ts";
@@ -17,12 +17,10 @@ export interface FinalizeDeps {
   blobs: BlobStore;
   clock: Clock;
   logger: Logger;
-  formats: ReadonlyMap<string, BatchFormat>;
+  formats: BatchFormats;
   leaseMs: number;
 }
 
-/** Result files are kept 30 days unless the Batch asked otherwise (`options.outputExpiresAfterMs`). */
-const DEFAULT_RESULT_RETENTION_MS = 30 * 24 * 3600 * 1000;
 const PAGE = 1_000;
 const FLUSH_BYTES = 256 * 1024;
 
@@ -33,8 +31,7 @@ export function resultFileIds(batchId: string): { output: string; error: string 
 
 export async function finalizeBatch(deps: FinalizeDeps, batch: Batch, status: FinalStatus, owner: string): Promise<Batch | null> {
   const { store, blobs, clock } = deps;
-  const format = deps.formats.get(batch.dialect);
-  if (!format) throw new Error(`No batch format registered for dialect ${batch.dialect}.`);
+  const format = deps.formats[batch.dialect];
   const ids = resultFileIds(batch.id);
   const names = format.resultFileNames(batch);
   const output = new BufferedWriter(await blobs.createWriter(ids.output));
@@ -59,7 +56,7 @@ export async function finalizeBatch(deps: FinalizeDeps, batch: Batch, status: Fi
       }
     }
     const nowMs = clock.now();
-    const retentionMs = typeof batch.options.outputExpiresAfterMs === "number" ? batch.options.outputExpiresAfterMs : DEFAULT_RESULT_RETENTION_MS;
+    const retentionMs = format.resultRetentionMs(batch);
     const register = async (writer: BufferedWriter, id: string, filename: string): Promise<string | null> => {
       if (writer.lines === 0) {
         await writer.abort();

@@ -10,7 +10,7 @@
 import type { Logger } from "pino";
 import type { Config } from "../config/config.ts";
 import { expiredResult } from "../core/batch-format.ts";
-import type { BatchFormat } from "../core/batch-format.ts";
+import type { BatchFormats } from "../core/batch-format.ts";
 import type { Clock } from "../core/clock.ts";
 import type { ModelCatalog } from "../core/model-catalog.ts";
 import type { BlobStore } from "../store/blob-store.ts";
@@ -25,7 +25,7 @@ export interface SweeperDeps {
   catalog: ModelCatalog;
   clock: Clock;
   logger: Logger;
-  formats: ReadonlyMap<string, BatchFormat>;
+  formats: BatchFormats;
   settings: Config["worker"];
   limits: Config["limits"];
   owner: string;

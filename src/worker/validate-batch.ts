@@ -7,7 +7,7 @@
  * claims the Batch, clears the staged Items and starts over: validation is idempotent.
  */
 import type { Logger } from "pino";
-import type { BatchFormat } from "../core/batch-format.ts";
+import type { BatchFormat, BatchFormats } from "../core/batch-format.ts";
 import type { Clock } from "../core/clock.ts";
 import type { ModelCatalog } from "../core/model-catalog.ts";
 import { isBlankLine, readJsonlLines, type LineEvent } from "../core/jsonl-lines.ts";
@@ -21,7 +21,7 @@ export interface ValidationDeps {
   catalog: ModelCatalog;
   clock: Clock;
   logger: Logger;
-  formats: ReadonlyMap<string, BatchFormat>;
+  formats: BatchFormats;
   limits: { maxLineBytes: number; maxBatchItems: number };
   leaseMs: number;
 }
@@ -146,8 +146,7 @@ export async function checkLines(
 /** Validates one claimed Batch end to end. Returns the Batch after start or failure (null if the Lease was lost). */
 export async function validateBatch(deps: ValidationDeps, batch: Batch, owner: string): Promise<Batch | null> {
   const { store, blobs, clock } = deps;
-  const format = deps.formats.get(batch.dialect);
-  if (!format) throw new Error(`No batch format registered for dialect ${batch.dialect}.`);
+  const format = deps.formats[batch.dialect];
   const log = deps.logger.child({ batchId: batch.id });
   const started = clock.now();
 

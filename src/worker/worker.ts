@@ -14,7 +14,7 @@ import type { Config, ModelConfig } from "../config/config.ts";
 import type { Clock } from "../core/clock.ts";
 import type { Dispatcher } from "../core/dispatcher.ts";
 import type { ModelCatalog } from "../core/model-catalog.ts";
-import type { BatchFormat } from "../core/batch-format.ts";
+import type { BatchFormats } from "../core/batch-format.ts";
 import type { Dialect } from "../core/types.ts";
 import type { ClaimedItem, Store } from "../store/store.ts";
 import { outcomeOfError, outcomeOfReply, type ItemOutcome } from "./item-outcome.ts";
@@ -31,7 +31,7 @@ export interface WorkerDeps {
   /** Unique per process: the Lease owner. */
   owner: string;
   /** Dialect rules by Dialect: extract each Item's request body. */
-  formats: ReadonlyMap<string, BatchFormat>;
+  formats: BatchFormats;
   /** Told after results are recorded (a Batch may now be complete). */
   onResults?: () => void;
 }
@@ -141,9 +141,7 @@ export class Worker {
     let outcome: ItemOutcome;
     try {
       const dialect = await this.dialectOf(item.batchId);
-      const format = this.deps.formats.get(dialect);
-      if (!format) throw new Error(`No batch format for dialect ${dialect}.`);
-      const body = format.requestBody(item.request);
+      const body = this.deps.formats[dialect].requestBody(item.request);
       const reply = await this.deps.dispatcher.dispatch({ model: item.model, kind: item.kind, dialect, body, priority: "batch", signal: this.abandon.signal });
       outcome = outcomeOfReply(reply, this.deps.clock.now());
     } catch (error) {
@@ -164,7 +162,8 @@ export class Worker {
     const known = this.dialects.get(batchId);
     if (known) return known;
     const batch = await this.deps.store.getBatch(batchId);
-    const dialect = batch?.dialect ?? "openai";
+    if (!batch) throw new Error(`Batch ${batchId} of a claimed Item does not exist.`);
+    const dialect = batch.dialect;
     if (this.dialects.size > 10_000) this.dialects.clear();
     this.dialects.set(batchId, dialect);
     return dialect;

@@ -12,7 +12,7 @@
  * Results: everything goes to the one output file, in input order — a success line
  * `{"key","response"}`, a failure line `{"key","error":{code,message,details}}` with the google.rpc code.
  */
-import type { BatchFormat, LineOutcome } from "../../core/batch-format.ts";
+import type { BatchFormat, LineOutcome, SniffedLine } from "../../core/batch-format.ts";
 import type { ModelCatalog } from "../../core/model-catalog.ts";
 import type { Batch, Item, ItemResult, LineError } from "../../core/types.ts";
 import { badRequestDetail, googleErrorBody, RPC_CODES, rpcCodeForHttp } from "./errors.ts";
@@ -188,8 +188,32 @@ function resultFileNames(batch: Batch): { output: string; error: string } {
   return { output: `batch-${batchToken(batch.id)}.jsonl`, error: `batch-${batchToken(batch.id)}-errors.jsonl` };
 }
 
+/** Gemini batches expire 48 h after creation. */
+export const GEMINI_BATCH_LIFETIME_MS = 48 * 3600 * 1000;
+const RESULT_RETENTION_MS = 30 * 24 * 3600 * 1000;
+
+function sniffLine(record: Record<string, unknown>): SniffedLine | null {
+  if (!("request" in record) && !("key" in record)) return null;
+  const request = record.request;
+  const isEmbedding = isObject(request) && "content" in request && !("contents" in request);
+  return isEmbedding ? { endpoint: "asyncBatchEmbedContent", kind: "embedding" } : { endpoint: "batchGenerateContent", kind: "chat" };
+}
+
+function setLineModel(record: Record<string, unknown>, model: string): boolean {
+  if (!isObject(record.request) || !("model" in record.request)) return false;
+  record.request.model = model;
+  return true;
+}
+
 export const geminiBatchFormat: BatchFormat = {
   dialect: "gemini",
+  invalidLinePolicy: "skip",
+  defaultLifetimeMs: GEMINI_BATCH_LIFETIME_MS,
+  resultRetentionMs: () => RESULT_RETENTION_MS,
+  sniffLine,
+  setLineModel,
+  modelPerBatch: true,
+  endpointProblem: () => null,
   parseLine,
   requestBody,
   duplicateIdError,

@@ -53,3 +53,8 @@ export function toTimestamp(ms: number): string {
 export function int64(value: number): string {
   return String(value);
 }
+
+/** Gemini names models `models/<name>`; spool's catalog holds the bare name. */
+export function stripModelsPrefix(name: string): string {
+  return name.startsWith("models/") ? name.slice("models/".length) : name;
+}

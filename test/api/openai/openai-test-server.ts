@@ -6,6 +6,8 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
+import { BatchService } from "../../../src/batches/batch-service.ts";
+import { BATCH_FORMATS } from "../../../src/dialects/registry.ts";
 import OpenAI from "openai";
 import { pino } from "pino";
 import type { FastifyInstance } from "fastify";
@@ -67,7 +69,8 @@ export async function startOpenAITestServer(params: { label: string; upstreamUrl
     logger,
   });
   let wakeups = 0;
-  const context: AppContext = { config, store, blobs, clock: systemClock, logger, catalog, dispatcher, notifyWork: () => void (wakeups += 1) };
+  const batches = new BatchService({ store, blobs, clock: systemClock, logger, formats: BATCH_FORMATS, notifyWork: () => void (wakeups += 1) });
+  const context: AppContext = { config, store, blobs, clock: systemClock, logger, catalog, dispatcher, batches, formats: BATCH_FORMATS };
   const server = buildHttpServer(context);
   await server.listen({ host: "127.0.0.1", port: 0 });
   const url = `http://127.0.0.1:${(server.server.address() as AddressInfo).port}`;
