@@ -18,6 +18,7 @@ import { EngineRegistry } from "./engines/registry.ts";
 import { withTranslation } from "./dialects/translate/translating-engine.ts";
 import { buildHttpServer } from "./api/http-server.ts";
 import { geminiSurfaces } from "./api/gemini/plugin.ts";
+import { openAISurfaces } from "./api/openai/plugin.ts";
 import { BATCH_FORMATS, MODEL_NAME_FORMS } from "./dialects/registry.ts";
 import { BatchService } from "./batches/batch-service.ts";
 import type { BlobStore } from "./store/blob-store.ts";
@@ -82,7 +83,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   };
   const batches = new BatchService({ store, blobs, clock, logger, formats, notifyWork });
   const context: AppContext = { config, store, blobs, clock, logger, catalog, dispatcher, batches, formats };
-  const server = options.api ? buildHttpServer(context, { surfaces: geminiSurfaces() }) : null;
+  // Adding a dialect: its surfaces join this list (the first one answers for paths under no surface).
+  const server = options.api ? buildHttpServer(context, { surfaces: [...openAISurfaces(), ...geminiSurfaces()] }) : null;
 
   return {
     context,

@@ -34,6 +34,7 @@ import { DEMO_MODEL, type Config } from "../config/config.ts";
 import { ConfigError, loadConfig } from "../config/load-config.ts";
 import type { BatchFormat } from "../core/batch-format.ts";
 import { newBatchId, newFileId } from "../core/ids.ts";
+import { isObject as isRecord } from "../core/json.ts";
 import { ModelCatalog } from "../core/model-catalog.ts";
 import { isTerminal, type Batch, type Dialect } from "../core/types.ts";
 import type { Store } from "../store/store.ts";
@@ -450,8 +451,4 @@ function progressIntervalMs(value: string | undefined): number | undefined {
   const seconds = Number(value);
   if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`spool run: --progress-interval must be a positive number of seconds, got '${value}'.`);
   return seconds * 1000;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

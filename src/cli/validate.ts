@@ -11,6 +11,7 @@ import type { Batch, Dialect, LineError, RequestKind } from "../core/types.ts";
 import { checkLines } from "../worker/validate-batch.ts";
 import { DEFAULTS } from "../config/config.ts";
 import { sniffBatchFile } from "./sniff-batch-file.ts";
+import { ZERO_USAGE } from "../core/types.ts";
 
 export async function validateCommand(file: string, flags: { dialect?: string; endpoint?: string; config?: string; model?: string }): Promise<void> {
   const sniffed = await sniffBatchFile(file);
@@ -60,7 +61,7 @@ export function syntheticBatch(format: BatchFormat, endpoint: string, kind: Requ
     id: "batch_local", seq: 0, dialect: format.dialect, kind, endpoint, model: null, status: "validating",
     inputFileId: null, outputFileId: null, errorFileId: null,
     invalidLinePolicy: format.invalidLinePolicy, errors: null,
-    counts: { total: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0 }, usage: { inputTokens: 0, outputTokens: 0 },
+    counts: { total: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0 }, usage: ZERO_USAGE,
     displayName: null, metadata: null, options: {}, priority: 0,
     createdAtMs: 0, updatedAtMs: 0, expiresAtMs: Number.MAX_SAFE_INTEGER,
     inProgressAtMs: null, finalizingAtMs: null, completedAtMs: null, failedAtMs: null, expiredAtMs: null,

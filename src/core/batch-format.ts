@@ -5,7 +5,7 @@
  * below the dialects receives them from the composition root as `BatchFormats`, keyed by Dialect, so no
  * inner layer imports a dialect and "no format for this dialect" cannot happen at run time.
  */
-import type { Batch, Dialect, InvalidLinePolicy, Item, ItemResult, LineError, RequestKind } from "./types.ts";
+import { ZERO_USAGE, type Batch, type Dialect, type InvalidLinePolicy, type Item, type ItemResult, type LineError, type RequestKind } from "./types.ts";
 import type { ModelCatalog } from "./model-catalog.ts";
 
 /** One valid input line, ready to become an Item. */
@@ -82,7 +82,7 @@ export function expiredResult(nowMs: number): ItemResult {
     errorCode: "batch_expired",
     errorMessage: "This request could not be executed before the completion window expired.",
     requestId: null,
-    usage: { inputTokens: 0, outputTokens: 0 },
+    usage: ZERO_USAGE,
     finishedAtMs: nowMs,
   };
 }
@@ -94,7 +94,7 @@ export function cancelledResult(nowMs: number): ItemResult {
     errorCode: "batch_cancelled",
     errorMessage: "The batch was cancelled before this request ran.",
     requestId: null,
-    usage: { inputTokens: 0, outputTokens: 0 },
+    usage: ZERO_USAGE,
     finishedAtMs: nowMs,
   };
 }

@@ -30,7 +30,6 @@ import type {
   ItemStatus,
   LineError,
   RequestKind,
-  TokenUsage,
 } from "../core/types.ts";
 
 export interface NewFile {
@@ -238,9 +237,6 @@ export interface Store {
    */
   retryFailedItems(batchId: string, nowMs: number): Promise<Batch>;
 }
-
-/** Convenience for engines and the worker. */
-export const ZERO_USAGE: TokenUsage = { inputTokens: 0, outputTokens: 0 };
 
 /** Status of a Batch as the Store keeps it; re-exported so store implementations share the CHECK list. */
 export const BATCH_STATUSES: readonly BatchStatus[] = [

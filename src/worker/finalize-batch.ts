@@ -11,6 +11,7 @@ import type { Clock } from "../core/clock.ts";
 import type { Batch } from "../core/types.ts";
 import type { BlobStore, BlobWriter } from "../store/blob-store.ts";
 import type { FinalStatus, Store } from "../store/store.ts";
+import { BatchLease } from "./batch-lease.ts";
 
 export interface FinalizeDeps {
   store: Store;
@@ -38,7 +39,7 @@ export async function finalizeBatch(deps: FinalizeDeps, batch: Batch, status: Fi
   const errors = new BufferedWriter(await blobs.createWriter(ids.error));
   try {
     let afterIndex = -1;
-    let lastRenewal = clock.now();
+    const lease = new BatchLease({ store, clock, batchId: batch.id, owner, leaseMs: deps.leaseMs, phase: "finalization" });
     for (;;) {
       const page = await store.readItems(batch.id, { afterIndex, limit: PAGE });
       for (const item of page.items) {
@@ -48,12 +49,7 @@ export async function finalizeBatch(deps: FinalizeDeps, batch: Batch, status: Fi
       }
       if (page.nextAfterIndex === null) break;
       afterIndex = page.nextAfterIndex;
-      if (clock.now() - lastRenewal > deps.leaseMs / 3) {
-        lastRenewal = clock.now();
-        if (!(await store.renewBatchLease(batch.id, { owner, nowMs: lastRenewal, leaseMs: deps.leaseMs }))) {
-          throw new Error(`Lost the finalization lease of ${batch.id}.`);
-        }
-      }
+      await lease.keep();
     }
     const nowMs = clock.now();
     const retentionMs = format.resultRetentionMs(batch);

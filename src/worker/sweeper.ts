@@ -16,8 +16,10 @@ import type { ModelCatalog } from "../core/model-catalog.ts";
 import type { BlobStore } from "../store/blob-store.ts";
 import type { Store } from "../store/store.ts";
 import { finalizeBatch } from "./finalize-batch.ts";
+import { LeaseLostError } from "./batch-lease.ts";
 import { Signal } from "./signal.ts";
 import { validateBatch } from "./validate-batch.ts";
+import { ZERO_USAGE } from "../core/types.ts";
 
 export interface SweeperDeps {
   store: Store;
@@ -74,7 +76,7 @@ export class Sweeper {
       errorCode: "item_crashed",
       errorMessage: `The request was claimed ${settings.maxAttempts} times and its worker stopped each time; it was not retried again.`,
       requestId: null,
-      usage: { inputTokens: 0, outputTokens: 0 },
+      usage: ZERO_USAGE,
       finishedAtMs: now,
     });
     const reclaimed = await store.reclaimExpiredItems(now);
@@ -101,7 +103,12 @@ export class Sweeper {
     for (const { batchId, status } of ready) {
       const batch = await store.claimFinalization(batchId, { owner, nowMs: clock.now(), leaseMs: settings.leaseMs });
       if (!batch) continue; // another process took it
-      await finalizeBatch({ ...this.deps, leaseMs: settings.leaseMs }, batch, status, owner);
+      try {
+        await finalizeBatch({ ...this.deps, leaseMs: settings.leaseMs }, batch, status, owner);
+      } catch (error) {
+        if (!(error instanceof LeaseLostError)) throw error;
+        this.logger.warn({ batchId }, error.message);
+      }
     }
   }
 

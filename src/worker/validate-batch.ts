@@ -12,7 +12,8 @@ import type { Clock } from "../core/clock.ts";
 import type { ModelCatalog } from "../core/model-catalog.ts";
 import { isBlankLine, readJsonlLines, type LineEvent } from "../core/jsonl-lines.ts";
 import type { Batch, LineError } from "../core/types.ts";
-import type { BlobStore } from "../store/blob-store.ts";
+import { BlobNotFoundError, type BlobStore } from "../store/blob-store.ts";
+import { BatchLease, LeaseLostError } from "./batch-lease.ts";
 import type { NewItem, Store } from "../store/store.ts";
 
 export interface ValidationDeps {
@@ -154,17 +155,13 @@ export async function validateBatch(deps: ValidationDeps, batch: Batch, owner: s
   if (batch.inputFileId === null) throw new Error(`Batch ${batch.id} has no input file.`);
 
   let buffer: NewItem[] = [];
-  let lastRenewal = clock.now();
+  const lease = new BatchLease({ store, clock, batchId: batch.id, owner, leaseMs: deps.leaseMs, phase: "validation" });
   const flush = async (): Promise<void> => {
     if (buffer.length === 0) return;
     const chunk = buffer;
     buffer = [];
     await store.insertItems(batch.id, chunk);
-    if (clock.now() - lastRenewal > deps.leaseMs / 3) {
-      lastRenewal = clock.now();
-      const held = await store.renewBatchLease(batch.id, { owner, nowMs: lastRenewal, leaseMs: deps.leaseMs });
-      if (!held) throw new LeaseLostError(batch.id);
-    }
+    await lease.keep();
   };
 
   let report: ValidationReport;
@@ -187,7 +184,7 @@ export async function validateBatch(deps: ValidationDeps, batch: Batch, owner: s
       log.warn("validation lease lost; another worker took the batch over");
       return null;
     }
-    if ((error as Error).name === "BlobNotFoundError") {
+    if (error instanceof BlobNotFoundError) {
       const errors: LineError[] = [{ line: null, code: "file_not_found", param: "input_file_id", message: `The input file ${batch.inputFileId} no longer exists.` }];
       return store.failBatch(batch.id, { owner, errors, nowMs: clock.now() });
     }
@@ -207,10 +204,4 @@ export async function validateBatch(deps: ValidationDeps, batch: Batch, owner: s
     errors: report.errors.length > 0 ? report.errors : null,
     nowMs,
   });
-}
-
-class LeaseLostError extends Error {
-  constructor(batchId: string) {
-    super(`Lost the validation lease of ${batchId}.`);
-  }
 }

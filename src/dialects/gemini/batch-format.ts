@@ -18,6 +18,7 @@ import type { Batch, Item, ItemResult, LineError } from "../../core/types.ts";
 import { badRequestDetail, googleErrorBody, RPC_CODES, rpcCodeForHttp } from "./errors.ts";
 import { checkRequest } from "./request-checks.ts";
 import { describe, isObject, type Json } from "./wire.ts";
+import { ZERO_USAGE } from "../../core/types.ts";
 
 const LINE_FIELDS = new Set(["key", "request", "metadata"]);
 
@@ -106,7 +107,7 @@ function invalidLineResult(errors: readonly LineError[], nowMs: number): ItemRes
     errorCode: "invalid_request",
     errorMessage: message,
     requestId: null,
-    usage: { inputTokens: 0, outputTokens: 0 },
+    usage: ZERO_USAGE,
     finishedAtMs: nowMs,
   };
 }

@@ -17,17 +17,15 @@
  */
 import type { BatchFormat, LineOutcome, SniffedLine } from "../../core/batch-format.ts";
 import type { ModelCatalog } from "../../core/model-catalog.ts";
+import { isObject, type JsonObject } from "../../core/json.ts";
 import type { Batch, Item, ItemResult, LineError, RequestKind } from "../../core/types.ts";
 import { isSupportedEndpoint, KIND_BY_ENDPOINT, KIND_NOUN, SUPPORTED_ENDPOINTS } from "./endpoints.ts";
+import { ZERO_USAGE } from "../../core/types.ts";
 
 /** Problems listed per field that repeats (messages[i]); a line with 10,000 bad messages says so once. */
 const MAX_ERRORS_PER_FIELD = 20;
 
-type Json = Record<string, unknown>;
-
-function isObject(value: unknown): value is Json {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
+type Json = JsonObject;
 
 /** "a number", "an array", "null" — for messages that say what was found instead. */
 function describe(value: unknown): string {
@@ -242,7 +240,7 @@ function invalidLineResult(errors: readonly LineError[], nowMs: number): ItemRes
     errorCode: "invalid_request",
     errorMessage: errors.map((error) => error.message).join(" "),
     requestId: null,
-    usage: { inputTokens: 0, outputTokens: 0 },
+    usage: ZERO_USAGE,
     finishedAtMs: nowMs,
   };
 }

@@ -13,6 +13,7 @@ import { pino } from "pino";
 import type { FastifyInstance } from "fastify";
 import type { AppContext } from "../../../src/app-context.ts";
 import { buildHttpServer } from "../../../src/api/http-server.ts";
+import { openAISurfaces } from "../../../src/api/openai/plugin.ts";
 import type { ConfigFile } from "../../../src/config/config.ts";
 import { loadConfig } from "../../../src/config/load-config.ts";
 import { systemClock } from "../../../src/core/clock.ts";
@@ -71,7 +72,7 @@ export async function startOpenAITestServer(params: { label: string; upstreamUrl
   let wakeups = 0;
   const batches = new BatchService({ store, blobs, clock: systemClock, logger, formats: BATCH_FORMATS, notifyWork: () => void (wakeups += 1) });
   const context: AppContext = { config, store, blobs, clock: systemClock, logger, catalog, dispatcher, batches, formats: BATCH_FORMATS };
-  const server = buildHttpServer(context);
+  const server = buildHttpServer(context, { surfaces: openAISurfaces() });
   await server.listen({ host: "127.0.0.1", port: 0 });
   const url = `http://127.0.0.1:${(server.server.address() as AddressInfo).port}`;
   const apiKey = config.apiKeys[0] ?? "sk-test";
