@@ -95,6 +95,7 @@ export async function createLoopFixture(store: Store): Promise<LoopFixture> {
   const blobs = new LocalBlobStore(testWorkDir("loops", expect.getState().currentTestName ?? "loop"));
   const formats = batchFormats();
   const workers: Worker[] = [];
+  const sweepers: Sweeper[] = [];
   const closers: (() => Promise<void>)[] = [];
   let ownerCount = 0;
   const nextOwner = (role: string): string => `${role}-${(ownerCount += 1)}`;
@@ -129,8 +130,8 @@ export async function createLoopFixture(store: Store): Promise<LoopFixture> {
     return worker;
   };
 
-  const createSweeper = (options: SweeperOptions = {}): Sweeper =>
-    new Sweeper({
+  const createSweeper = (options: SweeperOptions = {}): Sweeper => {
+    const sweeper = new Sweeper({
       store: options.store ?? store,
       blobs,
       catalog: new ModelCatalog([{ name: MODEL, engine: "openai", baseUrl: upstream.url, concurrency: 4, timeoutMs: 30_000, maxRetries: 2 }]),
@@ -142,6 +143,9 @@ export async function createLoopFixture(store: Store): Promise<LoopFixture> {
       owner: options.owner ?? nextOwner("sweeper"),
       onBatchStarted: options.onBatchStarted,
     });
+    sweepers.push(sweeper);
+    return sweeper;
+  };
 
   const submitBatch: LoopFixture["submitBatch"] = async (lines, options = {}) => {
     const fileId = newFileId();
@@ -178,6 +182,7 @@ export async function createLoopFixture(store: Store): Promise<LoopFixture> {
     startBatch,
     async close() {
       await Promise.all(workers.map((worker) => worker.stop(0)));
+      await Promise.all(sweepers.map((sweeper) => sweeper.stop()));
       for (const close of closers) await close();
       await upstream.close();
       await blobs.close();
