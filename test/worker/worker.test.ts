@@ -111,7 +111,9 @@ describe.each(storeBackends)("Worker on the $name store", (backend) => {
     const { store, upstream, startBatch, createWorker } = await loops.create(await stores.open());
     upstream.setFault(({ key }) => (key === "prompt 0" || key === "prompt 1" ? undefined : { hang: true }));
     const batch = await startBatch(prompts(6));
-    const first = createWorker({ concurrency: 2 });
+    // A slot for each of the six: the Worker may dispatch claimed Items in any order (it looks each Batch
+    // up first), so with fewer slots the hanging requests could hold them all before prompt 0 runs.
+    const first = createWorker({ concurrency: 6 });
     first.start();
     await waitFor(async () => {
       const statuses = (await itemsOf(store, batch.id)).map((item) => item.status);
