@@ -13,6 +13,7 @@ export type AppErrorCode =
   | "unauthenticated"
   | "unknown_model"
   | "unavailable" // a dependency is down or the process is shutting down
+  | "insufficient_storage" // the disk holding the data is full: nothing was saved
   | "internal";
 
 export class AppError extends Error {

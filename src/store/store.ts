@@ -91,6 +91,15 @@ export interface NewItem {
   result?: ItemResult;
 }
 
+/**
+ * A Batch handed to a validator, with the number of its validation Attempt (1 for the first claim).
+ * Attempts are counted when the Lease is taken, as for Items, so a validation that kills its process
+ * still uses one up, and the Sweeper can give up on a Batch that never validates (validate-batch.ts).
+ */
+export interface ClaimedBatch extends Batch {
+  attempt: number;
+}
+
 /** An Item handed to a Worker, with the Attempt number that fences its completion. */
 export interface ClaimedItem extends Item {
   attempt: number;
@@ -166,9 +175,10 @@ export interface Store {
   /**
    * Takes the validation Lease of one Batch in "validating" whose Lease is free or expired. The Worker then
    * streams the input, calls insertItems in chunks, and ends with startBatch or failBatch. A Worker that
-   * dies mid-validation leaves staged Items behind; the next claimant calls clearItems first.
+   * dies mid-validation leaves staged Items behind; the next claimant calls clearItems first. Counts the
+   * validation Attempt (see ClaimedBatch).
    */
-  claimValidation(request: BatchLeaseRequest): Promise<Batch | null>;
+  claimValidation(request: BatchLeaseRequest): Promise<ClaimedBatch | null>;
   /** Extends the validation or finalization Lease held by `owner`. False if it was lost. */
   renewBatchLease(batchId: string, request: BatchLeaseRequest): Promise<boolean>;
   /** Deletes all Items of a Batch (restarting an interrupted validation). */
