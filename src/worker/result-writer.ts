@@ -8,6 +8,7 @@
  */
 import type { Logger } from "pino";
 import type { Clock } from "../core/clock.ts";
+import { isStorageFailure } from "../core/errors.ts";
 import type { ItemCompletion, Store } from "../store/store.ts";
 
 export interface ResultWriterOptions {
@@ -66,8 +67,10 @@ export class ResultWriter {
       }
       this.options.onFlushed?.(applied);
     } catch (error) {
-      // Keep the results and try again shortly (a busy database, a dropped connection).
-      this.logger.warn({ err: error, count: batch.length }, "recording results failed; retrying");
+      // Keep the results and try again shortly (a busy database, a dropped connection). An outage or a
+      // full disk was logged once by the Store: no stack per retry.
+      if (isStorageFailure(error)) this.logger.debug({ err: error, count: batch.length }, "recording results failed; retrying");
+      else this.logger.warn({ err: error, count: batch.length }, "recording results failed; retrying");
       this.buffer = batch.concat(this.buffer);
       this.timer ??= setTimeout(() => void this.flush(), 250);
     }

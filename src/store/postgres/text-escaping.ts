@@ -16,17 +16,18 @@
  * stored as TEXT and parsed in JavaScript.
  */
 const ESCAPE = "\uFFFF";
-const SPECIAL = /[\u0000\uFFFF]/g;
+const NUL = "\u0000";
 const ESCAPED = /\uFFFF([0\uFFFF])/g;
 
 export function escapeText(text: string): string {
-  if (!text.includes("\u0000") && !text.includes(ESCAPE)) return text;
-  return text.replace(SPECIAL, (char) => (char === ESCAPE ? ESCAPE + ESCAPE : `${ESCAPE}0`));
+  if (!text.includes(NUL) && !text.includes(ESCAPE)) return text;
+  // Escapes first, so the ones added for NULs are not doubled.
+  return text.replaceAll(ESCAPE, ESCAPE + ESCAPE).replaceAll(NUL, `${ESCAPE}0`);
 }
 
 export function unescapeText(text: string): string {
   if (!text.includes(ESCAPE)) return text;
-  return text.replace(ESCAPED, (_, code: string) => (code === "0" ? "\u0000" : ESCAPE));
+  return text.replace(ESCAPED, (_, code: string) => (code === "0" ? NUL : ESCAPE));
 }
 
 /** Bind values with every string (also inside arrays, as unnest() batches bind them) escaped. */
