@@ -8,6 +8,7 @@
  * BlobStore and batch formats are spool's own; time is a ManualClock.
  */
 import Database from "better-sqlite3";
+import { Readable } from "node:stream";
 import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
 import { batchFormats } from "../../src/api/batch-formats.ts";
@@ -94,7 +95,7 @@ describe.each(storeBackends)("validation attempts ($name store)", (backend) => {
     const createBatch = async (): Promise<string> => {
       const fileId = `file-input${(files += 1)}`;
       const content = Buffer.from(`${chatLine("a", "one")}\n${chatLine("b", "two")}\n`);
-      const info = await blobs.put(fileId, [content]);
+      const info = await blobs.put(fileId, Readable.from([content]));
       await store.createFile({ id: fileId, purpose: "batch", filename: "in.jsonl", displayName: null, mimeType: null, ...info, source: "uploaded", createdAtMs: clock.now(), expiresAtMs: null });
       const batch = await store.createBatch({
         id: `batch_attempts${files}`, dialect: "openai", kind: "chat", endpoint: "/v1/chat/completions", model: null, inputFileId: fileId,

@@ -10,7 +10,7 @@
  */
 import { readdirSync } from "node:fs";
 import path from "node:path";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { AppError } from "../../src/core/errors.ts";
 import { LocalBlobStore } from "../../src/store/blob/local-blob-store.ts";
@@ -149,10 +149,10 @@ describe.skipIf(noTmpfs !== null)("local blob store on a full disk", () => {
     const log = captureLog();
     const blobs = new LocalBlobStore(disk.dir, { logger: log.logger });
     closing.push(blobs);
-    await blobs.put("file-kept", [Buffer.from("kept contents\n")]);
+    await blobs.put("file-kept", Readable.from([Buffer.from("kept contents\n")]));
 
     disk.fill();
-    await expectInsufficientStorage(blobs.put("file-lost", [Buffer.alloc(256 * 1024, 7)]));
+    await expectInsufficientStorage(blobs.put("file-lost", Readable.from([Buffer.alloc(256 * 1024, 7)])));
     expect(await blobs.size("file-lost")).toBeNull();
     expect(readdirSync(path.join(disk.dir, "files", ".tmp"))).toEqual([]);
     expect(await readAll(await blobs.read("file-kept"))).toBe("kept contents\n");
@@ -161,6 +161,6 @@ describe.skipIf(noTmpfs !== null)("local blob store on a full disk", () => {
     expect(String(full[0]?.path)).toContain(path.join(disk.dir, "files", ".tmp", "file-lost."));
 
     disk.free();
-    expect((await blobs.put("file-lost", [Buffer.alloc(256 * 1024, 7)])).bytes).toBe(256 * 1024);
+    expect((await blobs.put("file-lost", Readable.from([Buffer.alloc(256 * 1024, 7)]))).bytes).toBe(256 * 1024);
   });
 });
