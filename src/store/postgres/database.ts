@@ -124,6 +124,10 @@ export class PostgresDatabase {
   transaction<T>(work: (client: Queryable) => Promise<T>): Promise<T> {
     return withDeadlockRetry(async () => {
       const client = await this.call(() => this.pool.connect());
+      // A checked-out client whose connection drops emits "error" besides failing its query; pg-pool only
+      // listens while the client is idle, and an unheard "error" event would kill the process.
+      const onConnectionError = (error: unknown): void => this.reachability.lost(error);
+      client.on("error", onConnectionError);
       const connection: Queryable = {
         query: (text, values) => this.call(async () => unescaped(await client.query(text, escapeValues(values)))),
       };
@@ -141,6 +145,7 @@ export class PostgresDatabase {
         }
         throw error;
       } finally {
+        client.off("error", onConnectionError);
         client.release(broken);
       }
     });
