@@ -22,6 +22,8 @@ export class ResultWriter {
   private buffer: ItemCompletion[] = [];
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
+  /** Failed flushes in a row: retries back off (250 ms, doubling, at most 5 s) while the database is away. */
+  private failures = 0;
   private readonly maxBatch: number;
   private readonly maxDelayMs: number;
 
@@ -62,6 +64,7 @@ export class ResultWriter {
     this.buffer = [];
     try {
       const applied = await this.store.completeItems(batch, this.clock.now());
+      this.failures = 0;
       if (applied < batch.length) {
         this.logger.debug({ stale: batch.length - applied }, "ignored completions whose lease had passed to another worker");
       }
@@ -72,7 +75,8 @@ export class ResultWriter {
       if (isStorageFailure(error)) this.logger.debug({ err: error, count: batch.length }, "recording results failed; retrying");
       else this.logger.warn({ err: error, count: batch.length }, "recording results failed; retrying");
       this.buffer = batch.concat(this.buffer);
-      this.timer ??= setTimeout(() => void this.flush(), 250);
+      this.failures += 1;
+      this.timer ??= setTimeout(() => void this.flush(), Math.min(5_000, 250 * 2 ** (this.failures - 1)));
     }
   }
 }
