@@ -15,6 +15,12 @@
  *   the Worker that took the Item over — this is what makes "exactly one result per Item" hold.
  * - Batch counters (`counts`, `usage`) are updated in the same transaction as the Items they count, so a
  *   reader never sees counts that disagree with Item states.
+ * - Nothing is acknowledged unless it was committed. Failures of the storage itself are AppErrors with the
+ *   same codes in every implementation, logged once by the Store: "insufficient_storage" (the disk is
+ *   full; the change was rolled back) and "unavailable" (the database cannot be reached). The API answers
+ *   them 507 and 503; background loops back off and try again.
+ * - Every string round-trips as given, U+0000 included (decision 0006), so an id containing one is simply
+ *   not found.
  *
  * Deliberately left out: per-Item history of Attempts (only the count and the last result are kept),
  * and any query by client metadata.
