@@ -160,12 +160,14 @@ export async function checkLines(
  * Validates one claimed Batch end to end. Returns the Batch after start or failure, or null when the Lease
  * was lost or the Batch will be validated again (after an unexpected error with Attempts left).
  */
-export async function validateBatch(deps: ValidationDeps, batch: ClaimedBatch, owner: string): Promise<Batch | null> {
+export async function validateBatch(deps: ValidationDeps, batch: Batch & Partial<Pick<ClaimedBatch, "attempt">>, owner: string): Promise<Batch | null> {
   const { store, clock } = deps;
-  const log = deps.logger.child({ batchId: batch.id, attempt: batch.attempt });
-  if (batch.attempt > MAX_VALIDATION_ATTEMPTS) {
+  // From claimValidation; a Batch validated without a claim's count is on its first Attempt.
+  const attempt = batch.attempt ?? 1;
+  const log = deps.logger.child({ batchId: batch.id, attempt });
+  if (attempt > MAX_VALIDATION_ATTEMPTS) {
     log.error("validation never finished; failing the batch");
-    const message = `The batch could not be validated: validation was started ${batch.attempt - 1} times and never finished (the process validating it stopped each time). See the server log.`;
+    const message = `The batch could not be validated: validation was started ${attempt - 1} times and never finished (the process validating it stopped each time). See the server log.`;
     return store.failBatch(batch.id, { owner, errors: [{ line: null, code: "internal_error", param: null, message }], nowMs: clock.now() });
   }
   try {
@@ -175,15 +177,15 @@ export async function validateBatch(deps: ValidationDeps, batch: ClaimedBatch, o
     // recorded either. The Lease runs out and the next Attempt comes after it, when that may have passed.
     const storageFailure = isStorageFailure(error);
     if (!storageFailure) log.error({ err: error }, "validation failed inside spool");
-    if (batch.attempt < MAX_VALIDATION_ATTEMPTS) {
+    if (attempt < MAX_VALIDATION_ATTEMPTS) {
       if (!storageFailure) {
-        const delayMs = Math.min(deps.leaseMs, RETRY_DELAY_MS * 2 ** (batch.attempt - 1));
+        const delayMs = Math.min(deps.leaseMs, RETRY_DELAY_MS * 2 ** (attempt - 1));
         await store.renewBatchLease(batch.id, { owner, nowMs: clock.now(), leaseMs: delayMs });
       }
       return null;
     }
     const reason = (error instanceof Error ? error.message : String(error)).slice(0, MAX_REASON_CHARS);
-    const message = `The batch could not be validated: spool failed ${batch.attempt} times while validating it (the last error: ${reason}). See the server log.`;
+    const message = `The batch could not be validated: spool failed ${attempt} times while validating it (the last error: ${reason}). See the server log.`;
     return store.failBatch(batch.id, { owner, errors: [{ line: null, code: "internal_error", param: null, message }], nowMs: clock.now() });
   }
 }
