@@ -73,7 +73,7 @@ export class SqliteDatabase {
       return work();
     } catch (error) {
       if (!isDiskFull(error)) throw error;
-      this.logger.error({ db: this.filePath, code: "SQLITE_FULL" }, "the disk holding the SQLite database is full: the change was rolled back and not saved");
+      this.logger.error({ db: this.filePath, code: "SQLITE_FULL" }, "the disk holding the SQLite database is full: the operation failed and nothing of it was saved");
       throw insufficientStorage(error);
     }
   }
