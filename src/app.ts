@@ -59,7 +59,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const logger = options.logger ?? createLogger(config);
   mkdirSync(config.dataDir, { recursive: true });
   if (config.demoModel) await prepareDemoModel(config, logger);
-  const { store, blobs } = await openStores(config);
+  const { store, blobs } = await openStores(config, logger.child({ component: "store" }));
   const catalog = new ModelCatalog(config.models, { nameForms: MODEL_NAME_FORMS });
   const resolveModelPath = createModelPathResolver({ cacheDir: options.modelCacheDir ?? dataPaths(config.dataDir).models, logger: logger.child({ component: "model-cache" }) });
   const engines = new EngineRegistry(config, logger, resolveModelPath, withTranslation);

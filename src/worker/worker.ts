@@ -12,6 +12,7 @@ import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
 import type { Config, ModelConfig } from "../config/config.ts";
 import type { Clock } from "../core/clock.ts";
+import { isStorageFailure } from "../core/errors.ts";
 import type { Dispatcher } from "../core/dispatcher.ts";
 import type { ModelCatalog } from "../core/model-catalog.ts";
 import type { BatchFormats } from "../core/batch-format.ts";
@@ -110,6 +111,7 @@ export class Worker {
     const target = lane.model.concurrency * 2;
     const minimumClaim = Math.max(1, Math.floor(lane.model.concurrency / 2));
     let idleMs = 10;
+    let failures = 0;
     while (this.running) {
       const free = target - lane.active;
       if (free < minimumClaim) {
@@ -119,9 +121,13 @@ export class Worker {
       let items: ClaimedItem[];
       try {
         items = await store.claimItems({ owner, model: lane.model.name, limit: free, nowMs: clock.now(), leaseMs: settings.leaseMs });
+        failures = 0;
       } catch (error) {
-        this.logger.error({ err: error, model: lane.model.name }, "claiming items failed");
-        await this.work.wait(settings.pollMs);
+        // The Store logs an outage once; while it lasts, back off (up to 10 polls) instead of logging a stack per poll.
+        failures += 1;
+        if (isStorageFailure(error)) this.logger.debug({ err: error, model: lane.model.name }, "claiming items failed");
+        else this.logger.error({ err: error, model: lane.model.name }, "claiming items failed");
+        await this.work.wait(settings.pollMs * Math.min(10, failures));
         continue;
       }
       if (items.length === 0) {
@@ -174,7 +180,7 @@ export class Worker {
     try {
       await this.deps.store.renewItemLeases(this.deps.owner, this.deps.clock.now(), this.deps.settings.leaseMs);
     } catch (error) {
-      this.logger.warn({ err: error }, "renewing leases failed");
+      if (!isStorageFailure(error)) this.logger.warn({ err: error }, "renewing leases failed");
     }
   }
 
