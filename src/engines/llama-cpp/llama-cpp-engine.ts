@@ -343,7 +343,8 @@ export class LlamaCppEngine implements Engine {
       if (typeof input !== "string" && input.some((token) => token >= loaded.vocabularySize)) {
         throw invalidRequestError(`Invalid value for '${param}': token ids must be below the vocabulary size ${loaded.vocabularySize}.`, param);
       }
-      const tokens = input as Token[] | string;
+      // Tokenized once here rather than by both calls below (what the embedding context would do with text).
+      const tokens = typeof input === "string" ? loaded.model.tokenize(input, false) : (input as Token[]);
       const length = context.calculateInputLength(tokens);
       if (length > loaded.contextSize) {
         throw invalidRequestError(`Invalid value for '${param}': ${length} tokens is longer than the model's context of ${loaded.contextSize} tokens.`, param);
