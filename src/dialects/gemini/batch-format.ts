@@ -19,6 +19,7 @@ import { badRequestDetail, googleErrorBody, RPC_CODES, rpcCodeForHttp } from "./
 import { checkRequest } from "./request-checks.ts";
 import { describe, isObject, type Json } from "./wire.ts";
 import { ZERO_USAGE } from "../../core/types.ts";
+import { bodyJson } from "../../core/json.ts";
 
 const LINE_FIELDS = new Set(["key", "request", "metadata"]);
 
@@ -158,19 +159,6 @@ function parseEnvelope(body: string | null): { message: string | null; details: 
   }
 }
 
-/**
- * Stored bodies are JSON text written by JSON.stringify, spliced in as they are (re-serializing every
- * result would dominate finalization); only a body with a raw newline is re-serialized.
- */
-function bodyJson(body: string | null): string {
-  if (body === null || body.length === 0) return "null";
-  if (!body.includes("\n") && !body.includes("\r")) return body;
-  try {
-    return JSON.stringify(JSON.parse(body));
-  } catch {
-    return JSON.stringify(body);
-  }
-}
 
 function resultLine(_batch: Batch, item: Item): { target: "output" | "error"; line: string } {
   const wire = toItemWireResult(item);
