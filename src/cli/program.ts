@@ -29,7 +29,9 @@ export function buildCli(): Command {
   const program = new Command("spool")
     .description("Self-hosted Batch API for LLM inference (OpenAI and Gemini batch formats).")
     .version("0.1.0")
-    .showHelpAfterError();
+    .addHelpText("after", "\nExit codes: 0 ok; 1 problems found (validate), batch failed (run) or unexpected error; 2 usage or configuration error;\n3 start-up environment error (port, host, data dir, database); 130/143 stopped by SIGINT/SIGTERM.")
+    // Usage errors throw (main exits 2) instead of commander exiting with 1, which means "problems found".
+    .exitOverride();
 
   addServerOptions(program.command("serve").description("serve the HTTP API and run workers (the default)"))
     .option("--no-workers", "serve the API only; run workers with `spool worker` against the same --database-url")
@@ -47,7 +49,6 @@ export function buildCli(): Command {
     .option("-d, --data-dir <dir>", "work directory for the run's state (default: <output>.spool, removed on success)")
     .option("--progress-interval <seconds>", "seconds between progress lines when not on a terminal (default 5)")
     .option("--log-level <level>", "print the JSON log at this level instead of short warnings")
-    .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2))
     .action(runCommand);
   program
     .command("validate")
@@ -58,5 +59,10 @@ export function buildCli(): Command {
     .option("-c, --config <file>", "config file: also check that every model is configured")
     .option("-m, --model <name>", "Gemini files: the model the batch would run on")
     .action(validateCommand);
+  // A usage mistake is one line pointing at the help, not the whole help text.
+  for (const command of [program, ...program.commands]) {
+    const name = command === program ? "spool" : `spool ${command.name()}`;
+    command.configureOutput({ outputError: (text, write) => write(`${text.trimEnd()} (see ${name} --help)\n`) });
+  }
   return program;
 }

@@ -9,9 +9,11 @@ import { ModelCatalog } from "../core/model-catalog.ts";
 import type { Batch, Dialect, LineError, RequestKind } from "../core/types.ts";
 import { checkLines } from "../worker/validate-batch.ts";
 import { DEFAULTS } from "../config/config.ts";
+import { requireReadableFile } from "./operator-error.ts";
 import { sniffBatchFile } from "./sniff-batch-file.ts";
 
 export async function validateCommand(file: string, flags: { dialect?: string; endpoint?: string; config?: string; model?: string }): Promise<void> {
+  requireReadableFile(file, "spool validate");
   const sniffed = await sniffBatchFile(file);
   const dialect = (flags.dialect ?? sniffed.dialect) as Dialect;
   const format = batchFormats().get(dialect);
