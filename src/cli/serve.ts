@@ -58,17 +58,17 @@ async function buildApp(config: Config, roles: { api: boolean; workers: boolean 
 }
 
 /**
- * Until the returned function is called, SIGTERM/SIGINT end the process with 143/130 and one line. First
- * in line: signal-exit 3 (loaded by dependencies) re-raises the signal, killing the process silently, when
- * it counts as many listeners as it has subscribers, which two subscribers and this one listener make.
+ * Until the returned function is called, SIGTERM/SIGINT end the process with 143/130 and one line. (A
+ * signal that arrives while modules still load ends it too, silently: signal-exit, loaded by dependencies,
+ * re-raises it when it is the only listener.)
  */
 function exitOnSignal(): () => void {
   const onSignal = (signal: NodeJS.Signals): void => {
     process.stderr.write(`spool: ${signal} during start-up: exiting.\n`);
     process.exit(signal === "SIGINT" ? 130 : 143);
   };
-  process.prependListener("SIGTERM", onSignal);
-  process.prependListener("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
   return () => {
     process.off("SIGTERM", onSignal);
     process.off("SIGINT", onSignal);

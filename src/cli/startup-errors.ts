@@ -62,7 +62,10 @@ export function describeListenFailure(error: unknown, host: string, port: number
 /** Opening the Store, migrating it or preparing the data dir's files failed. */
 export function describeStoreFailure(error: unknown, config: Pick<Config, "databaseUrl" | "dataDir">): OperatorError | null {
   const chain = causeChain(error);
-  const line = config.databaseUrl ? describeDatabaseFailure(chain, config.databaseUrl) : describeDataDirFailure(chain, config.dataDir);
+  // An AppError already says what to do (e.g. the store was migrated by a newer spool); only outages and
+  // a full disk are better said with the database or data dir they concern.
+  const own = error instanceof AppError && !["internal", "unavailable", "insufficient_storage"].includes(errorCode(error) ?? "") ? error.message : null;
+  const line = own ?? (config.databaseUrl ? describeDatabaseFailure(chain, config.databaseUrl) : describeDataDirFailure(chain, config.dataDir));
   return line === null ? null : new OperatorError(line, ExitCode.environment, { cause: error });
 }
 

@@ -5,9 +5,10 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import path from "node:path";
+import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
 import { chatLine } from "../helpers/batch-files.ts";
 import { TEST_DATABASE_URL } from "../helpers/postgres.ts";
@@ -87,6 +88,22 @@ describe.concurrent("spool start-up and operator errors", { timeout: 120_000 }, 
     writeFileSync(file, "x");
     const line = oneLine(await runSpool(["--port", "0"], { env: { SPOOL_DATA_DIR: file } }), 3);
     expect(line).toBe(`data dir ${file} is a file, not a directory; choose another one with --data-dir or SPOOL_DATA_DIR.`);
+  });
+
+  it("names a data dir whose database is not SQLite, or was migrated by a newer spool (exit 3)", async () => {
+    const garbage = path.join(dir, "garbage");
+    mkdirSync(garbage);
+    writeFileSync(path.join(garbage, "spool.sqlite"), "not a database ".repeat(100));
+    const future = path.join(dir, "future");
+    mkdirSync(future);
+    const database = new Database(path.join(future, "spool.sqlite"));
+    database.exec("CREATE TABLE migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at_ms INTEGER NOT NULL); INSERT INTO migrations VALUES (999, 'future', 0)");
+    database.close();
+    const [notSqlite, newer] = await Promise.all([runSpool(["--data-dir", garbage, "--port", "0"]), runSpool(["--data-dir", future, "--port", "0"])]);
+    expect(oneLine(notSqlite, 3)).toBe(
+      `data dir ${garbage}: cannot use the SQLite database ${garbage}/spool.sqlite: the file is not an SQLite database (SQLITE_NOTADB); move the file away or choose another one with --data-dir or SPOOL_DATA_DIR.`,
+    );
+    expect(oneLine(newer, 3)).toMatch(/^The database .*spool\.sqlite was migrated by a newer version of spool \(migration 999; .*\)\. Upgrade spool, or point it at another data directory\.$/);
   });
 
   it("names the busy port and the flag to change it (exit 3)", async () => {
