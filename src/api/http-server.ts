@@ -5,43 +5,30 @@
  * or a 404) always reaches the client in the shape its SDK parses: `/v1/...` and `/v1beta/openai/...` answer
  * like OpenAI, `/v1beta/...` like Gemini once that surface is registered.
  *
- * A second dialect registers itself either through `buildHttpServer(ctx, { surfaces: [surface] })` or, on a
- * server not yet listening, with `registerDialectSurface(server, ctx, surface)`.
+ * The composition root (src/app.ts) passes every dialect's surfaces in `options.surfaces`; this file knows
+ * no dialect.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { AppContext } from "../app-context.ts";
 import { AppError } from "../core/errors.ts";
 import { randomToken } from "../core/ids.ts";
-import { openAISurfaces } from "./openai/plugin.ts";
-import { toOpenAIErrorReply } from "./openai/errors.ts";
 import { makeApiKeyCheck, presentedApiKey } from "./shared/api-key.ts";
 import type { ErrorMapper } from "./shared/error-reply.ts";
-
-/** Large enough for inline batches (Gemini inlinedRequests, sync embeddings of many inputs). */
-export const JSON_BODY_LIMIT = 32 * 1024 * 1024;
-
-export interface DialectSurface {
-  /** For logs: "openai", "openai-compat", "gemini". */
-  name: string;
-  /** Mount point, without a trailing slash: "/v1", "/v1beta/openai", "/v1beta". */
-  prefix: string;
-  /** Adds the routes to `scope`, an encapsulated Fastify context already carrying `prefix`. */
-  register(scope: FastifyInstance, ctx: AppContext): Promise<void>;
-  /** Errors of requests under `prefix` (and not under a longer registered prefix) go through this. */
-  toErrorReply: ErrorMapper;
-}
+import { JSON_BODY_LIMIT, type DialectSurface } from "./shared/dialect-surface.ts";
+import { pathOf } from "./shared/url-path.ts";
 
 export interface HttpServerOptions {
-  /** Surfaces served besides the OpenAI ones (which are always mounted at /v1 and /v1beta/openai). */
-  surfaces?: readonly DialectSurface[];
+  /**
+   * Every dialect's surfaces, as the composition root lists them. The first one's error mapper also answers
+   * for paths under no surface (`/`, `/health`, unknown prefixes).
+   */
+  surfaces: readonly DialectSurface[];
 }
 
 /** Paths that answer without an API key. */
 const PUBLIC_PATHS = new Set(["/health"]);
 
-const surfacesByServer = new WeakMap<FastifyInstance, DialectSurface[]>();
-
-export function buildHttpServer(ctx: AppContext, options: HttpServerOptions = {}): FastifyInstance {
+export function buildHttpServer(ctx: AppContext, options: HttpServerOptions): FastifyInstance {
   const app: FastifyInstance = Fastify({
     // A pino Logger is a FastifyBaseLogger; typing it as such keeps FastifyInstance's default generics.
     loggerInstance: ctx.logger as FastifyBaseLogger,
@@ -50,7 +37,26 @@ export function buildHttpServer(ctx: AppContext, options: HttpServerOptions = {}
     genReqId: () => `req_${randomToken(20)}`,
     return503OnClosing: true,
   });
-  surfacesByServer.set(app, []);
+  // Longest prefix first, so `/v1beta/openai` wins over `/v1beta` when mapping errors.
+  const surfaces = options.surfaces.map((surface) => ({ ...surface, prefix: surface.prefix.replace(/\/+$/, "") })).sort((a, b) => b.prefix.length - a.prefix.length);
+  const fallbackErrorReply = options.surfaces[0]?.toErrorReply;
+  if (!fallbackErrorReply) throw new Error("buildHttpServer needs at least one dialect surface.");
+  const errorMapperFor = (url: string): ErrorMapper => {
+    const path = pathOf(url);
+    for (const surface of surfaces) {
+      if (path === surface.prefix || path.startsWith(`${surface.prefix}/`)) return surface.toErrorReply;
+    }
+    return fallbackErrorReply;
+  };
+  const sendError = (error: unknown, request: FastifyRequest, reply: FastifyReply): void => {
+    const mapped = errorMapperFor(request.url)(error, request.id);
+    if (mapped.unexpected) {
+      request.log.error({ err: error, method: request.method, url: request.url }, "request failed unexpectedly");
+    } else {
+      request.log.debug({ err: error, statusCode: mapped.statusCode }, "request rejected");
+    }
+    void reply.code(mapped.statusCode).headers(mapped.headers).type("application/json").send(mapped.body);
+  };
 
   app.addHook("onSend", async (request, reply) => {
     reply.header("x-request-id", request.id);
@@ -91,50 +97,16 @@ export function buildHttpServer(ctx: AppContext, options: HttpServerOptions = {}
     parseJson(request, text, done);
   });
 
-  app.setErrorHandler((error, request, reply) => sendError(app, error, request, reply));
+  app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
   app.setNotFoundHandler((request, reply) => {
     const error = new AppError("not_found", `Invalid URL (${request.method} ${pathOf(request.url)}).`);
-    sendError(app, error, request, reply);
+    sendError(error, request, reply);
   });
 
   app.get("/health", async () => ({ status: "ok" }));
 
-  for (const surface of [...openAISurfaces(), ...(options.surfaces ?? [])]) registerDialectSurface(app, ctx, surface);
+  for (const surface of surfaces) app.register(async (scope) => surface.register(scope, ctx), { prefix: surface.prefix });
   return app;
-}
-
-/** Mounts a surface on a server built by buildHttpServer (before it starts listening). */
-export function registerDialectSurface(app: FastifyInstance, ctx: AppContext, surface: DialectSurface): void {
-  const surfaces = surfacesByServer.get(app);
-  if (!surfaces) throw new Error("registerDialectSurface needs a server made by buildHttpServer.");
-  const prefix = surface.prefix.replace(/\/+$/, "");
-  surfaces.push({ ...surface, prefix });
-  surfaces.sort((a, b) => b.prefix.length - a.prefix.length);
-  app.register(async (scope) => surface.register(scope, ctx), { prefix });
-}
-
-/** The mapper of the longest registered prefix containing `url`; OpenAI's envelope elsewhere. */
-export function errorMapperFor(app: FastifyInstance, url: string): ErrorMapper {
-  const path = pathOf(url);
-  for (const surface of surfacesByServer.get(app) ?? []) {
-    if (path === surface.prefix || path.startsWith(`${surface.prefix}/`)) return surface.toErrorReply;
-  }
-  return toOpenAIErrorReply;
-}
-
-function sendError(app: FastifyInstance, error: unknown, request: FastifyRequest, reply: FastifyReply): void {
-  const mapped = errorMapperFor(app, request.url)(error, request.id);
-  if (mapped.unexpected) {
-    request.log.error({ err: error, method: request.method, url: request.url }, "request failed unexpectedly");
-  } else {
-    request.log.debug({ err: error, statusCode: mapped.statusCode }, "request rejected");
-  }
-  void reply.code(mapped.statusCode).headers(mapped.headers).type("application/json").send(mapped.body);
-}
-
-function pathOf(url: string): string {
-  const query = url.indexOf("?");
-  return query === -1 ? url : url.slice(0, query);
 }
 
 /**

@@ -9,8 +9,18 @@ import { createApp, type App } from "../app.ts";
 import { loadConfig } from "../config/load-config.ts";
 import type { Config } from "../config/config.ts";
 import { prepareWritableDirectory } from "./data-dir.ts";
-import type { ServerFlags } from "./program.ts";
 import { describeListenFailure, describeStoreFailure } from "./startup-errors.ts";
+
+export interface ServerFlags {
+  config?: string;
+  host?: string;
+  port?: string;
+  dataDir?: string;
+  databaseUrl?: string;
+  logLevel?: string;
+  /** `--no-workers`: serve the API only (scale-out: workers run in `spool worker` processes). */
+  workers?: boolean;
+}
 
 export async function serveCommand(flags: ServerFlags, roles: { api: boolean; workers: boolean }): Promise<void> {
   const releaseStartupSignals = exitOnSignal();

@@ -76,6 +76,9 @@ export interface TokenUsage {
   outputTokens: number;
 }
 
+/** Usage of work that never reached an Engine. Frozen: shared by every such result. */
+export const ZERO_USAGE: Readonly<TokenUsage> = Object.freeze({ inputTokens: 0, outputTokens: 0 });
+
 export interface Batch {
   id: string;
   /** Monotonic integer assigned by the Store; orders Batches FIFO for claiming and listing. */

@@ -12,12 +12,13 @@
  * Results: everything goes to the one output file, in input order — a success line
  * `{"key","response"}`, a failure line `{"key","error":{code,message,details}}` with the google.rpc code.
  */
-import type { BatchFormat, LineOutcome } from "../../core/batch-format.ts";
+import type { BatchFormat, LineOutcome, SniffedLine } from "../../core/batch-format.ts";
 import type { ModelCatalog } from "../../core/model-catalog.ts";
 import type { Batch, Item, ItemResult, LineError } from "../../core/types.ts";
 import { badRequestDetail, googleErrorBody, RPC_CODES, rpcCodeForHttp } from "./errors.ts";
 import { checkRequest } from "./request-checks.ts";
 import { describe, isObject, type Json } from "./wire.ts";
+import { ZERO_USAGE } from "../../core/types.ts";
 
 const LINE_FIELDS = new Set(["key", "request", "metadata"]);
 
@@ -106,7 +107,7 @@ function invalidLineResult(errors: readonly LineError[], nowMs: number): ItemRes
     errorCode: "invalid_request",
     errorMessage: message,
     requestId: null,
-    usage: { inputTokens: 0, outputTokens: 0 },
+    usage: ZERO_USAGE,
     finishedAtMs: nowMs,
   };
 }
@@ -188,8 +189,32 @@ function resultFileNames(batch: Batch): { output: string; error: string } {
   return { output: `batch-${batchToken(batch.id)}.jsonl`, error: `batch-${batchToken(batch.id)}-errors.jsonl` };
 }
 
+/** Gemini batches expire 48 h after creation. */
+export const GEMINI_BATCH_LIFETIME_MS = 48 * 3600 * 1000;
+const RESULT_RETENTION_MS = 30 * 24 * 3600 * 1000;
+
+function sniffLine(record: Record<string, unknown>): SniffedLine | null {
+  if (!("request" in record) && !("key" in record)) return null;
+  const request = record.request;
+  const isEmbedding = isObject(request) && "content" in request && !("contents" in request);
+  return isEmbedding ? { endpoint: "asyncBatchEmbedContent", kind: "embedding" } : { endpoint: "batchGenerateContent", kind: "chat" };
+}
+
+function setLineModel(record: Record<string, unknown>, model: string): boolean {
+  if (!isObject(record.request) || !("model" in record.request)) return false;
+  record.request.model = model;
+  return true;
+}
+
 export const geminiBatchFormat: BatchFormat = {
   dialect: "gemini",
+  invalidLinePolicy: "skip",
+  defaultLifetimeMs: GEMINI_BATCH_LIFETIME_MS,
+  resultRetentionMs: () => RESULT_RETENTION_MS,
+  sniffLine,
+  setLineModel,
+  modelPerBatch: true,
+  endpointProblem: () => null,
   parseLine,
   requestBody,
   duplicateIdError,

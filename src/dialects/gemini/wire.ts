@@ -4,11 +4,10 @@
  * Names are normalised per field read, never by rewriting whole objects: free-form maps (`metadata`,
  * `responseJsonSchema`) hold user keys that must stay as written.
  */
-export type Json = Record<string, unknown>;
+import { isObject, type JsonObject } from "../../core/json.ts";
 
-export function isObject(value: unknown): value is Json {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
+export { isObject };
+export type Json = JsonObject;
 
 export function snakeCase(camel: string): string {
   return camel.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
@@ -52,4 +51,9 @@ export function toTimestamp(ms: number): string {
 /** Gemini int64 fields are JSON strings. */
 export function int64(value: number): string {
   return String(value);
+}
+
+/** Gemini names models `models/<name>`; spool's catalog holds the bare name. */
+export function stripModelsPrefix(name: string): string {
+  return name.startsWith("models/") ? name.slice("models/".length) : name;
 }

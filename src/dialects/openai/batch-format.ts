@@ -15,19 +15,17 @@
  *   this format for the error (duplicateIdError, modelMismatchError). parseLine stays a pure function of
  *   one line.
  */
-import type { BatchFormat, LineOutcome } from "../../core/batch-format.ts";
+import type { BatchFormat, LineOutcome, SniffedLine } from "../../core/batch-format.ts";
 import type { ModelCatalog } from "../../core/model-catalog.ts";
+import { isObject, type JsonObject } from "../../core/json.ts";
 import type { Batch, Item, ItemResult, LineError, RequestKind } from "../../core/types.ts";
-import { KIND_NOUN } from "./endpoints.ts";
+import { isSupportedEndpoint, KIND_BY_ENDPOINT, KIND_NOUN, SUPPORTED_ENDPOINTS } from "./endpoints.ts";
+import { ZERO_USAGE } from "../../core/types.ts";
 
 /** Problems listed per field that repeats (messages[i]); a line with 10,000 bad messages says so once. */
 const MAX_ERRORS_PER_FIELD = 20;
 
-type Json = Record<string, unknown>;
-
-function isObject(value: unknown): value is Json {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
+type Json = JsonObject;
 
 /** "a number", "an array", "null" — for messages that say what was found instead. */
 function describe(value: unknown): string {
@@ -242,7 +240,7 @@ function invalidLineResult(errors: readonly LineError[], nowMs: number): ItemRes
     errorCode: "invalid_request",
     errorMessage: errors.map((error) => error.message).join(" "),
     requestId: null,
-    usage: { inputTokens: 0, outputTokens: 0 },
+    usage: ZERO_USAGE,
     finishedAtMs: nowMs,
   };
 }
@@ -301,8 +299,35 @@ function requestBody(request: string): Record<string, unknown> {
   return isObject(parsed.body) ? parsed.body : (parsed as Record<string, unknown>);
 }
 
+/** Result files are kept 30 days unless the create asked otherwise (`output_expires_after`). */
+const DEFAULT_RESULT_RETENTION_MS = 30 * 24 * 3600 * 1000;
+
+function resultRetentionMs(batch: Batch): number {
+  return typeof batch.options.outputExpiresAfterMs === "number" ? batch.options.outputExpiresAfterMs : DEFAULT_RESULT_RETENTION_MS;
+}
+
+function sniffLine(record: Record<string, unknown>): SniffedLine | null {
+  if (!("custom_id" in record) && !("url" in record)) return null;
+  const endpoint = typeof record.url === "string" ? record.url : "/v1/chat/completions";
+  return { endpoint, kind: isSupportedEndpoint(endpoint) ? KIND_BY_ENDPOINT[endpoint] : "chat" };
+}
+
+function setLineModel(record: Record<string, unknown>, model: string): boolean {
+  if (!isObject(record.body)) return false;
+  record.body.model = model;
+  return true;
+}
+
 export const openAIBatchFormat: BatchFormat = {
   dialect: "openai",
+  invalidLinePolicy: "fail",
+  defaultLifetimeMs: 24 * 3600 * 1000,
+  resultRetentionMs,
+  sniffLine,
+  setLineModel,
+  modelPerBatch: false,
+  endpointProblem: (endpoint) =>
+    isSupportedEndpoint(endpoint) ? null : `the first request's url is '${endpoint}'; spool runs batches for ${SUPPORTED_ENDPOINTS.join(", ")}.`,
   parseLine,
   requestBody,
   duplicateIdError,

@@ -3,7 +3,7 @@
  * Row shapes mirror the migrations; everything above this file sees only the types of src/core/types.ts.
  */
 import type { Batch, BatchStatus, Dialect, FileRecord, InvalidLinePolicy, Item, ItemResult, ItemStatus, LineError, RequestKind } from "../../core/types.ts";
-import type { ClaimedItem, FinalStatus } from "../store.ts";
+import type { ClaimedBatch, ClaimedItem, FinalStatus } from "../store.ts";
 
 export interface FileRow {
   id: string;
@@ -56,6 +56,8 @@ export interface BatchRow {
   cancelling_at_ms: number | null;
   cancelled_at_ms: number | null;
   deleted_at_ms: number | null;
+  /** Times the validation Lease was taken (migration 002). */
+  validation_attempts: number;
 }
 
 export interface ItemRow {
@@ -136,6 +138,10 @@ export function toBatch(row: BatchRow): Batch {
     cancelledAtMs: row.cancelled_at_ms,
     deletedAtMs: row.deleted_at_ms,
   };
+}
+
+export function toClaimedBatch(row: BatchRow): ClaimedBatch {
+  return { ...toBatch(row), attempt: row.validation_attempts };
 }
 
 export function toItem(row: ItemRow): Item {
