@@ -5,7 +5,7 @@
  * becomes one line and an exit code (see operator-error.ts). A signal before the app is built exits at
  * once: there is nothing to drain yet, and a hung database connect must not hold the process.
  */
-import { createApp, type App } from "../app.ts";
+import type { App } from "../app.ts";
 import { loadConfig } from "../config/load-config.ts";
 import type { Config } from "../config/config.ts";
 import { prepareWritableDirectory } from "./data-dir.ts";
@@ -60,6 +60,9 @@ export async function serveCommand(flags: ServerFlags, roles: { api: boolean; wo
 }
 
 async function buildApp(config: Config, roles: { api: boolean; workers: boolean }): Promise<App> {
+  // Loaded only now, so a mistake in the configuration or the data dir is reported without first loading
+  // the HTTP server, the stores and the engines (over a second of CPU).
+  const { createApp } = await import("../app.ts");
   try {
     return await createApp(config, roles);
   } catch (error) {

@@ -14,7 +14,14 @@ import { requireReadableFile } from "./operator-error.ts";
 import { sniffBatchFile } from "./sniff-batch-file.ts";
 import { ZERO_USAGE } from "../core/types.ts";
 
-export async function validateCommand(file: string, flags: { dialect?: string; endpoint?: string; config?: string; model?: string }): Promise<void> {
+export interface ValidateFlags {
+  dialect?: string;
+  endpoint?: string;
+  config?: string;
+  model?: string;
+}
+
+export async function validateCommand(file: string, flags: ValidateFlags): Promise<void> {
   requireReadableFile(file, "spool validate");
   const sniffed = await sniffBatchFile(file);
   if (flags.dialect !== undefined && !isDialect(flags.dialect)) {
