@@ -98,7 +98,7 @@ export function parseConfigText(text: string, fileName: string, env: NodeJS.Proc
     parsed = parseConfigSource(text, format);
   } catch (error) {
     if (!(error instanceof ConfigSyntaxError)) throw error;
-    throw new ConfigError(`${fileName}:${error.line}:${error.column}: not valid ${format === "json" ? "JSON" : "YAML"}: ${error.reason}.`);
+    throw new ConfigError(`${fileName}:${error.line}:${error.column}: not valid ${format === "json" ? "JSON" : "YAML"}: ${error.reason.replace(/\.$/, "")}.`);
   }
   const unset: string[] = [];
   const value = interpolateEnv(parsed.value ?? {}, env, [], (name, at) => {
