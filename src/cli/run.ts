@@ -19,11 +19,12 @@
  *
  * Exit codes: 0 the Batch completed (failed requests are counted and have error lines in the output);
  * 1 the input failed validation (every problem printed with its line number), or the Batch did not
- * complete; 2 usage errors; 130/143 interrupted by SIGINT/SIGTERM (run again to continue).
+ * complete; 2 usage errors (a missing input file, a bad config); 3 the work directory cannot be written;
+ * 130/143 interrupted by SIGINT/SIGTERM (run again to continue).
  */
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream, existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { mkdir, rename } from "node:fs/promises";
+import { createReadStream, createWriteStream, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { rename } from "node:fs/promises";
 import { isUtf8 } from "node:buffer";
 import path from "node:path";
 import { once } from "node:events";
@@ -38,6 +39,8 @@ import { isObject as isRecord } from "../core/json.ts";
 import { ModelCatalog } from "../core/model-catalog.ts";
 import { isTerminal, type Batch, type Dialect } from "../core/types.ts";
 import type { Store } from "../store/store.ts";
+import { prepareWritableDirectory } from "./data-dir.ts";
+import { requireReadableFile } from "./operator-error.ts";
 import { cliLogStream, formatDuration, formatRate, ProgressDisplay, type ProgressSnapshot } from "./progress.ts";
 import { sniffBatchFile } from "./sniff-batch-file.ts";
 import { formatLineError } from "./validate.ts";
@@ -112,7 +115,10 @@ export async function runCommand(flags: RunFlags): Promise<void> {
 
 async function runBatchFile(flags: RunFlags): Promise<number> {
   const plan = await planRun(flags);
-  await mkdir(plan.workDir, { recursive: true });
+  prepareWritableDirectory(plan.workDir, {
+    label: "work directory",
+    fix: plan.keepWorkDir ? "choose another one with -d/--data-dir" : "write the output (-o) where files can be created, or choose a work directory with -d/--data-dir",
+  });
   lockWorkDir(plan.workDir);
   const logSink = { progress: null as ProgressDisplay | null };
   const logger = createRunLogger(flags.logLevel ?? process.env.SPOOL_LOG_LEVEL, (line) => (logSink.progress ? logSink.progress.print(line) : process.stderr.write(`${line}\n`)));
@@ -154,7 +160,7 @@ async function planRun(flags: RunFlags): Promise<RunPlan> {
   if (!flags.output) throw new UsageError("spool run: -o/--output <file> is required.");
   const input = path.resolve(flags.input);
   const output = path.resolve(flags.output);
-  if (!existsSync(input) || !statSync(input).isFile()) throw new UsageError(`spool run: the input file ${input} does not exist.`);
+  requireReadableFile(input, "spool run");
   if (input === output) throw new UsageError("spool run: the output file must not be the input file.");
   const workDir = path.resolve(flags.dataDir ?? `${output}.spool`);
 

@@ -50,7 +50,7 @@ describe("loadConfig", () => {
 
   it("names the bad key in a model entry", () => {
     const file = writeConfig("spool.yaml", "models:\n  - name: a\n    engine: openai\n    baseUrl: http://x/v1\n  - name: b\n    engine: vllm\n");
-    expect(() => loadConfig({ config: file }, {})).toThrow(/spool\.yaml: models\[1\]\.engine/);
+    expect(() => loadConfig({ config: file }, {})).toThrow(/^spool\.yaml:6: models\[1\]\.engine must be one of 'openai', 'gemini', 'llama-cpp', got 'vllm'\.$/);
   });
 
   it("names unknown keys instead of ignoring them", () => {
@@ -65,7 +65,7 @@ describe("loadConfig", () => {
 
   it("fails clearly when an interpolated variable is missing", () => {
     const file = writeConfig("spool.yaml", "models:\n  - name: a\n    engine: openai\n    baseUrl: http://x/v1\n    apiKey: ${NOPE_KEY}\n");
-    expect(() => loadConfig({ config: file }, {})).toThrow(/models\[0\]\.apiKey: environment variable NOPE_KEY is not set/);
+    expect(() => loadConfig({ config: file }, {})).toThrow(/^spool\.yaml:5: models\[0\]\.apiKey uses \$\{NOPE_KEY\}, which is not set/);
   });
 
   it("rejects a model name configured twice", () => {
