@@ -16,6 +16,7 @@ import { openAISurfaces } from "./openai/plugin.ts";
 import { toOpenAIErrorReply } from "./openai/errors.ts";
 import { makeApiKeyCheck, presentedApiKey } from "./shared/api-key.ts";
 import type { ErrorMapper } from "./shared/error-reply.ts";
+import { jsonBodyNestingError } from "./shared/json-body.ts";
 
 /** Large enough for inline batches (Gemini inlinedRequests, sync embeddings of many inputs). */
 export const JSON_BODY_LIMIT = 32 * 1024 * 1024;
@@ -86,6 +87,11 @@ export function buildHttpServer(ctx: AppContext, options: HttpServerOptions = {}
     const text = typeof body === "string" ? body : body.toString("utf8");
     if (text.trim().length === 0) {
       done(null, undefined);
+      return;
+    }
+    const tooDeep = jsonBodyNestingError(text);
+    if (tooDeep) {
+      done(tooDeep, undefined);
       return;
     }
     parseJson(request, text, done);

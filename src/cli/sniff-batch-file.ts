@@ -18,7 +18,9 @@ const KIND_BY_ENDPOINT: Record<string, RequestKind> = {
 export async function sniffBatchFile(file: string): Promise<SniffResult> {
   const lines = createInterface({ input: createReadStream(file, { end: 4 * 1024 * 1024 }), crlfDelay: Infinity });
   try {
-    for await (const line of lines) {
+    for await (const rawLine of lines) {
+      // A byte order mark (files saved by Windows tools) is not part of the first line's JSON.
+      const line = rawLine.replace(/^\uFEFF/, "");
       if (line.trim() === "") continue;
       let first: unknown;
       try {

@@ -14,6 +14,7 @@ import { AppError } from "../../core/errors.ts";
 import { JSON_BODY_LIMIT, registerDialectSurface, type DialectSurface } from "../http-server.ts";
 import { cancelBatch, createBatch, deleteBatch, getBatch, listBatches, type BatchVerb } from "./batches-routes.ts";
 import { invalidArgument, toGeminiErrorReply } from "./errors.ts";
+import { jsonBodyNestingError } from "../shared/json-body.ts";
 import { deleteFile, downloadFile, getFile, listFiles } from "./files-routes.ts";
 import { getModel, listModels, runSync, type SyncVerb } from "./inference-routes.ts";
 import { registerUploadRoutes } from "./upload-routes.ts";
@@ -89,6 +90,11 @@ function acceptJsonBodies(scope: FastifyInstance): void {
     const text = typeof body === "string" ? body : body.toString("utf8");
     if (text.trim().length === 0) {
       done(null, undefined);
+      return;
+    }
+    const tooDeep = jsonBodyNestingError(text);
+    if (tooDeep) {
+      done(tooDeep, undefined);
       return;
     }
     parseJson(request, text, (error, value) => {
