@@ -8,15 +8,18 @@
  * A second dialect registers itself either through `buildHttpServer(ctx, { surfaces: [surface] })` or, on a
  * server not yet listening, with `registerDialectSurface(server, ctx, surface)`.
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { AppContext } from "../app-context.ts";
 import { AppError } from "../core/errors.ts";
 import { randomToken } from "../core/ids.ts";
 import { openAISurfaces } from "./openai/plugin.ts";
 import { toOpenAIErrorReply } from "./openai/errors.ts";
 import { makeApiKeyCheck, presentedApiKey } from "./shared/api-key.ts";
+import { makeClientErrorHandler } from "./shared/client-errors.ts";
+import { HttpEdgeError } from "./shared/edge-errors.ts";
 import type { ErrorMapper } from "./shared/error-reply.ts";
-import { jsonBodyNestingError } from "./shared/json-body.ts";
+import { jsonBodyNestingError, parseWith, readJsonBodyText } from "./shared/json-body.ts";
+import { settleUnreadBody, watchBodyIdle } from "./shared/request-body.ts";
 
 /** Large enough for inline batches (Gemini inlinedRequests, sync embeddings of many inputs). */
 export const JSON_BODY_LIMIT = 32 * 1024 * 1024;
@@ -43,13 +46,31 @@ const PUBLIC_PATHS = new Set(["/health"]);
 const surfacesByServer = new WeakMap<FastifyInstance, DialectSurface[]>();
 
 export function buildHttpServer(ctx: AppContext, options: HttpServerOptions = {}): FastifyInstance {
+  const timeouts = ctx.config.server;
   const app: FastifyInstance = Fastify({
     // A pino Logger is a FastifyBaseLogger; typing it as such keeps FastifyInstance's default generics.
     loggerInstance: ctx.logger as FastifyBaseLogger,
     logController: new QuietLogController(),
     bodyLimit: JSON_BODY_LIMIT,
     genReqId: () => `req_${randomToken(20)}`,
-    return503OnClosing: true,
+    // Answered by the closing hook below, in the dialect's envelope rather than Fastify's.
+    return503OnClosing: false,
+    // Ids are never matched by regex, so the 100-character default guards nothing; Node's 16 KiB limit on
+    // the request line bounds them anyway (a longer id is a 404 naming it, a longer URL a 414).
+    routerOptions: { maxParamLength: 16 * 1024 },
+    requestTimeout: timeouts.requestTimeoutMs,
+    keepAliveTimeout: timeouts.keepAliveTimeoutMs,
+    // Node checks its header and request deadlines on this interval (30 s by default, which would make a
+    // 10 s deadline a 40 s one).
+    http: { headersTimeout: timeouts.headersTimeoutMs, connectionsCheckingInterval: checkingIntervalMs(timeouts) },
+    frameworkErrors: (error, request, reply) => sendError(app, frameworkError(error), request, reply),
+    clientErrorHandler: (error, socket) => onClientError(error, socket),
+  });
+  const onClientError = makeClientErrorHandler({
+    mapperFor: (path) => errorMapperFor(app, path),
+    headersTimeoutMs: timeouts.headersTimeoutMs,
+    requestTimeoutMs: timeouts.requestTimeoutMs,
+    log: (error, statusCode) => ctx.logger.debug({ err: error, statusCode }, "request rejected by the HTTP parser"),
   });
   surfacesByServer.set(app, []);
 
@@ -61,6 +82,10 @@ export function buildHttpServer(ctx: AppContext, options: HttpServerOptions = {}
   let closing = false;
   app.addHook("preClose", async () => {
     closing = true;
+  });
+  app.addHook("onRequest", async (request, reply) => {
+    if (closing) throw new AppError("unavailable", "The server is shutting down; retry the request.");
+    watchBodyIdle(request, reply, timeouts);
   });
   app.addHook("onResponse", async (request, reply) => {
     request.log.debug({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, "request");
@@ -80,21 +105,15 @@ export function buildHttpServer(ctx: AppContext, options: HttpServerOptions = {}
 
   // An empty body with a JSON content type (curl -H 'content-type: application/json' -X POST .../cancel)
   // is no body, not a parse error. Everything else goes through Fastify's own (prototype-poisoning-safe)
-  // parser.
+  // parser, after the nesting check.
   const parseJson = app.getDefaultJsonParser("error", "error");
   app.removeContentTypeParser("application/json");
-  app.addContentTypeParser("application/json", { parseAs: "string", bodyLimit: JSON_BODY_LIMIT }, (request, body, done) => {
-    const text = typeof body === "string" ? body : body.toString("utf8");
-    if (text.trim().length === 0) {
-      done(null, undefined);
-      return;
-    }
+  app.addContentTypeParser("application/json", async (request: FastifyRequest) => {
+    const text = await readJsonBodyText(request, JSON_BODY_LIMIT);
+    if (text.trim().length === 0) return undefined;
     const tooDeep = jsonBodyNestingError(text);
-    if (tooDeep) {
-      done(tooDeep, undefined);
-      return;
-    }
-    parseJson(request, text, done);
+    if (tooDeep) throw tooDeep;
+    return parseWith(parseJson, request, text);
   });
 
   app.setErrorHandler((error, request, reply) => sendError(app, error, request, reply));
@@ -107,6 +126,22 @@ export function buildHttpServer(ctx: AppContext, options: HttpServerOptions = {}
 
   for (const surface of [...openAISurfaces(), ...(options.surfaces ?? [])]) registerDialectSurface(app, ctx, surface);
   return app;
+}
+
+function checkingIntervalMs(timeouts: AppContext["config"]["server"]): number {
+  const shortest = Math.min(timeouts.headersTimeoutMs, timeouts.requestTimeoutMs > 0 ? timeouts.requestTimeoutMs : Number.POSITIVE_INFINITY, 30_000);
+  return Math.max(100, Math.floor(shortest / 4));
+}
+
+/** Router failures Fastify reports before any route runs, as errors the dialect mappers know. */
+function frameworkError(error: FastifyError): unknown {
+  if (error.code === "FST_ERR_BAD_URL") {
+    return new AppError("invalid_request", "The URL is malformed: every '%' in it must start a percent-encoded byte like %2F.", { param: "url" });
+  }
+  if (error.code === "FST_ERR_MAX_PARAM_LENGTH") {
+    return new HttpEdgeError(414, "uri_too_long", "A path segment of the URL is too long.");
+  }
+  return error;
 }
 
 /** Mounts a surface on a server built by buildHttpServer (before it starts listening). */
@@ -129,7 +164,11 @@ export function errorMapperFor(app: FastifyInstance, url: string): ErrorMapper {
 }
 
 function sendError(app: FastifyInstance, error: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  // A reader that failed after the reply left (its connection ended under it) has nobody to answer.
+  if (reply.sent || reply.raw.headersSent) return;
   const mapped = errorMapperFor(app, request.url)(error, request.id);
+  settleUnreadBody(request, reply, error);
+  reply.header("x-request-id", request.id);
   if (mapped.unexpected) {
     request.log.error({ err: error, method: request.method, url: request.url }, "request failed unexpectedly");
   } else {

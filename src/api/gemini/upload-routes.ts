@@ -5,7 +5,7 @@
  * Bodies here are never parsed by Fastify: the SDK labels raw chunks `application/json`, curl labels them
  * `application/x-www-form-urlencoded`, and the docs label the start request `application/jsonl`. This
  * context therefore replaces every content-type parser with one that leaves the stream untouched, and the
- * handlers read `request.raw` themselves (streaming file bytes into an uncommitted BlobWriter).
+ * handlers read the body themselves with readBody (streaming file bytes into an uncommitted BlobWriter).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { AppContext } from "../../app-context.ts";
@@ -16,6 +16,7 @@ import { BlobTooLargeError, type BlobWriter } from "../../store/blob-store.ts";
 import { invalidArgument } from "./errors.ts";
 import { isValidFileId, requestOrigin, stripFilesPrefix, toGeminiFile } from "./files.ts";
 import { boundaryOf, readMultipart } from "./multipart-related.ts";
+import { readBody } from "../shared/request-body.ts";
 import type { UploadMetadata, UploadSession, UploadSessions } from "./upload-sessions.ts";
 import { asInt64, field, isObject } from "../../dialects/gemini/wire.ts";
 
@@ -67,7 +68,7 @@ function header(request: FastifyRequest, name: string): string | undefined {
 async function readSmallBody(request: FastifyRequest): Promise<string> {
   const parts: Buffer[] = [];
   let size = 0;
-  for await (const chunk of request.raw as AsyncIterable<Buffer>) {
+  for await (const chunk of readBody(request)) {
     size += chunk.length;
     if (size > MAX_START_BODY_BYTES) throw invalidArgument("The upload start request body is larger than 1 MiB; it should hold only the file metadata.", "file");
     parts.push(chunk);
@@ -169,7 +170,7 @@ async function startSession(ctx: AppContext, sessions: UploadSessions, request: 
 /** Appends the request body to `writer`, enforcing the declared size and the server limit. */
 async function appendBody(ctx: AppContext, request: FastifyRequest, writer: BlobWriter, declaredBytes: number | null): Promise<void> {
   const limit = ctx.config.limits.maxGeminiUploadBytes;
-  for await (const chunk of request.raw as AsyncIterable<Buffer>) {
+  for await (const chunk of readBody(request)) {
     const total = writer.bytesWritten + chunk.length;
     if (declaredBytes !== null && total > declaredBytes) {
       throw invalidArgument(`The upload sent more bytes than the ${declaredBytes} declared in X-Goog-Upload-Header-Content-Length.`, "X-Goog-Upload-Header-Content-Length");
@@ -300,7 +301,7 @@ async function multipartUpload(ctx: AppContext, sessions: UploadSessions, reques
     return writer;
   };
   try {
-    const sawMedia = await readMultipart(request.raw as AsyncIterable<Buffer>, boundary, {
+    const sawMedia = await readMultipart(readBody(request), boundary, {
       onMetadata: async (text) => {
         prepared = await prepareUpload(ctx, sessions, request, parseFileMetadata(text));
       },
