@@ -63,7 +63,7 @@ export function buildHttpServer(ctx: AppContext, options: HttpServerOptions = {}
     // Node checks its header and request deadlines on this interval (30 s by default, which would make a
     // 10 s deadline a 40 s one).
     http: { headersTimeout: timeouts.headersTimeoutMs, connectionsCheckingInterval: checkingIntervalMs(timeouts) },
-    frameworkErrors: (error, request, reply) => sendError(app, frameworkError(error), request, reply),
+    frameworkErrors: (error, request, reply) => sendError(app, frameworkError(error, request.url), request, reply),
     clientErrorHandler: (error, socket) => onClientError(error, socket),
   });
   const onClientError = makeClientErrorHandler({
@@ -134,9 +134,11 @@ function checkingIntervalMs(timeouts: AppContext["config"]["server"]): number {
 }
 
 /** Router failures Fastify reports before any route runs, as errors the dialect mappers know. */
-function frameworkError(error: FastifyError): unknown {
+function frameworkError(error: FastifyError, url: string): unknown {
   if (error.code === "FST_ERR_BAD_URL") {
-    return new AppError("invalid_request", "The URL is malformed: every '%' in it must start a percent-encoded byte like %2F.", { param: "url" });
+    const shown = url.length > 200 ? `${url.slice(0, 200)}…` : url;
+    const message = `The URL ${shown} is malformed: it must be percent-encoded UTF-8 (each '%' followed by two hex digits, the bytes forming UTF-8 characters).`;
+    return new AppError("invalid_request", message, { param: "url" });
   }
   if (error.code === "FST_ERR_MAX_PARAM_LENGTH") {
     return new HttpEdgeError(414, "uri_too_long", "A path segment of the URL is too long.");

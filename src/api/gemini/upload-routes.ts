@@ -7,6 +7,7 @@
  * context therefore replaces every content-type parser with one that leaves the stream untouched, and the
  * handlers read the body themselves with readBody (streaming file bytes into an uncommitted BlobWriter).
  */
+import { isUtf8 } from "node:buffer";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 import { AppError } from "../../core/errors.ts";
@@ -63,6 +64,19 @@ function pathOf(url: string): string {
 function header(request: FastifyRequest, name: string): string | undefined {
   const value = request.headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * A header that may carry a non-ASCII file name. Node reads header bytes as latin1: curl and most HTTP
+ * libraries send such names as raw UTF-8, which then reads as mojibake (`ð…-donnÃ©es.jsonl`); a value
+ * whose bytes form valid UTF-8 is read as UTF-8. fetch-based clients (the genai SDK) can only send
+ * latin1 characters, one byte each, which are not valid UTF-8 and stay as sent.
+ */
+function utf8Header(request: FastifyRequest, name: string): string | undefined {
+  const value = header(request, name);
+  if (value === undefined || !/[\u0080-\u00ff]/.test(value)) return value;
+  const bytes = Buffer.from(value, "latin1");
+  return isUtf8(bytes) ? bytes.toString("utf8") : value;
 }
 
 async function readSmallBody(request: FastifyRequest): Promise<string> {
@@ -141,7 +155,7 @@ async function prepareUpload(ctx: AppContext, sessions: UploadSessions, request:
     }
   }
   const mimeType = fields.mimeType ?? header(request, "x-goog-upload-header-content-type") ?? "application/octet-stream";
-  const filename = header(request, "x-goog-upload-file-name") ?? fields.displayName ?? fileId;
+  const filename = utf8Header(request, "x-goog-upload-file-name") ?? fields.displayName ?? fileId;
   return { metadata: { fileId, displayName: fields.displayName, mimeType, filename }, declaredBytes };
 }
 

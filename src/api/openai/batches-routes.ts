@@ -8,7 +8,7 @@ import type { Batch, ItemStatus } from "../../core/types.ts";
 import { isTerminal } from "../../core/types.ts";
 import { openAIBatchFormat } from "../../dialects/openai/batch-format.ts";
 import { isSupportedEndpoint, KIND_BY_ENDPOINT, SUPPORTED_ENDPOINTS } from "../../dialects/openai/endpoints.ts";
-import { findFile, type RouteOptions } from "./files-routes.ts";
+import { findFile, unknownCursor, type RouteOptions } from "./files-routes.ts";
 import { toCursorPage, toOpenAIBatch, toOpenAIBatchProgress } from "../../dialects/openai/mappers.ts";
 import { findByCandidates, idCandidates } from "../../dialects/openai/path-ids.ts";
 import { createBatchSchema, listBatchesQuerySchema, parseWire } from "../../dialects/openai/schemas.ts";
@@ -21,6 +21,7 @@ export async function registerBatchRoutes(app: FastifyInstance, ctx: AppContext,
   app.get("/batches", async (request) => {
     const query = parseWire(listBatchesQuerySchema, request.query, "query");
     const { batches, hasMore } = await ctx.store.listBatches({ dialect: "openai", afterId: query.after, limit: query.limit });
+    if (query.after !== undefined && batches.length === 0 && (await ctx.store.getBatch(query.after))?.dialect !== "openai") throw unknownCursor(query.after, "batch");
     return toCursorPage(batches.map(toOpenAIBatch), hasMore);
   });
 
