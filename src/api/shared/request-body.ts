@@ -6,13 +6,14 @@
  *   inactivity timer, only while the body is incomplete: a long engine call after the body arrived must
  *   not trip it). When it fires, the route reading the body fails with a 408 HttpEdgeError and answers
  *   it in its dialect's envelope; a body nobody is reading just loses its connection.
- * - Reading never destroys the connection. Node's async iterator over a request destroys it when the
- *   loop exits early (a size limit hit, a bad chunk), and the client, still sending, then sees a reset
- *   instead of our 413/400. `readBody` only stops reading.
+ * - A client that goes away or stalls is told apart from a failure of spool. `readBody` fails with a 499
+ *   or 408 HttpEdgeError (mapped as client errors, logged at debug) where Node's own request iterator
+ *   threw a bare `aborted` Error that the dialect mappers logged and answered as an internal error. It
+ *   also stops early without destroying the request, so the rest can be discarded as below.
  * - A client still sending when we answer gets the answer. Fastify marks failed requests
  *   `Connection: close`, and Node then closes the socket right after the reply while bytes are still
  *   arriving: the kernel answers them with a reset that also discards our unread reply on the client (the
- *   EPIPE half the SDK's tries saw for a too-large body). `settleUnreadBody` keeps the connection, reads
+ *   EPIPE that 1 to 7 of 10 SDK calls with a too-large body saw). `settleUnreadBody` keeps the connection, reads
  *   and discards the rest (up to MAX_DISCARDED_BYTES, past which the connection is dropped), and the
  *   connection stays usable for the next request.
  */
