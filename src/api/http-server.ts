@@ -18,7 +18,7 @@ import { makeApiKeyCheck, presentedApiKey } from "./shared/api-key.ts";
 import { makeClientErrorHandler } from "./shared/client-errors.ts";
 import { HttpEdgeError } from "./shared/edge-errors.ts";
 import type { ErrorMapper } from "./shared/error-reply.ts";
-import { jsonBodyNestingError, parseWith, readJsonBodyText } from "./shared/json-body.ts";
+import { jsonBodyNestingError, jsonErrorDetail, parseWith, readJsonBodyText } from "./shared/json-body.ts";
 import { settleUnreadBody, watchBodyIdle } from "./shared/request-body.ts";
 
 /** Large enough for inline batches (Gemini inlinedRequests, sync embeddings of many inputs). */
@@ -113,7 +113,11 @@ export function buildHttpServer(ctx: AppContext, options: HttpServerOptions = {}
     if (text.trim().length === 0) return undefined;
     const tooDeep = jsonBodyNestingError(text);
     if (tooDeep) throw tooDeep;
-    return parseWith(parseJson, request, text);
+    try {
+      return await parseWith(parseJson, request, text);
+    } catch (error) {
+      throw new AppError("invalid_request", `The request body is not valid JSON: ${jsonErrorDetail(text)}.`, { cause: error });
+    }
   });
 
   app.setErrorHandler((error, request, reply) => sendError(app, error, request, reply));

@@ -14,7 +14,7 @@ import { AppError } from "../../core/errors.ts";
 import { JSON_BODY_LIMIT, registerDialectSurface, type DialectSurface } from "../http-server.ts";
 import { cancelBatch, createBatch, deleteBatch, getBatch, listBatches, type BatchVerb } from "./batches-routes.ts";
 import { invalidArgument, toGeminiErrorReply } from "./errors.ts";
-import { jsonBodyNestingError, parseWith, readJsonBodyText } from "../shared/json-body.ts";
+import { jsonBodyNestingError, jsonErrorDetail, parseWith, readJsonBodyText } from "../shared/json-body.ts";
 import { deleteFile, downloadFile, getFile, listFiles } from "./files-routes.ts";
 import { getModel, listModels, runSync, type SyncVerb } from "./inference-routes.ts";
 import { registerUploadRoutes } from "./upload-routes.ts";
@@ -93,9 +93,9 @@ function acceptJsonBodies(scope: FastifyInstance): void {
     if (tooDeep) throw tooDeep;
     try {
       return await parseWith(parseJson, request, text);
-    } catch (error) {
+    } catch {
       const hint = text.trimStart().startsWith("{'") ? " Single-quoted pseudo-JSON (as in some curl examples) is not JSON: use double quotes." : "";
-      throw invalidArgument(`Invalid JSON payload received: ${(error as Error).message}.${hint}`, null);
+      throw invalidArgument(`Invalid JSON payload received: ${jsonErrorDetail(text)}.${hint}`, null);
     }
   });
 }

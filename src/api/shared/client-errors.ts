@@ -44,9 +44,9 @@ export function makeClientErrorHandler(options: ClientErrorOptions): (error: Nod
       socket.destroy();
       return;
     }
-    // Node's whole-request deadline passed while a route is still reading the body: the route answers,
-    // in its dialect, like for an idle body.
-    if (inFlight && !inFlight.headersSent && failBody(inFlight.req, edge)) return;
+    // The request reached a route that reads (or is about to read) its body: the route answers, in its
+    // dialect, like for an idle body. Node's whole-request deadline, or bad bytes inside the body.
+    if (inFlight && !inFlight.headersSent && failBody(inFlight.req, edge, { dropUnread: false })) return;
     answered.add(socket);
     if (inFlight?.headersSent) {
       socket.destroy();

@@ -30,6 +30,19 @@ export function parseWith(parser: FastifyJsonParser, request: FastifyRequest, te
   });
 }
 
+/**
+ * Why `text` was refused by Fastify's parser, whose own error says neither what nor where: JSON.parse's
+ * message when the text is not JSON, else the prototype-poisoning rule it broke. Failure path only.
+ */
+export function jsonErrorDetail(text: string): string {
+  try {
+    JSON.parse(text);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  return "it contains a \"__proto__\" or \"constructor.prototype\" key, which spool refuses";
+}
+
 /** The error for a body nested past MAX_JSON_NESTING (src/core/json-nesting.ts says why), or null. */
 export function jsonBodyNestingError(text: string): AppError | null {
   const found = findExcessiveNesting(text);

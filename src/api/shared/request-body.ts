@@ -68,7 +68,7 @@ export function watchBodyIdle(request: FastifyRequest, reply: FastifyReply, time
       "request_timeout",
       `No part of the request body arrived for ${seconds(timeouts.bodyIdleTimeoutMs)}; the request was abandoned and nothing was kept. Send the body without long pauses.`,
     );
-    failBody(raw, error);
+    failBody(raw, error, { dropUnread: true });
   };
   raw.on("timeout", onIdle);
   watch.rearm();
@@ -81,22 +81,22 @@ export function watchBodyIdle(request: FastifyRequest, reply: FastifyReply, time
 }
 
 /**
- * Makes the readers of this request's body fail with `error` (the idle deadline, or Node's deadline for
- * the whole request); with no reader at all the connection is dropped. False when the request has no
- * watched body (nothing done).
+ * Makes the readers of this request's body fail with `error` (the idle deadline, Node's deadline for the
+ * whole request, a body the HTTP parser gave up on); a reader that starts later fails at once. With no
+ * reader at all, `dropUnread` drops the connection. False when the request has no watched body.
  */
-export function failBody(raw: IncomingMessage, error: HttpEdgeError): boolean {
+export function failBody(raw: IncomingMessage, error: HttpEdgeError, options: { dropUnread: boolean }): boolean {
   const watch = watches.get(raw);
   if (!watch) return false;
   if (watch.error) return true;
   watch.error = error;
   const socket = raw.socket;
-  if (watch.readers === 0 && watch.waiting.size === 0) {
+  if (options.dropUnread && watch.readers === 0 && watch.waiting.size === 0) {
     socket.destroy();
     return true;
   }
   for (const listener of [...watch.waiting]) listener(error);
-  // The readers answer with `Connection: close`; one that never answers must not keep the socket.
+  // The readers answer with `Connection: close`; a route that never reads must not keep the socket.
   setTimeout(() => socket.destroy(), 10_000).unref();
   return true;
 }
@@ -177,12 +177,14 @@ function nextBodyEvent(request: FastifyRequest): Promise<void> {
 
 /**
  * Called with every error reply: leaves the connection able to deliver it while the client may still be
- * sending (see the module comment). A timed-out body closes the connection instead: its client stalled.
+ * sending (see the module comment). A failed body closes the connection instead: its client stalled, or
+ * its bytes no longer parse.
  */
 export function settleUnreadBody(request: FastifyRequest, reply: FastifyReply, error: unknown): void {
   const raw = request.raw;
   if (raw.complete || raw.destroyed) return;
-  if (isBodyTimeout(error)) {
+  // A failed body (stalled, or bytes the HTTP parser gave up on) leaves nothing worth reading.
+  if (isBodyTimeout(error) || watches.get(raw)?.error) {
     reply.header("connection", "close");
     return;
   }
