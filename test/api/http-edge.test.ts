@@ -12,6 +12,7 @@ import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from "../helpers/fake-openai-upstream.ts";
 import { startTestApp, type TestApp } from "../helpers/spool-app.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
 let upstream: FakeOpenAIUpstream;
 let spool: TestApp;
@@ -199,3 +200,35 @@ describe("non-ASCII upload names", () => {
     expect(((await raw.json()) as { file: { displayName: string } }).file.displayName).toBe(name);
   });
 });
+
+describe("shutdown", () => {
+  it("answers requests that arrive while the server drains with a 503 in the path's dialect", async () => {
+    const slow = await startFakeOpenAIUpstream();
+    slow.setFault(() => ({ delayMs: 1_000 }));
+    const draining = await startTestApp({ models: [{ name: "gpt-test", engine: "openai", baseUrl: slow.url, maxRetries: 0 }] }, { label: "http-edge-drain", workers: false });
+    try {
+      const { port } = new URL(draining.url);
+      const socket = connect(Number(port), "127.0.0.1");
+      await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+      let received = "";
+      socket.on("data", (chunk) => (received += chunk.toString("utf8")));
+      const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()));
+      const body = chatBodyText("in flight");
+      socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      await waitFor(() => slow.inFlight > 0, { what: "the first request to reach the engine" });
+      const stopped = draining.stop();
+      // Pipelined behind the request in flight: it arrives after the drain began.
+      socket.write("GET /v1beta/files HTTP/1.1\r\nHost: x\r\n\r\n");
+      await Promise.all([stopped, closed]);
+      const statuses = [...received.matchAll(/HTTP\/1\.1 (\d+)/g)].map((match) => match[1]);
+      expect(statuses).toEqual(["200", "503"]);
+      expect(received).toContain('{"error":{"code":503,"message":"The server is shutting down; retry the request.","status":"UNAVAILABLE","details":[]}}');
+    } finally {
+      await slow.close();
+    }
+  });
+});
+
+function chatBodyText(content: string): string {
+  return JSON.stringify({ model: "gpt-test", messages: [{ role: "user", content }] });
+}

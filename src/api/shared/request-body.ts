@@ -12,10 +12,10 @@
  *   also stops early without destroying the request, so the rest can be discarded as below.
  * - A client still sending when we answer gets the answer. Fastify marks failed requests
  *   `Connection: close`, and Node then closes the socket right after the reply while bytes are still
- *   arriving: the kernel answers them with a reset that also discards our unread reply on the client (the
- *   EPIPE that 1 to 7 of 10 SDK calls with a too-large body saw). `settleUnreadBody` keeps the connection, reads
- *   and discards the rest (up to MAX_DISCARDED_BYTES, past which the connection is dropped), and the
- *   connection stays usable for the next request.
+ *   arriving: the kernel answers them with a reset that also discards our unread reply on the client
+ *   (the EPIPE that 1 to 7 of 10 SDK calls with a too-large body saw). `settleUnreadBody` keeps the
+ *   connection, reads and discards the rest (up to MAX_DISCARDED_BYTES, past which the connection is
+ *   dropped), and the connection stays usable for the next request.
  */
 import type { IncomingMessage } from "node:http";
 import type { FastifyReply, FastifyRequest } from "fastify";
