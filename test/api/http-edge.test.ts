@@ -198,6 +198,12 @@ describe("non-ASCII upload names", () => {
       body: "{}\n",
     });
     expect(((await raw.json()) as { file: { displayName: string } }).file.displayName).toBe(name);
+    const multipart = await fetch(`${spool.url}/upload/v1beta/files`, {
+      method: "POST",
+      headers: { "x-goog-upload-protocol": "multipart", "content-type": "multipart/related; boundary=B" },
+      body: `--B\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n${JSON.stringify({ file: { displayName: name } })}\r\n--B\r\nContent-Type: application/jsonl\r\n\r\n{}\n\r\n--B--\r\n`,
+    });
+    expect(((await multipart.json()) as { file: { displayName: string } }).file.displayName).toBe(name);
   });
 });
 

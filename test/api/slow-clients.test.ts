@@ -133,6 +133,43 @@ describe("slow clients: the body idle deadline", () => {
     expect(JSON.parse(fromGemini.body)).toMatchObject({ file: { sizeBytes: String(size) } });
   });
 
+  it("does not time out an upload while spool itself is slow to store the bytes", { timeout: 30_000 }, async () => {
+    // Storage that takes three idle periods over its first write: the connection idles because spool
+    // stopped reading, not because the client stalled.
+    const blobs = spool.app.context.blobs;
+    let slowWrites = 0;
+    spool.app.context.blobs = Object.assign(Object.create(blobs) as typeof blobs, {
+      async createWriter(key: string) {
+        const writer = await blobs.createWriter(key);
+        let first = true;
+        return Object.assign(Object.create(writer) as typeof writer, {
+          async write(chunk: Buffer) {
+            if (first) {
+              first = false;
+              slowWrites += 1;
+              await new Promise((resolve) => setTimeout(resolve, IDLE_MS * 3));
+            }
+            return writer.write(chunk);
+          },
+        });
+      },
+    });
+    try {
+      const bytes = new Uint8Array(4 * 1024 * 1024).fill(120);
+      const form = new FormData();
+      form.append("purpose", "batch");
+      form.append("file", new Blob([bytes]), "slow-storage.jsonl");
+      const viaOpenAI = await fetch(`${spool.openaiBaseUrl}/files`, { method: "POST", body: form });
+      expect(viaOpenAI.status).toBe(200);
+      const viaGemini = await fetch(`${spool.url}/upload/v1beta/files`, { method: "POST", headers: { "content-type": "application/jsonl" }, body: bytes });
+      expect(viaGemini.status).toBe(200);
+      expect(((await viaGemini.json()) as { file: { sizeBytes: string } }).file.sizeBytes).toBe(String(bytes.length));
+      expect(slowWrites).toBe(2);
+    } finally {
+      spool.app.context.blobs = blobs;
+    }
+  });
+
   it("does not cut off a request whose engine answers after longer than the idle limit", async () => {
     upstream.setFault(() => ({ delayMs: IDLE_MS * 3 }));
     try {

@@ -183,5 +183,6 @@ export const HTTP_CASES: HttpCase[] = [
     send: { method: "POST", path: "/upload/v1beta/files", headers: { "x-goog-upload-protocol": "multipart", "content-type": "multipart/related; boundary=CUT" }, body: '--CUT\r\nContent-Type: application/json\r\n\r\n{"file":{}}\r\n--CUT\r\n\r\nbytes' },
     expect: { status: 400 },
   },
+  { name: "a Gemini file name header of latin1 bytes (valid)", dialect: "google", send: { method: "POST", path: "/upload/v1beta/files", headers: { "x-goog-upload-file-name": "\u00ff\u00fe\u0080.jsonl" }, body: "{}\n" }, expect: { ok: 200 } },
   { name: "a Gemini multipart upload without a boundary", dialect: "google", send: { method: "POST", path: "/upload/v1beta/files", headers: { "x-goog-upload-protocol": "multipart", "content-type": "multipart/related" }, body: "x" }, expect: { status: 400, param: "Content-Type" } },
 ];

@@ -123,8 +123,9 @@ export function receiveUpload(request: FastifyRequest, blobs: BlobStore, key: st
       if (!raw.complete) fail(new UploadAbortedError());
     });
     raw.on("error", () => fail(new UploadAbortedError()));
-    // A body that stops arriving fails the upload with a 408 the client can still read.
-    stopWatching = onBodyIdle(request, fail);
+    // A body that stops arriving fails the upload with a 408 the client can still read; a pipe paused
+    // because the blob store is slow to take the bytes is not the client stalling.
+    stopWatching = onBodyIdle(request, fail, () => raw.readableFlowing === false);
     raw.pipe(parser);
   });
 }

@@ -29,8 +29,11 @@ type IdleListener = (error: HttpEdgeError) => void;
 interface BodyWatch {
   /** Readers of the body alive now (readBody loops, multipart parsers), waiting for bytes or not. */
   readers: number;
-  /** Readers waiting for the next bytes: the ones an idle connection is really holding up. */
-  waiting: Set<IdleListener>;
+  /**
+   * Readers waiting for the next bytes, the ones an idle connection really holds up; each with a test
+   * for "busy after all" (a piped parser paused by a slow destination).
+   */
+  waiting: Map<IdleListener, () => boolean>;
   /** Set once the body failed for good; later waits fail at once. */
   error: HttpEdgeError | null;
   rearm(): void;
@@ -53,13 +56,14 @@ export function watchBodyIdle(request: FastifyRequest, reply: FastifyReply, time
   const raw = request.raw;
   const socket = raw.socket;
   if (!carriesBody(raw) || raw.complete) return;
-  const watch: BodyWatch = { readers: 0, waiting: new Set(), error: null, rearm: () => socket.setTimeout(timeouts.bodyIdleTimeoutMs) };
+  const watch: BodyWatch = { readers: 0, waiting: new Map(), error: null, rearm: () => socket.setTimeout(timeouts.bodyIdleTimeoutMs) };
   watches.set(raw, watch);
   // Node emits 'timeout' on the request (not only the socket) while the request is incomplete, and
   // leaves the socket alone when someone listens: this listener decides.
   const onIdle = (): void => {
-    if (watch.waiting.size === 0 && watch.readers > 0) {
-      // The reader is busy (writing the last chunk to slow storage): the client is not the one stalling.
+    const stalled = [...watch.waiting.values()].some((busy) => !busy());
+    if (!stalled && (watch.readers > 0 || watch.waiting.size > 0)) {
+      // The readers are busy (writing to slow storage): the client is not the one stalling.
       watch.rearm();
       return;
     }
@@ -95,17 +99,18 @@ export function failBody(raw: IncomingMessage, error: HttpEdgeError, options: { 
     socket.destroy();
     return true;
   }
-  for (const listener of [...watch.waiting]) listener(error);
+  for (const listener of [...watch.waiting.keys()]) listener(error);
   // The readers answer with `Connection: close`; a route that never reads must not keep the socket.
   setTimeout(() => socket.destroy(), 10_000).unref();
   return true;
 }
 
 /**
- * Registers a reader waiting for body bytes: `listener` gets the error if the body fails meanwhile.
+ * Registers a reader waiting for body bytes: `listener` gets the error if the body fails meanwhile;
+ * `busy` tells, when the connection turns idle, whether the reader itself is what holds the bytes up.
  * Returns the unsubscribe.
  */
-export function onBodyIdle(request: FastifyRequest, listener: IdleListener): () => void {
+export function onBodyIdle(request: FastifyRequest, listener: IdleListener, busy: () => boolean = () => false): () => void {
   const watch = watches.get(request.raw);
   if (!watch) return () => undefined;
   if (watch.error) {
@@ -113,7 +118,7 @@ export function onBodyIdle(request: FastifyRequest, listener: IdleListener): () 
     queueMicrotask(() => listener(error));
     return () => undefined;
   }
-  watch.waiting.add(listener);
+  watch.waiting.set(listener, busy);
   return () => watch.waiting.delete(listener);
 }
 
