@@ -24,7 +24,7 @@ if (mode === "baseline") {
 } else {
   const catalog = ModelCatalog.acceptingAnyModel();
   const report = await checkLines(createReadStream(file, { highWaterMark: 1024 * 1024 }), {
-    batch: syntheticBatch("openai", "/v1/chat/completions", "chat"),
+    batch: syntheticBatch(openAIBatchFormat, "/v1/chat/completions", "chat"),
     format: openAIBatchFormat,
     catalog,
     limits: { maxLineBytes: DEFAULTS.limits.maxLineBytes, maxBatchItems: 10_000_000 },

@@ -9,6 +9,8 @@ import type { Dispatcher } from "./core/dispatcher.ts";
 import type { ModelCatalog } from "./core/model-catalog.ts";
 import type { BlobStore } from "./store/blob-store.ts";
 import type { Store } from "./store/store.ts";
+import type { BatchService } from "./batches/batch-service.ts";
+import type { BatchFormats } from "./core/batch-format.ts";
 
 export interface AppContext {
   config: Config;
@@ -18,6 +20,7 @@ export interface AppContext {
   logger: Logger;
   catalog: ModelCatalog;
   dispatcher: Dispatcher;
-  /** Wakes local Workers and the Sweeper (a Batch was created or cancelled); no-op in API-only processes. */
-  notifyWork(): void;
+  /** The one writer of the Batch lifecycle: every route and command creates, cancels and reads through it. */
+  batches: BatchService;
+  formats: BatchFormats;
 }

@@ -9,7 +9,7 @@ import { pino, type Logger } from "pino";
 import type { FastifyInstance } from "fastify";
 import type { AppContext } from "./app-context.ts";
 import { DEMO_MODEL, type Config } from "./config/config.ts";
-import { generateTestModel } from "./engines/llama-cpp/gguf/generate-test-model.ts";
+import { generateTestModel } from "./demo-model/generate-test-model.ts";
 import { systemClock, type Clock } from "./core/clock.ts";
 import { randomToken } from "./core/ids.ts";
 import { ModelCatalog } from "./core/model-catalog.ts";
@@ -18,7 +18,9 @@ import { EngineRegistry } from "./engines/registry.ts";
 import { withTranslation } from "./dialects/translate/translating-engine.ts";
 import { buildHttpServer } from "./api/http-server.ts";
 import { geminiSurfaces } from "./api/gemini/plugin.ts";
-import { batchFormats } from "./dialects/batch-formats.ts";
+import { openAISurfaces } from "./api/openai/plugin.ts";
+import { BATCH_FORMATS, MODEL_NAME_FORMS } from "./dialects/registry.ts";
+import { BatchService } from "./batches/batch-service.ts";
 import type { BlobStore } from "./store/blob-store.ts";
 import { openStores } from "./store/open-stores.ts";
 import type { Store } from "./store/store.ts";
@@ -57,12 +59,12 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const logger = options.logger ?? createLogger(config);
   mkdirSync(config.dataDir, { recursive: true });
   if (config.demoModel) await prepareDemoModel(config, logger);
-  const { store, blobs } = await openStores(config);
-  const catalog = new ModelCatalog(config.models);
+  const { store, blobs } = await openStores(config, logger.child({ component: "store" }));
+  const catalog = new ModelCatalog(config.models, { nameForms: MODEL_NAME_FORMS });
   const resolveModelPath = createModelPathResolver({ cacheDir: options.modelCacheDir ?? dataPaths(config.dataDir).models, logger: logger.child({ component: "model-cache" }) });
   const engines = new EngineRegistry(config, logger, resolveModelPath, withTranslation);
   const dispatcher = new ModelDispatcher({ resolve: (name) => engines.resolve(catalog, name), clock, logger });
-  const formats = batchFormats();
+  const formats = BATCH_FORMATS;
   const owner = `${hostname()}:${process.pid}:${randomToken(8)}`;
 
   let worker: Worker | null = null;
@@ -75,14 +77,14 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     });
   }
 
-  const context: AppContext = {
-    config, store, blobs, clock, logger, catalog, dispatcher,
-    notifyWork: () => {
-      sweeper?.notify();
-      worker?.notify();
-    },
+  const notifyWork = (): void => {
+    sweeper?.notify();
+    worker?.notify();
   };
-  const server = options.api ? buildHttpServer(context, { surfaces: geminiSurfaces() }) : null;
+  const batches = new BatchService({ store, blobs, clock, logger, formats, notifyWork });
+  const context: AppContext = { config, store, blobs, clock, logger, catalog, dispatcher, batches, formats };
+  // Adding a dialect: its surfaces join this list (the first one answers for paths under no surface).
+  const server = options.api ? buildHttpServer(context, { surfaces: [...openAISurfaces(), ...geminiSurfaces()] }) : null;
 
   return {
     context,

@@ -5,47 +5,34 @@
  * or a 404) always reaches the client in the shape its SDK parses: `/v1/...` and `/v1beta/openai/...` answer
  * like OpenAI, `/v1beta/...` like Gemini once that surface is registered.
  *
- * A second dialect registers itself either through `buildHttpServer(ctx, { surfaces: [surface] })` or, on a
- * server not yet listening, with `registerDialectSurface(server, ctx, surface)`.
+ * The composition root (src/app.ts) passes every dialect's surfaces in `options.surfaces`; this file knows
+ * no dialect.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { AppContext } from "../app-context.ts";
 import { AppError } from "../core/errors.ts";
 import { randomToken } from "../core/ids.ts";
-import { openAISurfaces } from "./openai/plugin.ts";
-import { toOpenAIErrorReply } from "./openai/errors.ts";
 import { makeApiKeyCheck, presentedApiKey } from "./shared/api-key.ts";
 import { makeClientErrorHandler } from "./shared/client-errors.ts";
+import { JSON_BODY_LIMIT, type DialectSurface } from "./shared/dialect-surface.ts";
 import { HttpEdgeError } from "./shared/edge-errors.ts";
 import type { ErrorMapper } from "./shared/error-reply.ts";
 import { jsonBodyNestingError, jsonErrorDetail, parseWith, readJsonBodyText } from "./shared/json-body.ts";
 import { settleUnreadBody, watchBodyIdle } from "./shared/request-body.ts";
-
-/** Large enough for inline batches (Gemini inlinedRequests, sync embeddings of many inputs). */
-export const JSON_BODY_LIMIT = 32 * 1024 * 1024;
-
-export interface DialectSurface {
-  /** For logs: "openai", "openai-compat", "gemini". */
-  name: string;
-  /** Mount point, without a trailing slash: "/v1", "/v1beta/openai", "/v1beta". */
-  prefix: string;
-  /** Adds the routes to `scope`, an encapsulated Fastify context already carrying `prefix`. */
-  register(scope: FastifyInstance, ctx: AppContext): Promise<void>;
-  /** Errors of requests under `prefix` (and not under a longer registered prefix) go through this. */
-  toErrorReply: ErrorMapper;
-}
+import { pathOf } from "./shared/url-path.ts";
 
 export interface HttpServerOptions {
-  /** Surfaces served besides the OpenAI ones (which are always mounted at /v1 and /v1beta/openai). */
-  surfaces?: readonly DialectSurface[];
+  /**
+   * Every dialect's surfaces, as the composition root lists them. The first one's error mapper also answers
+   * for paths under no surface (`/`, `/health`, unknown prefixes).
+   */
+  surfaces: readonly DialectSurface[];
 }
 
 /** Paths that answer without an API key. */
 const PUBLIC_PATHS = new Set(["/health"]);
 
-const surfacesByServer = new WeakMap<FastifyInstance, DialectSurface[]>();
-
-export function buildHttpServer(ctx: AppContext, options: HttpServerOptions = {}): FastifyInstance {
+export function buildHttpServer(ctx: AppContext, options: HttpServerOptions): FastifyInstance {
   const timeouts = ctx.config.server;
   const app: FastifyInstance = Fastify({
     // A pino Logger is a FastifyBaseLogger; typing it as such keeps FastifyInstance's default generics.
@@ -63,16 +50,39 @@ export function buildHttpServer(ctx: AppContext, options: HttpServerOptions = {}
     // Node checks its header and request deadlines on this interval (30 s by default, which would make a
     // 10 s deadline a 40 s one).
     http: { headersTimeout: timeouts.headersTimeoutMs, connectionsCheckingInterval: checkingIntervalMs(timeouts) },
-    frameworkErrors: (error, request, reply) => sendError(app, frameworkError(error, request.url), request, reply),
+    frameworkErrors: (error, request, reply) => sendError(frameworkError(error, request.url), request, reply),
     clientErrorHandler: (error, socket) => onClientError(error, socket),
   });
+  // Longest prefix first, so `/v1beta/openai` wins over `/v1beta` when mapping errors.
+  const surfaces = options.surfaces.map((surface) => ({ ...surface, prefix: surface.prefix.replace(/\/+$/, "") })).sort((a, b) => b.prefix.length - a.prefix.length);
+  const fallbackErrorReply = options.surfaces[0]?.toErrorReply;
+  if (!fallbackErrorReply) throw new Error("buildHttpServer needs at least one dialect surface.");
+  const errorMapperFor = (url: string): ErrorMapper => {
+    const path = pathOf(url);
+    for (const surface of surfaces) {
+      if (path === surface.prefix || path.startsWith(`${surface.prefix}/`)) return surface.toErrorReply;
+    }
+    return fallbackErrorReply;
+  };
+  const sendError = (error: unknown, request: FastifyRequest, reply: FastifyReply): void => {
+    // A reader that failed after the reply left (its connection ended under it) has nobody to answer.
+    if (reply.sent || reply.raw.headersSent) return;
+    const mapped = errorMapperFor(request.url)(error, request.id);
+    settleUnreadBody(request, reply, error);
+    reply.header("x-request-id", request.id);
+    if (mapped.unexpected) {
+      request.log.error({ err: error, method: request.method, url: request.url }, "request failed unexpectedly");
+    } else {
+      request.log.debug({ err: error, statusCode: mapped.statusCode }, "request rejected");
+    }
+    void reply.code(mapped.statusCode).headers(mapped.headers).type("application/json").send(mapped.body);
+  };
   const onClientError = makeClientErrorHandler({
-    mapperFor: (path) => errorMapperFor(app, path),
+    mapperFor: errorMapperFor,
     headersTimeoutMs: timeouts.headersTimeoutMs,
     requestTimeoutMs: timeouts.requestTimeoutMs,
     log: (error, statusCode) => ctx.logger.debug({ err: error, statusCode }, "request rejected by the HTTP parser"),
   });
-  surfacesByServer.set(app, []);
 
   app.addHook("onSend", async (request, reply) => {
     reply.header("x-request-id", request.id);
@@ -120,15 +130,15 @@ export function buildHttpServer(ctx: AppContext, options: HttpServerOptions = {}
     }
   });
 
-  app.setErrorHandler((error, request, reply) => sendError(app, error, request, reply));
+  app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
   app.setNotFoundHandler((request, reply) => {
     const error = new AppError("not_found", `Invalid URL (${request.method} ${pathOf(request.url)}).`);
-    sendError(app, error, request, reply);
+    sendError(error, request, reply);
   });
 
   app.get("/health", async () => ({ status: "ok" }));
 
-  for (const surface of [...openAISurfaces(), ...(options.surfaces ?? [])]) registerDialectSurface(app, ctx, surface);
+  for (const surface of surfaces) app.register(async (scope) => surface.register(scope, ctx), { prefix: surface.prefix });
   return app;
 }
 
@@ -148,44 +158,6 @@ function frameworkError(error: FastifyError, url: string): unknown {
     return new HttpEdgeError(414, "uri_too_long", "A path segment of the URL is too long.");
   }
   return error;
-}
-
-/** Mounts a surface on a server built by buildHttpServer (before it starts listening). */
-export function registerDialectSurface(app: FastifyInstance, ctx: AppContext, surface: DialectSurface): void {
-  const surfaces = surfacesByServer.get(app);
-  if (!surfaces) throw new Error("registerDialectSurface needs a server made by buildHttpServer.");
-  const prefix = surface.prefix.replace(/\/+$/, "");
-  surfaces.push({ ...surface, prefix });
-  surfaces.sort((a, b) => b.prefix.length - a.prefix.length);
-  app.register(async (scope) => surface.register(scope, ctx), { prefix });
-}
-
-/** The mapper of the longest registered prefix containing `url`; OpenAI's envelope elsewhere. */
-export function errorMapperFor(app: FastifyInstance, url: string): ErrorMapper {
-  const path = pathOf(url);
-  for (const surface of surfacesByServer.get(app) ?? []) {
-    if (path === surface.prefix || path.startsWith(`${surface.prefix}/`)) return surface.toErrorReply;
-  }
-  return toOpenAIErrorReply;
-}
-
-function sendError(app: FastifyInstance, error: unknown, request: FastifyRequest, reply: FastifyReply): void {
-  // A reader that failed after the reply left (its connection ended under it) has nobody to answer.
-  if (reply.sent || reply.raw.headersSent) return;
-  const mapped = errorMapperFor(app, request.url)(error, request.id);
-  settleUnreadBody(request, reply, error);
-  reply.header("x-request-id", request.id);
-  if (mapped.unexpected) {
-    request.log.error({ err: error, method: request.method, url: request.url }, "request failed unexpectedly");
-  } else {
-    request.log.debug({ err: error, statusCode: mapped.statusCode }, "request rejected");
-  }
-  void reply.code(mapped.statusCode).headers(mapped.headers).type("application/json").send(mapped.body);
-}
-
-function pathOf(url: string): string {
-  const query = url.indexOf("?");
-  return query === -1 ? url : url.slice(0, query);
 }
 
 /**

@@ -1,19 +1,8 @@
 /** The `spool` command line: serve, worker, run, validate. Each flag also has an environment variable. */
 import { Command, Option } from "commander";
 import { runCommand } from "./run.ts";
-import { serveCommand } from "./serve.ts";
+import { serveCommand, type ServerFlags } from "./serve.ts";
 import { validateCommand } from "./validate.ts";
-
-export interface ServerFlags {
-  config?: string;
-  host?: string;
-  port?: string;
-  dataDir?: string;
-  databaseUrl?: string;
-  logLevel?: string;
-  /** `--no-workers`: serve the API only (scale-out: workers run in `spool worker` processes). */
-  workers?: boolean;
-}
 
 function addServerOptions(command: Command): Command {
   return command

@@ -28,13 +28,13 @@ import { isUtf8 } from "node:buffer";
 import path from "node:path";
 import { once } from "node:events";
 import { pino, type Logger } from "pino";
-import { batchFormats } from "../dialects/batch-formats.ts";
-import { isSupportedEndpoint, SUPPORTED_ENDPOINTS } from "../dialects/openai/endpoints.ts";
+import { MODEL_NAME_FORMS } from "../dialects/registry.ts";
 import { createApp, dataPaths, type App } from "../app.ts";
 import { DEMO_MODEL, type Config } from "../config/config.ts";
 import { ConfigError, loadConfig } from "../config/load-config.ts";
 import type { BatchFormat } from "../core/batch-format.ts";
 import { newBatchId, newFileId } from "../core/ids.ts";
+import { isObject as isRecord } from "../core/json.ts";
 import { ModelCatalog } from "../core/model-catalog.ts";
 import { isTerminal, type Batch, type Dialect } from "../core/types.ts";
 import type { Store } from "../store/store.ts";
@@ -127,7 +127,7 @@ async function runBatchFile(flags: RunFlags): Promise<number> {
     const batch = await openBatch(app, plan, logger);
     const startedMs = Date.now();
     const doneBefore = doneCount(batch);
-    app.context.notifyWork();
+    app.context.batches.wake();
     await app.start();
     const final = await waitForBatch(app.context.store, batch.id, progress, async (signal) => {
       stopped = true;
@@ -168,22 +168,21 @@ async function planRun(flags: RunFlags): Promise<RunPlan> {
   };
 
   const sniffed = await sniffBatchFile(input);
-  const format = batchFormats().get(sniffed.dialect);
-  if (!format) throw new UsageError(`spool run: ${input} looks like a ${sniffed.dialect} batch file, which this version of spool cannot run yet.`);
-  const catalog = new ModelCatalog(config.models);
+  const format = sniffed.format;
+  const catalog = new ModelCatalog(config.models, { nameForms: MODEL_NAME_FORMS });
   let model: string | null = config.demoModel ? DEMO_MODEL.name : null;
   if (flags.model !== undefined) {
     const found = catalog.get(flags.model);
     if (!found) throw new UsageError(`spool run: --model: ${catalog.unknownModelMessage(flags.model)}`);
     model = found.name;
   }
-  if (sniffed.dialect === "gemini" && model === null) {
+  if (format.dialect === "gemini" && model === null) {
     throw new UsageError(`spool run: ${input} is a Gemini batch file, whose lines name no model: pass --model NAME (configured: ${catalog.names().join(", ")}).`);
   }
-  const endpoint = sniffed.dialect === "gemini" ? (sniffed.kind === "embedding" ? "asyncBatchEmbedContent" : "batchGenerateContent") : (sniffed.endpoint ?? "/v1/chat/completions");
+  const endpoint = sniffed.endpoint ?? "/v1/chat/completions";
   return {
     input, output, workDir, keepWorkDir: flags.dataDir !== undefined, config, modelCacheDir: dataPaths(home.dataDir).models,
-    dialect: sniffed.dialect, format, endpoint, kind: sniffed.kind, model, progressIntervalMs: progressIntervalMs(flags.progressInterval),
+    dialect: format.dialect, format, endpoint, kind: sniffed.kind, model, progressIntervalMs: progressIntervalMs(flags.progressInterval),
   };
 }
 
@@ -203,22 +202,18 @@ async function openBatch(app: App, plan: RunPlan, logger: Logger): Promise<Batch
     console.error(`Resuming batch ${previous.id}: ${doneCount(previous)} of ${previous.counts.total || "?"} requests already done.`);
     return previous;
   }
-  if (plan.dialect === "openai" && !isSupportedEndpoint(plan.endpoint)) {
-    throw new InputError(`${plan.input}: the first request's url is '${plan.endpoint}'; spool runs batches for ${SUPPORTED_ENDPOINTS.join(", ")}. Nothing was run.`);
-  }
+  const endpointProblem = plan.format.endpointProblem(plan.endpoint);
+  if (endpointProblem) throw new InputError(`${plan.input}: ${endpointProblem} Nothing was run.`);
   await cancelUnfinishedBatches(store, logger);
   // The marker is written before the Batch exists, so a run killed in between finds it by id, never
   // leaves an unmarked Batch behind that would run unseen next to the new one.
   const batchId = same && marker && previous === null ? marker.batchId : newBatchId();
   writeMarker(plan.workDir, { batchId, input: plan.input, inputSha256, dialect: plan.dialect, model: plan.model });
   const fileId = await storeInput(app, plan);
-  const nowMs = app.context.clock.now();
-  return store.createBatch({
+  return app.context.batches.create({
     id: batchId, dialect: plan.dialect, kind: plan.kind, endpoint: plan.endpoint,
-    model: plan.dialect === "gemini" ? plan.model : null,
-    inputFileId: fileId, invalidLinePolicy: plan.dialect === "gemini" ? "skip" : "fail",
-    displayName: path.basename(plan.input), metadata: null, options: {}, priority: 0,
-    createdAtMs: nowMs, expiresAtMs: nowMs + RUN_LIFETIME_MS,
+    model: plan.format.modelPerBatch ? plan.model : null,
+    input: { fileId }, displayName: path.basename(plan.input), lifetimeMs: RUN_LIFETIME_MS,
   });
 }
 
@@ -228,7 +223,7 @@ async function storeInput(app: App, plan: RunPlan): Promise<string> {
   const fileId = newFileId();
   const source = createReadStream(plan.input, { highWaterMark: 1024 * 1024 });
   const model = plan.model;
-  const content = model === null ? source : replaceModels(source, plan.dialect, model, plan.config.limits.maxLineBytes);
+  const content = model === null ? source : replaceModels(source, plan.format, model, plan.config.limits.maxLineBytes);
   const info = await blobs.put(fileId, content);
   await store.createFile({
     id: fileId, purpose: "batch", filename: path.basename(plan.input), displayName: null, mimeType: "application/jsonl",
@@ -238,11 +233,11 @@ async function storeInput(app: App, plan: RunPlan): Promise<string> {
 }
 
 /**
- * Rewrites each line's model (OpenAI `body.model`, Gemini `request.model` when present). Lines that are
+ * Rewrites each line's model (as its dialect's BatchFormat places it). Lines that are
  * not JSON objects, not UTF-8 or too long pass through byte for byte, so validation reports them exactly
  * as `spool validate` would, with the same line numbers.
  */
-async function* replaceModels(source: AsyncIterable<Buffer>, dialect: Dialect, model: string, maxLineBytes: number): AsyncGenerator<Buffer> {
+async function* replaceModels(source: AsyncIterable<Buffer>, format: BatchFormat, model: string, maxLineBytes: number): AsyncGenerator<Buffer> {
   const rewrite = (bytes: Buffer): Buffer => {
     if (!isUtf8(bytes)) return bytes;
     let value: unknown;
@@ -251,9 +246,7 @@ async function* replaceModels(source: AsyncIterable<Buffer>, dialect: Dialect, m
     } catch {
       return bytes;
     }
-    const holder = isRecord(value) ? (dialect === "openai" ? value.body : value.request) : undefined;
-    if (!isRecord(holder) || (dialect === "gemini" && !("model" in holder))) return bytes;
-    holder.model = model;
+    if (!isRecord(value) || !format.setLineModel(value, model)) return bytes;
     return Buffer.from(JSON.stringify(value));
   };
   const newline = Buffer.from("\n");
@@ -458,8 +451,4 @@ function progressIntervalMs(value: string | undefined): number | undefined {
   const seconds = Number(value);
   if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`spool run: --progress-interval must be a positive number of seconds, got '${value}'.`);
   return seconds * 1000;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -1,7 +1,17 @@
 /** `spool serve` and `spool worker`: run until SIGTERM/SIGINT, then shut down gracefully. */
 import { createApp } from "../app.ts";
 import { ConfigError, loadConfig } from "../config/load-config.ts";
-import type { ServerFlags } from "./program.ts";
+
+export interface ServerFlags {
+  config?: string;
+  host?: string;
+  port?: string;
+  dataDir?: string;
+  databaseUrl?: string;
+  logLevel?: string;
+  /** `--no-workers`: serve the API only (scale-out: workers run in `spool worker` processes). */
+  workers?: boolean;
+}
 
 export async function serveCommand(flags: ServerFlags, roles: { api: boolean; workers: boolean }): Promise<void> {
   let config;

@@ -3,29 +3,31 @@
  * its line number as it is found (streaming: memory stays flat on huge files); exit code 1 if any.
  */
 import { createReadStream } from "node:fs";
-import { batchFormats } from "../dialects/batch-formats.ts";
+import { BATCH_FORMATS, isDialect, MODEL_NAME_FORMS } from "../dialects/registry.ts";
+import type { BatchFormat } from "../core/batch-format.ts";
 import { loadConfig } from "../config/load-config.ts";
 import { ModelCatalog } from "../core/model-catalog.ts";
 import type { Batch, Dialect, LineError, RequestKind } from "../core/types.ts";
 import { checkLines } from "../worker/validate-batch.ts";
 import { DEFAULTS } from "../config/config.ts";
 import { sniffBatchFile } from "./sniff-batch-file.ts";
+import { ZERO_USAGE } from "../core/types.ts";
 
 export async function validateCommand(file: string, flags: { dialect?: string; endpoint?: string; config?: string; model?: string }): Promise<void> {
   const sniffed = await sniffBatchFile(file);
-  const dialect = (flags.dialect ?? sniffed.dialect) as Dialect;
-  const format = batchFormats().get(dialect);
-  if (!format) {
-    console.error(`Unknown dialect '${dialect}': use openai or gemini.`);
+  if (flags.dialect !== undefined && !isDialect(flags.dialect)) {
+    console.error(`Unknown dialect '${flags.dialect}': use ${Object.keys(BATCH_FORMATS).join(" or ")}.`);
     process.exit(2);
   }
+  const format = flags.dialect !== undefined ? BATCH_FORMATS[flags.dialect as Dialect] : sniffed.format;
+  const dialect = format.dialect;
   const endpoint = flags.endpoint ?? sniffed.endpoint ?? "/v1/chat/completions";
-  const catalog = flags.config ? new ModelCatalog(loadConfig({ config: flags.config }).models) : ModelCatalog.acceptingAnyModel();
-  const batch = syntheticBatch(dialect, endpoint, sniffed.kind);
-  // Gemini lines name no model (the batch URL does): check them against --model, or any model when there
-  // is no config to check against.
-  if (dialect === "gemini") batch.model = flags.model ?? (flags.config ? null : "any-model");
-  if (dialect === "gemini" && batch.model === null) {
+  const catalog = flags.config ? new ModelCatalog(loadConfig({ config: flags.config }).models, { nameForms: MODEL_NAME_FORMS }) : ModelCatalog.acceptingAnyModel();
+  const batch = syntheticBatch(format, endpoint, sniffed.kind);
+  // Lines of a model-per-batch dialect name no model (the batch does): check them against --model, or any
+  // model when there is no config to check against.
+  if (format.modelPerBatch) batch.model = flags.model ?? (flags.config ? null : "any-model");
+  if (format.modelPerBatch && batch.model === null) {
     console.error("A Gemini batch file's model comes from the batch, not the lines: pass --model NAME to check it against the config.");
     process.exit(2);
   }
@@ -54,12 +56,12 @@ export function formatLineError(error: LineError): string {
   return `${where}: ${error.code}${error.param ? ` (${error.param})` : ""}: ${error.message}`;
 }
 
-export function syntheticBatch(dialect: Dialect, endpoint: string, kind: RequestKind): Batch {
+export function syntheticBatch(format: BatchFormat, endpoint: string, kind: RequestKind): Batch {
   return {
-    id: "batch_local", seq: 0, dialect, kind, endpoint, model: null, status: "validating",
+    id: "batch_local", seq: 0, dialect: format.dialect, kind, endpoint, model: null, status: "validating",
     inputFileId: null, outputFileId: null, errorFileId: null,
-    invalidLinePolicy: dialect === "gemini" ? "skip" : "fail", errors: null,
-    counts: { total: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0 }, usage: { inputTokens: 0, outputTokens: 0 },
+    invalidLinePolicy: format.invalidLinePolicy, errors: null,
+    counts: { total: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0 }, usage: ZERO_USAGE,
     displayName: null, metadata: null, options: {}, priority: 0,
     createdAtMs: 0, updatedAtMs: 0, expiresAtMs: Number.MAX_SAFE_INTEGER,
     inProgressAtMs: null, finalizingAtMs: null, completedAtMs: null, failedAtMs: null, expiredAtMs: null,

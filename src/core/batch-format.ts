@@ -1,14 +1,16 @@
 /**
- * The BatchFormat contract: what the generic validation and finalization code needs from a dialect.
- * Implemented by src/api/openai/batch-format.ts and src/api/gemini/batch-format.ts; the Worker receives
- * them from the composition root (app.ts) keyed by Dialect, so src/worker never imports src/api.
+ * The BatchFormat contract: what the Batch service, validation, finalization and the local commands need
+ * from a dialect — its line and result shapes, and its defaults (invalid-line policy, lifetime, result
+ * retention, how its files are recognised). Implemented in src/dialects/<name>/batch-format.ts; every layer
+ * below the dialects receives them from the composition root as `BatchFormats`, keyed by Dialect, so no
+ * inner layer imports a dialect and "no format for this dialect" cannot happen at run time.
  */
-import type { Batch, Dialect, Item, ItemResult, LineError, RequestKind } from "./types.ts";
+import { ZERO_USAGE, type Batch, type Dialect, type InvalidLinePolicy, type Item, type ItemResult, type LineError, type RequestKind } from "./types.ts";
 import type { ModelCatalog } from "./model-catalog.ts";
 
 /** One valid input line, ready to become an Item. */
 export interface ParsedLine {
-  customId: string | null;
+  clientId: string | null;
   echo: string | null;
   model: string;
   kind: RequestKind;
@@ -22,11 +24,31 @@ export interface ParsedLine {
 
 export type LineOutcome =
   | { ok: true; line: ParsedLine }
-  /** `customId` is whatever id could be read from the bad line (so a skip-policy error line can carry it). */
-  | { ok: false; errors: LineError[]; customId: string | null; echo: string | null };
+  /** `clientId` is whatever id could be read from the bad line (so a skip-policy error line can carry it). */
+  | { ok: false; errors: LineError[]; clientId: string | null; echo: string | null };
+
+/** What a dialect recognises in the first request line of a file. */
+export interface SniffedLine {
+  endpoint: string;
+  kind: RequestKind;
+}
 
 export interface BatchFormat {
   readonly dialect: Dialect;
+  /** What a Batch of this dialect does with bad lines: fail whole (OpenAI) or run the rest (Gemini). */
+  readonly invalidLinePolicy: InvalidLinePolicy;
+  /** How long a Batch may run before it expires when its create command names no window. */
+  readonly defaultLifetimeMs: number;
+  /** How long the result files of `batch` are kept (the dialect may read a per-Batch option). */
+  resultRetentionMs(batch: Batch): number;
+  /** This dialect's endpoint and kind if `record` (a parsed first line) looks like one of its lines. */
+  sniffLine(record: Record<string, unknown>): SniffedLine | null;
+  /** True when one Model serves the whole Batch and lines name none (Gemini: the batch URL names it). */
+  readonly modelPerBatch: boolean;
+  /** Why `endpoint` cannot run as a Batch of this dialect (a message for people), or null when it can. */
+  endpointProblem(endpoint: string): string | null;
+  /** Replaces the model a parsed line names (`spool run --model`); false when the line has no model field. */
+  setLineModel(record: Record<string, unknown>, model: string): boolean;
   /**
    * Checks one input line (raw text without the newline). `lineNumber` is 1-based. Never throws on user
    * input: every problem becomes a LineError naming the line and the field.
@@ -35,7 +57,7 @@ export interface BatchFormat {
   /** The request body (in the dialect's shape) from an Item's stored `request` text. */
   requestBody(request: string): Record<string, unknown>;
   /** The LineError for a custom id already used on `firstLine`. */
-  duplicateIdError(customId: string, lineNumber: number, firstLine: number): LineError;
+  duplicateIdError(clientId: string, lineNumber: number, firstLine: number): LineError;
   /**
    * Dialects that allow one model per file (OpenAI) return the error for a line whose model differs from
    * the first valid line's (`firstModel`, null for the first). Others leave this out.
@@ -49,6 +71,9 @@ export interface BatchFormat {
   resultFileNames(batch: Batch): { output: string; error: string };
 }
 
+/** Every dialect's BatchFormat. A Record, not a Map: a missing dialect is a compile error. */
+export type BatchFormats = Readonly<Record<Dialect, BatchFormat>>;
+
 /** Results for Items that never ran. Codes are OpenAI's; dialects map them. */
 export function expiredResult(nowMs: number): ItemResult {
   return {
@@ -57,7 +82,7 @@ export function expiredResult(nowMs: number): ItemResult {
     errorCode: "batch_expired",
     errorMessage: "This request could not be executed before the completion window expired.",
     requestId: null,
-    usage: { inputTokens: 0, outputTokens: 0 },
+    usage: ZERO_USAGE,
     finishedAtMs: nowMs,
   };
 }
@@ -69,7 +94,7 @@ export function cancelledResult(nowMs: number): ItemResult {
     errorCode: "batch_cancelled",
     errorMessage: "The batch was cancelled before this request ran.",
     requestId: null,
-    usage: { inputTokens: 0, outputTokens: 0 },
+    usage: ZERO_USAGE,
     finishedAtMs: nowMs,
   };
 }

@@ -13,6 +13,7 @@ export type AppErrorCode =
   | "unauthenticated"
   | "unknown_model"
   | "unavailable" // a dependency is down or the process is shutting down
+  | "insufficient_storage" // the disk holding the data is full: nothing was saved
   | "internal";
 
 export class AppError extends Error {
@@ -33,4 +34,12 @@ export class AppError extends Error {
 
 export function isAppError(error: unknown): error is AppError {
   return error instanceof AppError;
+}
+
+/**
+ * The database is unreachable or the disk is full. The Stores log these once per failure (or once per
+ * outage), so background loops that meet them back off quietly instead of logging a stack per retry.
+ */
+export function isStorageFailure(error: unknown): boolean {
+  return error instanceof AppError && (error.code === "unavailable" || error.code === "insufficient_storage");
 }

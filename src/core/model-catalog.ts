@@ -7,18 +7,31 @@ export class ModelCatalog {
 
   constructor(
     readonly models: readonly ModelConfig[],
-    /** Accept any model name (`spool validate` without a config checks everything but the model list). */
-    private readonly acceptAny = false,
+    options: {
+      /** Accept any model name (`spool validate` without a config checks everything but the model list). */
+      acceptAny?: boolean;
+      /**
+       * Other spellings clients use for a configured name, as the composition root learns them from the
+       * dialects (Gemini's `models/<name>`); tried when the name itself is not configured.
+       */
+      nameForms?: readonly ((name: string) => string)[];
+    } = {},
   ) {
     this.byName = new Map(models.map((model) => [model.name, model]));
+    this.acceptAny = options.acceptAny ?? false;
+    this.nameForms = options.nameForms ?? [];
   }
 
+  private readonly acceptAny: boolean;
+  private readonly nameForms: readonly ((name: string) => string)[];
+
   static acceptingAnyModel(): ModelCatalog {
-    return new ModelCatalog([], true);
+    return new ModelCatalog([], { acceptAny: true });
   }
 
   get(name: string): ModelConfig | undefined {
-    const found = this.byName.get(name) ?? this.byName.get(stripModelsPrefix(name));
+    let found = this.byName.get(name);
+    for (const form of this.nameForms) found ??= this.byName.get(form(name));
     if (found || !this.acceptAny) return found;
     return { name, engine: "openai", baseUrl: "http://127.0.0.1/", concurrency: 1, timeoutMs: 1, maxRetries: 0 };
   }
@@ -37,9 +50,4 @@ export class ModelCatalog {
     const names = this.names();
     return `Model '${name}' is not configured. Configured models: ${names.length > 0 ? names.join(", ") : "(none)"}.`;
   }
-}
-
-/** Gemini names models `models/<name>`; the catalog accepts both forms. */
-export function stripModelsPrefix(name: string): string {
-  return name.startsWith("models/") ? name.slice("models/".length) : name;
 }

@@ -7,23 +7,29 @@
  */
 import path from "node:path";
 import type { Config } from "../config/config.ts";
+import type { StoreLogger } from "./shared/store-logger.ts";
 import type { BlobStore } from "./blob-store.ts";
 import type { Store } from "./store.ts";
 import { openSqliteStore } from "./sqlite/index.ts";
 import { LocalBlobStore } from "./blob/local-blob-store.ts";
 import { openPostgresStore } from "./postgres/index.ts";
 import { PostgresBlobStore } from "./blob/postgres-blob-store.ts";
+import { describeTarget } from "./postgres/connection-errors.ts";
+import { DatabaseReachability } from "./postgres/reachability.ts";
 
-export async function openStores(config: Config): Promise<{ store: Store; blobs: BlobStore }> {
+/** `logger` receives the storage failures (full disk, database outage), once each; see store-logger.ts. */
+export async function openStores(config: Config, logger?: StoreLogger): Promise<{ store: Store; blobs: BlobStore }> {
   if (config.databaseUrl) {
     const { url, schema } = splitSchema(config.databaseUrl);
-    const store = await openPostgresStore(url, { schema });
+    // One view of the database's health for both pools: an outage is logged once, not once per pool.
+    const reachability = new DatabaseReachability(describeTarget(url), logger);
+    const store = await openPostgresStore(url, { schema, logger, reachability });
     await store.migrate();
-    return { store, blobs: new PostgresBlobStore(url, { schema }) };
+    return { store, blobs: new PostgresBlobStore(url, { schema, logger, reachability }) };
   }
-  const store = await openSqliteStore(path.join(config.dataDir, "spool.sqlite"));
+  const store = await openSqliteStore(path.join(config.dataDir, "spool.sqlite"), { logger });
   await store.migrate();
-  return { store, blobs: new LocalBlobStore(config.dataDir) };
+  return { store, blobs: new LocalBlobStore(config.dataDir, { logger }) };
 }
 
 function splitSchema(databaseUrl: string): { url: string; schema: string | undefined } {

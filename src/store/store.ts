@@ -15,6 +15,12 @@
  *   the Worker that took the Item over — this is what makes "exactly one result per Item" hold.
  * - Batch counters (`counts`, `usage`) are updated in the same transaction as the Items they count, so a
  *   reader never sees counts that disagree with Item states.
+ * - Nothing is acknowledged unless it was committed. Failures of the storage itself are AppErrors with the
+ *   same codes in every implementation, logged once by the Store: "insufficient_storage" (the disk is
+ *   full; the change was rolled back) and "unavailable" (the database cannot be reached). The API answers
+ *   them 507 and 503; background loops back off and try again.
+ * - Every string round-trips as given, U+0000 included (decision 0006), so an id containing one is simply
+ *   not found.
  *
  * Deliberately left out: per-Item history of Attempts (only the count and the last result are kept),
  * and any query by client metadata.
@@ -30,21 +36,10 @@ import type {
   ItemStatus,
   LineError,
   RequestKind,
-  TokenUsage,
 } from "../core/types.ts";
 
-export interface NewFile {
-  id: string;
-  purpose: string;
-  filename: string;
-  displayName: string | null;
-  mimeType: string | null;
-  bytes: number;
-  sha256: string;
-  source: "uploaded" | "generated";
-  createdAtMs: number;
-  expiresAtMs: number | null;
-}
+/** A File record as the caller creates it: every field of FileRecord is the caller's to choose. */
+export type NewFile = FileRecord;
 
 export interface FileQuery {
   purpose?: string;
@@ -82,13 +77,22 @@ export interface BatchQuery {
 /** One Item as produced by validation. Invalid lines of a "skip" Batch arrive with `result` set. */
 export interface NewItem {
   index: number;
-  customId: string | null;
+  clientId: string | null;
   echo: string | null;
   model: string;
   kind: RequestKind;
   request: string;
   /** Set for a line that failed validation in a "skip" Batch: inserted directly as failed. */
   result?: ItemResult;
+}
+
+/**
+ * A Batch handed to a validator, with the number of its validation Attempt (1 for the first claim).
+ * Attempts are counted when the Lease is taken, as for Items, so a validation that kills its process
+ * still uses one up, and the Sweeper can give up on a Batch that never validates (validate-batch.ts).
+ */
+export interface ClaimedBatch extends Batch {
+  attempt: number;
 }
 
 /** An Item handed to a Worker, with the Attempt number that fences its completion. */
@@ -166,9 +170,10 @@ export interface Store {
   /**
    * Takes the validation Lease of one Batch in "validating" whose Lease is free or expired. The Worker then
    * streams the input, calls insertItems in chunks, and ends with startBatch or failBatch. A Worker that
-   * dies mid-validation leaves staged Items behind; the next claimant calls clearItems first.
+   * dies mid-validation leaves staged Items behind; the next claimant calls clearItems first. Counts the
+   * validation Attempt (see ClaimedBatch).
    */
-  claimValidation(request: BatchLeaseRequest): Promise<Batch | null>;
+  claimValidation(request: BatchLeaseRequest): Promise<ClaimedBatch | null>;
   /** Extends the validation or finalization Lease held by `owner`. False if it was lost. */
   renewBatchLease(batchId: string, request: BatchLeaseRequest): Promise<boolean>;
   /** Deletes all Items of a Batch (restarting an interrupted validation). */
@@ -238,9 +243,6 @@ export interface Store {
    */
   retryFailedItems(batchId: string, nowMs: number): Promise<Batch>;
 }
-
-/** Convenience for engines and the worker. */
-export const ZERO_USAGE: TokenUsage = { inputTokens: 0, outputTokens: 0 };
 
 /** Status of a Batch as the Store keeps it; re-exported so store implementations share the CHECK list. */
 export const BATCH_STATUSES: readonly BatchStatus[] = [

@@ -6,23 +6,22 @@
  * redone by another Worker replaces that file instead of leaving an orphan beside it.
  */
 import type { Logger } from "pino";
-import type { BatchFormat } from "../core/batch-format.ts";
+import type { BatchFormats } from "../core/batch-format.ts";
 import type { Clock } from "../core/clock.ts";
 import type { Batch } from "../core/types.ts";
 import type { BlobStore, BlobWriter } from "../store/blob-store.ts";
 import type { FinalStatus, Store } from "../store/store.ts";
+import { BatchLease } from "./batch-lease.ts";
 
 export interface FinalizeDeps {
   store: Store;
   blobs: BlobStore;
   clock: Clock;
   logger: Logger;
-  formats: ReadonlyMap<string, BatchFormat>;
+  formats: BatchFormats;
   leaseMs: number;
 }
 
-/** Result files are kept 30 days unless the Batch asked otherwise (`options.outputExpiresAfterMs`). */
-const DEFAULT_RESULT_RETENTION_MS = 30 * 24 * 3600 * 1000;
 const PAGE = 1_000;
 const FLUSH_BYTES = 256 * 1024;
 
@@ -33,15 +32,14 @@ export function resultFileIds(batchId: string): { output: string; error: string 
 
 export async function finalizeBatch(deps: FinalizeDeps, batch: Batch, status: FinalStatus, owner: string): Promise<Batch | null> {
   const { store, blobs, clock } = deps;
-  const format = deps.formats.get(batch.dialect);
-  if (!format) throw new Error(`No batch format registered for dialect ${batch.dialect}.`);
+  const format = deps.formats[batch.dialect];
   const ids = resultFileIds(batch.id);
   const names = format.resultFileNames(batch);
   const output = new BufferedWriter(await blobs.createWriter(ids.output));
   const errors = new BufferedWriter(await blobs.createWriter(ids.error));
   try {
     let afterIndex = -1;
-    let lastRenewal = clock.now();
+    const lease = new BatchLease({ store, clock, batchId: batch.id, owner, leaseMs: deps.leaseMs, phase: "finalization" });
     for (;;) {
       const page = await store.readItems(batch.id, { afterIndex, limit: PAGE });
       for (const item of page.items) {
@@ -51,15 +49,10 @@ export async function finalizeBatch(deps: FinalizeDeps, batch: Batch, status: Fi
       }
       if (page.nextAfterIndex === null) break;
       afterIndex = page.nextAfterIndex;
-      if (clock.now() - lastRenewal > deps.leaseMs / 3) {
-        lastRenewal = clock.now();
-        if (!(await store.renewBatchLease(batch.id, { owner, nowMs: lastRenewal, leaseMs: deps.leaseMs }))) {
-          throw new Error(`Lost the finalization lease of ${batch.id}.`);
-        }
-      }
+      await lease.keep();
     }
     const nowMs = clock.now();
-    const retentionMs = typeof batch.options.outputExpiresAfterMs === "number" ? batch.options.outputExpiresAfterMs : DEFAULT_RESULT_RETENTION_MS;
+    const retentionMs = format.resultRetentionMs(batch);
     const register = async (writer: BufferedWriter, id: string, filename: string): Promise<string | null> => {
       if (writer.lines === 0) {
         await writer.abort();

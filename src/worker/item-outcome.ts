@@ -5,6 +5,7 @@
 import { AppError } from "../core/errors.ts";
 import type { ItemResult } from "../core/types.ts";
 import { EngineError, type EngineReply } from "../core/engine.ts";
+import { ZERO_USAGE } from "../core/types.ts";
 
 export type ItemOutcome = { status: "succeeded" | "failed"; result: ItemResult } | { status: "abandoned" };
 
@@ -29,7 +30,7 @@ export function outcomeOfReply(reply: EngineReply, nowMs: number): ItemOutcome {
  * back to the pool for another Worker.
  */
 export function outcomeOfError(error: unknown, nowMs: number): ItemOutcome {
-  const base = { requestId: null, usage: { inputTokens: 0, outputTokens: 0 }, finishedAtMs: nowMs };
+  const base = { requestId: null, usage: ZERO_USAGE, finishedAtMs: nowMs };
   if (error instanceof EngineError) {
     if (error.kind === "aborted") return { status: "abandoned" };
     if (error.statusCode !== null) {

@@ -8,6 +8,7 @@
  */
 import type { Logger } from "pino";
 import type { Clock } from "../core/clock.ts";
+import { isStorageFailure } from "../core/errors.ts";
 import type { ItemCompletion, Store } from "../store/store.ts";
 
 export interface ResultWriterOptions {
@@ -21,6 +22,8 @@ export class ResultWriter {
   private buffer: ItemCompletion[] = [];
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
+  /** Failed flushes in a row: retries back off (250 ms, doubling, at most 5 s) while the database is away. */
+  private failures = 0;
   private readonly maxBatch: number;
   private readonly maxDelayMs: number;
 
@@ -61,15 +64,19 @@ export class ResultWriter {
     this.buffer = [];
     try {
       const applied = await this.store.completeItems(batch, this.clock.now());
+      this.failures = 0;
       if (applied < batch.length) {
         this.logger.debug({ stale: batch.length - applied }, "ignored completions whose lease had passed to another worker");
       }
       this.options.onFlushed?.(applied);
     } catch (error) {
-      // Keep the results and try again shortly (a busy database, a dropped connection).
-      this.logger.warn({ err: error, count: batch.length }, "recording results failed; retrying");
+      // Keep the results and try again shortly (a busy database, a dropped connection). An outage or a
+      // full disk was logged once by the Store: no stack per retry.
+      if (isStorageFailure(error)) this.logger.debug({ err: error, count: batch.length }, "recording results failed; retrying");
+      else this.logger.warn({ err: error, count: batch.length }, "recording results failed; retrying");
       this.buffer = batch.concat(this.buffer);
-      this.timer ??= setTimeout(() => void this.flush(), 250);
+      this.failures += 1;
+      this.timer ??= setTimeout(() => void this.flush(), Math.min(5_000, 250 * 2 ** (this.failures - 1)));
     }
   }
 }

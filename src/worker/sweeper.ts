@@ -10,22 +10,15 @@
 import type { Logger } from "pino";
 import type { Config } from "../config/config.ts";
 import { expiredResult } from "../core/batch-format.ts";
-import type { BatchFormat } from "../core/batch-format.ts";
-import type { Clock } from "../core/clock.ts";
-import type { ModelCatalog } from "../core/model-catalog.ts";
-import type { BlobStore } from "../store/blob-store.ts";
-import type { Store } from "../store/store.ts";
+import { isStorageFailure } from "../core/errors.ts";
 import { finalizeBatch } from "./finalize-batch.ts";
+import { LeaseLostError } from "./batch-lease.ts";
 import { Signal } from "./signal.ts";
-import { validateBatch } from "./validate-batch.ts";
+import { validateBatch, type ValidationDeps } from "./validate-batch.ts";
+import { ZERO_USAGE } from "../core/types.ts";
 
-export interface SweeperDeps {
-  store: Store;
-  blobs: BlobStore;
-  catalog: ModelCatalog;
-  clock: Clock;
-  logger: Logger;
-  formats: ReadonlyMap<string, BatchFormat>;
+/** What validation needs (its Lease period comes from `settings`), plus the Sweeper's own settings. */
+export interface SweeperDeps extends Omit<ValidationDeps, "leaseMs" | "limits"> {
   settings: Config["worker"];
   limits: Config["limits"];
   owner: string;
@@ -34,6 +27,8 @@ export interface SweeperDeps {
 }
 
 const MIN_SWEEP_GAP_MS = 100;
+/** Longest wait between passes while they keep failing (the database is down): back off, then resume. */
+const MAX_BACKOFF_MS = 5_000;
 
 export class Sweeper {
   private running = false;
@@ -74,7 +69,7 @@ export class Sweeper {
       errorCode: "item_crashed",
       errorMessage: `The request was claimed ${settings.maxAttempts} times and its worker stopped each time; it was not retried again.`,
       requestId: null,
-      usage: { inputTokens: 0, outputTokens: 0 },
+      usage: ZERO_USAGE,
       finishedAtMs: now,
     });
     const reclaimed = await store.reclaimExpiredItems(now);
@@ -101,7 +96,12 @@ export class Sweeper {
     for (const { batchId, status } of ready) {
       const batch = await store.claimFinalization(batchId, { owner, nowMs: clock.now(), leaseMs: settings.leaseMs });
       if (!batch) continue; // another process took it
-      await finalizeBatch({ ...this.deps, leaseMs: settings.leaseMs }, batch, status, owner);
+      try {
+        await finalizeBatch({ ...this.deps, leaseMs: settings.leaseMs }, batch, status, owner);
+      } catch (error) {
+        if (!(error instanceof LeaseLostError)) throw error;
+        this.logger.warn({ batchId }, error.message);
+      }
     }
   }
 
@@ -124,27 +124,44 @@ export class Sweeper {
     // Workers wake the Sweeper after every batch of recorded results (a Batch may be done); at full speed
     // that is dozens of times a second. One sweep per MIN_SWEEP_GAP_MS is enough to finalize promptly.
     const minimumGapMs = Math.min(MIN_SWEEP_GAP_MS, this.deps.settings.sweepMs);
+    let failures = 0;
     while (this.running) {
       const started = Date.now();
       try {
         await this.sweep();
+        failures = 0;
       } catch (error) {
-        this.logger.error({ err: error }, "sweep failed");
+        failures += 1;
+        this.logFailure(error, "sweep failed");
       }
-      await this.sweepSignal.wait(this.deps.settings.sweepMs);
+      await this.sweepSignal.wait(backoffMs(this.deps.settings.sweepMs, failures));
       const gap = minimumGapMs - (Date.now() - started);
       if (gap > 0 && this.running) await new Promise((resolve) => setTimeout(resolve, gap));
     }
   }
 
   private async validationLoop(): Promise<void> {
+    let failures = 0;
     while (this.running) {
       try {
         await this.validatePending();
+        failures = 0;
       } catch (error) {
-        this.logger.error({ err: error }, "validation failed");
+        failures += 1;
+        this.logFailure(error, "validation failed");
       }
-      await this.validationSignal.wait(this.deps.settings.sweepMs);
+      await this.validationSignal.wait(backoffMs(this.deps.settings.sweepMs, failures));
     }
   }
+
+  /** A storage failure was logged once by the Store; repeating its stack every period would bury the log. */
+  private logFailure(error: unknown, message: string): void {
+    if (isStorageFailure(error)) this.logger.debug({ err: error }, message);
+    else this.logger.error({ err: error }, message);
+  }
+}
+
+/** The period, doubled per failure in a row up to MAX_BACKOFF_MS (never shorter than the period). */
+function backoffMs(periodMs: number, failures: number): number {
+  return Math.max(periodMs, Math.min(MAX_BACKOFF_MS, periodMs * 2 ** failures));
 }

@@ -5,15 +5,23 @@
  *
  * Runs under the Batch's validation Lease. If the process dies mid-way the Lease expires, another Worker
  * claims the Batch, clears the staged Items and starts over: validation is idempotent.
+ *
+ * Retries are bounded (issue 9): the Store counts validation Attempts when the Lease is taken. An
+ * unexpected error (a failure of spool, not of the input) is retried after a short delay, and on the last
+ * Attempt the Batch fails with that error as its reason; a Batch claimed more often than that (its
+ * validation kept killing the process) fails at once. Either way it ends, and a cancel of it reaches
+ * "cancelled", instead of the Batch being re-validated every Lease period forever.
  */
 import type { Logger } from "pino";
-import type { BatchFormat } from "../core/batch-format.ts";
+import type { BatchFormat, BatchFormats } from "../core/batch-format.ts";
 import type { Clock } from "../core/clock.ts";
 import type { ModelCatalog } from "../core/model-catalog.ts";
 import { isBlankLine, readJsonlLines, type LineEvent } from "../core/jsonl-lines.ts";
 import type { Batch, LineError } from "../core/types.ts";
-import type { BlobStore } from "../store/blob-store.ts";
-import type { NewItem, Store } from "../store/store.ts";
+import { BlobNotFoundError, type BlobStore } from "../store/blob-store.ts";
+import { isStorageFailure } from "../core/errors.ts";
+import type { ClaimedBatch, NewItem, Store } from "../store/store.ts";
+import { BatchLease, LeaseLostError } from "./batch-lease.ts";
 
 export interface ValidationDeps {
   store: Store;
@@ -21,7 +29,7 @@ export interface ValidationDeps {
   catalog: ModelCatalog;
   clock: Clock;
   logger: Logger;
-  formats: ReadonlyMap<string, BatchFormat>;
+  formats: BatchFormats;
   limits: { maxLineBytes: number; maxBatchItems: number };
   leaseMs: number;
 }
@@ -29,6 +37,12 @@ export interface ValidationDeps {
 /** Most LineErrors kept on a Batch; beyond that one summary error says how many more there were. */
 export const MAX_STORED_LINE_ERRORS = 10_000;
 const INSERT_CHUNK = 5_000;
+/** Validation Attempts before a Batch that keeps failing inside spool is failed. */
+export const MAX_VALIDATION_ATTEMPTS = 3;
+/** Wait before the next Attempt after an unexpected error: 1 s, then 2 s (never more than the Lease). */
+const RETRY_DELAY_MS = 1_000;
+/** How much of an unexpected error's message a failed Batch reports. */
+const MAX_REASON_CHARS = 500;
 
 export interface ValidationReport {
   total: number;
@@ -86,25 +100,25 @@ export async function checkLines(
     const outcome = format.parseLine(event.text, event.lineNumber, batch, catalog);
     if (!outcome.ok) {
       for (const error of outcome.errors) report(error);
-      return addInvalid(outcome.errors, outcome.customId, outcome.echo, event.lineNumber);
+      return addInvalid(outcome.errors, outcome.clientId, outcome.echo, event.lineNumber);
     }
     const line = outcome.line;
-    if (line.customId !== null) {
-      const firstLine = firstLineOfId.get(line.customId);
+    if (line.clientId !== null) {
+      const firstLine = firstLineOfId.get(line.clientId);
       if (firstLine !== undefined) {
-        const error = format.duplicateIdError(line.customId, event.lineNumber, firstLine);
+        const error = format.duplicateIdError(line.clientId, event.lineNumber, firstLine);
         report(error);
-        return addInvalid([error], line.customId, line.echo, event.lineNumber);
+        return addInvalid([error], line.clientId, line.echo, event.lineNumber);
       }
-      firstLineOfId.set(line.customId, event.lineNumber);
+      firstLineOfId.set(line.clientId, event.lineNumber);
     }
     const mismatch = format.modelMismatchError?.(line.model, model, event.lineNumber) ?? null;
     if (mismatch) {
       report(mismatch);
-      return addInvalid([mismatch], line.customId, line.echo, event.lineNumber);
+      return addInvalid([mismatch], line.clientId, line.echo, event.lineNumber);
     }
     model ??= line.model;
-    return addItem({ customId: line.customId, echo: line.echo, model: line.model, kind: line.kind, request: line.request });
+    return addItem({ clientId: line.clientId, echo: line.echo, model: line.model, kind: line.kind, request: line.request });
   };
 
   const addItem = (item: Omit<NewItem, "index">): Promise<void> | void => {
@@ -118,10 +132,10 @@ export async function checkLines(
     return params.onItem?.({ index, ...item });
   };
 
-  const addInvalid = (lineErrors: readonly LineError[], customId: string | null, echo: string | null, lineNumber: number): Promise<void> | void => {
+  const addInvalid = (lineErrors: readonly LineError[], clientId: string | null, echo: string | null, lineNumber: number): Promise<void> | void => {
     if (batch.invalidLinePolicy !== "skip") return;
     return addItem({
-      customId,
+      clientId,
       echo,
       model: batch.model ?? "",
       kind: batch.kind,
@@ -143,11 +157,43 @@ export async function checkLines(
   return { total, errors, errorCount, model };
 }
 
-/** Validates one claimed Batch end to end. Returns the Batch after start or failure (null if the Lease was lost). */
-export async function validateBatch(deps: ValidationDeps, batch: Batch, owner: string): Promise<Batch | null> {
+/**
+ * Validates one claimed Batch end to end. Returns the Batch after start or failure, or null when the Lease
+ * was lost or the Batch will be validated again (after an unexpected error with Attempts left).
+ */
+export async function validateBatch(deps: ValidationDeps, batch: Batch & Partial<Pick<ClaimedBatch, "attempt">>, owner: string): Promise<Batch | null> {
+  const { store, clock } = deps;
+  // From claimValidation; a Batch validated without a claim's count is on its first Attempt.
+  const attempt = batch.attempt ?? 1;
+  const log = deps.logger.child({ batchId: batch.id, attempt });
+  if (attempt > MAX_VALIDATION_ATTEMPTS) {
+    log.error("validation never finished; failing the batch");
+    const message = `The batch could not be validated: validation was started ${attempt - 1} times and never finished (the process validating it stopped each time). See the server log.`;
+    return store.failBatch(batch.id, { owner, errors: [{ line: null, code: "internal_error", param: null, message }], nowMs: clock.now() });
+  }
+  try {
+    return await runValidation(deps, batch, owner);
+  } catch (error) {
+    // The database is down or the disk is full (the Store has logged it): failing the Batch would not be
+    // recorded either. The Lease runs out and the next Attempt comes after it, when that may have passed.
+    const storageFailure = isStorageFailure(error);
+    if (!storageFailure) log.error({ err: error }, "validation failed inside spool");
+    if (attempt < MAX_VALIDATION_ATTEMPTS) {
+      if (!storageFailure) {
+        const delayMs = Math.min(deps.leaseMs, RETRY_DELAY_MS * 2 ** (attempt - 1));
+        await store.renewBatchLease(batch.id, { owner, nowMs: clock.now(), leaseMs: delayMs });
+      }
+      return null;
+    }
+    const reason = (error instanceof Error ? error.message : String(error)).slice(0, MAX_REASON_CHARS);
+    const message = `The batch could not be validated: spool failed ${attempt} times while validating it (the last error: ${reason}). See the server log.`;
+    return store.failBatch(batch.id, { owner, errors: [{ line: null, code: "internal_error", param: null, message }], nowMs: clock.now() });
+  }
+}
+
+async function runValidation(deps: ValidationDeps, batch: Batch, owner: string): Promise<Batch | null> {
   const { store, blobs, clock } = deps;
-  const format = deps.formats.get(batch.dialect);
-  if (!format) throw new Error(`No batch format registered for dialect ${batch.dialect}.`);
+  const format = deps.formats[batch.dialect];
   const log = deps.logger.child({ batchId: batch.id });
   const started = clock.now();
 
@@ -155,17 +201,13 @@ export async function validateBatch(deps: ValidationDeps, batch: Batch, owner: s
   if (batch.inputFileId === null) throw new Error(`Batch ${batch.id} has no input file.`);
 
   let buffer: NewItem[] = [];
-  let lastRenewal = clock.now();
+  const lease = new BatchLease({ store, clock, batchId: batch.id, owner, leaseMs: deps.leaseMs, phase: "validation" });
   const flush = async (): Promise<void> => {
     if (buffer.length === 0) return;
     const chunk = buffer;
     buffer = [];
     await store.insertItems(batch.id, chunk);
-    if (clock.now() - lastRenewal > deps.leaseMs / 3) {
-      lastRenewal = clock.now();
-      const held = await store.renewBatchLease(batch.id, { owner, nowMs: lastRenewal, leaseMs: deps.leaseMs });
-      if (!held) throw new LeaseLostError(batch.id);
-    }
+    await lease.keep();
   };
 
   let report: ValidationReport;
@@ -188,7 +230,7 @@ export async function validateBatch(deps: ValidationDeps, batch: Batch, owner: s
       log.warn("validation lease lost; another worker took the batch over");
       return null;
     }
-    if ((error as Error).name === "BlobNotFoundError") {
+    if (error instanceof BlobNotFoundError) {
       const errors: LineError[] = [{ line: null, code: "file_not_found", param: "input_file_id", message: `The input file ${batch.inputFileId} no longer exists.` }];
       return store.failBatch(batch.id, { owner, errors, nowMs: clock.now() });
     }
@@ -208,10 +250,4 @@ export async function validateBatch(deps: ValidationDeps, batch: Batch, owner: s
     errors: report.errors.length > 0 ? report.errors : null,
     nowMs,
   });
-}
-
-class LeaseLostError extends Error {
-  constructor(batchId: string) {
-    super(`Lost the validation lease of ${batchId}.`);
-  }
 }

@@ -12,9 +12,10 @@ import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
 import type { Config, ModelConfig } from "../config/config.ts";
 import type { Clock } from "../core/clock.ts";
+import { isStorageFailure } from "../core/errors.ts";
 import type { Dispatcher } from "../core/dispatcher.ts";
 import type { ModelCatalog } from "../core/model-catalog.ts";
-import type { BatchFormat } from "../core/batch-format.ts";
+import type { BatchFormats } from "../core/batch-format.ts";
 import type { Dialect } from "../core/types.ts";
 import type { ClaimedItem, Store } from "../store/store.ts";
 import { outcomeOfError, outcomeOfReply, type ItemOutcome } from "./item-outcome.ts";
@@ -31,7 +32,7 @@ export interface WorkerDeps {
   /** Unique per process: the Lease owner. */
   owner: string;
   /** Dialect rules by Dialect: extract each Item's request body. */
-  formats: ReadonlyMap<string, BatchFormat>;
+  formats: BatchFormats;
   /** Told after results are recorded (a Batch may now be complete). */
   onResults?: () => void;
 }
@@ -110,6 +111,7 @@ export class Worker {
     const target = lane.model.concurrency * 2;
     const minimumClaim = Math.max(1, Math.floor(lane.model.concurrency / 2));
     let idleMs = 10;
+    let failures = 0;
     while (this.running) {
       const free = target - lane.active;
       if (free < minimumClaim) {
@@ -119,9 +121,13 @@ export class Worker {
       let items: ClaimedItem[];
       try {
         items = await store.claimItems({ owner, model: lane.model.name, limit: free, nowMs: clock.now(), leaseMs: settings.leaseMs });
+        failures = 0;
       } catch (error) {
-        this.logger.error({ err: error, model: lane.model.name }, "claiming items failed");
-        await this.work.wait(settings.pollMs);
+        // The Store logs an outage once; while it lasts, back off (up to 10 polls) instead of logging a stack per poll.
+        failures += 1;
+        if (isStorageFailure(error)) this.logger.debug({ err: error, model: lane.model.name }, "claiming items failed");
+        else this.logger.error({ err: error, model: lane.model.name }, "claiming items failed");
+        await this.work.wait(settings.pollMs * Math.min(10, failures));
         continue;
       }
       if (items.length === 0) {
@@ -141,9 +147,7 @@ export class Worker {
     let outcome: ItemOutcome;
     try {
       const dialect = await this.dialectOf(item.batchId);
-      const format = this.deps.formats.get(dialect);
-      if (!format) throw new Error(`No batch format for dialect ${dialect}.`);
-      const body = format.requestBody(item.request);
+      const body = this.deps.formats[dialect].requestBody(item.request);
       const reply = await this.deps.dispatcher.dispatch({ model: item.model, kind: item.kind, dialect, body, priority: "batch", signal: this.abandon.signal });
       outcome = outcomeOfReply(reply, this.deps.clock.now());
     } catch (error) {
@@ -164,7 +168,8 @@ export class Worker {
     const known = this.dialects.get(batchId);
     if (known) return known;
     const batch = await this.deps.store.getBatch(batchId);
-    const dialect = batch?.dialect ?? "openai";
+    if (!batch) throw new Error(`Batch ${batchId} of a claimed Item does not exist.`);
+    const dialect = batch.dialect;
     if (this.dialects.size > 10_000) this.dialects.clear();
     this.dialects.set(batchId, dialect);
     return dialect;
@@ -175,7 +180,7 @@ export class Worker {
     try {
       await this.deps.store.renewItemLeases(this.deps.owner, this.deps.clock.now(), this.deps.settings.leaseMs);
     } catch (error) {
-      this.logger.warn({ err: error }, "renewing leases failed");
+      if (!isStorageFailure(error)) this.logger.warn({ err: error }, "renewing leases failed");
     }
   }
 

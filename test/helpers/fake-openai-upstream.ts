@@ -5,7 +5,8 @@
  * embeddings are derived from the input text.
  *
  * It can fail the way real upstreams do, per request, through `setFault`: a status with its error body
- * (429 with Retry-After / retry-after-ms, 5xx, 4xx), a reset connection, a slow answer, or no answer at all.
+ * (429 with Retry-After / retry-after-ms, 5xx, 4xx), a reset connection, a slow answer, no answer at all, or
+ * an answer held until the test opens a gate.
  * `countsByKey` counts requests per Item text so a test can check each arrived no more often than its
  * retries explain.
  *
@@ -29,7 +30,7 @@ export interface FakeOpenAIUpstreamOptions {
 }
 
 /**
- * What to do with one request. Applied in this order: wait `delayMs`; then `hang` (never answer),
+ * What to do with one request. Applied in this order: wait for `until`, then `delayMs`; then `hang` (never answer),
  * `reset` (destroy the socket, no response), `status` (answer it with `body`, or an OpenAI error envelope
  * fitting the status; `rawBody` + `contentType` send non-JSON instead); otherwise answer normally.
  */
@@ -46,6 +47,11 @@ export interface FakeFault {
   reset?: boolean;
   hang?: boolean;
   delayMs?: number;
+  /**
+   * Hold the request until this settles (resolves or rejects), then go on as above: a gate the test opens
+   * when it wants the answer, e.g. a reply that must arrive only after another Worker finished the Item.
+   */
+  until?: Promise<unknown>;
 }
 
 export type FakeRequestKind = "chat" | "completion" | "embedding";
@@ -152,8 +158,12 @@ export async function startFakeOpenAIUpstream(options: FakeOpenAIUpstreamOptions
       const chosen = fault?.({ key, kind, body, headers: req.headers, attemptForKey, n });
       const answer = (): void => respond(res, requestId, kind, body, n, chosen, dimensions);
       const delay = latencyMs + (chosen?.delayMs ?? 0);
-      if (delay > 0) setTimeout(answer, delay).unref();
-      else answer();
+      const answerAfterDelay = (): void => {
+        if (delay > 0) setTimeout(answer, delay).unref();
+        else answer();
+      };
+      if (chosen?.until) void chosen.until.then(answerAfterDelay, answerAfterDelay);
+      else answerAfterDelay();
     });
   });
   // Longer than undici's default keep-alive, so the client always closes idle sockets first (no reset races).

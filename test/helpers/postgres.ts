@@ -71,6 +71,35 @@ export function openTestBlobStore(schema: string, options: Omit<PostgresBlobStor
   return new PostgresBlobStore(TEST_DATABASE_URL, { poolSize: 4, ...options, schema });
 }
 
+/**
+ * Makes every UPDATE of `table` in `schema` fail (a row trigger that raises) until the returned function
+ * drops the trigger again: a real database error, for tests of what callers do when a write fails.
+ */
+export async function failUpdatesInSchema(schema: string, table: string): Promise<() => Promise<void>> {
+  const trigger = pg.escapeIdentifier(`spool_test_fail_${table}`);
+  const target = `${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(table)}`;
+  const fn = `${pg.escapeIdentifier(schema)}.${trigger}`;
+  await withClient(async (client) => {
+    await client.query(`CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'updates of ${table} fail on purpose (test)'; END $$`);
+    await client.query(`CREATE TRIGGER ${trigger} BEFORE UPDATE ON ${target} FOR EACH ROW EXECUTE FUNCTION ${fn}()`);
+  });
+  return () =>
+    withClient(async (client) => {
+      await client.query(`DROP TRIGGER ${trigger} ON ${target}`);
+      await client.query(`DROP FUNCTION ${fn}()`);
+    });
+}
+
+async function withClient(work: (client: pg.Client) => Promise<void>): Promise<void> {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await client.connect();
+  try {
+    await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
 /** Drops every test schema (`t_...`) in the test database. */
 export async function dropTestSchemas(): Promise<number> {
   const client = new pg.Client({ connectionString: TEST_DATABASE_URL });

@@ -4,7 +4,7 @@
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { pino } from "pino";
+import { pino, type Logger } from "pino";
 import { createApp, type App } from "../../src/app.ts";
 import { configFileSchema, type ConfigFile } from "../../src/config/config.ts";
 import { loadConfig } from "../../src/config/load-config.ts";
@@ -34,11 +34,14 @@ export function writeConfigFile(dataDir: string, file: ConfigFile): string {
   return configPath;
 }
 
-export async function startTestApp(file: ConfigFile, options: { label?: string; dataDir?: string; api?: boolean; workers?: boolean; clock?: Clock } = {}): Promise<TestApp> {
+export async function startTestApp(
+  file: ConfigFile,
+  options: { label?: string; dataDir?: string; api?: boolean; workers?: boolean; clock?: Clock; logger?: Logger } = {},
+): Promise<TestApp> {
   const dataDir = options.dataDir ?? makeDataDir(options.label ?? "app");
   const configPath = writeConfigFile(dataDir, { port: 0, logLevel: "warn", ...file, dataDir });
   const config = loadConfig({ config: configPath }, {});
-  const logger = pino({ level: process.env.SPOOL_TEST_LOG ?? "warn" });
+  const logger = options.logger ?? pino({ level: process.env.SPOOL_TEST_LOG ?? "warn" });
   const app = await createApp(config, { api: options.api ?? true, workers: options.workers ?? true, logger, clock: options.clock });
   const url = (await app.start()) ?? "";
   return { app, url, openaiBaseUrl: `${url}/v1`, dataDir, stop: () => app.stop() };

@@ -5,10 +5,11 @@
  * entry in BACKENDS. Each test gets a fresh database named after it and kept afterwards for inspection:
  * a SQLite file under test/.work/stores/, or a PostgreSQL schema (see postgres.ts).
  */
+import Database from "better-sqlite3";
 import { afterEach, expect } from "vitest";
 import { openSqliteStore } from "../../src/store/sqlite/index.ts";
 import type { Store } from "../../src/store/store.ts";
-import { openTestPostgresStores } from "./postgres.ts";
+import { failUpdatesInSchema, openTestPostgresStores } from "./postgres.ts";
 import { testWorkPath } from "./test-dirs.ts";
 
 export interface StoreBackend {
@@ -20,6 +21,21 @@ export interface StoreBackend {
    * would see it (for races between Workers).
    */
   openShared(testName: string, count: number): Promise<Store[]>;
+  /**
+   * Makes every UPDATE of `table` fail in the database behind `store` (one this backend opened) until the
+   * returned function is called: a real database error (a trigger that raises), not a stubbed Store.
+   */
+  failUpdates(store: Store, table: string): Promise<() => Promise<void>>;
+}
+
+/** Where each opened Store keeps its data, so failUpdates can reach the same database from outside. */
+const sqliteFiles = new WeakMap<Store, string>();
+const postgresSchemas = new WeakMap<Store, string>();
+
+function locationOf(locations: WeakMap<Store, string>, store: Store): string {
+  const location = locations.get(store);
+  if (location === undefined) throw new Error("failUpdates needs a Store opened by the same backend.");
+  return location;
 }
 
 const sqlite: StoreBackend = {
@@ -34,9 +50,25 @@ const sqlite: StoreBackend = {
     for (let i = 0; i < count; i += 1) {
       const store = await openSqliteStore(file);
       await store.migrate();
+      sqliteFiles.set(store, file);
       stores.push(store);
     }
     return stores;
+  },
+  async failUpdates(store, table) {
+    const file = locationOf(sqliteFiles, store);
+    const trigger = `spool_test_fail_${table}`;
+    const exec = (sql: string): void => {
+      const side = new Database(file);
+      try {
+        side.pragma("busy_timeout = 5000");
+        side.exec(sql);
+      } finally {
+        side.close();
+      }
+    };
+    exec(`CREATE TRIGGER "${trigger}" BEFORE UPDATE ON "${table}" BEGIN SELECT RAISE(ABORT, 'updates of ${table} fail on purpose (test)'); END`);
+    return async () => exec(`DROP TRIGGER "${trigger}"`);
   },
 };
 
@@ -48,7 +80,12 @@ const postgres: StoreBackend = {
     return store as Store;
   },
   async openShared(testName, count) {
-    return (await openTestPostgresStores(testName, count)).stores;
+    const { schema, stores } = await openTestPostgresStores(testName, count);
+    for (const store of stores) postgresSchemas.set(store, schema);
+    return stores;
+  },
+  failUpdates(store, table) {
+    return failUpdatesInSchema(locationOf(postgresSchemas, store), table);
   },
 };
 

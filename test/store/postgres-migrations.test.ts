@@ -46,7 +46,7 @@ describe("postgres store: migrations", () => {
     const db = database(schema);
     await migrate(db, 1);
     await db.query("INSERT INTO migrations (id, name, applied_at_ms) VALUES (999, 'from-the-future', 0)");
-    await expect(migrate(database(schema), 2)).rejects.toThrow(/migrated by a newer version of spool \(migration 999; this version knows up to 1\)/);
+    await expect(migrate(database(schema), 2)).rejects.toThrow(/migrated by a newer version of spool \(migration 999; this version knows up to \d+\)/);
     const store = await openPostgresStore(TEST_DATABASE_URL, { schema });
     opened.push(store);
     await expect(store.migrate()).rejects.toThrow(/newer version of spool/);

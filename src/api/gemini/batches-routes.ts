@@ -9,22 +9,18 @@
  */
 import type { AppContext } from "../../app-context.ts";
 import { AppError } from "../../core/errors.ts";
-import { newBatchId, newFileId } from "../../core/ids.ts";
-import { stripModelsPrefix } from "../../core/model-catalog.ts";
+import { stripModelsPrefix } from "../../dialects/gemini/wire.ts";
 import type { Batch, RequestKind } from "../../core/types.ts";
 import { isTerminal } from "../../core/types.ts";
 import { toInlinedResponse } from "../../dialects/gemini/batch-format.ts";
 import { invalidArgument } from "./errors.ts";
 import type { FieldViolation } from "../../dialects/gemini/errors.ts";
-import { findFile, INLINE_INPUT_PURPOSE } from "./files.ts";
+import { findFile } from "./files.ts";
 import { toGeminiOperation } from "../../dialects/gemini/operations.ts";
 import { checkRequest } from "../../dialects/gemini/request-checks.ts";
 import { asInt64, describe, field, isObject, spelledAs, type Json } from "../../dialects/gemini/wire.ts";
 
-/** Gemini batches expire 48 h after creation. */
-const BATCH_LIFETIME_MS = 48 * 3600 * 1000;
 const MAX_LISTED_VIOLATIONS = 100;
-const READ_PAGE = 1_000;
 
 export type BatchVerb = "batchGenerateContent" | "asyncBatchEmbedContent";
 
@@ -91,40 +87,19 @@ export async function createBatch(ctx: AppContext, rawModel: string, verb: Batch
   const kind = KIND_BY_VERB[verb];
   const model = resolveModel(ctx, rawModel, kind);
   const input = readCreateBody(body);
-  const nowMs = ctx.clock.now();
-  const id = newBatchId();
-  let inputFileId: string;
-  let options: Record<string, unknown> = {};
-  if (input.fileName !== null) {
-    inputFileId = (await findFile(ctx, input.fileName, "batch.inputConfig.fileName")).id;
-  } else {
-    const lines = checkInlineRequests(ctx, input.inline ?? [], kind, model);
-    inputFileId = await writeInlineInput(ctx, id, lines, nowMs);
-    options = { inline: true, requestCount: lines.length };
-  }
-  let batch: Batch;
-  try {
-    batch = await ctx.store.createBatch({
-      id,
-      dialect: "gemini",
-      kind,
-      endpoint: verb,
-      model,
-      inputFileId,
-      invalidLinePolicy: "skip",
-      displayName: input.displayName,
-      metadata: null,
-      options,
-      priority: input.priority,
-      createdAtMs: nowMs,
-      expiresAtMs: nowMs + BATCH_LIFETIME_MS,
-    });
-  } catch (error) {
-    if (options.inline === true) await deleteFileQuietly(ctx, inputFileId);
-    throw error;
-  }
-  // Committed: nothing after this may fail the request (a client retry would create a second batch).
-  wake(ctx);
+  const source =
+    input.fileName !== null
+      ? { fileId: (await findFile(ctx, input.fileName, "batch.inputConfig.fileName")).id }
+      : { lines: checkInlineRequests(ctx, input.inline ?? [], kind, model) };
+  const batch = await ctx.batches.create({
+    dialect: "gemini",
+    kind,
+    endpoint: verb,
+    model,
+    input: source,
+    displayName: input.displayName,
+    priority: input.priority,
+  });
   return toGeminiOperation(batch);
 }
 
@@ -170,53 +145,9 @@ function checkInlineRequests(ctx: AppContext, list: unknown[], kind: RequestKind
   return lines;
 }
 
-async function writeInlineInput(ctx: AppContext, batchId: string, lines: string[], nowMs: number): Promise<string> {
-  const fileId = newFileId();
-  const writer = await ctx.blobs.createWriter(fileId);
-  let committed = false;
-  try {
-    const chunk: string[] = [];
-    let size = 0;
-    for (const line of lines) {
-      chunk.push(line, "\n");
-      size += line.length + 1;
-      if (size >= 256 * 1024) {
-        await writer.write(Buffer.from(chunk.join(""), "utf8"));
-        chunk.length = 0;
-        size = 0;
-      }
-    }
-    if (chunk.length > 0) await writer.write(Buffer.from(chunk.join(""), "utf8"));
-    const info = await writer.commit();
-    committed = true;
-    await ctx.store.createFile({
-      id: fileId,
-      purpose: INLINE_INPUT_PURPOSE,
-      filename: `${batchId}-inline.jsonl`,
-      displayName: null,
-      mimeType: "application/jsonl",
-      bytes: info.bytes,
-      sha256: info.sha256,
-      source: "uploaded",
-      createdAtMs: nowMs,
-      expiresAtMs: nowMs + BATCH_LIFETIME_MS,
-    });
-    return fileId;
-  } catch (error) {
-    if (committed) await ctx.blobs.delete(fileId).catch(() => false);
-    else await writer.abort().catch(() => undefined);
-    throw error;
-  }
-}
-
-async function deleteFileQuietly(ctx: AppContext, fileId: string): Promise<void> {
-  await ctx.store.deleteFile(fileId).catch(() => false);
-  await ctx.blobs.delete(fileId).catch(() => false);
-}
-
 export async function findBatch(ctx: AppContext, rawId: string): Promise<Batch> {
   const id = decodeURIComponent(rawId);
-  const batch = await ctx.store.getBatch(id);
+  const batch = await ctx.batches.get(id);
   if (!batch || batch.dialect !== "gemini" || batch.deletedAtMs !== null) {
     throw new AppError("not_found", `Batch batches/${id} was not found (it may have been deleted).`, { param: "name" });
   }
@@ -227,13 +158,7 @@ export async function findBatch(ctx: AppContext, rawId: string): Promise<Batch> 
 async function inlinedResponses(ctx: AppContext, batch: Batch): Promise<Json[] | null> {
   if (batch.options.inline !== true || !isTerminal(batch.status) || batch.status === "failed") return null;
   const entries: Json[] = [];
-  let afterIndex = -1;
-  for (;;) {
-    const page = await ctx.store.readItems(batch.id, { afterIndex, limit: READ_PAGE });
-    for (const item of page.items) if (item.result !== null) entries.push(toInlinedResponse(item));
-    if (page.nextAfterIndex === null) break;
-    afterIndex = page.nextAfterIndex;
-  }
+  for await (const items of ctx.batches.finishedResults(batch.id)) for (const item of items) entries.push(toInlinedResponse(item));
   return entries;
 }
 
@@ -245,8 +170,8 @@ export async function getBatch(ctx: AppContext, rawId: string): Promise<Json> {
 export async function listBatches(ctx: AppContext, query: Record<string, unknown>): Promise<Json> {
   const limit = readPageSize(query, 10, 100);
   const token = readPageToken(query);
-  const { batches, hasMore } = await ctx.store.listBatches({ dialect: "gemini", afterId: token ?? undefined, limit });
-  if (token !== null && batches.length === 0 && (await ctx.store.getBatch(token))?.dialect !== "gemini") throw invalidPageToken(token);
+  const { batches, hasMore } = await ctx.batches.list({ dialect: "gemini", afterId: token ?? undefined, limit });
+  if (token !== null && batches.length === 0 && (await ctx.batches.get(token))?.dialect !== "gemini") throw invalidPageToken(token);
   const reply: Json = { operations: batches.map((batch) => toGeminiOperation(batch)) };
   // Omitted (never "") on the last page: an empty token makes the SDK request the first page forever.
   const last = batches.at(-1);
@@ -286,26 +211,16 @@ export async function cancelBatch(ctx: AppContext, rawId: string): Promise<Json>
   // Idempotent: cancelling a batch that already ended (or is writing its results) changes nothing.
   if (isTerminal(batch.status) || batch.status === "finalizing") return {};
   try {
-    await ctx.store.cancelBatch(batch.id, ctx.clock.now());
+    await ctx.batches.cancel(batch.id);
   } catch (error) {
     if (!(error instanceof AppError && error.code === "conflict")) throw error;
   }
-  wake(ctx);
   return {};
 }
 
 export async function deleteBatch(ctx: AppContext, rawId: string): Promise<Json> {
   const batch = await findBatch(ctx, rawId);
-  const deleted = await ctx.store.deleteBatch(batch.id, ctx.clock.now());
+  const deleted = await ctx.batches.delete(batch.id);
   if (!deleted) throw new AppError("not_found", `Batch batches/${batch.id} was not found.`, { param: "name" });
-  wake(ctx);
   return {};
-}
-
-function wake(ctx: AppContext): void {
-  try {
-    ctx.notifyWork();
-  } catch (error) {
-    ctx.logger.warn({ err: error }, "waking workers failed; they will find the work on their next poll");
-  }
 }

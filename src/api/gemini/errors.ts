@@ -36,6 +36,9 @@ const BY_CODE: Record<AppErrorCode, { http: number; status: StatusName }> = {
   unauthenticated: { http: 401, status: "UNAUTHENTICATED" },
   unknown_model: { http: 404, status: "NOT_FOUND" },
   unavailable: { http: 503, status: "UNAVAILABLE" },
+  // google.rpc.Code documents RESOURCE_EXHAUSTED as "perhaps the entire file system is out of space";
+  // UNAVAILABLE would invite an immediate retry that cannot succeed until an operator frees space.
+  insufficient_storage: { http: 507, status: "RESOURCE_EXHAUSTED" },
   internal: { http: 500, status: "INTERNAL" },
 };
 

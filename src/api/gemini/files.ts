@@ -14,7 +14,7 @@ import type { FileRecord } from "../../core/types.ts";
 import { int64, toTimestamp, type Json } from "../../dialects/gemini/wire.ts";
 
 /** Purpose of the internal JSONL written for inline batch requests; never listed by files.list. */
-export const INLINE_INPUT_PURPOSE = "batch_inline_input";
+export { INLINE_INPUT_PURPOSE } from "../../batches/batch-service.ts";
 
 /** Gemini file ids: ≤ 40 chars of `[a-z0-9-]`, not starting or ending with `-`. */
 const FILE_ID = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;

@@ -11,7 +11,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 import { AppError } from "../../core/errors.ts";
-import { JSON_BODY_LIMIT, registerDialectSurface, type DialectSurface } from "../http-server.ts";
+import { JSON_BODY_LIMIT, type DialectSurface } from "../shared/dialect-surface.ts";
 import { cancelBatch, createBatch, deleteBatch, getBatch, listBatches, type BatchVerb } from "./batches-routes.ts";
 import { invalidArgument, toGeminiErrorReply } from "./errors.ts";
 import { jsonBodyNestingError, jsonErrorDetail, parseWith, readJsonBodyText } from "../shared/json-body.ts";
@@ -19,6 +19,7 @@ import { deleteFile, downloadFile, getFile, listFiles } from "./files-routes.ts"
 import { getModel, listModels, runSync, type SyncVerb } from "./inference-routes.ts";
 import { registerUploadRoutes } from "./upload-routes.ts";
 import { UploadSessions } from "./upload-sessions.ts";
+import { pathOf } from "../shared/url-path.ts";
 
 type Method = "GET" | "POST" | "DELETE";
 type Handler = (ctx: AppContext, groups: string[], request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
@@ -68,11 +69,6 @@ const DOWNLOAD_ROUTES: Route[] = [
   { methods: ["GET"], pattern: new RegExp(`^/download${V}/files/${ID}:download$`), handle: (ctx, [id], _r, reply) => downloadFile(ctx, id ?? "", reply) },
 ];
 
-function pathOf(url: string): string {
-  const query = url.indexOf("?");
-  return query === -1 ? url : url.slice(0, query);
-}
-
 /** Gemini replies are `application/json; charset=UTF-8`, errors included. */
 function addJsonCharset(scope: FastifyInstance): void {
   scope.addHook("onSend", async (_request, reply, payload) => {
@@ -116,7 +112,7 @@ function mountRoutes(scope: FastifyInstance, ctx: AppContext, routes: readonly R
   });
 }
 
-/** The Gemini surfaces, for buildHttpServer(ctx, { surfaces }) or registerGeminiApi. */
+/** The Gemini surfaces, for buildHttpServer(ctx, { surfaces }). */
 export function geminiSurfaces(): DialectSurface[] {
   const sessions = new UploadSessions();
   const rest = async (scope: FastifyInstance, ctx: AppContext): Promise<void> => {
@@ -147,9 +143,4 @@ export function geminiSurfaces(): DialectSurface[] {
       toErrorReply: toGeminiErrorReply,
     },
   ];
-}
-
-/** Mounts the Gemini surfaces on a server made by buildHttpServer, before it listens. */
-export function registerGeminiApi(app: FastifyInstance, ctx: AppContext): void {
-  for (const surface of geminiSurfaces()) registerDialectSurface(app, ctx, surface);
 }

@@ -20,6 +20,7 @@ import { boundaryOf, readMultipart } from "./multipart-related.ts";
 import { readBody } from "../shared/request-body.ts";
 import type { UploadMetadata, UploadSession, UploadSessions } from "./upload-sessions.ts";
 import { asInt64, field, isObject } from "../../dialects/gemini/wire.ts";
+import { pathOf } from "../shared/url-path.ts";
 
 /** Uploaded files expire 48 h after creation, as on the real service. */
 export const FILE_RETENTION_MS = 48 * 3600 * 1000;
@@ -54,11 +55,6 @@ export async function registerUploadRoutes(scope: FastifyInstance, ctx: AppConte
       }
     },
   });
-}
-
-function pathOf(url: string): string {
-  const query = url.indexOf("?");
-  return query === -1 ? url : url.slice(0, query);
 }
 
 function header(request: FastifyRequest, name: string): string | undefined {

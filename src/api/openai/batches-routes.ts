@@ -1,17 +1,15 @@
-/** Batches API: create, retrieve, list, cancel, plus spool's progress extension. */
+/** Batches API: create, retrieve, list, cancel, plus spool's progress, results and retry extensions. */
 import type { FastifyInstance } from "fastify";
+import { Readable } from "node:stream";
 import type { AppContext } from "../../app-context.ts";
 import { AppError } from "../../core/errors.ts";
-import { newBatchId } from "../../core/ids.ts";
-import { Readable } from "node:stream";
-import type { Batch, ItemStatus } from "../../core/types.ts";
-import { isTerminal } from "../../core/types.ts";
+import type { Batch } from "../../core/types.ts";
 import { openAIBatchFormat } from "../../dialects/openai/batch-format.ts";
 import { isSupportedEndpoint, KIND_BY_ENDPOINT, SUPPORTED_ENDPOINTS } from "../../dialects/openai/endpoints.ts";
-import { findFile, unknownCursor, type RouteOptions } from "./files-routes.ts";
 import { toCursorPage, toOpenAIBatch, toOpenAIBatchProgress } from "../../dialects/openai/mappers.ts";
 import { findByCandidates, idCandidates } from "../../dialects/openai/path-ids.ts";
 import { createBatchSchema, listBatchesQuerySchema, parseWire } from "../../dialects/openai/schemas.ts";
+import { findFile, unknownCursor, type RouteOptions } from "./files-routes.ts";
 
 type IdParams = { Params: { id: string } };
 
@@ -20,22 +18,20 @@ export async function registerBatchRoutes(app: FastifyInstance, ctx: AppContext,
 
   app.get("/batches", async (request) => {
     const query = parseWire(listBatchesQuerySchema, request.query, "query");
-    const { batches, hasMore } = await ctx.store.listBatches({ dialect: "openai", afterId: query.after, limit: query.limit });
-    if (query.after !== undefined && batches.length === 0 && (await ctx.store.getBatch(query.after))?.dialect !== "openai") throw unknownCursor(query.after, "batch");
+    const { batches, hasMore } = await ctx.batches.list({ dialect: "openai", afterId: query.after, limit: query.limit });
+    if (query.after !== undefined && batches.length === 0 && (await ctx.batches.get(query.after))?.dialect !== "openai") throw unknownCursor(query.after, "batch");
     return toCursorPage(batches.map(toOpenAIBatch), hasMore);
   });
 
   const retrieve = async (rawId: string) => toOpenAIBatch(await findBatch(ctx, rawId, options));
-  const progress = async (rawId: string) => toOpenAIBatchProgress(await findBatch(ctx, rawId, options), ctx.clock.now());
-  const cancel = async (rawId: string) => toOpenAIBatch(await cancelBatch(ctx, rawId, options));
+  const progress = async (rawId: string) => {
+    const batch = await findBatch(ctx, rawId, options);
+    return toOpenAIBatchProgress(batch, ctx.batches.progress(batch));
+  };
+  const cancel = async (rawId: string) => toOpenAIBatch(await ctx.batches.cancel((await findBatch(ctx, rawId, options)).id));
   // spool extension: run the failed requests of a finished batch again; their new results replace the old
   // ones in the same output, so users never merge result files by hand.
-  const retryFailed = async (rawId: string) => {
-    const batch = await findBatch(ctx, rawId, options);
-    const retried = await ctx.store.retryFailedItems(batch.id, ctx.clock.now());
-    ctx.notifyWork();
-    return toOpenAIBatch(retried);
-  };
+  const retryFailed = async (rawId: string) => toOpenAIBatch(await ctx.batches.retryFailed((await findBatch(ctx, rawId, options)).id));
 
   app.get<IdParams>("/batches/:id", async (request) => retrieve(request.params.id));
   app.get<IdParams>("/batches/:id/progress", async (request) => progress(request.params.id));
@@ -54,17 +50,9 @@ export async function registerBatchRoutes(app: FastifyInstance, ctx: AppContext,
   }
 }
 
-const FINISHED: readonly ItemStatus[] = ["succeeded", "failed", "cancelled", "expired"];
-
 async function* finishedResultLines(ctx: AppContext, batch: Batch): AsyncGenerator<string> {
-  let afterIndex = -1;
-  for (;;) {
-    const page = await ctx.store.readItems(batch.id, { afterIndex, limit: 1_000, statuses: FINISHED });
-    let chunk = "";
-    for (const item of page.items) if (item.result) chunk += `${openAIBatchFormat.resultLine(batch, item).line}\n`;
-    if (chunk) yield chunk;
-    if (page.nextAfterIndex === null) return;
-    afterIndex = page.nextAfterIndex;
+  for await (const items of ctx.batches.finishedResults(batch.id)) {
+    yield items.map((item) => `${openAIBatchFormat.resultLine(batch, item).line}\n`).join("");
   }
 }
 
@@ -81,52 +69,22 @@ async function createBatch(ctx: AppContext, body: unknown, options: RouteOptions
       param: "input_file_id",
     });
   }
-  const nowMs = ctx.clock.now();
-  const windowHours = Number.parseInt(input.completion_window, 10);
   const batchOptions: Record<string, unknown> = { completionWindow: input.completion_window };
   if (input.output_expires_after) batchOptions.outputExpiresAfterMs = input.output_expires_after.seconds * 1000;
-  const batch = await ctx.store.createBatch({
-    id: newBatchId(),
+  return ctx.batches.create({
     dialect: "openai",
     kind: KIND_BY_ENDPOINT[input.endpoint],
     endpoint: input.endpoint,
     model: null,
-    inputFileId: file.id,
-    invalidLinePolicy: "fail",
-    displayName: null,
+    input: { fileId: file.id },
     metadata: input.metadata ?? null,
     options: batchOptions,
-    priority: 0,
-    createdAtMs: nowMs,
-    expiresAtMs: nowMs + windowHours * 3600 * 1000,
+    lifetimeMs: Number.parseInt(input.completion_window, 10) * 3600 * 1000,
   });
-  // The Batch is committed: from here on nothing may turn this request into a 5xx, or the SDK (which
-  // retries POSTs on 5xx) would create a duplicate.
-  wake(ctx);
-  return batch;
 }
 
 async function findBatch(ctx: AppContext, rawId: string, options: RouteOptions): Promise<Batch> {
-  const batch = await findByCandidates(idCandidates(rawId, "batches", options.resourceNames), (id) => ctx.store.getBatch(id));
+  const batch = await findByCandidates(idCandidates(rawId, "batches", options.resourceNames), (id) => ctx.batches.get(id));
   if (!batch) throw new AppError("not_found", `No such Batch object: ${rawId}.`, { param: "batch_id" });
   return batch;
-}
-
-async function cancelBatch(ctx: AppContext, rawId: string, options: RouteOptions): Promise<Batch> {
-  const batch = await findBatch(ctx, rawId, options);
-  // Checked here for a clear message; the Store re-checks atomically (a Batch may finish meanwhile).
-  if (isTerminal(batch.status) || batch.status === "finalizing") {
-    throw new AppError("conflict", `Cannot cancel a batch with status '${batch.status}'.`, { param: "batch_id" });
-  }
-  const cancelled = await ctx.store.cancelBatch(batch.id, ctx.clock.now());
-  wake(ctx);
-  return cancelled;
-}
-
-function wake(ctx: AppContext): void {
-  try {
-    ctx.notifyWork();
-  } catch (error) {
-    ctx.logger.warn({ err: error }, "waking workers failed; they will find the work on their next poll");
-  }
 }

@@ -19,6 +19,7 @@ const BY_CODE: Record<AppErrorCode, { status: number; type: string; code: string
   unauthenticated: { status: 401, type: "authentication_error", code: "invalid_api_key" },
   unknown_model: { status: 404, type: "invalid_request_error", code: "model_not_found" },
   unavailable: { status: 503, type: "server_error", code: "unavailable" },
+  insufficient_storage: { status: 507, type: "server_error", code: "insufficient_storage" },
   internal: { status: 500, type: "server_error", code: "server_error" },
 };
 

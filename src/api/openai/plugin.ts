@@ -3,30 +3,19 @@
  * the HTTP server at `/v1` and, for the Gemini OpenAI-compatibility surface, at `/v1beta/openai` (where ids
  * may also come as resource names like `batches/abc`).
  */
-import type { FastifyInstance, FastifyPluginAsync } from "fastify";
+import type { FastifyInstance } from "fastify";
 import type { AppContext } from "../../app-context.ts";
-import type { DialectSurface } from "../http-server.ts";
+import type { DialectSurface } from "../shared/dialect-surface.ts";
 import { registerBatchRoutes } from "./batches-routes.ts";
 import { toOpenAIErrorReply } from "./errors.ts";
 import { registerFileRoutes } from "./files-routes.ts";
 import { registerInferenceRoutes } from "./inference-routes.ts";
-
-export interface OpenAIPluginOptions {
-  context: AppContext;
-  /** Accept `files/abc` / `batches/abc` ids (the /v1beta/openai surface). */
-  resourceNames?: boolean;
-}
 
 export async function registerOpenAIRoutes(app: FastifyInstance, ctx: AppContext, options: { resourceNames: boolean }): Promise<void> {
   await registerFileRoutes(app, ctx, options);
   await registerBatchRoutes(app, ctx, options);
   await registerInferenceRoutes(app, ctx);
 }
-
-/** `app.register(openAIPlugin, { prefix: "/v1", context })`. Errors are mapped by the server's handler. */
-export const openAIPlugin: FastifyPluginAsync<OpenAIPluginOptions> = async (app, options) => {
-  await registerOpenAIRoutes(app, options.context, { resourceNames: options.resourceNames ?? false });
-};
 
 /** The two mounts of the OpenAI dialect, for buildHttpServer. */
 export function openAISurfaces(): DialectSurface[] {

@@ -12,13 +12,15 @@
  * Results: everything goes to the one output file, in input order — a success line
  * `{"key","response"}`, a failure line `{"key","error":{code,message,details}}` with the google.rpc code.
  */
-import type { BatchFormat, LineOutcome } from "../../core/batch-format.ts";
+import type { BatchFormat, LineOutcome, SniffedLine } from "../../core/batch-format.ts";
 import { findExcessiveNesting, nestingLineError } from "../../core/json-nesting.ts";
 import type { ModelCatalog } from "../../core/model-catalog.ts";
 import type { Batch, Item, ItemResult, LineError } from "../../core/types.ts";
 import { badRequestDetail, googleErrorBody, RPC_CODES, rpcCodeForHttp } from "./errors.ts";
 import { checkRequest } from "./request-checks.ts";
 import { describe, isObject, type Json } from "./wire.ts";
+import { ZERO_USAGE } from "../../core/types.ts";
+import { bodyJson } from "../../core/json.ts";
 
 const LINE_FIELDS = new Set(["key", "request", "metadata"]);
 
@@ -74,11 +76,11 @@ function parseLine(text: string, lineNumber: number, batch: Batch, catalog: Mode
     return invalid(errors, key, echo);
   }
   // The line itself is stored; requestBody extracts `request` at dispatch (one parse the Worker does anyway).
-  return { ok: true, line: { customId: key, echo, model: checked.model, kind: batch.kind, request: text } };
+  return { ok: true, line: { clientId: key, echo, model: checked.model, kind: batch.kind, request: text } };
 }
 
-function invalid(errors: LineError[], customId: string | null, echo: string | null): LineOutcome {
-  return { ok: false, errors, customId, echo };
+function invalid(errors: LineError[], clientId: string | null, echo: string | null): LineOutcome {
+  return { ok: false, errors, clientId, echo };
 }
 
 function requestBody(request: string): Record<string, unknown> {
@@ -87,12 +89,12 @@ function requestBody(request: string): Record<string, unknown> {
   return isObject(parsed) ? parsed : {};
 }
 
-function duplicateIdError(customId: string, lineNumber: number, firstLine: number): LineError {
+function duplicateIdError(clientId: string, lineNumber: number, firstLine: number): LineError {
   return {
     line: lineNumber,
     code: "duplicate_key",
     param: "key",
-    message: `Line ${lineNumber}: key ${JSON.stringify(customId)} was already used on line ${firstLine}; each key must be unique within the file.`,
+    message: `Line ${lineNumber}: key ${JSON.stringify(clientId)} was already used on line ${firstLine}; each key must be unique within the file.`,
   };
 }
 
@@ -110,7 +112,7 @@ function invalidLineResult(errors: readonly LineError[], nowMs: number): ItemRes
     errorCode: "invalid_request",
     errorMessage: message,
     requestId: null,
-    usage: { inputTokens: 0, outputTokens: 0 },
+    usage: ZERO_USAGE,
     finishedAtMs: nowMs,
   };
 }
@@ -161,26 +163,13 @@ function parseEnvelope(body: string | null): { message: string | null; details: 
   }
 }
 
-/**
- * Stored bodies are JSON text written by JSON.stringify, spliced in as they are (re-serializing every
- * result would dominate finalization); only a body with a raw newline is re-serialized.
- */
-function bodyJson(body: string | null): string {
-  if (body === null || body.length === 0) return "null";
-  if (!body.includes("\n") && !body.includes("\r")) return body;
-  try {
-    return JSON.stringify(JSON.parse(body));
-  } catch {
-    return JSON.stringify(body);
-  }
-}
 
 function resultLine(_batch: Batch, item: Item): { target: "output" | "error"; line: string } {
   const wire = toItemWireResult(item);
   const parts: string[] = [];
   parts.push("response" in wire ? `"response":${wire.response}` : `"error":${JSON.stringify(wire.error)}`);
   if (item.echo !== null) parts.push(`"metadata":${bodyJson(item.echo)}`);
-  if (item.customId !== null) parts.push(`"key":${JSON.stringify(item.customId)}`);
+  if (item.clientId !== null) parts.push(`"key":${JSON.stringify(item.clientId)}`);
   return { target: "output", line: `{${parts.join(",")}}` };
 }
 
@@ -192,8 +181,32 @@ function resultFileNames(batch: Batch): { output: string; error: string } {
   return { output: `batch-${batchToken(batch.id)}.jsonl`, error: `batch-${batchToken(batch.id)}-errors.jsonl` };
 }
 
+/** Gemini batches expire 48 h after creation. */
+export const GEMINI_BATCH_LIFETIME_MS = 48 * 3600 * 1000;
+const RESULT_RETENTION_MS = 30 * 24 * 3600 * 1000;
+
+function sniffLine(record: Record<string, unknown>): SniffedLine | null {
+  if (!("request" in record) && !("key" in record)) return null;
+  const request = record.request;
+  const isEmbedding = isObject(request) && "content" in request && !("contents" in request);
+  return isEmbedding ? { endpoint: "asyncBatchEmbedContent", kind: "embedding" } : { endpoint: "batchGenerateContent", kind: "chat" };
+}
+
+function setLineModel(record: Record<string, unknown>, model: string): boolean {
+  if (!isObject(record.request) || !("model" in record.request)) return false;
+  record.request.model = model;
+  return true;
+}
+
 export const geminiBatchFormat: BatchFormat = {
   dialect: "gemini",
+  invalidLinePolicy: "skip",
+  defaultLifetimeMs: GEMINI_BATCH_LIFETIME_MS,
+  resultRetentionMs: () => RESULT_RETENTION_MS,
+  sniffLine,
+  setLineModel,
+  modelPerBatch: true,
+  endpointProblem: () => null,
   parseLine,
   requestBody,
   duplicateIdError,

@@ -61,7 +61,9 @@ function failureError(batch: Batch): Json | null {
       const message = listed.length > 0 ? `The batch failed: ${listed.join(" ")}${more}` : "The batch failed.";
       const violations = errors.filter((error) => error.param !== null).slice(0, 100).map((error) => ({ field: error.param, description: error.message }));
       const details = violations.length > 0 ? [{ "@type": "type.googleapis.com/google.rpc.BadRequest", fieldViolations: violations }] : [];
-      return { code: missingFile ? RPC_CODES.NOT_FOUND : RPC_CODES.INVALID_ARGUMENT, message, details };
+      // A Batch spool itself could not validate (validate-batch.ts) is an INTERNAL failure, not the input's.
+      const internal = errors.some((error) => error.code === "internal_error");
+      return { code: missingFile ? RPC_CODES.NOT_FOUND : internal ? RPC_CODES.INTERNAL : RPC_CODES.INVALID_ARGUMENT, message, details };
     }
     case "cancelled":
       return { code: RPC_CODES.CANCELLED, message: "The batch was cancelled; requests that finished before are in the output." };

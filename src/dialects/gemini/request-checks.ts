@@ -7,7 +7,7 @@
  * fields a given engine cannot honour, so a field valid for a gemini-engine model is not refused here.
  */
 import type { ModelCatalog } from "../../core/model-catalog.ts";
-import { stripModelsPrefix } from "../../core/model-catalog.ts";
+import { stripModelsPrefix } from "./wire.ts";
 import type { RequestKind } from "../../core/types.ts";
 import { asInt64, describe, field, isObject, type Json } from "./wire.ts";
 

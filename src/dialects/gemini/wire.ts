@@ -4,25 +4,11 @@
  * Names are normalised per field read, never by rewriting whole objects: free-form maps (`metadata`,
  * `responseJsonSchema`) hold user keys that must stay as written.
  */
-export type Json = Record<string, unknown>;
+import { isObject, type JsonObject } from "../../core/json.ts";
+import { camelCase, field, snakeCase } from "../translate/json-fields.ts";
 
-export function isObject(value: unknown): value is Json {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-export function snakeCase(camel: string): string {
-  return camel.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
-}
-
-export function camelCase(name: string): string {
-  return name.replace(/_([a-z0-9])/g, (_match, letter: string) => letter.toUpperCase());
-}
-
-/** A field by its lowerCamelCase name, also accepting the snake_case spelling. */
-export function field(object: Json, camel: string): unknown {
-  const value = object[camel];
-  return value !== undefined ? value : object[snakeCase(camel)];
-}
+export { camelCase, field, isObject, snakeCase };
+export type Json = JsonObject;
 
 /** The name the client actually used for `camel` (for error paths that match what they wrote). */
 export function spelledAs(object: Json, camel: string): string {
@@ -52,4 +38,9 @@ export function toTimestamp(ms: number): string {
 /** Gemini int64 fields are JSON strings. */
 export function int64(value: number): string {
   return String(value);
+}
+
+/** Gemini names models `models/<name>`; spool's catalog holds the bare name. */
+export function stripModelsPrefix(name: string): string {
+  return name.startsWith("models/") ? name.slice("models/".length) : name;
 }

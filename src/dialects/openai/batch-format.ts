@@ -15,20 +15,18 @@
  *   this format for the error (duplicateIdError, modelMismatchError). parseLine stays a pure function of
  *   one line.
  */
-import type { BatchFormat, LineOutcome } from "../../core/batch-format.ts";
+import type { BatchFormat, LineOutcome, SniffedLine } from "../../core/batch-format.ts";
 import { findExcessiveNesting, nestingLineError } from "../../core/json-nesting.ts";
 import type { ModelCatalog } from "../../core/model-catalog.ts";
+import { bodyJson, isObject, type JsonObject } from "../../core/json.ts";
 import type { Batch, Item, ItemResult, LineError, RequestKind } from "../../core/types.ts";
-import { KIND_NOUN } from "./endpoints.ts";
+import { isSupportedEndpoint, KIND_BY_ENDPOINT, KIND_NOUN, SUPPORTED_ENDPOINTS } from "./endpoints.ts";
+import { ZERO_USAGE } from "../../core/types.ts";
 
 /** Problems listed per field that repeats (messages[i]); a line with 10,000 bad messages says so once. */
 const MAX_ERRORS_PER_FIELD = 20;
 
-type Json = Record<string, unknown>;
-
-function isObject(value: unknown): value is Json {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
+type Json = JsonObject;
 
 /** "a number", "an array", "null" — for messages that say what was found instead. */
 function describe(value: unknown): string {
@@ -47,8 +45,8 @@ class LineChecker {
   }
 
   /** Names the custom_id in every later message, so users can find the request without counting lines. */
-  setCustomId(customId: string): void {
-    this.prefix = `Line ${this.lineNumber} (custom_id ${JSON.stringify(customId)})`;
+  setCustomId(clientId: string): void {
+    this.prefix = `Line ${this.lineNumber} (custom_id ${JSON.stringify(clientId)})`;
   }
 
   add(code: string, param: string | null, message: string): void {
@@ -72,7 +70,7 @@ function parseLine(text: string, lineNumber: number, batch: Batch, catalog: Mode
   }
 
   const check = new LineChecker(lineNumber);
-  const customId = checkCustomId(value.custom_id, check);
+  const clientId = checkCustomId(value.custom_id, check);
   if (value.method !== "POST") {
     check.add("invalid_method", "method", value.method === undefined ? `'method' is required and must be "POST".` : `'method' must be "POST", found ${JSON.stringify(value.method)}.`);
   }
@@ -94,12 +92,12 @@ function parseLine(text: string, lineNumber: number, batch: Batch, catalog: Mode
     checkBody(body, batch.kind, check);
   }
 
-  if (check.errors.length > 0 || model === null || customId === null) return invalid(check.errors, customId);
-  return { ok: true, line: { customId, echo: null, model, kind: batch.kind, request: text } };
+  if (check.errors.length > 0 || model === null || clientId === null) return invalid(check.errors, clientId);
+  return { ok: true, line: { clientId, echo: null, model, kind: batch.kind, request: text } };
 }
 
-function invalid(errors: LineError[], customId: string | null): LineOutcome {
-  return { ok: false, errors, customId, echo: null };
+function invalid(errors: LineError[], clientId: string | null): LineOutcome {
+  return { ok: false, errors, clientId, echo: null };
 }
 
 function checkCustomId(value: unknown, check: LineChecker): string | null {
@@ -219,12 +217,12 @@ function checkTextInput(value: unknown, param: string, check: LineChecker): void
   if (!fits) check.add("invalid_type", param, `'${param}' must be ${shape} (one kind, not mixed).`);
 }
 
-function duplicateIdError(customId: string, lineNumber: number, firstLine: number): LineError {
+function duplicateIdError(clientId: string, lineNumber: number, firstLine: number): LineError {
   return {
     line: lineNumber,
     code: "duplicate_custom_id",
     param: "custom_id",
-    message: `Line ${lineNumber}: custom_id ${JSON.stringify(customId)} was already used on line ${firstLine}; each custom_id must be unique within the file.`,
+    message: `Line ${lineNumber}: custom_id ${JSON.stringify(clientId)} was already used on line ${firstLine}; each custom_id must be unique within the file.`,
   };
 }
 
@@ -245,7 +243,7 @@ function invalidLineResult(errors: readonly LineError[], nowMs: number): ItemRes
     errorCode: "invalid_request",
     errorMessage: errors.map((error) => error.message).join(" "),
     requestId: null,
-    usage: { inputTokens: 0, outputTokens: 0 },
+    usage: ZERO_USAGE,
     finishedAtMs: nowMs,
   };
 }
@@ -259,38 +257,22 @@ export function requestLineId(batchId: string, index: number): string {
   return `batch_req_${batchToken(batchId)}_${index}`;
 }
 
-/**
- * Stored bodies are JSON text written by JSON.stringify, so they are spliced into the line as they are:
- * parsing and re-serializing every result would dominate finalization of large Batches. A body carrying a
- * raw newline (pretty-printed by some other writer) would split the JSONL line, so only then it is
- * re-serialized.
- */
-function bodyJson(body: string | null): string {
-  if (body === null || body.length === 0) return "null";
-  if (!body.includes("\n") && !body.includes("\r")) return body;
-  try {
-    return JSON.stringify(JSON.parse(body));
-  } catch {
-    return JSON.stringify(body);
-  }
-}
-
 function resultLine(batch: Batch, item: Item): { target: "output" | "error"; line: string } {
   const id = JSON.stringify(requestLineId(batch.id, item.index));
-  const customId = JSON.stringify(item.customId);
+  const clientId = JSON.stringify(item.clientId);
   const result = item.result;
   if (result !== null && result.errorCode === null && result.statusCode !== null) {
     const ok = result.statusCode >= 200 && result.statusCode < 300;
     // request_id is typed as a string by the SDK; engines without one (llama-cpp) get spool's own.
     const requestId = JSON.stringify(result.requestId ?? `req_${batchToken(batch.id)}_${item.index}`);
     const response = `{"status_code":${result.statusCode},"request_id":${requestId},"body":${bodyJson(result.body)}}`;
-    return { target: ok ? "output" : "error", line: `{"id":${id},"custom_id":${customId},"response":${response},"error":null}` };
+    return { target: ok ? "output" : "error", line: `{"id":${id},"custom_id":${clientId},"response":${response},"error":null}` };
   }
   const error = {
     code: result?.errorCode ?? "internal_error",
     message: result?.errorMessage ?? "spool recorded no result for this request.",
   };
-  return { target: "error", line: `{"id":${id},"custom_id":${customId},"response":null,"error":${JSON.stringify(error)}}` };
+  return { target: "error", line: `{"id":${id},"custom_id":${clientId},"response":null,"error":${JSON.stringify(error)}}` };
 }
 
 function resultFileNames(batch: Batch): { output: string; error: string } {
@@ -304,8 +286,35 @@ function requestBody(request: string): Record<string, unknown> {
   return isObject(parsed.body) ? parsed.body : (parsed as Record<string, unknown>);
 }
 
+/** Result files are kept 30 days unless the create asked otherwise (`output_expires_after`). */
+const DEFAULT_RESULT_RETENTION_MS = 30 * 24 * 3600 * 1000;
+
+function resultRetentionMs(batch: Batch): number {
+  return typeof batch.options.outputExpiresAfterMs === "number" ? batch.options.outputExpiresAfterMs : DEFAULT_RESULT_RETENTION_MS;
+}
+
+function sniffLine(record: Record<string, unknown>): SniffedLine | null {
+  if (!("custom_id" in record) && !("url" in record)) return null;
+  const endpoint = typeof record.url === "string" ? record.url : "/v1/chat/completions";
+  return { endpoint, kind: isSupportedEndpoint(endpoint) ? KIND_BY_ENDPOINT[endpoint] : "chat" };
+}
+
+function setLineModel(record: Record<string, unknown>, model: string): boolean {
+  if (!isObject(record.body)) return false;
+  record.body.model = model;
+  return true;
+}
+
 export const openAIBatchFormat: BatchFormat = {
   dialect: "openai",
+  invalidLinePolicy: "fail",
+  defaultLifetimeMs: 24 * 3600 * 1000,
+  resultRetentionMs,
+  sniffLine,
+  setLineModel,
+  modelPerBatch: false,
+  endpointProblem: (endpoint) =>
+    isSupportedEndpoint(endpoint) ? null : `the first request's url is '${endpoint}'; spool runs batches for ${SUPPORTED_ENDPOINTS.join(", ")}.`,
   parseLine,
   requestBody,
   duplicateIdError,

@@ -1,4 +1,5 @@
 /** Domain objects to OpenAI wire objects: integer seconds, null for unset, snake_case names. */
+import type { BatchProgress } from "../../core/batch-progress.ts";
 import type { Batch, FileRecord } from "../../core/types.ts";
 
 export function toSeconds(ms: number | null): number | null {
@@ -132,28 +133,25 @@ export interface OpenAIBatchProgress {
   usage: { input_tokens: number; output_tokens: number; total_tokens: number };
 }
 
-export function toOpenAIBatchProgress(batch: Batch, nowMs: number): OpenAIBatchProgress {
-  const { counts } = batch;
-  const finished = counts.succeeded + counts.failed + counts.cancelled + counts.expired;
-  const pending = Math.max(0, counts.total - finished);
-  const endMs = batch.finalizingAtMs ?? batch.cancelledAtMs ?? batch.expiredAtMs ?? nowMs;
-  const elapsedMs = batch.inProgressAtMs === null ? null : Math.max(0, endMs - batch.inProgressAtMs);
-  const rate = elapsedMs !== null && elapsedMs > 0 ? (counts.succeeded + counts.failed) / (elapsedMs / 1000) : null;
-  const running = batch.status === "in_progress" || batch.status === "validating";
+export function toOpenAIBatchProgress(batch: Batch, progress: BatchProgress): OpenAIBatchProgress {
+  const { itemsPerSecond: rate, etaMs, elapsedMs } = progress;
   return {
     id: batch.id,
     object: "batch.progress",
     status: batch.status,
-    request_counts: { total: counts.total, pending, ...pick(counts) },
+    request_counts: {
+      total: progress.total,
+      pending: progress.pending,
+      succeeded: progress.succeeded,
+      failed: progress.failed,
+      cancelled: progress.cancelled,
+      expired: progress.expired,
+    },
     requests_per_second: rate === null ? null : Math.round(rate * 100) / 100,
-    eta_seconds: running && rate !== null && rate > 0 ? Math.ceil(pending / rate) : null,
+    eta_seconds: etaMs === null ? null : Math.ceil(etaMs / 1000),
     elapsed_seconds: elapsedMs === null ? null : Math.floor(elapsedMs / 1000),
     usage: { input_tokens: batch.usage.inputTokens, output_tokens: batch.usage.outputTokens, total_tokens: batch.usage.inputTokens + batch.usage.outputTokens },
   };
-}
-
-function pick(counts: Batch["counts"]): { succeeded: number; failed: number; cancelled: number; expired: number } {
-  return { succeeded: counts.succeeded, failed: counts.failed, cancelled: counts.cancelled, expired: counts.expired };
 }
 
 export interface CursorPage<T> {

@@ -4,11 +4,9 @@
  * Names are normalised per field read, never by rewriting whole objects: free-form maps inside a request
  * (schema `properties`, function `args`, `responseJsonSchema`) hold user keys that must stay as written.
  */
-export type JsonObject = Record<string, unknown>;
+import { isObject, type JsonObject } from "../../core/json.ts";
 
-export function isObject(value: unknown): value is JsonObject {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
+export { isObject, type JsonObject };
 
 export function snakeCase(camel: string): string {
   return camel.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);

@@ -6,6 +6,9 @@
  * temporary file lives on the same filesystem as the target, which is what makes rename atomic.
  * Parts left by a killed process are removed when they are a day old (another process may be writing a
  * younger one).
+ *
+ * A full filesystem (ENOSPC, or EDQUOT past a quota) fails the write with AppError("insufficient_storage"),
+ * logged once with the path; the part is discarded, so nothing half-written is ever committed.
  */
 import { createHash, randomBytes, type Hash } from "node:crypto";
 import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from "node:fs/promises";
@@ -13,6 +16,8 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import { AppError } from "../../core/errors.ts";
 import { BlobNotFoundError, putThroughWriter, type BlobInfo, type BlobStore, type BlobWriter } from "../blob-store.ts";
+import { insufficientStorage } from "../shared/store-errors.ts";
+import { silentStoreLogger, type StoreLogger } from "../shared/store-logger.ts";
 
 const STALE_PART_MS = 24 * 3600 * 1000;
 /** File ids (`file-abc123`, `file-abc123-output`): no separators, no dot-names, nothing that climbs out. */
@@ -23,18 +28,26 @@ export class LocalBlobStore implements BlobStore {
   private readonly tmpDir: string;
   private ready: Promise<void> | null = null;
   private readonly writers = new Set<LocalBlobWriter>();
+  private readonly logger: StoreLogger;
 
-  constructor(dataDir: string) {
+  constructor(dataDir: string, options: { logger?: StoreLogger } = {}) {
     this.root = path.join(dataDir, "files");
     this.tmpDir = path.join(this.root, ".tmp");
+    this.logger = options.logger ?? silentStoreLogger;
   }
 
   async createWriter(key: string): Promise<BlobWriter> {
     const target = this.pathOf(key);
-    await this.prepare();
     const partPath = path.join(this.tmpDir, `${key}.${randomBytes(6).toString("hex")}.part`);
-    const handle = await open(partPath, "wx");
-    const writer = new LocalBlobWriter(handle, partPath, target, () => this.writers.delete(writer));
+    const storageFailure = (error: unknown): unknown => this.storageFailure(error, partPath);
+    let handle: FileHandle;
+    try {
+      await this.prepare();
+      handle = await open(partPath, "wx");
+    } catch (error) {
+      throw storageFailure(error);
+    }
+    const writer = new LocalBlobWriter(handle, partPath, target, storageFailure, () => this.writers.delete(writer));
     this.writers.add(writer);
     return writer;
   }
@@ -85,16 +98,31 @@ export class LocalBlobStore implements BlobStore {
     await Promise.all([...this.writers].map((writer) => writer.abort()));
   }
 
+  /** A full filesystem as AppError("insufficient_storage"), logged here, once per failed write; other errors unchanged. */
+  private storageFailure(error: unknown, file: string): unknown {
+    const code = (error as NodeJS.ErrnoException | null)?.code;
+    if (code !== "ENOSPC" && code !== "EDQUOT") return error;
+    this.logger.error({ path: file, code }, "the disk holding the file store is full: the file was not saved");
+    return insufficientStorage(error);
+  }
+
   private pathOf(key: string): string {
     if (!KEY_PATTERN.test(key)) throw new AppError("invalid_request", `Invalid file id: ${JSON.stringify(key).slice(0, 80)}.`);
     return path.join(this.root, key);
   }
 
   private prepare(): Promise<void> {
-    this.ready ??= (async () => {
-      await mkdir(this.tmpDir, { recursive: true });
-      await removeStaleParts(this.tmpDir, Date.now() - STALE_PART_MS);
-    })();
+    if (this.ready === null) {
+      const ready = (async () => {
+        await mkdir(this.tmpDir, { recursive: true });
+        await removeStaleParts(this.tmpDir, Date.now() - STALE_PART_MS);
+      })();
+      // A failure (the disk was full) is not remembered: the next writer tries again.
+      ready.catch(() => {
+        if (this.ready === ready) this.ready = null;
+      });
+      this.ready = ready;
+    }
     return this.ready;
   }
 }
@@ -112,6 +140,7 @@ class LocalBlobWriter implements BlobWriter {
     private readonly handle: FileHandle,
     private readonly partPath: string,
     private readonly targetPath: string,
+    private readonly storageFailure: (error: unknown) => unknown,
     private readonly onDone: () => void,
   ) {}
 
@@ -123,9 +152,13 @@ class LocalBlobWriter implements BlobWriter {
     const next = this.queue.then(async () => {
       this.assertOpen();
       let offset = 0;
-      while (offset < chunk.byteLength) {
-        const { bytesWritten } = await this.handle.write(chunk, offset, chunk.byteLength - offset);
-        offset += bytesWritten;
+      try {
+        while (offset < chunk.byteLength) {
+          const { bytesWritten } = await this.handle.write(chunk, offset, chunk.byteLength - offset);
+          offset += bytesWritten;
+        }
+      } catch (error) {
+        throw this.storageFailure(error);
       }
       this.hash.update(chunk);
       this.written += chunk.byteLength;
@@ -147,8 +180,9 @@ class LocalBlobWriter implements BlobWriter {
       await this.handle.close();
       await rename(this.partPath, this.targetPath);
     } catch (error) {
+      await this.handle.close().catch(() => undefined);
       await unlink(this.partPath).catch(() => undefined);
-      throw error;
+      throw this.storageFailure(error);
     } finally {
       this.onDone();
     }

@@ -10,9 +10,9 @@
  * validation ends (startBatch / failBatch release the Lease) or its Lease expires.
  */
 import type { Batch, ItemResult, LineError } from "../../core/types.ts";
-import { toBatch, type BatchRow } from "../shared/row-mappers.ts";
+import { toBatch, toClaimedBatch, type BatchRow } from "../shared/row-mappers.ts";
 import { batchNotFound, batchNotRetryable } from "../shared/store-errors.ts";
-import type { BatchLeaseRequest, FinalizeResult, FinalStatus } from "../store.ts";
+import type { BatchLeaseRequest, ClaimedBatch, FinalizeResult, FinalStatus } from "../store.ts";
 import { cancelUnstartedItems, lockBatchRow } from "./batches-sql.ts";
 import type { PostgresDatabase, Queryable } from "./database.ts";
 
@@ -36,15 +36,15 @@ const FINAL_STATUS = `CASE status
  * Takes the oldest validating Batch whose Lease is free. SKIP LOCKED for the same reason as the Item claim:
  * two Sweepers asking at once take two different Batches instead of queueing on the first.
  */
-export async function claimValidation(db: PostgresDatabase, request: BatchLeaseRequest): Promise<Batch | null> {
+export async function claimValidation(db: PostgresDatabase, request: BatchLeaseRequest): Promise<ClaimedBatch | null> {
   const { rows } = await db.query<BatchRow>(
-    `UPDATE batches SET lease_owner = $2, lease_expires_at_ms = $3, updated_at_ms = $1
+    `UPDATE batches SET lease_owner = $2, lease_expires_at_ms = $3, updated_at_ms = $1, validation_attempts = validation_attempts + 1
      WHERE seq = (SELECT seq FROM batches WHERE status = 'validating' AND ${LEASE_FREE} ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
        AND status = 'validating' AND ${LEASE_FREE}
      RETURNING *`,
     [request.nowMs, request.owner, request.nowMs + request.leaseMs],
   );
-  return rows[0] ? toBatch(rows[0]) : null;
+  return rows[0] ? toClaimedBatch(rows[0]) : null;
 }
 
 export async function renewBatchLease(db: PostgresDatabase, batchId: string, request: BatchLeaseRequest): Promise<boolean> {

@@ -10,8 +10,21 @@
  * BIGINT (epoch ms, seq, byte counts) and NUMERIC (sum() over BIGINT) come back as strings by default;
  * this pool parses them to numbers, which is exact for every value spool stores (all < 2^53), and refuses
  * any that would lose precision rather than round silently.
+ *
+ * Every call to `pg` goes through this class, which is what makes three rules hold in one place:
+ * - strings are escaped on the way in and unescaped on the way out (text-escaping.ts), so a NUL
+ *   round-trips as it does in SQLite instead of failing the statement;
+ * - a lost or refused connection becomes AppError("unavailable") and a full disk on the server
+ *   AppError("insufficient_storage") (connection-errors.ts), so both dialects answer 503/507 in their
+ *   own shape instead of a 500;
+ * - the outage is logged once when it starts and once when it ends (reachability.ts).
  */
 import pg from "pg";
+import { databaseUnavailable, insufficientStorage } from "../shared/store-errors.ts";
+import { silentStoreLogger, type StoreLogger } from "../shared/store-logger.ts";
+import { describeTarget, isConnectionError, isDiskFull } from "./connection-errors.ts";
+import { DatabaseReachability } from "./reachability.ts";
+import { escapeValues, unescapeRows } from "./text-escaping.ts";
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -43,18 +56,32 @@ const typeParsers: pg.CustomTypesConfig = {
   }) as pg.CustomTypesConfig["getTypeParser"],
 };
 
-export type Queryable = Pick<pg.PoolClient, "query">;
+/** What the *-sql.ts modules query through: the database itself, or one transaction's connection. */
+export interface Queryable {
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: readonly unknown[]): Promise<pg.QueryResult<R>>;
+}
 
 export interface PostgresDatabaseOptions {
   schema?: string;
   poolSize?: number;
+  /** Gives up connecting after this long (a server that drops packets would otherwise hang a request). */
+  connectTimeoutMs?: number;
+  logger?: StoreLogger;
+  /** Shared by the pools of one process so an outage is logged once; made from `logger` when absent. */
+  reachability?: DatabaseReachability;
 }
 
 export class PostgresDatabase {
   readonly pool: pg.Pool;
   readonly schema: string;
+  private readonly target: string;
+  private readonly reachability: DatabaseReachability;
+  private readonly logger: StoreLogger;
 
   constructor(url: string, options: PostgresDatabaseOptions = {}) {
+    this.target = describeTarget(url);
+    this.logger = options.logger ?? silentStoreLogger;
+    this.reachability = options.reachability ?? new DatabaseReachability(this.target, this.logger);
     this.schema = options.schema ?? "public";
     if (!SCHEMA_NAME.test(this.schema)) {
       throw new Error(`Invalid PostgreSQL schema name "${this.schema}": use lower-case letters, digits and underscores.`);
@@ -62,6 +89,8 @@ export class PostgresDatabase {
     this.pool = new pg.Pool({
       connectionString: url,
       max: options.poolSize ?? 10,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+      keepAlive: true,
       options: `-c search_path=${this.schema}`,
       types: typeParsers,
       application_name: "spool",
@@ -74,15 +103,15 @@ export class PostgresDatabase {
   /** Creates the schema if missing. Two processes racing on CREATE SCHEMA IF NOT EXISTS can still collide. */
   async ensureSchema(): Promise<void> {
     try {
-      await this.pool.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(this.schema)}`);
+      await this.call(() => this.pool.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(this.schema)}`));
     } catch (error) {
       const code = pgErrorCode(error);
       if (code !== PG_DUPLICATE_SCHEMA && code !== PG_UNIQUE_VIOLATION) throw error;
     }
   }
 
-  query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
-    return withDeadlockRetry(() => this.pool.query<R>(text, values));
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: readonly unknown[]): Promise<pg.QueryResult<R>> {
+    return withDeadlockRetry(() => this.call(async () => unescaped(await this.pool.query<R>(text, escapeValues(values)))));
   }
 
   /**
@@ -92,14 +121,21 @@ export class PostgresDatabase {
    * orders, e.g. completions of Items from several Batches) are rolled back by the server and retried here:
    * the whole transaction is redone, so `work` must not have effects outside the database.
    */
-  transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  transaction<T>(work: (client: Queryable) => Promise<T>): Promise<T> {
     return withDeadlockRetry(async () => {
-      const client = await this.pool.connect();
+      const client = await this.call(() => this.pool.connect());
+      // A checked-out client whose connection drops emits "error" besides failing its query; pg-pool only
+      // listens while the client is idle, and an unheard "error" event would kill the process.
+      const onConnectionError = (error: unknown): void => this.reachability.lost(error);
+      client.on("error", onConnectionError);
+      const connection: Queryable = {
+        query: (text, values) => this.call(async () => unescaped(await client.query(text, escapeValues(values)))),
+      };
       let broken = false;
       try {
-        await client.query("BEGIN");
-        const result = await work(client);
-        await client.query("COMMIT");
+        await connection.query("BEGIN");
+        const result = await work(connection);
+        await connection.query("COMMIT");
         return result;
       } catch (error) {
         try {
@@ -109,14 +145,47 @@ export class PostgresDatabase {
         }
         throw error;
       } finally {
+        client.off("error", onConnectionError);
         client.release(broken);
       }
     });
   }
 
+  /**
+   * One call to pg: a connection failure becomes AppError("unavailable") and a full server disk
+   * AppError("insufficient_storage"), each logged once; other errors (SQLSTATEs the callers branch on,
+   * deadlocks to retry) pass through unchanged.
+   */
+  private async call<T>(run: () => Promise<T>): Promise<T> {
+    let result: T;
+    try {
+      result = await run();
+    } catch (error) {
+      if (isConnectionError(error)) {
+        this.reachability.lost(error);
+        throw databaseUnavailable(error);
+      }
+      if (isDiskFull(error)) {
+        this.logger.error({ database: this.target, schema: this.schema, code: pgErrorCode(error) }, "the disk of the PostgreSQL server is full: the change was rolled back and not saved");
+        throw insufficientStorage(error);
+      }
+      throw error;
+    }
+    this.reachability.answered();
+    return result;
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }
+}
+
+/** A multi-statement text (a migration) resolves to one result per statement. */
+function unescaped<R extends pg.QueryResultRow>(result: pg.QueryResult<R>): pg.QueryResult<R> {
+  for (const each of Array.isArray(result) ? (result as pg.QueryResult<R>[]) : [result]) {
+    if (Array.isArray(each.rows)) unescapeRows(each.rows);
+  }
+  return result;
 }
 
 async function withDeadlockRetry<T>(run: () => Promise<T>, attempts = 5): Promise<T> {

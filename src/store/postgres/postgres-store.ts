@@ -14,6 +14,7 @@ import type { Batch, FileRecord, ItemResult, ItemStatus, LineError } from "../..
 import type {
   BatchLeaseRequest,
   BatchQuery,
+  ClaimedBatch,
   ClaimedItem,
   ClaimRequest,
   FileQuery,
@@ -79,7 +80,7 @@ export class PostgresStore implements Store {
     return batches.cancelBatch(this.db, batchId, nowMs);
   }
 
-  claimValidation(request: BatchLeaseRequest): Promise<Batch | null> {
+  claimValidation(request: BatchLeaseRequest): Promise<ClaimedBatch | null> {
     return lifecycle.claimValidation(this.db, request);
   }
   renewBatchLease(batchId: string, request: BatchLeaseRequest): Promise<boolean> {

@@ -24,3 +24,19 @@ export function fileAlreadyExists(fileId: string, cause: unknown): AppError {
 export function batchAlreadyExists(batchId: string, cause: unknown): AppError {
   return new AppError("already_exists", `A batch with id ${batchId} already exists.`, { cause });
 }
+
+/**
+ * The disk holding spool's data is full, so the write was rolled back (SQLite) or never made visible (a
+ * blob): nothing was saved. Which file or database it was goes to the log, not to the client.
+ */
+export function insufficientStorage(cause: unknown): AppError {
+  return new AppError("insufficient_storage", "Insufficient storage: the server's disk is full, so nothing was saved. Try again once space has been freed.", { cause });
+}
+
+/**
+ * The database cannot be reached (refused, reset, timed out, shutting down). Whether a write that was in
+ * flight when the connection dropped was committed is unknown, so the message promises nothing about it.
+ */
+export function databaseUnavailable(cause: unknown): AppError {
+  return new AppError("unavailable", "The database is unreachable at the moment. Try again shortly.", { cause });
+}

@@ -7,11 +7,11 @@
  * validation ends (startBatch / failBatch release the Lease) or its Lease expires.
  */
 import type { Batch, ItemResult, LineError } from "../../core/types.ts";
-import type { BatchLeaseRequest, FinalizeResult, FinalStatus } from "../store.ts";
+import type { BatchLeaseRequest, ClaimedBatch, FinalizeResult, FinalStatus } from "../store.ts";
 import { cancelUnstartedItems, getBatchRow } from "./batches-sql.ts";
 import { CountDeltas } from "./counters.ts";
 import type { SqliteDatabase } from "./database.ts";
-import { resultParams, RESULT_ASSIGNMENTS, toBatch, type BatchRow } from "../shared/row-mappers.ts";
+import { resultParams, RESULT_ASSIGNMENTS, toBatch, toClaimedBatch, type BatchRow } from "../shared/row-mappers.ts";
 import { batchNotFound, batchNotRetryable } from "../shared/store-errors.ts";
 
 const LEASE_FREE = "(lease_owner IS NULL OR lease_expires_at_ms <= @nowMs)";
@@ -34,15 +34,15 @@ function leaseParams(request: BatchLeaseRequest): { owner: string; nowMs: number
   return { owner: request.owner, nowMs: request.nowMs, leaseExpiresAtMs: request.nowMs + request.leaseMs };
 }
 
-export function claimValidation(db: SqliteDatabase, request: BatchLeaseRequest): Batch | null {
-  const row = db
-    .statement(
-      `UPDATE batches SET lease_owner = @owner, lease_expires_at_ms = @leaseExpiresAtMs, updated_at_ms = @nowMs
-       WHERE seq = (SELECT seq FROM batches WHERE status = 'validating' AND ${LEASE_FREE} ORDER BY seq LIMIT 1)
-       RETURNING *`,
-    )
-    .get(leaseParams(request)) as BatchRow | undefined;
-  return row ? toBatch(row) : null;
+export function claimValidation(db: SqliteDatabase, request: BatchLeaseRequest): ClaimedBatch | null {
+  const row = db.writeReturning<BatchRow>(
+    `UPDATE batches SET lease_owner = @owner, lease_expires_at_ms = @leaseExpiresAtMs, updated_at_ms = @nowMs,
+       validation_attempts = validation_attempts + 1
+     WHERE seq = (SELECT seq FROM batches WHERE status = 'validating' AND ${LEASE_FREE} ORDER BY seq LIMIT 1)
+     RETURNING *`,
+    leaseParams(request),
+  );
+  return row ? toClaimedBatch(row) : null;
 }
 
 export function renewBatchLease(db: SqliteDatabase, batchId: string, request: BatchLeaseRequest): boolean {
@@ -181,14 +181,13 @@ export function claimFinalization(db: SqliteDatabase, batchId: string, request: 
 const FINISHED_AT_COLUMN: Record<FinalStatus, string> = { completed: "completed_at_ms", expired: "expired_at_ms", cancelled: "cancelled_at_ms" };
 
 export function finishBatch(db: SqliteDatabase, batchId: string, owner: string, result: FinalizeResult): Batch | null {
-  const row = db
-    .statement(
-      `UPDATE batches SET status = @status, ${FINISHED_AT_COLUMN[result.status]} = @nowMs, updated_at_ms = @nowMs,
-         output_file_id = @outputFileId, error_file_id = @errorFileId, lease_owner = NULL, lease_expires_at_ms = NULL
-       WHERE id = @batchId AND status = 'finalizing' AND lease_owner = @owner
-       RETURNING *`,
-    )
-    .get({ status: result.status, nowMs: result.nowMs, outputFileId: result.outputFileId, errorFileId: result.errorFileId, batchId, owner }) as BatchRow | undefined;
+  const row = db.writeReturning<BatchRow>(
+    `UPDATE batches SET status = @status, ${FINISHED_AT_COLUMN[result.status]} = @nowMs, updated_at_ms = @nowMs,
+       output_file_id = @outputFileId, error_file_id = @errorFileId, lease_owner = NULL, lease_expires_at_ms = NULL
+     WHERE id = @batchId AND status = 'finalizing' AND lease_owner = @owner
+     RETURNING *`,
+    { status: result.status, nowMs: result.nowMs, outputFileId: result.outputFileId, errorFileId: result.errorFileId, batchId, owner },
+  );
   return row ? toBatch(row) : null;
 }
 

@@ -10,28 +10,25 @@ import { batchAlreadyExists, batchNotCancellable, batchNotFound } from "../share
 
 export function createBatch(db: SqliteDatabase, batch: NewBatch): Batch {
   try {
-    const row = db
-      .statement(
-        `INSERT INTO batches (id, dialect, kind, endpoint, model, status, input_file_id, invalid_line_policy, display_name,
-                              metadata_json, options_json, priority, created_at_ms, updated_at_ms, expires_at_ms)
-         VALUES (?, ?, ?, ?, ?, 'validating', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
-      )
-      .get(
-        batch.id,
-        batch.dialect,
-        batch.kind,
-        batch.endpoint,
-        batch.model,
-        batch.inputFileId,
-        batch.invalidLinePolicy,
-        batch.displayName,
-        batch.metadata === null ? null : JSON.stringify(batch.metadata),
-        JSON.stringify(batch.options),
-        batch.priority,
-        batch.createdAtMs,
-        batch.createdAtMs,
-        batch.expiresAtMs,
-      );
+    const row = db.writeReturning<BatchRow>(
+      `INSERT INTO batches (id, dialect, kind, endpoint, model, status, input_file_id, invalid_line_policy, display_name,
+                            metadata_json, options_json, priority, created_at_ms, updated_at_ms, expires_at_ms)
+       VALUES (?, ?, ?, ?, ?, 'validating', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+      batch.id,
+      batch.dialect,
+      batch.kind,
+      batch.endpoint,
+      batch.model,
+      batch.inputFileId,
+      batch.invalidLinePolicy,
+      batch.displayName,
+      batch.metadata === null ? null : JSON.stringify(batch.metadata),
+      JSON.stringify(batch.options),
+      batch.priority,
+      batch.createdAtMs,
+      batch.createdAtMs,
+      batch.expiresAtMs,
+    );
     return toBatch(row as BatchRow);
   } catch (error) {
     if (isUniqueViolation(error)) throw batchAlreadyExists(batch.id, error);

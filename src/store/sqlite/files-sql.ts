@@ -9,12 +9,11 @@ const FILE_COLUMNS = "id, purpose, filename, display_name, mime_type, bytes, sha
 
 export function createFile(db: SqliteDatabase, file: NewFile): FileRecord {
   try {
-    const row = db
-      .statement(
-        `INSERT INTO files (id, purpose, filename, display_name, mime_type, bytes, sha256, source, created_at_ms, expires_at_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${FILE_COLUMNS}`,
-      )
-      .get(file.id, file.purpose, file.filename, file.displayName, file.mimeType, file.bytes, file.sha256, file.source, file.createdAtMs, file.expiresAtMs);
+    const row = db.writeReturning<FileRow>(
+      `INSERT INTO files (id, purpose, filename, display_name, mime_type, bytes, sha256, source, created_at_ms, expires_at_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${FILE_COLUMNS}`,
+      file.id, file.purpose, file.filename, file.displayName, file.mimeType, file.bytes, file.sha256, file.source, file.createdAtMs, file.expiresAtMs,
+    );
     return toFileRecord(row as FileRow);
   } catch (error) {
     if (isUniqueViolation(error)) throw fileAlreadyExists(file.id, error);

@@ -2,11 +2,13 @@
  * The embedded Store: one SQLite file (WAL) that the API process and any `spool worker` processes on the
  * same machine may open together. better-sqlite3 is synchronous; the contract is async so that the
  * PostgreSQL Store fits the same shape. The SQL lives in the *-sql.ts modules, one concern each.
+ * Every operation runs through SqliteDatabase.guard: a full disk answers AppError("insufficient_storage").
  */
 import type { Batch, FileRecord, ItemResult, ItemStatus, LineError } from "../../core/types.ts";
 import type {
   BatchLeaseRequest,
   BatchQuery,
+  ClaimedBatch,
   ClaimedItem,
   ClaimRequest,
   FileQuery,
@@ -26,13 +28,14 @@ import * as files from "./files-sql.ts";
 import * as leases from "./item-leases-sql.ts";
 import * as items from "./items-sql.ts";
 import { migrate } from "./migrate.ts";
+import type { StoreLogger } from "../shared/store-logger.ts";
 
 export class SqliteStore implements Store {
   constructor(private readonly db: SqliteDatabase) {}
 
   async migrate(): Promise<void> {
     // The ledger's applied_at_ms is bookkeeping about this process, not domain time: the wall clock is right.
-    migrate(this.db, Date.now());
+    this.db.guard(() => migrate(this.db, Date.now()));
   }
 
   async close(): Promise<void> {
@@ -40,97 +43,97 @@ export class SqliteStore implements Store {
   }
 
   async createFile(file: NewFile): Promise<FileRecord> {
-    return files.createFile(this.db, file);
+    return this.db.guard(() => files.createFile(this.db, file));
   }
   async getFile(id: string): Promise<FileRecord | null> {
-    return files.getFile(this.db, id);
+    return this.db.guard(() => files.getFile(this.db, id));
   }
   async listFiles(query: FileQuery): Promise<{ files: FileRecord[]; hasMore: boolean }> {
-    return files.listFiles(this.db, query);
+    return this.db.guard(() => files.listFiles(this.db, query));
   }
   async deleteFile(id: string): Promise<boolean> {
-    return files.deleteFile(this.db, id);
+    return this.db.guard(() => files.deleteFile(this.db, id));
   }
 
   async deleteExpiredFiles(nowMs: number, limit: number): Promise<string[]> {
-    return files.deleteExpiredFiles(this.db, nowMs, limit);
+    return this.db.guard(() => files.deleteExpiredFiles(this.db, nowMs, limit));
   }
 
   async createBatch(batch: NewBatch): Promise<Batch> {
-    return batches.createBatch(this.db, batch);
+    return this.db.guard(() => batches.createBatch(this.db, batch));
   }
   async getBatch(id: string): Promise<Batch | null> {
-    return batches.getBatch(this.db, id);
+    return this.db.guard(() => batches.getBatch(this.db, id));
   }
   async listBatches(query: BatchQuery): Promise<{ batches: Batch[]; hasMore: boolean }> {
-    return batches.listBatches(this.db, query);
+    return this.db.guard(() => batches.listBatches(this.db, query));
   }
   async deleteBatch(id: string, nowMs: number): Promise<boolean> {
-    return batches.deleteBatch(this.db, id, nowMs);
+    return this.db.guard(() => batches.deleteBatch(this.db, id, nowMs));
   }
   async cancelBatch(batchId: string, nowMs: number): Promise<Batch> {
-    return batches.cancelBatch(this.db, batchId, nowMs);
+    return this.db.guard(() => batches.cancelBatch(this.db, batchId, nowMs));
   }
 
-  async claimValidation(request: BatchLeaseRequest): Promise<Batch | null> {
-    return lifecycle.claimValidation(this.db, request);
+  async claimValidation(request: BatchLeaseRequest): Promise<ClaimedBatch | null> {
+    return this.db.guard(() => lifecycle.claimValidation(this.db, request));
   }
   async renewBatchLease(batchId: string, request: BatchLeaseRequest): Promise<boolean> {
-    return lifecycle.renewBatchLease(this.db, batchId, request);
+    return this.db.guard(() => lifecycle.renewBatchLease(this.db, batchId, request));
   }
   async clearItems(batchId: string): Promise<void> {
-    items.clearItems(this.db, batchId);
+    this.db.guard(() => items.clearItems(this.db, batchId));
   }
   async insertItems(batchId: string, newItems: readonly NewItem[]): Promise<void> {
-    items.insertItems(this.db, batchId, newItems);
+    this.db.guard(() => items.insertItems(this.db, batchId, newItems));
   }
   async startBatch(batchId: string, params: { owner: string; total: number; model: string | null; errors: LineError[] | null; nowMs: number }): Promise<Batch | null> {
-    return lifecycle.startBatch(this.db, batchId, params);
+    return this.db.guard(() => lifecycle.startBatch(this.db, batchId, params));
   }
   async failBatch(batchId: string, params: { owner: string; errors: LineError[]; nowMs: number }): Promise<Batch | null> {
-    return lifecycle.failBatch(this.db, batchId, params);
+    return this.db.guard(() => lifecycle.failBatch(this.db, batchId, params));
   }
 
   async claimItems(request: ClaimRequest): Promise<ClaimedItem[]> {
-    return items.claimItems(this.db, request);
+    return this.db.guard(() => items.claimItems(this.db, request));
   }
   async completeItems(completions: readonly ItemCompletion[], nowMs: number): Promise<number> {
-    return items.completeItems(this.db, completions, nowMs);
+    return this.db.guard(() => items.completeItems(this.db, completions, nowMs));
   }
   async renewItemLeases(owner: string, nowMs: number, leaseMs: number): Promise<number> {
-    return leases.renewItemLeases(this.db, owner, nowMs, leaseMs);
+    return this.db.guard(() => leases.renewItemLeases(this.db, owner, nowMs, leaseMs));
   }
   async releaseItems(owner: string, released?: readonly { batchId: string; index: number }[]): Promise<number> {
-    return leases.releaseItems(this.db, owner, released);
+    return this.db.guard(() => leases.releaseItems(this.db, owner, released));
   }
   async reclaimExpiredItems(nowMs: number): Promise<number> {
-    return leases.reclaimExpiredItems(this.db, nowMs);
+    return this.db.guard(() => leases.reclaimExpiredItems(this.db, nowMs));
   }
   async failExhaustedItems(maxAttempts: number, nowMs: number, result: ItemResult): Promise<number> {
-    return leases.failExhaustedItems(this.db, maxAttempts, nowMs, result);
+    return this.db.guard(() => leases.failExhaustedItems(this.db, maxAttempts, nowMs, result));
   }
 
   async expireBatches(nowMs: number, result: (item: { batchId: string; index: number }) => ItemResult): Promise<string[]> {
-    return lifecycle.expireBatches(this.db, nowMs, result);
+    return this.db.guard(() => lifecycle.expireBatches(this.db, nowMs, result));
   }
   async findBatchesToFinalize(nowMs: number, limit: number): Promise<{ batchId: string; status: FinalStatus }[]> {
-    return lifecycle.findBatchesToFinalize(this.db, nowMs, limit);
+    return this.db.guard(() => lifecycle.findBatchesToFinalize(this.db, nowMs, limit));
   }
   async claimFinalization(batchId: string, request: BatchLeaseRequest): Promise<Batch | null> {
-    return lifecycle.claimFinalization(this.db, batchId, request);
+    return this.db.guard(() => lifecycle.claimFinalization(this.db, batchId, request));
   }
   async finishBatch(batchId: string, owner: string, result: FinalizeResult): Promise<Batch | null> {
-    return lifecycle.finishBatch(this.db, batchId, owner, result);
+    return this.db.guard(() => lifecycle.finishBatch(this.db, batchId, owner, result));
   }
   async readItems(batchId: string, params: { afterIndex: number; limit: number; statuses?: readonly ItemStatus[] }): Promise<ItemPage> {
-    return items.readItems(this.db, batchId, params);
+    return this.db.guard(() => items.readItems(this.db, batchId, params));
   }
   async retryFailedItems(batchId: string, nowMs: number): Promise<Batch> {
-    return lifecycle.retryFailedItems(this.db, batchId, nowMs);
+    return this.db.guard(() => lifecycle.retryFailedItems(this.db, batchId, nowMs));
   }
 }
 
 /** Opens (creating if needed) the SQLite Store at `filePath`. Call migrate() before use. */
-export async function openSqliteStore(filePath: string): Promise<Store> {
-  return new SqliteStore(new SqliteDatabase(filePath));
+export async function openSqliteStore(filePath: string, options: { logger?: StoreLogger } = {}): Promise<Store> {
+  return new SqliteStore(new SqliteDatabase(filePath, options));
 }

@@ -1,6 +1,7 @@
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
-import { buildHttpServer, registerDialectSurface } from "../../../src/api/http-server.ts";
+import { buildHttpServer } from "../../../src/api/http-server.ts";
+import { openAISurfaces } from "../../../src/api/openai/plugin.ts";
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from "../../helpers/fake-openai-upstream.ts";
 import { waitFor } from "../../helpers/wait-for.ts";
 import { startOpenAITestServer, type OpenAITestServer } from "./openai-test-server.ts";
@@ -69,8 +70,7 @@ describe("HTTP server", () => {
   });
 
   it("routes errors to the mapper of the longest matching prefix, so another dialect can plug in", async () => {
-    const server = buildHttpServer(spool.context);
-    registerDialectSurface(server, spool.context, {
+    const server = buildHttpServer(spool.context, { surfaces: [...openAISurfaces(), {
       name: "gemini-like",
       prefix: "/v1beta",
       register: async (scope) => {
@@ -79,7 +79,7 @@ describe("HTTP server", () => {
         });
       },
       toErrorReply: (_error, requestId) => ({ statusCode: 404, headers: {}, body: { error: { code: 404, status: "NOT_FOUND", requestId } }, unexpected: false }),
-    });
+    }] });
     try {
       const gemini = await server.inject({ method: "GET", url: "/v1beta/models/x:unknown" });
       expect(gemini.statusCode).toBe(404);

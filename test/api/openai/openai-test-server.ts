@@ -6,11 +6,14 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
+import { BatchService } from "../../../src/batches/batch-service.ts";
+import { BATCH_FORMATS } from "../../../src/dialects/registry.ts";
 import OpenAI from "openai";
 import { pino } from "pino";
 import type { FastifyInstance } from "fastify";
 import type { AppContext } from "../../../src/app-context.ts";
 import { buildHttpServer } from "../../../src/api/http-server.ts";
+import { openAISurfaces } from "../../../src/api/openai/plugin.ts";
 import type { ConfigFile } from "../../../src/config/config.ts";
 import { loadConfig } from "../../../src/config/load-config.ts";
 import { systemClock } from "../../../src/core/clock.ts";
@@ -67,8 +70,9 @@ export async function startOpenAITestServer(params: { label: string; upstreamUrl
     logger,
   });
   let wakeups = 0;
-  const context: AppContext = { config, store, blobs, clock: systemClock, logger, catalog, dispatcher, notifyWork: () => void (wakeups += 1) };
-  const server = buildHttpServer(context);
+  const batches = new BatchService({ store, blobs, clock: systemClock, logger, formats: BATCH_FORMATS, notifyWork: () => void (wakeups += 1) });
+  const context: AppContext = { config, store, blobs, clock: systemClock, logger, catalog, dispatcher, batches, formats: BATCH_FORMATS };
+  const server = buildHttpServer(context, { surfaces: openAISurfaces() });
   await server.listen({ host: "127.0.0.1", port: 0 });
   const url = `http://127.0.0.1:${(server.server.address() as AddressInfo).port}`;
   const apiKey = config.apiKeys[0] ?? "sk-test";

@@ -1,0 +1,226 @@
+/**
+ * The Batch service: the one writer of the Batch lifecycle, as pg-boss's Manager is to pg-boss. Every entry
+ * point — the API routes of each dialect, `spool run`, tests — creates, cancels, deletes and retries Batches
+ * and reads their results through these functions; routes and commands only turn wire input into commands
+ * and the service's answers into wire output.
+ *
+ * What is decided here and nowhere else: a Batch's invalid-line policy and default lifetime (from its
+ * dialect's BatchFormat), how an inline request list becomes the internal input File, the order of
+ * "committed, then wake the Workers", and the one page loop over Items.
+ *
+ * Deliberately not here: validation, claiming, dispatch and finalization (the Worker and Sweeper run them
+ * under Leases, possibly in other processes); wire shapes (src/dialects/).
+ */
+import type { Logger } from "pino";
+import type { BatchFormats } from "../core/batch-format.ts";
+import type { Clock } from "../core/clock.ts";
+import { AppError } from "../core/errors.ts";
+import { newBatchId, newFileId } from "../core/ids.ts";
+import { isTerminal, type Batch, type Dialect, type Item, type ItemStatus, type RequestKind } from "../core/types.ts";
+import type { BlobStore } from "../store/blob-store.ts";
+import type { BatchQuery, Store } from "../store/store.ts";
+import { batchProgress, type BatchProgress } from "../core/batch-progress.ts";
+
+/** Purpose of the internal File that holds an inline Batch's requests as JSONL (hidden from file lists). */
+export const INLINE_INPUT_PURPOSE = "batch_inline_input";
+
+const PAGE = 1_000;
+const INLINE_WRITE_BYTES = 256 * 1024;
+export const FINISHED_ITEM_STATUSES: readonly ItemStatus[] = ["succeeded", "failed", "cancelled", "expired"];
+
+export interface BatchServiceDeps {
+  store: Store;
+  blobs: BlobStore;
+  clock: Clock;
+  logger: Logger;
+  formats: BatchFormats;
+  /** Wakes local Workers and the Sweeper; a no-op in API-only processes (they poll). */
+  notifyWork: () => void;
+}
+
+/** The input of a new Batch: an uploaded File, or inline request lines (already checked by the dialect). */
+export type BatchInput = { fileId: string } | { lines: readonly string[] };
+
+export interface CreateBatchCommand {
+  dialect: Dialect;
+  kind: RequestKind;
+  /** Dialect-owned endpoint name ("/v1/chat/completions", "batchGenerateContent"). */
+  endpoint: string;
+  /** The Model of every Item when the dialect fixes one per Batch (Gemini: the URL's), else null. */
+  model: string | null;
+  input: BatchInput;
+  displayName?: string | null;
+  metadata?: Record<string, unknown> | null;
+  /** Dialect-owned options kept with the Batch (output expiry, inline results...). */
+  options?: Record<string, unknown>;
+  priority?: number;
+  /** How long the Batch may run before it expires; default: its dialect's. */
+  lifetimeMs?: number;
+  /** A caller-chosen id (`spool run` records it before creating, to resume after a crash). */
+  id?: string;
+}
+
+export class BatchService {
+  constructor(private readonly deps: BatchServiceDeps) {}
+
+  /**
+   * Stores a new Batch in `validating` and wakes the Workers. Once this resolves the Batch is committed:
+   * callers must not fail the request afterwards (a client retrying a 5xx would create a second Batch).
+   */
+  async create(command: CreateBatchCommand): Promise<Batch> {
+    const { store, clock, formats } = this.deps;
+    const format = formats[command.dialect];
+    const nowMs = clock.now();
+    const id = command.id ?? newBatchId();
+    const lifetimeMs = command.lifetimeMs ?? format.defaultLifetimeMs;
+    const inline = "lines" in command.input;
+    const inputFileId = "fileId" in command.input ? command.input.fileId : await this.writeInlineInput(id, command.input.lines, nowMs, lifetimeMs);
+    const options = inline ? { ...command.options, inline: true, requestCount: (command.input as { lines: readonly string[] }).lines.length } : (command.options ?? {});
+    let batch: Batch;
+    try {
+      batch = await store.createBatch({
+        id,
+        dialect: command.dialect,
+        kind: command.kind,
+        endpoint: command.endpoint,
+        model: command.model,
+        inputFileId,
+        invalidLinePolicy: format.invalidLinePolicy,
+        displayName: command.displayName ?? null,
+        metadata: command.metadata ?? null,
+        options,
+        priority: command.priority ?? 0,
+        createdAtMs: nowMs,
+        expiresAtMs: nowMs + lifetimeMs,
+      });
+    } catch (error) {
+      if (inline) await this.deleteFileQuietly(inputFileId);
+      throw error;
+    }
+    this.wake();
+    return batch;
+  }
+
+  get(id: string): Promise<Batch | null> {
+    return this.deps.store.getBatch(id);
+  }
+
+  list(query: BatchQuery): Promise<{ batches: Batch[]; hasMore: boolean }> {
+    return this.deps.store.listBatches(query);
+  }
+
+  /**
+   * validating | in_progress -> cancelling; unstarted Items are cancelled at once, running ones finish.
+   * Throws AppError("conflict") for a Batch that already ended or is writing its results.
+   */
+  async cancel(id: string): Promise<Batch> {
+    const batch = await this.require(id);
+    // Checked here for a clear message; the Store re-checks atomically (the Batch may finish meanwhile).
+    if (isTerminal(batch.status) || batch.status === "finalizing") {
+      throw new AppError("conflict", `Cannot cancel a batch with status '${batch.status}'.`, { param: "batch_id" });
+    }
+    const cancelled = await this.deps.store.cancelBatch(batch.id, this.deps.clock.now());
+    this.wake();
+    return cancelled;
+  }
+
+  /** Hides the Batch from reads and lists and cancels its unfinished Items. False if it did not exist. */
+  async delete(id: string): Promise<boolean> {
+    const deleted = await this.deps.store.deleteBatch(id, this.deps.clock.now());
+    if (deleted) this.wake();
+    return deleted;
+  }
+
+  /** Failed Items of an ended Batch run again; their new results replace the old ones in the same output. */
+  async retryFailed(id: string): Promise<Batch> {
+    const batch = await this.require(id);
+    const retried = await this.deps.store.retryFailedItems(batch.id, this.deps.clock.now());
+    this.wake();
+    return retried;
+  }
+
+  /** Live counts, rate and ETA of a Batch. */
+  progress(batch: Batch): BatchProgress {
+    return batchProgress(batch, this.deps.clock.now());
+  }
+
+  /** The Items of a Batch in input order (optionally only some statuses), read one page at a time. */
+  async *items(batchId: string, options: { statuses?: readonly ItemStatus[]; afterIndex?: number } = {}): AsyncGenerator<Item[]> {
+    let afterIndex = options.afterIndex ?? -1;
+    for (;;) {
+      const page = await this.deps.store.readItems(batchId, { afterIndex, limit: PAGE, statuses: options.statuses });
+      if (page.items.length > 0) yield page.items;
+      if (page.nextAfterIndex === null) return;
+      afterIndex = page.nextAfterIndex;
+    }
+  }
+
+  /** The finished Items (those with a result) in input order, while the Batch runs or after it ended. */
+  async *finishedResults(batchId: string, options: { afterIndex?: number } = {}): AsyncGenerator<Item[]> {
+    for await (const page of this.items(batchId, { statuses: FINISHED_ITEM_STATUSES, afterIndex: options.afterIndex })) {
+      const finished = page.filter((item) => item.result !== null);
+      if (finished.length > 0) yield finished;
+    }
+  }
+
+  /** Wakes local Workers and the Sweeper. Never throws: they find the work on their next poll anyway. */
+  wake(): void {
+    try {
+      this.deps.notifyWork();
+    } catch (error) {
+      this.deps.logger.warn({ err: error }, "waking workers failed; they will find the work on their next poll");
+    }
+  }
+
+  private async require(id: string): Promise<Batch> {
+    const batch = await this.deps.store.getBatch(id);
+    if (!batch) throw new AppError("not_found", `No such Batch object: ${id}.`, { param: "batch_id" });
+    return batch;
+  }
+
+  /** Writes inline request lines as the internal JSONL File a Batch validates like any upload. */
+  private async writeInlineInput(batchId: string, lines: readonly string[], nowMs: number, lifetimeMs: number): Promise<string> {
+    const { store, blobs } = this.deps;
+    const fileId = newFileId();
+    const info = await blobs.put(fileId, chunkLines(lines));
+    try {
+      await store.createFile({
+        id: fileId,
+        purpose: INLINE_INPUT_PURPOSE,
+        filename: `${batchId}-inline.jsonl`,
+        displayName: null,
+        mimeType: "application/jsonl",
+        bytes: info.bytes,
+        sha256: info.sha256,
+        source: "uploaded",
+        createdAtMs: nowMs,
+        expiresAtMs: nowMs + lifetimeMs,
+      });
+    } catch (error) {
+      await blobs.delete(fileId).catch(() => false);
+      throw error;
+    }
+    return fileId;
+  }
+
+  private async deleteFileQuietly(fileId: string): Promise<void> {
+    await this.deps.store.deleteFile(fileId).catch(() => false);
+    await this.deps.blobs.delete(fileId).catch(() => false);
+  }
+}
+
+/** Lines as ~256 KB chunks of JSONL bytes: one write per chunk, not per line. */
+async function* chunkLines(lines: readonly string[]): AsyncGenerator<Buffer> {
+  let chunk: string[] = [];
+  let size = 0;
+  for (const line of lines) {
+    chunk.push(line, "\n");
+    size += line.length + 1;
+    if (size >= INLINE_WRITE_BYTES) {
+      yield Buffer.from(chunk.join(""), "utf8");
+      chunk = [];
+      size = 0;
+    }
+  }
+  if (chunk.length > 0) yield Buffer.from(chunk.join(""), "utf8");
+}

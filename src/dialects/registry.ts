@@ -1,0 +1,31 @@
+/** The BatchFormat of each dialect, by Dialect. Kept apart from app.ts so local commands load no engines. */
+import type { BatchFormat, BatchFormats, SniffedLine } from "../core/batch-format.ts";
+import type { Dialect } from "../core/types.ts";
+import { geminiBatchFormat } from "./gemini/batch-format.ts";
+import { openAIBatchFormat } from "./openai/batch-format.ts";
+import { stripModelsPrefix } from "./gemini/wire.ts";
+
+export const BATCH_FORMATS: BatchFormats = {
+  openai: openAIBatchFormat,
+  gemini: geminiBatchFormat,
+};
+
+/** Order in which dialects are asked to recognise a line: OpenAI's fields are the more specific. */
+const SNIFF_ORDER: readonly Dialect[] = ["openai", "gemini"];
+
+/** The dialect whose lines look like `record`, with its endpoint; null when none recognises it. */
+export function sniffDialect(record: Record<string, unknown>): (SniffedLine & { format: BatchFormat }) | null {
+  for (const dialect of SNIFF_ORDER) {
+    const format = BATCH_FORMATS[dialect];
+    const sniffed = format.sniffLine(record);
+    if (sniffed) return { ...sniffed, format };
+  }
+  return null;
+}
+
+export function isDialect(value: string): value is Dialect {
+  return Object.hasOwn(BATCH_FORMATS, value);
+}
+
+/** Other spellings of model names that clients of some dialect use (for ModelCatalog's `nameForms`). */
+export const MODEL_NAME_FORMS: readonly ((name: string) => string)[] = [stripModelsPrefix];

@@ -1,0 +1,108 @@
+/**
+ * The Sweeper's validation pass over real input Files, and the Sweeper and Worker loops running together
+ * (each waking the other) from a validating Batch to a completed one.
+ */
+import { describe, expect, it } from "vitest";
+import { resultFileIds } from "../../src/worker/finalize-batch.ts";
+import { chatLine } from "../helpers/batch-files.ts";
+import { storeBackends, useStores } from "../helpers/store-backends.ts";
+import { waitFor } from "../helpers/wait-for.ts";
+import { blobText, itemsOf, useLoopFixture } from "./loop-fixture.ts";
+
+describe.each(storeBackends)("Sweeper validation on the $name store", (backend) => {
+  const stores = useStores(backend);
+  const loops = useLoopFixture();
+
+  it("starts a valid Batch: validating becomes in_progress, its Items become pending, and Workers are told", async () => {
+    const { store, clock, submitBatch, createSweeper } = await loops.create(await stores.open());
+    const batch = await submitBatch([chatLine("a", "first"), "", chatLine("b", "second"), chatLine("c", "third")]);
+    expect(batch.status).toBe("validating");
+    let told = 0;
+    const sweeper = createSweeper({ onBatchStarted: () => (told += 1) });
+    clock.advance(500);
+
+    expect(await sweeper.validatePending()).toBe(1);
+    const started = await store.getBatch(batch.id);
+    expect(started).toMatchObject({ status: "in_progress", model: "gpt-test", errors: null, inProgressAtMs: clock.now() });
+    expect(started?.counts).toEqual({ total: 3, succeeded: 0, failed: 0, cancelled: 0, expired: 0 });
+    const items = await itemsOf(store, batch.id);
+    expect(items.map((item) => [item.index, item.clientId, item.status, item.attempts])).toEqual([
+      [0, "a", "pending", 0],
+      [1, "b", "pending", 0],
+      [2, "c", "pending", 0],
+    ]);
+    expect(told).toBe(1);
+    expect(await sweeper.validatePending()).toBe(0);
+  });
+
+  it("fails a Batch with bad lines, listing every LineError, and keeps none of its Items", async () => {
+    const { store, submitBatch, createSweeper } = await loops.create(await stores.open());
+    const batch = await submitBatch([
+      chatLine("ok", "fine"),
+      "{not json",
+      JSON.stringify({ method: "POST", url: "/v1/chat/completions", body: { model: "gpt-test", messages: [] } }),
+      JSON.stringify({ custom_id: "wrong-url", method: "POST", url: "/v1/embeddings", body: { model: "gpt-test", messages: [{ role: "user", content: "x" }] } }),
+      chatLine("ok", "again"),
+      chatLine("unknown-model", "x", "no-such-model"),
+    ]);
+    let told = 0;
+    expect(await createSweeper({ onBatchStarted: () => (told += 1) }).validatePending()).toBe(1);
+
+    const failed = await store.getBatch(batch.id);
+    expect(failed?.status).toBe("failed");
+    expect(failed?.errors?.map((error) => [error.line, error.code])).toEqual([
+      [2, "invalid_json_line"],
+      [3, "missing_custom_id"],
+      [3, "invalid_value"],
+      [4, "url_mismatch"],
+      [5, "duplicate_custom_id"],
+      [6, "model_not_found"],
+    ]);
+    expect(failed?.errors?.find((error) => error.line === 4)?.param).toBe("url");
+    expect(await itemsOf(store, batch.id)).toEqual([]);
+    expect(told).toBe(0);
+  });
+
+  it("fails a Batch whose input File has no requests", async () => {
+    const { store, submitBatch, createSweeper } = await loops.create(await stores.open());
+    const batch = await submitBatch(["", "   "]);
+    await createSweeper().validatePending();
+    expect(await store.getBatch(batch.id)).toMatchObject({ status: "failed", errors: [{ line: null, code: "empty_file" }] });
+  });
+
+  it("runs the good lines of a skip-policy Batch and stores each bad line as a failed Item", async () => {
+    const { store, submitBatch, createSweeper } = await loops.create(await stores.open());
+    const batch = await submitBatch([chatLine("a", "one"), "{oops", chatLine("c", "three")], { invalidLinePolicy: "skip" });
+    await createSweeper().validatePending();
+
+    const started = await store.getBatch(batch.id);
+    expect(started?.status).toBe("in_progress");
+    expect(started?.counts).toMatchObject({ total: 3, failed: 1 });
+    expect(started?.errors?.map((error) => [error.line, error.code])).toEqual([[2, "invalid_json_line"]]);
+    const items = await itemsOf(store, batch.id);
+    expect(items.map((item) => item.status)).toEqual(["pending", "failed", "pending"]);
+    expect(items[1]?.result?.errorCode).toBe("invalid_request");
+  });
+
+  it("runs with the Worker loop, each waking the other, from validating to completed", async () => {
+    const { store, blobs, submitBatch, createWorker, createSweeper } = await loops.create(await stores.open());
+    // Long poll and sweep periods: only the wake-ups between the loops can make this finish quickly.
+    const settings = { pollMs: 60_000, sweepMs: 60_000 };
+    let sweeper: ReturnType<typeof createSweeper> | null = null;
+    const worker = createWorker({ settings, onResults: () => sweeper?.notify() });
+    sweeper = createSweeper({ settings, onBatchStarted: () => worker.notify() });
+    worker.start();
+    sweeper.start();
+
+    const batch = await submitBatch([chatLine("a", "one"), chatLine("b", "two")]);
+    sweeper.notify();
+    const done = await waitFor(async () => {
+      const current = await store.getBatch(batch.id);
+      return current?.status === "completed" ? current : undefined;
+    }, { what: "the batch to complete", timeoutMs: 20_000 });
+    expect(done.outputFileId).toBe(resultFileIds(batch.id).output);
+    const lines = (await blobText(blobs, done.outputFileId ?? "")).trim().split("\n");
+    expect(lines.map((line) => (JSON.parse(line) as { custom_id: string }).custom_id)).toEqual(["a", "b"]);
+    await sweeper.stop();
+  });
+});
