@@ -137,10 +137,20 @@ function resolveConfig(file: ConfigFile, baseDir: string, source: IssueSource): 
     logLevel: file.logLevel ?? DEFAULTS.logLevel,
     apiKeys: file.apiKeys ?? [],
     limits: { ...DEFAULTS.limits, ...definedOnly(file.limits ?? {}) },
+    server: resolveServer(file.server ?? {}),
     worker: { ...DEFAULTS.worker, ...definedOnly(file.worker ?? {}) },
     models,
     demoModel,
   };
+}
+
+function resolveServer(server: NonNullable<ConfigFile["server"]>): Config["server"] {
+  const resolved = { ...DEFAULTS.server, ...definedOnly(server) };
+  // Node refuses to start a server whose header deadline is later than its whole-request deadline.
+  if (resolved.requestTimeoutMs > 0 && resolved.headersTimeoutMs > resolved.requestTimeoutMs) {
+    throw new ConfigError(`server.headersTimeoutMs (${resolved.headersTimeoutMs}) must not exceed server.requestTimeoutMs (${resolved.requestTimeoutMs}).`);
+  }
+  return resolved;
 }
 
 function isLocalPath(source: string): boolean {

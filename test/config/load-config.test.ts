@@ -72,4 +72,14 @@ describe("loadConfig", () => {
     const file = writeConfig("spool.yaml", "models:\n  - {name: a, engine: openai, baseUrl: 'http://x/v1'}\n  - {name: a, engine: openai, baseUrl: 'http://y/v1'}\n");
     expect(() => loadConfig({ config: file }, {})).toThrow(/configured twice/);
   });
+
+  it("fills server timeouts from defaults, takes them from the file, and refuses a header deadline past the request deadline", () => {
+    expect(loadConfig({}, {}).server).toEqual({ headersTimeoutMs: 30_000, requestTimeoutMs: 3_600_000, keepAliveTimeoutMs: 72_000, bodyIdleTimeoutMs: 30_000 });
+    const file = writeConfig("spool.yaml", "server:\n  bodyIdleTimeoutMs: 5000\n  requestTimeoutMs: 0\n");
+    expect(loadConfig({ config: file }, {}).server).toMatchObject({ bodyIdleTimeoutMs: 5_000, requestTimeoutMs: 0, headersTimeoutMs: 30_000 });
+    const bad = writeConfig("spool.yaml", "server:\n  headersTimeoutMs: 20000\n  requestTimeoutMs: 10000\n");
+    expect(() => loadConfig({ config: bad }, {})).toThrow(/server\.headersTimeoutMs \(20000\) must not exceed server\.requestTimeoutMs \(10000\)/);
+    expect(() => loadConfig({ config: writeConfig("spool.yaml", "server:\n  idleMs: 1\n") }, {})).toThrow(ConfigError);
+  });
 });
+

@@ -13,6 +13,7 @@
  * `{"key","response"}`, a failure line `{"key","error":{code,message,details}}` with the google.rpc code.
  */
 import type { BatchFormat, LineOutcome, SniffedLine } from "../../core/batch-format.ts";
+import { findExcessiveNesting, nestingLineError } from "../../core/json-nesting.ts";
 import type { ModelCatalog } from "../../core/model-catalog.ts";
 import type { Batch, Item, ItemResult, LineError } from "../../core/types.ts";
 import { badRequestDetail, googleErrorBody, RPC_CODES, rpcCodeForHttp } from "./errors.ts";
@@ -25,6 +26,9 @@ const LINE_FIELDS = new Set(["key", "request", "metadata"]);
 
 function parseLine(text: string, lineNumber: number, batch: Batch, catalog: ModelCatalog): LineOutcome {
   const prefix = (key: string | null): string => (key === null ? `Line ${lineNumber}` : `Line ${lineNumber} (key ${JSON.stringify(key)})`);
+  // Before anything recursive (JSON.stringify of metadata below, translation at dispatch) sees the value.
+  const tooDeep = findExcessiveNesting(text);
+  if (tooDeep) return invalid([nestingLineError(lineNumber, tooDeep)], null, null);
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -16,6 +16,7 @@
  *   one line.
  */
 import type { BatchFormat, LineOutcome, SniffedLine } from "../../core/batch-format.ts";
+import { findExcessiveNesting, nestingLineError } from "../../core/json-nesting.ts";
 import type { ModelCatalog } from "../../core/model-catalog.ts";
 import { bodyJson, isObject, type JsonObject } from "../../core/json.ts";
 import type { Batch, Item, ItemResult, LineError, RequestKind } from "../../core/types.ts";
@@ -54,6 +55,8 @@ class LineChecker {
 }
 
 function parseLine(text: string, lineNumber: number, batch: Batch, catalog: ModelCatalog): LineOutcome {
+  const tooDeep = findExcessiveNesting(text);
+  if (tooDeep) return invalid([nestingLineError(lineNumber, tooDeep)], null);
   let value: unknown;
   try {
     value = JSON.parse(text);
