@@ -38,18 +38,8 @@ import type {
   RequestKind,
 } from "../core/types.ts";
 
-export interface NewFile {
-  id: string;
-  purpose: string;
-  filename: string;
-  displayName: string | null;
-  mimeType: string | null;
-  bytes: number;
-  sha256: string;
-  source: "uploaded" | "generated";
-  createdAtMs: number;
-  expiresAtMs: number | null;
-}
+/** A File record as the caller creates it: every field of FileRecord is the caller's to choose. */
+export type NewFile = FileRecord;
 
 export interface FileQuery {
   purpose?: string;
@@ -87,7 +77,7 @@ export interface BatchQuery {
 /** One Item as produced by validation. Invalid lines of a "skip" Batch arrive with `result` set. */
 export interface NewItem {
   index: number;
-  customId: string | null;
+  clientId: string | null;
   echo: string | null;
   model: string;
   kind: RequestKind;

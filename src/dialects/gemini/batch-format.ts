@@ -13,17 +13,22 @@
  * `{"key","response"}`, a failure line `{"key","error":{code,message,details}}` with the google.rpc code.
  */
 import type { BatchFormat, LineOutcome, SniffedLine } from "../../core/batch-format.ts";
+import { findExcessiveNesting, nestingLineError } from "../../core/json-nesting.ts";
 import type { ModelCatalog } from "../../core/model-catalog.ts";
 import type { Batch, Item, ItemResult, LineError } from "../../core/types.ts";
 import { badRequestDetail, googleErrorBody, RPC_CODES, rpcCodeForHttp } from "./errors.ts";
 import { checkRequest } from "./request-checks.ts";
 import { describe, isObject, type Json } from "./wire.ts";
 import { ZERO_USAGE } from "../../core/types.ts";
+import { bodyJson } from "../../core/json.ts";
 
 const LINE_FIELDS = new Set(["key", "request", "metadata"]);
 
 function parseLine(text: string, lineNumber: number, batch: Batch, catalog: ModelCatalog): LineOutcome {
   const prefix = (key: string | null): string => (key === null ? `Line ${lineNumber}` : `Line ${lineNumber} (key ${JSON.stringify(key)})`);
+  // Before anything recursive (JSON.stringify of metadata below, translation at dispatch) sees the value.
+  const tooDeep = findExcessiveNesting(text);
+  if (tooDeep) return invalid([nestingLineError(lineNumber, tooDeep)], null, null);
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -71,11 +76,11 @@ function parseLine(text: string, lineNumber: number, batch: Batch, catalog: Mode
     return invalid(errors, key, echo);
   }
   // The line itself is stored; requestBody extracts `request` at dispatch (one parse the Worker does anyway).
-  return { ok: true, line: { customId: key, echo, model: checked.model, kind: batch.kind, request: text } };
+  return { ok: true, line: { clientId: key, echo, model: checked.model, kind: batch.kind, request: text } };
 }
 
-function invalid(errors: LineError[], customId: string | null, echo: string | null): LineOutcome {
-  return { ok: false, errors, customId, echo };
+function invalid(errors: LineError[], clientId: string | null, echo: string | null): LineOutcome {
+  return { ok: false, errors, clientId, echo };
 }
 
 function requestBody(request: string): Record<string, unknown> {
@@ -84,12 +89,12 @@ function requestBody(request: string): Record<string, unknown> {
   return isObject(parsed) ? parsed : {};
 }
 
-function duplicateIdError(customId: string, lineNumber: number, firstLine: number): LineError {
+function duplicateIdError(clientId: string, lineNumber: number, firstLine: number): LineError {
   return {
     line: lineNumber,
     code: "duplicate_key",
     param: "key",
-    message: `Line ${lineNumber}: key ${JSON.stringify(customId)} was already used on line ${firstLine}; each key must be unique within the file.`,
+    message: `Line ${lineNumber}: key ${JSON.stringify(clientId)} was already used on line ${firstLine}; each key must be unique within the file.`,
   };
 }
 
@@ -158,26 +163,13 @@ function parseEnvelope(body: string | null): { message: string | null; details: 
   }
 }
 
-/**
- * Stored bodies are JSON text written by JSON.stringify, spliced in as they are (re-serializing every
- * result would dominate finalization); only a body with a raw newline is re-serialized.
- */
-function bodyJson(body: string | null): string {
-  if (body === null || body.length === 0) return "null";
-  if (!body.includes("\n") && !body.includes("\r")) return body;
-  try {
-    return JSON.stringify(JSON.parse(body));
-  } catch {
-    return JSON.stringify(body);
-  }
-}
 
 function resultLine(_batch: Batch, item: Item): { target: "output" | "error"; line: string } {
   const wire = toItemWireResult(item);
   const parts: string[] = [];
   parts.push("response" in wire ? `"response":${wire.response}` : `"error":${JSON.stringify(wire.error)}`);
   if (item.echo !== null) parts.push(`"metadata":${bodyJson(item.echo)}`);
-  if (item.customId !== null) parts.push(`"key":${JSON.stringify(item.customId)}`);
+  if (item.clientId !== null) parts.push(`"key":${JSON.stringify(item.clientId)}`);
   return { target: "output", line: `{${parts.join(",")}}` };
 }
 

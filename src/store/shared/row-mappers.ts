@@ -64,7 +64,7 @@ export interface ItemRow {
   batch_id: string;
   idx: number;
   batch_seq: number;
-  custom_id: string | null;
+  client_id: string | null;
   echo: string | null;
   model: string;
   kind: RequestKind;
@@ -83,7 +83,7 @@ export interface ItemRow {
 
 /** The item columns every read selects (no lease columns: those never leave the Store). */
 export const ITEM_COLUMNS =
-  "batch_id, idx, batch_seq, custom_id, echo, model, kind, request, status, attempts, status_code, body, error_code, error_message, request_id, input_tokens, output_tokens, finished_at_ms";
+  "batch_id, idx, batch_seq, client_id, echo, model, kind, request, status, attempts, status_code, body, error_code, error_message, request_id, input_tokens, output_tokens, finished_at_ms";
 
 export function toFileRecord(row: FileRow): FileRecord {
   return {
@@ -148,7 +148,7 @@ export function toItem(row: ItemRow): Item {
   return {
     batchId: row.batch_id,
     index: row.idx,
-    customId: row.custom_id,
+    clientId: row.client_id,
     echo: row.echo,
     model: row.model,
     kind: row.kind,
@@ -163,15 +163,15 @@ export function toItem(row: ItemRow): Item {
  * What the claim returns. A claimed Item never has a result (pending Items carry none), and the claim is the
  * hot path: returning nine fewer columns makes it about a fifth cheaper.
  */
-export const CLAIMED_ITEM_COLUMNS = "batch_id, idx, batch_seq, custom_id, echo, model, kind, request, status, attempts";
+export const CLAIMED_ITEM_COLUMNS = "batch_id, idx, batch_seq, client_id, echo, model, kind, request, status, attempts";
 
-export type ClaimedItemRow = Pick<ItemRow, "batch_id" | "idx" | "batch_seq" | "custom_id" | "echo" | "model" | "kind" | "request" | "status" | "attempts">;
+export type ClaimedItemRow = Pick<ItemRow, "batch_id" | "idx" | "batch_seq" | "client_id" | "echo" | "model" | "kind" | "request" | "status" | "attempts">;
 
 export function toClaimedItem(row: ClaimedItemRow): ClaimedItem {
   return {
     batchId: row.batch_id,
     index: row.idx,
-    customId: row.custom_id,
+    clientId: row.client_id,
     echo: row.echo,
     model: row.model,
     kind: row.kind,
