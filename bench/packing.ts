@@ -11,7 +11,7 @@
 import { createReadStream, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import OpenAI from "openai";
-import { generateTestModel } from "../src/engines/llama-cpp/gguf/generate-test-model.ts";
+import { generateTestModel } from "../src/demo-model/generate-test-model.ts";
 import { writeBenchConfig } from "./end-to-end.ts";
 import { ratio, row, timed, workPath, WORK_DIR } from "./lib.ts";
 import { startSpool, startUpstream } from "./processes.ts";
