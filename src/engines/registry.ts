@@ -10,7 +10,8 @@ import type { Config, LlamaCppModelConfig, ModelConfig } from "../config/config.
 import type { ModelCatalog } from "../core/model-catalog.ts";
 import type { Engine, EnginePack, EngineReply, EngineError, PackCandidate, PackKey } from "../core/engine.ts";
 import { GeminiEngine } from "./gemini/gemini-engine.ts";
-import { LlamaCppEngine, llamaCppEmbeddingPackKey } from "./llama-cpp/llama-cpp-engine.ts";
+import { llamaCppEmbeddingPackKey } from "./llama-cpp/embedding-packs.ts";
+import { LlamaCppEngine } from "./llama-cpp/llama-cpp-engine.ts";
 import { OpenAIEngine } from "./openai/openai-engine.ts";
 
 export type ModelPathResolver = (model: LlamaCppModelConfig) => Promise<string>;

@@ -35,7 +35,7 @@ import {
 } from "node-llama-cpp";
 import type { LlamaCppModelConfig } from "../../config/config.ts";
 import { EngineError, type Engine, type EnginePack, type EngineReply, type EngineRequest, type PackCandidate, type PackKey } from "../../core/engine.ts";
-import { openAIEmbeddingPackKey } from "../packing/openai-embeddings.ts";
+import { embedPackOneByOne, llamaCppEmbeddingPackKey } from "./embedding-packs.ts";
 import { inspectGguf } from "./gguf-inspect.ts";
 import { defaultThreadCount, getSharedLlama, setNativeLogSink } from "./llama-runtime.ts";
 import {
@@ -165,23 +165,9 @@ export class LlamaCppEngine implements Engine {
     return llamaCppEmbeddingPackKey(this.config, request);
   }
 
-  /**
-   * The embedding context evaluates one input at a time (node-llama-cpp reads pooled embeddings of its one
-   * sequence only), so a pack is the same loop as a multi-input request, minus everything per request
-   * around it (a Dispatcher slot, a claim's share, a result write): that is what packing saves here. Each
-   * member runs exactly as it would alone, so its vector, usage and errors are its own.
-   */
-  async executePack(pack: EnginePack): Promise<(EngineReply | EngineError)[]> {
-    const results: (EngineReply | EngineError)[] = [];
-    for (const body of pack.bodies) {
-      try {
-        results.push(await this.execute({ kind: "embedding", dialect: pack.dialect, body, model: pack.model, signal: pack.signal }));
-      } catch (error) {
-        if (!(error instanceof EngineError) || error.kind === "aborted") throw error;
-        results.push(error);
-      }
-    }
-    return results;
+  /** One input at a time, as a multi-input request runs (embedding-packs.ts). */
+  executePack(pack: EnginePack): Promise<(EngineReply | EngineError)[]> {
+    return embedPackOneByOne(pack, (body) => this.execute({ kind: "embedding", dialect: pack.dialect, body, model: pack.model, signal: pack.signal }));
   }
 
   async close(): Promise<void> {
@@ -429,12 +415,6 @@ export class LlamaCppEngine implements Engine {
     }
     return bias;
   }
-}
-
-/** Pack key of a llama-cpp Model's embedding request; a pure function of the body, usable before the model loads. */
-export function llamaCppEmbeddingPackKey(config: LlamaCppModelConfig, request: PackCandidate): PackKey | null {
-  if (config.embeddings === false || request.dialect !== "openai") return null;
-  return openAIEmbeddingPackKey(request.body);
 }
 
 /** Runs one generation on an emptied sequence and reads what it evaluated and sampled from its TokenMeter. */
