@@ -47,6 +47,12 @@ export const llamaCppModelSchema = z.strictObject({
   threads: positiveInt.optional(),
   /** Parallel sequences in one context (continuous batching inside the engine). */
   sequences: positiveInt.optional(),
+  /**
+   * Keep each sequence's evaluated tokens between requests and send a request to the sequence holding the
+   * longest prefix of its prompt, so a shared prefix is evaluated once per sequence. Default true; false
+   * empties the sequence before every request.
+   */
+  kvReuse: z.boolean().optional(),
   contextSize: positiveInt.optional(),
   /** Serve embeddings from this model. */
   embeddings: z.boolean().optional(),
