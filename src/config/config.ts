@@ -21,14 +21,23 @@ const modelBase = {
   kinds: z.array(z.enum(["chat", "completion", "embedding"])).optional(),
 };
 
-export const openaiModelSchema = z.strictObject({
-  ...modelBase,
-  engine: z.literal("openai"),
-  baseUrl: z.url(),
-  apiKey: z.string().optional(),
-  /** Extra headers sent upstream (e.g. an org id). */
-  headers: z.record(z.string(), z.string()).optional(),
-});
+export const openaiModelSchema = z
+  .strictObject({
+    ...modelBase,
+    engine: z.literal("openai"),
+    baseUrl: z.url().optional(),
+    /**
+     * Several URLs serving the same model (replicas); with `baseUrl`, that one comes first. Requests sharing
+     * a prompt prefix go to the same URL, so each replica's prefix cache stays warm.
+     */
+    baseUrls: z.array(z.url()).min(1).optional(),
+    /** How a request picks one of several URLs: by prompt prefix (default), or in turn. */
+    baseUrlRouting: z.enum(["prefix", "round-robin"]).optional(),
+    apiKey: z.string().optional(),
+    /** Extra headers sent upstream (e.g. an org id). */
+    headers: z.record(z.string(), z.string()).optional(),
+  })
+  .refine((model) => model.baseUrl !== undefined || model.baseUrls !== undefined, { message: "set baseUrl or baseUrls", path: ["baseUrl"] });
 
 export const geminiModelSchema = z.strictObject({
   ...modelBase,
