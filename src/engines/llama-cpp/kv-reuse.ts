@@ -11,8 +11,9 @@
  * already keeps prompt + max tokens within the sequence's context.
  *
  * Determinism: a token's keys and values depend only on the tokens before it, so a reused prefix gives the
- * tail the same attention inputs as evaluating the whole prompt. The test "gives byte-identical replies with
- * and without KV reuse" holds the engine to that at temperature 0 and with a seed.
+ * rest of the prompt the same attention inputs as evaluating it whole, and the replies are the same. The
+ * tests "gives byte-identical replies and usage with and without reuse" (tiny and 25M models, temperature 0
+ * and seeded sampling, parallel sequences) hold the engine to that.
  *
  * `kvReuse: false` (per Model) keeps the old behaviour, every request on an emptied sequence: the
  * benchmark baseline, and a way out should a model misbehave with reuse.

@@ -15,7 +15,8 @@
  * prompt is evaluated once per sequence instead of once per request.
  *
  * Token counts are the ones node-llama-cpp actually evaluated and sampled on the sequence (its TokenMeter),
- * including tokens that never reach the text (an unfinished UTF-8 byte sequence, a stop string).
+ * including tokens that never reach the text (an unfinished UTF-8 byte sequence, a stop string); prompt
+ * tokens taken from the sequence's cache count as prompt tokens too, and as cached tokens.
  */
 import path from "node:path";
 import {
