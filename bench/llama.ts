@@ -5,7 +5,8 @@
  * tiny and the ~25M-parameter generated models.
  *
  * Like the engine, the baseline uses LlamaChat with the model's chat wrapper and starts every request from an
- * emptied sequence (no prefix reuse: both sides evaluate every prompt in full). Random-weight models may emit
+ * emptied sequence (no prefix reuse: the engine runs with `kvReuse: false`, so both sides evaluate every
+ * prompt in full; the prefix section measures reuse). Random-weight models may emit
  * their end token early and the engine has no `ignore_eos`; the OpenAI way to get the same effect is
  * `logit_bias: {<end token>: -100}` (the engine maps it to TokenBias "never"), so both sides ban the end
  * tokens and every request generates exactly `max_tokens` tokens. Tokens are counted by node-llama-cpp on
@@ -232,7 +233,7 @@ async function benchCase(llama: Llama, benchCase: Case): Promise<void> {
 
   const dir = mkdtempSync(path.join(WORK_DIR, `llama-${size}-`));
   const configPath = writeBenchConfig(dir, {
-    models: [{ name: modelName, engine: "llama-cpp", path: generated.path, threads: THREADS, sequences: SEQUENCES, concurrency: SEQUENCES }],
+    models: [{ name: modelName, engine: "llama-cpp", path: generated.path, threads: THREADS, sequences: SEQUENCES, concurrency: SEQUENCES, kvReuse: false }],
   });
   const warmFile = path.join(dir, "warm-up.jsonl");
   const batchFile = path.join(dir, "batch.jsonl");

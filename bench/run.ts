@@ -5,6 +5,7 @@
 import { benchEndToEnd } from "./end-to-end.ts";
 import { benchLlama } from "./llama.ts";
 import { benchPacking } from "./packing.ts";
+import { benchPrefix } from "./prefix.ts";
 import { benchScaleOut } from "./scale-out.ts";
 import { benchValidation } from "./validation.ts";
 
@@ -14,6 +15,7 @@ const sections: Record<string, () => Promise<void>> = {
   llama: () => benchLlama(),
   "scale-out": () => benchScaleOut(),
   packing: () => benchPacking(),
+  prefix: () => benchPrefix(),
 };
 
 const wanted = process.argv.slice(2).filter((arg) => arg in sections);

@@ -69,6 +69,8 @@ function describeIssue(issue: Issue, path: ConfigPath, input: unknown, source: I
       if (issue.format === "regex" && "pattern" in issue) return `${key} must match ${String(issue.pattern)}, got ${got}.`;
       return `${key} must be a valid ${issue.format}, got ${got}.`;
     default:
+      // Refinements word their message as the rest of a sentence about the key ("is required ...").
+      if (issue.code === "custom" && issue.message.startsWith("is required")) return `${key} is required${engineOf(input, path)}${issue.message.slice("is required".length)}.`;
       return `${key}: ${issue.message}`;
   }
 }

@@ -33,14 +33,23 @@ const modelBase = {
     .optional(),
 };
 
-export const openaiModelSchema = z.strictObject({
-  ...modelBase,
-  engine: z.literal("openai"),
-  baseUrl: z.url(),
-  apiKey: z.string().optional(),
-  /** Extra headers sent upstream (e.g. an org id). */
-  headers: z.record(z.string(), z.string()).optional(),
-});
+export const openaiModelSchema = z
+  .strictObject({
+    ...modelBase,
+    engine: z.literal("openai"),
+    baseUrl: z.url().optional(),
+    /**
+     * Several URLs serving the same model (replicas); with `baseUrl`, that one comes first. Requests sharing
+     * a prompt prefix go to the same URL, so each replica's prefix cache stays warm.
+     */
+    baseUrls: z.array(z.url()).min(1).optional(),
+    /** How a request picks one of several URLs: by prompt prefix (default), or in turn. */
+    baseUrlRouting: z.enum(["prefix", "round-robin"]).optional(),
+    apiKey: z.string().optional(),
+    /** Extra headers sent upstream (e.g. an org id). */
+    headers: z.record(z.string(), z.string()).optional(),
+  })
+  .refine((model) => model.baseUrl !== undefined || model.baseUrls !== undefined, { message: "is required (or several URLs in baseUrls)", path: ["baseUrl"] });
 
 export const geminiModelSchema = z.strictObject({
   ...modelBase,
@@ -59,6 +68,12 @@ export const llamaCppModelSchema = z.strictObject({
   threads: positiveInt.optional(),
   /** Parallel sequences in one context (continuous batching inside the engine). */
   sequences: positiveInt.optional(),
+  /**
+   * Keep each sequence's evaluated tokens between requests and send a request to the sequence holding the
+   * longest prefix of its prompt, so a shared prefix is evaluated once per sequence. Default true; false
+   * empties the sequence before every request.
+   */
+  kvReuse: z.boolean().optional(),
   contextSize: positiveInt.optional(),
   /** Serve embeddings from this model. */
   embeddings: z.boolean().optional(),

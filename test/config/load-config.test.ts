@@ -48,6 +48,28 @@ describe("loadConfig", () => {
     expect(config.models[1]).toMatchObject({ engine: "llama-cpp", path: path.join(path.dirname(file), "models/embed.gguf") });
   });
 
+  it("accepts baseUrls and kvReuse, and refuses an openai model without any URL", () => {
+    const file = writeConfig(
+      "spool.yaml",
+      [
+        "models:",
+        "  - name: replicas",
+        "    engine: openai",
+        "    baseUrls: [http://127.0.0.1:8001/v1, http://127.0.0.1:8002/v1]",
+        "    baseUrlRouting: round-robin",
+        "  - name: local",
+        "    engine: llama-cpp",
+        "    path: ./m.gguf",
+        "    kvReuse: false",
+      ].join("\n"),
+    );
+    const config = loadConfig({ config: file }, {});
+    expect(config.models[0]).toMatchObject({ baseUrls: ["http://127.0.0.1:8001/v1", "http://127.0.0.1:8002/v1"], baseUrlRouting: "round-robin" });
+    expect(config.models[1]).toMatchObject({ kvReuse: false });
+    const missing = writeConfig("spool.yaml", "models:\n  - name: a\n    engine: openai\n");
+    expect(() => loadConfig({ config: missing }, {})).toThrow(/models\[0\]\.baseUrl is required for engine .openai. \(or several URLs in baseUrls\)/);
+  });
+
   it("names the bad key in a model entry", () => {
     const file = writeConfig("spool.yaml", "models:\n  - name: a\n    engine: openai\n    baseUrl: http://x/v1\n  - name: b\n    engine: vllm\n");
     expect(() => loadConfig({ config: file }, {})).toThrow(/^spool\.yaml:6: models\[1\]\.engine must be one of 'openai', 'gemini', 'llama-cpp', got 'vllm'\.$/);

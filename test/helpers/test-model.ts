@@ -8,8 +8,15 @@ import { generateTestModel } from "../../src/demo-model/generate-test-model.ts";
 export const TEST_MODELS_DIR = fileURLToPath(new URL("../.work/models/", import.meta.url));
 
 let tiny: Promise<string> | null = null;
+let bench25m: Promise<string> | null = null;
 
 export function ensureTinyModel(): Promise<string> {
   tiny ??= generateTestModel({ path: `${TEST_MODELS_DIR}tiny-seed1.gguf`, size: "tiny", seed: 1 }).then((model) => model.path);
   return tiny;
+}
+
+/** The ~25M-parameter benchmark model (~27 MB, a few seconds to write the first time): realistic prompt costs. */
+export function ensureBench25mModel(): Promise<string> {
+  bench25m ??= generateTestModel({ path: `${TEST_MODELS_DIR}bench-25m-seed1.gguf`, size: "bench-25m", seed: 1 }).then((model) => model.path);
+  return bench25m;
 }

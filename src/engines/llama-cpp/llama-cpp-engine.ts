@@ -10,12 +10,13 @@
  *   sequences at the same time are decoded in one batch by node-llama-cpp;
  * - a separate embedding context, created on the first embedding request.
  *
- * Each request starts from an empty sequence (`clearHistory`), so a reply never depends on what the
- * sequence held before: reusing a cached prefix would save prompt evaluation but makes results depend on
- * scheduling through floating-point batch effects.
+ * KV reuse (kv-reuse.ts, on unless the Model says `kvReuse: false`): sequences keep what they evaluated, and a
+ * request goes to the free sequence that already holds the longest prefix of its prompt, so a shared system
+ * prompt is evaluated once per sequence instead of once per request.
  *
  * Token counts are the ones node-llama-cpp actually evaluated and sampled on the sequence (its TokenMeter),
- * including tokens that never reach the text (an unfinished UTF-8 byte sequence, a stop string).
+ * including tokens that never reach the text (an unfinished UTF-8 byte sequence, a stop string); prompt
+ * tokens taken from the sequence's cache count as prompt tokens too, and as cached tokens.
  */
 import path from "node:path";
 import {
@@ -49,6 +50,7 @@ import {
 } from "./openai-request.ts";
 import { probeModelLoad } from "./probe-model-load.ts";
 import { SequencePool } from "./sequence-pool.ts";
+import { meteredGeneration, sequenceAffinity, type PromptTokenCounters } from "./kv-reuse.ts";
 import { toEmbeddingData } from "./embedding-vectors.ts";
 import { chatCompletionReply, textCompletionReply, type FinishReason, type Generation } from "./openai-replies.ts";
 
@@ -82,6 +84,13 @@ export interface LlamaCppEngineStats {
   busySequences: number;
   /** Most sequences in use at once since the model was loaded. */
   peakBusySequences: number;
+  /** Requests waiting for a free sequence. */
+  waitingRequests: number;
+  kvReuse: boolean;
+  /** Chat and completion prompt tokens the model evaluated since it was loaded. */
+  promptTokensEvaluated: number;
+  /** Chat and completion prompt tokens taken from a sequence's KV cache instead (0 without KV reuse). */
+  promptTokensReused: number;
 }
 
 interface LoadedModel {
@@ -107,6 +116,8 @@ export class LlamaCppEngine implements Engine {
   private readonly modelPath: string;
   private readonly threads: number;
   private readonly sequences: number;
+  private readonly kvReuse: boolean;
+  private readonly promptTokens: PromptTokenCounters = { evaluated: 0, reused: 0 };
   private readonly logger: LlamaCppEngineLogger | undefined;
   private readonly probe: boolean;
   private readonly probeTimeoutMs: number;
@@ -121,6 +132,7 @@ export class LlamaCppEngine implements Engine {
     this.modelPath = options.modelPath ?? options.model.path;
     this.threads = options.model.threads ?? defaultThreadCount();
     this.sequences = options.model.sequences ?? DEFAULT_SEQUENCES;
+    this.kvReuse = options.model.kvReuse ?? true;
     this.logger = options.logger;
     this.probe = options.probe ?? true;
     this.probeTimeoutMs = options.probeTimeoutMs ?? 120_000;
@@ -133,7 +145,15 @@ export class LlamaCppEngine implements Engine {
   }
 
   stats(): LlamaCppEngineStats {
-    return { sequences: this.sequences, busySequences: this.currentPool?.busy ?? 0, peakBusySequences: this.currentPool?.peakBusy ?? 0 };
+    return {
+      sequences: this.sequences,
+      busySequences: this.currentPool?.busy ?? 0,
+      peakBusySequences: this.currentPool?.peakBusy ?? 0,
+      waitingRequests: this.currentPool?.waiting ?? 0,
+      kvReuse: this.kvReuse,
+      promptTokensEvaluated: this.promptTokens.evaluated,
+      promptTokensReused: this.promptTokens.reused,
+    };
   }
 
   async execute(request: EngineRequest): Promise<EngineReply> {
@@ -229,7 +249,8 @@ export class LlamaCppEngine implements Engine {
         const chatWrapper = resolveChatWrapper(model);
         this.logger?.info(
           `llama-cpp: loaded ${path.basename(this.modelPath)} for model '${this.config.name}' in ${Date.now() - started} ms ` +
-            `(${this.sequences} sequences x ${context.contextSize} tokens, ${this.threads} threads, chat wrapper ${chatWrapper.wrapperName})`,
+            `(${this.sequences} sequences x ${context.contextSize} tokens, ${this.threads} threads, chat wrapper ${chatWrapper.wrapperName}, ` +
+            `KV reuse ${this.kvReuse ? "on" : "off"})`,
         );
         return { llama, model, context, pool, chatWrapper, contextSize: context.contextSize, vocabularySize };
       } catch (error) {
@@ -247,16 +268,16 @@ export class LlamaCppEngine implements Engine {
     const grammar = await this.grammarFor(loaded, params.responseFormat);
     const tokenBias = this.tokenBiasFor(loaded, params.sampling);
     const history = toChatHistory(params.messages);
-    const promptTokens = loaded.chatWrapper.generateContextState({ chatHistory: history }).contextText.tokenize(loaded.model.tokenizer).length;
-    const maxTokens = this.generationBudget(loaded, promptTokens, params.sampling.maxTokens);
+    const prompt = loaded.chatWrapper.generateContextState({ chatHistory: history }).contextText.tokenize(loaded.model.tokenizer);
+    const maxTokens = this.generationBudget(loaded, prompt.length, params.sampling.maxTokens);
 
-    const generations = await this.withSequence(loaded, request.signal, async (sequence) => {
+    const generations = await this.withSequence(loaded, request.signal, prompt, async (sequence) => {
       const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: loaded.chatWrapper });
       try {
         const results: Generation[] = [];
         for (let choice = 0; choice < params.sampling.n; choice++) {
           results.push(
-            await metered(sequence, async () => {
+            await meteredGeneration(sequence, prompt, this.kvReuse, this.promptTokens, async () => {
               const response = await chat.generateResponse(history, {
                 ...samplingOptions(params.sampling, choice, tokenBias),
                 maxTokens,
@@ -280,17 +301,17 @@ export class LlamaCppEngine implements Engine {
     const params = parseCompletionBody(request.body);
     const loaded = await this.loaded();
     const tokenBias = this.tokenBiasFor(loaded, params.sampling);
-    const generations = await this.withSequence(loaded, request.signal, async (sequence) => {
+    const prompts = params.prompts.map((text) => ({ text, tokens: completionPromptTokens(loaded.model, text) }));
+    const generations = await this.withSequence(loaded, request.signal, prompts[0]!.tokens, async (sequence) => {
       const completion = new LlamaCompletion({ contextSequence: sequence });
       try {
         const results: Generation[] = [];
-        for (const prompt of params.prompts) {
-          const promptTokens = loaded.model.tokenize(prompt, false).length + (loaded.model.tokens.shouldPrependBosToken ? 1 : 0);
-          const maxTokens = this.generationBudget(loaded, promptTokens, params.sampling.maxTokens);
+        for (const prompt of prompts) {
+          const maxTokens = this.generationBudget(loaded, prompt.tokens.length, params.sampling.maxTokens);
           for (let choice = 0; choice < params.sampling.n; choice++) {
             results.push(
-              await metered(sequence, async () => {
-                const response = await completion.generateCompletionWithMeta(prompt, {
+              await meteredGeneration(sequence, prompt.tokens, this.kvReuse, this.promptTokens, async () => {
+                const response = await completion.generateCompletionWithMeta(prompt.text, {
                   ...samplingOptions(params.sampling, choice, tokenBias),
                   maxTokens,
                   disableContextShift: true,
@@ -355,9 +376,13 @@ export class LlamaCppEngine implements Engine {
     return this.embedding;
   }
 
-  /** Lends a sequence for `work`, emptied first so the request is independent of earlier ones. */
-  private async withSequence<T>(loaded: LoadedModel, signal: AbortSignal, work: (sequence: LlamaContextSequence) => Promise<T>): Promise<T> {
-    const sequence = await loaded.pool.acquire(signal);
+  /**
+   * Lends a sequence for `work`: with KV reuse, the one holding the longest prefix of `prompt` (see
+   * sequenceAffinity, and SequencePool for ties and waiting requests).
+   */
+  private async withSequence<T>(loaded: LoadedModel, signal: AbortSignal, prompt: readonly Token[], work: (sequence: LlamaContextSequence) => Promise<T>): Promise<T> {
+    const affinity = this.kvReuse ? (sequence: LlamaContextSequence) => sequenceAffinity(sequence, prompt) : undefined;
+    const sequence = await loaded.pool.acquire(signal, affinity);
     try {
       return await work(sequence);
     } finally {
@@ -417,21 +442,12 @@ export class LlamaCppEngine implements Engine {
   }
 }
 
-/** Runs one generation on an emptied sequence and reads what it evaluated and sampled from its TokenMeter. */
-async function metered(sequence: LlamaContextSequence, generate: () => Promise<{ text: string; finishReason: FinishReason }>): Promise<Generation> {
-  await sequence.clearHistory();
-  const inputBefore = sequence.tokenMeter.usedInputTokens;
-  const outputBefore = sequence.tokenMeter.usedOutputTokens;
-  const result = await generate();
-  return {
-    ...result,
-    promptTokens: sequence.tokenMeter.usedInputTokens - inputBefore,
-    completionTokens: sequence.tokenMeter.usedOutputTokens - outputBefore,
-  };
+/** The tokens LlamaCompletion evaluates for `text`: the BOS token when the model wants one, then the text. */
+function completionPromptTokens(model: LlamaModel, text: string): Token[] {
+  const bos = model.tokens.shouldPrependBosToken ? model.tokens.bos : null;
+  const tokens = model.tokenize(text, false, bos === null ? undefined : "trimLeadingSpace");
+  return bos === null ? tokens : [bos, ...tokens];
 }
-
-/** Prompt tokens count once per prompt, not once per choice (as OpenAI reports `n > 1`). */
-
 
 function toChatHistory(messages: ChatMessage[]): ChatHistoryItem[] {
   const history: ChatHistoryItem[] = messages.map((message) =>

@@ -11,7 +11,10 @@ export type FinishReason = "stop" | "length";
 export interface Generation {
   text: string;
   finishReason: FinishReason;
+  /** The whole prompt, reused or not (OpenAI semantics). */
   promptTokens: number;
+  /** Leading prompt tokens taken from the sequence's KV cache instead of evaluated. */
+  cachedTokens: number;
   completionTokens: number;
 }
 
@@ -43,7 +46,7 @@ function reply(
   object: string,
   toChoice: (generation: Generation, index: number) => Record<string, unknown>,
 ): EngineReply {
-  const usage = sumUsage(generations, choicesPerPrompt);
+  const { usage, cachedTokens } = sumUsage(generations, choicesPerPrompt);
   return {
     statusCode: 200,
     requestId: null,
@@ -54,25 +57,35 @@ function reply(
       created: Math.floor(Date.now() / 1000),
       model: modelName,
       choices: generations.map(toChoice),
-      usage: usageBody(usage),
+      usage: usageBody(usage, cachedTokens),
       system_fingerprint: null,
     },
   };
 }
 
 /** A prompt is counted once however many choices it got (OpenAI's `n` semantics). */
-function sumUsage(generations: Generation[], choicesPerPrompt: number): TokenUsage {
+function sumUsage(generations: Generation[], choicesPerPrompt: number): { usage: TokenUsage; cachedTokens: number } {
   let inputTokens = 0;
+  let cachedTokens = 0;
   let outputTokens = 0;
   generations.forEach((generation, index) => {
-    if (index % choicesPerPrompt === 0) inputTokens += generation.promptTokens;
+    if (index % choicesPerPrompt === 0) {
+      inputTokens += generation.promptTokens;
+      cachedTokens += generation.cachedTokens;
+    }
     outputTokens += generation.completionTokens;
   });
-  return { inputTokens, outputTokens };
+  return { usage: { inputTokens, outputTokens }, cachedTokens };
 }
 
-function usageBody(usage: TokenUsage): { prompt_tokens: number; completion_tokens: number; total_tokens: number } {
-  return { prompt_tokens: usage.inputTokens, completion_tokens: usage.outputTokens, total_tokens: usage.inputTokens + usage.outputTokens };
+/** OpenAI's usage object; `prompt_tokens_details.cached_tokens` is the part of `prompt_tokens` not evaluated again. */
+function usageBody(usage: TokenUsage, cachedTokens: number) {
+  return {
+    prompt_tokens: usage.inputTokens,
+    completion_tokens: usage.outputTokens,
+    total_tokens: usage.inputTokens + usage.outputTokens,
+    prompt_tokens_details: { cached_tokens: cachedTokens },
+  };
 }
 
 const ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";

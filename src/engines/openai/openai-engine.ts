@@ -6,6 +6,10 @@
  *
  * Retries, concurrency and the per-attempt timeout belong to the Dispatcher; this adapter makes one HTTP
  * exchange and says, through EngineError, whether another is worth it.
+ *
+ * A Model may list several upstream URLs (`baseUrls`, replicas of one server): each request goes to one of
+ * them chosen by its prompt prefix (prefix-key.ts, http/prefix-router.ts), so replicas' prefix caches stay
+ * warm, and a URL that fails is skipped for a while, its requests going to the next URL.
  */
 import type { Dispatcher } from "undici";
 import { z } from "zod";
@@ -15,6 +19,8 @@ import { EngineError, type Engine, type EnginePack, type EngineReply, type Engin
 import { postJson } from "../http/post-json.ts";
 import { openAIEmbeddingPackKey, packedOpenAIEmbeddingBody, splitOpenAIEmbeddingReply } from "../packing/openai-embeddings.ts";
 import { closedError, UpstreamPools } from "../http/upstream-pools.ts";
+import { PrefixRouter } from "../http/prefix-router.ts";
+import { prefixKeyOf } from "./prefix-key.ts";
 
 const PATHS: Record<RequestKind, string> = {
   chat: "/chat/completions",
@@ -36,15 +42,22 @@ const replySchema = z.looseObject({
     .catch(null),
 });
 
-/** What is fixed per Model: computed once, not per request. */
-interface Route {
-  model: OpenAIModelConfig;
+/** One upstream URL of a Model. */
+interface Upstream {
   dispatcher: Dispatcher;
   /** Upstream base path without trailing slash, e.g. "/v1". */
   basePath: string;
   /** Query string of the baseUrl (e.g. Azure's `?api-version=`), appended to every path. */
   search: string;
   origin: string;
+}
+
+/** What is fixed per Model: computed once, not per request. */
+interface Route {
+  model: OpenAIModelConfig;
+  upstreams: Upstream[];
+  /** Null with a single URL: nothing to choose. */
+  router: PrefixRouter | null;
   headers: Record<string, string>;
   upstreamModel: string;
 }
@@ -72,14 +85,32 @@ export class OpenAIEngine implements Engine {
   async execute(request: EngineRequest): Promise<EngineReply> {
     if (this.closed) throw closedError();
     const route = this.routeOf(request);
-    const path = `${route.basePath}${PATHS[request.kind]}${route.search}`;
+    const chosen = route.router?.route(prefixKeyOf(request.kind, request.body, route.upstreamModel));
+    const upstream = route.upstreams[chosen?.index ?? 0]!;
+    try {
+      const reply = await this.exchange(request, route, upstream);
+      chosen?.done("ok");
+      return reply;
+    } catch (error) {
+      chosen?.done(isUpstreamFailure(error) ? "failed" : "other");
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.pools.close();
+  }
+
+  private async exchange(request: EngineRequest, route: Route, upstream: Upstream): Promise<EngineReply> {
+    const path = `${upstream.basePath}${PATHS[request.kind]}${upstream.search}`;
     const reply = await postJson({
-      dispatcher: route.dispatcher,
+      dispatcher: upstream.dispatcher,
       path,
       headers: route.headers,
       body: JSON.stringify(upstreamBody(request, route.upstreamModel)),
       signal: request.signal,
-      description: `POST ${route.origin}${path} (model '${route.model.name}')`,
+      description: `POST ${upstream.origin}${path} (model '${route.model.name}')`,
       nowMs: this.nowMs,
     }).catch((error: unknown) => {
       // close() destroyed the pool under a running request: a shutdown, not an upstream failure.
@@ -110,11 +141,6 @@ export class OpenAIEngine implements Engine {
     return splitOpenAIEmbeddingReply(reply, pack.bodies);
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    await this.pools.close();
-  }
-
   private routeOf(request: EngineRequest): Route {
     const model = request.model;
     if (model.engine !== "openai") {
@@ -132,23 +158,36 @@ export class OpenAIEngine implements Engine {
   }
 
   private buildRoute(model: OpenAIModelConfig): Route {
-    const url = new URL(model.baseUrl);
+    const urls = baseUrlsOf(model);
     const headers: Record<string, string> = {
       "content-type": "application/json",
       accept: "application/json",
       ...lowerCaseKeys(model.headers ?? {}),
     };
     if (model.apiKey) headers.authorization = `Bearer ${model.apiKey}`;
-    return {
-      model,
-      dispatcher: this.pools.get({ key: model.name, origin: url.origin, connections: model.concurrency }),
-      basePath: url.pathname.replace(/\/+$/, ""),
-      search: url.search,
-      origin: url.origin,
-      headers,
-      upstreamModel: model.upstreamModel ?? model.name,
-    };
+    // Each URL gets the Model's whole concurrency: prefix routing may send every request to one of them.
+    const upstreams = urls.map((text): Upstream => {
+      const url = new URL(text);
+      return {
+        dispatcher: this.pools.get({ key: model.name, origin: url.origin, connections: model.concurrency }),
+        basePath: url.pathname.replace(/\/+$/, ""),
+        search: url.search,
+        origin: url.origin,
+      };
+    });
+    const router = urls.length > 1 ? new PrefixRouter({ urls, policy: model.baseUrlRouting, nowMs: this.nowMs }) : null;
+    return { model, upstreams, router, headers, upstreamModel: model.upstreamModel ?? model.name };
   }
+}
+
+/** `baseUrl` first, then `baseUrls`, without repeats (the config requires at least one). */
+function baseUrlsOf(model: OpenAIModelConfig): string[] {
+  return [...new Set([...(model.baseUrl === undefined ? [] : [model.baseUrl]), ...(model.baseUrls ?? [])])];
+}
+
+/** What makes a URL worth skipping for a while: it could not be reached, or it failed on its side. */
+function isUpstreamFailure(error: unknown): boolean {
+  return error instanceof EngineError && (error.kind === "network" || (error.kind === "http" && (error.statusCode ?? 0) >= 500));
 }
 
 /**
