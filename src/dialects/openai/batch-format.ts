@@ -20,6 +20,7 @@ import type { ModelCatalog } from "../../core/model-catalog.ts";
 import { isObject, type JsonObject } from "../../core/json.ts";
 import type { Batch, Item, ItemResult, LineError, RequestKind } from "../../core/types.ts";
 import { isSupportedEndpoint, KIND_BY_ENDPOINT, KIND_NOUN, SUPPORTED_ENDPOINTS } from "./endpoints.ts";
+import { openAIRequestTraits } from "./request-traits.ts";
 import { ZERO_USAGE } from "../../core/types.ts";
 
 /** Problems listed per field that repeats (messages[i]); a line with 10,000 bad messages says so once. */
@@ -89,8 +90,8 @@ function parseLine(text: string, lineNumber: number, batch: Batch, catalog: Mode
     checkBody(body, batch.kind, check);
   }
 
-  if (check.errors.length > 0 || model === null || customId === null) return invalid(check.errors, customId);
-  return { ok: true, line: { customId, echo: null, model, kind: batch.kind, request: text } };
+  if (check.errors.length > 0 || model === null || customId === null || !isObject(body)) return invalid(check.errors, customId);
+  return { ok: true, line: { customId, echo: null, model, kind: batch.kind, request: text, body } };
 }
 
 function invalid(errors: LineError[], customId: string | null): LineOutcome {
@@ -330,6 +331,7 @@ export const openAIBatchFormat: BatchFormat = {
     isSupportedEndpoint(endpoint) ? null : `the first request's url is '${endpoint}'; spool runs batches for ${SUPPORTED_ENDPOINTS.join(", ")}.`,
   parseLine,
   requestBody,
+  requestTraits: openAIRequestTraits,
   duplicateIdError,
   modelMismatchError,
   invalidLineResult,
