@@ -19,7 +19,7 @@ import { createReadStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { getLlama, LlamaChat, LlamaLogLevel, resolveChatWrapper, TokenBias, type ChatHistoryItem, type Llama, type Token } from "node-llama-cpp";
 import OpenAI from "openai";
-import { generateTestModel, type TestModelSize } from "../src/engines/llama-cpp/gguf/generate-test-model.ts";
+import { generateTestModel, type TestModelSize } from "../src/demo-model/generate-test-model.ts";
 import { writeBenchConfig } from "./end-to-end.ts";
 import { ratio, row, timed, WORK_DIR } from "./lib.ts";
 import { startSpool } from "./processes.ts";

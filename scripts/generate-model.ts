@@ -2,7 +2,7 @@
  * Writes a generated llama-architecture test model (random weights, fixed seed).
  *   node --import tsx scripts/generate-model.ts <out.gguf> [--size tiny|bench-25m] [--seed N]
  */
-import { TEST_MODEL_PRESETS, generateTestModel, type TestModelSize } from "../src/engines/llama-cpp/gguf/generate-test-model.ts";
+import { TEST_MODEL_PRESETS, generateTestModel, type TestModelSize } from "../src/demo-model/generate-test-model.ts";
 
 function option(name: string): string | undefined {
   const index = process.argv.indexOf(`--${name}`);

@@ -9,7 +9,7 @@ import { pino, type Logger } from "pino";
 import type { FastifyInstance } from "fastify";
 import type { AppContext } from "./app-context.ts";
 import { DEMO_MODEL, type Config } from "./config/config.ts";
-import { generateTestModel } from "./engines/llama-cpp/gguf/generate-test-model.ts";
+import { generateTestModel } from "./demo-model/generate-test-model.ts";
 import { systemClock, type Clock } from "./core/clock.ts";
 import { randomToken } from "./core/ids.ts";
 import { ModelCatalog } from "./core/model-catalog.ts";

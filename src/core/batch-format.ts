@@ -10,7 +10,7 @@ import type { ModelCatalog } from "./model-catalog.ts";
 
 /** One valid input line, ready to become an Item. */
 export interface ParsedLine {
-  customId: string | null;
+  clientId: string | null;
   echo: string | null;
   model: string;
   kind: RequestKind;
@@ -45,8 +45,8 @@ export interface RequestTraits {
 
 export type LineOutcome =
   | { ok: true; line: ParsedLine }
-  /** `customId` is whatever id could be read from the bad line (so a skip-policy error line can carry it). */
-  | { ok: false; errors: LineError[]; customId: string | null; echo: string | null };
+  /** `clientId` is whatever id could be read from the bad line (so a skip-policy error line can carry it). */
+  | { ok: false; errors: LineError[]; clientId: string | null; echo: string | null };
 
 /** What a dialect recognises in the first request line of a file. */
 export interface SniffedLine {
@@ -80,7 +80,7 @@ export interface BatchFormat {
   /** Prefix key and determinism of one request body (`ParsedLine.body`) of this dialect, run on `model`. */
   requestTraits(body: Record<string, unknown>, kind: RequestKind, model: string): RequestTraits;
   /** The LineError for a custom id already used on `firstLine`. */
-  duplicateIdError(customId: string, lineNumber: number, firstLine: number): LineError;
+  duplicateIdError(clientId: string, lineNumber: number, firstLine: number): LineError;
   /**
    * Dialects that allow one model per file (OpenAI) return the error for a line whose model differs from
    * the first valid line's (`firstModel`, null for the first). Others leave this out.

@@ -1,6 +1,6 @@
 /**
- * Domain nouns of spool. Every layer uses these names; wire names (custom_id, in_progress,
- * BATCH_STATE_SUCCEEDED, inlinedResponses) live only in src/api/<dialect>/.
+ * Domain nouns of spool. Every layer uses these names; the wire names of each client dialect live only in
+ * src/dialects/<name>/ and src/api/<name>/ (test/architecture/layers.test.ts checks it).
  *
  * Glossary (also docs/glossary.md):
  * - File:    bytes a client uploaded (a batch input) or spool generated (a result file); metadata in the
@@ -140,8 +140,8 @@ export interface Item {
   batchId: string;
   /** 0-based position in the input (line number - 1 for files). Output is written in this order. */
   index: number;
-  /** The client's id for the Item (OpenAI custom_id, Gemini key); null when the dialect has none. */
-  customId: string | null;
+  /** The id the client gave the Item (OpenAI's custom id, Gemini's key); null when the dialect has none. */
+  clientId: string | null;
   /** Extra per-Item JSON echoed in results (Gemini inline `metadata`); JSON text or null. */
   echo: string | null;
   model: string;

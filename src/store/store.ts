@@ -87,7 +87,7 @@ export interface BatchQuery {
 /** One Item as produced by validation. Invalid lines of a "skip" Batch arrive with `result` set. */
 export interface NewItem {
   index: number;
-  customId: string | null;
+  clientId: string | null;
   echo: string | null;
   model: string;
   kind: RequestKind;

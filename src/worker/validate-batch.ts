@@ -112,27 +112,27 @@ export async function checkLines(
     const outcome = format.parseLine(event.text, event.lineNumber, batch, catalog);
     if (!outcome.ok) {
       for (const error of outcome.errors) report(error);
-      return addInvalid(outcome.errors, outcome.customId, outcome.echo, event.lineNumber);
+      return addInvalid(outcome.errors, outcome.clientId, outcome.echo, event.lineNumber);
     }
     const line = outcome.line;
-    if (line.customId !== null) {
-      const firstLine = firstLineOfId.get(line.customId);
+    if (line.clientId !== null) {
+      const firstLine = firstLineOfId.get(line.clientId);
       if (firstLine !== undefined) {
-        const error = format.duplicateIdError(line.customId, event.lineNumber, firstLine);
+        const error = format.duplicateIdError(line.clientId, event.lineNumber, firstLine);
         report(error);
-        return addInvalid([error], line.customId, line.echo, event.lineNumber);
+        return addInvalid([error], line.clientId, line.echo, event.lineNumber);
       }
-      firstLineOfId.set(line.customId, event.lineNumber);
+      firstLineOfId.set(line.clientId, event.lineNumber);
     }
     const mismatch = format.modelMismatchError?.(line.model, model, event.lineNumber) ?? null;
     if (mismatch) {
       report(mismatch);
-      return addInvalid([mismatch], line.customId, line.echo, event.lineNumber);
+      return addInvalid([mismatch], line.clientId, line.echo, event.lineNumber);
     }
     model ??= line.model;
     const keys = keysOf?.(line) ?? NO_KEYS;
     if (keys !== NO_KEYS && (keys.prefixKey !== null || keys.requestHash !== null)) keyed = true;
-    return addItem({ customId: line.customId, echo: line.echo, model: line.model, kind: line.kind, request: line.request, ...keys });
+    return addItem({ clientId: line.clientId, echo: line.echo, model: line.model, kind: line.kind, request: line.request, ...keys });
   };
 
   const addItem = (item: Omit<NewItem, "index">): Promise<void> | void => {
@@ -146,10 +146,10 @@ export async function checkLines(
     return params.onItem?.({ index, ...item });
   };
 
-  const addInvalid = (lineErrors: readonly LineError[], customId: string | null, echo: string | null, lineNumber: number): Promise<void> | void => {
+  const addInvalid = (lineErrors: readonly LineError[], clientId: string | null, echo: string | null, lineNumber: number): Promise<void> | void => {
     if (batch.invalidLinePolicy !== "skip") return;
     return addItem({
-      customId,
+      clientId,
       echo,
       model: batch.model ?? "",
       kind: batch.kind,

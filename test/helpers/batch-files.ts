@@ -1,7 +1,7 @@
 /** Builders for batch input files used across tests and benchmarks. */
-export function chatLine(customId: string, text: string, model = "gpt-test", extra: Record<string, unknown> = {}): string {
+export function chatLine(clientId: string, text: string, model = "gpt-test", extra: Record<string, unknown> = {}): string {
   return JSON.stringify({
-    custom_id: customId,
+    custom_id: clientId,
     method: "POST",
     url: "/v1/chat/completions",
     body: { model, messages: [{ role: "user", content: text }], max_tokens: 16, ...extra },

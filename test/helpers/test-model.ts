@@ -3,7 +3,7 @@
  * test/.work/models/ (git-ignored); later calls, and other test files, reuse it while its fingerprint matches.
  */
 import { fileURLToPath } from "node:url";
-import { generateTestModel } from "../../src/engines/llama-cpp/gguf/generate-test-model.ts";
+import { generateTestModel } from "../../src/demo-model/generate-test-model.ts";
 
 export const TEST_MODELS_DIR = fileURLToPath(new URL("../.work/models/", import.meta.url));
 

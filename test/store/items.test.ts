@@ -19,7 +19,7 @@ describe.each(storeBackends)("$name store: items", (backend) => {
         [older.id, 2],
         [newer.id, 0],
       ]);
-      expect(first[0]).toMatchObject({ status: "running", attempts: 1, attempt: 1, customId: "req-0", model: MODEL, kind: "chat", result: null });
+      expect(first[0]).toMatchObject({ status: "running", attempts: 1, attempt: 1, clientId: "req-0", model: MODEL, kind: "chat", result: null });
       expect(JSON.parse(first[0]!.request)).toEqual({ messages: [{ role: "user", content: "hello 0" }] });
       const rest = await store.claimItems(claim("w1", 10, T0 + 11));
       expect(rest.map((item) => [item.batchId, item.index])).toEqual([

@@ -34,12 +34,12 @@ describe.each(storeBackends)("$name store: odd text", (backend) => {
     expect(await store.getBatch(batch.id)).toMatchObject({ displayName: "name\u0000", metadata: { note: "a\u0000b" }, inputFileId: "file-odd\u0000one" });
 
     await store.claimValidation({ owner: "v", nowMs: T0, leaseMs: LEASE_MS });
-    await store.insertItems(batch.id, ODD.map((text, index) => ({ index, customId: text, echo: text, model: MODEL, kind: "chat", request: JSON.stringify({ text }) })));
+    await store.insertItems(batch.id, ODD.map((text, index) => ({ index, clientId: text, echo: text, model: MODEL, kind: "chat", request: JSON.stringify({ text }) })));
     await store.startBatch(batch.id, { owner: "v", total: ODD.length, model: MODEL, errors: [{ line: 1, code: "x", message: "bad \u0000 line", param: "custom_id" }], nowMs: T0 + 1 });
     expect((await store.getBatch(batch.id))?.errors?.[0]?.message).toBe("bad \u0000 line");
 
     const claimed = await store.claimItems({ owner: "w\u0000", model: MODEL, limit: ODD.length, nowMs: T0 + 2, leaseMs: LEASE_MS });
-    expect(claimed.map((item) => item.customId)).toEqual(ODD);
+    expect(claimed.map((item) => item.clientId)).toEqual(ODD);
     const applied = await store.completeItems(
       claimed.map((item) => ({
         batchId: item.batchId,
@@ -47,13 +47,13 @@ describe.each(storeBackends)("$name store: odd text", (backend) => {
         owner: "w\u0000",
         attempt: item.attempt,
         status: "failed" as const,
-        result: { statusCode: 502, body: `raw \u0000 body ${item.customId}`, errorCode: "upstream_error", errorMessage: `\uffff${item.customId}`, requestId: "r\u0000", usage: { inputTokens: 0, outputTokens: 0 }, finishedAtMs: T0 + 3 },
+        result: { statusCode: 502, body: `raw \u0000 body ${item.clientId}`, errorCode: "upstream_error", errorMessage: `\uffff${item.clientId}`, requestId: "r\u0000", usage: { inputTokens: 0, outputTokens: 0 }, finishedAtMs: T0 + 3 },
       })),
       T0 + 3,
     );
     expect(applied).toBe(ODD.length);
     const items = await allItems(store, batch.id);
-    expect(items.map((item) => [item.customId, item.echo, item.result?.body, item.result?.errorMessage, item.result?.requestId])).toEqual(
+    expect(items.map((item) => [item.clientId, item.echo, item.result?.body, item.result?.errorMessage, item.result?.requestId])).toEqual(
       ODD.map((text) => [text, text, `raw \u0000 body ${text}`, `\uffff${text}`, "r\u0000"]),
     );
   });

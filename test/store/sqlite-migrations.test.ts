@@ -4,6 +4,7 @@ import { openSqliteStore } from "../../src/store/sqlite/index.ts";
 import { loadMigrations } from "../../src/store/sqlite/migrate.ts";
 import { BATCH_STATUSES, ITEM_STATUSES, type Store } from "../../src/store/store.ts";
 import { testWorkPath } from "../helpers/test-dirs.ts";
+import { allItems, completion, LEASE_MS, MODEL, startedBatch, T0 } from "./store-fixtures.ts";
 
 describe("sqlite store: migrations", () => {
   const opened: Store[] = [];
@@ -31,6 +32,32 @@ describe("sqlite store: migrations", () => {
     const expected = loadMigrations().map(({ id, name }) => ({ id, name }));
     expect(expected[0]).toEqual({ id: 1, name: "initial" });
     expect(ledger(file)).toEqual(expected);
+  });
+
+  it("upgrades a database of the previous schema in place, and its batch in flight finishes", async () => {
+    const file = testWorkPath("stores", "sqlite upgrades a previous schema", ".sqlite");
+    const before = await open(file);
+    await before.migrate();
+    const batch = await startedBatch(before, 3);
+    const [first] = await before.claimItems({ owner: "old", model: MODEL, limit: 1, nowMs: T0 + 2, leaseMs: LEASE_MS });
+    await before.close();
+    opened.splice(opened.indexOf(before), 1);
+    // Turn the file back into what spool wrote before migration 3: the column under its old name.
+    const db = new Database(file);
+    db.exec("ALTER TABLE items RENAME COLUMN client_id TO custom_id; DELETE FROM migrations WHERE id >= 3;");
+    db.close();
+
+    const after = await open(file);
+    await after.migrate();
+    expect(ledger(file).map((row) => row.id)).toEqual(loadMigrations().map((row) => row.id));
+    expect(first).toBeDefined();
+    await after.completeItems([completion(first!, "old", T0 + 3)], T0 + 3);
+    const rest = await after.claimItems({ owner: "new", model: MODEL, limit: 10, nowMs: T0 + 4, leaseMs: LEASE_MS });
+    expect(rest.map((item) => item.clientId)).toEqual(["req-1", "req-2"]);
+    await after.completeItems(rest.map((item) => completion(item, "new", T0 + 5)), T0 + 5);
+    const items = await allItems(after, batch.id);
+    expect(items.map((item) => [item.clientId, item.status])).toEqual([["req-0", "succeeded"], ["req-1", "succeeded"], ["req-2", "succeeded"]]);
+    expect(await after.findBatchesToFinalize(T0 + 6, 10)).toEqual([{ batchId: batch.id, status: "completed" }]);
   });
 
   it("refuses to start against a database migrated by a newer spool", async () => {

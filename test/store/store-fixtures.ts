@@ -50,7 +50,7 @@ export function newItems(count: number, options: { from?: number; model?: string
   const from = options.from ?? 0;
   return Array.from({ length: count }, (_, offset) => ({
     index: from + offset,
-    customId: `req-${from + offset}`,
+    clientId: `req-${from + offset}`,
     echo: null,
     model: options.model ?? MODEL,
     kind: "chat",

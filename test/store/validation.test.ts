@@ -60,7 +60,7 @@ describe.each(storeBackends)("$name store: validation", (backend) => {
     expect(started?.counts).toEqual({ total: 3, succeeded: 0, failed: 1, cancelled: 0, expired: 0 });
     const stored = await allItems(store, batch.id);
     expect(stored.map((item) => item.status)).toEqual(["pending", "failed", "pending"]);
-    expect(stored[0]).toEqual({ batchId: batch.id, index: 0, customId: "req-0", echo: null, model: MODEL, kind: "chat", request: items[0]!.request, status: "pending", attempts: 0, result: null });
+    expect(stored[0]).toEqual({ batchId: batch.id, index: 0, clientId: "req-0", echo: null, model: MODEL, kind: "chat", request: items[0]!.request, status: "pending", attempts: 0, result: null });
     expect(stored[1]?.result).toEqual(errorResult(T0));
     expect(await store.claimValidation({ owner: "v2", nowMs: T0 + LEASE_MS * 2, leaseMs: LEASE_MS })).toBeNull();
     await expectCountsMatchItems(store, batch.id);
@@ -79,7 +79,7 @@ describe.each(storeBackends)("$name store: validation", (backend) => {
       [47, '{"k":1}', T0 + 47],
       [87, '{"k":1}', T0 + 87],
     ]);
-    expect(stored[122]).toMatchObject({ customId: "req-122", request: items[122]!.request, status: "staged" });
+    expect(stored[122]).toMatchObject({ clientId: "req-122", request: items[122]!.request, status: "staged" });
     expect((await store.getBatch(batch.id))?.counts).toMatchObject({ total: 123, failed: 3 });
     await expectCountsMatchItems(store, batch.id);
   });

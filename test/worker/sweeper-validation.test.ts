@@ -26,7 +26,7 @@ describe.each(storeBackends)("Sweeper validation on the $name store", (backend) 
     expect(started).toMatchObject({ status: "in_progress", model: "gpt-test", errors: null, inProgressAtMs: clock.now() });
     expect(started?.counts).toEqual({ total: 3, succeeded: 0, failed: 0, cancelled: 0, expired: 0 });
     const items = await itemsOf(store, batch.id);
-    expect(items.map((item) => [item.index, item.customId, item.status, item.attempts])).toEqual([
+    expect(items.map((item) => [item.index, item.clientId, item.status, item.attempts])).toEqual([
       [0, "a", "pending", 0],
       [1, "b", "pending", 0],
       [2, "c", "pending", 0],

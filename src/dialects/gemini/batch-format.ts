@@ -73,11 +73,11 @@ function parseLine(text: string, lineNumber: number, batch: Batch, catalog: Mode
   }
   // The line itself is stored; requestBody extracts `request` at dispatch (one parse the Worker does anyway).
   if (!isObject(value.request)) return invalid(errors, key, echo);
-  return { ok: true, line: { customId: key, echo, model: checked.model, kind: batch.kind, request: text, body: value.request } };
+  return { ok: true, line: { clientId: key, echo, model: checked.model, kind: batch.kind, request: text, body: value.request } };
 }
 
-function invalid(errors: LineError[], customId: string | null, echo: string | null): LineOutcome {
-  return { ok: false, errors, customId, echo };
+function invalid(errors: LineError[], clientId: string | null, echo: string | null): LineOutcome {
+  return { ok: false, errors, clientId, echo };
 }
 
 function requestBody(request: string): Record<string, unknown> {
@@ -86,12 +86,12 @@ function requestBody(request: string): Record<string, unknown> {
   return isObject(parsed) ? parsed : {};
 }
 
-function duplicateIdError(customId: string, lineNumber: number, firstLine: number): LineError {
+function duplicateIdError(clientId: string, lineNumber: number, firstLine: number): LineError {
   return {
     line: lineNumber,
     code: "duplicate_key",
     param: "key",
-    message: `Line ${lineNumber}: key ${JSON.stringify(customId)} was already used on line ${firstLine}; each key must be unique within the file.`,
+    message: `Line ${lineNumber}: key ${JSON.stringify(clientId)} was already used on line ${firstLine}; each key must be unique within the file.`,
   };
 }
 
@@ -179,7 +179,7 @@ function resultLine(_batch: Batch, item: Item): { target: "output" | "error"; li
   const parts: string[] = [];
   parts.push("response" in wire ? `"response":${wire.response}` : `"error":${JSON.stringify(wire.error)}`);
   if (item.echo !== null) parts.push(`"metadata":${bodyJson(item.echo)}`);
-  if (item.customId !== null) parts.push(`"key":${JSON.stringify(item.customId)}`);
+  if (item.clientId !== null) parts.push(`"key":${JSON.stringify(item.clientId)}`);
   return { target: "output", line: `{${parts.join(",")}}` };
 }
 

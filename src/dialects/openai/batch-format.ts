@@ -45,8 +45,8 @@ class LineChecker {
   }
 
   /** Names the custom_id in every later message, so users can find the request without counting lines. */
-  setCustomId(customId: string): void {
-    this.prefix = `Line ${this.lineNumber} (custom_id ${JSON.stringify(customId)})`;
+  setCustomId(clientId: string): void {
+    this.prefix = `Line ${this.lineNumber} (custom_id ${JSON.stringify(clientId)})`;
   }
 
   add(code: string, param: string | null, message: string): void {
@@ -68,7 +68,7 @@ function parseLine(text: string, lineNumber: number, batch: Batch, catalog: Mode
   }
 
   const check = new LineChecker(lineNumber);
-  const customId = checkCustomId(value.custom_id, check);
+  const clientId = checkCustomId(value.custom_id, check);
   if (value.method !== "POST") {
     check.add("invalid_method", "method", value.method === undefined ? `'method' is required and must be "POST".` : `'method' must be "POST", found ${JSON.stringify(value.method)}.`);
   }
@@ -90,12 +90,12 @@ function parseLine(text: string, lineNumber: number, batch: Batch, catalog: Mode
     checkBody(body, batch.kind, check);
   }
 
-  if (check.errors.length > 0 || model === null || customId === null || !isObject(body)) return invalid(check.errors, customId);
-  return { ok: true, line: { customId, echo: null, model, kind: batch.kind, request: text, body } };
+  if (check.errors.length > 0 || model === null || clientId === null || !isObject(body)) return invalid(check.errors, clientId);
+  return { ok: true, line: { clientId, echo: null, model, kind: batch.kind, request: text, body } };
 }
 
-function invalid(errors: LineError[], customId: string | null): LineOutcome {
-  return { ok: false, errors, customId, echo: null };
+function invalid(errors: LineError[], clientId: string | null): LineOutcome {
+  return { ok: false, errors, clientId, echo: null };
 }
 
 function checkCustomId(value: unknown, check: LineChecker): string | null {
@@ -215,12 +215,12 @@ function checkTextInput(value: unknown, param: string, check: LineChecker): void
   if (!fits) check.add("invalid_type", param, `'${param}' must be ${shape} (one kind, not mixed).`);
 }
 
-function duplicateIdError(customId: string, lineNumber: number, firstLine: number): LineError {
+function duplicateIdError(clientId: string, lineNumber: number, firstLine: number): LineError {
   return {
     line: lineNumber,
     code: "duplicate_custom_id",
     param: "custom_id",
-    message: `Line ${lineNumber}: custom_id ${JSON.stringify(customId)} was already used on line ${firstLine}; each custom_id must be unique within the file.`,
+    message: `Line ${lineNumber}: custom_id ${JSON.stringify(clientId)} was already used on line ${firstLine}; each custom_id must be unique within the file.`,
   };
 }
 
@@ -273,20 +273,20 @@ function bodyJson(body: string | null): string {
 
 function resultLine(batch: Batch, item: Item): { target: "output" | "error"; line: string } {
   const id = JSON.stringify(requestLineId(batch.id, item.index));
-  const customId = JSON.stringify(item.customId);
+  const clientId = JSON.stringify(item.clientId);
   const result = item.result;
   if (result !== null && result.errorCode === null && result.statusCode !== null) {
     const ok = result.statusCode >= 200 && result.statusCode < 300;
     // request_id is typed as a string by the SDK; engines without one (llama-cpp) get spool's own.
     const requestId = JSON.stringify(result.requestId ?? `req_${batchToken(batch.id)}_${item.index}`);
     const response = `{"status_code":${result.statusCode},"request_id":${requestId},"body":${bodyJson(result.body)}}`;
-    return { target: ok ? "output" : "error", line: `{"id":${id},"custom_id":${customId},"response":${response},"error":null}` };
+    return { target: ok ? "output" : "error", line: `{"id":${id},"custom_id":${clientId},"response":${response},"error":null}` };
   }
   const error = {
     code: result?.errorCode ?? "internal_error",
     message: result?.errorMessage ?? "spool recorded no result for this request.",
   };
-  return { target: "error", line: `{"id":${id},"custom_id":${customId},"response":null,"error":${JSON.stringify(error)}}` };
+  return { target: "error", line: `{"id":${id},"custom_id":${clientId},"response":null,"error":${JSON.stringify(error)}}` };
 }
 
 function resultFileNames(batch: Batch): { output: string; error: string } {

@@ -45,15 +45,15 @@ export async function insertItems(db: PostgresDatabase, batchId: string, items: 
 async function insertStaged(client: Queryable, batchId: string, batchSeq: number, items: readonly NewItem[]): Promise<void> {
   await client.query(
     // claim_pos starts as the index: input order, unless startBatch arranges the Batch.
-    `INSERT INTO items (batch_id, idx, batch_seq, custom_id, echo, model, kind, request, prefix_key, request_hash, claim_pos, status)
-     SELECT $1, u.idx, $2, u.custom_id, u.echo, u.model, u.kind, u.request, u.prefix_key, u.request_hash, u.idx, 'staged'
+    `INSERT INTO items (batch_id, idx, batch_seq, client_id, echo, model, kind, request, prefix_key, request_hash, claim_pos, status)
+     SELECT $1, u.idx, $2, u.client_id, u.echo, u.model, u.kind, u.request, u.prefix_key, u.request_hash, u.idx, 'staged'
      FROM unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
-       AS u (idx, custom_id, echo, model, kind, request, prefix_key, request_hash)`,
+       AS u (idx, client_id, echo, model, kind, request, prefix_key, request_hash)`,
     [
       batchId,
       batchSeq,
       items.map((item) => item.index),
-      items.map((item) => item.customId),
+      items.map((item) => item.clientId),
       items.map((item) => item.echo),
       items.map((item) => item.model),
       items.map((item) => item.kind),
@@ -67,19 +67,19 @@ async function insertStaged(client: Queryable, batchId: string, batchSeq: number
 async function insertFailed(client: Queryable, batchId: string, batchSeq: number, items: readonly NewItem[]): Promise<void> {
   const result = <T>(pick: (r: NonNullable<NewItem["result"]>) => T): T[] => items.map((item) => pick(item.result as NonNullable<NewItem["result"]>));
   await client.query(
-    `INSERT INTO items (batch_id, idx, batch_seq, custom_id, echo, model, kind, request, claim_pos, status,
+    `INSERT INTO items (batch_id, idx, batch_seq, client_id, echo, model, kind, request, claim_pos, status,
                         status_code, body, error_code, error_message, request_id, input_tokens, output_tokens, finished_at_ms)
-     SELECT $1, u.idx, $2, u.custom_id, u.echo, u.model, u.kind, u.request, u.idx, 'failed',
+     SELECT $1, u.idx, $2, u.client_id, u.echo, u.model, u.kind, u.request, u.idx, 'failed',
             u.status_code, u.body, u.error_code, u.error_message, u.request_id, u.input_tokens, u.output_tokens, u.finished_at_ms
      FROM unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
                  $9::int[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::bigint[], $16::bigint[])
-       AS u (idx, custom_id, echo, model, kind, request,
+       AS u (idx, client_id, echo, model, kind, request,
              status_code, body, error_code, error_message, request_id, input_tokens, output_tokens, finished_at_ms)`,
     [
       batchId,
       batchSeq,
       items.map((item) => item.index),
-      items.map((item) => item.customId),
+      items.map((item) => item.clientId),
       items.map((item) => item.echo),
       items.map((item) => item.model),
       items.map((item) => item.kind),

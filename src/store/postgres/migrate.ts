@@ -13,7 +13,7 @@
  * rather than let old code loose on a schema it cannot understand.
  */
 import type { PostgresDatabase } from "./database.ts";
-import { pendingMigrations, readMigrations, type Migration } from "../shared/migration-files.ts";
+import { readMigrations, type Migration } from "../shared/migration-files.ts";
 
 export type { Migration };
 
@@ -31,8 +31,17 @@ export async function migrate(db: PostgresDatabase, nowMs: number, migrations: r
     await client.query("CREATE TABLE IF NOT EXISTS migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)");
     const { rows } = await client.query<{ id: number }>("SELECT id FROM migrations ORDER BY id");
     const applied = new Set(rows.map((row) => row.id));
+    const latestKnown = migrations.at(-1)?.id ?? 0;
+    const newest = Math.max(0, ...applied);
+    if (newest > latestKnown) {
+      throw new Error(
+        `The database schema "${db.schema}" was migrated by a newer version of spool (migration ${newest}; this version knows up to ${latestKnown}). ` +
+          "Upgrade spool, or point it at another database or schema.",
+      );
+    }
     const appliedNow: number[] = [];
-    for (const migration of pendingMigrations(migrations, applied, `The database schema "${db.schema}"`, "another database or schema")) {
+    for (const migration of migrations) {
+      if (applied.has(migration.id)) continue;
       await client.query(migration.sql);
       await client.query("INSERT INTO migrations (id, name, applied_at_ms) VALUES ($1, $2, $3)", [migration.id, migration.name, nowMs]);
       appliedNow.push(migration.id);

@@ -1,7 +1,7 @@
 /**
  * PostgreSQL text cannot hold U+0000: binding a string with a NUL fails with 22021 ("invalid byte sequence
  * for encoding UTF8: 0x00"), where SQLite and JavaScript keep it. A NUL can reach the Store in anything a
- * client or an upstream sends (a `custom_id`, a display name, an upstream's error text, an id in a URL
+ * client or an upstream sends (a client id of an Item, a display name, an upstream's error text, an id in a URL
  * path), and one such value made a Batch's validation fail on every retry (issue 9). So that both Stores
  * round-trip every string the same way, the PostgreSQL Store escapes each string it binds and unescapes
  * each string it reads back (database.ts does both, for every statement):

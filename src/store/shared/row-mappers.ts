@@ -66,7 +66,7 @@ export interface ItemRow {
   batch_id: string;
   idx: number;
   batch_seq: number;
-  custom_id: string | null;
+  client_id: string | null;
   echo: string | null;
   model: string;
   kind: RequestKind;
@@ -85,7 +85,7 @@ export interface ItemRow {
 
 /** The item columns every read selects (no lease columns: those never leave the Store). */
 export const ITEM_COLUMNS =
-  "batch_id, idx, batch_seq, custom_id, echo, model, kind, request, status, attempts, status_code, body, error_code, error_message, request_id, input_tokens, output_tokens, finished_at_ms";
+  "batch_id, idx, batch_seq, client_id, echo, model, kind, request, status, attempts, status_code, body, error_code, error_message, request_id, input_tokens, output_tokens, finished_at_ms";
 
 export function toFileRecord(row: FileRow): FileRecord {
   return {
@@ -151,7 +151,7 @@ export function toItem(row: ItemRow): Item {
   return {
     batchId: row.batch_id,
     index: row.idx,
-    customId: row.custom_id,
+    clientId: row.client_id,
     echo: row.echo,
     model: row.model,
     kind: row.kind,
@@ -166,9 +166,9 @@ export function toItem(row: ItemRow): Item {
  * What the claim returns. A claimed Item never has a result (pending Items carry none), and the claim is the
  * hot path: returning nine fewer columns makes it about a fifth cheaper.
  */
-export const CLAIMED_ITEM_COLUMNS = "batch_id, idx, batch_seq, custom_id, echo, model, kind, request, status, attempts, claim_pos, prefix_key";
+export const CLAIMED_ITEM_COLUMNS = "batch_id, idx, batch_seq, client_id, echo, model, kind, request, status, attempts, claim_pos, prefix_key";
 
-export type ClaimedItemRow = Pick<ItemRow, "batch_id" | "idx" | "batch_seq" | "custom_id" | "echo" | "model" | "kind" | "request" | "status" | "attempts"> & {
+export type ClaimedItemRow = Pick<ItemRow, "batch_id" | "idx" | "batch_seq" | "client_id" | "echo" | "model" | "kind" | "request" | "status" | "attempts"> & {
   /** Place in the Batch's claim order (migration 004): claims come back sorted by it. */
   claim_pos: number;
   prefix_key: string | null;
@@ -178,7 +178,7 @@ export function toClaimedItem(row: ClaimedItemRow): ClaimedItem {
   return {
     batchId: row.batch_id,
     index: row.idx,
-    customId: row.custom_id,
+    clientId: row.client_id,
     echo: row.echo,
     model: row.model,
     kind: row.kind,

@@ -7,7 +7,7 @@
  * refuse to touch it rather than run old code against a schema it cannot understand.
  */
 import type { SqliteDatabase } from "./database.ts";
-import { pendingMigrations, readMigrations, type Migration } from "../shared/migration-files.ts";
+import { readMigrations, type Migration } from "../shared/migration-files.ts";
 
 export type { Migration };
 
@@ -18,13 +18,19 @@ export function loadMigrations(): Migration[] {
 
 export function migrate(db: SqliteDatabase, nowMs: number, migrations: readonly Migration[] = loadMigrations()): void {
   db.connection.exec("CREATE TABLE IF NOT EXISTS migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at_ms INTEGER NOT NULL)");
-  const pending = (): Migration[] => {
-    const applied = new Set((db.connection.prepare("SELECT id FROM migrations").all() as { id: number }[]).map((row) => row.id));
-    return pendingMigrations(migrations, applied, `The database ${db.filePath}`, "another data directory");
-  };
-  for (const migration of pending()) {
+  const latestKnown = migrations.at(-1)?.id ?? 0;
+  const appliedIds = (): Set<number> => new Set((db.connection.prepare("SELECT id FROM migrations").all() as { id: number }[]).map((row) => row.id));
+
+  const newest = Math.max(0, ...appliedIds());
+  if (newest > latestKnown) {
+    throw new Error(
+      `The database ${db.filePath} was migrated by a newer version of spool (migration ${newest}; this version knows up to ${latestKnown}). ` +
+        "Upgrade spool, or point it at another data directory.",
+    );
+  }
+  for (const migration of migrations) {
     db.immediate(() => {
-      if (!pending().includes(migration)) return;
+      if (appliedIds().has(migration.id)) return;
       db.connection.exec(migration.sql);
       db.connection.prepare("INSERT INTO migrations (id, name, applied_at_ms) VALUES (?, ?, ?)").run(migration.id, migration.name, nowMs);
     });

@@ -21,7 +21,7 @@ function batch(kind: "chat" | "embedding", options: Record<string, unknown> = {}
 }
 
 function item(result: ItemResult, extra: Partial<Item> = {}): Item {
-  return { batchId: "batch_abc", index: 0, customId: "k1", echo: null, model: "gen", kind: "chat", request: "{}", status: "failed", attempts: 1, result, ...extra };
+  return { batchId: "batch_abc", index: 0, clientId: "k1", echo: null, model: "gen", kind: "chat", request: "{}", status: "failed", attempts: 1, result, ...extra };
 }
 
 const ok = (body: unknown): ItemResult => ({ statusCode: 200, body: JSON.stringify(body), errorCode: null, errorMessage: null, requestId: null, usage: { inputTokens: 1, outputTokens: 1 }, finishedAtMs: 0 });
@@ -30,15 +30,15 @@ describe("geminiBatchFormat", () => {
   it("keeps the line as the request and hands the engine its `request` object", () => {
     const text = JSON.stringify({ key: "k", request: { contents: [{ parts: [{ text: "hi" }] }], generation_config: { temperature: 0 } } });
     const outcome = geminiBatchFormat.parseLine(text, 1, batch("chat"), catalog);
-    expect(outcome).toMatchObject({ ok: true, line: { customId: "k", model: "gen", kind: "chat" } });
+    expect(outcome).toMatchObject({ ok: true, line: { clientId: "k", model: "gen", kind: "chat" } });
     if (!outcome.ok) return;
     expect(geminiBatchFormat.requestBody(outcome.line.request)).toEqual({ contents: [{ parts: [{ text: "hi" }] }], generation_config: { temperature: 0 } });
   });
 
   it("takes the key from metadata.key in files but never in inline batches, where metadata is echoed", () => {
     const text = JSON.stringify({ metadata: { key: "m1" }, request: { contents: [{ parts: [{ text: "hi" }] }] } });
-    expect(geminiBatchFormat.parseLine(text, 1, batch("chat"), catalog)).toMatchObject({ ok: true, line: { customId: "m1", echo: '{"key":"m1"}' } });
-    expect(geminiBatchFormat.parseLine(text, 1, batch("chat", { inline: true }), catalog)).toMatchObject({ ok: true, line: { customId: null, echo: '{"key":"m1"}' } });
+    expect(geminiBatchFormat.parseLine(text, 1, batch("chat"), catalog)).toMatchObject({ ok: true, line: { clientId: "m1", echo: '{"key":"m1"}' } });
+    expect(geminiBatchFormat.parseLine(text, 1, batch("chat", { inline: true }), catalog)).toMatchObject({ ok: true, line: { clientId: null, echo: '{"key":"m1"}' } });
   });
 
   it("checks embedding lines for content, task type and dimensionality, and per-line models for the kind", () => {
@@ -61,7 +61,7 @@ describe("geminiBatchFormat", () => {
     expect(JSON.parse(geminiBatchFormat.resultLine(batch("chat"), item(upstream)).line)).toEqual({ error: { code: 8, message: "slow down", details: [] }, key: "k1" });
 
     const invalid = geminiBatchFormat.invalidLineResult([{ line: 2, code: "missing_contents", param: "request.contents", message: "Line 2: request.contents: is required" }], 0);
-    const invalidLine = JSON.parse(geminiBatchFormat.resultLine(batch("chat"), item(invalid, { customId: null })).line) as { error: { code: number; details: unknown[] }; key?: string };
+    const invalidLine = JSON.parse(geminiBatchFormat.resultLine(batch("chat"), item(invalid, { clientId: null })).line) as { error: { code: number; details: unknown[] }; key?: string };
     expect(invalidLine.error.code).toBe(3);
     expect(invalidLine.key).toBeUndefined();
     expect(invalidLine.error.details).toEqual([{ "@type": "type.googleapis.com/google.rpc.BadRequest", fieldViolations: [{ field: "request.contents", description: "Line 2: request.contents: is required" }] }]);

@@ -28,8 +28,8 @@ function batchFor(endpoint: string, kind: RequestKind): Batch {
 const chatBatch = batchFor("/v1/chat/completions", "chat");
 
 const line = (fields: Record<string, unknown>): string => JSON.stringify(fields);
-const chat = (customId: unknown, body: unknown = { model: "gpt-test", messages: [{ role: "user", content: "hi" }] }) =>
-  line({ custom_id: customId, method: "POST", url: "/v1/chat/completions", body });
+const chat = (clientId: unknown, body: unknown = { model: "gpt-test", messages: [{ role: "user", content: "hi" }] }) =>
+  line({ custom_id: clientId, method: "POST", url: "/v1/chat/completions", body });
 
 /** Parses every line as the worker does (1-based numbers) and returns all errors. */
 function errorsOf(lines: string[], batch = chatBatch): LineError[] {
@@ -45,7 +45,7 @@ describe("openAIBatchFormat.parseLine", () => {
   it("accepts a good chat line and keeps it so requestBody gives back the body", () => {
     const body = { model: "gpt-test", messages: [{ role: "user", content: "hi" }], max_tokens: 5, response_format: { type: "json_object" } };
     const outcome = openAIBatchFormat.parseLine(chat("req-1", body), 1, chatBatch, catalog);
-    expect(outcome).toMatchObject({ ok: true, line: { customId: "req-1", echo: null, model: "gpt-test", kind: "chat" } });
+    expect(outcome).toMatchObject({ ok: true, line: { clientId: "req-1", echo: null, model: "gpt-test", kind: "chat" } });
     if (!outcome.ok) throw new Error("expected a valid line");
     expect(openAIBatchFormat.requestBody(outcome.line.request)).toEqual(body);
   });
@@ -109,7 +109,7 @@ describe("openAIBatchFormat.parseLine", () => {
     const outcome = openAIBatchFormat.parseLine(text, 7, chatBatch, catalog);
     expect(outcome.ok).toBe(false);
     if (outcome.ok) return;
-    expect(outcome.customId).toBe("multi");
+    expect(outcome.clientId).toBe("multi");
     expect(triples(outcome.errors)).toEqual([
       [7, "invalid_method", "method"],
       [7, "url_mismatch", "url"],
@@ -169,7 +169,7 @@ describe("openAIBatchFormat.resultLine", () => {
     usage: { inputTokens: 0, outputTokens: 0 }, finishedAtMs: 0, ...fields,
   });
   const item = (index: number, itemResult: ItemResult): Item => ({
-    batchId: chatBatch.id, index, customId: `req-${index}`, echo: null, model: "gpt-test", kind: "chat",
+    batchId: chatBatch.id, index, clientId: `req-${index}`, echo: null, model: "gpt-test", kind: "chat",
     request: "{}", status: "succeeded", attempts: 1, result: itemResult,
   });
 

@@ -11,7 +11,7 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { LlamaCppModelConfig } from "../../../src/config/config.ts";
-import { generateTestModel } from "../../../src/engines/llama-cpp/gguf/generate-test-model.ts";
+import { generateTestModel } from "../../../src/demo-model/generate-test-model.ts";
 import { createModelPathResolver, ModelFileError, type ModelPathResolverOptions } from "../../../src/engines/model-cache/model-path-resolver.ts";
 import { parseModelSource } from "../../../src/engines/model-cache/model-source.ts";
 import { testWorkDir } from "../../helpers/test-dirs.ts";

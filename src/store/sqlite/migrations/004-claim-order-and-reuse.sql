@@ -1,5 +1,4 @@
 -- 004: prefix-aware claim order and duplicate reuse (issue 10; the claim is explained in items-sql.ts).
--- Numbered 004 while 003 belongs to another branch: numbers may leave gaps, never run out of order.
 --
 -- prefix_key / request_hash: computed by validation from the request (src/core/request-keys.ts); startBatch
 -- reads them once to arrange the Batch, the hot path never does.

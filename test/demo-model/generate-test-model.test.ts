@@ -2,9 +2,9 @@ import { createHash } from "node:crypto";
 import { readFile, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { inspectGguf } from "../../../src/engines/llama-cpp/gguf-inspect.ts";
-import { buildTestModelSpec, generateTestModel } from "../../../src/engines/llama-cpp/gguf/generate-test-model.ts";
-import { TEST_MODELS_DIR } from "../../helpers/test-model.ts";
+import { inspectGguf } from "../../src/engines/llama-cpp/gguf-inspect.ts";
+import { buildTestModelSpec, generateTestModel } from "../../src/demo-model/generate-test-model.ts";
+import { TEST_MODELS_DIR } from "../helpers/test-model.ts";
 
 const dir = path.join(TEST_MODELS_DIR, `generator-${process.pid}`);
 

@@ -10,9 +10,9 @@
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
-import { inspectGguf } from "../gguf-inspect.ts";
+import { inspectGguf } from "../engines/llama-cpp/gguf-inspect.ts";
 import { buildByteLevelBpeVocabulary } from "./byte-level-bpe.ts";
-import { GgmlType } from "./gguf-format.ts";
+import { GgmlType } from "../engines/llama-cpp/gguf/gguf-format.ts";
 import { writeGgufFile, type GgufFileSpec, type GgufMetadataValue, type GgufTensorSource } from "./gguf-writer.ts";
 import { SeededRandom, fromFloat16Bits, toFloat16Bits } from "./seeded-random.ts";
 

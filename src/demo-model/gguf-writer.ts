@@ -11,7 +11,7 @@ import {
   GgufValueType,
   alignUp,
   type GgmlType,
-} from "./gguf-format.ts";
+} from "../engines/llama-cpp/gguf/gguf-format.ts";
 
 export type GgufArrayItemType = "string" | "i32" | "u32" | "f32";
 
