@@ -223,8 +223,9 @@ export interface Store {
    *   is recorded (completeItems, failExhaustedItems). Cancel and expiry treat them as the pending Items
    *   they are, so a follower never ends without a result.
    * - claim order: Items with the same prefix key are claimed together, back to back, the largest group
-   *   first (ties: the group whose first Item comes first); Items without a key last, in input order. An
-   *   unkeyed Batch keeps input order. The output is still written in input order (readItems).
+   *   first (ties: the group whose first Item comes first); groups of one and Items without a key last, in
+   *   input order, so a Batch of unrelated prompts keeps input order. The output is still written in
+   *   input order (readItems).
    */
   startBatch(batchId: string, params: StartBatchParams): Promise<Batch | null>;
   /** validating -> failed with every line error; deletes staged Items. Null if the Lease was lost. */
