@@ -13,7 +13,6 @@ import { waitFor } from "../helpers/wait-for.ts";
 
 let upstream: FakeOpenAIUpstream;
 let spool: TestApp;
-let client: OpenAI;
 
 const models = (upstreamUrl: string) => [
   // Concurrency 1: the upstream sees requests in exactly the order they were claimed.
@@ -27,7 +26,6 @@ const models = (upstreamUrl: string) => [
 beforeAll(async () => {
   upstream = await startFakeOpenAIUpstream({ record: true });
   spool = await startTestApp({ models: models(upstream.url), worker: { leaseMs: 5_000, sweepMs: 50 } }, { label: "claim-order-reuse" });
-  client = new OpenAI({ apiKey: "sk-test", baseURL: spool.openaiBaseUrl, maxRetries: 0 });
 });
 
 afterAll(async () => {
