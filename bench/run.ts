@@ -4,6 +4,7 @@
  */
 import { benchEndToEnd } from "./end-to-end.ts";
 import { benchLlama } from "./llama.ts";
+import { benchOrder } from "./order.ts";
 import { benchScaleOut } from "./scale-out.ts";
 import { benchValidation } from "./validation.ts";
 
@@ -12,6 +13,7 @@ const sections: Record<string, () => Promise<void>> = {
   e2e: () => benchEndToEnd(),
   llama: () => benchLlama(),
   "scale-out": () => benchScaleOut(),
+  order: () => benchOrder(),
 };
 
 const wanted = process.argv.slice(2).filter((arg) => arg in sections);
