@@ -23,12 +23,14 @@ export const LONE_PROMPT_PREFIX_CHARS = 512;
 
 /**
  * The prefix key of a prompt: `leadingText` is everything before its last part (tools, system prompt,
- * earlier turns), as one text; `lastText` the last part. With leading text the key covers it (Items with
- * the same system prompt group whatever they ask); without, the start of a long enough lone prompt.
+ * earlier turns), as one text; `lastText` gives the last part (only read when there is no leading text).
+ * With leading text the key covers it (Items with the same system prompt group whatever they ask);
+ * without, the start of a long enough lone prompt.
  */
-export function promptPrefixKey(model: string, leadingText: string, lastText: string): string | null {
+export function promptPrefixKey(model: string, leadingText: string, lastText: () => string): string | null {
   if (leadingText.length > 0) return prefixKeyOf(model, leadingText);
-  if (lastText.length > LONE_PROMPT_PREFIX_CHARS) return prefixKeyOf(model, lastText.slice(0, LONE_PROMPT_PREFIX_CHARS));
+  const last = lastText();
+  if (last.length > LONE_PROMPT_PREFIX_CHARS) return prefixKeyOf(model, last.slice(0, LONE_PROMPT_PREFIX_CHARS));
   return null;
 }
 
@@ -37,9 +39,23 @@ export function promptPrefixKey(model: string, leadingText: string, lastText: st
  * collision would only merge two groups in the claim order, never change a result, so it can be short.
  */
 export function prefixKeyOf(model: string, leadingText: string): string {
-  const text = leadingText.length > PREFIX_KEY_CHARS ? leadingText.slice(0, PREFIX_KEY_CHARS) : leadingText;
-  return hash("sha256", `${model}\u0000${text}`, "base64url").slice(0, 12);
+  const text = `${model}\u0000${leadingText.length > PREFIX_KEY_CHARS ? leadingText.slice(0, PREFIX_KEY_CHARS) : leadingText}`;
+  let key = recentKeys.get(text);
+  if (key === undefined) {
+    key = hash("sha256", text, "base64url").slice(0, 12);
+    if (recentKeys.size >= RECENT_KEYS) recentKeys.clear();
+    recentKeys.set(text, key);
+  }
+  return key;
 }
+
+/**
+ * The keys of the last few hundred distinct prefixes. A Batch that shares prefixes has few of them, and a
+ * lookup costs less than hashing the text again (validation computes a key per line); a Batch of unique
+ * prefixes only ever misses, and the bound keeps the memory small either way.
+ */
+const RECENT_KEYS = 256;
+const recentKeys = new Map<string, string>();
 
 /**
  * A request hash: 128 bits of SHA-256 over the request body as JSON text. Equal hashes mean "the same

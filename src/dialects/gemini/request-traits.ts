@@ -21,7 +21,7 @@ export function geminiRequestTraits(body: Record<string, unknown>, kind: Request
   const system = field(body, "systemInstruction");
   if (system !== undefined && system !== null) leading += contentText(system, "system");
   for (let i = 0; i < turns.length - 1; i += 1) leading += contentText(turns[i], "user");
-  return { prefixKey: promptPrefixKey(model, leading, contentText(turns.at(-1), "user")), deterministic };
+  return { prefixKey: promptPrefixKey(model, leading, () => contentText(turns.at(-1), "user")), deterministic };
 }
 
 /** A Content as role and text; parts that are not text count as their JSON. A bare string is a text. */

@@ -15,12 +15,13 @@ export function openAIRequestTraits(body: Record<string, unknown>, kind: Request
   if (kind === "embedding") return { prefixKey: null, deterministic: true };
   const deterministic = body.temperature === 0;
   if (kind === "completion") {
-    return { prefixKey: typeof body.prompt === "string" ? promptPrefixKey(model, "", body.prompt) : null, deterministic };
+    const prompt = body.prompt;
+    return { prefixKey: typeof prompt === "string" ? promptPrefixKey(model, "", () => prompt) : null, deterministic };
   }
   const messages = Array.isArray(body.messages) ? body.messages : [];
   let leading = Array.isArray(body.tools) && body.tools.length > 0 ? JSON.stringify(body.tools) : "";
   for (let i = 0; i < messages.length - 1; i += 1) leading += messageText(messages[i]);
-  return { prefixKey: promptPrefixKey(model, leading, messageText(messages.at(-1))), deterministic };
+  return { prefixKey: promptPrefixKey(model, leading, () => messageText(messages.at(-1))), deterministic };
 }
 
 /** A message as a chat template would start it: role, then text (non-text parts as their JSON). */
@@ -29,6 +30,5 @@ function messageText(message: unknown): string {
   const role = typeof message.role === "string" ? message.role : "";
   const content = message.content;
   const text = typeof content === "string" ? content : content === undefined || content === null ? "" : JSON.stringify(content);
-  const calls = message.tool_calls === undefined ? "" : JSON.stringify(message.tool_calls);
-  return `<${role}>${text}${calls}`;
+  return message.tool_calls === undefined ? `<${role}>${text}` : `<${role}>${text}${JSON.stringify(message.tool_calls)}`;
 }
