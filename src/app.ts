@@ -2,7 +2,6 @@
  * Composition root: builds the Store, BlobStore, Engines, Dispatcher, Worker, Sweeper and HTTP server from
  * the Config and passes them explicitly. The only place that knows every implementation.
  */
-import { mkdirSync } from "node:fs";
 import { hostname } from "node:os";
 import path from "node:path";
 import { pino, type Logger } from "pino";
@@ -12,6 +11,7 @@ import { DEMO_MODEL, type Config } from "./config/config.ts";
 import { generateTestModel } from "./demo-model/generate-test-model.ts";
 import { systemClock, type Clock } from "./core/clock.ts";
 import { randomToken } from "./core/ids.ts";
+import { makeDirectory } from "./core/make-directory.ts";
 import { ModelCatalog } from "./core/model-catalog.ts";
 import { createModelPathResolver } from "./engines/model-cache/model-path-resolver.ts";
 import { EngineRegistry } from "./engines/registry.ts";
@@ -57,7 +57,7 @@ export function createLogger(config: Config): Logger {
 export async function createApp(config: Config, options: AppOptions): Promise<App> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config);
-  mkdirSync(config.dataDir, { recursive: true });
+  makeDirectory(config.dataDir);
   if (config.demoModel) await prepareDemoModel(config, logger);
   const { store, blobs } = await openStores(config, logger.child({ component: "store" }));
   const catalog = new ModelCatalog(config.models, { nameForms: MODEL_NAME_FORMS });
@@ -92,13 +92,17 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     worker,
     sweeper,
     async start() {
+      // Listen first: a process that cannot bind its port exits without having claimed any work.
+      let url: string | null = null;
+      if (server) {
+        await server.listen({ host: config.host, port: config.port });
+        const address = server.server.address();
+        const port = typeof address === "object" && address ? address.port : config.port;
+        url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
+      }
       worker?.start();
       sweeper?.start();
-      if (!server) return null;
-      await server.listen({ host: config.host, port: config.port });
-      const address = server.server.address();
-      const port = typeof address === "object" && address ? address.port : config.port;
-      return `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
+      return url;
     },
     async stop() {
       await server?.close();

@@ -1,5 +1,6 @@
 /** Entry: CLI dispatch. `spool serve` is the default command. */
 import { buildCli } from "./cli/program.ts";
+import { reportFailure } from "./cli/operator-error.ts";
 
 export async function main(argv: string[]): Promise<void> {
   const program = buildCli();
@@ -10,5 +11,10 @@ export async function main(argv: string[]): Promise<void> {
   if (first === undefined || (first.startsWith("-") && first !== "--help" && first !== "-h" && first !== "--version" && first !== "-V") || (!known.has(first) && !first.startsWith("-") && first !== "help")) {
     if (first === undefined || first.startsWith("-")) args.unshift("serve");
   }
-  await program.parseAsync(args, { from: "user" });
+  try {
+    await program.parseAsync(args, { from: "user" });
+  } catch (error) {
+    // Exit now: a half-started app (pools, engines, timers) would otherwise keep the process alive.
+    process.exit(reportFailure(error));
+  }
 }

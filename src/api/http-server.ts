@@ -8,13 +8,17 @@
  * The composition root (src/app.ts) passes every dialect's surfaces in `options.surfaces`; this file knows
  * no dialect.
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { AppContext } from "../app-context.ts";
 import { AppError } from "../core/errors.ts";
 import { randomToken } from "../core/ids.ts";
 import { makeApiKeyCheck, presentedApiKey } from "./shared/api-key.ts";
-import type { ErrorMapper } from "./shared/error-reply.ts";
+import { makeClientErrorHandler } from "./shared/client-errors.ts";
 import { JSON_BODY_LIMIT, type DialectSurface } from "./shared/dialect-surface.ts";
+import { HttpEdgeError } from "./shared/edge-errors.ts";
+import type { ErrorMapper } from "./shared/error-reply.ts";
+import { jsonBodyNestingError, jsonErrorDetail, parseWith, readJsonBodyText } from "./shared/json-body.ts";
+import { settleUnreadBody, watchBodyIdle } from "./shared/request-body.ts";
 import { pathOf } from "./shared/url-path.ts";
 
 export interface HttpServerOptions {
@@ -29,13 +33,25 @@ export interface HttpServerOptions {
 const PUBLIC_PATHS = new Set(["/health"]);
 
 export function buildHttpServer(ctx: AppContext, options: HttpServerOptions): FastifyInstance {
+  const timeouts = ctx.config.server;
   const app: FastifyInstance = Fastify({
     // A pino Logger is a FastifyBaseLogger; typing it as such keeps FastifyInstance's default generics.
     loggerInstance: ctx.logger as FastifyBaseLogger,
     logController: new QuietLogController(),
     bodyLimit: JSON_BODY_LIMIT,
     genReqId: () => `req_${randomToken(20)}`,
-    return503OnClosing: true,
+    // Answered by the closing hook below, in the dialect's envelope rather than Fastify's.
+    return503OnClosing: false,
+    // Ids are never matched by regex, so the 100-character default guards nothing; Node's 16 KiB limit on
+    // the request line bounds them anyway (a longer id is a 404 naming it, a longer URL a 414).
+    routerOptions: { maxParamLength: 16 * 1024 },
+    requestTimeout: timeouts.requestTimeoutMs,
+    keepAliveTimeout: timeouts.keepAliveTimeoutMs,
+    // Node checks its header and request deadlines on this interval (30 s by default, which would make a
+    // 10 s deadline a 40 s one).
+    http: { headersTimeout: timeouts.headersTimeoutMs, connectionsCheckingInterval: checkingIntervalMs(timeouts) },
+    frameworkErrors: (error, request, reply) => sendError(frameworkError(error, request.url), request, reply),
+    clientErrorHandler: (error, socket) => onClientError(error, socket),
   });
   // Longest prefix first, so `/v1beta/openai` wins over `/v1beta` when mapping errors.
   const surfaces = options.surfaces.map((surface) => ({ ...surface, prefix: surface.prefix.replace(/\/+$/, "") })).sort((a, b) => b.prefix.length - a.prefix.length);
@@ -49,7 +65,11 @@ export function buildHttpServer(ctx: AppContext, options: HttpServerOptions): Fa
     return fallbackErrorReply;
   };
   const sendError = (error: unknown, request: FastifyRequest, reply: FastifyReply): void => {
+    // A reader that failed after the reply left (its connection ended under it) has nobody to answer.
+    if (reply.sent || reply.raw.headersSent) return;
     const mapped = errorMapperFor(request.url)(error, request.id);
+    settleUnreadBody(request, reply, error);
+    reply.header("x-request-id", request.id);
     if (mapped.unexpected) {
       request.log.error({ err: error, method: request.method, url: request.url }, "request failed unexpectedly");
     } else {
@@ -57,6 +77,12 @@ export function buildHttpServer(ctx: AppContext, options: HttpServerOptions): Fa
     }
     void reply.code(mapped.statusCode).headers(mapped.headers).type("application/json").send(mapped.body);
   };
+  const onClientError = makeClientErrorHandler({
+    mapperFor: errorMapperFor,
+    headersTimeoutMs: timeouts.headersTimeoutMs,
+    requestTimeoutMs: timeouts.requestTimeoutMs,
+    log: (error, statusCode) => ctx.logger.debug({ err: error, statusCode }, "request rejected by the HTTP parser"),
+  });
 
   app.addHook("onSend", async (request, reply) => {
     reply.header("x-request-id", request.id);
@@ -66,6 +92,10 @@ export function buildHttpServer(ctx: AppContext, options: HttpServerOptions): Fa
   let closing = false;
   app.addHook("preClose", async () => {
     closing = true;
+  });
+  app.addHook("onRequest", async (request, reply) => {
+    if (closing) throw new AppError("unavailable", "The server is shutting down; retry the request.");
+    watchBodyIdle(request, reply, timeouts);
   });
   app.addHook("onResponse", async (request, reply) => {
     request.log.debug({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, "request");
@@ -85,16 +115,19 @@ export function buildHttpServer(ctx: AppContext, options: HttpServerOptions): Fa
 
   // An empty body with a JSON content type (curl -H 'content-type: application/json' -X POST .../cancel)
   // is no body, not a parse error. Everything else goes through Fastify's own (prototype-poisoning-safe)
-  // parser.
+  // parser, after the nesting check.
   const parseJson = app.getDefaultJsonParser("error", "error");
   app.removeContentTypeParser("application/json");
-  app.addContentTypeParser("application/json", { parseAs: "string", bodyLimit: JSON_BODY_LIMIT }, (request, body, done) => {
-    const text = typeof body === "string" ? body : body.toString("utf8");
-    if (text.trim().length === 0) {
-      done(null, undefined);
-      return;
+  app.addContentTypeParser("application/json", async (request: FastifyRequest) => {
+    const text = await readJsonBodyText(request, JSON_BODY_LIMIT);
+    if (text.trim().length === 0) return undefined;
+    const tooDeep = jsonBodyNestingError(text);
+    if (tooDeep) throw tooDeep;
+    try {
+      return await parseWith(parseJson, request, text);
+    } catch (error) {
+      throw new AppError("invalid_request", `The request body is not valid JSON: ${jsonErrorDetail(text)}.`, { cause: error });
     }
-    parseJson(request, text, done);
   });
 
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
@@ -107,6 +140,24 @@ export function buildHttpServer(ctx: AppContext, options: HttpServerOptions): Fa
 
   for (const surface of surfaces) app.register(async (scope) => surface.register(scope, ctx), { prefix: surface.prefix });
   return app;
+}
+
+function checkingIntervalMs(timeouts: AppContext["config"]["server"]): number {
+  const shortest = Math.min(timeouts.headersTimeoutMs, timeouts.requestTimeoutMs > 0 ? timeouts.requestTimeoutMs : Number.POSITIVE_INFINITY, 30_000);
+  return Math.max(100, Math.floor(shortest / 4));
+}
+
+/** Router failures Fastify reports before any route runs, as errors the dialect mappers know. */
+function frameworkError(error: FastifyError, url: string): unknown {
+  if (error.code === "FST_ERR_BAD_URL") {
+    const shown = url.length > 200 ? `${url.slice(0, 200)}…` : url;
+    const message = `The URL ${shown} is malformed: it must be percent-encoded UTF-8 (each '%' followed by two hex digits, the bytes forming UTF-8 characters).`;
+    return new AppError("invalid_request", message, { param: "url" });
+  }
+  if (error.code === "FST_ERR_MAX_PARAM_LENGTH") {
+    return new HttpEdgeError(414, "uri_too_long", "A path segment of the URL is too long.");
+  }
+  return error;
 }
 
 /**

@@ -1,8 +1,12 @@
-/** The `spool` command line: serve, worker, run, validate. Each flag also has an environment variable. */
+/**
+ * The `spool` command line: serve, worker, run, validate. Each flag also has an environment variable.
+ * A command's module loads only when that command runs: `--help`, `validate` and a mistake in the
+ * command line or the config answer without loading the HTTP server, the stores and the engines.
+ */
 import { Command, Option } from "commander";
-import { runCommand } from "./run.ts";
-import { serveCommand, type ServerFlags } from "./serve.ts";
-import { validateCommand } from "./validate.ts";
+import type { RunFlags } from "./run.ts";
+import type { ServerFlags } from "./serve.ts";
+import type { ValidateFlags } from "./validate.ts";
 
 function addServerOptions(command: Command): Command {
   return command
@@ -18,13 +22,15 @@ export function buildCli(): Command {
   const program = new Command("spool")
     .description("Self-hosted Batch API for LLM inference (OpenAI and Gemini batch formats).")
     .version("0.1.0")
-    .showHelpAfterError();
+    .addHelpText("after", "\nExit codes: 0 ok; 1 problems found (validate), batch failed (run) or unexpected error; 2 usage or configuration error;\n3 start-up environment error (port, host, data dir, database); 130/143 stopped by SIGINT/SIGTERM.")
+    // Usage errors throw (main exits 2) instead of commander exiting with 1, which means "problems found".
+    .exitOverride();
 
   addServerOptions(program.command("serve").description("serve the HTTP API and run workers (the default)"))
     .option("--no-workers", "serve the API only; run workers with `spool worker` against the same --database-url")
-    .action((flags: ServerFlags) => serveCommand(flags, { api: true, workers: flags.workers !== false }));
+    .action(async (flags: ServerFlags) => (await import("./serve.ts")).serveCommand(flags, { api: true, workers: flags.workers !== false }));
   addServerOptions(program.command("worker").description("run workers only (scale-out: share --database-url with the API processes)")).action(
-    (flags: ServerFlags) => serveCommand(flags, { api: false, workers: true }),
+    async (flags: ServerFlags) => (await import("./serve.ts")).serveCommand(flags, { api: false, workers: true }),
   );
   program
     .command("run")
@@ -36,8 +42,7 @@ export function buildCli(): Command {
     .option("-d, --data-dir <dir>", "work directory for the run's state (default: <output>.spool, removed on success)")
     .option("--progress-interval <seconds>", "seconds between progress lines when not on a terminal (default 5)")
     .option("--log-level <level>", "print the JSON log at this level instead of short warnings")
-    .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2))
-    .action(runCommand);
+    .action(async (flags: RunFlags) => (await import("./run.ts")).runCommand(flags));
   program
     .command("validate")
     .description("check a batch JSONL file and print every problem with its line number")
@@ -46,6 +51,11 @@ export function buildCli(): Command {
     .option("--endpoint <endpoint>", "OpenAI batch endpoint the lines must use (default: the first line's url)")
     .option("-c, --config <file>", "config file: also check that every model is configured")
     .option("-m, --model <name>", "Gemini files: the model the batch would run on")
-    .action(validateCommand);
+    .action(async (file: string, flags: ValidateFlags) => (await import("./validate.ts")).validateCommand(file, flags));
+  // A usage mistake is one line pointing at the help, not the whole help text.
+  for (const command of [program, ...program.commands]) {
+    const name = command === program ? "spool" : `spool ${command.name()}`;
+    command.configureOutput({ outputError: (text, write) => write(`${text.trimEnd()} (see ${name} --help)\n`) });
+  }
   return program;
 }

@@ -19,77 +19,31 @@
  *
  * Exit codes: 0 the Batch completed (failed requests are counted and have error lines in the output);
  * 1 the input failed validation (every problem printed with its line number), or the Batch did not
- * complete; 2 usage errors; 130/143 interrupted by SIGINT/SIGTERM (run again to continue).
+ * complete; 2 usage errors (a missing input file, a bad config); 3 the work directory cannot be written;
+ * 130/143 interrupted by SIGINT/SIGTERM (run again to continue).
  */
-import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream, existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { mkdir, rename } from "node:fs/promises";
-import { isUtf8 } from "node:buffer";
+import { createReadStream, rmSync } from "node:fs";
 import path from "node:path";
-import { once } from "node:events";
 import { pino, type Logger } from "pino";
-import { MODEL_NAME_FORMS } from "../dialects/registry.ts";
-import { createApp, dataPaths, type App } from "../app.ts";
-import { DEMO_MODEL, type Config } from "../config/config.ts";
-import { ConfigError, loadConfig } from "../config/load-config.ts";
-import type { BatchFormat } from "../core/batch-format.ts";
+import { createApp, type App } from "../app.ts";
+import type { BatchService } from "../batches/batch-service.ts";
+import { DEMO_MODEL } from "../config/config.ts";
+import { ConfigError } from "../config/load-config.ts";
 import { newBatchId, newFileId } from "../core/ids.ts";
-import { isObject as isRecord } from "../core/json.ts";
-import { ModelCatalog } from "../core/model-catalog.ts";
-import { isTerminal, type Batch, type Dialect } from "../core/types.ts";
+import { isTerminal, type Batch } from "../core/types.ts";
 import type { Store } from "../store/store.ts";
+import { prepareWritableDirectory } from "./data-dir.ts";
 import { cliLogStream, formatDuration, formatRate, ProgressDisplay, type ProgressSnapshot } from "./progress.ts";
-import { sniffBatchFile } from "./sniff-batch-file.ts";
+import { InputError, planRun, UsageError, type RunFlags, type RunPlan } from "./run/plan.ts";
+import { replaceModels, writeOutput } from "./run/output.ts";
+import { lockWorkDir, readMarker, sha256Of, writeMarker } from "./run/work-dir.ts";
 import { formatLineError } from "./validate.ts";
 
-export interface RunFlags {
-  input?: string;
-  output?: string;
-  model?: string;
-  config?: string;
-  dataDir?: string;
-  logLevel?: string;
-  /** Seconds between plain progress lines when stderr is not a terminal. */
-  progressInterval?: string;
-}
+export type { RunFlags };
 
-/** A mistake in the command line or its environment: exit code 2. */
-class UsageError extends Error {}
-
-/** The input file cannot run as a Batch (found before validation): exit code 1, like a validation failure. */
-class InputError extends Error {}
-
-/** Shorter than a server's: only batch-level Leases (validation, finalization) of a killed run wait this. */
-const RUN_LEASE_MS = 10_000;
 const POLL_MS = 200;
 /** A local run does not expire. */
 const RUN_LIFETIME_MS = 10 * 365 * 24 * 3600 * 1000;
-const MARKER_FILE = "run.json";
-const LOCK_FILE = "run.lock";
-
-interface RunMarker {
-  batchId: string;
-  input: string;
-  inputSha256: string;
-  dialect: Dialect;
-  model: string | null;
-}
-
-interface RunPlan {
-  input: string;
-  output: string;
-  workDir: string;
-  keepWorkDir: boolean;
-  config: Config;
-  modelCacheDir: string;
-  dialect: Dialect;
-  format: BatchFormat;
-  endpoint: string;
-  kind: Batch["kind"];
-  /** Every request runs on this Model; null: the lines' own. */
-  model: string | null;
-  progressIntervalMs: number | undefined;
-}
 
 export async function runCommand(flags: RunFlags): Promise<void> {
   let code: number;
@@ -112,7 +66,10 @@ export async function runCommand(flags: RunFlags): Promise<void> {
 
 async function runBatchFile(flags: RunFlags): Promise<number> {
   const plan = await planRun(flags);
-  await mkdir(plan.workDir, { recursive: true });
+  prepareWritableDirectory(plan.workDir, {
+    label: "work directory",
+    fix: plan.keepWorkDir ? "choose another one with -d/--data-dir" : "write the output (-o) where files can be created, or choose a work directory with -d/--data-dir",
+  });
   lockWorkDir(plan.workDir);
   const logSink = { progress: null as ProgressDisplay | null };
   const logger = createRunLogger(flags.logLevel ?? process.env.SPOOL_LOG_LEVEL, (line) => (logSink.progress ? logSink.progress.print(line) : process.stderr.write(`${line}\n`)));
@@ -138,7 +95,7 @@ async function runBatchFile(flags: RunFlags): Promise<number> {
     });
     progress.finish();
     if (typeof final === "number") return final;
-    const code = await reportFinished(app.context.store, plan, final, { startedMs, doneBefore });
+    const code = await reportFinished(app.context.batches, plan, final, { startedMs, doneBefore });
     await app.stop();
     stopped = true;
     if (code === 0 && !plan.keepWorkDir) rmSync(plan.workDir, { recursive: true, force: true });
@@ -146,44 +103,6 @@ async function runBatchFile(flags: RunFlags): Promise<number> {
   } finally {
     if (!stopped) await app.stop();
   }
-}
-
-/** Checks the flags and builds the run's Config; every problem here is a UsageError (exit 2). */
-async function planRun(flags: RunFlags): Promise<RunPlan> {
-  if (!flags.input) throw new UsageError("spool run: -i/--input <file> is required.");
-  if (!flags.output) throw new UsageError("spool run: -o/--output <file> is required.");
-  const input = path.resolve(flags.input);
-  const output = path.resolve(flags.output);
-  if (!existsSync(input) || !statSync(input).isFile()) throw new UsageError(`spool run: the input file ${input} does not exist.`);
-  if (input === output) throw new UsageError("spool run: the output file must not be the input file.");
-  const workDir = path.resolve(flags.dataDir ?? `${output}.spool`);
-
-  // Downloaded models go where `spool serve` with the same config keeps them, not into the throwaway work dir.
-  const home = loadConfig({ config: flags.config });
-  const loaded = loadConfig({ config: flags.config, dataDir: workDir });
-  const config: Config = {
-    ...loaded,
-    databaseUrl: null, // a local run always uses SQLite in its work dir
-    worker: { ...loaded.worker, leaseMs: Math.min(loaded.worker.leaseMs, RUN_LEASE_MS), pollMs: Math.min(loaded.worker.pollMs, 250) },
-  };
-
-  const sniffed = await sniffBatchFile(input);
-  const format = sniffed.format;
-  const catalog = new ModelCatalog(config.models, { nameForms: MODEL_NAME_FORMS });
-  let model: string | null = config.demoModel ? DEMO_MODEL.name : null;
-  if (flags.model !== undefined) {
-    const found = catalog.get(flags.model);
-    if (!found) throw new UsageError(`spool run: --model: ${catalog.unknownModelMessage(flags.model)}`);
-    model = found.name;
-  }
-  if (format.dialect === "gemini" && model === null) {
-    throw new UsageError(`spool run: ${input} is a Gemini batch file, whose lines name no model: pass --model NAME (configured: ${catalog.names().join(", ")}).`);
-  }
-  const endpoint = sniffed.endpoint ?? "/v1/chat/completions";
-  return {
-    input, output, workDir, keepWorkDir: flags.dataDir !== undefined, config, modelCacheDir: dataPaths(home.dataDir).models,
-    dialect: format.dialect, format, endpoint, kind: sniffed.kind, model, progressIntervalMs: progressIntervalMs(flags.progressInterval),
-  };
 }
 
 /** The Batch to wait for: the interrupted one of an earlier run of the same input, or a new one. */
@@ -204,7 +123,7 @@ async function openBatch(app: App, plan: RunPlan, logger: Logger): Promise<Batch
   }
   const endpointProblem = plan.format.endpointProblem(plan.endpoint);
   if (endpointProblem) throw new InputError(`${plan.input}: ${endpointProblem} Nothing was run.`);
-  await cancelUnfinishedBatches(store, logger);
+  await cancelUnfinishedBatches(app.context.batches, logger);
   // The marker is written before the Batch exists, so a run killed in between finds it by id, never
   // leaves an unmarked Batch behind that would run unseen next to the new one.
   const batchId = same && marker && previous === null ? marker.batchId : newBatchId();
@@ -230,54 +149,6 @@ async function storeInput(app: App, plan: RunPlan): Promise<string> {
     bytes: info.bytes, sha256: info.sha256, source: "uploaded", createdAtMs: clock.now(), expiresAtMs: null,
   });
   return fileId;
-}
-
-/**
- * Rewrites each line's model (as its dialect's BatchFormat places it). Lines that are
- * not JSON objects, not UTF-8 or too long pass through byte for byte, so validation reports them exactly
- * as `spool validate` would, with the same line numbers.
- */
-async function* replaceModels(source: AsyncIterable<Buffer>, format: BatchFormat, model: string, maxLineBytes: number): AsyncGenerator<Buffer> {
-  const rewrite = (bytes: Buffer): Buffer => {
-    if (!isUtf8(bytes)) return bytes;
-    let value: unknown;
-    try {
-      value = JSON.parse(bytes.toString("utf8"));
-    } catch {
-      return bytes;
-    }
-    if (!isRecord(value) || !format.setLineModel(value, model)) return bytes;
-    return Buffer.from(JSON.stringify(value));
-  };
-  const newline = Buffer.from("\n");
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  let passThrough = false; // the current line is longer than any valid line: stream it unchanged
-  for await (const chunk of source) {
-    const out: Buffer[] = [];
-    let start = 0;
-    for (let end = chunk.indexOf(0x0a, start); end !== -1; end = chunk.indexOf(0x0a, start)) {
-      const piece = chunk.subarray(start, end);
-      out.push(passThrough ? piece : rewrite(pending.length === 0 ? piece : Buffer.concat([...pending, piece])), newline);
-      pending = [];
-      pendingBytes = 0;
-      passThrough = false;
-      start = end + 1;
-    }
-    const rest = chunk.subarray(start);
-    if (passThrough) out.push(rest);
-    else if (rest.length > 0) {
-      pending.push(Buffer.from(rest));
-      pendingBytes += rest.length;
-      if (pendingBytes > maxLineBytes) {
-        out.push(...pending);
-        pending = [];
-        passThrough = true;
-      }
-    }
-    if (out.length > 0) yield Buffer.concat(out);
-  }
-  if (pending.length > 0) yield rewrite(Buffer.concat(pending));
 }
 
 /**
@@ -323,7 +194,7 @@ async function waitForBatch(store: Store, batchId: string, progress: ProgressDis
 }
 
 /** Writes the output (completed Batch) or prints the validation problems. Returns the exit code. */
-async function reportFinished(store: Store, plan: RunPlan, batch: Batch, session: { startedMs: number; doneBefore: number }): Promise<number> {
+async function reportFinished(batches: BatchService, plan: RunPlan, batch: Batch, session: { startedMs: number; doneBefore: number }): Promise<number> {
   if (batch.status === "failed") {
     const errors = batch.errors ?? [];
     for (const error of errors) console.log(formatLineError(error));
@@ -331,7 +202,7 @@ async function reportFinished(store: Store, plan: RunPlan, batch: Batch, session
     console.log(`${plan.input}: ${count} problem${count === 1 ? "" : "s"}; nothing was run. Fix the file and run again (spool validate lists the same problems).`);
     return 1;
   }
-  const lines = await writeOutput(store, plan, batch);
+  const lines = await writeOutput(batches, plan.format, plan.output, batch);
   const { counts } = batch;
   const seconds = (Date.now() - session.startedMs) / 1000;
   const doneNow = doneCount(batch) - session.doneBefore;
@@ -347,33 +218,13 @@ async function reportFinished(store: Store, plan: RunPlan, batch: Batch, session
   return batch.status === "completed" ? 0 : 1;
 }
 
-/** Every result line (successes and errors) in input order, written atomically. */
-async function writeOutput(store: Store, plan: RunPlan, batch: Batch): Promise<number> {
-  const temporary = `${plan.output}.part`;
-  const out = createWriteStream(temporary);
-  let lines = 0;
-  let afterIndex = -1;
-  for (;;) {
-    const page = await store.readItems(batch.id, { afterIndex, limit: 1_000 });
-    const text = page.items.filter((item) => item.result !== null).map((item) => `${plan.format.resultLine(batch, item).line}\n`);
-    lines += text.length;
-    if (text.length > 0 && !out.write(text.join(""))) await once(out, "drain");
-    if (page.nextAfterIndex === null) break;
-    afterIndex = page.nextAfterIndex;
-  }
-  out.end();
-  await once(out, "finish");
-  await rename(temporary, plan.output);
-  return lines;
-}
-
-async function cancelUnfinishedBatches(store: Store, logger: Logger): Promise<void> {
+async function cancelUnfinishedBatches(batches: BatchService, logger: Logger): Promise<void> {
   let afterId: string | undefined;
   for (;;) {
-    const page = await store.listBatches({ limit: 100, afterId });
+    const page = await batches.list({ limit: 100, afterId });
     for (const batch of page.batches) {
       if (batch.status !== "validating" && batch.status !== "in_progress") continue;
-      await store.cancelBatch(batch.id, Date.now()).catch((error: unknown) => logger.warn({ err: error, batchId: batch.id }, "could not cancel an earlier run's batch"));
+      await batches.cancel(batch.id).catch((error: unknown) => logger.warn({ err: error, batchId: batch.id }, "could not cancel an earlier run's batch"));
     }
     if (!page.hasMore || page.batches.length === 0) return;
     afterId = page.batches[page.batches.length - 1]?.id;
@@ -390,65 +241,8 @@ function doneCount(batch: Batch): number {
   return succeeded + failed + cancelled + expired;
 }
 
-/** One run per work dir: a second would share its SQLite file and run the same Items. */
-function lockWorkDir(workDir: string): void {
-  const lockPath = path.join(workDir, LOCK_FILE);
-  for (let tries = 0; tries < 2; tries += 1) {
-    try {
-      writeFileSync(lockPath, String(process.pid), { flag: "wx" });
-      process.on("exit", () => rmSync(lockPath, { force: true }));
-      return;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-    }
-    const holder = Number.parseInt(readFileSync(lockPath, "utf8"), 10);
-    if (Number.isInteger(holder) && holder !== process.pid && isAlive(holder)) {
-      throw new UsageError(`spool run: another run (pid ${holder}) is working in ${workDir}; wait for it to finish or stop it.`);
-    }
-    rmSync(lockPath, { force: true }); // left by a run that was killed
-  }
-  throw new UsageError(`spool run: cannot lock ${workDir}.`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-function readMarker(workDir: string): RunMarker | null {
-  try {
-    const parsed = JSON.parse(readFileSync(path.join(workDir, MARKER_FILE), "utf8")) as Partial<RunMarker>;
-    return typeof parsed.batchId === "string" && typeof parsed.inputSha256 === "string" ? (parsed as RunMarker) : null;
-  } catch {
-    return null;
-  }
-}
-
-function writeMarker(workDir: string, marker: RunMarker): void {
-  const file = path.join(workDir, MARKER_FILE);
-  writeFileSync(`${file}.tmp`, `${JSON.stringify(marker, null, 2)}\n`);
-  renameSync(`${file}.tmp`, file);
-}
-
-async function sha256Of(file: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
-  return hash.digest("hex");
-}
-
 /** Logs for people: warnings and model downloads as short lines; `--log-level` gives the JSON log. */
 function createRunLogger(level: string | undefined, print: (line: string) => void): Logger {
   if (level !== undefined && level !== "") return pino({ level, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
   return pino({ level: "info", base: null }, cliLogStream(print));
-}
-
-function progressIntervalMs(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const seconds = Number(value);
-  if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`spool run: --progress-interval must be a positive number of seconds, got '${value}'.`);
-  return seconds * 1000;
 }

@@ -1,6 +1,15 @@
-/** `spool serve` and `spool worker`: run until SIGTERM/SIGINT, then shut down gracefully. */
-import { createApp } from "../app.ts";
-import { ConfigError, loadConfig } from "../config/load-config.ts";
+/**
+ * `spool serve` and `spool worker`: run until SIGTERM/SIGINT, then shut down gracefully.
+ *
+ * Start-up runs in steps whose failures an operator can fix (configuration, data dir, store, listen); each
+ * becomes one line and an exit code (see operator-error.ts). A signal before the app is built exits at
+ * once: there is nothing to drain yet, and a hung database connect must not hold the process.
+ */
+import type { App } from "../app.ts";
+import { loadConfig } from "../config/load-config.ts";
+import type { Config } from "../config/config.ts";
+import { prepareWritableDirectory } from "./data-dir.ts";
+import { describeListenFailure, describeStoreFailure } from "./startup-errors.ts";
 
 export interface ServerFlags {
   config?: string;
@@ -14,17 +23,11 @@ export interface ServerFlags {
 }
 
 export async function serveCommand(flags: ServerFlags, roles: { api: boolean; workers: boolean }): Promise<void> {
-  let config;
-  try {
-    config = loadConfig(flags);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(2);
-    }
-    throw error;
-  }
-  const app = await createApp(config, roles);
+  const releaseStartupSignals = exitOnSignal();
+  const config = loadConfig(flags);
+  prepareWritableDirectory(config.dataDir, { label: "data dir", fix: "choose another one with --data-dir or SPOOL_DATA_DIR" });
+  const app = await buildApp(config, roles);
+  releaseStartupSignals();
   const log = app.context.logger;
   let stopping = false;
   const shutdown = (signal: string): void => {
@@ -44,9 +47,43 @@ export async function serveCommand(flags: ServerFlags, roles: { api: boolean; wo
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
-  const url = await app.start();
+  let url: string | null;
+  try {
+    url = await app.start();
+  } catch (error) {
+    throw describeListenFailure(error, config.host, config.port) ?? error;
+  }
   log.info(
     { url, dataDir: config.dataDir, store: config.databaseUrl ? "postgres" : "sqlite", models: app.context.catalog.names(), workers: roles.workers },
     url ? `spool listening on ${url}` : "spool worker running",
   );
+}
+
+async function buildApp(config: Config, roles: { api: boolean; workers: boolean }): Promise<App> {
+  // Loaded only now, so a mistake in the configuration or the data dir is reported without first loading
+  // the HTTP server, the stores and the engines (over a second of CPU).
+  const { createApp } = await import("../app.ts");
+  try {
+    return await createApp(config, roles);
+  } catch (error) {
+    throw describeStoreFailure(error, config) ?? error;
+  }
+}
+
+/**
+ * Until the returned function is called, SIGTERM/SIGINT end the process with 143/130 and one line. (A
+ * signal that arrives while modules still load ends it too, silently: signal-exit, loaded by dependencies,
+ * re-raises it when it is the only listener.)
+ */
+function exitOnSignal(): () => void {
+  const onSignal = (signal: NodeJS.Signals): void => {
+    process.stderr.write(`spool: ${signal} during start-up: exiting.\n`);
+    process.exit(signal === "SIGINT" ? 130 : 143);
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  return () => {
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+  };
 }

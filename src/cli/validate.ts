@@ -10,10 +10,19 @@ import { ModelCatalog } from "../core/model-catalog.ts";
 import type { Batch, Dialect, LineError, RequestKind } from "../core/types.ts";
 import { checkLines } from "../worker/validate-batch.ts";
 import { DEFAULTS } from "../config/config.ts";
+import { requireReadableFile } from "./operator-error.ts";
 import { sniffBatchFile } from "./sniff-batch-file.ts";
 import { ZERO_USAGE } from "../core/types.ts";
 
-export async function validateCommand(file: string, flags: { dialect?: string; endpoint?: string; config?: string; model?: string }): Promise<void> {
+export interface ValidateFlags {
+  dialect?: string;
+  endpoint?: string;
+  config?: string;
+  model?: string;
+}
+
+export async function validateCommand(file: string, flags: ValidateFlags): Promise<void> {
+  requireReadableFile(file, "spool validate");
   const sniffed = await sniffBatchFile(file);
   if (flags.dialect !== undefined && !isDialect(flags.dialect)) {
     console.error(`Unknown dialect '${flags.dialect}': use ${Object.keys(BATCH_FORMATS).join(" or ")}.`);

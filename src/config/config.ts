@@ -80,6 +80,18 @@ export const configFileSchema = z.strictObject({
       maxBatchItems: positiveInt.optional(),
     })
     .optional(),
+  server: z
+    .strictObject({
+      /** A client must send all request headers within this long (slow-loris defence); 408 otherwise. */
+      headersTimeoutMs: positiveInt.optional(),
+      /** A client must send the whole request (headers and body) within this long; 0 = no limit. */
+      requestTimeoutMs: z.number().int().min(0).optional(),
+      /** An idle keep-alive connection is closed after this long. */
+      keepAliveTimeoutMs: positiveInt.optional(),
+      /** A request body that stops arriving for this long is answered 408 and its connection closed. */
+      bodyIdleTimeoutMs: positiveInt.optional(),
+    })
+    .optional(),
   worker: z
     .strictObject({
       /** Lease length for claimed Items; renewed by heartbeat at a third of it. */
@@ -132,6 +144,12 @@ export interface Config {
     maxLineBytes: number;
     maxBatchItems: number;
   };
+  server: {
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    bodyIdleTimeoutMs: number;
+  };
   worker: {
     leaseMs: number;
     pollMs: number;
@@ -156,6 +174,10 @@ export const DEFAULTS = {
     maxLineBytes: 32 * 1024 * 1024,
     maxBatchItems: 1_000_000,
   },
+  // Uploads of up to 2 GiB must fit in requestTimeoutMs over a slow link (0.6 MB/s); a stalled body is
+  // caught much sooner by bodyIdleTimeoutMs. keepAliveTimeoutMs outlasts the 60 s idle timeout of common
+  // load balancers, so they never reuse a connection spool is closing.
+  server: { headersTimeoutMs: 30_000, requestTimeoutMs: 3_600_000, keepAliveTimeoutMs: 72_000, bodyIdleTimeoutMs: 30_000 },
   worker: { leaseMs: 30_000, pollMs: 500, maxAttempts: 5, shutdownGraceMs: 10_000, sweepMs: 1_000, dispatchOrder: "prefix" },
 } as const;
 

@@ -1,13 +1,15 @@
 /**
  * Builds the Config: defaults < config file < environment < flags. The file (YAML or JSON) may use
  * `${VAR}` to read the environment (API keys stay out of the file). Any invalid value stops start-up with
- * a message that names the key, e.g. `spool.yaml: models[1].engine: expected "openai" | "gemini" | "llama-cpp"`.
+ * one line per problem naming where it came from, the key and the fix (config-issues.ts), e.g.
+ * `spool.yaml:6: models[1].engine must be one of 'openai', 'gemini', 'llama-cpp', got 'vllm'.`
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { parse as parseYaml } from "yaml";
-import type { z } from "zod";
 import { configFileSchema, DEFAULTS, DEMO_MODEL, MODEL_DEFAULTS, type Config, type ConfigFile, type ModelConfig } from "./config.ts";
+import { describeIssues, formatPath, type IssueSource } from "./config-issues.ts";
+import { ConfigSyntaxError, parseConfigSource, type ConfigPath, type ConfigText } from "./config-text.ts";
+import { databaseUrlProblem } from "./database-url.ts";
 
 export interface ConfigOverrides {
   config?: string;
@@ -18,6 +20,7 @@ export interface ConfigOverrides {
   logLevel?: string;
 }
 
+/** A configuration that cannot be used: one line per problem, each naming where and the key path. */
 export class ConfigError extends Error {
   constructor(message: string) {
     super(message);
@@ -25,69 +28,96 @@ export class ConfigError extends Error {
   }
 }
 
+const FLAG_NAMES = { host: "--host", port: "--port", dataDir: "--data-dir", databaseUrl: "--database-url", logLevel: "--log-level" } as const;
+const ENV_NAMES = { host: "SPOOL_HOST", port: "SPOOL_PORT", dataDir: "SPOOL_DATA_DIR", databaseUrl: "SPOOL_DATABASE_URL", logLevel: "SPOOL_LOG_LEVEL" } as const;
+type LayeredKey = keyof typeof FLAG_NAMES;
+
+interface ConfigFileText extends ConfigText {
+  name: string;
+}
+
 export function loadConfig(flags: ConfigOverrides = {}, rawEnv: NodeJS.ProcessEnv = process.env): Config {
   // An exported-but-empty variable (SPOOL_DATABASE_URL=) means "not set", as in most CLIs.
   const env = Object.fromEntries(Object.entries(rawEnv).filter(([, value]) => value !== "")) as NodeJS.ProcessEnv;
   const configPath = flags.config ?? env.SPOOL_CONFIG;
-  const file: ConfigFile = configPath ? readConfigFile(configPath, env) : {};
+  const file = configPath ? readConfigFile(configPath, flags.config !== undefined ? "--config" : "SPOOL_CONFIG", env) : null;
   const baseDir = configPath ? path.dirname(path.resolve(configPath)) : process.cwd();
-
-  const layered = {
-    ...file,
-    ...definedOnly({
-      host: env.SPOOL_HOST,
-      port: env.SPOOL_PORT,
-      dataDir: env.SPOOL_DATA_DIR,
-      databaseUrl: env.SPOOL_DATABASE_URL,
-      logLevel: env.SPOOL_LOG_LEVEL,
-    }),
-    ...definedOnly({
-      host: flags.host,
-      port: flags.port,
-      dataDir: flags.dataDir,
-      databaseUrl: flags.databaseUrl,
-      logLevel: flags.logLevel,
-    }),
-  };
-  // Env and flags arrive as strings; validate them with the same schema as the file so errors read alike.
-  const parsed = configFileSchema.safeParse({
-    ...layered,
-    port: layered.port === undefined ? undefined : toPort(layered.port),
-  });
-  if (!parsed.success) throw new ConfigError(describeIssues(configPath ? path.basename(configPath) : "configuration", parsed.error));
-  return resolveConfig(parsed.data, baseDir);
-}
-
-/** Parses a config file's text (exported for tests and `spool validate-config` style checks). */
-export function parseConfigText(text: string, fileName: string, env: NodeJS.ProcessEnv): ConfigFile {
-  let raw: unknown;
-  try {
-    raw = fileName.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
-  } catch (error) {
-    throw new ConfigError(`${fileName}: not valid ${fileName.endsWith(".json") ? "JSON" : "YAML"}: ${(error as Error).message}`);
+  if (file !== null && !isRecord(file.value)) {
+    throw new ConfigError(`${file.name}: the file must hold a mapping of settings (host:, port:, models:, ...), not ${Array.isArray(file.value) ? "a list" : "a single value"}.`);
   }
-  const interpolated = interpolateEnv(raw ?? {}, env, fileName, "");
-  const parsed = configFileSchema.safeParse(interpolated);
-  if (!parsed.success) throw new ConfigError(describeIssues(fileName, parsed.error));
-  return parsed.data;
+
+  const fromEnv = definedOnly({ host: env.SPOOL_HOST, port: env.SPOOL_PORT, dataDir: env.SPOOL_DATA_DIR, databaseUrl: env.SPOOL_DATABASE_URL, logLevel: env.SPOOL_LOG_LEVEL });
+  const fromFlags = definedOnly({ host: flags.host, port: flags.port, dataDir: flags.dataDir, databaseUrl: flags.databaseUrl, logLevel: flags.logLevel });
+  const layered: Record<string, unknown> = { ...(file?.value as Record<string, unknown> | undefined), ...fromEnv, ...fromFlags };
+  // Env and flags arrive as strings; validate them with the same schema as the file so errors read alike.
+  if (layered.port !== undefined) layered.port = toPort(layered.port);
+  const source = issueSource(file, (key) => (key in fromFlags ? FLAG_NAMES[key] : key in fromEnv ? ENV_NAMES[key] : null));
+  const parsed = configFileSchema.safeParse(layered, { reportInput: true });
+  if (!parsed.success) throw new ConfigError(describeIssues(parsed.error.issues, configFileSchema, layered, source).join("\n"));
+  const urlProblem = parsed.data.databaseUrl === undefined ? null : databaseUrlProblem(parsed.data.databaseUrl);
+  if (urlProblem) throw new ConfigError(`${source.label(["databaseUrl"])}: ${urlProblem}`);
+  return resolveConfig(parsed.data, baseDir, source);
 }
 
-function readConfigFile(configPath: string, env: NodeJS.ProcessEnv): ConfigFile {
+/** Where each value came from: a flag or variable for the top-level settings they set, else the file's line. */
+function issueSource(file: ConfigFileText | null, override: (key: LayeredKey) => string | null): IssueSource {
+  const overriddenBy = (configPath: ConfigPath): string | null => {
+    const top = configPath[0];
+    return typeof top === "string" && top in FLAG_NAMES ? override(top as LayeredKey) : null;
+  };
+  return {
+    label: (configPath, key) => {
+      const other = overriddenBy(configPath.length > 0 ? configPath : [key ?? ""]);
+      if (other) return other;
+      if (!file) return "configuration";
+      const line = file.lineOf(configPath, key);
+      return line === null ? file.name : `${file.name}:${line}`;
+    },
+    inFile: (configPath) => file !== null && overriddenBy(configPath) === null,
+  };
+}
+
+function readConfigFile(configPath: string, flag: string, env: NodeJS.ProcessEnv): ConfigFileText {
   let text: string;
   try {
     text = readFileSync(configPath, "utf8");
   } catch (error) {
-    throw new ConfigError(`Cannot read config file ${configPath}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === "ENOENT" ? "does not exist" : code === "EISDIR" ? "is a directory" : code === "EACCES" || code === "EPERM" ? "cannot be read: permission denied" : "cannot be read";
+    throw new ConfigError(`config file ${configPath} ${reason}${code ? ` (${code})` : ""}: check ${flag}.`);
   }
-  return parseConfigText(text, path.basename(configPath), env);
+  const name = path.basename(configPath);
+  return { name, ...parseConfigText(text, name, env) };
 }
 
-function resolveConfig(file: ConfigFile, baseDir: string): Config {
+/** Parses a config file's text and fills in `${VAR}`s; syntax errors and unset variables name their line. */
+export function parseConfigText(text: string, fileName: string, env: NodeJS.ProcessEnv): ConfigText {
+  const format = fileName.endsWith(".json") ? "json" : "yaml";
+  let parsed: ConfigText;
+  try {
+    parsed = parseConfigSource(text, format);
+  } catch (error) {
+    if (!(error instanceof ConfigSyntaxError)) throw error;
+    throw new ConfigError(`${fileName}:${error.line}:${error.column}: not valid ${format === "json" ? "JSON" : "YAML"}: ${error.reason.replace(/\.$/, "")}.`);
+  }
+  const unset: string[] = [];
+  const value = interpolateEnv(parsed.value ?? {}, env, [], (name, at) => {
+    const line = parsed.lineOf(at);
+    unset.push(`${fileName}${line === null ? "" : `:${line}`}: ${formatPath(at) || "the file"} uses \${${name}}, which is not set: export ${name}=..., or write \${${name}:-default}.`);
+  });
+  if (unset.length > 0) throw new ConfigError(unset.join("\n"));
+  return { value, lineOf: parsed.lineOf };
+}
+
+function resolveConfig(file: ConfigFile, baseDir: string, source: IssueSource): Config {
   const dataDir = path.resolve(file.dataDir ?? DEFAULTS.dataDir);
-  const names = new Set<string>();
+  const names = new Map<string, number>();
   const models: ModelConfig[] = (file.models ?? []).map((model, index) => {
-    if (names.has(model.name)) throw new ConfigError(`models[${index}].name: '${model.name}' is configured twice.`);
-    names.add(model.name);
+    const first = names.get(model.name);
+    if (first !== undefined) {
+      throw new ConfigError(`${source.label(["models", index, "name"])}: models[${index}].name '${model.name}' is configured twice (also models[${first}]): give each model its own name.`);
+    }
+    names.set(model.name, index);
     const defaults = MODEL_DEFAULTS[model.engine];
     const resolved = { ...defaults, ...definedOnly(model) } as ModelConfig;
     if (resolved.engine === "llama-cpp" && isLocalPath(resolved.path)) {
@@ -107,50 +137,48 @@ function resolveConfig(file: ConfigFile, baseDir: string): Config {
     logLevel: file.logLevel ?? DEFAULTS.logLevel,
     apiKeys: file.apiKeys ?? [],
     limits: { ...DEFAULTS.limits, ...definedOnly(file.limits ?? {}) },
+    server: resolveServer(file.server ?? {}),
     worker: { ...DEFAULTS.worker, ...definedOnly(file.worker ?? {}) },
     models,
     demoModel,
   };
 }
 
+function resolveServer(server: NonNullable<ConfigFile["server"]>): Config["server"] {
+  const resolved = { ...DEFAULTS.server, ...definedOnly(server) };
+  // Node refuses to start a server whose header deadline is later than its whole-request deadline.
+  if (resolved.requestTimeoutMs > 0 && resolved.headersTimeoutMs > resolved.requestTimeoutMs) {
+    throw new ConfigError(`server.headersTimeoutMs (${resolved.headersTimeoutMs}) must not exceed server.requestTimeoutMs (${resolved.requestTimeoutMs}).`);
+  }
+  return resolved;
+}
+
 function isLocalPath(source: string): boolean {
   return !source.startsWith("hf:") && !/^https?:\/\//.test(source);
 }
 
-function toPort(value: string | number): number | string {
-  if (typeof value === "number") return value;
-  return /^\d+$/.test(value) ? Number(value) : value;
+function toPort(value: unknown): unknown {
+  return typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;
 }
 
-/** `${VAR}` and `${VAR:-default}` in string values; a missing variable without default is an error. */
-function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, fileName: string, at: string): unknown {
+/** `${VAR}` and `${VAR:-default}` in string values; each unset variable without default is reported. */
+function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, at: Array<string | number>, unset: (name: string, at: ConfigPath) => void): unknown {
   if (typeof value === "string") {
-    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_match, name: string, fallback?: string) => {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (match, name: string, fallback?: string) => {
       const found = env[name];
       if (found !== undefined) return found;
       if (fallback !== undefined) return fallback;
-      throw new ConfigError(`${fileName}: ${at || "(root)"}: environment variable ${name} is not set.`);
+      unset(name, at);
+      return match;
     });
   }
-  if (Array.isArray(value)) return value.map((entry, index) => interpolateEnv(entry, env, fileName, `${at}[${index}]`));
-  if (value !== null && typeof value === "object") {
-    return Object.fromEntries(
-      Object.entries(value).map(([key, entry]) => [key, interpolateEnv(entry, env, fileName, at ? `${at}.${key}` : key)]),
-    );
-  }
+  if (Array.isArray(value)) return value.map((entry, index) => interpolateEnv(entry, env, [...at, index], unset));
+  if (isRecord(value)) return Object.fromEntries(Object.entries(value).map(([key, entry]) => [key, interpolateEnv(entry, env, [...at, key], unset)]));
   return value;
 }
 
-function describeIssues(source: string, error: z.ZodError): string {
-  const lines = error.issues.map((issue) => {
-    const key = issue.path.reduce<string>(
-      (acc, part) => (typeof part === "number" ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)),
-      "",
-    );
-    const unknownKeys = issue.code === "unrecognized_keys" ? `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `'${k}'`).join(", ")}` : null;
-    return `${source}: ${key || "(root)"}: ${unknownKeys ?? issue.message}`;
-  });
-  return `Invalid configuration:\n  ${lines.join("\n  ")}`;
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {

@@ -5,7 +5,8 @@
  * Yields lines in batches (one array per input chunk): an async generator step per line costs more than
  * the JSON.parse of a short line, and validation must keep pace with a bare readline loop.
  *
- * Handles `\n` and `\r\n`; reports (instead of throwing) lines longer than `maxLineBytes` (their bytes are
+ * Handles `\n` and `\r\n`, and drops a UTF-8 byte order mark before the first line (files saved by
+ * Windows tools start with one, and JSON.parse rejects it as an invisible stray character); reports (instead of throwing) lines longer than `maxLineBytes` (their bytes are
  * skipped as they stream past, never buffered) and lines that are not valid UTF-8. A final line without a
  * newline counts; a trailing empty line does not.
  */
@@ -17,6 +18,11 @@ export type LineEvent =
 
 const NEWLINE = 0x0a;
 const CARRIAGE_RETURN = 0x0d;
+const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
+function startsWithBom(bytes: Buffer): boolean {
+  return bytes.length >= UTF8_BOM.length && bytes[0] === UTF8_BOM[0] && bytes[1] === UTF8_BOM[1] && bytes[2] === UTF8_BOM[2];
+}
 
 export async function* readJsonlLines(
   source: AsyncIterable<Uint8Array>,
@@ -35,6 +41,7 @@ export async function* readJsonlLines(
       events.push({ lineNumber, problem: "line_too_long", byteLength });
     } else {
       let bytes = pending.length === 0 ? tail : Buffer.concat([...pending, tail], byteLength);
+      if (lineNumber === 1 && startsWithBom(bytes)) bytes = bytes.subarray(UTF8_BOM.length);
       if (bytes.length > 0 && bytes[bytes.length - 1] === CARRIAGE_RETURN) bytes = bytes.subarray(0, bytes.length - 1);
       events.push(toEvent(lineNumber, bytes));
     }

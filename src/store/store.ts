@@ -38,18 +38,8 @@ import type {
   RequestKind,
 } from "../core/types.ts";
 
-export interface NewFile {
-  id: string;
-  purpose: string;
-  filename: string;
-  displayName: string | null;
-  mimeType: string | null;
-  bytes: number;
-  sha256: string;
-  source: "uploaded" | "generated";
-  createdAtMs: number;
-  expiresAtMs: number | null;
-}
+/** A File record as the caller creates it: every field of FileRecord is the caller's to choose. */
+export type NewFile = FileRecord;
 
 export interface FileQuery {
   purpose?: string;

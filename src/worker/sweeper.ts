@@ -10,25 +10,15 @@
 import type { Logger } from "pino";
 import type { Config } from "../config/config.ts";
 import { expiredResult } from "../core/batch-format.ts";
-import type { BatchFormats } from "../core/batch-format.ts";
-import type { Clock } from "../core/clock.ts";
 import { isStorageFailure } from "../core/errors.ts";
-import type { ModelCatalog } from "../core/model-catalog.ts";
-import type { BlobStore } from "../store/blob-store.ts";
-import type { Store } from "../store/store.ts";
 import { finalizeBatch } from "./finalize-batch.ts";
 import { LeaseLostError } from "./batch-lease.ts";
 import { Signal } from "./signal.ts";
-import { validateBatch } from "./validate-batch.ts";
+import { validateBatch, type ValidationDeps } from "./validate-batch.ts";
 import { ZERO_USAGE } from "../core/types.ts";
 
-export interface SweeperDeps {
-  store: Store;
-  blobs: BlobStore;
-  catalog: ModelCatalog;
-  clock: Clock;
-  logger: Logger;
-  formats: BatchFormats;
+/** What validation needs (its Lease period comes from `settings`), plus the Sweeper's own settings. */
+export interface SweeperDeps extends Omit<ValidationDeps, "leaseMs" | "limits"> {
   settings: Config["worker"];
   limits: Config["limits"];
   owner: string;

@@ -65,4 +65,17 @@ describe("spool validate", () => {
     expect(stdout).toMatch(/^line 2: .*request\.contents/m);
     expect(stdout).not.toMatch(/^line 1:/m);
   });
+
+  it("ignores a UTF-8 byte order mark at the start of a file, in both dialects", () => {
+    const bom = "\uFEFF";
+    const gemini = path.join(dir, "bom-gemini.jsonl");
+    writeFileSync(gemini, `${bom}${JSON.stringify({ key: "k1", request: { contents: [{ parts: [{ text: "hi" }] }] } })}\r\n`);
+    const sniffed = validate(gemini);
+    expect(sniffed.stdout).toContain("1 requests, no problems");
+    expect(sniffed.status).toBe(0);
+    const openai = path.join(dir, "bom-openai.jsonl");
+    writeFileSync(openai, `${bom}${chatLine("a", "one")}\r\n${chatLine("b", "two")}\r\n`);
+    expect(validate(openai)).toMatchObject({ status: 0, stdout: expect.stringContaining("2 requests, no problems") });
+  });
 });
+

@@ -50,7 +50,7 @@ describe("loadConfig", () => {
 
   it("names the bad key in a model entry", () => {
     const file = writeConfig("spool.yaml", "models:\n  - name: a\n    engine: openai\n    baseUrl: http://x/v1\n  - name: b\n    engine: vllm\n");
-    expect(() => loadConfig({ config: file }, {})).toThrow(/spool\.yaml: models\[1\]\.engine/);
+    expect(() => loadConfig({ config: file }, {})).toThrow(/^spool\.yaml:6: models\[1\]\.engine must be one of 'openai', 'gemini', 'llama-cpp', got 'vllm'\.$/);
   });
 
   it("names unknown keys instead of ignoring them", () => {
@@ -65,11 +65,21 @@ describe("loadConfig", () => {
 
   it("fails clearly when an interpolated variable is missing", () => {
     const file = writeConfig("spool.yaml", "models:\n  - name: a\n    engine: openai\n    baseUrl: http://x/v1\n    apiKey: ${NOPE_KEY}\n");
-    expect(() => loadConfig({ config: file }, {})).toThrow(/models\[0\]\.apiKey: environment variable NOPE_KEY is not set/);
+    expect(() => loadConfig({ config: file }, {})).toThrow(/^spool\.yaml:5: models\[0\]\.apiKey uses \$\{NOPE_KEY\}, which is not set/);
   });
 
   it("rejects a model name configured twice", () => {
     const file = writeConfig("spool.yaml", "models:\n  - {name: a, engine: openai, baseUrl: 'http://x/v1'}\n  - {name: a, engine: openai, baseUrl: 'http://y/v1'}\n");
     expect(() => loadConfig({ config: file }, {})).toThrow(/configured twice/);
   });
+
+  it("fills server timeouts from defaults, takes them from the file, and refuses a header deadline past the request deadline", () => {
+    expect(loadConfig({}, {}).server).toEqual({ headersTimeoutMs: 30_000, requestTimeoutMs: 3_600_000, keepAliveTimeoutMs: 72_000, bodyIdleTimeoutMs: 30_000 });
+    const file = writeConfig("spool.yaml", "server:\n  bodyIdleTimeoutMs: 5000\n  requestTimeoutMs: 0\n");
+    expect(loadConfig({ config: file }, {}).server).toMatchObject({ bodyIdleTimeoutMs: 5_000, requestTimeoutMs: 0, headersTimeoutMs: 30_000 });
+    const bad = writeConfig("spool.yaml", "server:\n  headersTimeoutMs: 20000\n  requestTimeoutMs: 10000\n");
+    expect(() => loadConfig({ config: bad }, {})).toThrow(/server\.headersTimeoutMs \(20000\) must not exceed server\.requestTimeoutMs \(10000\)/);
+    expect(() => loadConfig({ config: writeConfig("spool.yaml", "server:\n  idleMs: 1\n") }, {})).toThrow(ConfigError);
+  });
 });
+

@@ -47,4 +47,12 @@ describe("readJsonlLines", () => {
     const cut = bytes.indexOf(0xa9); // inside "é"
     expect(texts(await collect([bytes.subarray(0, cut), bytes.subarray(cut)]))).toEqual(['{"t":"héllo ✓"}']);
   });
+
+  it("drops a UTF-8 byte order mark before the first line, even split across chunks, and only there", async () => {
+    const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+    expect(texts(await collect([Buffer.concat([bom, Buffer.from('{"a":1}\r\n{"b":2}\n')])]))).toEqual(['{"a":1}', '{"b":2}']);
+    expect(texts(await collect([bom.subarray(0, 2), Buffer.concat([bom.subarray(2), Buffer.from('{"a":1}\n')])]))).toEqual(['{"a":1}']);
+    // A mark inside the file is content, not an encoding signature: it stays and fails that line's JSON.
+    expect(texts(await collect([Buffer.concat([Buffer.from('{"a":1}\n'), bom, Buffer.from('{"b":2}\n')])]))).toEqual(['{"a":1}', '\uFEFF{"b":2}']);
+  });
 });

@@ -171,6 +171,7 @@ export async function listBatches(ctx: AppContext, query: Record<string, unknown
   const limit = readPageSize(query, 10, 100);
   const token = readPageToken(query);
   const { batches, hasMore } = await ctx.batches.list({ dialect: "gemini", afterId: token ?? undefined, limit });
+  if (token !== null && batches.length === 0 && (await ctx.batches.get(token))?.dialect !== "gemini") throw invalidPageToken(token);
   const reply: Json = { operations: batches.map((batch) => toGeminiOperation(batch)) };
   // Omitted (never "") on the last page: an empty token makes the SDK request the first page forever.
   const last = batches.at(-1);
@@ -191,6 +192,18 @@ export function readPageToken(query: Record<string, unknown>): string | null {
   if (raw === undefined || raw === "") return null;
   if (typeof raw !== "string") throw invalidArgument("pageToken must be the nextPageToken of the previous page.", "pageToken");
   return raw;
+}
+
+/**
+ * Tokens are the id of the last item of the previous page (keyset paging), and the store pages after an
+ * id it knows; an unknown one gives an empty page, which would read as the last one and silently end a
+ * client's paging, so an empty page after a token that names nothing is refused as Google refuses bad
+ * tokens. A deleted batch keeps its place (it is only hidden) and its token pages on; a deleted file does
+ * not, and its token is refused with this message.
+ */
+export function invalidPageToken(token: string): AppError {
+  const shown = token.length > 100 ? `${token.slice(0, 100)}…` : token;
+  return invalidArgument(`Invalid pageToken ${JSON.stringify(shown)}: pass the nextPageToken of the previous page unchanged, or list again from the first page (the item it pointed at may have been deleted).`, "pageToken");
 }
 
 export async function cancelBatch(ctx: AppContext, rawId: string): Promise<Json> {

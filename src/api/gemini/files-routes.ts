@@ -4,7 +4,7 @@ import type { AppContext } from "../../app-context.ts";
 import { AppError } from "../../core/errors.ts";
 import type { FileRecord } from "../../core/types.ts";
 import { BlobNotFoundError } from "../../store/blob-store.ts";
-import { readPageSize, readPageToken } from "./batches-routes.ts";
+import { invalidPageToken, readPageSize, readPageToken } from "./batches-routes.ts";
 import { contentTypeForDownload, findFile, INLINE_INPUT_PURPOSE, requestOrigin, toGeminiFile } from "./files.ts";
 import type { Json } from "../../dialects/gemini/wire.ts";
 
@@ -19,7 +19,8 @@ export async function getFile(ctx: AppContext, rawId: string, request: FastifyRe
 export async function listFiles(ctx: AppContext, request: FastifyRequest): Promise<Json> {
   const query = request.query as Record<string, unknown>;
   const pageSize = readPageSize(query, 10, 100);
-  let afterId = readPageToken(query) ?? undefined;
+  const token = readPageToken(query);
+  let afterId = token ?? undefined;
   const files: FileRecord[] = [];
   let hasMore = true;
   while (files.length < pageSize && hasMore) {
@@ -29,6 +30,7 @@ export async function listFiles(ctx: AppContext, request: FastifyRequest): Promi
     afterId = page.files.at(-1)?.id ?? afterId;
     if (page.files.length === 0) break;
   }
+  if (token !== null && files.length === 0 && (await ctx.store.getFile(token)) === null) throw invalidPageToken(token);
   const origin = requestOrigin(request);
   const reply: Json = { files: files.map((file) => toGeminiFile(file, origin)) };
   // Omitted (never "") on the last page: an empty token makes the SDK request the first page forever.

@@ -5,8 +5,9 @@
  * Bodies here are never parsed by Fastify: the SDK labels raw chunks `application/json`, curl labels them
  * `application/x-www-form-urlencoded`, and the docs label the start request `application/jsonl`. This
  * context therefore replaces every content-type parser with one that leaves the stream untouched, and the
- * handlers read `request.raw` themselves (streaming file bytes into an uncommitted BlobWriter).
+ * handlers read the body themselves with readBody (streaming file bytes into an uncommitted BlobWriter).
  */
+import { isUtf8 } from "node:buffer";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 import { AppError } from "../../core/errors.ts";
@@ -16,6 +17,7 @@ import { BlobTooLargeError, type BlobWriter } from "../../store/blob-store.ts";
 import { invalidArgument } from "./errors.ts";
 import { isValidFileId, requestOrigin, stripFilesPrefix, toGeminiFile } from "./files.ts";
 import { boundaryOf, readMultipart } from "./multipart-related.ts";
+import { readBody } from "../shared/request-body.ts";
 import type { UploadMetadata, UploadSession, UploadSessions } from "./upload-sessions.ts";
 import { asInt64, field, isObject } from "../../dialects/gemini/wire.ts";
 import { pathOf } from "../shared/url-path.ts";
@@ -60,10 +62,23 @@ function header(request: FastifyRequest, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
+/**
+ * A header that may carry a non-ASCII file name. Node reads header bytes as latin1: curl and most HTTP
+ * libraries send such names as raw UTF-8, which then reads as mojibake (`ð…-donnÃ©es.jsonl`); a value
+ * whose bytes form valid UTF-8 is read as UTF-8. fetch-based clients (the genai SDK) can only send
+ * latin1 characters, one byte each, which are not valid UTF-8 and stay as sent.
+ */
+function utf8Header(request: FastifyRequest, name: string): string | undefined {
+  const value = header(request, name);
+  if (value === undefined || !/[\u0080-\u00ff]/.test(value)) return value;
+  const bytes = Buffer.from(value, "latin1");
+  return isUtf8(bytes) ? bytes.toString("utf8") : value;
+}
+
 async function readSmallBody(request: FastifyRequest): Promise<string> {
   const parts: Buffer[] = [];
   let size = 0;
-  for await (const chunk of request.raw as AsyncIterable<Buffer>) {
+  for await (const chunk of readBody(request)) {
     size += chunk.length;
     if (size > MAX_START_BODY_BYTES) throw invalidArgument("The upload start request body is larger than 1 MiB; it should hold only the file metadata.", "file");
     parts.push(chunk);
@@ -136,7 +151,7 @@ async function prepareUpload(ctx: AppContext, sessions: UploadSessions, request:
     }
   }
   const mimeType = fields.mimeType ?? header(request, "x-goog-upload-header-content-type") ?? "application/octet-stream";
-  const filename = header(request, "x-goog-upload-file-name") ?? fields.displayName ?? fileId;
+  const filename = utf8Header(request, "x-goog-upload-file-name") ?? fields.displayName ?? fileId;
   return { metadata: { fileId, displayName: fields.displayName, mimeType, filename }, declaredBytes };
 }
 
@@ -165,7 +180,7 @@ async function startSession(ctx: AppContext, sessions: UploadSessions, request: 
 /** Appends the request body to `writer`, enforcing the declared size and the server limit. */
 async function appendBody(ctx: AppContext, request: FastifyRequest, writer: BlobWriter, declaredBytes: number | null): Promise<void> {
   const limit = ctx.config.limits.maxGeminiUploadBytes;
-  for await (const chunk of request.raw as AsyncIterable<Buffer>) {
+  for await (const chunk of readBody(request)) {
     const total = writer.bytesWritten + chunk.length;
     if (declaredBytes !== null && total > declaredBytes) {
       throw invalidArgument(`The upload sent more bytes than the ${declaredBytes} declared in X-Goog-Upload-Header-Content-Length.`, "X-Goog-Upload-Header-Content-Length");
@@ -296,7 +311,7 @@ async function multipartUpload(ctx: AppContext, sessions: UploadSessions, reques
     return writer;
   };
   try {
-    const sawMedia = await readMultipart(request.raw as AsyncIterable<Buffer>, boundary, {
+    const sawMedia = await readMultipart(readBody(request), boundary, {
       onMetadata: async (text) => {
         prepared = await prepareUpload(ctx, sessions, request, parseFileMetadata(text));
       },

@@ -9,7 +9,7 @@ import { isSupportedEndpoint, KIND_BY_ENDPOINT, SUPPORTED_ENDPOINTS } from "../.
 import { toCursorPage, toOpenAIBatch, toOpenAIBatchProgress } from "../../dialects/openai/mappers.ts";
 import { findByCandidates, idCandidates } from "../../dialects/openai/path-ids.ts";
 import { createBatchSchema, listBatchesQuerySchema, parseWire } from "../../dialects/openai/schemas.ts";
-import { findFile, type RouteOptions } from "./files-routes.ts";
+import { findFile, unknownCursor, type RouteOptions } from "./files-routes.ts";
 
 type IdParams = { Params: { id: string } };
 
@@ -19,6 +19,7 @@ export async function registerBatchRoutes(app: FastifyInstance, ctx: AppContext,
   app.get("/batches", async (request) => {
     const query = parseWire(listBatchesQuerySchema, request.query, "query");
     const { batches, hasMore } = await ctx.batches.list({ dialect: "openai", afterId: query.after, limit: query.limit });
+    if (query.after !== undefined && batches.length === 0 && (await ctx.batches.get(query.after))?.dialect !== "openai") throw unknownCursor(query.after, "batch");
     return toCursorPage(batches.map(toOpenAIBatch), hasMore);
   });
 

@@ -32,6 +32,7 @@ export async function registerFileRoutes(app: FastifyInstance, ctx: AppContext, 
   app.get("/files", async (request) => {
     const query = parseWire(listFilesQuerySchema, request.query, "query");
     const { files, hasMore } = await ctx.store.listFiles({ purpose: query.purpose, afterId: query.after, limit: query.limit, order: query.order });
+    if (query.after !== undefined && files.length === 0 && (await ctx.store.getFile(query.after)) === null) throw unknownCursor(query.after, "file");
     return toCursorPage(files.map(toOpenAIFile), hasMore);
   });
 
@@ -69,6 +70,19 @@ export async function findFile(ctx: AppContext, rawId: string, options: RouteOpt
   const file = await findByCandidates(idCandidates(rawId, "files", options.resourceNames), (id) => ctx.store.getFile(id));
   if (!file) throw notFound(rawId, param);
   return file;
+}
+
+/**
+ * Lists page by keyset after the cursor's position, which only an object the store knows has: after an
+ * unknown `after` (a typo, or a file deleted since the previous page) the page comes back empty, and is
+ * refused rather than answered as an empty page that reads as "no more".
+ */
+export function unknownCursor(after: string, noun: "file" | "batch"): AppError {
+  return new AppError(
+    "invalid_request",
+    `'after' must be the id of a ${noun} from the previous page; ${JSON.stringify(after)} is not one (it may have been deleted since). List again from the first page.`,
+    { param: "after" },
+  );
 }
 
 function notFound(rawId: string, param = "file_id"): AppError {

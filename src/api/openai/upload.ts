@@ -12,6 +12,7 @@ import busboy from "busboy";
 import type { FastifyRequest } from "fastify";
 import { AppError } from "../../core/errors.ts";
 import { BlobTooLargeError, type BlobStore, type BlobWriter } from "../../store/blob-store.ts";
+import { onBodyIdle } from "../shared/request-body.ts";
 
 export interface ReceivedFile {
   filename: string;
@@ -51,15 +52,19 @@ export function receiveUpload(request: FastifyRequest, blobs: BlobStore, key: st
 
     let parser: busboy.Busboy;
     try {
-      parser = busboy({ headers: request.headers, limits: FIELD_LIMITS });
+      // utf8: browsers and the SDKs send non-ASCII file names as raw UTF-8 in `filename="..."`, which
+      // busboy's latin1 default turned into mojibake (`ð…-donnÃ©es.jsonl`).
+      parser = busboy({ headers: request.headers, limits: FIELD_LIMITS, defParamCharset: "utf8" });
     } catch (error) {
       reject(new AppError("invalid_request", `The multipart request is malformed: ${(error as Error).message}.`));
       return;
     }
 
+    let stopWatching = (): void => undefined;
     const fail = (error: unknown): void => {
       if (settled) return;
       settled = true;
+      stopWatching();
       raw.unpipe(parser);
       // Keep reading (and discarding) the rest of the body so the client, still sending, gets our answer
       // instead of a reset connection.
@@ -108,6 +113,7 @@ export function receiveUpload(request: FastifyRequest, blobs: BlobStore, key: st
       void fileDone.then(async () => {
         if (settled) return;
         settled = true;
+        stopWatching();
         const writer = writerPromise ? await writerPromise : null;
         resolve({ fields, file: file && writer ? { ...file, writer } : null });
       }, fail);
@@ -117,6 +123,9 @@ export function receiveUpload(request: FastifyRequest, blobs: BlobStore, key: st
       if (!raw.complete) fail(new UploadAbortedError());
     });
     raw.on("error", () => fail(new UploadAbortedError()));
+    // A body that stops arriving fails the upload with a 408 the client can still read; a pipe paused
+    // because the blob store is slow to take the bytes is not the client stalling.
+    stopWatching = onBodyIdle(request, fail, () => raw.readableFlowing === false);
     raw.pipe(parser);
   });
 }

@@ -13,6 +13,7 @@
  * `{"key","response"}`, a failure line `{"key","error":{code,message,details}}` with the google.rpc code.
  */
 import type { BatchFormat, LineOutcome, SniffedLine } from "../../core/batch-format.ts";
+import { findExcessiveNesting, nestingLineError } from "../../core/json-nesting.ts";
 import type { ModelCatalog } from "../../core/model-catalog.ts";
 import type { Batch, Item, ItemResult, LineError } from "../../core/types.ts";
 import { badRequestDetail, googleErrorBody, RPC_CODES, rpcCodeForHttp } from "./errors.ts";
@@ -20,11 +21,15 @@ import { checkRequest } from "./request-checks.ts";
 import { geminiRequestTraits } from "./request-traits.ts";
 import { describe, isObject, type Json } from "./wire.ts";
 import { ZERO_USAGE } from "../../core/types.ts";
+import { bodyJson } from "../../core/json.ts";
 
 const LINE_FIELDS = new Set(["key", "request", "metadata"]);
 
 function parseLine(text: string, lineNumber: number, batch: Batch, catalog: ModelCatalog): LineOutcome {
   const prefix = (key: string | null): string => (key === null ? `Line ${lineNumber}` : `Line ${lineNumber} (key ${JSON.stringify(key)})`);
+  // Before anything recursive (JSON.stringify of metadata below, translation at dispatch) sees the value.
+  const tooDeep = findExcessiveNesting(text);
+  if (tooDeep) return invalid([nestingLineError(lineNumber, tooDeep)], null, null);
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -160,19 +165,6 @@ function parseEnvelope(body: string | null): { message: string | null; details: 
   }
 }
 
-/**
- * Stored bodies are JSON text written by JSON.stringify, spliced in as they are (re-serializing every
- * result would dominate finalization); only a body with a raw newline is re-serialized.
- */
-function bodyJson(body: string | null): string {
-  if (body === null || body.length === 0) return "null";
-  if (!body.includes("\n") && !body.includes("\r")) return body;
-  try {
-    return JSON.stringify(JSON.parse(body));
-  } catch {
-    return JSON.stringify(body);
-  }
-}
 
 function resultLine(_batch: Batch, item: Item): { target: "output" | "error"; line: string } {
   const wire = toItemWireResult(item);

@@ -5,23 +5,10 @@
  * `responseJsonSchema`) hold user keys that must stay as written.
  */
 import { isObject, type JsonObject } from "../../core/json.ts";
+import { camelCase, field, snakeCase } from "../translate/json-fields.ts";
 
-export { isObject };
+export { camelCase, field, isObject, snakeCase };
 export type Json = JsonObject;
-
-export function snakeCase(camel: string): string {
-  return camel.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
-}
-
-export function camelCase(name: string): string {
-  return name.replace(/_([a-z0-9])/g, (_match, letter: string) => letter.toUpperCase());
-}
-
-/** A field by its lowerCamelCase name, also accepting the snake_case spelling. */
-export function field(object: Json, camel: string): unknown {
-  const value = object[camel];
-  return value !== undefined ? value : object[snakeCase(camel)];
-}
 
 /** The name the client actually used for `camel` (for error paths that match what they wrote). */
 export function spelledAs(object: Json, camel: string): string {

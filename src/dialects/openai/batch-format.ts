@@ -16,8 +16,9 @@
  *   one line.
  */
 import type { BatchFormat, LineOutcome, SniffedLine } from "../../core/batch-format.ts";
+import { findExcessiveNesting, nestingLineError } from "../../core/json-nesting.ts";
 import type { ModelCatalog } from "../../core/model-catalog.ts";
-import { isObject, type JsonObject } from "../../core/json.ts";
+import { bodyJson, isObject, type JsonObject } from "../../core/json.ts";
 import type { Batch, Item, ItemResult, LineError, RequestKind } from "../../core/types.ts";
 import { isSupportedEndpoint, KIND_BY_ENDPOINT, KIND_NOUN, SUPPORTED_ENDPOINTS } from "./endpoints.ts";
 import { openAIRequestTraits } from "./request-traits.ts";
@@ -55,6 +56,8 @@ class LineChecker {
 }
 
 function parseLine(text: string, lineNumber: number, batch: Batch, catalog: ModelCatalog): LineOutcome {
+  const tooDeep = findExcessiveNesting(text);
+  if (tooDeep) return invalid([nestingLineError(lineNumber, tooDeep)], null);
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -253,22 +256,6 @@ function batchToken(batchId: string): string {
 /** Deterministic, so a finalization redone after a crash writes byte-identical files. */
 export function requestLineId(batchId: string, index: number): string {
   return `batch_req_${batchToken(batchId)}_${index}`;
-}
-
-/**
- * Stored bodies are JSON text written by JSON.stringify, so they are spliced into the line as they are:
- * parsing and re-serializing every result would dominate finalization of large Batches. A body carrying a
- * raw newline (pretty-printed by some other writer) would split the JSONL line, so only then it is
- * re-serialized.
- */
-function bodyJson(body: string | null): string {
-  if (body === null || body.length === 0) return "null";
-  if (!body.includes("\n") && !body.includes("\r")) return body;
-  try {
-    return JSON.stringify(JSON.parse(body));
-  } catch {
-    return JSON.stringify(body);
-  }
 }
 
 function resultLine(batch: Batch, item: Item): { target: "output" | "error"; line: string } {

@@ -12,6 +12,7 @@
  * A ledger holding a migration this code does not know was written by a newer spool: we refuse to run
  * rather than let old code loose on a schema it cannot understand.
  */
+import { AppError } from "../../core/errors.ts";
 import type { PostgresDatabase } from "./database.ts";
 import { readMigrations, type Migration } from "../shared/migration-files.ts";
 
@@ -34,7 +35,8 @@ export async function migrate(db: PostgresDatabase, nowMs: number, migrations: r
     const latestKnown = migrations.at(-1)?.id ?? 0;
     const newest = Math.max(0, ...applied);
     if (newest > latestKnown) {
-      throw new Error(
+      throw new AppError(
+        "conflict",
         `The database schema "${db.schema}" was migrated by a newer version of spool (migration ${newest}; this version knows up to ${latestKnown}). ` +
           "Upgrade spool, or point it at another database or schema.",
       );

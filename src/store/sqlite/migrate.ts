@@ -6,6 +6,7 @@
  * A database whose ledger holds a migration this code does not know was written by a newer spool: we
  * refuse to touch it rather than run old code against a schema it cannot understand.
  */
+import { AppError } from "../../core/errors.ts";
 import type { SqliteDatabase } from "./database.ts";
 import { readMigrations, type Migration } from "../shared/migration-files.ts";
 
@@ -23,7 +24,8 @@ export function migrate(db: SqliteDatabase, nowMs: number, migrations: readonly 
 
   const newest = Math.max(0, ...appliedIds());
   if (newest > latestKnown) {
-    throw new Error(
+    throw new AppError(
+      "conflict",
       `The database ${db.filePath} was migrated by a newer version of spool (migration ${newest}; this version knows up to ${latestKnown}). ` +
         "Upgrade spool, or point it at another data directory.",
     );
