@@ -1,5 +1,6 @@
 -- 004: prefix-aware claim order and duplicate reuse (issue 10; the claim is explained in items-sql.ts).
--- Mirrors src/store/sqlite/migrations/004-claim-order-and-reuse.sql. Constant defaults: no table rewrite.
+-- Mirrors src/store/sqlite/migrations/004-claim-order-and-reuse.sql. The columns have constant defaults (no
+-- table rewrite); the UPDATE below rewrites only Items that may still be claimed.
 --
 -- prefix_key / request_hash: computed by validation from the request (src/core/request-keys.ts); startBatch
 -- reads them once to arrange the Batch, the hot path never does.
