@@ -5,6 +5,7 @@
 import { benchEndToEnd } from "./end-to-end.ts";
 import { benchLlama } from "./llama.ts";
 import { benchOrder } from "./order.ts";
+import { benchPacking } from "./packing.ts";
 import { benchScaleOut } from "./scale-out.ts";
 import { benchValidation } from "./validation.ts";
 
@@ -13,6 +14,7 @@ const sections: Record<string, () => Promise<void>> = {
   e2e: () => benchEndToEnd(),
   llama: () => benchLlama(),
   "scale-out": () => benchScaleOut(),
+  packing: () => benchPacking(),
   order: () => benchOrder(),
 };
 

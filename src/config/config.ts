@@ -20,6 +20,18 @@ const modelBase = {
   /** What the model serves; lets validation reject an embeddings request to a chat-only model early. */
   kinds: z.array(z.enum(["chat", "completion", "embedding"])).optional(),
   /**
+   * Embedding packing: single-input embedding Items of a Batch share one engine call (OpenAI `input: [...]`,
+   * Gemini `batchEmbedContents`, one llama-cpp call), at most `maxItems` inputs and about `maxTokens`
+   * estimated tokens (characters / 4) per call. `maxItems: 1` turns packing off. Gemini's hosted
+   * batchEmbedContents takes at most 100 requests.
+   */
+  embeddingPack: z
+    .strictObject({
+      maxItems: positiveInt.optional(),
+      maxTokens: positiveInt.optional(),
+    })
+    .optional(),
+  /**
    * Identical requests inside one Batch run once and every duplicate gets the result under its own id:
    * `deterministic` (default) for embeddings and generation at temperature 0, where a second call would
    * answer the same; `always` also at other temperatures (one sample serves every duplicate); `never`.
@@ -186,6 +198,9 @@ export const MODEL_DEFAULTS: Record<ModelConfig["engine"], ModelDefaults> = {
   gemini: { concurrency: 16, timeoutMs: 600_000, maxRetries: 5 },
   "llama-cpp": { concurrency: 4, timeoutMs: 600_000, maxRetries: 0 },
 };
+
+/** Bounds of one packed embedding call (see `embeddingPack`); a Model's own values override them. */
+export const EMBEDDING_PACK_DEFAULTS = { maxItems: 64, maxTokens: 8192 } as const;
 
 /** The built-in demo model served when no models are configured (see README: random weights). */
 export const DEMO_MODEL = { name: "spool-demo", engine: "llama-cpp", sequences: 4, embeddings: true } as const;

@@ -15,9 +15,24 @@ export interface DispatchRequest {
   signal?: AbortSignal;
 }
 
+/** What `dispatchItems` started: one reply per request, and how many Engine calls they make. */
+export interface DispatchedItems {
+  /** In request order; each settles as `dispatch` would for that request alone. */
+  replies: Promise<EngineReply>[];
+  /** Engine calls the requests were planned into (a pack counts once), before any fallback. */
+  calls: number;
+}
+
 export interface Dispatcher {
   /** Resolves with the Engine's reply, or rejects with the last EngineError once retries are spent. */
   dispatch(request: DispatchRequest): Promise<EngineReply>;
+  /**
+   * Batch Items claimed together. Single-input embedding requests of one Model that its Engine can pack
+   * (same dialect and pack key, see Engine.packKey) share one Engine call, bounded by the Model's
+   * `embeddingPack`; every other request runs as `dispatch` runs it. Sync requests are never packed: the
+   * API's endpoints call `dispatch`, and a pack runs at Batch priority.
+   */
+  dispatchItems(requests: readonly DispatchRequest[]): DispatchedItems;
   /** Requests running or waiting for a slot of `model`. */
   load(model: string): { running: number; waiting: number; concurrency: number };
   close(): Promise<void>;

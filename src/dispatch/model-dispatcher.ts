@@ -14,6 +14,9 @@
  * the retry delay), instead of letting the other queued requests run into the same 429 and spend their
  * retries. Requests already running are left to finish.
  *
+ * Batch Items claimed together may share calls: `dispatchItems` packs single-input embedding requests
+ * (src/dispatch/embedding-packs.ts); a pack takes one slot and is retried as a whole like one request.
+ *
  * Each attempt gets its own AbortSignal that fires on the Model's `timeoutMs` (an EngineError "timeout",
  * retryable) or on the caller's signal (an EngineError "aborted", never retried). The timer is a plain
  * setTimeout cleared when the attempt ends: `AbortSignal.timeout()` cannot be cleared, and at thousands of
@@ -23,10 +26,12 @@ import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
 import type { ModelConfig } from "../config/config.ts";
 import { systemClock, type Clock } from "../core/clock.ts";
-import type { DispatchRequest, Dispatcher } from "../core/dispatcher.ts";
+import type { DispatchedItems, DispatchRequest, Dispatcher } from "../core/dispatcher.ts";
 import { AppError } from "../core/errors.ts";
 import { RETRY_DEFAULTS, retryDelayMs } from "../core/retry-policy.ts";
 import { EngineError, type Engine, type EngineReply } from "../core/engine.ts";
+import { dispatchPacked, runEnginePack, type PackOutcome, type PlannedPack } from "./embedding-packs.ts";
+import { Fifo } from "./fifo.ts";
 
 /** Resolves after `ms`; should reject (or resolve) early when `signal` fires. Injected by tests. */
 export type Sleep = (ms: number, signal: AbortSignal) => Promise<void>;
@@ -98,16 +103,51 @@ export class ModelDispatcher implements Dispatcher {
   async dispatch(request: DispatchRequest): Promise<EngineReply> {
     if (this.closing.signal.aborted) throw closedError(request.model);
     const { engine, model } = this.resolve(request.model);
+    return this.run(model, request.priority === "sync", request.signal, (signal) =>
+      engine.execute({ kind: request.kind, dialect: request.dialect, body: request.body, model, signal }),
+    );
+  }
+
+  dispatchItems(requests: readonly DispatchRequest[]): DispatchedItems {
+    return dispatchPacked(requests, {
+      resolve: (name) => this.options.resolve(name),
+      single: (request) => this.dispatch(request),
+      pack: (pack) => this.dispatchPack(pack),
+    });
+  }
+
+  /**
+   * One Engine call for a pack, retried as a whole like a single request. A failure that another try
+   * cannot fix (a 4xx naming one input, a reply that cannot be split, a bug) says nothing about which
+   * member caused it, so every member then runs alone: one bad input fails only its own Item. Retryable
+   * failures that outlive their retries, and aborts, are the upstream's or spool's, not an input's: every
+   * member gets them as they are, instead of multiplying the retries by the pack size.
+   */
+  private async dispatchPack(pack: PlannedPack): Promise<PackOutcome[]> {
+    if (this.closing.signal.aborted) throw closedError(pack.model.name);
+    const { engine, model, dialect, signal } = pack;
+    try {
+      const results = await this.run(model, false, signal, (attemptSignal) => runEnginePack(engine, { dialect, bodies: pack.requests.map((request) => request.body), model, signal: attemptSignal }));
+      return results.map((result) => (result instanceof EngineError ? { ok: false, error: result } : { ok: true, reply: result }));
+    } catch (failure) {
+      if (failure instanceof EngineError && (failure.retryable || failure.kind === "aborted")) throw failure;
+      if (this.closing.signal.aborted || signal?.aborted) throw failure;
+      const level = failure instanceof EngineError ? "debug" : "error";
+      this.options.logger?.[level]({ err: failure, model: model.name, size: pack.requests.length }, "packed embedding call failed; running its items one by one");
+      return Promise.all(pack.requests.map((request) => this.dispatch(request).then((reply): PackOutcome => ({ ok: true, reply }), (error: unknown): PackOutcome => ({ ok: false, error }))));
+    }
+  }
+
+  /** Runs `call` in a slot of `model`'s lane, retrying retryable EngineErrors (see the file comment). */
+  private async run<T>(model: ModelConfig, sync: boolean, signal: AbortSignal | undefined, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const lane = this.laneOf(model);
-    const signal = request.signal;
-    const sync = request.priority === "sync";
     for (let retry = 0; ; retry += 1) {
       if (signal?.aborted) throw callerAbortedError(model.name, signal.reason);
       const waiting = this.acquire(lane, retry === 0 ? (sync ? SYNC : BATCH) : sync ? SYNC_RETRY : BATCH_RETRY, signal);
       if (waiting !== null) await waiting;
       let failure: unknown;
       try {
-        return await this.attempt(lane, engine, model, request);
+        return await this.attempt(lane, model, signal, call);
       } catch (error) {
         failure = error;
       } finally {
@@ -210,8 +250,7 @@ export class ModelDispatcher implements Dispatcher {
     }
   }
 
-  private async attempt(lane: Lane, engine: Engine, model: ModelConfig, request: DispatchRequest): Promise<EngineReply> {
-    const caller = request.signal;
+  private async attempt<T>(lane: Lane, model: ModelConfig, caller: AbortSignal | undefined, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
     // A waiter granted a slot in the same tick its caller aborted: the listener below would never fire.
     if (caller?.aborted) throw callerAbortedError(model.name, caller.reason);
     const controller = new AbortController();
@@ -220,7 +259,7 @@ export class ModelDispatcher implements Dispatcher {
     if (caller && onCallerAbort) caller.addEventListener("abort", onCallerAbort, { once: true });
     lane.attempts.add(controller);
     try {
-      return await engine.execute({ kind: request.kind, dialect: request.dialect, body: request.body, model, signal: controller.signal });
+      return await call(controller.signal);
     } catch (error) {
       throw attemptError(error, controller.signal);
     } finally {
@@ -355,38 +394,6 @@ function sleepWithTimer(ms: number, signal: AbortSignal): Promise<void> {
       resolve();
     }
   });
-}
-
-/** Array-backed FIFO with O(1) amortized shift (Array#shift is O(n) on large queues). */
-class Fifo<T> {
-  private items: (T | undefined)[] = [];
-  private head = 0;
-
-  push(item: T): void {
-    this.items.push(item);
-  }
-
-  shift(): T | undefined {
-    if (this.head >= this.items.length) return undefined;
-    const item = this.items[this.head];
-    this.items[this.head] = undefined;
-    this.head += 1;
-    if (this.head === this.items.length) {
-      this.items = [];
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return item;
-  }
-
-  drain(): T[] {
-    const rest = this.items.slice(this.head) as T[];
-    this.items = [];
-    this.head = 0;
-    return rest;
-  }
 }
 
 function unlimitedListeners(controller: AbortController): AbortController {

@@ -8,8 +8,9 @@
 import type { Logger } from "pino";
 import type { Config, LlamaCppModelConfig, ModelConfig } from "../config/config.ts";
 import type { ModelCatalog } from "../core/model-catalog.ts";
-import type { Engine } from "../core/engine.ts";
+import type { Engine, EnginePack, EngineReply, EngineError, PackCandidate, PackKey } from "../core/engine.ts";
 import { GeminiEngine } from "./gemini/gemini-engine.ts";
+import { llamaCppEmbeddingPackKey } from "./llama-cpp/embedding-packs.ts";
 import { LlamaCppEngine } from "./llama-cpp/llama-cpp-engine.ts";
 import { OpenAIEngine } from "./openai/openai-engine.ts";
 
@@ -95,6 +96,17 @@ class LazyPathEngine implements Engine {
 
   async execute(request: Parameters<Engine["execute"]>[0]): ReturnType<Engine["execute"]> {
     return (await this.engine()).execute(request);
+  }
+
+  /** Decided from the body alone, so Items are packed before the model file is even downloaded. */
+  packKey(request: PackCandidate): PackKey | null {
+    return llamaCppEmbeddingPackKey(this.model, request);
+  }
+
+  async executePack(pack: EnginePack): Promise<(EngineReply | EngineError)[]> {
+    const engine = await this.engine();
+    if (engine.executePack === undefined) throw new Error(`Engine '${engine.name}' cannot execute packs.`);
+    return engine.executePack(pack);
   }
 
   async close(): Promise<void> {

@@ -4,6 +4,10 @@
  * A lane claims only what it can start soon (about twice the Model's concurrency: the running requests
  * plus one round queued in the Dispatcher). Claiming more would hoard Items under this process's Leases
  * while other processes sit idle; claiming less would leave the engine waiting on the database.
+ * That budget is in Engine calls: the Items of one claim go to the Dispatcher together, which packs
+ * single-input embedding Items into shared calls (src/dispatch/embedding-packs.ts), so a lane whose last
+ * claim made 64 Items per call claims 64 times as many Items. Each Item is still recorded on its own, with
+ * its own Attempt, so fencing and crash recovery do not know about packs.
  *
  * Leases are renewed by one heartbeat for all running Items of the process, so a request may run longer
  * than the Lease; if the process dies the heartbeat stops and the Sweeper (any process) returns the Items.
@@ -13,7 +17,8 @@ import type { Logger } from "pino";
 import type { Config, ModelConfig } from "../config/config.ts";
 import type { Clock } from "../core/clock.ts";
 import { isStorageFailure } from "../core/errors.ts";
-import type { Dispatcher } from "../core/dispatcher.ts";
+import type { Dispatcher, DispatchRequest } from "../core/dispatcher.ts";
+import type { EngineReply } from "../core/engine.ts";
 import type { ModelCatalog } from "../core/model-catalog.ts";
 import type { BatchFormats } from "../core/batch-format.ts";
 import type { Dialect } from "../core/types.ts";
@@ -39,7 +44,10 @@ export interface WorkerDeps {
 
 interface Lane {
   model: ModelConfig;
+  /** Items claimed and not yet finished. */
   active: number;
+  /** Items per Engine call in the latest claim: 1 unless the Dispatcher packed them. */
+  itemsPerCall: number;
   slotFreed: Signal;
 }
 
@@ -62,7 +70,7 @@ export class Worker {
 
   constructor(private readonly deps: WorkerDeps) {
     this.logger = deps.logger.child({ component: "worker" });
-    this.lanes = deps.catalog.models.map((model) => ({ model, active: 0, slotFreed: new Signal() }));
+    this.lanes = deps.catalog.models.map((model) => ({ model, active: 0, itemsPerCall: 1, slotFreed: new Signal() }));
     setMaxListeners(0, this.abandon.signal); // every running request listens to it
     this.writer = new ResultWriter(deps.store, deps.clock, this.logger, { onFlushed: () => deps.onResults?.() });
   }
@@ -108,12 +116,12 @@ export class Worker {
 
   private async runLane(lane: Lane): Promise<void> {
     const { store, clock, settings, owner } = this.deps;
-    const target = lane.model.concurrency * 2;
-    const minimumClaim = Math.max(1, Math.floor(lane.model.concurrency / 2));
     let idleMs = 10;
     let failures = 0;
     while (this.running) {
-      const free = target - lane.active;
+      const target = lane.model.concurrency * 2 * lane.itemsPerCall;
+      const minimumClaim = Math.max(1, Math.floor(lane.model.concurrency / 2)) * lane.itemsPerCall;
+      const free = Math.floor(target - lane.active);
       if (free < minimumClaim) {
         await lane.slotFreed.wait(settings.pollMs);
         continue;
@@ -136,32 +144,69 @@ export class Worker {
         continue;
       }
       idleMs = 10;
-      for (const item of items) void this.runItem(lane, item);
+      void this.runItems(lane, items);
     }
   }
 
-  private async runItem(lane: Lane, item: ClaimedItem): Promise<void> {
-    const key = `${item.batchId}:${item.index}`;
-    lane.active += 1;
-    this.inFlight.add(key);
+  private async runItems(lane: Lane, items: readonly ClaimedItem[]): Promise<void> {
+    for (const item of items) {
+      lane.active += 1;
+      this.inFlight.add(keyOf(item));
+    }
+    const dialects = await this.dialectsOf(items);
+    const ready: { item: ClaimedItem; request: DispatchRequest }[] = [];
+    for (const item of items) {
+      const dialect = dialects.get(item.batchId);
+      if (typeof dialect !== "string") {
+        this.finish(lane, item, this.outcomeOfFailure(item, dialect));
+        continue;
+      }
+      try {
+        const body = this.deps.formats[dialect].requestBody(item.request);
+        ready.push({ item, request: { model: item.model, kind: item.kind, dialect, body, priority: "batch", signal: this.abandon.signal } });
+      } catch (error) {
+        this.finish(lane, item, this.outcomeOfFailure(item, error));
+      }
+    }
+    if (ready.length === 0) return;
+    const { replies, calls } = this.deps.dispatcher.dispatchItems(ready.map((each) => each.request));
+    if (calls > 0) lane.itemsPerCall = Math.max(1, ready.length / calls);
+    await Promise.all(replies.map((reply, index) => this.record(lane, ready[index]!.item, reply)));
+  }
+
+  private async record(lane: Lane, item: ClaimedItem, reply: Promise<EngineReply>): Promise<void> {
     let outcome: ItemOutcome;
     try {
-      const dialect = await this.dialectOf(item.batchId);
-      const body = this.deps.formats[dialect].requestBody(item.request);
-      const reply = await this.deps.dispatcher.dispatch({ model: item.model, kind: item.kind, dialect, body, priority: "batch", signal: this.abandon.signal });
-      outcome = outcomeOfReply(reply, this.deps.clock.now());
+      outcome = outcomeOfReply(await reply, this.deps.clock.now());
     } catch (error) {
-      outcome = outcomeOfError(error, this.deps.clock.now());
-      if (outcome.status === "failed" && outcome.result.errorCode === "internal_error") {
-        this.logger.error({ err: error, batchId: item.batchId, index: item.index }, "item failed inside spool");
-      }
-    } finally {
-      lane.active -= 1;
-      this.inFlight.delete(key);
-      lane.slotFreed.notify();
+      outcome = this.outcomeOfFailure(item, error);
     }
+    this.finish(lane, item, outcome);
+  }
+
+  private outcomeOfFailure(item: ClaimedItem, error: unknown): ItemOutcome {
+    const outcome = outcomeOfError(error, this.deps.clock.now());
+    if (outcome.status === "failed" && outcome.result.errorCode === "internal_error") {
+      this.logger.error({ err: error, batchId: item.batchId, index: item.index }, "item failed inside spool");
+    }
+    return outcome;
+  }
+
+  private finish(lane: Lane, item: ClaimedItem, outcome: ItemOutcome): void {
+    lane.active -= 1;
+    this.inFlight.delete(keyOf(item));
+    lane.slotFreed.notify();
     if (outcome.status === "abandoned") return; // released in stop()
     this.writer.add({ batchId: item.batchId, index: item.index, owner: this.deps.owner, attempt: item.attempt, status: outcome.status, result: outcome.result });
+  }
+
+  /** Each Batch of the claim looked up once, not once per Item; a failed lookup fails only its Items. */
+  private async dialectsOf(items: readonly ClaimedItem[]): Promise<Map<string, Dialect | Error>> {
+    const batchIds = [...new Set(items.map((item) => item.batchId))];
+    const found = await Promise.all(
+      batchIds.map((batchId) => this.dialectOf(batchId).then((dialect): Dialect | Error => dialect, (error: unknown) => (error instanceof Error ? error : new Error(String(error))))),
+    );
+    return new Map(batchIds.map((batchId, index) => [batchId, found[index]!]));
   }
 
   private async dialectOf(batchId: string): Promise<Dialect> {
@@ -190,4 +235,8 @@ export class Worker {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
+}
+
+function keyOf(item: ClaimedItem): string {
+  return `${item.batchId}:${item.index}`;
 }

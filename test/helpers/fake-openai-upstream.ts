@@ -2,7 +2,8 @@
  * An in-process OpenAI-compatible server (node:http on 127.0.0.1, a free port) standing in for hosted
  * upstreams in tests and benchmarks. Replies are shaped like OpenAI's (chat.completion, text_completion,
  * embedding list, model list, error envelopes) and deterministic: chat answers `echo: <last user text>`,
- * embeddings are derived from the input text.
+ * embeddings are derived from the input text (one per input of an `input` list; `rejectInput` fails a
+ * call naming its bad input, as OpenAI does).
  *
  * It can fail the way real upstreams do, per request, through `setFault`: a status with its error body
  * (429 with Retry-After / retry-after-ms, 5xx, 4xx), a reset connection, a slow answer, no answer at all, or
@@ -27,6 +28,11 @@ export interface FakeOpenAIUpstreamOptions {
   record?: boolean;
   /** Embedding length when the request has no `dimensions`. Default 8. */
   embeddingDimensions?: number;
+  /**
+   * Embedding inputs to refuse, as OpenAI refuses a bad one: the whole call fails with a 400 whose `param`
+   * names the input (`input[3]` in a list, `input` for a lone string).
+   */
+  rejectInput?: (text: string) => boolean;
 }
 
 /**
@@ -156,7 +162,7 @@ export async function startFakeOpenAIUpstream(options: FakeOpenAIUpstreamOptions
       if (state.inFlight > state.maxInFlight) state.maxInFlight = state.inFlight;
       res.once("close", () => (state.inFlight -= 1));
       const chosen = fault?.({ key, kind, body, headers: req.headers, attemptForKey, n });
-      const answer = (): void => respond(res, requestId, kind, body, n, chosen, dimensions);
+      const answer = (): void => respond(res, requestId, kind, body, n, chosen, dimensions, options.rejectInput);
       const delay = latencyMs + (chosen?.delayMs ?? 0);
       const answerAfterDelay = (): void => {
         if (delay > 0) setTimeout(answer, delay).unref();
@@ -220,7 +226,16 @@ export function failFirstAttempts(n: number, fault: FakeFault, match: (key: stri
   return ({ key, attemptForKey }) => (attemptForKey <= n && match(key) ? fault : undefined);
 }
 
-function respond(res: http.ServerResponse, requestId: string, kind: FakeRequestKind, body: Record<string, unknown>, n: number, fault: FakeFault | undefined, dimensions: number): void {
+function respond(
+  res: http.ServerResponse,
+  requestId: string,
+  kind: FakeRequestKind,
+  body: Record<string, unknown>,
+  n: number,
+  fault: FakeFault | undefined,
+  dimensions: number,
+  rejectInput: ((text: string) => boolean) | undefined,
+): void {
   if (res.destroyed) return;
   if (fault?.hang) return;
   if (fault?.reset) {
@@ -231,7 +246,7 @@ function respond(res: http.ServerResponse, requestId: string, kind: FakeRequestK
     sendFault(res, requestId, fault, fault.status);
     return;
   }
-  const problem = invalidBody(kind, body);
+  const problem = invalidBody(kind, body) ?? rejectedInput(kind, body, rejectInput);
   if (problem !== null) {
     sendJson(res, 400, requestId, errorEnvelope(400, problem.message, null, problem.param));
     return;
@@ -281,6 +296,23 @@ function invalidBody(kind: FakeRequestKind, body: Record<string, unknown>): { me
   if (kind === "completion" && body.prompt === undefined) return { message: "'prompt' is a required property", param: "prompt" };
   if (kind === "embedding" && body.input === undefined) return { message: "'input' is a required property", param: "input" };
   return null;
+}
+
+function rejectedInput(kind: FakeRequestKind, body: Record<string, unknown>, reject: ((text: string) => boolean) | undefined): { message: string; param: string } | null {
+  if (kind !== "embedding" || reject === undefined) return null;
+  const index = embeddingInputs(body.input).findIndex(reject);
+  if (index < 0) return null;
+  const param = Array.isArray(body.input) ? `input[${index}]` : "input";
+  return { message: `Invalid value for '${param}': this input cannot be embedded.`, param };
+}
+
+/** The texts of an embedding `input`: a string, strings, one token-id list, or token-id lists (as JSON). */
+function embeddingInputs(input: unknown): string[] {
+  if (Array.isArray(input) && input.length > 0) {
+    if (input.every((entry) => typeof entry === "string")) return input as string[];
+    if (input.every((entry) => Array.isArray(entry))) return input.map((entry) => JSON.stringify(entry));
+  }
+  return [inputText(input)];
 }
 
 // ---- deterministic replies ----
@@ -352,7 +384,7 @@ function replyFor(kind: FakeRequestKind, body: Record<string, unknown>, n: numbe
       usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
     };
   }
-  const inputs = Array.isArray(body.input) && body.input.every((entry) => typeof entry === "string") ? (body.input as string[]) : [inputText(body.input)];
+  const inputs = embeddingInputs(body.input);
   const size = typeof body.dimensions === "number" && body.dimensions > 0 ? Math.min(4096, Math.floor(body.dimensions)) : dimensions;
   const promptTokens = inputs.reduce((sum, text) => sum + tokenCount(text), 0);
   return {

@@ -6,9 +6,15 @@
  * A request that cannot be expressed natively fails here, before any upstream call, as an EngineError
  * of kind "unsupported" (400, not retryable) with a body in the request's dialect naming the field: a
  * per-Item error, never a crash of the Batch and never a silently different request.
+ *
+ * Packs (Engine.packKey / executePack) translate the same way, member by member: the key is the inner
+ * Engine's key for the translated body, so a Gemini embedding Batch on an `openai` Model packs into one
+ * `input: [...]` call and each member's reply is translated back against its own request (its own
+ * outputDimensionality). A member whose body cannot be translated gets no key and runs alone, failing
+ * with its own 400; a member whose reply cannot be translated fails alone.
  */
 import type { Dialect, RequestKind } from "../../core/types.ts";
-import { EngineError, type Engine, type EngineReply, type EngineRequest } from "../../core/engine.ts";
+import { EngineError, type Engine, type EnginePack, type EngineReply, type EngineRequest, type PackCandidate, type PackKey } from "../../core/engine.ts";
 import { errorBodyIn, toDialectErrorBody } from "./error-bodies.ts";
 import { geminiToOpenAIRequest } from "./gemini-to-openai-request.ts";
 import { geminiToOpenAIResponse } from "./gemini-to-openai-response.ts";
@@ -35,6 +41,8 @@ class TranslatingEngine implements Engine {
   readonly name: string;
   readonly dialect: Dialect;
 
+  private readonly translatedBodies = new WeakMap<JsonObject, JsonObject | null>();
+
   constructor(private readonly inner: Engine) {
     this.name = inner.name;
     this.dialect = inner.dialect;
@@ -49,15 +57,65 @@ class TranslatingEngine implements Engine {
     } catch (error) {
       throw translatedError(error, request.dialect);
     }
-    if (reply.statusCode < 200 || reply.statusCode >= 300) {
-      return { ...reply, body: toDialectErrorBody(request.dialect, reply.statusCode, reply.body) };
+    return this.replyIn(request.dialect, request.kind, reply, { modelName: request.model.name, request: request.body });
+  }
+
+  packKey(request: PackCandidate): PackKey | null {
+    if (this.inner.packKey === undefined || this.inner.executePack === undefined) return null;
+    if (request.dialect === this.inner.dialect) return this.inner.packKey(request);
+    const body = this.nativeBody(request.dialect, request.body);
+    return body === null ? null : this.inner.packKey({ ...request, dialect: this.inner.dialect, body });
+  }
+
+  async executePack(pack: EnginePack): Promise<(EngineReply | EngineError)[]> {
+    if (this.inner.executePack === undefined) throw new Error(`Engine '${this.name}' cannot execute packs.`);
+    if (pack.dialect === this.inner.dialect) return this.inner.executePack(pack);
+    const bodies = pack.bodies.map((body) => this.translate(pack.dialect, () => this.nativeBody(pack.dialect, body) ?? translateRequest(pack.dialect, "embedding", body)));
+    let results: (EngineReply | EngineError)[];
+    try {
+      results = await this.inner.executePack({ ...pack, dialect: this.inner.dialect, bodies });
+    } catch (error) {
+      throw translatedError(error, pack.dialect);
     }
-    const options = { modelName: request.model.name, request: request.body };
-    return { ...reply, body: this.translate(request.dialect, () => translateReply(request.dialect, request.kind, reply.body, options)) };
+    return results.map((result, index) => {
+      if (result instanceof EngineError) return translatedEngineError(result, pack.dialect);
+      try {
+        return this.replyIn(pack.dialect, "embedding", result, { modelName: pack.model.name, request: pack.bodies[index] ?? {} });
+      } catch (error) {
+        if (error instanceof EngineError) return error;
+        throw error;
+      }
+    });
   }
 
   close(): Promise<void> {
     return this.inner.close();
+  }
+
+  /**
+   * `body` translated into the inner dialect, remembered so executePack does not translate it twice;
+   * null when it cannot be translated (it then runs alone and fails there with its own error).
+   */
+  private nativeBody(dialect: Dialect, body: JsonObject): JsonObject | null {
+    const known = this.translatedBodies.get(body);
+    if (known !== undefined) return known;
+    let native: JsonObject | null;
+    try {
+      native = translateRequest(dialect, "embedding", body);
+    } catch (error) {
+      if (!(error instanceof TranslationError)) throw error;
+      native = null;
+    }
+    this.translatedBodies.set(body, native);
+    return native;
+  }
+
+  /** A native reply re-expressed in `dialect` (an error reply keeps its status with the body translated). */
+  private replyIn(dialect: Dialect, kind: RequestKind, reply: EngineReply, options: { modelName: string; request: JsonObject }): EngineReply {
+    if (reply.statusCode < 200 || reply.statusCode >= 300) {
+      return { ...reply, body: toDialectErrorBody(dialect, reply.statusCode, reply.body) };
+    }
+    return { ...reply, body: this.translate(dialect, () => translateReply(dialect, kind, reply.body, options)) };
   }
 
   private translate<T>(dialect: Dialect, run: () => T): T {
@@ -79,7 +137,11 @@ class TranslatingEngine implements Engine {
 
 /** An inner EngineError with its HTTP body re-expressed in the request's dialect; the retry decision stays. */
 function translatedError(error: unknown, dialect: Dialect): unknown {
-  if (!(error instanceof EngineError) || error.statusCode === null || error.body === undefined) return error;
+  return error instanceof EngineError ? translatedEngineError(error, dialect) : error;
+}
+
+function translatedEngineError(error: EngineError, dialect: Dialect): EngineError {
+  if (error.statusCode === null || error.body === undefined) return error;
   return new EngineError({
     kind: error.kind,
     message: error.message,

@@ -2,7 +2,8 @@
  * The `gemini` Engine: Google's Gemini Developer API (or anything speaking it, such as a loopback fake).
  * Native dialect "gemini": GenerateContentRequest bodies go to `models/{m}:generateContent`,
  * EmbedContentRequest bodies to `:embedContent`, and BatchEmbedContentsRequest bodies (`{requests: [...]}`,
- * what an OpenAI embedding call with several inputs translates to) to `:batchEmbedContents`. The body is
+ * what an OpenAI embedding call with several inputs translates to, and what a pack of single embedding
+ * requests becomes) to `:batchEmbedContents`. The body is
  * forwarded as the client wrote it apart from the per-line `model`, which the URL carries.
  *
  * Retry decisions follow Google's conventions on top of the shared HTTP ones: 408, 429 and 5xx (and the
@@ -15,8 +16,9 @@ import type { Dispatcher } from "undici";
 import { z } from "zod";
 import type { GeminiModelConfig } from "../../config/config.ts";
 import type { RequestKind, TokenUsage } from "../../core/types.ts";
-import { EngineError, type Engine, type EngineReply, type EngineRequest } from "../../core/engine.ts";
+import { EngineError, type Engine, type EnginePack, type EngineReply, type EngineRequest, type PackCandidate, type PackKey } from "../../core/engine.ts";
 import { postJson } from "../http/post-json.ts";
+import { geminiEmbeddingPackKey, packedGeminiEmbeddingBody, splitGeminiEmbeddingReply } from "../packing/gemini-embeddings.ts";
 import { UpstreamPools } from "../http/upstream-pools.ts";
 
 export const GEMINI_DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com";
@@ -97,6 +99,16 @@ export class GeminiEngine implements Engine {
       });
     }
     return { statusCode: 200, body: reply.body, usage: usageOf(parsed.data), requestId: reply.requestId ?? parsed.data.responseId ?? null };
+  }
+
+  /** Single embedContent bodies share one batchEmbedContents call, whatever their options. */
+  packKey(request: PackCandidate): PackKey | null {
+    return request.dialect === this.dialect && request.model.engine === "gemini" ? geminiEmbeddingPackKey(request.body) : null;
+  }
+
+  async executePack(pack: EnginePack): Promise<EngineReply[]> {
+    const reply = await this.execute({ kind: "embedding", dialect: pack.dialect, body: packedGeminiEmbeddingBody(pack.bodies), model: pack.model, signal: pack.signal });
+    return splitGeminiEmbeddingReply(reply, pack.bodies);
   }
 
   async close(): Promise<void> {

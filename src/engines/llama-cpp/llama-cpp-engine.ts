@@ -34,7 +34,8 @@ import {
   type Token,
 } from "node-llama-cpp";
 import type { LlamaCppModelConfig } from "../../config/config.ts";
-import { EngineError, type Engine, type EngineReply, type EngineRequest } from "../../core/engine.ts";
+import { EngineError, type Engine, type EnginePack, type EngineReply, type EngineRequest, type PackCandidate, type PackKey } from "../../core/engine.ts";
+import { embedPackOneByOne, llamaCppEmbeddingPackKey } from "./embedding-packs.ts";
 import { inspectGguf } from "./gguf-inspect.ts";
 import { defaultThreadCount, getSharedLlama, setNativeLogSink } from "./llama-runtime.ts";
 import {
@@ -158,6 +159,15 @@ export class LlamaCppEngine implements Engine {
         cause: error,
       });
     }
+  }
+
+  packKey(request: PackCandidate): PackKey | null {
+    return llamaCppEmbeddingPackKey(this.config, request);
+  }
+
+  /** One input at a time, as a multi-input request runs (embedding-packs.ts). */
+  executePack(pack: EnginePack): Promise<(EngineReply | EngineError)[]> {
+    return embedPackOneByOne(pack, (body) => this.execute({ kind: "embedding", dialect: pack.dialect, body, model: pack.model, signal: pack.signal }));
   }
 
   async close(): Promise<void> {
@@ -319,7 +329,8 @@ export class LlamaCppEngine implements Engine {
       if (typeof input !== "string" && input.some((token) => token >= loaded.vocabularySize)) {
         throw invalidRequestError(`Invalid value for '${param}': token ids must be below the vocabulary size ${loaded.vocabularySize}.`, param);
       }
-      const tokens = input as Token[] | string;
+      // Tokenized once here rather than by both calls below (what the embedding context would do with text).
+      const tokens = typeof input === "string" ? loaded.model.tokenize(input, false) : (input as Token[]);
       const length = context.calculateInputLength(tokens);
       if (length > loaded.contextSize) {
         throw invalidRequestError(`Invalid value for '${param}': ${length} tokens is longer than the model's context of ${loaded.contextSize} tokens.`, param);

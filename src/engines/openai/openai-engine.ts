@@ -11,8 +11,9 @@ import type { Dispatcher } from "undici";
 import { z } from "zod";
 import type { OpenAIModelConfig } from "../../config/config.ts";
 import type { RequestKind, TokenUsage } from "../../core/types.ts";
-import { EngineError, type Engine, type EngineReply, type EngineRequest } from "../../core/engine.ts";
+import { EngineError, type Engine, type EnginePack, type EngineReply, type EngineRequest, type PackCandidate, type PackKey } from "../../core/engine.ts";
 import { postJson } from "../http/post-json.ts";
+import { openAIEmbeddingPackKey, packedOpenAIEmbeddingBody, splitOpenAIEmbeddingReply } from "../packing/openai-embeddings.ts";
 import { closedError, UpstreamPools } from "../http/upstream-pools.ts";
 
 const PATHS: Record<RequestKind, string> = {
@@ -96,6 +97,17 @@ export class OpenAIEngine implements Engine {
       });
     }
     return { statusCode: 200, body: reply.body, usage: usageOf(request.kind, parsed.data.usage), requestId: reply.requestId };
+  }
+
+  /** Single-input embedding bodies with equal options share one `input: [...]` call. */
+  packKey(request: PackCandidate): PackKey | null {
+    return request.dialect === this.dialect && request.model.engine === "openai" ? openAIEmbeddingPackKey(request.body) : null;
+  }
+
+  async executePack(pack: EnginePack): Promise<EngineReply[]> {
+    const body = packedOpenAIEmbeddingBody(pack.bodies);
+    const reply = await this.execute({ kind: "embedding", dialect: pack.dialect, body, model: pack.model, signal: pack.signal });
+    return splitOpenAIEmbeddingReply(reply, pack.bodies);
   }
 
   async close(): Promise<void> {
