@@ -4,6 +4,7 @@
  */
 import { benchEndToEnd } from "./end-to-end.ts";
 import { benchLlama } from "./llama.ts";
+import { benchOrder } from "./order.ts";
 import { benchPacking } from "./packing.ts";
 import { benchPrefix } from "./prefix.ts";
 import { benchScaleOut } from "./scale-out.ts";
@@ -16,6 +17,7 @@ const sections: Record<string, () => Promise<void>> = {
   "scale-out": () => benchScaleOut(),
   packing: () => benchPacking(),
   prefix: () => benchPrefix(),
+  order: () => benchOrder(),
 };
 
 const wanted = process.argv.slice(2).filter((arg) => arg in sections);

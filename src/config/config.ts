@@ -31,6 +31,12 @@ const modelBase = {
       maxTokens: positiveInt.optional(),
     })
     .optional(),
+  /**
+   * Identical requests inside one Batch run once and every duplicate gets the result under its own id:
+   * `deterministic` (default) for embeddings and generation at temperature 0, where a second call would
+   * answer the same; `always` also at other temperatures (one sample serves every duplicate); `never`.
+   */
+  reuseResults: z.enum(["deterministic", "always", "never"]).optional(),
 };
 
 export const openaiModelSchema = z
@@ -125,12 +131,19 @@ export const configFileSchema = z.strictObject({
       shutdownGraceMs: z.number().int().min(0).optional(),
       /** Sweeper period. */
       sweepMs: positiveInt.optional(),
+      /**
+       * Claim order inside a Batch: `prefix` (default) runs Items that share a prompt start back to back,
+       * largest group first, so engines' prefix caches hit; `input` runs them in file order. Decided when
+       * a Batch is validated.
+       */
+      dispatchOrder: z.enum(["prefix", "input"]).optional(),
     })
     .optional(),
   models: z.array(modelSchema).optional(),
 });
 
 export type ConfigFile = z.infer<typeof configFileSchema>;
+export type ReuseResults = NonNullable<z.infer<typeof modelSchema>["reuseResults"]>;
 export type ModelConfigInput = z.infer<typeof modelSchema>;
 
 interface ModelDefaults {
@@ -170,6 +183,7 @@ export interface Config {
     maxAttempts: number;
     shutdownGraceMs: number;
     sweepMs: number;
+    dispatchOrder: "prefix" | "input";
   };
   models: ModelConfig[];
   /** True when no models were configured and the built-in demo model is served. */
@@ -191,7 +205,7 @@ export const DEFAULTS = {
   // caught much sooner by bodyIdleTimeoutMs. keepAliveTimeoutMs outlasts the 60 s idle timeout of common
   // load balancers, so they never reuse a connection spool is closing.
   server: { headersTimeoutMs: 30_000, requestTimeoutMs: 3_600_000, keepAliveTimeoutMs: 72_000, bodyIdleTimeoutMs: 30_000 },
-  worker: { leaseMs: 30_000, pollMs: 500, maxAttempts: 5, shutdownGraceMs: 10_000, sweepMs: 1_000 },
+  worker: { leaseMs: 30_000, pollMs: 500, maxAttempts: 5, shutdownGraceMs: 10_000, sweepMs: 1_000, dispatchOrder: "prefix" },
 } as const;
 
 export const MODEL_DEFAULTS: Record<ModelConfig["engine"], ModelDefaults> = {

@@ -20,6 +20,27 @@ export interface ParsedLine {
    * every line), while extracting it at dispatch is one JSON.parse the Worker does anyway.
    */
   request: string;
+  /**
+   * The request body `requestBody(request)` would return, already parsed: validation reads its traits
+   * (requestTraits) and hashes it for duplicate reuse without parsing the line a second time.
+   */
+  body: Record<string, unknown>;
+}
+
+/** What claim order and duplicate reuse need to know about one request (see BatchFormat.requestTraits). */
+export interface RequestTraits {
+  /**
+   * Items with the same key share the start of their prompt (the model plus the system prompt and leading
+   * messages, or the start of a single prompt): they are claimed back to back so an engine's prefix cache
+   * hits (src/core/request-keys.ts makes the key). Null when there is nothing worth sharing (embeddings,
+   * short single prompts).
+   */
+  prefixKey: string | null;
+  /**
+   * True when asking twice gives the same answer as asking once: every embedding, and generation at
+   * temperature 0. Duplicates of such requests run once by default (the Model's `reuseResults`).
+   */
+  deterministic: boolean;
 }
 
 export type LineOutcome =
@@ -56,6 +77,8 @@ export interface BatchFormat {
   parseLine(text: string, lineNumber: number, batch: Batch, catalog: ModelCatalog): LineOutcome;
   /** The request body (in the dialect's shape) from an Item's stored `request` text. */
   requestBody(request: string): Record<string, unknown>;
+  /** Prefix key and determinism of one request body (`ParsedLine.body`) of this dialect, run on `model`. */
+  requestTraits(body: Record<string, unknown>, kind: RequestKind, model: string): RequestTraits;
   /** The LineError for a custom id already used on `firstLine`. */
   duplicateIdError(clientId: string, lineNumber: number, firstLine: number): LineError;
   /**

@@ -12,6 +12,11 @@ export interface BatchProgress {
   failed: number;
   cancelled: number;
   expired: number;
+  /**
+   * Items that got a copy of an identical Item's result instead of running (duplicate reuse); also
+   * counted in succeeded or failed. Progress only: result files never mark them.
+   */
+  reused: number;
   /** Finished Items per second since the Batch went in_progress; null before it did. */
   itemsPerSecond: number | null;
   /** Until every Item is finished at the current rate; null when unknown or the Batch no longer runs. */
@@ -35,6 +40,7 @@ export function batchProgress(batch: Batch, nowMs: number): BatchProgress {
     failed: counts.failed,
     cancelled: counts.cancelled,
     expired: counts.expired,
+    reused: batch.reusedItems,
     itemsPerSecond: rate,
     etaMs: running && rate !== null && rate > 0 ? (pending / rate) * 1000 : null,
     elapsedMs,

@@ -97,6 +97,11 @@ export interface Batch {
   /** Bad input lines (filled when validation fails, or reported alongside a "skip" Batch). */
   errors: LineError[] | null;
   counts: RequestCounts;
+  /**
+   * Items that took a copy of an identical Item's result instead of running (duplicate reuse); they are
+   * also counted in `counts` as succeeded or failed, like any Item.
+   */
+  reusedItems: number;
   usage: TokenUsage;
   displayName: string | null;
   /** Client metadata, echoed back; opaque JSON owned by the dialect. */

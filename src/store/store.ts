@@ -84,6 +84,26 @@ export interface NewItem {
   request: string;
   /** Set for a line that failed validation in a "skip" Batch: inserted directly as failed. */
   result?: ItemResult;
+  /** Items with the same key share the start of their prompt (RequestTraits.prefixKey); see startBatch. */
+  prefixKey?: string | null;
+  /**
+   * Set when this Item's result may be shared with identical Items of its Batch (the Model's
+   * `reuseResults`): Items with the same hash are the same request (src/core/request-keys.ts).
+   */
+  requestHash?: string | null;
+}
+
+export interface StartBatchParams {
+  owner: string;
+  total: number;
+  model: string | null;
+  errors: LineError[] | null;
+  nowMs: number;
+  /**
+   * True when Items were inserted with prefix keys or request hashes: their claim order and duplicate
+   * leaders are then worked out (see startBatch). Validation knows; an unkeyed Batch is spared the sort.
+   */
+  arrange?: boolean;
 }
 
 /**
@@ -98,6 +118,8 @@ export interface ClaimedBatch extends Batch {
 /** An Item handed to a Worker, with the Attempt number that fences its completion. */
 export interface ClaimedItem extends Item {
   attempt: number;
+  /** The prefix key validation gave it (NewItem.prefixKey): Items with the same key share a prompt start. */
+  prefixKey: string | null;
 }
 
 export interface ClaimRequest {
@@ -184,8 +206,18 @@ export interface Store {
    * validating -> in_progress: sets counts.total, records `errors` (skip policy), `model`, and turns staged
    * Items pending, atomically. If the Batch was cancelled meanwhile it stays cancelling and its staged Items
    * become cancelled. Returns the Batch after the change, or null if `owner` no longer holds the Lease.
+   *
+   * With `arrange`, the same step works out how the Batch runs (issue 10):
+   * - duplicates: of Items with the same request hash, the first (lowest index) is the leader and runs; the
+   *   others are its followers: pending but never claimed, and given a copy of the leader's result when it
+   *   is recorded (completeItems, failExhaustedItems). Cancel and expiry treat them as the pending Items
+   *   they are, so a follower never ends without a result.
+   * - claim order: Items with the same prefix key are claimed together, back to back, the largest group
+   *   first (ties: the group whose first Item comes first); groups of one and Items without a key last, in
+   *   input order, so a Batch of unrelated prompts keeps input order. The output is still written in
+   *   input order (readItems).
    */
-  startBatch(batchId: string, params: { owner: string; total: number; model: string | null; errors: LineError[] | null; nowMs: number }): Promise<Batch | null>;
+  startBatch(batchId: string, params: StartBatchParams): Promise<Batch | null>;
   /** validating -> failed with every line error; deletes staged Items. Null if the Lease was lost. */
   failBatch(batchId: string, params: { owner: string; errors: LineError[]; nowMs: number }): Promise<Batch | null>;
 
@@ -198,14 +230,17 @@ export interface Store {
 
   // ---- Items: the Worker's hot path ----
   /**
-   * Claims up to `limit` pending Items of one Model, oldest Batch first, in input order, from Batches in
-   * progress. Counts the Attempt and sets the Lease. Safe under concurrent claimers (no Item is handed to
-   * two Workers); in PostgreSQL this is FOR UPDATE SKIP LOCKED.
+   * Claims up to `limit` pending Items of one Model, oldest Batch first, in each Batch's claim order (input
+   * order unless startBatch arranged it), from Batches in progress; followers are never claimed. Returned
+   * in claim order. Counts the Attempt and sets the Lease. Safe under concurrent claimers (no Item is
+   * handed to two Workers); in PostgreSQL this is FOR UPDATE SKIP LOCKED.
    */
   claimItems(request: ClaimRequest): Promise<ClaimedItem[]>;
   /**
    * Records results. Each completion is applied only if the Item is still running under the same owner and
-   * Attempt; others are ignored (returned count excludes them). Updates Batch counts and usage.
+   * Attempt; others are ignored (returned count excludes them). Updates Batch counts and usage. A leader's
+   * pending followers get a copy of its result in the same transaction, counted as succeeded or failed and
+   * as reused, with zero usage (they cost the engine nothing); they are not in the returned count.
    */
   completeItems(completions: readonly ItemCompletion[], nowMs: number): Promise<number>;
   /** Extends the Leases of every running Item held by `owner`. Returns how many were renewed. */
@@ -214,7 +249,7 @@ export interface Store {
   releaseItems(owner: string, items?: readonly { batchId: string; index: number }[]): Promise<number>;
   /** Returns running Items whose Lease expired to pending. Returns how many. */
   reclaimExpiredItems(nowMs: number): Promise<number>;
-  /** Marks running Items that were claimed `maxAttempts` times and lost their Lease as failed. */
+  /** Marks running Items that were claimed `maxAttempts` times and lost their Lease as failed (their followers too). */
   failExhaustedItems(maxAttempts: number, nowMs: number, result: ItemResult): Promise<number>;
 
   // ---- Sweeper: expiry and finalization ----
@@ -239,7 +274,8 @@ export interface Store {
 
   /**
    * Failed Items of a terminal Batch go back to pending for another round (the "retry failed lines into the
-   * same result" feature); the Batch returns to in_progress. Returns the Batch, or throws AppError(conflict).
+   * same result" feature); the Batch returns to in_progress. Followers of a retried leader wait for it
+   * again. Returns the Batch, or throws AppError(conflict).
    */
   retryFailedItems(batchId: string, nowMs: number): Promise<Batch>;
 }

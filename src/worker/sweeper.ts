@@ -113,7 +113,7 @@ export class Sweeper {
       const batch = await store.claimValidation({ owner, nowMs: clock.now(), leaseMs: settings.leaseMs });
       if (!batch) break;
       count += 1;
-      const result = await validateBatch({ ...this.deps, leaseMs: settings.leaseMs }, batch, owner);
+      const result = await validateBatch({ ...this.deps, leaseMs: settings.leaseMs, dispatchOrder: settings.dispatchOrder }, batch, owner);
       if (result?.status === "in_progress") this.deps.onBatchStarted?.();
       if (result && result.status !== "in_progress") this.sweepSignal.notify();
     }

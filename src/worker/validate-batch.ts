@@ -13,7 +13,9 @@
  * "cancelled", instead of the Batch being re-validated every Lease period forever.
  */
 import type { Logger } from "pino";
-import type { BatchFormat, BatchFormats } from "../core/batch-format.ts";
+import type { BatchFormat, BatchFormats, ParsedLine } from "../core/batch-format.ts";
+import type { ReuseResults } from "../config/config.ts";
+import { requestHashOf } from "../core/request-keys.ts";
 import type { Clock } from "../core/clock.ts";
 import type { ModelCatalog } from "../core/model-catalog.ts";
 import { isBlankLine, readJsonlLines, type LineEvent } from "../core/jsonl-lines.ts";
@@ -32,7 +34,11 @@ export interface ValidationDeps {
   formats: BatchFormats;
   limits: { maxLineBytes: number; maxBatchItems: number };
   leaseMs: number;
+  /** Claim order for the Batches validated here (config `worker.dispatchOrder`); default "prefix". */
+  dispatchOrder?: DispatchOrder;
 }
+
+export type DispatchOrder = "prefix" | "input";
 
 /** Most LineErrors kept on a Batch; beyond that one summary error says how many more there were. */
 export const MAX_STORED_LINE_ERRORS = 10_000;
@@ -50,6 +56,8 @@ export interface ValidationReport {
   /** Bad lines found in all (may exceed errors.length when capped). */
   errorCount: number;
   model: string | null;
+  /** Whether any Item got a prefix key or a request hash (then startBatch arranges the Batch). */
+  keyed: boolean;
 }
 
 /**
@@ -68,9 +76,13 @@ export async function checkLines(
     onItem?: (item: NewItem) => Promise<void> | void;
     /** Called for every LineError as found (even beyond the stored cap). */
     onError?: (error: LineError) => void;
+    /** Give Items the keys for claim order and duplicate reuse (a Batch about to run; not `spool validate`). */
+    keys?: { order: DispatchOrder };
   },
 ): Promise<ValidationReport> {
   const { batch, format, catalog, limits } = params;
+  const keysOf = params.keys ? itemKeys(format, catalog, params.keys.order) : null;
+  let keyed = false;
   const firstLineOfId = new Map<string, number>();
   const errors: LineError[] = [];
   let errorCount = 0;
@@ -118,7 +130,9 @@ export async function checkLines(
       return addInvalid([mismatch], line.clientId, line.echo, event.lineNumber);
     }
     model ??= line.model;
-    return addItem({ clientId: line.clientId, echo: line.echo, model: line.model, kind: line.kind, request: line.request });
+    const keys = keysOf?.(line) ?? NO_KEYS;
+    if (keys !== NO_KEYS && (keys.prefixKey !== null || keys.requestHash !== null)) keyed = true;
+    return addItem({ clientId: line.clientId, echo: line.echo, model: line.model, kind: line.kind, request: line.request, ...keys });
   };
 
   const addItem = (item: Omit<NewItem, "index">): Promise<void> | void => {
@@ -154,7 +168,34 @@ export async function checkLines(
   if (errorCount > errors.length) {
     errors.push({ line: null, code: "too_many_errors", param: null, message: `${errorCount - errors.length} more bad lines were found and not listed.` });
   }
-  return { total, errors, errorCount, model };
+  return { total, errors, errorCount, model, keyed };
+}
+
+const NO_KEYS: ItemKeys = Object.freeze({ prefixKey: null, requestHash: null });
+
+interface ItemKeys {
+  prefixKey: string | null;
+  requestHash: string | null;
+}
+
+/**
+ * The keys of one valid line (issue 10): its dialect's prefix key unless the order is "input", and the
+ * hash of its body when its Model reuses results for it (`reuseResults`: deterministic requests by
+ * default). Hashing costs a JSON.stringify of the body, so only lines that may be reused pay it.
+ */
+function itemKeys(format: BatchFormat, catalog: ModelCatalog, order: DispatchOrder): (line: ParsedLine) => ItemKeys {
+  const reuseByModel = new Map<string, ReuseResults>();
+  return (line) => {
+    let reuse = reuseByModel.get(line.model);
+    if (reuse === undefined) {
+      reuse = catalog.get(line.model)?.reuseResults ?? "deterministic";
+      reuseByModel.set(line.model, reuse);
+    }
+    if (order === "input" && reuse === "never") return NO_KEYS;
+    const traits = format.requestTraits(line.body, line.kind, line.model);
+    const reused = reuse === "always" || (reuse === "deterministic" && traits.deterministic);
+    return { prefixKey: order === "prefix" ? traits.prefixKey : null, requestHash: reused ? requestHashOf(line.body) : null };
+  };
 }
 
 /**
@@ -219,6 +260,7 @@ async function runValidation(deps: ValidationDeps, batch: Batch, owner: string):
       catalog: deps.catalog,
       limits: deps.limits,
       nowMs: () => clock.now(),
+      keys: { order: deps.dispatchOrder ?? "prefix" },
       onItem: (item) => {
         buffer.push(item);
         return buffer.length >= INSERT_CHUNK ? flush() : undefined;
@@ -249,5 +291,6 @@ async function runValidation(deps: ValidationDeps, batch: Batch, owner: string):
     model: batch.model ?? report.model,
     errors: report.errors.length > 0 ? report.errors : null,
     nowMs,
+    arrange: report.keyed,
   });
 }

@@ -1,13 +1,14 @@
 /**
  * Durability: a spool process killed with SIGKILL in the middle of a batch of thousands of requests is
  * started again on the same data dir; the batch completes with exactly one result line per input line, and
- * the upstream saw each request no more often than the crash explains. And SIGTERM returns leased work at
- * once, so a restart does not wait for Leases to expire.
+ * the upstream saw each request no more often than the crash explains. The same holds for a Batch whose
+ * claim order is not its input order (interleaved system prompts, regrouped by prefix). And SIGTERM
+ * returns leased work at once, so a restart does not wait for Leases to expire.
  */
 import OpenAI, { toFile } from "openai";
 import { afterEach, describe, expect, it } from "vitest";
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from "../helpers/fake-openai-upstream.ts";
-import { chatFile } from "../helpers/batch-files.ts";
+import { chatFile, interleavedPrefixFile, systemPromptGroup } from "../helpers/batch-files.ts";
 import { makeDataDir, writeConfigFile } from "../helpers/spool-app.ts";
 import { startSpoolProcess, type SpoolProcess } from "../helpers/spool-process.ts";
 import { waitFor } from "../helpers/wait-for.ts";
@@ -23,7 +24,7 @@ afterEach(async () => {
 });
 
 async function setUp(label: string, leaseMs: number) {
-  upstream = await startFakeOpenAIUpstream({ latencyMs: 5 });
+  upstream = await startFakeOpenAIUpstream({ latencyMs: 5, record: true });
   const dataDir = makeDataDir(label);
   const configPath = writeConfigFile(dataDir, {
     port: 0,
@@ -40,8 +41,8 @@ async function start(configPath: string): Promise<{ proc: SpoolProcess; client: 
   return { proc, client: new OpenAI({ apiKey: "sk-test", baseURL: `${proc.url}/v1`, maxRetries: 0 }) };
 }
 
-async function submit(client: OpenAI, count: number): Promise<string> {
-  const file = await client.files.create({ file: await toFile(Buffer.from(chatFile(count)), "big.jsonl"), purpose: "batch" });
+async function submit(client: OpenAI, count: number, content = chatFile(count)): Promise<string> {
+  const file = await client.files.create({ file: await toFile(Buffer.from(content), "big.jsonl"), purpose: "batch" });
   const batch = await client.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" });
   return batch.id;
 }
@@ -62,17 +63,28 @@ async function outputCustomIds(client: OpenAI, fileId: string): Promise<string[]
   });
 }
 
+/** 8 system prompts, line i using prompt i % 8: claimed as 8 runs of 375, not in file order. */
+const PREFIXES = 8;
+
 describe("crash safety", () => {
-  it("completes a batch killed with SIGKILL mid-run with exactly one result per input line", async () => {
+  it.each([
+    { order: "in input order", file: (total: number) => chatFile(total) },
+    { order: "regrouped by prefix", file: (total: number) => interleavedPrefixFile(total, { prefixes: PREFIXES }) },
+  ])("completes a batch ($order) killed with SIGKILL mid-run with exactly one result per input line, in input order", async ({ order, file }) => {
     const total = 3_000;
-    const { configPath, upstream } = await setUp("sigkill", 1_500);
+    const { configPath, upstream } = await setUp(`sigkill ${order}`, 1_500);
     const first = await start(configPath);
-    const batchId = await submit(first.client, total);
+    const batchId = await submit(first.client, total, file(total));
     await waitFor(async () => ((await first.client.batches.retrieve(batchId)).request_counts?.completed ?? 0) >= 600, { what: "progress before the kill" });
     first.proc.kill("SIGKILL");
     expect(await first.proc.exited).toBe("SIGKILL");
     const seenBeforeRestart = upstream.requests;
     expect(seenBeforeRestart).toBeLessThan(total); // the kill really happened mid-batch
+    if (order === "regrouped by prefix") {
+      // The run really was reordered: the first requests all share the first system prompt.
+      const groups = upstream.received.slice(0, 300).map((request) => systemPromptGroup(String((request.body.messages as { content: string }[])[0]?.content)));
+      expect(new Set(groups)).toEqual(new Set([0]));
+    }
 
     const second = await start(configPath);
     const done = await finished(second.client, batchId);

@@ -4,6 +4,7 @@ import { openSqliteStore } from "../../src/store/sqlite/index.ts";
 import { loadMigrations } from "../../src/store/sqlite/migrate.ts";
 import { BATCH_STATUSES, ITEM_STATUSES, type Store } from "../../src/store/store.ts";
 import { testWorkPath } from "../helpers/test-dirs.ts";
+import { undoMigrationsSql } from "./previous-schemas.ts";
 import { allItems, completion, LEASE_MS, MODEL, startedBatch, T0 } from "./store-fixtures.ts";
 
 describe("sqlite store: migrations", () => {
@@ -42,9 +43,9 @@ describe("sqlite store: migrations", () => {
     const [first] = await before.claimItems({ owner: "old", model: MODEL, limit: 1, nowMs: T0 + 2, leaseMs: LEASE_MS });
     await before.close();
     opened.splice(opened.indexOf(before), 1);
-    // Turn the file back into what spool wrote before migration 3: the column under its old name.
+    // Turn the file back into what spool wrote before migration 3: the column under its old name (and no 004).
     const db = new Database(file);
-    db.exec("ALTER TABLE items RENAME COLUMN client_id TO custom_id; DELETE FROM migrations WHERE id >= 3;");
+    db.exec(undoMigrationsSql(3));
     db.close();
 
     const after = await open(file);

@@ -101,3 +101,22 @@ export async function expectCountsMatchItems(store: Store, batchId: string): Pro
   const sum = (field: "inputTokens" | "outputTokens"): number => items.reduce((total, item) => total + (item.result?.usage[field] ?? 0), 0);
   expect(batch?.usage).toEqual({ inputTokens: sum("inputTokens"), outputTokens: sum("outputTokens") });
 }
+
+/** The keys of one Item of arrangedBatch: its prefix key and request hash (either may be null). */
+export type ItemKeySpec = { prefixKey?: string | null; requestHash?: string | null };
+
+/**
+ * Creates a Batch whose Items carry `keys` (one entry per Item, in index order) and starts it with
+ * `arrange` (what validation does when any Item has a key), leaving it in_progress.
+ */
+export async function arrangedBatch(store: Store, keys: readonly ItemKeySpec[], options: { createdAtMs?: number; arrange?: boolean } = {}): Promise<Batch> {
+  const createdAtMs = options.createdAtMs ?? T0;
+  const created = await store.createBatch(newBatch({ createdAtMs, expiresAtMs: createdAtMs + DAY_MS }));
+  const claimed = await store.claimValidation({ owner: "validator", nowMs: createdAtMs, leaseMs: LEASE_MS });
+  expect(claimed?.id).toBe(created.id);
+  const items = newItems(keys.length).map((item, index) => ({ ...item, prefixKey: keys[index]?.prefixKey ?? null, requestHash: keys[index]?.requestHash ?? null }));
+  await store.insertItems(created.id, items);
+  const started = await store.startBatch(created.id, { owner: "validator", total: keys.length, model: MODEL, errors: null, nowMs: createdAtMs + 1, arrange: options.arrange ?? true });
+  expect(started?.status).toBe("in_progress");
+  return started as Batch;
+}

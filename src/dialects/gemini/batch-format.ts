@@ -18,6 +18,7 @@ import type { ModelCatalog } from "../../core/model-catalog.ts";
 import type { Batch, Item, ItemResult, LineError } from "../../core/types.ts";
 import { badRequestDetail, googleErrorBody, RPC_CODES, rpcCodeForHttp } from "./errors.ts";
 import { checkRequest } from "./request-checks.ts";
+import { geminiRequestTraits } from "./request-traits.ts";
 import { describe, isObject, type Json } from "./wire.ts";
 import { ZERO_USAGE } from "../../core/types.ts";
 import { bodyJson } from "../../core/json.ts";
@@ -76,7 +77,8 @@ function parseLine(text: string, lineNumber: number, batch: Batch, catalog: Mode
     return invalid(errors, key, echo);
   }
   // The line itself is stored; requestBody extracts `request` at dispatch (one parse the Worker does anyway).
-  return { ok: true, line: { clientId: key, echo, model: checked.model, kind: batch.kind, request: text } };
+  if (!isObject(value.request)) return invalid(errors, key, echo);
+  return { ok: true, line: { clientId: key, echo, model: checked.model, kind: batch.kind, request: text, body: value.request } };
 }
 
 function invalid(errors: LineError[], clientId: string | null, echo: string | null): LineOutcome {
@@ -209,6 +211,7 @@ export const geminiBatchFormat: BatchFormat = {
   endpointProblem: () => null,
   parseLine,
   requestBody,
+  requestTraits: geminiRequestTraits,
   duplicateIdError,
   invalidLineResult,
   resultLine,

@@ -21,6 +21,7 @@ import type { ModelCatalog } from "../../core/model-catalog.ts";
 import { bodyJson, isObject, type JsonObject } from "../../core/json.ts";
 import type { Batch, Item, ItemResult, LineError, RequestKind } from "../../core/types.ts";
 import { isSupportedEndpoint, KIND_BY_ENDPOINT, KIND_NOUN, SUPPORTED_ENDPOINTS } from "./endpoints.ts";
+import { openAIRequestTraits } from "./request-traits.ts";
 import { ZERO_USAGE } from "../../core/types.ts";
 
 /** Problems listed per field that repeats (messages[i]); a line with 10,000 bad messages says so once. */
@@ -92,8 +93,8 @@ function parseLine(text: string, lineNumber: number, batch: Batch, catalog: Mode
     checkBody(body, batch.kind, check);
   }
 
-  if (check.errors.length > 0 || model === null || clientId === null) return invalid(check.errors, clientId);
-  return { ok: true, line: { clientId, echo: null, model, kind: batch.kind, request: text } };
+  if (check.errors.length > 0 || model === null || clientId === null || !isObject(body)) return invalid(check.errors, clientId);
+  return { ok: true, line: { clientId, echo: null, model, kind: batch.kind, request: text, body } };
 }
 
 function invalid(errors: LineError[], clientId: string | null): LineOutcome {
@@ -317,6 +318,7 @@ export const openAIBatchFormat: BatchFormat = {
     isSupportedEndpoint(endpoint) ? null : `the first request's url is '${endpoint}'; spool runs batches for ${SUPPORTED_ENDPOINTS.join(", ")}.`,
   parseLine,
   requestBody,
+  requestTraits: openAIRequestTraits,
   duplicateIdError,
   modelMismatchError,
   invalidLineResult,

@@ -124,7 +124,8 @@ export interface OpenAIBatchProgress {
   id: string;
   object: "batch.progress";
   status: Batch["status"];
-  request_counts: { total: number; pending: number; succeeded: number; failed: number; cancelled: number; expired: number };
+  /** `reused`: requests answered with a copy of an identical request's result (also in succeeded or failed). */
+  request_counts: { total: number; pending: number; succeeded: number; failed: number; cancelled: number; expired: number; reused: number };
   /** Finished requests per second since the Batch went in_progress; null before it did. */
   requests_per_second: number | null;
   /** Seconds until every request is finished at the current rate; null when unknown or terminal. */
@@ -146,6 +147,7 @@ export function toOpenAIBatchProgress(batch: Batch, progress: BatchProgress): Op
       failed: progress.failed,
       cancelled: progress.cancelled,
       expired: progress.expired,
+      reused: progress.reused,
     },
     requests_per_second: rate === null ? null : Math.round(rate * 100) / 100,
     eta_seconds: etaMs === null ? null : Math.ceil(etaMs / 1000),

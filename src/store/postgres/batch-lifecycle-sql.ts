@@ -12,7 +12,8 @@
 import type { Batch, ItemResult, LineError } from "../../core/types.ts";
 import { toBatch, toClaimedBatch, type BatchRow } from "../shared/row-mappers.ts";
 import { batchNotFound, batchNotRetryable } from "../shared/store-errors.ts";
-import type { BatchLeaseRequest, ClaimedBatch, FinalizeResult, FinalStatus } from "../store.ts";
+import type { BatchLeaseRequest, ClaimedBatch, FinalizeResult, FinalStatus, StartBatchParams } from "../store.ts";
+import { pendArrangedItems } from "./arrangement-sql.ts";
 import { cancelUnstartedItems, lockBatchRow } from "./batches-sql.ts";
 import type { PostgresDatabase, Queryable } from "./database.ts";
 
@@ -64,13 +65,15 @@ async function lockHeldRow(client: Queryable, batchId: string, owner: string): P
 export async function startBatch(
   db: PostgresDatabase,
   batchId: string,
-  params: { owner: string; total: number; model: string | null; errors: LineError[] | null; nowMs: number },
+  params: StartBatchParams,
 ): Promise<Batch | null> {
   return db.transaction(async (client) => {
     const row = await lockHeldRow(client, batchId, params.owner);
     if (!row) return null;
     if (row.status === "cancelling") {
       await cancelUnstartedItems(client, batchId, params.nowMs);
+    } else if (params.arrange) {
+      await pendArrangedItems(client, batchId);
     } else {
       await client.query("UPDATE items SET status = 'pending' WHERE batch_id = $1 AND status = 'staged'", [batchId]);
     }
@@ -246,21 +249,24 @@ export async function retryFailedItems(db: PostgresDatabase, batchId: string, no
     if (row.status !== "completed" && row.status !== "expired" && row.status !== "cancelled") {
       throw batchNotRetryable(batchId, `it is ${row.status.replace("_", " ")}, and only completed, expired or cancelled batches can be retried`);
     }
-    const { rowCount } = await client.query(
+    // A failed follower took its leader's failure (it never ran itself): it waits for the leader again.
+    const { rows: reset } = await client.query<{ leader_idx: number | null }>(
       `UPDATE items SET status = 'pending', status_code = NULL, body = NULL, error_code = NULL, error_message = NULL, request_id = NULL,
          input_tokens = 0, output_tokens = 0, finished_at_ms = NULL
-       WHERE batch_id = $1 AND status = 'failed' AND attempts > 0`,
+       WHERE batch_id = $1 AND status = 'failed' AND (attempts > 0 OR leader_idx IS NOT NULL)
+       RETURNING leader_idx`,
       [batchId],
     );
-    const retried = rowCount ?? 0;
-    if (retried === 0) throw batchNotRetryable(batchId, "it has no failed requests that ran");
+    const retried = reset.length;
+    const followers = reset.filter((item) => item.leader_idx !== null).length;
+    if (retried === followers) throw batchNotRetryable(batchId, "it has no failed requests that ran");
     const { rows } = await client.query<BatchRow>(
-      `UPDATE batches SET status = 'in_progress', failed_items = failed_items - $1, updated_at_ms = $2,
+      `UPDATE batches SET status = 'in_progress', failed_items = failed_items - $1, reused_items = reused_items - $4, updated_at_ms = $2,
          expires_at_ms = $2 + (expires_at_ms - created_at_ms),
          output_file_id = NULL, error_file_id = NULL, finalizing_as = NULL, finalizing_at_ms = NULL,
          completed_at_ms = NULL, expired_at_ms = NULL, cancelling_at_ms = NULL, cancelled_at_ms = NULL
        WHERE id = $3 RETURNING *`,
-      [retried, nowMs, batchId],
+      [retried, nowMs, batchId, followers],
     );
     return toBatch(rows[0] as BatchRow);
   });

@@ -14,6 +14,7 @@
 import { cancelledResult } from "../../core/batch-format.ts";
 import type { ItemResult } from "../../core/types.ts";
 import type { PostgresDatabase, Queryable } from "./database.ts";
+import { copyToFollowers } from "./arrangement-sql.ts";
 import { CLEAR_LEASE, CountDeltas, lockBatches, resultAssignments, resultValues } from "./sql-fragments.ts";
 
 export async function renewItemLeases(db: PostgresDatabase, owner: string, nowMs: number, leaseMs: number): Promise<number> {
@@ -78,21 +79,24 @@ export async function reclaimExpiredItems(db: PostgresDatabase, nowMs: number): 
 
 /**
  * Items whose Lease expired after their last allowed Attempt end failed instead of going back to the queue.
- * Only in in_progress Batches: in a cancelling one reclaimExpiredItems cancels them.
+ * Only in in_progress Batches: in a cancelling one reclaimExpiredItems cancels them. Their followers fail
+ * with them (a follower never ends without a result).
  */
 export async function failExhaustedItems(db: PostgresDatabase, maxAttempts: number, nowMs: number, result: ItemResult): Promise<number> {
   return db.transaction(async (client) => {
     const exhausted = "lease_expires_at_ms <= $1 AND attempts >= $2";
     const { inProgress } = await lockBatchesOfRunningItems(client, exhausted, [nowMs, maxAttempts]);
     if (inProgress.length === 0) return 0;
-    const failed = await client.query<{ batch_id: string }>(
+    const failed = await client.query<{ batch_id: string; idx: number; follower_count: number }>(
       `UPDATE items SET status = 'failed', ${resultAssignments(4)}, ${CLEAR_LEASE}
        WHERE status = 'running' AND ${exhausted} AND batch_id = ANY($3::text[])
-       RETURNING batch_id`,
+       RETURNING batch_id, idx, follower_count`,
       [nowMs, maxAttempts, inProgress, ...resultValues(result)],
     );
     const counts = new CountDeltas();
     for (const row of failed.rows) counts.add(row.batch_id, "failed", 1, result.usage);
+    const leaders = failed.rows.filter((row) => row.follower_count > 0).map((row) => ({ batchId: row.batch_id, index: row.idx }));
+    await copyToFollowers(client, leaders, "failed", result, counts);
     await counts.apply(client, nowMs);
     return failed.rows.length;
   });

@@ -44,9 +44,11 @@ export async function insertItems(db: PostgresDatabase, batchId: string, items: 
 
 async function insertStaged(client: Queryable, batchId: string, batchSeq: number, items: readonly NewItem[]): Promise<void> {
   await client.query(
-    `INSERT INTO items (batch_id, idx, batch_seq, client_id, echo, model, kind, request, status)
-     SELECT $1, u.idx, $2, u.client_id, u.echo, u.model, u.kind, u.request, 'staged'
-     FROM unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS u (idx, client_id, echo, model, kind, request)`,
+    // claim_pos starts as the index: input order, unless startBatch arranges the Batch.
+    `INSERT INTO items (batch_id, idx, batch_seq, client_id, echo, model, kind, request, prefix_key, request_hash, claim_pos, status)
+     SELECT $1, u.idx, $2, u.client_id, u.echo, u.model, u.kind, u.request, u.prefix_key, u.request_hash, u.idx, 'staged'
+     FROM unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+       AS u (idx, client_id, echo, model, kind, request, prefix_key, request_hash)`,
     [
       batchId,
       batchSeq,
@@ -56,6 +58,8 @@ async function insertStaged(client: Queryable, batchId: string, batchSeq: number
       items.map((item) => item.model),
       items.map((item) => item.kind),
       items.map((item) => item.request),
+      items.map((item) => item.prefixKey ?? null),
+      items.map((item) => item.requestHash ?? null),
     ],
   );
 }
@@ -63,9 +67,9 @@ async function insertStaged(client: Queryable, batchId: string, batchSeq: number
 async function insertFailed(client: Queryable, batchId: string, batchSeq: number, items: readonly NewItem[]): Promise<void> {
   const result = <T>(pick: (r: NonNullable<NewItem["result"]>) => T): T[] => items.map((item) => pick(item.result as NonNullable<NewItem["result"]>));
   await client.query(
-    `INSERT INTO items (batch_id, idx, batch_seq, client_id, echo, model, kind, request, status,
+    `INSERT INTO items (batch_id, idx, batch_seq, client_id, echo, model, kind, request, claim_pos, status,
                         status_code, body, error_code, error_message, request_id, input_tokens, output_tokens, finished_at_ms)
-     SELECT $1, u.idx, $2, u.client_id, u.echo, u.model, u.kind, u.request, 'failed',
+     SELECT $1, u.idx, $2, u.client_id, u.echo, u.model, u.kind, u.request, u.idx, 'failed',
             u.status_code, u.body, u.error_code, u.error_message, u.request_id, u.input_tokens, u.output_tokens, u.finished_at_ms
      FROM unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
                  $9::int[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::bigint[], $16::bigint[])
@@ -109,11 +113,18 @@ export async function clearItems(db: PostgresDatabase, batchId: string): Promise
  * The claim: the heart of the system. Every Item a Worker runs passes through this one statement, from
  * any number of processes at once.
  *
- * Shape: the subquery walks the partial index `items_pending (model, batch_seq, idx) WHERE status =
- * 'pending'` in claim order (oldest Batch first, input order within it) and locks the first `limit` rows
- * it can; the UPDATE flips exactly those rows to running, counts the Attempt, sets the Lease, and
- * RETURNING hands them back. One round trip; cost O(limit) whatever the size of the queue or of the
- * history, because finished Items are not in the index.
+ * Shape: the subquery walks the partial index `items_pending (model, batch_seq, claim_pos) WHERE status =
+ * 'pending' AND leader_idx IS NULL` in claim order and locks the first `limit` rows it can; the UPDATE
+ * flips exactly those rows to running, counts the Attempt, sets the Lease, and RETURNING hands them back.
+ * One round trip; cost O(limit) whatever the size of the queue or of the history, because finished Items
+ * are not in the index, nor are followers (duplicates waiting for their leader's result, never claimed).
+ *
+ * Order: oldest Batch first (FIFO across Batches), then the Batch's claim_pos: its input order, or, when
+ * startBatch arranged it by prefix key (arrangement-sql.ts), Items sharing a prompt start back to back,
+ * largest group first, so the engine's prefix cache hits (issue 10). The order is decided once per Batch
+ * and stored; the claim stays one index walk. An Item returned to pending keeps its place. The
+ * alternatives that lost for the order (grouping at claim time, renumbering Items, a prefix tree) are
+ * discussed at the SQLite claim (src/store/sqlite/items-sql.ts); they lose the same way here.
  *
  * Why FOR UPDATE SKIP LOCKED: two claimers that read the same head of the queue would otherwise either
  * block on each other (plain FOR UPDATE: the second waits for the first to commit, then re-checks, finds
@@ -147,14 +158,14 @@ const CLAIM_SQL = `
     SET status = 'running', lease_owner = $1, lease_expires_at_ms = $2, attempts = i.attempts + 1
     FROM (
       SELECT batch_id, idx FROM items
-      WHERE status = 'pending' AND model = $3
-      ORDER BY batch_seq, idx
+      WHERE status = 'pending' AND leader_idx IS NULL AND model = $3
+      ORDER BY batch_seq, claim_pos
       LIMIT $4
       FOR UPDATE SKIP LOCKED
     ) AS next
     WHERE i.batch_id = next.batch_id AND i.idx = next.idx
     RETURNING ${itemColumns("i", CLAIMED_ITEM_COLUMNS)})
-  SELECT ${CLAIMED_ITEM_COLUMNS} FROM claimed ORDER BY batch_seq, idx`;
+  SELECT ${CLAIMED_ITEM_COLUMNS} FROM claimed ORDER BY batch_seq, claim_pos`;
 
 export async function claimItems(db: PostgresDatabase, request: ClaimRequest): Promise<ClaimedItem[]> {
   if (request.limit <= 0) return [];
@@ -168,6 +179,12 @@ export async function claimItems(db: PostgresDatabase, request: ClaimRequest): P
  * Attempt, and the rows that passed the fence feed the Batch counters in the same statement (data-modifying
  * CTEs run to completion and see each other's RETURNING). A Worker whose Lease passed to another cannot
  * overwrite that Worker's result; only applied rows move the counters.
+ *
+ * Followers: `copied` gives the waiting followers of every applied leader (follower_count > 0; other
+ * Items cost only that comparison) a copy of its result with zero usage, in the same statement, so a
+ * crash records both or neither. Unlike the leaders (running, leased to us) the followers are pending
+ * rows a concurrent cancel may be changing: READ COMMITTED re-checks `status = 'pending'` after waiting
+ * for it, and a deadlock with a cancel that locked the Batch row first is retried by the database layer.
  */
 const COMPLETE_SQL = `
   WITH completion AS (
@@ -185,19 +202,32 @@ const COMPLETE_SQL = `
     FROM completion c
     WHERE i.batch_id = c.batch_id AND i.idx = c.idx
       AND i.status = 'running' AND i.lease_owner = c.owner AND i.attempts = c.attempt
-    RETURNING i.batch_id, i.status, i.input_tokens, i.output_tokens
+    RETURNING i.batch_id, i.idx, i.status, i.input_tokens, i.output_tokens, i.follower_count
+  ),
+  copied AS (
+    UPDATE items f SET
+      status = d.status, status_code = c.status_code, body = c.body, error_code = c.error_code,
+      error_message = c.error_message, request_id = c.request_id, input_tokens = 0, output_tokens = 0,
+      finished_at_ms = c.finished_at_ms
+    FROM done d JOIN completion c ON c.batch_id = d.batch_id AND c.idx = d.idx
+    WHERE d.follower_count > 0 AND f.batch_id = d.batch_id AND f.leader_idx = d.idx AND f.status = 'pending'
+    RETURNING f.batch_id, f.status
   ),
   counted AS (
     UPDATE batches b SET
       succeeded_items = b.succeeded_items + d.succeeded, failed_items = b.failed_items + d.failed,
+      reused_items = b.reused_items + d.reused,
       input_tokens = b.input_tokens + d.input_tokens, output_tokens = b.output_tokens + d.output_tokens,
       updated_at_ms = $14
     FROM (
       SELECT batch_id,
              count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
              count(*) FILTER (WHERE status = 'failed') AS failed,
+             count(*) FILTER (WHERE reused) AS reused,
              sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens
-      FROM done GROUP BY batch_id
+      FROM (SELECT batch_id, status, input_tokens, output_tokens, false AS reused FROM done
+            UNION ALL SELECT batch_id, status, 0, 0, true FROM copied) AS finished
+      GROUP BY batch_id
     ) AS d
     WHERE b.id = d.batch_id
     RETURNING b.id

@@ -25,6 +25,7 @@ import type {
   NewBatch,
   NewFile,
   NewItem,
+  StartBatchParams,
   Store,
 } from "../store.ts";
 import * as lifecycle from "./batch-lifecycle-sql.ts";
@@ -92,7 +93,7 @@ export class PostgresStore implements Store {
   insertItems(batchId: string, newItems: readonly NewItem[]): Promise<void> {
     return items.insertItems(this.db, batchId, newItems);
   }
-  startBatch(batchId: string, params: { owner: string; total: number; model: string | null; errors: LineError[] | null; nowMs: number }): Promise<Batch | null> {
+  startBatch(batchId: string, params: StartBatchParams): Promise<Batch | null> {
     return lifecycle.startBatch(this.db, batchId, params);
   }
   failBatch(batchId: string, params: { owner: string; errors: LineError[]; nowMs: number }): Promise<Batch | null> {

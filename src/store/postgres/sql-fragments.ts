@@ -39,7 +39,8 @@ export function resultValues(result: ItemResult): (string | number | null)[] {
 
 export const CLEAR_LEASE = "lease_owner = NULL, lease_expires_at_ms = NULL";
 
-export type CountField = "total" | "succeeded" | "failed" | "cancelled" | "expired";
+/** `reused` counts Items given a copy of a leader's result; they are also counted under their status. */
+export type CountField = "total" | "succeeded" | "failed" | "cancelled" | "expired" | "reused";
 
 /**
  * Batch counters change in the same transaction as the Items they count. Statements that change Items
@@ -52,7 +53,7 @@ export class CountDeltas {
   add(batchId: string, field: CountField, count = 1, usage?: ItemResult["usage"]): void {
     let delta = this.deltas.get(batchId);
     if (!delta) {
-      delta = { total: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0, inputTokens: 0, outputTokens: 0 };
+      delta = { total: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0, reused: 0, inputTokens: 0, outputTokens: 0 };
       this.deltas.set(batchId, delta);
     }
     delta[field] += count;
@@ -71,13 +72,13 @@ export class CountDeltas {
       `UPDATE batches b SET
          total_items = b.total_items + d.total, succeeded_items = b.succeeded_items + d.succeeded,
          failed_items = b.failed_items + d.failed, cancelled_items = b.cancelled_items + d.cancelled,
-         expired_items = b.expired_items + d.expired,
+         expired_items = b.expired_items + d.expired, reused_items = b.reused_items + d.reused,
          input_tokens = b.input_tokens + d.input_tokens, output_tokens = b.output_tokens + d.output_tokens,
-         updated_at_ms = $9
-       FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])
-         AS d (batch_id, total, succeeded, failed, cancelled, expired, input_tokens, output_tokens)
+         updated_at_ms = $10
+       FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])
+         AS d (batch_id, total, succeeded, failed, cancelled, expired, reused, input_tokens, output_tokens)
        WHERE b.id = d.batch_id`,
-      [ids, column("total"), column("succeeded"), column("failed"), column("cancelled"), column("expired"), column("inputTokens"), column("outputTokens"), nowMs],
+      [ids, column("total"), column("succeeded"), column("failed"), column("cancelled"), column("expired"), column("reused"), column("inputTokens"), column("outputTokens"), nowMs],
     );
     this.deltas.clear();
   }

@@ -58,6 +58,8 @@ export interface BatchRow {
   deleted_at_ms: number | null;
   /** Times the validation Lease was taken (migration 002). */
   validation_attempts: number;
+  /** Items that took a copy of a leader's result (migration 004). */
+  reused_items: number;
 }
 
 export interface ItemRow {
@@ -121,6 +123,7 @@ export function toBatch(row: BatchRow): Batch {
       cancelled: row.cancelled_items,
       expired: row.expired_items,
     },
+    reusedItems: row.reused_items,
     usage: { inputTokens: row.input_tokens, outputTokens: row.output_tokens },
     displayName: row.display_name,
     metadata: row.metadata_json === null ? null : (JSON.parse(row.metadata_json) as Record<string, unknown>),
@@ -163,9 +166,13 @@ export function toItem(row: ItemRow): Item {
  * What the claim returns. A claimed Item never has a result (pending Items carry none), and the claim is the
  * hot path: returning nine fewer columns makes it about a fifth cheaper.
  */
-export const CLAIMED_ITEM_COLUMNS = "batch_id, idx, batch_seq, client_id, echo, model, kind, request, status, attempts";
+export const CLAIMED_ITEM_COLUMNS = "batch_id, idx, batch_seq, client_id, echo, model, kind, request, status, attempts, claim_pos, prefix_key";
 
-export type ClaimedItemRow = Pick<ItemRow, "batch_id" | "idx" | "batch_seq" | "client_id" | "echo" | "model" | "kind" | "request" | "status" | "attempts">;
+export type ClaimedItemRow = Pick<ItemRow, "batch_id" | "idx" | "batch_seq" | "client_id" | "echo" | "model" | "kind" | "request" | "status" | "attempts"> & {
+  /** Place in the Batch's claim order (migration 004): claims come back sorted by it. */
+  claim_pos: number;
+  prefix_key: string | null;
+};
 
 export function toClaimedItem(row: ClaimedItemRow): ClaimedItem {
   return {
@@ -180,6 +187,7 @@ export function toClaimedItem(row: ClaimedItemRow): ClaimedItem {
     attempts: row.attempts,
     result: null,
     attempt: row.attempts,
+    prefixKey: row.prefix_key,
   };
 }
 

@@ -7,7 +7,8 @@
  * validation ends (startBatch / failBatch release the Lease) or its Lease expires.
  */
 import type { Batch, ItemResult, LineError } from "../../core/types.ts";
-import type { BatchLeaseRequest, ClaimedBatch, FinalizeResult, FinalStatus } from "../store.ts";
+import type { BatchLeaseRequest, ClaimedBatch, FinalizeResult, FinalStatus, StartBatchParams } from "../store.ts";
+import { pendArrangedItems } from "./arrangement-sql.ts";
 import { cancelUnstartedItems, getBatchRow } from "./batches-sql.ts";
 import { CountDeltas } from "./counters.ts";
 import type { SqliteDatabase } from "./database.ts";
@@ -64,7 +65,7 @@ function heldRow(db: SqliteDatabase, batchId: string, owner: string): BatchRow |
 export function startBatch(
   db: SqliteDatabase,
   batchId: string,
-  params: { owner: string; total: number; model: string | null; errors: LineError[] | null; nowMs: number },
+  params: StartBatchParams,
 ): Batch | null {
   return db.immediate(() => {
     const row = heldRow(db, batchId, params.owner);
@@ -74,6 +75,8 @@ export function startBatch(
       const counts = new CountDeltas();
       cancelUnstartedItems(db, batchId, params.nowMs, counts);
       counts.apply(db, params.nowMs);
+    } else if (params.arrange) {
+      pendArrangedItems(db, batchId);
     } else {
       db.statement("UPDATE items SET status = 'pending' WHERE batch_id = ? AND status = 'staged'").run(batchId);
     }
@@ -204,23 +207,27 @@ export function retryFailedItems(db: SqliteDatabase, batchId: string, nowMs: num
     if (row.status !== "completed" && row.status !== "expired" && row.status !== "cancelled") {
       throw batchNotRetryable(batchId, `it is ${row.status.replace("_", " ")}, and only completed, expired or cancelled batches can be retried`);
     }
-    const retried = db
+    // A failed follower took its leader's failure (it never ran itself): it waits for the leader again.
+    const rows = db
       .statement(
         `UPDATE items SET status = 'pending', status_code = NULL, body = NULL, error_code = NULL, error_message = NULL, request_id = NULL,
            input_tokens = 0, output_tokens = 0, finished_at_ms = NULL
-         WHERE batch_id = ? AND status = 'failed' AND attempts > 0`,
+         WHERE batch_id = ? AND status = 'failed' AND (attempts > 0 OR leader_idx IS NOT NULL)
+         RETURNING leader_idx`,
       )
-      .run(batchId).changes;
-    if (retried === 0) throw batchNotRetryable(batchId, "it has no failed requests that ran");
+      .all(batchId) as { leader_idx: number | null }[];
+    const retried = rows.length;
+    const followers = rows.filter((item) => item.leader_idx !== null).length;
+    if (retried === followers) throw batchNotRetryable(batchId, "it has no failed requests that ran");
     const updated = db
       .statement(
-        `UPDATE batches SET status = 'in_progress', failed_items = failed_items - @retried, updated_at_ms = @nowMs,
+        `UPDATE batches SET status = 'in_progress', failed_items = failed_items - @retried, reused_items = reused_items - @followers, updated_at_ms = @nowMs,
            expires_at_ms = @nowMs + (expires_at_ms - created_at_ms),
            output_file_id = NULL, error_file_id = NULL, finalizing_as = NULL, finalizing_at_ms = NULL,
            completed_at_ms = NULL, expired_at_ms = NULL, cancelling_at_ms = NULL, cancelled_at_ms = NULL
          WHERE id = @batchId RETURNING *`,
       )
-      .get({ retried, nowMs, batchId }) as BatchRow;
+      .get({ retried, followers, nowMs, batchId }) as BatchRow;
     return toBatch(updated);
   });
 }

@@ -12,16 +12,18 @@ interface CountDelta {
   failed: number;
   cancelled: number;
   expired: number;
+  /** Items given a copy of a leader's result; they are also counted under their status. */
+  reused: number;
   inputTokens: number;
   outputTokens: number;
 }
 
-export type CountField = "total" | "succeeded" | "failed" | "cancelled" | "expired";
+export type CountField = "total" | "succeeded" | "failed" | "cancelled" | "expired" | "reused";
 
 const APPLY_SQL = `
   UPDATE batches SET
     total_items = total_items + ?, succeeded_items = succeeded_items + ?, failed_items = failed_items + ?,
-    cancelled_items = cancelled_items + ?, expired_items = expired_items + ?,
+    cancelled_items = cancelled_items + ?, expired_items = expired_items + ?, reused_items = reused_items + ?,
     input_tokens = input_tokens + ?, output_tokens = output_tokens + ?, updated_at_ms = ?
   WHERE id = ?`;
 
@@ -31,7 +33,7 @@ export class CountDeltas {
   add(batchId: string, field: CountField, count = 1, usage?: ItemResult["usage"]): void {
     let delta = this.deltas.get(batchId);
     if (!delta) {
-      delta = { total: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0, inputTokens: 0, outputTokens: 0 };
+      delta = { total: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0, reused: 0, inputTokens: 0, outputTokens: 0 };
       this.deltas.set(batchId, delta);
     }
     delta[field] += count;
@@ -49,7 +51,7 @@ export class CountDeltas {
   apply(db: SqliteDatabase, nowMs: number): void {
     const statement = db.statement(APPLY_SQL);
     for (const [batchId, d] of this.deltas) {
-      statement.run(d.total, d.succeeded, d.failed, d.cancelled, d.expired, d.inputTokens, d.outputTokens, nowMs, batchId);
+      statement.run(d.total, d.succeeded, d.failed, d.cancelled, d.expired, d.reused, d.inputTokens, d.outputTokens, nowMs, batchId);
     }
     this.deltas.clear();
   }

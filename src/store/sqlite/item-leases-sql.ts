@@ -11,6 +11,7 @@
  */
 import { cancelledResult } from "../../core/batch-format.ts";
 import type { ItemResult } from "../../core/types.ts";
+import { copyToFollowers } from "./arrangement-sql.ts";
 import { CountDeltas } from "./counters.ts";
 import type { SqliteDatabase } from "./database.ts";
 import { resultParams, RESULT_ASSIGNMENTS } from "../shared/row-mappers.ts";
@@ -72,7 +73,8 @@ export function reclaimExpiredItems(db: SqliteDatabase, nowMs: number): number {
 
 /**
  * Items whose Lease expired after their last allowed Attempt end failed instead of going back to the queue.
- * Only in in_progress Batches: in a cancelling one reclaimExpiredItems cancels them.
+ * Only in in_progress Batches: in a cancelling one reclaimExpiredItems cancels them. Their followers fail
+ * with them (a follower never ends without a result).
  */
 export function failExhaustedItems(db: SqliteDatabase, maxAttempts: number, nowMs: number, result: ItemResult): number {
   return db.immediate(() => {
@@ -81,11 +83,14 @@ export function failExhaustedItems(db: SqliteDatabase, maxAttempts: number, nowM
         `UPDATE items INDEXED BY items_running SET status = 'failed', ${RESULT_ASSIGNMENTS}, ${CLEAR_LEASE}
          WHERE status = 'running' AND lease_expires_at_ms <= ? AND attempts >= ?
            AND batch_id IN (SELECT id FROM batches WHERE status = 'in_progress')
-         RETURNING batch_id`,
+         RETURNING batch_id, idx, follower_count`,
       )
-      .all(...resultParams(result), nowMs, maxAttempts) as { batch_id: string }[];
+      .all(...resultParams(result), nowMs, maxAttempts) as { batch_id: string; idx: number; follower_count: number }[];
     const counts = new CountDeltas();
-    for (const row of rows) counts.add(row.batch_id, "failed", 1, result.usage);
+    for (const row of rows) {
+      counts.add(row.batch_id, "failed", 1, result.usage);
+      if (row.follower_count > 0) copyToFollowers(db, { batchId: row.batch_id, index: row.idx }, "failed", result, counts);
+    }
     counts.apply(db, nowMs);
     return rows.length;
   });

@@ -1,14 +1,15 @@
 /** Items: inserted by validation, claimed and completed by Workers (the hot path), read by finalization. */
 import type { ItemStatus } from "../../core/types.ts";
 import type { ClaimedItem, ClaimRequest, ItemCompletion, ItemPage, NewItem } from "../store.ts";
+import { copyToFollowers } from "./arrangement-sql.ts";
 import { CountDeltas } from "./counters.ts";
 import type { SqliteDatabase } from "./database.ts";
 import { CLAIMED_ITEM_COLUMNS, ITEM_COLUMNS, resultParams, RESULT_ASSIGNMENTS, toClaimedItem, toItem, type ClaimedItemRow, type ItemRow } from "../shared/row-mappers.ts";
 import { batchNotFound } from "../shared/store-errors.ts";
 
 const INSERT_COLUMNS =
-  "batch_id, idx, batch_seq, client_id, echo, model, kind, request, status, status_code, body, error_code, error_message, request_id, input_tokens, output_tokens, finished_at_ms";
-const INSERT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+  "batch_id, idx, batch_seq, client_id, echo, model, kind, request, prefix_key, request_hash, claim_pos, status, status_code, body, error_code, error_message, request_id, input_tokens, output_tokens, finished_at_ms";
+const INSERT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 /** Rows per INSERT statement: one statement per 50 rows costs about 40% less than one per row. */
 const ROWS_PER_INSERT = 50;
 const NO_RESULT = [null, null, null, null, null, 0, 0, null];
@@ -27,7 +28,9 @@ export function insertItems(db: SqliteDatabase, batchId: string, items: readonly
     counts.add(batchId, "total", items.length);
     const rowParams = (item: NewItem): unknown[] => {
       if (item.result) counts.add(batchId, "failed", 1, item.result.usage);
-      return [batchId, item.index, batch.seq, item.clientId, item.echo, item.model, item.kind, item.request, item.result ? "failed" : "staged", ...(item.result ? resultParams(item.result) : NO_RESULT)];
+      // claim_pos starts as the index: input order, unless startBatch arranges the Batch.
+      const keys = item.result ? [null, null] : [item.prefixKey ?? null, item.requestHash ?? null];
+      return [batchId, item.index, batch.seq, item.clientId, item.echo, item.model, item.kind, item.request, ...keys, item.index, item.result ? "failed" : "staged", ...(item.result ? resultParams(item.result) : NO_RESULT)];
     };
     let next = 0;
     for (; next + ROWS_PER_INSERT <= items.length; next += ROWS_PER_INSERT) {
@@ -54,10 +57,20 @@ export function clearItems(db: SqliteDatabase, batchId: string): void {
 /**
  * The claim: the heart of the system. Every Item a Worker runs passes through this one statement.
  *
- * Shape: a single UPDATE whose subquery walks the partial index `items_pending (model, batch_seq, idx)
- * WHERE status = 'pending'` and stops after `limit` entries; the UPDATE flips those rows to running, counts
- * the Attempt, sets the Lease, and RETURNING hands them back. Cost is O(limit), independent of how many
- * Items are queued or finished, because finished Items are not in the index at all.
+ * Shape: a single UPDATE whose subquery walks the partial index `items_pending (model, batch_seq,
+ * claim_pos) WHERE status = 'pending' AND leader_idx IS NULL` and stops after `limit` entries; the UPDATE
+ * flips those rows to running, counts the Attempt, sets the Lease, and RETURNING hands them back. Cost is
+ * O(limit), independent of how many Items are queued or finished, because finished Items (and followers,
+ * which wait for their leader's result and never run) are not in the index at all.
+ *
+ * Order: oldest Batch first (batch_seq: FIFO across Batches), then the Batch's claim order (claim_pos).
+ * claim_pos is the Item's index unless startBatch arranged the Batch by prefix key (arrangement-sql.ts):
+ * then Items sharing a prompt start are adjacent, largest group first, so a claim of `limit` Items hands
+ * the engine runs of one prefix and its prefix cache hits (issue 10). The order is decided once per
+ * Batch and stored, so the claim stays one index walk; `worker.dispatchOrder: input` skips the
+ * arrangement and keeps the input order of old.
+ * An Item returned to pending (expired Lease, release, retry) keeps its claim_pos and is claimed again
+ * before the Items that follow it.
  *
  * Why it is safe: an UPDATE takes SQLite's write lock before it reads, so two processes claiming at once
  * are serialized and the second one's subquery no longer sees the rows the first took (PostgreSQL gets
@@ -77,14 +90,23 @@ export function clearItems(db: SqliteDatabase, batchId: string): void {
  * - `(batch_id, idx) IN (...)`: works, but matching by rowid lets the subquery stay index-only.
  * - A full index on items(status, model, ...): every finished Item stays in it forever; the partial
  *   index holds only the queue.
+ * - Grouping at claim time (index on (model, batch_seq, prefix_key, idx), or "claim more Items of the key
+ *   the last claim took"): the index order is the hash order of the keys, not largest group first, and
+ *   group sizes are known only once the whole file is read; a per-claim group lookup is a second probe
+ *   per claim. Storing the position costs one integer per Item and one sort per Batch.
+ * - Reordering the Items themselves (renumbering idx): the index is the output order and the custom id's
+ *   line, and finalization reads by it; claim order must be a separate column.
+ * - A prefix tree over all prompts (BatchLLM): finds the longest shared prefix of any two Items, but
+ *   needs every prompt in memory at once; one key per Item (system prompt and earlier turns, or the start
+ *   of a lone prompt) covers the shared system prompt and shared document cases at a few bytes per Item.
  */
 const CLAIM_SQL = `
   UPDATE items
   SET status = 'running', lease_owner = ?, lease_expires_at_ms = ?, attempts = attempts + 1
   WHERE rowid IN (
     SELECT rowid FROM items INDEXED BY items_pending
-    WHERE status = 'pending' AND model = ?
-    ORDER BY batch_seq, idx
+    WHERE status = 'pending' AND leader_idx IS NULL AND model = ?
+    ORDER BY batch_seq, claim_pos
     LIMIT ?)
   RETURNING ${CLAIMED_ITEM_COLUMNS}`;
 
@@ -92,29 +114,35 @@ export function claimItems(db: SqliteDatabase, request: ClaimRequest): ClaimedIt
   if (request.limit <= 0) return [];
   const rows = db.statement(CLAIM_SQL).all(request.owner, request.nowMs + request.leaseMs, request.model, request.limit) as ClaimedItemRow[];
   // RETURNING order is unspecified: restore claim order.
-  rows.sort((a, b) => a.batch_seq - b.batch_seq || a.idx - b.idx);
+  rows.sort((a, b) => a.batch_seq - b.batch_seq || a.claim_pos - b.claim_pos);
   return rows.map(toClaimedItem);
 }
 
 /**
  * Records results in one IMMEDIATE transaction (the Worker sends up to ~500 at once). Each row is fenced
  * by owner and Attempt, so a Worker whose Lease passed to another cannot overwrite that Worker's result;
- * only applied rows move the Batch counters.
+ * only applied rows move the Batch counters. A leader's waiting followers get their copy in the same
+ * transaction: a crash either records both or neither (the leader then runs again).
  */
 export function completeItems(db: SqliteDatabase, completions: readonly ItemCompletion[], nowMs: number): number {
   if (completions.length === 0) return 0;
   const complete = db.statement(
     `UPDATE items SET status = ?, ${RESULT_ASSIGNMENTS}, lease_owner = NULL, lease_expires_at_ms = NULL
-     WHERE batch_id = ? AND idx = ? AND status = 'running' AND lease_owner = ? AND attempts = ?`,
+     WHERE batch_id = ? AND idx = ? AND status = 'running' AND lease_owner = ? AND attempts = ?
+     RETURNING follower_count`,
   );
   return db.immediate(() => {
     const counts = new CountDeltas();
     let applied = 0;
     for (const completion of completions) {
-      const { changes } = complete.run(completion.status, ...resultParams(completion.result), completion.batchId, completion.index, completion.owner, completion.attempt);
-      if (changes === 0) continue;
+      const row = complete.get(completion.status, ...resultParams(completion.result), completion.batchId, completion.index, completion.owner, completion.attempt) as
+        | { follower_count: number }
+        | undefined;
+      if (!row) continue;
       applied += 1;
       counts.add(completion.batchId, completion.status, 1, completion.result.usage);
+      // Only leaders have followers: everyone else costs no second statement.
+      if (row.follower_count > 0) copyToFollowers(db, completion, completion.status, completion.result, counts);
     }
     counts.apply(db, nowMs);
     return applied;

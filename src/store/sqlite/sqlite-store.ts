@@ -19,6 +19,7 @@ import type {
   NewBatch,
   NewFile,
   NewItem,
+  StartBatchParams,
   Store,
 } from "../store.ts";
 import * as lifecycle from "./batch-lifecycle-sql.ts";
@@ -87,7 +88,7 @@ export class SqliteStore implements Store {
   async insertItems(batchId: string, newItems: readonly NewItem[]): Promise<void> {
     this.db.guard(() => items.insertItems(this.db, batchId, newItems));
   }
-  async startBatch(batchId: string, params: { owner: string; total: number; model: string | null; errors: LineError[] | null; nowMs: number }): Promise<Batch | null> {
+  async startBatch(batchId: string, params: StartBatchParams): Promise<Batch | null> {
     return this.db.guard(() => lifecycle.startBatch(this.db, batchId, params));
   }
   async failBatch(batchId: string, params: { owner: string; errors: LineError[]; nowMs: number }): Promise<Batch | null> {

@@ -1,0 +1,61 @@
+/**
+ * How a Batch's Items run (issue 10): the claim order startBatch works out from their prefix keys, and the
+ * duplicates that wait for their leader's result instead of running. Same rules and statements as the
+ * SQLite Store (src/store/sqlite/arrangement-sql.ts explains the arrangement step by step). Recording a
+ * leader's result copies it to its followers inside completeItems' statement (items-sql.ts); the
+ * Sweeper's failures of crashed Items use copyToFollowers below.
+ */
+import type { ItemResult } from "../../core/types.ts";
+import type { Queryable } from "./database.ts";
+import { type CountDeltas, resultAssignments, resultValues } from "./sql-fragments.ts";
+
+const ARRANGE_SQL = `
+  WITH staged AS (
+    SELECT idx, prefix_key,
+           CASE WHEN request_hash IS NULL THEN idx ELSE min(idx) OVER (PARTITION BY request_hash) END AS leader
+    FROM items WHERE batch_id = $1 AND status = 'staged'),
+  runs AS (
+    SELECT idx,
+           CASE WHEN prefix_key IS NULL THEN 1 ELSE count(*) OVER (PARTITION BY prefix_key) END AS group_size,
+           CASE WHEN prefix_key IS NULL THEN idx ELSE min(idx) OVER (PARTITION BY prefix_key) END AS group_first
+    FROM staged WHERE leader = idx),
+  ordered AS (
+    SELECT idx, row_number() OVER (ORDER BY group_size DESC, group_first, idx) - 1 AS pos FROM runs),
+  arranged AS (
+    SELECT s.idx, o.pos,
+           CASE WHEN s.leader = s.idx THEN NULL ELSE s.leader END AS leader_idx,
+           CASE WHEN s.leader = s.idx THEN count(*) OVER (PARTITION BY s.leader) - 1 ELSE 0 END AS follower_count
+    FROM staged s LEFT JOIN ordered o ON o.idx = s.idx)
+  UPDATE items i SET status = 'pending', claim_pos = coalesce(a.pos, i.idx), leader_idx = a.leader_idx, follower_count = a.follower_count
+  FROM arranged a
+  WHERE i.batch_id = $1 AND i.idx = a.idx AND i.status = 'staged'`;
+
+/** staged -> pending for a keyed Batch, arranged. Call with the Batch row locked (startBatch). */
+export async function pendArrangedItems(client: Queryable, batchId: string): Promise<void> {
+  await client.query(ARRANGE_SQL, [batchId]);
+}
+
+/**
+ * Gives the waiting followers of `leaders` (all ended with the same `result`) a copy of it, with zero
+ * usage, and counts them. Call inside the transaction that recorded the leaders' result.
+ */
+export async function copyToFollowers(
+  client: Queryable,
+  leaders: readonly { batchId: string; index: number }[],
+  status: "succeeded" | "failed",
+  result: ItemResult,
+  counts: CountDeltas,
+): Promise<void> {
+  if (leaders.length === 0) return;
+  const { rows } = await client.query<{ batch_id: string }>(
+    `UPDATE items f SET status = $3, ${resultAssignments(4)}
+     FROM unnest($1::text[], $2::int[]) AS l (batch_id, idx)
+     WHERE f.batch_id = l.batch_id AND f.leader_idx = l.idx AND f.status = 'pending'
+     RETURNING f.batch_id`,
+    [leaders.map((leader) => leader.batchId), leaders.map((leader) => leader.index), status, ...resultValues({ ...result, usage: { inputTokens: 0, outputTokens: 0 } })],
+  );
+  for (const row of rows) {
+    counts.add(row.batch_id, status);
+    counts.add(row.batch_id, "reused");
+  }
+}

@@ -1,0 +1,23 @@
+/**
+ * Turns a database migrated by this code back into what an older spool wrote, rows kept, so upgrade tests
+ * run the real migrations on a data dir (or schema) "made by the previous schema" with work in flight.
+ * One undo per migration, newest first; both stores share the SQL (the statements are portable).
+ */
+const UNDO: Record<number, string> = {
+  4: `DROP INDEX items_waiting_followers;
+      DROP INDEX items_pending;
+      ALTER TABLE items DROP COLUMN prefix_key;
+      ALTER TABLE items DROP COLUMN request_hash;
+      ALTER TABLE items DROP COLUMN claim_pos;
+      ALTER TABLE items DROP COLUMN leader_idx;
+      ALTER TABLE items DROP COLUMN follower_count;
+      ALTER TABLE batches DROP COLUMN reused_items;
+      CREATE INDEX items_pending ON items (model, batch_seq, idx) WHERE status = 'pending';`,
+  3: "ALTER TABLE items RENAME COLUMN client_id TO custom_id;",
+};
+
+/** SQL that undoes every migration from `fromId` on (newest first) and removes them from the ledger. */
+export function undoMigrationsSql(fromId: number): string {
+  const ids = Object.keys(UNDO).map(Number).filter((id) => id >= fromId).sort((a, b) => b - a);
+  return `${ids.map((id) => UNDO[id]).join("\n")}\nDELETE FROM migrations WHERE id >= ${fromId};`;
+}
