@@ -118,6 +118,8 @@ export interface ClaimedBatch extends Batch {
 /** An Item handed to a Worker, with the Attempt number that fences its completion. */
 export interface ClaimedItem extends Item {
   attempt: number;
+  /** Its Batch's dialect: how the Worker reads the request body. */
+  dialect: Dialect;
   /** The prefix key validation gave it (NewItem.prefixKey): Items with the same key share a prompt start. */
   prefixKey: string | null;
 }

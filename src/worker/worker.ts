@@ -21,7 +21,6 @@ import type { Dispatcher, DispatchRequest } from "../core/dispatcher.ts";
 import type { EngineReply } from "../core/engine.ts";
 import type { ModelCatalog } from "../core/model-catalog.ts";
 import type { BatchFormats } from "../core/batch-format.ts";
-import type { Dialect } from "../core/types.ts";
 import type { ClaimedItem, Store } from "../store/store.ts";
 import { outcomeOfError, outcomeOfReply, type ItemOutcome } from "./item-outcome.ts";
 import { ResultWriter } from "./result-writer.ts";
@@ -61,7 +60,6 @@ export class Worker {
    * (a measurable cost at thousands of requests per second) buys nothing.
    */
   private readonly abandon = new AbortController();
-  private readonly dialects = new Map<string, Dialect>();
   private readonly writer: ResultWriter;
   private readonly work = new Signal();
   private laneLoops: Promise<void>[] = [];
@@ -153,14 +151,9 @@ export class Worker {
       lane.active += 1;
       this.inFlight.add(keyOf(item));
     }
-    const dialects = await this.dialectsOf(items);
     const ready: { item: ClaimedItem; request: DispatchRequest }[] = [];
     for (const item of items) {
-      const dialect = dialects.get(item.batchId);
-      if (typeof dialect !== "string") {
-        this.finish(lane, item, this.outcomeOfFailure(item, dialect));
-        continue;
-      }
+      const dialect = item.dialect;
       try {
         const body = this.deps.formats[dialect].requestBody(item.request);
         ready.push({ item, request: { model: item.model, kind: item.kind, dialect, body, priority: "batch", signal: this.abandon.signal } });
@@ -198,26 +191,6 @@ export class Worker {
     lane.slotFreed.notify();
     if (outcome.status === "abandoned") return; // released in stop()
     this.writer.add({ batchId: item.batchId, index: item.index, owner: this.deps.owner, attempt: item.attempt, status: outcome.status, result: outcome.result });
-  }
-
-  /** Each Batch of the claim looked up once, not once per Item; a failed lookup fails only its Items. */
-  private async dialectsOf(items: readonly ClaimedItem[]): Promise<Map<string, Dialect | Error>> {
-    const batchIds = [...new Set(items.map((item) => item.batchId))];
-    const found = await Promise.all(
-      batchIds.map((batchId) => this.dialectOf(batchId).then((dialect): Dialect | Error => dialect, (error: unknown) => (error instanceof Error ? error : new Error(String(error))))),
-    );
-    return new Map(batchIds.map((batchId, index) => [batchId, found[index]!]));
-  }
-
-  private async dialectOf(batchId: string): Promise<Dialect> {
-    const known = this.dialects.get(batchId);
-    if (known) return known;
-    const batch = await this.deps.store.getBatch(batchId);
-    if (!batch) throw new Error(`Batch ${batchId} of a claimed Item does not exist.`);
-    const dialect = batch.dialect;
-    if (this.dialects.size > 10_000) this.dialects.clear();
-    this.dialects.set(batchId, dialect);
-    return dialect;
   }
 
   private async renewLeases(): Promise<void> {

@@ -8,6 +8,17 @@ describe.each(storeBackends)("$name store: items", (backend) => {
   const stores = useStores(backend);
 
   describe("claimItems", () => {
+    it("hands each claimed Item its Batch's dialect, so the Worker never looks the Batch up", async () => {
+      const store = await stores.open();
+      const openai = await startedBatch(store, 1);
+      const gemini = await startedBatch(store, 1, { createdAtMs: T0 + 1, batch: { dialect: "gemini", endpoint: "batchGenerateContent" } });
+      const claimed = await store.claimItems(claim("w1", 10, T0 + 10));
+      expect(claimed.map((item) => [item.batchId, item.dialect])).toEqual([
+        [openai.id, "openai"],
+        [gemini.id, "gemini"],
+      ]);
+    });
+
     it("claims the oldest batch first, in input order, counting the attempt and returning the request", async () => {
       const store = await stores.open();
       const older = await startedBatch(store, 3);

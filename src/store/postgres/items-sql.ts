@@ -1,6 +1,6 @@
 /** Items: inserted by validation, claimed and completed by Workers (the hot path), read by finalization. */
 import type { ItemStatus } from "../../core/types.ts";
-import { CLAIMED_ITEM_COLUMNS, toClaimedItem, toItem, type ClaimedItemRow, type ItemRow } from "../shared/row-mappers.ts";
+import { CLAIMED_ITEM_COLUMNS, claimedItemDialect, toClaimedItem, toItem, type ClaimedItemRow, type ItemRow } from "../shared/row-mappers.ts";
 import { batchNotFound } from "../shared/store-errors.ts";
 import type { ClaimedItem, ClaimRequest, ItemCompletion, ItemPage, NewItem } from "../store.ts";
 import type { PostgresDatabase, Queryable } from "./database.ts";
@@ -164,8 +164,8 @@ const CLAIM_SQL = `
       FOR UPDATE SKIP LOCKED
     ) AS next
     WHERE i.batch_id = next.batch_id AND i.idx = next.idx
-    RETURNING ${itemColumns("i", CLAIMED_ITEM_COLUMNS)})
-  SELECT ${CLAIMED_ITEM_COLUMNS} FROM claimed ORDER BY batch_seq, claim_pos`;
+    RETURNING ${itemColumns("i", CLAIMED_ITEM_COLUMNS)}, ${claimedItemDialect("i")})
+  SELECT ${CLAIMED_ITEM_COLUMNS}, dialect FROM claimed ORDER BY batch_seq, claim_pos`;
 
 export async function claimItems(db: PostgresDatabase, request: ClaimRequest): Promise<ClaimedItem[]> {
   if (request.limit <= 0) return [];

@@ -168,7 +168,16 @@ export function toItem(row: ItemRow): Item {
  */
 export const CLAIMED_ITEM_COLUMNS = "batch_id, idx, batch_seq, client_id, echo, model, kind, request, status, attempts, claim_pos, prefix_key";
 
+/**
+ * The claimed Item's Batch dialect, read in the claim's RETURNING (a primary-key lookup per claimed row), so the
+ * Worker never looks a Batch up per Item and never guesses a dialect.
+ */
+export function claimedItemDialect(itemsAlias: string): string {
+  return `(SELECT b.dialect FROM batches b WHERE b.id = ${itemsAlias}.batch_id) AS dialect`;
+}
+
 export type ClaimedItemRow = Pick<ItemRow, "batch_id" | "idx" | "batch_seq" | "client_id" | "echo" | "model" | "kind" | "request" | "status" | "attempts"> & {
+  dialect: Dialect;
   /** Place in the Batch's claim order (migration 004): claims come back sorted by it. */
   claim_pos: number;
   prefix_key: string | null;
@@ -187,6 +196,7 @@ export function toClaimedItem(row: ClaimedItemRow): ClaimedItem {
     attempts: row.attempts,
     result: null,
     attempt: row.attempts,
+    dialect: row.dialect,
     prefixKey: row.prefix_key,
   };
 }

@@ -4,7 +4,7 @@ import type { ClaimedItem, ClaimRequest, ItemCompletion, ItemPage, NewItem } fro
 import { copyToFollowers } from "./arrangement-sql.ts";
 import { CountDeltas } from "./counters.ts";
 import type { SqliteDatabase } from "./database.ts";
-import { CLAIMED_ITEM_COLUMNS, ITEM_COLUMNS, resultParams, RESULT_ASSIGNMENTS, toClaimedItem, toItem, type ClaimedItemRow, type ItemRow } from "../shared/row-mappers.ts";
+import { CLAIMED_ITEM_COLUMNS, claimedItemDialect, ITEM_COLUMNS, resultParams, RESULT_ASSIGNMENTS, toClaimedItem, toItem, type ClaimedItemRow, type ItemRow } from "../shared/row-mappers.ts";
 import { batchNotFound } from "../shared/store-errors.ts";
 
 const INSERT_COLUMNS =
@@ -108,7 +108,7 @@ const CLAIM_SQL = `
     WHERE status = 'pending' AND leader_idx IS NULL AND model = ?
     ORDER BY batch_seq, claim_pos
     LIMIT ?)
-  RETURNING ${CLAIMED_ITEM_COLUMNS}`;
+  RETURNING ${CLAIMED_ITEM_COLUMNS}, ${claimedItemDialect("items")}`;
 
 export function claimItems(db: SqliteDatabase, request: ClaimRequest): ClaimedItem[] {
   if (request.limit <= 0) return [];
