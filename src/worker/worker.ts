@@ -16,7 +16,8 @@ import { isStorageFailure } from "../core/errors.ts";
 import type { Dispatcher } from "../core/dispatcher.ts";
 import type { ModelCatalog } from "../core/model-catalog.ts";
 import type { BatchFormats } from "../core/batch-format.ts";
-import type { Dialect } from "../core/types.ts";
+import { EngineError } from "../core/engine.ts";
+import type { Batch, Dialect } from "../core/types.ts";
 import type { ClaimedItem, Store } from "../store/store.ts";
 import { outcomeOfError, outcomeOfReply, type ItemOutcome } from "./item-outcome.ts";
 import { ResultWriter } from "./result-writer.ts";
@@ -167,12 +168,31 @@ export class Worker {
   private async dialectOf(batchId: string): Promise<Dialect> {
     const known = this.dialects.get(batchId);
     if (known) return known;
-    const batch = await this.deps.store.getBatch(batchId);
+    const batch = await this.readBatch(batchId);
     if (!batch) throw new Error(`Batch ${batchId} of a claimed Item does not exist.`);
     const dialect = batch.dialect;
     if (this.dialects.size > 10_000) this.dialects.clear();
     this.dialects.set(batchId, dialect);
     return dialect;
+  }
+
+  /**
+   * A database outage between claim and dispatch is not the request's failure: recorded as one, a blip
+   * became a permanent internal_error in the user's results for a request never sent (found by
+   * bench/chaos.ts). Wait for the database as the other loops do; the heartbeat keeps the Lease meanwhile,
+   * and stop() abandons the Item (returned to pending).
+   */
+  private async readBatch(batchId: string): Promise<Batch | null> {
+    const { signal } = this.abandon;
+    for (let failures = 1; ; failures += 1) {
+      try {
+        return await this.deps.store.getBatch(batchId);
+      } catch (error) {
+        if (!isStorageFailure(error)) throw error;
+      }
+      if (!signal.aborted) await abortableDelay(this.deps.settings.pollMs * Math.min(10, failures), signal);
+      if (signal.aborted) throw new EngineError({ kind: "aborted", message: "spool is shutting down.", retryable: false });
+    }
   }
 
   private async renewLeases(): Promise<void> {
@@ -190,4 +210,16 @@ export class Worker {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
+}
+
+function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
 }
