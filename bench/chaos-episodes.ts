@@ -37,7 +37,8 @@ export interface EpisodeContext {
   size(min: number, max: number): number;
 }
 
-export async function runEpisode(kind: EpisodeKind, context: EpisodeContext): Promise<void> {
+/** Runs one episode; false when it aimed a kill at a phase that had already passed. */
+export async function runEpisode(kind: EpisodeKind, context: EpisodeContext): Promise<boolean> {
   switch (kind) {
     case "kill-upload":
       return killDuringUpload(context);
@@ -64,7 +65,7 @@ const progressed =
   };
 
 /** Submits an OpenAI Batch, polls it until `due` holds, and kills there; missed if it went terminal first. */
-async function killAtPhase(context: EpisodeContext, phase: KillPhase, size: number, due: (batch: OpenAI.Batch) => boolean): Promise<void> {
+async function killAtPhase(context: EpisodeContext, phase: KillPhase, size: number, due: (batch: OpenAI.Batch) => boolean): Promise<boolean> {
   const { clients, cluster, tally } = context;
   const batch = await clients.submit("openai", size);
   context.track(batch);
@@ -75,7 +76,7 @@ async function killAtPhase(context: EpisodeContext, phase: KillPhase, size: numb
     if (due(current)) break;
     if (["completed", "failed", "expired", "cancelled"].includes(current.status) || Date.now() > deadline) {
       tally.kills[phase].missed += 1;
-      return;
+      return false;
     }
     await pause(phase === "finalizing" ? 5 : 25);
   }
@@ -83,13 +84,14 @@ async function killAtPhase(context: EpisodeContext, phase: KillPhase, size: numb
   else await cluster.killAll();
   tally.kills[phase].landed += 1;
   tally.kills[phase].victims.push(batch.id);
+  return true;
 }
 
 /**
  * Sends a large OpenAI upload through the real SDK over a fetch that trickles the request body, and kills
  * the API process once half of it is sent. The upload was never acknowledged, so no File may show it.
  */
-async function killDuringUpload(context: EpisodeContext): Promise<void> {
+async function killDuringUpload(context: EpisodeContext): Promise<boolean> {
   const { clients, cluster, tally } = context;
   const content = clients.nextContent(context.size(4_000, 6_000));
   const bytes = Buffer.from(inputFile("openai", content));
@@ -104,12 +106,12 @@ async function killDuringUpload(context: EpisodeContext): Promise<void> {
   const first = await Promise.race([half.then(() => "half" as const), upload]);
   if (first !== "half") {
     tally.kills.upload.missed += 1;
-    return;
+    return false;
   }
   await cluster.killApi();
   if ((await upload) === "acknowledged") {
     tally.kills.upload.missed += 1;
-    return;
+    return false;
   }
   tally.kills.upload.landed += 1;
   tally.kills.upload.victims.push(fileName);
@@ -119,6 +121,7 @@ async function killDuringUpload(context: EpisodeContext): Promise<void> {
     return names;
   });
   if (files.includes(fileName)) tally.tornUploadsVisible += 1;
+  return true;
 }
 
 /** A fetch that sends the request body in 16 KB pieces with a pause between, calling `onHalf` midway. */
@@ -152,10 +155,10 @@ function tricklingFetch(halfBytes: number, onHalf: () => void): typeof fetch {
 }
 
 /** Cuts the database path (the proxy) under running work, probes the API meanwhile, and restores it. */
-async function restartDatabasePath(context: EpisodeContext): Promise<void> {
+async function restartDatabasePath(context: EpisodeContext): Promise<boolean> {
   const { clients, cluster, tally } = context;
   const proxy = cluster.proxy;
-  if (proxy === null) return;
+  if (proxy === null) return true;
   const batch = await clients.submit(context.random() < 0.5 ? "openai" : "gemini-file", context.size(500, 1_500));
   context.track(batch);
   await pause(200 + context.random() * 800);
@@ -168,6 +171,7 @@ async function restartDatabasePath(context: EpisodeContext): Promise<void> {
   }
   await proxy.restore();
   tally.dbRestarts += 1;
+  return true;
 }
 
 /**
@@ -175,10 +179,10 @@ async function restartDatabasePath(context: EpisodeContext): Promise<void> {
  * create over a File uploaded just before, and an inline Gemini batch; then frees the space. A create that
  * answers 200 on the full disk is tracked like any acknowledged Batch: it must then really exist and run.
  */
-async function fillDisk(context: EpisodeContext): Promise<void> {
+async function fillDisk(context: EpisodeContext): Promise<boolean> {
   const { clients, cluster, tally } = context;
   const disk = cluster.disk;
-  if (disk === null) return;
+  if (disk === null) return true;
   const batch = await clients.submit("openai", context.size(500, 1_000));
   context.track(batch);
   const ready = clients.nextContent(context.size(5, 20));
@@ -207,4 +211,5 @@ async function fillDisk(context: EpisodeContext): Promise<void> {
     disk.free();
   }
   tally.diskFulls += 1;
+  return true;
 }

@@ -121,6 +121,10 @@ function problemsOf(figures: ChaosFigures): string[] {
   check(figures.wrong, "result lines under an unknown key or with another line's answer");
   check(figures.calls.overBound, `requests sent upstream more than ${CALLS_BOUND} times`);
   check(figures.tally.tornUploadsVisible, "interrupted uploads visible as Files");
+  // Faults stop before the Model's retries run out, so a request can only fail by crashing its workers
+  // maxAttempts times (item_crashed); any other failure is spool's.
+  const unexplained = [...figures.failureCodes].filter(([code]) => code !== "item_crashed").reduce((total, [, count]) => total + count, 0);
+  check(unexplained, `results failed for a reason the faults do not explain (${[...figures.failureSamples.values()].slice(0, 2).join(" | ")})`);
   for (const [label, list] of [["counters disagree", figures.countMismatches], ["did not succeed", figures.notSucceeded], ["stuck (not terminal)", figures.stuck], ["unexpected process exits", figures.unexpectedExits]] as const) {
     if (list.length > 0) problems.push(`${list.length} ${label}: ${list.slice(0, 3).join(" | ")}`);
   }

@@ -105,7 +105,7 @@ async function verifyGemini(clients: ChaosClients, batch: TrackedBatch): Promise
     entries = (job.dest?.inlinedResponses ?? []).map((entry) => ({
       key: typeof entry.metadata?.key === "string" ? entry.metadata.key : null,
       answer: entry.response ? (entry.response.candidates?.[0]?.content?.parts?.[0]?.text ?? "") : null,
-      errorCode: entry.response ? null : String(entry.error?.code ?? "error"),
+      errorCode: entry.response ? null : geminiErrorCode(entry.error),
       errorMessage: entry.error?.message,
     }));
   } else if (job.dest?.fileName) {
@@ -115,7 +115,7 @@ async function verifyGemini(clients: ChaosClients, batch: TrackedBatch): Promise
       return {
         key: typeof line.key === "string" ? line.key : null,
         answer: response ? (response.candidates?.[0]?.content?.parts?.[0]?.text ?? "") : null,
-        errorCode: response ? null : String(error?.status ?? error?.code ?? "error"),
+        errorCode: response ? null : geminiErrorCode(error),
         errorMessage: error?.message,
       };
     });
@@ -186,6 +186,15 @@ async function batchStats(baseUrl: string, name: string): Promise<Record<string,
   if (!response.ok) throw new Error(`GET /v1beta/${name} answered ${response.status}`);
   const body = (await response.json()) as { metadata?: { batchStats?: Record<string, string> } };
   return body.metadata?.batchStats ?? {};
+}
+
+/**
+ * Gemini's google.rpc.Status carries no spool error code, and UNKNOWN covers both an Item that crashed its
+ * workers maxAttempts times and one with no result at all; only the message tells them apart.
+ */
+function geminiErrorCode(error: { code?: number; message?: string } | undefined): string {
+  if (/was claimed \d+ times/.test(error?.message ?? "")) return "item_crashed";
+  return `rpc_${error?.code ?? "?"}`;
 }
 
 function jsonLines(text: string): Record<string, unknown>[] {
