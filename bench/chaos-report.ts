@@ -2,7 +2,7 @@
 import { MODEL, WORKER, type ChaosStore } from "./chaos-cluster.ts";
 import { KILL_PHASES, type EpisodeKind, type EpisodeTally } from "./chaos-episodes.ts";
 import type { ChaosClients, ClientTally, TrackedBatch } from "./chaos-traffic.ts";
-import { FAULT_KINDS, FAULTY_ATTEMPTS, type ChaosUpstream, type FaultKind } from "./chaos-upstream.ts";
+import { callsWithoutCrashes, FAULT_KINDS, type ChaosUpstream, type FaultKind } from "./chaos-upstream.ts";
 import type { BatchVerdict } from "./chaos-verify.ts";
 import { row } from "./lib.ts";
 
@@ -101,9 +101,7 @@ function callFigures(verdicts: BatchVerdict[], upstream: ChaosUpstream): ChaosFi
       requests += 1;
       calls.max = Math.max(calls.max, count);
       if (count > CALLS_BOUND) calls.overBound += 1;
-      // Faults stop after FAULTY_ATTEMPTS tries, so one more call always succeeds: any call beyond that
-      // was a request sent again after a crash or a lost Lease.
-      if (count > FAULTY_ATTEMPTS + 1) calls.resent += 1;
+      if (count > callsWithoutCrashes(upstream.seed, prompt)) calls.resent += 1;
     }
   }
   calls.mean = requests === 0 ? 0 : total / requests;
@@ -145,7 +143,7 @@ export function printFigures(figures: ChaosFigures): void {
   row("results: succeeded / failed", `${figures.succeeded} / ${figures.failed}`, [...figures.failureCodes].map(([code, n]) => `${code} ${n}`).join(", "));
   for (const [code, sample] of figures.failureSamples) console.log(`    e.g. ${code}: ${sample.slice(0, 300)}`);
   row("lost / duplicated / out of order / wrong", `${figures.lost} / ${figures.duplicated} / ${figures.outOfOrder} / ${figures.wrong}`);
-  row("upstream calls per request: mean / max", `${figures.calls.mean.toFixed(2)} / ${figures.calls.max}`, `(bound ${CALLS_BOUND}; ${figures.calls.resent} sent again after a crash or lost lease)`);
+  row("upstream calls per request: mean / max", `${figures.calls.mean.toFixed(2)} / ${figures.calls.max}`, `(bound ${CALLS_BOUND}; ${figures.calls.resent} requests sent again after a crash or lost lease)`);
   row("503 / 507 answers seen by clients", `${figures.client.answers503} / ${figures.client.answers507}`, `(${figures.client.connectionErrors} connection errors during restarts, ${figures.client.abandonedCreates} creates abandoned and resubmitted)`);
   if (figures.client.failedUploads > 0) row("uploads failed otherwise and resent", String(figures.client.failedUploads), figures.uploadFailureMessages.slice(0, 3).join(" | "));
   row("verdict", figures.problems.length === 0 ? "PASS" : "FAIL");

@@ -27,6 +27,7 @@ export interface ChaosUpstream {
   upstream: FakeOpenAIUpstream;
   /** Faults served so far, by kind. */
   faults: Record<FaultKind, number>;
+  seed: number;
   close(): Promise<void>;
 }
 
@@ -34,14 +35,29 @@ export async function startChaosUpstream(seed: number): Promise<ChaosUpstream> {
   const upstream = await startFakeOpenAIUpstream({ latencyMs: 3 });
   const faults = Object.fromEntries(FAULT_KINDS.map((kind) => [kind, 0])) as Record<FaultKind, number>;
   upstream.setFault(({ key, attemptForKey }) => {
-    if (attemptForKey > FAULTY_ATTEMPTS) return undefined;
-    const draw = hashUnit(`${seed}|${key}|${attemptForKey}`);
-    const kind = MIX.find(([, upTo]) => draw < upTo)?.[0];
+    const draw = drawFor(seed, key, attemptForKey);
+    const kind = faultKindOf(draw, attemptForKey);
     if (kind === undefined) return undefined;
     faults[kind] += 1;
     return faultOf(kind, draw);
   });
-  return { upstream, faults, close: () => upstream.close() };
+  return { upstream, faults, seed, close: () => upstream.close() };
+}
+
+const drawFor = (seed: number, key: string, attempt: number): number => hashUnit(`${seed}|${key}|${attempt}`);
+
+function faultKindOf(draw: number, attempt: number): FaultKind | undefined {
+  return attempt > FAULTY_ATTEMPTS ? undefined : MIX.find(([, upTo]) => draw < upTo)?.[0];
+}
+
+/**
+ * Upstream calls the prompt takes when nothing crashes: the fault mix is a function of (seed, prompt,
+ * attempt), so this is exact, and any call beyond it was a request sent again after a crash or lost Lease.
+ */
+export function callsWithoutCrashes(seed: number, key: string): number {
+  let attempt = 1;
+  while (faultKindOf(drawFor(seed, key, attempt), attempt) !== undefined) attempt += 1;
+  return attempt;
 }
 
 function faultOf(kind: FaultKind, draw: number): FakeFault {
