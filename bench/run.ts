@@ -2,6 +2,7 @@
  * `npm run bench`: prints figures and ratios against baselines measured in the same run (the machine is
  * shared and noisy: absolute times drift, ratios hold). Select sections: `npm run bench -- validation e2e`.
  */
+import { benchChaos } from "./chaos.ts";
 import { benchEndToEnd } from "./end-to-end.ts";
 import { benchLlama } from "./llama.ts";
 import { benchOrder } from "./order.ts";
@@ -18,6 +19,9 @@ const sections: Record<string, () => Promise<void>> = {
   packing: () => benchPacking(),
   prefix: () => benchPrefix(),
   order: () => benchOrder(),
+  chaos: async () => {
+    if (!(await benchChaos())) process.exitCode = 1;
+  },
 };
 
 const wanted = process.argv.slice(2).filter((arg) => arg in sections);

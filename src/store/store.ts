@@ -246,7 +246,12 @@ export interface Store {
    */
   completeItems(completions: readonly ItemCompletion[], nowMs: number): Promise<number>;
   /** Extends the Leases of every running Item held by `owner`. Returns how many were renewed. */
-  renewItemLeases(owner: string, nowMs: number, leaseMs: number): Promise<number>;
+  /**
+   * With `items`, only those (the Items the Worker knows it holds): an Item whose claim committed but whose
+   * answer never reached the Worker (a connection lost mid-claim) is then not kept alive by the heartbeat
+   * forever, but expires and is reclaimed.
+   */
+  renewItemLeases(owner: string, nowMs: number, leaseMs: number, items?: readonly { batchId: string; index: number }[]): Promise<number>;
   /** Graceful shutdown: returns `owner`'s running Items (all, or those listed) to pending. */
   releaseItems(owner: string, items?: readonly { batchId: string; index: number }[]): Promise<number>;
   /** Returns running Items whose Lease expired to pending. Returns how many. */

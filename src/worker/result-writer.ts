@@ -20,6 +20,7 @@ export interface ResultWriterOptions {
 
 export class ResultWriter {
   private buffer: ItemCompletion[] = [];
+  private writing: ItemCompletion[] = [];
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
   /** Failed flushes in a row: retries back off (250 ms, doubling, at most 5 s) while the database is away. */
@@ -47,6 +48,11 @@ export class ResultWriter {
     return this.buffer.length;
   }
 
+  /** The Items whose results are buffered or being written: their Leases must be kept until recorded. */
+  held(): { batchId: string; index: number }[] {
+    return [...this.writing, ...this.buffer];
+  }
+
   /** Writes everything buffered so far; resolves when it is durable. Flushes run one after another. */
   flush(): Promise<void> {
     if (this.timer) {
@@ -62,6 +68,7 @@ export class ResultWriter {
     if (this.buffer.length === 0) return;
     const batch = this.buffer;
     this.buffer = [];
+    this.writing = batch;
     try {
       const applied = await this.store.completeItems(batch, this.clock.now());
       this.failures = 0;
@@ -77,6 +84,8 @@ export class ResultWriter {
       this.buffer = batch.concat(this.buffer);
       this.failures += 1;
       this.timer ??= setTimeout(() => void this.flush(), Math.min(5_000, 250 * 2 ** (this.failures - 1)));
+    } finally {
+      this.writing = [];
     }
   }
 }

@@ -54,7 +54,7 @@ export class Worker {
   private running = false;
   private readonly lanes: Lane[];
   /** Keys (`batchId:index`) of the Items this process is running. */
-  private readonly inFlight = new Set<string>();
+  private readonly inFlight = new Map<string, { batchId: string; index: number }>();
   /**
    * One signal for every running request: stop() aborts them all at once, so a per-Item AbortController
    * (a measurable cost at thousands of requests per second) buys nothing.
@@ -149,7 +149,7 @@ export class Worker {
   private async runItems(lane: Lane, items: readonly ClaimedItem[]): Promise<void> {
     for (const item of items) {
       lane.active += 1;
-      this.inFlight.add(keyOf(item));
+      this.inFlight.set(keyOf(item), { batchId: item.batchId, index: item.index });
     }
     const ready: { item: ClaimedItem; request: DispatchRequest }[] = [];
     for (const item of items) {
@@ -194,9 +194,12 @@ export class Worker {
   }
 
   private async renewLeases(): Promise<void> {
-    if (this.inFlight.size === 0) return;
+    const held = [...this.inFlight.values(), ...this.writer.held()];
+    if (held.length === 0) return;
     try {
-      await this.deps.store.renewItemLeases(this.deps.owner, this.deps.clock.now(), this.deps.settings.leaseMs);
+      // Only what this Worker knows it holds: an Item claimed by a statement whose answer was lost is left to
+      // expire and be reclaimed, instead of being kept alive by this heartbeat with nobody running it.
+      await this.deps.store.renewItemLeases(this.deps.owner, this.deps.clock.now(), this.deps.settings.leaseMs, held);
     } catch (error) {
       if (!isStorageFailure(error)) this.logger.warn({ err: error }, "renewing leases failed");
     }

@@ -37,7 +37,7 @@ export interface FakeOpenAIUpstreamOptions {
 
 /**
  * What to do with one request. Applied in this order: wait for `until`, then `delayMs`; then `hang` (never answer),
- * `reset` (destroy the socket, no response), `status` (answer it with `body`, or an OpenAI error envelope
+ * `reset` (destroy the socket, no response), `truncate` (half a 200 answer, then reset), `status` (answer it with `body`, or an OpenAI error envelope
  * fitting the status; `rawBody` + `contentType` send non-JSON instead); otherwise answer normally.
  */
 export interface FakeFault {
@@ -51,6 +51,8 @@ export interface FakeFault {
   retryAfterMs?: string;
   headers?: Record<string, string>;
   reset?: boolean;
+  /** Answer 200 with the full reply's Content-Length but only half its bytes, then reset: a body cut in transit. */
+  truncate?: boolean;
   hang?: boolean;
   delayMs?: number;
   /**
@@ -244,6 +246,12 @@ function respond(
   }
   if (fault?.status !== undefined) {
     sendFault(res, requestId, fault, fault.status);
+    return;
+  }
+  if (fault?.truncate) {
+    const json = Buffer.from(JSON.stringify(replyFor(kind, body, n, dimensions)));
+    res.writeHead(200, { "content-type": "application/json", "content-length": json.length, "x-request-id": requestId });
+    res.write(json.subarray(0, json.length >> 1), () => res.socket?.destroy());
     return;
   }
   const problem = invalidBody(kind, body) ?? rejectedInput(kind, body, rejectInput);

@@ -155,6 +155,18 @@ describe.each(storeBackends)("$name store: items", (backend) => {
       expect(await store.renewItemLeases("w1", T0 + 60_000, LEASE_MS)).toBe(0);
     });
 
+    it("renewal of listed items renews only those, so an item the worker does not know it holds expires", async () => {
+      const store = await stores.open();
+      const batch = await startedBatch(store, 3);
+      const claimed = await store.claimItems(claim("w1", 3, T0 + 10));
+      const known = claimed.slice(0, 2).map((item) => ({ batchId: item.batchId, index: item.index }));
+      expect(await store.renewItemLeases("w1", T0 + 20_000, LEASE_MS, known)).toBe(2);
+      expect(await store.renewItemLeases("w2", T0 + 20_000, LEASE_MS, known)).toBe(0);
+      expect(await store.renewItemLeases("w1", T0 + 20_000, LEASE_MS, [])).toBe(0);
+      expect(await store.reclaimExpiredItems(T0 + 10 + LEASE_MS)).toBe(1);
+      expect((await allItems(store, batch.id)).map((item) => item.status)).toEqual(["running", "running", "pending"]);
+    });
+
     it("release returns an owner's running items to pending, all or those listed", async () => {
       const store = await stores.open();
       const batch = await startedBatch(store, 4);

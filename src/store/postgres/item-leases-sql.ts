@@ -17,8 +17,17 @@ import type { PostgresDatabase, Queryable } from "./database.ts";
 import { copyToFollowers } from "./arrangement-sql.ts";
 import { CLEAR_LEASE, CountDeltas, lockBatches, resultAssignments, resultValues } from "./sql-fragments.ts";
 
-export async function renewItemLeases(db: PostgresDatabase, owner: string, nowMs: number, leaseMs: number): Promise<number> {
-  const { rowCount } = await db.query("UPDATE items SET lease_expires_at_ms = $1 WHERE status = 'running' AND lease_owner = $2", [nowMs + leaseMs, owner]);
+export async function renewItemLeases(db: PostgresDatabase, owner: string, nowMs: number, leaseMs: number, items?: readonly { batchId: string; index: number }[]): Promise<number> {
+  if (items === undefined) {
+    const { rowCount } = await db.query("UPDATE items SET lease_expires_at_ms = $1 WHERE status = 'running' AND lease_owner = $2", [nowMs + leaseMs, owner]);
+    return rowCount ?? 0;
+  }
+  if (items.length === 0) return 0;
+  const { rowCount } = await db.query(
+    `UPDATE items SET lease_expires_at_ms = $1
+     WHERE status = 'running' AND lease_owner = $2 AND (batch_id, idx) IN (SELECT * FROM unnest($3::text[], $4::int[]))`,
+    [nowMs + leaseMs, owner, items.map((item) => item.batchId), items.map((item) => item.index)],
+  );
   return rowCount ?? 0;
 }
 

@@ -106,8 +106,8 @@ export class PostgresStore implements Store {
   completeItems(completions: readonly ItemCompletion[], nowMs: number): Promise<number> {
     return items.completeItems(this.db, completions, nowMs);
   }
-  renewItemLeases(owner: string, nowMs: number, leaseMs: number): Promise<number> {
-    return leases.renewItemLeases(this.db, owner, nowMs, leaseMs);
+  renewItemLeases(owner: string, nowMs: number, leaseMs: number, items?: readonly { batchId: string; index: number }[]): Promise<number> {
+    return leases.renewItemLeases(this.db, owner, nowMs, leaseMs, items);
   }
   releaseItems(owner: string, released?: readonly { batchId: string; index: number }[]): Promise<number> {
     return leases.releaseItems(this.db, owner, released);

@@ -18,10 +18,20 @@ import { resultParams, RESULT_ASSIGNMENTS } from "../shared/row-mappers.ts";
 
 const CLEAR_LEASE = "lease_owner = NULL, lease_expires_at_ms = NULL";
 
-export function renewItemLeases(db: SqliteDatabase, owner: string, nowMs: number, leaseMs: number): number {
+export function renewItemLeases(db: SqliteDatabase, owner: string, nowMs: number, leaseMs: number, items?: readonly { batchId: string; index: number }[]): number {
+  if (items === undefined) {
+    return db
+      .statement("UPDATE items INDEXED BY items_running SET lease_expires_at_ms = ? WHERE status = 'running' AND lease_owner = ?")
+      .run(nowMs + leaseMs, owner).changes;
+  }
+  if (items.length === 0) return 0;
   return db
-    .statement("UPDATE items INDEXED BY items_running SET lease_expires_at_ms = ? WHERE status = 'running' AND lease_owner = ?")
-    .run(nowMs + leaseMs, owner).changes;
+    .statement(
+      `UPDATE items INDEXED BY items_running SET lease_expires_at_ms = ?
+       WHERE status = 'running' AND lease_owner = ?
+         AND (batch_id, idx) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))`,
+    )
+    .run(nowMs + leaseMs, owner, JSON.stringify(items.map((item) => [item.batchId, item.index]))).changes;
 }
 
 /**

@@ -101,8 +101,8 @@ export class SqliteStore implements Store {
   async completeItems(completions: readonly ItemCompletion[], nowMs: number): Promise<number> {
     return this.db.guard(() => items.completeItems(this.db, completions, nowMs));
   }
-  async renewItemLeases(owner: string, nowMs: number, leaseMs: number): Promise<number> {
-    return this.db.guard(() => leases.renewItemLeases(this.db, owner, nowMs, leaseMs));
+  async renewItemLeases(owner: string, nowMs: number, leaseMs: number, items?: readonly { batchId: string; index: number }[]): Promise<number> {
+    return this.db.guard(() => leases.renewItemLeases(this.db, owner, nowMs, leaseMs, items));
   }
   async releaseItems(owner: string, released?: readonly { batchId: string; index: number }[]): Promise<number> {
     return this.db.guard(() => leases.releaseItems(this.db, owner, released));
