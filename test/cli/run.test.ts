@@ -182,7 +182,6 @@ describe("spool run", () => {
     expect(sentBeforeKill - sentTwice).toBeGreaterThan(0);
   }, 120_000);
 
-  // Runs once the Gemini BatchFormat is registered in src/api/batch-formats.ts.
   it("runs a Gemini file on --model, reporting a bad line in its place and running the rest", async () => {
     const { configPath, input, output, upstream } = await setUp("gemini");
     const line = (key: string, text: string) => JSON.stringify({ key, request: { contents: [{ role: "user", parts: [{ text }] }] } });

@@ -112,7 +112,7 @@ export async function createLoopFixture(store: Store): Promise<LoopFixture> {
     };
     const catalog = new ModelCatalog([model]);
     const engine = new OpenAIEngine();
-    // Backoff of a few real milliseconds: the retry policy itself is tested in test/worker/dispatcher.test.ts.
+    // Backoff of a few real milliseconds: the retry policy itself is tested in test/dispatch/model-dispatcher.test.ts.
     const dispatcher = new ModelDispatcher({ resolve: (name) => (catalog.get(name) ? { engine, model } : undefined), clock, logger, retry: { baseMs: 1, capMs: 5 } });
     const worker = new Worker({
       store: options.store ?? store,
