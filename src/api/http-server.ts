@@ -17,7 +17,7 @@ import { makeClientErrorHandler } from "./shared/client-errors.ts";
 import { JSON_BODY_LIMIT, type DialectSurface } from "./shared/dialect-surface.ts";
 import { HttpEdgeError } from "./shared/edge-errors.ts";
 import type { ErrorMapper } from "./shared/error-reply.ts";
-import { jsonBodyNestingError, jsonErrorDetail, parseWith, readJsonBodyText } from "./shared/json-body.ts";
+import { jsonErrorDetail, parseJsonBody } from "./shared/json-body.ts";
 import { settleUnreadBody, watchBodyIdle } from "./shared/request-body.ts";
 import { pathOf } from "./shared/url-path.ts";
 
@@ -118,17 +118,9 @@ export function buildHttpServer(ctx: AppContext, options: HttpServerOptions): Fa
   // parser, after the nesting check.
   const parseJson = app.getDefaultJsonParser("error", "error");
   app.removeContentTypeParser("application/json");
-  app.addContentTypeParser("application/json", async (request: FastifyRequest) => {
-    const text = await readJsonBodyText(request, JSON_BODY_LIMIT);
-    if (text.trim().length === 0) return undefined;
-    const tooDeep = jsonBodyNestingError(text);
-    if (tooDeep) throw tooDeep;
-    try {
-      return await parseWith(parseJson, request, text);
-    } catch (error) {
-      throw new AppError("invalid_request", `The request body is not valid JSON: ${jsonErrorDetail(text)}.`, { cause: error });
-    }
-  });
+  app.addContentTypeParser("application/json", async (request: FastifyRequest) =>
+    parseJsonBody(request, parseJson, JSON_BODY_LIMIT, (text, cause) => new AppError("invalid_request", `The request body is not valid JSON: ${jsonErrorDetail(text)}.`, { cause })),
+  );
 
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
   app.setNotFoundHandler((request, reply) => {

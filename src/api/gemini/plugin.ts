@@ -14,7 +14,7 @@ import { AppError } from "../../core/errors.ts";
 import { JSON_BODY_LIMIT, type DialectSurface } from "../shared/dialect-surface.ts";
 import { cancelBatch, createBatch, deleteBatch, getBatch, listBatches, type BatchVerb } from "./batches-routes.ts";
 import { invalidArgument, toGeminiErrorReply } from "./errors.ts";
-import { jsonBodyNestingError, jsonErrorDetail, parseWith, readJsonBodyText } from "../shared/json-body.ts";
+import { jsonErrorDetail, parseJsonBody } from "../shared/json-body.ts";
 import { deleteFile, downloadFile, getFile, listFiles } from "./files-routes.ts";
 import { getModel, listModels, runSync, type SyncVerb } from "./inference-routes.ts";
 import { registerUploadRoutes } from "./upload-routes.ts";
@@ -82,18 +82,12 @@ function addJsonCharset(scope: FastifyInstance): void {
 function acceptJsonBodies(scope: FastifyInstance): void {
   const parseJson = scope.getDefaultJsonParser("error", "error");
   scope.removeAllContentTypeParsers();
-  scope.addContentTypeParser("*", async (request: FastifyRequest) => {
-    const text = await readJsonBodyText(request, JSON_BODY_LIMIT);
-    if (text.trim().length === 0) return undefined;
-    const tooDeep = jsonBodyNestingError(text);
-    if (tooDeep) throw tooDeep;
-    try {
-      return await parseWith(parseJson, request, text);
-    } catch {
+  scope.addContentTypeParser("*", async (request: FastifyRequest) =>
+    parseJsonBody(request, parseJson, JSON_BODY_LIMIT, (text) => {
       const hint = text.trimStart().startsWith("{'") ? " Single-quoted pseudo-JSON (as in some curl examples) is not JSON: use double quotes." : "";
-      throw invalidArgument(`Invalid JSON payload received: ${jsonErrorDetail(text)}.${hint}`, null);
-    }
-  });
+      return invalidArgument(`Invalid JSON payload received: ${jsonErrorDetail(text)}.${hint}`, null);
+    }),
+  );
 }
 
 function mountRoutes(scope: FastifyInstance, ctx: AppContext, routes: readonly Route[]): void {

@@ -53,3 +53,25 @@ export function jsonBodyNestingError(text: string): AppError | null {
     { param: found.path === "" ? null : found.path },
   );
 }
+
+/**
+ * A JSON request body: read within `limit`, none when empty, the nesting limit checked on the raw text, then
+ * parsed by Fastify's (prototype-poisoning-safe) parser. `invalid` words the dialect's error for text that does
+ * not parse.
+ */
+export async function parseJsonBody(
+  request: FastifyRequest,
+  parser: FastifyJsonParser,
+  limit: number,
+  invalid: (text: string, cause: unknown) => Error,
+): Promise<unknown> {
+  const text = await readJsonBodyText(request, limit);
+  if (text.trim().length === 0) return undefined;
+  const tooDeep = jsonBodyNestingError(text);
+  if (tooDeep) throw tooDeep;
+  try {
+    return await parseWith(parser, request, text);
+  } catch (error) {
+    throw invalid(text, error);
+  }
+}
