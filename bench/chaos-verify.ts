@@ -188,12 +188,11 @@ async function batchStats(baseUrl: string, name: string): Promise<Record<string,
   return body.metadata?.batchStats ?? {};
 }
 
-/**
- * Gemini's google.rpc.Status carries no spool error code, and UNKNOWN covers both an Item that crashed its
- * workers maxAttempts times and one with no result at all; only the message tells them apart.
- */
+/** Gemini's google.rpc.Status: an Item that crashed its workers maxAttempts times is ABORTED (10). */
+const RPC_ABORTED = 10;
+
 function geminiErrorCode(error: { code?: number; message?: string } | undefined): string {
-  if (/was claimed \d+ times/.test(error?.message ?? "")) return "item_crashed";
+  if (error?.code === RPC_ABORTED) return "item_crashed";
   return `rpc_${error?.code ?? "?"}`;
 }
 

@@ -129,6 +129,8 @@ const RPC_BY_ERROR_CODE: Record<string, number> = {
   model_not_found: RPC_CODES.NOT_FOUND,
   engine_error: RPC_CODES.INTERNAL,
   internal_error: RPC_CODES.INTERNAL,
+  // Its workers kept dying while running it: ABORTED, so it is not mistaken for "no result" (UNKNOWN).
+  item_crashed: RPC_CODES.ABORTED,
 };
 
 /** What an Item's result becomes on the wire: a response (as JSON text) or a google.rpc.Status. */

@@ -68,6 +68,8 @@ describe("geminiBatchFormat", () => {
 
     expect(JSON.parse(geminiBatchFormat.resultLine(batch("chat"), item(cancelledResult(0))).line).error.code).toBe(1);
     expect(JSON.parse(geminiBatchFormat.resultLine(batch("chat"), item(expiredResult(0))).line).error.code).toBe(4);
+    const crashed: ItemResult = { ...expiredResult(0), errorCode: "item_crashed", errorMessage: "The request was attempted 5 times and its worker stopped each time." };
+    expect(JSON.parse(geminiBatchFormat.resultLine(batch("chat"), item(crashed)).line).error.code).toBe(10);
     expect(geminiBatchFormat.resultFileNames(batch("chat")).output).toBe("batch-abc.jsonl");
   });
 });
