@@ -6,7 +6,7 @@
  */
 import type { EngineReply, PackKey } from "../../core/engine.ts";
 import { unsplittable } from "./openai-embeddings.ts";
-import { estimateTextTokens, shareTokens } from "./token-shares.ts";
+import { estimateTextTokens, memberReply, shareTokens } from "./token-shares.ts";
 
 export function geminiEmbeddingPackKey(body: Record<string, unknown>): PackKey | null {
   if (body.requests !== undefined) return null; // already a batch of its own
@@ -27,16 +27,8 @@ export function splitGeminiEmbeddingReply(reply: EngineReply, bodies: readonly R
   const { embeddings: _embeddings, usageMetadata, ...envelope } = body;
   return embeddings.map((embedding, index) => {
     const tokens = shares[index] ?? 0;
-    return {
-      statusCode: reply.statusCode,
-      requestId: reply.requestId,
-      usage: { inputTokens: tokens, outputTokens: 0 },
-      body: {
-        ...envelope,
-        embedding,
-        ...(usageMetadata === undefined ? {} : { usageMetadata: { promptTokenCount: tokens, totalTokenCount: tokens } }),
-      },
-    };
+    const usage = usageMetadata === undefined ? {} : { usageMetadata: { promptTokenCount: tokens, totalTokenCount: tokens } };
+    return memberReply(reply, tokens, { ...envelope, embedding, ...usage });
   });
 }
 

@@ -10,7 +10,7 @@
  */
 import type { EngineReply, PackKey } from "../../core/engine.ts";
 import { EngineError } from "../../core/engine.ts";
-import { estimateTextTokens, shareTokens } from "./token-shares.ts";
+import { estimateTextTokens, memberReply, shareTokens } from "./token-shares.ts";
 
 export type SingleInput = string | number[];
 
@@ -63,16 +63,8 @@ export function splitOpenAIEmbeddingReply(reply: EngineReply, bodies: readonly R
   const { data: _data, usage, ...envelope } = body;
   return byInput.map((entry, index) => {
     const tokens = shares[index] ?? 0;
-    return {
-      statusCode: reply.statusCode,
-      requestId: reply.requestId,
-      usage: { inputTokens: tokens, outputTokens: 0 },
-      body: {
-        ...envelope,
-        data: [{ ...entry, index: 0 }],
-        ...(usage === undefined || usage === null ? {} : { usage: { prompt_tokens: tokens, total_tokens: tokens } }),
-      },
-    };
+    const memberUsage = usage === undefined || usage === null ? {} : { usage: { prompt_tokens: tokens, total_tokens: tokens } };
+    return memberReply(reply, tokens, { ...envelope, data: [{ ...entry, index: 0 }], ...memberUsage });
   });
 }
 

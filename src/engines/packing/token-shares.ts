@@ -4,6 +4,8 @@
  * shares add up to exactly what the call reported (a Batch's usage is the same packed or not). Ties go to
  * the earlier member, so the split is deterministic.
  */
+import type { EngineReply } from "../../core/engine.ts";
+
 export function shareTokens(total: number, weights: readonly number[]): number[] {
   if (weights.length === 0) return [];
   const whole = Math.max(0, Math.round(total));
@@ -27,4 +29,12 @@ export function shareTokens(total: number, weights: readonly number[]): number[]
 /** The cheap token estimate packing uses for text: about four characters a token, at least one. */
 export function estimateTextTokens(text: string): number {
   return Math.max(1, Math.ceil(text.length / 4));
+}
+
+/**
+ * One member's reply of a packed call: the call's status and request id, `tokens` (its share of the call's
+ * usage) as input tokens, and the body the engine's splitter built for it.
+ */
+export function memberReply(call: Pick<EngineReply, "statusCode" | "requestId">, tokens: number, body: Record<string, unknown>): EngineReply {
+  return { statusCode: call.statusCode, requestId: call.requestId, usage: { inputTokens: tokens, outputTokens: 0 }, body };
 }
