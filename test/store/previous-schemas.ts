@@ -4,6 +4,9 @@
  * One undo per migration, newest first; both stores share the SQL (the statements are portable).
  */
 const UNDO: Record<number, string> = {
+  5: `ALTER TABLE items ADD COLUMN request TEXT NOT NULL DEFAULT '';
+      UPDATE items SET request = (SELECT r.request FROM item_requests r WHERE r.batch_id = items.batch_id AND r.idx = items.idx);
+      DROP TABLE item_requests;`,
   4: `DROP INDEX items_waiting_followers;
       DROP INDEX items_pending;
       ALTER TABLE items DROP COLUMN prefix_key;
