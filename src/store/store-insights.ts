@@ -50,6 +50,8 @@ export interface StoreInsights {
   batchTimeline(batchId: string, params: { startMs: number; bucketMs: number }): Promise<TimelineBucket[]>;
   /** Failed Items of a Batch counted by error code, most frequent first. */
   countFailuresByCode(batchId: string): Promise<FailureCount[]>;
+  /** Running Items of each of these Batches (those with none are left out): the dashboard's progress bars. */
+  countRunningItems(batchIds: readonly string[]): Promise<Record<string, number>>;
   /** Finished Items of a Batch whose client id starts with `prefix`, in input order, at most `limit`. */
   findItemsByClientId(batchId: string, prefix: string, limit: number): Promise<Item[]>;
 }

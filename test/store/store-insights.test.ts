@@ -38,6 +38,17 @@ describe.each(storeBackends)("$name store: insights", (backend) => {
     expect((await store.queueStats()).find((queue) => queue.model === MODEL)).toEqual({ model: MODEL, pending: 0, running: 4, oldestPendingSinceMs: null });
   });
 
+  it("counts the running items of the batches asked about", async () => {
+    const store = await stores.open();
+    const first = await startedBatch(store, 3);
+    const second = await startedBatch(store, 2, { createdAtMs: T0 + 5 });
+    const idle = await startedBatch(store, 1, { createdAtMs: T0 + 6, model: "other-model" });
+    const claimed = await store.claimItems(claim("w", 4, T0 + 10));
+    await store.completeItems([completion(claimed[0]!, "w", T0 + 11)], T0 + 11);
+    expect(await store.countRunningItems([first.id, second.id, idle.id, "batch_missing"])).toEqual({ [first.id]: 2, [second.id]: 1 });
+    expect(await store.countRunningItems([])).toEqual({});
+  });
+
   it("buckets a batch's finished items and tokens by result time", async () => {
     const store = await stores.open();
     const batch = await startedBatch(store, 5);

@@ -53,6 +53,14 @@ export async function countFailuresByCode(db: PostgresDatabase, batchId: string)
   return rows;
 }
 
+export async function countRunningItems(db: PostgresDatabase, batchIds: readonly string[]): Promise<Record<string, number>> {
+  const { rows } = await db.query<{ batch_id: string; count: number }>(
+    "SELECT batch_id, count(*) AS count FROM items WHERE status = 'running' AND batch_id = ANY($1::text[]) GROUP BY batch_id",
+    [[...batchIds]],
+  );
+  return Object.fromEntries(rows.map((row) => [row.batch_id, row.count]));
+}
+
 export async function findItemsByClientId(db: PostgresDatabase, batchId: string, prefix: string, limit: number): Promise<Item[]> {
   const { rows } = await db.query<ItemRow>(
     `SELECT ${ITEM_COLUMNS} FROM items

@@ -167,6 +167,9 @@ export class PostgresStore implements Store {
   countFailuresByCode(batchId: string): Promise<FailureCount[]> {
     return insights.countFailuresByCode(this.db, batchId);
   }
+  countRunningItems(batchIds: readonly string[]): Promise<Record<string, number>> {
+    return insights.countRunningItems(this.db, batchIds);
+  }
   findItemsByClientId(batchId: string, prefix: string, limit: number): Promise<Item[]> {
     return insights.findItemsByClientId(this.db, batchId, prefix, limit);
   }

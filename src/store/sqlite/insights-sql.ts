@@ -60,6 +60,14 @@ export function countFailuresByCode(db: SqliteDatabase, batchId: string): Failur
     .all(batchId) as FailureCount[];
 }
 
+/** Reads the running-Items index (items_running: batch_id first). */
+export function countRunningItems(db: SqliteDatabase, batchIds: readonly string[]): Record<string, number> {
+  const rows = db
+    .statement("SELECT batch_id, count(*) AS count FROM items INDEXED BY items_running WHERE status = 'running' AND batch_id IN (SELECT value FROM json_each(?)) GROUP BY batch_id")
+    .all(JSON.stringify(batchIds)) as { batch_id: string; count: number }[];
+  return Object.fromEntries(rows.map((row) => [row.batch_id, row.count]));
+}
+
 /** substr, not LIKE: a client id may hold % or _, and LIKE ignores case for ASCII. */
 export function findItemsByClientId(db: SqliteDatabase, batchId: string, prefix: string, limit: number): Item[] {
   const rows = db

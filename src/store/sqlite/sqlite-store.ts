@@ -162,6 +162,9 @@ export class SqliteStore implements Store {
   async countFailuresByCode(batchId: string): Promise<FailureCount[]> {
     return this.db.guard(() => insights.countFailuresByCode(this.db, batchId));
   }
+  async countRunningItems(batchIds: readonly string[]): Promise<Record<string, number>> {
+    return this.db.guard(() => insights.countRunningItems(this.db, batchIds));
+  }
   async findItemsByClientId(batchId: string, prefix: string, limit: number): Promise<Item[]> {
     return this.db.guard(() => insights.findItemsByClientId(this.db, batchId, prefix, limit));
   }
