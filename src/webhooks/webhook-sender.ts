@@ -41,6 +41,8 @@ const MAX_ERROR_CHARS = 300;
 
 export class WebhookSender {
   private running = false;
+  /** The earliest retry this process scheduled and has not made yet: the loop wakes for it. */
+  private nextRetryAtMs = Number.POSITIVE_INFINITY;
   private loop: Promise<void> | null = null;
   private wakeUp: (() => void) | null = null;
   private readonly logger: Logger;
@@ -91,8 +93,10 @@ export class WebhookSender {
         failures += 1;
         if (!isStorageFailure(error)) this.logger.error({ err: error }, "sending webhooks failed");
       }
+      const untilRetryMs = Math.max(0, this.nextRetryAtMs - this.deps.clock.now());
+      this.nextRetryAtMs = Number.POSITIVE_INFINITY;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, pollMs * Math.min(10, 2 ** failures));
+        const timer = setTimeout(resolve, failures > 0 ? pollMs * Math.min(10, 2 ** failures) : Math.min(pollMs, untilRetryMs));
         this.wakeUp = () => {
           clearTimeout(timer);
           resolve();
@@ -121,11 +125,13 @@ export class WebhookSender {
       }
     }
     const recorded = await store.recordWebhookAttempt(delivery.id, owner, outcome);
+    if (!outcome.delivered && outcome.retryAtMs !== null) this.nextRetryAtMs = Math.min(this.nextRetryAtMs, outcome.retryAtMs);
     const result = outcome.delivered ? "delivered" : outcome.retryAtMs === null ? "failed" : "retry";
     this.deps.onAttempt?.(result);
     const fields = { eventId: delivery.id, batchId: delivery.batchId, event: delivery.event, url: delivery.endpointUrl, attempt: delivery.attempts, statusCode: outcome.statusCode, recorded };
     if (outcome.delivered) this.logger.info(fields, "webhook delivered");
-    else this.logger.warn({ ...fields, err: outcome.error, retryAtMs: outcome.retryAtMs }, result === "failed" ? "webhook delivery failed; giving up" : "webhook delivery failed; will retry");
+    else if (result === "failed") this.logger.warn({ ...fields, err: outcome.error }, "webhook delivery failed; giving up");
+    else this.logger.info({ ...fields, err: outcome.error, retryAtMs: outcome.retryAtMs }, "webhook delivery failed; will retry");
   }
 
   private async post(delivery: WebhookDelivery, body: string, secret: string): Promise<{ ok: boolean; statusCode: number | null; error: string }> {
