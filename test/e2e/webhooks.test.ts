@@ -59,9 +59,10 @@ async function createBatch(client: OpenAI, content: string) {
   return client.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" });
 }
 
-/** The events received and accepted by the SDK's verification, in arrival order. */
+/** The events received and accepted by the SDK's verification, in arrival order (data.id is the batch's id). */
 async function verified(client: OpenAI, receiver: WebhookReceiver) {
-  return Promise.all(receiver.received.map((delivery) => client.webhooks.unwrap(delivery.body, delivery.headers)));
+  const events = await Promise.all(receiver.received.map((delivery) => client.webhooks.unwrap(delivery.body, delivery.headers)));
+  return events.map((event) => ({ ...event, data: event.data as { id: string } }));
 }
 
 describe("webhooks", () => {
