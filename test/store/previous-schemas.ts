@@ -10,6 +10,9 @@ const UNDO: Record<number, string | Record<Backend, string>> = {
     sqlite: "DROP TRIGGER batches_queue_webhooks; DROP TABLE webhook_deliveries; DROP TABLE webhook_endpoints;",
     postgres: "DROP TRIGGER batches_queue_webhooks ON batches; DROP FUNCTION queue_batch_webhooks(); DROP TABLE webhook_deliveries; DROP TABLE webhook_endpoints;",
   },
+  5: `ALTER TABLE items ADD COLUMN request TEXT NOT NULL DEFAULT '';
+      UPDATE items SET request = (SELECT r.request FROM item_requests r WHERE r.batch_id = items.batch_id AND r.idx = items.idx);
+      DROP TABLE item_requests;`,
   4: `DROP INDEX items_waiting_followers;
       DROP INDEX items_pending;
       ALTER TABLE items DROP COLUMN prefix_key;
