@@ -97,7 +97,7 @@ const webhookSecret = z.string().refine(
   { message: "must be a Standard Webhooks secret: 'whsec_' followed by the base64 of 24 to 64 random bytes (e.g. whsec_$(openssl rand -base64 32))" },
 );
 
-/** An endpoint that receives `batch.*` events (docs/decisions/0011-webhooks-outbox-dashboard.md). */
+/** An endpoint that receives `batch.*` events (docs/decisions/0014-webhooks-metrics-dashboard.md). */
 const webhookSchema = z.strictObject({
   url: z.url(),
   secret: webhookSecret,

@@ -1,5 +1,5 @@
 /**
- * The web dashboard at `/dashboard` (decision 0011): a page served by spool itself (assets/), talking to
+ * The web dashboard at `/dashboard` (decision 0014): a page served by spool itself (assets/), talking to
  * the JSON API below it with the API key the user enters once (kept in the browser's localStorage). The
  * page and its assets are public, like a login page; every `/dashboard/api/...` call needs a key when
  * keys are configured, and downloads go through signed links.

@@ -1,4 +1,4 @@
--- 007: webhooks (issue 14; docs/decisions/0011-webhooks-outbox-dashboard.md). Mirrors
+-- 007: webhooks (issue 14; docs/decisions/0014-webhooks-metrics-dashboard.md). Mirrors
 -- src/store/sqlite/migrations/007-webhook-deliveries.sql, which explains the tables. Numbered 007: 005 and
 -- 006 are other changes being written at the same time.
 CREATE TABLE webhook_endpoints (

@@ -1,4 +1,4 @@
--- 007: webhooks (issue 14; docs/decisions/0011-webhooks-outbox-dashboard.md). Numbered 007: 005 and 006 are
+-- 007: webhooks (issue 14; docs/decisions/0014-webhooks-metrics-dashboard.md). Numbered 007: 005 and 006 are
 -- other changes being written at the same time.
 --
 -- webhook_endpoints: the configured endpoints (config `webhooks`), written at start-up by syncWebhookEndpoints.
