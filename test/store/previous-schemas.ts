@@ -7,8 +7,8 @@ type Backend = "sqlite" | "postgres";
 
 const UNDO: Record<number, string | Record<Backend, string>> = {
   7: {
-    sqlite: "DROP TRIGGER batches_queue_webhooks; DROP TABLE webhook_deliveries; DROP TABLE webhook_endpoints;",
-    postgres: "DROP TRIGGER batches_queue_webhooks ON batches; DROP FUNCTION queue_batch_webhooks(); DROP TABLE webhook_deliveries; DROP TABLE webhook_endpoints;",
+    sqlite: "DROP INDEX batches_live_status; DROP TRIGGER batches_queue_webhooks; DROP TABLE webhook_deliveries; DROP TABLE webhook_endpoints;",
+    postgres: "DROP INDEX batches_live_status; DROP TRIGGER batches_queue_webhooks ON batches; DROP FUNCTION queue_batch_webhooks(); DROP TABLE webhook_deliveries; DROP TABLE webhook_endpoints;",
   },
   5: `ALTER TABLE items ADD COLUMN request TEXT NOT NULL DEFAULT '';
       UPDATE items SET request = (SELECT r.request FROM item_requests r WHERE r.batch_id = items.batch_id AND r.idx = items.idx);

@@ -46,3 +46,7 @@ BEGIN
   SELECT 'evt_' || lower(hex(randomblob(12))), NEW.id, NEW.status, url, 'pending', NEW.updated_at_ms, NEW.updated_at_ms
   FROM webhook_endpoints WHERE active = 1;
 END;
+
+-- Batches by status (the dashboard's chips, the spool_batches gauge) without reading every row: a small
+-- index of the live Batches' statuses, changed only when a Batch changes status.
+CREATE INDEX batches_live_status ON batches (status) WHERE deleted_at_ms IS NULL;
