@@ -2,9 +2,8 @@
  * The dashboard's reads with 100k Batches in the Store (issue 14: "fast with 100k batches"): the list's
  * first page, a page deep in the history (keyset cursor), rare-status and model filters, Batches by status
  * (the chips and the `spool_batches` gauge, a partial index of live statuses), and the queue per Model
- * over 100k pending Items (the
- * `spool_items` gauges). The baseline is `count(*)` of the live Batches (every row counted once):
- * what a read that is not paged would cost at least. SQLite and PostgreSQL.
+ * over 100k pending Items (the `spool_items` gauges). The baseline is `count(*)` of the live Batches
+ * (every row counted once): what a read that is not paged costs at least. SQLite and PostgreSQL.
  */
 import { mkdirSync, mkdtempSync } from "node:fs";
 import path from "node:path";

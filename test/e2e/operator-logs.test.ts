@@ -56,7 +56,7 @@ describe("operator logs", () => {
 
   it("prints pretty lines: time, level, message, then the fields", () => {
     const line = JSON.stringify({ level: 30, time: Date.UTC(2026, 0, 1, 12, 0, 0), pid: 1, hostname: "h", msg: "batch status changed", batchId: "batch_x", status: "completed", note: "two words" });
-    expect(formatLogLine(line)).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO  batch status changed batchId=batch_x status=completed note="two words"$/);
+    expect(formatLogLine(line)).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO {2}batch status changed batchId=batch_x status=completed note="two words"$/);
     const error = JSON.stringify({ level: 50, time: 0, msg: "failed", err: { message: "boom", stack: "Error: boom\n    at x" } });
     expect(formatLogLine(error)).toMatch(/ERROR failed error=boom\nError: boom\n {4}at x$/);
     expect(formatLogLine("not json")).toBe("not json");

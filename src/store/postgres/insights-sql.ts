@@ -2,6 +2,7 @@
 import type { BatchStatus, Item } from "../../core/types.ts";
 import { BATCH_STATUSES } from "../store.ts";
 import type { FailureCount, ModelQueue, TimelineBucket } from "../store-insights.ts";
+import { toTimelineBuckets, type TimelineRow } from "../shared/timeline-rows.ts";
 import { ITEM_COLUMNS, toItem, type ItemRow } from "../shared/row-mappers.ts";
 import type { PostgresDatabase } from "./database.ts";
 
@@ -28,20 +29,14 @@ export async function queueStats(db: PostgresDatabase): Promise<ModelQueue[]> {
 }
 
 export async function batchTimeline(db: PostgresDatabase, batchId: string, params: { startMs: number; bucketMs: number }): Promise<TimelineBucket[]> {
-  const { rows } = await db.query<{ bucket: number; succeeded: number; failed: number; input_tokens: number; output_tokens: number }>(
+  const { rows } = await db.query<TimelineRow>(
     `SELECT (finished_at_ms - $2) / $3 AS bucket, count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
        count(*) FILTER (WHERE status = 'failed') AS failed, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens
      FROM items WHERE batch_id = $1 AND status IN ('succeeded', 'failed') AND finished_at_ms >= $2
      GROUP BY bucket ORDER BY bucket`,
     [batchId, params.startMs, params.bucketMs],
   );
-  return rows.map((row) => ({
-    startMs: params.startMs + row.bucket * params.bucketMs,
-    succeeded: row.succeeded,
-    failed: row.failed,
-    inputTokens: row.input_tokens,
-    outputTokens: row.output_tokens,
-  }));
+  return toTimelineBuckets(rows, params);
 }
 
 export async function countFailuresByCode(db: PostgresDatabase, batchId: string): Promise<FailureCount[]> {

@@ -2,6 +2,7 @@
 import type { BatchStatus, Item } from "../../core/types.ts";
 import { BATCH_STATUSES } from "../store.ts";
 import type { FailureCount, ModelQueue, TimelineBucket } from "../store-insights.ts";
+import { toTimelineBuckets, type TimelineRow } from "../shared/timeline-rows.ts";
 import { ITEM_COLUMNS, toItem, type ItemRow } from "../shared/row-mappers.ts";
 import type { SqliteDatabase } from "./database.ts";
 
@@ -41,14 +42,8 @@ export function batchTimeline(db: SqliteDatabase, batchId: string, params: { sta
        FROM items WHERE batch_id = @batchId AND status IN ('succeeded', 'failed') AND finished_at_ms >= @startMs
        GROUP BY bucket ORDER BY bucket`,
     )
-    .all({ batchId, startMs: params.startMs, bucketMs: params.bucketMs }) as { bucket: number; succeeded: number; failed: number; input_tokens: number; output_tokens: number }[];
-  return rows.map((row) => ({
-    startMs: params.startMs + row.bucket * params.bucketMs,
-    succeeded: row.succeeded,
-    failed: row.failed,
-    inputTokens: row.input_tokens,
-    outputTokens: row.output_tokens,
-  }));
+    .all({ batchId, startMs: params.startMs, bucketMs: params.bucketMs }) as TimelineRow[];
+  return toTimelineBuckets(rows, params);
 }
 
 export function countFailuresByCode(db: SqliteDatabase, batchId: string): FailureCount[] {
