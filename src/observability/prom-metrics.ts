@@ -1,17 +1,22 @@
 /**
- * The Metrics contract (src/core/metrics.ts) on prom-client: counters and histograms of this process, bumped
- * in memory as the Worker, the Dispatcher and the Sweeper report. Conventional Prometheus names: a `spool_`
- * prefix, base units (seconds, tokens), `_total` on counters. The gauges read from the Store at scrape time
- * are in store-gauges.ts.
+ * The Metrics contract (src/core/metrics.ts) for Prometheus: counters and histograms of this process, bumped
+ * in memory as the Worker, the Dispatcher and the Sweeper report. Conventional names: a `spool_` prefix,
+ * base units (seconds, tokens), `_total` on counters. The gauges read from the Store at scrape time are in
+ * store-gauges.ts.
  *
- * Labels are bounded: `model` is a configured Model, `status`, `outcome` and `reason` come from small
- * closed sets (an upstream's HTTP status is one label value per status code, which upstreams keep few).
+ * The per-Item and per-call series live in fast-metrics.ts and are looked up once per Model (one Map read per
+ * call, then plain additions): about a tenth of a microsecond per report instead of prom-client's label
+ * hashing. The rare ones (retries, validations, finalizations) use prom-client directly.
+ *
+ * Labels are bounded: `model` is a configured Model, `status`, `outcome` and `reason` come from small closed
+ * sets (an upstream's HTTP status is one label value per status code, which upstreams keep few).
  */
 import { Counter, Histogram, type Registry } from "prom-client";
 import { EngineError } from "../core/engine.ts";
 import type { MeasuredItem, Metrics } from "../core/metrics.ts";
 import type { Batch, ItemResult } from "../core/types.ts";
 import { BatchStartTimes, type LoadStartTime } from "./batch-start-times.ts";
+import { FastCounter, FastHistogram, type CounterSeries, type HistogramSeries } from "./fast-metrics.ts";
 import { RecentRates } from "./recent-rates.ts";
 
 /** From tens of milliseconds (an idle queue) to a day (a Batch's whole window). */
@@ -27,16 +32,31 @@ export function failureReason(error: unknown): string {
   return "internal";
 }
 
+/** One Model's hot-path series, resolved once. */
+interface ModelSeries {
+  claimed: CounterSeries;
+  succeeded: CounterSeries;
+  failed: CounterSeries;
+  inputTokens: CounterSeries;
+  outputTokens: CounterSeries;
+  rateLimited: CounterSeries;
+  pickupDelay: HistogramSeries;
+  timeToResult: HistogramSeries;
+  /** Call durations by outcome; "ok" is the common one. */
+  calls: Map<string, HistogramSeries>;
+}
+
 export class PromMetrics implements Metrics {
   readonly recent = new RecentRates();
   private readonly startTimes: BatchStartTimes;
-  private readonly claimed: Counter<"model">;
-  private readonly finished: Counter<"model" | "status">;
-  private readonly tokens: Counter<"model" | "type">;
-  private readonly pickupDelay: Histogram<"model">;
-  private readonly timeToResult: Histogram<"model">;
-  private readonly callDuration: Histogram<"model" | "outcome">;
-  private readonly rateLimited: Counter<"model">;
+  private readonly models = new Map<string, ModelSeries>();
+  private readonly claimed: FastCounter;
+  private readonly finished: FastCounter;
+  private readonly tokens: FastCounter;
+  private readonly rateLimited: FastCounter;
+  private readonly pickupDelay: FastHistogram;
+  private readonly timeToResult: FastHistogram;
+  private readonly callDuration: FastHistogram;
   private readonly retries: Counter<"model" | "reason">;
   private readonly validation: Histogram<"outcome">;
   private readonly finalization: Histogram<"status">;
@@ -44,32 +64,20 @@ export class PromMetrics implements Metrics {
 
   constructor(registry: Registry, loadStartTime: LoadStartTime) {
     this.startTimes = new BatchStartTimes(loadStartTime);
+    this.claimed = new FastCounter(registry, "spool_items_claimed_total", "Items claimed by this process's Workers (each Attempt counts).", ["model"]);
+    this.finished = new FastCounter(registry, "spool_items_finished_total", "Item results recorded by this process's Workers, by outcome.", ["model", "status"]);
+    this.tokens = new FastCounter(registry, "spool_tokens_total", "Tokens of recorded Item results (type: input or output).", ["model", "type"]);
+    this.rateLimited = new FastCounter(registry, "spool_upstream_rate_limited_total", "Engine calls answered 429 (rate limited).", ["model"]);
+    this.pickupDelay = new FastHistogram(registry, "spool_item_pickup_delay_seconds", "From an Item becoming claimable (its Batch going in_progress) to its first claim.", ["model"], WAIT_BUCKETS);
+    this.timeToResult = new FastHistogram(registry, "spool_item_time_to_result_seconds", "From an Item becoming claimable to its result, for Items finished on their first Attempt.", ["model"], WAIT_BUCKETS);
+    this.callDuration = new FastHistogram(
+      registry,
+      "spool_upstream_request_duration_seconds",
+      "Engine calls (one per try; a packed embedding call counts once), by outcome: ok, http_<status>, timeout, network, engine, unsupported, aborted, internal.",
+      ["model", "outcome"],
+      CALL_BUCKETS,
+    );
     const registers = [registry];
-    this.claimed = new Counter({ name: "spool_items_claimed_total", help: "Items claimed by this process's Workers (each Attempt counts).", labelNames: ["model"], registers });
-    this.finished = new Counter({ name: "spool_items_finished_total", help: "Item results recorded by this process's Workers, by outcome.", labelNames: ["model", "status"], registers });
-    this.tokens = new Counter({ name: "spool_tokens_total", help: "Tokens of recorded Item results (type: input or output).", labelNames: ["model", "type"], registers });
-    this.pickupDelay = new Histogram({
-      name: "spool_item_pickup_delay_seconds",
-      help: "From an Item becoming claimable (its Batch going in_progress) to its first claim.",
-      labelNames: ["model"],
-      buckets: WAIT_BUCKETS,
-      registers,
-    });
-    this.timeToResult = new Histogram({
-      name: "spool_item_time_to_result_seconds",
-      help: "From an Item becoming claimable to its result, for Items finished on their first Attempt.",
-      labelNames: ["model"],
-      buckets: WAIT_BUCKETS,
-      registers,
-    });
-    this.callDuration = new Histogram({
-      name: "spool_upstream_request_duration_seconds",
-      help: "Engine calls (one per try; a packed embedding call counts once), by outcome: ok, http_<status>, timeout, network, engine, unsupported, aborted, internal.",
-      labelNames: ["model", "outcome"],
-      buckets: CALL_BUCKETS,
-      registers,
-    });
-    this.rateLimited = new Counter({ name: "spool_upstream_rate_limited_total", help: "Engine calls answered 429 (rate limited).", labelNames: ["model"], registers });
     this.retries = new Counter({ name: "spool_upstream_retries_total", help: "Engine calls tried again after a retryable failure, by reason.", labelNames: ["model", "reason"], registers });
     this.validation = new Histogram({
       name: "spool_batch_validation_duration_seconds",
@@ -90,25 +98,33 @@ export class PromMetrics implements Metrics {
 
   itemsClaimed(items: readonly MeasuredItem[], nowMs: number): void {
     for (const item of items) {
-      this.claimed.inc({ model: item.model });
+      const series = this.of(item.model);
+      series.claimed.value += 1;
       if (item.attempt !== 1) continue;
-      this.startTimes.with(item.batchId, (startMs) => this.pickupDelay.observe({ model: item.model }, Math.max(0, nowMs - startMs) / 1000));
+      this.startTimes.with(item.batchId, (startMs) => series.pickupDelay.observe(Math.max(0, nowMs - startMs) / 1000));
     }
   }
 
   itemFinished(item: MeasuredItem, status: "succeeded" | "failed", result: ItemResult): void {
-    this.finished.inc({ model: item.model, status });
-    if (result.usage.inputTokens > 0) this.tokens.inc({ model: item.model, type: "input" }, result.usage.inputTokens);
-    if (result.usage.outputTokens > 0) this.tokens.inc({ model: item.model, type: "output" }, result.usage.outputTokens);
+    const series = this.of(item.model);
+    (status === "succeeded" ? series.succeeded : series.failed).value += 1;
+    series.inputTokens.value += result.usage.inputTokens;
+    series.outputTokens.value += result.usage.outputTokens;
     this.recent.record(item.model, status, result.finishedAtMs);
     if (item.attempt !== 1) return;
-    this.startTimes.with(item.batchId, (startMs) => this.timeToResult.observe({ model: item.model }, Math.max(0, result.finishedAtMs - startMs) / 1000));
+    this.startTimes.with(item.batchId, (startMs) => series.timeToResult.observe(Math.max(0, result.finishedAtMs - startMs) / 1000));
   }
 
   engineCallEnded(model: string, durationMs: number, error: unknown): void {
+    const series = this.of(model);
     const outcome = error === null ? "ok" : failureReason(error);
-    this.callDuration.observe({ model, outcome }, durationMs / 1000);
-    if (error instanceof EngineError && error.statusCode === 429) this.rateLimited.inc({ model });
+    let calls = series.calls.get(outcome);
+    if (calls === undefined) {
+      calls = this.callDuration.series(model, outcome);
+      series.calls.set(outcome, calls);
+    }
+    calls.observe(durationMs / 1000);
+    if (error instanceof EngineError && error.statusCode === 429) series.rateLimited.value += 1;
   }
 
   retryScheduled(model: string, error: unknown): void {
@@ -123,5 +139,24 @@ export class PromMetrics implements Metrics {
   finalizationEnded(durationMs: number, batch: Batch | null): void {
     this.finalization.observe({ status: batch?.status ?? "lost" }, durationMs / 1000);
     if (batch) this.batchesEnded.inc({ dialect: batch.dialect, status: batch.status });
+  }
+
+  private of(model: string): ModelSeries {
+    let series = this.models.get(model);
+    if (series === undefined) {
+      series = {
+        claimed: this.claimed.series(model),
+        succeeded: this.finished.series(model, "succeeded"),
+        failed: this.finished.series(model, "failed"),
+        inputTokens: this.tokens.series(model, "input"),
+        outputTokens: this.tokens.series(model, "output"),
+        rateLimited: this.rateLimited.series(model),
+        pickupDelay: this.pickupDelay.series(model),
+        timeToResult: this.timeToResult.series(model),
+        calls: new Map(),
+      };
+      this.models.set(model, series);
+    }
+    return series;
   }
 }
