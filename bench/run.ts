@@ -4,6 +4,7 @@
  */
 import { benchChaos } from "./chaos.ts";
 import { benchDashboard } from "./dashboard.ts";
+import { benchMetrics } from "./metrics.ts";
 import { benchEndToEnd } from "./end-to-end.ts";
 import { benchLlama } from "./llama.ts";
 import { benchOrder } from "./order.ts";
@@ -23,6 +24,7 @@ const sections: Record<string, () => Promise<void>> = {
   prefix: () => benchPrefix(),
   order: () => benchOrder(),
   dashboard: () => benchDashboard(),
+  metrics: () => benchMetrics(),
   chaos: async () => {
     if (!(await benchChaos())) process.exitCode = 1;
   },
