@@ -1,13 +1,14 @@
 /**
  * Prometheus `/metrics` scraped over HTTP and parsed strictly as the Prometheus text format: the counters agree
  * with the batch's own counts and usage and with what the upstream saw (calls, 429s, retries), the Store's
- * gauges show the queue while Items wait, and an API-only process sharing the Store reports the same
- * queue as the process doing the work.
+ * gauges show the queue while Items wait, and an API-only process sharing the Store (one SQLite file, or
+ * one PostgreSQL schema) reports the same queue as the process doing the work.
  */
 import OpenAI, { toFile } from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chatFile, chatLine } from "../helpers/batch-files.ts";
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from "../helpers/fake-openai-upstream.ts";
+import { postgresUnavailableReason, TEST_DATABASE_URL, testSchemaName } from "../helpers/postgres.ts";
 import { scrapeMetrics } from "../helpers/prometheus.ts";
 import { startTestApp, type TestApp } from "../helpers/spool-app.ts";
 import { waitFor } from "../helpers/wait-for.ts";
@@ -21,6 +22,8 @@ let spool: TestApp;
 let apiOnly: TestApp;
 let client: OpenAI;
 let gate: { open: () => void; promise: Promise<void> } | null = null;
+const postgresAvailable = (await postgresUnavailableReason()) === null;
+const CONFIG = () => ({ apiKeys: [KEY], models: [{ name: "gpt-test", engine: "openai" as const, baseUrl: upstream.url, concurrency: 3, maxRetries: 2 }], worker: { sweepMs: 100 } });
 
 beforeAll(async () => {
   upstream = await startFakeOpenAIUpstream();
@@ -30,7 +33,7 @@ beforeAll(async () => {
     if (key.startsWith("limited") && attemptForKey === 1) return { status: 429, retryAfterMs: "20" };
     return undefined;
   });
-  const config = { apiKeys: [KEY], models: [{ name: "gpt-test", engine: "openai" as const, baseUrl: upstream.url, concurrency: 3, maxRetries: 2 }], worker: { sweepMs: 100 } };
+  const config = CONFIG();
   spool = await startTestApp(config, { label: "metrics" });
   // Same data dir (one SQLite file), no Workers: like an API process of a scale-out deployment.
   apiOnly = await startTestApp(config, { dataDir: spool.dataDir, workers: false });
@@ -96,30 +99,56 @@ describe("Prometheus /metrics", () => {
     for (const family of scrape.families.values()) expect(family.name).toMatch(/^(spool|process|nodejs)_[a-z0-9_]+$/);
   });
 
-  it("shows the queue from the store while items wait, the same in an API-only process", async () => {
-    let open = (): void => undefined;
-    gate = { promise: new Promise<void>((resolve) => (open = resolve)), open: () => open() };
-    const created = await runBatch(chatFile(10, { prefix: "held" }));
-    const expectQueue = async (url: string) => {
-      const scrape = await scrapeMetrics(url, auth);
-      // A Worker claims up to twice its Model's concurrency: 6 Items are running (leased), 3 of them in
-      // flight upstream and 3 waiting in the Dispatcher; 4 are still pending.
-      return scrape.value("spool_items", { ...MODEL, status: "running" }) === 6 && scrape.value("spool_items", { ...MODEL, status: "pending" }) === 4 ? scrape : undefined;
-    };
-    const worker = await waitFor(() => expectQueue(spool.url), { what: "6 running and 4 pending items in /metrics" });
-    const api = await waitFor(() => expectQueue(apiOnly.url), { what: "the same queue seen by the API-only process" });
-    expect(worker.value("spool_requests_in_flight", MODEL)).toBe(3);
-    expect(worker.value("spool_requests_waiting", MODEL)).toBe(3);
-    expect(api.value("spool_requests_in_flight", MODEL)).toBe(0);
-    expect(api.value("spool_batches", { status: "in_progress" })).toBe(1);
-    expect(api.value("spool_queue_oldest_item_age_seconds", MODEL)).toBeGreaterThan(0);
-    gate.open();
-    await waitFor(async () => (await client.batches.retrieve(created.id)).status === "completed", { what: "the held batch to complete" });
-    gate = null;
-    const after = await waitFor(async () => {
-      const scrape = await scrapeMetrics(apiOnly.url, auth);
-      return scrape.value("spool_items", { ...MODEL, status: "pending" }) === 0 ? scrape : undefined;
-    }, { what: "the queue to empty" });
-    expect(after.value("spool_queue_oldest_item_age_seconds", MODEL)).toBe(0);
+  it("shows the queue from the store while items wait, the same in an API-only process (SQLite)", async () => {
+    await expectQueueSeenByEveryProcess(spool, apiOnly, client);
+  });
+
+});
+
+describe.skipIf(!postgresAvailable)("Prometheus /metrics on PostgreSQL", () => {
+  it("shows the same store-derived queue whichever process is scraped", async () => {
+    const url = new URL(TEST_DATABASE_URL);
+    url.searchParams.set("schema", testSchemaName("metrics across processes"));
+    const config = { ...CONFIG(), databaseUrl: url.toString() };
+    const worker = await startTestApp(config, { label: "metrics-pg-worker" });
+    const api = await startTestApp(config, { label: "metrics-pg-api", workers: false });
+    try {
+      await expectQueueSeenByEveryProcess(worker, api, new OpenAI({ apiKey: KEY, baseURL: api.openaiBaseUrl, maxRetries: 0 }));
+    } finally {
+      await api.stop();
+      await worker.stop();
+    }
   });
 });
+
+/**
+ * A batch held upstream: the Worker's process and an API-only process on the same Store report the same
+ * queue (Items the Worker leased are running, the rest pending), and it empties when the batch ends.
+ */
+async function expectQueueSeenByEveryProcess(worker: TestApp, api: TestApp, sdk: OpenAI): Promise<void> {
+  let open = (): void => undefined;
+  gate = { promise: new Promise<void>((resolve) => (open = resolve)), open: () => open() };
+  const file = await sdk.files.create({ file: await toFile(Buffer.from(chatFile(10, { prefix: "held" })), "batch.jsonl"), purpose: "batch" });
+  const created = await sdk.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" });
+  const expectQueue = async (url: string) => {
+    const scrape = await scrapeMetrics(url, auth);
+    // A Worker claims up to twice its Model's concurrency: 6 Items are running (leased), 3 of them in
+    // flight upstream and 3 waiting in the Dispatcher; 4 are still pending.
+    return scrape.value("spool_items", { ...MODEL, status: "running" }) === 6 && scrape.value("spool_items", { ...MODEL, status: "pending" }) === 4 ? scrape : undefined;
+  };
+  const atWorker = await waitFor(() => expectQueue(worker.url), { what: "6 running and 4 pending items in the worker's /metrics" });
+  const atApi = await waitFor(() => expectQueue(api.url), { what: "the same queue seen by the API-only process" });
+  expect(atWorker.value("spool_requests_in_flight", MODEL)).toBe(3);
+  expect(atWorker.value("spool_requests_waiting", MODEL)).toBe(3);
+  expect(atApi.value("spool_requests_in_flight", MODEL)).toBe(0);
+  expect(atApi.value("spool_batches", { status: "in_progress" })).toBe(1);
+  expect(atApi.value("spool_queue_oldest_item_age_seconds", MODEL)).toBeGreaterThan(0);
+  gate.open();
+  await waitFor(async () => (await sdk.batches.retrieve(created.id)).status === "completed", { what: "the held batch to complete" });
+  gate = null;
+  const after = await waitFor(async () => {
+    const scrape = await scrapeMetrics(api.url, auth);
+    return scrape.value("spool_items", { ...MODEL, status: "pending" }) === 0 ? scrape : undefined;
+  }, { what: "the queue to empty" });
+  expect(after.value("spool_queue_oldest_item_age_seconds", MODEL)).toBe(0);
+}
