@@ -27,6 +27,7 @@ describe.skipIf(!hasChromium)("web dashboard in Chromium", () => {
   /** Requests whose text starts with "slow" wait for this long; those saying "reject" fail until `healed`. */
   let slowMs = 150;
   let healed = false;
+  const pageProblems: string[] = [];
 
   beforeAll(async () => {
     upstream = await startFakeOpenAIUpstream();
@@ -39,6 +40,11 @@ describe.skipIf(!hasChromium)("web dashboard in Chromium", () => {
     client = new OpenAI({ apiKey: API_KEY, baseURL: spool.openaiBaseUrl, maxRetries: 0 });
     browser = await launchBrowser();
     page = await browser.newPage({ viewport: { width: 1360, height: 900 }, acceptDownloads: true });
+    // Script errors and blocked loads (the page's content security policy) would show up here.
+    page.on("pageerror", (error) => pageProblems.push(`page error: ${error.message}`));
+    page.on("console", (message) => {
+      if (message.type() === "error" && !/status of 401/.test(message.text())) pageProblems.push(`console: ${message.text()}`);
+    });
   });
 
   afterAll(async () => {
@@ -134,5 +140,6 @@ describe.skipIf(!hasChromium)("web dashboard in Chromium", () => {
     const cells = await row.locator("td").allTextContents();
     expect(cells.slice(0, 4)).toEqual(["gpt-test", "openai", "2", "2"]);
     await page.screenshot({ path: screenshotPath("dashboard-models"), fullPage: true });
+    expect(pageProblems).toEqual([]);
   });
 });

@@ -38,6 +38,8 @@ export function dashboardSurface(): DialectSurface {
 function sendAsset(reply: FastifyReply, request: FastifyRequest, asset: Asset | undefined): FastifyReply {
   if (asset === undefined) throw new AppError("not_found", `No such dashboard file: ${request.url}.`);
   reply.header("etag", asset.etag).header("cache-control", "no-cache").header("x-content-type-options", "nosniff");
+  // Only spool's own files may load or run, and no other site may frame the page (clickjacking the actions).
+  if (asset.contentType.startsWith("text/html")) reply.header("content-security-policy", "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'");
   if (request.headers["if-none-match"] === asset.etag) return reply.code(304).send();
   return reply.type(asset.contentType).send(asset.body);
 }

@@ -59,7 +59,7 @@ export function batchPage(id) {
       void refreshResults();
       document.getElementById(status === "failed" ? "errors" : "results")?.scrollIntoView({ behavior: "smooth" });
     };
-    const count = (name, value, status) => h("a", { href: "javascript:void 0", "data-count": name, onclick: jump(status) }, h("i", { class: "", style: { background: `var(--${colorOf(name)})` } }), `${name} ${number(value)}`);
+    const count = (name, value, status) => h("button", { type: "button", class: "linklike", "data-count": name, title: `Show the ${name} results`, onclick: jump(status) }, h("i", { style: { background: `var(--${colorOf(name)})` } }), `${name} ${number(value)}`);
     const windowNote = batch.meetsWindow === null ? null : batch.meetsWindow ? h("span", { class: "good" }, "will finish within its window") : h("span", { class: "bad" }, "will not finish within its window at this rate");
     fill(
       header,
