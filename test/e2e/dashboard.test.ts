@@ -13,6 +13,7 @@ import { chatFile, chatLine } from "../helpers/batch-files.ts";
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from "../helpers/fake-openai-upstream.ts";
 import { startTestApp, type TestApp } from "../helpers/spool-app.ts";
 import { waitFor } from "../helpers/wait-for.ts";
+import { startWebhookReceiver, type WebhookReceiver } from "../helpers/webhook-receiver.ts";
 
 const API_KEY = "sk-dashboard-test";
 
@@ -23,6 +24,7 @@ describe.skipIf(!hasChromium)("web dashboard in Chromium", () => {
   let spool: TestApp;
   let client: OpenAI;
   let browser: Browser;
+  let receiver: WebhookReceiver;
   let page: Page;
   /** Requests whose text starts with "slow" wait for this long; those saying "reject" fail until `healed`. */
   let slowMs = 150;
@@ -36,7 +38,14 @@ describe.skipIf(!hasChromium)("web dashboard in Chromium", () => {
       if (key.startsWith("slow")) return { delayMs: slowMs };
       return undefined;
     });
-    spool = await startTestApp({ apiKeys: [API_KEY], models: [{ name: "gpt-test", engine: "openai", baseUrl: upstream.url, concurrency: 2, maxRetries: 0 }], worker: { sweepMs: 100 } }, { label: "dashboard" });
+    // The receiver refuses each event's first delivery: the log shows the retry.
+    receiver = await startWebhookReceiver();
+    receiver.answer = (_n, body) => (receiver.received.some((earlier) => earlier.body === body) ? 200 : 503);
+    const webhooks = [{ url: receiver.url, secret: `whsec_${Buffer.from("dashboard test webhook secret 32").toString("base64")}` }];
+    spool = await startTestApp(
+      { apiKeys: [API_KEY], models: [{ name: "gpt-test", engine: "openai", baseUrl: upstream.url, concurrency: 2, maxRetries: 0 }], worker: { sweepMs: 100 }, webhooks, webhookDelivery: { retryDelaysMs: [200] } },
+      { label: "dashboard" },
+    );
     client = new OpenAI({ apiKey: API_KEY, baseURL: spool.openaiBaseUrl, maxRetries: 0 });
     browser = await launchBrowser();
     page = await browser.newPage({ viewport: { width: 1360, height: 900 }, acceptDownloads: true });
@@ -51,6 +60,7 @@ describe.skipIf(!hasChromium)("web dashboard in Chromium", () => {
     await browser?.close();
     await spool?.stop();
     await upstream?.close();
+    await receiver?.close();
   });
 
   async function createBatch(content: string) {
@@ -131,6 +141,17 @@ describe.skipIf(!hasChromium)("web dashboard in Chromium", () => {
     const text = readFileSync((await file.path()) ?? "", "utf8");
     const ids = text.trim().split("\n").map((line) => (JSON.parse(line) as { custom_id: string }).custom_id);
     expect(ids).toEqual(["good-1", "bad-1", "good-2", "bad-2"]);
+  });
+
+  it("shows the webhook delivery log, with the retried delivery", async () => {
+    await page.goto(`${spool.url}/dashboard/#/webhooks`);
+    const delivered = page.locator("[data-testid=deliveries-table] tr", { hasText: "delivered" });
+    await waitFor(async () => (await delivered.count()) >= 3, { what: "three delivered events in the log", timeoutMs: 20_000 });
+    const cells = await delivered.first().locator("td").allTextContents();
+    expect(cells.some((cell) => /^batch\.(completed|cancelled)evt_/.test(cell))).toBe(true);
+    expect(cells).toContain("2");
+    expect(cells).toContain("200");
+    await page.screenshot({ path: screenshotPath("dashboard-webhooks"), fullPage: true });
   });
 
   it("shows each model's engine, limits and queue", async () => {

@@ -1,6 +1,9 @@
 // The webhook delivery log: every event queued for every endpoint, newest first, with its attempts.
 import { api, query } from "./api.js";
-import { badge, fill, h, time } from "./dom.js";
+import { fill, h, time } from "./dom.js";
+
+/** A delivery's status drawn like the batch status it resembles. */
+const DELIVERY_LOOK = { delivered: "completed", failed: "failed", pending: "in_progress" };
 
 export function webhooksPage() {
   const state = { before: [undefined] };
@@ -35,7 +38,7 @@ export function deliveriesTable(deliveries, withBatch = false) {
           h("td", {}, h("code", {}, `batch.${d.event}`), h("div", { class: "muted mono" }, d.id)),
           withBatch ? h("td", {}, h("a", { href: `#/batches/${encodeURIComponent(d.batchId)}`, class: "mono" }, d.batchId)) : null,
           h("td", { class: "mono" }, d.endpointUrl),
-          h("td", {}, badge(d.status === "delivered" ? "completed" : d.status === "failed" ? "failed" : "in_progress"), " ", d.status),
+          h("td", {}, h("span", { class: `badge ${DELIVERY_LOOK[d.status]}` }, d.status === "pending" ? (d.attempts > 0 ? "retrying" : "pending") : d.status)),
           h("td", { class: "num" }, d.attempts),
           h("td", {}, d.lastStatusCode ?? "", d.lastError ? h("div", { class: "bad" }, d.lastError) : null),
           h("td", {}, d.status === "pending" ? time(d.nextAttemptAtMs) : "–"),
