@@ -19,7 +19,10 @@ import { newBatchId, newFileId } from "../core/ids.ts";
 import { isTerminal, type Batch, type Dialect, type Item, type ItemStatus, type RequestKind } from "../core/types.ts";
 import type { BlobStore } from "../store/blob-store.ts";
 import type { BatchQuery, Store } from "../store/store.ts";
-import { batchProgress, type BatchProgress } from "../core/batch-progress.ts";
+import { batchProgress, type BatchForecast, type BatchProgress } from "../core/batch-progress.ts";
+import type { ModelCatalog } from "../core/model-catalog.ts";
+import { forecastsOf } from "./batch-forecasts.ts";
+import { sampleInlineLines, sampleInputFile, type ExpectedWork } from "./input-sample.ts";
 
 /** Purpose of the internal File that holds an inline Batch's requests as JSONL (hidden from file lists). */
 export const INLINE_INPUT_PURPOSE = "batch_inline_input";
@@ -36,6 +39,10 @@ export interface BatchServiceDeps {
   formats: BatchFormats;
   /** Wakes local Workers and the Sweeper; a no-op in API-only processes (they poll). */
   notifyWork: () => void;
+  /** The configured Models: their batch hours shape forecasts. */
+  catalog?: ModelCatalog;
+  /** Completion windows by dialect for Batches created without one (config `scheduling.defaultWindow`). */
+  defaultWindowMs?: Partial<Record<Dialect, number>>;
 }
 
 /** The input of a new Batch: an uploaded File, or inline request lines (already checked by the dialect). */
@@ -72,10 +79,13 @@ export class BatchService {
     const format = formats[command.dialect];
     const nowMs = clock.now();
     const id = command.id ?? newBatchId();
-    const lifetimeMs = command.lifetimeMs ?? format.defaultLifetimeMs;
+    const lifetimeMs = command.lifetimeMs ?? this.deps.defaultWindowMs?.[command.dialect] ?? format.defaultLifetimeMs;
     const inline = "lines" in command.input;
     const inputFileId = "fileId" in command.input ? command.input.fileId : await this.writeInlineInput(id, command.input.lines, nowMs, lifetimeMs);
-    const options = inline ? { ...command.options, inline: true, requestCount: (command.input as { lines: readonly string[] }).lines.length } : (command.options ?? {});
+    const expected = await this.expectedWork(command, inputFileId);
+    const options = inline
+      ? { ...command.options, inline: true, requestCount: (command.input as { lines: readonly string[] }).lines.length, ...expected }
+      : { ...command.options, ...expected };
     let batch: Batch;
     try {
       batch = await store.createBatch({
@@ -145,9 +155,15 @@ export class BatchService {
     return retried;
   }
 
-  /** Live counts, rate and ETA of a Batch. */
-  progress(batch: Batch): BatchProgress {
-    return batchProgress(batch, this.deps.clock.now());
+  /** Live counts, rate, ETA and whether the Batch will meet its deadline (the scheduler's forecast). */
+  async progress(batch: Batch): Promise<BatchProgress> {
+    const forecasts = await this.forecasts([batch]);
+    return batchProgress(batch, this.deps.clock.now(), forecasts.get(batch.id) ?? null);
+  }
+
+  /** The scheduler's forecast for each of `batches` that still runs, by Batch id (two Store reads per Model). */
+  forecasts(batches: readonly Batch[]): Promise<Map<string, BatchForecast>> {
+    return forecastsOf(this.deps, batches);
   }
 
   /** The Items of a Batch in input order (optionally only some statuses), read one page at a time. */
@@ -187,6 +203,22 @@ export class BatchService {
     const batch = await this.deps.store.getBatch(id);
     if (!batch) throw new AppError("not_found", `No such Batch object: ${id}.`, { param: "batch_id" });
     return batch;
+  }
+
+  /** How big the new Batch will be and on which Model, for its forecast until validation knows. */
+  private async expectedWork(command: CreateBatchCommand, inputFileId: string): Promise<ExpectedWork> {
+    const format = this.deps.formats[command.dialect];
+    try {
+      const work =
+        "lines" in command.input
+          ? sampleInlineLines(command.input.lines, format)
+          : await sampleInputFile(this.deps.blobs, inputFileId, (await this.deps.store.getFile(inputFileId))?.bytes ?? 0, format);
+      return command.model === null ? work : { ...work, expectedModel: command.model };
+    } catch (error) {
+      // Only an estimate: the Batch is created all the same, and validation will count its Items.
+      this.deps.logger.debug({ err: error, inputFileId }, "could not sample the batch input for its forecast");
+      return {};
+    }
   }
 
   /** Writes inline request lines as the internal JSONL File a Batch validates like any upload. */

@@ -59,6 +59,9 @@ export interface Share {
   heldUntilMs: number | null;
 }
 
+/** Batches considered per Model: the oldest this many with queued Items (the rest wait for a later read). */
+export const MAX_QUEUED_BATCHES = 1_000;
+
 /** Reserve and judge "can wait" with this much room: estimates of capacity are only estimates. */
 export const DEADLINE_MARGIN = 1.25;
 /** The lowest weight relative to the highest priority queued: 2^-10, about 0.1%. */

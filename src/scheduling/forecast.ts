@@ -11,16 +11,8 @@
  * assumed to hold), Items that fail and are retried. It is re-run on every progress read, so the estimate
  * follows what happens.
  */
+import type { BatchForecast } from "../core/batch-progress.ts";
 import { planShares, type QueueEntry, type ScheduleContext } from "./fair-share.ts";
-
-export interface BatchForecast {
-  /** When its last Item is forecast to finish; null when unknown (no measured capacity) or beyond the horizon. */
-  finishMs: number | null;
-  /** Its part of the Model's capacity now (0..1). */
-  share: number;
-  /** Held for the Model's batch hours until then; null when it runs now. */
-  heldUntilMs: number | null;
-}
 
 /** Forecasts past this are "not foreseeable" (null): far beyond any completion window. */
 const HORIZON_MS = 60 * 86_400_000;

@@ -17,13 +17,10 @@ import type { ModelConfig } from "../config/config.ts";
 import { BatchHours } from "../core/batch-hours.ts";
 import type { Clock } from "../core/clock.ts";
 import { ClaimPlanner } from "../scheduling/claim-planner.ts";
-import { planShares, type ScheduleContext } from "../scheduling/fair-share.ts";
+import { MAX_QUEUED_BATCHES, planShares, type ScheduleContext } from "../scheduling/fair-share.ts";
 import { THROUGHPUT_REPORT_MS, THROUGHPUT_ROUND_MS, ThroughputMeter } from "../scheduling/throughput-meter.ts";
 import type { QueuedBatch } from "../store/scheduling-views.ts";
 import type { BatchClaim, ClaimedItem, Store } from "../store/store.ts";
-
-/** Batches considered per Model: the oldest this many with claimable Items (more wait for a later read). */
-export const MAX_QUEUED_BATCHES = 1_000;
 
 export interface LaneScheduleDeps {
   store: Store;
