@@ -11,6 +11,7 @@ import { benchOrder } from "./order.ts";
 import { benchPacking } from "./packing.ts";
 import { benchPrefix } from "./prefix.ts";
 import { benchScaleOut } from "./scale-out.ts";
+import { benchSched } from "./sched.ts";
 import { benchStoreHotPath } from "./store-hot-path.ts";
 import { benchValidation } from "./validation.ts";
 
@@ -25,6 +26,7 @@ const sections: Record<string, () => Promise<void>> = {
   order: () => benchOrder(),
   dashboard: () => benchDashboard(),
   metrics: () => benchMetrics(),
+  sched: () => benchSched(),
   chaos: async () => {
     if (!(await benchChaos())) process.exitCode = 1;
   },

@@ -1,0 +1,144 @@
+/**
+ * (sched) Scheduling across Batches (issue 12), through a spool process and a steady upstream process:
+ *
+ * 1. Fair share: a 10-request Batch created while a 200k-request Batch runs on the same Model, timed from
+ *    create to completed, against the same Batch on the idle Model (goal: at most 2x). Each side is timed
+ *    three times, median kept. The large Batch is cancelled afterwards: only its start matters here.
+ * 2. ETA accuracy: one Batch on an idle Model with a steady upstream (fixed latency); from 10% progress on,
+ *    every forecast finish (the dashboard API's ETA, in ms) against the moment the last request finished.
+ *    Goal: within ±15% of the Batch's actual run time.
+ *
+ * Sizes: SPOOL_BENCH_SCHED_LARGE (default 200,000) and SPOOL_BENCH_SCHED_ETA (default 16,000) requests.
+ */
+import { createReadStream, mkdtempSync } from "node:fs";
+import path from "node:path";
+import OpenAI from "openai";
+import { writeBenchConfig } from "./end-to-end.ts";
+import { ensureChatFile, ratio, row, workPath, WORK_DIR } from "./lib.ts";
+import { startSpool, startUpstream, type Peer } from "./processes.ts";
+
+const LARGE = Number(process.env.SPOOL_BENCH_SCHED_LARGE ?? 200_000);
+const ETA_ITEMS = Number(process.env.SPOOL_BENCH_SCHED_ETA ?? 16_000);
+const SMALL = 10;
+const CONCURRENCY = 64;
+const LATENCY_MS = 20;
+const ETA_CONCURRENCY = 16;
+const ROUNDS = 3;
+
+interface DashboardBatch {
+  status: string;
+  counts: { total: number; succeeded: number; failed: number; pending: number; running: number };
+  etaMs: number | null;
+}
+
+export async function benchSched(): Promise<void> {
+  console.log(`\n(sched) Scheduling: fair share across batches and ETA accuracy (upstream ${LATENCY_MS} ms per request)`);
+  const upstream = await startUpstream(LATENCY_MS);
+  try {
+    await fairShare(upstream);
+    await etaAccuracy(upstream);
+  } finally {
+    await upstream.stop();
+  }
+}
+
+async function fairShare(upstream: Peer): Promise<void> {
+  const largeFile = workPath(`chat-${LARGE}.jsonl`);
+  const smallFile = workPath(`chat-${SMALL}.jsonl`);
+  await ensureChatFile(largeFile, LARGE);
+  await ensureChatFile(smallFile, SMALL);
+  const spool = await startBenchSpool(upstream, CONCURRENCY);
+  try {
+    const client = clientOf(spool);
+    const small = await client.files.create({ file: createReadStream(smallFile), purpose: "batch" });
+    const idle: number[] = [];
+    for (let round = 0; round < ROUNDS; round += 1) idle.push(await timeBatch(client, small.id));
+    const large = await client.files.create({ file: createReadStream(largeFile), purpose: "batch" });
+    const started = performance.now();
+    const big = await client.batches.create({ input_file_id: large.id, endpoint: "/v1/chat/completions", completion_window: "24h" });
+    await until(async () => ((await client.batches.retrieve(big.id)).request_counts?.completed ?? 0) >= 2 * CONCURRENCY * 4);
+    const validatedIn = (performance.now() - started) / 1000;
+    const behind: number[] = [];
+    for (let round = 0; round < ROUNDS; round += 1) behind.push(await timeBatch(client, small.id));
+    const running = await client.batches.retrieve(big.id);
+    await client.batches.cancel(big.id);
+    const idleMs = median(idle);
+    const behindMs = median(behind);
+    row(`${SMALL}-request batch on the idle model (median of ${ROUNDS})`, `${idleMs.toFixed(0)} ms`, idle.map((ms) => ms.toFixed(0)).join(" / "));
+    row(`... created while a ${LARGE.toLocaleString()}-request batch runs`, `${behindMs.toFixed(0)} ms`, behind.map((ms) => ms.toFixed(0)).join(" / "));
+    row("behind / idle", ratio(behindMs, idleMs, { max: 2 }), `large batch: ${running.request_counts?.completed.toLocaleString()} of ${LARGE.toLocaleString()} done meanwhile (started ${validatedIn.toFixed(1)} s after create)`);
+  } finally {
+    await spool.stop();
+  }
+}
+
+async function etaAccuracy(upstream: Peer): Promise<void> {
+  const file = workPath(`chat-${ETA_ITEMS}.jsonl`);
+  await ensureChatFile(file, ETA_ITEMS);
+  const spool = await startBenchSpool(upstream, ETA_CONCURRENCY);
+  try {
+    const client = clientOf(spool);
+    const uploaded = await client.files.create({ file: createReadStream(file), purpose: "batch" });
+    const created = await client.batches.create({ input_file_id: uploaded.id, endpoint: "/v1/chat/completions", completion_window: "24h" });
+    const createdAt = performance.now();
+    const forecasts: { at: number; done: number; finishAt: number }[] = [];
+    let startedAt: number | null = null;
+    let lastDoneAt = 0;
+    for (;;) {
+      const view = await dashboardBatch(spool, created.id);
+      const now = performance.now();
+      const done = view.counts.succeeded + view.counts.failed;
+      if (startedAt === null && view.status === "in_progress") startedAt = now;
+      if (done >= view.counts.total && view.counts.total > 0) {
+        lastDoneAt = now;
+        break;
+      }
+      if (view.etaMs !== null && done >= 0.1 * ETA_ITEMS) forecasts.push({ at: now, done, finishAt: now + view.etaMs });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const runMs = lastDoneAt - (startedAt ?? createdAt);
+    const errors = forecasts.map((forecast) => (forecast.finishAt - lastDoneAt) / runMs);
+    const worst = errors.reduce((most, error) => (Math.abs(error) > Math.abs(most) ? error : most), 0);
+    const at10 = errors[0] ?? NaN;
+    row(`ETA: ${ETA_ITEMS.toLocaleString()} requests, ${ETA_CONCURRENCY} at a time`, `${(runMs / 1000).toFixed(1)} s`, `${forecasts.length} forecasts from 10% progress on`);
+    row("forecast at 10% progress vs actual finish", pct(at10), "of the run time");
+    row("worst forecast from 10% on", pct(worst), Math.abs(worst) <= 0.15 ? "(goal within ±15%: met)" : "(goal within ±15%: NOT met)");
+  } finally {
+    await spool.stop();
+  }
+}
+
+async function startBenchSpool(upstream: Peer, concurrency: number): Promise<Peer> {
+  const dir = mkdtempSync(path.join(WORK_DIR, "sched-"));
+  return startSpool("serve", writeBenchConfig(dir, { models: [{ name: "gpt-bench", engine: "openai", baseUrl: upstream.url, concurrency, maxRetries: 0 }], worker: { pollMs: 100 } }));
+}
+
+function clientOf(spool: Peer): OpenAI {
+  return new OpenAI({ apiKey: "bench", baseURL: `${spool.url}/v1`, maxRetries: 0, timeout: 600_000 });
+}
+
+/** Create -> completed of one Batch over `fileId`, in ms (polled every 10 ms). */
+async function timeBatch(client: OpenAI, fileId: string): Promise<number> {
+  const start = performance.now();
+  const batch = await client.batches.create({ input_file_id: fileId, endpoint: "/v1/chat/completions", completion_window: "24h" });
+  await until(async () => (await client.batches.retrieve(batch.id)).status === "completed", 10);
+  return performance.now() - start;
+}
+
+async function dashboardBatch(spool: Peer, id: string): Promise<DashboardBatch> {
+  const response = await fetch(`${spool.url}/dashboard/api/batches/${encodeURIComponent(id)}`);
+  return ((await response.json()) as { batch: DashboardBatch }).batch;
+}
+
+async function until(probe: () => Promise<boolean>, everyMs = 100): Promise<void> {
+  while (!(await probe())) await new Promise((resolve) => setTimeout(resolve, everyMs));
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
+}
+
+function pct(value: number): string {
+  return `${value >= 0 ? "+" : ""}${(value * 100).toFixed(1)}%`;
+}
