@@ -1,5 +1,5 @@
 /**
- * How many Items a Model finishes per second *while it has work*: Items finished over the last 20 seconds
+ * How many Items a Model finishes per second *while it has work*: Items finished over the last 10 seconds
  * divided by the part of those seconds in which at least one Item was in flight. Dividing by busy time
  * rather than wall time is what makes it a capacity: a lane that idled half the minute still reports what
  * it does when busy, which is what the share policy and the forecast need. While the lane never runs
@@ -8,7 +8,7 @@
  * In memory, one per Worker lane, driven by the injected clock: the Worker reports it to the Store
  * (`recordThroughput`), where the rates of every process are summed.
  */
-const WINDOW_SECONDS = 20;
+const WINDOW_SECONDS = 10;
 /** How often a lane reports its rate to the Store (at most; only while it has one). */
 export const THROUGHPUT_REPORT_MS = 2_000;
 /** Reports this close to the newest one are one round: the processes alive then (Store.modelThroughput). */
