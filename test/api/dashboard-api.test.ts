@@ -95,7 +95,7 @@ describe("dashboard API", () => {
 
   it("shows a running batch's priority, its share of the model and what the scheduler expects of it", async () => {
     const file = await client.files.create({ file: await toFile(Buffer.from(`${chatLine("held-1", "held 1")}\n${chatLine("held-2", "held 2")}\n`), "held.jsonl"), purpose: "batch" });
-    const created = await client.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "2h", metadata: { priority: "4" } });
+    const created = await client.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "2h" as "24h", metadata: { priority: "4" } });
     const running = await waitFor(async () => {
       const view = (await get(`/batches/${created.id}`)).body.batch as { status: string; counts: { running: number } } & Record<string, unknown>;
       return view.status === "in_progress" && view.counts.running === 2 ? view : undefined;

@@ -1,5 +1,6 @@
 /** The scheduler's views (src/store/scheduling-views.ts) on PostgreSQL; mirrors ../sqlite/scheduling-sql.ts. */
 import type { ModelThroughput, QueuedBatch } from "../scheduling-views.ts";
+import { QUEUED_BATCH_COLUMNS, toQueuedBatch, type QueuedBatchRow } from "../shared/row-mappers.ts";
 import type { PostgresDatabase } from "./database.ts";
 
 /** Reports older than this are deleted by the next write: their process is long gone. */
@@ -17,22 +18,14 @@ const QUEUED_BATCHES_SQL = `
     SELECT (SELECT batch_seq FROM items
             WHERE status = 'pending' AND leader_idx IS NULL AND model = $1 AND batch_seq > queued.seq ORDER BY batch_seq LIMIT 1)
     FROM queued WHERE queued.seq IS NOT NULL)
-  SELECT b.id, b.seq, b.priority, b.created_at_ms, b.expires_at_ms,
-         b.total_items - b.succeeded_items - b.failed_items - b.cancelled_items - b.expired_items AS remaining
+  SELECT ${QUEUED_BATCH_COLUMNS}
   FROM (SELECT seq FROM queued WHERE seq IS NOT NULL LIMIT $2) AS q JOIN batches b ON b.seq = q.seq
   ORDER BY b.seq`;
 
 export async function queuedBatches(db: PostgresDatabase, model: string, limit: number): Promise<QueuedBatch[]> {
   if (limit <= 0) return [];
-  const { rows } = await db.query<{ id: string; seq: number; priority: number; created_at_ms: number; expires_at_ms: number; remaining: number }>(QUEUED_BATCHES_SQL, [model, limit]);
-  return rows.map((row) => ({
-    id: row.id,
-    seq: row.seq,
-    priority: row.priority,
-    createdAtMs: row.created_at_ms,
-    expiresAtMs: row.expires_at_ms,
-    remaining: Math.max(0, row.remaining),
-  }));
+  const { rows } = await db.query<QueuedBatchRow>(QUEUED_BATCHES_SQL, [model, limit]);
+  return rows.map(toQueuedBatch);
 }
 
 export async function recordThroughput(db: PostgresDatabase, report: { owner: string; model: string; itemsPerSecond: number; nowMs: number }): Promise<void> {

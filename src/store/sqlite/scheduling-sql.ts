@@ -1,5 +1,6 @@
 /** The scheduler's views (src/store/scheduling-views.ts) on SQLite. */
 import type { ModelThroughput, QueuedBatch } from "../scheduling-views.ts";
+import { QUEUED_BATCH_COLUMNS, toQueuedBatch, type QueuedBatchRow } from "../shared/row-mappers.ts";
 import type { SqliteDatabase } from "./database.ts";
 
 /** Reports older than this are deleted by the next write: their process is long gone. */
@@ -21,31 +22,14 @@ const QUEUED_BATCHES_SQL = `
             WHERE status = 'pending' AND leader_idx IS NULL AND model = @model AND batch_seq > queued.seq ORDER BY batch_seq LIMIT 1)
     FROM queued WHERE queued.seq IS NOT NULL
     LIMIT @limit + 1)
-  SELECT b.id, b.seq, b.priority, b.created_at_ms, b.expires_at_ms,
-         b.total_items - b.succeeded_items - b.failed_items - b.cancelled_items - b.expired_items AS remaining
+  SELECT ${QUEUED_BATCH_COLUMNS}
   FROM queued CROSS JOIN batches b ON b.seq = queued.seq
   ORDER BY b.seq`;
-
-interface QueuedBatchRow {
-  id: string;
-  seq: number;
-  priority: number;
-  created_at_ms: number;
-  expires_at_ms: number;
-  remaining: number;
-}
 
 export function queuedBatches(db: SqliteDatabase, model: string, limit: number): QueuedBatch[] {
   if (limit <= 0) return [];
   const rows = db.statement(QUEUED_BATCHES_SQL).all({ model, limit }) as QueuedBatchRow[];
-  return rows.slice(0, limit).map((row) => ({
-    id: row.id,
-    seq: row.seq,
-    priority: row.priority,
-    createdAtMs: row.created_at_ms,
-    expiresAtMs: row.expires_at_ms,
-    remaining: Math.max(0, row.remaining),
-  }));
+  return rows.slice(0, limit).map(toQueuedBatch);
 }
 
 export function recordThroughput(db: SqliteDatabase, report: { owner: string; model: string; itemsPerSecond: number; nowMs: number }): void {
