@@ -66,7 +66,7 @@ export async function benchStoreHotPath(count = 100_000): Promise<void> {
       const perItemUs = (runMs * 1000) / count;
       row(`${name}: insert (validation's bulk path)`, `${Math.round(count / (insertMs / 1000)).toLocaleString()} items/s`);
       row(`${name}: claim + complete`, `${Math.round(count / (runMs / 1000)).toLocaleString()} items/s`, `${perItemUs.toFixed(1)} µs/item; ${(runMs / insertMs).toFixed(2)}x the insert`);
-      // The Worker's claim since issue 12 (decision 0015), on a store of its own as fresh as the first.
+      // The Worker's claim since issue 12 (decision 0017), on a store of its own as fresh as the first.
       const shared = await onFreshStore(open, (store) => cycle(store, count, true));
       row(`${name}: claim by Batch share + complete`, `${Math.round(count / (shared.runMs / 1000)).toLocaleString()} items/s`, `${((shared.runMs * 1000) / count).toFixed(1)} µs/item; ${(shared.runMs / runMs).toFixed(2)}x the FIFO claim`);
     } catch (error) {

@@ -1,6 +1,6 @@
 /**
  * What the scheduler reads and writes, part of the Store contract (store.ts): the Batches queued on a
- * Model, and the Model's measured throughput (issue 12; docs/decisions/0015-fair-share-deadlines-sched.md).
+ * Model, and the Model's measured throughput (issue 12; docs/decisions/0017-fair-share-deadlines-sched.md).
  *
  * The Worker lane of each Model reads `queuedBatches` every poll interval (not per claim) and shares its
  * claims across them (src/scheduling/); progress reads use both to forecast a Batch's finish. Neither is

@@ -1,4 +1,4 @@
--- 008: measured throughput per Model (issue 12; docs/decisions/0015-fair-share-deadlines-sched.md). Numbered
+-- 008: measured throughput per Model (issue 12; docs/decisions/0017-fair-share-deadlines-sched.md). Numbered
 -- 008: 005-007 are taken by other changes.
 --
 -- Each process's Worker lanes write the rate at which they finish a Model's Items while busy, every couple
