@@ -4,7 +4,7 @@
  * synchronous endpoints, which go ahead of queued Batch traffic (`priority: "sync"`).
  */
 import type { Dialect, RequestKind } from "./types.ts";
-import type { EngineReply } from "./engine.ts";
+import type { EngineReply, EngineStream } from "./engine.ts";
 
 export interface DispatchRequest {
   model: string;
@@ -26,6 +26,14 @@ export interface DispatchedItems {
 export interface Dispatcher {
   /** Resolves with the Engine's reply, or rejects with the last EngineError once retries are spent. */
   dispatch(request: DispatchRequest): Promise<EngineReply>;
+  /**
+   * A streamed reply (Engine.stream), run in the same lane, queue order and concurrency as `dispatch`:
+   * failures before the reply begins are retried like any request; once it has begun nothing is retried
+   * (the client already has part of it). The slot stays taken until the stream ends, fails, or its reader
+   * stops (which aborts the Engine call, as does `signal`); the Model's timeout covers the whole reply.
+   * Rejects with EngineError "unsupported" when the Model's Engine cannot stream.
+   */
+  dispatchStream(request: DispatchRequest): Promise<EngineStream>;
   /**
    * Batch Items claimed together. Single-input embedding requests of one Model that its Engine can pack
    * (same dialect and pack key, see Engine.packKey) share one Engine call, bounded by the Model's

@@ -17,6 +17,12 @@
  * Batch Items claimed together may share calls: `dispatchItems` packs single-input embedding requests
  * (src/dispatch/embedding-packs.ts); a pack takes one slot and is retried as a whole like one request.
  *
+ * Streams (`dispatchStream`): an attempt ends when the reply has begun (Engine.stream resolved), so failures
+ * before the first chunk are retried as usual; the slot, the attempt's timer and its AbortController stay
+ * with the stream until it ends, fails or its reader stops (HeldStream), and a reader that stops early
+ * aborts the Engine call. So streamed and plain sync requests share one concurrency limit, and a streaming
+ * client that hangs up frees its slot (and its llama.cpp sequence, or its upstream socket) at once.
+ *
  * Each attempt gets its own AbortSignal that fires on the Model's `timeoutMs` (an EngineError "timeout",
  * retryable) or on the caller's signal (an EngineError "aborted", never retried). The timer is a plain
  * setTimeout cleared when the attempt ends: `AbortSignal.timeout()` cannot be cleared, and at thousands of
@@ -29,7 +35,8 @@ import { systemClock, type Clock } from "../core/clock.ts";
 import type { DispatchedItems, DispatchRequest, Dispatcher } from "../core/dispatcher.ts";
 import { AppError } from "../core/errors.ts";
 import { RETRY_DEFAULTS, retryDelayMs } from "../core/retry-policy.ts";
-import { EngineError, type Engine, type EngineReply } from "../core/engine.ts";
+import { EngineError, type Engine, type EngineReply, type EngineStream } from "../core/engine.ts";
+import { HeldStream } from "./held-stream.ts";
 import { dispatchPacked, runEnginePack, type PackOutcome, type PlannedPack } from "./embedding-packs.ts";
 import { Fifo } from "./fifo.ts";
 
@@ -108,6 +115,22 @@ export class ModelDispatcher implements Dispatcher {
     );
   }
 
+  async dispatchStream(request: DispatchRequest): Promise<EngineStream> {
+    if (this.closing.signal.aborted) throw closedError(request.model);
+    const { engine, model } = this.resolve(request.model);
+    if (engine.stream === undefined) {
+      throw new EngineError({ kind: "unsupported", message: `Model '${model.name}' (engine ${engine.name}) cannot stream replies.`, statusCode: 400, retryable: false });
+    }
+    const open = engine.stream.bind(engine);
+    return this.run(
+      model,
+      request.priority === "sync",
+      request.signal,
+      (signal) => open({ kind: request.kind, dialect: request.dialect, body: request.body, model, signal }),
+      (stream, controller, end) => ({ requestId: stream.requestId, chunks: new HeldStream(stream.chunks, controller, end, (error) => attemptError(error, controller.signal)) }),
+    );
+  }
+
   dispatchItems(requests: readonly DispatchRequest[]): DispatchedItems {
     return dispatchPacked(requests, {
       resolve: (name) => this.options.resolve(name),
@@ -138,20 +161,34 @@ export class ModelDispatcher implements Dispatcher {
     }
   }
 
-  /** Runs `call` in a slot of `model`'s lane, retrying retryable EngineErrors (see the file comment). */
-  private async run<T>(model: ModelConfig, sync: boolean, signal: AbortSignal | undefined, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  /**
+   * Runs `call` in a slot of `model`'s lane, retrying retryable EngineErrors (see the file comment). With
+   * `hold`, a successful attempt keeps its slot, timer and controller: `hold` wraps the value and calls `end`
+   * (once) when the caller is done with it.
+   */
+  private async run<T>(model: ModelConfig, sync: boolean, signal: AbortSignal | undefined, call: (signal: AbortSignal) => Promise<T>, hold?: Hold<T>): Promise<T> {
     const lane = this.laneOf(model);
     for (let retry = 0; ; retry += 1) {
       if (signal?.aborted) throw callerAbortedError(model.name, signal.reason);
       const waiting = this.acquire(lane, retry === 0 ? (sync ? SYNC : BATCH) : sync ? SYNC_RETRY : BATCH_RETRY, signal);
       if (waiting !== null) await waiting;
       let failure: unknown;
+      let held = false;
+      const holdSlot: Hold<T> | undefined =
+        hold &&
+        ((value, controller, end) => {
+          held = true;
+          return hold(value, controller, () => {
+            end();
+            this.release(lane);
+          });
+        });
       try {
-        return await this.attempt(lane, model, signal, call);
+        return await this.attempt(lane, model, signal, call, holdSlot);
       } catch (error) {
         failure = error;
       } finally {
-        this.release(lane);
+        if (!held) this.release(lane);
       }
       // Not an EngineError: a bug in spool or an engine, not a failed request; retrying will not help.
       if (!(failure instanceof EngineError)) throw failure;
@@ -250,7 +287,7 @@ export class ModelDispatcher implements Dispatcher {
     }
   }
 
-  private async attempt<T>(lane: Lane, model: ModelConfig, caller: AbortSignal | undefined, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  private async attempt<T>(lane: Lane, model: ModelConfig, caller: AbortSignal | undefined, call: (signal: AbortSignal) => Promise<T>, hold?: Hold<T>): Promise<T> {
     // A waiter granted a slot in the same tick its caller aborted: the listener below would never fire.
     if (caller?.aborted) throw callerAbortedError(model.name, caller.reason);
     const controller = new AbortController();
@@ -258,14 +295,21 @@ export class ModelDispatcher implements Dispatcher {
     const onCallerAbort = caller ? () => controller.abort(callerAbortedError(model.name, caller.reason)) : null;
     if (caller && onCallerAbort) caller.addEventListener("abort", onCallerAbort, { once: true });
     lane.attempts.add(controller);
-    try {
-      return await call(controller.signal);
-    } catch (error) {
-      throw attemptError(error, controller.signal);
-    } finally {
+    const cleanup = (): void => {
       clearTimeout(timer);
       if (caller && onCallerAbort) caller.removeEventListener("abort", onCallerAbort);
       lane.attempts.delete(controller);
+    };
+    let held = false;
+    try {
+      const value = await call(controller.signal);
+      if (hold === undefined) return value;
+      held = true;
+      return hold(value, controller, once(cleanup));
+    } catch (error) {
+      throw attemptError(error, controller.signal);
+    } finally {
+      if (!held) cleanup();
     }
   }
 
@@ -314,6 +358,18 @@ export class ModelDispatcher implements Dispatcher {
       lane.sleeping -= 1;
     }
   }
+}
+
+/** Keeps an attempt's slot past its call: wraps the value, and calls `end` once the caller is done with it. */
+type Hold<T> = (value: T, controller: AbortController, end: () => void) => T;
+
+function once(run: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    run();
+  };
 }
 
 function nextWaiter(lane: Lane): Waiter | undefined {

@@ -14,7 +14,7 @@
  * with its own 400; a member whose reply cannot be translated fails alone.
  */
 import type { Dialect, RequestKind } from "../../core/types.ts";
-import { EngineError, type Engine, type EnginePack, type EngineReply, type EngineRequest, type PackCandidate, type PackKey } from "../../core/engine.ts";
+import { EngineError, type Engine, type EnginePack, type EngineReply, type EngineRequest, type EngineStream, type PackCandidate, type PackKey } from "../../core/engine.ts";
 import { errorBodyIn, toDialectErrorBody } from "./error-bodies.ts";
 import { geminiToOpenAIRequest } from "./gemini-to-openai-request.ts";
 import { geminiToOpenAIResponse } from "./gemini-to-openai-response.ts";
@@ -58,6 +58,14 @@ class TranslatingEngine implements Engine {
       throw translatedError(error, request.dialect);
     }
     return this.replyIn(request.dialect, request.kind, reply, { modelName: request.model.name, request: request.body });
+  }
+
+  async stream(request: EngineRequest): Promise<EngineStream> {
+    if (this.inner.stream === undefined) {
+      throw new EngineError({ kind: "unsupported", message: `Model '${request.model.name}' (engine ${this.name}) cannot stream replies.`, statusCode: 400, retryable: false });
+    }
+    if (request.dialect === this.inner.dialect) return this.inner.stream(request);
+    throw new EngineError({ kind: "unsupported", message: `Streaming across dialects is not available yet for model '${request.model.name}'.`, statusCode: 400, retryable: false });
   }
 
   packKey(request: PackCandidate): PackKey | null {
