@@ -19,7 +19,7 @@
  *
  * Streams (`dispatchStream`): an attempt ends when the reply has begun (Engine.stream resolved), so failures
  * before the first chunk are retried as usual; the slot, the attempt's timer and its AbortController stay
- * with the stream until it ends, fails or its reader stops (HeldStream), and a reader that stops early
+ * with the stream until it ends, fails or its reader stops (held-stream.ts), and a reader that stops early
  * aborts the Engine call. So streamed and plain sync requests share one concurrency limit, and a streaming
  * client that hangs up frees its slot (and its llama.cpp sequence, or its upstream socket) at once.
  *
@@ -36,7 +36,7 @@ import type { DispatchedItems, DispatchRequest, Dispatcher } from "../core/dispa
 import { AppError } from "../core/errors.ts";
 import { RETRY_DEFAULTS, retryDelayMs } from "../core/retry-policy.ts";
 import { EngineError, type Engine, type EngineReply, type EngineStream } from "../core/engine.ts";
-import { HeldStream } from "./held-stream.ts";
+import { heldStream } from "./held-stream.ts";
 import { dispatchPacked, runEnginePack, type PackOutcome, type PlannedPack } from "./embedding-packs.ts";
 import { Fifo } from "./fifo.ts";
 
@@ -127,7 +127,7 @@ export class ModelDispatcher implements Dispatcher {
       request.priority === "sync",
       request.signal,
       (signal) => open({ kind: request.kind, dialect: request.dialect, body: request.body, model, signal }),
-      (stream, controller, end) => ({ requestId: stream.requestId, chunks: new HeldStream(stream.chunks, controller, end, (error) => attemptError(error, controller.signal)) }),
+      (stream, controller, end) => ({ requestId: stream.requestId, chunks: heldStream(stream.chunks, controller, end, (error) => attemptError(error, controller.signal)) }),
     );
   }
 

@@ -51,7 +51,8 @@ export async function postJson(request: PostJsonRequest): Promise<JsonReply> {
   }
 }
 
-function toJsonReply(statusCode: number, headers: HttpHeaders, text: string, request: PostJsonRequest): JsonReply {
+/** The reply of a finished exchange; throws the EngineError of a non-2xx (or a 2xx that is not JSON). */
+export function toJsonReply(statusCode: number, headers: HttpHeaders, text: string, request: PostJsonRequest): JsonReply {
   const requestId = headerValue(headers, "x-request-id") ?? null;
   const contentType = headerValue(headers, "content-type") ?? "";
   const ok = statusCode >= 200 && statusCode < 300;
@@ -112,7 +113,7 @@ function upstreamMessage(body: unknown): string {
 }
 
 /** The caller's signal, or one that also fires after `timeoutMs`; `cleanup` clears the timer and listener. */
-function withTimeout(outer: AbortSignal | undefined, timeoutMs: number | undefined, description: string): { signal: AbortSignal | undefined; cleanup: () => void } {
+export function withTimeout(outer: AbortSignal | undefined, timeoutMs: number | undefined, description: string): { signal: AbortSignal | undefined; cleanup: () => void } {
   if (timeoutMs === undefined) return { signal: outer, cleanup: noop };
   const controller = new AbortController();
   const timer = setTimeout(() => {
