@@ -39,7 +39,10 @@ export class EndingIterator<T> implements AsyncIterableIterator<T> {
   async return(): Promise<IteratorResult<T>> {
     if (!this.ended) {
       this.end({ how: "stopped" });
-      await this.iterator?.return?.().catch(() => undefined);
+      // Closed even when never read: a source that is itself an EndingIterator (or a ChunkPipe over one)
+      // has an end of its own to run.
+      this.iterator ??= this.source[Symbol.asyncIterator]();
+      await this.iterator.return?.().catch(() => undefined);
     }
     return { done: true, value: undefined };
   }
@@ -48,5 +51,60 @@ export class EndingIterator<T> implements AsyncIterableIterator<T> {
     if (this.ended) return;
     this.ended = true;
     this.onEnd(reason);
+  }
+}
+
+/**
+ * Each item of `source` turned into zero or more items (`step`), and `flush` at its end: a stateful
+ * translation of a stream, one chunk in, the chunks it implies out. `return()` closes the source even when
+ * it was never read, so the source's own end runs (see EndingIterator). `failure` may replace the
+ * source's error (for a body in another dialect).
+ */
+export class ChunkPipe<T, U> implements AsyncIterableIterator<U> {
+  private iterator: AsyncIterator<T> | null = null;
+  private readonly ready: U[] = [];
+  private finished = false;
+
+  constructor(
+    private readonly source: AsyncIterable<T>,
+    private readonly step: (item: T) => U[],
+    private readonly flush: () => U[],
+    private readonly failure: (error: unknown) => unknown = (error) => error,
+  ) {}
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<U>> {
+    for (;;) {
+      const item = this.ready.shift();
+      if (item !== undefined) return { done: false, value: item };
+      if (this.finished) return { done: true, value: undefined };
+      this.iterator ??= this.source[Symbol.asyncIterator]();
+      let result: IteratorResult<T>;
+      try {
+        result = await this.iterator.next();
+      } catch (error) {
+        this.finished = true;
+        throw this.failure(error);
+      }
+      if (result.done) {
+        this.finished = true;
+        this.ready.push(...this.flush());
+      } else {
+        this.ready.push(...this.step(result.value));
+      }
+    }
+  }
+
+  async return(): Promise<IteratorResult<U>> {
+    if (!this.finished) {
+      this.finished = true;
+      this.ready.length = 0;
+      this.iterator ??= this.source[Symbol.asyncIterator]();
+      await this.iterator.return?.().catch(() => undefined);
+    }
+    return { done: true, value: undefined };
   }
 }
