@@ -111,10 +111,13 @@ export class BatchService {
 
   /**
    * validating | in_progress -> cancelling; unstarted Items are cancelled at once, running ones finish.
-   * Throws AppError("conflict") for a Batch that already ended or is writing its results.
+   * A cancelled Batch is returned as it is. Throws AppError("conflict") for a Batch that ended otherwise
+   * or is writing its results.
    */
   async cancel(id: string): Promise<Batch> {
     const batch = await this.require(id);
+    // Cancelling twice is not an error (OpenAI answers 200 with the batch, as for one still cancelling).
+    if (batch.status === "cancelled") return batch;
     // Checked here for a clear message; the Store re-checks atomically (the Batch may finish meanwhile).
     if (isTerminal(batch.status) || batch.status === "finalizing") {
       throw new AppError("conflict", `Cannot cancel a batch with status '${batch.status}'.`, { param: "batch_id" });

@@ -11,6 +11,9 @@
  * `countsByKey` counts requests per Item text so a test can check each arrived no more often than its
  * retries explain.
  *
+ * A chat body with `tools` and `tool_choice: "required"` is answered with one call of the first tool, its
+ * arguments `{"text": <last user text>}` (finish_reason tool_calls).
+ *
  * `stream: true` bodies (chat and completions) get the same reply as Server-Sent Events, shaped like
  * OpenAI's: a role chunk, the text a few characters at a time, a finish chunk, a usage chunk when
  * `stream_options.include_usage` asks for it, then `data: [DONE]`; `streamIntervalMs` spaces the events.
@@ -304,7 +307,8 @@ function streamReply(
   errorAfter: number | undefined,
 ): void {
   const choice = (reply.choices as Record<string, unknown>[])[0]!;
-  const text = kind === "chat" ? String((choice.message as { content: string }).content) : String(choice.text);
+  const message = choice.message as { content: string | null; tool_calls?: { id: string; function: { name: string; arguments: string } }[] } | undefined;
+  const text = kind === "chat" ? (message?.content ?? "") : String(choice.text);
   const base = { id: reply.id, object: kind === "chat" ? "chat.completion.chunk" : "text_completion", created: reply.created, model: reply.model };
   const includeUsage = (body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
   const usageField = includeUsage ? { usage: null } : {};
@@ -315,7 +319,13 @@ function streamReply(
       : { ...base, choices: [{ text: content, index: 0, logprobs: null, finish_reason: finish }], ...usageField };
   if (kind === "chat") events.push({ ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }], ...usageField });
   for (let at = 0; at < text.length; at += settings.pieceChars) events.push(piece(text.slice(at, at + settings.pieceChars), null));
-  events.push(piece("", "stop"));
+  for (const [index, call] of (message?.tool_calls ?? []).entries()) {
+    // A call streams as OpenAI streams it: id and name first, then the arguments in pieces.
+    const delta = (fields: Record<string, unknown>): unknown => ({ ...base, choices: [{ index: 0, delta: { tool_calls: [{ index, ...fields }] }, logprobs: null, finish_reason: null }], ...usageField });
+    events.push(delta({ id: call.id, type: "function", function: { name: call.function.name, arguments: "" } }));
+    for (let at = 0; at < call.function.arguments.length; at += settings.pieceChars) events.push(delta({ function: { arguments: call.function.arguments.slice(at, at + settings.pieceChars) } }));
+  }
+  events.push(piece("", String(choice.finish_reason ?? "stop")));
   if (includeUsage) events.push({ ...base, choices: [], usage: reply.usage });
   res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", "x-request-id": requestId });
   let sent = 0;
@@ -443,6 +453,12 @@ function replyFor(kind: FakeRequestKind, body: Record<string, unknown>, n: numbe
   if (kind === "chat") {
     const messages = messagesOf(body);
     const lastUser = [...messages].reverse().find((message) => message?.role === "user");
+    const tool = Array.isArray(body.tools) && body.tool_choice === "required" ? (body.tools[0] as { function?: { name?: string } }) : undefined;
+    if (tool !== undefined) {
+      const call = { id: `call_fake${n}`, type: "function", function: { name: tool.function?.name ?? "", arguments: JSON.stringify({ text: contentText(lastUser?.content) }) } };
+      const message = { role: "assistant", content: null, tool_calls: [call], refusal: null };
+      return { id: `chatcmpl-fake${n}`, object: "chat.completion", created, model, choices: [{ index: 0, message, logprobs: null, finish_reason: "tool_calls" }], usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 } };
+    }
     const content = `echo: ${contentText(lastUser?.content)}`;
     const promptTokens = messages.reduce((sum, message) => sum + 4 + tokenCount(contentText(message?.content)), 0);
     const completionTokens = tokenCount(content);
