@@ -171,10 +171,10 @@ describe("synchronous passthrough", () => {
     expect(upstream.requests).toBe(before);
   });
 
-  it("refuses stream: true, which spool does not support yet", async () => {
-    await expect(spool.client.chat.completions.create({ model: "gpt-test", messages: [{ role: "user", content: "x" }], stream: true })).rejects.toMatchObject({
+  it("refuses stream_options without stream, naming the field", async () => {
+    await expect(spool.client.chat.completions.create({ model: "gpt-test", messages: [{ role: "user", content: "x" }], stream_options: { include_usage: true } })).rejects.toMatchObject({
       status: 400,
-      param: "stream",
+      param: "stream_options",
     });
   });
 
