@@ -157,7 +157,7 @@ describe("OpenAI Batches API on a finished batch", () => {
   afterAll(async () => spool?.close());
 
   it("answers 409 with x-should-retry false when cancelling a finished batch, and shows its errors", async () => {
-    const file = await client.files.create({ file: await toFile(Buffer.from("{not json\n"), "bad.jsonl"), purpose: "batch" });
+    const file = await client.files.create({ file: await toFile(Buffer.from(`${LINE}\n{not json\n`), "bad.jsonl"), purpose: "batch" });
     const batch = await client.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" });
     // Fail it the way validation does when the input is bad (no Worker runs here).
     const claimed = await spool.store.claimValidation({ owner: "test", nowMs: Date.now(), leaseMs: 600_000 });

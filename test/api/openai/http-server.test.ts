@@ -98,7 +98,7 @@ describe("HTTP server shutdown", () => {
   // after close() had already closed the idle ones, and sat in keep-alive for 72 s.
   it("closes promptly right after a file download", { repeats: 10, timeout: 20_000 }, async () => {
     const spool = await startOpenAITestServer({ label: "http-close" });
-    const file = await spool.client.files.create({ file: new File(["contents"], "c.jsonl"), purpose: "batch" });
+    const file = await spool.client.files.create({ file: new File(["contents"], "c.jsonl"), purpose: "user_data" });
     expect(await (await fetch(`${spool.url}/v1/files/${file.id}/content`)).text()).toBe("contents");
     const started = Date.now();
     await spool.close();
