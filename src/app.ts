@@ -63,7 +63,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const catalog = new ModelCatalog(config.models, { nameForms: MODEL_NAME_FORMS });
   const resolveModelPath = createModelPathResolver({ cacheDir: options.modelCacheDir ?? dataPaths(config.dataDir).models, logger: logger.child({ component: "model-cache" }) });
   const engines = new EngineRegistry(config, logger, resolveModelPath, withTranslation);
-  const dispatcher = new ModelDispatcher({ resolve: (name) => engines.resolve(catalog, name), clock, logger });
+  const dispatcher = new ModelDispatcher({ resolve: (name) => engines.resolve(catalog, name), clock, logger, cancelRunning: config.worker.cancelRunning });
   const formats = BATCH_FORMATS;
   const owner = `${hostname()}:${process.pid}:${randomToken(8)}`;
 
@@ -81,7 +81,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     sweeper?.notify();
     worker?.notify();
   };
-  const batches = new BatchService({ store, blobs, clock, logger, formats, notifyWork });
+  const batches = new BatchService({ store, blobs, clock, logger, formats, notifyWork, onCancelled: (batchId) => dispatcher.cancelBatch(batchId) });
   const context: AppContext = { config, store, blobs, clock, logger, catalog, dispatcher, batches, formats };
   // Adding a dialect: its surfaces join this list (the first one answers for paths under no surface).
   const server = options.api ? buildHttpServer(context, { surfaces: [...openAISurfaces(), ...geminiSurfaces()] }) : null;

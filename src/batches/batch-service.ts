@@ -36,6 +36,11 @@ export interface BatchServiceDeps {
   formats: BatchFormats;
   /** Wakes local Workers and the Sweeper; a no-op in API-only processes (they poll). */
   notifyWork: () => void;
+  /**
+   * Told (before `cancel` answers) that a Batch was cancelled, so this process stops its requests
+   * (Dispatcher.cancelBatch): none of its Items starts after the cancel is answered.
+   */
+  onCancelled?: (batchId: string) => void;
 }
 
 /** The input of a new Batch: an uploaded File, or inline request lines (already checked by the dialect). */
@@ -123,6 +128,7 @@ export class BatchService {
       throw new AppError("conflict", `Cannot cancel a batch with status '${batch.status}'.`, { param: "batch_id" });
     }
     const cancelled = await this.deps.store.cancelBatch(batch.id, this.deps.clock.now());
+    this.deps.onCancelled?.(batch.id);
     this.wake();
     return cancelled;
   }
@@ -130,7 +136,10 @@ export class BatchService {
   /** Hides the Batch from reads and lists and cancels its unfinished Items. False if it did not exist. */
   async delete(id: string): Promise<boolean> {
     const deleted = await this.deps.store.deleteBatch(id, this.deps.clock.now());
-    if (deleted) this.wake();
+    if (deleted) {
+      this.deps.onCancelled?.(id);
+      this.wake();
+    }
     return deleted;
   }
 

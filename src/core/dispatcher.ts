@@ -13,6 +13,8 @@ export interface DispatchRequest {
   body: Record<string, unknown>;
   priority: "sync" | "batch";
   signal?: AbortSignal;
+  /** The Batch of a Batch Item: `cancelBatch` stops it. */
+  batchId?: string;
 }
 
 /** What `dispatchItems` started: one reply per request, and how many Engine calls they make. */
@@ -41,6 +43,15 @@ export interface Dispatcher {
    * API's endpoints call `dispatch`, and a pack runs at Batch priority.
    */
   dispatchItems(requests: readonly DispatchRequest[]): DispatchedItems;
+  /**
+   * The Batch was cancelled (called before the cancel is answered, so no request of it starts after):
+   * its requests waiting for a slot fail at once with EngineError "cancelled", as do those sleeping before
+   * a retry when they wake, and any dispatched later; running ones are aborted with it too unless the
+   * Dispatcher lets them finish (config `worker.cancelRunning`). Only this process's requests: a Worker in
+   * another process stops claiming the Batch's Items (the Store no longer hands them out) and finishes
+   * what it holds.
+   */
+  cancelBatch(batchId: string): void;
   /** Requests running or waiting for a slot of `model`. */
   load(model: string): { running: number; waiting: number; concurrency: number };
   close(): Promise<void>;

@@ -138,7 +138,8 @@ export type EngineErrorKind =
   | "http" // the backend answered with a non-2xx status
   | "network" // connection refused/reset, DNS, TLS
   | "timeout" // the per-request timeout elapsed
-  | "aborted" // cancelled by spool (shutdown, batch cancel)
+  | "aborted" // stopped by spool (shutdown, a client that hung up)
+  | "cancelled" // its Batch was cancelled (Dispatcher.cancelBatch): recorded as batch_cancelled, never retried
   | "unsupported" // the request asks for something this engine cannot do (a per-Item error, not retried)
   | "engine"; // the backend failed internally (model load error, native failure)
 

@@ -23,6 +23,12 @@
  * aborts the Engine call. So streamed and plain sync requests share one concurrency limit, and a streaming
  * client that hangs up frees its slot (and its llama.cpp sequence, or its upstream socket) at once.
  *
+ * Cancelled Batches (`cancelBatch`): requests carry their Batch id; cancelling rejects the Batch's
+ * waiters at once, aborts its running attempts (unless `cancelRunning: "finish"`), and remembers the id
+ * so a request of it dispatched or woken from a retry sleep later fails before it starts. A Worker claims
+ * about twice a Model's concurrency ahead, so without this up to that many Items already claimed went on
+ * to the upstream after the cancel was answered.
+ *
  * Each attempt gets its own AbortSignal that fires on the Model's `timeoutMs` (an EngineError "timeout",
  * retryable) or on the caller's signal (an EngineError "aborted", never retried). The timer is a plain
  * setTimeout cleared when the attempt ends: `AbortSignal.timeout()` cannot be cleared, and at thousands of
@@ -38,7 +44,7 @@ import { RETRY_DEFAULTS, retryDelayMs } from "../core/retry-policy.ts";
 import { EngineError, type Engine, type EngineReply, type EngineStream } from "../core/engine.ts";
 import { heldStream } from "./held-stream.ts";
 import { dispatchPacked, runEnginePack, type PackOutcome, type PlannedPack } from "./embedding-packs.ts";
-import { Fifo } from "./fifo.ts";
+import { Lane, nextWaiter, once, settle, type Hold, type Waiter } from "./lane.ts";
 
 /** Resolves after `ms`; should reject (or resolve) early when `signal` fires. Injected by tests. */
 export type Sleep = (ms: number, signal: AbortSignal) => Promise<void>;
@@ -51,7 +57,12 @@ export interface ModelDispatcherOptions {
   /** Jitter source for retry delays. */
   random?: () => number;
   retry?: { baseMs?: number; capMs?: number; maxRetryAfterMs?: number };
+  /** What cancelBatch does to running requests (config `worker.cancelRunning`). Default "abort". */
+  cancelRunning?: "abort" | "finish";
 }
+
+/** Cancelled Batch ids remembered for late requests; the oldest are forgotten beyond this. */
+const MAX_CANCELLED_BATCHES = 10_000;
 
 /** Queue ranks, taken lowest first. */
 const SYNC_RETRY = 0;
@@ -62,34 +73,6 @@ const BATCH = 3;
 /** setTimeout fires at once for delays above 2^31-1 ms (about 24.8 days). */
 const MAX_TIMER_MS = 2_147_483_647;
 
-interface Waiter {
-  grant: () => void;
-  reject: (error: EngineError) => void;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | null;
-  /** Granted, aborted or rejected: skipped when met in a queue (removal from a queue is lazy). */
-  settled: boolean;
-}
-
-class Lane {
-  running = 0;
-  /** Unsettled waiters across the queues. */
-  queued = 0;
-  /** Requests sleeping before a retry. */
-  sleeping = 0;
-  readonly queues = [new Fifo<Waiter>(), new Fifo<Waiter>(), new Fifo<Waiter>(), new Fifo<Waiter>()];
-  paused = false;
-  /** Clock time the current pause ends (only meaningful while `paused`). */
-  pauseEndMs = 0;
-  /** Controllers of running attempts, aborted by close(). */
-  readonly attempts = new Set<AbortController>();
-
-  constructor(
-    readonly name: string,
-    public concurrency: number,
-  ) {}
-}
-
 export class ModelDispatcher implements Dispatcher {
   private readonly lanes = new Map<string, Lane>();
   private readonly clock: Clock;
@@ -99,6 +82,7 @@ export class ModelDispatcher implements Dispatcher {
   // Every request sleeping before a retry listens to this one signal: thousands at once are expected, so
   // Node's leak warning (more than 10 listeners) would be a false alarm.
   private readonly closing = unlimitedListeners(new AbortController());
+  private readonly cancelledBatches = new Set<string>();
 
   constructor(private readonly options: ModelDispatcherOptions) {
     this.clock = options.clock ?? systemClock;
@@ -110,7 +94,7 @@ export class ModelDispatcher implements Dispatcher {
   async dispatch(request: DispatchRequest): Promise<EngineReply> {
     if (this.closing.signal.aborted) throw closedError(request.model);
     const { engine, model } = this.resolve(request.model);
-    return this.run(model, request.priority === "sync", request.signal, (signal) =>
+    return this.run(model, { sync: request.priority === "sync", signal: request.signal, batchId: request.batchId }, (signal) =>
       engine.execute({ kind: request.kind, dialect: request.dialect, body: request.body, model, signal }),
     );
   }
@@ -124,8 +108,7 @@ export class ModelDispatcher implements Dispatcher {
     const open = engine.stream.bind(engine);
     return this.run(
       model,
-      request.priority === "sync",
-      request.signal,
+      { sync: request.priority === "sync", signal: request.signal, batchId: request.batchId },
       (signal) => open({ kind: request.kind, dialect: request.dialect, body: request.body, model, signal }),
       (stream, controller, end) => ({ requestId: stream.requestId, chunks: heldStream(stream.chunks, controller, end, (error) => attemptError(error, controller.signal)) }),
     );
@@ -150,7 +133,8 @@ export class ModelDispatcher implements Dispatcher {
     if (this.closing.signal.aborted) throw closedError(pack.model.name);
     const { engine, model, dialect, signal } = pack;
     try {
-      const results = await this.run(model, false, signal, (attemptSignal) => runEnginePack(engine, { dialect, bodies: pack.requests.map((request) => request.body), model, signal: attemptSignal }));
+      // Packs never mix Batches (embedding-packs.ts keys them by Batch too).
+      const results = await this.run(model, { sync: false, signal, batchId: pack.requests[0]?.batchId }, (attemptSignal) => runEnginePack(engine, { dialect, bodies: pack.requests.map((request) => request.body), model, signal: attemptSignal }));
       return results.map((result) => (result instanceof EngineError ? { ok: false, error: result } : { ok: true, reply: result }));
     } catch (failure) {
       if (failure instanceof EngineError && (failure.retryable || failure.kind === "aborted")) throw failure;
@@ -166,12 +150,19 @@ export class ModelDispatcher implements Dispatcher {
    * `hold`, a successful attempt keeps its slot, timer and controller: `hold` wraps the value and calls `end`
    * (once) when the caller is done with it.
    */
-  private async run<T>(model: ModelConfig, sync: boolean, signal: AbortSignal | undefined, call: (signal: AbortSignal) => Promise<T>, hold?: Hold<T>): Promise<T> {
+  private async run<T>(model: ModelConfig, request: RunOptions, call: (signal: AbortSignal) => Promise<T>, hold?: Hold<T>): Promise<T> {
+    const { sync, signal, batchId } = request;
     const lane = this.laneOf(model);
     for (let retry = 0; ; retry += 1) {
       if (signal?.aborted) throw callerAbortedError(model.name, signal.reason);
-      const waiting = this.acquire(lane, retry === 0 ? (sync ? SYNC : BATCH) : sync ? SYNC_RETRY : BATCH_RETRY, signal);
+      if (batchId !== undefined && this.cancelledBatches.has(batchId)) throw cancelledError(batchId, false);
+      const waiting = this.acquire(lane, retry === 0 ? (sync ? SYNC : BATCH) : sync ? SYNC_RETRY : BATCH_RETRY, signal, batchId);
       if (waiting !== null) await waiting;
+      // Granted in the same tick the Batch was cancelled: the waiter was no longer in a queue to reject.
+      if (batchId !== undefined && this.cancelledBatches.has(batchId)) {
+        this.release(lane);
+        throw cancelledError(batchId, false);
+      }
       let failure: unknown;
       let held = false;
       const holdSlot: Hold<T> | undefined =
@@ -184,7 +175,7 @@ export class ModelDispatcher implements Dispatcher {
           });
         });
       try {
-        return await this.attempt(lane, model, signal, call, holdSlot);
+        return await this.attempt(lane, model, { signal, batchId }, call, holdSlot);
       } catch (error) {
         failure = error;
       } finally {
@@ -202,6 +193,23 @@ export class ModelDispatcher implements Dispatcher {
       if (delayMs === null) throw failure;
       this.options.logger?.debug({ model: model.name, retry: retry + 1, delayMs, kind: failure.kind, statusCode: failure.statusCode }, "retrying request");
       if (delayMs > 0) await this.sleepBeforeRetry(lane, delayMs, signal);
+    }
+  }
+
+  cancelBatch(batchId: string): void {
+    this.cancelledBatches.add(batchId);
+    if (this.cancelledBatches.size > MAX_CANCELLED_BATCHES) this.cancelledBatches.delete(this.cancelledBatches.values().next().value!);
+    for (const lane of this.lanes.values()) {
+      for (const queue of lane.queues) {
+        for (const waiter of queue.peekAll()) {
+          if (waiter.settled || waiter.batchId !== batchId) continue;
+          settle(waiter);
+          lane.queued -= 1;
+          waiter.reject(cancelledError(batchId, false));
+        }
+      }
+      if (this.options.cancelRunning === "finish") continue;
+      for (const [controller, owner] of lane.attempts) if (owner === batchId) controller.abort(cancelledError(batchId, true));
     }
   }
 
@@ -226,7 +234,7 @@ export class ModelDispatcher implements Dispatcher {
         }
       }
       lane.queued = 0;
-      for (const controller of lane.attempts) controller.abort(closedError(lane.name));
+      for (const controller of lane.attempts.keys()) controller.abort(closedError(lane.name));
     }
   }
 
@@ -249,13 +257,13 @@ export class ModelDispatcher implements Dispatcher {
   }
 
   /** null when a slot was taken at once (the common case: no promise), else resolves once granted. */
-  private acquire(lane: Lane, rank: number, signal: AbortSignal | undefined): Promise<void> | null {
+  private acquire(lane: Lane, rank: number, signal: AbortSignal | undefined, batchId: string | undefined): Promise<void> | null {
     if (!lane.paused && lane.running < lane.concurrency && lane.queued === 0) {
       lane.running += 1;
       return null;
     }
     return new Promise<void>((grant, reject) => {
-      const waiter: Waiter = { grant, reject, signal, onAbort: null, settled: false };
+      const waiter: Waiter = { grant, reject, signal, batchId, onAbort: null, settled: false };
       if (signal !== undefined) {
         waiter.onAbort = () => {
           if (waiter.settled) return;
@@ -287,14 +295,15 @@ export class ModelDispatcher implements Dispatcher {
     }
   }
 
-  private async attempt<T>(lane: Lane, model: ModelConfig, caller: AbortSignal | undefined, call: (signal: AbortSignal) => Promise<T>, hold?: Hold<T>): Promise<T> {
+  private async attempt<T>(lane: Lane, model: ModelConfig, request: { signal: AbortSignal | undefined; batchId: string | undefined }, call: (signal: AbortSignal) => Promise<T>, hold?: Hold<T>): Promise<T> {
+    const caller = request.signal;
     // A waiter granted a slot in the same tick its caller aborted: the listener below would never fire.
     if (caller?.aborted) throw callerAbortedError(model.name, caller.reason);
     const controller = new AbortController();
     const timer = setTimeout(abortWithTimeout, Math.min(model.timeoutMs, MAX_TIMER_MS), controller, model);
     const onCallerAbort = caller ? () => controller.abort(callerAbortedError(model.name, caller.reason)) : null;
     if (caller && onCallerAbort) caller.addEventListener("abort", onCallerAbort, { once: true });
-    lane.attempts.add(controller);
+    lane.attempts.set(controller, request.batchId);
     const cleanup = (): void => {
       clearTimeout(timer);
       if (caller && onCallerAbort) caller.removeEventListener("abort", onCallerAbort);
@@ -360,31 +369,8 @@ export class ModelDispatcher implements Dispatcher {
   }
 }
 
-/** Keeps an attempt's slot past its call: wraps the value, and calls `end` once the caller is done with it. */
-type Hold<T> = (value: T, controller: AbortController, end: () => void) => T;
 
-function once(run: () => void): () => void {
-  let done = false;
-  return () => {
-    if (done) return;
-    done = true;
-    run();
-  };
-}
 
-function nextWaiter(lane: Lane): Waiter | undefined {
-  for (const queue of lane.queues) {
-    for (let waiter = queue.shift(); waiter !== undefined; waiter = queue.shift()) {
-      if (!waiter.settled) return waiter;
-    }
-  }
-  return undefined;
-}
-
-function settle(waiter: Waiter): void {
-  waiter.settled = true;
-  if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener("abort", waiter.onAbort);
-}
 
 function abortWithTimeout(controller: AbortController, model: ModelConfig): void {
   controller.abort(new EngineError({ kind: "timeout", message: `Request to model '${model.name}' timed out after ${model.timeoutMs} ms.`, retryable: true }));
@@ -402,6 +388,17 @@ function attemptError(error: unknown, signal: AbortSignal): unknown {
 
 function callerAbortedError(model: string, reason: unknown): EngineError {
   return new EngineError({ kind: "aborted", message: `Request to model '${model}' was cancelled.`, retryable: false, cause: reason });
+}
+
+function cancelledError(batchId: string, running: boolean): EngineError {
+  const message = running ? `Batch ${batchId} was cancelled while this request ran; it was stopped.` : `Batch ${batchId} was cancelled before this request ran.`;
+  return new EngineError({ kind: "cancelled", message, retryable: false });
+}
+
+interface RunOptions {
+  sync: boolean;
+  signal: AbortSignal | undefined;
+  batchId: string | undefined;
 }
 
 function closedError(model: string): EngineError {
