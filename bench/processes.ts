@@ -34,8 +34,9 @@ export function startPeer(args: string[], match: RegExp, env: Record<string, str
   });
 }
 
-export const startUpstream = (latencyMs = 0): Promise<Peer> =>
-  startPeer(["--import", "tsx", "bench/upstream-process.ts", String(latencyMs)], /"url":"(http:[^"]+)"/);
+/** `streamIntervalMs` spaces the events of streamed replies. */
+export const startUpstream = (latencyMs = 0, streamIntervalMs = 0): Promise<Peer> =>
+  startPeer(["--import", "tsx", "bench/upstream-process.ts", String(latencyMs), String(streamIntervalMs)], /"url":"(http:[^"]+)"/);
 
 export const startSpool = (command: "serve" | "worker", configPath: string, env: Record<string, string> = {}): Promise<Peer> =>
   startPeer(["bin/spool.js", command, "--config", configPath, "--log-level", "info"], command === "serve" ? /"url":"(http:[^"]+)"/ : /(spool worker running)/, env);

@@ -9,6 +9,7 @@ import { benchOrder } from "./order.ts";
 import { benchPacking } from "./packing.ts";
 import { benchPrefix } from "./prefix.ts";
 import { benchScaleOut } from "./scale-out.ts";
+import { benchStreaming } from "./streaming.ts";
 import { benchValidation } from "./validation.ts";
 
 const sections: Record<string, () => Promise<void>> = {
@@ -19,6 +20,7 @@ const sections: Record<string, () => Promise<void>> = {
   packing: () => benchPacking(),
   prefix: () => benchPrefix(),
   order: () => benchOrder(),
+  streaming: () => benchStreaming(),
   chaos: async () => {
     if (!(await benchChaos())) process.exitCode = 1;
   },
