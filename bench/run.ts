@@ -3,23 +3,29 @@
  * shared and noisy: absolute times drift, ratios hold). Select sections: `npm run bench -- validation e2e`.
  */
 import { benchChaos } from "./chaos.ts";
+import { benchDashboard } from "./dashboard.ts";
+import { benchMetrics } from "./metrics.ts";
 import { benchEndToEnd } from "./end-to-end.ts";
 import { benchLlama } from "./llama.ts";
 import { benchOrder } from "./order.ts";
 import { benchPacking } from "./packing.ts";
 import { benchPrefix } from "./prefix.ts";
 import { benchScaleOut } from "./scale-out.ts";
+import { benchStoreHotPath } from "./store-hot-path.ts";
 import { benchStreaming } from "./streaming.ts";
 import { benchValidation } from "./validation.ts";
 
 const sections: Record<string, () => Promise<void>> = {
   validation: () => benchValidation(),
+  store: () => benchStoreHotPath(),
   e2e: () => benchEndToEnd(),
   llama: () => benchLlama(),
   "scale-out": () => benchScaleOut(),
   packing: () => benchPacking(),
   prefix: () => benchPrefix(),
   order: () => benchOrder(),
+  dashboard: () => benchDashboard(),
+  metrics: () => benchMetrics(),
   streaming: () => benchStreaming(),
   chaos: async () => {
     if (!(await benchChaos())) process.exitCode = 1;

@@ -1,24 +1,22 @@
 /**
  * The chunks of a streamed reply while it holds its Dispatcher slot (see ModelDispatcher.dispatchStream).
- * `end` (slot, timer, controller) runs exactly once: when the reply ends, fails, or the reader stops, even
- * before its first chunk (EndingIterator). A reader that stops early aborts the attempt's controller before
- * the Engine's iterator is closed, so the Engine call (an upstream socket, a llama.cpp generation) stops at
- * once; an Engine failure is reported with the Dispatcher's own reason when it caused it (timeout, cancel).
+ * `end` (slot and deadline) runs exactly once: when the reply ends, fails, or the reader stops, even before
+ * its first chunk (EndingIterator). A reader that stops early aborts the attempt before the Engine's
+ * iterator is closed, so the Engine call (an upstream socket, a llama.cpp generation) stops at once; an
+ * Engine failure is reported with the Dispatcher's own reason when it caused it (timeout, cancel).
  */
 import { EngineError, type StreamChunk } from "../core/engine.ts";
 import { EndingIterator } from "../core/ending-iterator.ts";
 
-export function heldStream(source: AsyncIterable<StreamChunk>, controller: AbortController, end: () => void, failure: (error: unknown) => unknown): AsyncIterableIterator<StreamChunk> {
+export function heldStream(source: AsyncIterable<StreamChunk>, abort: (reason: unknown) => void, end: () => void, failure: (error: unknown) => unknown): AsyncIterableIterator<StreamChunk> {
   return new EndingIterator(source, (reason) => {
     let reported: unknown;
-    let abortReason: unknown = null;
     if (reason.how === "failed") {
       reported = failure(reason.error);
-      abortReason = reported;
+      abort(reported);
     } else if (reason.how === "stopped") {
-      abortReason = new EngineError({ kind: "aborted", message: "The reader of the stream stopped before it ended.", retryable: false });
+      abort(new EngineError({ kind: "aborted", message: "The reader of the stream stopped before it ended.", retryable: false }));
     }
-    if (abortReason !== null && !controller.signal.aborted) controller.abort(abortReason);
     end();
     return reported;
   });

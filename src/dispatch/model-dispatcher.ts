@@ -18,21 +18,23 @@
  * (src/dispatch/embedding-packs.ts); a pack takes one slot and is retried as a whole like one request.
  *
  * Streams (`dispatchStream`): an attempt ends when the reply has begun (Engine.stream resolved), so failures
- * before the first chunk are retried as usual; the slot, the attempt's timer and its AbortController stay
- * with the stream until it ends, fails or its reader stops (held-stream.ts), and a reader that stops early
- * aborts the Engine call. So streamed and plain sync requests share one concurrency limit, and a streaming
- * client that hangs up frees its slot (and its llama.cpp sequence, or its upstream socket) at once.
+ * before the first chunk are retried as usual; the slot and the attempt's deadline stay with the stream
+ * until it ends, fails or its reader stops (held-stream.ts), and a reader that stops early aborts the
+ * Engine call. So streamed and plain sync requests share one concurrency limit, and a streaming client
+ * that hangs up frees its slot (and its llama.cpp sequence, or its upstream socket) at once.
  *
- * Cancelled Batches (`cancelBatch`): requests carry their Batch id; cancelling rejects the Batch's
- * waiters at once, aborts its running attempts (unless `cancelRunning: "finish"`), and remembers the id
- * so a request of it dispatched or woken from a retry sleep later fails before it starts. A Worker claims
- * about twice a Model's concurrency ahead, so without this up to that many Items already claimed went on
- * to the upstream after the cancel was answered.
+ * Cancelled Batches (`cancelBatch`): requests carry their Batch id; cancelling rejects the Batch's waiters
+ * at once, aborts its running attempts (their deadline windows are per Batch; unless `cancelRunning:
+ * "finish"`), and remembers the id so a request of it dispatched or woken from a retry sleep later fails
+ * before it starts. A Worker claims about twice a Model's concurrency ahead, so without this up to that
+ * many Items already claimed went on to the upstream after the cancel was answered.
  *
- * Each attempt gets its own AbortSignal that fires on the Model's `timeoutMs` (an EngineError "timeout",
- * retryable) or on the caller's signal (an EngineError "aborted", never retried). The timer is a plain
- * setTimeout cleared when the attempt ends: `AbortSignal.timeout()` cannot be cleared, and at thousands of
- * requests a second with a 10-minute timeout it would keep millions of timers alive.
+ * Each attempt gets an AbortSignal that fires on the Model's `timeoutMs` (an EngineError "timeout",
+ * retryable) or on the caller's signal (an EngineError "aborted", never retried). Batch attempts that start
+ * close together share one (src/dispatch/shared-deadlines.ts): one controller and one timer per window
+ * instead of per attempt. Timers are plain setTimeouts cleared when no attempt needs them:
+ * `AbortSignal.timeout()` cannot be cleared, and at thousands of requests a second with a 10-minute timeout
+ * it would keep millions of timers alive.
  */
 import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
@@ -40,11 +42,14 @@ import type { ModelConfig } from "../config/config.ts";
 import { systemClock, type Clock } from "../core/clock.ts";
 import type { DispatchedItems, DispatchRequest, Dispatcher } from "../core/dispatcher.ts";
 import { AppError } from "../core/errors.ts";
+import { NO_METRICS, type Metrics } from "../core/metrics.ts";
 import { RETRY_DEFAULTS, retryDelayMs } from "../core/retry-policy.ts";
 import { EngineError, type Engine, type EngineReply, type EngineStream } from "../core/engine.ts";
 import { heldStream } from "./held-stream.ts";
+import { cancelledError, once, type Hold, type RunOptions } from "./run-options.ts";
 import { dispatchPacked, runEnginePack, type PackOutcome, type PlannedPack } from "./embedding-packs.ts";
-import { Lane, nextWaiter, once, settle, type Hold, type Waiter } from "./lane.ts";
+import { Fifo } from "./fifo.ts";
+import { SharedDeadlines } from "./shared-deadlines.ts";
 
 /** Resolves after `ms`; should reject (or resolve) early when `signal` fires. Injected by tests. */
 export type Sleep = (ms: number, signal: AbortSignal) => Promise<void>;
@@ -57,6 +62,8 @@ export interface ModelDispatcherOptions {
   /** Jitter source for retry delays. */
   random?: () => number;
   retry?: { baseMs?: number; capMs?: number; maxRetryAfterMs?: number };
+  /** Told of every Engine call's duration and outcome, and of every retry (in-memory counters only). */
+  metrics?: Metrics;
   /** What cancelBatch does to running requests (config `worker.cancelRunning`). Default "abort". */
   cancelRunning?: "abort" | "finish";
 }
@@ -70,8 +77,37 @@ const SYNC = 1;
 const BATCH_RETRY = 2;
 const BATCH = 3;
 
-/** setTimeout fires at once for delays above 2^31-1 ms (about 24.8 days). */
-const MAX_TIMER_MS = 2_147_483_647;
+interface Waiter {
+  grant: () => void;
+  reject: (error: EngineError) => void;
+  signal: AbortSignal | undefined;
+  /** The Batch of a Batch Item (cancelBatch rejects its waiters). */
+  batchId: string | undefined;
+  onAbort: (() => void) | null;
+  /** Granted, aborted or rejected: skipped when met in a queue (removal from a queue is lazy). */
+  settled: boolean;
+}
+
+class Lane {
+  running = 0;
+  /** Unsettled waiters across the queues. */
+  queued = 0;
+  /** Requests sleeping before a retry. */
+  sleeping = 0;
+  readonly queues = [new Fifo<Waiter>(), new Fifo<Waiter>(), new Fifo<Waiter>(), new Fifo<Waiter>()];
+  paused = false;
+  /** Clock time the current pause ends (only meaningful while `paused`). */
+  pauseEndMs = 0;
+  /** Signals of running attempts, aborted by close(). */
+  readonly deadlines: SharedDeadlines;
+
+  constructor(
+    readonly name: string,
+    public concurrency: number,
+  ) {
+    this.deadlines = new SharedDeadlines((reason) => callerAbortedError(name, reason));
+  }
+}
 
 export class ModelDispatcher implements Dispatcher {
   private readonly lanes = new Map<string, Lane>();
@@ -79,6 +115,7 @@ export class ModelDispatcher implements Dispatcher {
   private readonly sleep: Sleep;
   private readonly random: () => number;
   private readonly retry: { baseMs: number; capMs: number; maxRetryAfterMs: number };
+  private readonly metrics: Metrics;
   // Every request sleeping before a retry listens to this one signal: thousands at once are expected, so
   // Node's leak warning (more than 10 listeners) would be a false alarm.
   private readonly closing = unlimitedListeners(new AbortController());
@@ -89,6 +126,7 @@ export class ModelDispatcher implements Dispatcher {
     this.sleep = options.sleep ?? sleepWithTimer;
     this.random = options.random ?? Math.random;
     this.retry = { ...RETRY_DEFAULTS, ...options.retry };
+    this.metrics = options.metrics ?? NO_METRICS;
   }
 
   async dispatch(request: DispatchRequest): Promise<EngineReply> {
@@ -110,7 +148,7 @@ export class ModelDispatcher implements Dispatcher {
       model,
       { sync: request.priority === "sync", signal: request.signal, batchId: request.batchId },
       (signal) => open({ kind: request.kind, dialect: request.dialect, body: request.body, model, signal }),
-      (stream, controller, end) => ({ requestId: stream.requestId, chunks: heldStream(stream.chunks, controller, end, (error) => attemptError(error, controller.signal)) }),
+      (stream, abort, signal, end) => ({ requestId: stream.requestId, chunks: heldStream(stream.chunks, abort, end, (error) => attemptError(error, signal)) }),
     );
   }
 
@@ -147,8 +185,8 @@ export class ModelDispatcher implements Dispatcher {
 
   /**
    * Runs `call` in a slot of `model`'s lane, retrying retryable EngineErrors (see the file comment). With
-   * `hold`, a successful attempt keeps its slot, timer and controller: `hold` wraps the value and calls `end`
-   * (once) when the caller is done with it.
+   * `hold`, a successful attempt keeps its slot and deadline: `hold` wraps the value and calls `end` (once)
+   * when the caller is done with it.
    */
   private async run<T>(model: ModelConfig, request: RunOptions, call: (signal: AbortSignal) => Promise<T>, hold?: Hold<T>): Promise<T> {
     const { sync, signal, batchId } = request;
@@ -167,15 +205,15 @@ export class ModelDispatcher implements Dispatcher {
       let held = false;
       const holdSlot: Hold<T> | undefined =
         hold &&
-        ((value, controller, end) => {
+        ((value, abort, attemptSignal, end) => {
           held = true;
-          return hold(value, controller, () => {
+          return hold(value, abort, attemptSignal, () => {
             end();
             this.release(lane);
           });
         });
       try {
-        return await this.attempt(lane, model, { signal, batchId }, call, holdSlot);
+        return await this.attempt(lane, model, { signal, batchId, shared: !sync }, call, holdSlot);
       } catch (error) {
         failure = error;
       } finally {
@@ -191,7 +229,9 @@ export class ModelDispatcher implements Dispatcher {
       if (!failure.retryable || retry >= model.maxRetries || this.closing.signal.aborted) throw failure;
       const delayMs = retryDelayMs({ attempt: retry + 1, retryAfterMs: failure.retryAfterMs, random: this.random, ...this.retry });
       if (delayMs === null) throw failure;
-      this.options.logger?.debug({ model: model.name, retry: retry + 1, delayMs, kind: failure.kind, statusCode: failure.statusCode }, "retrying request");
+      this.metrics.retryScheduled(model.name, failure);
+      // One line per failed try that will be retried; the try that ends an Item is logged by the Worker.
+      this.options.logger?.info({ model: model.name, retry: retry + 1, delayMs, reason: failure.kind, statusCode: failure.statusCode, err: failure.message }, "request failed; retrying");
       if (delayMs > 0) await this.sleepBeforeRetry(lane, delayMs, signal);
     }
   }
@@ -208,8 +248,7 @@ export class ModelDispatcher implements Dispatcher {
           waiter.reject(cancelledError(batchId, false));
         }
       }
-      if (this.options.cancelRunning === "finish") continue;
-      for (const [controller, owner] of lane.attempts) if (owner === batchId) controller.abort(cancelledError(batchId, true));
+      if (this.options.cancelRunning !== "finish") lane.deadlines.abortGroup(batchId, cancelledError(batchId, true));
     }
   }
 
@@ -234,7 +273,7 @@ export class ModelDispatcher implements Dispatcher {
         }
       }
       lane.queued = 0;
-      for (const controller of lane.attempts.keys()) controller.abort(closedError(lane.name));
+      lane.deadlines.abortAll(closedError(lane.name));
     }
   }
 
@@ -295,30 +334,32 @@ export class ModelDispatcher implements Dispatcher {
     }
   }
 
-  private async attempt<T>(lane: Lane, model: ModelConfig, request: { signal: AbortSignal | undefined; batchId: string | undefined }, call: (signal: AbortSignal) => Promise<T>, hold?: Hold<T>): Promise<T> {
+  private async attempt<T>(
+    lane: Lane,
+    model: ModelConfig,
+    request: { signal: AbortSignal | undefined; batchId: string | undefined; shared: boolean },
+    call: (signal: AbortSignal) => Promise<T>,
+    hold?: Hold<T>,
+  ): Promise<T> {
     const caller = request.signal;
     // A waiter granted a slot in the same tick its caller aborted: the listener below would never fire.
     if (caller?.aborted) throw callerAbortedError(model.name, caller.reason);
-    const controller = new AbortController();
-    const timer = setTimeout(abortWithTimeout, Math.min(model.timeoutMs, MAX_TIMER_MS), controller, model);
-    const onCallerAbort = caller ? () => controller.abort(callerAbortedError(model.name, caller.reason)) : null;
-    if (caller && onCallerAbort) caller.addEventListener("abort", onCallerAbort, { once: true });
-    lane.attempts.set(controller, request.batchId);
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      if (caller && onCallerAbort) caller.removeEventListener("abort", onCallerAbort);
-      lane.attempts.delete(controller);
-    };
+    // A held attempt (a stream) gets a deadline of its own: its reader stopping aborts only it.
+    const attempt = lane.deadlines.acquire(model, caller, request.shared && hold === undefined, request.batchId);
+    const startedMs = this.clock.now();
     let held = false;
     try {
-      const value = await call(controller.signal);
-      if (hold === undefined) return value;
+      const reply = await call(attempt.signal);
+      this.metrics.engineCallEnded(model.name, this.clock.now() - startedMs, null);
+      if (hold === undefined) return reply;
       held = true;
-      return hold(value, controller, once(cleanup));
+      return hold(reply, attempt.abort, attempt.signal, once(attempt.release));
     } catch (error) {
-      throw attemptError(error, controller.signal);
+      const failure = attemptError(error, attempt.signal);
+      this.metrics.engineCallEnded(model.name, this.clock.now() - startedMs, failure);
+      throw failure;
     } finally {
-      if (!held) cleanup();
+      if (!held) attempt.release();
     }
   }
 
@@ -369,11 +410,18 @@ export class ModelDispatcher implements Dispatcher {
   }
 }
 
+function nextWaiter(lane: Lane): Waiter | undefined {
+  for (const queue of lane.queues) {
+    for (let waiter = queue.shift(); waiter !== undefined; waiter = queue.shift()) {
+      if (!waiter.settled) return waiter;
+    }
+  }
+  return undefined;
+}
 
-
-
-function abortWithTimeout(controller: AbortController, model: ModelConfig): void {
-  controller.abort(new EngineError({ kind: "timeout", message: `Request to model '${model.name}' timed out after ${model.timeoutMs} ms.`, retryable: true }));
+function settle(waiter: Waiter): void {
+  waiter.settled = true;
+  if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener("abort", waiter.onAbort);
 }
 
 /**
@@ -388,17 +436,6 @@ function attemptError(error: unknown, signal: AbortSignal): unknown {
 
 function callerAbortedError(model: string, reason: unknown): EngineError {
   return new EngineError({ kind: "aborted", message: `Request to model '${model}' was cancelled.`, retryable: false, cause: reason });
-}
-
-function cancelledError(batchId: string, running: boolean): EngineError {
-  const message = running ? `Batch ${batchId} was cancelled while this request ran; it was stopped.` : `Batch ${batchId} was cancelled before this request ran.`;
-  return new EngineError({ kind: "cancelled", message, retryable: false });
-}
-
-interface RunOptions {
-  sync: boolean;
-  signal: AbortSignal | undefined;
-  batchId: string | undefined;
 }
 
 function closedError(model: string): EngineError {

@@ -37,6 +37,8 @@ import type {
   LineError,
   RequestKind,
 } from "../core/types.ts";
+import type { StoreInsights } from "./store-insights.ts";
+import type { WebhookOutbox } from "./webhook-outbox.ts";
 
 /** A File record as the caller creates it: every field of FileRecord is the caller's to choose. */
 export type NewFile = FileRecord;
@@ -72,6 +74,10 @@ export interface BatchQuery {
   limit: number;
   /** Deleted Batches are hidden unless asked for. */
   includeDeleted?: boolean;
+  /** Only Batches in one of these statuses. */
+  statuses?: readonly BatchStatus[];
+  /** Only Batches whose Model is this one. */
+  model?: string;
 }
 
 /** One Item as produced by validation. Invalid lines of a "skip" Batch arrive with `result` set. */
@@ -117,6 +123,11 @@ export interface ClaimedBatch extends Batch {
 
 /** An Item handed to a Worker, with the Attempt number that fences its completion. */
 export interface ClaimedItem extends Item {
+  /**
+   * The Item's request as validation stored it (its input line, in the Batch's dialect). Only claims carry it:
+   * the request lives apart from the Item's status (migration 005), and nothing but a Worker reads it.
+   */
+  request: string;
   attempt: number;
   /** Its Batch's dialect: how the Worker reads the request body. */
   dialect: Dialect;
@@ -164,7 +175,8 @@ export interface ItemPage {
   nextAfterIndex: number | null;
 }
 
-export interface Store {
+/** Also the webhook outbox (webhook-outbox.ts) and the operators' read views (store-insights.ts). */
+export interface Store extends WebhookOutbox, StoreInsights {
   /** Apply pending migrations. Refuses (throws) to run against a database newer than the code. */
   migrate(): Promise<void>;
   close(): Promise<void>;

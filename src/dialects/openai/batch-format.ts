@@ -112,8 +112,21 @@ function parseLine(text: string, lineNumber: number, batch: Batch, catalog: Mode
   }
 
   if (check.errors.length > 0 || model === null || clientId === null || !isObject(body)) return invalid(check.errors, clientId);
-  return { ok: true, line: { clientId, echo: null, model, kind: batch.kind, request: text, body: engineBody(body, batch.endpoint) } };
+  const echo = batch.endpoint === RESPONSES_ENDPOINT ? JSON.stringify(responseEchoOf(body)) : null;
+  return { ok: true, line: { clientId, echo, model, kind: batch.kind, request: text, body: engineBody(body, batch.endpoint) } };
 }
+
+/**
+ * What a `response` echoes of its request, kept with the Item (`echo`): the result line is written from the
+ * stored reply at finalization, when the request itself is no longer read.
+ */
+function responseEchoOf(body: Json): Json {
+  const echo: Json = {};
+  for (const name of RESPONSE_ECHO_FIELDS) if (body[name] !== undefined) echo[name] = body[name];
+  return echo;
+}
+
+const RESPONSE_ECHO_FIELDS = ["instructions", "max_output_tokens", "max_tool_calls", "parallel_tool_calls", "reasoning", "temperature", "text", "tool_choice", "tools", "top_logprobs", "top_p", "truncation", "user", "metadata"];
 
 /**
  * The body the Engine gets for a line's body: itself, or for `/v1/responses` its chat completions form
@@ -289,8 +302,7 @@ function resultLine(batch: Batch, item: Item): { target: "output" | "error"; lin
 
 /** A `/v1/responses` Item's chat completion as the `response` its line asked for. */
 function responseBodyJson(item: Item, chatBody: string | null): string {
-  const line = JSON.parse(item.request) as { body?: unknown };
-  const request = isObject(line.body) ? line.body : {};
+  const request = item.echo === null ? {} : (JSON.parse(item.echo) as Json);
   return JSON.stringify(chatToResponse(chatBody === null ? null : JSON.parse(chatBody), { request, modelName: item.model }));
 }
 
