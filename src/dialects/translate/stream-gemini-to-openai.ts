@@ -9,7 +9,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { asArray, asNumber, asObject, asString, field, isObject, type JsonObject } from "./json-fields.ts";
-import { toOpenAIFinishReason, toOpenAIUsage } from "./gemini-to-openai-response.ts";
+import { candidateParts, toOpenAIFinishReason, toOpenAIUsage } from "./gemini-to-openai-response.ts";
 
 export class GeminiToOpenAIStream {
   private id: string | undefined;
@@ -43,16 +43,8 @@ export class GeminiToOpenAIStream {
 
   private candidate(candidate: JsonObject, index: number): JsonObject[] {
     const out = this.opening(index);
-    const parts = asArray(asObject(candidate.content)?.parts).filter(isObject);
-    const texts: string[] = [];
-    const thoughts: string[] = [];
-    const toolCalls: JsonObject[] = [];
-    for (const part of parts) {
-      const text = asString(part.text);
-      const call = asObject(field(part, "functionCall"));
-      if (text !== undefined) (part.thought === true ? thoughts : texts).push(text);
-      else if (call) toolCalls.push(this.toolCall(call, index));
-    }
+    const { texts, thoughts, calls } = candidateParts(candidate);
+    const toolCalls = calls.map(({ call }) => this.toolCall(call, index));
     if (thoughts.length > 0) out.push(this.envelope([{ index, delta: { reasoning_content: thoughts.join("") }, logprobs: null, finish_reason: null }]));
     if (texts.length > 0) out.push(this.envelope([{ index, delta: { content: texts.join("") }, logprobs: null, finish_reason: null }]));
     if (toolCalls.length > 0) out.push(this.envelope([{ index, delta: { tool_calls: toolCalls }, logprobs: null, finish_reason: null }]));

@@ -44,12 +44,17 @@ export async function postJson(request: PostJsonRequest): Promise<JsonReply> {
     const text = await response.body.text();
     return toJsonReply(response.statusCode, response.headers, text, request);
   } catch (error) {
-    if (error instanceof EngineError) throw error;
-    if (signal?.aborted) throw abortedError(signal, request.description, error);
-    throw networkError(error, request.description);
+    throw exchangeError(error, signal, request.description);
   } finally {
     cleanup();
   }
+}
+
+/** What an exchange that threw failed with: its own EngineError, the signal's reason, or a network error. */
+export function exchangeError(error: unknown, signal: AbortSignal | undefined, description: string): EngineError {
+  if (error instanceof EngineError) return error;
+  if (signal?.aborted) return abortedError(signal, description, error);
+  return networkError(error, description);
 }
 
 /** The reply of a finished exchange; throws the EngineError of a non-2xx (or a 2xx that is not JSON). */

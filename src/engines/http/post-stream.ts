@@ -7,8 +7,8 @@
  */
 import type { Dispatcher } from "undici";
 import { EngineError } from "../../core/engine.ts";
-import { abortedError, networkError } from "./network-errors.ts";
-import { toJsonReply, withTimeout, type PostJsonRequest } from "./post-json.ts";
+import { abortedError } from "./network-errors.ts";
+import { exchangeError, toJsonReply, withTimeout, type PostJsonRequest } from "./post-json.ts";
 import { headerValue } from "./retry-after.ts";
 import { readSseEvents, type SseEvent } from "./sse-events.ts";
 
@@ -28,9 +28,7 @@ export async function postStream(request: PostJsonRequest): Promise<OpenedStream
     response = await request.dispatcher.request({ method: "POST", path: request.path, headers: request.headers, body: request.body, signal });
   } catch (error) {
     cleanup();
-    if (error instanceof EngineError) throw error;
-    if (signal?.aborted) throw abortedError(signal, request.description, error);
-    throw networkError(error, request.description);
+    throw exchangeError(error, signal, request.description);
   }
   const requestId = headerValue(response.headers, "x-request-id") ?? null;
   const contentType = headerValue(response.headers, "content-type") ?? "";
@@ -48,9 +46,7 @@ export async function postStream(request: PostJsonRequest): Promise<OpenedStream
         requestId,
       });
     } catch (error) {
-      if (error instanceof EngineError) throw error;
-      if (signal?.aborted) throw abortedError(signal, request.description, error);
-      throw networkError(error, request.description);
+      throw exchangeError(error, signal, request.description);
     } finally {
       cleanup();
     }
@@ -70,7 +66,6 @@ async function* eventsOf(body: Dispatcher.ResponseData["body"], signal: AbortSig
   try {
     yield* readSseEvents(body);
   } catch (error) {
-    if (signal?.aborted) throw abortedError(signal, description, error);
-    throw networkError(error, `${description} (while streaming)`);
+    throw exchangeError(error, signal, `${description} (while streaming)`);
   }
 }
