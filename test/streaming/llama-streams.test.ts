@@ -75,6 +75,20 @@ describe("llama-cpp streaming", () => {
     expect(chunks.map((chunk) => chunk.text ?? "").join("")).toBe(whole.text ?? "");
   });
 
+  it("serves the Responses API on llama-cpp, plain and as streamed events", async () => {
+    const settings = { model: "tiny", input: "a question", max_output_tokens: 16, temperature: 0.7 };
+    const plain = await openai.responses.create(settings);
+    expect(plain.status === "completed" || plain.status === "incomplete").toBe(true);
+    expect(plain.usage?.output_tokens).toBeGreaterThan(0);
+    const stream = openai.responses.stream(settings);
+    let deltas = 0;
+    for await (const event of stream) if (event.type === "response.output_text.delta") deltas += 1;
+    const final = await stream.finalResponse();
+    expect(deltas).toBeGreaterThan(1);
+    expect(final.usage?.output_tokens).toBeGreaterThan(0);
+    expect(final.output[0]?.type).toBe("message");
+  });
+
   it("answers a prompt longer than the context with a 400 before streaming", async () => {
     const error = await openai.chat.completions.create({ model: "tiny", messages: [{ role: "user", content: "x ".repeat(20_000) }], stream: true }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
