@@ -92,8 +92,9 @@ export class LaneSchedule {
     const { store, clock } = this.deps;
     const nowMs = clock.now();
     await this.report(nowMs);
-    const [queue, measured] = await Promise.all([store.queuedBatches(this.model.name, MAX_QUEUED_BATCHES), store.modelThroughput(this.model.name, THROUGHPUT_ROUND_MS)]);
-    this.queue = queue;
+    this.queue = await store.queuedBatches(this.model.name, MAX_QUEUED_BATCHES);
+    // An idle lane polls: only a queue with Batches in it needs the capacity.
+    const measured = this.queue.length > 0 ? await store.modelThroughput(this.model.name, THROUGHPUT_ROUND_MS) : null;
     this.capacity = measured?.itemsPerSecond ?? this.meter.rate(nowMs);
     this.stale = false;
     this.readAt = performance.now();
