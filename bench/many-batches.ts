@@ -18,6 +18,7 @@ const BATCHES = 1_000;
 const PER_BATCH = 100;
 const IN_FLIGHT = 20;
 const CONCURRENCY = 64;
+const WARM_UP = 10;
 const TERMINAL = ["completed", "failed", "expired", "cancelled"];
 
 /** Runs `work(0..count-1)` with at most `inFlight` running at once; results in index order. */
@@ -114,8 +115,8 @@ function meanPhases(batches: readonly OpenAI.Batch[]): string {
   return `validated ${(batches.length / Math.max(1, span)).toFixed(0)} Batches/s overall; validating ${mean((b) => b.created_at, (b) => b.in_progress_at)} s, in_progress ${mean((b) => b.in_progress_at, (b) => b.finalizing_at)} s, finalizing ${mean((b) => b.finalizing_at, (b) => b.completed_at)} s`;
 }
 
-/** Median and worst ms of `times` sequential GETs of `pathAndQuery` (after one untimed warm-up). */
-async function timeGets(baseUrl: string, pathAndQuery: string, times = 20): Promise<{ median: number; max: number }> {
+/** Median and worst ms of `times` sequential GETs of `pathAndQuery` (after WARM_UP untimed ones: the route's first calls are JIT-cold). */
+async function timeGets(baseUrl: string, pathAndQuery: string, times = 50): Promise<{ median: number; max: number }> {
   const pool = new Pool(baseUrl, { connections: 1 });
   const once = async (): Promise<number> => {
     const started = performance.now();
@@ -125,7 +126,7 @@ async function timeGets(baseUrl: string, pathAndQuery: string, times = 20): Prom
     return performance.now() - started;
   };
   try {
-    await once();
+    for (let i = 0; i < WARM_UP; i += 1) await once();
     const samples: number[] = [];
     for (let i = 0; i < times; i += 1) samples.push(await once());
     return { median: quantile(samples, 0.5), max: Math.max(...samples) };
