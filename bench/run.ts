@@ -4,6 +4,8 @@
  * `million` runs for several minutes (see bench/million.ts).
  */
 import { benchChaos } from "./chaos.ts";
+import { benchDashboard } from "./dashboard.ts";
+import { benchMetrics } from "./metrics.ts";
 import { benchEndToEnd } from "./end-to-end.ts";
 import { benchLlama } from "./llama.ts";
 import { benchManyBatches } from "./many-batches.ts";
@@ -28,6 +30,8 @@ const sections: Record<string, () => Promise<void>> = {
   packing: () => benchPacking(),
   prefix: () => benchPrefix(),
   order: () => benchOrder(),
+  dashboard: () => benchDashboard(),
+  metrics: () => benchMetrics(),
   million: () => benchMillion(),
   chaos: async () => {
     if (!(await benchChaos())) process.exitCode = 1;

@@ -1,9 +1,15 @@
 /**
  * Turns a database migrated by this code back into what an older spool wrote, rows kept, so upgrade tests
  * run the real migrations on a data dir (or schema) "made by the previous schema" with work in flight.
- * One undo per migration, newest first; both stores share the SQL (the statements are portable).
+ * One undo per migration, newest first; both stores share the SQL where the statements are portable.
  */
-const UNDO: Record<number, string> = {
+type Backend = "sqlite" | "postgres";
+
+const UNDO: Record<number, string | Record<Backend, string>> = {
+  7: {
+    sqlite: "DROP INDEX batches_live_status; DROP TRIGGER batches_queue_webhooks; DROP TABLE webhook_deliveries; DROP TABLE webhook_endpoints;",
+    postgres: "DROP INDEX batches_live_status; DROP TRIGGER batches_queue_webhooks ON batches; DROP FUNCTION queue_batch_webhooks(); DROP TABLE webhook_deliveries; DROP TABLE webhook_endpoints;",
+  },
   5: `ALTER TABLE items ADD COLUMN request TEXT NOT NULL DEFAULT '';
       UPDATE items SET request = (SELECT r.request FROM item_requests r WHERE r.batch_id = items.batch_id AND r.idx = items.idx);
       DROP TABLE item_requests;`,
@@ -20,7 +26,8 @@ const UNDO: Record<number, string> = {
 };
 
 /** SQL that undoes every migration from `fromId` on (newest first) and removes them from the ledger. */
-export function undoMigrationsSql(fromId: number): string {
+export function undoMigrationsSql(fromId: number, backend: Backend = "sqlite"): string {
   const ids = Object.keys(UNDO).map(Number).filter((id) => id >= fromId).sort((a, b) => b - a);
-  return `${ids.map((id) => UNDO[id]).join("\n")}\nDELETE FROM migrations WHERE id >= ${fromId};`;
+  const sqlOf = (undo: string | Record<Backend, string> | undefined): string => (typeof undo === "object" ? undo[backend] : (undo ?? ""));
+  return `${ids.map((id) => sqlOf(UNDO[id])).join("\n")}\nDELETE FROM migrations WHERE id >= ${fromId};`;
 }

@@ -26,6 +26,7 @@ interface UpgradedDatabase {
   open(): Promise<Store>;
   /** Runs SQL on the database from outside any Store; returns the rows of its last statement. */
   exec(sql: string): Promise<Record<string, unknown>[]>;
+  backend: "sqlite" | "postgres";
 }
 
 const opened: Store[] = [];
@@ -44,7 +45,7 @@ async function upgradeWithBatchInFlight(database: UpgradedDatabase, fromMigratio
   await before.completeItems([completion(failing!, "old", T0 + 3, "failed")], T0 + 3);
   await before.close();
   opened.splice(opened.indexOf(before), 1);
-  await database.exec(undoMigrationsSql(fromMigration));
+  await database.exec(undoMigrationsSql(fromMigration, database.backend));
 
   const after = await database.open();
   // The running, failed and pending Items keep their input order; the finished one needs no place.
@@ -77,6 +78,7 @@ describe.runIf(storeBackends.some((backend) => backend.name === "sqlite"))("sqli
   it.each(FROM)("upgrades a data dir of the schema before migration %i in place; its batch in flight finishes in input order", async (from) => {
     const file = testWorkPath("stores", `sqlite upgrade from ${from}`, ".sqlite");
     await upgradeWithBatchInFlight({
+      backend: "sqlite",
       async open() {
         const store = await openSqliteStore(file);
         opened.push(store);
@@ -107,6 +109,7 @@ describe.runIf(storeBackends.some((backend) => backend.name === "postgres"))("po
       return store;
     };
     await upgradeWithBatchInFlight({
+      backend: "postgres",
       open,
       async exec(sql) {
         const store = await openPostgresStore(TEST_DATABASE_URL, { schema, poolSize: 1 });

@@ -64,9 +64,11 @@ export async function listBatches(db: PostgresDatabase, query: BatchQuery): Prom
      WHERE ($1::text IS NULL OR dialect = $1)
        AND ($2::boolean OR deleted_at_ms IS NULL)
        AND ($3::text IS NULL OR seq < (SELECT seq FROM batches WHERE id = $3))
+       AND ($5::text[] IS NULL OR status = ANY($5::text[]))
+       AND ($6::text IS NULL OR model = $6)
      ORDER BY seq DESC
      LIMIT $4`,
-    [query.dialect ?? null, query.includeDeleted === true, query.afterId ?? null, query.limit + 1],
+    [query.dialect ?? null, query.includeDeleted === true, query.afterId ?? null, query.limit + 1, query.statuses ? [...query.statuses] : null, query.model ?? null],
   );
   return { batches: rows.slice(0, query.limit).map(toBatch), hasMore: rows.length > query.limit };
 }

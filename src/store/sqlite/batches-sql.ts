@@ -55,10 +55,19 @@ export function listBatches(db: SqliteDatabase, query: BatchQuery): { batches: B
        WHERE (@dialect IS NULL OR dialect = @dialect)
          AND (@includeDeleted = 1 OR deleted_at_ms IS NULL)
          AND (@afterId IS NULL OR seq < (SELECT seq FROM batches WHERE id = @afterId))
+         AND (@statuses IS NULL OR status IN (SELECT value FROM json_each(@statuses)))
+         AND (@model IS NULL OR model = @model)
        ORDER BY seq DESC
        LIMIT @limit`,
     )
-    .all({ dialect: query.dialect ?? null, includeDeleted: query.includeDeleted ? 1 : 0, afterId: query.afterId ?? null, limit: query.limit + 1 }) as BatchRow[];
+    .all({
+      dialect: query.dialect ?? null,
+      includeDeleted: query.includeDeleted ? 1 : 0,
+      afterId: query.afterId ?? null,
+      statuses: query.statuses ? JSON.stringify(query.statuses) : null,
+      model: query.model ?? null,
+      limit: query.limit + 1,
+    }) as BatchRow[];
   return { batches: rows.slice(0, query.limit).map(toBatch), hasMore: rows.length > query.limit };
 }
 
