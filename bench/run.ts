@@ -15,6 +15,7 @@ import { benchPacking } from "./packing.ts";
 import { benchPrefix } from "./prefix.ts";
 import { benchScaleOut } from "./scale-out.ts";
 import { benchStoreHotPath } from "./store-hot-path.ts";
+import { benchStreaming } from "./streaming.ts";
 import { benchSync } from "./sync.ts";
 import { benchValidation } from "./validation.ts";
 
@@ -32,6 +33,7 @@ const sections: Record<string, () => Promise<void>> = {
   order: () => benchOrder(),
   dashboard: () => benchDashboard(),
   metrics: () => benchMetrics(),
+  streaming: () => benchStreaming(),
   million: () => benchMillion(),
   chaos: async () => {
     if (!(await benchChaos())) process.exitCode = 1;
