@@ -46,19 +46,19 @@ export class ClaimPlanner {
       taken.set(share.seq, take);
       left -= take;
     }
-    // Whole-Item rounding leaves less than an Item per Batch: to the most credit (with room), charged to it.
-    while (left > 0) {
-      let best: number | null = null;
-      for (const share of running) {
-        const room = (caps.get(share.seq) ?? Infinity) - (taken.get(share.seq) ?? 0);
-        if (room > 0 && (best === null || (this.deficits.get(share.seq) ?? 0) > (this.deficits.get(best) ?? 0))) best = share.seq;
+    // Whole-Item rounding leaves less than an Item per Batch: one each to the most credit first (with
+    // room), charged to them; round after round while some is left (only when few Batches have room).
+    const roomOf = (seq: number): number => (caps.get(seq) ?? Infinity) - (taken.get(seq) ?? 0);
+    let open = running.filter((share) => roomOf(share.seq) > 0).sort((a, b) => (this.deficits.get(b.seq) ?? 0) - (this.deficits.get(a.seq) ?? 0));
+    while (left > 0 && open.length > 0) {
+      for (const share of open) {
+        if (left === 0) break;
+        const give = open.length === 1 ? Math.min(left, roomOf(share.seq)) : 1;
+        taken.set(share.seq, (taken.get(share.seq) ?? 0) + give);
+        this.deficits.set(share.seq, clamp((this.deficits.get(share.seq) ?? 0) - give, budget));
+        left -= give;
       }
-      if (best === null) break;
-      const room = (caps.get(best) ?? Infinity) - (taken.get(best) ?? 0);
-      const give = Math.min(left, room, Math.max(1, Math.ceil(this.deficits.get(best) ?? 0)));
-      taken.set(best, (taken.get(best) ?? 0) + give);
-      this.deficits.set(best, clamp((this.deficits.get(best) ?? 0) - give, budget));
-      left -= give;
+      open = open.filter((share) => roomOf(share.seq) > 0);
     }
     return running.map((share) => ({ batchSeq: share.seq, limit: taken.get(share.seq) ?? 0 })).filter((entry) => entry.limit > 0);
   }
