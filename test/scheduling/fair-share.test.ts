@@ -18,33 +18,37 @@ const context = (overrides: Partial<ScheduleContext> = {}): ScheduleContext => (
 const fractions = (shares: ReturnType<typeof planShares>): Record<number, number> => Object.fromEntries(shares.map((share) => [share.seq, share.fraction]));
 
 describe("fair share", () => {
-  it("gives batches of equal priority equal shares whatever their size, the one with least work first", () => {
+  it("gives the batch with least work left three quarters, the other the weighted half of the rest", () => {
     const shares = planShares([batch(1, 200_000), batch(2, 10)], context());
     expect(shares.map((share) => share.seq)).toEqual([2, 1]);
-    expect(fractions(shares)).toEqual({ 1: 0.5, 2: 0.5 });
+    expect(fractions(shares)).toEqual({ 1: 0.25, 2: 0.75 });
     expect(shares.every((share) => share.reserved === 0 && share.heldUntilMs === null)).toBe(true);
+    // Equal work: the oldest is first in line, so equal batches finish one after the other, not all at the end.
+    expect(fractions(planShares([batch(1, 100), batch(2, 100), batch(3, 100), batch(4, 100)], context()))).toEqual({ 1: 0.625, 2: 0.125, 3: 0.125, 4: 0.125 });
   });
 
-  it("doubles the weight per step of priority, relative to the highest queued, never below 1/1024", () => {
-    const shares = fractions(planShares([batch(1, 100, { priority: 5 }), batch(2, 100, { priority: 4 }), batch(3, 100, { priority: 2 }), batch(4, 100, { priority: -90 })], context()));
+  it("doubles the weight per step of priority, relative to the highest queued, never below 1/1024; first in line is of the highest", () => {
+    const shares = fractions(planShares([batch(1, 100, { priority: 5 }), batch(2, 10, { priority: 4 }), batch(3, 100, { priority: 2 }), batch(4, 100, { priority: -90 })], context()));
     const total = 1 + 0.5 + 0.125 + 1 / 1024;
-    expect(shares[1]).toBeCloseTo(1 / total, 12);
-    expect(shares[2]).toBeCloseTo(0.5 / total, 12);
-    expect(shares[3]).toBeCloseTo(0.125 / total, 12);
-    expect(shares[4]).toBeCloseTo(1 / 1024 / total, 12);
+    expect(shares[1]).toBeCloseTo(0.5 + 0.5 / total, 12);
+    expect(shares[2]).toBeCloseTo((0.5 * 0.5) / total, 12);
+    expect(shares[3]).toBeCloseTo((0.5 * 0.125) / total, 12);
+    expect(shares[4]).toBeCloseTo((0.5 / 1024) / total, 12);
     // Only differences count: 100 vs 99 is 99 vs 98.
-    expect(fractions(planShares([batch(1, 5, { priority: 100 }), batch(2, 5, { priority: 99 })], context()))[1]).toBeCloseTo(2 / 3, 12);
+    expect(fractions(planShares([batch(1, 5, { priority: 100 }), batch(2, 5, { priority: 99 })], context()))[1]).toBeCloseTo(0.5 + 0.5 * (2 / 3), 12);
   });
 
-  it("reserves the EDF demand bound, with the margin, for the earliest deadline before sharing the rest by priority", () => {
+  it("reserves the EDF demand bound, with the margin, for the earliest deadline before sharing the rest", () => {
     // Due in 1 h: 1,800 Items (0.05 of 10/s). Due in 24 h: 100,000 more, so 101,800 by then: 0.1178 of it.
     const shares = planShares([batch(1, 100_000, { priority: 3 }), batch(2, 1_800, { dueInMs: HOUR })], context({ capacity: 10 }));
     const reserved = (101_800 / 86_400 / 10) * DEADLINE_MARGIN;
+    const rest = 1 - reserved;
     const urgent = shares.find((share) => share.seq === 2);
     expect(urgent?.reserved).toBeCloseTo(reserved, 12);
-    expect(urgent?.fraction).toBeCloseTo(reserved + (1 - reserved) / 9, 12);
+    expect(urgent?.fraction).toBeCloseTo(reserved + (rest * 0.5) / 9, 12);
+    // The higher priority is first in line, whatever its size.
     expect(shares.find((share) => share.seq === 1)).toMatchObject({ reserved: 0 });
-    expect(shares.find((share) => share.seq === 1)?.fraction).toBeCloseTo(((1 - reserved) * 8) / 9, 12);
+    expect(shares.find((share) => share.seq === 1)?.fraction).toBeCloseTo(rest * 0.5 + (rest * 0.5 * 8) / 9, 12);
     expect(shares.map((share) => share.seq)).toEqual([2, 1]);
   });
 
@@ -70,9 +74,9 @@ describe("fair share", () => {
     expect(shares).toEqual({ 1: 1, 2: 0 });
   });
 
-  it("shares by priority alone while the Model's capacity is unknown", () => {
+  it("reserves nothing while the Model's capacity is unknown", () => {
     const shares = planShares([batch(1, 3_600, { dueInMs: 60_000 }), batch(2, 10)], context());
-    expect(fractions(shares)).toEqual({ 1: 0.5, 2: 0.5 });
+    expect(fractions(shares)).toEqual({ 1: 0.25, 2: 0.75 });
   });
 });
 
@@ -116,6 +120,6 @@ describe("batch hours", () => {
 
   it("holds nobody while the window is open", () => {
     const shares = planShares([batch(1, 1_000), batch(2, 50)], context({ nowMs: Date.UTC(2026, 0, 5, 23), hours }));
-    expect(fractions(shares)).toEqual({ 1: 0.5, 2: 0.5 });
+    expect(fractions(shares)).toEqual({ 1: 0.25, 2: 0.75 });
   });
 });

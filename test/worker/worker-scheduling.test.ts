@@ -30,7 +30,7 @@ describe.each(storeBackends)("Worker scheduling on the $name store", (backend) =
     createWorker({ concurrency: 1 }).start();
     await finished(store, large.id);
     await finished(store, small.id);
-    // Equal priorities share the claims half and half: the small batch is done within its first six
+    // The small batch, first in line, gets three quarters of the claims: it is done within the first six
     // requests, where first-come-first-served would have run it 31st to 33rd.
     const smallPositions = order.map((key, position) => (key.startsWith("small") ? position : -1)).filter((position) => position >= 0);
     expect(smallPositions).toHaveLength(3);
@@ -43,12 +43,13 @@ describe.each(storeBackends)("Worker scheduling on the $name store", (backend) =
     const order: string[] = [];
     upstream.setFault(({ key }) => void order.push(key));
     const low = await startBatch(lines("low", 20));
-    const high = await startBatch(lines("high", 16), { priority: 3 });
+    const high = await startBatch(lines("high", 16), { priority: 2 });
     createWorker({ concurrency: 1 }).start();
     await finished(store, high.id);
     await finished(store, low.id);
-    // Weights 8:1. By the time the last high-priority request went out, the low batch had about 2 of its
-    // 20 sent: fewer than FIFO (all 20) and more than strict priority (none).
+    // Weights 4:1, and the high batch is first in line: 0.9 of the claims against 0.1. By the time the last
+    // high-priority request went out, the low batch had about 2 of its 20 sent: fewer than FIFO (all 20)
+    // and more than strict priority (none).
     const lastHigh = Math.max(...order.map((key, position) => (key.startsWith("high") ? position : -1)));
     const lowBefore = order.slice(0, lastHigh).filter((key) => key.startsWith("low")).length;
     expect(lowBefore).toBeGreaterThanOrEqual(1);
