@@ -5,7 +5,8 @@
  * the dashboard's list of twenty Batches on one Model costs what one Batch costs.
  *
  * A Batch still validating is not queued yet: it joins the forecast with the size and Model its input
- * suggested when it was created (input-sample.ts), so an ETA exists from the moment the Batch does.
+ * suggests (input-sample.ts, read when first asked, not at create), so an ETA exists from the moment the
+ * Batch does.
  */
 import type { ModelCatalog } from "../core/model-catalog.ts";
 import { BatchHours } from "../core/batch-hours.ts";
@@ -16,6 +17,7 @@ import { MAX_QUEUED_BATCHES, type QueueEntry } from "../scheduling/fair-share.ts
 import { forecastBatches } from "../scheduling/forecast.ts";
 import { THROUGHPUT_ROUND_MS } from "../scheduling/throughput-meter.ts";
 import type { Store } from "../store/store.ts";
+import type { ExpectedWork } from "./input-sample.ts";
 
 export interface ForecastDeps {
   store: Store;
@@ -24,12 +26,18 @@ export interface ForecastDeps {
   catalog?: ModelCatalog;
 }
 
-/** Forecasts by Batch id, for the Batches that still run (validating or in progress) on a known Model. */
-export async function forecastsOf(deps: ForecastDeps, batches: readonly Batch[]): Promise<Map<string, BatchForecast>> {
+/**
+ * Forecasts by Batch id, for the Batches that still run (validating or in progress) on a known Model.
+ * `expectedOf` tells what a validating Batch's input suggests.
+ */
+export async function forecastsOf(deps: ForecastDeps, batches: readonly Batch[], expectedOf: (batch: Batch) => Promise<ExpectedWork>): Promise<Map<string, BatchForecast>> {
   const byModel = new Map<string, Batch[]>();
+  const expected = new Map<string, ExpectedWork>();
   for (const batch of batches) {
-    const model = modelOf(batch);
-    if (model === null || (batch.status !== "validating" && batch.status !== "in_progress")) continue;
+    if (batch.status !== "validating" && batch.status !== "in_progress") continue;
+    if (batch.status === "validating") expected.set(batch.id, await expectedOf(batch));
+    const model = batch.model ?? expected.get(batch.id)?.expectedModel ?? null;
+    if (model === null) continue;
     byModel.set(model, [...(byModel.get(model) ?? []), batch]);
   }
   const forecasts = new Map<string, BatchForecast>();
@@ -40,7 +48,7 @@ export async function forecastsOf(deps: ForecastDeps, batches: readonly Batch[])
       for (const batch of wanted) {
         if (entries.some((entry) => entry.seq === batch.seq)) continue;
         // Not queued: validating, or every Item left is running (the tail of a Batch).
-        const remaining = remainingOf(batch);
+        const remaining = remainingOf(batch, expected.get(batch.id)?.expectedItems ?? 0);
         if (remaining > 0) entries.push({ seq: batch.seq, priority: batch.priority, expiresAtMs: batch.expiresAtMs, remaining });
       }
       const byBatch = forecastBatches(entries, { nowMs: deps.clock.now(), capacity: measured?.itemsPerSecond ?? null, hours: hoursOf(deps.catalog, model) });
@@ -53,17 +61,10 @@ export async function forecastsOf(deps: ForecastDeps, batches: readonly Batch[])
   return forecasts;
 }
 
-/** The Batch's Model, or for a Batch still validating the one its first input line named. */
-function modelOf(batch: Batch): string | null {
-  if (batch.model !== null) return batch.model;
-  return typeof batch.options.expectedModel === "string" ? batch.options.expectedModel : null;
-}
-
-/** Items without a result; while validating, as many as the input suggested (Items are still being read). */
-function remainingOf(batch: Batch): number {
+/** Items without a result; while validating, as many as the input suggests (Items are still being read). */
+function remainingOf(batch: Batch, expectedItems: number): number {
   const { total, succeeded, failed, cancelled, expired } = batch.counts;
-  const expected = batch.status === "validating" && typeof batch.options.expectedItems === "number" ? batch.options.expectedItems : 0;
-  return Math.max(total, expected) - succeeded - failed - cancelled - expired;
+  return Math.max(total, expectedItems) - succeeded - failed - cancelled - expired;
 }
 
 const parsedHours = new Map<string, BatchHours>();

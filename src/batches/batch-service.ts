@@ -22,7 +22,7 @@ import type { BatchQuery, Store } from "../store/store.ts";
 import { batchProgress, type BatchForecast, type BatchProgress } from "../core/batch-progress.ts";
 import type { ModelCatalog } from "../core/model-catalog.ts";
 import { forecastsOf } from "./batch-forecasts.ts";
-import { sampleInlineLines, sampleInputFile, type ExpectedWork } from "./input-sample.ts";
+import { sampleInputFile, type ExpectedWork } from "./input-sample.ts";
 
 /** Purpose of the internal File that holds an inline Batch's requests as JSONL (hidden from file lists). */
 export const INLINE_INPUT_PURPOSE = "batch_inline_input";
@@ -72,7 +72,13 @@ export interface CreateBatchCommand {
   id?: string;
 }
 
+/** Validating Batches whose input sample is remembered (the oldest is forgotten first). */
+const MAX_SAMPLES = 1_000;
+
 export class BatchService {
+  /** Input samples of validating Batches, by Batch id (see expectedWork). */
+  private readonly samples = new Map<string, Promise<ExpectedWork>>();
+
   constructor(private readonly deps: BatchServiceDeps) {}
 
   /**
@@ -87,10 +93,7 @@ export class BatchService {
     const lifetimeMs = command.lifetimeMs ?? this.deps.defaultWindowMs?.[command.dialect] ?? format.defaultLifetimeMs;
     const inline = "lines" in command.input;
     const inputFileId = "fileId" in command.input ? command.input.fileId : await this.writeInlineInput(id, command.input.lines, nowMs, lifetimeMs);
-    const expected = await this.expectedWork(command, inputFileId);
-    const options = inline
-      ? { ...command.options, inline: true, requestCount: (command.input as { lines: readonly string[] }).lines.length, ...expected }
-      : { ...command.options, ...expected };
+    const options = inline ? { ...command.options, inline: true, requestCount: (command.input as { lines: readonly string[] }).lines.length } : (command.options ?? {});
     let batch: Batch;
     try {
       batch = await store.createBatch({
@@ -173,7 +176,7 @@ export class BatchService {
 
   /** The scheduler's forecast for each of `batches` that still runs, by Batch id (two Store reads per Model). */
   forecasts(batches: readonly Batch[]): Promise<Map<string, BatchForecast>> {
-    return forecastsOf(this.deps, batches);
+    return forecastsOf(this.deps, batches, (batch) => this.expectedWork(batch));
   }
 
   /** The Items of a Batch in input order (optionally only some statuses), read one page at a time. */
@@ -215,18 +218,29 @@ export class BatchService {
     return batch;
   }
 
-  /** How big the new Batch will be and on which Model, for its forecast until validation knows. */
-  private async expectedWork(command: CreateBatchCommand, inputFileId: string): Promise<ExpectedWork> {
-    const format = this.deps.formats[command.dialect];
+  /**
+   * How big a validating Batch will be and on which Model, for its forecast until validation knows: read
+   * from its input when first asked (never at create: creating stays one Store write), then remembered.
+   */
+  private expectedWork(batch: Batch): Promise<ExpectedWork> {
+    let work = this.samples.get(batch.id);
+    if (work === undefined) {
+      work = this.sampleInput(batch);
+      if (this.samples.size >= MAX_SAMPLES) this.samples.delete(this.samples.keys().next().value as string);
+      this.samples.set(batch.id, work);
+    }
+    return work;
+  }
+
+  private async sampleInput(batch: Batch): Promise<ExpectedWork> {
+    const { store, blobs, formats } = this.deps;
     try {
-      const work =
-        "lines" in command.input
-          ? sampleInlineLines(command.input.lines, format)
-          : await sampleInputFile(this.deps.blobs, inputFileId, (await this.deps.store.getFile(inputFileId))?.bytes ?? 0, format);
-      return command.model === null ? work : { ...work, expectedModel: command.model };
+      const file = batch.inputFileId === null ? null : await store.getFile(batch.inputFileId);
+      const work = file === null ? {} : await sampleInputFile(blobs, file.id, file.bytes, formats[batch.dialect]);
+      return batch.model === null ? work : { ...work, expectedModel: batch.model };
     } catch (error) {
-      // Only an estimate: the Batch is created all the same, and validation will count its Items.
-      this.deps.logger.debug({ err: error, inputFileId }, "could not sample the batch input for its forecast");
+      // Only an estimate: validation will count the Items.
+      this.deps.logger.debug({ err: error, batchId: batch.id }, "could not sample the batch input for its forecast");
       return {};
     }
   }

@@ -1,7 +1,8 @@
 /**
  * What a new Batch will be, before validation has read it: how many Items and on which Model, from the
- * first 64 KB of its input. The forecast (batch-forecasts.ts) uses it so a Batch has an ETA from the moment
- * it is created, not only once a 200k-line file is validated. An estimate, never a check: anything that
+ * first 64 KB of its input (an upload, or the internal File of an inline Batch). The forecast
+ * (batch-forecasts.ts) uses it so a Batch has an ETA from the moment it is created, not only once a
+ * 200k-line file is validated. An estimate, never a check: anything that
  * goes wrong here yields nothing, and validation decides what the Batch really holds.
  */
 import type { BatchFormat } from "../core/batch-format.ts";
@@ -16,7 +17,7 @@ export interface ExpectedWork {
   expectedModel?: string;
 }
 
-/** From an uploaded input File of `fileBytes` bytes. */
+/** From the input File `fileId` of `fileBytes` bytes. */
 export async function sampleInputFile(blobs: BlobStore, fileId: string, fileBytes: number, format: BatchFormat): Promise<ExpectedWork> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -35,11 +36,6 @@ export async function sampleInputFile(blobs: BlobStore, fileId: string, fileByte
   const measuredBytes = whole ? fileBytes : lines.reduce((sum, line) => sum + Buffer.byteLength(line) + 1, 0);
   const expectedItems = whole ? requests.length : Math.round((fileBytes / measuredBytes) * requests.length);
   return withModel({ expectedItems }, requests[0], format);
-}
-
-/** From inline request lines (all known). */
-export function sampleInlineLines(lines: readonly string[], format: BatchFormat): ExpectedWork {
-  return withModel({ expectedItems: lines.length }, lines[0], format);
 }
 
 function withModel(work: ExpectedWork, firstLine: string | undefined, format: BatchFormat): ExpectedWork {

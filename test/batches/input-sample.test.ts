@@ -1,10 +1,10 @@
 /**
- * The create-time estimate of a Batch (src/batches/input-sample.ts): how many Items and which Model, read
- * from the first 64 KB of its input in a real BlobStore, so a Batch has a forecast before validation.
+ * The early estimate of a Batch (src/batches/input-sample.ts): how many Items and which Model, read from the
+ * first 64 KB of its input in a real BlobStore, so a Batch has a forecast before validation.
  */
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { sampleInlineLines, sampleInputFile } from "../../src/batches/input-sample.ts";
+import { sampleInputFile } from "../../src/batches/input-sample.ts";
 import { BATCH_FORMATS } from "../../src/dialects/registry.ts";
 import { LocalBlobStore } from "../../src/store/blob/local-blob-store.ts";
 import { chatLine } from "../helpers/batch-files.ts";
@@ -33,8 +33,10 @@ describe("input sample", () => {
   });
 
   it("gives no model when the first request does not name one, and nothing for an empty or unreadable input", async () => {
-    expect(sampleInlineLines([JSON.stringify({ request: { contents: [{ parts: [{ text: "hi" }] }] } })], BATCH_FORMATS.gemini)).toEqual({ expectedItems: 1 });
-    expect(sampleInlineLines(["{not json"], BATCH_FORMATS.openai)).toEqual({ expectedItems: 1 });
+    const gemini = await stored("file-sample-gemini", `${JSON.stringify({ request: { contents: [{ parts: [{ text: "hi" }] }] } })}\n`);
+    expect(await sampleInputFile(blobs, "file-sample-gemini", gemini, BATCH_FORMATS.gemini)).toEqual({ expectedItems: 1 });
+    const broken = await stored("file-sample-broken", "{not json\n");
+    expect(await sampleInputFile(blobs, "file-sample-broken", broken, BATCH_FORMATS.openai)).toEqual({ expectedItems: 1 });
     const bytes = await stored("file-sample-blank", "\n\n  \n");
     expect(await sampleInputFile(blobs, "file-sample-blank", bytes, BATCH_FORMATS.openai)).toEqual({});
   });
