@@ -54,4 +54,23 @@ describe("claim planner", () => {
     }
     expect(planner.plan(10, [share(1, 0.5), share(2, 0.5)])).toEqual([{ batchSeq: 1, limit: 5 }, { batchSeq: 2, limit: 5 }]);
   });
+
+  it("claims from a few Batches at a time, in chunks, and still gives each its share over many claims", () => {
+    const planner = new ClaimPlanner();
+    const shares = Array.from({ length: 20 }, (_, i) => share(i + 1, 1 / 20));
+    const plans = Array.from({ length: 100 }, () => planner.plan(128, shares));
+    for (const plan of plans) {
+      expect(plan.length).toBeLessThanOrEqual(9);
+      expect(plan.reduce((sum, entry) => sum + entry.limit, 0)).toBe(128);
+      expect(plan.filter((entry) => entry.limit < 16).length).toBeLessThanOrEqual(1);
+    }
+    const sums = Object.values(totals(plans));
+    expect(sums).toHaveLength(20);
+    for (const sum of sums) expect(Math.abs(sum - 640)).toBeLessThanOrEqual(16);
+  });
+
+  it("takes less than a chunk when that is all a Batch has left", () => {
+    const plan = new ClaimPlanner().plan(128, [share(1, 0.5), share(2, 0.5)], new Map([[1, 3]]));
+    expect(plan).toEqual([{ batchSeq: 1, limit: 3 }, { batchSeq: 2, limit: 125 }]);
+  });
 });
