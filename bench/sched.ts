@@ -1,14 +1,15 @@
 /**
  * (sched) Scheduling across Batches (issue 12), through a spool process and a steady upstream process:
  *
- * 1. ETA accuracy: one Batch on an idle Model with a steady upstream (fixed latency), on a server warmed up
- *    by an 8,000-request Batch; from 10% progress on, every forecast finish (the dashboard API's ETA, in ms)
- *    against the moment the last request finished. Goal: within ±15% of the Batch's actual run time.
+ * 1. ETA accuracy: one Batch on an idle Model with a steady upstream (50 ms per request, 8 at a time: the
+ *    upstream sets the pace, not spool's share of a busy machine), on a server warmed up by a 1,000-request
+ *    Batch; from 10% progress on, every forecast finish (the dashboard API's ETA, in ms) against the moment
+ *    the last request finished. Goal: within ±15% of the Batch's actual run time.
  * 2. Fair share: a 10-request Batch created while a 200k-request Batch runs on the same Model, timed from
  *    create to completed, against the same Batch on the idle Model (goal: at most 2x). Each side is timed
  *    five times, median kept. The large Batch is cancelled afterwards: only its start matters here.
  *
- * Sizes: SPOOL_BENCH_SCHED_LARGE (default 200,000) and SPOOL_BENCH_SCHED_ETA (default 16,000) requests.
+ * Sizes: SPOOL_BENCH_SCHED_LARGE (default 200,000) and SPOOL_BENCH_SCHED_ETA (default 4,000) requests.
  */
 import { createReadStream, mkdtempSync } from "node:fs";
 import path from "node:path";
@@ -18,12 +19,14 @@ import { ensureChatFile, ratio, row, workPath, WORK_DIR } from "./lib.ts";
 import { startSpool, startUpstream, type Peer } from "./processes.ts";
 
 const LARGE = Number(process.env.SPOOL_BENCH_SCHED_LARGE ?? 200_000);
-const ETA_ITEMS = Number(process.env.SPOOL_BENCH_SCHED_ETA ?? 16_000);
-const WARM_ITEMS = 8_000;
+const ETA_ITEMS = Number(process.env.SPOOL_BENCH_SCHED_ETA ?? 4_000);
+const WARM_ITEMS = 1_000;
 const SMALL = 10;
 const CONCURRENCY = 64;
 const LATENCY_MS = 20;
-const ETA_CONCURRENCY = 16;
+/** The ETA run's upstream bounds the rate (8 at a time, 50 ms each: 160/s), not spool's share of a busy machine. */
+const ETA_CONCURRENCY = 8;
+const ETA_LATENCY_MS = 50;
 const ROUNDS = 5;
 
 interface DashboardBatch {
@@ -33,10 +36,15 @@ interface DashboardBatch {
 }
 
 export async function benchSched(): Promise<void> {
-  console.log(`\n(sched) Scheduling: fair share across batches and ETA accuracy (upstream ${LATENCY_MS} ms per request)`);
+  console.log(`\n(sched) Scheduling: ETA accuracy (upstream ${ETA_LATENCY_MS} ms per request) and fair share across batches (${LATENCY_MS} ms)`);
+  const steady = await startUpstream(ETA_LATENCY_MS);
+  try {
+    await etaAccuracy(steady);
+  } finally {
+    await steady.stop();
+  }
   const upstream = await startUpstream(LATENCY_MS);
   try {
-    await etaAccuracy(upstream);
     await fairShare(upstream);
   } finally {
     await upstream.stop();
