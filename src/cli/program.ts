@@ -47,7 +47,7 @@ export function buildCli(): Command {
     .command("validate")
     .description("check a batch JSONL file and print every problem with its line number")
     .argument("<file>", "JSONL file to check")
-    .option("--dialect <dialect>", "openai | gemini (default: guessed from the first line)")
+    .option("--dialect <dialect>", "openai | gemini | anthropic (default: guessed from the first line)")
     .option("--endpoint <endpoint>", "OpenAI batch endpoint the lines must use (default: the first line's url)")
     .option("-c, --config <file>", "config file: also check that every model is configured")
     .option("-m, --model <name>", "Gemini files: the model the batch would run on")

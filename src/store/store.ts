@@ -69,6 +69,11 @@ export interface BatchQuery {
   dialect?: Dialect;
   /** Cursor: return Batches older than this one (lists are newest first). */
   afterId?: string;
+  /**
+   * Cursor the other way: the `limit` Batches just newer than this one, still newest first; `hasMore` then
+   * says whether there are newer ones still (Anthropic's `before_id`). Not combined with `afterId`.
+   */
+  beforeId?: string;
   limit: number;
   /** Deleted Batches are hidden unless asked for. */
   includeDeleted?: boolean;

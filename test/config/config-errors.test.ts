@@ -54,7 +54,7 @@ describe("configuration errors", () => {
       "values.yaml:4: worker.leaseMs must be greater than 0, got 0.",
       "values.yaml:5: worker.pollMs must be a whole number, got 1.5.",
       "values.yaml:6: worker.maxAttempts must be a number, got '3' (write the number without quotes).",
-      "values.yaml:8: models[0].engine must be one of 'openai', 'gemini', 'llama-cpp', got 'llamacpp' (did you mean 'llama-cpp'?).",
+      "values.yaml:8: models[0].engine must be one of 'openai', 'gemini', 'anthropic', 'llama-cpp', got 'llamacpp' (did you mean 'llama-cpp'?).",
     ]);
     expect(message).not.toMatch(/Invalid input|expected string, received/);
   });

@@ -30,7 +30,7 @@ export interface JsonReply {
   /** Parsed JSON. */
   body: unknown;
   headers: HttpHeaders;
-  /** `x-request-id`, when the upstream sent one. */
+  /** `x-request-id` (OpenAI and most servers) or `request-id` (Anthropic), when the upstream sent one. */
   requestId: string | null;
 }
 
@@ -52,7 +52,7 @@ export async function postJson(request: PostJsonRequest): Promise<JsonReply> {
 }
 
 function toJsonReply(statusCode: number, headers: HttpHeaders, text: string, request: PostJsonRequest): JsonReply {
-  const requestId = headerValue(headers, "x-request-id") ?? null;
+  const requestId = headerValue(headers, "x-request-id") ?? headerValue(headers, "request-id") ?? null;
   const contentType = headerValue(headers, "content-type") ?? "";
   const ok = statusCode >= 200 && statusCode < 300;
   // Lenient: a 2xx JSON body labelled text/plain (some proxies) is still accepted.

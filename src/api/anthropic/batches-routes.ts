@@ -1,0 +1,142 @@
+/**
+ * Message Batches: create (inline requests), retrieve, list (`before_id` / `after_id` / `limit`), cancel,
+ * delete and results; plus spool's `progress` and `retry_failed` extensions. Thin: the wire work is in
+ * src/dialects/anthropic/, the lifecycle in the Batch service.
+ *
+ * Results are the finished requests' lines in input order, read from the Store: the SDK's `results()` GETs
+ * them once `results_url` is set (the Batch ended), and a client may GET the same URL earlier to read the
+ * requests finished so far (the hosted service has no partial results).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { Readable } from "node:stream";
+import type { AppContext } from "../../app-context.ts";
+import { AppError } from "../../core/errors.ts";
+import { isTerminal, type Batch } from "../../core/types.ts";
+import { MESSAGES_ENDPOINT, anthropicBatchFormat } from "../../dialects/anthropic/batch-format.ts";
+import { checkCreateBody } from "../../dialects/anthropic/create-body.ts";
+import { toMessageBatch, toMessageBatchPage, toMessageBatchProgress } from "../../dialects/anthropic/mappers.ts";
+import { newMessageBatchId } from "../../dialects/anthropic/wire.ts";
+import { failedBatchResultLines } from "./failed-batch-results.ts";
+
+type IdParams = { Params: { id: string } };
+
+const DEFAULT_PAGE = 20;
+const MAX_PAGE = 1_000;
+/** Shown in messages; the rest are in the log of the problem list. */
+const PROBLEMS_IN_MESSAGE = 10;
+
+export function registerBatchRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const wire = (request: FastifyRequest, batch: Batch) => toMessageBatch(batch, resultsUrl(request, batch.id));
+
+  app.post("/batches", async (request) => wire(request, await createBatch(ctx, request.body)));
+  app.get("/batches", async (request) => listBatches(ctx, request));
+  app.get<IdParams>("/batches/:id", async (request) => wire(request, await findBatch(ctx, request.params.id)));
+  app.post<IdParams>("/batches/:id/cancel", async (request) => wire(request, await cancelBatch(ctx, request.params.id)));
+  app.delete<IdParams>("/batches/:id", async (request) => deleteBatch(ctx, request.params.id));
+  app.get<IdParams>("/batches/:id/results", async (request, reply) => sendResults(ctx, await findBatch(ctx, request.params.id), reply));
+  app.get<IdParams>("/batches/:id/progress", async (request) => {
+    const batch = await findBatch(ctx, request.params.id);
+    return toMessageBatchProgress(batch, ctx.batches.progress(batch));
+  });
+  // spool extension: run the errored requests of an ended batch again; their new results replace the old
+  // ones, so users never merge result files by hand.
+  app.post<IdParams>("/batches/:id/retry_failed", async (request) => {
+    const batch = await findBatch(ctx, request.params.id);
+    return wire(request, await ctx.batches.retryFailed(batch.id));
+  });
+}
+
+/** The absolute URL the SDK's `results()` GETs verbatim: this server, as the client reached it. */
+function resultsUrl(request: FastifyRequest, id: string): string {
+  return `${request.protocol}://${request.host}/v1/messages/batches/${encodeURIComponent(id)}/results`;
+}
+
+async function createBatch(ctx: AppContext, body: unknown): Promise<Batch> {
+  const checked = checkCreateBody(body, ctx.config.limits.maxBatchItems);
+  if (!checked.ok) {
+    const shown = checked.problems.slice(0, PROBLEMS_IN_MESSAGE).map((problem) => problem.message);
+    const more = checked.problems.length > shown.length ? ` (and ${checked.problems.length - shown.length} more problems)` : "";
+    throw new AppError("invalid_request", `${shown.join(" ")}${more}`, { param: checked.problems[0]?.param ?? null });
+  }
+  return ctx.batches.create({
+    id: newMessageBatchId(),
+    dialect: "anthropic",
+    kind: "chat",
+    endpoint: MESSAGES_ENDPOINT,
+    model: null,
+    input: { lines: checked.lines },
+  });
+}
+
+export async function findBatch(ctx: AppContext, rawId: string): Promise<Batch> {
+  const batch = await ctx.batches.get(rawId);
+  if (!batch || batch.dialect !== "anthropic") throw new AppError("not_found", `No Message Batch with id '${rawId}' (it may have been deleted).`, { param: "message_batch_id" });
+  return batch;
+}
+
+async function listBatches(ctx: AppContext, request: FastifyRequest) {
+  const query = request.query as Record<string, unknown>;
+  const limit = readLimit(query.limit);
+  const afterId = readCursor(query, "after_id");
+  const beforeId = readCursor(query, "before_id");
+  if (afterId !== undefined && beforeId !== undefined) throw new AppError("invalid_request", "Send after_id or before_id, not both.", { param: "before_id" });
+  const { batches, hasMore } = await ctx.batches.list({ dialect: "anthropic", afterId, beforeId, limit });
+  const cursor = afterId ?? beforeId;
+  // An empty page after a cursor that names no batch of this dialect would read as "no more": refused instead.
+  if (cursor !== undefined && batches.length === 0 && (await ctx.store.getBatch(cursor))?.dialect !== "anthropic") {
+    throw new AppError("invalid_request", `${afterId !== undefined ? "after_id" : "before_id"}: no Message Batch with id '${cursor}'; pass the first_id or last_id of a page unchanged.`, {
+      param: afterId !== undefined ? "after_id" : "before_id",
+    });
+  }
+  return toMessageBatchPage(batches.map((batch) => toMessageBatch(batch, resultsUrl(request, batch.id))), hasMore);
+}
+
+function readLimit(raw: unknown): number {
+  if (raw === undefined || raw === "") return DEFAULT_PAGE;
+  const value = typeof raw === "string" && /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isInteger(value) || value < 1 || value > MAX_PAGE) throw new AppError("invalid_request", `limit: must be an integer from 1 to ${MAX_PAGE}, found ${JSON.stringify(raw)}.`, { param: "limit" });
+  return value;
+}
+
+function readCursor(query: Record<string, unknown>, name: "after_id" | "before_id"): string | undefined {
+  const raw = query[name];
+  if (raw === undefined || raw === "") return undefined;
+  if (typeof raw !== "string") throw new AppError("invalid_request", `${name}: must be one Message Batch id.`, { param: name });
+  return raw;
+}
+
+/** Idempotent while canceling or finishing; a batch that already ended cannot be canceled. */
+async function cancelBatch(ctx: AppContext, rawId: string): Promise<Batch> {
+  const batch = await findBatch(ctx, rawId);
+  if (isTerminal(batch.status)) {
+    throw new AppError("conflict", `Message Batch ${batch.id} has already ended; only a batch in progress can be canceled.`);
+  }
+  if (batch.status === "cancelling" || batch.status === "finalizing") return batch;
+  try {
+    return await ctx.batches.cancel(batch.id);
+  } catch (error) {
+    // It ended (or began writing its results) between the read and the cancel: report where it is now.
+    if (error instanceof AppError && error.code === "conflict") return findBatch(ctx, batch.id);
+    throw error;
+  }
+}
+
+async function deleteBatch(ctx: AppContext, rawId: string): Promise<{ id: string; type: "message_batch_deleted" }> {
+  const batch = await findBatch(ctx, rawId);
+  if (!isTerminal(batch.status)) {
+    throw new AppError("invalid_request", `Message Batch ${batch.id} is still processing; cancel it and wait until it has ended before deleting it.`);
+  }
+  if (!(await ctx.batches.delete(batch.id))) throw new AppError("not_found", `No Message Batch with id '${batch.id}'.`, { param: "message_batch_id" });
+  return { id: batch.id, type: "message_batch_deleted" };
+}
+
+async function sendResults(ctx: AppContext, batch: Batch, reply: FastifyReply): Promise<FastifyReply> {
+  const lines = batch.status === "failed" && batch.counts.total === 0 ? failedBatchResultLines(ctx, batch) : finishedResultLines(ctx, batch);
+  return reply.type("application/binary").send(Readable.from(lines));
+}
+
+async function* finishedResultLines(ctx: AppContext, batch: Batch): AsyncGenerator<string> {
+  for await (const items of ctx.batches.finishedResults(batch.id)) {
+    yield items.map((item) => `${anthropicBatchFormat.resultLine(batch, item).line}\n`).join("");
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * The `anthropic` Engine: Anthropic's Messages API (or anything speaking it). Native dialect "anthropic": the
+ * request body goes to `POST {baseUrl}/v1/messages` as the client wrote it, apart from `model` (the Model's
+ * `upstreamModel`, else its name) and streaming (a Batch Item has nobody to stream to), so parameters spool
+ * does not know still reach the upstream. OpenAI and Gemini requests reach it translated
+ * (src/dialects/translate/); it serves messages only.
+ *
+ * Retry decisions are the shared HTTP ones (src/engines/http/post-json.ts), which fit Anthropic's: 429
+ * (rate_limit_error) and 529 (overloaded_error) and other 5xx are retried after `retry-after` when the
+ * server sends one, `x-should-retry` overrides the status rule, 4xx are final.
+ */
+import type { Dispatcher } from "undici";
+import { z } from "zod";
+import type { AnthropicModelConfig } from "../../config/config.ts";
+import type { TokenUsage } from "../../core/types.ts";
+import { EngineError, type Engine, type EngineReply, type EngineRequest } from "../../core/engine.ts";
+import { postJson } from "../http/post-json.ts";
+import { closedError, UpstreamPools } from "../http/upstream-pools.ts";
+
+export const ANTHROPIC_DEFAULT_BASE_URL = "https://api.anthropic.com";
+/** The API version spool speaks upstream unless the Model says otherwise. */
+export const DEFAULT_ANTHROPIC_VERSION = "2023-06-01";
+
+/** Lenient: only "an object" is required; counts are read when they are numbers. */
+const count = z.number().catch(0).nullish();
+const replySchema = z.looseObject({
+  id: z.string().optional().catch(undefined),
+  usage: z
+    .looseObject({ input_tokens: count, output_tokens: count, cache_creation_input_tokens: count, cache_read_input_tokens: count })
+    .nullish()
+    .catch(null),
+});
+
+interface Route {
+  model: AnthropicModelConfig;
+  dispatcher: Dispatcher;
+  /** `/v1/messages` under the baseUrl's path. */
+  path: string;
+  origin: string;
+  headers: Record<string, string>;
+  upstreamModel: string;
+}
+
+export interface AnthropicEngineOptions {
+  name?: string;
+  nowMs?: () => number;
+}
+
+export class AnthropicEngine implements Engine {
+  readonly name: string;
+  readonly dialect = "anthropic" as const;
+  private readonly pools = new UpstreamPools();
+  // Keyed by the config object: a reloaded config (new object) gets a fresh route.
+  private readonly routes = new WeakMap<AnthropicModelConfig, Route>();
+  private readonly nowMs: () => number;
+  private closed = false;
+
+  constructor(options: AnthropicEngineOptions = {}) {
+    this.name = options.name ?? "anthropic";
+    this.nowMs = options.nowMs ?? Date.now;
+  }
+
+  async execute(request: EngineRequest): Promise<EngineReply> {
+    if (this.closed) throw closedError();
+    const route = this.routeOf(request);
+    const description = `POST ${route.origin}${route.path} (model '${route.model.name}')`;
+    const { stream: _stream, ...rest } = request.body;
+    const reply = await postJson({
+      dispatcher: route.dispatcher,
+      path: route.path,
+      headers: route.headers,
+      body: JSON.stringify({ ...rest, model: route.upstreamModel }),
+      signal: request.signal,
+      timeoutMs: route.model.timeoutMs,
+      description,
+      nowMs: this.nowMs,
+    }).catch((error: unknown) => {
+      throw this.closed ? closedError() : error;
+    });
+    const parsed = replySchema.safeParse(reply.body);
+    if (!parsed.success) {
+      const message = "Upstream answered with JSON that is not an object.";
+      throw new EngineError({
+        kind: "http",
+        message: `${description} answered ${reply.statusCode} with JSON that is not an object.`,
+        statusCode: 502,
+        body: { type: "error", error: { type: "api_error", message } },
+        retryable: true,
+        requestId: reply.requestId,
+      });
+    }
+    return { statusCode: 200, body: reply.body, usage: usageOf(parsed.data.usage), requestId: reply.requestId ?? parsed.data.id ?? null };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.pools.close();
+  }
+
+  private routeOf(request: EngineRequest): Route {
+    const model = request.model;
+    if (model.engine !== "anthropic") {
+      throw new EngineError({ kind: "unsupported", message: `Engine '${this.name}' cannot serve model '${model.name}' (engine '${model.engine}').`, retryable: false });
+    }
+    if (request.dialect !== "anthropic" || request.kind !== "chat") {
+      throw new EngineError({ kind: "unsupported", message: `Engine '${this.name}' takes Anthropic Messages requests, got a ${request.dialect} ${request.kind} request.`, retryable: false });
+    }
+    let route = this.routes.get(model);
+    if (route === undefined) {
+      route = this.buildRoute(model);
+      this.routes.set(model, route);
+    }
+    return route;
+  }
+
+  private buildRoute(model: AnthropicModelConfig): Route {
+    const url = new URL(model.baseUrl ?? ANTHROPIC_DEFAULT_BASE_URL);
+    const headers: Record<string, string> = {
+      "content-type": "application/json",
+      accept: "application/json",
+      "anthropic-version": model.anthropicVersion ?? DEFAULT_ANTHROPIC_VERSION,
+      ...Object.fromEntries(Object.entries(model.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value])),
+    };
+    if (model.apiKey) headers["x-api-key"] = model.apiKey;
+    return {
+      model,
+      dispatcher: this.pools.get({ key: model.name, origin: url.origin, connections: model.concurrency }),
+      // A baseUrl with or without the version segment both work: ".../v1" is not doubled.
+      path: `${url.pathname.replace(/\/+$/, "").replace(/\/v1$/, "")}/v1/messages`,
+      origin: url.origin,
+      headers,
+      upstreamModel: model.upstreamModel ?? model.name,
+    };
+  }
+}
+
+/** Anthropic counts cache reads and writes apart from input; spool's usage is every prompt token vs output. */
+function usageOf(usage: z.infer<typeof replySchema>["usage"]): TokenUsage {
+  return {
+    inputTokens: (usage?.input_tokens ?? 0) + (usage?.cache_creation_input_tokens ?? 0) + (usage?.cache_read_input_tokens ?? 0),
+    outputTokens: usage?.output_tokens ?? 0,
+  };
+}
