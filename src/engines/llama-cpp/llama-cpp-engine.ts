@@ -284,7 +284,7 @@ export class LlamaCppEngine implements Engine {
                 grammar,
                 signal: request.signal,
               });
-              return { text: response.response, finishReason: finishReasonOf(response.metadata.stopReason) };
+              return { text: response.response, ...finishOf(response.metadata) };
             }),
           );
         }
@@ -317,7 +317,7 @@ export class LlamaCppEngine implements Engine {
                   disableContextShift: true,
                   signal: request.signal,
                 });
-                return { text: response.response, finishReason: finishReasonOf(response.metadata.stopReason) };
+                return { text: response.response, ...finishOf(response.metadata) };
               }),
             );
           }
@@ -475,8 +475,11 @@ function samplingOptions(sampling: SamplingParams, choice: number, tokenBias: To
   };
 }
 
-function finishReasonOf(stopReason: string): FinishReason {
-  return stopReason === "maxTokens" ? "length" : "stop";
+/** Why a generation ended, and which stop string ended it (its text parts; token ids have none). */
+function finishOf(metadata: { stopReason: string; customStopTrigger?: (string | Token)[] }): { finishReason: FinishReason; stopSequence?: string } {
+  if (metadata.stopReason === "maxTokens") return { finishReason: "length" };
+  const trigger = metadata.customStopTrigger?.filter((part): part is string => typeof part === "string").join("");
+  return trigger ? { finishReason: "stop", stopSequence: trigger } : { finishReason: "stop" };
 }
 
 function abortedError(model: string, reason: unknown): EngineError {
