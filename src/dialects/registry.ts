@@ -14,7 +14,7 @@ export const BATCH_FORMATS: BatchFormats = {
 
 /**
  * Order in which dialects are asked to recognise a line: Anthropic's `params` (with no `url` or `body`) first,
- * since its lines share `custom_id` with OpenAI's; then OpenAI's fields, the more specific than Gemini's.
+ * since its lines share their id field with OpenAI's; then OpenAI's fields, the more specific than Gemini's.
  */
 const SNIFF_ORDER: readonly Dialect[] = ["anthropic", "openai", "gemini"];
 
