@@ -21,6 +21,7 @@ import { allItems, completion, expectCountsMatchItems, LEASE_MS, MODEL, newBatch
 const claim = (owner: string, limit: number, nowMs: number) => ({ owner, model: MODEL, limit, nowMs, leaseMs: LEASE_MS });
 
 interface UpgradedDatabase {
+  store: "sqlite" | "postgres";
   /** A Store on the database, migrated to the newest schema. */
   open(): Promise<Store>;
   /** Runs SQL on the database from outside any Store; returns the rows of its last statement. */
@@ -43,7 +44,7 @@ async function upgradeWithBatchInFlight(database: UpgradedDatabase): Promise<voi
   await before.completeItems([completion(failing!, "old", T0 + 3, "failed")], T0 + 3);
   await before.close();
   opened.splice(opened.indexOf(before), 1);
-  await database.exec(undoMigrationsSql(4));
+  await database.exec(undoMigrationsSql(4, database.store));
 
   const after = await database.open();
   // The running, failed and pending Items keep their input order; the finished one needs no place.
@@ -71,6 +72,7 @@ describe.runIf(storeBackends.some((backend) => backend.name === "sqlite"))("sqli
   it("upgrades a data dir of the previous schema in place; its batch in flight finishes in input order", async () => {
     const file = testWorkPath("stores", "sqlite upgrade to claim order", ".sqlite");
     await upgradeWithBatchInFlight({
+      store: "sqlite",
       async open() {
         const store = await openSqliteStore(file);
         opened.push(store);
@@ -101,6 +103,7 @@ describe.runIf(storeBackends.some((backend) => backend.name === "postgres"))("po
       return store;
     };
     await upgradeWithBatchInFlight({
+      store: "postgres",
       open,
       async exec(sql) {
         const store = await openPostgresStore(TEST_DATABASE_URL, { schema, poolSize: 1 });

@@ -1,9 +1,17 @@
 /**
  * Turns a database migrated by this code back into what an older spool wrote, rows kept, so upgrade tests
  * run the real migrations on a data dir (or schema) "made by the previous schema" with work in flight.
- * One undo per migration, newest first; both stores share the SQL (the statements are portable).
+ * One undo per migration, newest first; both stores share the SQL where the statements are portable.
  */
-const UNDO: Record<number, string> = {
+const UNDO: Record<number, string | Record<"sqlite" | "postgres", string>> = {
+  6: {
+    sqlite: `ALTER TABLE batches RENAME COLUMN dialect TO dialect_after_006;
+             ALTER TABLE batches ADD COLUMN dialect TEXT NOT NULL DEFAULT 'openai' CHECK (dialect IN ('openai', 'gemini'));
+             UPDATE batches SET dialect = dialect_after_006;
+             ALTER TABLE batches DROP COLUMN dialect_after_006;`,
+    postgres: `ALTER TABLE batches DROP CONSTRAINT batches_dialect_check;
+               ALTER TABLE batches ADD CONSTRAINT batches_dialect_check CHECK (dialect IN ('openai', 'gemini'));`,
+  },
   4: `DROP INDEX items_waiting_followers;
       DROP INDEX items_pending;
       ALTER TABLE items DROP COLUMN prefix_key;
@@ -17,7 +25,11 @@ const UNDO: Record<number, string> = {
 };
 
 /** SQL that undoes every migration from `fromId` on (newest first) and removes them from the ledger. */
-export function undoMigrationsSql(fromId: number): string {
+export function undoMigrationsSql(fromId: number, store: "sqlite" | "postgres" = "sqlite"): string {
   const ids = Object.keys(UNDO).map(Number).filter((id) => id >= fromId).sort((a, b) => b - a);
-  return `${ids.map((id) => UNDO[id]).join("\n")}\nDELETE FROM migrations WHERE id >= ${fromId};`;
+  const sql = ids.map((id) => {
+    const undo = UNDO[id] ?? "";
+    return typeof undo === "string" ? undo : undo[store];
+  });
+  return `${sql.join("\n")}\nDELETE FROM migrations WHERE id >= ${fromId};`;
 }
