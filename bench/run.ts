@@ -9,10 +9,12 @@ import { benchOrder } from "./order.ts";
 import { benchPacking } from "./packing.ts";
 import { benchPrefix } from "./prefix.ts";
 import { benchScaleOut } from "./scale-out.ts";
+import { benchStoreHotPath } from "./store-hot-path.ts";
 import { benchValidation } from "./validation.ts";
 
 const sections: Record<string, () => Promise<void>> = {
   validation: () => benchValidation(),
+  store: () => benchStoreHotPath(),
   e2e: () => benchEndToEnd(),
   llama: () => benchLlama(),
   "scale-out": () => benchScaleOut(),

@@ -146,8 +146,6 @@ export interface Item {
   echo: string | null;
   model: string;
   kind: RequestKind;
-  /** The request body as JSON text, in the Batch's dialect. */
-  request: string;
   status: ItemStatus;
   attempts: number;
   result: ItemResult | null;

@@ -122,6 +122,11 @@ export interface ClaimedBatch extends Batch {
 
 /** An Item handed to a Worker, with the Attempt number that fences its completion. */
 export interface ClaimedItem extends Item {
+  /**
+   * The Item's request as validation stored it (its input line, in the Batch's dialect). Only claims carry it:
+   * the request lives apart from the Item's status (migration 005), and nothing but a Worker reads it.
+   */
+  request: string;
   attempt: number;
   /** Its Batch's dialect: how the Worker reads the request body. */
   dialect: Dialect;

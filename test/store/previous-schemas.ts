@@ -12,6 +12,9 @@ const UNDO: Record<number, string | Record<"sqlite" | "postgres", string>> = {
     postgres: `ALTER TABLE batches DROP CONSTRAINT batches_dialect_check;
                ALTER TABLE batches ADD CONSTRAINT batches_dialect_check CHECK (dialect IN ('openai', 'gemini'));`,
   },
+  5: `ALTER TABLE items ADD COLUMN request TEXT NOT NULL DEFAULT '';
+      UPDATE items SET request = (SELECT r.request FROM item_requests r WHERE r.batch_id = items.batch_id AND r.idx = items.idx);
+      DROP TABLE item_requests;`,
   4: `DROP INDEX items_waiting_followers;
       DROP INDEX items_pending;
       ALTER TABLE items DROP COLUMN prefix_key;

@@ -60,8 +60,11 @@ describe.each(storeBackends)("$name store: validation", (backend) => {
     expect(started?.counts).toEqual({ total: 3, succeeded: 0, failed: 1, cancelled: 0, expired: 0 });
     const stored = await allItems(store, batch.id);
     expect(stored.map((item) => item.status)).toEqual(["pending", "failed", "pending"]);
-    expect(stored[0]).toEqual({ batchId: batch.id, index: 0, clientId: "req-0", echo: null, model: MODEL, kind: "chat", request: items[0]!.request, status: "pending", attempts: 0, result: null });
+    expect(stored[0]).toEqual({ batchId: batch.id, index: 0, clientId: "req-0", echo: null, model: MODEL, kind: "chat", status: "pending", attempts: 0, result: null });
     expect(stored[1]?.result).toEqual(errorResult(T0));
+    // The request is kept apart from the Item (migration 005) and comes back with the claim.
+    const claimed = await store.claimItems({ owner: "w", model: MODEL, limit: 10, nowMs: T0 + 6, leaseMs: LEASE_MS });
+    expect(claimed.map((item) => [item.index, item.request])).toEqual([[0, items[0]!.request], [2, items[2]!.request]]);
     expect(await store.claimValidation({ owner: "v2", nowMs: T0 + LEASE_MS * 2, leaseMs: LEASE_MS })).toBeNull();
     await expectCountsMatchItems(store, batch.id);
   });
@@ -79,9 +82,13 @@ describe.each(storeBackends)("$name store: validation", (backend) => {
       [47, '{"k":1}', T0 + 47],
       [87, '{"k":1}', T0 + 87],
     ]);
-    expect(stored[122]).toMatchObject({ clientId: "req-122", request: items[122]!.request, status: "staged" });
+    expect(stored[122]).toMatchObject({ clientId: "req-122", status: "staged" });
     expect((await store.getBatch(batch.id))?.counts).toMatchObject({ total: 123, failed: 3 });
     await expectCountsMatchItems(store, batch.id);
+    await store.startBatch(batch.id, { owner: "v1", total: 123, model: MODEL, errors: null, nowMs: T0 + 200 });
+    const claimed = await store.claimItems({ owner: "w", model: MODEL, limit: 200, nowMs: T0 + 201, leaseMs: LEASE_MS });
+    const runnable = items.filter((item) => !item.result);
+    expect(claimed.map((item) => [item.index, item.request])).toEqual(runnable.map((item) => [item.index, item.request]));
   });
 
   it("failBatch ends validation as failed with every line error and no items left", async () => {

@@ -4,7 +4,7 @@
  * per-Model concurrency limit holds across them; translation lets them run on any engine.
  *
  * count_tokens has no counterpart in the Engine contract. It runs the request with `max_tokens: 1` and
- * reports the prompt tokens the engine counted (decision 0011): exact for the engine's own tokenizer and chat
+ * reports the prompt tokens the engine counted (decision 0016): exact for the engine's own tokenizer and chat
  * template on every engine, at the price of one prompt evaluation (which a prefix-caching engine keeps for
  * the real request that usually follows) and one generated token.
  */

@@ -6,7 +6,7 @@
  * model; there are no embeddings or legacy completions (kind "chat", endpoint "/v1/messages").
  *
  * Bad params use the "skip" policy, as the hosted service validates params asynchronously: the request ends
- * `errored` with an invalid_request_error naming the field, and the others run (decision 0011). The shape of
+ * `errored` with an invalid_request_error naming the field, and the others run (decision 0016). The shape of
  * the create body itself (the list, custom_id rules, duplicates) is refused at create with a 400 instead.
  *
  * Results: one line per request, in input order (the service promises no order; clients key on custom_id):

@@ -15,6 +15,7 @@ import { batchNotFound, batchNotRetryable } from "../shared/store-errors.ts";
 import type { BatchLeaseRequest, ClaimedBatch, FinalizeResult, FinalStatus, StartBatchParams } from "../store.ts";
 import { pendArrangedItems } from "./arrangement-sql.ts";
 import { cancelUnstartedItems, lockBatchRow } from "./batches-sql.ts";
+import { deleteItems } from "./items-sql.ts";
 import type { PostgresDatabase, Queryable } from "./database.ts";
 
 const LEASE_FREE = "(lease_owner IS NULL OR lease_expires_at_ms <= $1)";
@@ -106,7 +107,7 @@ export async function failBatch(db: PostgresDatabase, batchId: string, params: {
       );
       return toBatch(rows[0] as BatchRow);
     }
-    await client.query("DELETE FROM items WHERE batch_id = $1", [batchId]);
+    await deleteItems(client, batchId);
     const { rows } = await client.query<BatchRow>(
       `UPDATE batches SET status = 'failed', failed_at_ms = $1, updated_at_ms = $1, errors_json = $2,
          total_items = 0, succeeded_items = 0, failed_items = 0, cancelled_items = 0, expired_items = 0, input_tokens = 0, output_tokens = 0,

@@ -45,10 +45,12 @@ export async function insertItems(db: PostgresDatabase, batchId: string, items: 
 async function insertStaged(client: Queryable, batchId: string, batchSeq: number, items: readonly NewItem[]): Promise<void> {
   await client.query(
     // claim_pos starts as the index: input order, unless startBatch arranges the Batch.
-    `INSERT INTO items (batch_id, idx, batch_seq, client_id, echo, model, kind, request, prefix_key, request_hash, claim_pos, status)
-     SELECT $1, u.idx, $2, u.client_id, u.echo, u.model, u.kind, u.request, u.prefix_key, u.request_hash, u.idx, 'staged'
-     FROM unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
-       AS u (idx, client_id, echo, model, kind, request, prefix_key, request_hash)`,
+    `WITH u AS (
+       SELECT * FROM unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+         AS u (idx, client_id, echo, model, kind, request, prefix_key, request_hash)),
+     requests AS (INSERT INTO item_requests (batch_id, idx, request) SELECT $1, idx, request FROM u)
+     INSERT INTO items (batch_id, idx, batch_seq, client_id, echo, model, kind, prefix_key, request_hash, claim_pos, status)
+     SELECT $1, u.idx, $2, u.client_id, u.echo, u.model, u.kind, u.prefix_key, u.request_hash, u.idx, 'staged' FROM u`,
     [
       batchId,
       batchSeq,
@@ -67,14 +69,17 @@ async function insertStaged(client: Queryable, batchId: string, batchSeq: number
 async function insertFailed(client: Queryable, batchId: string, batchSeq: number, items: readonly NewItem[]): Promise<void> {
   const result = <T>(pick: (r: NonNullable<NewItem["result"]>) => T): T[] => items.map((item) => pick(item.result as NonNullable<NewItem["result"]>));
   await client.query(
-    `INSERT INTO items (batch_id, idx, batch_seq, client_id, echo, model, kind, request, claim_pos, status,
+    `WITH u AS (
+       SELECT * FROM unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                            $9::int[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::bigint[], $16::bigint[])
+         AS u (idx, client_id, echo, model, kind, request,
+               status_code, body, error_code, error_message, request_id, input_tokens, output_tokens, finished_at_ms)),
+     requests AS (INSERT INTO item_requests (batch_id, idx, request) SELECT $1, idx, request FROM u)
+     INSERT INTO items (batch_id, idx, batch_seq, client_id, echo, model, kind, claim_pos, status,
                         status_code, body, error_code, error_message, request_id, input_tokens, output_tokens, finished_at_ms)
-     SELECT $1, u.idx, $2, u.client_id, u.echo, u.model, u.kind, u.request, u.idx, 'failed',
+     SELECT $1, u.idx, $2, u.client_id, u.echo, u.model, u.kind, u.idx, 'failed',
             u.status_code, u.body, u.error_code, u.error_message, u.request_id, u.input_tokens, u.output_tokens, u.finished_at_ms
-     FROM unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                 $9::int[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::bigint[], $16::bigint[])
-       AS u (idx, client_id, echo, model, kind, request,
-             status_code, body, error_code, error_message, request_id, input_tokens, output_tokens, finished_at_ms)`,
+     FROM u`,
     [
       batchId,
       batchSeq,
@@ -96,10 +101,16 @@ async function insertFailed(client: Queryable, batchId: string, batchSeq: number
   );
 }
 
+/** Every Item of a Batch, with its request. */
+export async function deleteItems(client: Queryable, batchId: string): Promise<void> {
+  await client.query("DELETE FROM items WHERE batch_id = $1", [batchId]);
+  await client.query("DELETE FROM item_requests WHERE batch_id = $1", [batchId]);
+}
+
 /** Deletes every Item of a Batch and zeroes its counters (an interrupted validation starts over). */
 export async function clearItems(db: PostgresDatabase, batchId: string): Promise<void> {
   await db.transaction(async (client) => {
-    await client.query("DELETE FROM items WHERE batch_id = $1", [batchId]);
+    await deleteItems(client, batchId);
     await client.query(
       `UPDATE batches SET total_items = 0, succeeded_items = 0, failed_items = 0, cancelled_items = 0, expired_items = 0,
                           input_tokens = 0, output_tokens = 0
@@ -151,6 +162,8 @@ export async function clearItems(db: PostgresDatabase, batchId: string): Promise
  *   process dies or joins, and one slow partition stalls its share of the queue.
  * - SELECT candidates, then UPDATE in a second statement: two round trips holding locks between them.
  * - SERIALIZABLE without locks: every concurrent claim of the queue head is a serialization failure.
+ * - The request in the Item row (before migration 005): every claim, completion and renewal wrote a new row
+ *   version holding the request again; apart, it is written once and joined here by primary key.
  */
 const CLAIM_SQL = `
   WITH claimed AS (
@@ -165,7 +178,9 @@ const CLAIM_SQL = `
     ) AS next
     WHERE i.batch_id = next.batch_id AND i.idx = next.idx
     RETURNING ${itemColumns("i", CLAIMED_ITEM_COLUMNS)}, ${claimedItemDialect("i")})
-  SELECT ${CLAIMED_ITEM_COLUMNS}, dialect FROM claimed ORDER BY batch_seq, claim_pos`;
+  SELECT ${itemColumns("c", CLAIMED_ITEM_COLUMNS)}, c.dialect, r.request
+  FROM claimed c JOIN item_requests r ON r.batch_id = c.batch_id AND r.idx = c.idx
+  ORDER BY c.batch_seq, c.claim_pos`;
 
 export async function claimItems(db: PostgresDatabase, request: ClaimRequest): Promise<ClaimedItem[]> {
   if (request.limit <= 0) return [];

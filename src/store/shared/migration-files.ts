@@ -22,11 +22,8 @@ export function readMigrations(directory: URL, store: string): Migration[] {
       sql: readFileSync(fileURLToPath(new URL(match[0], directory)), "utf8"),
     }))
     .sort((a, b) => a.id - b.id);
-  // Numbers are unique and rising; a gap is allowed while a migration numbered before a merged one is still
-  // on its way (each runs once by its own id, so 5 arriving after 6 was applied still runs).
   migrations.forEach((migration, position) => {
-    const previous = migrations[position - 1]?.id ?? 0;
-    if (migration.id <= previous) throw new Error(`${store} migrations must have unique, rising numbers: found ${migration.id} after ${previous}.`);
+    if (migration.id !== position + 1) throw new Error(`${store} migrations must be numbered 1, 2, 3...: found ${migration.id} at position ${position + 1}.`);
   });
   return migrations;
 }

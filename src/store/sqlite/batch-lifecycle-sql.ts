@@ -12,6 +12,7 @@ import { pendArrangedItems } from "./arrangement-sql.ts";
 import { cancelUnstartedItems, getBatchRow } from "./batches-sql.ts";
 import { CountDeltas } from "./counters.ts";
 import type { SqliteDatabase } from "./database.ts";
+import { deleteItems } from "./items-sql.ts";
 import { resultParams, RESULT_ASSIGNMENTS, toBatch, toClaimedBatch, type BatchRow } from "../shared/row-mappers.ts";
 import { batchNotFound, batchNotRetryable } from "../shared/store-errors.ts";
 
@@ -110,7 +111,7 @@ export function failBatch(db: SqliteDatabase, batchId: string, params: { owner: 
         .get(JSON.stringify(params.errors), params.nowMs, batchId) as BatchRow;
       return toBatch(released);
     }
-    db.statement("DELETE FROM items WHERE batch_id = ?").run(batchId);
+    deleteItems(db, batchId);
     const failed = db
       .statement(
         `UPDATE batches SET status = 'failed', failed_at_ms = @nowMs, updated_at_ms = @nowMs, errors_json = @errorsJson,

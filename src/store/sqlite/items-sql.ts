@@ -8,8 +8,9 @@ import { CLAIMED_ITEM_COLUMNS, claimedItemDialect, ITEM_COLUMNS, resultParams, R
 import { batchNotFound } from "../shared/store-errors.ts";
 
 const INSERT_COLUMNS =
-  "batch_id, idx, batch_seq, client_id, echo, model, kind, request, prefix_key, request_hash, claim_pos, status, status_code, body, error_code, error_message, request_id, input_tokens, output_tokens, finished_at_ms";
-const INSERT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+  "batch_id, idx, batch_seq, client_id, echo, model, kind, prefix_key, request_hash, claim_pos, status, status_code, body, error_code, error_message, request_id, input_tokens, output_tokens, finished_at_ms";
+const INSERT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+const REQUEST_ROW = "(?, ?, ?)";
 /** Rows per INSERT statement: one statement per 50 rows costs about 40% less than one per row. */
 const ROWS_PER_INSERT = 50;
 const NO_RESULT = [null, null, null, null, null, 0, 0, null];
@@ -21,6 +22,8 @@ const NO_RESULT = [null, null, null, null, null, 0, 0, null];
 export function insertItems(db: SqliteDatabase, batchId: string, items: readonly NewItem[]): void {
   const insertMany = db.statement(`INSERT INTO items (${INSERT_COLUMNS}) VALUES ${Array(ROWS_PER_INSERT).fill(INSERT_ROW).join(", ")}`);
   const insertOne = db.statement(`INSERT INTO items (${INSERT_COLUMNS}) VALUES ${INSERT_ROW}`);
+  const requestsMany = db.statement(`INSERT INTO item_requests (batch_id, idx, request) VALUES ${Array(ROWS_PER_INSERT).fill(REQUEST_ROW).join(", ")}`);
+  const requestsOne = db.statement(`INSERT INTO item_requests (batch_id, idx, request) VALUES ${REQUEST_ROW}`);
   db.immediate(() => {
     const batch = db.statement("SELECT seq, updated_at_ms FROM batches WHERE id = ?").get(batchId) as { seq: number; updated_at_ms: number } | undefined;
     if (!batch) throw batchNotFound(batchId);
@@ -30,13 +33,19 @@ export function insertItems(db: SqliteDatabase, batchId: string, items: readonly
       if (item.result) counts.add(batchId, "failed", 1, item.result.usage);
       // claim_pos starts as the index: input order, unless startBatch arranges the Batch.
       const keys = item.result ? [null, null] : [item.prefixKey ?? null, item.requestHash ?? null];
-      return [batchId, item.index, batch.seq, item.clientId, item.echo, item.model, item.kind, item.request, ...keys, item.index, item.result ? "failed" : "staged", ...(item.result ? resultParams(item.result) : NO_RESULT)];
+      return [batchId, item.index, batch.seq, item.clientId, item.echo, item.model, item.kind, ...keys, item.index, item.result ? "failed" : "staged", ...(item.result ? resultParams(item.result) : NO_RESULT)];
     };
+    const requestParams = (item: NewItem): unknown[] => [batchId, item.index, item.request];
     let next = 0;
     for (; next + ROWS_PER_INSERT <= items.length; next += ROWS_PER_INSERT) {
-      insertMany.run(items.slice(next, next + ROWS_PER_INSERT).flatMap(rowParams));
+      const chunk = items.slice(next, next + ROWS_PER_INSERT);
+      insertMany.run(chunk.flatMap(rowParams));
+      requestsMany.run(chunk.flatMap(requestParams));
     }
-    for (; next < items.length; next += 1) insertOne.run(rowParams(items[next] as NewItem));
+    for (; next < items.length; next += 1) {
+      insertOne.run(rowParams(items[next] as NewItem));
+      requestsOne.run(requestParams(items[next] as NewItem));
+    }
     // No clock is passed in: keep updated_at_ms, only the counters move.
     counts.apply(db, batch.updated_at_ms);
   });
@@ -45,13 +54,19 @@ export function insertItems(db: SqliteDatabase, batchId: string, items: readonly
 /** Deletes every Item of a Batch and zeroes its counters (an interrupted validation starts over). */
 export function clearItems(db: SqliteDatabase, batchId: string): void {
   db.immediate(() => {
-    db.statement("DELETE FROM items WHERE batch_id = ?").run(batchId);
+    deleteItems(db, batchId);
     db.statement(
       `UPDATE batches SET total_items = 0, succeeded_items = 0, failed_items = 0, cancelled_items = 0, expired_items = 0,
                           input_tokens = 0, output_tokens = 0
        WHERE id = ?`,
     ).run(batchId);
   });
+}
+
+/** Every Item of a Batch, with its request. */
+export function deleteItems(db: SqliteDatabase, batchId: string): void {
+  db.statement("DELETE FROM items WHERE batch_id = ?").run(batchId);
+  db.statement("DELETE FROM item_requests WHERE batch_id = ?").run(batchId);
 }
 
 /**
@@ -96,6 +111,8 @@ export function clearItems(db: SqliteDatabase, batchId: string): void {
  *   per claim. Storing the position costs one integer per Item and one sort per Batch.
  * - Reordering the Items themselves (renumbering idx): the index is the output order and the custom id's
  *   line, and finalization reads by it; claim order must be a separate column.
+ * - The request in the Item row (before migration 005): every claim, completion and renewal rewrote it;
+ *   apart, it is written once and read here by one primary-key lookup per claimed Item.
  * - A prefix tree over all prompts (BatchLLM): finds the longest shared prefix of any two Items, but
  *   needs every prompt in memory at once; one key per Item (system prompt and earlier turns, or the start
  *   of a lone prompt) covers the shared system prompt and shared document cases at a few bytes per Item.
@@ -108,7 +125,8 @@ const CLAIM_SQL = `
     WHERE status = 'pending' AND leader_idx IS NULL AND model = ?
     ORDER BY batch_seq, claim_pos
     LIMIT ?)
-  RETURNING ${CLAIMED_ITEM_COLUMNS}, ${claimedItemDialect("items")}`;
+  RETURNING ${CLAIMED_ITEM_COLUMNS}, ${claimedItemDialect("items")},
+    (SELECT r.request FROM item_requests r WHERE r.batch_id = items.batch_id AND r.idx = items.idx) AS request`;
 
 export function claimItems(db: SqliteDatabase, request: ClaimRequest): ClaimedItem[] {
   if (request.limit <= 0) return [];

@@ -25,7 +25,7 @@ function batch(overrides: Partial<Batch> = {}): Batch {
 }
 
 function item(result: ItemResult | null): Item {
-  return { batchId: "msgbatch_abc", index: 0, clientId: "r1", echo: null, model: "claude", kind: "chat", request: "{}", status: "failed", attempts: 1, result };
+  return { batchId: "msgbatch_abc", index: 0, clientId: "r1", echo: null, model: "claude", kind: "chat", status: "failed", attempts: 1, result };
 }
 
 const line = (value: unknown): string => JSON.stringify(value);

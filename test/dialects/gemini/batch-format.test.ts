@@ -21,7 +21,7 @@ function batch(kind: "chat" | "embedding", options: Record<string, unknown> = {}
 }
 
 function item(result: ItemResult, extra: Partial<Item> = {}): Item {
-  return { batchId: "batch_abc", index: 0, clientId: "k1", echo: null, model: "gen", kind: "chat", request: "{}", status: "failed", attempts: 1, result, ...extra };
+  return { batchId: "batch_abc", index: 0, clientId: "k1", echo: null, model: "gen", kind: "chat", status: "failed", attempts: 1, result, ...extra };
 }
 
 const ok = (body: unknown): ItemResult => ({ statusCode: 200, body: JSON.stringify(body), errorCode: null, errorMessage: null, requestId: null, usage: { inputTokens: 1, outputTokens: 1 }, finishedAtMs: 0 });

@@ -170,7 +170,7 @@ describe("openAIBatchFormat.resultLine", () => {
   });
   const item = (index: number, itemResult: ItemResult): Item => ({
     batchId: chatBatch.id, index, clientId: `req-${index}`, echo: null, model: "gpt-test", kind: "chat",
-    request: "{}", status: "succeeded", attempts: 1, result: itemResult,
+    status: "succeeded", attempts: 1, result: itemResult,
   });
 
   it("writes a success to the output file with the stored body spliced in", () => {

@@ -1,5 +1,6 @@
 /**
- * Migration 004 (claim order and duplicate reuse) on a database written by the schema before it, with a
+ * Migrations 004 (claim order and duplicate reuse) and 005 (requests apart from Items) on a database written
+ * by the schema before each, with a
  * Batch in flight: one Item running under the old code's Lease, one failed, the rest pending. After the
  * upgrade the running Item's completion still passes the fence, the pending Items are claimed in input
  * order, and a retry of the failed Item runs it again.
@@ -33,7 +34,7 @@ afterEach(async () => {
   await Promise.all(opened.splice(0).map((store) => store.close()));
 });
 
-async function upgradeWithBatchInFlight(database: UpgradedDatabase): Promise<void> {
+async function upgradeWithBatchInFlight(database: UpgradedDatabase, fromMigration: number): Promise<void> {
   const before = await database.open();
   const batch = await before.createBatch(newBatch());
   await before.claimValidation({ owner: "validator", nowMs: T0, leaseMs: LEASE_MS });
@@ -44,7 +45,7 @@ async function upgradeWithBatchInFlight(database: UpgradedDatabase): Promise<voi
   await before.completeItems([completion(failing!, "old", T0 + 3, "failed")], T0 + 3);
   await before.close();
   opened.splice(opened.indexOf(before), 1);
-  await database.exec(undoMigrationsSql(4, database.store));
+  await database.exec(undoMigrationsSql(fromMigration, database.store));
 
   const after = await database.open();
   // The running, failed and pending Items keep their input order; the finished one needs no place.
@@ -54,6 +55,9 @@ async function upgradeWithBatchInFlight(database: UpgradedDatabase): Promise<voi
   const rest = await after.claimItems(claim("new", 30, T0 + 5));
   expect(rest.map((item) => item.index)).toEqual(Array.from({ length: 20 }, (_, i) => i + 2));
   expect(rest.every((item) => item.prefixKey === null)).toBe(true);
+  // Each request survived the move to item_requests, attached to its own Item.
+  const requests = new Map(newItems(22).map((item) => [item.index, item.request]));
+  expect(rest.map((item) => item.request)).toEqual(rest.map((item) => requests.get(item.index)));
   await after.completeItems(rest.map((item) => completion(item, "new", T0 + 6)), T0 + 6);
   expect(await after.findBatchesToFinalize(T0 + 7, 10)).toEqual([{ batchId: batch.id, status: "completed" }]);
   await after.claimFinalization(batch.id, { owner: "sweeper", nowMs: T0 + 7, leaseMs: LEASE_MS });
@@ -68,9 +72,11 @@ async function upgradeWithBatchInFlight(database: UpgradedDatabase): Promise<voi
   await expectCountsMatchItems(after, batch.id);
 }
 
-describe.runIf(storeBackends.some((backend) => backend.name === "sqlite"))("sqlite store: upgrade to claim order (migration 004)", () => {
-  it("upgrades a data dir of the previous schema in place; its batch in flight finishes in input order", async () => {
-    const file = testWorkPath("stores", "sqlite upgrade to claim order", ".sqlite");
+const FROM = [4, 5];
+
+describe.runIf(storeBackends.some((backend) => backend.name === "sqlite"))("sqlite store: upgrades (migrations 004, 005)", () => {
+  it.each(FROM)("upgrades a data dir of the schema before migration %i in place; its batch in flight finishes in input order", async (from) => {
+    const file = testWorkPath("stores", `sqlite upgrade from ${from}`, ".sqlite");
     await upgradeWithBatchInFlight({
       store: "sqlite",
       async open() {
@@ -89,13 +95,13 @@ describe.runIf(storeBackends.some((backend) => backend.name === "sqlite"))("sqli
           db.close();
         }
       },
-    });
+    }, from);
   });
 });
 
-describe.runIf(storeBackends.some((backend) => backend.name === "postgres"))("postgres store: upgrade to claim order (migration 004)", () => {
-  it("upgrades a schema of the previous version in place; its batch in flight finishes in input order", async () => {
-    const schema = await freshTestSchema("postgres upgrade to claim order");
+describe.runIf(storeBackends.some((backend) => backend.name === "postgres"))("postgres store: upgrades (migrations 004, 005)", () => {
+  it.each(FROM)("upgrades a schema of the version before migration %i in place; its batch in flight finishes in input order", async (from) => {
+    const schema = await freshTestSchema(`postgres upgrade from ${from}`);
     const open = async (): Promise<PostgresStore> => {
       const store = await openPostgresStore(TEST_DATABASE_URL, { schema, poolSize: 2 });
       opened.push(store);
@@ -115,6 +121,6 @@ describe.runIf(storeBackends.some((backend) => backend.name === "postgres"))("po
           await store.close();
         }
       },
-    });
+    }, from);
   });
 });
