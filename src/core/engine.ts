@@ -6,10 +6,11 @@
  *
  * Each Engine has one native dialect (`dialect`): the request bodies it accepts and the reply bodies it
  * returns are in that shape (openai and llama-cpp: OpenAI chat/completion/embedding bodies; gemini:
- * Gemini GenerateContentRequest / EmbedContentRequest). The registry (src/engines/registry.ts) wraps each
- * Engine so a request in the other dialect is translated on the way in and its reply on the way out
- * (src/dialects/translate/); adapters never translate themselves. An openai Engine given an openai body
- * forwards it unchanged apart from the model name, so fields spool does not know still reach the upstream.
+ * Gemini GenerateContentRequest / EmbedContentRequest; anthropic: Messages requests). The registry
+ * (src/engines/registry.ts) wraps each Engine so a request in another dialect is translated on the way in
+ * and its reply on the way out (src/dialects/translate/); adapters never translate themselves. An openai
+ * Engine given an openai body forwards it unchanged apart from the model name, so fields spool does not
+ * know still reach the upstream.
  *
  * Embedding packing (optional, `packKey` + `executePack`): an Engine that can run several single-input
  * embedding requests as one backend call says so per request. `packKey` looks at one request (in the

@@ -66,6 +66,20 @@ describe("spool validate", () => {
     expect(stdout).not.toMatch(/^line 1:/m);
   });
 
+  it("sniffs an Anthropic file of {custom_id, params} lines, names each bad field, and reports duplicate ids", () => {
+    const line = (id: string, params: Record<string, unknown>): string => JSON.stringify({ custom_id: id, params: { model: "claude", max_tokens: 5, messages: [{ role: "user", content: "hi" }], ...params } });
+    const file = path.join(dir, "anthropic.jsonl");
+    writeFileSync(file, [line("a", {}), line("b", { max_tokens: undefined }), line("a", {}), line("c d", { temperature: 2 })].join("\n"));
+    const { status, stdout } = validate(file);
+    expect(status).toBe(1);
+    expect(stdout).toMatch(/^line 2: missing_required_parameter \(params\.max_tokens\): Line 2 \(custom_id "b"\): params\.max_tokens: Field required/m);
+    expect(stdout).toMatch(/^line 3: duplicate_custom_id \(custom_id\)/m);
+    expect(stdout).toMatch(/^line 4: invalid_custom_id \(custom_id\)/m);
+    expect(stdout).toMatch(/^line 4: invalid_value \(params\.temperature\)/m);
+    expect(stdout).not.toMatch(/^line 1:/m);
+    expect(stdout).toContain("4 problems in 4 requests");
+  });
+
   it("ignores a UTF-8 byte order mark at the start of a file, in both dialects", () => {
     const bom = "\uFEFF";
     const gemini = path.join(dir, "bom-gemini.jsonl");

@@ -8,7 +8,7 @@ import { AppError } from "../../core/errors.ts";
 import { describeNesting, findExcessiveNesting, MAX_JSON_NESTING } from "../../core/json-nesting.ts";
 import { readBody } from "./request-body.ts";
 
-/** The whole body as text; a FST_ERR_CTP_BODY_TOO_LARGE (which both dialects map to 413) past `limit`. */
+/** The whole body as text; a FST_ERR_CTP_BODY_TOO_LARGE (which every dialect maps to 413) past `limit`. */
 export async function readJsonBodyText(request: FastifyRequest, limit: number): Promise<string> {
   if (Number(request.headers["content-length"]) > limit) throw new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE();
   const chunks: Buffer[] = [];
