@@ -8,7 +8,7 @@ import { AppError, type AppErrorCode } from "../../core/errors.ts";
 import { EngineError } from "../../core/engine.ts";
 import { BlobNotFoundError, BlobTooLargeError } from "../../store/blob-store.ts";
 import { anthropicErrorBody, anthropicErrorType, isAnthropicEnvelope, type AnthropicErrorType } from "../../dialects/anthropic/errors.ts";
-import type { ErrorReply } from "../shared/error-reply.ts";
+import { upstreamErrorHeaders, type ErrorReply } from "../shared/error-reply.ts";
 
 const BY_CODE: Record<AppErrorCode, { status: number; type: AnthropicErrorType }> = {
   invalid_request: { status: 400, type: "invalid_request_error" },
@@ -62,12 +62,7 @@ export function toAnthropicErrorReply(error: unknown, requestId: string): ErrorR
  * 502/504 in the envelope.
  */
 export function engineErrorReply(error: EngineError): ErrorReply {
-  const headers: Record<string, string> = {};
-  if (error.retryAfterMs !== null) {
-    headers["retry-after-ms"] = String(error.retryAfterMs);
-    headers["retry-after"] = String(Math.ceil(error.retryAfterMs / 1000));
-  }
-  if (error.requestId) headers["x-upstream-request-id"] = error.requestId;
+  const headers = upstreamErrorHeaders(error);
   const reply = (status: number, body: unknown): ErrorReply => ({ statusCode: status, headers, body, unexpected: false });
   if (error.statusCode !== null) {
     if (isAnthropicEnvelope(error.body)) return reply(error.statusCode, error.body);

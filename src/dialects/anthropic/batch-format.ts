@@ -13,11 +13,11 @@
  * `{"custom_id","result":{"type":"succeeded","message"}|{"type":"errored","error"}|{"type":"canceled"}|{"type":"expired"}}`.
  */
 import type { BatchFormat, LineOutcome, SniffedLine } from "../../core/batch-format.ts";
-import { findExcessiveNesting, nestingLineError } from "../../core/json-nesting.ts";
 import { bodyJson } from "../../core/json.ts";
 import type { ModelCatalog } from "../../core/model-catalog.ts";
 import { ZERO_USAGE, type Batch, type Item, type ItemResult, type LineError } from "../../core/types.ts";
 import { anthropicErrorBody, anthropicErrorType, isAnthropicEnvelope, type AnthropicErrorType } from "./errors.ts";
+import { readLineObject } from "../line-object.ts";
 import { checkMessagesRequest } from "./request-checks.ts";
 import { anthropicRequestTraits } from "./request-traits.ts";
 import { CUSTOM_ID_PATTERN, describe, isObject, MESSAGE_BATCH_PREFIX } from "./wire.ts";
@@ -37,19 +37,9 @@ function locatedMessage(batch: Batch, lineNumber: number, customId: string | nul
 }
 
 function parseLine(text: string, lineNumber: number, batch: Batch, catalog: ModelCatalog): LineOutcome {
-  const tooDeep = findExcessiveNesting(text);
-  if (tooDeep) return invalid([nestingLineError(lineNumber, tooDeep)], null);
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    const reason = error instanceof Error ? ` (${error.message})` : "";
-    return invalid([{ line: lineNumber, code: "invalid_json_line", param: null, message: `Line ${lineNumber} is not valid JSON${reason}.` }], null);
-  }
-  if (!isObject(value)) {
-    const message = `Line ${lineNumber} must be a JSON object like {"custom_id": "...", "params": {...}}; found ${describe(value)}.`;
-    return invalid([{ line: lineNumber, code: "invalid_line", param: null, message }], null);
-  }
+  const read = readLineObject(text, lineNumber, 'like {"custom_id": "...", "params": {...}}');
+  if (!read.ok) return invalid([read.error], null);
+  const value = read.value;
   const errors: LineError[] = [];
   const customId = typeof value.custom_id === "string" && CUSTOM_ID_PATTERN.test(value.custom_id) ? value.custom_id : null;
   const located = locatedMessage(batch, lineNumber, customId);

@@ -24,12 +24,7 @@ export function toTimestamp(ms: number | null): string | null {
 }
 
 /** "a number", "an array", "null" — for messages that say what was found instead. */
-export function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  const type = typeof value;
-  return type === "object" ? "an object" : type === "undefined" ? "nothing" : `a ${type}`;
-}
+export { describeValue as describe } from "../line-object.ts";
 
 /** Joins path parts the way Anthropic's validation errors do: `messages.0.content.1.type`. */
 export function fieldPath(...parts: (string | number)[]): string {

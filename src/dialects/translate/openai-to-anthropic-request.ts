@@ -11,6 +11,8 @@
  */
 import type { RequestKind } from "../../core/types.ts";
 import { asArray, asNumber, asObject, asString, compact, isObject, type JsonObject } from "./json-fields.ts";
+import { NO_CONVERSATION, walkOpenAIMessages } from "./openai-messages.ts";
+import { parseToolArguments } from "./tool-arguments.ts";
 import { TranslationError } from "./translation-error.ts";
 
 /** The answer length when an OpenAI request names none (Anthropic requires one). */
@@ -66,28 +68,19 @@ function rejectUnexpressible(body: JsonObject): void {
  * messages become one user turn of tool_result blocks, the shape Anthropic expects after tool_use.
  */
 function toMessages(list: unknown): { system: string | undefined; messages: JsonObject[] } {
-  if (!Array.isArray(list) || list.length === 0) throw new TranslationError("messages must be a non-empty list.", "messages");
   const system: string[] = [];
   const messages: JsonObject[] = [];
-  let toolTurn: JsonObject[] | null = null;
-  list.forEach((message, index) => {
-    const path = `messages[${index}]`;
-    if (!isObject(message)) throw new TranslationError("Each message must be an object.", path);
-    const role = asString(message.role);
-    if (role !== "tool" && role !== "function") toolTurn = null;
-    if (role === "system" || role === "developer") system.push(textOf(message.content, `${path}.content`));
-    else if (role === "user") messages.push({ role: "user", content: userBlocks(message.content, `${path}.content`) });
-    else if (role === "assistant") messages.push({ role: "assistant", content: assistantBlocks(message, path) });
-    else if (role === "tool" || role === "function") {
-      const block = { type: "tool_result", tool_use_id: asString(message.tool_call_id) ?? asString(message.name) ?? "", content: textOf(message.content, `${path}.content`) };
-      if (toolTurn === null) {
-        toolTurn = [];
-        messages.push({ role: "user", content: toolTurn });
-      }
-      toolTurn.push(block);
-    } else throw new TranslationError(`Unknown message role "${String(role)}".`, `${path}.role`);
+  walkOpenAIMessages(list, {
+    system: (message, path) => system.push(textOf(message.content, `${path}.content`)),
+    user: (message, path) => messages.push({ role: "user", content: userBlocks(message.content, `${path}.content`) }),
+    assistant: (message, path) => messages.push({ role: "assistant", content: assistantBlocks(message, path) }),
+    tools: (group) =>
+      messages.push({
+        role: "user",
+        content: group.map(({ message, path }) => ({ type: "tool_result", tool_use_id: asString(message.tool_call_id) ?? asString(message.name) ?? "", content: textOf(message.content, `${path}.content`) })),
+      }),
   });
-  if (messages.length === 0) throw new TranslationError("messages must hold at least one user or assistant message besides system messages.", "messages");
+  if (messages.length === 0) throw new TranslationError(NO_CONVERSATION, "messages");
   return { system: system.length > 0 ? system.join("\n") : undefined, messages };
 }
 
@@ -139,23 +132,10 @@ function assistantBlocks(message: JsonObject, path: string): JsonObject[] {
     const fn = asObject(object.function) ?? {};
     const name = asString(fn.name);
     if (name === undefined) throw new TranslationError("A tool call needs function.name.", `${at}.function.name`);
-    blocks.push({ type: "tool_use", id: asString(object.id) ?? `call_${index}`, name, input: parseArguments(fn.arguments, `${at}.function.arguments`) });
+    blocks.push({ type: "tool_use", id: asString(object.id) ?? `call_${index}`, name, input: parseToolArguments(fn.arguments, `${at}.function.arguments`) });
   });
   // Anthropic refuses an empty assistant turn; an empty text block keeps the turn without content.
   return blocks.length > 0 ? blocks : [{ type: "text", text: "" }];
-}
-
-function parseArguments(raw: unknown, path: string): JsonObject {
-  if (isObject(raw)) return raw;
-  const text = asString(raw) ?? "";
-  if (text.trim() === "") return {};
-  try {
-    const parsed: unknown = JSON.parse(text);
-    if (isObject(parsed)) return parsed;
-  } catch {
-    // reported below
-  }
-  throw new TranslationError("Tool call arguments must be a JSON object.", path);
 }
 
 function toolsOf(tools: unknown): JsonObject[] | undefined {
