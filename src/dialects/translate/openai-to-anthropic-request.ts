@@ -12,7 +12,7 @@
 import type { RequestKind } from "../../core/types.ts";
 import { asArray, asNumber, asObject, asString, compact, isObject, type JsonObject } from "./json-fields.ts";
 import { NO_CONVERSATION, walkOpenAIMessages } from "./openai-messages.ts";
-import { parseToolArguments } from "./tool-arguments.ts";
+import { readToolCall } from "./tool-arguments.ts";
 import { TranslationError } from "./translation-error.ts";
 
 /** The answer length when an OpenAI request names none (Anthropic requires one). */
@@ -127,12 +127,8 @@ function assistantBlocks(message: JsonObject, path: string): JsonObject[] {
   const text = message.content === undefined || message.content === null ? "" : textOf(message.content, `${path}.content`);
   if (text !== "") blocks.push({ type: "text", text });
   asArray(message.tool_calls).forEach((call, index) => {
-    const at = `${path}.tool_calls[${index}]`;
-    const object = asObject(call) ?? {};
-    const fn = asObject(object.function) ?? {};
-    const name = asString(fn.name);
-    if (name === undefined) throw new TranslationError("A tool call needs function.name.", `${at}.function.name`);
-    blocks.push({ type: "tool_use", id: asString(object.id) ?? `call_${index}`, name, input: parseToolArguments(fn.arguments, `${at}.function.arguments`) });
+    const { id, name, args } = readToolCall(call, `${path}.tool_calls[${index}]`);
+    blocks.push({ type: "tool_use", id: id ?? `call_${index}`, name, input: args });
   });
   // Anthropic refuses an empty assistant turn; an empty text block keeps the turn without content.
   return blocks.length > 0 ? blocks : [{ type: "text", text: "" }];

@@ -7,7 +7,7 @@
 import type { RequestKind } from "../../core/types.ts";
 import { asArray, asNumber, asObject, asString, compact, isObject, type JsonObject } from "./json-fields.ts";
 import { NO_CONVERSATION, walkOpenAIMessages } from "./openai-messages.ts";
-import { parseToolArguments } from "./tool-arguments.ts";
+import { readToolCall } from "./tool-arguments.ts";
 import { TranslationError } from "./translation-error.ts";
 
 export function openAIToGeminiRequest(kind: RequestKind, body: JsonObject): JsonObject {
@@ -150,18 +150,13 @@ function assistantParts(message: JsonObject, path: string, callNames: Map<string
     const text = typeof message.content === "string" ? message.content : textParts(message.content, `${path}.content`).map((part) => part.text).join("");
     if (text !== "") parts.push({ text });
   }
-  asArray(message.tool_calls).forEach((call, index) => {
-    const at = `${path}.tool_calls[${index}]`;
-    const object = asObject(call) ?? {};
-    const fn = asObject(object.function) ?? {};
-    const name = asString(fn.name);
-    if (name === undefined) throw new TranslationError("A tool call needs function.name.", `${at}.function.name`);
-    const id = asString(object.id);
+  asArray(message.tool_calls).forEach((entry, index) => {
+    const { id, name, args, call } = readToolCall(entry, `${path}.tool_calls[${index}]`);
     if (id !== undefined) callNames.set(id, name);
     // Gemini 3 rejects a history whose function calls lost their thought signature; replies carry it in
     // extra_content.google.thought_signature, Google's own OpenAI-compatible convention.
-    const signature = asString(asObject(asObject(object.extra_content)?.google)?.thought_signature);
-    parts.push(compact({ functionCall: { name, args: parseToolArguments(fn.arguments, `${at}.function.arguments`) }, thoughtSignature: signature }));
+    const signature = asString(asObject(asObject(call.extra_content)?.google)?.thought_signature);
+    parts.push(compact({ functionCall: { name, args }, thoughtSignature: signature }));
   });
   // A Gemini turn needs at least one part; an empty assistant message is an empty text.
   return parts.length > 0 ? parts : [{ text: "" }];
