@@ -27,7 +27,7 @@ function errorFor(name: string, text: string, env: NodeJS.ProcessEnv = {}, flags
 describe("configuration errors", () => {
   it("says a required key is missing, for the engine that needs it", () => {
     expect(errorFor("required.yaml", "models:\n  - name: a\n    engine: openai\n")).toBe("required.yaml:2: models[0].baseUrl is required for engine 'openai' (or several URLs in baseUrls).");
-    expect(errorFor("no-engine.yaml", "models:\n  - name: a\n    path: x.gguf\n")).toBe("no-engine.yaml:2: models[0].engine is required: one of 'openai', 'gemini', 'llama-cpp'.");
+    expect(errorFor("no-engine.yaml", "models:\n  - name: a\n    path: x.gguf\n")).toBe("no-engine.yaml:2: models[0].engine is required: one of 'openai', 'gemini', 'anthropic', 'llama-cpp'.");
   });
 
   it("suggests the key meant for an unknown key, at its own level and line", () => {
