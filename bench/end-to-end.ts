@@ -9,11 +9,11 @@ import { createInterface } from "node:readline";
 import OpenAI from "openai";
 import { Pool } from "undici";
 import { ensureChatFile, ratio, row, timed, workPath, WORK_DIR } from "./lib.ts";
-import { startSpool, startUpstream } from "./processes.ts";
+import { cpuMsOf, startSpool, startUpstream } from "./processes.ts";
 
 const CONCURRENCY = 64;
 
-async function bareLoop(upstreamUrl: string, file: string): Promise<number> {
+async function bareLoop(upstreamUrl: string, file: string): Promise<{ rate: number; cpuUsPerRequest: number }> {
   const bodies: string[] = [];
   const reader = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
   for await (const line of reader) bodies.push(JSON.stringify((JSON.parse(line) as { body: unknown }).body));
@@ -21,6 +21,7 @@ async function bareLoop(upstreamUrl: string, file: string): Promise<number> {
   const pool = new Pool(url.origin, { connections: CONCURRENCY, pipelining: 1 });
   const chatPath = `${url.pathname.replace(/\/$/, "")}/chat/completions`;
   let next = 0;
+  const cpuBefore = process.cpuUsage();
   const { ms } = await timed(async () => {
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
@@ -32,8 +33,9 @@ async function bareLoop(upstreamUrl: string, file: string): Promise<number> {
       }),
     );
   });
+  const cpu = process.cpuUsage(cpuBefore);
   await pool.close();
-  return bodies.length / (ms / 1000);
+  return { rate: bodies.length / (ms / 1000), cpuUsPerRequest: (cpu.user + cpu.system) / bodies.length };
 }
 
 export async function runSpoolBatch(baseUrl: string, file: string, count: number): Promise<{ rate: number; seconds: number }> {
@@ -65,14 +67,19 @@ export async function benchEndToEnd(count = 100_000): Promise<void> {
   await ensureChatFile(file, count);
   const upstream = await startUpstream(0);
   try {
-    const baseline = await bareLoop(upstream.url, file);
-    row("baseline bare undici loop", `${Math.round(baseline).toLocaleString()} req/s`);
+    const bare = await bareLoop(upstream.url, file);
+    const baseline = bare.rate;
+    row("baseline bare undici loop", `${Math.round(baseline).toLocaleString()} req/s`, `${bare.cpuUsPerRequest.toFixed(0)} µs CPU/request`);
     const dir = mkdtempSync(path.join(WORK_DIR, "e2e-"));
     const configPath = writeBenchConfig(dir, { models: [{ name: "gpt-bench", engine: "openai", baseUrl: upstream.url, concurrency: CONCURRENCY }] });
     const spool = await startSpool("serve", configPath);
     try {
+      const cpuBefore = cpuMsOf(spool.child);
       const result = await runSpoolBatch(spool.url, file, count);
+      const cpuAfter = cpuMsOf(spool.child);
+      const cpuUs = cpuBefore === null || cpuAfter === null ? null : ((cpuAfter - cpuBefore) * 1000) / count;
       row("spool create -> completed (output written)", `${Math.round(result.rate).toLocaleString()} req/s`, `${result.seconds.toFixed(1)} s`);
+      if (cpuUs !== null) row("spool CPU per request (upload to output file)", `${cpuUs.toFixed(0)} µs`, `${(cpuUs / bare.cpuUsPerRequest).toFixed(1)}x the bare loop's`);
       row("throughput ratio spool/baseline", ratio(result.rate, baseline, { min: 0.5 }));
     } finally {
       await spool.stop();

@@ -1,11 +1,30 @@
 /** Starting benchmark peers as child processes (upstream, spool) and waiting for them to be ready. */
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 
 export interface Peer {
   child: ChildProcess;
   url: string;
   stop(): Promise<void>;
 }
+
+/**
+ * CPU time (user + system) a child process has used so far, in ms, from /proc (Linux). Throughput ratios
+ * drift with whatever else the shared machine runs; CPU time per request does much less.
+ */
+export function cpuMsOf(child: ChildProcess): number | null {
+  try {
+    const stat = readFileSync(`/proc/${child.pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
+    return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return null;
+  }
+}
+
+/** USER_HZ: 100 on every Linux this runs on (sysconf(_SC_CLK_TCK) is not reachable from Node). */
+const CLOCK_TICKS_PER_SECOND = 100;
 
 export function startPeer(args: string[], match: RegExp, env: Record<string, string> = {}): Promise<Peer> {
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });

@@ -17,10 +17,12 @@
  * Batch Items claimed together may share calls: `dispatchItems` packs single-input embedding requests
  * (src/dispatch/embedding-packs.ts); a pack takes one slot and is retried as a whole like one request.
  *
- * Each attempt gets its own AbortSignal that fires on the Model's `timeoutMs` (an EngineError "timeout",
- * retryable) or on the caller's signal (an EngineError "aborted", never retried). The timer is a plain
- * setTimeout cleared when the attempt ends: `AbortSignal.timeout()` cannot be cleared, and at thousands of
- * requests a second with a 10-minute timeout it would keep millions of timers alive.
+ * Each attempt gets an AbortSignal that fires on the Model's `timeoutMs` (an EngineError "timeout",
+ * retryable) or on the caller's signal (an EngineError "aborted", never retried). Batch attempts that start
+ * close together share one (src/dispatch/shared-deadlines.ts): one controller and one timer per window
+ * instead of per attempt. Timers are plain setTimeouts cleared when no attempt needs them:
+ * `AbortSignal.timeout()` cannot be cleared, and at thousands of requests a second with a 10-minute timeout
+ * it would keep millions of timers alive.
  */
 import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
@@ -32,6 +34,7 @@ import { RETRY_DEFAULTS, retryDelayMs } from "../core/retry-policy.ts";
 import { EngineError, type Engine, type EngineReply } from "../core/engine.ts";
 import { dispatchPacked, runEnginePack, type PackOutcome, type PlannedPack } from "./embedding-packs.ts";
 import { Fifo } from "./fifo.ts";
+import { SharedDeadlines } from "./shared-deadlines.ts";
 
 /** Resolves after `ms`; should reject (or resolve) early when `signal` fires. Injected by tests. */
 export type Sleep = (ms: number, signal: AbortSignal) => Promise<void>;
@@ -52,9 +55,6 @@ const SYNC = 1;
 const BATCH_RETRY = 2;
 const BATCH = 3;
 
-/** setTimeout fires at once for delays above 2^31-1 ms (about 24.8 days). */
-const MAX_TIMER_MS = 2_147_483_647;
-
 interface Waiter {
   grant: () => void;
   reject: (error: EngineError) => void;
@@ -74,13 +74,15 @@ class Lane {
   paused = false;
   /** Clock time the current pause ends (only meaningful while `paused`). */
   pauseEndMs = 0;
-  /** Controllers of running attempts, aborted by close(). */
-  readonly attempts = new Set<AbortController>();
+  /** Signals of running attempts, aborted by close(). */
+  readonly deadlines: SharedDeadlines;
 
   constructor(
     readonly name: string,
     public concurrency: number,
-  ) {}
+  ) {
+    this.deadlines = new SharedDeadlines((reason) => callerAbortedError(name, reason));
+  }
 }
 
 export class ModelDispatcher implements Dispatcher {
@@ -147,7 +149,7 @@ export class ModelDispatcher implements Dispatcher {
       if (waiting !== null) await waiting;
       let failure: unknown;
       try {
-        return await this.attempt(lane, model, signal, call);
+        return await this.attempt(lane, model, signal, !sync, call);
       } catch (error) {
         failure = error;
       } finally {
@@ -189,7 +191,7 @@ export class ModelDispatcher implements Dispatcher {
         }
       }
       lane.queued = 0;
-      for (const controller of lane.attempts) controller.abort(closedError(lane.name));
+      lane.deadlines.abortAll(closedError(lane.name));
     }
   }
 
@@ -250,22 +252,16 @@ export class ModelDispatcher implements Dispatcher {
     }
   }
 
-  private async attempt<T>(lane: Lane, model: ModelConfig, caller: AbortSignal | undefined, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  private async attempt<T>(lane: Lane, model: ModelConfig, caller: AbortSignal | undefined, shared: boolean, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
     // A waiter granted a slot in the same tick its caller aborted: the listener below would never fire.
     if (caller?.aborted) throw callerAbortedError(model.name, caller.reason);
-    const controller = new AbortController();
-    const timer = setTimeout(abortWithTimeout, Math.min(model.timeoutMs, MAX_TIMER_MS), controller, model);
-    const onCallerAbort = caller ? () => controller.abort(callerAbortedError(model.name, caller.reason)) : null;
-    if (caller && onCallerAbort) caller.addEventListener("abort", onCallerAbort, { once: true });
-    lane.attempts.add(controller);
+    const attempt = lane.deadlines.acquire(model, caller, shared);
     try {
-      return await call(controller.signal);
+      return await call(attempt.signal);
     } catch (error) {
-      throw attemptError(error, controller.signal);
+      throw attemptError(error, attempt.signal);
     } finally {
-      clearTimeout(timer);
-      if (caller && onCallerAbort) caller.removeEventListener("abort", onCallerAbort);
-      lane.attempts.delete(controller);
+      attempt.release();
     }
   }
 
@@ -328,10 +324,6 @@ function nextWaiter(lane: Lane): Waiter | undefined {
 function settle(waiter: Waiter): void {
   waiter.settled = true;
   if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener("abort", waiter.onAbort);
-}
-
-function abortWithTimeout(controller: AbortController, model: ModelConfig): void {
-  controller.abort(new EngineError({ kind: "timeout", message: `Request to model '${model.name}' timed out after ${model.timeoutMs} ms.`, retryable: true }));
 }
 
 /**

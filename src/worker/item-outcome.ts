@@ -5,6 +5,7 @@
 import { AppError } from "../core/errors.ts";
 import type { ItemResult } from "../core/types.ts";
 import { EngineError, type EngineReply } from "../core/engine.ts";
+import { jsonTextOf } from "../core/json.ts";
 import { ZERO_USAGE } from "../core/types.ts";
 
 export type ItemOutcome = { status: "succeeded" | "failed"; result: ItemResult } | { status: "abandoned" };
@@ -15,7 +16,8 @@ export function outcomeOfReply(reply: EngineReply, nowMs: number): ItemOutcome {
     status: ok ? "succeeded" : "failed",
     result: {
       statusCode: reply.statusCode,
-      body: JSON.stringify(reply.body ?? null),
+      // The upstream's own bytes when the reply is unchanged (no re-serializing on the hot path).
+      body: jsonTextOf(reply.body ?? null),
       errorCode: null,
       errorMessage: null,
       requestId: reply.requestId,

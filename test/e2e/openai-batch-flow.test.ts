@@ -70,6 +70,23 @@ describe("OpenAI batch flow through the openai SDK", () => {
     expect(output.purpose).toBe("batch_output");
   });
 
+  it("writes each reply into the output file as the upstream's own bytes (no re-serializing: big integers keep every digit)", async () => {
+    // JSON.parse + JSON.stringify would turn 12345678901234567890 into 12345678901234567000.
+    const raw = (text: string): string =>
+      `{"id":"chatcmpl-raw","object":"chat.completion","seed":12345678901234567890,"choices":[{"index":0,"message":{"role":"assistant","content":${JSON.stringify(text)}},"finish_reason":"stop"}],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}}`;
+    upstream.setFault(({ key }) => (key.startsWith("raw ") ? { status: 200, rawBody: raw(key), contentType: "application/json" } : undefined));
+    try {
+      const { done } = await runBatch([chatLine("raw-1", "raw one"), chatLine("raw-2", "raw two")].join("\n"));
+      expect(done.request_counts).toEqual({ total: 2, completed: 2, failed: 0 });
+      const text = await (await client.files.content(done.output_file_id ?? "")).text();
+      const lines = text.trim().split("\n");
+      expect(lines.map((line) => line.includes(`"body":${raw(line.includes("raw-1") ? "raw one" : "raw two")}`))).toEqual([true, true]);
+      expect(done.usage).toMatchObject({ input_tokens: 14, output_tokens: 6 });
+    } finally {
+      upstream.setFault(null);
+    }
+  });
+
   it("puts an upstream 400 in the error file with its status and body without failing the batch", async () => {
     upstream.setFault(({ key }) => (key === "reject me" ? { status: 400, body: { error: { message: "Invalid value for 'temperature'.", type: "invalid_request_error", param: "temperature", code: null } } } : undefined));
     try {

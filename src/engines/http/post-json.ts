@@ -5,6 +5,7 @@
 import type { Dispatcher } from "undici";
 import { isRetryableStatus } from "../../core/retry-policy.ts";
 import { EngineError } from "../../core/engine.ts";
+import { parseJsonKeepingText } from "../../core/json.ts";
 import { abortedError, networkError } from "./network-errors.ts";
 import { headerValue, parseRetryAfter, type HttpHeaders } from "./retry-after.ts";
 
@@ -96,7 +97,8 @@ const NOT_JSON = Symbol("not json");
 
 function parseJson(text: string): unknown {
   try {
-    return JSON.parse(text) as unknown;
+    // The text is kept for the Worker, which stores an unchanged reply as the upstream sent it.
+    return parseJsonKeepingText(text);
   } catch {
     return NOT_JSON;
   }

@@ -12,8 +12,8 @@
  * warm, and a URL that fails is skipped for a while, its requests going to the next URL.
  */
 import type { Dispatcher } from "undici";
-import { z } from "zod";
 import type { OpenAIModelConfig } from "../../config/config.ts";
+import { isObject } from "../../core/json.ts";
 import type { RequestKind, TokenUsage } from "../../core/types.ts";
 import { EngineError, type Engine, type EnginePack, type EngineReply, type EngineRequest, type PackCandidate, type PackKey } from "../../core/engine.ts";
 import { postJson } from "../http/post-json.ts";
@@ -28,19 +28,6 @@ const PATHS: Record<RequestKind, string> = {
   embedding: "/embeddings",
 };
 
-/**
- * Lenient on purpose: servers differ in what they add or omit, and the body is passed to the client as
- * is. Only "is it an object" is required; usage counts are read when they are numbers.
- */
-const replySchema = z.looseObject({
-  usage: z
-    .looseObject({
-      prompt_tokens: z.number().catch(0).optional(),
-      completion_tokens: z.number().catch(0).optional(),
-    })
-    .nullish()
-    .catch(null),
-});
 
 /** One upstream URL of a Model. */
 interface Upstream {
@@ -116,8 +103,9 @@ export class OpenAIEngine implements Engine {
       // close() destroyed the pool under a running request: a shutdown, not an upstream failure.
       throw this.closed ? closedError() : error;
     });
-    const parsed = replySchema.safeParse(reply.body);
-    if (!parsed.success) {
+    // Lenient on purpose: servers differ in what they add or omit, and the body is passed to the client as
+    // is. Only "is it an object" is required. (Checked by hand: a schema parse copies the whole reply.)
+    if (!isObject(reply.body)) {
       throw new EngineError({
         kind: "http",
         message: `The upstream of model '${route.model.name}' answered ${reply.statusCode} with JSON that is not an object.`,
@@ -127,7 +115,7 @@ export class OpenAIEngine implements Engine {
         requestId: reply.requestId,
       });
     }
-    return { statusCode: 200, body: reply.body, usage: usageOf(request.kind, parsed.data.usage), requestId: reply.requestId };
+    return { statusCode: 200, body: reply.body, usage: usageOf(request.kind, reply.body.usage), requestId: reply.requestId };
   }
 
   /** Single-input embedding bodies with equal options share one `input: [...]` call. */
@@ -204,9 +192,11 @@ function upstreamBody(request: EngineRequest, upstreamModel: string): Record<str
   return body;
 }
 
-function usageOf(kind: RequestKind, usage: z.infer<typeof replySchema>["usage"]): TokenUsage {
-  const inputTokens = usage?.prompt_tokens ?? 0;
-  return { inputTokens, outputTokens: kind === "embedding" ? 0 : (usage?.completion_tokens ?? 0) };
+/** Usage counts, read when they are numbers (0 otherwise). */
+function usageOf(kind: RequestKind, usage: unknown): TokenUsage {
+  if (!isObject(usage)) return { inputTokens: 0, outputTokens: 0 };
+  const count = (value: unknown): number => (typeof value === "number" && Number.isFinite(value) ? value : 0);
+  return { inputTokens: count(usage.prompt_tokens), outputTokens: kind === "embedding" ? 0 : count(usage.completion_tokens) };
 }
 
 function lowerCaseKeys(headers: Record<string, string>): Record<string, string> {

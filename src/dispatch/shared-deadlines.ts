@@ -1,0 +1,104 @@
+/**
+ * Attempt signals shared by Batch attempts that start close together.
+ *
+ * Every attempt needs a signal that fires on the Model's timeout or when its caller gives up. One
+ * AbortController and one timer per attempt cost a measurable share of the hot path at thousands of Items
+ * a second (issue 11), and Batch attempts of one Model all have the same caller (the Worker's stop signal)
+ * and the same timeout. So attempts that start within one short window share a controller whose timer
+ * fires `timeoutMs` after the window closes: each attempt still gets at least its full timeout, and at most
+ * one window more (1% of the timeout, at most 1 s). When the last attempt of a closed window ends, its
+ * timer is cleared, so long timeouts leave no timers behind.
+ *
+ * Sync requests (each with its own caller signal, few of them) keep a controller of their own.
+ */
+import type { ModelConfig } from "../config/config.ts";
+import { EngineError } from "../core/engine.ts";
+
+/** setTimeout fires at once for delays above 2^31-1 ms (about 24.8 days). */
+const MAX_TIMER_MS = 2_147_483_647;
+
+export interface AttemptSignal {
+  signal: AbortSignal;
+  /** The attempt ended: lets its window's timer go once nobody uses it. */
+  release(): void;
+}
+
+interface Window {
+  controller: AbortController;
+  /** Date.now() after which no attempt joins; null for a window of one attempt (not shared). */
+  closesAtMs: number | null;
+  active: number;
+  timer: NodeJS.Timeout;
+  caller: AbortSignal | undefined;
+  onCallerAbort: (() => void) | null;
+}
+
+export class SharedDeadlines {
+  /** The open window per caller signal. */
+  private readonly open = new Map<AbortSignal | undefined, Window>();
+  /** Every window with a live timer: abortAll() aborts them all. */
+  private readonly live = new Set<Window>();
+
+  constructor(private readonly callerAborted: (reason: unknown) => EngineError) {}
+
+  /** A signal for one attempt starting now; `shared` false gives it a window of its own. */
+  acquire(model: ModelConfig, caller: AbortSignal | undefined, shared: boolean): AttemptSignal {
+    const widthMs = shared ? Math.min(1_000, Math.floor(model.timeoutMs / 100)) : 0;
+    const nowMs = Date.now();
+    let window = widthMs > 0 ? this.open.get(caller) : undefined;
+    if (window === undefined || nowMs > (window.closesAtMs ?? 0) || window.controller.signal.aborted) {
+      if (window !== undefined && window.active === 0) this.retire(window);
+      window = this.openWindow(model, caller, widthMs > 0 ? nowMs + widthMs : null);
+      if (widthMs > 0) this.open.set(caller, window);
+    }
+    window.active += 1;
+    const joined = window;
+    return { signal: joined.controller.signal, release: () => this.release(joined) };
+  }
+
+  /** Windows whose timer is set (tests: none may be left once every attempt ended and its window closed). */
+  get liveWindows(): number {
+    return this.live.size;
+  }
+
+  /** Aborts every running attempt with `reason` (the dispatcher is closing). */
+  abortAll(reason: EngineError): void {
+    for (const window of this.live) window.controller.abort(reason);
+  }
+
+  private openWindow(model: ModelConfig, caller: AbortSignal | undefined, closesAtMs: number | null): Window {
+    const controller = new AbortController();
+    const delayMs = Math.min((closesAtMs === null ? 0 : closesAtMs - Date.now()) + model.timeoutMs, MAX_TIMER_MS);
+    const window: Window = { controller, closesAtMs, active: 0, timer: undefined as unknown as NodeJS.Timeout, caller, onCallerAbort: null };
+    window.timer = setTimeout(() => {
+      abortWithTimeout(controller, model);
+      this.retire(window);
+    }, delayMs);
+    if (caller) {
+      window.onCallerAbort = () => controller.abort(this.callerAborted(caller.reason));
+      caller.addEventListener("abort", window.onCallerAbort, { once: true });
+    }
+    this.live.add(window);
+    return window;
+  }
+
+  private release(window: Window): void {
+    window.active -= 1;
+    if (window.active > 0) return;
+    // A shared window still open may take more attempts; it is retired when replaced or when it fires.
+    if (window.closesAtMs !== null && Date.now() <= window.closesAtMs && !window.controller.signal.aborted) return;
+    this.retire(window);
+  }
+
+  /** Clears the timer and the caller listener: nobody uses the window any more. */
+  private retire(window: Window): void {
+    if (!this.live.delete(window)) return;
+    clearTimeout(window.timer);
+    if (window.caller && window.onCallerAbort) window.caller.removeEventListener("abort", window.onCallerAbort);
+    if (this.open.get(window.caller) === window) this.open.delete(window.caller);
+  }
+}
+
+function abortWithTimeout(controller: AbortController, model: ModelConfig): void {
+  controller.abort(new EngineError({ kind: "timeout", message: `Request to model '${model.name}' timed out after ${model.timeoutMs} ms.`, retryable: true }));
+}
