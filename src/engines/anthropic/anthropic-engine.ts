@@ -10,8 +10,8 @@
  * server sends one, `x-should-retry` overrides the status rule, 4xx are final.
  */
 import type { Dispatcher } from "undici";
-import { z } from "zod";
 import type { AnthropicModelConfig } from "../../config/config.ts";
+import { isObject } from "../../core/json.ts";
 import type { TokenUsage } from "../../core/types.ts";
 import { EngineError, type Engine, type EngineReply, type EngineRequest } from "../../core/engine.ts";
 import { postJson } from "../http/post-json.ts";
@@ -20,16 +20,6 @@ import { closedError, UpstreamPools } from "../http/upstream-pools.ts";
 export const ANTHROPIC_DEFAULT_BASE_URL = "https://api.anthropic.com";
 /** The API version spool speaks upstream unless the Model says otherwise. */
 export const DEFAULT_ANTHROPIC_VERSION = "2023-06-01";
-
-/** Lenient: only "an object" is required; counts are read when they are numbers. */
-const count = z.number().catch(0).nullish();
-const replySchema = z.looseObject({
-  id: z.string().optional().catch(undefined),
-  usage: z
-    .looseObject({ input_tokens: count, output_tokens: count, cache_creation_input_tokens: count, cache_read_input_tokens: count })
-    .nullish()
-    .catch(null),
-});
 
 interface Route {
   model: AnthropicModelConfig;
@@ -77,8 +67,10 @@ export class AnthropicEngine implements Engine {
     }).catch((error: unknown) => {
       throw this.closed ? closedError() : error;
     });
-    const parsed = replySchema.safeParse(reply.body);
-    if (!parsed.success) {
+    // Lenient: only "an object" is required, checked by hand (a schema parse would copy the whole reply,
+    // which is stored as the upstream's own bytes when nothing changes it; decision 0011).
+    const body = reply.body;
+    if (!isObject(body)) {
       const message = "Upstream answered with JSON that is not an object.";
       throw new EngineError({
         kind: "http",
@@ -89,7 +81,7 @@ export class AnthropicEngine implements Engine {
         requestId: reply.requestId,
       });
     }
-    return { statusCode: 200, body: reply.body, usage: usageOf(parsed.data.usage), requestId: reply.requestId ?? parsed.data.id ?? null };
+    return { statusCode: 200, body, usage: usageOf(body.usage), requestId: reply.requestId ?? (typeof body.id === "string" ? body.id : null) };
   }
 
   async close(): Promise<void> {
@@ -135,9 +127,11 @@ export class AnthropicEngine implements Engine {
 }
 
 /** Anthropic counts cache reads and writes apart from input; spool's usage is every prompt token vs output. */
-function usageOf(usage: z.infer<typeof replySchema>["usage"]): TokenUsage {
+function usageOf(usage: unknown): TokenUsage {
+  if (!isObject(usage)) return { inputTokens: 0, outputTokens: 0 };
+  const count = (value: unknown): number => (typeof value === "number" && Number.isFinite(value) ? value : 0);
   return {
-    inputTokens: (usage?.input_tokens ?? 0) + (usage?.cache_creation_input_tokens ?? 0) + (usage?.cache_read_input_tokens ?? 0),
-    outputTokens: usage?.output_tokens ?? 0,
+    inputTokens: count(usage.input_tokens) + count(usage.cache_creation_input_tokens) + count(usage.cache_read_input_tokens),
+    outputTokens: count(usage.output_tokens),
   };
 }
