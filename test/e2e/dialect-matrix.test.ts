@@ -3,7 +3,7 @@
  * each through its real SDK, on the llama-cpp engine (the generated tiny model: assert structure, not text)
  * and on stand-ins for an OpenAI-compatible server, the Gemini API and the Anthropic API.
  */
-import Anthropic from "@anthropic-ai/sdk";
+import Anthropic, { BadRequestError } from "@anthropic-ai/sdk";
 import { GoogleGenAI } from "@google/genai";
 import OpenAI, { toFile } from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -129,6 +129,14 @@ describe("Anthropic messages on the llama-cpp engine", () => {
     const stoppedText = stopped.content.map((block) => (block.type === "text" ? block.text : "")).join("");
     expect(text.startsWith(stoppedText)).toBe(true);
     expect(stoppedText).not.toContain(stop);
+  });
+
+  it("refuses tools, which the engine cannot call, with a BadRequestError naming them", async () => {
+    const refused = await anthropic.messages
+      .create({ ...story, max_tokens: 5, tools: [{ name: "f", input_schema: { type: "object" } }] })
+      .catch((caught: unknown) => caught);
+    expect(refused).toBeInstanceOf(BadRequestError);
+    expect((refused as BadRequestError).apiMessage).toMatch(/'tools': tool calling is not supported by the llama-cpp engine/);
   });
 
   it("counts the tokens of a prompt as the engine counts them when it runs it", async () => {
