@@ -16,6 +16,15 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard's page scripts run in the browser.
+    files: ["src/api/dashboard/assets/**/*.js"],
+    languageOptions: {
+      globals: Object.fromEntries(
+        ["window", "document", "localStorage", "location", "navigator", "fetch", "URLSearchParams", "setTimeout", "clearTimeout", "Node", "console"].map((name) => [name, "readonly"]),
+      ),
+    },
+  },
+  {
     files: ["bin/**/*.js"],
     languageOptions: { globals: { process: "readonly", console: "readonly" } },
   },

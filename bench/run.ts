@@ -3,6 +3,8 @@
  * shared and noisy: absolute times drift, ratios hold). Select sections: `npm run bench -- validation e2e`.
  */
 import { benchChaos } from "./chaos.ts";
+import { benchDashboard } from "./dashboard.ts";
+import { benchMetrics } from "./metrics.ts";
 import { benchEndToEnd } from "./end-to-end.ts";
 import { benchLlama } from "./llama.ts";
 import { benchOrder } from "./order.ts";
@@ -21,6 +23,8 @@ const sections: Record<string, () => Promise<void>> = {
   packing: () => benchPacking(),
   prefix: () => benchPrefix(),
   order: () => benchOrder(),
+  dashboard: () => benchDashboard(),
+  metrics: () => benchMetrics(),
   chaos: async () => {
     if (!(await benchChaos())) process.exitCode = 1;
   },

@@ -11,6 +11,7 @@ import type { BlobStore } from "./store/blob-store.ts";
 import type { Store } from "./store/store.ts";
 import type { BatchService } from "./batches/batch-service.ts";
 import type { BatchFormats } from "./core/batch-format.ts";
+import type { Observability } from "./observability/observability.ts";
 
 export interface AppContext {
   config: Config;
@@ -23,4 +24,6 @@ export interface AppContext {
   /** The one writer of the Batch lifecycle: every route and command creates, cancels and reads through it. */
   batches: BatchService;
   formats: BatchFormats;
+  /** Metrics for `/metrics` and the dashboard's models page. */
+  observability: Observability;
 }

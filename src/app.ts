@@ -28,6 +28,13 @@ import type { Store } from "./store/store.ts";
 import { ModelDispatcher } from "./dispatch/model-dispatcher.ts";
 import { Sweeper } from "./worker/sweeper.ts";
 import { Worker } from "./worker/worker.ts";
+import { Observability } from "./observability/observability.ts";
+import { prettyLogDestination } from "./observability/pretty-log.ts";
+import { WebhookSender } from "./webhooks/webhook-sender.ts";
+import { openAIWebhookEvent } from "./dialects/openai/webhook-events.ts";
+import { publicBatchId } from "./dialects/public-batch-id.ts";
+import { dashboardSurface } from "./api/dashboard/plugin.ts";
+import { metricsSurface } from "./api/metrics/plugin.ts";
 
 export interface AppOptions {
   /** Serve the HTTP API. */
@@ -45,6 +52,7 @@ export interface App {
   server: FastifyInstance | null;
   worker: Worker | null;
   sweeper: Sweeper | null;
+  webhooks: WebhookSender | null;
   /** Starts workers and (if any) listens; resolves with the bound URL or null. */
   start(): Promise<string | null>;
   /** Graceful: stop accepting requests, let running requests finish (up to the grace period), close. */
@@ -52,7 +60,8 @@ export interface App {
 }
 
 export function createLogger(config: Config): Logger {
-  return pino({ level: config.logLevel, base: { pid: process.pid } });
+  const options = { level: config.logLevel, base: { pid: process.pid } };
+  return config.logFormat === "pretty" ? pino(options, prettyLogDestination()) : pino(options);
 }
 
 export async function createApp(config: Config, options: AppOptions): Promise<App> {
@@ -60,21 +69,35 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const logger = options.logger ?? createLogger(config);
   makeDirectory(config.dataDir);
   if (config.demoModel) await prepareDemoModel(config, logger);
-  const { store, blobs } = await openStores(config, logger.child({ component: "store" }));
+  const observability = new Observability(clock);
+  const opened = await openStores(config, logger.child({ component: "store" }));
+  const store = observability.countStoreFailures(opened.store);
+  const blobs = observability.countBlobFailures(opened.blobs);
+  // Every process writes the endpoints it was configured with: the Store queues events for them.
+  await store.syncWebhookEndpoints(config.webhooks.map((webhook) => webhook.url), clock.now());
   const catalog = new ModelCatalog(config.models, { nameForms: MODEL_NAME_FORMS });
   const resolveModelPath = createModelPathResolver({ cacheDir: options.modelCacheDir ?? dataPaths(config.dataDir).models, logger: logger.child({ component: "model-cache" }) });
   const engines = new EngineRegistry(config, logger, resolveModelPath, withTranslation);
-  const dispatcher = new ModelDispatcher({ resolve: (name) => engines.resolve(catalog, name), clock, logger });
+  const metrics = observability.metrics(store);
+  const dispatcher = new ModelDispatcher({ resolve: (name) => engines.resolve(catalog, name), clock, logger, metrics });
+  observability.watch({ store, dispatcher, models: catalog.names() });
   const formats = BATCH_FORMATS;
   const owner = `${hostname()}:${process.pid}:${randomToken(8)}`;
 
   let worker: Worker | null = null;
   let sweeper: Sweeper | null = null;
+  let webhooks: WebhookSender | null = null;
   if (options.workers) {
-    worker = new Worker({ store, dispatcher, catalog, clock, logger, formats, settings: config.worker, owner, onResults: () => sweeper?.notify() });
+    worker = new Worker({ store, dispatcher, catalog, clock, logger, formats, settings: config.worker, owner, metrics, onResults: () => sweeper?.notify() });
     sweeper = new Sweeper({
-      store, blobs, catalog, clock, logger, formats, settings: config.worker, limits: config.limits, owner,
+      store, blobs, catalog, clock, logger, formats, settings: config.worker, limits: config.limits, owner, metrics,
       onBatchStarted: () => worker?.notify(),
+      onBatchEnded: () => webhooks?.notify(),
+    });
+    webhooks = new WebhookSender({
+      store, clock, logger, owner, webhooks: config.webhooks, settings: config.webhookDelivery,
+      render: (delivery, batch) => openAIWebhookEvent({ id: delivery.id, status: delivery.event, createdAtMs: delivery.createdAtMs, batchId: batch ? publicBatchId(batch) : delivery.batchId }),
+      onAttempt: (result) => observability.webhookAttempted(result),
     });
   }
 
@@ -83,15 +106,17 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     worker?.notify();
   };
   const batches = new BatchService({ store, blobs, clock, logger, formats, notifyWork });
-  const context: AppContext = { config, store, blobs, clock, logger, catalog, dispatcher, batches, formats };
+  const context: AppContext = { config, store, blobs, clock, logger, catalog, dispatcher, batches, formats, observability };
   // Adding a dialect: its surfaces join this list (the first one answers for paths under no surface).
-  const server = options.api ? buildHttpServer(context, { surfaces: [...openAISurfaces(), ...geminiSurfaces(), ...anthropicSurfaces()] }) : null;
+  const surfaces = [...openAISurfaces(), ...geminiSurfaces(), ...anthropicSurfaces(), dashboardSurface(), metricsSurface()];
+  const server = options.api ? buildHttpServer(context, { surfaces, home: "/dashboard/" }) : null;
 
   return {
     context,
     server,
     worker,
     sweeper,
+    webhooks,
     async start() {
       // Listen first: a process that cannot bind its port exits without having claimed any work.
       let url: string | null = null;
@@ -103,12 +128,14 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       }
       worker?.start();
       sweeper?.start();
+      webhooks?.start();
       return url;
     },
     async stop() {
       await server?.close();
       await worker?.stop();
       await sweeper?.stop();
+      await webhooks?.stop();
       await dispatcher.close();
       await engines.close();
       await closeStores(store, blobs);

@@ -27,10 +27,12 @@ export interface HttpServerOptions {
    * for paths under no surface (`/`, `/health`, unknown prefixes).
    */
   surfaces: readonly DialectSurface[];
+  /** Where `/` redirects (the dashboard); without it `/` is a 404. */
+  home?: string;
 }
 
-/** Paths that answer without an API key. */
-const PUBLIC_PATHS = new Set(["/health"]);
+/** Paths that answer without an API key (besides those a surface declares public). */
+const PUBLIC_PATHS = new Set(["/health", "/"]);
 
 export function buildHttpServer(ctx: AppContext, options: HttpServerOptions): FastifyInstance {
   const timeouts = ctx.config.server;
@@ -103,8 +105,9 @@ export function buildHttpServer(ctx: AppContext, options: HttpServerOptions): Fa
   });
   if (ctx.config.apiKeys.length > 0) {
     const accepts = makeApiKeyCheck(ctx.config.apiKeys);
+    const isPublic = (path: string): boolean => PUBLIC_PATHS.has(path) || surfaces.some((surface) => surface.isPublic?.(path) === true);
     app.addHook("onRequest", async (request) => {
-      if (PUBLIC_PATHS.has(pathOf(request.url))) return;
+      if (isPublic(pathOf(request.url))) return;
       const key = presentedApiKey(request);
       if (key === null) {
         throw new AppError("unauthenticated", "No API key was sent. Send it as 'Authorization: Bearer <key>', 'x-api-key: <key>', 'x-goog-api-key: <key>' or '?key=<key>'.");
@@ -129,6 +132,8 @@ export function buildHttpServer(ctx: AppContext, options: HttpServerOptions): Fa
   });
 
   app.get("/health", async () => ({ status: "ok" }));
+  const home = options.home;
+  if (home !== undefined) app.get("/", async (_request, reply) => reply.redirect(home, 302));
 
   for (const surface of surfaces) app.register(async (scope) => surface.register(scope, ctx), { prefix: surface.prefix });
   return app;

@@ -98,6 +98,7 @@ export class BatchService {
       throw error;
     }
     this.wake();
+    this.deps.logger.info({ batchId: batch.id, dialect: batch.dialect, status: batch.status, inputFileId, endpoint: batch.endpoint }, "batch created");
     return batch;
   }
 
@@ -121,13 +122,17 @@ export class BatchService {
     }
     const cancelled = await this.deps.store.cancelBatch(batch.id, this.deps.clock.now());
     this.wake();
+    if (cancelled.status !== batch.status) this.logTransition(cancelled, batch.status);
     return cancelled;
   }
 
   /** Hides the Batch from reads and lists and cancels its unfinished Items. False if it did not exist. */
   async delete(id: string): Promise<boolean> {
     const deleted = await this.deps.store.deleteBatch(id, this.deps.clock.now());
-    if (deleted) this.wake();
+    if (deleted) {
+      this.wake();
+      this.deps.logger.info({ batchId: id }, "batch deleted");
+    }
     return deleted;
   }
 
@@ -136,6 +141,7 @@ export class BatchService {
     const batch = await this.require(id);
     const retried = await this.deps.store.retryFailedItems(batch.id, this.deps.clock.now());
     this.wake();
+    this.logTransition(retried, batch.status);
     return retried;
   }
 
@@ -170,6 +176,11 @@ export class BatchService {
     } catch (error) {
       this.deps.logger.warn({ err: error }, "waking workers failed; they will find the work on their next poll");
     }
+  }
+
+  /** One structured line per Batch transition a client asked for (the Sweeper logs the others). */
+  private logTransition(batch: Batch, from: Batch["status"]): void {
+    this.deps.logger.info({ batchId: batch.id, dialect: batch.dialect, from, status: batch.status }, "batch status changed");
   }
 
   private async require(id: string): Promise<Batch> {

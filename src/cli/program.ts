@@ -7,6 +7,8 @@ import { Command, Option } from "commander";
 import type { RunFlags } from "./run.ts";
 import type { ServerFlags } from "./serve.ts";
 import type { ValidateFlags } from "./validate.ts";
+import type { WatchFlags } from "./watch.ts";
+import type { BatchesFlags } from "./batches.ts";
 
 function addServerOptions(command: Command): Command {
   return command
@@ -15,7 +17,15 @@ function addServerOptions(command: Command): Command {
     .addOption(new Option("-p, --port <port>", "port to listen on (env SPOOL_PORT; default 8080)"))
     .addOption(new Option("-d, --data-dir <dir>", "data directory for SQLite and files (env SPOOL_DATA_DIR; default ./data)"))
     .addOption(new Option("--database-url <url>", "postgres://... to share state between processes (env SPOOL_DATABASE_URL)"))
-    .addOption(new Option("--log-level <level>", "fatal|error|warn|info|debug|trace|silent (env SPOOL_LOG_LEVEL)"));
+    .addOption(new Option("--log-level <level>", "fatal|error|warn|info|debug|trace|silent (env SPOOL_LOG_LEVEL)"))
+    .addOption(new Option("--log-format <format>", "json (default) | pretty: short lines for people (env SPOOL_LOG_FORMAT)"));
+}
+
+/** The options of commands that talk to a running server. */
+function addClientOptions(command: Command): Command {
+  return command
+    .option("--url <url>", "the server's root URL (env SPOOL_URL; default http://127.0.0.1:8080)")
+    .option("--api-key <key>", "API key, when the server requires one (env SPOOL_API_KEY)");
 }
 
 export function buildCli(): Command {
@@ -52,6 +62,14 @@ export function buildCli(): Command {
     .option("-c, --config <file>", "config file: also check that every model is configured")
     .option("-m, --model <name>", "Gemini files: the model the batch would run on")
     .action(async (file: string, flags: ValidateFlags) => (await import("./validate.ts")).validateCommand(file, flags));
+  addClientOptions(program.command("watch").description("live progress of a batch on a running server; exits with its outcome (0 all succeeded, 1 otherwise)"))
+    .argument("<batch-id>", "the batch id (OpenAI batch_..., or a Gemini batches/... name)")
+    .option("--interval <seconds>", "seconds between updates (default 1)")
+    .action(async (batchId: string, flags: WatchFlags) => (await import("./watch.ts")).watchCommand(batchId, flags));
+  addClientOptions(program.command("batches").description("list recent batches of a running server"))
+    .option("--status <statuses>", "only these statuses, comma-separated (e.g. in_progress,validating)")
+    .option("--limit <n>", "how many (default 20)")
+    .action(async (flags: BatchesFlags) => (await import("./batches.ts")).batchesCommand(flags));
   // A usage mistake is one line pointing at the help, not the whole help text.
   for (const command of [program, ...program.commands]) {
     const name = command === program ? "spool" : `spool ${command.name()}`;

@@ -100,12 +100,30 @@ export const llamaCppModelSchema = z.strictObject({
 
 export const modelSchema = z.discriminatedUnion("engine", [openaiModelSchema, geminiModelSchema, anthropicModelSchema, llamaCppModelSchema]);
 
+/** Standard Webhooks secret: `whsec_` + base64 of 24 to 64 random bytes (the signing key). */
+const webhookSecret = z.string().refine(
+  (secret) => {
+    const match = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(secret);
+    const bytes = match?.[1] ? Buffer.from(match[1], "base64").length : 0;
+    return bytes >= 24 && bytes <= 64;
+  },
+  { message: "must be a Standard Webhooks secret: 'whsec_' followed by the base64 of 24 to 64 random bytes (e.g. whsec_$(openssl rand -base64 32))" },
+);
+
+/** An endpoint that receives `batch.*` events (docs/decisions/0014-webhooks-metrics-dashboard.md). */
+const webhookSchema = z.strictObject({
+  url: z.url(),
+  secret: webhookSecret,
+});
+
 export const configFileSchema = z.strictObject({
   host: z.string().min(1).optional(),
   port: z.number().int().min(0).max(65535).optional(),
   dataDir: z.string().min(1).optional(),
   databaseUrl: z.string().min(1).optional(),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional(),
+  /** `json` (default): one JSON object per line, for log collectors; `pretty`: short lines for people. */
+  logFormat: z.enum(["json", "pretty"]).optional(),
   /** When set, clients must send one of these keys (Bearer, x-goog-api-key or ?key=). */
   apiKeys: z.array(z.string().min(1)).optional(),
   limits: z
@@ -153,9 +171,23 @@ export const configFileSchema = z.strictObject({
     })
     .optional(),
   models: z.array(modelSchema).optional(),
+  /** Endpoints called when a Batch ends (batch.completed, .failed, .expired, .cancelled), signed per Standard Webhooks. */
+  webhooks: z.array(webhookSchema).optional(),
+  webhookDelivery: z
+    .strictObject({
+      /**
+       * Waits before each retry of a delivery that failed (non-2xx, timeout, connection error): the n-th
+       * retry waits the n-th entry; after the last one the delivery is given up (and shown as failed).
+       */
+      retryDelaysMs: z.array(z.number().int().min(0)).optional(),
+      /** One delivery attempt may take this long. */
+      timeoutMs: positiveInt.optional(),
+    })
+    .optional(),
 });
 
 export type ConfigFile = z.infer<typeof configFileSchema>;
+export type WebhookConfig = z.infer<typeof webhookSchema>;
 export type ReuseResults = NonNullable<z.infer<typeof modelSchema>["reuseResults"]>;
 export type ModelConfigInput = z.infer<typeof modelSchema>;
 
@@ -178,6 +210,7 @@ export interface Config {
   /** null: SQLite in the data dir. */
   databaseUrl: string | null;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  logFormat: "json" | "pretty";
   apiKeys: string[];
   limits: {
     maxUploadBytes: number;
@@ -200,6 +233,8 @@ export interface Config {
     dispatchOrder: "prefix" | "input";
   };
   models: ModelConfig[];
+  webhooks: WebhookConfig[];
+  webhookDelivery: { retryDelaysMs: number[]; timeoutMs: number };
   /** True when no models were configured and the built-in demo model is served. */
   demoModel: boolean;
 }
@@ -220,6 +255,9 @@ export const DEFAULTS = {
   // load balancers, so they never reuse a connection spool is closing.
   server: { headersTimeoutMs: 30_000, requestTimeoutMs: 3_600_000, keepAliveTimeoutMs: 72_000, bodyIdleTimeoutMs: 30_000 },
   worker: { leaseMs: 30_000, pollMs: 500, maxAttempts: 5, shutdownGraceMs: 10_000, sweepMs: 1_000, dispatchOrder: "prefix" },
+  // First retries within seconds (a receiver restarting), then backing off to hours; about 17 h in all,
+  // the spirit of the Standard Webhooks schedule.
+  webhookDelivery: { retryDelaysMs: [5_000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000, 7_200_000, 18_000_000, 28_800_000], timeoutMs: 15_000 },
 } as const;
 
 export const MODEL_DEFAULTS: Record<ModelConfig["engine"], ModelDefaults> = {

@@ -18,6 +18,7 @@ export interface ConfigOverrides {
   dataDir?: string;
   databaseUrl?: string;
   logLevel?: string;
+  logFormat?: string;
 }
 
 /** A configuration that cannot be used: one line per problem, each naming where and the key path. */
@@ -28,8 +29,8 @@ export class ConfigError extends Error {
   }
 }
 
-const FLAG_NAMES = { host: "--host", port: "--port", dataDir: "--data-dir", databaseUrl: "--database-url", logLevel: "--log-level" } as const;
-const ENV_NAMES = { host: "SPOOL_HOST", port: "SPOOL_PORT", dataDir: "SPOOL_DATA_DIR", databaseUrl: "SPOOL_DATABASE_URL", logLevel: "SPOOL_LOG_LEVEL" } as const;
+const FLAG_NAMES = { host: "--host", port: "--port", dataDir: "--data-dir", databaseUrl: "--database-url", logLevel: "--log-level", logFormat: "--log-format" } as const;
+const ENV_NAMES = { host: "SPOOL_HOST", port: "SPOOL_PORT", dataDir: "SPOOL_DATA_DIR", databaseUrl: "SPOOL_DATABASE_URL", logLevel: "SPOOL_LOG_LEVEL", logFormat: "SPOOL_LOG_FORMAT" } as const;
 type LayeredKey = keyof typeof FLAG_NAMES;
 
 interface ConfigFileText extends ConfigText {
@@ -46,8 +47,8 @@ export function loadConfig(flags: ConfigOverrides = {}, rawEnv: NodeJS.ProcessEn
     throw new ConfigError(`${file.name}: the file must hold a mapping of settings (host:, port:, models:, ...), not ${Array.isArray(file.value) ? "a list" : "a single value"}.`);
   }
 
-  const fromEnv = definedOnly({ host: env.SPOOL_HOST, port: env.SPOOL_PORT, dataDir: env.SPOOL_DATA_DIR, databaseUrl: env.SPOOL_DATABASE_URL, logLevel: env.SPOOL_LOG_LEVEL });
-  const fromFlags = definedOnly({ host: flags.host, port: flags.port, dataDir: flags.dataDir, databaseUrl: flags.databaseUrl, logLevel: flags.logLevel });
+  const fromEnv = definedOnly({ host: env.SPOOL_HOST, port: env.SPOOL_PORT, dataDir: env.SPOOL_DATA_DIR, databaseUrl: env.SPOOL_DATABASE_URL, logLevel: env.SPOOL_LOG_LEVEL, logFormat: env.SPOOL_LOG_FORMAT });
+  const fromFlags = definedOnly({ host: flags.host, port: flags.port, dataDir: flags.dataDir, databaseUrl: flags.databaseUrl, logLevel: flags.logLevel, logFormat: flags.logFormat });
   const layered: Record<string, unknown> = { ...(file?.value as Record<string, unknown> | undefined), ...fromEnv, ...fromFlags };
   // Env and flags arrive as strings; validate them with the same schema as the file so errors read alike.
   if (layered.port !== undefined) layered.port = toPort(layered.port);
@@ -135,11 +136,14 @@ function resolveConfig(file: ConfigFile, baseDir: string, source: IssueSource): 
     dataDir,
     databaseUrl: file.databaseUrl ?? null,
     logLevel: file.logLevel ?? DEFAULTS.logLevel,
+    logFormat: file.logFormat ?? "json",
     apiKeys: file.apiKeys ?? [],
     limits: { ...DEFAULTS.limits, ...definedOnly(file.limits ?? {}) },
     server: resolveServer(file.server ?? {}),
     worker: { ...DEFAULTS.worker, ...definedOnly(file.worker ?? {}) },
     models,
+    webhooks: file.webhooks ?? [],
+    webhookDelivery: { retryDelaysMs: [...DEFAULTS.webhookDelivery.retryDelaysMs], timeoutMs: DEFAULTS.webhookDelivery.timeoutMs, ...definedOnly(file.webhookDelivery ?? {}) },
     demoModel,
   };
 }

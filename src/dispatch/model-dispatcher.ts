@@ -30,6 +30,7 @@ import type { ModelConfig } from "../config/config.ts";
 import { systemClock, type Clock } from "../core/clock.ts";
 import type { DispatchedItems, DispatchRequest, Dispatcher } from "../core/dispatcher.ts";
 import { AppError } from "../core/errors.ts";
+import { NO_METRICS, type Metrics } from "../core/metrics.ts";
 import { RETRY_DEFAULTS, retryDelayMs } from "../core/retry-policy.ts";
 import { EngineError, type Engine, type EngineReply } from "../core/engine.ts";
 import { dispatchPacked, runEnginePack, type PackOutcome, type PlannedPack } from "./embedding-packs.ts";
@@ -47,6 +48,8 @@ export interface ModelDispatcherOptions {
   /** Jitter source for retry delays. */
   random?: () => number;
   retry?: { baseMs?: number; capMs?: number; maxRetryAfterMs?: number };
+  /** Told of every Engine call's duration and outcome, and of every retry (in-memory counters only). */
+  metrics?: Metrics;
 }
 
 /** Queue ranks, taken lowest first. */
@@ -91,6 +94,7 @@ export class ModelDispatcher implements Dispatcher {
   private readonly sleep: Sleep;
   private readonly random: () => number;
   private readonly retry: { baseMs: number; capMs: number; maxRetryAfterMs: number };
+  private readonly metrics: Metrics;
   // Every request sleeping before a retry listens to this one signal: thousands at once are expected, so
   // Node's leak warning (more than 10 listeners) would be a false alarm.
   private readonly closing = unlimitedListeners(new AbortController());
@@ -100,6 +104,7 @@ export class ModelDispatcher implements Dispatcher {
     this.sleep = options.sleep ?? sleepWithTimer;
     this.random = options.random ?? Math.random;
     this.retry = { ...RETRY_DEFAULTS, ...options.retry };
+    this.metrics = options.metrics ?? NO_METRICS;
   }
 
   async dispatch(request: DispatchRequest): Promise<EngineReply> {
@@ -165,7 +170,9 @@ export class ModelDispatcher implements Dispatcher {
       if (!failure.retryable || retry >= model.maxRetries || this.closing.signal.aborted) throw failure;
       const delayMs = retryDelayMs({ attempt: retry + 1, retryAfterMs: failure.retryAfterMs, random: this.random, ...this.retry });
       if (delayMs === null) throw failure;
-      this.options.logger?.debug({ model: model.name, retry: retry + 1, delayMs, kind: failure.kind, statusCode: failure.statusCode }, "retrying request");
+      this.metrics.retryScheduled(model.name, failure);
+      // One line per failed try that will be retried; the try that ends an Item is logged by the Worker.
+      this.options.logger?.info({ model: model.name, retry: retry + 1, delayMs, reason: failure.kind, statusCode: failure.statusCode, err: failure.message }, "request failed; retrying");
       if (delayMs > 0) await this.sleepBeforeRetry(lane, delayMs, signal);
     }
   }
@@ -256,10 +263,15 @@ export class ModelDispatcher implements Dispatcher {
     // A waiter granted a slot in the same tick its caller aborted: the listener below would never fire.
     if (caller?.aborted) throw callerAbortedError(model.name, caller.reason);
     const attempt = lane.deadlines.acquire(model, caller, shared);
+    const startedMs = this.clock.now();
     try {
-      return await call(attempt.signal);
+      const reply = await call(attempt.signal);
+      this.metrics.engineCallEnded(model.name, this.clock.now() - startedMs, null);
+      return reply;
     } catch (error) {
-      throw attemptError(error, attempt.signal);
+      const failure = attemptError(error, attempt.signal);
+      this.metrics.engineCallEnded(model.name, this.clock.now() - startedMs, failure);
+      throw failure;
     } finally {
       attempt.release();
     }

@@ -11,6 +11,7 @@
  *
  * Sync requests (each with its own caller signal, few of them) keep a controller of their own.
  */
+import { setMaxListeners } from "node:events";
 import type { ModelConfig } from "../config/config.ts";
 import { EngineError } from "../core/engine.ts";
 
@@ -68,6 +69,8 @@ export class SharedDeadlines {
 
   private openWindow(model: ModelConfig, caller: AbortSignal | undefined, closesAtMs: number | null): Window {
     const controller = new AbortController();
+    // Every attempt of the window (and the HTTP client under it) listens to this one signal.
+    setMaxListeners(0, controller.signal);
     const delayMs = Math.min((closesAtMs === null ? 0 : closesAtMs - Date.now()) + model.timeoutMs, MAX_TIMER_MS);
     const window: Window = { controller, closesAtMs, active: 0, timer: undefined as unknown as NodeJS.Timeout, caller, onCallerAbort: null };
     window.timer = setTimeout(() => {

@@ -37,6 +37,8 @@ import type {
   LineError,
   RequestKind,
 } from "../core/types.ts";
+import type { StoreInsights } from "./store-insights.ts";
+import type { WebhookOutbox } from "./webhook-outbox.ts";
 
 /** A File record as the caller creates it: every field of FileRecord is the caller's to choose. */
 export type NewFile = FileRecord;
@@ -77,6 +79,10 @@ export interface BatchQuery {
   limit: number;
   /** Deleted Batches are hidden unless asked for. */
   includeDeleted?: boolean;
+  /** Only Batches in one of these statuses. */
+  statuses?: readonly BatchStatus[];
+  /** Only Batches whose Model is this one. */
+  model?: string;
 }
 
 /** One Item as produced by validation. Invalid lines of a "skip" Batch arrive with `result` set. */
@@ -174,7 +180,8 @@ export interface ItemPage {
   nextAfterIndex: number | null;
 }
 
-export interface Store {
+/** Also the webhook outbox (webhook-outbox.ts) and the operators' read views (store-insights.ts). */
+export interface Store extends WebhookOutbox, StoreInsights {
   /** Apply pending migrations. Refuses (throws) to run against a database newer than the code. */
   migrate(): Promise<void>;
   close(): Promise<void>;

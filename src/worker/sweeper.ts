@@ -11,6 +11,8 @@ import type { Logger } from "pino";
 import type { Config } from "../config/config.ts";
 import { expiredResult } from "../core/batch-format.ts";
 import { isStorageFailure } from "../core/errors.ts";
+import { NO_METRICS, type Metrics } from "../core/metrics.ts";
+import { isTerminal, type Batch } from "../core/types.ts";
 import { finalizeBatch } from "./finalize-batch.ts";
 import { LeaseLostError } from "./batch-lease.ts";
 import { Signal } from "./signal.ts";
@@ -24,6 +26,10 @@ export interface SweeperDeps extends Omit<ValidationDeps, "leaseMs" | "limits"> 
   owner: string;
   /** Told when a Batch starts running (so Workers claim at once). */
   onBatchStarted?: () => void;
+  /** Told how long validations and finalizations took and how they ended. */
+  metrics?: Metrics;
+  /** Told when a Batch reached a final status here (its webhook deliveries are queued: send them now). */
+  onBatchEnded?: () => void;
 }
 
 const MIN_SWEEP_GAP_MS = 100;
@@ -96,8 +102,11 @@ export class Sweeper {
     for (const { batchId, status } of ready) {
       const batch = await store.claimFinalization(batchId, { owner, nowMs: clock.now(), leaseMs: settings.leaseMs });
       if (!batch) continue; // another process took it
+      const startedMs = clock.now();
       try {
-        await finalizeBatch({ ...this.deps, leaseMs: settings.leaseMs }, batch, status, owner);
+        const finished = await finalizeBatch({ ...this.deps, leaseMs: settings.leaseMs }, batch, status, owner);
+        (this.deps.metrics ?? NO_METRICS).finalizationEnded(clock.now() - startedMs, finished);
+        if (finished) this.logTransition(finished, "finalizing");
       } catch (error) {
         if (!(error instanceof LeaseLostError)) throw error;
         this.logger.warn({ batchId }, error.message);
@@ -113,7 +122,10 @@ export class Sweeper {
       const batch = await store.claimValidation({ owner, nowMs: clock.now(), leaseMs: settings.leaseMs });
       if (!batch) break;
       count += 1;
+      const startedMs = clock.now();
       const result = await validateBatch({ ...this.deps, leaseMs: settings.leaseMs, dispatchOrder: settings.dispatchOrder }, batch, owner);
+      (this.deps.metrics ?? NO_METRICS).validationEnded(clock.now() - startedMs, result);
+      if (result && result.status !== batch.status) this.logTransition(result, batch.status);
       if (result?.status === "in_progress") this.deps.onBatchStarted?.();
       if (result && result.status !== "in_progress") this.sweepSignal.notify();
     }
@@ -152,6 +164,13 @@ export class Sweeper {
       }
       await this.validationSignal.wait(backoffMs(this.deps.settings.sweepMs, failures));
     }
+  }
+
+  /** One structured line per Batch transition the Sweeper makes (the Batch service logs the clients'). */
+  private logTransition(batch: Batch, from: Batch["status"]): void {
+    const { total, succeeded, failed, cancelled, expired } = batch.counts;
+    this.logger.info({ batchId: batch.id, dialect: batch.dialect, from, status: batch.status, total, succeeded, failed, cancelled, expired }, "batch status changed");
+    if (isTerminal(batch.status)) this.deps.onBatchEnded?.();
   }
 
   /** A storage failure was logged once by the Store; repeating its stack every period would bury the log. */

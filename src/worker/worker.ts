@@ -19,6 +19,7 @@ import type { Clock } from "../core/clock.ts";
 import { isStorageFailure } from "../core/errors.ts";
 import type { Dispatcher, DispatchRequest } from "../core/dispatcher.ts";
 import type { EngineReply } from "../core/engine.ts";
+import { NO_METRICS, type Metrics } from "../core/metrics.ts";
 import type { ModelCatalog } from "../core/model-catalog.ts";
 import type { BatchFormats } from "../core/batch-format.ts";
 import type { ClaimedItem, Store } from "../store/store.ts";
@@ -39,6 +40,8 @@ export interface WorkerDeps {
   formats: BatchFormats;
   /** Told after results are recorded (a Batch may now be complete). */
   onResults?: () => void;
+  /** Told of claims and results (in-memory counters only). */
+  metrics?: Metrics;
 }
 
 interface Lane {
@@ -65,9 +68,11 @@ export class Worker {
   private laneLoops: Promise<void>[] = [];
   private heartbeat: NodeJS.Timeout | null = null;
   private readonly logger: Logger;
+  private readonly metrics: Metrics;
 
   constructor(private readonly deps: WorkerDeps) {
     this.logger = deps.logger.child({ component: "worker" });
+    this.metrics = deps.metrics ?? NO_METRICS;
     this.lanes = deps.catalog.models.map((model) => ({ model, active: 0, itemsPerCall: 1, slotFreed: new Signal() }));
     setMaxListeners(0, this.abandon.signal); // every running request listens to it
     this.writer = new ResultWriter(deps.store, deps.clock, this.logger, { onFlushed: () => deps.onResults?.() });
@@ -142,6 +147,7 @@ export class Worker {
         continue;
       }
       idleMs = 10;
+      this.metrics.itemsClaimed(items, clock.now());
       void this.runItems(lane, items);
     }
   }
@@ -190,6 +196,11 @@ export class Worker {
     this.inFlight.delete(keyOf(item));
     lane.slotFreed.notify();
     if (outcome.status === "abandoned") return; // released in stop()
+    this.metrics.itemFinished(item, outcome.status, outcome.result);
+    if (outcome.status === "failed") {
+      const { errorCode, statusCode } = outcome.result;
+      this.logger.info({ batchId: item.batchId, index: item.index, attempt: item.attempt, model: item.model, reason: errorCode ?? `http_${statusCode}`, statusCode }, "item failed");
+    }
     this.writer.add({ batchId: item.batchId, index: item.index, owner: this.deps.owner, attempt: item.attempt, status: outcome.status, result: outcome.result });
   }
 

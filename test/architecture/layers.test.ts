@@ -20,6 +20,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   worker: ["core", "config", "store"],
   batches: ["core", "config", "store"],
   "demo-model": ["core", "config", "engines"],
+  observability: ["core", "config", "store"],
+  webhooks: ["core", "config", "store"],
   api: ["core", "config", "store", "dialects", "batches", "dispatch", "engines"],
   cli: ["core", "config", "store", "dialects", "batches", "worker", "demo-model", "api", "dispatch", "engines"],
 };

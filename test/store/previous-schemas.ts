@@ -3,7 +3,13 @@
  * run the real migrations on a data dir (or schema) "made by the previous schema" with work in flight.
  * One undo per migration, newest first; both stores share the SQL where the statements are portable.
  */
-const UNDO: Record<number, string | Record<"sqlite" | "postgres", string>> = {
+type Backend = "sqlite" | "postgres";
+
+const UNDO: Record<number, string | Record<Backend, string>> = {
+  7: {
+    sqlite: "DROP INDEX batches_live_status; DROP TRIGGER batches_queue_webhooks; DROP TABLE webhook_deliveries; DROP TABLE webhook_endpoints;",
+    postgres: "DROP INDEX batches_live_status; DROP TRIGGER batches_queue_webhooks ON batches; DROP FUNCTION queue_batch_webhooks(); DROP TABLE webhook_deliveries; DROP TABLE webhook_endpoints;",
+  },
   6: {
     sqlite: `ALTER TABLE batches RENAME COLUMN dialect TO dialect_after_006;
              ALTER TABLE batches ADD COLUMN dialect TEXT NOT NULL DEFAULT 'openai' CHECK (dialect IN ('openai', 'gemini'));
@@ -28,11 +34,8 @@ const UNDO: Record<number, string | Record<"sqlite" | "postgres", string>> = {
 };
 
 /** SQL that undoes every migration from `fromId` on (newest first) and removes them from the ledger. */
-export function undoMigrationsSql(fromId: number, store: "sqlite" | "postgres" = "sqlite"): string {
+export function undoMigrationsSql(fromId: number, backend: Backend = "sqlite"): string {
   const ids = Object.keys(UNDO).map(Number).filter((id) => id >= fromId).sort((a, b) => b - a);
-  const sql = ids.map((id) => {
-    const undo = UNDO[id] ?? "";
-    return typeof undo === "string" ? undo : undo[store];
-  });
-  return `${sql.join("\n")}\nDELETE FROM migrations WHERE id >= ${fromId};`;
+  const sqlOf = (undo: string | Record<Backend, string> | undefined): string => (typeof undo === "object" ? undo[backend] : (undo ?? ""));
+  return `${ids.map((id) => sqlOf(UNDO[id])).join("\n")}\nDELETE FROM migrations WHERE id >= ${fromId};`;
 }

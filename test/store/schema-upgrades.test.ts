@@ -22,11 +22,11 @@ import { allItems, completion, expectCountsMatchItems, LEASE_MS, MODEL, newBatch
 const claim = (owner: string, limit: number, nowMs: number) => ({ owner, model: MODEL, limit, nowMs, leaseMs: LEASE_MS });
 
 interface UpgradedDatabase {
-  store: "sqlite" | "postgres";
   /** A Store on the database, migrated to the newest schema. */
   open(): Promise<Store>;
   /** Runs SQL on the database from outside any Store; returns the rows of its last statement. */
   exec(sql: string): Promise<Record<string, unknown>[]>;
+  backend: "sqlite" | "postgres";
 }
 
 const opened: Store[] = [];
@@ -45,7 +45,7 @@ async function upgradeWithBatchInFlight(database: UpgradedDatabase, fromMigratio
   await before.completeItems([completion(failing!, "old", T0 + 3, "failed")], T0 + 3);
   await before.close();
   opened.splice(opened.indexOf(before), 1);
-  await database.exec(undoMigrationsSql(fromMigration, database.store));
+  await database.exec(undoMigrationsSql(fromMigration, database.backend));
 
   const after = await database.open();
   // The running, failed and pending Items keep their input order; the finished one needs no place.
@@ -78,7 +78,7 @@ describe.runIf(storeBackends.some((backend) => backend.name === "sqlite"))("sqli
   it.each(FROM)("upgrades a data dir of the schema before migration %i in place; its batch in flight finishes in input order", async (from) => {
     const file = testWorkPath("stores", `sqlite upgrade from ${from}`, ".sqlite");
     await upgradeWithBatchInFlight({
-      store: "sqlite",
+      backend: "sqlite",
       async open() {
         const store = await openSqliteStore(file);
         opened.push(store);
@@ -109,7 +109,7 @@ describe.runIf(storeBackends.some((backend) => backend.name === "postgres"))("po
       return store;
     };
     await upgradeWithBatchInFlight({
-      store: "postgres",
+      backend: "postgres",
       open,
       async exec(sql) {
         const store = await openPostgresStore(TEST_DATABASE_URL, { schema, poolSize: 1 });

@@ -1,6 +1,7 @@
 /**
  * A DialectSurface: one client dialect's routes mounted under a URL prefix, plus the mapper that turns
- * errors into that dialect's envelope. The composition root hands every surface to buildHttpServer the
+ * errors into that dialect's envelope. The dashboard and `/metrics` are mounted the same way (they are
+ * "dialects" spoken to browsers and scrapers). The composition root hands every surface to buildHttpServer the
  * same way; the server routes each error to the mapper of the longest prefix matching the request path.
  */
 import type { FastifyInstance } from "fastify";
@@ -16,6 +17,8 @@ export interface DialectSurface {
   register(scope: FastifyInstance, ctx: AppContext): Promise<void>;
   /** Errors of requests under `prefix` (and not under a longer registered prefix) go through this. */
   toErrorReply: ErrorMapper;
+  /** Paths served without an API key even when keys are configured (the dashboard's page and assets). */
+  isPublic?(path: string): boolean;
 }
 
 /** Large enough for inline batches (Gemini inlinedRequests, sync embeddings of many inputs). */

@@ -66,10 +66,12 @@ export async function listBatches(db: PostgresDatabase, query: BatchQuery): Prom
      WHERE ($1::text IS NULL OR dialect = $1)
        AND ($2::boolean OR deleted_at_ms IS NULL)
        AND ($3::text IS NULL OR seq < (SELECT seq FROM batches WHERE id = $3))
-       AND ($5::text IS NULL OR seq > (SELECT seq FROM batches WHERE id = $5))
+       AND ($5::text[] IS NULL OR status = ANY($5::text[]))
+       AND ($6::text IS NULL OR model = $6)
+       AND ($7::text IS NULL OR seq > (SELECT seq FROM batches WHERE id = $7))
      ORDER BY seq ${backwards ? "ASC" : "DESC"}
      LIMIT $4`,
-    [query.dialect ?? null, query.includeDeleted === true, query.afterId ?? null, query.limit + 1, query.beforeId ?? null],
+    [query.dialect ?? null, query.includeDeleted === true, query.afterId ?? null, query.limit + 1, query.statuses ? [...query.statuses] : null, query.model ?? null, query.beforeId ?? null],
   );
   const page = rows.slice(0, query.limit);
   if (backwards) page.reverse();

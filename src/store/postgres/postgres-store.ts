@@ -10,7 +10,7 @@
  * - multi-statement transitions lock the Batch row before touching its Items (see batches-sql.ts), and
  *   deadlocks between the rare transactions that take locks in another order are retried whole.
  */
-import type { Batch, FileRecord, ItemResult, ItemStatus, LineError } from "../../core/types.ts";
+import type { Batch, BatchStatus, FileRecord, Item, ItemResult, ItemStatus, LineError } from "../../core/types.ts";
 import type {
   BatchLeaseRequest,
   BatchQuery,
@@ -34,7 +34,11 @@ import { PostgresDatabase, type PostgresDatabaseOptions } from "./database.ts";
 import * as files from "./files-sql.ts";
 import * as leases from "./item-leases-sql.ts";
 import * as items from "./items-sql.ts";
+import * as insights from "./insights-sql.ts";
 import { migrate } from "./migrate.ts";
+import * as webhooks from "./webhooks-sql.ts";
+import type { FailureCount, ModelQueue, TimelineBucket } from "../store-insights.ts";
+import type { WebhookAttemptOutcome, WebhookClaim, WebhookDelivery, WebhookDeliveryQuery } from "../webhook-outbox.ts";
 
 export class PostgresStore implements Store {
   constructor(readonly db: PostgresDatabase) {}
@@ -136,6 +140,38 @@ export class PostgresStore implements Store {
   }
   retryFailedItems(batchId: string, nowMs: number): Promise<Batch> {
     return lifecycle.retryFailedItems(this.db, batchId, nowMs);
+  }
+
+  syncWebhookEndpoints(urls: readonly string[], nowMs: number): Promise<void> {
+    return webhooks.syncWebhookEndpoints(this.db, urls, nowMs);
+  }
+  claimWebhookDeliveries(claim: WebhookClaim): Promise<WebhookDelivery[]> {
+    return webhooks.claimWebhookDeliveries(this.db, claim);
+  }
+  recordWebhookAttempt(id: string, owner: string, outcome: WebhookAttemptOutcome): Promise<boolean> {
+    return webhooks.recordWebhookAttempt(this.db, id, owner, outcome);
+  }
+  listWebhookDeliveries(query: WebhookDeliveryQuery): Promise<{ deliveries: WebhookDelivery[]; hasMore: boolean }> {
+    return webhooks.listWebhookDeliveries(this.db, query);
+  }
+
+  countBatchesByStatus(): Promise<Record<BatchStatus, number>> {
+    return insights.countBatchesByStatus(this.db);
+  }
+  queueStats(): Promise<ModelQueue[]> {
+    return insights.queueStats(this.db);
+  }
+  batchTimeline(batchId: string, params: { startMs: number; bucketMs: number }): Promise<TimelineBucket[]> {
+    return insights.batchTimeline(this.db, batchId, params);
+  }
+  countFailuresByCode(batchId: string): Promise<FailureCount[]> {
+    return insights.countFailuresByCode(this.db, batchId);
+  }
+  countRunningItems(batchIds: readonly string[]): Promise<Record<string, number>> {
+    return insights.countRunningItems(this.db, batchIds);
+  }
+  findItemsByClientId(batchId: string, prefix: string, limit: number): Promise<Item[]> {
+    return insights.findItemsByClientId(this.db, batchId, prefix, limit);
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * Reads a store's numbered, append-only migration files (`NNN-name.sql`) in id order. Both stores keep their
- * own SQL (the dialects differ) but share this reading and its numbering check.
+ * own SQL (the dialects differ) but share this reading and its numbering check (unique, from 1 up).
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -22,8 +22,13 @@ export function readMigrations(directory: URL, store: string): Migration[] {
       sql: readFileSync(fileURLToPath(new URL(match[0], directory)), "utf8"),
     }))
     .sort((a, b) => a.id - b.id);
+  // Numbers must be unique and increasing. A gap is allowed while migrations written side by side are
+  // merged (007 may land before 005 and 006): the ledger records ids, so each applies once whatever the order.
   migrations.forEach((migration, position) => {
-    if (migration.id !== position + 1) throw new Error(`${store} migrations must be numbered 1, 2, 3...: found ${migration.id} at position ${position + 1}.`);
+    const previous = migrations[position - 1];
+    if (migration.id < 1 || (previous !== undefined && previous.id === migration.id)) {
+      throw new Error(`${store} migrations must have unique numbers from 1 up: found ${migration.id} twice or out of range.`);
+    }
   });
   return migrations;
 }

@@ -60,6 +60,8 @@ export function listBatches(db: SqliteDatabase, query: BatchQuery): { batches: B
          AND (@includeDeleted = 1 OR deleted_at_ms IS NULL)
          AND (@afterId IS NULL OR seq < (SELECT seq FROM batches WHERE id = @afterId))
          AND (@beforeId IS NULL OR seq > (SELECT seq FROM batches WHERE id = @beforeId))
+         AND (@statuses IS NULL OR status IN (SELECT value FROM json_each(@statuses)))
+         AND (@model IS NULL OR model = @model)
        ORDER BY seq ${backwards ? "ASC" : "DESC"}
        LIMIT @limit`,
     )
@@ -68,6 +70,8 @@ export function listBatches(db: SqliteDatabase, query: BatchQuery): { batches: B
       includeDeleted: query.includeDeleted ? 1 : 0,
       afterId: query.afterId ?? null,
       beforeId: query.beforeId ?? null,
+      statuses: query.statuses ? JSON.stringify(query.statuses) : null,
+      model: query.model ?? null,
       limit: query.limit + 1,
     }) as BatchRow[];
   const page = rows.slice(0, query.limit);

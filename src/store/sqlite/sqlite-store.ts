@@ -4,7 +4,7 @@
  * PostgreSQL Store fits the same shape. The SQL lives in the *-sql.ts modules, one concern each.
  * Every operation runs through SqliteDatabase.guard: a full disk answers AppError("insufficient_storage").
  */
-import type { Batch, FileRecord, ItemResult, ItemStatus, LineError } from "../../core/types.ts";
+import type { Batch, BatchStatus, FileRecord, Item, ItemResult, ItemStatus, LineError } from "../../core/types.ts";
 import type {
   BatchLeaseRequest,
   BatchQuery,
@@ -28,7 +28,11 @@ import { SqliteDatabase } from "./database.ts";
 import * as files from "./files-sql.ts";
 import * as leases from "./item-leases-sql.ts";
 import * as items from "./items-sql.ts";
+import * as insights from "./insights-sql.ts";
 import { migrate } from "./migrate.ts";
+import * as webhooks from "./webhooks-sql.ts";
+import type { FailureCount, ModelQueue, TimelineBucket } from "../store-insights.ts";
+import type { WebhookAttemptOutcome, WebhookClaim, WebhookDelivery, WebhookDeliveryQuery } from "../webhook-outbox.ts";
 import type { StoreLogger } from "../shared/store-logger.ts";
 
 export class SqliteStore implements Store {
@@ -131,6 +135,38 @@ export class SqliteStore implements Store {
   }
   async retryFailedItems(batchId: string, nowMs: number): Promise<Batch> {
     return this.db.guard(() => lifecycle.retryFailedItems(this.db, batchId, nowMs));
+  }
+
+  async syncWebhookEndpoints(urls: readonly string[], nowMs: number): Promise<void> {
+    this.db.guard(() => webhooks.syncWebhookEndpoints(this.db, urls, nowMs));
+  }
+  async claimWebhookDeliveries(claim: WebhookClaim): Promise<WebhookDelivery[]> {
+    return this.db.guard(() => webhooks.claimWebhookDeliveries(this.db, claim));
+  }
+  async recordWebhookAttempt(id: string, owner: string, outcome: WebhookAttemptOutcome): Promise<boolean> {
+    return this.db.guard(() => webhooks.recordWebhookAttempt(this.db, id, owner, outcome));
+  }
+  async listWebhookDeliveries(query: WebhookDeliveryQuery): Promise<{ deliveries: WebhookDelivery[]; hasMore: boolean }> {
+    return this.db.guard(() => webhooks.listWebhookDeliveries(this.db, query));
+  }
+
+  async countBatchesByStatus(): Promise<Record<BatchStatus, number>> {
+    return this.db.guard(() => insights.countBatchesByStatus(this.db));
+  }
+  async queueStats(): Promise<ModelQueue[]> {
+    return this.db.guard(() => insights.queueStats(this.db));
+  }
+  async batchTimeline(batchId: string, params: { startMs: number; bucketMs: number }): Promise<TimelineBucket[]> {
+    return this.db.guard(() => insights.batchTimeline(this.db, batchId, params));
+  }
+  async countFailuresByCode(batchId: string): Promise<FailureCount[]> {
+    return this.db.guard(() => insights.countFailuresByCode(this.db, batchId));
+  }
+  async countRunningItems(batchIds: readonly string[]): Promise<Record<string, number>> {
+    return this.db.guard(() => insights.countRunningItems(this.db, batchIds));
+  }
+  async findItemsByClientId(batchId: string, prefix: string, limit: number): Promise<Item[]> {
+    return this.db.guard(() => insights.findItemsByClientId(this.db, batchId, prefix, limit));
   }
 }
 

@@ -1,0 +1,47 @@
+/** Downloads of a Batch's input, output and error Files from the dashboard, through signed links (download-links.ts). */
+import type { FastifyInstance } from "fastify";
+import type { AppContext } from "../../app-context.ts";
+import { AppError } from "../../core/errors.ts";
+import { BlobNotFoundError } from "../../store/blob-store.ts";
+import { presentedApiKey } from "../shared/api-key.ts";
+import { DOWNLOAD_LINK_MS, downloadAllowed, signDownload } from "./download-links.ts";
+import { downloadQuery, parseQuery } from "./query.ts";
+
+type IdParams = { Params: { id: string } };
+
+/** Served without an API key: the signature is the authorization. */
+export const DOWNLOAD_PREFIX = "/download/";
+
+export async function registerFileRoutes(app: FastifyInstance, ctx: AppContext, prefix: string): Promise<void> {
+  app.post<IdParams>("/api/files/:id/link", async (request) => {
+    const file = await ctx.store.getFile(request.params.id);
+    if (!file) throw new AppError("not_found", `No file ${request.params.id}.`, { param: "id" });
+    const expires = ctx.clock.now() + DOWNLOAD_LINK_MS;
+    const key = presentedApiKey(request);
+    const signature = key === null ? "" : signDownload(file.id, expires, key);
+    const query = new URLSearchParams({ expires: String(expires), signature });
+    return { url: `${prefix}${DOWNLOAD_PREFIX}${encodeURIComponent(file.id)}?${query}`, filename: file.filename, bytes: file.bytes };
+  });
+
+  app.get<IdParams>(`${DOWNLOAD_PREFIX}:id`, async (request, reply) => {
+    const query = parseQuery(downloadQuery, request.query);
+    if (!downloadAllowed(ctx.config.apiKeys, request.params.id, query.expires, query.signature, ctx.clock.now())) {
+      throw new AppError("unauthenticated", "This download link is not valid or has expired: open the download again from the dashboard.");
+    }
+    const file = await ctx.store.getFile(request.params.id);
+    if (!file) throw new AppError("not_found", `No file ${request.params.id}.`, { param: "id" });
+    let stream;
+    try {
+      stream = await ctx.blobs.read(file.id);
+    } catch (error) {
+      if (error instanceof BlobNotFoundError) throw new AppError("not_found", `The contents of file ${file.id} are no longer stored.`, { param: "id" });
+      throw error;
+    }
+    const filename = file.filename.replace(/[^\w.-]+/g, "_") || `${file.id}.jsonl`;
+    return reply
+      .header("content-length", String(file.bytes))
+      .header("content-disposition", `attachment; filename="${filename}"`)
+      .type(file.mimeType ?? "application/octet-stream")
+      .send(stream);
+  });
+}

@@ -1,0 +1,67 @@
+/** The operators' read views (src/store/store-insights.ts) on PostgreSQL; same results as src/store/sqlite/insights-sql.ts. */
+import type { BatchStatus, Item } from "../../core/types.ts";
+import { BATCH_STATUSES } from "../store.ts";
+import type { FailureCount, ModelQueue, TimelineBucket } from "../store-insights.ts";
+import { toTimelineBuckets, type TimelineRow } from "../shared/timeline-rows.ts";
+import { ITEM_COLUMNS, toItem, type ItemRow } from "../shared/row-mappers.ts";
+import type { PostgresDatabase } from "./database.ts";
+
+export async function countBatchesByStatus(db: PostgresDatabase): Promise<Record<BatchStatus, number>> {
+  const { rows } = await db.query<{ status: BatchStatus; count: number }>("SELECT status, count(*) AS count FROM batches WHERE deleted_at_ms IS NULL GROUP BY status");
+  const counts = Object.fromEntries(BATCH_STATUSES.map((status) => [status, 0])) as Record<BatchStatus, number>;
+  for (const row of rows) counts[row.status] = row.count;
+  return counts;
+}
+
+/** Pending counts read the claim index (items_pending); the oldest pending Item's Batch is one lookup per Model. */
+export async function queueStats(db: PostgresDatabase): Promise<ModelQueue[]> {
+  const { rows } = await db.query<{ model: string; pending: number; running: number; oldest_since_ms: number | null }>(
+    `WITH pending AS (
+       SELECT model, count(*) AS pending, min(batch_seq) AS oldest_seq FROM items WHERE status = 'pending' AND leader_idx IS NULL GROUP BY model),
+     running AS (
+       SELECT model, count(*) AS running FROM items WHERE status = 'running' GROUP BY model)
+     SELECT coalesce(p.model, r.model) AS model, coalesce(p.pending, 0) AS pending, coalesce(r.running, 0) AS running,
+       (SELECT b.in_progress_at_ms FROM batches b WHERE b.seq = p.oldest_seq) AS oldest_since_ms
+     FROM pending p FULL JOIN running r ON r.model = p.model
+     ORDER BY 1`,
+  );
+  return rows.map((row) => ({ model: row.model, pending: row.pending, running: row.running, oldestPendingSinceMs: row.oldest_since_ms }));
+}
+
+export async function batchTimeline(db: PostgresDatabase, batchId: string, params: { startMs: number; bucketMs: number }): Promise<TimelineBucket[]> {
+  const { rows } = await db.query<TimelineRow>(
+    `SELECT (finished_at_ms - $2) / $3 AS bucket, count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+       count(*) FILTER (WHERE status = 'failed') AS failed, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens
+     FROM items WHERE batch_id = $1 AND status IN ('succeeded', 'failed') AND finished_at_ms >= $2
+     GROUP BY bucket ORDER BY bucket`,
+    [batchId, params.startMs, params.bucketMs],
+  );
+  return toTimelineBuckets(rows, params);
+}
+
+export async function countFailuresByCode(db: PostgresDatabase, batchId: string): Promise<FailureCount[]> {
+  const { rows } = await db.query<FailureCount>(
+    `SELECT coalesce(error_code, 'http_' || status_code, 'unknown') AS code, count(*) AS count
+     FROM items WHERE batch_id = $1 AND status = 'failed' GROUP BY 1 ORDER BY 2 DESC, 1`,
+    [batchId],
+  );
+  return rows;
+}
+
+export async function countRunningItems(db: PostgresDatabase, batchIds: readonly string[]): Promise<Record<string, number>> {
+  const { rows } = await db.query<{ batch_id: string; count: number }>(
+    "SELECT batch_id, count(*) AS count FROM items WHERE status = 'running' AND batch_id = ANY($1::text[]) GROUP BY batch_id",
+    [[...batchIds]],
+  );
+  return Object.fromEntries(rows.map((row) => [row.batch_id, row.count]));
+}
+
+export async function findItemsByClientId(db: PostgresDatabase, batchId: string, prefix: string, limit: number): Promise<Item[]> {
+  const { rows } = await db.query<ItemRow>(
+    `SELECT ${ITEM_COLUMNS} FROM items
+     WHERE batch_id = $1 AND finished_at_ms IS NOT NULL AND starts_with(client_id, $2)
+     ORDER BY idx LIMIT $3`,
+    [batchId, prefix, limit],
+  );
+  return rows.map(toItem);
+}
