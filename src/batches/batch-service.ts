@@ -38,8 +38,12 @@ export interface BatchServiceDeps {
   notifyWork: () => void;
 }
 
-/** The input of a new Batch: an uploaded File, or inline request lines (already checked by the dialect). */
-export type BatchInput = { fileId: string } | { lines: readonly string[] };
+/**
+ * The input of a new Batch: an uploaded File, or inline request lines (checked by the dialect). Lines may
+ * arrive as they are read from the client's body; if their source throws (the dialect found the body bad),
+ * nothing is stored.
+ */
+export type BatchInput = { fileId: string } | { lines: Iterable<string> | AsyncIterable<string> };
 
 export interface CreateBatchCommand {
   dialect: Dialect;
@@ -73,9 +77,10 @@ export class BatchService {
     const nowMs = clock.now();
     const id = command.id ?? newBatchId();
     const lifetimeMs = command.lifetimeMs ?? format.defaultLifetimeMs;
-    const inline = "lines" in command.input;
-    const inputFileId = "fileId" in command.input ? command.input.fileId : await this.writeInlineInput(id, command.input.lines, nowMs, lifetimeMs);
-    const options = inline ? { ...command.options, inline: true, requestCount: (command.input as { lines: readonly string[] }).lines.length } : (command.options ?? {});
+    const input = command.input;
+    const inline = "lines" in input ? await this.writeInlineInput(id, input.lines, nowMs, lifetimeMs) : null;
+    const inputFileId = "fileId" in input ? input.fileId : (inline?.fileId ?? "");
+    const options = inline ? { ...command.options, inline: true, requestCount: inline.count } : (command.options ?? {});
     let batch: Batch;
     try {
       batch = await store.createBatch({
@@ -190,10 +195,11 @@ export class BatchService {
   }
 
   /** Writes inline request lines as the internal JSONL File a Batch validates like any upload. */
-  private async writeInlineInput(batchId: string, lines: readonly string[], nowMs: number, lifetimeMs: number): Promise<string> {
+  private async writeInlineInput(batchId: string, lines: Iterable<string> | AsyncIterable<string>, nowMs: number, lifetimeMs: number): Promise<{ fileId: string; count: number }> {
     const { store, blobs } = this.deps;
     const fileId = newFileId();
-    const info = await blobs.put(fileId, chunkLines(lines));
+    const counted = { lines: 0 };
+    const info = await blobs.put(fileId, chunkLines(lines, counted));
     try {
       await store.createFile({
         id: fileId,
@@ -211,7 +217,7 @@ export class BatchService {
       await blobs.delete(fileId).catch(() => false);
       throw error;
     }
-    return fileId;
+    return { fileId, count: counted.lines };
   }
 
   private async deleteFileQuietly(fileId: string): Promise<void> {
@@ -221,10 +227,11 @@ export class BatchService {
 }
 
 /** Lines as ~256 KB chunks of JSONL bytes: one write per chunk, not per line. */
-async function* chunkLines(lines: readonly string[]): AsyncGenerator<Buffer> {
+async function* chunkLines(lines: Iterable<string> | AsyncIterable<string>, counted: { lines: number }): AsyncGenerator<Buffer> {
   let chunk: string[] = [];
   let size = 0;
-  for (const line of lines) {
+  for await (const line of lines) {
+    counted.lines += 1;
     chunk.push(line, "\n");
     size += line.length + 1;
     if (size >= INLINE_WRITE_BYTES) {

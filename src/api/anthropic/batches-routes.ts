@@ -7,15 +7,17 @@
  * them once `results_url` is set (the Batch ended), and a client may GET the same URL earlier to read the
  * requests finished so far (the hosted service has no partial results).
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { errorCodes, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { Readable } from "node:stream";
 import type { AppContext } from "../../app-context.ts";
 import { AppError } from "../../core/errors.ts";
 import { isTerminal, type Batch } from "../../core/types.ts";
 import { MESSAGES_ENDPOINT, anthropicBatchFormat } from "../../dialects/anthropic/batch-format.ts";
-import { checkCreateBody } from "../../dialects/anthropic/create-body.ts";
+import { JsonStreamError, readArrayField } from "../../core/json-array-stream.ts";
+import { CreateBodyChecker, type CreateProblem } from "../../dialects/anthropic/create-body.ts";
 import { toMessageBatch, toMessageBatchPage, toMessageBatchProgress } from "../../dialects/anthropic/mappers.ts";
 import { newMessageBatchId } from "../../dialects/anthropic/wire.ts";
+import { readBodyWithin } from "../shared/json-body.ts";
 import { failedBatchResultLines } from "./failed-batch-results.ts";
 
 type IdParams = { Params: { id: string } };
@@ -28,7 +30,12 @@ const PROBLEMS_IN_MESSAGE = 10;
 export function registerBatchRoutes(app: FastifyInstance, ctx: AppContext): void {
   const wire = (request: FastifyRequest, batch: Batch) => toMessageBatch(batch, resultsUrl(request, batch.id));
 
-  app.post("/batches", async (request) => wire(request, await createBatch(ctx, request.body)));
+  app.register(async (scope) => {
+    // The create body is read as it streams in (create-body.ts), not parsed whole by the JSON body parser.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser("*", (_request, _payload, done) => done(null));
+    scope.post("/batches", async (request) => wire(request, await createBatch(ctx, request)));
+  });
   app.get("/batches", async (request) => listBatches(ctx, request));
   app.get<IdParams>("/batches/:id", async (request) => wire(request, await findBatch(ctx, request.params.id)));
   app.post<IdParams>("/batches/:id/cancel", async (request) => wire(request, await cancelBatch(ctx, request.params.id)));
@@ -51,12 +58,29 @@ function resultsUrl(request: FastifyRequest, id: string): string {
   return `${request.protocol}://${request.host}/v1/messages/batches/${encodeURIComponent(id)}/results`;
 }
 
-async function createBatch(ctx: AppContext, body: unknown): Promise<Batch> {
-  const checked = checkCreateBody(body, ctx.config.limits.maxBatchItems);
-  if (!checked.ok) {
-    const shown = checked.problems.slice(0, PROBLEMS_IN_MESSAGE).map((problem) => problem.message);
-    const more = checked.problems.length > shown.length ? ` (and ${checked.problems.length - shown.length} more problems)` : "";
-    throw new AppError("invalid_request", `${shown.join(" ")}${more}`, { param: checked.problems[0]?.param ?? null });
+/**
+ * Checks the body request by request as it arrives and writes the good ones straight into the Batch's
+ * internal input File; a problem anywhere fails the whole create with every problem named, and nothing is
+ * kept. The body may be as large as an upload (`limits.maxUploadBytes`); one request as large as a line.
+ */
+async function createBatch(ctx: AppContext, request: FastifyRequest): Promise<Batch> {
+  const contentType = request.headers["content-type"] ?? "";
+  if (!/^application\/json\b/i.test(contentType)) throw new errorCodes.FST_ERR_CTP_INVALID_MEDIA_TYPE(contentType);
+  const { limits } = ctx.config;
+  const checker = new CreateBodyChecker({ maxRequests: limits.maxBatchItems, maxRequestBytes: limits.maxLineBytes });
+  async function* lines(): AsyncGenerator<string> {
+    try {
+      for await (const event of readArrayField(readBodyWithin(request, limits.maxUploadBytes), "requests", { maxElementBytes: limits.maxLineBytes })) {
+        const line = checker.take(event);
+        // Once the body is known to be refused, the rest is only read for its problems.
+        if (line !== null && checker.problemTotal === 0) yield line;
+      }
+    } catch (error) {
+      if (error instanceof JsonStreamError) throw new AppError("invalid_request", error.message);
+      throw error;
+    }
+    const problems = checker.finish();
+    if (problems.length > 0) throw refusal(problems, checker.problemTotal);
   }
   return ctx.batches.create({
     id: newMessageBatchId(),
@@ -64,8 +88,14 @@ async function createBatch(ctx: AppContext, body: unknown): Promise<Batch> {
     kind: "chat",
     endpoint: MESSAGES_ENDPOINT,
     model: null,
-    input: { lines: checked.lines },
+    input: { lines: lines() },
   });
+}
+
+function refusal(problems: readonly CreateProblem[], total: number): AppError {
+  const shown = problems.slice(0, PROBLEMS_IN_MESSAGE).map((problem) => problem.message);
+  const more = total > shown.length ? ` (and ${total - shown.length} more problems)` : "";
+  return new AppError("invalid_request", `${shown.join(" ")}${more}`, { param: problems[0]?.param ?? null });
 }
 
 export async function findBatch(ctx: AppContext, rawId: string): Promise<Batch> {

@@ -157,6 +157,26 @@ describe("Anthropic Message Batches", () => {
     }
   });
 
+  it("reads a create body larger than the 32 MiB JSON limit request by request", async () => {
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    upstream.setFault(({ key }) => (key.startsWith("big ") ? { until: gate } : undefined));
+    try {
+      const filler = "z".repeat(50_000);
+      const requests = Array.from({ length: 700 }, (_, i) => request(`big-${i}`, `big ${i} ${filler}`, { model: "claude-one-at-a-time" }));
+      const created = await spool.client.messages.batches.create({ requests });
+      expect(Object.values(created.request_counts).reduce((sum, count) => sum + count, 0)).toBe(700);
+      await spool.client.messages.batches.cancel(created.id);
+      open();
+      const done = await ended(created.id);
+      expect(done.request_counts.succeeded + done.request_counts.canceled).toBe(700);
+      expect(done.request_counts.canceled).toBeGreaterThan(690);
+    } finally {
+      open();
+      upstream.setFault(null);
+    }
+  });
+
   it("lists batches newest first and pages forwards with after_id and backwards with before_id", async () => {
     const ids: string[] = [];
     for (let i = 0; i < 5; i += 1) ids.push((await spool.client.messages.batches.create({ requests: [request(`l${i}`, `list ${i}`)] })).id);

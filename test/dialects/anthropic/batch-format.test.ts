@@ -3,7 +3,8 @@ import { cancelledResult, expiredResult } from "../../../src/core/batch-format.t
 import { ModelCatalog } from "../../../src/core/model-catalog.ts";
 import type { Batch, BatchStatus, Item, ItemResult } from "../../../src/core/types.ts";
 import { anthropicBatchFormat } from "../../../src/dialects/anthropic/batch-format.ts";
-import { checkCreateBody } from "../../../src/dialects/anthropic/create-body.ts";
+import { readArrayField } from "../../../src/core/json-array-stream.ts";
+import { CreateBodyChecker } from "../../../src/dialects/anthropic/create-body.ts";
 import { requestCountsOf, toMessageBatch } from "../../../src/dialects/anthropic/mappers.ts";
 import { sniffDialect } from "../../../src/dialects/registry.ts";
 
@@ -113,19 +114,33 @@ describe("Message Batch objects", () => {
   });
 });
 
+/** The create body checked as the route does, fed in 7-byte chunks. */
+async function checkCreateBody(body: unknown, maxRequests: number): Promise<{ lines: string[]; problems: { param: string; message: string }[] }> {
+  const text = Buffer.from(JSON.stringify(body));
+  const chunks = Array.from({ length: Math.ceil(text.length / 7) }, (_, i) => text.subarray(i * 7, i * 7 + 7));
+  const checker = new CreateBodyChecker({ maxRequests, maxRequestBytes: 1_000 });
+  const lines: string[] = [];
+  for await (const event of readArrayField((async function* () { yield* chunks; })(), "requests", { maxElementBytes: 1_000 })) {
+    const taken = checker.take(event);
+    if (taken !== null) lines.push(taken);
+  }
+  return { lines, problems: checker.finish() };
+}
+
 describe("create body", () => {
-  it("becomes one line per request, or every structural problem by path", () => {
-    expect(checkCreateBody({ requests: [{ custom_id: "a", params }] }, 10)).toEqual({ ok: true, lines: [line({ custom_id: "a", params })] });
-    const checked = checkCreateBody({ requests: [{ custom_id: "a", params }, { custom_id: "a", params: [] }, "x"], extra: true }, 10);
-    expect(checked).toEqual({
-      ok: false,
-      problems: [
-        { param: "extra", message: "extra: Extra inputs are not permitted." },
-        { param: "requests.1.custom_id", message: "requests.1.custom_id: duplicate value 'a' (also used by requests.0); each custom_id must be unique within the batch." },
-        { param: "requests.1.params", message: "requests.1.params: must be an object, found an array." },
-        { param: "requests.2", message: 'requests.2: must be an object like {"custom_id": "...", "params": {...}}, found a string.' },
-      ],
-    });
-    expect(checkCreateBody({ requests: [{ custom_id: "a", params }, { custom_id: "b", params }] }, 1)).toMatchObject({ ok: false, problems: [{ message: "requests: the batch has 2 requests; the limit is 1." }] });
+  it("becomes one line per request, or every structural problem by path", async () => {
+    expect(await checkCreateBody({ requests: [{ custom_id: "a", params }] }, 10)).toEqual({ lines: [line({ custom_id: "a", params })], problems: [] });
+    const checked = await checkCreateBody({ requests: [{ custom_id: "a", params }, { custom_id: "a", params: [] }, "x", { custom_id: "b", params: { big: "y".repeat(2_000) } }], extra: true }, 10);
+    expect(checked.problems).toEqual([
+      { param: "requests.1.custom_id", message: "requests.1.custom_id: duplicate value 'a' (also used by requests.0); each custom_id must be unique within the batch." },
+      { param: "requests.1.params", message: "requests.1.params: must be an object, found an array." },
+      { param: "requests.2", message: 'requests.2: must be an object like {"custom_id": "...", "params": {...}}, found a string.' },
+      { param: "requests.3", message: expect.stringMatching(/^requests\.3: is 20\d\d bytes long; the limit for one request is 1000 bytes\.$/) },
+      { param: "extra", message: "extra: Extra inputs are not permitted." },
+    ]);
+    expect((await checkCreateBody({ requests: [{ custom_id: "a", params }, { custom_id: "b", params }] }, 1)).problems).toEqual([{ param: "requests", message: "requests: the batch has 2 requests; the limit is 1." }]);
+    expect((await checkCreateBody({ requests: [] }, 1)).problems).toMatchObject([{ message: "requests: must be a non-empty list of requests, found an empty list." }]);
+    expect((await checkCreateBody({ requests: {} }, 1)).problems).toMatchObject([{ message: "requests: must be a non-empty list of requests." }]);
+    expect((await checkCreateBody({}, 1)).problems).toMatchObject([{ message: expect.stringMatching(/^requests: Field required/) }]);
   });
 });
