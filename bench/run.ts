@@ -12,6 +12,7 @@ import { benchPacking } from "./packing.ts";
 import { benchPrefix } from "./prefix.ts";
 import { benchScaleOut } from "./scale-out.ts";
 import { benchStoreHotPath } from "./store-hot-path.ts";
+import { benchStreaming } from "./streaming.ts";
 import { benchValidation } from "./validation.ts";
 
 const sections: Record<string, () => Promise<void>> = {
@@ -25,6 +26,7 @@ const sections: Record<string, () => Promise<void>> = {
   order: () => benchOrder(),
   dashboard: () => benchDashboard(),
   metrics: () => benchMetrics(),
+  streaming: () => benchStreaming(),
   chaos: async () => {
     if (!(await benchChaos())) process.exitCode = 1;
   },

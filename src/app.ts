@@ -79,7 +79,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const resolveModelPath = createModelPathResolver({ cacheDir: options.modelCacheDir ?? dataPaths(config.dataDir).models, logger: logger.child({ component: "model-cache" }) });
   const engines = new EngineRegistry(config, logger, resolveModelPath, withTranslation);
   const metrics = observability.metrics(store);
-  const dispatcher = new ModelDispatcher({ resolve: (name) => engines.resolve(catalog, name), clock, logger, metrics });
+  const dispatcher = new ModelDispatcher({ resolve: (name) => engines.resolve(catalog, name), clock, logger, metrics, cancelRunning: config.worker.cancelRunning });
   observability.watch({ store, dispatcher, models: catalog.names() });
   const formats = BATCH_FORMATS;
   const owner = `${hostname()}:${process.pid}:${randomToken(8)}`;
@@ -105,7 +105,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     sweeper?.notify();
     worker?.notify();
   };
-  const batches = new BatchService({ store, blobs, clock, logger, formats, notifyWork });
+  const batches = new BatchService({ store, blobs, clock, logger, formats, notifyWork, onCancelled: (batchId) => dispatcher.cancelBatch(batchId) });
   const context: AppContext = { config, store, blobs, clock, logger, catalog, dispatcher, batches, formats, observability };
   // Adding a dialect: its surfaces join this list (the first one answers for paths under no surface).
   const surfaces = [...openAISurfaces(), ...geminiSurfaces(), ...anthropicSurfaces(), dashboardSurface(), metricsSurface()];

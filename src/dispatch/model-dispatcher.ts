@@ -17,6 +17,18 @@
  * Batch Items claimed together may share calls: `dispatchItems` packs single-input embedding requests
  * (src/dispatch/embedding-packs.ts); a pack takes one slot and is retried as a whole like one request.
  *
+ * Streams (`dispatchStream`): an attempt ends when the reply has begun (Engine.stream resolved), so failures
+ * before the first chunk are retried as usual; the slot and the attempt's deadline stay with the stream
+ * until it ends, fails or its reader stops (held-stream.ts), and a reader that stops early aborts the
+ * Engine call. So streamed and plain sync requests share one concurrency limit, and a streaming client
+ * that hangs up frees its slot (and its llama.cpp sequence, or its upstream socket) at once.
+ *
+ * Cancelled Batches (`cancelBatch`): requests carry their Batch id; cancelling rejects the Batch's waiters
+ * at once, aborts its running attempts (their deadline windows are per Batch; unless `cancelRunning:
+ * "finish"`), and remembers the id so a request of it dispatched or woken from a retry sleep later fails
+ * before it starts. A Worker claims about twice a Model's concurrency ahead, so without this up to that
+ * many Items already claimed went on to the upstream after the cancel was answered.
+ *
  * Each attempt gets an AbortSignal that fires on the Model's `timeoutMs` (an EngineError "timeout",
  * retryable) or on the caller's signal (an EngineError "aborted", never retried). Batch attempts that start
  * close together share one (src/dispatch/shared-deadlines.ts): one controller and one timer per window
@@ -32,7 +44,9 @@ import type { DispatchedItems, DispatchRequest, Dispatcher } from "../core/dispa
 import { AppError } from "../core/errors.ts";
 import { NO_METRICS, type Metrics } from "../core/metrics.ts";
 import { RETRY_DEFAULTS, retryDelayMs } from "../core/retry-policy.ts";
-import { EngineError, type Engine, type EngineReply } from "../core/engine.ts";
+import { EngineError, type Engine, type EngineReply, type EngineStream } from "../core/engine.ts";
+import { heldStream } from "./held-stream.ts";
+import { cancelledError, once, type Hold, type RunOptions } from "./run-options.ts";
 import { dispatchPacked, runEnginePack, type PackOutcome, type PlannedPack } from "./embedding-packs.ts";
 import { Fifo } from "./fifo.ts";
 import { SharedDeadlines } from "./shared-deadlines.ts";
@@ -50,7 +64,12 @@ export interface ModelDispatcherOptions {
   retry?: { baseMs?: number; capMs?: number; maxRetryAfterMs?: number };
   /** Told of every Engine call's duration and outcome, and of every retry (in-memory counters only). */
   metrics?: Metrics;
+  /** What cancelBatch does to running requests (config `worker.cancelRunning`). Default "abort". */
+  cancelRunning?: "abort" | "finish";
 }
+
+/** Cancelled Batch ids remembered for late requests; the oldest are forgotten beyond this. */
+const MAX_CANCELLED_BATCHES = 10_000;
 
 /** Queue ranks, taken lowest first. */
 const SYNC_RETRY = 0;
@@ -62,6 +81,8 @@ interface Waiter {
   grant: () => void;
   reject: (error: EngineError) => void;
   signal: AbortSignal | undefined;
+  /** The Batch of a Batch Item (cancelBatch rejects its waiters). */
+  batchId: string | undefined;
   onAbort: (() => void) | null;
   /** Granted, aborted or rejected: skipped when met in a queue (removal from a queue is lazy). */
   settled: boolean;
@@ -98,6 +119,7 @@ export class ModelDispatcher implements Dispatcher {
   // Every request sleeping before a retry listens to this one signal: thousands at once are expected, so
   // Node's leak warning (more than 10 listeners) would be a false alarm.
   private readonly closing = unlimitedListeners(new AbortController());
+  private readonly cancelledBatches = new Set<string>();
 
   constructor(private readonly options: ModelDispatcherOptions) {
     this.clock = options.clock ?? systemClock;
@@ -110,8 +132,23 @@ export class ModelDispatcher implements Dispatcher {
   async dispatch(request: DispatchRequest): Promise<EngineReply> {
     if (this.closing.signal.aborted) throw closedError(request.model);
     const { engine, model } = this.resolve(request.model);
-    return this.run(model, request.priority === "sync", request.signal, (signal) =>
+    return this.run(model, { sync: request.priority === "sync", signal: request.signal, batchId: request.batchId }, (signal) =>
       engine.execute({ kind: request.kind, dialect: request.dialect, body: request.body, model, signal }),
+    );
+  }
+
+  async dispatchStream(request: DispatchRequest): Promise<EngineStream> {
+    if (this.closing.signal.aborted) throw closedError(request.model);
+    const { engine, model } = this.resolve(request.model);
+    if (engine.stream === undefined) {
+      throw new EngineError({ kind: "unsupported", message: `Model '${model.name}' (engine ${engine.name}) cannot stream replies.`, statusCode: 400, retryable: false });
+    }
+    const open = engine.stream.bind(engine);
+    return this.run(
+      model,
+      { sync: request.priority === "sync", signal: request.signal, batchId: request.batchId },
+      (signal) => open({ kind: request.kind, dialect: request.dialect, body: request.body, model, signal }),
+      (stream, abort, signal, end) => ({ requestId: stream.requestId, chunks: heldStream(stream.chunks, abort, end, (error) => attemptError(error, signal)) }),
     );
   }
 
@@ -134,7 +171,8 @@ export class ModelDispatcher implements Dispatcher {
     if (this.closing.signal.aborted) throw closedError(pack.model.name);
     const { engine, model, dialect, signal } = pack;
     try {
-      const results = await this.run(model, false, signal, (attemptSignal) => runEnginePack(engine, { dialect, bodies: pack.requests.map((request) => request.body), model, signal: attemptSignal }));
+      // Packs never mix Batches (embedding-packs.ts keys them by Batch too).
+      const results = await this.run(model, { sync: false, signal, batchId: pack.requests[0]?.batchId }, (attemptSignal) => runEnginePack(engine, { dialect, bodies: pack.requests.map((request) => request.body), model, signal: attemptSignal }));
       return results.map((result) => (result instanceof EngineError ? { ok: false, error: result } : { ok: true, reply: result }));
     } catch (failure) {
       if (failure instanceof EngineError && (failure.retryable || failure.kind === "aborted")) throw failure;
@@ -145,20 +183,41 @@ export class ModelDispatcher implements Dispatcher {
     }
   }
 
-  /** Runs `call` in a slot of `model`'s lane, retrying retryable EngineErrors (see the file comment). */
-  private async run<T>(model: ModelConfig, sync: boolean, signal: AbortSignal | undefined, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  /**
+   * Runs `call` in a slot of `model`'s lane, retrying retryable EngineErrors (see the file comment). With
+   * `hold`, a successful attempt keeps its slot and deadline: `hold` wraps the value and calls `end` (once)
+   * when the caller is done with it.
+   */
+  private async run<T>(model: ModelConfig, request: RunOptions, call: (signal: AbortSignal) => Promise<T>, hold?: Hold<T>): Promise<T> {
+    const { sync, signal, batchId } = request;
     const lane = this.laneOf(model);
     for (let retry = 0; ; retry += 1) {
       if (signal?.aborted) throw callerAbortedError(model.name, signal.reason);
-      const waiting = this.acquire(lane, retry === 0 ? (sync ? SYNC : BATCH) : sync ? SYNC_RETRY : BATCH_RETRY, signal);
+      if (batchId !== undefined && this.cancelledBatches.has(batchId)) throw cancelledError(batchId, false);
+      const waiting = this.acquire(lane, retry === 0 ? (sync ? SYNC : BATCH) : sync ? SYNC_RETRY : BATCH_RETRY, signal, batchId);
       if (waiting !== null) await waiting;
+      // Granted in the same tick the Batch was cancelled: the waiter was no longer in a queue to reject.
+      if (batchId !== undefined && this.cancelledBatches.has(batchId)) {
+        this.release(lane);
+        throw cancelledError(batchId, false);
+      }
       let failure: unknown;
+      let held = false;
+      const holdSlot: Hold<T> | undefined =
+        hold &&
+        ((value, abort, attemptSignal, end) => {
+          held = true;
+          return hold(value, abort, attemptSignal, () => {
+            end();
+            this.release(lane);
+          });
+        });
       try {
-        return await this.attempt(lane, model, signal, !sync, call);
+        return await this.attempt(lane, model, { signal, batchId, shared: !sync }, call, holdSlot);
       } catch (error) {
         failure = error;
       } finally {
-        this.release(lane);
+        if (!held) this.release(lane);
       }
       // Not an EngineError: a bug in spool or an engine, not a failed request; retrying will not help.
       if (!(failure instanceof EngineError)) throw failure;
@@ -174,6 +233,22 @@ export class ModelDispatcher implements Dispatcher {
       // One line per failed try that will be retried; the try that ends an Item is logged by the Worker.
       this.options.logger?.info({ model: model.name, retry: retry + 1, delayMs, reason: failure.kind, statusCode: failure.statusCode, err: failure.message }, "request failed; retrying");
       if (delayMs > 0) await this.sleepBeforeRetry(lane, delayMs, signal);
+    }
+  }
+
+  cancelBatch(batchId: string): void {
+    this.cancelledBatches.add(batchId);
+    if (this.cancelledBatches.size > MAX_CANCELLED_BATCHES) this.cancelledBatches.delete(this.cancelledBatches.values().next().value!);
+    for (const lane of this.lanes.values()) {
+      for (const queue of lane.queues) {
+        for (const waiter of queue.peekAll()) {
+          if (waiter.settled || waiter.batchId !== batchId) continue;
+          settle(waiter);
+          lane.queued -= 1;
+          waiter.reject(cancelledError(batchId, false));
+        }
+      }
+      if (this.options.cancelRunning !== "finish") lane.deadlines.abortGroup(batchId, cancelledError(batchId, true));
     }
   }
 
@@ -221,13 +296,13 @@ export class ModelDispatcher implements Dispatcher {
   }
 
   /** null when a slot was taken at once (the common case: no promise), else resolves once granted. */
-  private acquire(lane: Lane, rank: number, signal: AbortSignal | undefined): Promise<void> | null {
+  private acquire(lane: Lane, rank: number, signal: AbortSignal | undefined, batchId: string | undefined): Promise<void> | null {
     if (!lane.paused && lane.running < lane.concurrency && lane.queued === 0) {
       lane.running += 1;
       return null;
     }
     return new Promise<void>((grant, reject) => {
-      const waiter: Waiter = { grant, reject, signal, onAbort: null, settled: false };
+      const waiter: Waiter = { grant, reject, signal, batchId, onAbort: null, settled: false };
       if (signal !== undefined) {
         waiter.onAbort = () => {
           if (waiter.settled) return;
@@ -259,21 +334,32 @@ export class ModelDispatcher implements Dispatcher {
     }
   }
 
-  private async attempt<T>(lane: Lane, model: ModelConfig, caller: AbortSignal | undefined, shared: boolean, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  private async attempt<T>(
+    lane: Lane,
+    model: ModelConfig,
+    request: { signal: AbortSignal | undefined; batchId: string | undefined; shared: boolean },
+    call: (signal: AbortSignal) => Promise<T>,
+    hold?: Hold<T>,
+  ): Promise<T> {
+    const caller = request.signal;
     // A waiter granted a slot in the same tick its caller aborted: the listener below would never fire.
     if (caller?.aborted) throw callerAbortedError(model.name, caller.reason);
-    const attempt = lane.deadlines.acquire(model, caller, shared);
+    // A held attempt (a stream) gets a deadline of its own: its reader stopping aborts only it.
+    const attempt = lane.deadlines.acquire(model, caller, request.shared && hold === undefined, request.batchId);
     const startedMs = this.clock.now();
+    let held = false;
     try {
       const reply = await call(attempt.signal);
       this.metrics.engineCallEnded(model.name, this.clock.now() - startedMs, null);
-      return reply;
+      if (hold === undefined) return reply;
+      held = true;
+      return hold(reply, attempt.abort, attempt.signal, once(attempt.release));
     } catch (error) {
       const failure = attemptError(error, attempt.signal);
       this.metrics.engineCallEnded(model.name, this.clock.now() - startedMs, failure);
       throw failure;
     } finally {
-      attempt.release();
+      if (!held) attempt.release();
     }
   }
 
