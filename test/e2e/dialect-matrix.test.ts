@@ -116,6 +116,28 @@ describe("every dialect on every engine", () => {
   });
 });
 
+describe("Anthropic streams from every engine", () => {
+  it("streams a message as Anthropic's named events from each of the four engines", async () => {
+    for (const model of MODELS) {
+      const stream = await anthropic.messages.create({ model, max_tokens: 6, stream: true, messages: [{ role: "user", content: `stream on ${model}` }] });
+      const types: string[] = [];
+      let text = "";
+      for await (const event of stream) {
+        types.push(event.type);
+        if (event.type === "content_block_delta" && event.delta.type === "text_delta") text += event.delta.text;
+      }
+      expect(types[0]).toBe("message_start");
+      expect(types.slice(-2)).toEqual(["message_delta", "message_stop"]);
+      expect(types.filter((type) => type === "content_block_start").length).toBe(types.filter((type) => type === "content_block_stop").length);
+      if (model !== "local") expect(text).toContain(`stream on ${model}`);
+      const final = await anthropic.messages.stream({ model, max_tokens: 6, messages: [{ role: "user", content: `again on ${model}` }] }).finalMessage();
+      expect(final).toMatchObject({ type: "message", role: "assistant" });
+      expect(["end_turn", "max_tokens"]).toContain(final.stop_reason);
+      expect(final.usage.output_tokens).toBeGreaterThan(0);
+    }
+  });
+});
+
 describe("Anthropic messages on the llama-cpp engine", () => {
   const story = { model: "local", temperature: 0, messages: [{ role: "user" as const, content: "Tell me a long story." }] };
 
@@ -129,6 +151,16 @@ describe("Anthropic messages on the llama-cpp engine", () => {
     const stoppedText = stopped.content.map((block) => (block.type === "text" ? block.text : "")).join("");
     expect(text.startsWith(stoppedText)).toBe(true);
     expect(stoppedText).not.toContain(stop);
+  });
+
+  it("streams the same text it answers whole, and the stop sequence that ended it", async () => {
+    const whole = await anthropic.messages.create({ ...story, max_tokens: 30 });
+    const text = whole.content.map((block) => (block.type === "text" ? block.text : "")).join("");
+    const streamed = await anthropic.messages.stream({ ...story, max_tokens: 30 }).finalMessage();
+    expect(streamed.content.map((block) => (block.type === "text" ? block.text : "")).join("")).toBe(text);
+    const stop = text.slice(3, 5);
+    const stopped = await anthropic.messages.stream({ ...story, max_tokens: 30, stop_sequences: [stop] }).finalMessage();
+    expect(stopped).toMatchObject({ stop_reason: "stop_sequence", stop_sequence: stop });
   });
 
   it("refuses tools, which the engine cannot call, with a BadRequestError naming them", async () => {

@@ -8,6 +8,8 @@
  * `anthropic-version` header, and `model`, `max_tokens` and `messages` in the body (400 invalid_request_error
  * otherwise). With `tools` in the request and a last user text that starts with "use tool", it answers with a
  * tool_use block for the first tool; a `stop_sequences` entry found in the echo ends the answer there.
+ * With `stream: true` the same Message is sent as Anthropic's named events (text in 4-character deltas, tool
+ * input as JSON fragments), and `failMidStream` ends such a stream with an `error` event after its first delta.
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -19,6 +21,8 @@ export interface AnthropicFault {
   retryAfter?: string;
   headers?: Record<string, string>;
   reset?: boolean;
+  /** A streamed answer fails after its first delta with this error type (e.g. "overloaded_error"). */
+  failMidStream?: string;
 }
 
 export interface AnthropicFaultContext {
@@ -86,7 +90,9 @@ export async function startFakeAnthropicUpstream(options: { apiKey?: string } = 
       if (typeof body.model !== "string") return error(400, "model: Field required");
       if (typeof body.max_tokens !== "number") return error(400, "max_tokens: Field required");
       if (!Array.isArray(body.messages) || body.messages.length === 0) return error(400, "messages: Field required");
-      send(200, messageFor(body, key, n));
+      const message = messageFor(body, key, n);
+      if (body.stream === true) return sendStream(res, requestId, message, chosen?.failMidStream);
+      send(200, message);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -140,4 +146,31 @@ function messageFor(body: Record<string, unknown>, key: string, n: number): Reco
   }
   usage.output_tokens = Math.ceil(text.length / 4);
   return { id: `msg_fake_${n}`, type: "message", role: "assistant", model: body.model, content: [{ type: "text", text }], stop_reason: stopReason, stop_sequence: stopSequence, usage };
+}
+
+/** The Message as Anthropic streams it: named events, content in pieces, usage at both ends. */
+function sendStream(res: http.ServerResponse, requestId: string, message: Record<string, unknown>, failMidStream: string | undefined): void {
+  res.writeHead(200, { "content-type": "text/event-stream", "request-id": requestId });
+  const write = (event: string, data: Record<string, unknown>): void => void res.write(`event: ${event}\ndata: ${JSON.stringify({ type: event, ...data })}\n\n`);
+  const usage = message.usage as Record<string, number>;
+  write("message_start", { message: { ...message, content: [], stop_reason: null, stop_sequence: null, usage: { ...usage, output_tokens: 1 } } });
+  write("ping", {});
+  const blocks = message.content as { type: string; text?: string; id?: string; name?: string; input?: unknown }[];
+  for (const [index, block] of blocks.entries()) {
+    const input = JSON.stringify(block.input);
+    const pieces = block.type === "text" ? ((block.text ?? "").match(/[\s\S]{1,4}/g) ?? []) : [input.slice(0, 5), input.slice(5)];
+    write("content_block_start", { index, content_block: block.type === "text" ? { type: "text", text: "" } : { type: "tool_use", id: block.id, name: block.name, input: {} } });
+    for (const piece of pieces) {
+      write("content_block_delta", { index, delta: block.type === "text" ? { type: "text_delta", text: piece } : { type: "input_json_delta", partial_json: piece } });
+      if (failMidStream !== undefined) {
+        write("error", { error: { type: failMidStream, message: "Overloaded" } });
+        res.end();
+        return;
+      }
+    }
+    write("content_block_stop", { index });
+  }
+  write("message_delta", { delta: { stop_reason: message.stop_reason, stop_sequence: message.stop_sequence }, usage: { output_tokens: usage.output_tokens } });
+  write("message_stop", {});
+  res.end();
 }

@@ -1,7 +1,8 @@
 /**
  * Synchronous `POST /v1/messages` and `POST /v1/messages/count_tokens`. Requests go through the same
  * Dispatcher as Batch Items, ahead of queued Batch traffic, so one engine configuration serves both and the
- * per-Model concurrency limit holds across them; translation lets them run on any engine.
+ * per-Model concurrency limit holds across them; translation lets them run on any engine. `stream: true`
+ * streams the reply as Anthropic's named Server-Sent Events while it is generated (Dispatcher.dispatchStream).
  *
  * count_tokens has no counterpart in the Engine contract. It runs the request with `max_tokens: 1` and
  * reports the prompt tokens the engine counted (decision 0016): exact for the engine's own tokenizer and chat
@@ -14,7 +15,9 @@ import { AppError } from "../../core/errors.ts";
 import { EngineError, type EngineReply } from "../../core/engine.ts";
 import { isObject } from "../../core/json.ts";
 import { checkMessagesRequest } from "../../dialects/anthropic/request-checks.ts";
+import { sendEventStream } from "../shared/event-stream.ts";
 import { engineErrorReply } from "./errors.ts";
+import { ANTHROPIC_MESSAGE_STREAM } from "./stream-format.ts";
 
 export function registerMessagesRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post("/", async (request, reply) => createMessage(ctx, request, reply));
@@ -23,9 +26,6 @@ export function registerMessagesRoutes(app: FastifyInstance, ctx: AppContext): v
 
 async function createMessage(ctx: AppContext, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const { model, body } = checkedBody(ctx, request.body);
-  if (body.stream === true) {
-    throw new AppError("invalid_request", "streaming is not supported by spool yet: omit 'stream' or set it to false.", { param: "stream" });
-  }
   return dispatchMessage(ctx, model, body, request, reply, (result) => result.body);
 }
 
@@ -65,6 +65,10 @@ async function dispatchMessage(
     if (!reply.raw.writableFinished) controller.abort();
   });
   try {
+    if (body.stream === true) {
+      const stream = await ctx.dispatcher.dispatchStream({ model, kind: "chat", dialect: "anthropic", body, priority: "sync", signal: controller.signal });
+      return await sendEventStream(reply, stream, ANTHROPIC_MESSAGE_STREAM, (error) => request.log.debug({ err: error, model }, "stream failed after it began"));
+    }
     const result = await ctx.dispatcher.dispatch({ model, kind: "chat", dialect: "anthropic", body, priority: "sync", signal: controller.signal });
     if (result.requestId) reply.header("x-upstream-request-id", result.requestId);
     const ok = result.statusCode >= 200 && result.statusCode < 300;

@@ -18,7 +18,8 @@ export interface OpenAIFromAnthropicOptions {
   nowMs?: number;
 }
 
-const FINISH_REASONS: Record<string, string> = {
+/** Anthropic stop_reason -> OpenAI finish_reason (also for streams). */
+export const FINISH_REASONS: Record<string, string> = {
   end_turn: "stop",
   stop_sequence: "stop",
   pause_turn: "stop",

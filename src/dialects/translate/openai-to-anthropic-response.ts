@@ -21,7 +21,8 @@ export interface AnthropicResponseOptions {
   request?: JsonObject;
 }
 
-const STOP_REASONS: Record<string, string> = { stop: "end_turn", length: "max_tokens", tool_calls: "tool_use", function_call: "tool_use", content_filter: "refusal" };
+/** OpenAI finish_reason -> Anthropic stop_reason (also for streams). */
+export const STOP_REASONS: Record<string, string> = { stop: "end_turn", length: "max_tokens", tool_calls: "tool_use", function_call: "tool_use", content_filter: "refusal" };
 
 export function openAIToAnthropicResponse(reply: unknown, options: AnthropicResponseOptions): JsonObject {
   const object = asObject(reply) ?? {};

@@ -9,17 +9,7 @@
  * nothing an OpenAI client could use.
  */
 import { asNumber, asObject, asString, type JsonObject } from "./json-fields.ts";
-import { toOpenAIUsageFromAnthropic } from "./anthropic-to-openai-response.ts";
-
-const FINISH_REASONS: Record<string, string> = {
-  end_turn: "stop",
-  stop_sequence: "stop",
-  pause_turn: "stop",
-  max_tokens: "length",
-  model_context_window_exceeded: "length",
-  tool_use: "tool_calls",
-  refusal: "content_filter",
-};
+import { FINISH_REASONS, toOpenAIUsageFromAnthropic } from "./anthropic-to-openai-response.ts";
 
 export class AnthropicToOpenAIStream {
   private id = "msg_unknown";

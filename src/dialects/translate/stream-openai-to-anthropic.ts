@@ -12,11 +12,9 @@
  */
 import { randomUUID } from "node:crypto";
 import { asArray, asNumber, asObject, asString, isObject, type JsonObject } from "./json-fields.ts";
-import { toAnthropicUsage } from "./openai-to-anthropic-response.ts";
+import { STOP_REASONS, toAnthropicUsage } from "./openai-to-anthropic-response.ts";
 
 type OpenBlock = { kind: "thinking" | "text" } | { kind: "tool"; call: number };
-
-const STOP_REASONS: Record<string, string> = { stop: "end_turn", length: "max_tokens", tool_calls: "tool_use", function_call: "tool_use", content_filter: "refusal" };
 
 export class OpenAIToAnthropicStream {
   private started = false;

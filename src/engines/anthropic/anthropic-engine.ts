@@ -8,13 +8,20 @@
  * Retry decisions are the shared HTTP ones (src/engines/http/post-json.ts), which fit Anthropic's: 429
  * (rate_limit_error) and 529 (overloaded_error) and other 5xx are retried after `retry-after` when the
  * server sends one, `x-should-retry` overrides the status rule, 4xx are final.
+ *
+ * Streams (`stream`) pass Anthropic's named events through as they arrive (message_start's model renamed
+ * to the Model's); an `error` event mid-stream (`overloaded_error`, ...) fails the stream with the status
+ * its type stands for.
  */
 import type { Dispatcher } from "undici";
 import type { AnthropicModelConfig } from "../../config/config.ts";
 import { isObject } from "../../core/json.ts";
 import type { TokenUsage } from "../../core/types.ts";
-import { EngineError, type Engine, type EngineReply, type EngineRequest } from "../../core/engine.ts";
+import { EngineError, type Engine, type EngineReply, type EngineRequest, type EngineStream } from "../../core/engine.ts";
+import { EndingIterator } from "../../core/ending-iterator.ts";
 import { postJson } from "../http/post-json.ts";
+import { postStream } from "../http/post-stream.ts";
+import { jsonChunks } from "../http/stream-chunks.ts";
 import { closedError, UpstreamPools } from "../http/upstream-pools.ts";
 
 export const ANTHROPIC_DEFAULT_BASE_URL = "https://api.anthropic.com";
@@ -84,6 +91,39 @@ export class AnthropicEngine implements Engine {
     return { statusCode: 200, body, usage: usageOf(body.usage), requestId: reply.requestId ?? (typeof body.id === "string" ? body.id : null) };
   }
 
+  async stream(request: EngineRequest): Promise<EngineStream> {
+    if (this.closed) throw closedError();
+    const route = this.routeOf(request);
+    const description = `POST ${route.origin}${route.path} (model '${route.model.name}')`;
+    let opened;
+    try {
+      opened = await postStream({
+        dispatcher: route.dispatcher,
+        path: route.path,
+        headers: { ...route.headers, accept: "text/event-stream" },
+        body: JSON.stringify({ ...request.body, model: route.upstreamModel, stream: true }),
+        signal: request.signal,
+        description,
+        nowMs: this.nowMs,
+      });
+    } catch (error) {
+      throw this.closed ? closedError() : error;
+    }
+    const modelName = route.model.name;
+    const chunks = jsonChunks(opened.events, {
+      description,
+      requestId: opened.requestId,
+      rewrite: (data) => {
+        if (data.type === "message_start" && isObject(data.message)) data.message.model = modelName;
+      },
+    });
+    const ending = new EndingIterator(chunks, (reason) => {
+      opened.close();
+      return reason.how === "failed" ? withStatusOfType(reason.error) : undefined;
+    });
+    return { requestId: opened.requestId, chunks: ending };
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     await this.pools.close();
@@ -124,6 +164,26 @@ export class AnthropicEngine implements Engine {
       upstreamModel: model.upstreamModel ?? model.name,
     };
   }
+}
+
+/** HTTP statuses of Anthropic's error types, for an `error` event that arrives mid-stream (it has no status). */
+const STATUS_BY_TYPE: Record<string, number> = {
+  invalid_request_error: 400,
+  authentication_error: 401,
+  permission_error: 403,
+  not_found_error: 404,
+  request_too_large: 413,
+  rate_limit_error: 429,
+  timeout_error: 504,
+  overloaded_error: 529,
+};
+
+function withStatusOfType(error: unknown): unknown {
+  if (!(error instanceof EngineError) || !isObject(error.body) || !isObject(error.body.error)) return undefined;
+  const type = error.body.error.type;
+  const statusCode = typeof type === "string" ? STATUS_BY_TYPE[type] : undefined;
+  if (statusCode === undefined || statusCode === error.statusCode) return undefined;
+  return new EngineError({ kind: error.kind, message: error.message, statusCode, body: error.body, retryable: false, requestId: error.requestId, cause: error });
 }
 
 /** Anthropic counts cache reads and writes apart from input; spool's usage is every prompt token vs output. */

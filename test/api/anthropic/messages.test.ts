@@ -2,7 +2,8 @@
  * Synchronous `POST /v1/messages` and `/v1/messages/count_tokens` through the real `@anthropic-ai/sdk`, on an
  * OpenAI-compatible upstream (translated both ways): content blocks, tools, stop sequences, usage, errors.
  */
-import Anthropic, { AuthenticationError, BadRequestError, NotFoundError, RateLimitError } from "@anthropic-ai/sdk";
+import Anthropic, { APIError, AuthenticationError, BadRequestError, NotFoundError, RateLimitError } from "@anthropic-ai/sdk";
+import type { RawMessageStreamEvent } from "@anthropic-ai/sdk/resources/messages/messages";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from "../../helpers/fake-openai-upstream.ts";
 import { startAnthropicTestApp, type AnthropicTestApp } from "./anthropic-test-app.ts";
@@ -109,7 +110,7 @@ describe("Anthropic sync messages", () => {
     expect(counted).toEqual({ input_tokens: 4 + Math.ceil(3 / 4) + 4 + Math.ceil("count these words".length / 4) });
   });
 
-  it("refuses bad requests in Anthropic's envelope: the field for a 400, the model list for a 404, streaming not yet", async () => {
+  it("refuses bad requests in Anthropic's envelope: the field for a 400, the model list for a 404", async () => {
     const bad = await spool.client.messages.create({ model: MODEL, messages: [{ role: "robot", content: "x" }] } as never).catch((caught: unknown) => caught);
     expect(bad).toBeInstanceOf(BadRequestError);
     expect((bad as BadRequestError).type).toBe("invalid_request_error");
@@ -120,15 +121,57 @@ describe("Anthropic sync messages", () => {
     expect(unknown).toBeInstanceOf(NotFoundError);
     expect((unknown as NotFoundError).apiMessage).toContain(`Configured models: ${MODEL}.`);
 
-    const streamed = await spool.client.messages.create({ model: MODEL, max_tokens: 5, stream: true, messages: [{ role: "user", content: "x" }] }).catch((caught: unknown) => caught);
-    expect(streamed).toBeInstanceOf(BadRequestError);
-    expect((streamed as BadRequestError).apiMessage).toMatch(/^stream: streaming is not supported by spool yet/);
-
     const untranslatable = await spool.client.messages
       .create({ model: MODEL, max_tokens: 5, tools: [{ type: "web_search_20250305", name: "web_search" }], messages: [{ role: "user", content: "x" }] })
       .catch((caught: unknown) => caught);
     expect(untranslatable).toBeInstanceOf(BadRequestError);
     expect((untranslatable as BadRequestError).apiMessage).toMatch(/^tools\.0\.type: The "web_search_20250305" tool is a server tool of Anthropic's service/);
+  });
+
+  it("streams a message as Anthropic's named events, translated from the upstream's OpenAI chunks", async () => {
+    const stream = await spool.client.messages.create({ model: MODEL, max_tokens: 20, stream: true, system: "sys", messages: [{ role: "user", content: "streamed hello" }] });
+    const events: RawMessageStreamEvent[] = [];
+    for await (const event of stream) events.push(event);
+    expect(events.map((event) => event.type)).toEqual([
+      "message_start",
+      "content_block_start",
+      ...Array(events.length - 5).fill("content_block_delta"),
+      "content_block_stop",
+      "message_delta",
+      "message_stop",
+    ]);
+    const text = events.map((event) => (event.type === "content_block_delta" && event.delta.type === "text_delta" ? event.delta.text : "")).join("");
+    expect(text).toBe("echo: streamed hello");
+    expect(events.at(-2)).toMatchObject({ delta: { stop_reason: "end_turn" }, usage: { output_tokens: expect.any(Number), input_tokens: expect.any(Number) } });
+    const delta = events.at(-2);
+    expect(delta?.type === "message_delta" ? delta.usage.input_tokens : 0).toBeGreaterThan(0);
+    // The upstream was asked to stream, and for the usage it reports last.
+    expect(upstream.lastRequest?.body).toMatchObject({ stream: true, stream_options: { include_usage: true }, messages: [{ role: "system", content: "sys" }, { role: "user", content: "streamed hello" }] });
+  });
+
+  it("streams tool calls as tool_use blocks whose input arrives in input_json_delta pieces", async () => {
+    const final = await spool.client.messages
+      .stream({ model: MODEL, max_tokens: 20, tool_choice: { type: "any" }, tools: [{ name: "echo_tool", input_schema: { type: "object" } }], messages: [{ role: "user", content: "call it" }] })
+      .finalMessage();
+    expect(final.stop_reason).toBe("tool_use");
+    expect(final.content).toMatchObject([{ type: "tool_use", name: "echo_tool", input: { text: "call it" } }]);
+  });
+
+  it("reports a failure after the stream began as an error event, which the SDK throws", async () => {
+    upstream.setFault(() => ({ streamErrorAfter: 2 }));
+    try {
+      const stream = await spool.client.messages.create({ model: MODEL, max_tokens: 20, stream: true, messages: [{ role: "user", content: "this will break" }] });
+      const seen: string[] = [];
+      const failure = await (async () => {
+        for await (const event of stream) seen.push(event.type);
+      })().catch((caught: unknown) => caught);
+      expect(seen[0]).toBe("message_start");
+      expect(failure).toBeInstanceOf(APIError);
+      expect((failure as APIError).type).toBe("api_error");
+      expect((failure as APIError).message).toMatch(/error while streaming/);
+    } finally {
+      upstream.setFault(null);
+    }
   });
 
   it("takes the key from x-api-key as older SDKs and curl send it, and refuses a wrong one with an AuthenticationError", async () => {

@@ -3,6 +3,8 @@
  * the native request it sends, usage and request ids it reads, and — through a real spool and the real
  * `openai` SDK — an OpenAI batch on it, with 429 / 529 answers retried after their retry-after.
  */
+import Anthropic, { APIError } from "@anthropic-ai/sdk";
+import { GoogleGenAI } from "@google/genai";
 import OpenAI, { toFile } from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { configFileSchema, MODEL_DEFAULTS, type AnthropicModelConfig } from "../../../src/config/config.ts";
@@ -78,6 +80,81 @@ describe("anthropic engine", () => {
       expect(embedding).toMatchObject({ kind: "unsupported", statusCode: 400, body: { error: { message: expect.stringMatching(/Anthropic models serve messages only/) } } });
     } finally {
       await engine.close();
+    }
+  });
+});
+
+describe("streams on the anthropic engine", () => {
+  let spool: TestApp;
+  beforeAll(async () => {
+    spool = await startTestApp({ models: [{ name: "claude-streams", engine: "anthropic", baseUrl: upstream.url, apiKey: "upstream-key", upstreamModel: "claude-upstream" }] }, { label: "anthropic-streams", workers: false });
+  });
+  afterAll(async () => {
+    await spool?.stop();
+  });
+
+  it("passes Anthropic's events through to an Anthropic client, the model renamed to spool's", async () => {
+    const client = new Anthropic({ apiKey: "k", baseURL: spool.url, maxRetries: 0 });
+    const final = await client.messages.stream({ model: "claude-streams", max_tokens: 20, messages: [{ role: "user", content: "stream natively" }] }).finalMessage();
+    expect(final).toMatchObject({ model: "claude-streams", stop_reason: "end_turn", content: [{ type: "text", text: "echo: stream natively" }] });
+    expect(upstream.received.at(-1)?.body).toMatchObject({ model: "claude-upstream", stream: true });
+  });
+
+  it("streams to an OpenAI client as chat.completion chunks: text, tool call arguments and the usage chunk", async () => {
+    const openai = new OpenAI({ apiKey: "k", baseURL: spool.openaiBaseUrl, maxRetries: 0 });
+    const stream = await openai.chat.completions.create({ model: "claude-streams", stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: "via openai" }] });
+    let text = "";
+    let finish: string | null = null;
+    let usage: { prompt_tokens: number; completion_tokens: number } | null = null;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? "";
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+      usage = chunk.usage ?? usage;
+    }
+    expect(text).toBe("echo: via openai");
+    expect(finish).toBe("stop");
+    expect(usage?.prompt_tokens).toBeGreaterThan(0);
+    expect(usage?.completion_tokens).toBeGreaterThan(0);
+
+    const calls = await openai.chat.completions.create({ model: "claude-streams", stream: true, tools: [{ type: "function", function: { name: "look", parameters: { type: "object" } } }], messages: [{ role: "user", content: "use tool please" }] });
+    let args = "";
+    let name = "";
+    for await (const chunk of calls) {
+      for (const call of chunk.choices[0]?.delta.tool_calls ?? []) {
+        name += call.function?.name ?? "";
+        args += call.function?.arguments ?? "";
+      }
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    expect(name).toBe("look");
+    expect(JSON.parse(args)).toEqual({ asked: "use tool please" });
+    expect(finish).toBe("tool_calls");
+  });
+
+  it("streams to a Gemini client through two translations (Anthropic -> OpenAI -> Gemini chunks)", async () => {
+    const ai = new GoogleGenAI({ apiKey: "k", httpOptions: { baseUrl: spool.url } });
+    let text = "";
+    let usage: number | undefined;
+    for await (const chunk of await ai.models.generateContentStream({ model: "claude-streams", contents: "via gemini" })) {
+      text += chunk.text ?? "";
+      usage = chunk.usageMetadata?.promptTokenCount ?? usage;
+    }
+    expect(text).toBe("echo: via gemini");
+    expect(usage).toBeGreaterThan(0);
+  });
+
+  it("fails a stream that the upstream ends with an overloaded_error event, with that type", async () => {
+    upstream.setFault(({ key }) => (key === "overload me" ? { failMidStream: "overloaded_error" } : undefined));
+    try {
+      const client = new Anthropic({ apiKey: "k", baseURL: spool.url, maxRetries: 0 });
+      const stream = await client.messages.create({ model: "claude-streams", max_tokens: 20, stream: true, messages: [{ role: "user", content: "overload me" }] });
+      const failure = await (async () => {
+        for await (const event of stream) void event;
+      })().catch((caught: unknown) => caught);
+      expect(failure).toBeInstanceOf(APIError);
+      expect((failure as APIError).type).toBe("overloaded_error");
+    } finally {
+      upstream.setFault(null);
     }
   });
 });
