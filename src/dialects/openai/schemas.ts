@@ -69,6 +69,12 @@ export const listFilesQuerySchema = z.looseObject({
   after: z.string().min(1).optional(),
 });
 
+/** spool's results extension: `after` is the client's id (custom_id / key) of the last line received. */
+export const resultsQuerySchema = z.looseObject({
+  limit: limit(10_000, 10_000),
+  after: z.string().min(1).optional(),
+});
+
 export const listBatchesQuerySchema = z.looseObject({
   limit: limit(100, 20),
   after: z.string().min(1).optional(),
