@@ -149,10 +149,13 @@ export class BatchService {
     return deleted;
   }
 
-  /** Failed Items of an ended Batch run again; their new results replace the old ones in the same output. */
-  async retryFailed(id: string): Promise<Batch> {
+  /**
+   * Failed Items of an ended Batch run again; their new results replace the old ones in the same output. By
+   * default only the failures another try can fix (store/shared/retryable-failures.ts); `all` for every one.
+   */
+  async retryFailed(id: string, options: { all?: boolean } = {}): Promise<Batch> {
     const batch = await this.require(id);
-    const retried = await this.deps.store.retryFailedItems(batch.id, this.deps.clock.now());
+    const retried = await this.deps.store.retryFailedItems(batch.id, this.deps.clock.now(), options);
     this.wake();
     this.logTransition(retried, batch.status);
     return retried;
