@@ -1,5 +1,6 @@
 /** Domain objects to OpenAI wire objects: integer seconds, null for unset, snake_case names. */
 import type { BatchProgress } from "../../core/batch-progress.ts";
+import { toScheduleWire, type ScheduleWire } from "../schedule-wire.ts";
 import type { Batch, FileRecord, LineError } from "../../core/types.ts";
 
 export function toSeconds(ms: number | null): number | null {
@@ -139,19 +140,7 @@ export interface OpenAIBatchProgress {
   elapsed_seconds: number | null;
   usage: { input_tokens: number; output_tokens: number; total_tokens: number };
   /** How the scheduler treats the batch (issue 12): its priority, deadline, forecast finish and share. */
-  schedule: {
-    priority: number;
-    /** The end of the completion window (unix seconds): the deadline. */
-    deadline_at: number;
-    /** When every request is expected to have finished (unix seconds); null when unknown or ended. */
-    estimated_completion_at: number | null;
-    /** Whether that is before the deadline; null when unknown or ended. */
-    meets_deadline: boolean | null;
-    /** The batch's part of its model's capacity now (0 to 1); null when none of it is queued. */
-    share: number | null;
-    /** Waiting for the model's batch hours (off-peak window) until then (unix seconds); null when it may run. */
-    waiting_until: number | null;
-  };
+  schedule: ScheduleWire;
 }
 
 export function toOpenAIBatchProgress(batch: Batch, progress: BatchProgress): OpenAIBatchProgress {
@@ -173,14 +162,7 @@ export function toOpenAIBatchProgress(batch: Batch, progress: BatchProgress): Op
     eta_seconds: etaMs === null ? null : Math.ceil(etaMs / 1000),
     elapsed_seconds: elapsedMs === null ? null : Math.floor(elapsedMs / 1000),
     usage: { input_tokens: batch.usage.inputTokens, output_tokens: batch.usage.outputTokens, total_tokens: batch.usage.inputTokens + batch.usage.outputTokens },
-    schedule: {
-      priority: progress.priority,
-      deadline_at: Math.floor(progress.deadlineMs / 1000),
-      estimated_completion_at: progress.estimatedFinishMs === null ? null : Math.ceil(progress.estimatedFinishMs / 1000),
-      meets_deadline: progress.meetsDeadline,
-      share: progress.share === null ? null : Math.round(progress.share * 10_000) / 10_000,
-      waiting_until: toSeconds(progress.heldUntilMs),
-    },
+    schedule: toScheduleWire(progress),
   };
 }
 
