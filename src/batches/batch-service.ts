@@ -26,6 +26,9 @@ export const INLINE_INPUT_PURPOSE = "batch_inline_input";
 
 const PAGE = 1_000;
 const INLINE_WRITE_BYTES = 256 * 1024;
+/** Finished Items read to find the one an `after` id names exactly (ids sharing it as a prefix come too). */
+const CLIENT_ID_MATCHES = 1000;
+
 export const FINISHED_ITEM_STATUSES: readonly ItemStatus[] = ["succeeded", "failed", "cancelled", "expired"];
 
 export interface BatchServiceDeps {
@@ -151,10 +154,13 @@ export class BatchService {
     return deleted;
   }
 
-  /** Failed Items of an ended Batch run again; their new results replace the old ones in the same output. */
-  async retryFailed(id: string): Promise<Batch> {
+  /**
+   * Failed Items of an ended Batch run again; their new results replace the old ones in the same output. By
+   * default only the failures another try can fix (store/shared/retryable-failures.ts); `all` for every one.
+   */
+  async retryFailed(id: string, options: { all?: boolean } = {}): Promise<Batch> {
     const batch = await this.require(id);
-    const retried = await this.deps.store.retryFailedItems(batch.id, this.deps.clock.now());
+    const retried = await this.deps.store.retryFailedItems(batch.id, this.deps.clock.now(), options);
     this.wake();
     this.logTransition(retried, batch.status);
     return retried;
@@ -182,6 +188,29 @@ export class BatchService {
       const finished = page.filter((item) => item.result !== null);
       if (finished.length > 0) yield finished;
     }
+  }
+
+  /**
+   * The next results after the Item whose client id is `afterClientId` (from the start without one), in input
+   * order, at most `limit`, stopping at the first Item without a result yet: a client polling with the id of
+   * the last line it received then never skips a result that finishes later than one after it, nor sees one
+   * twice. Null when `afterClientId` names no finished Item.
+   */
+  async resultsAfter(batchId: string, params: { afterClientId?: string; limit: number }): Promise<Item[] | null> {
+    let afterIndex = -1;
+    if (params.afterClientId !== undefined) {
+      const found = (await this.deps.store.findItemsByClientId(batchId, params.afterClientId, CLIENT_ID_MATCHES)).find((item) => item.clientId === params.afterClientId);
+      if (found === undefined) return null;
+      afterIndex = found.index;
+    }
+    const results: Item[] = [];
+    for await (const page of this.items(batchId, { afterIndex })) {
+      for (const item of page) {
+        if (!FINISHED_ITEM_STATUSES.includes(item.status) || results.length >= params.limit) return results;
+        if (item.result !== null) results.push(item);
+      }
+    }
+    return results;
   }
 
   /** Wakes local Workers and the Sweeper. Never throws: they find the work on their next poll anyway. */

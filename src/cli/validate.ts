@@ -53,11 +53,16 @@ export async function validateCommand(file: string, flags: ValidateFlags): Promi
     },
   });
   if (problems === 0) {
-    console.log(`${file}: ${report.total} requests, no problems (${dialect}, ${endpoint}).`);
+    console.log(`${file}: ${counted(report.total, "request")}, no problems (${dialect}, ${endpoint}).`);
     return;
   }
-  console.log(`${file}: ${problems} problem${problems === 1 ? "" : "s"} in ${report.total} requests.`);
+  console.log(`${file}: ${counted(problems, "problem")} in ${counted(report.total, "request")}.`);
   process.exitCode = 1;
+}
+
+/** "1 request", "6 problems". */
+function counted(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
 export function formatLineError(error: LineError): string {

@@ -64,6 +64,7 @@ describe("spool validate", () => {
     expect(status).toBe(1);
     expect(stdout).toMatch(/^line 2: .*request\.contents/m);
     expect(stdout).not.toMatch(/^line 1:/m);
+    expect(stdout).toMatch(/: 1 problem in 2 requests\.$/m);
   });
 
   it("sniffs an Anthropic file of {custom_id, params} lines, names each bad field, and reports duplicate ids", () => {
@@ -85,7 +86,7 @@ describe("spool validate", () => {
     const gemini = path.join(dir, "bom-gemini.jsonl");
     writeFileSync(gemini, `${bom}${JSON.stringify({ key: "k1", request: { contents: [{ parts: [{ text: "hi" }] }] } })}\r\n`);
     const sniffed = validate(gemini);
-    expect(sniffed.stdout).toContain("1 requests, no problems");
+    expect(sniffed.stdout).toContain(": 1 request, no problems");
     expect(sniffed.status).toBe(0);
     const openai = path.join(dir, "bom-openai.jsonl");
     writeFileSync(openai, `${bom}${chatLine("a", "one")}\r\n${chatLine("b", "two")}\r\n`);
