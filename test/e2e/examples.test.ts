@@ -66,6 +66,13 @@ describe("examples/", () => {
     expect(out.slice(1).map((line) => line.split(" ")[0])).toEqual(["hello", "colour"]);
   });
 
+  it("anthropic-message-batch.mjs runs a Message Batch through the Anthropic SDK and reads its results", async () => {
+    const out = await runExample("anthropic-message-batch.mjs");
+    expect(out[0]).toMatch(/^msgbatch_\w+ ended \{"processing":0,"succeeded":2,"errored":0,"canceled":0,"expired":0\}$/);
+    expect(out.slice(1).map((line) => line.split(" ").slice(0, 2).join(" "))).toEqual(["hello succeeded", "terse succeeded"]);
+    for (const line of out.slice(1)) expect(["end_turn", "max_tokens"]).toContain(line.split(" ")[2]);
+  });
+
   it("watch-progress.mjs prints progress until the batch completes", async () => {
     const out = (await runExample("watch-progress.mjs")).map((line) => JSON.parse(line) as { object: string; status: string; request_counts: { total: number; succeeded: number } });
     for (const progress of out) expect(progress.object).toBe("batch.progress");

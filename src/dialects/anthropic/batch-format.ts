@@ -101,6 +101,7 @@ function invalidLineResult(errors: readonly LineError[], nowMs: number): ItemRes
 /** Error types for Items that ended without an Engine answer (errorCode from the Worker or the Sweeper). */
 const TYPE_BY_ERROR_CODE: Record<string, AnthropicErrorType> = {
   invalid_request: "invalid_request_error",
+  batch_cancelled: "api_error",
   request_timeout: "timeout_error",
   model_not_found: "not_found_error",
 };
@@ -109,7 +110,9 @@ const TYPE_BY_ERROR_CODE: Record<string, AnthropicErrorType> = {
 export function toBatchResultJson(item: Item): string {
   const result = item.result;
   if (result === null) return JSON.stringify({ type: "errored", error: anthropicErrorBody("api_error", "spool recorded no result for this request.") });
-  if (result.errorCode === "batch_cancelled") return '{"type":"canceled"}';
+  // An Item stopped while running by its Batch's cancel is counted failed by the Store (request_counts says
+  // errored), so its line says errored too: the lines and the counts always agree.
+  if (result.errorCode === "batch_cancelled" && item.status !== "failed") return '{"type":"canceled"}';
   if (result.errorCode === "batch_expired") return '{"type":"expired"}';
   if (result.errorCode === null && result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300) {
     return `{"type":"succeeded","message":${bodyJson(result.body)}}`;

@@ -9,8 +9,9 @@
  * (rate_limit_error) and 529 (overloaded_error) and other 5xx are retried after `retry-after` when the
  * server sends one, `x-should-retry` overrides the status rule, 4xx are final.
  *
+ * Replies carry the client's Model name as `model` (not `upstreamModel`, spool's own configuration).
  * Streams (`stream`) pass Anthropic's named events through as they arrive (message_start's model renamed
- * to the Model's); an `error` event mid-stream (`overloaded_error`, ...) fails the stream with the status
+ * the same way); an `error` event mid-stream (`overloaded_error`, ...) fails the stream with the status
  * its type stands for.
  */
 import type { Dispatcher } from "undici";
@@ -19,6 +20,7 @@ import { isObject } from "../../core/json.ts";
 import type { TokenUsage } from "../../core/types.ts";
 import { EngineError, type Engine, type EngineReply, type EngineRequest, type EngineStream } from "../../core/engine.ts";
 import { EndingIterator } from "../../core/ending-iterator.ts";
+import { withClientModelName } from "../http/client-model-name.ts";
 import { postJson } from "../http/post-json.ts";
 import { postStream } from "../http/post-stream.ts";
 import { jsonChunks } from "../http/stream-chunks.ts";
@@ -88,7 +90,8 @@ export class AnthropicEngine implements Engine {
         requestId: reply.requestId,
       });
     }
-    return { statusCode: 200, body, usage: usageOf(body.usage), requestId: reply.requestId ?? (typeof body.id === "string" ? body.id : null) };
+    const requestId = reply.requestId ?? (typeof body.id === "string" ? body.id : null);
+    return { statusCode: 200, body: withClientModelName(body, "model", route.model.name), usage: usageOf(body.usage), requestId };
   }
 
   async stream(request: EngineRequest): Promise<EngineStream> {

@@ -82,7 +82,8 @@ describe("anthropicBatchFormat results", () => {
 
   it("writes succeeded, canceled, expired and errored results", () => {
     expect(resultOf(ok({ type: "message", id: "msg_1" }))).toEqual({ type: "succeeded", message: { type: "message", id: "msg_1" } });
-    expect(resultOf(cancelledResult(1))).toEqual({ type: "canceled" });
+    expect(resultOf(cancelledResult(1))).toEqual({ type: "errored", error: { type: "error", error: { type: "api_error", message: expect.stringMatching(/cancelled/) }, request_id: null } });
+    expect(JSON.parse(anthropicBatchFormat.resultLine(batch(), { ...item(cancelledResult(1)), status: "cancelled" }).line)).toMatchObject({ result: { type: "canceled" } });
     expect(resultOf(expiredResult(1))).toEqual({ type: "expired" });
     const upstream = { type: "error", error: { type: "overloaded_error", message: "Overloaded" }, request_id: "req_up" };
     expect(resultOf({ ...ok(upstream), statusCode: 529 })).toEqual({ type: "errored", error: upstream });

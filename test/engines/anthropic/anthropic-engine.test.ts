@@ -41,7 +41,7 @@ describe("anthropic engine", () => {
       expect(sent?.headers).toMatchObject({ "x-api-key": "upstream-key", "anthropic-version": "2023-06-01" });
       // Fields spool does not translate (thinking) reach the upstream as written; streaming is switched off.
       expect(sent?.body).toEqual({ model: "claude-upstream", max_tokens: 20, thinking: { type: "disabled" }, messages: [{ role: "user", content: "native" }] });
-      expect(reply.body).toMatchObject({ type: "message", content: [{ type: "text", text: "echo: native" }] });
+      expect(reply.body).toMatchObject({ type: "message", model: "claude-local-name", content: [{ type: "text", text: "echo: native" }] });
       const usage = (reply.body as { usage: { input_tokens: number; output_tokens: number; cache_read_input_tokens: number } }).usage;
       expect(reply.usage).toEqual({ inputTokens: usage.input_tokens + usage.cache_read_input_tokens, outputTokens: usage.output_tokens });
       expect(reply.requestId).toMatch(/^req_fake_anthropic_/);
