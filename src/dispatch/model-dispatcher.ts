@@ -1,7 +1,9 @@
 /**
  * ModelDispatcher: the Dispatcher contract (src/core/dispatcher.ts) over the configured Engines.
  *
- * One lane per Model. A lane runs at most `model.concurrency` attempts at once; requests beyond that wait
+ * One lane per Model. A lane runs at most its limit of attempts at once: `model.concurrency` (or this
+ * process's share of it, `ceiling`) as a ceiling, and below it a limit learned from the upstream's answers
+ * (AIMD, src/dispatch/adaptive-limit.ts; `adaptive: false` fixes it at the ceiling). Requests beyond that wait
  * in four FIFO queues taken in this order: sync retries, sync, batch retries, batch. Sync requests (the
  * API's synchronous endpoints, a person waiting) overtake queued Batch Items; a request coming back for a
  * retry goes ahead of fresh requests of its priority, since it has already waited once.
@@ -12,7 +14,8 @@
  * backing off does not idle a slot another could use. But a 429 with Retry-After says the *upstream* is
  * saturated, not this request: the lane then pauses new starts until the Retry-After passes (capped like
  * the retry delay), instead of letting the other queued requests run into the same 429 and spend their
- * retries. Requests already running are left to finish.
+ * retries. Requests already running are left to finish. The same 429 (and any 503/529) also lowers the
+ * adaptive limit, so the lane resumes below the level that overloaded the upstream.
  *
  * Batch Items claimed together may share calls: `dispatchItems` packs single-input embedding requests
  * (src/dispatch/embedding-packs.ts); a pack takes one slot and is retried as a whole like one request.
@@ -33,6 +36,7 @@ import { AppError } from "../core/errors.ts";
 import { NO_METRICS, type Metrics } from "../core/metrics.ts";
 import { RETRY_DEFAULTS, retryDelayMs } from "../core/retry-policy.ts";
 import { EngineError, type Engine, type EngineReply } from "../core/engine.ts";
+import { AdaptiveLimit, isOverloadStatus, type AdaptiveLimitOptions } from "./adaptive-limit.ts";
 import { dispatchPacked, runEnginePack, type PackOutcome, type PlannedPack } from "./embedding-packs.ts";
 import { Fifo } from "./fifo.ts";
 import { SharedDeadlines } from "./shared-deadlines.ts";
@@ -50,6 +54,11 @@ export interface ModelDispatcherOptions {
   retry?: { baseMs?: number; capMs?: number; maxRetryAfterMs?: number };
   /** Told of every Engine call's duration and outcome, and of every retry (in-memory counters only). */
   metrics?: Metrics;
+  /**
+   * This process's share of a Model's `concurrency` when several processes share one upstream (see
+   * src/worker/capacity-shares.ts); the lane's ceiling. Default: all of it.
+   */
+  ceiling?: (model: ModelConfig) => number;
 }
 
 /** Queue ranks, taken lowest first. */
@@ -69,6 +78,8 @@ interface Waiter {
 
 class Lane {
   running = 0;
+  /** The in-flight limit: the Model's `concurrency` (or this process's share of it) as a ceiling, learned below it. */
+  readonly limit: AdaptiveLimit;
   /** Unsettled waiters across the queues. */
   queued = 0;
   /** Requests sleeping before a retry. */
@@ -82,9 +93,19 @@ class Lane {
 
   constructor(
     readonly name: string,
-    public concurrency: number,
+    ceiling: number,
+    adaptive: AdaptiveLimitOptions | null,
   ) {
     this.deadlines = new SharedDeadlines((reason) => callerAbortedError(name, reason));
+    // Not adaptive: a limit that starts at the ceiling and never hears of overload (see `attempt`).
+    this.limit = new AdaptiveLimit(ceiling, adaptive ?? { initial: ceiling });
+    this.adaptive = adaptive !== null;
+  }
+
+  readonly adaptive: boolean;
+
+  get concurrency(): number {
+    return this.limit.current;
   }
 }
 
@@ -209,15 +230,31 @@ export class ModelDispatcher implements Dispatcher {
   }
 
   private laneOf(model: ModelConfig): Lane {
+    const ceiling = this.options.ceiling?.(model) ?? model.concurrency;
     let lane = this.lanes.get(model.name);
     if (lane === undefined) {
-      lane = new Lane(model.name, model.concurrency);
+      lane = new Lane(model.name, ceiling, adaptiveOptions(model));
       this.lanes.set(model.name, lane);
-    } else if (lane.concurrency !== model.concurrency) {
-      lane.concurrency = model.concurrency;
-      this.pump(lane);
+    } else if (lane.limit.ceiling !== ceiling) {
+      this.setCeiling(lane, ceiling);
     }
     return lane;
+  }
+
+  /** Applies a new ceiling to `modelName`'s lane now (a changed share), instead of at its next request. */
+  refreshCeiling(modelName: string): void {
+    const resolved = this.options.resolve(modelName);
+    const lane = this.lanes.get(modelName);
+    if (resolved === undefined || lane === undefined) return;
+    this.setCeiling(lane, this.options.ceiling?.(resolved.model) ?? resolved.model.concurrency);
+  }
+
+  private setCeiling(lane: Lane, ceiling: number): void {
+    const before = lane.limit.ceiling;
+    // Not adaptive: the limit is the ceiling, up or down.
+    if (lane.adaptive) lane.limit.setCeiling(ceiling);
+    else lane.limit.fixAt(ceiling);
+    if (ceiling > before) this.pump(lane);
   }
 
   /** null when a slot was taken at once (the common case: no promise), else resolves once granted. */
@@ -264,13 +301,23 @@ export class ModelDispatcher implements Dispatcher {
     if (caller?.aborted) throw callerAbortedError(model.name, caller.reason);
     const attempt = lane.deadlines.acquire(model, caller, shared);
     const startedMs = this.clock.now();
+    const number = lane.limit.started();
     try {
       const reply = await call(attempt.signal);
-      this.metrics.engineCallEnded(model.name, this.clock.now() - startedMs, null);
+      const durationMs = this.clock.now() - startedMs;
+      this.metrics.engineCallEnded(model.name, durationMs, null);
+      if (lane.adaptive) {
+        const before = lane.concurrency;
+        lane.limit.succeeded(number, durationMs, lane.running);
+        if (lane.concurrency > before && lane.queued > 0) this.pump(lane);
+      }
       return reply;
     } catch (error) {
       const failure = attemptError(error, attempt.signal);
       this.metrics.engineCallEnded(model.name, this.clock.now() - startedMs, failure);
+      if (lane.adaptive && failure instanceof EngineError && isOverloadStatus(failure.statusCode) && lane.limit.overloaded(number)) {
+        this.options.logger?.debug({ model: model.name, limit: lane.concurrency, statusCode: failure.statusCode }, "upstream overloaded; lowering the model's concurrency limit");
+      }
       throw failure;
     } finally {
       attempt.release();
@@ -322,6 +369,13 @@ export class ModelDispatcher implements Dispatcher {
       lane.sleeping -= 1;
     }
   }
+}
+
+/** A Model's AIMD settings, or null when its limit is fixed at the ceiling (`adaptive: false`). */
+function adaptiveOptions(model: ModelConfig): AdaptiveLimitOptions | null {
+  const setting = model.adaptive ?? (model.engine !== "llama-cpp");
+  if (setting === false) return null;
+  return setting === true ? {} : setting;
 }
 
 function nextWaiter(lane: Lane): Waiter | undefined {
