@@ -2,6 +2,7 @@
  * `npm run bench`: prints figures and ratios against baselines measured in the same run (the machine is
  * shared and noisy: absolute times drift, ratios hold). Select sections: `npm run bench -- validation e2e`.
  */
+import { benchCapacity } from "./capacity.ts";
 import { benchChaos } from "./chaos.ts";
 import { benchDashboard } from "./dashboard.ts";
 import { benchMetrics } from "./metrics.ts";
@@ -25,6 +26,7 @@ const sections: Record<string, () => Promise<void>> = {
   order: () => benchOrder(),
   dashboard: () => benchDashboard(),
   metrics: () => benchMetrics(),
+  capacity: () => benchCapacity(),
   chaos: async () => {
     if (!(await benchChaos())) process.exitCode = 1;
   },
