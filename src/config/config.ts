@@ -33,6 +33,18 @@ const modelBase = {
       }),
     ])
     .optional(),
+  /**
+   * USD per 1M tokens at sync (list) price; Batch work costs (1 - batchDiscount) of it. Reported per Batch as
+   * `cost` in the progress extension (src/core/batch-cost.ts). `cachedInput` is accepted but not yet applied.
+   */
+  price: z
+    .strictObject({
+      input: z.number().min(0),
+      output: z.number().min(0),
+      cachedInput: z.number().min(0).optional(),
+      batchDiscount: z.number().min(0).max(1).optional(),
+    })
+    .optional(),
   /** Retries after the first try for retryable failures (429, 5xx, network). */
   maxRetries: z.number().int().min(0).optional(),
   /** Name sent to the backend, when it differs from `name`. */
