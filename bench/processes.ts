@@ -53,8 +53,9 @@ export function startPeer(args: string[], match: RegExp, env: Record<string, str
   });
 }
 
-export const startUpstream = (latencyMs = 0): Promise<Peer> =>
-  startPeer(["--import", "tsx", "bench/upstream-process.ts", String(latencyMs)], /"url":"(http:[^"]+)"/);
+/** `streamIntervalMs` spaces the events of streamed replies. */
+export const startUpstream = (latencyMs = 0, streamIntervalMs = 0): Promise<Peer> =>
+  startPeer(["--import", "tsx", "bench/upstream-process.ts", String(latencyMs), String(streamIntervalMs)], /"url":"(http:[^"]+)"/);
 
 /** `SPOOL_BENCH_CPU_PROF=DIR npm run bench -- e2e` writes a CPU profile of each spool process into DIR. */
 const profileArgs = (): string[] => (process.env.SPOOL_BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.SPOOL_BENCH_CPU_PROF}`] : []);

@@ -13,6 +13,7 @@ import { benchPacking } from "./packing.ts";
 import { benchPrefix } from "./prefix.ts";
 import { benchScaleOut } from "./scale-out.ts";
 import { benchStoreHotPath } from "./store-hot-path.ts";
+import { benchStreaming } from "./streaming.ts";
 import { benchValidation } from "./validation.ts";
 
 const sections: Record<string, () => Promise<void>> = {
@@ -27,6 +28,7 @@ const sections: Record<string, () => Promise<void>> = {
   dashboard: () => benchDashboard(),
   metrics: () => benchMetrics(),
   capacity: () => benchCapacity(),
+  streaming: () => benchStreaming(),
   chaos: async () => {
     if (!(await benchChaos())) process.exitCode = 1;
   },

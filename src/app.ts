@@ -82,7 +82,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const owner = `${hostname()}:${process.pid}:${randomToken(8)}`;
   let shares: CapacityShares | null = null;
   const ceiling = (model: ModelConfig): number => shares?.ceiling(model) ?? model.concurrency;
-  const dispatcher = new ModelDispatcher({ resolve: (name) => engines.resolve(catalog, name), clock, logger, metrics, ceiling });
+  const dispatcher = new ModelDispatcher({ resolve: (name) => engines.resolve(catalog, name), clock, logger, metrics, ceiling, cancelRunning: config.worker.cancelRunning });
   // PostgreSQL: several processes may send to the same upstreams; they split each Model's concurrency.
   if (config.databaseUrl !== null) shares = shareCapacity({ store, owner, models: config.models, dispatcher, clock, logger });
   observability.watch({ store, dispatcher, models: catalog.names() });
@@ -109,7 +109,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     sweeper?.notify();
     worker?.notify();
   };
-  const batches = new BatchService({ store, blobs, clock, logger, formats, notifyWork, priceOf: (name) => catalog.get(name)?.price });
+  const batches = new BatchService({ store, blobs, clock, logger, formats, notifyWork, priceOf: (name) => catalog.get(name)?.price, onCancelled: (batchId) => dispatcher.cancelBatch(batchId) });
   const context: AppContext = { config, store, blobs, clock, logger, catalog, dispatcher, batches, formats, observability };
   // Adding a dialect: its surfaces join this list (the first one answers for paths under no surface).
   const surfaces = [...openAISurfaces(), ...geminiSurfaces(), dashboardSurface(), metricsSurface()];

@@ -9,6 +9,7 @@
  * no dialect.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import type { Socket } from "node:net";
 import type { AppContext } from "../app-context.ts";
 import { AppError } from "../core/errors.ts";
 import { randomToken } from "../core/ids.ts";
@@ -92,8 +93,17 @@ export function buildHttpServer(ctx: AppContext, options: HttpServerOptions): Fa
   // close() closes the connections idle at that moment; one still sending a response (a file download)
   // would otherwise sit in keep-alive for Fastify's 72 s after it finishes, holding up shutdown.
   let closing = false;
+  // Connections that never sent a byte (a client's pool opening one ahead of need, as undici does after an
+  // aborted stream) count as active to Node, so close() would wait for them until the header deadline.
+  // (Node's http parser reads the socket natively, so bytesRead, not a 'data' listener, tells them apart.)
+  const sockets = new Set<Socket>();
+  app.server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
   app.addHook("preClose", async () => {
     closing = true;
+    for (const socket of sockets) if (socket.bytesRead === 0) socket.destroy();
   });
   app.addHook("onRequest", async (request, reply) => {
     if (closing) throw new AppError("unavailable", "The server is shutting down; retry the request.");

@@ -39,6 +39,11 @@ export interface BatchServiceDeps {
   notifyWork: () => void;
   /** The configured price of a Model, for cost in progress; undefined when it has none. */
   priceOf?: (model: string) => Price | undefined;
+  /**
+   * Told (before `cancel` answers) that a Batch was cancelled, so this process stops its requests
+   * (Dispatcher.cancelBatch): none of its Items starts after the cancel is answered.
+   */
+  onCancelled?: (batchId: string) => void;
 }
 
 /** The input of a new Batch: an uploaded File, or inline request lines (already checked by the dialect). */
@@ -115,15 +120,19 @@ export class BatchService {
 
   /**
    * validating | in_progress -> cancelling; unstarted Items are cancelled at once, running ones finish.
-   * Throws AppError("conflict") for a Batch that already ended or is writing its results.
+   * A cancelled Batch is returned as it is. Throws AppError("conflict") for a Batch that ended otherwise
+   * or is writing its results.
    */
   async cancel(id: string): Promise<Batch> {
     const batch = await this.require(id);
+    // Cancelling twice is not an error (OpenAI answers 200 with the batch, as for one still cancelling).
+    if (batch.status === "cancelled") return batch;
     // Checked here for a clear message; the Store re-checks atomically (the Batch may finish meanwhile).
     if (isTerminal(batch.status) || batch.status === "finalizing") {
       throw new AppError("conflict", `Cannot cancel a batch with status '${batch.status}'.`, { param: "batch_id" });
     }
     const cancelled = await this.deps.store.cancelBatch(batch.id, this.deps.clock.now());
+    this.deps.onCancelled?.(batch.id);
     this.wake();
     if (cancelled.status !== batch.status) this.logTransition(cancelled, batch.status);
     return cancelled;
@@ -133,6 +142,7 @@ export class BatchService {
   async delete(id: string): Promise<boolean> {
     const deleted = await this.deps.store.deleteBatch(id, this.deps.clock.now());
     if (deleted) {
+      this.deps.onCancelled?.(id);
       this.wake();
       this.deps.logger.info({ batchId: id }, "batch deleted");
     }

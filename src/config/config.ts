@@ -187,6 +187,12 @@ export const configFileSchema = z.strictObject({
        * a Batch is validated.
        */
       dispatchOrder: z.enum(["prefix", "input"]).optional(),
+      /**
+       * What cancelling a Batch does to its requests already running: `abort` (default) stops them, and
+       * their Items end `batch_cancelled` like the ones that never started; `finish` lets them finish and
+       * keeps their results. Requests that had not started never start, either way.
+       */
+      cancelRunning: z.enum(["abort", "finish"]).optional(),
     })
     .optional(),
   models: z.array(modelSchema).optional(),
@@ -249,6 +255,7 @@ export interface Config {
     shutdownGraceMs: number;
     sweepMs: number;
     dispatchOrder: "prefix" | "input";
+    cancelRunning: "abort" | "finish";
   };
   models: ModelConfig[];
   webhooks: WebhookConfig[];
@@ -272,7 +279,7 @@ export const DEFAULTS = {
   // caught much sooner by bodyIdleTimeoutMs. keepAliveTimeoutMs outlasts the 60 s idle timeout of common
   // load balancers, so they never reuse a connection spool is closing.
   server: { headersTimeoutMs: 30_000, requestTimeoutMs: 3_600_000, keepAliveTimeoutMs: 72_000, bodyIdleTimeoutMs: 30_000 },
-  worker: { leaseMs: 30_000, pollMs: 500, maxAttempts: 5, shutdownGraceMs: 10_000, sweepMs: 1_000, dispatchOrder: "prefix" },
+  worker: { leaseMs: 30_000, pollMs: 500, maxAttempts: 5, shutdownGraceMs: 10_000, sweepMs: 1_000, dispatchOrder: "prefix", cancelRunning: "abort" },
   // First retries within seconds (a receiver restarting), then backing off to hours; about 17 h in all,
   // the spirit of the Standard Webhooks schedule.
   webhookDelivery: { retryDelaysMs: [5_000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000, 7_200_000, 18_000_000, 28_800_000], timeoutMs: 15_000 },

@@ -4,7 +4,7 @@
  * synchronous endpoints, which go ahead of queued Batch traffic (`priority: "sync"`).
  */
 import type { Dialect, RequestKind } from "./types.ts";
-import type { EngineReply } from "./engine.ts";
+import type { EngineReply, EngineStream } from "./engine.ts";
 
 export interface DispatchRequest {
   model: string;
@@ -13,6 +13,8 @@ export interface DispatchRequest {
   body: Record<string, unknown>;
   priority: "sync" | "batch";
   signal?: AbortSignal;
+  /** The Batch of a Batch Item: `cancelBatch` stops it. */
+  batchId?: string;
 }
 
 /** What `dispatchItems` started: one reply per request, and how many Engine calls they make. */
@@ -27,12 +29,29 @@ export interface Dispatcher {
   /** Resolves with the Engine's reply, or rejects with the last EngineError once retries are spent. */
   dispatch(request: DispatchRequest): Promise<EngineReply>;
   /**
+   * A streamed reply (Engine.stream), run in the same lane, queue order and concurrency as `dispatch`:
+   * failures before the reply begins are retried like any request; once it has begun nothing is retried
+   * (the client already has part of it). The slot stays taken until the stream ends, fails, or its reader
+   * stops (which aborts the Engine call, as does `signal`); the Model's timeout covers the whole reply.
+   * Rejects with EngineError "unsupported" when the Model's Engine cannot stream.
+   */
+  dispatchStream(request: DispatchRequest): Promise<EngineStream>;
+  /**
    * Batch Items claimed together. Single-input embedding requests of one Model that its Engine can pack
    * (same dialect and pack key, see Engine.packKey) share one Engine call, bounded by the Model's
    * `embeddingPack`; every other request runs as `dispatch` runs it. Sync requests are never packed: the
    * API's endpoints call `dispatch`, and a pack runs at Batch priority.
    */
   dispatchItems(requests: readonly DispatchRequest[]): DispatchedItems;
+  /**
+   * The Batch was cancelled (called before the cancel is answered, so no request of it starts after):
+   * its requests waiting for a slot fail at once with EngineError "cancelled", as do those sleeping before
+   * a retry when they wake, and any dispatched later; running ones are aborted with it too unless the
+   * Dispatcher lets them finish (config `worker.cancelRunning`). Only this process's requests: a Worker in
+   * another process stops claiming the Batch's Items (the Store no longer hands them out) and finishes
+   * what it holds.
+   */
+  cancelBatch(batchId: string): void;
   /** Requests running or waiting for a slot of `model`. */
   load(model: string): { running: number; waiting: number; concurrency: number };
   close(): Promise<void>;

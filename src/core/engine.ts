@@ -23,6 +23,25 @@
  * request (src/dispatch/embedding-packs.ts). Only a reply that cannot be given to one member (its own
  * translation failed) is an EngineError in that member's place.
  *
+ * Streaming (optional, `stream`): the synchronous API's `stream: true` requests. `stream()` resolves once the
+ * backend has accepted the request and the reply is about to begin (an HTTP upstream answered 2xx, a local
+ * model is loaded, the request parsed and a sequence is held), so every failure before the first token (a
+ * 400, a 429 with Retry-After, a refused connection) still rejects it with an EngineError the Dispatcher can
+ * retry and the API can answer with a plain status. After that the reply arrives as `chunks`: JSON objects
+ * in the Engine's dialect, each one what one Server-Sent Event of that dialect carries
+ * (openai: `chat.completion.chunk` / `text_completion` objects, and a last usage-only chunk when the body
+ * asks for `stream_options.include_usage`; gemini: `GenerateContentResponse` objects). The SSE framing and
+ * terminators (`data: [DONE]`, Gemini's JSON array) belong to the API, not to Engines. A failure mid-stream
+ * throws from the iterator as an EngineError; a consumer that stops early (`break`, `return()`) or whose
+ * request signal fires aborts the backend call at once (an upstream socket is closed, a llama.cpp sequence
+ * is freed). Only `chat` and `completion` requests stream.
+ *
+ * Chunks, like reply bodies, are dialect-shaped, never a neutral event model: the openai Engine passes an
+ * upstream's chunks through (apart from the model name), so fields spool does not know (logprobs, tool call
+ * deltas, reasoning) still reach the client. The translating wrapper turns them into another dialect's
+ * chunks with a stateful translator per stream (src/dialects/translate/stream-*.ts); a new client dialect
+ * (Anthropic) adds translators from the two engine dialects, openai and gemini, to its own events.
+ *
  * Failures are thrown as EngineError, which carries the retry decision where it is made: the adapter
  * knows whether a 409 or a reset connection is worth another try; the Worker only reads `retryable` and
  * `retryAfterMs` (see src/core/retry-policy.ts).
@@ -49,6 +68,26 @@ export interface EngineReply {
   usage: TokenUsage;
   /** Upstream request id, when the backend gave one. */
   requestId: string | null;
+}
+
+/**
+ * One event of a streamed reply: what one Server-Sent Event carries, in a dialect's shape. `event` is the SSE
+ * event name for dialects whose streams name their events (OpenAI Responses, Anthropic), else null.
+ */
+export interface StreamChunk {
+  event: string | null;
+  data: Record<string, unknown>;
+}
+
+/** A reply that has begun (see Engine.stream). */
+export interface EngineStream {
+  /** Upstream request id, when the backend gave one. */
+  requestId: string | null;
+  /**
+   * The reply's chunks in the request's dialect, in order; ends when the reply is complete. Iterate once.
+   * Throws EngineError when the backend fails mid-reply. Stopping early aborts the backend call.
+   */
+  chunks: AsyncIterable<StreamChunk>;
 }
 
 /** What `packKey` needs to know of a request. */
@@ -79,6 +118,11 @@ export interface Engine {
   /** The dialect of bodies this Engine accepts and returns. */
   readonly dialect: Dialect;
   execute(request: EngineRequest): Promise<EngineReply>;
+  /**
+   * The reply of a `chat` or `completion` request as it is generated (see "Streaming" above). Absent: the
+   * Engine cannot stream, and the API answers `stream: true` with a 400 naming `stream`.
+   */
+  stream?(request: EngineRequest): Promise<EngineStream>;
   /** A single-input embedding request's pack key, or null when it must run alone. Absent: never packs. */
   packKey?(request: PackCandidate): PackKey | null;
   /**
@@ -94,7 +138,8 @@ export type EngineErrorKind =
   | "http" // the backend answered with a non-2xx status
   | "network" // connection refused/reset, DNS, TLS
   | "timeout" // the per-request timeout elapsed
-  | "aborted" // cancelled by spool (shutdown, batch cancel)
+  | "aborted" // stopped by spool (shutdown, a client that hung up)
+  | "cancelled" // its Batch was cancelled (Dispatcher.cancelBatch): recorded as batch_cancelled, never retried
   | "unsupported" // the request asks for something this engine cannot do (a per-Item error, not retried)
   | "engine"; // the backend failed internally (model load error, native failure)
 

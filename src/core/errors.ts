@@ -22,13 +22,19 @@ export class AppError extends Error {
   readonly param: string | null;
   /** Extra structured detail for the envelope (e.g. every bad line). */
   readonly details: unknown;
+  /**
+   * A finer machine-readable reason than `code` ("invalid_type", "invalid_value"), for dialects whose
+   * envelopes carry one (OpenAI's `error.code`); null to use the dialect's default for `code`.
+   */
+  readonly reason: string | null;
 
-  constructor(code: AppErrorCode, message: string, options: { param?: string | null; details?: unknown; cause?: unknown } = {}) {
+  constructor(code: AppErrorCode, message: string, options: { param?: string | null; details?: unknown; reason?: string | null; cause?: unknown } = {}) {
     super(message, { cause: options.cause });
     this.name = "AppError";
     this.code = code;
     this.param = options.param ?? null;
     this.details = options.details;
+    this.reason = options.reason ?? null;
   }
 }
 

@@ -62,7 +62,8 @@ export function dispatchPacked(requests: readonly DispatchRequest[], deps: Packi
     }
     let signalId = signalIds.get(request.signal);
     if (signalId === undefined) signalIds.set(request.signal, (signalId = signalIds.size));
-    const key = `${candidate.model.name}\u0000${request.dialect}\u0000${signalId}\u0000${candidate.key}`;
+    // One Batch per pack, so cancelling a Batch (Dispatcher.cancelBatch) never stops another's Items.
+    const key = `${candidate.model.name}\u0000${request.dialect}\u0000${signalId}\u0000${request.batchId ?? ""}\u0000${candidate.key}`;
     let group = groups.get(key);
     if (group === undefined) {
       group = { engine: candidate.engine, model: candidate.model, limits: candidate.limits, members: [] };

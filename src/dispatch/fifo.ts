@@ -22,6 +22,11 @@ export class Fifo<T> {
     return item;
   }
 
+  /** The items still queued, oldest first (a copy). */
+  peekAll(): T[] {
+    return this.items.slice(this.head) as T[];
+  }
+
   drain(): T[] {
     const rest = this.items.slice(this.head) as T[];
     this.items = [];

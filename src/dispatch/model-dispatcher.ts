@@ -20,6 +20,18 @@
  * Batch Items claimed together may share calls: `dispatchItems` packs single-input embedding requests
  * (src/dispatch/embedding-packs.ts); a pack takes one slot and is retried as a whole like one request.
  *
+ * Streams (`dispatchStream`): an attempt ends when the reply has begun (Engine.stream resolved), so failures
+ * before the first chunk are retried as usual; the slot and the attempt's deadline stay with the stream
+ * until it ends, fails or its reader stops (held-stream.ts), and a reader that stops early aborts the
+ * Engine call. So streamed and plain sync requests share one concurrency limit, and a streaming client
+ * that hangs up frees its slot (and its llama.cpp sequence, or its upstream socket) at once.
+ *
+ * Cancelled Batches (`cancelBatch`): requests carry their Batch id; cancelling rejects the Batch's waiters
+ * at once, aborts its running attempts (their deadline windows are per Batch; unless `cancelRunning:
+ * "finish"`), and remembers the id so a request of it dispatched or woken from a retry sleep later fails
+ * before it starts. A Worker claims about twice a Model's concurrency ahead, so without this up to that
+ * many Items already claimed went on to the upstream after the cancel was answered.
+ *
  * Each attempt gets an AbortSignal that fires on the Model's `timeoutMs` (an EngineError "timeout",
  * retryable) or on the caller's signal (an EngineError "aborted", never retried). Batch attempts that start
  * close together share one (src/dispatch/shared-deadlines.ts): one controller and one timer per window
@@ -35,11 +47,11 @@ import type { DispatchedItems, DispatchRequest, Dispatcher } from "../core/dispa
 import { AppError } from "../core/errors.ts";
 import { NO_METRICS, type Metrics } from "../core/metrics.ts";
 import { RETRY_DEFAULTS, retryDelayMs } from "../core/retry-policy.ts";
-import { EngineError, type Engine, type EngineReply } from "../core/engine.ts";
-import { AdaptiveLimit, isOverloadStatus, type AdaptiveLimitOptions } from "./adaptive-limit.ts";
+import { EngineError, type Engine, type EngineReply, type EngineStream } from "../core/engine.ts";
+import { heldStream } from "./held-stream.ts";
+import { cancelledError, once, type Hold, type RunOptions } from "./run-options.ts";
+import { adaptiveOptions, BATCH, BATCH_RETRY, Lane, SYNC, SYNC_RETRY, type Waiter } from "./lane.ts";
 import { dispatchPacked, runEnginePack, type PackOutcome, type PlannedPack } from "./embedding-packs.ts";
-import { Fifo } from "./fifo.ts";
-import { SharedDeadlines } from "./shared-deadlines.ts";
 
 /** Resolves after `ms`; should reject (or resolve) early when `signal` fires. Injected by tests. */
 export type Sleep = (ms: number, signal: AbortSignal) => Promise<void>;
@@ -59,55 +71,12 @@ export interface ModelDispatcherOptions {
    * src/worker/capacity-shares.ts); the lane's ceiling. Default: all of it.
    */
   ceiling?: (model: ModelConfig) => number;
+  /** What cancelBatch does to running requests (config `worker.cancelRunning`). Default "abort". */
+  cancelRunning?: "abort" | "finish";
 }
 
-/** Queue ranks, taken lowest first. */
-const SYNC_RETRY = 0;
-const SYNC = 1;
-const BATCH_RETRY = 2;
-const BATCH = 3;
-
-interface Waiter {
-  grant: () => void;
-  reject: (error: EngineError) => void;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | null;
-  /** Granted, aborted or rejected: skipped when met in a queue (removal from a queue is lazy). */
-  settled: boolean;
-}
-
-class Lane {
-  running = 0;
-  /** The in-flight limit: the Model's `concurrency` (or this process's share of it) as a ceiling, learned below it. */
-  readonly limit: AdaptiveLimit;
-  /** Unsettled waiters across the queues. */
-  queued = 0;
-  /** Requests sleeping before a retry. */
-  sleeping = 0;
-  readonly queues = [new Fifo<Waiter>(), new Fifo<Waiter>(), new Fifo<Waiter>(), new Fifo<Waiter>()];
-  paused = false;
-  /** Clock time the current pause ends (only meaningful while `paused`). */
-  pauseEndMs = 0;
-  /** Signals of running attempts, aborted by close(). */
-  readonly deadlines: SharedDeadlines;
-
-  constructor(
-    readonly name: string,
-    ceiling: number,
-    adaptive: AdaptiveLimitOptions | null,
-  ) {
-    this.deadlines = new SharedDeadlines((reason) => callerAbortedError(name, reason));
-    // Not adaptive: a limit that starts at the ceiling and never hears of overload (see `attempt`).
-    this.limit = new AdaptiveLimit(ceiling, adaptive ?? { initial: ceiling });
-    this.adaptive = adaptive !== null;
-  }
-
-  readonly adaptive: boolean;
-
-  get concurrency(): number {
-    return this.limit.current;
-  }
-}
+/** Cancelled Batch ids remembered for late requests; the oldest are forgotten beyond this. */
+const MAX_CANCELLED_BATCHES = 10_000;
 
 export class ModelDispatcher implements Dispatcher {
   private readonly lanes = new Map<string, Lane>();
@@ -119,6 +88,7 @@ export class ModelDispatcher implements Dispatcher {
   // Every request sleeping before a retry listens to this one signal: thousands at once are expected, so
   // Node's leak warning (more than 10 listeners) would be a false alarm.
   private readonly closing = unlimitedListeners(new AbortController());
+  private readonly cancelledBatches = new Set<string>();
 
   constructor(private readonly options: ModelDispatcherOptions) {
     this.clock = options.clock ?? systemClock;
@@ -131,8 +101,23 @@ export class ModelDispatcher implements Dispatcher {
   async dispatch(request: DispatchRequest): Promise<EngineReply> {
     if (this.closing.signal.aborted) throw closedError(request.model);
     const { engine, model } = this.resolve(request.model);
-    return this.run(model, request.priority === "sync", request.signal, (signal) =>
+    return this.run(model, { sync: request.priority === "sync", signal: request.signal, batchId: request.batchId }, (signal) =>
       engine.execute({ kind: request.kind, dialect: request.dialect, body: request.body, model, signal }),
+    );
+  }
+
+  async dispatchStream(request: DispatchRequest): Promise<EngineStream> {
+    if (this.closing.signal.aborted) throw closedError(request.model);
+    const { engine, model } = this.resolve(request.model);
+    if (engine.stream === undefined) {
+      throw new EngineError({ kind: "unsupported", message: `Model '${model.name}' (engine ${engine.name}) cannot stream replies.`, statusCode: 400, retryable: false });
+    }
+    const open = engine.stream.bind(engine);
+    return this.run(
+      model,
+      { sync: request.priority === "sync", signal: request.signal, batchId: request.batchId },
+      (signal) => open({ kind: request.kind, dialect: request.dialect, body: request.body, model, signal }),
+      (stream, abort, signal, end) => ({ requestId: stream.requestId, chunks: heldStream(stream.chunks, abort, end, (error) => attemptError(error, signal)) }),
     );
   }
 
@@ -155,7 +140,8 @@ export class ModelDispatcher implements Dispatcher {
     if (this.closing.signal.aborted) throw closedError(pack.model.name);
     const { engine, model, dialect, signal } = pack;
     try {
-      const results = await this.run(model, false, signal, (attemptSignal) => runEnginePack(engine, { dialect, bodies: pack.requests.map((request) => request.body), model, signal: attemptSignal }));
+      // Packs never mix Batches (embedding-packs.ts keys them by Batch too).
+      const results = await this.run(model, { sync: false, signal, batchId: pack.requests[0]?.batchId }, (attemptSignal) => runEnginePack(engine, { dialect, bodies: pack.requests.map((request) => request.body), model, signal: attemptSignal }));
       return results.map((result) => (result instanceof EngineError ? { ok: false, error: result } : { ok: true, reply: result }));
     } catch (failure) {
       if (failure instanceof EngineError && (failure.retryable || failure.kind === "aborted")) throw failure;
@@ -166,20 +152,41 @@ export class ModelDispatcher implements Dispatcher {
     }
   }
 
-  /** Runs `call` in a slot of `model`'s lane, retrying retryable EngineErrors (see the file comment). */
-  private async run<T>(model: ModelConfig, sync: boolean, signal: AbortSignal | undefined, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  /**
+   * Runs `call` in a slot of `model`'s lane, retrying retryable EngineErrors (see the file comment). With
+   * `hold`, a successful attempt keeps its slot and deadline: `hold` wraps the value and calls `end` (once)
+   * when the caller is done with it.
+   */
+  private async run<T>(model: ModelConfig, request: RunOptions, call: (signal: AbortSignal) => Promise<T>, hold?: Hold<T>): Promise<T> {
+    const { sync, signal, batchId } = request;
     const lane = this.laneOf(model);
     for (let retry = 0; ; retry += 1) {
       if (signal?.aborted) throw callerAbortedError(model.name, signal.reason);
-      const waiting = this.acquire(lane, retry === 0 ? (sync ? SYNC : BATCH) : sync ? SYNC_RETRY : BATCH_RETRY, signal);
+      if (batchId !== undefined && this.cancelledBatches.has(batchId)) throw cancelledError(batchId, false);
+      const waiting = this.acquire(lane, retry === 0 ? (sync ? SYNC : BATCH) : sync ? SYNC_RETRY : BATCH_RETRY, signal, batchId);
       if (waiting !== null) await waiting;
+      // Granted in the same tick the Batch was cancelled: the waiter was no longer in a queue to reject.
+      if (batchId !== undefined && this.cancelledBatches.has(batchId)) {
+        this.release(lane);
+        throw cancelledError(batchId, false);
+      }
       let failure: unknown;
+      let held = false;
+      const holdSlot: Hold<T> | undefined =
+        hold &&
+        ((value, abort, attemptSignal, end) => {
+          held = true;
+          return hold(value, abort, attemptSignal, () => {
+            end();
+            this.release(lane);
+          });
+        });
       try {
-        return await this.attempt(lane, model, signal, !sync, call);
+        return await this.attempt(lane, model, { signal, batchId, shared: !sync }, call, holdSlot);
       } catch (error) {
         failure = error;
       } finally {
-        this.release(lane);
+        if (!held) this.release(lane);
       }
       // Not an EngineError: a bug in spool or an engine, not a failed request; retrying will not help.
       if (!(failure instanceof EngineError)) throw failure;
@@ -195,6 +202,22 @@ export class ModelDispatcher implements Dispatcher {
       // One line per failed try that will be retried; the try that ends an Item is logged by the Worker.
       this.options.logger?.info({ model: model.name, retry: retry + 1, delayMs, reason: failure.kind, statusCode: failure.statusCode, err: failure.message }, "request failed; retrying");
       if (delayMs > 0) await this.sleepBeforeRetry(lane, delayMs, signal);
+    }
+  }
+
+  cancelBatch(batchId: string): void {
+    this.cancelledBatches.add(batchId);
+    if (this.cancelledBatches.size > MAX_CANCELLED_BATCHES) this.cancelledBatches.delete(this.cancelledBatches.values().next().value!);
+    for (const lane of this.lanes.values()) {
+      for (const queue of lane.queues) {
+        for (const waiter of queue.peekAll()) {
+          if (waiter.settled || waiter.batchId !== batchId) continue;
+          settle(waiter);
+          lane.queued -= 1;
+          waiter.reject(cancelledError(batchId, false));
+        }
+      }
+      if (this.options.cancelRunning !== "finish") lane.deadlines.abortGroup(batchId, cancelledError(batchId, true));
     }
   }
 
@@ -233,7 +256,7 @@ export class ModelDispatcher implements Dispatcher {
     const ceiling = this.options.ceiling?.(model) ?? model.concurrency;
     let lane = this.lanes.get(model.name);
     if (lane === undefined) {
-      lane = new Lane(model.name, ceiling, adaptiveOptions(model));
+      lane = new Lane(model.name, ceiling, adaptiveOptions(model), (reason) => callerAbortedError(model.name, reason));
       this.lanes.set(model.name, lane);
     } else if (lane.limit.ceiling !== ceiling) {
       this.setCeiling(lane, ceiling);
@@ -250,21 +273,17 @@ export class ModelDispatcher implements Dispatcher {
   }
 
   private setCeiling(lane: Lane, ceiling: number): void {
-    const before = lane.limit.ceiling;
-    // Not adaptive: the limit is the ceiling, up or down.
-    if (lane.adaptive) lane.limit.setCeiling(ceiling);
-    else lane.limit.fixAt(ceiling);
-    if (ceiling > before) this.pump(lane);
+    if (lane.setCeiling(ceiling)) this.pump(lane);
   }
 
   /** null when a slot was taken at once (the common case: no promise), else resolves once granted. */
-  private acquire(lane: Lane, rank: number, signal: AbortSignal | undefined): Promise<void> | null {
+  private acquire(lane: Lane, rank: number, signal: AbortSignal | undefined, batchId: string | undefined): Promise<void> | null {
     if (!lane.paused && lane.running < lane.concurrency && lane.queued === 0) {
       lane.running += 1;
       return null;
     }
     return new Promise<void>((grant, reject) => {
-      const waiter: Waiter = { grant, reject, signal, onAbort: null, settled: false };
+      const waiter: Waiter = { grant, reject, signal, batchId, onAbort: null, settled: false };
       if (signal !== undefined) {
         waiter.onAbort = () => {
           if (waiter.settled) return;
@@ -296,31 +315,36 @@ export class ModelDispatcher implements Dispatcher {
     }
   }
 
-  private async attempt<T>(lane: Lane, model: ModelConfig, caller: AbortSignal | undefined, shared: boolean, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  private async attempt<T>(
+    lane: Lane,
+    model: ModelConfig,
+    request: { signal: AbortSignal | undefined; batchId: string | undefined; shared: boolean },
+    call: (signal: AbortSignal) => Promise<T>,
+    hold?: Hold<T>,
+  ): Promise<T> {
+    const caller = request.signal;
     // A waiter granted a slot in the same tick its caller aborted: the listener below would never fire.
     if (caller?.aborted) throw callerAbortedError(model.name, caller.reason);
-    const attempt = lane.deadlines.acquire(model, caller, shared);
+    // A held attempt (a stream) gets a deadline of its own: its reader stopping aborts only it.
+    const attempt = lane.deadlines.acquire(model, caller, request.shared && hold === undefined, request.batchId);
     const startedMs = this.clock.now();
     const number = lane.limit.started();
+    let held = false;
     try {
       const reply = await call(attempt.signal);
       const durationMs = this.clock.now() - startedMs;
       this.metrics.engineCallEnded(model.name, durationMs, null);
-      if (lane.adaptive) {
-        const before = lane.concurrency;
-        lane.limit.succeeded(number, durationMs, lane.running);
-        if (lane.concurrency > before && lane.queued > 0) this.pump(lane);
-      }
-      return reply;
+      if (lane.attemptEnded(number, durationMs, null) && lane.queued > 0) this.pump(lane);
+      if (hold === undefined) return reply;
+      held = true;
+      return hold(reply, attempt.abort, attempt.signal, once(attempt.release));
     } catch (error) {
       const failure = attemptError(error, attempt.signal);
       this.metrics.engineCallEnded(model.name, this.clock.now() - startedMs, failure);
-      if (lane.adaptive && failure instanceof EngineError && isOverloadStatus(failure.statusCode) && lane.limit.overloaded(number)) {
-        this.options.logger?.debug({ model: model.name, limit: lane.concurrency, statusCode: failure.statusCode }, "upstream overloaded; lowering the model's concurrency limit");
-      }
+      lane.attemptEnded(number, 0, failure);
       throw failure;
     } finally {
-      attempt.release();
+      if (!held) attempt.release();
     }
   }
 
@@ -369,13 +393,6 @@ export class ModelDispatcher implements Dispatcher {
       lane.sleeping -= 1;
     }
   }
-}
-
-/** A Model's AIMD settings, or null when its limit is fixed at the ceiling (`adaptive: false`). */
-function adaptiveOptions(model: ModelConfig): AdaptiveLimitOptions | null {
-  const setting = model.adaptive ?? (model.engine !== "llama-cpp");
-  if (setting === false) return null;
-  return setting === true ? {} : setting;
 }
 
 function nextWaiter(lane: Lane): Waiter | undefined {

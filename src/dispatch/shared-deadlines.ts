@@ -10,6 +10,10 @@
  * timer is cleared, so long timeouts leave no timers behind.
  *
  * Sync requests (each with its own caller signal, few of them) keep a controller of their own.
+ *
+ * Windows are also per group (a Batch): `abortGroup` stops one cancelled Batch's running attempts without
+ * touching another's (Dispatcher.cancelBatch). A window of one attempt may be aborted by its owner
+ * (`AttemptSignal.abort`: a stream whose reader stopped).
  */
 import { setMaxListeners } from "node:events";
 import type { ModelConfig } from "../config/config.ts";
@@ -22,6 +26,8 @@ export interface AttemptSignal {
   signal: AbortSignal;
   /** The attempt ended: lets its window's timer go once nobody uses it. */
   release(): void;
+  /** Aborts this attempt's window (only for an attempt that is not shared: it would stop the others too). */
+  abort(reason: unknown): void;
 }
 
 interface Window {
@@ -31,30 +37,40 @@ interface Window {
   active: number;
   timer: NodeJS.Timeout;
   caller: AbortSignal | undefined;
+  group: string | undefined;
   onCallerAbort: (() => void) | null;
 }
 
 export class SharedDeadlines {
-  /** The open window per caller signal. */
-  private readonly open = new Map<AbortSignal | undefined, Window>();
+  /** The open window per caller signal and group. */
+  private readonly open = new Map<AbortSignal | undefined, Map<string | undefined, Window>>();
   /** Every window with a live timer: abortAll() aborts them all. */
   private readonly live = new Set<Window>();
 
   constructor(private readonly callerAborted: (reason: unknown) => EngineError) {}
 
   /** A signal for one attempt starting now; `shared` false gives it a window of its own. */
-  acquire(model: ModelConfig, caller: AbortSignal | undefined, shared: boolean): AttemptSignal {
+  acquire(model: ModelConfig, caller: AbortSignal | undefined, shared: boolean, group?: string): AttemptSignal {
     const widthMs = shared ? Math.min(1_000, Math.floor(model.timeoutMs / 100)) : 0;
     const nowMs = Date.now();
-    let window = widthMs > 0 ? this.open.get(caller) : undefined;
+    let window = widthMs > 0 ? this.open.get(caller)?.get(group) : undefined;
     if (window === undefined || nowMs > (window.closesAtMs ?? 0) || window.controller.signal.aborted) {
       if (window !== undefined && window.active === 0) this.retire(window);
-      window = this.openWindow(model, caller, widthMs > 0 ? nowMs + widthMs : null);
-      if (widthMs > 0) this.open.set(caller, window);
+      window = this.openWindow(model, caller, group, widthMs > 0 ? nowMs + widthMs : null);
+      if (widthMs > 0) {
+        let groups = this.open.get(caller);
+        if (groups === undefined) this.open.set(caller, (groups = new Map()));
+        groups.set(group, window);
+      }
     }
     window.active += 1;
     const joined = window;
-    return { signal: joined.controller.signal, release: () => this.release(joined) };
+    return { signal: joined.controller.signal, release: () => this.release(joined), abort: (reason) => joined.controller.abort(reason) };
+  }
+
+  /** Aborts the running attempts of `group` with `reason` (its Batch was cancelled). */
+  abortGroup(group: string, reason: EngineError): void {
+    for (const window of this.live) if (window.group === group) window.controller.abort(reason);
   }
 
   /** Windows whose timer is set (tests: none may be left once every attempt ended and its window closed). */
@@ -67,12 +83,12 @@ export class SharedDeadlines {
     for (const window of this.live) window.controller.abort(reason);
   }
 
-  private openWindow(model: ModelConfig, caller: AbortSignal | undefined, closesAtMs: number | null): Window {
+  private openWindow(model: ModelConfig, caller: AbortSignal | undefined, group: string | undefined, closesAtMs: number | null): Window {
     const controller = new AbortController();
     // Every attempt of the window (and the HTTP client under it) listens to this one signal.
     setMaxListeners(0, controller.signal);
     const delayMs = Math.min((closesAtMs === null ? 0 : closesAtMs - Date.now()) + model.timeoutMs, MAX_TIMER_MS);
-    const window: Window = { controller, closesAtMs, active: 0, timer: undefined as unknown as NodeJS.Timeout, caller, onCallerAbort: null };
+    const window: Window = { controller, closesAtMs, active: 0, timer: undefined as unknown as NodeJS.Timeout, caller, group, onCallerAbort: null };
     window.timer = setTimeout(() => {
       abortWithTimeout(controller, model);
       this.retire(window);
@@ -98,7 +114,11 @@ export class SharedDeadlines {
     if (!this.live.delete(window)) return;
     clearTimeout(window.timer);
     if (window.caller && window.onCallerAbort) window.caller.removeEventListener("abort", window.onCallerAbort);
-    if (this.open.get(window.caller) === window) this.open.delete(window.caller);
+    const groups = this.open.get(window.caller);
+    if (groups?.get(window.group) === window) {
+      groups.delete(window.group);
+      if (groups.size === 0) this.open.delete(window.caller);
+    }
   }
 }
 

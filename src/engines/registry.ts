@@ -8,7 +8,7 @@
 import type { Logger } from "pino";
 import type { Config, LlamaCppModelConfig, ModelConfig } from "../config/config.ts";
 import type { ModelCatalog } from "../core/model-catalog.ts";
-import type { Engine, EnginePack, EngineReply, EngineError, PackCandidate, PackKey } from "../core/engine.ts";
+import type { Engine, EnginePack, EngineReply, EngineError, EngineStream, PackCandidate, PackKey } from "../core/engine.ts";
 import { GeminiEngine } from "./gemini/gemini-engine.ts";
 import { llamaCppEmbeddingPackKey } from "./llama-cpp/embedding-packs.ts";
 import { LlamaCppEngine } from "./llama-cpp/llama-cpp-engine.ts";
@@ -96,6 +96,12 @@ class LazyPathEngine implements Engine {
 
   async execute(request: Parameters<Engine["execute"]>[0]): ReturnType<Engine["execute"]> {
     return (await this.engine()).execute(request);
+  }
+
+  async stream(request: Parameters<Engine["execute"]>[0]): Promise<EngineStream> {
+    const engine = await this.engine();
+    if (engine.stream === undefined) throw new Error(`Engine '${engine.name}' cannot stream.`);
+    return engine.stream(request);
   }
 
   /** Decided from the body alone, so Items are packed before the model file is even downloaded. */

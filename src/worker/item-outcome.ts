@@ -7,6 +7,7 @@ import type { ItemResult } from "../core/types.ts";
 import { EngineError, type EngineReply } from "../core/engine.ts";
 import { jsonTextOf } from "../core/json.ts";
 import { ZERO_USAGE } from "../core/types.ts";
+import { cancelledResult } from "../core/batch-format.ts";
 
 export type ItemOutcome = { status: "succeeded" | "failed"; result: ItemResult } | { status: "abandoned" };
 
@@ -35,6 +36,8 @@ export function outcomeOfError(error: unknown, nowMs: number): ItemOutcome {
   const base = { requestId: null, usage: ZERO_USAGE, finishedAtMs: nowMs };
   if (error instanceof EngineError) {
     if (error.kind === "aborted") return { status: "abandoned" };
+    // Its Batch was cancelled (Dispatcher.cancelBatch): recorded like the Items the cancel found unstarted.
+    if (error.kind === "cancelled") return { status: "failed", result: { ...cancelledResult(nowMs), errorMessage: error.message } };
     if (error.statusCode !== null) {
       return {
         status: "failed",

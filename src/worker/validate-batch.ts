@@ -240,6 +240,8 @@ async function runValidation(deps: ValidationDeps, batch: Batch, owner: string):
 
   await store.clearItems(batch.id);
   if (batch.inputFileId === null) throw new Error(`Batch ${batch.id} has no input file.`);
+  // A Batch may name a File that does not exist (OpenAI's create accepts any id, as the hosted service does).
+  if ((await store.getFile(batch.inputFileId)) === null) return store.failBatch(batch.id, { owner, errors: [missingFileError(batch.inputFileId)], nowMs: clock.now() });
 
   let buffer: NewItem[] = [];
   const lease = new BatchLease({ store, clock, batchId: batch.id, owner, leaseMs: deps.leaseMs, phase: "validation" });
@@ -273,8 +275,7 @@ async function runValidation(deps: ValidationDeps, batch: Batch, owner: string):
       return null;
     }
     if (error instanceof BlobNotFoundError) {
-      const errors: LineError[] = [{ line: null, code: "file_not_found", param: "input_file_id", message: `The input file ${batch.inputFileId} no longer exists.` }];
-      return store.failBatch(batch.id, { owner, errors, nowMs: clock.now() });
+      return store.failBatch(batch.id, { owner, errors: [missingFileError(batch.inputFileId)], nowMs: clock.now() });
     }
     throw error;
   }
@@ -293,4 +294,8 @@ async function runValidation(deps: ValidationDeps, batch: Batch, owner: string):
     nowMs,
     arrange: report.keyed,
   });
+}
+
+function missingFileError(fileId: string): LineError {
+  return { line: null, code: "file_not_found", param: "input_file_id", message: `Cannot find file ${fileId}: it does not exist or has been deleted.` };
 }

@@ -162,7 +162,7 @@ export class Worker {
       const dialect = item.dialect;
       try {
         const body = this.deps.formats[dialect].requestBody(item.request);
-        ready.push({ item, request: { model: item.model, kind: item.kind, dialect, body, priority: "batch", signal: this.abandon.signal } });
+        ready.push({ item, request: { model: item.model, kind: item.kind, dialect, body, priority: "batch", signal: this.abandon.signal, batchId: item.batchId } });
       } catch (error) {
         this.finish(lane, item, this.outcomeOfFailure(item, error));
       }

@@ -44,7 +44,7 @@ async function trickle(socket: Socket, total: number, chunk: number, everyMs: nu
 }
 
 function multipartHead(boundary: string, filename: string): string {
-  return `--${boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`;
+  return `--${boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nuser_data\r\n--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`;
 }
 
 describe("slow clients: the body idle deadline", () => {
@@ -157,7 +157,7 @@ describe("slow clients: the body idle deadline", () => {
     try {
       const bytes = new Uint8Array(4 * 1024 * 1024).fill(120);
       const form = new FormData();
-      form.append("purpose", "batch");
+      form.append("purpose", "user_data");
       form.append("file", new Blob([bytes]), "slow-storage.jsonl");
       const viaOpenAI = await fetch(`${spool.openaiBaseUrl}/files`, { method: "POST", body: form });
       expect(viaOpenAI.status).toBe(200);

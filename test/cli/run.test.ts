@@ -108,16 +108,16 @@ describe("spool run", () => {
     const { code, stdout } = await runToEnd(["-i", input, "-o", output, "--config", configPath]);
     expect(code).toBe(1);
     expect(stdout).toMatch(/^line 2: invalid_json_line: /m);
-    expect(stdout).toMatch(/^line 4: missing_custom_id \(custom_id\): /m);
+    expect(stdout).toMatch(/^line 4: missing_required_parameter \(custom_id\): /m);
     expect(stdout).toMatch(/^line 5: model_not_found \(body\.model\): .*Configured models: gpt-test/m);
     expect(stdout).not.toMatch(/^line [13]:/m);
     expect(stdout).toContain("nothing was run");
     expect(existsSync(output)).toBe(false);
 
-    writeFileSync(input, `${JSON.stringify({ custom_id: "a", method: "POST", url: "/v1/responses", body: { model: "gpt-test" } })}\n`);
+    writeFileSync(input, `${JSON.stringify({ custom_id: "a", method: "POST", url: "/v1/images/generations", body: { model: "gpt-test", prompt: "a cat" } })}\n`);
     const unsupported = await runToEnd(["-i", input, "-o", output, "--config", configPath]);
     expect(unsupported.code).toBe(1);
-    expect(unsupported.stdout).toContain("the first request's url is '/v1/responses'; spool runs batches for /v1/chat/completions");
+    expect(unsupported.stdout).toContain("the first request's url is '/v1/images/generations'; spool runs batches for /v1/chat/completions, /v1/responses");
     expect(upstream.requests).toBe(0);
   }, 120_000);
 

@@ -33,9 +33,9 @@ describe("spool validate", () => {
     expect(status).toBe(1);
     expect(stdout).toMatch(/^line 2: invalid_json_line/m);
     expect(stdout).toMatch(/^line 3: duplicate_custom_id \(custom_id\)/m);
-    expect(stdout).toMatch(/^line 4: invalid_method \(method\)/m);
+    expect(stdout).toMatch(/^line 4: invalid_value \(method\)/m);
     expect(stdout).toMatch(/^line 4: .*\(body\.messages\)/m);
-    expect(stdout).toMatch(/^line 6: url_mismatch \(url\)/m);
+    expect(stdout).toMatch(/^line 6: invalid_url \(url\)/m);
     expect(stdout).not.toMatch(/^line 1:/m);
     expect(stdout).not.toMatch(/^line 5:/m);
   });

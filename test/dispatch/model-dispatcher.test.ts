@@ -246,6 +246,38 @@ describe("ModelDispatcher queueing", () => {
     expect(dispatcher.load(model.name).running).toBe(0);
   });
 
+  it("stops a cancelled Batch's requests: queued ones at once, the running one aborted, later ones before they start", async () => {
+    const ofBatch = (id: string, batchId: string) => dispatcher.dispatch({ model: model.name, kind: "chat", dialect: "openai", body: { id }, priority: "batch", batchId });
+    const running = ofBatch("a-running", "batch_a");
+    const queued = ofBatch("a-queued", "batch_a");
+    const other = ofBatch("b-queued", "batch_b");
+    await waitFor(() => engine.started.length === 1);
+    dispatcher.cancelBatch("batch_a");
+    expect(await rejection(queued)).toMatchObject({ kind: "cancelled", retryable: false, message: expect.stringContaining("before this request ran") });
+    expect(await rejection(running)).toMatchObject({ kind: "cancelled", message: expect.stringContaining("while this request ran") });
+    expect(await rejection(ofBatch("a-late", "batch_a"))).toMatchObject({ kind: "cancelled" });
+    await waitFor(() => engine.started.includes("b-queued"));
+    engine.finish("b-queued");
+    await other;
+    expect(engine.started).toEqual(["a-running", "b-queued"]);
+  });
+
+  it("lets a cancelled Batch's running request finish with cancelRunning: finish", async () => {
+    const finishing = new ModelDispatcher({ resolve: () => ({ engine, model }), cancelRunning: "finish" });
+    try {
+      const running = finishing.dispatch({ model: model.name, kind: "chat", dialect: "openai", body: { id: "keep" }, priority: "batch", batchId: "batch_f" });
+      const queued = finishing.dispatch({ model: model.name, kind: "chat", dialect: "openai", body: { id: "drop" }, priority: "batch", batchId: "batch_f" });
+      await waitFor(() => engine.started.length === 1);
+      finishing.cancelBatch("batch_f");
+      expect(await rejection(queued)).toMatchObject({ kind: "cancelled" });
+      engine.finish("keep");
+      expect((await running).body).toEqual({ id: "keep" });
+      expect(engine.started).toEqual(["keep"]);
+    } finally {
+      await finishing.close();
+    }
+  });
+
   it("rejects waiting and running requests with aborted errors on close", async () => {
     const running = send("running", "batch");
     const waiting = send("waiting", "sync");

@@ -145,11 +145,16 @@ export async function expectAlive(url: string): Promise<void> {
 }
 
 /** Uploads `content` and runs an OpenAI batch over it to a final status. */
-export async function runOpenAIBatch(url: string, content: string | Buffer, endpoint = "/v1/chat/completions"): Promise<OpenAIBatch> {
+/** Uploads `content` as a batch input file; the raw answer (the file, or the upload's refusal). */
+export async function uploadBatchFile(url: string, content: string | Buffer): Promise<Response> {
   const form = new FormData();
   form.append("purpose", "batch");
   form.append("file", new Blob([new Uint8Array(typeof content === "string" ? Buffer.from(content) : content)]), "corpus.jsonl");
-  const upload = await fetch(`${url}/v1/files`, { method: "POST", body: form });
+  return fetch(`${url}/v1/files`, { method: "POST", body: form });
+}
+
+export async function runOpenAIBatch(url: string, content: string | Buffer, endpoint = "/v1/chat/completions"): Promise<OpenAIBatch> {
+  const upload = await uploadBatchFile(url, content);
   expect(upload.status).toBe(200);
   const fileId = ((await upload.json()) as { id: string }).id;
   const created = await fetch(`${url}/v1/batches`, {

@@ -11,6 +11,7 @@ import {
   fileText,
   runGeminiBatch,
   runOpenAIBatch,
+  uploadBatchFile,
   send,
   startCorpusApp,
   type CorpusApp,
@@ -106,6 +107,16 @@ describe.each([
 
 describe("odd input files", () => {
   it.each(OPENAI_FILE_CASES.map((each) => [each.name, each] as const))("OpenAI: %s", async (_name, each) => {
+    if ("refusedAtUpload" in each.expect) {
+      const upload = await uploadBatchFile(corpus.url, each.content);
+      expect(upload.status).toBe(400);
+      const { error } = (await upload.json()) as { error: { message: string; param: string; code: string } };
+      expect(error).toMatchObject({ param: "file", code: "invalid_file_format" });
+      expect(error.message).toMatch(/^Invalid file format for Batch API: /);
+      expect(error.message).toMatch(each.expect.refusedAtUpload);
+      await expectAlive(corpus.url);
+      return;
+    }
     const batch = await runOpenAIBatch(corpus.url, each.content);
     if ("completed" in each.expect) {
       expect(batch.status).toBe("completed");

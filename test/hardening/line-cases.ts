@@ -34,39 +34,35 @@ export const OPENAI_CHAT_LINES: LineCase[] = [
   { name: "a JSON array", line: "[1,2]", code: "invalid_line", param: null },
   { name: "a JSON string", line: '"just text"', code: "invalid_line", param: null },
   { name: "JSON null", line: "null", code: "invalid_line", param: null },
-  { name: "no custom_id", line: JSON.stringify({ method: "POST", url: "/v1/chat/completions", body: chat() }), code: "missing_custom_id", param: "custom_id" },
-  { name: "a numeric custom_id", line: openAILine(chat(), { custom_id: 5 }), code: "invalid_custom_id", param: "custom_id" },
-  { name: "an empty custom_id", line: openAILine(chat(), { custom_id: "" }), code: "invalid_custom_id", param: "custom_id" },
-  { name: "method GET", line: openAILine(chat(), { method: "GET" }), code: "invalid_method", param: "method" },
-  { name: "no method", line: openAILine(chat(), { method: undefined }), code: "invalid_method", param: "method" },
-  { name: "another endpoint's url", line: openAILine(chat(), { url: "/v1/embeddings" }), code: "url_mismatch", param: "url" },
-  { name: "no url", line: openAILine(chat(), { url: undefined }), code: "url_mismatch", param: "url" },
-  { name: "a string body", line: openAILine(chat(), { body: "text" }), code: "invalid_body", param: "body" },
-  { name: "no body", line: openAILine(chat(), { body: undefined }), code: "invalid_body", param: "body" },
-  { name: "no model", line: openAILine(chat({ model: undefined })), code: "missing_model", param: "body.model" },
-  { name: "a numeric model", line: openAILine(chat({ model: 7 })), code: "missing_model", param: "body.model" },
+  { name: "no custom_id", line: JSON.stringify({ method: "POST", url: "/v1/chat/completions", body: chat() }), code: "missing_required_parameter", param: "custom_id" },
+  { name: "a numeric custom_id", line: openAILine(chat(), { custom_id: 5 }), code: "invalid_type", param: "custom_id" },
+  { name: "an empty custom_id", line: openAILine(chat(), { custom_id: "" }), code: "invalid_value", param: "custom_id" },
+  { name: "method GET", line: openAILine(chat(), { method: "GET" }), code: "invalid_value", param: "method" },
+  { name: "no method", line: openAILine(chat(), { method: undefined }), code: "missing_required_parameter", param: "method" },
+  { name: "another endpoint's url", line: openAILine(chat(), { url: "/v1/embeddings" }), code: "invalid_url", param: "url" },
+  { name: "no url", line: openAILine(chat(), { url: undefined }), code: "missing_required_parameter", param: "url" },
+  { name: "a string body", line: openAILine(chat(), { body: "text" }), code: "invalid_type", param: "body" },
+  { name: "no body", line: openAILine(chat(), { body: undefined }), code: "missing_required_parameter", param: "body" },
+  { name: "no model", line: openAILine(chat({ model: undefined })), code: "invalid_request", param: "body.model" },
+  { name: "a numeric model", line: openAILine(chat({ model: 7 })), code: "invalid_type", param: "body.model" },
   { name: "an unknown model", line: openAILine(chat({ model: "nope" })), code: "model_not_found", param: "body.model" },
   { name: "an embeddings-only model", line: openAILine(chat({ model: "embed-test" })), code: "unsupported_model", param: "body.model" },
-  { name: "stream: true", line: openAILine(chat({ stream: true })), code: "unsupported_value", param: "body.stream" },
-  { name: "no messages", line: openAILine(chat({ messages: undefined })), code: "missing_required_parameter", param: "body.messages" },
+  { name: "stream: true", line: openAILine(chat({ stream: true })), code: "streaming_unsupported", param: "body.stream" },
+  { name: "no messages", line: openAILine(chat({ messages: undefined })), code: "invalid_request", param: "body.messages" },
   { name: "messages as a string", line: openAILine(chat({ messages: "hi" })), code: "invalid_type", param: "body.messages" },
   { name: "no message", line: openAILine(chat({ messages: [] })), code: "invalid_value", param: "body.messages" },
-  { name: "a message that is a number", line: openAILine(chat({ messages: [1] })), code: "invalid_type", param: "body.messages[0]" },
-  { name: "a message without role", line: openAILine(chat({ messages: [{ content: "x" }] })), code: "missing_required_parameter", param: "body.messages[0].role" },
-  { name: "a numeric role", line: openAILine(chat({ messages: [{ role: 5, content: "x" }] })), code: "invalid_type", param: "body.messages[0].role" },
-  { name: "numeric content", line: openAILine(chat({ messages: [{ role: "user", content: 5 }] })), code: "invalid_type", param: "body.messages[0].content" },
   { name: "a custom_id used on line 1", line: openAILine(chat(), { custom_id: "good-1" }), code: "duplicate_custom_id", param: "custom_id" },
   { name: "a second model in the file", line: openAILine(chat({ model: "gpt-other" })), code: "model_mismatch", param: "body.model" },
   { name: "JSON nested 5,000 levels", line: `{"custom_id":"deep","method":"POST","url":"/v1/chat/completions","body":{"model":"gpt-test","messages":${nested}}}`, code: "json_too_deep", param: "body.messages[0][0][0][0][0][0]" },
   { name: "a line over maxLineBytes", line: openAILine(chat({ messages: [{ role: "user", content: "x".repeat(LIMITS.maxLineBytes) }] })), code: "line_too_long", param: null },
-  { name: "bytes that are not UTF-8", line: Buffer.concat([Buffer.from('{"custom_id":"'), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('"}')]), code: "invalid_utf8", param: null },
+  // Bytes that are not UTF-8 are refused at upload now (file-cases.ts), before any line is validated.
 ];
 
 export const OPENAI_EMBEDDING_FIRST = JSON.stringify({ custom_id: "e-1", method: "POST", url: "/v1/embeddings", body: { model: "embed-test", input: "fine" } });
 const embedding = (input: unknown, model = "embed-test"): string => JSON.stringify({ custom_id: `e-${Math.random().toString(36).slice(2)}`, method: "POST", url: "/v1/embeddings", body: { model, input } });
 
 export const OPENAI_EMBEDDING_LINES: LineCase[] = [
-  { name: "no input", line: embedding(undefined), code: "missing_required_parameter", param: "body.input" },
+  { name: "no input", line: embedding(undefined), code: "invalid_request", param: "body.input" },
   { name: "an empty input string", line: embedding(""), code: "invalid_value", param: "body.input" },
   { name: "an empty input list", line: embedding([]), code: "invalid_value", param: "body.input" },
   { name: "a numeric input", line: embedding(5), code: "invalid_type", param: "body.input" },
@@ -77,7 +73,7 @@ export const OPENAI_EMBEDDING_LINES: LineCase[] = [
 
 export const OPENAI_COMPLETION_FIRST = JSON.stringify({ custom_id: "p-1", method: "POST", url: "/v1/completions", body: { model: "gpt-test", prompt: "fine" } });
 export const OPENAI_COMPLETION_LINES: LineCase[] = [
-  { name: "no prompt", line: JSON.stringify({ custom_id: "p-2", method: "POST", url: "/v1/completions", body: { model: "gpt-test" } }), code: "missing_required_parameter", param: "body.prompt" },
+  { name: "no prompt", line: JSON.stringify({ custom_id: "p-2", method: "POST", url: "/v1/completions", body: { model: "gpt-test" } }), code: "invalid_request", param: "body.prompt" },
   { name: "an object prompt", line: JSON.stringify({ custom_id: "p-3", method: "POST", url: "/v1/completions", body: { model: "gpt-test", prompt: { a: 1 } } }), code: "invalid_type", param: "body.prompt" },
 ];
 

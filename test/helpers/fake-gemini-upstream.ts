@@ -6,6 +6,9 @@
  * deterministically: generateContent answers `echo: <last user text>` (or `{"echo": "<text>"}` when
  * `responseMimeType` is application/json); vectors derive from the text and honour outputDimensionality.
  *
+ * `:streamGenerateContent` answers the same reply in pieces of four characters (Server-Sent Events with
+ * `alt=sse`, else a JSON array), the last piece with finishReason and usageMetadata, as Gemini streams.
+ *
  * Faults, chosen per request through `setFault`: a status with a Google error envelope (429
  * RESOURCE_EXHAUSTED with Retry-After and/or a google.rpc.RetryInfo detail, 5xx, 4xx), a reset
  * connection, a delay or no answer, and the two empty 200s Gemini really sends: a candidate that spent
@@ -25,7 +28,7 @@ export interface FakeGeminiUpstreamOptions {
   thoughtsTokenCount?: number;
 }
 
-export type FakeGeminiMethod = "generateContent" | "embedContent" | "batchEmbedContents";
+export type FakeGeminiMethod = "generateContent" | "streamGenerateContent" | "embedContent" | "batchEmbedContents";
 
 /**
  * What to do with one request. Applied in this order: wait `delayMs`; then `hang`, `reset`, `status`
@@ -88,7 +91,7 @@ export interface FakeGeminiUpstream {
   close(): Promise<void>;
 }
 
-const ROUTE = /^(?:\/[^:]*)?\/v\w+\/(?:models|tunedModels)\/(.+):(generateContent|embedContent|batchEmbedContents)$/;
+const ROUTE = /^(?:\/[^:]*)?\/v\w+\/(?:models|tunedModels)\/(.+):(generateContent|streamGenerateContent|embedContent|batchEmbedContents)$/;
 
 const STATUS_NAMES: Record<number, string> = {
   400: "INVALID_ARGUMENT",
@@ -142,7 +145,7 @@ export async function startFakeGeminiUpstream(options: FakeGeminiUpstreamOptions
       const attemptForKey = (countsByKey.get(key) ?? 0) + 1;
       countsByKey.set(key, attemptForKey);
       const chosen = fault?.({ key, method, model, body, headers: req.headers, attemptForKey, n });
-      const answer = (): void => respond(res, { method, model, body, n, fault: chosen, options });
+      const answer = (): void => respond(res, { method, model, body, n, fault: chosen, options, sse: url.searchParams.get("alt") === "sse" });
       if (chosen?.delayMs) setTimeout(answer, chosen.delayMs).unref();
       else answer();
     });
@@ -184,6 +187,7 @@ interface Exchange {
   n: number;
   fault: FakeGeminiFault | undefined;
   options: FakeGeminiUpstreamOptions;
+  sse: boolean;
 }
 
 function respond(res: http.ServerResponse, exchange: Exchange): void {
@@ -200,9 +204,10 @@ function respond(res: http.ServerResponse, exchange: Exchange): void {
     sendJson(res, fault.status, fault.body ?? googleError(fault.status, defaultMessage(fault.status), details), headers);
     return;
   }
-  if (exchange.method === "generateContent") {
+  if (exchange.method === "generateContent" || exchange.method === "streamGenerateContent") {
     const problem = Array.isArray(field(exchange.body, "contents")) ? null : "contents is required";
     if (problem) sendJson(res, 400, googleError(400, `* GenerateContentRequest.${problem}`));
+    else if (exchange.method === "streamGenerateContent") streamReply(res, generateReply(exchange) as Record<string, unknown>, exchange.sse);
     else sendJson(res, 200, generateReply(exchange));
     return;
   }
@@ -245,6 +250,21 @@ function generateReply({ model, body, n, fault, options }: Exchange): unknown {
   };
 }
 
+/** The reply in four-character pieces: every piece a GenerateContentResponse, the last with finish and usage. */
+function streamReply(res: http.ServerResponse, reply: Record<string, unknown>, sse: boolean): void {
+  const candidate = asObject(asArray(reply.candidates)[0]);
+  const text = textOf(candidate?.content);
+  const base = { modelVersion: reply.modelVersion, responseId: reply.responseId };
+  const pieces: Record<string, unknown>[] = [];
+  for (let at = 0; at < text.length; at += 4) pieces.push({ candidates: [{ content: { role: "model", parts: [{ text: text.slice(at, at + 4) }] }, index: 0 }], ...base });
+  if (candidate === undefined) pieces.push(reply);
+  else pieces.push({ candidates: [{ content: { role: "model", parts: [] }, finishReason: candidate.finishReason, index: 0 }], usageMetadata: reply.usageMetadata, ...base });
+  res.writeHead(200, { "content-type": sse ? "text/event-stream" : "application/json; charset=UTF-8" });
+  if (sse) for (const piece of pieces) res.write(`data: ${JSON.stringify(piece)}\r\n\r\n`);
+  else res.write(`[${pieces.map((piece) => JSON.stringify(piece)).join(",\r\n")}]`);
+  res.end();
+}
+
 function embedReply({ method, body, options }: Exchange): unknown {
   const vector = (request: unknown): { values: number[] } => {
     const size = Number(field(asObject(request), "outputDimensionality") ?? options.embeddingDimensions ?? 8);
@@ -255,7 +275,7 @@ function embedReply({ method, body, options }: Exchange): unknown {
 }
 
 function keyOf(method: FakeGeminiMethod, body: Record<string, unknown>): string {
-  if (method === "generateContent") return lastUserText(asArray(field(body, "contents")));
+  if (method === "generateContent" || method === "streamGenerateContent") return lastUserText(asArray(field(body, "contents")));
   if (method === "batchEmbedContents") return asArray(body.requests).map((request) => textOf(field(asObject(request), "content"))).join("\n");
   return textOf(field(body, "content"));
 }

@@ -11,6 +11,13 @@
  * `countsByKey` counts requests per Item text so a test can check each arrived no more often than its
  * retries explain.
  *
+ * A chat body with `tools` and `tool_choice: "required"` is answered with one call of the first tool, its
+ * arguments `{"text": <last user text>}` (finish_reason tool_calls).
+ *
+ * `stream: true` bodies (chat and completions) get the same reply as Server-Sent Events, shaped like
+ * OpenAI's: a role chunk, the text a few characters at a time, a finish chunk, a usage chunk when
+ * `stream_options.include_usage` asks for it, then `data: [DONE]`; `streamIntervalMs` spaces the events.
+ *
  * Fast on purpose (benchmarks drive tens of thousands of requests a second through it): no logging, no
  * per-request allocations beyond the reply, and request bodies are kept only with `record: true`.
  */
@@ -33,6 +40,10 @@ export interface FakeOpenAIUpstreamOptions {
    * names the input (`input[3]` in a list, `input` for a lone string).
    */
   rejectInput?: (text: string) => boolean;
+  /** Pause between the events of a streamed reply, milliseconds. Default 0. */
+  streamIntervalMs?: number;
+  /** Characters of text per streamed chunk. Default 4. */
+  streamPieceChars?: number;
 }
 
 /**
@@ -55,6 +66,8 @@ export interface FakeFault {
   truncate?: boolean;
   hang?: boolean;
   delayMs?: number;
+  /** For a streamed reply: fail after this many events with an `error` event (as OpenAI reports late failures). */
+  streamErrorAfter?: number;
   /**
    * Hold the request until this settles (resolves or rejects), then go on as above: a gate the test opens
    * when it wants the answer, e.g. a reply that must arrive only after another Worker finished the Item.
@@ -96,6 +109,8 @@ export interface FakeOpenAIUpstream {
   /** Inference requests being handled now, and the most at once since start or `resetCounts()`. */
   readonly inFlight: number;
   readonly maxInFlight: number;
+  /** Streamed replies whose client went away before the last event. */
+  readonly streamsCutShort: number;
   /** The latest inference request (always kept). */
   readonly lastRequest: ReceivedRequest | null;
   /** Every inference request, only with `record: true`. */
@@ -108,6 +123,7 @@ export interface FakeOpenAIUpstream {
   setCapacity(n: number | null): void;
   readonly rejectedByCapacity: number;
   setLatency(ms: number): void;
+  setStreamInterval(ms: number): void;
   resetCounts(): void;
   /** Stops listening and destroys open sockets (hung and keep-alive ones), so tests never hang. */
   close(): Promise<void>;
@@ -125,7 +141,8 @@ export async function startFakeOpenAIUpstream(options: FakeOpenAIUpstreamOptions
   let admitted = 0;
   let rejectedByCapacity = 0;
   let latencyMs = options.latencyMs ?? 0;
-  const state = { requests: 0, inFlight: 0, maxInFlight: 0, lastRequest: null as ReceivedRequest | null };
+  const state = { requests: 0, inFlight: 0, maxInFlight: 0, streamsCutShort: 0, lastRequest: null as ReceivedRequest | null };
+  const streaming = { intervalMs: options.streamIntervalMs ?? 0, pieceChars: options.streamPieceChars ?? 4, onCutShort: () => void (state.streamsCutShort += 1) };
   const countsByKey = new Map<string, number>();
   const received: ReceivedRequest[] = [];
   const models = options.models ?? ["fake-model"];
@@ -180,7 +197,7 @@ export async function startFakeOpenAIUpstream(options: FakeOpenAIUpstreamOptions
         admitted += 1;
         res.once("close", () => (admitted -= 1));
       }
-      const answer = (): void => respond(res, requestId, kind, body, n, chosen, dimensions, options.rejectInput);
+      const answer = (): void => respond(res, requestId, kind, body, n, chosen, dimensions, options.rejectInput, streaming);
       const delay = latencyMs + (chosen?.delayMs ?? 0);
       const answerAfterDelay = (): void => {
         if (delay > 0) setTimeout(answer, delay).unref();
@@ -216,6 +233,9 @@ export async function startFakeOpenAIUpstream(options: FakeOpenAIUpstreamOptions
     get lastRequest() {
       return state.lastRequest;
     },
+    get streamsCutShort() {
+      return state.streamsCutShort;
+    },
     received,
     setFault(rule) {
       fault = rule;
@@ -228,6 +248,9 @@ export async function startFakeOpenAIUpstream(options: FakeOpenAIUpstreamOptions
     },
     setLatency(ms) {
       latencyMs = ms;
+    },
+    setStreamInterval(ms) {
+      streaming.intervalMs = ms;
     },
     resetCounts() {
       state.requests = 0;
@@ -260,6 +283,7 @@ function respond(
   fault: FakeFault | undefined,
   dimensions: number,
   rejectInput: ((text: string) => boolean) | undefined,
+  streaming: StreamSettings,
 ): void {
   if (res.destroyed) return;
   if (fault?.hang) return;
@@ -282,7 +306,71 @@ function respond(
     sendJson(res, 400, requestId, errorEnvelope(400, problem.message, null, problem.param));
     return;
   }
+  if (body.stream === true && kind !== "embedding") {
+    streamReply(res, requestId, kind, body, replyFor(kind, body, n, dimensions) as Record<string, unknown>, streaming, fault?.streamErrorAfter);
+    return;
+  }
   sendJson(res, 200, requestId, replyFor(kind, body, n, dimensions));
+}
+
+interface StreamSettings {
+  intervalMs: number;
+  pieceChars: number;
+  onCutShort: () => void;
+}
+
+/** The reply as OpenAI streams it (see the file comment), one event per `intervalMs`. */
+function streamReply(
+  res: http.ServerResponse,
+  requestId: string,
+  kind: FakeRequestKind,
+  body: Record<string, unknown>,
+  reply: Record<string, unknown>,
+  settings: StreamSettings,
+  errorAfter: number | undefined,
+): void {
+  const choice = (reply.choices as Record<string, unknown>[])[0]!;
+  const message = choice.message as { content: string | null; tool_calls?: { id: string; function: { name: string; arguments: string } }[] } | undefined;
+  const text = kind === "chat" ? (message?.content ?? "") : String(choice.text);
+  const base = { id: reply.id, object: kind === "chat" ? "chat.completion.chunk" : "text_completion", created: reply.created, model: reply.model };
+  const includeUsage = (body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
+  const usageField = includeUsage ? { usage: null } : {};
+  const events: unknown[] = [];
+  const piece = (content: string, finish: string | null): unknown =>
+    kind === "chat"
+      ? { ...base, choices: [{ index: 0, delta: finish ? {} : { content }, logprobs: null, finish_reason: finish }], ...usageField }
+      : { ...base, choices: [{ text: content, index: 0, logprobs: null, finish_reason: finish }], ...usageField };
+  if (kind === "chat") events.push({ ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }], ...usageField });
+  for (let at = 0; at < text.length; at += settings.pieceChars) events.push(piece(text.slice(at, at + settings.pieceChars), null));
+  for (const [index, call] of (message?.tool_calls ?? []).entries()) {
+    // A call streams as OpenAI streams it: id and name first, then the arguments in pieces.
+    const delta = (fields: Record<string, unknown>): unknown => ({ ...base, choices: [{ index: 0, delta: { tool_calls: [{ index, ...fields }] }, logprobs: null, finish_reason: null }], ...usageField });
+    events.push(delta({ id: call.id, type: "function", function: { name: call.function.name, arguments: "" } }));
+    for (let at = 0; at < call.function.arguments.length; at += settings.pieceChars) events.push(delta({ function: { arguments: call.function.arguments.slice(at, at + settings.pieceChars) } }));
+  }
+  events.push(piece("", String(choice.finish_reason ?? "stop")));
+  if (includeUsage) events.push({ ...base, choices: [], usage: reply.usage });
+  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", "x-request-id": requestId });
+  let sent = 0;
+  const next = (): void => {
+    if (res.destroyed) {
+      settings.onCutShort();
+      return;
+    }
+    if (errorAfter !== undefined && sent === errorAfter) {
+      res.end(`data: ${JSON.stringify(errorEnvelope(500, "The server had an error while streaming.", "server_error"))}\n\n`);
+      return;
+    }
+    if (sent === events.length) {
+      res.end("data: [DONE]\n\n");
+      return;
+    }
+    res.write(`data: ${JSON.stringify(events[sent])}\n\n`);
+    sent += 1;
+    if (settings.intervalMs > 0) setTimeout(next, settings.intervalMs).unref();
+    else setImmediate(next);
+  };
+  next();
 }
 
 function sendFault(res: http.ServerResponse, requestId: string, fault: FakeFault, status: number): void {
@@ -388,6 +476,12 @@ function replyFor(kind: FakeRequestKind, body: Record<string, unknown>, n: numbe
   if (kind === "chat") {
     const messages = messagesOf(body);
     const lastUser = [...messages].reverse().find((message) => message?.role === "user");
+    const tool = Array.isArray(body.tools) && body.tool_choice === "required" ? (body.tools[0] as { function?: { name?: string } }) : undefined;
+    if (tool !== undefined) {
+      const call = { id: `call_fake${n}`, type: "function", function: { name: tool.function?.name ?? "", arguments: JSON.stringify({ text: contentText(lastUser?.content) }) } };
+      const message = { role: "assistant", content: null, tool_calls: [call], refusal: null };
+      return { id: `chatcmpl-fake${n}`, object: "chat.completion", created, model, choices: [{ index: 0, message, logprobs: null, finish_reason: "tool_calls" }], usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 } };
+    }
     const content = `echo: ${contentText(lastUser?.content)}`;
     const promptTokens = messages.reduce((sum, message) => sum + 4 + tokenCount(contentText(message?.content)), 0);
     const completionTokens = tokenCount(content);

@@ -52,9 +52,9 @@ describe.each(storeBackends)("Sweeper validation on the $name store", (backend) 
     expect(failed?.status).toBe("failed");
     expect(failed?.errors?.map((error) => [error.line, error.code])).toEqual([
       [2, "invalid_json_line"],
-      [3, "missing_custom_id"],
+      [3, "missing_required_parameter"],
       [3, "invalid_value"],
-      [4, "url_mismatch"],
+      [4, "invalid_url"],
       [5, "duplicate_custom_id"],
       [6, "model_not_found"],
     ]);

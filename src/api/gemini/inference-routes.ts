@@ -1,5 +1,6 @@
 /**
- * Synchronous `models/{m}:generateContent`, `:embedContent`, `:batchEmbedContents`, and the model list.
+ * Synchronous `models/{m}:generateContent`, `:streamGenerateContent` (Server-Sent Events with `alt=sse`, a
+ * streamed JSON array without), `:embedContent`, `:batchEmbedContents`, and the model list.
  * Requests go through the same Dispatcher as Batch Items (ahead of batch traffic); engines in the other
  * dialect are translated by the registry, so bodies and replies here are always Gemini-shaped.
  */
@@ -11,10 +12,12 @@ import type { ModelConfig } from "../../config/config.ts";
 import { EngineError, type EngineReply } from "../../core/engine.ts";
 import { resolveModel } from "./batches-routes.ts";
 import { engineErrorReply, invalidArgument } from "./errors.ts";
+import { sendEventStream } from "../shared/event-stream.ts";
+import { GEMINI_ARRAY_STREAM, GEMINI_SSE_STREAM } from "./stream-formats.ts";
 import { checkRequest } from "../../dialects/gemini/request-checks.ts";
 import { field, isObject, type Json } from "../../dialects/gemini/wire.ts";
 
-export type SyncVerb = "generateContent" | "embedContent" | "batchEmbedContents";
+export type SyncVerb = "generateContent" | "streamGenerateContent" | "embedContent" | "batchEmbedContents";
 
 function checked(ctx: AppContext, body: unknown, path: string, kind: RequestKind, model: string): Json {
   if (!isObject(body)) throw invalidArgument("The request body must be a JSON object.", path);
@@ -27,7 +30,7 @@ function checked(ctx: AppContext, body: unknown, path: string, kind: RequestKind
 }
 
 export async function runSync(ctx: AppContext, rawModel: string, verb: SyncVerb, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-  const kind: RequestKind = verb === "generateContent" ? "chat" : "embedding";
+  const kind: RequestKind = verb === "generateContent" || verb === "streamGenerateContent" ? "chat" : "embedding";
   const model = resolveModel(ctx, rawModel, kind);
   // A client that hangs up should not keep an engine slot busy.
   const controller = new AbortController();
@@ -37,6 +40,12 @@ export async function runSync(ctx: AppContext, rawModel: string, verb: SyncVerb,
   const dispatch = (body: Json, itemModel: string): Promise<EngineReply> =>
     ctx.dispatcher.dispatch({ model: itemModel, kind, dialect: "gemini", body, priority: "sync", signal: controller.signal });
   try {
+    if (verb === "streamGenerateContent") {
+      const body = checked(ctx, request.body, "request", kind, model);
+      const stream = await ctx.dispatcher.dispatchStream({ model, kind, dialect: "gemini", body, priority: "sync", signal: controller.signal });
+      const format = (request.query as Record<string, unknown>).alt === "sse" ? GEMINI_SSE_STREAM : GEMINI_ARRAY_STREAM;
+      return await sendEventStream(reply, stream, format, (error) => request.log.debug({ err: error, model }, "stream failed after it began"));
+    }
     if (verb !== "batchEmbedContents") {
       const result = await dispatch(checked(ctx, request.body, "request", kind, model), model);
       if (result.requestId) reply.header("x-upstream-request-id", result.requestId);
@@ -62,7 +71,7 @@ export async function runSync(ctx: AppContext, rawModel: string, verb: SyncVerb,
 function methodsOf(config: ModelConfig): string[] {
   const serves = (kind: RequestKind): boolean => !config.kinds || config.kinds.includes(kind);
   const methods: string[] = [];
-  if (serves("chat")) methods.push("generateContent", "batchGenerateContent");
+  if (serves("chat")) methods.push("generateContent", "streamGenerateContent", "batchGenerateContent");
   if (serves("embedding")) methods.push("embedContent", "batchEmbedContents", "asyncBatchEmbedContent");
   return methods;
 }

@@ -45,12 +45,12 @@ const REST_ROUTES: Route[] = [
   },
   {
     methods: ["POST"],
-    pattern: new RegExp(`^${V}/(?:models|tunedModels)/(.+):(generateContent|embedContent|batchEmbedContents)$`),
+    pattern: new RegExp(`^${V}/(?:models|tunedModels)/(.+):(generateContent|streamGenerateContent|embedContent|batchEmbedContents)$`),
     handle: (ctx, [model, verb], request, reply) => runSync(ctx, model ?? "", verb as SyncVerb, request, reply),
   },
   {
     methods: ["POST"],
-    pattern: new RegExp(`^${V}/(?:models|tunedModels)/(.+):(streamGenerateContent|countTokens)$`),
+    pattern: new RegExp(`^${V}/(?:models|tunedModels)/(.+):(countTokens)$`),
     handle: async (_ctx, [, verb]) => {
       throw invalidArgument(`${verb} is not supported by spool yet; use generateContent.`, "method");
     },

@@ -9,7 +9,7 @@ import { isSupportedEndpoint, KIND_BY_ENDPOINT, SUPPORTED_ENDPOINTS } from "../.
 import { toCursorPage, toOpenAIBatch, toOpenAIBatchProgress } from "../../dialects/openai/mappers.ts";
 import { findByCandidates, idCandidates } from "../../dialects/openai/path-ids.ts";
 import { createBatchSchema, listBatchesQuerySchema, parseWire } from "../../dialects/openai/schemas.ts";
-import { findFile, unknownCursor, type RouteOptions } from "./files-routes.ts";
+import { unknownCursor, type RouteOptions } from "./files-routes.ts";
 
 type IdParams = { Params: { id: string } };
 
@@ -59,12 +59,13 @@ async function* finishedResultLines(ctx: AppContext, batch: Batch): AsyncGenerat
 async function createBatch(ctx: AppContext, body: unknown, options: RouteOptions): Promise<Batch> {
   const input = parseWire(createBatchSchema, body, "request body");
   if (!isSupportedEndpoint(input.endpoint)) {
-    throw new AppError("invalid_request", `Endpoint '${input.endpoint}' is not supported; spool runs batches for ${SUPPORTED_ENDPOINTS.join(", ")}.`, {
-      param: "endpoint",
-    });
+    const supported = SUPPORTED_ENDPOINTS.map((endpoint) => `'${endpoint}'`).join(", ");
+    throw new AppError("invalid_request", `Invalid value: '${input.endpoint}'. Supported values are: ${supported}.`, { param: "endpoint", reason: "invalid_value" });
   }
-  const file = await findFile(ctx, input.input_file_id, options, "input_file_id");
-  if (file.purpose !== "batch") {
+  // As at OpenAI, an unknown file does not fail the create: the Batch is created and fails in validation
+  // with `param: file_id` (the Sweeper finds no such File). A file of the wrong purpose is refused now.
+  const file = await findByCandidates(idCandidates(input.input_file_id, "files", options.resourceNames), (id) => ctx.store.getFile(id));
+  if (file !== null && file.purpose !== "batch") {
     throw new AppError("invalid_request", `File ${file.id} has purpose '${file.purpose}'; a batch input file must be uploaded with purpose 'batch'.`, {
       param: "input_file_id",
     });
@@ -76,7 +77,7 @@ async function createBatch(ctx: AppContext, body: unknown, options: RouteOptions
     kind: KIND_BY_ENDPOINT[input.endpoint],
     endpoint: input.endpoint,
     model: null,
-    input: { fileId: file.id },
+    input: { fileId: file?.id ?? input.input_file_id },
     metadata: input.metadata ?? null,
     options: batchOptions,
     lifetimeMs: Number.parseInt(input.completion_window, 10) * 3600 * 1000,

@@ -49,7 +49,7 @@ export function toOpenAIErrorReply(error: unknown, requestId: string): ErrorRepl
     const mapped = BY_CODE[error.code];
     // A conflict is a state the client must change; retrying the same call cannot succeed.
     if (mapped.status === 409) headers["x-should-retry"] = "false";
-    return { statusCode: mapped.status, headers, body: openAIErrorBody(error.message, mapped.type, error.param, mapped.code), unexpected: false };
+    return { statusCode: mapped.status, headers, body: openAIErrorBody(error.message, mapped.type, error.param, error.reason ?? mapped.code), unexpected: false };
   }
   if (error instanceof BlobTooLargeError) {
     return { statusCode: 413, headers, body: openAIErrorBody(error.message, "invalid_request_error", "file", "file_too_large"), unexpected: false };

@@ -9,6 +9,7 @@ import { toCursorPage, toOpenAIFile } from "../../dialects/openai/mappers.ts";
 import { findByCandidates, idCandidates } from "../../dialects/openai/path-ids.ts";
 import { FILE_PURPOSES, listFilesQuerySchema, MAX_EXPIRES_SECONDS, MIN_EXPIRES_SECONDS, parseWire } from "../../dialects/openai/schemas.ts";
 import { receiveUpload, UploadAbortedError, type ReceivedUpload } from "./upload.ts";
+import { BatchFileCheck } from "../../core/batch-file-check.ts";
 
 /** Files uploaded for batches expire after 30 days unless `expires_after` says otherwise (as OpenAI). */
 const BATCH_FILE_RETENTION_MS = 30 * 24 * 3600 * 1000;
@@ -92,9 +93,12 @@ function notFound(rawId: string, param = "file_id"): AppError {
 async function storeUpload(ctx: AppContext, request: FastifyRequest): Promise<FileRecord> {
   const id = newFileId();
   const maxBytes = ctx.config.limits.maxUploadBytes;
+  // The purpose arrives after the file (the SDK sends it second), so every upload is checked as it
+  // streams, and the verdict is used for purpose "batch" only.
+  const check = new BatchFileCheck(ctx.config.limits.maxLineBytes);
   let upload: ReceivedUpload;
   try {
-    upload = await receiveUpload(request, ctx.blobs, id, maxBytes);
+    upload = await receiveUpload(request, ctx.blobs, id, maxBytes, (chunk) => check.push(chunk));
   } catch (error) {
     if (error instanceof UploadAbortedError) {
       request.log.debug({ fileId: id }, "upload interrupted by the client; nothing kept");
@@ -107,6 +111,10 @@ async function storeUpload(ctx: AppContext, request: FastifyRequest): Promise<Fi
   try {
     if (!upload.file) throw new AppError("invalid_request", "The upload has no 'file' part.", { param: "file" });
     const { purpose, expiresAfterSeconds } = readUploadFields(upload.fields);
+    const problem = purpose === "batch" ? check.finish() : null;
+    if (problem !== null) {
+      throw new AppError("invalid_request", `Invalid file format for Batch API: ${problem}. Upload a .jsonl file of one request object per line.`, { param: "file", reason: "invalid_file_format" });
+    }
     const nowMs = ctx.clock.now();
     const info = await upload.file.writer.commit();
     committed = true;

@@ -1,7 +1,8 @@
 /**
  * Synchronous passthrough (`/chat/completions`, `/embeddings`, `/completions`) and `/models`. Requests go
  * through the same Dispatcher as Batch Items, ahead of queued Batch traffic, so one engine configuration
- * serves both and the per-Model concurrency limit holds across them.
+ * serves both and the per-Model concurrency limit holds across them. `stream: true` (chat and completions)
+ * streams the reply as Server-Sent Events while it is generated, in the same slot (Dispatcher.dispatchStream).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { AppContext } from "../../app-context.ts";
@@ -10,6 +11,8 @@ import type { RequestKind } from "../../core/types.ts";
 import { EngineError } from "../../core/engine.ts";
 import { KIND_NOUN } from "../../dialects/openai/endpoints.ts";
 import { engineErrorReply } from "./errors.ts";
+import { sendEventStream } from "../shared/event-stream.ts";
+import { OPENAI_COMPLETION_STREAM } from "./stream-formats.ts";
 
 export async function registerInferenceRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
   const routes: [string, RequestKind][] = [
@@ -41,8 +44,10 @@ async function passthrough(ctx: AppContext, kind: RequestKind, request: FastifyR
   if (typeof model !== "string" || model.length === 0) {
     throw new AppError("invalid_request", "'model' is required: the name of a configured model.", { param: "model" });
   }
-  if (fields.stream === true) {
-    throw new AppError("invalid_request", "Streaming responses are not supported by spool yet: remove 'stream' or set it to false.", { param: "stream" });
+  const streaming = fields.stream === true;
+  if (streaming && kind === "embedding") throw new AppError("invalid_request", "Embeddings do not stream: remove 'stream'.", { param: "stream" });
+  if (fields.stream_options !== undefined && fields.stream_options !== null && !streaming) {
+    throw new AppError("invalid_request", "'stream_options' is only allowed when 'stream' is true.", { param: "stream_options" });
   }
   const config = ctx.catalog.get(model);
   if (!config) throw new AppError("unknown_model", ctx.catalog.unknownModelMessage(model), { param: "model" });
@@ -57,6 +62,10 @@ async function passthrough(ctx: AppContext, kind: RequestKind, request: FastifyR
   };
   reply.raw.once("close", onClose);
   try {
+    if (streaming) {
+      const stream = await ctx.dispatcher.dispatchStream({ model, kind, dialect: "openai", body: fields, priority: "sync", signal: controller.signal });
+      return await sendEventStream(reply, stream, OPENAI_COMPLETION_STREAM, (error) => request.log.debug({ err: error, model }, "stream failed after it began"));
+    }
     const result = await ctx.dispatcher.dispatch({ model, kind, dialect: "openai", body: fields, priority: "sync", signal: controller.signal });
     if (result.requestId) reply.header("x-upstream-request-id", result.requestId);
     return reply.code(result.statusCode).type("application/json").send(JSON.stringify(result.body ?? null));

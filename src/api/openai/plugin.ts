@@ -1,5 +1,6 @@
 /**
- * The OpenAI dialect as a Fastify plugin: Files, Batches, synchronous inference and models. Mounted by
+ * The OpenAI dialect as a Fastify plugin: Files, Batches, synchronous inference (chat, completions,
+ * embeddings, responses) and models. Mounted by
  * the HTTP server at `/v1` and, for the Gemini OpenAI-compatibility surface, at `/v1beta/openai` (where ids
  * may also come as resource names like `batches/abc`).
  */
@@ -10,11 +11,13 @@ import { registerBatchRoutes } from "./batches-routes.ts";
 import { toOpenAIErrorReply } from "./errors.ts";
 import { registerFileRoutes } from "./files-routes.ts";
 import { registerInferenceRoutes } from "./inference-routes.ts";
+import { registerResponsesRoutes } from "./responses-routes.ts";
 
 export async function registerOpenAIRoutes(app: FastifyInstance, ctx: AppContext, options: { resourceNames: boolean }): Promise<void> {
   await registerFileRoutes(app, ctx, options);
   await registerBatchRoutes(app, ctx, options);
   await registerInferenceRoutes(app, ctx);
+  await registerResponsesRoutes(app, ctx);
 }
 
 /** The two mounts of the OpenAI dialect, for buildHttpServer. */

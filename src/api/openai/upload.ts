@@ -37,7 +37,8 @@ export class UploadAbortedError extends Error {
   }
 }
 
-export function receiveUpload(request: FastifyRequest, blobs: BlobStore, key: string, maxBytes: number): Promise<ReceivedUpload> {
+/** `onChunk` sees each chunk of the file part as it is written (a check that must not buffer the file). */
+export function receiveUpload(request: FastifyRequest, blobs: BlobStore, key: string, maxBytes: number, onChunk?: (chunk: Buffer) => void): Promise<ReceivedUpload> {
   const raw = request.raw;
   const contentType = request.headers["content-type"] ?? "";
   if (!/^multipart\/form-data/i.test(contentType)) {
@@ -94,6 +95,7 @@ export function receiveUpload(request: FastifyRequest, blobs: BlobStore, key: st
         for await (const chunk of stream as AsyncIterable<Buffer>) {
           if (settled) return;
           if (writer.bytesWritten + chunk.length > maxBytes) throw new BlobTooLargeError(maxBytes);
+          onChunk?.(chunk);
           await writer.write(chunk);
         }
       })();

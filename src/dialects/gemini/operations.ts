@@ -87,7 +87,9 @@ export function toGeminiOperation(batch: Batch, options: OperationOptions = {}):
     model: `models/${batch.model ?? ""}`,
     displayName: batch.displayName ?? name,
   };
-  if (batch.options.inline !== true && batch.inputFileId !== null) metadata.inputConfig = { fileName: `files/${batch.inputFileId}` };
+  // Google's schema requires inputConfig on every batch. Inline requests are not echoed back (they may be
+  // megabytes, read on every poll): an inline batch shows an empty InlinedRequests; batchStats counts them.
+  metadata.inputConfig = batch.options.inline !== true && batch.inputFileId !== null ? { fileName: `files/${batch.inputFileId}` } : { requests: {} };
 
   let output: Json | null = null;
   if (batch.options.inline === true) {

@@ -4,8 +4,22 @@
  *
  * Validation reports every problem of a line, not only the first, each with the 1-based line number, a
  * stable code and the field path (`param`), so one `spool validate` run or one failed Batch lists all
- * that must be fixed. Codes follow the hosted service where it has one (invalid_json_line, url_mismatch,
- * duplicate_custom_id, model_mismatch); the others are spool's own and equally stable.
+ * that must be fixed. Codes are the hosted service's, as captured from the real API (llama-stack's
+ * test suite): a missing custom_id, method, url or body is `missing_required_parameter`, a line asking
+ * to stream `streaming_unsupported`, a url other than the batch endpoint `invalid_url`, a missing model
+ * or messages `invalid_request`, plus invalid_json_line, duplicate_custom_id, model_mismatch,
+ * model_not_found. spool's own further checks use codes in the same style (invalid_type, invalid_value,
+ * unsupported_model).
+ *
+ * What fails the Batch and what fails only its line follows OpenAI too: the envelope of a line and the
+ * presence and type of its body's main fields are checked here (a bad one fails the Batch with every
+ * problem listed); what is inside a message (roles, content parts) is the endpoint's business, so such a
+ * line runs and gets the Engine's (or upstream's) 400 in the error file, as at OpenAI.
+ *
+ * `/v1/responses` lines run as chat completions (src/dialects/translate/responses-*.ts): `requestBody`
+ * gives the Engine the chat body, and `resultLine` turns the chat completion back into a `response`. A
+ * Responses body that cannot be expressed as chat completions (a built-in tool, previous_response_id)
+ * fails its own line with a 400 naming the field, when it is dispatched.
  *
  * Division of work with the generic caller (src/worker/validate-batch.ts `checkLines`):
  * - blank lines (empty or whitespace only), anywhere in the file, are skipped by the caller and never reach
@@ -22,10 +36,14 @@ import { bodyJson, isObject, type JsonObject } from "../../core/json.ts";
 import type { Batch, Item, ItemResult, LineError, RequestKind } from "../../core/types.ts";
 import { isSupportedEndpoint, KIND_BY_ENDPOINT, KIND_NOUN, SUPPORTED_ENDPOINTS } from "./endpoints.ts";
 import { openAIRequestTraits } from "./request-traits.ts";
+import { EngineError } from "../../core/engine.ts";
 import { ZERO_USAGE } from "../../core/types.ts";
+import { openAIErrorBody } from "./errors.ts";
+import { responsesToChatRequest } from "../translate/responses-request.ts";
+import { chatToResponse } from "../translate/responses-reply.ts";
+import { TranslationError } from "../translate/translation-error.ts";
 
-/** Problems listed per field that repeats (messages[i]); a line with 10,000 bad messages says so once. */
-const MAX_ERRORS_PER_FIELD = 20;
+const RESPONSES_ENDPOINT = "/v1/responses";
 
 type Json = JsonObject;
 
@@ -72,29 +90,56 @@ function parseLine(text: string, lineNumber: number, batch: Batch, catalog: Mode
 
   const check = new LineChecker(lineNumber);
   const clientId = checkCustomId(value.custom_id, check);
-  if (value.method !== "POST") {
-    check.add("invalid_method", "method", value.method === undefined ? `'method' is required and must be "POST".` : `'method' must be "POST", found ${JSON.stringify(value.method)}.`);
+  if (value.method === undefined || value.method === null) {
+    check.add("missing_required_parameter", "method", `Missing required parameter: 'method' (it must be "POST").`);
+  } else if (value.method !== "POST") {
+    check.add("invalid_value", "method", `'method' must be "POST", found ${JSON.stringify(value.method)}.`);
   }
-  if (value.url !== batch.endpoint) {
-    check.add(
-      "url_mismatch",
-      "url",
-      value.url === undefined
-        ? `'url' is required and must be the batch endpoint '${batch.endpoint}'.`
-        : `'url' is ${JSON.stringify(value.url)} but the batch endpoint is '${batch.endpoint}'; every line must use the batch endpoint.`,
-    );
+  if (value.url === undefined || value.url === null) {
+    check.add("missing_required_parameter", "url", `Missing required parameter: 'url' (it must be the batch endpoint '${batch.endpoint}').`);
+  } else if (value.url !== batch.endpoint) {
+    check.add("invalid_url", "url", `The URL provided for this request does not match the batch endpoint: 'url' is ${JSON.stringify(value.url)}, the batch endpoint is '${batch.endpoint}'.`);
   }
   const body = value.body;
   let model: string | null = null;
-  if (!isObject(body)) {
-    check.add("invalid_body", "body", body === undefined ? "'body' is required: the request body of the endpoint, as an object." : `'body' must be an object, found ${describe(body)}.`);
+  if (body === undefined || body === null) {
+    check.add("missing_required_parameter", "body", "Missing required parameter: 'body' (the request body of the endpoint, as an object).");
+  } else if (!isObject(body)) {
+    check.add("invalid_type", "body", `'body' must be an object, found ${describe(body)}.`);
   } else {
     model = checkModel(body.model, batch.kind, catalog, check);
-    checkBody(body, batch.kind, check);
+    checkBody(body, batch, check);
   }
 
   if (check.errors.length > 0 || model === null || clientId === null || !isObject(body)) return invalid(check.errors, clientId);
-  return { ok: true, line: { clientId, echo: null, model, kind: batch.kind, request: text, body } };
+  const echo = batch.endpoint === RESPONSES_ENDPOINT ? JSON.stringify(responseEchoOf(body)) : null;
+  return { ok: true, line: { clientId, echo, model, kind: batch.kind, request: text, body: engineBody(body, batch.endpoint) } };
+}
+
+/**
+ * What a `response` echoes of its request, kept with the Item (`echo`): the result line is written from the
+ * stored reply at finalization, when the request itself is no longer read.
+ */
+function responseEchoOf(body: Json): Json {
+  const echo: Json = {};
+  for (const name of RESPONSE_ECHO_FIELDS) if (body[name] !== undefined) echo[name] = body[name];
+  return echo;
+}
+
+const RESPONSE_ECHO_FIELDS = ["instructions", "max_output_tokens", "max_tool_calls", "parallel_tool_calls", "reasoning", "temperature", "text", "tool_choice", "tools", "top_logprobs", "top_p", "truncation", "user", "metadata"];
+
+/**
+ * The body the Engine gets for a line's body: itself, or for `/v1/responses` its chat completions form
+ * (the body as it is when it cannot be translated: it then fails at dispatch, see requestBody).
+ */
+function engineBody(body: Json, endpoint: string): Json {
+  if (endpoint !== RESPONSES_ENDPOINT) return body;
+  try {
+    return responsesToChatRequest(body);
+  } catch (error) {
+    if (error instanceof TranslationError) return body;
+    throw error;
+  }
 }
 
 function invalid(errors: LineError[], clientId: string | null): LineOutcome {
@@ -103,15 +148,15 @@ function invalid(errors: LineError[], clientId: string | null): LineOutcome {
 
 function checkCustomId(value: unknown, check: LineChecker): string | null {
   if (value === undefined || value === null) {
-    check.add("missing_custom_id", "custom_id", "'custom_id' is required: a string that is unique within the file.");
+    check.add("missing_required_parameter", "custom_id", "Missing required parameter: 'custom_id' (a string that is unique within the file).");
     return null;
   }
   if (typeof value !== "string") {
-    check.add("invalid_custom_id", "custom_id", `'custom_id' must be a string, found ${describe(value)}.`);
+    check.add("invalid_type", "custom_id", `'custom_id' must be a string, found ${describe(value)}.`);
     return null;
   }
   if (value.length === 0) {
-    check.add("invalid_custom_id", "custom_id", "'custom_id' must not be empty.");
+    check.add("invalid_value", "custom_id", "'custom_id' must not be empty.");
     return null;
   }
   check.setCustomId(value);
@@ -120,11 +165,11 @@ function checkCustomId(value: unknown, check: LineChecker): string | null {
 
 function checkModel(value: unknown, kind: RequestKind, catalog: ModelCatalog, check: LineChecker): string | null {
   if (value === undefined || value === null || value === "") {
-    check.add("missing_model", "body.model", "'body.model' is required.");
+    check.add("invalid_request", "body.model", "Model parameter is required: 'body.model' names a configured model.");
     return null;
   }
   if (typeof value !== "string") {
-    check.add("missing_model", "body.model", `'body.model' must be a string, found ${describe(value)}.`);
+    check.add("invalid_type", "body.model", `'body.model' must be a string, found ${describe(value)}.`);
     return null;
   }
   const config = catalog.get(value);
@@ -140,58 +185,36 @@ function checkModel(value: unknown, kind: RequestKind, catalog: ModelCatalog, ch
   return value;
 }
 
-function checkBody(body: Json, kind: RequestKind, check: LineChecker): void {
+function checkBody(body: Json, batch: Batch, check: LineChecker): void {
   if (body.stream === true) {
-    check.add("unsupported_value", "body.stream", "'body.stream' must not be true: results of a batch are written to a file, not streamed.");
+    check.add("streaming_unsupported", "body.stream", "Streaming is not supported in the Batch API: results are written to a file. Remove 'stream'.");
   }
-  if (kind === "chat") checkMessages(body.messages, check);
-  else if (kind === "embedding") checkTextInput(body.input, "body.input", check);
+  if (batch.endpoint === RESPONSES_ENDPOINT) {
+    if (body.input === undefined || body.input === null) check.add("invalid_request", "body.input", "Input parameter is required for /v1/responses: a string or a list of input items.");
+    else if (typeof body.input !== "string" && !Array.isArray(body.input)) check.add("invalid_type", "body.input", `'body.input' must be a string or a list of input items, found ${describe(body.input)}.`);
+  } else if (batch.kind === "chat") checkMessages(body.messages, check);
+  else if (batch.kind === "embedding") checkTextInput(body.input, "body.input", check);
   else checkTextInput(body.prompt, "body.prompt", check);
 }
 
+/** The list itself; what is inside a message is the endpoint's to judge, for that line alone. */
 function checkMessages(messages: unknown, check: LineChecker): void {
-  if (messages === undefined) {
-    check.add("missing_required_parameter", "body.messages", "'body.messages' is required for /v1/chat/completions.");
+  if (messages === undefined || messages === null) {
+    check.add("invalid_request", "body.messages", "Messages parameter is required for /v1/chat/completions.");
     return;
   }
   if (!Array.isArray(messages)) {
     check.add("invalid_type", "body.messages", `'body.messages' must be an array of messages, found ${describe(messages)}.`);
     return;
   }
-  if (messages.length === 0) {
-    check.add("invalid_value", "body.messages", "'body.messages' must contain at least one message.");
-    return;
-  }
-  let reported = 0;
-  for (let i = 0; i < messages.length && reported < MAX_ERRORS_PER_FIELD; i += 1) {
-    const message: unknown = messages[i];
-    const param = `body.messages[${i}]`;
-    if (!isObject(message)) {
-      check.add("invalid_type", param, `'${param}' must be an object with 'role' and 'content', found ${describe(message)}.`);
-      reported += 1;
-      continue;
-    }
-    if (typeof message.role !== "string" || message.role.length === 0) {
-      check.add(
-        message.role === undefined ? "missing_required_parameter" : "invalid_type",
-        `${param}.role`,
-        message.role === undefined ? `'${param}.role' is required.` : `'${param}.role' must be a non-empty string, found ${describe(message.role)}.`,
-      );
-      reported += 1;
-    }
-    const content = message.content;
-    if (content !== undefined && content !== null && typeof content !== "string" && !Array.isArray(content)) {
-      check.add("invalid_type", `${param}.content`, `'${param}.content' must be a string or an array of content parts, found ${describe(content)}.`);
-      reported += 1;
-    }
-  }
+  if (messages.length === 0) check.add("invalid_value", "body.messages", "'body.messages' must contain at least one message.");
 }
 
 /** Embedding `input` and completion `prompt`: a string, strings, a token array, or token arrays. */
 function checkTextInput(value: unknown, param: string, check: LineChecker): void {
   const endpoint = param === "body.input" ? "/v1/embeddings" : "/v1/completions";
   if (value === undefined || value === null) {
-    check.add("missing_required_parameter", param, `'${param}' is required for ${endpoint}.`);
+    check.add("invalid_request", param, `'${param}' is required for ${endpoint}.`);
     return;
   }
   if (typeof value === "string") {
@@ -266,7 +289,8 @@ function resultLine(batch: Batch, item: Item): { target: "output" | "error"; lin
     const ok = result.statusCode >= 200 && result.statusCode < 300;
     // request_id is typed as a string by the SDK; engines without one (llama-cpp) get spool's own.
     const requestId = JSON.stringify(result.requestId ?? `req_${batchToken(batch.id)}_${item.index}`);
-    const response = `{"status_code":${result.statusCode},"request_id":${requestId},"body":${bodyJson(result.body)}}`;
+    const body = ok && batch.endpoint === RESPONSES_ENDPOINT ? responseBodyJson(item, result.body) : bodyJson(result.body);
+    const response = `{"status_code":${result.statusCode},"request_id":${requestId},"body":${body}}`;
     return { target: ok ? "output" : "error", line: `{"id":${id},"custom_id":${clientId},"response":${response},"error":null}` };
   }
   const error = {
@@ -276,15 +300,32 @@ function resultLine(batch: Batch, item: Item): { target: "output" | "error"; lin
   return { target: "error", line: `{"id":${id},"custom_id":${clientId},"response":null,"error":${JSON.stringify(error)}}` };
 }
 
+/** A `/v1/responses` Item's chat completion as the `response` its line asked for. */
+function responseBodyJson(item: Item, chatBody: string | null): string {
+  const request = item.echo === null ? {} : (JSON.parse(item.echo) as Json);
+  return JSON.stringify(chatToResponse(chatBody === null ? null : JSON.parse(chatBody), { request, modelName: item.model }));
+}
+
 function resultFileNames(batch: Batch): { output: string; error: string } {
   const base = `batch_${batchToken(batch.id)}`;
   return { output: `${base}_output.jsonl`, error: `${base}_error.jsonl` };
 }
 
-/** Items keep their whole input line (see ParsedLine.request); the Engine gets its `body`. */
+/**
+ * Items keep their whole input line (see ParsedLine.request); the Engine gets its `body`, as chat
+ * completions for a `/v1/responses` line. A Responses body with no chat form throws the line's own 400.
+ */
 function requestBody(request: string): Record<string, unknown> {
-  const parsed = JSON.parse(request) as { body?: unknown };
-  return isObject(parsed.body) ? parsed.body : (parsed as Record<string, unknown>);
+  const parsed = JSON.parse(request) as { body?: unknown; url?: unknown };
+  const body = isObject(parsed.body) ? parsed.body : (parsed as Record<string, unknown>);
+  if (parsed.url !== RESPONSES_ENDPOINT) return body;
+  try {
+    return responsesToChatRequest(body);
+  } catch (error) {
+    if (!(error instanceof TranslationError)) throw error;
+    const message = `Invalid request for /v1/responses: ${error.message}`;
+    throw new EngineError({ kind: "unsupported", message, statusCode: 400, body: openAIErrorBody(message, "invalid_request_error", error.param, "unsupported_parameter"), retryable: false });
+  }
 }
 
 /** Result files are kept 30 days unless the create asked otherwise (`output_expires_after`). */

@@ -3,6 +3,8 @@ import type { RequestKind } from "../../core/types.ts";
 
 export const KIND_BY_ENDPOINT = {
   "/v1/chat/completions": "chat",
+  // Run as chat completions (src/dialects/translate/responses-request.ts).
+  "/v1/responses": "chat",
   "/v1/embeddings": "embedding",
   "/v1/completions": "completion",
 } as const satisfies Record<string, RequestKind>;

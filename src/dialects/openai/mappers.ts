@@ -1,6 +1,6 @@
 /** Domain objects to OpenAI wire objects: integer seconds, null for unset, snake_case names. */
 import type { BatchProgress } from "../../core/batch-progress.ts";
-import type { Batch, FileRecord } from "../../core/types.ts";
+import type { Batch, FileRecord, LineError } from "../../core/types.ts";
 
 export function toSeconds(ms: number | null): number | null {
   return ms === null ? null : Math.floor(ms / 1000);
@@ -72,6 +72,12 @@ export interface OpenAIBatch {
   metadata: Record<string, unknown> | null;
 }
 
+/** A missing input File is reported as the hosted service reports it: `invalid_request` naming `file_id`. */
+function toOpenAILineError(error: LineError): OpenAILineError {
+  if (error.code === "file_not_found") return { code: "invalid_request", message: error.message, param: "file_id", line: null };
+  return { code: error.code, message: error.message, param: error.param, line: error.line };
+}
+
 /** The completion window a Batch was created with (kept in its options; "24h" for older rows). */
 export function completionWindowOf(batch: Batch): string {
   const window = batch.options.completionWindow;
@@ -87,7 +93,7 @@ export function toOpenAIBatch(batch: Batch): OpenAIBatch {
     model: batch.model,
     errors:
       batch.errors && batch.errors.length > 0
-        ? { object: "list", data: batch.errors.map((error) => ({ code: error.code, message: error.message, param: error.param, line: error.line })) }
+        ? { object: "list", data: batch.errors.map(toOpenAILineError) }
         : null,
     input_file_id: batch.inputFileId,
     completion_window: completionWindowOf(batch),

@@ -79,21 +79,38 @@ export const listBatchesQuerySchema = z.looseObject({
  * (`param`: "metadata.job", "output_expires_after.seconds").
  */
 export function parseWire<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
-  const parsed = schema.safeParse(value ?? {});
+  const parsed = schema.safeParse(value ?? {}, { reportInput: true });
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
   if (!issue) throw new AppError("invalid_request", `The ${what} is invalid.`);
   if (issue.code === "unrecognized_keys") {
     const key = issue.keys[0] ?? "";
     const param = joinPath([...issue.path, key]);
-    throw new AppError("invalid_request", `Unrecognized request argument supplied: ${param}.`, { param });
+    throw new AppError("invalid_request", `Unrecognized request argument supplied: ${param}.`, { param, reason: "unknown_parameter" });
   }
   const param = joinPath(issue.path);
   if (issue.code === "invalid_type" && issue.path.length === 0) {
-    throw new AppError("invalid_request", `The ${what} must be a JSON object.`);
+    throw new AppError("invalid_request", `The ${what} must be a JSON object.`, { reason: "invalid_type" });
+  }
+  // OpenAI's codes: a wrong JSON type is invalid_type ("Invalid type for 'metadata.tags': expected a
+  // string, but got an array instead."), a missing field missing_required_parameter, a bad value invalid_value.
+  if (issue.code === "invalid_type") {
+    const found = (issue as { input?: unknown }).input;
+    if (found === undefined) throw new AppError("invalid_request", issue.message.startsWith("'") ? issue.message : `Missing required parameter: '${param}'.`, { param, reason: "missing_required_parameter" });
+    throw new AppError("invalid_request", `Invalid type for '${param}': expected ${article(issue.expected)}, but got ${typeName(found)} instead.`, { param, reason: "invalid_type" });
   }
   const message = issue.message.startsWith("Invalid") || issue.message.startsWith("Expected") ? `Invalid '${param}': ${issue.message}.` : issue.message;
-  throw new AppError("invalid_request", message, { param: param || null });
+  throw new AppError("invalid_request", message, { param: param || null, reason: "invalid_value" });
+}
+
+function article(type: string): string {
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
+}
+
+function typeName(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return article(typeof value);
 }
 
 function joinPath(path: readonly PropertyKey[]): string {

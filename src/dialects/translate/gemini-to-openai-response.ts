@@ -57,18 +57,24 @@ function toChatCompletion(reply: JsonObject, options: OpenAIResponseOptions): Js
   };
 }
 
-function toChoice(candidate: JsonObject, position: number): JsonObject {
-  const index = asNumber(candidate.index) ?? position;
-  const parts = asArray(asObject(candidate.content)?.parts).filter(isObject);
+/** A candidate's parts by what they carry: answer text, thought text, function calls (with their signature). */
+export function candidateParts(candidate: JsonObject): { texts: string[]; thoughts: string[]; calls: { call: JsonObject; signature: string | undefined }[] } {
   const texts: string[] = [];
   const thoughts: string[] = [];
-  const toolCalls: JsonObject[] = [];
-  for (const part of parts) {
+  const calls: { call: JsonObject; signature: string | undefined }[] = [];
+  for (const part of asArray(asObject(candidate.content)?.parts).filter(isObject)) {
     const text = asString(part.text);
     const call = asObject(field(part, "functionCall"));
     if (text !== undefined) (part.thought === true ? thoughts : texts).push(text);
-    else if (call) toolCalls.push(toolCallOf(call, asString(field(part, "thoughtSignature")), index, toolCalls.length));
+    else if (call) calls.push({ call, signature: asString(field(part, "thoughtSignature")) });
   }
+  return { texts, thoughts, calls };
+}
+
+function toChoice(candidate: JsonObject, position: number): JsonObject {
+  const index = asNumber(candidate.index) ?? position;
+  const { texts, thoughts, calls } = candidateParts(candidate);
+  const toolCalls = calls.map(({ call, signature }, at) => toolCallOf(call, signature, index, at));
   const message = compact({
     role: "assistant",
     content: texts.length > 0 ? texts.join("") : null,

@@ -41,17 +41,22 @@ export function toGeminiFinishReason(reason: unknown): string | undefined {
   return FINISH_REASONS[reason] ?? "OTHER";
 }
 
-interface ReplyContext {
+export interface ReplyContext {
   unwrapEnum: boolean;
   includeThoughts: boolean;
 }
 
-function toGenerateContentResponse(reply: JsonObject, options: GeminiResponseOptions): JsonObject {
-  const config = asObject(field(options.request ?? {}, "generationConfig")) ?? {};
-  const context: ReplyContext = {
+/** What the shape of a reply to this Gemini request depends on. */
+export function replyContextOf(request: JsonObject | undefined): ReplyContext {
+  const config = asObject(field(request ?? {}, "generationConfig")) ?? {};
+  return {
     unwrapEnum: asString(field(config, "responseMimeType"))?.toLowerCase() === "text/x.enum",
     includeThoughts: field(asObject(field(config, "thinkingConfig")) ?? {}, "includeThoughts") === true,
   };
+}
+
+function toGenerateContentResponse(reply: JsonObject, options: GeminiResponseOptions): JsonObject {
+  const context = replyContextOf(options.request);
   const candidates = asArray(reply.choices).map((choice, position) => toCandidate(asObject(choice) ?? {}, position, context));
   return compact({
     // No choices at all is reported as no candidates, as Gemini does for a blocked prompt.
@@ -96,7 +101,7 @@ function messageText(content: unknown): string {
     .join("");
 }
 
-function unwrapEnum(text: string): string {
+export function unwrapEnum(text: string): string {
   try {
     const parsed: unknown = JSON.parse(text);
     const value = isObject(parsed) ? parsed[ENUM_VALUE_PROPERTY] : parsed;
@@ -108,7 +113,7 @@ function unwrapEnum(text: string): string {
 }
 
 /** null when the arguments are not a JSON object (Gemini's MALFORMED_FUNCTION_CALL). */
-function functionCallPart(call: unknown): JsonObject | null {
+export function functionCallPart(call: unknown): JsonObject | null {
   const object = asObject(call) ?? {};
   const fn = asObject(object.function) ?? {};
   const name = asString(fn.name);

@@ -7,6 +7,9 @@
  * of kind "unsupported" (400, not retryable) with a body in the request's dialect naming the field: a
  * per-Item error, never a crash of the Batch and never a silently different request.
  *
+ * Streams (Engine.stream) translate the request the same way and each chunk with a translator kept for
+ * the stream (stream-translation.ts); a failure mid-stream gets its body in the request's dialect.
+ *
  * Packs (Engine.packKey / executePack) translate the same way, member by member: the key is the inner
  * Engine's key for the translated body, so a Gemini embedding Batch on an `openai` Model packs into one
  * `input: [...]` call and each member's reply is translated back against its own request (its own
@@ -14,7 +17,7 @@
  * with its own 400; a member whose reply cannot be translated fails alone.
  */
 import type { Dialect, RequestKind } from "../../core/types.ts";
-import { EngineError, type Engine, type EnginePack, type EngineReply, type EngineRequest, type PackCandidate, type PackKey } from "../../core/engine.ts";
+import { EngineError, type Engine, type EnginePack, type EngineReply, type EngineRequest, type EngineStream, type PackCandidate, type PackKey } from "../../core/engine.ts";
 import { errorBodyIn, toDialectErrorBody } from "./error-bodies.ts";
 import { geminiToOpenAIRequest } from "./gemini-to-openai-request.ts";
 import { geminiToOpenAIResponse } from "./gemini-to-openai-response.ts";
@@ -22,6 +25,7 @@ import type { JsonObject } from "./json-fields.ts";
 import { openAIToGeminiRequest } from "./openai-to-gemini-request.ts";
 import { openAIToGeminiResponse } from "./openai-to-gemini-response.ts";
 import { TranslationError } from "./translation-error.ts";
+import { streamingBody, translateStream } from "./stream-translation.ts";
 
 export function withTranslation(engine: Engine): Engine {
   return new TranslatingEngine(engine);
@@ -58,6 +62,26 @@ class TranslatingEngine implements Engine {
       throw translatedError(error, request.dialect);
     }
     return this.replyIn(request.dialect, request.kind, reply, { modelName: request.model.name, request: request.body });
+  }
+
+  async stream(request: EngineRequest): Promise<EngineStream> {
+    if (this.inner.stream === undefined) {
+      throw new EngineError({ kind: "unsupported", message: `Model '${request.model.name}' (engine ${this.name}) cannot stream replies.`, statusCode: 400, retryable: false });
+    }
+    if (request.dialect === this.inner.dialect) return this.inner.stream(request);
+    const body = this.translate(request.dialect, () => translateRequest(request.dialect, request.kind, request.body));
+    let opened: EngineStream;
+    try {
+      opened = await this.inner.stream({ ...request, dialect: this.inner.dialect, body: streamingBody(this.inner.dialect, body) });
+    } catch (error) {
+      throw translatedError(error, request.dialect);
+    }
+    const chunks = translateStream(request.dialect, opened.chunks, {
+      modelName: request.model.name,
+      request: request.body,
+      failure: (error) => translatedError(error, request.dialect),
+    });
+    return { requestId: opened.requestId, chunks };
   }
 
   packKey(request: PackCandidate): PackKey | null {

@@ -6,6 +6,9 @@
  * requests becomes) to `:batchEmbedContents`. The body is
  * forwarded as the client wrote it apart from the per-line `model`, which the URL carries.
  *
+ * Streaming (`stream`): chat requests go to `:streamGenerateContent?alt=sse`, whose events are
+ * GenerateContentResponse objects, passed on as they arrive.
+ *
  * Retry decisions follow Google's conventions on top of the shared HTTP ones: 408, 429 and 5xx (and the
  * RESOURCE_EXHAUSTED / UNAVAILABLE / DEADLINE_EXCEEDED statuses) are retryable; 409 is not (Google uses
  * it for ALREADY_EXISTS as well as ABORTED, and generateContent has no conflicts to wait out). The server's
@@ -16,8 +19,11 @@ import type { Dispatcher } from "undici";
 import { z } from "zod";
 import type { GeminiModelConfig } from "../../config/config.ts";
 import type { RequestKind, TokenUsage } from "../../core/types.ts";
-import { EngineError, type Engine, type EnginePack, type EngineReply, type EngineRequest, type PackCandidate, type PackKey } from "../../core/engine.ts";
+import { EngineError, type Engine, type EnginePack, type EngineReply, type EngineRequest, type EngineStream, type PackCandidate, type PackKey } from "../../core/engine.ts";
+import { EndingIterator } from "../../core/ending-iterator.ts";
 import { postJson } from "../http/post-json.ts";
+import { postStream } from "../http/post-stream.ts";
+import { jsonChunks } from "../http/stream-chunks.ts";
 import { geminiEmbeddingPackKey, packedGeminiEmbeddingBody, splitGeminiEmbeddingReply } from "../packing/gemini-embeddings.ts";
 import { UpstreamPools } from "../http/upstream-pools.ts";
 
@@ -99,6 +105,33 @@ export class GeminiEngine implements Engine {
       });
     }
     return { statusCode: 200, body: reply.body, usage: usageOf(parsed.data), requestId: reply.requestId ?? parsed.data.responseId ?? null };
+  }
+
+  async stream(request: EngineRequest): Promise<EngineStream> {
+    const route = this.routeOf(request);
+    const call = upstreamCall(request.kind, request.body, route);
+    if (call.method !== "generateContent") {
+      throw new EngineError({ kind: "unsupported", message: `Only generateContent replies stream; this is a ${request.kind} request.`, statusCode: 400, retryable: false });
+    }
+    const path = `${route.basePath}/${API_VERSION}/${route.resource}:streamGenerateContent`;
+    const description = `POST ${route.origin}${path} (model '${route.model.name}')`;
+    let opened;
+    try {
+      opened = await postStream({
+        dispatcher: route.dispatcher,
+        path: `${path}?alt=sse`,
+        headers: { ...route.headers, accept: "text/event-stream" },
+        body: JSON.stringify(call.body),
+        signal: request.signal,
+        timeoutMs: route.model.timeoutMs,
+        description,
+        nowMs: this.nowMs,
+      });
+    } catch (error) {
+      throw withGoogleRetryDecision(error);
+    }
+    const chunks = jsonChunks(opened.events, { description, requestId: opened.requestId });
+    return { requestId: opened.requestId, chunks: new EndingIterator(chunks, () => opened.close()) };
   }
 
   /** Single embedContent bodies share one batchEmbedContents call, whatever their options. */

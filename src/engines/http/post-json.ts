@@ -44,15 +44,21 @@ export async function postJson(request: PostJsonRequest): Promise<JsonReply> {
     const text = await response.body.text();
     return toJsonReply(response.statusCode, response.headers, text, request);
   } catch (error) {
-    if (error instanceof EngineError) throw error;
-    if (signal?.aborted) throw abortedError(signal, request.description, error);
-    throw networkError(error, request.description);
+    throw exchangeError(error, signal, request.description);
   } finally {
     cleanup();
   }
 }
 
-function toJsonReply(statusCode: number, headers: HttpHeaders, text: string, request: PostJsonRequest): JsonReply {
+/** What an exchange that threw failed with: its own EngineError, the signal's reason, or a network error. */
+export function exchangeError(error: unknown, signal: AbortSignal | undefined, description: string): EngineError {
+  if (error instanceof EngineError) return error;
+  if (signal?.aborted) return abortedError(signal, description, error);
+  return networkError(error, description);
+}
+
+/** The reply of a finished exchange; throws the EngineError of a non-2xx (or a 2xx that is not JSON). */
+export function toJsonReply(statusCode: number, headers: HttpHeaders, text: string, request: PostJsonRequest): JsonReply {
   const requestId = headerValue(headers, "x-request-id") ?? null;
   const contentType = headerValue(headers, "content-type") ?? "";
   const ok = statusCode >= 200 && statusCode < 300;
@@ -114,7 +120,7 @@ function upstreamMessage(body: unknown): string {
 }
 
 /** The caller's signal, or one that also fires after `timeoutMs`; `cleanup` clears the timer and listener. */
-function withTimeout(outer: AbortSignal | undefined, timeoutMs: number | undefined, description: string): { signal: AbortSignal | undefined; cleanup: () => void } {
+export function withTimeout(outer: AbortSignal | undefined, timeoutMs: number | undefined, description: string): { signal: AbortSignal | undefined; cleanup: () => void } {
   if (timeoutMs === undefined) return { signal: outer, cleanup: noop };
   const controller = new AbortController();
   const timer = setTimeout(() => {

@@ -24,7 +24,6 @@ import {
   LlamaCompletion,
   TokenBias,
   resolveChatWrapper,
-  type ChatHistoryItem,
   type ChatWrapper,
   type Llama,
   type LlamaContext,
@@ -35,7 +34,7 @@ import {
   type Token,
 } from "node-llama-cpp";
 import type { LlamaCppModelConfig } from "../../config/config.ts";
-import { EngineError, type Engine, type EnginePack, type EngineReply, type EngineRequest, type PackCandidate, type PackKey } from "../../core/engine.ts";
+import { EngineError, type Engine, type EnginePack, type EngineReply, type EngineRequest, type EngineStream, type PackCandidate, type PackKey } from "../../core/engine.ts";
 import { embedPackOneByOne, llamaCppEmbeddingPackKey } from "./embedding-packs.ts";
 import { inspectGguf } from "./gguf-inspect.ts";
 import { defaultThreadCount, getSharedLlama, setNativeLogSink } from "./llama-runtime.ts";
@@ -44,7 +43,6 @@ import {
   parseChatBody,
   parseCompletionBody,
   parseEmbeddingBody,
-  type ChatMessage,
   type ResponseFormat,
   type SamplingParams,
 } from "./openai-request.ts";
@@ -52,7 +50,9 @@ import { probeModelLoad } from "./probe-model-load.ts";
 import { SequencePool } from "./sequence-pool.ts";
 import { meteredGeneration, sequenceAffinity, type PromptTokenCounters } from "./kv-reuse.ts";
 import { toEmbeddingData } from "./embedding-vectors.ts";
-import { chatCompletionReply, textCompletionReply, type FinishReason, type Generation } from "./openai-replies.ts";
+import { chatCompletionReply, textCompletionReply, type Generation } from "./openai-replies.ts";
+import { completionPromptTokens, finishReasonOf, samplingOptions, toChatHistory } from "./generation-options.ts";
+import { ChunkStream, wantsUsage, type GenerationSink } from "./chunk-stream.ts";
 
 export interface LlamaCppEngineLogger {
   info(message: string): void;
@@ -102,8 +102,6 @@ interface LoadedModel {
   contextSize: number;
   vocabularySize: number;
 }
-
-
 
 const DEFAULT_SEQUENCES = 4;
 const DEFAULT_MAX_CONTEXT = 4096;
@@ -156,16 +154,38 @@ export class LlamaCppEngine implements Engine {
     };
   }
 
-  async execute(request: EngineRequest): Promise<EngineReply> {
+  execute(request: EngineRequest): Promise<EngineReply> {
+    return this.run(request, null);
+  }
+
+  /**
+   * Tokens reach the reader as they are decoded. Resolves once the request holds a sequence (so a bad body,
+   * a prompt longer than the context or a failed load still reject with a plain 400/502); the reader
+   * stopping aborts the generation and frees the sequence.
+   */
+  async stream(request: EngineRequest): Promise<EngineStream> {
+    if (request.kind !== "chat" && request.kind !== "completion") throw invalidRequestError("Only chat and completion replies stream.", "stream");
+    const { stream: _stream, stream_options: _options, ...body } = request.body;
+    const chunks = new ChunkStream(request.kind, modelNameOf(request, this.config.name), wantsUsage(request.body));
+    const generation = this.run({ ...request, body }, chunks);
+    generation.then(
+      (reply) => chunks.finish((reply.body as { usage?: unknown }).usage ?? null),
+      (error: unknown) => chunks.fail(error),
+    );
+    await Promise.race([chunks.begun, generation]);
+    return { requestId: null, chunks };
+  }
+
+  private async run(request: EngineRequest, sink: GenerationSink | null): Promise<EngineReply> {
     if (this.closed) throw new EngineError({ kind: "aborted", message: `Model '${this.config.name}' is closed.`, retryable: false });
     if (request.signal.aborted) throw abortedError(this.config.name, request.signal.reason);
-    const modelName = typeof request.body.model === "string" ? request.body.model : this.config.name;
+    const modelName = modelNameOf(request, this.config.name);
     try {
       switch (request.kind) {
         case "chat":
-          return await this.chat(request, modelName);
+          return await this.chat(request, modelName, sink);
         case "completion":
-          return await this.completion(request, modelName);
+          return await this.completion(request, modelName, sink);
         case "embedding":
           return await this.embed(request, modelName);
       }
@@ -262,7 +282,7 @@ export class LlamaCppEngine implements Engine {
     }
   }
 
-  private async chat(request: EngineRequest, modelName: string): Promise<EngineReply> {
+  private async chat(request: EngineRequest, modelName: string, sink: GenerationSink | null): Promise<EngineReply> {
     const params = parseChatBody(request.body);
     const loaded = await this.loaded();
     const grammar = await this.grammarFor(loaded, params.responseFormat);
@@ -272,6 +292,7 @@ export class LlamaCppEngine implements Engine {
     const maxTokens = this.generationBudget(loaded, prompt.length, params.sampling.maxTokens);
 
     const generations = await this.withSequence(loaded, request.signal, prompt, async (sequence) => {
+      sink?.begin();
       const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: loaded.chatWrapper });
       try {
         const results: Generation[] = [];
@@ -283,8 +304,11 @@ export class LlamaCppEngine implements Engine {
                 maxTokens,
                 grammar,
                 signal: request.signal,
+                onTextChunk: sink ? (text) => sink.text(choice, text) : undefined,
               });
-              return { text: response.response, finishReason: finishReasonOf(response.metadata.stopReason) };
+              const finishReason = finishReasonOf(response.metadata.stopReason);
+              sink?.end(choice, finishReason);
+              return { text: response.response, finishReason };
             }),
           );
         }
@@ -297,27 +321,33 @@ export class LlamaCppEngine implements Engine {
     return chatCompletionReply(modelName, generations, params.sampling.n);
   }
 
-  private async completion(request: EngineRequest, modelName: string): Promise<EngineReply> {
+  private async completion(request: EngineRequest, modelName: string, sink: GenerationSink | null): Promise<EngineReply> {
     const params = parseCompletionBody(request.body);
     const loaded = await this.loaded();
     const tokenBias = this.tokenBiasFor(loaded, params.sampling);
     const prompts = params.prompts.map((text) => ({ text, tokens: completionPromptTokens(loaded.model, text) }));
+    // Budgets first: a prompt too long for the context is a 400 before anything streams.
+    const budgets = prompts.map((prompt) => this.generationBudget(loaded, prompt.tokens.length, params.sampling.maxTokens));
     const generations = await this.withSequence(loaded, request.signal, prompts[0]!.tokens, async (sequence) => {
+      sink?.begin();
       const completion = new LlamaCompletion({ contextSequence: sequence });
       try {
         const results: Generation[] = [];
-        for (const prompt of prompts) {
-          const maxTokens = this.generationBudget(loaded, prompt.tokens.length, params.sampling.maxTokens);
+        for (const [promptIndex, prompt] of prompts.entries()) {
           for (let choice = 0; choice < params.sampling.n; choice++) {
+            const index = promptIndex * params.sampling.n + choice;
             results.push(
               await meteredGeneration(sequence, prompt.tokens, this.kvReuse, this.promptTokens, async () => {
                 const response = await completion.generateCompletionWithMeta(prompt.text, {
                   ...samplingOptions(params.sampling, choice, tokenBias),
-                  maxTokens,
+                  maxTokens: budgets[promptIndex]!,
                   disableContextShift: true,
                   signal: request.signal,
+                  onTextChunk: sink ? (text) => sink.text(index, text) : undefined,
                 });
-                return { text: response.response, finishReason: finishReasonOf(response.metadata.stopReason) };
+                const finishReason = finishReasonOf(response.metadata.stopReason);
+                sink?.end(index, finishReason);
+                return { text: response.response, finishReason };
               }),
             );
           }
@@ -442,41 +472,9 @@ export class LlamaCppEngine implements Engine {
   }
 }
 
-/** The tokens LlamaCompletion evaluates for `text`: the BOS token when the model wants one, then the text. */
-function completionPromptTokens(model: LlamaModel, text: string): Token[] {
-  const bos = model.tokens.shouldPrependBosToken ? model.tokens.bos : null;
-  const tokens = model.tokenize(text, false, bos === null ? undefined : "trimLeadingSpace");
-  return bos === null ? tokens : [bos, ...tokens];
-}
-
-function toChatHistory(messages: ChatMessage[]): ChatHistoryItem[] {
-  const history: ChatHistoryItem[] = messages.map((message) =>
-    message.role === "assistant" ? { type: "model", response: [message.text] } : { type: message.role, text: message.text },
-  );
-  // The reply is always a new assistant turn, even after an assistant message (OpenAI semantics).
-  history.push({ type: "model", response: [] });
-  return history;
-}
-
-function samplingOptions(sampling: SamplingParams, choice: number, tokenBias: TokenBias | undefined) {
-  const penalized = sampling.presencePenalty !== undefined || sampling.frequencyPenalty !== undefined || sampling.repetitionPenalty !== undefined;
-  return {
-    temperature: sampling.temperature,
-    topP: sampling.topP,
-    topK: sampling.topK,
-    minP: sampling.minP,
-    // Each choice of n gets its own seed, so choices differ but the whole reply stays reproducible.
-    seed: sampling.seed === undefined ? undefined : sampling.seed + choice,
-    customStopTriggers: sampling.stop.length > 0 ? sampling.stop : undefined,
-    repeatPenalty: penalized
-      ? { penalty: sampling.repetitionPenalty ?? 1, presencePenalty: sampling.presencePenalty, frequencyPenalty: sampling.frequencyPenalty }
-      : (false as const),
-    tokenBias,
-  };
-}
-
-function finishReasonOf(stopReason: string): FinishReason {
-  return stopReason === "maxTokens" ? "length" : "stop";
+/** The model name replies carry: the client's, as it wrote it. */
+function modelNameOf(request: EngineRequest, fallback: string): string {
+  return typeof request.body.model === "string" ? request.body.model : fallback;
 }
 
 function abortedError(model: string, reason: unknown): EngineError {

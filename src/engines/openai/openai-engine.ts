@@ -4,6 +4,10 @@
  * from `model` (the Model's `upstreamModel`, else its name) and streaming (a Batch Item has nobody to
  * stream to), so parameters spool does not know still reach the upstream.
  *
+ * Streaming (`stream`): the body goes up with `stream: true` and the upstream's Server-Sent Events come back
+ * as chunks, passed through as they arrive with only `model` rewritten to the client's Model name (the
+ * upstream's name for it is spool's configuration, not the client's business).
+ *
  * Retries, concurrency and the per-attempt timeout belong to the Dispatcher; this adapter makes one HTTP
  * exchange and says, through EngineError, whether another is worth it.
  *
@@ -15,8 +19,11 @@ import type { Dispatcher } from "undici";
 import type { OpenAIModelConfig } from "../../config/config.ts";
 import { isObject } from "../../core/json.ts";
 import type { RequestKind, TokenUsage } from "../../core/types.ts";
-import { EngineError, type Engine, type EnginePack, type EngineReply, type EngineRequest, type PackCandidate, type PackKey } from "../../core/engine.ts";
+import { EngineError, type Engine, type EnginePack, type EngineReply, type EngineRequest, type EngineStream, type PackCandidate, type PackKey } from "../../core/engine.ts";
+import { EndingIterator } from "../../core/ending-iterator.ts";
 import { postJson } from "../http/post-json.ts";
+import { postStream } from "../http/post-stream.ts";
+import { jsonChunks } from "../http/stream-chunks.ts";
 import { openAIEmbeddingPackKey, packedOpenAIEmbeddingBody, splitOpenAIEmbeddingReply } from "../packing/openai-embeddings.ts";
 import { closedError, UpstreamPools } from "../http/upstream-pools.ts";
 import { PrefixRouter } from "../http/prefix-router.ts";
@@ -82,6 +89,47 @@ export class OpenAIEngine implements Engine {
       chosen?.done(isUpstreamFailure(error) ? "failed" : "other");
       throw error;
     }
+  }
+
+  async stream(request: EngineRequest): Promise<EngineStream> {
+    if (this.closed) throw closedError();
+    if (request.kind !== "chat" && request.kind !== "completion") {
+      throw new EngineError({ kind: "unsupported", message: `Only chat and completion replies stream; this is a ${request.kind} request.`, statusCode: 400, retryable: false });
+    }
+    const route = this.routeOf(request);
+    const chosen = route.router?.route(prefixKeyOf(request.kind, request.body, route.upstreamModel));
+    const upstream = route.upstreams[chosen?.index ?? 0]!;
+    const path = `${upstream.basePath}${PATHS[request.kind]}${upstream.search}`;
+    const description = `POST ${upstream.origin}${path} (model '${route.model.name}')`;
+    let opened;
+    try {
+      opened = await postStream({
+        dispatcher: upstream.dispatcher,
+        path,
+        headers: { ...route.headers, accept: "text/event-stream" },
+        body: JSON.stringify({ ...request.body, model: route.upstreamModel, stream: true }),
+        signal: request.signal,
+        description,
+        nowMs: this.nowMs,
+      });
+    } catch (error) {
+      chosen?.done(isUpstreamFailure(error) ? "failed" : "other");
+      throw this.closed ? closedError() : error;
+    }
+    const modelName = route.model.name;
+    const chunks = jsonChunks(opened.events, {
+      description,
+      requestId: opened.requestId,
+      rewrite: (data) => {
+        if (typeof data.model === "string") data.model = modelName;
+      },
+    });
+    const ending = new EndingIterator(chunks, (reason) => {
+      opened.close();
+      chosen?.done(reason.how === "failed" && isUpstreamFailure(reason.error) ? "failed" : "ok");
+      return undefined;
+    });
+    return { requestId: opened.requestId, chunks: ending };
   }
 
   async close(): Promise<void> {

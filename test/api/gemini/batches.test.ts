@@ -117,6 +117,9 @@ describe("Gemini batches through the genai SDK", () => {
       const responses = done.dest?.inlinedResponses ?? [];
       expect(responses.map((each) => each.metadata)).toEqual([{ key: "a", n: "1" }, { key: "a" }, undefined]);
       expect(responses.map((each) => firstText(each.response))).toEqual(["echo: first question", "echo: second question", "echo: third question"]);
+      // Google's schema requires inputConfig on every batch's metadata, inline ones included.
+      const raw = (await (await fetch(`${spool.url}/v1beta/${created.name ?? ""}`, { headers: { "x-goog-api-key": "g-test" } })).json()) as { metadata: { inputConfig?: unknown } };
+      expect(raw.metadata.inputConfig).toEqual({ requests: {} });
     }
   });
 

@@ -62,12 +62,18 @@ describe("OpenAI Batches API", () => {
   });
 
   it("rejects bad create requests naming the field", async () => {
-    await expect(create({ input_file_id: "file-nope" })).rejects.toMatchObject({ status: 404, param: "input_file_id" });
     const notBatch = await client.files.create({ file: await toFile(Buffer.from(LINE), "x.jsonl"), purpose: "user_data" });
     await expect(create({ input_file_id: notBatch.id })).rejects.toMatchObject({ status: 400, param: "input_file_id" });
-    const endpoint = create({ endpoint: "/v1/responses" });
+    // OpenAI's wording and code, captured from the real API.
+    const endpoint = create({ endpoint: "/v1/invalid/endpoint" as "/v1/responses" });
     await expect(endpoint).rejects.toBeInstanceOf(OpenAI.BadRequestError);
-    await expect(endpoint).rejects.toMatchObject({ param: "endpoint", message: expect.stringContaining("/v1/chat/completions, /v1/embeddings, /v1/completions") });
+    await expect(endpoint).rejects.toMatchObject({ param: "endpoint", code: "invalid_value", message: expect.stringContaining("Invalid value: '/v1/invalid/endpoint'. Supported values are: '/v1/chat/completions', '/v1/responses'") });
+    await expect(create({ metadata: { tags: ["a", "b"] as unknown as string } })).rejects.toMatchObject({
+      status: 400,
+      param: "metadata.tags",
+      code: "invalid_type",
+      message: expect.stringContaining("Invalid type for 'metadata.tags': expected a string, but got an array instead."),
+    });
     await expect(create({ completion_window: "1d" as "24h" })).rejects.toMatchObject({ status: 400, param: "completion_window" });
     await expect(create({ completion_window: "721h" as "24h" })).rejects.toMatchObject({ status: 400, param: "completion_window" });
     const tooMany = Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, "v"]));
@@ -151,7 +157,7 @@ describe("OpenAI Batches API on a finished batch", () => {
   afterAll(async () => spool?.close());
 
   it("answers 409 with x-should-retry false when cancelling a finished batch, and shows its errors", async () => {
-    const file = await client.files.create({ file: await toFile(Buffer.from("{not json\n"), "bad.jsonl"), purpose: "batch" });
+    const file = await client.files.create({ file: await toFile(Buffer.from(`${LINE}\n{not json\n`), "bad.jsonl"), purpose: "batch" });
     const batch = await client.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" });
     // Fail it the way validation does when the input is bad (no Worker runs here).
     const claimed = await spool.store.claimValidation({ owner: "test", nowMs: Date.now(), leaseMs: 600_000 });

@@ -52,7 +52,7 @@ describe("OpenAI Files API", () => {
     writeFileSync(source, bytes);
     const file = await client.files.create({
       file: createReadStream(source),
-      purpose: "batch",
+      purpose: "user_data",
       expires_after: { anchor: "created_at", seconds: 3600 },
     });
     expect(file.filename).toBe("upload-source.bin");
@@ -123,7 +123,7 @@ describe("OpenAI Files API", () => {
   });
 
   it("accepts resource-style ids on the /v1beta/openai surface", async () => {
-    const file = await spool.compatClient.files.create({ file: await toFile(Buffer.from("compat"), "c.jsonl"), purpose: "batch" });
+    const file = await spool.compatClient.files.create({ file: await toFile(Buffer.from("compat"), "c.jsonl"), purpose: "user_data" });
     expect((await spool.compatClient.files.retrieve(`files/${file.id}`)).id).toBe(file.id);
     const twoSegments = await fetch(`${spool.url}/v1beta/openai/files/files/${file.id}/content`);
     expect(await twoSegments.text()).toBe("compat");
@@ -148,7 +148,7 @@ describe("OpenAI Files API upload limits", () => {
     writeFileSync(source, binaryContent(2 * 1024 * 1024));
     await expect(spool.client.files.create({ file: createReadStream(source), purpose: "batch" })).rejects.toMatchObject({ status: 413 });
     expect((await spool.client.files.list()).data).toEqual([]);
-    const atLimit = await spool.client.files.create({ file: await toFile(Buffer.alloc(1024, 98), "ok.jsonl"), purpose: "batch" });
+    const atLimit = await spool.client.files.create({ file: await toFile(Buffer.alloc(1024, 98), "ok.jsonl"), purpose: "user_data" });
     expect(atLimit.bytes).toBe(1024);
   });
 

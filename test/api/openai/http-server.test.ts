@@ -98,7 +98,7 @@ describe("HTTP server shutdown", () => {
   // after close() had already closed the idle ones, and sat in keep-alive for 72 s.
   it("closes promptly right after a file download", { repeats: 10, timeout: 20_000 }, async () => {
     const spool = await startOpenAITestServer({ label: "http-close" });
-    const file = await spool.client.files.create({ file: new File(["contents"], "c.jsonl"), purpose: "batch" });
+    const file = await spool.client.files.create({ file: new File(["contents"], "c.jsonl"), purpose: "user_data" });
     expect(await (await fetch(`${spool.url}/v1/files/${file.id}/content`)).text()).toBe("contents");
     const started = Date.now();
     await spool.close();
@@ -171,10 +171,10 @@ describe("synchronous passthrough", () => {
     expect(upstream.requests).toBe(before);
   });
 
-  it("refuses stream: true, which spool does not support yet", async () => {
-    await expect(spool.client.chat.completions.create({ model: "gpt-test", messages: [{ role: "user", content: "x" }], stream: true })).rejects.toMatchObject({
+  it("refuses stream_options without stream, naming the field", async () => {
+    await expect(spool.client.chat.completions.create({ model: "gpt-test", messages: [{ role: "user", content: "x" }], stream_options: { include_usage: true } })).rejects.toMatchObject({
       status: 400,
-      param: "stream",
+      param: "stream_options",
     });
   });
 

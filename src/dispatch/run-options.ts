@@ -1,0 +1,33 @@
+/**
+ * Small pieces of the ModelDispatcher's `run` kept apart from it: what one run is told, how a held
+ * attempt (a stream) keeps its slot, and the error a cancelled Batch's requests fail with.
+ */
+import { EngineError } from "../core/engine.ts";
+
+export interface RunOptions {
+  sync: boolean;
+  signal: AbortSignal | undefined;
+  /** The Batch of a Batch Item, for Dispatcher.cancelBatch. */
+  batchId: string | undefined;
+}
+
+/**
+ * Keeps an attempt's slot and deadline past its call: wraps the value, may `abort` the attempt (its Engine
+ * call sees `signal` fire), and calls `end` once the caller is done with it.
+ */
+export type Hold<T> = (value: T, abort: (reason: unknown) => void, signal: AbortSignal, end: () => void) => T;
+
+export function once(run: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    run();
+  };
+}
+
+/** A request of a cancelled Batch: recorded as batch_cancelled, never retried. */
+export function cancelledError(batchId: string, running: boolean): EngineError {
+  const message = running ? `Batch ${batchId} was cancelled while this request ran; it was stopped.` : `Batch ${batchId} was cancelled before this request ran.`;
+  return new EngineError({ kind: "cancelled", message, retryable: false });
+}
