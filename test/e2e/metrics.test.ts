@@ -23,7 +23,9 @@ let apiOnly: TestApp;
 let client: OpenAI;
 let gate: { open: () => void; promise: Promise<void> } | null = null;
 const postgresAvailable = (await postgresUnavailableReason()) === null;
-const CONFIG = () => ({ apiKeys: [KEY], models: [{ name: "gpt-test", engine: "openai" as const, baseUrl: upstream.url, concurrency: 3, maxRetries: 2 }], worker: { sweepMs: 100 } });
+// A fixed limit (`adaptive: false`): these tests count requests against it; adaptive limits are tested in
+// test/dispatch/adaptive-concurrency.test.ts.
+const CONFIG = () => ({ apiKeys: [KEY], models: [{ name: "gpt-test", engine: "openai" as const, baseUrl: upstream.url, concurrency: 3, maxRetries: 2, adaptive: false }], worker: { sweepMs: 100 } });
 
 beforeAll(async () => {
   upstream = await startFakeOpenAIUpstream();
