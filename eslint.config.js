@@ -25,6 +25,11 @@ export default tseslint.config(
     },
   },
   {
+    // The README's examples: plain Node.js scripts.
+    files: ["examples/**/*.mjs"],
+    languageOptions: { globals: { process: "readonly", console: "readonly", setTimeout: "readonly", Buffer: "readonly" } },
+  },
+  {
     files: ["bin/**/*.js"],
     languageOptions: { globals: { process: "readonly", console: "readonly" } },
   },

@@ -1,5 +1,6 @@
 /** Shared helpers for benchmarks: input generation, timing, and printing figures with ratios. */
 import { createWriteStream, existsSync, mkdirSync, statSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { once } from "node:events";
 
@@ -47,10 +48,24 @@ export function row(label: string, figure: string, note = ""): void {
 
 export function ratio(value: number, baseline: number, goal?: { min?: number; max?: number }): string {
   const r = value / baseline;
-  let verdict = "";
-  if (goal?.min !== undefined) verdict = r >= goal.min ? `(goal >= ${goal.min}: met)` : `(goal >= ${goal.min}: NOT met)`;
-  if (goal?.max !== undefined) verdict = r <= goal.max ? `(goal <= ${goal.max}: met)` : `(goal <= ${goal.max}: NOT met)`;
-  return `${r.toFixed(2)}x ${verdict}`;
+  return `${r.toFixed(2)}x ${goal ? verdict(r, goal) : ""}`;
+}
+
+/** `(goal >= 0.9: met)`, `(goal <= 300 MB: NOT met)`: how a figure compares with the issue's goal. */
+export function verdict(value: number, goal: { min?: number; max?: number }, unit = ""): string {
+  if (goal.min !== undefined) return `(goal >= ${goal.min}${unit}: ${value >= goal.min ? "met" : "NOT met"})`;
+  if (goal.max !== undefined) return `(goal <= ${goal.max}${unit}: ${value <= goal.max ? "met" : "NOT met"})`;
+  return "";
+}
+
+/** The machine's 1-minute load average, for section headers: figures from a loaded machine read differently. */
+export const loadNote = (): string => `load average ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} cores`;
+
+/** The value at quantile `q` (0..1) of `values` (nearest rank); NaN for none. */
+export function quantile(values: readonly number[], q: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
 export const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MB`;

@@ -23,6 +23,19 @@ export function cpuMsOf(child: ChildProcess): number | null {
   }
 }
 
+/**
+ * A memory figure of a child process from /proc/PID/status, in bytes: `VmRSS` (resident now) or `VmHWM`
+ * (the most it was ever resident: its peak, with no sampling to miss it). Null once the process is gone.
+ */
+export function memoryOf(child: ChildProcess, field: "VmRSS" | "VmHWM"): number | null {
+  try {
+    const found = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
+    return found ? Number(found[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
 /** USER_HZ: 100 on every Linux this runs on (sysconf(_SC_CLK_TCK) is not reachable from Node). */
 const CLOCK_TICKS_PER_SECOND = 100;
 

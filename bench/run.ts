@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: prints figures and ratios against baselines measured in the same run (the machine is
  * shared and noisy: absolute times drift, ratios hold). Select sections: `npm run bench -- validation e2e`.
+ * `million` runs for several minutes (see bench/million.ts).
  */
 import { benchCapacity } from "./capacity.ts";
 import { benchChaos } from "./chaos.ts";
@@ -8,18 +9,24 @@ import { benchDashboard } from "./dashboard.ts";
 import { benchMetrics } from "./metrics.ts";
 import { benchEndToEnd } from "./end-to-end.ts";
 import { benchLlama } from "./llama.ts";
+import { benchManyBatches } from "./many-batches.ts";
+import { benchMillion } from "./million.ts";
 import { benchOrder } from "./order.ts";
 import { benchPacking } from "./packing.ts";
 import { benchPrefix } from "./prefix.ts";
 import { benchScaleOut } from "./scale-out.ts";
 import { benchStoreHotPath } from "./store-hot-path.ts";
 import { benchStreaming } from "./streaming.ts";
+import { benchSync } from "./sync.ts";
 import { benchValidation } from "./validation.ts";
 
 const sections: Record<string, () => Promise<void>> = {
   validation: () => benchValidation(),
   store: () => benchStoreHotPath(),
   e2e: () => benchEndToEnd(),
+  "e2e-pg": () => benchEndToEnd(100_000, "postgres"),
+  "many-batches": () => benchManyBatches(),
+  sync: () => benchSync(),
   llama: () => benchLlama(),
   "scale-out": () => benchScaleOut(),
   packing: () => benchPacking(),
@@ -29,6 +36,7 @@ const sections: Record<string, () => Promise<void>> = {
   metrics: () => benchMetrics(),
   capacity: () => benchCapacity(),
   streaming: () => benchStreaming(),
+  million: () => benchMillion(),
   chaos: async () => {
     if (!(await benchChaos())) process.exitCode = 1;
   },

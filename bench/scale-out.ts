@@ -5,25 +5,13 @@
  */
 import { mkdtempSync } from "node:fs";
 import path from "node:path";
-import pg from "pg";
 import { ensureChatFile, ratio, row, workPath, WORK_DIR } from "./lib.ts";
 import { startSpool, startUpstream, type Peer } from "./processes.ts";
 import { runSpoolBatch, writeBenchConfig } from "./end-to-end.ts";
+import { freshSchemaUrl } from "./database.ts";
 
-const DATABASE_URL = process.env.SPOOL_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const LATENCY_MS = 50;
 const CONCURRENCY = 32;
-
-async function freshSchemaUrl(label: string): Promise<string> {
-  const schema = `bench_${label}_${Date.now().toString(36)}`;
-  const client = new pg.Client({ connectionString: DATABASE_URL });
-  await client.connect();
-  await client.query(`CREATE SCHEMA ${schema}`);
-  await client.end();
-  const url = new URL(DATABASE_URL);
-  url.searchParams.set("schema", schema);
-  return url.toString();
-}
 
 async function runWith(params: { upstreamUrl: string; file: string; count: number; databaseUrl: string | null; workerProcesses: number }): Promise<number> {
   const peers: Peer[] = [];

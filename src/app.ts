@@ -17,6 +17,7 @@ import { createModelPathResolver } from "./engines/model-cache/model-path-resolv
 import { EngineRegistry } from "./engines/registry.ts";
 import { withTranslation } from "./dialects/translate/translating-engine.ts";
 import { buildHttpServer } from "./api/http-server.ts";
+import { anthropicSurfaces } from "./api/anthropic/plugin.ts";
 import { geminiSurfaces } from "./api/gemini/plugin.ts";
 import { openAISurfaces } from "./api/openai/plugin.ts";
 import { BATCH_FORMATS, MODEL_NAME_FORMS } from "./dialects/registry.ts";
@@ -112,7 +113,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const batches = new BatchService({ store, blobs, clock, logger, formats, notifyWork, priceOf: (name) => catalog.get(name)?.price, onCancelled: (batchId) => dispatcher.cancelBatch(batchId) });
   const context: AppContext = { config, store, blobs, clock, logger, catalog, dispatcher, batches, formats, observability };
   // Adding a dialect: its surfaces join this list (the first one answers for paths under no surface).
-  const surfaces = [...openAISurfaces(), ...geminiSurfaces(), dashboardSurface(), metricsSurface()];
+  const surfaces = [...openAISurfaces(), ...geminiSurfaces(), ...anthropicSurfaces(), dashboardSurface(), metricsSurface()];
   const server = options.api ? buildHttpServer(context, { surfaces, home: "/dashboard/" }) : null;
 
   return {

@@ -120,7 +120,7 @@ export function buildHttpServer(ctx: AppContext, options: HttpServerOptions): Fa
       if (isPublic(pathOf(request.url))) return;
       const key = presentedApiKey(request);
       if (key === null) {
-        throw new AppError("unauthenticated", "No API key was sent. Send it as 'Authorization: Bearer <key>', 'x-goog-api-key: <key>' or '?key=<key>'.");
+        throw new AppError("unauthenticated", "No API key was sent. Send it as 'Authorization: Bearer <key>', 'x-api-key: <key>', 'x-goog-api-key: <key>' or '?key=<key>'.");
       }
       if (!accepts(key)) throw new AppError("unauthenticated", "Incorrect API key provided.");
     });

@@ -27,6 +27,9 @@ export const INLINE_INPUT_PURPOSE = "batch_inline_input";
 
 const PAGE = 1_000;
 const INLINE_WRITE_BYTES = 256 * 1024;
+/** Finished Items read to find the one an `after` id names exactly (ids sharing it as a prefix come too). */
+const CLIENT_ID_MATCHES = 1000;
+
 export const FINISHED_ITEM_STATUSES: readonly ItemStatus[] = ["succeeded", "failed", "cancelled", "expired"];
 
 export interface BatchServiceDeps {
@@ -46,8 +49,12 @@ export interface BatchServiceDeps {
   onCancelled?: (batchId: string) => void;
 }
 
-/** The input of a new Batch: an uploaded File, or inline request lines (already checked by the dialect). */
-export type BatchInput = { fileId: string } | { lines: readonly string[] };
+/**
+ * The input of a new Batch: an uploaded File, or inline request lines (checked by the dialect). Lines may
+ * arrive as they are read from the client's body; if their source throws (the dialect found the body bad),
+ * nothing is stored.
+ */
+export type BatchInput = { fileId: string } | { lines: Iterable<string> | AsyncIterable<string> };
 
 export interface CreateBatchCommand {
   dialect: Dialect;
@@ -81,9 +88,10 @@ export class BatchService {
     const nowMs = clock.now();
     const id = command.id ?? newBatchId();
     const lifetimeMs = command.lifetimeMs ?? format.defaultLifetimeMs;
-    const inline = "lines" in command.input;
-    const inputFileId = "fileId" in command.input ? command.input.fileId : await this.writeInlineInput(id, command.input.lines, nowMs, lifetimeMs);
-    const options = inline ? { ...command.options, inline: true, requestCount: (command.input as { lines: readonly string[] }).lines.length } : (command.options ?? {});
+    const input = command.input;
+    const inline = "lines" in input ? await this.writeInlineInput(id, input.lines, nowMs, lifetimeMs) : null;
+    const inputFileId = "fileId" in input ? input.fileId : (inline?.fileId ?? "");
+    const options = inline ? { ...command.options, inline: true, requestCount: inline.count } : (command.options ?? {});
     let batch: Batch;
     try {
       batch = await store.createBatch({
@@ -149,10 +157,13 @@ export class BatchService {
     return deleted;
   }
 
-  /** Failed Items of an ended Batch run again; their new results replace the old ones in the same output. */
-  async retryFailed(id: string): Promise<Batch> {
+  /**
+   * Failed Items of an ended Batch run again; their new results replace the old ones in the same output. By
+   * default only the failures another try can fix (store/shared/retryable-failures.ts); `all` for every one.
+   */
+  async retryFailed(id: string, options: { all?: boolean } = {}): Promise<Batch> {
     const batch = await this.require(id);
-    const retried = await this.deps.store.retryFailedItems(batch.id, this.deps.clock.now());
+    const retried = await this.deps.store.retryFailedItems(batch.id, this.deps.clock.now(), options);
     this.wake();
     this.logTransition(retried, batch.status);
     return retried;
@@ -183,6 +194,29 @@ export class BatchService {
     }
   }
 
+  /**
+   * The next results after the Item whose client id is `afterClientId` (from the start without one), in input
+   * order, at most `limit`, stopping at the first Item without a result yet: a client polling with the id of
+   * the last line it received then never skips a result that finishes later than one after it, nor sees one
+   * twice. Null when `afterClientId` names no finished Item.
+   */
+  async resultsAfter(batchId: string, params: { afterClientId?: string; limit: number }): Promise<Item[] | null> {
+    let afterIndex = -1;
+    if (params.afterClientId !== undefined) {
+      const found = (await this.deps.store.findItemsByClientId(batchId, params.afterClientId, CLIENT_ID_MATCHES)).find((item) => item.clientId === params.afterClientId);
+      if (found === undefined) return null;
+      afterIndex = found.index;
+    }
+    const results: Item[] = [];
+    for await (const page of this.items(batchId, { afterIndex })) {
+      for (const item of page) {
+        if (!FINISHED_ITEM_STATUSES.includes(item.status) || results.length >= params.limit) return results;
+        if (item.result !== null) results.push(item);
+      }
+    }
+    return results;
+  }
+
   /** Wakes local Workers and the Sweeper. Never throws: they find the work on their next poll anyway. */
   wake(): void {
     try {
@@ -204,10 +238,11 @@ export class BatchService {
   }
 
   /** Writes inline request lines as the internal JSONL File a Batch validates like any upload. */
-  private async writeInlineInput(batchId: string, lines: readonly string[], nowMs: number, lifetimeMs: number): Promise<string> {
+  private async writeInlineInput(batchId: string, lines: Iterable<string> | AsyncIterable<string>, nowMs: number, lifetimeMs: number): Promise<{ fileId: string; count: number }> {
     const { store, blobs } = this.deps;
     const fileId = newFileId();
-    const info = await blobs.put(fileId, chunkLines(lines));
+    const counted = { lines: 0 };
+    const info = await blobs.put(fileId, chunkLines(lines, counted));
     try {
       await store.createFile({
         id: fileId,
@@ -225,7 +260,7 @@ export class BatchService {
       await blobs.delete(fileId).catch(() => false);
       throw error;
     }
-    return fileId;
+    return { fileId, count: counted.lines };
   }
 
   private async deleteFileQuietly(fileId: string): Promise<void> {
@@ -235,10 +270,11 @@ export class BatchService {
 }
 
 /** Lines as ~256 KB chunks of JSONL bytes: one write per chunk, not per line. */
-async function* chunkLines(lines: readonly string[]): AsyncGenerator<Buffer> {
+async function* chunkLines(lines: Iterable<string> | AsyncIterable<string>, counted: { lines: number }): AsyncGenerator<Buffer> {
   let chunk: string[] = [];
   let size = 0;
-  for (const line of lines) {
+  for await (const line of lines) {
+    counted.lines += 1;
     chunk.push(line, "\n");
     size += line.length + 1;
     if (size >= INLINE_WRITE_BYTES) {

@@ -3,6 +3,7 @@
  * A command's module loads only when that command runs: `--help`, `validate` and a mistake in the
  * command line or the config answer without loading the HTTP server, the stores and the engines.
  */
+import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import type { RunFlags } from "./run.ts";
 import type { ServerFlags } from "./serve.ts";
@@ -28,20 +29,32 @@ function addClientOptions(command: Command): Command {
     .option("--api-key <key>", "API key, when the server requires one (env SPOOL_API_KEY)");
 }
 
+/** The version in package.json, so `spool --version` cannot drift from the release. */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+}
+
+/** `--help` ends with examples a user can paste. */
+function examples(...lines: string[]): string {
+  return `\nExamples:\n${lines.map((line) => `  ${line}`).join("\n")}`;
+}
+
 export function buildCli(): Command {
   const program = new Command("spool")
     .description("Self-hosted Batch API for LLM inference (OpenAI and Gemini batch formats).")
-    .version("0.1.0")
+    .version(packageVersion())
+    .addHelpText("after", `${examples("spool serve                                  # http://127.0.0.1:8080, SQLite in ./data, the demo model", "spool serve --port 9000 --config spool.yaml", "spool validate requests.jsonl", "spool run -i requests.jsonl -o results.jsonl", "npx spool --help                             # from a clone without a global install (or: npm link)")}`)
     .addHelpText("after", "\nExit codes: 0 ok; 1 problems found (validate), batch failed (run) or unexpected error; 2 usage or configuration error;\n3 start-up environment error (port, host, data dir, database); 130/143 stopped by SIGINT/SIGTERM.")
     // Usage errors throw (main exits 2) instead of commander exiting with 1, which means "problems found".
     .exitOverride();
 
   addServerOptions(program.command("serve").description("serve the HTTP API and run workers (the default)"))
     .option("--no-workers", "serve the API only; run workers with `spool worker` against the same --database-url")
+    .addHelpText("after", examples("spool serve", "spool serve --host 0.0.0.0 --port 8080 --config spool.yaml --log-format pretty", "npm start -- --port 18090                  # through npm: flags after --", "spool serve --no-workers --database-url postgres://spool@db:5432/spool"))
     .action(async (flags: ServerFlags) => (await import("./serve.ts")).serveCommand(flags, { api: true, workers: flags.workers !== false }));
-  addServerOptions(program.command("worker").description("run workers only (scale-out: share --database-url with the API processes)")).action(
-    async (flags: ServerFlags) => (await import("./serve.ts")).serveCommand(flags, { api: false, workers: true }),
-  );
+  addServerOptions(program.command("worker").description("run workers only (scale-out: share --database-url with the API processes)"))
+    .addHelpText("after", examples("spool worker --database-url postgres://spool@db:5432/spool --config spool.yaml"))
+    .action(async (flags: ServerFlags) => (await import("./serve.ts")).serveCommand(flags, { api: false, workers: true }));
   program
     .command("run")
     .description("process a batch JSONL file locally (no server) into one result file, with progress; resumable")
@@ -52,23 +65,27 @@ export function buildCli(): Command {
     .option("-d, --data-dir <dir>", "work directory for the run's state (default: <output>.spool, removed on success)")
     .option("--progress-interval <seconds>", "seconds between progress lines when not on a terminal (default 5)")
     .option("--log-level <level>", "print the JSON log at this level instead of short warnings")
+    .addHelpText("after", examples("spool run -i requests.jsonl -o results.jsonl                  # the demo model", "spool run -i requests.jsonl -o results.jsonl -c spool.yaml", "spool run -i gemini.jsonl -o results.jsonl -c spool.yaml -m gemini-2.5-flash"))
     .action(async (flags: RunFlags) => (await import("./run.ts")).runCommand(flags));
   program
     .command("validate")
     .description("check a batch JSONL file and print every problem with its line number")
     .argument("<file>", "JSONL file to check")
-    .option("--dialect <dialect>", "openai | gemini (default: guessed from the first line)")
+    .option("--dialect <dialect>", "openai | gemini | anthropic (default: guessed from the first line)")
     .option("--endpoint <endpoint>", "OpenAI batch endpoint the lines must use (default: the first line's url)")
     .option("-c, --config <file>", "config file: also check that every model is configured")
     .option("-m, --model <name>", "Gemini files: the model the batch would run on")
+    .addHelpText("after", examples("spool validate requests.jsonl", "spool validate requests.jsonl --config spool.yaml", "spool validate gemini.jsonl --config spool.yaml --model gemini-2.5-flash"))
     .action(async (file: string, flags: ValidateFlags) => (await import("./validate.ts")).validateCommand(file, flags));
   addClientOptions(program.command("watch").description("live progress of a batch on a running server; exits with its outcome (0 all succeeded, 1 otherwise)"))
     .argument("<batch-id>", "the batch id (OpenAI batch_..., or a Gemini batches/... name)")
     .option("--interval <seconds>", "seconds between updates (default 1)")
+    .addHelpText("after", examples("spool watch batch_abc123", "spool watch batches/batch_abc123 --url http://10.0.0.5:8080 --api-key $KEY"))
     .action(async (batchId: string, flags: WatchFlags) => (await import("./watch.ts")).watchCommand(batchId, flags));
   addClientOptions(program.command("batches").description("list recent batches of a running server"))
     .option("--status <statuses>", "only these statuses, comma-separated (e.g. in_progress,validating)")
     .option("--limit <n>", "how many (default 20)")
+    .addHelpText("after", examples("spool batches", "spool batches --status in_progress,validating --limit 50"))
     .action(async (flags: BatchesFlags) => (await import("./batches.ts")).batchesCommand(flags));
   // A usage mistake is one line pointing at the help, not the whole help text.
   for (const command of [program, ...program.commands]) {

@@ -62,11 +62,11 @@ export async function validateCommand(file: string, flags: ValidateFlags): Promi
     },
   });
   if (problems === 0) {
-    console.log(`${file}: ${report.total} requests, no problems (${dialect}, ${endpoint}).`);
+    console.log(`${file}: ${counted(report.total, "request")}, no problems (${dialect}, ${endpoint}).`);
     for (const [model, estimate] of estimates) console.log(formatEstimate(model, estimate, catalog.get(model)?.price));
     return;
   }
-  console.log(`${file}: ${problems} problem${problems === 1 ? "" : "s"} in ${report.total} requests.`);
+  console.log(`${file}: ${counted(problems, "problem")} in ${counted(report.total, "request")}.`);
   process.exitCode = 1;
 }
 
@@ -77,6 +77,11 @@ export function formatEstimate(model: string, estimate: TokenEstimate, price: Pr
   if (price === undefined) return base;
   const cost = estimateCost(estimate, price);
   return `${base}; cost <= $${cost.batch.toFixed(4)} at batch price ($${cost.sync.toFixed(4)} sync)`;
+}
+
+/** "1 request", "6 problems". */
+function counted(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
 export function formatLineError(error: LineError): string {

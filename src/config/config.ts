@@ -96,6 +96,19 @@ export const geminiModelSchema = z.strictObject({
   apiKey: z.string().optional(),
 });
 
+export const anthropicModelSchema = z.strictObject({
+  ...modelBase,
+  engine: z.literal("anthropic"),
+  /** Default: Anthropic's API (https://api.anthropic.com); anything speaking its Messages wire works. */
+  baseUrl: z.url().optional(),
+  /** Sent as `x-api-key`. */
+  apiKey: z.string().optional(),
+  /** The `anthropic-version` header sent upstream (default 2023-06-01). */
+  anthropicVersion: z.string().min(1).optional(),
+  /** Extra headers sent upstream (e.g. `anthropic-beta`). */
+  headers: z.record(z.string(), z.string()).optional(),
+});
+
 export const llamaCppModelSchema = z.strictObject({
   ...modelBase,
   engine: z.literal("llama-cpp"),
@@ -117,7 +130,7 @@ export const llamaCppModelSchema = z.strictObject({
   embeddings: z.boolean().optional(),
 });
 
-export const modelSchema = z.discriminatedUnion("engine", [openaiModelSchema, geminiModelSchema, llamaCppModelSchema]);
+export const modelSchema = z.discriminatedUnion("engine", [openaiModelSchema, geminiModelSchema, anthropicModelSchema, llamaCppModelSchema]);
 
 /** Standard Webhooks secret: `whsec_` + base64 of 24 to 64 random bytes (the signing key). */
 const webhookSecret = z.string().refine(
@@ -224,8 +237,9 @@ interface ModelDefaults {
 
 export type OpenAIModelConfig = z.infer<typeof openaiModelSchema> & ModelDefaults;
 export type GeminiModelConfig = z.infer<typeof geminiModelSchema> & ModelDefaults;
+export type AnthropicModelConfig = z.infer<typeof anthropicModelSchema> & ModelDefaults;
 export type LlamaCppModelConfig = z.infer<typeof llamaCppModelSchema> & ModelDefaults;
-export type ModelConfig = OpenAIModelConfig | GeminiModelConfig | LlamaCppModelConfig;
+export type ModelConfig = OpenAIModelConfig | GeminiModelConfig | AnthropicModelConfig | LlamaCppModelConfig;
 
 export interface Config {
   host: string;
@@ -288,6 +302,7 @@ export const DEFAULTS = {
 export const MODEL_DEFAULTS: Record<ModelConfig["engine"], ModelDefaults> = {
   openai: { concurrency: 64, timeoutMs: 600_000, maxRetries: 5 },
   gemini: { concurrency: 16, timeoutMs: 600_000, maxRetries: 5 },
+  anthropic: { concurrency: 16, timeoutMs: 600_000, maxRetries: 5 },
   "llama-cpp": { concurrency: 4, timeoutMs: 600_000, maxRetries: 0 },
 };
 

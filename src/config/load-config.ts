@@ -2,7 +2,7 @@
  * Builds the Config: defaults < config file < environment < flags. The file (YAML or JSON) may use
  * `${VAR}` to read the environment (API keys stay out of the file). Any invalid value stops start-up with
  * one line per problem naming where it came from, the key and the fix (config-issues.ts), e.g.
- * `spool.yaml:6: models[1].engine must be one of 'openai', 'gemini', 'llama-cpp', got 'vllm'.`
+ * `spool.yaml:6: models[1].engine must be one of 'openai', 'gemini', 'anthropic', 'llama-cpp', got 'vllm'.`
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";

@@ -6,10 +6,11 @@
  *
  * Each Engine has one native dialect (`dialect`): the request bodies it accepts and the reply bodies it
  * returns are in that shape (openai and llama-cpp: OpenAI chat/completion/embedding bodies; gemini:
- * Gemini GenerateContentRequest / EmbedContentRequest). The registry (src/engines/registry.ts) wraps each
- * Engine so a request in the other dialect is translated on the way in and its reply on the way out
- * (src/dialects/translate/); adapters never translate themselves. An openai Engine given an openai body
- * forwards it unchanged apart from the model name, so fields spool does not know still reach the upstream.
+ * Gemini GenerateContentRequest / EmbedContentRequest; anthropic: Messages requests). The registry
+ * (src/engines/registry.ts) wraps each Engine so a request in another dialect is translated on the way in
+ * and its reply on the way out (src/dialects/translate/); adapters never translate themselves. An openai
+ * Engine given an openai body forwards it unchanged apart from the model name, so fields spool does not
+ * know still reach the upstream.
  *
  * Embedding packing (optional, `packKey` + `executePack`): an Engine that can run several single-input
  * embedding requests as one backend call says so per request. `packKey` looks at one request (in the
@@ -30,7 +31,8 @@
  * retry and the API can answer with a plain status. After that the reply arrives as `chunks`: JSON objects
  * in the Engine's dialect, each one what one Server-Sent Event of that dialect carries
  * (openai: `chat.completion.chunk` / `text_completion` objects, and a last usage-only chunk when the body
- * asks for `stream_options.include_usage`; gemini: `GenerateContentResponse` objects). The SSE framing and
+ * asks for `stream_options.include_usage`; gemini: `GenerateContentResponse` objects; anthropic: its named
+ * Messages events, `event` set to their type). The SSE framing and
  * terminators (`data: [DONE]`, Gemini's JSON array) belong to the API, not to Engines. A failure mid-stream
  * throws from the iterator as an EngineError; a consumer that stops early (`break`, `return()`) or whose
  * request signal fires aborts the backend call at once (an upstream socket is closed, a llama.cpp sequence
@@ -39,8 +41,8 @@
  * Chunks, like reply bodies, are dialect-shaped, never a neutral event model: the openai Engine passes an
  * upstream's chunks through (apart from the model name), so fields spool does not know (logprobs, tool call
  * deltas, reasoning) still reach the client. The translating wrapper turns them into another dialect's
- * chunks with a stateful translator per stream (src/dialects/translate/stream-*.ts); a new client dialect
- * (Anthropic) adds translators from the two engine dialects, openai and gemini, to its own events.
+ * chunks with a stateful translator per stream (src/dialects/translate/stream-*.ts), to and from OpenAI's
+ * chunks, the hub; a new dialect adds the two translators between its events and those.
  *
  * Failures are thrown as EngineError, which carries the retry decision where it is made: the adapter
  * knows whether a 409 or a reset connection is worth another try; the Worker only reads `retryable` and

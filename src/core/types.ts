@@ -16,11 +16,11 @@
  * - Worker:  the loop that claims Items, dispatches them to Engines, and records results.
  * - Sweeper: the periodic loop that returns expired Leases, validates new Batches, expires and finalizes them.
  * - Store:   durable state (SQLite or PostgreSQL) behind the contract in src/store/store.ts.
- * - Dialect: a client wire format: "openai" or "gemini".
+ * - Dialect: a client wire format: "openai", "gemini" or "anthropic".
  */
 
 /** Client wire format a Batch was submitted in; decides how its input is parsed and its results written. */
-export type Dialect = "openai" | "gemini";
+export type Dialect = "openai" | "gemini" | "anthropic";
 
 /** What an Item asks an Engine for. `completion` is the legacy text-completion endpoint. */
 export type RequestKind = "chat" | "completion" | "embedding";

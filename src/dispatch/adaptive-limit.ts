@@ -1,6 +1,6 @@
 /**
  * AdaptiveLimit: how many attempts a Model's lane may run at once, learned from the upstream (AIMD, as TCP
- * congestion control; docs/decisions/0016-adaptive-concurrency-capacity.md).
+ * congestion control; docs/decisions/0020-adaptive-concurrency-capacity.md).
  *
  * - The configured `concurrency` is the ceiling (`setCeiling`; across processes, this process's share).
  * - Slow start: the limit begins at `initial` and grows by one per success while the lane uses all of it

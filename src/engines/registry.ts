@@ -1,5 +1,5 @@
 /**
- * Builds and owns the Engines for the configured Models. HTTP engines (openai, gemini) are shared by all
+ * Builds and owns the Engines for the configured Models. HTTP engines (openai, gemini, anthropic) are shared by all
  * Models of their kind (each keeps a connection pool per upstream origin); a llama-cpp Engine is one per
  * Model (it owns a loaded model and its contexts). Every Engine is passed through `wrap` once: the
  * composition root wraps them with translation (src/dialects/translate/), so a request in any dialect runs on
@@ -9,6 +9,7 @@ import type { Logger } from "pino";
 import type { Config, LlamaCppModelConfig, ModelConfig } from "../config/config.ts";
 import type { ModelCatalog } from "../core/model-catalog.ts";
 import type { Engine, EnginePack, EngineReply, EngineError, EngineStream, PackCandidate, PackKey } from "../core/engine.ts";
+import { AnthropicEngine } from "./anthropic/anthropic-engine.ts";
 import { GeminiEngine } from "./gemini/gemini-engine.ts";
 import { llamaCppEmbeddingPackKey } from "./llama-cpp/embedding-packs.ts";
 import { LlamaCppEngine } from "./llama-cpp/llama-cpp-engine.ts";
@@ -21,6 +22,7 @@ export type EngineWrapper = (engine: Engine) => Engine;
 export class EngineRegistry {
   private readonly openai: Engine;
   private readonly gemini: Engine;
+  private readonly anthropic: Engine;
   private readonly local = new Map<string, Engine>();
   private readonly logger: Logger;
 
@@ -34,6 +36,7 @@ export class EngineRegistry {
     this.logger = logger.child({ component: "engines" });
     this.openai = wrap(new OpenAIEngine());
     this.gemini = wrap(new GeminiEngine());
+    this.anthropic = wrap(new AnthropicEngine());
   }
 
   /** The Engine and config serving `name`, or undefined when no such Model is configured. */
@@ -49,6 +52,8 @@ export class EngineRegistry {
         return this.openai;
       case "gemini":
         return this.gemini;
+      case "anthropic":
+        return this.anthropic;
       case "llama-cpp": {
         let engine = this.local.get(model.name);
         if (!engine) {
@@ -68,7 +73,7 @@ export class EngineRegistry {
   }
 
   async close(): Promise<void> {
-    const engines = [this.openai, this.gemini, ...this.local.values()];
+    const engines = [this.openai, this.gemini, this.anthropic, ...this.local.values()];
     await Promise.allSettled(engines.map((engine) => engine.close()));
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The capacity ledger: which live processes want to send requests to which Model, so that processes sharing
  * one PostgreSQL split each Model's configured `concurrency` among themselves (src/worker/capacity-shares.ts,
- * docs/decisions/0016-adaptive-concurrency-capacity.md). One row per (Model, process), refreshed by a
+ * docs/decisions/0020-adaptive-concurrency-capacity.md). One row per (Model, process), refreshed by a
  * heartbeat; rows not refreshed within `staleMs` belong to dead processes and are deleted by whoever beats
  * next. Part of the Store contract.
  */

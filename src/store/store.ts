@@ -72,6 +72,11 @@ export interface BatchQuery {
   dialect?: Dialect;
   /** Cursor: return Batches older than this one (lists are newest first). */
   afterId?: string;
+  /**
+   * Cursor the other way: the `limit` Batches just newer than this one, still newest first; `hasMore` then
+   * says whether there are newer ones still (Anthropic's `before_id`). Not combined with `afterId`.
+   */
+  beforeId?: string;
   limit: number;
   /** Deleted Batches are hidden unless asked for. */
   includeDeleted?: boolean;
@@ -298,9 +303,11 @@ export interface Store extends WebhookOutbox, StoreInsights, CapacityLedger {
   /**
    * Failed Items of a terminal Batch go back to pending for another round (the "retry failed lines into the
    * same result" feature); the Batch returns to in_progress. Followers of a retried leader wait for it
-   * again. Returns the Batch, or throws AppError(conflict).
+   * again. By default only failures another try can fix (429, 408, 5xx, timeouts, unreachable upstream,
+   * cancelled or expired while running); `all` retries every failed Item that ran. Returns the Batch, or
+   * throws AppError(conflict).
    */
-  retryFailedItems(batchId: string, nowMs: number): Promise<Batch>;
+  retryFailedItems(batchId: string, nowMs: number, options?: RetryFailedOptions): Promise<Batch>;
 }
 
 /** Status of a Batch as the Store keeps it; re-exported so store implementations share the CHECK list. */
@@ -316,3 +323,8 @@ export const BATCH_STATUSES: readonly BatchStatus[] = [
 ];
 
 export const ITEM_STATUSES: readonly ItemStatus[] = ["staged", "pending", "running", "succeeded", "failed", "cancelled", "expired"];
+
+export interface RetryFailedOptions {
+  /** Retry every failed Item that ran, not only those another try can fix. */
+  all?: boolean;
+}

@@ -1,6 +1,6 @@
 /**
  * CapacityShares: several spool processes on one PostgreSQL split each Model's configured `concurrency`, so
- * that together they never send an upstream more than that (docs/decisions/0016-adaptive-concurrency-capacity.md).
+ * that together they never send an upstream more than that (docs/decisions/0020-adaptive-concurrency-capacity.md).
  *
  * Every `beatMs` each process writes to the capacity ledger (src/store/capacity-ledger.ts) whether it has
  * requests for each Model (running or queued in its Dispatcher) and reads how many live processes there

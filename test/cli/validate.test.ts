@@ -77,6 +77,21 @@ describe("spool validate", () => {
     expect(status).toBe(1);
     expect(stdout).toMatch(/^line 2: .*request\.contents/m);
     expect(stdout).not.toMatch(/^line 1:/m);
+    expect(stdout).toMatch(/: 1 problem in 2 requests\.$/m);
+  });
+
+  it("sniffs an Anthropic file of {custom_id, params} lines, names each bad field, and reports duplicate ids", () => {
+    const line = (id: string, params: Record<string, unknown>): string => JSON.stringify({ custom_id: id, params: { model: "claude", max_tokens: 5, messages: [{ role: "user", content: "hi" }], ...params } });
+    const file = path.join(dir, "anthropic.jsonl");
+    writeFileSync(file, [line("a", {}), line("b", { max_tokens: undefined }), line("a", {}), line("c d", { temperature: 2 })].join("\n"));
+    const { status, stdout } = validate(file);
+    expect(status).toBe(1);
+    expect(stdout).toMatch(/^line 2: missing_required_parameter \(params\.max_tokens\): Line 2 \(custom_id "b"\): params\.max_tokens: Field required/m);
+    expect(stdout).toMatch(/^line 3: duplicate_custom_id \(custom_id\)/m);
+    expect(stdout).toMatch(/^line 4: invalid_custom_id \(custom_id\)/m);
+    expect(stdout).toMatch(/^line 4: invalid_value \(params\.temperature\)/m);
+    expect(stdout).not.toMatch(/^line 1:/m);
+    expect(stdout).toContain("4 problems in 4 requests");
   });
 
   it("ignores a UTF-8 byte order mark at the start of a file, in both dialects", () => {
@@ -84,7 +99,7 @@ describe("spool validate", () => {
     const gemini = path.join(dir, "bom-gemini.jsonl");
     writeFileSync(gemini, `${bom}${JSON.stringify({ key: "k1", request: { contents: [{ parts: [{ text: "hi" }] }] } })}\r\n`);
     const sniffed = validate(gemini);
-    expect(sniffed.stdout).toContain("1 requests, no problems");
+    expect(sniffed.stdout).toContain(": 1 request, no problems");
     expect(sniffed.status).toBe(0);
     const openai = path.join(dir, "bom-openai.jsonl");
     writeFileSync(openai, `${bom}${chatLine("a", "one")}\r\n${chatLine("b", "two")}\r\n`);

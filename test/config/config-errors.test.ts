@@ -27,7 +27,7 @@ function errorFor(name: string, text: string, env: NodeJS.ProcessEnv = {}, flags
 describe("configuration errors", () => {
   it("says a required key is missing, for the engine that needs it", () => {
     expect(errorFor("required.yaml", "models:\n  - name: a\n    engine: openai\n")).toBe("required.yaml:2: models[0].baseUrl is required for engine 'openai' (or several URLs in baseUrls).");
-    expect(errorFor("no-engine.yaml", "models:\n  - name: a\n    path: x.gguf\n")).toBe("no-engine.yaml:2: models[0].engine is required: one of 'openai', 'gemini', 'llama-cpp'.");
+    expect(errorFor("no-engine.yaml", "models:\n  - name: a\n    path: x.gguf\n")).toBe("no-engine.yaml:2: models[0].engine is required: one of 'openai', 'gemini', 'anthropic', 'llama-cpp'.");
   });
 
   it("suggests the key meant for an unknown key, at its own level and line", () => {
@@ -54,7 +54,7 @@ describe("configuration errors", () => {
       "values.yaml:4: worker.leaseMs must be greater than 0, got 0.",
       "values.yaml:5: worker.pollMs must be a whole number, got 1.5.",
       "values.yaml:6: worker.maxAttempts must be a number, got '3' (write the number without quotes).",
-      "values.yaml:8: models[0].engine must be one of 'openai', 'gemini', 'llama-cpp', got 'llamacpp' (did you mean 'llama-cpp'?).",
+      "values.yaml:8: models[0].engine must be one of 'openai', 'gemini', 'anthropic', 'llama-cpp', got 'llamacpp' (did you mean 'llama-cpp'?).",
     ]);
     expect(message).not.toMatch(/Invalid input|expected string, received/);
   });

@@ -72,7 +72,7 @@ describe("loadConfig", () => {
 
   it("names the bad key in a model entry", () => {
     const file = writeConfig("spool.yaml", "models:\n  - name: a\n    engine: openai\n    baseUrl: http://x/v1\n  - name: b\n    engine: vllm\n");
-    expect(() => loadConfig({ config: file }, {})).toThrow(/^spool\.yaml:6: models\[1\]\.engine must be one of 'openai', 'gemini', 'llama-cpp', got 'vllm'\.$/);
+    expect(() => loadConfig({ config: file }, {})).toThrow(/^spool\.yaml:6: models\[1\]\.engine must be one of 'openai', 'gemini', 'anthropic', 'llama-cpp', got 'vllm'\.$/);
   });
 
   it("names unknown keys instead of ignoring them", () => {

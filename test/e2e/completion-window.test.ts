@@ -2,6 +2,7 @@
  * The completion window is enforced: past it, unfinished Items end as batch_expired and the Batch is
  * `expired` with what finished. Time is driven by a manual clock shared by the API, Workers and Sweeper.
  */
+import Anthropic from "@anthropic-ai/sdk";
 import OpenAI, { toFile } from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/core/clock.ts";
@@ -51,6 +52,23 @@ describe("completion window", () => {
     const errors = (await (await client.files.content(done.error_file_id ?? "")).text()).trim().split("\n").map((line) => JSON.parse(line) as { custom_id: string; response: unknown; error: { code: string } });
     expect(errors.map((line) => line.custom_id)).toEqual(["late-0", "late-1", "late-2", "late-3", "late-4"]);
     expect(errors.every((line) => line.response === null && line.error.code === "batch_expired")).toBe(true);
+  });
+
+  it("ends an Anthropic batch 24 h after creation, its unfinished requests `expired` in the results", async () => {
+    const client = new Anthropic({ apiKey: "sk-test", baseURL: spool.url, maxRetries: 0 });
+    const requests = ["early-a", "late-a", "late-b"].map((text) => ({ custom_id: text, params: { model: "gpt-test", max_tokens: 5, messages: [{ role: "user" as const, content: text }] } }));
+    const batch = await client.messages.batches.create({ requests });
+    await waitFor(async () => (await client.messages.batches.retrieve(batch.id)).request_counts.succeeded === 1, { what: "the early request" });
+    clock.advance(24 * 3600 * 1000 + 1);
+    spool.app.sweeper?.notify();
+    const done = await waitFor(async () => {
+      const current = await client.messages.batches.retrieve(batch.id);
+      return current.processing_status === "ended" ? current : undefined;
+    }, { what: "expiry" });
+    expect(done.request_counts).toEqual({ processing: 0, succeeded: 1, errored: 0, canceled: 0, expired: 2 });
+    const results: Record<string, string> = {};
+    for await (const line of await client.messages.batches.results(batch.id)) results[line.custom_id] = line.result.type;
+    expect(results).toEqual({ "early-a": "succeeded", "late-a": "expired", "late-b": "expired" });
   });
 
   it("deletes an uploaded file and its contents once its expires_after passes", async () => {

@@ -2,9 +2,11 @@
  * Durability: a spool process killed with SIGKILL in the middle of a batch of thousands of requests is
  * started again on the same data dir; the batch completes with exactly one result line per input line, and
  * the upstream saw each request no more often than the crash explains. The same holds for a Batch whose
- * claim order is not its input order (interleaved system prompts, regrouped by prefix). And SIGTERM
+ * claim order is not its input order (interleaved system prompts, regrouped by prefix), and for an
+ * Anthropic Message Batch (inline requests, results through the SDK). And SIGTERM
  * returns leased work at once, so a restart does not wait for Leases to expire.
  */
+import Anthropic from "@anthropic-ai/sdk";
 import OpenAI, { toFile } from "openai";
 import { afterEach, describe, expect, it } from "vitest";
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from "../helpers/fake-openai-upstream.ts";
@@ -104,6 +106,34 @@ describe("crash safety", () => {
       if (count === 2) repeated += 1;
     }
     expect(repeated).toBeLessThanOrEqual(2 * CONCURRENCY + 500);
+  });
+
+  it("completes an Anthropic Message Batch killed with SIGKILL mid-run with exactly one result per request", async () => {
+    const total = 1_000;
+    const { configPath, upstream } = await setUp("sigkill anthropic", 1_500);
+    const first = await start(configPath);
+    const client = (proc: SpoolProcess) => new Anthropic({ apiKey: "sk-test", baseURL: proc.url, maxRetries: 0 });
+    const requests = Array.from({ length: total }, (_, i) => ({ custom_id: `m-${i}`, params: { model: "gpt-test", max_tokens: 8, messages: [{ role: "user" as const, content: `prompt ${i}` }] } }));
+    const { id } = await client(first.proc).messages.batches.create({ requests });
+    await waitFor(async () => (await client(first.proc).messages.batches.retrieve(id)).request_counts.succeeded >= 200, { what: "progress before the kill" });
+    first.proc.kill("SIGKILL");
+    expect(await first.proc.exited).toBe("SIGKILL");
+    expect(upstream.requests).toBeLessThan(total);
+
+    const second = await start(configPath);
+    const done = await waitFor(async () => {
+      const batch = await client(second.proc).messages.batches.retrieve(id);
+      return batch.processing_status === "ended" ? batch : undefined;
+    }, { timeoutMs: 60_000, what: "the batch to end", intervalMs: 100 });
+    expect(done.request_counts).toEqual({ processing: 0, succeeded: total, errored: 0, canceled: 0, expired: 0 });
+    const seen: string[] = [];
+    for await (const line of await client(second.proc).messages.batches.results(id)) {
+      expect(line.result.type).toBe("succeeded");
+      seen.push(line.custom_id);
+    }
+    expect(seen).toEqual(requests.map((request) => request.custom_id));
+    for (let i = 0; i < total; i += 1) expect(upstream.countsByKey.get(`prompt ${i}`) ?? 0).toBeGreaterThanOrEqual(1);
+    expect(upstream.requests - total).toBeLessThanOrEqual(2 * CONCURRENCY + 500);
   });
 
   it("returns leased work on SIGTERM so a restart finishes without waiting for leases to expire", async () => {

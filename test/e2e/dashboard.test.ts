@@ -123,7 +123,8 @@ describe.skipIf(!hasChromium)("web dashboard in Chromium", () => {
     await page.goto(`${spool.url}/dashboard/#/batches/${batch.id}`);
     const group = page.locator('[data-code="http_400"]');
     await group.waitFor({ timeout: 30_000 });
-    expect(await group.textContent()).toContain("× 2");
+    // The page may open while the second failure is still on its way: wait for the group to count both.
+    await waitFor(async () => (await group.textContent())?.includes("× 2"), { what: "both failures in the group" });
     expect(await group.textContent()).toContain("line 2 (bad-1): Rejected on purpose: reject one");
     await page.screenshot({ path: screenshotPath("dashboard-batch-failures"), fullPage: true });
 

@@ -103,68 +103,49 @@ describe("OpenAI batch flow through the openai SDK", () => {
     }
   });
 
-  it("retries only the failed lines of a finished batch into the same result files", async () => {
+  it("retries only the failed lines of a finished batch into the same result files: by default those another try can fix, with all every one", async () => {
     let rejecting = true;
-    upstream.setFault(({ key }) => (rejecting && key.startsWith("second chance") ? { status: 400, body: { error: { message: "not now", type: "invalid_request_error", param: null, code: null } } } : undefined));
-    try {
-      const content = [chatLine("r-0", "first try ok"), chatLine("r-1", "second chance 1"), chatLine("r-2", "first try ok too")].join("\n");
-      const { done } = await runBatch(content);
-      expect(done.request_counts).toEqual({ total: 3, completed: 2, failed: 1 });
-      rejecting = false;
-      const okBefore = upstream.countsByKey.get("first try ok");
-      const retried = await client.post<OpenAI.Batch>(`/batches/${done.id}/retry_failed`);
-      expect(retried.status).toBe("in_progress");
-      const again = await waitFor(async () => {
-        const current = await client.batches.retrieve(done.id);
-        return current.status === "completed" ? current : undefined;
-      });
-      expect(again.request_counts).toEqual({ total: 3, completed: 3, failed: 0 });
-      expect(again.error_file_id).toBeNull();
-      expect((await readLines(again.output_file_id)).map((line) => line.custom_id)).toEqual(["r-0", "r-1", "r-2"]);
-      expect(upstream.countsByKey.get("first try ok")).toBe(okBefore); // succeeded lines did not run again
-      await expect(client.post(`/batches/${done.id}/retry_failed`)).rejects.toMatchObject({ status: 409 }); // nothing left to retry
-    } finally {
-      upstream.setFault(null);
-    }
-  });
-
-  it("retries 429 (with Retry-After), 500 and connection resets and still completes every request", async () => {
-    upstream.setFault(({ key, attemptForKey }) => {
-      if (!key.startsWith("flaky")) return undefined;
-      if (attemptForKey === 1) return { status: 429, retryAfter: "0" };
-      if (attemptForKey === 2) return { status: 500 };
-      if (attemptForKey === 3) return { reset: true };
-      return undefined;
+    upstream.setFault(({ key }) => {
+      if (!rejecting) return undefined;
+      if (key.startsWith("second chance")) return { status: 400, body: { error: { message: "not now", type: "invalid_request_error", param: null, code: null } } };
+      return key === "overloaded" ? { status: 503, retryAfter: "0" } : undefined;
     });
     try {
-      const lines = Array.from({ length: 10 }, (_, i) => chatLine(`f-${i}`, `flaky ${i}`));
-      const { done } = await runBatch(lines.join("\n"));
-      expect(done.request_counts).toEqual({ total: 10, completed: 10, failed: 0 });
-      for (let i = 0; i < 10; i += 1) expect(upstream.countsByKey.get(`flaky ${i}`)).toBe(4);
+      const content = [chatLine("r-0", "first try ok"), chatLine("r-1", "second chance 1"), chatLine("r-2", "first try ok too"), chatLine("r-3", "overloaded")].join("\n");
+      const { done } = await runBatch(content);
+      expect(done.request_counts).toEqual({ total: 4, completed: 2, failed: 2 });
+      rejecting = false;
+      const okBefore = upstream.countsByKey.get("first try ok");
+      const rejectedBefore = upstream.countsByKey.get("second chance 1");
+      const finished = async () =>
+        waitFor(async () => {
+          const current = await client.batches.retrieve(done.id);
+          return current.status === "completed" ? current : undefined;
+        });
+
+      // Default: the 503 runs again, the 400 (it would fail the same way) keeps its result.
+      const retrying = await client.post<OpenAI.Batch>(`/batches/${done.id}/retry_failed`);
+      expect(retrying.status).toBe("in_progress");
+      // The previous results stay readable under the same ids while the retry runs.
+      expect([retrying.output_file_id, retrying.error_file_id]).toEqual([done.output_file_id, done.error_file_id]);
+      const once = await finished();
+      expect(once.request_counts).toEqual({ total: 4, completed: 3, failed: 1 });
+      expect(upstream.countsByKey.get("second chance 1")).toBe(rejectedBefore);
+      expect((await readLines(once.error_file_id)).map((line) => line.custom_id)).toEqual(["r-1"]);
+      await expect(client.post(`/batches/${done.id}/retry_failed`)).rejects.toMatchObject({ status: 409, message: expect.stringContaining("pass all") });
+
+      // all: the 400 too.
+      expect((await client.post<OpenAI.Batch>(`/batches/${done.id}/retry_failed`, { body: { all: true } })).status).toBe("in_progress");
+      const again = await finished();
+      expect(again.request_counts).toEqual({ total: 4, completed: 4, failed: 0 });
+      expect(again.error_file_id).toBeNull();
+      expect((await readLines(again.output_file_id)).map((line) => line.custom_id)).toEqual(["r-0", "r-1", "r-2", "r-3"]);
+      expect(upstream.countsByKey.get("first try ok")).toBe(okBefore); // succeeded lines did not run again
+      await expect(client.post(`/batches/${done.id}/retry_failed`, { body: { all: true } })).rejects.toMatchObject({ status: 409 }); // nothing left to retry
+      await expect(client.post(`/batches/${done.id}/retry_failed`, { body: { all: "yes" } })).rejects.toMatchObject({ status: 400 });
     } finally {
       upstream.setFault(null);
     }
-  });
-
-  it("fails a batch with bad lines and reports every one with its line number", async () => {
-    const content = [
-      chatLine("ok-1", "fine"),
-      "{not json",
-      JSON.stringify({ method: "POST", url: "/v1/chat/completions", body: { model: "gpt-test", messages: [{ role: "user", content: "x" }] } }),
-      chatLine("ok-1", "duplicate id"),
-      JSON.stringify({ custom_id: "u", method: "POST", url: "/v1/embeddings", body: { model: "gpt-test", input: "x" } }),
-      JSON.stringify({ custom_id: "m", method: "POST", url: "/v1/chat/completions", body: { model: "no-such-model", messages: [{ role: "user", content: "x" }] } }),
-      JSON.stringify({ custom_id: "g", method: "GET", url: "/v1/chat/completions", body: { model: "gpt-test", messages: [{ role: "user", content: "x" }] } }),
-      JSON.stringify({ custom_id: "b", method: "POST", url: "/v1/chat/completions", body: "text" }),
-    ].join("\n");
-    const { done } = await runBatch(content);
-    expect(done.status).toBe("failed");
-    expect(done.failed_at).not.toBeNull();
-    const reported = (done.errors?.data ?? []).map((error) => [error.line, error.code]);
-    expect(reported).toEqual(expect.arrayContaining([[2, "invalid_json_line"], [4, "duplicate_custom_id"]]));
-    const lines = new Set((done.errors?.data ?? []).map((error) => error.line));
-    for (const line of [2, 3, 4, 5, 6, 7, 8]) expect(lines).toContain(line);
-    expect(lines).not.toContain(1);
   });
 
   it("cancels a running batch, keeping finished results and marking the rest batch_cancelled", async () => {

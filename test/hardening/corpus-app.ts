@@ -47,7 +47,7 @@ export async function startCorpusApp(): Promise<CorpusApp> {
   };
 }
 
-export type Dialect = "openai" | "google";
+export type Dialect = "openai" | "google" | "anthropic";
 
 /** What a case sends: a request through fetch, or bytes written as they are to a fresh connection. */
 export type Sent =
@@ -104,9 +104,9 @@ function sendRaw(url: string, bytes: string | Buffer, end: boolean): Promise<Rec
 
 export interface ExpectedError {
   status: number;
-  /** OpenAI `error.code` or Google `error.status`. */
+  /** OpenAI `error.code`, Google `error.status` or Anthropic `error.type`. */
   code?: string;
-  /** OpenAI `error.param`, or the first Google field violation. */
+  /** OpenAI `error.param`, the first Google field violation, or what leads Anthropic's message (`param: ...`). */
   param?: string | null;
   message?: string | RegExp;
 }
@@ -116,6 +116,10 @@ export function expectEnvelope(received: Received | null, dialect: Dialect, expe
   expect(received, "a reply").not.toBeNull();
   const { status, body } = received as Received;
   expect({ status, body }).toMatchObject({ status: expected.status });
+  if (dialect === "anthropic") {
+    expectAnthropicEnvelope(body, expected);
+    return;
+  }
   const error = (body as { error?: Record<string, unknown> }).error;
   expect(error, `an error envelope, got ${JSON.stringify(body)}`).toBeTypeOf("object");
   const fields = error as Record<string, unknown>;
@@ -137,6 +141,17 @@ export function expectEnvelope(received: Received | null, dialect: Dialect, expe
   if (expected.message !== undefined) expect(fields.message).toMatch(expected.message);
   // Nothing internal leaks into a client error.
   expect(fields.message).not.toMatch(/\bat .*\.ts:\d+|RangeError|TypeError|FST_ERR/);
+}
+
+/** Anthropic's `{type: "error", error: {type, message}, request_id}`: no param field, the path leads the message. */
+function expectAnthropicEnvelope(body: unknown, expected: ExpectedError): void {
+  expect(body, `an Anthropic error envelope, got ${JSON.stringify(body)}`).toMatchObject({ type: "error", error: { type: expect.stringMatching(/_error$|^request_too_large$/), message: expect.any(String) }, request_id: expect.stringMatching(/^req_/) });
+  const error = (body as { error: { type: string; message: string } }).error;
+  expect(Object.keys(error).sort()).toEqual(["message", "type"]);
+  if (expected.code !== undefined) expect(error.type).toBe(expected.code);
+  if (expected.param) expect(error.message.startsWith(`${expected.param}: `), error.message).toBe(true);
+  if (expected.message !== undefined) expect(error.message).toMatch(expected.message);
+  expect(error.message).not.toMatch(/\bat .*\.ts:\d+|RangeError|TypeError|FST_ERR/);
 }
 
 export async function expectAlive(url: string): Promise<void> {

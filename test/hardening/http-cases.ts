@@ -1,5 +1,5 @@
 /**
- * Hostile requests at the HTTP edge of both dialects: URLs and ids with odd bytes, broken HTTP, bad and
+ * Hostile requests at the HTTP edge of every dialect: URLs and ids with odd bytes, broken HTTP, bad and
  * huge bodies, broken uploads, bad batch creations. Each names the reply it must get, in the envelope of
  * the dialect its path belongs to; `ok` cases are hostile-looking inputs that are valid and must work.
  */
@@ -47,6 +47,10 @@ const ID_ROUTES: { dialect: Dialect; method: string; path: (id: string) => strin
   { dialect: "google", method: "GET", path: (id) => `/v1beta/models/${id}` },
   { dialect: "google", method: "GET", path: (id) => `/download/v1beta/files/${id}:download` },
   { dialect: "google", method: "POST", path: (id) => `/upload/v1beta/files?upload_id=${id}`, inQuery: true },
+  { dialect: "anthropic", method: "GET", path: (id) => `/v1/messages/batches/${id}` },
+  { dialect: "anthropic", method: "POST", path: (id) => `/v1/messages/batches/${id}/cancel` },
+  { dialect: "anthropic", method: "DELETE", path: (id) => `/v1/messages/batches/${id}` },
+  { dialect: "anthropic", method: "GET", path: (id) => `/v1/messages/batches/${id}/results` },
 ];
 
 function idCases(): HttpCase[] {
@@ -69,6 +73,7 @@ function idCases(): HttpCase[] {
 const deep = (levels: number): string => `${"[".repeat(levels)}${"]".repeat(levels)}`;
 const chatBody = (content: string): string => `{"model":"gpt-test","messages":[{"role":"user","content":${content}}]}`;
 const generateBody = (text: string): string => `{"contents":[{"parts":[{"text":${text}}]}]}`;
+const messageBody = (content: string): string => `{"model":"gpt-test","max_tokens":5,"messages":[{"role":"user","content":${content}}]}`;
 const overLimit = (): string => `{"model":"gpt-test","messages":[{"role":"user","content":"${"x".repeat(33 * 1024 * 1024)}"}]}`;
 
 function multipart(parts: { name: string; filename?: string; content: string }[], boundary = "CORPUS", close = true): Sent {
@@ -144,6 +149,27 @@ export const HTTP_CASES: HttpCase[] = [
   { name: "a Gemini inline request without contents", dialect: "google", send: json("/v1beta/models/gpt-test:batchGenerateContent", `{"batch":{"inputConfig":{"requests":{"requests":[{"request":${generateBody('"ok"')}},{"request":{"contents":[]}}]}}}}`), expect: { status: 400, param: "batch.inputConfig.requests.requests[1].request.contents" } },
   { name: "a Gemini batch for an unknown model", dialect: "google", send: json("/v1beta/models/nope:batchGenerateContent", '{"batch":{"inputConfig":{"fileName":"files/x"}}}'), expect: { status: 404, code: "NOT_FOUND" } },
   { name: "a Gemini batch over an unknown file", dialect: "google", send: json("/v1beta/models/gpt-test:batchGenerateContent", '{"batch":{"inputConfig":{"fileName":"files/nope"}}}'), expect: { status: 404, code: "NOT_FOUND", message: /^batch\.inputConfig\.fileName: File files\/nope was not found/ } },
+
+  // The Anthropic surface (under OpenAI's /v1, answering in its own envelope).
+  { name: "not JSON (Anthropic)", dialect: "anthropic", send: json("/v1/messages", "{nope"), expect: { status: 400, code: "invalid_request_error", message: /not valid JSON: .*position 1/ } },
+  { name: "an unknown route under /v1/messages", dialect: "anthropic", send: { path: "/v1/messages/nope" }, expect: { status: 404, code: "not_found_error" } },
+  { name: "PUT on the Message Batches list", dialect: "anthropic", send: { method: "PUT", path: "/v1/messages/batches" }, expect: { status: 404, code: "not_found_error" } },
+  { name: "JSON nested 100,000 levels (Anthropic sync)", dialect: "anthropic", send: json("/v1/messages", messageBody(deep(100_000))), expect: { status: 400, param: "messages[0].content[0][0][0][0][0]" } },
+  { name: "a body over the 32 MiB limit (Anthropic)", dialect: "anthropic", send: () => Promise.resolve(json("/v1/messages/batches", overLimit())), expect: { status: 413, code: "request_too_large" } },
+  { name: "a JSON array as an Anthropic message", dialect: "anthropic", send: json("/v1/messages", "[]"), expect: { status: 400, code: "invalid_request_error" } },
+  { name: "a message with every field wrong", dialect: "anthropic", send: json("/v1/messages", '{"model":7,"max_tokens":"x","messages":{},"system":5,"tools":"t"}'), expect: { status: 400, param: "model", message: /max_tokens: must be an integer.*messages: must be a list.*system: must be a string.*tools: must be a list/ } },
+  { name: "a streamed message (valid)", dialect: "anthropic", send: json("/v1/messages", `{"model":"gpt-test","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"x"}]}`), expect: { ok: 200 } },
+  { name: "a Message Batch with a duplicate custom_id", dialect: "anthropic", send: json("/v1/messages/batches", `{"requests":[{"custom_id":"a","params":${messageBody('"x"')}},{"custom_id":"a","params":${messageBody('"y"')}}]}`), expect: { status: 400, param: "requests.1.custom_id", message: /duplicate value 'a'/ } },
+  { name: "a Message Batch body that is not JSON", dialect: "anthropic", send: json("/v1/messages/batches", '{"requests": [{"custom_id": "a"}, oops]}'), expect: { status: 400, code: "invalid_request_error", message: /requests\.1: is not valid JSON/ } },
+  { name: "a Message Batch body with a trailing comma", dialect: "anthropic", send: json("/v1/messages/batches", '{"requests": [{"custom_id": "a"},]}'), expect: { status: 400, code: "invalid_request_error", message: /^The request body is not valid JSON: expected a value at byte 33\.$/ } },
+  { name: "a Message Batch body cut short", dialect: "anthropic", send: { raw: 'POST /v1/messages/batches HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"requests": [', end: true }, expect: "answered-or-closed" },
+  { name: "a Message Batch request nested 5,000 levels", dialect: "anthropic", send: json("/v1/messages/batches", `{"requests":[{"custom_id":"a","params":${deep(5_000)}}]}`), expect: { status: 400, param: "requests.0", message: /nests JSON too deeply/ } },
+  { name: "a Message Batch as XML", dialect: "anthropic", send: { method: "POST", path: "/v1/messages/batches", headers: { "content-type": "application/xml" }, body: "<a/>" }, expect: { status: 415, code: "invalid_request_error" } },
+  { name: "a Message Batch without requests", dialect: "anthropic", send: json("/v1/messages/batches", "{}"), expect: { status: 400, param: "requests" } },
+  { name: "a Message Batch over the request limit", dialect: "anthropic", send: json("/v1/messages/batches", `{"requests":[${Array(LIMITS.maxBatchItems + 1).fill("0").join(",")}]}`), expect: { status: 400, param: "requests", message: /the limit is/ } },
+  { name: "a Message Batch list with limit 1001", dialect: "anthropic", send: { path: "/v1/messages/batches?limit=1001" }, expect: { status: 400, param: "limit" } },
+  { name: "a Message Batch list after an unknown id", dialect: "anthropic", send: { path: "/v1/messages/batches?after_id=msgbatch_nope" }, expect: { status: 400, param: "after_id" } },
+  { name: "a 1 MB Anthropic message (valid)", dialect: "anthropic", send: json("/v1/messages", messageBody(JSON.stringify("y".repeat(1024 * 1024)))), expect: { ok: 200 } },
 
   // Uploads.
   { name: "an OpenAI upload over the limit", dialect: "openai", send: multipart([{ name: "purpose", content: "batch" }, { name: "file", filename: "big.jsonl", content: "x".repeat(LIMITS.maxUploadBytes + 1) }]), expect: { status: 413, param: "file" } },

@@ -70,6 +70,20 @@ describe.each(storeBackends)("$name store: batches", (backend) => {
     expect(gemini.batches.map((b) => b.id)).toEqual([ids[3], ids[1]]);
   });
 
+  it("pages backwards with beforeId: the batches just newer, still newest first, hasMore while newer ones remain", async () => {
+    const store = await stores.open();
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i += 1) ids.push((await store.createBatch(newBatch({ dialect: i === 2 ? "openai" : "anthropic", createdAtMs: T0 + i }))).id);
+
+    const page = await store.listBatches({ limit: 2, beforeId: ids[0], dialect: "anthropic" });
+    expect(page.batches.map((b) => b.id)).toEqual([ids[3], ids[1]]);
+    expect(page.hasMore).toBe(true);
+    const last = await store.listBatches({ limit: 2, beforeId: ids[3], dialect: "anthropic" });
+    expect(last.batches.map((b) => b.id)).toEqual([ids[5], ids[4]]);
+    expect(last.hasMore).toBe(false);
+    expect((await store.listBatches({ limit: 10, beforeId: ids[5] })).batches).toEqual([]);
+  });
+
   it("hides a deleted batch from get and list unless deleted ones are asked for", async () => {
     const store = await stores.open();
     const kept = await store.createBatch(newBatch());

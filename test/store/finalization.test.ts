@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { expiredResult } from "../../src/core/batch-format.ts";
 import { storeBackends, useStores } from "../helpers/store-backends.ts";
-import { allItems, completion, DAY_MS, expectCountsMatchItems, LEASE_MS, MODEL, newBatch, startedBatch, T0 } from "./store-fixtures.ts";
+import { allItems, completion, DAY_MS, errorResult, expectCountsMatchItems, LEASE_MS, MODEL, newBatch, startedBatch, T0 } from "./store-fixtures.ts";
 
 const claim = (owner: string, limit: number, nowMs: number) => ({ owner, model: MODEL, limit, nowMs, leaseMs: LEASE_MS });
 const lease = (owner: string, nowMs: number) => ({ owner, nowMs, leaseMs: LEASE_MS });
@@ -91,7 +91,7 @@ describe.each(storeBackends)("$name store: expiry and finalization", (backend) =
   });
 
   describe("retryFailedItems", () => {
-    it("sends the failed items of a completed batch back to run, clears the result files and finalizes again", async () => {
+    it("sends the failed items of a completed batch back to run, keeps the result file ids readable and finalizes again", async () => {
       const store = await stores.open();
       if (!store.retryFailedItems) throw new Error(`The ${backend.name} store does not implement retryFailedItems.`);
       const batch = await startedBatch(store, 3);
@@ -104,7 +104,7 @@ describe.each(storeBackends)("$name store: expiry and finalization", (backend) =
       await store.finishBatch(batch.id, "f", { status: "completed", outputFileId: "file-o", errorFileId: "file-e", nowMs: T0 + 40 });
 
       const retried = await store.retryFailedItems(batch.id, T0 + 1000);
-      expect(retried).toMatchObject({ status: "in_progress", outputFileId: null, errorFileId: null, completedAtMs: null, finalizingAtMs: null, updatedAtMs: T0 + 1000 });
+      expect(retried).toMatchObject({ status: "in_progress", outputFileId: "file-o", errorFileId: "file-e", completedAtMs: null, finalizingAtMs: null, updatedAtMs: T0 + 1000 });
       expect(retried.counts).toEqual({ total: 3, succeeded: 1, failed: 0, cancelled: 0, expired: 0 });
       expect(retried.expiresAtMs).toBe(T0 + 1000 + DAY_MS);
       const again = await store.claimItems(claim("w2", 10, T0 + 1001));
@@ -115,6 +115,33 @@ describe.each(storeBackends)("$name store: expiry and finalization", (backend) =
       await store.completeItems(again.map((item) => completion(item, "w2", T0 + 1002)), T0 + 1002);
       expect(await store.findBatchesToFinalize(T0 + 1003, 10)).toEqual([{ batchId: batch.id, status: "completed" }]);
       expect((await store.getBatch(batch.id))?.counts).toEqual({ total: 3, succeeded: 3, failed: 0, cancelled: 0, expired: 0 });
+    });
+
+    it("retries by default only failures another try can fix (429, 5xx, timeouts, cancelled), and every one with all", async () => {
+      const store = await stores.open();
+      const batch = await startedBatch(store, 5);
+      const items = await store.claimItems(claim("w1", 5, T0 + 10));
+      const failures = [
+        { ...errorResult(T0 + 20), statusCode: 400 },
+        { ...errorResult(T0 + 20), statusCode: 429 },
+        { ...errorResult(T0 + 20, "request_timeout"), statusCode: null },
+        { ...errorResult(T0 + 20, "batch_cancelled"), statusCode: null },
+        { ...errorResult(T0 + 20, "model_not_found"), statusCode: null },
+      ];
+      await store.completeItems(items.map((item, i) => ({ ...completion(item, "w1", T0 + 20, "failed"), result: failures[i]! })), T0 + 20);
+      await store.claimFinalization(batch.id, lease("f", T0 + 30));
+      await store.finishBatch(batch.id, "f", { status: "completed", outputFileId: null, errorFileId: "file-e", nowMs: T0 + 40 });
+
+      expect((await store.retryFailedItems(batch.id, T0 + 50)).counts).toMatchObject({ failed: 2 });
+      const retryable = await store.claimItems(claim("w2", 10, T0 + 51));
+      expect(retryable.map((item) => item.index)).toEqual([1, 2, 3]);
+      await store.completeItems(retryable.map((item) => completion(item, "w2", T0 + 52, "failed")), T0 + 52);
+      await store.claimFinalization(batch.id, lease("f", T0 + 53));
+      await store.finishBatch(batch.id, "f", { status: "completed", outputFileId: null, errorFileId: "file-e2", nowMs: T0 + 54 });
+
+      expect((await store.retryFailedItems(batch.id, T0 + 60, { all: true })).counts).toMatchObject({ failed: 0 });
+      expect((await store.claimItems(claim("w3", 10, T0 + 61))).map((item) => item.index)).toEqual([0, 1, 2, 3, 4]);
+      await expectCountsMatchItems(store, batch.id);
     });
 
     it("refuses a batch that is still running or has nothing to retry, and a missing one", async () => {

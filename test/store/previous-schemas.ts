@@ -11,6 +11,14 @@ const UNDO: Record<number, string | Record<Backend, string>> = {
     sqlite: "DROP INDEX batches_live_status; DROP TRIGGER batches_queue_webhooks; DROP TABLE webhook_deliveries; DROP TABLE webhook_endpoints;",
     postgres: "DROP INDEX batches_live_status; DROP TRIGGER batches_queue_webhooks ON batches; DROP FUNCTION queue_batch_webhooks(); DROP TABLE webhook_deliveries; DROP TABLE webhook_endpoints;",
   },
+  6: {
+    sqlite: `ALTER TABLE batches RENAME COLUMN dialect TO dialect_after_006;
+             ALTER TABLE batches ADD COLUMN dialect TEXT NOT NULL DEFAULT 'openai' CHECK (dialect IN ('openai', 'gemini'));
+             UPDATE batches SET dialect = dialect_after_006;
+             ALTER TABLE batches DROP COLUMN dialect_after_006;`,
+    postgres: `ALTER TABLE batches DROP CONSTRAINT batches_dialect_check;
+               ALTER TABLE batches ADD CONSTRAINT batches_dialect_check CHECK (dialect IN ('openai', 'gemini'));`,
+  },
   5: `ALTER TABLE items ADD COLUMN request TEXT NOT NULL DEFAULT '';
       UPDATE items SET request = (SELECT r.request FROM item_requests r WHERE r.batch_id = items.batch_id AND r.idx = items.idx);
       DROP TABLE item_requests;`,

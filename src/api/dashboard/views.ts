@@ -96,7 +96,7 @@ export function itemView(item: Item): ItemView {
   };
 }
 
-/** `error.message` of an upstream's JSON error body (both dialects' envelopes put it there). */
+/** `error.message` of an upstream's JSON error body (every dialect's envelope puts it there). */
 function errorMessageOf(body: string | null): string | null {
   if (body === null) return null;
   try {

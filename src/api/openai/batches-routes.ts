@@ -8,7 +8,7 @@ import { openAIBatchFormat } from "../../dialects/openai/batch-format.ts";
 import { isSupportedEndpoint, KIND_BY_ENDPOINT, SUPPORTED_ENDPOINTS } from "../../dialects/openai/endpoints.ts";
 import { toCursorPage, toOpenAIBatch, toOpenAIBatchProgress } from "../../dialects/openai/mappers.ts";
 import { findByCandidates, idCandidates } from "../../dialects/openai/path-ids.ts";
-import { createBatchSchema, listBatchesQuerySchema, parseWire } from "../../dialects/openai/schemas.ts";
+import { createBatchSchema, listBatchesQuerySchema, parseWire, resultsQuerySchema, retryFailedBodySchema } from "../../dialects/openai/schemas.ts";
 import { unknownCursor, type RouteOptions } from "./files-routes.ts";
 
 type IdParams = { Params: { id: string } };
@@ -31,17 +31,27 @@ export async function registerBatchRoutes(app: FastifyInstance, ctx: AppContext,
   const cancel = async (rawId: string) => toOpenAIBatch(await ctx.batches.cancel((await findBatch(ctx, rawId, options)).id));
   // spool extension: run the failed requests of a finished batch again; their new results replace the old
   // ones in the same output, so users never merge result files by hand.
-  const retryFailed = async (rawId: string) => toOpenAIBatch(await ctx.batches.retryFailed((await findBatch(ctx, rawId, options)).id));
+  // By default only failures another try can fix (429, 408, 5xx, timeouts, cancelled); `{"all": true}` for all.
+  const retryFailed = async (rawId: string, body: unknown) => {
+    const input = parseWire(retryFailedBodySchema, body ?? undefined, "request body");
+    return toOpenAIBatch(await ctx.batches.retryFailed((await findBatch(ctx, rawId, options)).id, { all: input?.all }));
+  };
 
   app.get<IdParams>("/batches/:id", async (request) => retrieve(request.params.id));
   app.get<IdParams>("/batches/:id/progress", async (request) => progress(request.params.id));
   app.post<IdParams>("/batches/:id/cancel", async (request) => cancel(request.params.id));
-  app.post<IdParams>("/batches/:id/retry_failed", async (request) => retryFailed(request.params.id));
+  app.post<IdParams>("/batches/:id/retry_failed", async (request) => retryFailed(request.params.id, request.body));
   // spool extension: the result lines finished so far, in input order, while the batch still runs
-  // (output and error lines together, each in its usual shape).
+  // (output and error lines together, each in its usual shape). With `after` (the custom_id / key of the
+  // last line received) or `limit`: the next lines in input order, up to the first request not finished yet.
   app.get<IdParams>("/batches/:id/results", async (request, reply) => {
     const batch = await findBatch(ctx, request.params.id, options);
-    return reply.type("application/jsonl").send(Readable.from(finishedResultLines(ctx, batch)));
+    const raw = request.query as Record<string, unknown>;
+    if (raw.after === undefined && raw.limit === undefined) return reply.type("application/jsonl").send(Readable.from(finishedResultLines(ctx, batch)));
+    const query = parseWire(resultsQuerySchema, raw, "query");
+    const items = await ctx.batches.resultsAfter(batch.id, { afterClientId: query.after, limit: query.limit });
+    if (items === null) throw new AppError("invalid_request", `No finished result of batch ${batch.id} has the id '${query.after ?? ""}'; 'after' takes the custom_id (or key) of the last result line received.`, { param: "after" });
+    return reply.type("application/jsonl").send(items.map((item) => `${openAIBatchFormat.resultLine(batch, item).line}\n`).join(""));
   });
   if (options.resourceNames) {
     app.get<IdParams>("/batches/batches/:id", async (request) => retrieve(`batches/${request.params.id}`));

@@ -6,7 +6,7 @@
 import { AppError, type AppErrorCode } from "../../core/errors.ts";
 import { BlobNotFoundError, BlobTooLargeError } from "../../store/blob-store.ts";
 import { EngineError } from "../../core/engine.ts";
-import type { ErrorReply } from "../shared/error-reply.ts";
+import { upstreamErrorHeaders, type ErrorReply } from "../shared/error-reply.ts";
 import { isOpenAIEnvelope, openAIErrorBody, openAIErrorType as typeForStatus } from "../../dialects/openai/errors.ts";
 
 
@@ -72,12 +72,7 @@ export function toOpenAIErrorReply(error: unknown, requestId: string): ErrorRepl
  * 504 for a timeout, in spool's envelope.
  */
 export function engineErrorReply(error: EngineError): ErrorReply {
-  const headers: Record<string, string> = {};
-  if (error.retryAfterMs !== null) {
-    headers["retry-after-ms"] = String(error.retryAfterMs);
-    headers["retry-after"] = String(Math.ceil(error.retryAfterMs / 1000));
-  }
-  if (error.requestId) headers["x-upstream-request-id"] = error.requestId;
+  const headers = upstreamErrorHeaders(error);
   if (error.statusCode !== null) {
     const body = isOpenAIEnvelope(error.body) ? error.body : openAIErrorBody(upstreamMessage(error), typeForStatus(error.statusCode), null, null);
     return { statusCode: error.statusCode, headers, body, unexpected: false };

@@ -1,6 +1,7 @@
 /**
- * API keys as clients of either dialect send them: the openai SDK uses `Authorization: Bearer`, the genai
- * SDK `x-goog-api-key`, and REST examples for Gemini `?key=`.
+ * API keys as clients of every dialect send them: the openai SDK (and the Anthropic SDK from 1.x) uses
+ * `Authorization: Bearer`, the genai SDK `x-goog-api-key`, older Anthropic SDKs and curl `x-api-key`, and REST
+ * examples for Gemini `?key=`.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyRequest } from "fastify";
@@ -11,8 +12,10 @@ export function presentedApiKey(request: FastifyRequest): string | null {
     const match = /^Bearer\s+(.+)$/i.exec(authorization.trim());
     if (match?.[1]) return match[1].trim();
   }
-  const google = request.headers["x-goog-api-key"];
-  if (typeof google === "string" && google.length > 0) return google;
+  for (const header of ["x-goog-api-key", "x-api-key"]) {
+    const value = request.headers[header];
+    if (typeof value === "string" && value.length > 0) return value;
+  }
   const query = request.query as Record<string, unknown> | undefined;
   const key = query?.key;
   return typeof key === "string" && key.length > 0 ? key : null;

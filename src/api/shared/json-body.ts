@@ -8,14 +8,23 @@ import { AppError } from "../../core/errors.ts";
 import { describeNesting, findExcessiveNesting, MAX_JSON_NESTING } from "../../core/json-nesting.ts";
 import { readBody } from "./request-body.ts";
 
-/** The whole body as text; a FST_ERR_CTP_BODY_TOO_LARGE (which both dialects map to 413) past `limit`. */
-export async function readJsonBodyText(request: FastifyRequest, limit: number): Promise<string> {
+/** The body's chunks as they arrive; a FST_ERR_CTP_BODY_TOO_LARGE (which every dialect maps to 413) past `limit`. */
+export async function* readBodyWithin(request: FastifyRequest, limit: number): AsyncGenerator<Buffer> {
   if (Number(request.headers["content-length"]) > limit) throw new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE();
-  const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of readBody(request)) {
     size += chunk.length;
     if (size > limit) throw new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE();
+    yield chunk;
+  }
+}
+
+/** The whole body as text (see readBodyWithin). */
+export async function readJsonBodyText(request: FastifyRequest, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of readBodyWithin(request, limit)) {
+    size += chunk.length;
     chunks.push(chunk);
   }
   return Buffer.concat(chunks, size).toString("utf8");

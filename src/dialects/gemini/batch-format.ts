@@ -13,10 +13,10 @@
  * `{"key","response"}`, a failure line `{"key","error":{code,message,details}}` with the google.rpc code.
  */
 import type { BatchFormat, LineOutcome, SniffedLine } from "../../core/batch-format.ts";
-import { findExcessiveNesting, nestingLineError } from "../../core/json-nesting.ts";
 import type { ModelCatalog } from "../../core/model-catalog.ts";
 import type { Batch, Item, ItemResult, LineError } from "../../core/types.ts";
 import { badRequestDetail, googleErrorBody, RPC_CODES, rpcCodeForHttp } from "./errors.ts";
+import { readLineObject } from "../line-object.ts";
 import { checkRequest } from "./request-checks.ts";
 import { geminiRequestTraits } from "./request-traits.ts";
 import { describe, isObject, type Json } from "./wire.ts";
@@ -27,20 +27,10 @@ const LINE_FIELDS = new Set(["key", "request", "metadata"]);
 
 function parseLine(text: string, lineNumber: number, batch: Batch, catalog: ModelCatalog): LineOutcome {
   const prefix = (key: string | null): string => (key === null ? `Line ${lineNumber}` : `Line ${lineNumber} (key ${JSON.stringify(key)})`);
-  // Before anything recursive (JSON.stringify of metadata below, translation at dispatch) sees the value.
-  const tooDeep = findExcessiveNesting(text);
-  if (tooDeep) return invalid([nestingLineError(lineNumber, tooDeep)], null, null);
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    const reason = error instanceof Error ? ` (${error.message})` : "";
-    return invalid([{ line: lineNumber, code: "invalid_json_line", param: null, message: `Line ${lineNumber} is not valid JSON${reason}.` }], null, null);
-  }
-  if (!isObject(value)) {
-    const message = `Line ${lineNumber} must be a JSON object like {"key": "...", "request": {...}}; found ${describe(value)}.`;
-    return invalid([{ line: lineNumber, code: "invalid_line", param: null, message }], null, null);
-  }
+  // The nesting check runs before anything recursive (JSON.stringify of metadata below, translation at dispatch).
+  const read = readLineObject(text, lineNumber, 'like {"key": "...", "request": {...}}');
+  if (!read.ok) return invalid([read.error], null, null);
+  const value = read.value;
 
   const errors: LineError[] = [];
   const inline = batch.options.inline === true;

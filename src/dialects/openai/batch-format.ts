@@ -30,11 +30,11 @@
  *   one line.
  */
 import type { BatchFormat, LineOutcome, SniffedLine } from "../../core/batch-format.ts";
-import { findExcessiveNesting, nestingLineError } from "../../core/json-nesting.ts";
 import type { ModelCatalog } from "../../core/model-catalog.ts";
 import { bodyJson, isObject, type JsonObject } from "../../core/json.ts";
 import type { Batch, Item, ItemResult, LineError, RequestKind } from "../../core/types.ts";
 import { isSupportedEndpoint, KIND_BY_ENDPOINT, KIND_NOUN, SUPPORTED_ENDPOINTS } from "./endpoints.ts";
+import { describeValue as describe, readLineObject } from "../line-object.ts";
 import { openAIRequestTraits } from "./request-traits.ts";
 import { EngineError } from "../../core/engine.ts";
 import { ZERO_USAGE } from "../../core/types.ts";
@@ -46,14 +46,6 @@ import { TranslationError } from "../translate/translation-error.ts";
 const RESPONSES_ENDPOINT = "/v1/responses";
 
 type Json = JsonObject;
-
-/** "a number", "an array", "null" — for messages that say what was found instead. */
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  const type = typeof value;
-  return type === "object" ? "an object" : type === "undefined" ? "nothing" : `a ${type}`;
-}
 
 class LineChecker {
   readonly errors: LineError[] = [];
@@ -74,19 +66,9 @@ class LineChecker {
 }
 
 function parseLine(text: string, lineNumber: number, batch: Batch, catalog: ModelCatalog): LineOutcome {
-  const tooDeep = findExcessiveNesting(text);
-  if (tooDeep) return invalid([nestingLineError(lineNumber, tooDeep)], null);
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    const reason = error instanceof Error ? ` (${error.message})` : "";
-    return invalid([{ line: lineNumber, code: "invalid_json_line", param: null, message: `Line ${lineNumber} is not valid JSON${reason}.` }], null);
-  }
-  if (!isObject(value)) {
-    const message = `Line ${lineNumber} must be a JSON object with custom_id, method, url and body; found ${describe(value)}.`;
-    return invalid([{ line: lineNumber, code: "invalid_line", param: null, message }], null);
-  }
+  const read = readLineObject(text, lineNumber, "with custom_id, method, url and body");
+  if (!read.ok) return invalid([read.error], null);
+  const value = read.value;
 
   const check = new LineChecker(lineNumber);
   const clientId = checkCustomId(value.custom_id, check);

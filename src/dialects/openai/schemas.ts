@@ -69,6 +69,15 @@ export const listFilesQuerySchema = z.looseObject({
   after: z.string().min(1).optional(),
 });
 
+/** spool's retry extension: `all: true` retries every failed request, not only those another try can fix. */
+export const retryFailedBodySchema = z.looseObject({ all: z.boolean({ error: "'all' must be true or false." }).optional() }).optional();
+
+/** spool's results extension: `after` is the client's id (custom_id / key) of the last line received. */
+export const resultsQuerySchema = z.looseObject({
+  limit: limit(10_000, 10_000),
+  after: z.string().min(1).optional(),
+});
+
 export const listBatchesQuerySchema = z.looseObject({
   limit: limit(100, 20),
   after: z.string().min(1).optional(),

@@ -6,6 +6,8 @@
  */
 import type { RequestKind } from "../../core/types.ts";
 import { asArray, asNumber, asObject, asString, compact, isObject, type JsonObject } from "./json-fields.ts";
+import { NO_CONVERSATION, walkOpenAIMessages } from "./openai-messages.ts";
+import { readToolCall } from "./tool-arguments.ts";
 import { TranslationError } from "./translation-error.ts";
 
 export function openAIToGeminiRequest(kind: RequestKind, body: JsonObject): JsonObject {
@@ -74,34 +76,16 @@ function toGenerateContentRequest(body: JsonObject): JsonObject {
  * parts, which is how Gemini expects the answers to one model turn's calls.
  */
 function messagesToContents(messages: unknown): { contents: JsonObject[]; systemInstruction: JsonObject | undefined } {
-  if (!Array.isArray(messages) || messages.length === 0) throw new TranslationError("messages must be a non-empty list.", "messages");
   const system: JsonObject[] = [];
   const contents: JsonObject[] = [];
   const callNames = new Map<string, string>();
-  let toolTurn: JsonObject[] | null = null;
-  messages.forEach((message, index) => {
-    const path = `messages[${index}]`;
-    if (!isObject(message)) throw new TranslationError("Each message must be an object.", path);
-    const role = asString(message.role);
-    if (role !== "tool" && role !== "function") toolTurn = null;
-    if (role === "system" || role === "developer") {
-      system.push(...textParts(message.content, `${path}.content`));
-    } else if (role === "user") {
-      contents.push({ role: "user", parts: userParts(message.content, `${path}.content`) });
-    } else if (role === "assistant") {
-      contents.push({ role: "model", parts: assistantParts(message, path, callNames) });
-    } else if (role === "tool" || role === "function") {
-      const part = functionResponsePart(message, path, callNames);
-      if (toolTurn === null) {
-        toolTurn = [];
-        contents.push({ role: "user", parts: toolTurn });
-      }
-      toolTurn.push(part);
-    } else {
-      throw new TranslationError(`Unknown message role "${String(role)}".`, `${path}.role`);
-    }
+  walkOpenAIMessages(messages, {
+    system: (message, path) => system.push(...textParts(message.content, `${path}.content`)),
+    user: (message, path) => contents.push({ role: "user", parts: userParts(message.content, `${path}.content`) }),
+    assistant: (message, path) => contents.push({ role: "model", parts: assistantParts(message, path, callNames) }),
+    tools: (group) => contents.push({ role: "user", parts: group.map(({ message, path }) => functionResponsePart(message, path, callNames)) }),
   });
-  if (contents.length === 0) throw new TranslationError("messages must hold at least one user or assistant message besides system messages.", "messages");
+  if (contents.length === 0) throw new TranslationError(NO_CONVERSATION, "messages");
   return { contents, systemInstruction: system.length > 0 ? { parts: system } : undefined };
 }
 
@@ -166,34 +150,16 @@ function assistantParts(message: JsonObject, path: string, callNames: Map<string
     const text = typeof message.content === "string" ? message.content : textParts(message.content, `${path}.content`).map((part) => part.text).join("");
     if (text !== "") parts.push({ text });
   }
-  asArray(message.tool_calls).forEach((call, index) => {
-    const at = `${path}.tool_calls[${index}]`;
-    const object = asObject(call) ?? {};
-    const fn = asObject(object.function) ?? {};
-    const name = asString(fn.name);
-    if (name === undefined) throw new TranslationError("A tool call needs function.name.", `${at}.function.name`);
-    const id = asString(object.id);
+  asArray(message.tool_calls).forEach((entry, index) => {
+    const { id, name, args, call } = readToolCall(entry, `${path}.tool_calls[${index}]`);
     if (id !== undefined) callNames.set(id, name);
     // Gemini 3 rejects a history whose function calls lost their thought signature; replies carry it in
     // extra_content.google.thought_signature, Google's own OpenAI-compatible convention.
-    const signature = asString(asObject(asObject(object.extra_content)?.google)?.thought_signature);
-    parts.push(compact({ functionCall: { name, args: parseArguments(fn.arguments, `${at}.function.arguments`) }, thoughtSignature: signature }));
+    const signature = asString(asObject(asObject(call.extra_content)?.google)?.thought_signature);
+    parts.push(compact({ functionCall: { name, args }, thoughtSignature: signature }));
   });
   // A Gemini turn needs at least one part; an empty assistant message is an empty text.
   return parts.length > 0 ? parts : [{ text: "" }];
-}
-
-function parseArguments(raw: unknown, path: string): JsonObject {
-  if (isObject(raw)) return raw;
-  const text = asString(raw) ?? "";
-  if (text.trim() === "") return {};
-  try {
-    const parsed: unknown = JSON.parse(text);
-    if (isObject(parsed)) return parsed;
-  } catch {
-    // fall through to the error below
-  }
-  throw new TranslationError("Tool call arguments must be a JSON object.", path);
 }
 
 function functionResponsePart(message: JsonObject, path: string, callNames: Map<string, string>): JsonObject {

@@ -1,7 +1,7 @@
 /**
- * The wrapper that lets one Engine serve both dialects. A request in the Engine's native dialect passes
- * straight through, untouched; a request in the other dialect is translated in, executed as a native
- * request, and its reply (or error body) translated back, keeping usage, status and retry decisions.
+ * The wrapper that lets one Engine serve every dialect. A request in the Engine's native dialect passes
+ * straight through, untouched; a request in another dialect is translated in (dialect-pairs.ts), executed as
+ * a native request, and its reply (or error body) translated back, keeping usage, status and retry decisions.
  *
  * A request that cannot be expressed natively fails here, before any upstream call, as an EngineError
  * of kind "unsupported" (400, not retryable) with a body in the request's dialect naming the field: a
@@ -18,27 +18,14 @@
  */
 import type { Dialect, RequestKind } from "../../core/types.ts";
 import { EngineError, type Engine, type EnginePack, type EngineReply, type EngineRequest, type EngineStream, type PackCandidate, type PackKey } from "../../core/engine.ts";
+import { translateReply, translateRequest } from "./dialect-pairs.ts";
 import { errorBodyIn, toDialectErrorBody } from "./error-bodies.ts";
-import { geminiToOpenAIRequest } from "./gemini-to-openai-request.ts";
-import { geminiToOpenAIResponse } from "./gemini-to-openai-response.ts";
 import type { JsonObject } from "./json-fields.ts";
-import { openAIToGeminiRequest } from "./openai-to-gemini-request.ts";
-import { openAIToGeminiResponse } from "./openai-to-gemini-response.ts";
 import { TranslationError } from "./translation-error.ts";
 import { streamingBody, translateStream } from "./stream-translation.ts";
 
 export function withTranslation(engine: Engine): Engine {
   return new TranslatingEngine(engine);
-}
-
-/** `body` (in `from`) as a request body in the other dialect. */
-export function translateRequest(from: Dialect, kind: RequestKind, body: JsonObject): JsonObject {
-  return from === "gemini" ? geminiToOpenAIRequest(kind, body) : openAIToGeminiRequest(kind, body);
-}
-
-/** A native reply body of an Engine whose dialect is not `to`, expressed in `to`. */
-export function translateReply(to: Dialect, kind: RequestKind, reply: unknown, options: { modelName: string; request: JsonObject }): JsonObject {
-  return to === "gemini" ? openAIToGeminiResponse(kind, reply, options) : geminiToOpenAIResponse(kind, reply, options);
 }
 
 class TranslatingEngine implements Engine {
@@ -54,7 +41,7 @@ class TranslatingEngine implements Engine {
 
   async execute(request: EngineRequest): Promise<EngineReply> {
     if (request.dialect === this.inner.dialect) return this.inner.execute(request);
-    const body = this.translate(request.dialect, () => translateRequest(request.dialect, request.kind, request.body));
+    const body = this.translate(request.dialect, () => translateRequest(request.dialect, this.inner.dialect, request.kind, request.body));
     let reply: EngineReply;
     try {
       reply = await this.inner.execute({ ...request, dialect: this.inner.dialect, body });
@@ -69,14 +56,14 @@ class TranslatingEngine implements Engine {
       throw new EngineError({ kind: "unsupported", message: `Model '${request.model.name}' (engine ${this.name}) cannot stream replies.`, statusCode: 400, retryable: false });
     }
     if (request.dialect === this.inner.dialect) return this.inner.stream(request);
-    const body = this.translate(request.dialect, () => translateRequest(request.dialect, request.kind, request.body));
+    const body = this.translate(request.dialect, () => translateRequest(request.dialect, this.inner.dialect, request.kind, request.body));
     let opened: EngineStream;
     try {
       opened = await this.inner.stream({ ...request, dialect: this.inner.dialect, body: streamingBody(this.inner.dialect, body) });
     } catch (error) {
       throw translatedError(error, request.dialect);
     }
-    const chunks = translateStream(request.dialect, opened.chunks, {
+    const chunks = translateStream(this.inner.dialect, request.dialect, opened.chunks, {
       modelName: request.model.name,
       request: request.body,
       failure: (error) => translatedError(error, request.dialect),
@@ -94,7 +81,7 @@ class TranslatingEngine implements Engine {
   async executePack(pack: EnginePack): Promise<(EngineReply | EngineError)[]> {
     if (this.inner.executePack === undefined) throw new Error(`Engine '${this.name}' cannot execute packs.`);
     if (pack.dialect === this.inner.dialect) return this.inner.executePack(pack);
-    const bodies = pack.bodies.map((body) => this.translate(pack.dialect, () => this.nativeBody(pack.dialect, body) ?? translateRequest(pack.dialect, "embedding", body)));
+    const bodies = pack.bodies.map((body) => this.translate(pack.dialect, () => this.nativeBody(pack.dialect, body) ?? translateRequest(pack.dialect, this.inner.dialect, "embedding", body)));
     let results: (EngineReply | EngineError)[];
     try {
       results = await this.inner.executePack({ ...pack, dialect: this.inner.dialect, bodies });
@@ -125,7 +112,7 @@ class TranslatingEngine implements Engine {
     if (known !== undefined) return known;
     let native: JsonObject | null;
     try {
-      native = translateRequest(dialect, "embedding", body);
+      native = translateRequest(dialect, this.inner.dialect, "embedding", body);
     } catch (error) {
       if (!(error instanceof TranslationError)) throw error;
       native = null;
@@ -139,7 +126,7 @@ class TranslatingEngine implements Engine {
     if (reply.statusCode < 200 || reply.statusCode >= 300) {
       return { ...reply, body: toDialectErrorBody(dialect, reply.statusCode, reply.body) };
     }
-    return { ...reply, body: this.translate(dialect, () => translateReply(dialect, kind, reply.body, options)) };
+    return { ...reply, body: this.translate(dialect, () => translateReply(this.inner.dialect, dialect, kind, reply.body, options)) };
   }
 
   private translate<T>(dialect: Dialect, run: () => T): T {

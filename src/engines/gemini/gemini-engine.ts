@@ -7,7 +7,8 @@
  * forwarded as the client wrote it apart from the per-line `model`, which the URL carries.
  *
  * Streaming (`stream`): chat requests go to `:streamGenerateContent?alt=sse`, whose events are
- * GenerateContentResponse objects, passed on as they arrive.
+ * GenerateContentResponse objects, passed on as they arrive. Replies, streamed or not, carry the client's Model
+ * name as `modelVersion` (not `upstreamModel`, spool's own configuration).
  *
  * Retry decisions follow Google's conventions on top of the shared HTTP ones: 408, 429 and 5xx (and the
  * RESOURCE_EXHAUSTED / UNAVAILABLE / DEADLINE_EXCEEDED statuses) are retryable; 409 is not (Google uses
@@ -21,6 +22,8 @@ import type { GeminiModelConfig } from "../../config/config.ts";
 import type { RequestKind, TokenUsage } from "../../core/types.ts";
 import { EngineError, type Engine, type EnginePack, type EngineReply, type EngineRequest, type EngineStream, type PackCandidate, type PackKey } from "../../core/engine.ts";
 import { EndingIterator } from "../../core/ending-iterator.ts";
+import { isObject } from "../../core/json.ts";
+import { withClientModelName } from "../http/client-model-name.ts";
 import { postJson } from "../http/post-json.ts";
 import { postStream } from "../http/post-stream.ts";
 import { jsonChunks } from "../http/stream-chunks.ts";
@@ -104,7 +107,8 @@ export class GeminiEngine implements Engine {
         requestId: reply.requestId,
       });
     }
-    return { statusCode: 200, body: reply.body, usage: usageOf(parsed.data), requestId: reply.requestId ?? parsed.data.responseId ?? null };
+    const body = isObject(reply.body) ? withClientModelName(reply.body, "modelVersion", route.model.name) : reply.body;
+    return { statusCode: 200, body, usage: usageOf(parsed.data), requestId: reply.requestId ?? parsed.data.responseId ?? null };
   }
 
   async stream(request: EngineRequest): Promise<EngineStream> {
@@ -130,7 +134,14 @@ export class GeminiEngine implements Engine {
     } catch (error) {
       throw withGoogleRetryDecision(error);
     }
-    const chunks = jsonChunks(opened.events, { description, requestId: opened.requestId });
+    const modelName = route.model.name;
+    const chunks = jsonChunks(opened.events, {
+      description,
+      requestId: opened.requestId,
+      rewrite: (data) => {
+        if (typeof data.modelVersion === "string") data.modelVersion = modelName;
+      },
+    });
     return { requestId: opened.requestId, chunks: new EndingIterator(chunks, () => opened.close()) };
   }
 

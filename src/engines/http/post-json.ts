@@ -31,7 +31,7 @@ export interface JsonReply {
   /** Parsed JSON. */
   body: unknown;
   headers: HttpHeaders;
-  /** `x-request-id`, when the upstream sent one. */
+  /** `x-request-id` (OpenAI and most servers) or `request-id` (Anthropic), when the upstream sent one. */
   requestId: string | null;
 }
 
@@ -59,7 +59,7 @@ export function exchangeError(error: unknown, signal: AbortSignal | undefined, d
 
 /** The reply of a finished exchange; throws the EngineError of a non-2xx (or a 2xx that is not JSON). */
 export function toJsonReply(statusCode: number, headers: HttpHeaders, text: string, request: PostJsonRequest): JsonReply {
-  const requestId = headerValue(headers, "x-request-id") ?? null;
+  const requestId = upstreamRequestId(headers);
   const contentType = headerValue(headers, "content-type") ?? "";
   const ok = statusCode >= 200 && statusCode < 300;
   // Lenient: a 2xx JSON body labelled text/plain (some proxies) is still accepted.
@@ -139,3 +139,8 @@ export function withTimeout(outer: AbortSignal | undefined, timeoutMs: number | 
 }
 
 function noop(): void {}
+
+/** `x-request-id` (OpenAI and most servers) or `request-id` (Anthropic), when the upstream sent one. */
+export function upstreamRequestId(headers: HttpHeaders): string | null {
+  return headerValue(headers, "x-request-id") ?? headerValue(headers, "request-id") ?? null;
+}

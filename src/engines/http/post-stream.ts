@@ -8,7 +8,7 @@
 import type { Dispatcher } from "undici";
 import { EngineError } from "../../core/engine.ts";
 import { abortedError } from "./network-errors.ts";
-import { exchangeError, toJsonReply, withTimeout, type PostJsonRequest } from "./post-json.ts";
+import { exchangeError, toJsonReply, upstreamRequestId, withTimeout, type PostJsonRequest } from "./post-json.ts";
 import { headerValue } from "./retry-after.ts";
 import { readSseEvents, type SseEvent } from "./sse-events.ts";
 
@@ -30,7 +30,7 @@ export async function postStream(request: PostJsonRequest): Promise<OpenedStream
     cleanup();
     throw exchangeError(error, signal, request.description);
   }
-  const requestId = headerValue(response.headers, "x-request-id") ?? null;
+  const requestId = upstreamRequestId(response.headers);
   const contentType = headerValue(response.headers, "content-type") ?? "";
   if (response.statusCode < 200 || response.statusCode >= 300 || !contentType.includes("text/event-stream")) {
     try {

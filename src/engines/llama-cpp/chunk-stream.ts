@@ -17,7 +17,8 @@ export interface GenerationSink {
   /** The request holds a sequence and is about to generate: the stream can go to the reader. */
   begin(): void;
   text(choice: number, text: string): void;
-  end(choice: number, finishReason: FinishReason): void;
+  /** `stopSequence`: the stop string that ended the text (sent as vLLM does, `stop_reason`). */
+  end(choice: number, finishReason: FinishReason, stopSequence?: string): void;
 }
 
 export class ChunkStream implements GenerationSink, AsyncIterable<StreamChunk> {
@@ -50,9 +51,10 @@ export class ChunkStream implements GenerationSink, AsyncIterable<StreamChunk> {
     this.push(this.kind === "chat" ? { index: choice, delta: { content: text }, logprobs: null, finish_reason: null } : { text, index: choice, logprobs: null, finish_reason: null });
   }
 
-  end(choice: number, finishReason: FinishReason): void {
+  end(choice: number, finishReason: FinishReason, stopSequence?: string): void {
     this.opening(choice);
-    this.push(this.kind === "chat" ? { index: choice, delta: {}, logprobs: null, finish_reason: finishReason } : { text: "", index: choice, logprobs: null, finish_reason: finishReason });
+    const stop = stopSequence === undefined ? {} : { stop_reason: stopSequence };
+    this.push(this.kind === "chat" ? { index: choice, delta: {}, logprobs: null, finish_reason: finishReason, ...stop } : { text: "", index: choice, logprobs: null, finish_reason: finishReason, ...stop });
   }
 
   /** The reply is complete; `usage` is its OpenAI usage object. */

@@ -36,6 +36,9 @@ export function samplingOptions(sampling: SamplingParams, choice: number, tokenB
   };
 }
 
-export function finishReasonOf(stopReason: string): FinishReason {
-  return stopReason === "maxTokens" ? "length" : "stop";
+/** Why a generation ended, and which stop string ended it (its text parts; token ids have none). */
+export function finishOf(metadata: { stopReason: string; customStopTrigger?: (string | Token)[] }): { finishReason: FinishReason; stopSequence?: string } {
+  if (metadata.stopReason === "maxTokens") return { finishReason: "length" };
+  const trigger = metadata.customStopTrigger?.filter((part): part is string => typeof part === "string").join("");
+  return trigger ? { finishReason: "stop", stopSequence: trigger } : { finishReason: "stop" };
 }

@@ -58,13 +58,13 @@ export async function meteredGeneration(
   prompt: readonly Token[],
   kvReuse: boolean,
   counters: PromptTokenCounters,
-  generate: () => Promise<{ text: string; finishReason: FinishReason }>,
+  generate: () => Promise<{ text: string; finishReason: FinishReason; stopSequence?: string }>,
 ): Promise<Generation> {
   if (!kvReuse) await sequence.clearHistory();
   const reused = kvReuse ? reusablePrefix(sequence, prompt) : 0;
   const inputBefore = sequence.tokenMeter.usedInputTokens;
   const outputBefore = sequence.tokenMeter.usedOutputTokens;
-  let result: { text: string; finishReason: FinishReason };
+  let result: { text: string; finishReason: FinishReason; stopSequence?: string };
   try {
     result = await generate();
   } catch (error) {

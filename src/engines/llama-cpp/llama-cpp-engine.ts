@@ -51,7 +51,7 @@ import { SequencePool } from "./sequence-pool.ts";
 import { meteredGeneration, sequenceAffinity, type PromptTokenCounters } from "./kv-reuse.ts";
 import { toEmbeddingData } from "./embedding-vectors.ts";
 import { chatCompletionReply, textCompletionReply, type Generation } from "./openai-replies.ts";
-import { completionPromptTokens, finishReasonOf, samplingOptions, toChatHistory } from "./generation-options.ts";
+import { completionPromptTokens, finishOf, samplingOptions, toChatHistory } from "./generation-options.ts";
 import { ChunkStream, wantsUsage, type GenerationSink } from "./chunk-stream.ts";
 
 export interface LlamaCppEngineLogger {
@@ -306,9 +306,9 @@ export class LlamaCppEngine implements Engine {
                 signal: request.signal,
                 onTextChunk: sink ? (text) => sink.text(choice, text) : undefined,
               });
-              const finishReason = finishReasonOf(response.metadata.stopReason);
-              sink?.end(choice, finishReason);
-              return { text: response.response, finishReason };
+              const finish = finishOf(response.metadata);
+              sink?.end(choice, finish.finishReason, finish.stopSequence);
+              return { text: response.response, ...finish };
             }),
           );
         }
@@ -345,9 +345,9 @@ export class LlamaCppEngine implements Engine {
                   signal: request.signal,
                   onTextChunk: sink ? (text) => sink.text(index, text) : undefined,
                 });
-                const finishReason = finishReasonOf(response.metadata.stopReason);
-                sink?.end(index, finishReason);
-                return { text: response.response, finishReason };
+                const finish = finishOf(response.metadata);
+                sink?.end(index, finish.finishReason, finish.stopSequence);
+                return { text: response.response, ...finish };
               }),
             );
           }

@@ -11,6 +11,8 @@ export type FinishReason = "stop" | "length";
 export interface Generation {
   text: string;
   finishReason: FinishReason;
+  /** The stop string that ended the text, when one did (reported as vLLM does, `choices[].stop_reason`). */
+  stopSequence?: string;
   /** The whole prompt, reused or not (OpenAI semantics). */
   promptTokens: number;
   /** Leading prompt tokens taken from the sequence's KV cache instead of evaluated. */
@@ -25,6 +27,7 @@ export function chatCompletionReply(modelName: string, generations: Generation[]
     message: { role: "assistant", content: generation.text, refusal: null },
     logprobs: null,
     finish_reason: generation.finishReason,
+    stop_reason: generation.stopSequence ?? null,
   }));
 }
 
@@ -35,6 +38,7 @@ export function textCompletionReply(modelName: string, generations: Generation[]
     text: generation.text,
     logprobs: null,
     finish_reason: generation.finishReason,
+    stop_reason: generation.stopSequence ?? null,
   }));
 }
 

@@ -1,7 +1,7 @@
 /**
  * The `openai` Engine serves every OpenAI-compatible server (OpenAI, vLLM, llama.cpp's llama-server, LiteLLM,
  * Ollama's /v1, ...). Native dialect "openai": the request body is forwarded as the client wrote it, apart
- * from `model` (the Model's `upstreamModel`, else its name) and streaming (a Batch Item has nobody to
+ * from `model` (the Model's `upstreamModel`, else its name; replies get the client's name back) and streaming (a Batch Item has nobody to
  * stream to), so parameters spool does not know still reach the upstream.
  *
  * Streaming (`stream`): the body goes up with `stream: true` and the upstream's Server-Sent Events come back
@@ -21,6 +21,7 @@ import { isObject } from "../../core/json.ts";
 import type { RequestKind, TokenUsage } from "../../core/types.ts";
 import { EngineError, type Engine, type EnginePack, type EngineReply, type EngineRequest, type EngineStream, type PackCandidate, type PackKey } from "../../core/engine.ts";
 import { EndingIterator } from "../../core/ending-iterator.ts";
+import { withClientModelName } from "../http/client-model-name.ts";
 import { postJson } from "../http/post-json.ts";
 import { postStream } from "../http/post-stream.ts";
 import { jsonChunks } from "../http/stream-chunks.ts";
@@ -163,7 +164,8 @@ export class OpenAIEngine implements Engine {
         requestId: reply.requestId,
       });
     }
-    return { statusCode: 200, body: reply.body, usage: usageOf(request.kind, reply.body.usage), requestId: reply.requestId };
+    const body = withClientModelName(reply.body, "model", route.model.name);
+    return { statusCode: 200, body, usage: usageOf(request.kind, body.usage), requestId: reply.requestId };
   }
 
   /** Single-input embedding bodies with equal options share one `input: [...]` call. */

@@ -59,6 +59,8 @@ export async function getBatch(db: PostgresDatabase, id: string): Promise<Batch 
 
 /** Newest first (seq descending); the cursor is the id of the last Batch of the previous page. */
 export async function listBatches(db: PostgresDatabase, query: BatchQuery): Promise<{ batches: Batch[]; hasMore: boolean }> {
+  // With beforeId: the Batches just newer than it, read oldest first, then turned around (newest first).
+  const backwards = query.beforeId !== undefined;
   const { rows } = await db.query<BatchRow>(
     `SELECT * FROM batches
      WHERE ($1::text IS NULL OR dialect = $1)
@@ -66,11 +68,14 @@ export async function listBatches(db: PostgresDatabase, query: BatchQuery): Prom
        AND ($3::text IS NULL OR seq < (SELECT seq FROM batches WHERE id = $3))
        AND ($5::text[] IS NULL OR status = ANY($5::text[]))
        AND ($6::text IS NULL OR model = $6)
-     ORDER BY seq DESC
+       AND ($7::text IS NULL OR seq > (SELECT seq FROM batches WHERE id = $7))
+     ORDER BY seq ${backwards ? "ASC" : "DESC"}
      LIMIT $4`,
-    [query.dialect ?? null, query.includeDeleted === true, query.afterId ?? null, query.limit + 1, query.statuses ? [...query.statuses] : null, query.model ?? null],
+    [query.dialect ?? null, query.includeDeleted === true, query.afterId ?? null, query.limit + 1, query.statuses ? [...query.statuses] : null, query.model ?? null, query.beforeId ?? null],
   );
-  return { batches: rows.slice(0, query.limit).map(toBatch), hasMore: rows.length > query.limit };
+  const page = rows.slice(0, query.limit);
+  if (backwards) page.reverse();
+  return { batches: page.map(toBatch), hasMore: rows.length > query.limit };
 }
 
 /**

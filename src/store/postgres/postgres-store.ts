@@ -25,6 +25,7 @@ import type {
   NewBatch,
   NewFile,
   NewItem,
+  RetryFailedOptions,
   StartBatchParams,
   Store,
 } from "../store.ts";
@@ -140,8 +141,8 @@ export class PostgresStore implements Store {
   readItems(batchId: string, params: { afterIndex: number; limit: number; statuses?: readonly ItemStatus[] }): Promise<ItemPage> {
     return items.readItems(this.db, batchId, params);
   }
-  retryFailedItems(batchId: string, nowMs: number): Promise<Batch> {
-    return lifecycle.retryFailedItems(this.db, batchId, nowMs);
+  retryFailedItems(batchId: string, nowMs: number, options: RetryFailedOptions = {}): Promise<Batch> {
+    return lifecycle.retryFailedItems(this.db, batchId, nowMs, options);
   }
 
   syncWebhookEndpoints(urls: readonly string[], nowMs: number): Promise<void> {

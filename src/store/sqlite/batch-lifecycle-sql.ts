@@ -7,7 +7,8 @@
  * validation ends (startBatch / failBatch release the Lease) or its Lease expires.
  */
 import type { Batch, ItemResult, LineError } from "../../core/types.ts";
-import type { BatchLeaseRequest, ClaimedBatch, FinalizeResult, FinalStatus, StartBatchParams } from "../store.ts";
+import type { BatchLeaseRequest, ClaimedBatch, FinalizeResult, FinalStatus, RetryFailedOptions, StartBatchParams } from "../store.ts";
+import { retryableFailureSql } from "../shared/retryable-failures.ts";
 import { pendArrangedItems } from "./arrangement-sql.ts";
 import { cancelUnstartedItems, getBatchRow } from "./batches-sql.ts";
 import { CountDeltas } from "./counters.ts";
@@ -196,12 +197,15 @@ export function finishBatch(db: SqliteDatabase, batchId: string, owner: string, 
 }
 
 /**
- * Failed Items of a finished Batch run again into the same results. Only Items that ran (attempts > 0):
+ * Failed Items of a finished Batch run again into the same results (by default only the failures another try
+ * can fix: shared/retryable-failures.ts). Only Items that ran (attempts > 0):
  * bad input lines of a "skip" Batch are failed too but have nothing to send. The Batch gets a fresh
  * completion window of its original length, or the expiry would strike again at once. Attempts keep
- * counting (the fence needs them never to repeat); usage keeps what the failed tries consumed.
+ * counting (the fence needs them never to repeat); usage keeps what the failed tries consumed. The result
+ * file ids stay as they are: clients keep reading the previous results until finalization replaces them
+ * under the same ids (finalize-batch.ts).
  */
-export function retryFailedItems(db: SqliteDatabase, batchId: string, nowMs: number): Batch {
+export function retryFailedItems(db: SqliteDatabase, batchId: string, nowMs: number, options: RetryFailedOptions = {}): Batch {
   return db.immediate(() => {
     const row = getBatchRow(db, batchId);
     if (!row || row.deleted_at_ms !== null) throw batchNotFound(batchId);
@@ -213,18 +217,18 @@ export function retryFailedItems(db: SqliteDatabase, batchId: string, nowMs: num
       .statement(
         `UPDATE items SET status = 'pending', status_code = NULL, body = NULL, error_code = NULL, error_message = NULL, request_id = NULL,
            input_tokens = 0, output_tokens = 0, finished_at_ms = NULL
-         WHERE batch_id = ? AND status = 'failed' AND (attempts > 0 OR leader_idx IS NOT NULL)
+         WHERE batch_id = ? AND status = 'failed' AND (attempts > 0 OR leader_idx IS NOT NULL) AND ${retryableFailureSql(options)}
          RETURNING leader_idx`,
       )
       .all(batchId) as { leader_idx: number | null }[];
     const retried = rows.length;
     const followers = rows.filter((item) => item.leader_idx !== null).length;
-    if (retried === followers) throw batchNotRetryable(batchId, "it has no failed requests that ran");
+    if (retried === followers) throw batchNotRetryable(batchId, options.all === true ? "it has no failed requests that ran" : "none of its failed requests can succeed on another try (rate limits, timeouts, 5xx, cancelled or expired); pass all to retry every failed request");
     const updated = db
       .statement(
         `UPDATE batches SET status = 'in_progress', failed_items = failed_items - @retried, reused_items = reused_items - @followers, updated_at_ms = @nowMs,
            expires_at_ms = @nowMs + (expires_at_ms - created_at_ms),
-           output_file_id = NULL, error_file_id = NULL, finalizing_as = NULL, finalizing_at_ms = NULL,
+           finalizing_as = NULL, finalizing_at_ms = NULL,
            completed_at_ms = NULL, expired_at_ms = NULL, cancelling_at_ms = NULL, cancelled_at_ms = NULL
          WHERE id = @batchId RETURNING *`,
       )

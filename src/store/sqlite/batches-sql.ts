@@ -47,28 +47,36 @@ export function getBatch(db: SqliteDatabase, id: string): Batch | null {
   return row && row.deleted_at_ms === null ? toBatch(row) : null;
 }
 
-/** Newest first (seq descending); the cursor is the id of the last Batch of the previous page. */
+/**
+ * Newest first (seq descending); the cursor is the id of the last Batch of the previous page. With `beforeId`
+ * the page is the Batches just newer than that one: read oldest first from it, then turned around.
+ */
 export function listBatches(db: SqliteDatabase, query: BatchQuery): { batches: Batch[]; hasMore: boolean } {
+  const backwards = query.beforeId !== undefined;
   const rows = db
     .statement(
       `SELECT * FROM batches
        WHERE (@dialect IS NULL OR dialect = @dialect)
          AND (@includeDeleted = 1 OR deleted_at_ms IS NULL)
          AND (@afterId IS NULL OR seq < (SELECT seq FROM batches WHERE id = @afterId))
+         AND (@beforeId IS NULL OR seq > (SELECT seq FROM batches WHERE id = @beforeId))
          AND (@statuses IS NULL OR status IN (SELECT value FROM json_each(@statuses)))
          AND (@model IS NULL OR model = @model)
-       ORDER BY seq DESC
+       ORDER BY seq ${backwards ? "ASC" : "DESC"}
        LIMIT @limit`,
     )
     .all({
       dialect: query.dialect ?? null,
       includeDeleted: query.includeDeleted ? 1 : 0,
       afterId: query.afterId ?? null,
+      beforeId: query.beforeId ?? null,
       statuses: query.statuses ? JSON.stringify(query.statuses) : null,
       model: query.model ?? null,
       limit: query.limit + 1,
     }) as BatchRow[];
-  return { batches: rows.slice(0, query.limit).map(toBatch), hasMore: rows.length > query.limit };
+  const page = rows.slice(0, query.limit);
+  if (backwards) page.reverse();
+  return { batches: page.map(toBatch), hasMore: rows.length > query.limit };
 }
 
 /** Turns a Batch's unstarted Items (staged, pending) cancelled and counts them. Must run inside a transaction. */

@@ -19,6 +19,7 @@ import type {
   NewBatch,
   NewFile,
   NewItem,
+  RetryFailedOptions,
   StartBatchParams,
   Store,
 } from "../store.ts";
@@ -135,8 +136,8 @@ export class SqliteStore implements Store {
   async readItems(batchId: string, params: { afterIndex: number; limit: number; statuses?: readonly ItemStatus[] }): Promise<ItemPage> {
     return this.db.guard(() => items.readItems(this.db, batchId, params));
   }
-  async retryFailedItems(batchId: string, nowMs: number): Promise<Batch> {
-    return this.db.guard(() => lifecycle.retryFailedItems(this.db, batchId, nowMs));
+  async retryFailedItems(batchId: string, nowMs: number, options: RetryFailedOptions = {}): Promise<Batch> {
+    return this.db.guard(() => lifecycle.retryFailedItems(this.db, batchId, nowMs, options));
   }
 
   async syncWebhookEndpoints(urls: readonly string[], nowMs: number): Promise<void> {

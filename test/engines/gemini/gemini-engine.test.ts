@@ -55,6 +55,7 @@ describe("GeminiEngine", () => {
     const body = reply.body as Generated;
     expect(reply.statusCode).toBe(200);
     expect(body.candidates[0]?.content.parts?.[0]?.text).toBe("echo: hello there");
+    expect((reply.body as { modelVersion: string }).modelVersion).toBe("gemini-test"); // not the upstream's "gemini-2.5-flash"
     expect(reply.usage).toEqual({ inputTokens: body.usageMetadata.promptTokenCount, outputTokens: (body.usageMetadata.candidatesTokenCount ?? 0) + 7 });
     expect(reply.requestId).toBe(body.responseId);
   });

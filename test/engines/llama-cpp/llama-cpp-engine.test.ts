@@ -39,6 +39,8 @@ const chatReplySchema = z.strictObject({
       message: z.strictObject({ role: z.literal("assistant"), content: z.string(), refusal: z.null() }),
       logprobs: z.null(),
       finish_reason: z.enum(["stop", "length"]),
+      // vLLM's field: the stop string that ended the text, null when none did.
+      stop_reason: z.string().nullable(),
     }),
   ),
   usage: z.strictObject({
@@ -151,6 +153,7 @@ describe("LlamaCppEngine chat", () => {
     expect(stop.length).toBe(2);
     const stopped = chatReplySchema.parse((await run("chat", { ...longGeneration, max_tokens: 40, stop: [stop] })).body).choices[0]!;
     expect(stopped.finish_reason).toBe("stop");
+    expect(stopped.stop_reason).toBe(stop);
     expect(stopped.message.content).not.toContain(stop);
     expect(free.startsWith(stopped.message.content)).toBe(true);
   });

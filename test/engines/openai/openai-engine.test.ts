@@ -44,7 +44,7 @@ async function failure(promise: Promise<unknown>): Promise<EngineError> {
 }
 
 describe("OpenAIEngine", () => {
-  it("forwards the body with the upstream model name and returns the upstream reply, usage and request id", async () => {
+  it("forwards the body with the upstream model name and returns the upstream reply (with the Model's own name), usage and request id", async () => {
     const cheap = model({ upstreamModel: "upstream-model-v2", headers: { "OpenAI-Organization": "org-1" } });
     const reply = await run(chat("hello there", { temperature: 0.2, some_new_param: { nested: true } }), { model: cheap });
     const sent = upstream.lastRequest;
@@ -54,7 +54,7 @@ describe("OpenAIEngine", () => {
     expect(sent?.headers["openai-organization"]).toBe("org-1");
     const body = reply.body as { model: string; choices: { message: { content: string } }[]; usage: { prompt_tokens: number; completion_tokens: number } };
     expect(reply.statusCode).toBe(200);
-    expect(body.model).toBe("upstream-model-v2");
+    expect(body.model).toBe("gpt-test"); // the upstream answered "upstream-model-v2": spool's configuration, not the client's
     expect(body.choices[0]?.message.content).toBe("echo: hello there");
     expect(reply.usage).toEqual({ inputTokens: body.usage.prompt_tokens, outputTokens: body.usage.completion_tokens });
     expect(reply.usage.inputTokens).toBeGreaterThan(0);
