@@ -19,6 +19,7 @@ import { newBatchId, newFileId } from "../core/ids.ts";
 import { isTerminal, type Batch, type Dialect, type Item, type ItemStatus, type RequestKind } from "../core/types.ts";
 import type { BlobStore } from "../store/blob-store.ts";
 import type { BatchQuery, Store } from "../store/store.ts";
+import type { Price } from "../core/batch-cost.ts";
 import { batchProgress, type BatchProgress } from "../core/batch-progress.ts";
 
 /** Purpose of the internal File that holds an inline Batch's requests as JSONL (hidden from file lists). */
@@ -39,6 +40,8 @@ export interface BatchServiceDeps {
   formats: BatchFormats;
   /** Wakes local Workers and the Sweeper; a no-op in API-only processes (they poll). */
   notifyWork: () => void;
+  /** The configured price of a Model, for cost in progress; undefined when it has none. */
+  priceOf?: (model: string) => Price | undefined;
   /**
    * Told (before `cancel` answers) that a Batch was cancelled, so this process stops its requests
    * (Dispatcher.cancelBatch): none of its Items starts after the cancel is answered.
@@ -168,7 +171,8 @@ export class BatchService {
 
   /** Live counts, rate and ETA of a Batch. */
   progress(batch: Batch): BatchProgress {
-    return batchProgress(batch, this.deps.clock.now());
+    const price = batch.model === null ? undefined : this.deps.priceOf?.(batch.model);
+    return batchProgress(batch, this.deps.clock.now(), price);
   }
 
   /** The Items of a Batch in input order (optionally only some statuses), read one page at a time. */

@@ -2,6 +2,7 @@
  * A Batch's live progress: how much is done, how fast, and when it will end at the current rate. Each
  * dialect renders it in its own shape (OpenAI: the `/progress` extension).
  */
+import { batchCost, type BatchCost, type Price } from "./batch-cost.ts";
 import type { Batch } from "./types.ts";
 
 export interface BatchProgress {
@@ -22,9 +23,11 @@ export interface BatchProgress {
   /** Until every Item is finished at the current rate; null when unknown or the Batch no longer runs. */
   etaMs: number | null;
   elapsedMs: number | null;
+  /** Spent so far, projected and at sync price; null when the Batch's Model has no `price`. */
+  cost: BatchCost | null;
 }
 
-export function batchProgress(batch: Batch, nowMs: number): BatchProgress {
+export function batchProgress(batch: Batch, nowMs: number, price?: Price): BatchProgress {
   const { counts } = batch;
   const finished = counts.succeeded + counts.failed + counts.cancelled + counts.expired;
   const pending = Math.max(0, counts.total - finished);
@@ -44,5 +47,6 @@ export function batchProgress(batch: Batch, nowMs: number): BatchProgress {
     itemsPerSecond: rate,
     etaMs: running && rate !== null && rate > 0 ? (pending / rate) * 1000 : null,
     elapsedMs,
+    cost: price === undefined ? null : batchCost(batch, price),
   };
 }

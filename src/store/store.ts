@@ -37,6 +37,7 @@ import type {
   LineError,
   RequestKind,
 } from "../core/types.ts";
+import type { CapacityLedger } from "./capacity-ledger.ts";
 import type { StoreInsights } from "./store-insights.ts";
 import type { WebhookOutbox } from "./webhook-outbox.ts";
 
@@ -180,8 +181,11 @@ export interface ItemPage {
   nextAfterIndex: number | null;
 }
 
-/** Also the webhook outbox (webhook-outbox.ts) and the operators' read views (store-insights.ts). */
-export interface Store extends WebhookOutbox, StoreInsights {
+/**
+ * Also the webhook outbox (webhook-outbox.ts), the operators' read views (store-insights.ts) and the
+ * capacity ledger (capacity-ledger.ts).
+ */
+export interface Store extends WebhookOutbox, StoreInsights, CapacityLedger {
   /** Apply pending migrations. Refuses (throws) to run against a database newer than the code. */
   migrate(): Promise<void>;
   close(): Promise<void>;

@@ -138,10 +138,12 @@ export interface OpenAIBatchProgress {
   eta_seconds: number | null;
   elapsed_seconds: number | null;
   usage: { input_tokens: number; output_tokens: number; total_tokens: number };
+  /** USD, from the Model's configured `price`; null when it has none (src/core/batch-cost.ts). */
+  cost: { spent: number; projected: number; sync_equivalent: number; currency: "USD" } | null;
 }
 
 export function toOpenAIBatchProgress(batch: Batch, progress: BatchProgress): OpenAIBatchProgress {
-  const { itemsPerSecond: rate, etaMs, elapsedMs } = progress;
+  const { itemsPerSecond: rate, etaMs, elapsedMs, cost } = progress;
   return {
     id: batch.id,
     object: "batch.progress",
@@ -159,6 +161,7 @@ export function toOpenAIBatchProgress(batch: Batch, progress: BatchProgress): Op
     eta_seconds: etaMs === null ? null : Math.ceil(etaMs / 1000),
     elapsed_seconds: elapsedMs === null ? null : Math.floor(elapsedMs / 1000),
     usage: { input_tokens: batch.usage.inputTokens, output_tokens: batch.usage.outputTokens, total_tokens: batch.usage.inputTokens + batch.usage.outputTokens },
+    cost: cost === null ? null : { spent: cost.spent, projected: cost.projected, sync_equivalent: cost.syncEquivalent, currency: cost.currency },
   };
 }
 

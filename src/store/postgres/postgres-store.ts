@@ -31,6 +31,7 @@ import type {
 } from "../store.ts";
 import * as lifecycle from "./batch-lifecycle-sql.ts";
 import * as batches from "./batches-sql.ts";
+import * as capacity from "./capacity-sql.ts";
 import { PostgresDatabase, type PostgresDatabaseOptions } from "./database.ts";
 import * as files from "./files-sql.ts";
 import * as leases from "./item-leases-sql.ts";
@@ -39,6 +40,7 @@ import * as insights from "./insights-sql.ts";
 import { migrate } from "./migrate.ts";
 import * as webhooks from "./webhooks-sql.ts";
 import type { FailureCount, ModelQueue, TimelineBucket } from "../store-insights.ts";
+import type { CapacityBeat, CapacityCount } from "../capacity-ledger.ts";
 import type { WebhookAttemptOutcome, WebhookClaim, WebhookDelivery, WebhookDeliveryQuery } from "../webhook-outbox.ts";
 
 export class PostgresStore implements Store {
@@ -154,6 +156,13 @@ export class PostgresStore implements Store {
   }
   listWebhookDeliveries(query: WebhookDeliveryQuery): Promise<{ deliveries: WebhookDelivery[]; hasMore: boolean }> {
     return webhooks.listWebhookDeliveries(this.db, query);
+  }
+
+  beatCapacity(beat: CapacityBeat): Promise<Record<string, CapacityCount>> {
+    return capacity.beatCapacity(this.db, beat);
+  }
+  leaveCapacity(owner: string): Promise<void> {
+    return capacity.leaveCapacity(this.db, owner);
   }
 
   countBatchesByStatus(): Promise<Record<BatchStatus, number>> {
