@@ -3,6 +3,7 @@
  * shared and noisy: absolute times drift, ratios hold). Select sections: `npm run bench -- validation e2e`.
  * `million` runs for several minutes (see bench/million.ts).
  */
+import { benchCapacity } from "./capacity.ts";
 import { benchChaos } from "./chaos.ts";
 import { benchDashboard } from "./dashboard.ts";
 import { benchMetrics } from "./metrics.ts";
@@ -35,6 +36,7 @@ const sections: Record<string, () => Promise<void>> = {
   dashboard: () => benchDashboard(),
   metrics: () => benchMetrics(),
   sched: () => benchSched(),
+  capacity: () => benchCapacity(),
   streaming: () => benchStreaming(),
   million: () => benchMillion(),
   chaos: async () => {

@@ -7,7 +7,7 @@ import path from "node:path";
 import { pino, type Logger } from "pino";
 import type { FastifyInstance } from "fastify";
 import type { AppContext } from "./app-context.ts";
-import { DEMO_MODEL, type Config } from "./config/config.ts";
+import { DEMO_MODEL, type Config, type ModelConfig } from "./config/config.ts";
 import { generateTestModel } from "./demo-model/generate-test-model.ts";
 import { systemClock, type Clock } from "./core/clock.ts";
 import { randomToken } from "./core/ids.ts";
@@ -26,6 +26,7 @@ import type { BlobStore } from "./store/blob-store.ts";
 import { openStores } from "./store/open-stores.ts";
 import type { Store } from "./store/store.ts";
 import { ModelDispatcher } from "./dispatch/model-dispatcher.ts";
+import { CapacityShares } from "./worker/capacity-shares.ts";
 import { Sweeper } from "./worker/sweeper.ts";
 import { Worker } from "./worker/worker.ts";
 import { Observability } from "./observability/observability.ts";
@@ -79,10 +80,14 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const resolveModelPath = createModelPathResolver({ cacheDir: options.modelCacheDir ?? dataPaths(config.dataDir).models, logger: logger.child({ component: "model-cache" }) });
   const engines = new EngineRegistry(config, logger, resolveModelPath, withTranslation);
   const metrics = observability.metrics(store);
-  const dispatcher = new ModelDispatcher({ resolve: (name) => engines.resolve(catalog, name), clock, logger, metrics, cancelRunning: config.worker.cancelRunning });
+  const owner = `${hostname()}:${process.pid}:${randomToken(8)}`;
+  let shares: CapacityShares | null = null;
+  const ceiling = (model: ModelConfig): number => shares?.ceiling(model) ?? model.concurrency;
+  const dispatcher = new ModelDispatcher({ resolve: (name) => engines.resolve(catalog, name), clock, logger, metrics, ceiling, cancelRunning: config.worker.cancelRunning });
+  // PostgreSQL: several processes may send to the same upstreams; they split each Model's concurrency.
+  if (config.databaseUrl !== null) shares = shareCapacity({ store, owner, models: config.models, dispatcher, clock, logger });
   observability.watch({ store, dispatcher, models: catalog.names() });
   const formats = BATCH_FORMATS;
-  const owner = `${hostname()}:${process.pid}:${randomToken(8)}`;
 
   let worker: Worker | null = null;
   let sweeper: Sweeper | null = null;
@@ -107,6 +112,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   };
   const batches = new BatchService({
     store, blobs, clock, logger, formats, notifyWork, catalog, defaultWindowMs: config.scheduling.defaultWindowMs,
+    priceOf: (name) => catalog.get(name)?.price,
     onCancelled: (batchId) => dispatcher.cancelBatch(batchId),
   });
   const context: AppContext = { config, store, blobs, clock, logger, catalog, dispatcher, batches, formats, observability };
@@ -129,6 +135,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
         const port = typeof address === "object" && address ? address.port : config.port;
         url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
       }
+      shares?.start();
       worker?.start();
       sweeper?.start();
       webhooks?.start();
@@ -139,11 +146,26 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       await worker?.stop();
       await sweeper?.stop();
       await webhooks?.stop();
+      await shares?.stop();
       await dispatcher.close();
       await engines.close();
       await closeStores(store, blobs);
     },
   };
+}
+
+function shareCapacity(deps: { store: Store; owner: string; models: readonly ModelConfig[]; dispatcher: ModelDispatcher; clock: Clock; logger: Logger }): CapacityShares {
+  const { dispatcher } = deps;
+  return new CapacityShares({
+    ...deps,
+    ledger: deps.store,
+    logger: deps.logger.child({ component: "capacity" }),
+    wants: (model) => {
+      const load = dispatcher.load(model);
+      return load.running + load.waiting > 0;
+    },
+    onChange: (model) => dispatcher.refreshCeiling(model),
+  });
 }
 
 async function closeStores(store: Store, blobs: BlobStore): Promise<void> {

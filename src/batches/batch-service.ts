@@ -19,6 +19,7 @@ import { newBatchId, newFileId } from "../core/ids.ts";
 import { isTerminal, type Batch, type Dialect, type Item, type ItemStatus, type RequestKind } from "../core/types.ts";
 import type { BlobStore } from "../store/blob-store.ts";
 import type { BatchQuery, Store } from "../store/store.ts";
+import type { Price } from "../core/batch-cost.ts";
 import { batchProgress, type BatchForecast, type BatchProgress } from "../core/batch-progress.ts";
 import type { ModelCatalog } from "../core/model-catalog.ts";
 import { forecastsOf } from "./batch-forecasts.ts";
@@ -46,6 +47,8 @@ export interface BatchServiceDeps {
   catalog?: ModelCatalog;
   /** Completion windows by dialect for Batches created without one (config `scheduling.defaultWindow`). */
   defaultWindowMs?: Partial<Record<Dialect, number>>;
+  /** The configured price of a Model, for cost in progress; undefined when it has none. */
+  priceOf?: (model: string) => Price | undefined;
   /**
    * Told (before `cancel` answers) that a Batch was cancelled, so this process stops its requests
    * (Dispatcher.cancelBatch): none of its Items starts after the cancel is answered.
@@ -179,10 +182,11 @@ export class BatchService {
     return retried;
   }
 
-  /** Live counts, rate, ETA and whether the Batch will meet its deadline (the scheduler's forecast). */
+  /** Live counts, rate, ETA and whether the Batch will meet its deadline (the scheduler's forecast), cost. */
   async progress(batch: Batch): Promise<BatchProgress> {
     const forecasts = await this.forecasts([batch]);
-    return batchProgress(batch, this.deps.clock.now(), forecasts.get(batch.id) ?? null);
+    const price = batch.model === null ? undefined : this.deps.priceOf?.(batch.model);
+    return batchProgress(batch, this.deps.clock.now(), { forecast: forecasts.get(batch.id) ?? null, price });
   }
 
   /** The scheduler's forecast for each of `batches` that still runs, by Batch id (two Store reads per Model). */

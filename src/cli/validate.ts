@@ -13,6 +13,8 @@ import { DEFAULTS } from "../config/config.ts";
 import { requireReadableFile } from "./operator-error.ts";
 import { sniffBatchFile } from "./sniff-batch-file.ts";
 import { ZERO_USAGE } from "../core/types.ts";
+import type { Price } from "../core/batch-cost.ts";
+import { addRequest, emptyEstimate, estimateCost, type TokenEstimate } from "../core/token-estimate.ts";
 
 export interface ValidateFlags {
   dialect?: string;
@@ -41,12 +43,19 @@ export async function validateCommand(file: string, flags: ValidateFlags): Promi
     process.exit(2);
   }
   let problems = 0;
+  const estimates = new Map<string, TokenEstimate>();
   const report = await checkLines(createReadStream(file, { highWaterMark: 1024 * 1024 }), {
     batch,
     format,
     catalog,
     limits: { maxLineBytes: DEFAULTS.limits.maxLineBytes, maxBatchItems: DEFAULTS.limits.maxBatchItems },
     nowMs: () => Date.now(),
+    onItem: (item) => {
+      if (item.result !== undefined && item.result !== null) return;
+      let estimate = estimates.get(item.model);
+      if (estimate === undefined) estimates.set(item.model, (estimate = emptyEstimate()));
+      addRequest(estimate, JSON.parse(item.request) as unknown, item.kind !== "embedding");
+    },
     onError: (error: LineError) => {
       problems += 1;
       console.log(formatLineError(error));
@@ -54,10 +63,20 @@ export async function validateCommand(file: string, flags: ValidateFlags): Promi
   });
   if (problems === 0) {
     console.log(`${file}: ${counted(report.total, "request")}, no problems (${dialect}, ${endpoint}).`);
+    for (const [model, estimate] of estimates) console.log(formatEstimate(model, estimate, catalog.get(model)?.price));
     return;
   }
   console.log(`${file}: ${counted(problems, "problem")} in ${counted(report.total, "request")}.`);
   process.exitCode = 1;
+}
+
+/** One line per Model: estimated tokens (src/core/token-estimate.ts) and, with a price, cost. */
+export function formatEstimate(model: string, estimate: TokenEstimate, price: Price | undefined): string {
+  const output = estimate.uncappedRequests === estimate.requests && estimate.outputTokensAtMost === 0 ? "output unknown" : `<= ${estimate.outputTokensAtMost} output tokens${estimate.uncappedRequests > 0 ? ` (+ ${estimate.uncappedRequests} requests without max_tokens)` : ""}`;
+  const base = `estimate ${model}: ${estimate.requests} requests, ~${estimate.inputTokens} input tokens, ${output}`;
+  if (price === undefined) return base;
+  const cost = estimateCost(estimate, price);
+  return `${base}; cost <= $${cost.batch.toFixed(4)} at batch price ($${cost.sync.toFixed(4)} sync)`;
 }
 
 /** "1 request", "6 problems". */

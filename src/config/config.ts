@@ -17,10 +17,42 @@ const windowText = z.string().superRefine((text, ctx) => {
 const modelBase = {
   /** The model name clients put in requests. */
   name: z.string().min(1),
-  /** Requests of this Model running at once in one process. */
+  /**
+   * Requests of this Model running at once: in one process, or across the processes of one PostgreSQL
+   * deployment, which split it among those with work for the Model (src/worker/capacity-shares.ts).
+   */
   concurrency: positiveInt.optional(),
   /** Per-request timeout (one Attempt), milliseconds. */
   timeoutMs: positiveInt.optional(),
+  /**
+   * Adaptive concurrency (AIMD): `concurrency` becomes a ceiling and the limit in use is learned from the
+   * upstream, lowered on 429/503/529 and on latency rising well above its floor, raised while healthy.
+   * Default true for HTTP engines, false for llama-cpp (its concurrency is its sequences). An object tunes
+   * it: `initial` (slow start begins here, default 8), `decrease` (multiplier on overload, default 0.9),
+   * `latencyFactor` (smoothed latency above this many times its floor counts as overload, default 4).
+   */
+  adaptive: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        initial: positiveInt.optional(),
+        decrease: z.number().gt(0).lt(1).optional(),
+        latencyFactor: z.number().gt(1).optional(),
+      }),
+    ])
+    .optional(),
+  /**
+   * USD per 1M tokens at sync (list) price; Batch work costs (1 - batchDiscount) of it. Reported per Batch as
+   * `cost` in the progress extension (src/core/batch-cost.ts). `cachedInput` is accepted but not yet applied.
+   */
+  price: z
+    .strictObject({
+      input: z.number().min(0),
+      output: z.number().min(0),
+      cachedInput: z.number().min(0).optional(),
+      batchDiscount: z.number().min(0).max(1).optional(),
+    })
+    .optional(),
   /** Retries after the first try for retryable failures (429, 5xx, network). */
   maxRetries: z.number().int().min(0).optional(),
   /** Name sent to the backend, when it differs from `name`. */

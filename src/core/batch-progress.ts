@@ -6,6 +6,7 @@
  * Model's measured throughput, split the way the Workers will split it across the Batches queued with
  * this one); otherwise from the Batch's own rate since it started, as before the scheduler existed.
  */
+import { batchCost, type BatchCost, type Price } from "./batch-cost.ts";
 import type { Batch } from "./types.ts";
 
 /** What the scheduler expects for one Batch (src/scheduling/forecast.ts makes it). */
@@ -47,9 +48,13 @@ export interface BatchProgress {
   share: number | null;
   /** Waiting for its Model's batch hours (off-peak window) until then; null when it may run now. */
   heldUntilMs: number | null;
+  /** Spent so far, projected and at sync price; null when the Batch's Model has no `price`. */
+  cost: BatchCost | null;
 }
 
-export function batchProgress(batch: Batch, nowMs: number, forecast: BatchForecast | null = null): BatchProgress {
+/** `forecast`: the scheduler's, when it has one; `price`: the Batch's Model's, when configured. */
+export function batchProgress(batch: Batch, nowMs: number, options: { forecast?: BatchForecast | null; price?: Price } = {}): BatchProgress {
+  const { forecast = null, price } = options;
   const { counts } = batch;
   const finished = counts.succeeded + counts.failed + counts.cancelled + counts.expired;
   const pending = Math.max(0, counts.total - finished);
@@ -78,5 +83,6 @@ export function batchProgress(batch: Batch, nowMs: number, forecast: BatchForeca
     meetsDeadline: estimatedFinishMs === null ? null : estimatedFinishMs <= batch.expiresAtMs,
     share: running && forecast ? forecast.share : null,
     heldUntilMs: running ? (forecast?.heldUntilMs ?? null) : null,
+    cost: price === undefined ? null : batchCost(batch, price),
   };
 }

@@ -1,7 +1,9 @@
 /**
  * ModelDispatcher: the Dispatcher contract (src/core/dispatcher.ts) over the configured Engines.
  *
- * One lane per Model. A lane runs at most `model.concurrency` attempts at once; requests beyond that wait
+ * One lane per Model. A lane runs at most its limit of attempts at once: `model.concurrency` (or this
+ * process's share of it, `ceiling`) as a ceiling, and below it a limit learned from the upstream's answers
+ * (AIMD, src/dispatch/adaptive-limit.ts; `adaptive: false` fixes it at the ceiling). Requests beyond that wait
  * in four FIFO queues taken in this order: sync retries, sync, batch retries, batch. Sync requests (the
  * API's synchronous endpoints, a person waiting) overtake queued Batch Items; a request coming back for a
  * retry goes ahead of fresh requests of its priority, since it has already waited once.
@@ -12,7 +14,8 @@
  * backing off does not idle a slot another could use. But a 429 with Retry-After says the *upstream* is
  * saturated, not this request: the lane then pauses new starts until the Retry-After passes (capped like
  * the retry delay), instead of letting the other queued requests run into the same 429 and spend their
- * retries. Requests already running are left to finish.
+ * retries. Requests already running are left to finish. The same 429 (and any 503/529) also lowers the
+ * adaptive limit, so the lane resumes below the level that overloaded the upstream.
  *
  * Batch Items claimed together may share calls: `dispatchItems` packs single-input embedding requests
  * (src/dispatch/embedding-packs.ts); a pack takes one slot and is retried as a whole like one request.
@@ -47,9 +50,8 @@ import { RETRY_DEFAULTS, retryDelayMs } from "../core/retry-policy.ts";
 import { EngineError, type Engine, type EngineReply, type EngineStream } from "../core/engine.ts";
 import { heldStream } from "./held-stream.ts";
 import { cancelledError, once, type Hold, type RunOptions } from "./run-options.ts";
+import { adaptiveOptions, BATCH, BATCH_RETRY, Lane, SYNC, SYNC_RETRY, type Waiter } from "./lane.ts";
 import { dispatchPacked, runEnginePack, type PackOutcome, type PlannedPack } from "./embedding-packs.ts";
-import { Fifo } from "./fifo.ts";
-import { SharedDeadlines } from "./shared-deadlines.ts";
 
 /** Resolves after `ms`; should reject (or resolve) early when `signal` fires. Injected by tests. */
 export type Sleep = (ms: number, signal: AbortSignal) => Promise<void>;
@@ -64,50 +66,17 @@ export interface ModelDispatcherOptions {
   retry?: { baseMs?: number; capMs?: number; maxRetryAfterMs?: number };
   /** Told of every Engine call's duration and outcome, and of every retry (in-memory counters only). */
   metrics?: Metrics;
+  /**
+   * This process's share of a Model's `concurrency` when several processes share one upstream (see
+   * src/worker/capacity-shares.ts); the lane's ceiling. Default: all of it.
+   */
+  ceiling?: (model: ModelConfig) => number;
   /** What cancelBatch does to running requests (config `worker.cancelRunning`). Default "abort". */
   cancelRunning?: "abort" | "finish";
 }
 
 /** Cancelled Batch ids remembered for late requests; the oldest are forgotten beyond this. */
 const MAX_CANCELLED_BATCHES = 10_000;
-
-/** Queue ranks, taken lowest first. */
-const SYNC_RETRY = 0;
-const SYNC = 1;
-const BATCH_RETRY = 2;
-const BATCH = 3;
-
-interface Waiter {
-  grant: () => void;
-  reject: (error: EngineError) => void;
-  signal: AbortSignal | undefined;
-  /** The Batch of a Batch Item (cancelBatch rejects its waiters). */
-  batchId: string | undefined;
-  onAbort: (() => void) | null;
-  /** Granted, aborted or rejected: skipped when met in a queue (removal from a queue is lazy). */
-  settled: boolean;
-}
-
-class Lane {
-  running = 0;
-  /** Unsettled waiters across the queues. */
-  queued = 0;
-  /** Requests sleeping before a retry. */
-  sleeping = 0;
-  readonly queues = [new Fifo<Waiter>(), new Fifo<Waiter>(), new Fifo<Waiter>(), new Fifo<Waiter>()];
-  paused = false;
-  /** Clock time the current pause ends (only meaningful while `paused`). */
-  pauseEndMs = 0;
-  /** Signals of running attempts, aborted by close(). */
-  readonly deadlines: SharedDeadlines;
-
-  constructor(
-    readonly name: string,
-    public concurrency: number,
-  ) {
-    this.deadlines = new SharedDeadlines((reason) => callerAbortedError(name, reason));
-  }
-}
 
 export class ModelDispatcher implements Dispatcher {
   private readonly lanes = new Map<string, Lane>();
@@ -284,15 +253,27 @@ export class ModelDispatcher implements Dispatcher {
   }
 
   private laneOf(model: ModelConfig): Lane {
+    const ceiling = this.options.ceiling?.(model) ?? model.concurrency;
     let lane = this.lanes.get(model.name);
     if (lane === undefined) {
-      lane = new Lane(model.name, model.concurrency);
+      lane = new Lane(model.name, ceiling, adaptiveOptions(model), (reason) => callerAbortedError(model.name, reason));
       this.lanes.set(model.name, lane);
-    } else if (lane.concurrency !== model.concurrency) {
-      lane.concurrency = model.concurrency;
-      this.pump(lane);
+    } else if (lane.limit.ceiling !== ceiling) {
+      this.setCeiling(lane, ceiling);
     }
     return lane;
+  }
+
+  /** Applies a new ceiling to `modelName`'s lane now (a changed share), instead of at its next request. */
+  refreshCeiling(modelName: string): void {
+    const resolved = this.options.resolve(modelName);
+    const lane = this.lanes.get(modelName);
+    if (resolved === undefined || lane === undefined) return;
+    this.setCeiling(lane, this.options.ceiling?.(resolved.model) ?? resolved.model.concurrency);
+  }
+
+  private setCeiling(lane: Lane, ceiling: number): void {
+    if (lane.setCeiling(ceiling)) this.pump(lane);
   }
 
   /** null when a slot was taken at once (the common case: no promise), else resolves once granted. */
@@ -347,16 +328,20 @@ export class ModelDispatcher implements Dispatcher {
     // A held attempt (a stream) gets a deadline of its own: its reader stopping aborts only it.
     const attempt = lane.deadlines.acquire(model, caller, request.shared && hold === undefined, request.batchId);
     const startedMs = this.clock.now();
+    const number = lane.limit.started();
     let held = false;
     try {
       const reply = await call(attempt.signal);
-      this.metrics.engineCallEnded(model.name, this.clock.now() - startedMs, null);
+      const durationMs = this.clock.now() - startedMs;
+      this.metrics.engineCallEnded(model.name, durationMs, null);
+      if (lane.attemptEnded(number, durationMs, null) && lane.queued > 0) this.pump(lane);
       if (hold === undefined) return reply;
       held = true;
       return hold(reply, attempt.abort, attempt.signal, once(attempt.release));
     } catch (error) {
       const failure = attemptError(error, attempt.signal);
       this.metrics.engineCallEnded(model.name, this.clock.now() - startedMs, failure);
+      lane.attemptEnded(number, 0, failure);
       throw failure;
     } finally {
       if (!held) attempt.release();

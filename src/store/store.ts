@@ -38,6 +38,7 @@ import type {
   RequestKind,
 } from "../core/types.ts";
 import type { SchedulingViews } from "./scheduling-views.ts";
+import type { CapacityLedger } from "./capacity-ledger.ts";
 import type { StoreInsights } from "./store-insights.ts";
 import type { WebhookOutbox } from "./webhook-outbox.ts";
 
@@ -194,9 +195,9 @@ export interface ItemPage {
 
 /**
  * Also the webhook outbox (webhook-outbox.ts), the operators' read views (store-insights.ts) and the
- * scheduler's views (scheduling-views.ts).
+ * scheduler's views (scheduling-views.ts) and the capacity ledger (capacity-ledger.ts).
  */
-export interface Store extends WebhookOutbox, StoreInsights, SchedulingViews {
+export interface Store extends WebhookOutbox, StoreInsights, SchedulingViews, CapacityLedger {
   /** Apply pending migrations. Refuses (throws) to run against a database newer than the code. */
   migrate(): Promise<void>;
   close(): Promise<void>;

@@ -40,6 +40,19 @@ describe("spool validate", () => {
     expect(stdout).not.toMatch(/^line 5:/m);
   });
 
+  it("estimates tokens and, for a priced Model in the config, the cost before anything runs", () => {
+    const file = path.join(dir, "estimate.jsonl");
+    // 40 characters of text each (10 tokens) + 4 for the message; max_tokens 16 each (chatLine's default).
+    writeFileSync(file, `${[chatLine("a", "x".repeat(40), "gpt-priced"), chatLine("b", "y".repeat(40), "gpt-priced")].join("\n")}\n`);
+    const config = writeConfigFile(dir, {
+      models: [{ name: "gpt-priced", engine: "openai", baseUrl: "http://127.0.0.1:9/v1", price: { input: 1_000_000, output: 2_000_000, batchDiscount: 0.5 } }],
+    });
+    const { status, stdout } = validate(file, "--config", config);
+    expect(status).toBe(0);
+    // Input 2 x 14 tokens at $1 each, output <= 2 x 16 at $2 each: $92 sync, $46 at batch price.
+    expect(stdout).toContain("estimate gpt-priced: 2 requests, ~28 input tokens, <= 32 output tokens; cost <= $46.0000 at batch price ($92.0000 sync)");
+  });
+
   it("accepts a good file and exits 0", () => {
     const file = path.join(dir, "good.jsonl");
     writeFileSync(file, `${[chatLine("a", "one"), chatLine("b", "two")].join("\n")}\n`);

@@ -145,8 +145,9 @@ describe("ModelDispatcher against an OpenAI-compatible upstream", () => {
     const first = send("first");
     await waitFor(() => sleeps.asked.length === 2, { what: "the lane pause and the retry sleep" });
     const second = send("second");
-    // Slots are free (nothing runs) but the lane is paused: the new request queues.
-    expect(dispatcher.load("gpt-test")).toEqual({ running: 0, waiting: 2, concurrency: 4 });
+    // Slots are free (nothing runs) but the lane is paused: the new request queues. The 429 also halved
+    // the adaptive limit (slow start ends on the first overload).
+    expect(dispatcher.load("gpt-test")).toEqual({ running: 0, waiting: 2, concurrency: 2 });
     expect(upstream.countsByKey.get("second")).toBeUndefined();
     sleeps.releaseAll();
     await Promise.all([first, second]);

@@ -23,7 +23,9 @@ let apiOnly: TestApp;
 let client: OpenAI;
 let gate: { open: () => void; promise: Promise<void> } | null = null;
 const postgresAvailable = (await postgresUnavailableReason()) === null;
-const CONFIG = () => ({ apiKeys: [KEY], models: [{ name: "gpt-test", engine: "openai" as const, baseUrl: upstream.url, concurrency: 3, maxRetries: 2 }], worker: { sweepMs: 100 } });
+// A fixed limit (`adaptive: false`): these tests count requests against it; adaptive limits are tested in
+// test/dispatch/adaptive-concurrency.test.ts.
+const CONFIG = () => ({ apiKeys: [KEY], models: [{ name: "gpt-test", engine: "openai" as const, baseUrl: upstream.url, concurrency: 3, maxRetries: 2, adaptive: false }], worker: { sweepMs: 100 } });
 
 beforeAll(async () => {
   upstream = await startFakeOpenAIUpstream();
@@ -136,7 +138,12 @@ async function expectQueueSeenByEveryProcess(worker: TestApp, api: TestApp, sdk:
     // flight upstream and 3 waiting in the Dispatcher; 4 are still pending.
     return scrape.value("spool_items", { ...MODEL, status: "running" }) === 6 && scrape.value("spool_items", { ...MODEL, status: "pending" }) === 4 ? scrape : undefined;
   };
-  const atWorker = await waitFor(() => expectQueue(worker.url), { what: "6 running and 4 pending items in the worker's /metrics" });
+  // On PostgreSQL the Worker's process takes the whole concurrency once the capacity ledger's next beat
+  // (1 s) says the API-only process has no requests for the Model; until then it holds a share of it.
+  const atWorker = await waitFor(async () => {
+    const scrape = await expectQueue(worker.url);
+    return scrape?.value("spool_requests_in_flight", MODEL) === 3 ? scrape : undefined;
+  }, { what: "6 running and 4 pending items, 3 of them in flight, in the worker's /metrics" });
   const atApi = await waitFor(() => expectQueue(api.url), { what: "the same queue seen by the API-only process" });
   expect(atWorker.value("spool_requests_in_flight", MODEL)).toBe(3);
   expect(atWorker.value("spool_requests_waiting", MODEL)).toBe(3);

@@ -116,6 +116,12 @@ export interface FakeOpenAIUpstream {
   /** Every inference request, only with `record: true`. */
   readonly received: ReceivedRequest[];
   setFault(rule: FaultRule | null): void;
+  /**
+   * Accept at most `n` inference requests at once and answer 429 (no Retry-After) to any beyond, like a
+   * hosted API's concurrency limit; null (the default) accepts all. `rejectedByCapacity` counts those 429s.
+   */
+  setCapacity(n: number | null): void;
+  readonly rejectedByCapacity: number;
   setLatency(ms: number): void;
   setStreamInterval(ms: number): void;
   resetCounts(): void;
@@ -131,6 +137,9 @@ const KIND_BY_PATH: Record<string, FakeRequestKind> = {
 
 export async function startFakeOpenAIUpstream(options: FakeOpenAIUpstreamOptions = {}): Promise<FakeOpenAIUpstream> {
   let fault: FaultRule | null = null;
+  let capacity: number | null = null;
+  let admitted = 0;
+  let rejectedByCapacity = 0;
   let latencyMs = options.latencyMs ?? 0;
   const state = { requests: 0, inFlight: 0, maxInFlight: 0, streamsCutShort: 0, lastRequest: null as ReceivedRequest | null };
   const streaming = { intervalMs: options.streamIntervalMs ?? 0, pieceChars: options.streamPieceChars ?? 4, onCutShort: () => void (state.streamsCutShort += 1) };
@@ -180,7 +189,14 @@ export async function startFakeOpenAIUpstream(options: FakeOpenAIUpstreamOptions
       state.inFlight += 1;
       if (state.inFlight > state.maxInFlight) state.maxInFlight = state.inFlight;
       res.once("close", () => (state.inFlight -= 1));
-      const chosen = fault?.({ key, kind, body, headers: req.headers, attemptForKey, n });
+      let chosen = fault?.({ key, kind, body, headers: req.headers, attemptForKey, n });
+      if (capacity !== null && admitted >= capacity) {
+        rejectedByCapacity += 1;
+        chosen = { status: 429 };
+      } else if (capacity !== null) {
+        admitted += 1;
+        res.once("close", () => (admitted -= 1));
+      }
       const answer = (): void => respond(res, requestId, kind, body, n, chosen, dimensions, options.rejectInput, streaming);
       const delay = latencyMs + (chosen?.delayMs ?? 0);
       const answerAfterDelay = (): void => {
@@ -224,6 +240,12 @@ export async function startFakeOpenAIUpstream(options: FakeOpenAIUpstreamOptions
     setFault(rule) {
       fault = rule;
     },
+    setCapacity(n) {
+      capacity = n;
+    },
+    get rejectedByCapacity() {
+      return rejectedByCapacity;
+    },
     setLatency(ms) {
       latencyMs = ms;
     },
@@ -232,6 +254,7 @@ export async function startFakeOpenAIUpstream(options: FakeOpenAIUpstreamOptions
     },
     resetCounts() {
       state.requests = 0;
+      rejectedByCapacity = 0;
       state.maxInFlight = state.inFlight;
       state.lastRequest = null;
       countsByKey.clear();

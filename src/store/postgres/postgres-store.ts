@@ -31,6 +31,7 @@ import type {
 } from "../store.ts";
 import * as lifecycle from "./batch-lifecycle-sql.ts";
 import * as batches from "./batches-sql.ts";
+import * as capacity from "./capacity-sql.ts";
 import { PostgresDatabase, type PostgresDatabaseOptions } from "./database.ts";
 import * as files from "./files-sql.ts";
 import * as leases from "./item-leases-sql.ts";
@@ -41,6 +42,7 @@ import { migrate } from "./migrate.ts";
 import * as webhooks from "./webhooks-sql.ts";
 import type { FailureCount, ModelQueue, TimelineBucket } from "../store-insights.ts";
 import type { ModelThroughput, QueuedBatch } from "../scheduling-views.ts";
+import type { CapacityBeat, CapacityCount } from "../capacity-ledger.ts";
 import type { WebhookAttemptOutcome, WebhookClaim, WebhookDelivery, WebhookDeliveryQuery } from "../webhook-outbox.ts";
 
 export class PostgresStore implements Store {
@@ -156,6 +158,13 @@ export class PostgresStore implements Store {
   }
   listWebhookDeliveries(query: WebhookDeliveryQuery): Promise<{ deliveries: WebhookDelivery[]; hasMore: boolean }> {
     return webhooks.listWebhookDeliveries(this.db, query);
+  }
+
+  beatCapacity(beat: CapacityBeat): Promise<Record<string, CapacityCount>> {
+    return capacity.beatCapacity(this.db, beat);
+  }
+  leaveCapacity(owner: string): Promise<void> {
+    return capacity.leaveCapacity(this.db, owner);
   }
 
   countBatchesByStatus(): Promise<Record<BatchStatus, number>> {

@@ -25,6 +25,7 @@ import type {
 } from "../store.ts";
 import * as lifecycle from "./batch-lifecycle-sql.ts";
 import * as batches from "./batches-sql.ts";
+import * as capacity from "./capacity-sql.ts";
 import { SqliteDatabase } from "./database.ts";
 import * as files from "./files-sql.ts";
 import * as leases from "./item-leases-sql.ts";
@@ -35,6 +36,7 @@ import { migrate } from "./migrate.ts";
 import * as webhooks from "./webhooks-sql.ts";
 import type { FailureCount, ModelQueue, TimelineBucket } from "../store-insights.ts";
 import type { ModelThroughput, QueuedBatch } from "../scheduling-views.ts";
+import type { CapacityBeat, CapacityCount } from "../capacity-ledger.ts";
 import type { WebhookAttemptOutcome, WebhookClaim, WebhookDelivery, WebhookDeliveryQuery } from "../webhook-outbox.ts";
 import type { StoreLogger } from "../shared/store-logger.ts";
 
@@ -151,6 +153,13 @@ export class SqliteStore implements Store {
   }
   async listWebhookDeliveries(query: WebhookDeliveryQuery): Promise<{ deliveries: WebhookDelivery[]; hasMore: boolean }> {
     return this.db.guard(() => webhooks.listWebhookDeliveries(this.db, query));
+  }
+
+  async beatCapacity(beat: CapacityBeat): Promise<Record<string, CapacityCount>> {
+    return this.db.guard(() => capacity.beatCapacity(this.db, beat));
+  }
+  async leaveCapacity(owner: string): Promise<void> {
+    this.db.guard(() => capacity.leaveCapacity(this.db, owner));
   }
 
   async countBatchesByStatus(): Promise<Record<BatchStatus, number>> {
