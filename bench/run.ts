@@ -15,6 +15,7 @@ import { benchOrder } from "./order.ts";
 import { benchPacking } from "./packing.ts";
 import { benchPrefix } from "./prefix.ts";
 import { benchScaleOut } from "./scale-out.ts";
+import { benchSched } from "./sched.ts";
 import { benchStoreHotPath } from "./store-hot-path.ts";
 import { benchStreaming } from "./streaming.ts";
 import { benchSync } from "./sync.ts";
@@ -35,6 +36,7 @@ const sections: Record<string, () => Promise<void>> = {
   dashboard: () => benchDashboard(),
   metrics: () => benchMetrics(),
   capacity: () => benchCapacity(),
+  sched: () => benchSched(),
   streaming: () => benchStreaming(),
   million: () => benchMillion(),
   chaos: async () => {

@@ -110,7 +110,11 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     sweeper?.notify();
     worker?.notify();
   };
-  const batches = new BatchService({ store, blobs, clock, logger, formats, notifyWork, priceOf: (name) => catalog.get(name)?.price, onCancelled: (batchId) => dispatcher.cancelBatch(batchId) });
+  const batches = new BatchService({
+    store, blobs, clock, logger, formats, notifyWork, catalog, defaultWindowMs: config.scheduling.defaultWindowMs,
+    priceOf: (name) => catalog.get(name)?.price,
+    onCancelled: (batchId) => dispatcher.cancelBatch(batchId),
+  });
   const context: AppContext = { config, store, blobs, clock, logger, catalog, dispatcher, batches, formats, observability };
   // Adding a dialect: its surfaces join this list (the first one answers for paths under no surface).
   const surfaces = [...openAISurfaces(), ...geminiSurfaces(), ...anthropicSurfaces(), dashboardSurface(), metricsSurface()];

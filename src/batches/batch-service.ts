@@ -20,7 +20,10 @@ import { isTerminal, type Batch, type Dialect, type Item, type ItemStatus, type 
 import type { BlobStore } from "../store/blob-store.ts";
 import type { BatchQuery, Store } from "../store/store.ts";
 import type { Price } from "../core/batch-cost.ts";
-import { batchProgress, type BatchProgress } from "../core/batch-progress.ts";
+import { batchProgress, type BatchForecast, type BatchProgress } from "../core/batch-progress.ts";
+import type { ModelCatalog } from "../core/model-catalog.ts";
+import { forecastsOf } from "./batch-forecasts.ts";
+import { sampleInputFile, type ExpectedWork } from "./input-sample.ts";
 
 /** Purpose of the internal File that holds an inline Batch's requests as JSONL (hidden from file lists). */
 export const INLINE_INPUT_PURPOSE = "batch_inline_input";
@@ -42,6 +45,10 @@ export interface BatchServiceDeps {
   notifyWork: () => void;
   /** The configured price of a Model, for cost in progress; undefined when it has none. */
   priceOf?: (model: string) => Price | undefined;
+  /** The configured Models: their batch hours shape forecasts. */
+  catalog?: ModelCatalog;
+  /** Completion windows by dialect for Batches created without one (config `scheduling.defaultWindow`). */
+  defaultWindowMs?: Partial<Record<Dialect, number>>;
   /**
    * Told (before `cancel` answers) that a Batch was cancelled, so this process stops its requests
    * (Dispatcher.cancelBatch): none of its Items starts after the cancel is answered.
@@ -75,7 +82,13 @@ export interface CreateBatchCommand {
   id?: string;
 }
 
+/** Validating Batches whose input sample is remembered (the oldest is forgotten first). */
+const MAX_SAMPLES = 1_000;
+
 export class BatchService {
+  /** Input samples of validating Batches, by Batch id (see expectedWork). */
+  private readonly samples = new Map<string, Promise<ExpectedWork>>();
+
   constructor(private readonly deps: BatchServiceDeps) {}
 
   /**
@@ -87,7 +100,7 @@ export class BatchService {
     const format = formats[command.dialect];
     const nowMs = clock.now();
     const id = command.id ?? newBatchId();
-    const lifetimeMs = command.lifetimeMs ?? format.defaultLifetimeMs;
+    const lifetimeMs = command.lifetimeMs ?? this.deps.defaultWindowMs?.[command.dialect] ?? format.defaultLifetimeMs;
     const input = command.input;
     const inline = "lines" in input ? await this.writeInlineInput(id, input.lines, nowMs, lifetimeMs) : null;
     const inputFileId = "fileId" in input ? input.fileId : (inline?.fileId ?? "");
@@ -169,10 +182,16 @@ export class BatchService {
     return retried;
   }
 
-  /** Live counts, rate and ETA of a Batch. */
-  progress(batch: Batch): BatchProgress {
+  /** Live counts, rate, ETA and whether the Batch will meet its deadline (the scheduler's forecast). */
+  async progress(batch: Batch): Promise<BatchProgress> {
+    const forecasts = await this.forecasts([batch]);
     const price = batch.model === null ? undefined : this.deps.priceOf?.(batch.model);
-    return batchProgress(batch, this.deps.clock.now(), price);
+    return batchProgress(batch, this.deps.clock.now(), forecasts.get(batch.id) ?? null, price);
+  }
+
+  /** The scheduler's forecast for each of `batches` that still runs, by Batch id (two Store reads per Model). */
+  forecasts(batches: readonly Batch[]): Promise<Map<string, BatchForecast>> {
+    return forecastsOf(this.deps, batches, (batch) => this.expectedWork(batch));
   }
 
   /** The Items of a Batch in input order (optionally only some statuses), read one page at a time. */
@@ -235,6 +254,33 @@ export class BatchService {
     const batch = await this.deps.store.getBatch(id);
     if (!batch) throw new AppError("not_found", `No such Batch object: ${id}.`, { param: "batch_id" });
     return batch;
+  }
+
+  /**
+   * How big a validating Batch will be and on which Model, for its forecast until validation knows: read
+   * from its input when first asked (never at create: creating stays one Store write), then remembered.
+   */
+  private expectedWork(batch: Batch): Promise<ExpectedWork> {
+    let work = this.samples.get(batch.id);
+    if (work === undefined) {
+      work = this.sampleInput(batch);
+      if (this.samples.size >= MAX_SAMPLES) this.samples.delete(this.samples.keys().next().value as string);
+      this.samples.set(batch.id, work);
+    }
+    return work;
+  }
+
+  private async sampleInput(batch: Batch): Promise<ExpectedWork> {
+    const { store, blobs, formats } = this.deps;
+    try {
+      const file = batch.inputFileId === null ? null : await store.getFile(batch.inputFileId);
+      const work = file === null ? {} : await sampleInputFile(blobs, file.id, file.bytes, formats[batch.dialect]);
+      return batch.model === null ? work : { ...work, expectedModel: batch.model };
+    } catch (error) {
+      // Only an estimate: validation will count the Items.
+      this.deps.logger.debug({ err: error, batchId: batch.id }, "could not sample the batch input for its forecast");
+      return {};
+    }
   }
 
   /** Writes inline request lines as the internal JSONL File a Batch validates like any upload. */

@@ -3,8 +3,16 @@
  * Every field is validated by the zod schemas below; an error names the bad key (e.g. `models[1].engine`).
  */
 import { z } from "zod";
+import { BatchHours } from "../core/batch-hours.ts";
+import { parseDuration, windowProblem } from "../core/durations.ts";
 
 const positiveInt = z.number().int().positive();
+
+/** A completion window as the OpenAI extension takes it: `24h`, `90m`, `7d`, `1h30m` (1 s to 30 days). */
+const windowText = z.string().superRefine((text, ctx) => {
+  const problem = windowProblem(text);
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
 
 const modelBase = {
   /** The model name clients put in requests. */
@@ -69,6 +77,21 @@ const modelBase = {
    * answer the same; `always` also at other temperatures (one sample serves every duplicate); `never`.
    */
   reuseResults: z.enum(["deterministic", "always", "never"]).optional(),
+  /**
+   * When Batch traffic may run (issue 12): outside `batchHours` Batch Items wait, unless waiting would make
+   * their Batch miss its deadline. Sync requests are never held. E.g. `16:30-00:30 UTC`.
+   */
+  schedule: z
+    .strictObject({
+      batchHours: z.string().superRefine((text, ctx) => {
+        try {
+          BatchHours.parse(text);
+        } catch (error) {
+          ctx.addIssue({ code: "custom", message: (error as Error).message });
+        }
+      }),
+    })
+    .optional(),
 };
 
 export const openaiModelSchema = z
@@ -209,6 +232,12 @@ export const configFileSchema = z.strictObject({
     })
     .optional(),
   models: z.array(modelSchema).optional(),
+  scheduling: z
+    .strictObject({
+      /** The completion window of Batches whose wire format has none (Gemini Batch Mode; 48h by default). */
+      defaultWindow: z.strictObject({ gemini: windowText.optional() }).optional(),
+    })
+    .optional(),
   /** Endpoints called when a Batch ends (batch.completed, .failed, .expired, .cancelled), signed per Standard Webhooks. */
   webhooks: z.array(webhookSchema).optional(),
   webhookDelivery: z
@@ -272,6 +301,10 @@ export interface Config {
     cancelRunning: "abort" | "finish";
   };
   models: ModelConfig[];
+  scheduling: {
+    /** Completion windows by dialect for Batches created without one; a dialect left out uses its own default. */
+    defaultWindowMs: { gemini?: number };
+  };
   webhooks: WebhookConfig[];
   webhookDelivery: { retryDelaysMs: number[]; timeoutMs: number };
   /** True when no models were configured and the built-in demo model is served. */
@@ -305,6 +338,12 @@ export const MODEL_DEFAULTS: Record<ModelConfig["engine"], ModelDefaults> = {
   anthropic: { concurrency: 16, timeoutMs: 600_000, maxRetries: 5 },
   "llama-cpp": { concurrency: 4, timeoutMs: 600_000, maxRetries: 0 },
 };
+
+/** `scheduling` as the file gave it, resolved (durations in milliseconds). */
+export function resolveScheduling(scheduling: ConfigFile["scheduling"]): Config["scheduling"] {
+  const gemini = scheduling?.defaultWindow?.gemini;
+  return { defaultWindowMs: gemini === undefined ? {} : { gemini: parseDuration(gemini) ?? undefined } };
+}
 
 /** Bounds of one packed embedding call (see `embeddingPack`); a Model's own values override them. */
 export const EMBEDDING_PACK_DEFAULTS = { maxItems: 64, maxTokens: 8192 } as const;

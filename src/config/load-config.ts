@@ -6,7 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { configFileSchema, DEFAULTS, DEMO_MODEL, MODEL_DEFAULTS, type Config, type ConfigFile, type ModelConfig } from "./config.ts";
+import { configFileSchema, DEFAULTS, DEMO_MODEL, MODEL_DEFAULTS, resolveScheduling, type Config, type ConfigFile, type ModelConfig } from "./config.ts";
 import { describeIssues, formatPath, type IssueSource } from "./config-issues.ts";
 import { ConfigSyntaxError, parseConfigSource, type ConfigPath, type ConfigText } from "./config-text.ts";
 import { databaseUrlProblem } from "./database-url.ts";
@@ -142,6 +142,7 @@ function resolveConfig(file: ConfigFile, baseDir: string, source: IssueSource): 
     server: resolveServer(file.server ?? {}),
     worker: { ...DEFAULTS.worker, ...definedOnly(file.worker ?? {}) },
     models,
+    scheduling: resolveScheduling(file.scheduling),
     webhooks: file.webhooks ?? [],
     webhookDelivery: { retryDelaysMs: [...DEFAULTS.webhookDelivery.retryDelaysMs], timeoutMs: DEFAULTS.webhookDelivery.timeoutMs, ...definedOnly(file.webhookDelivery ?? {}) },
     demoModel,

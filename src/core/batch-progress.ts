@@ -1,9 +1,23 @@
 /**
- * A Batch's live progress: how much is done, how fast, and when it will end at the current rate. Each
- * dialect renders it in its own shape (OpenAI: the `/progress` extension).
+ * A Batch's live progress: how much is done, how fast, and when it will end. Each dialect renders it in its
+ * own shape (OpenAI: the `/progress` extension); the dashboard shows it for every dialect.
+ *
+ * The finish time comes from the scheduler's forecast when there is one (src/scheduling/forecast.ts: the
+ * Model's measured throughput, split the way the Workers will split it across the Batches queued with
+ * this one); otherwise from the Batch's own rate since it started, as before the scheduler existed.
  */
 import { batchCost, type BatchCost, type Price } from "./batch-cost.ts";
 import type { Batch } from "./types.ts";
+
+/** What the scheduler expects for one Batch (src/scheduling/forecast.ts makes it). */
+export interface BatchForecast {
+  /** When its last Item is forecast to finish; null when unknown (no measured capacity) or beyond the horizon. */
+  finishMs: number | null;
+  /** Its part of the Model's capacity now (0..1). */
+  share: number;
+  /** Held for the Model's batch hours until then; null when it runs now. */
+  heldUntilMs: number | null;
+}
 
 export interface BatchProgress {
   total: number;
@@ -20,14 +34,25 @@ export interface BatchProgress {
   reused: number;
   /** Finished Items per second since the Batch went in_progress; null before it did. */
   itemsPerSecond: number | null;
-  /** Until every Item is finished at the current rate; null when unknown or the Batch no longer runs. */
+  /** Until every Item is finished (see estimatedFinishMs); null when unknown or the Batch no longer runs. */
   etaMs: number | null;
   elapsedMs: number | null;
   /** Spent so far, projected and at sync price; null when the Batch's Model has no `price`. */
   cost: BatchCost | null;
+  priority: number;
+  /** The end of the completion window: the deadline the scheduler works to. */
+  deadlineMs: number;
+  /** When every Item is expected to have finished; null when unknown or the Batch no longer runs. */
+  estimatedFinishMs: number | null;
+  /** Whether that is within the completion window; null when unknown or the Batch no longer runs. */
+  meetsDeadline: boolean | null;
+  /** Its part of its Model's capacity now (0..1); null when it has no Items queued. */
+  share: number | null;
+  /** Waiting for its Model's batch hours (off-peak window) until then; null when it may run now. */
+  heldUntilMs: number | null;
 }
 
-export function batchProgress(batch: Batch, nowMs: number, price?: Price): BatchProgress {
+export function batchProgress(batch: Batch, nowMs: number, forecast: BatchForecast | null = null, price?: Price): BatchProgress {
   const { counts } = batch;
   const finished = counts.succeeded + counts.failed + counts.cancelled + counts.expired;
   const pending = Math.max(0, counts.total - finished);
@@ -36,6 +61,9 @@ export function batchProgress(batch: Batch, nowMs: number, price?: Price): Batch
   // Only Items that ran count towards the rate: cancelled and expired ones end without engine work.
   const rate = elapsedMs !== null && elapsedMs > 0 ? (counts.succeeded + counts.failed) / (elapsedMs / 1000) : null;
   const running = batch.status === "in_progress" || batch.status === "validating";
+  const ownEtaMs = running && rate !== null && rate > 0 ? (pending / rate) * 1000 : null;
+  const forecastFinishMs = running ? (forecast?.finishMs ?? null) : null;
+  const estimatedFinishMs = forecastFinishMs ?? (ownEtaMs === null ? null : nowMs + ownEtaMs);
   return {
     total: counts.total,
     pending,
@@ -45,8 +73,14 @@ export function batchProgress(batch: Batch, nowMs: number, price?: Price): Batch
     expired: counts.expired,
     reused: batch.reusedItems,
     itemsPerSecond: rate,
-    etaMs: running && rate !== null && rate > 0 ? (pending / rate) * 1000 : null,
+    etaMs: estimatedFinishMs === null ? null : Math.max(0, estimatedFinishMs - nowMs),
     elapsedMs,
     cost: price === undefined ? null : batchCost(batch, price),
+    priority: batch.priority,
+    deadlineMs: batch.expiresAtMs,
+    estimatedFinishMs,
+    meetsDeadline: estimatedFinishMs === null ? null : estimatedFinishMs <= batch.expiresAtMs,
+    share: running && forecast ? forecast.share : null,
+    heldUntilMs: running ? (forecast?.heldUntilMs ?? null) : null,
   };
 }

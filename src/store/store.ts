@@ -38,6 +38,7 @@ import type {
   RequestKind,
 } from "../core/types.ts";
 import type { CapacityLedger } from "./capacity-ledger.ts";
+import type { SchedulingViews } from "./scheduling-views.ts";
 import type { StoreInsights } from "./store-insights.ts";
 import type { WebhookOutbox } from "./webhook-outbox.ts";
 
@@ -148,6 +149,17 @@ export interface ClaimRequest {
   limit: number;
   nowMs: number;
   leaseMs: number;
+  /**
+   * The Worker's fair share (src/scheduling/): claim only from these Batches (by seq), at most `limit`
+   * Items of each, Batch after Batch in this order. Without it: oldest Batch first (FIFO).
+   */
+  batches?: readonly BatchClaim[];
+}
+
+/** Up to `limit` Items of the Batch whose seq is `batchSeq`, in its claim order. */
+export interface BatchClaim {
+  batchSeq: number;
+  limit: number;
 }
 
 export interface ItemCompletion {
@@ -183,9 +195,9 @@ export interface ItemPage {
 
 /**
  * Also the webhook outbox (webhook-outbox.ts), the operators' read views (store-insights.ts) and the
- * capacity ledger (capacity-ledger.ts).
+ * capacity ledger (capacity-ledger.ts) and the scheduler's views (scheduling-views.ts).
  */
-export interface Store extends WebhookOutbox, StoreInsights, CapacityLedger {
+export interface Store extends WebhookOutbox, StoreInsights, CapacityLedger, SchedulingViews {
   /** Apply pending migrations. Refuses (throws) to run against a database newer than the code. */
   migrate(): Promise<void>;
   close(): Promise<void>;
@@ -253,10 +265,11 @@ export interface Store extends WebhookOutbox, StoreInsights, CapacityLedger {
 
   // ---- Items: the Worker's hot path ----
   /**
-   * Claims up to `limit` pending Items of one Model, oldest Batch first, in each Batch's claim order (input
-   * order unless startBatch arranged it), from Batches in progress; followers are never claimed. Returned
-   * in claim order. Counts the Attempt and sets the Lease. Safe under concurrent claimers (no Item is
-   * handed to two Workers); in PostgreSQL this is FOR UPDATE SKIP LOCKED.
+   * Claims up to `limit` pending Items of one Model, oldest Batch first — or, with `batches`, from those
+   * Batches only, up to each one's limit, in that order — in each Batch's claim order (input order unless
+   * startBatch arranged it), from Batches in progress; followers are never claimed. Returned in claim
+   * order. Counts the Attempt and sets the Lease. Safe under concurrent claimers (no Item is handed to two
+   * Workers); in PostgreSQL this is FOR UPDATE SKIP LOCKED.
    */
   claimItems(request: ClaimRequest): Promise<ClaimedItem[]>;
   /**

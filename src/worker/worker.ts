@@ -9,6 +9,10 @@
  * claim made 64 Items per call claims 64 times as many Items. Each Item is still recorded on its own, with
  * its own Attempt, so fencing and crash recovery do not know about packs.
  *
+ * Which Items a claim takes is the lane's schedule (lane-schedule.ts, issue 12): the claim budget is shared
+ * across the Batches queued on the Model by batch hours, deadline and priority, Batch by Batch, each in its
+ * own claim order — so a small Batch behind a large one runs at once instead of after it.
+ *
  * Leases are renewed by one heartbeat for all running Items of the process, so a request may run longer
  * than the Lease; if the process dies the heartbeat stops and the Sweeper (any process) returns the Items.
  */
@@ -24,6 +28,7 @@ import type { ModelCatalog } from "../core/model-catalog.ts";
 import type { BatchFormats } from "../core/batch-format.ts";
 import type { ClaimedItem, Store } from "../store/store.ts";
 import { outcomeOfError, outcomeOfReply, type ItemOutcome } from "./item-outcome.ts";
+import { LaneSchedule } from "./lane-schedule.ts";
 import { ResultWriter } from "./result-writer.ts";
 import { Signal } from "./signal.ts";
 
@@ -51,6 +56,7 @@ interface Lane {
   /** Items per Engine call in the latest claim: 1 unless the Dispatcher packed them. */
   itemsPerCall: number;
   slotFreed: Signal;
+  schedule: LaneSchedule;
 }
 
 export class Worker {
@@ -73,7 +79,8 @@ export class Worker {
   constructor(private readonly deps: WorkerDeps) {
     this.logger = deps.logger.child({ component: "worker" });
     this.metrics = deps.metrics ?? NO_METRICS;
-    this.lanes = deps.catalog.models.map((model) => ({ model, active: 0, itemsPerCall: 1, slotFreed: new Signal() }));
+    const scheduleDeps = { store: deps.store, clock: deps.clock, owner: deps.owner, refreshMs: deps.settings.pollMs };
+    this.lanes = deps.catalog.models.map((model) => ({ model, active: 0, itemsPerCall: 1, slotFreed: new Signal(), schedule: new LaneSchedule(model, scheduleDeps) }));
     setMaxListeners(0, this.abandon.signal); // every running request listens to it
     this.writer = new ResultWriter(deps.store, deps.clock, this.logger, { onFlushed: () => deps.onResults?.() });
   }
@@ -90,6 +97,7 @@ export class Worker {
 
   /** New work may exist (a Batch started); idle lanes claim at once instead of waiting for the poll. */
   notify(): void {
+    for (const lane of this.lanes) lane.schedule.invalidate();
     this.work.notify();
   }
 
@@ -131,7 +139,9 @@ export class Worker {
       }
       let items: ClaimedItem[];
       try {
-        items = await store.claimItems({ owner, model: lane.model.name, limit: free, nowMs: clock.now(), leaseMs: settings.leaseMs });
+        const batches = await lane.schedule.plan(free);
+        items = batches.length === 0 ? [] : await store.claimItems({ owner, model: lane.model.name, limit: free, nowMs: clock.now(), leaseMs: settings.leaseMs, batches });
+        lane.schedule.claimed(batches, items);
         failures = 0;
       } catch (error) {
         // The Store logs an outage once; while it lasts, back off (up to 10 polls) instead of logging a stack per poll.
@@ -193,6 +203,7 @@ export class Worker {
 
   private finish(lane: Lane, item: ClaimedItem, outcome: ItemOutcome): void {
     lane.active -= 1;
+    lane.schedule.finished(1);
     this.inFlight.delete(keyOf(item));
     lane.slotFreed.notify();
     if (outcome.status === "abandoned") return; // released in stop()

@@ -16,15 +16,18 @@ const KEY = "sk-dash-api";
 let upstream: FakeOpenAIUpstream;
 let spool: TestApp;
 let client: OpenAI;
+let releaseHeld: () => void = () => undefined;
+const held = new Promise<void>((resolve) => (releaseHeld = resolve));
 
 beforeAll(async () => {
   upstream = await startFakeOpenAIUpstream();
-  upstream.setFault(({ key }) => (key.startsWith("reject") ? { status: 400 } : key.startsWith("timeout") ? { status: 504 } : undefined));
+  upstream.setFault(({ key }) => (key.startsWith("reject") ? { status: 400 } : key.startsWith("timeout") ? { status: 504 } : key.startsWith("held") ? { until: held } : undefined));
   spool = await startTestApp({ apiKeys: [KEY], models: [{ name: "gpt-test", engine: "openai", baseUrl: upstream.url, maxRetries: 0 }], worker: { sweepMs: 100 } }, { label: "dashboard-api" });
   client = new OpenAI({ apiKey: KEY, baseURL: spool.openaiBaseUrl, maxRetries: 0 });
 });
 
 afterAll(async () => {
+  releaseHeld();
   await spool?.stop();
   await upstream?.close();
 });
@@ -88,6 +91,23 @@ describe("dashboard API", () => {
     expect(search.items.map((item) => item.clientId)).toEqual(["req-2", ...Array.from({ length: 10 }, (_, i) => `req-2${i}`)]);
     const failedOnly = (await get(`/batches/${batch.id}/results?status=failed`)).body as { items: { clientId: string; errorCode: string; message: string | null }[] };
     expect(failedOnly.items.map((item) => [item.clientId, item.errorCode])).toEqual([["reject-a", "http_400"], ["reject-b", "http_400"], ["slow-a", "http_504"]]);
+  });
+
+  it("shows a running batch's priority, its share of the model and what the scheduler expects of it", async () => {
+    const file = await client.files.create({ file: await toFile(Buffer.from(`${chatLine("held-1", "held 1")}\n${chatLine("held-2", "held 2")}\n`), "held.jsonl"), purpose: "batch" });
+    const created = await client.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "2h" as "24h", metadata: { priority: "4" } });
+    const running = await waitFor(async () => {
+      const view = (await get(`/batches/${created.id}`)).body.batch as { status: string; counts: { running: number } } & Record<string, unknown>;
+      return view.status === "in_progress" && view.counts.running === 2 ? view : undefined;
+    }, { what: "the batch to run" });
+    // Alone on its model: all of it. Its ETA comes from the model's measured throughput, when earlier
+    // batches left one, and two requests fit in a 2 h window whatever it is.
+    expect(running).toMatchObject({ priority: 4, share: 1, heldUntilMs: null });
+    expect(Math.floor((running.expiresAtMs as number) / 1000)).toBe(created.expires_at);
+    expect(running.meetsWindow).toBe(running.etaMs === null ? null : true);
+    releaseHeld();
+    await waitFor(async () => (await client.batches.retrieve(created.id)).status === "completed", { what: "the batch to complete" });
+    expect((await get(`/batches/${created.id}`)).body.batch).toMatchObject({ priority: 4, share: null, etaMs: null, meetsWindow: null });
   });
 
   it("pages and filters the batch list, and finds a Gemini batch by its name", async () => {

@@ -17,13 +17,14 @@ const ALLOWED: Record<string, readonly string[]> = {
   engines: ["core", "config"],
   dispatch: ["core", "config"],
   dialects: ["core", "config"],
-  worker: ["core", "config", "store"],
-  batches: ["core", "config", "store"],
+  scheduling: ["core", "config"],
+  worker: ["core", "config", "store", "scheduling"],
+  batches: ["core", "config", "store", "scheduling"],
   "demo-model": ["core", "config", "engines"],
   observability: ["core", "config", "store"],
   webhooks: ["core", "config", "store"],
-  api: ["core", "config", "store", "dialects", "batches", "dispatch", "engines"],
-  cli: ["core", "config", "store", "dialects", "batches", "worker", "demo-model", "api", "dispatch", "engines"],
+  api: ["core", "config", "store", "dialects", "batches", "dispatch", "engines", "scheduling"],
+  cli: ["core", "config", "store", "dialects", "batches", "worker", "demo-model", "api", "dispatch", "engines", "scheduling"],
 };
 
 /** Wire names of the client dialects: allowed only in src/dialects/<name>/ and src/api/<name>/. */

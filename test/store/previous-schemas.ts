@@ -7,6 +7,7 @@ type Backend = "sqlite" | "postgres";
 
 const UNDO: Record<number, string | Record<Backend, string>> = {
   9: "DROP TABLE capacity_shares;",
+  8: "DROP TABLE model_throughput;",
   7: {
     sqlite: "DROP INDEX batches_live_status; DROP TRIGGER batches_queue_webhooks; DROP TABLE webhook_deliveries; DROP TABLE webhook_endpoints;",
     postgres: "DROP INDEX batches_live_status; DROP TRIGGER batches_queue_webhooks ON batches; DROP FUNCTION queue_batch_webhooks(); DROP TABLE webhook_deliveries; DROP TABLE webhook_endpoints;",

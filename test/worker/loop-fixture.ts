@@ -46,6 +46,8 @@ export interface WorkerOptions {
   headers?: Record<string, string>;
   settings?: Partial<WorkerSettings>;
   onResults?: () => void;
+  /** The Model's batch hours (off-peak window). */
+  schedule?: OpenAIModelConfig["schedule"];
 }
 
 export interface SweeperOptions {
@@ -63,9 +65,9 @@ export interface LoopFixture {
   createWorker(options?: WorkerOptions): Worker;
   createSweeper(options?: SweeperOptions): Sweeper;
   /** Uploads `lines` as an input File and creates a Batch over it, still validating. */
-  submitBatch(lines: readonly string[], options?: { expiresInMs?: number; invalidLinePolicy?: InvalidLinePolicy }): Promise<Batch>;
+  submitBatch(lines: readonly string[], options?: { expiresInMs?: number; invalidLinePolicy?: InvalidLinePolicy; priority?: number }): Promise<Batch>;
   /** submitBatch, then one validation pass by a Sweeper: the Batch comes back in_progress. */
-  startBatch(lines: readonly string[], options?: { expiresInMs?: number }): Promise<Batch>;
+  startBatch(lines: readonly string[], options?: { expiresInMs?: number; priority?: number }): Promise<Batch>;
   close(): Promise<void>;
 }
 
@@ -109,6 +111,7 @@ export async function createLoopFixture(store: Store): Promise<LoopFixture> {
       timeoutMs: 30_000,
       maxRetries: options.maxRetries ?? 2,
       headers: options.headers,
+      schedule: options.schedule,
     };
     const catalog = new ModelCatalog([model]);
     const engine = new OpenAIEngine();
@@ -158,7 +161,7 @@ export async function createLoopFixture(store: Store): Promise<LoopFixture> {
     });
     return store.createBatch({
       id: newBatchId(), dialect: "openai", kind: "chat", endpoint: "/v1/chat/completions", model: null, inputFileId: fileId,
-      invalidLinePolicy: options.invalidLinePolicy ?? "fail", displayName: null, metadata: null, options: {}, priority: 0,
+      invalidLinePolicy: options.invalidLinePolicy ?? "fail", displayName: null, metadata: null, options: {}, priority: options.priority ?? 0,
       createdAtMs: nowMs, expiresAtMs: nowMs + (options.expiresInMs ?? 24 * HOUR_MS),
     });
   };

@@ -5,8 +5,9 @@
  * under this Worker's name with nobody running them: the heartbeat must not keep them alive (it renews only the
  * Items the Worker knows it holds), so their Lease expires, the Sweeper returns them, and they run once.
  *
- * The moment is made deterministic with real PostgreSQL: another session holds a lock on `batches`, so the
- * claim waits inside the database; the database path (a TCP proxy) is cut under that wait, then restored.
+ * The moment is made deterministic with real PostgreSQL: another session holds a lock on `item_requests`
+ * (which the claim reads and the lane's read of the queue before it does not), so the claim waits inside the
+ * database; the database path (a TCP proxy) is cut under that wait, then restored.
  */
 import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
@@ -48,12 +49,12 @@ describe.skipIf(!available)("a Worker meeting a database outage between claim an
     const batch = await loops.startBatch([chatLine("a", "prompt a"), chatLine("b", "prompt b")]);
 
     await locker.query("BEGIN");
-    await locker.query(`LOCK TABLE ${pg.escapeIdentifier(schema)}.batches IN ACCESS EXCLUSIVE MODE`);
+    await locker.query(`LOCK TABLE ${pg.escapeIdentifier(schema)}.item_requests IN ACCESS EXCLUSIVE MODE`);
     loops.createWorker().start();
     await waitFor(async () => {
       const { rows } = await locker.query<{ waiting: number }>(
         `SELECT count(*)::int AS waiting FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT l.granted AND n.nspname = $1 AND c.relname = 'batches'`,
+         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT l.granted AND n.nspname = $1 AND c.relname = 'item_requests'`,
         [schema],
       );
       return rows[0]!.waiting > 0;

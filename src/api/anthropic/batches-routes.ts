@@ -43,7 +43,7 @@ export function registerBatchRoutes(app: FastifyInstance, ctx: AppContext): void
   app.get<IdParams>("/batches/:id/results", async (request, reply) => sendResults(ctx, await findBatch(ctx, request.params.id), reply));
   app.get<IdParams>("/batches/:id/progress", async (request) => {
     const batch = await findBatch(ctx, request.params.id);
-    return toMessageBatchProgress(batch, ctx.batches.progress(batch));
+    return toMessageBatchProgress(batch, await ctx.batches.progress(batch));
   });
   // spool extension: run the errored requests of an ended batch again; their new results replace the old
   // ones, so users never merge result files by hand.

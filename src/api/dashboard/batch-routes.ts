@@ -31,9 +31,9 @@ export async function findBatch(ctx: AppContext, rawId: string): Promise<Batch> 
 
 export async function batchViews(ctx: AppContext, batches: readonly Batch[]): Promise<BatchView[]> {
   const live = batches.filter((batch) => batch.status === "in_progress" || batch.status === "cancelling").map((batch) => batch.id);
-  const running = live.length > 0 ? await ctx.store.countRunningItems(live) : {};
+  const [running, forecasts] = await Promise.all([live.length > 0 ? ctx.store.countRunningItems(live) : ({} as Record<string, number>), ctx.batches.forecasts(batches)]);
   const nowMs = ctx.clock.now();
-  return batches.map((batch) => batchView(batch, running[batch.id] ?? 0, nowMs));
+  return batches.map((batch) => batchView(batch, running[batch.id] ?? 0, nowMs, forecasts.get(batch.id) ?? null));
 }
 
 export async function registerBatchRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {

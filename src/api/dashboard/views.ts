@@ -3,7 +3,7 @@
  * `spool watch` / `spool batches`), dialect-neutral. Batch ids are shown as their clients know them
  * (`publicId`); `id` is the stored id the API's paths take.
  */
-import { batchProgress } from "../../core/batch-progress.ts";
+import { batchProgress, type BatchForecast } from "../../core/batch-progress.ts";
 import { isTerminal, type Batch, type Item } from "../../core/types.ts";
 import { publicBatchId } from "../../dialects/public-batch-id.ts";
 
@@ -23,9 +23,15 @@ export interface BatchView {
   counts: Batch["counts"] & { running: number; pending: number; reused: number };
   usage: Batch["usage"];
   itemsPerSecond: number | null;
+  /** Until every Item is expected to have finished (the scheduler's forecast, else the Batch's own rate). */
   etaMs: number | null;
   /** Whether the ETA falls inside the completion window; null while unknown or once the Batch ended. */
   meetsWindow: boolean | null;
+  priority: number;
+  /** Its part of its Model's capacity now (0..1); null when it has nothing queued. */
+  share: number | null;
+  /** Waiting for its Model's batch hours (off-peak window) until then; null when it may run now. */
+  heldUntilMs: number | null;
   createdAtMs: number;
   inProgressAtMs: number | null;
   endedAtMs: number | null;
@@ -33,8 +39,8 @@ export interface BatchView {
   files: { input: string | null; output: string | null; error: string | null };
 }
 
-export function batchView(batch: Batch, running: number, nowMs: number): BatchView {
-  const progress = batchProgress(batch, nowMs);
+export function batchView(batch: Batch, running: number, nowMs: number, forecast: BatchForecast | null = null): BatchView {
+  const progress = batchProgress(batch, nowMs, forecast);
   const endedAtMs = batch.completedAtMs ?? batch.failedAtMs ?? batch.expiredAtMs ?? batch.cancelledAtMs ?? null;
   return {
     id: batch.id,
@@ -50,7 +56,10 @@ export function batchView(batch: Batch, running: number, nowMs: number): BatchVi
     usage: batch.usage,
     itemsPerSecond: progress.itemsPerSecond,
     etaMs: progress.etaMs,
-    meetsWindow: progress.etaMs === null ? null : nowMs + progress.etaMs <= batch.expiresAtMs,
+    meetsWindow: progress.meetsDeadline,
+    priority: batch.priority,
+    share: progress.share,
+    heldUntilMs: progress.heldUntilMs,
     createdAtMs: batch.createdAtMs,
     inProgressAtMs: batch.inProgressAtMs,
     endedAtMs,

@@ -8,7 +8,7 @@ import { openAIBatchFormat } from "../../dialects/openai/batch-format.ts";
 import { isSupportedEndpoint, KIND_BY_ENDPOINT, SUPPORTED_ENDPOINTS } from "../../dialects/openai/endpoints.ts";
 import { toCursorPage, toOpenAIBatch, toOpenAIBatchProgress } from "../../dialects/openai/mappers.ts";
 import { findByCandidates, idCandidates } from "../../dialects/openai/path-ids.ts";
-import { createBatchSchema, listBatchesQuerySchema, parseWire, resultsQuerySchema, retryFailedBodySchema } from "../../dialects/openai/schemas.ts";
+import { batchPriority, completionWindowMs, createBatchSchema, listBatchesQuerySchema, parseWire, resultsQuerySchema, retryFailedBodySchema } from "../../dialects/openai/schemas.ts";
 import { unknownCursor, type RouteOptions } from "./files-routes.ts";
 
 type IdParams = { Params: { id: string } };
@@ -26,7 +26,7 @@ export async function registerBatchRoutes(app: FastifyInstance, ctx: AppContext,
   const retrieve = async (rawId: string) => toOpenAIBatch(await findBatch(ctx, rawId, options));
   const progress = async (rawId: string) => {
     const batch = await findBatch(ctx, rawId, options);
-    return toOpenAIBatchProgress(batch, ctx.batches.progress(batch));
+    return toOpenAIBatchProgress(batch, await ctx.batches.progress(batch));
   };
   const cancel = async (rawId: string) => toOpenAIBatch(await ctx.batches.cancel((await findBatch(ctx, rawId, options)).id));
   // spool extension: run the failed requests of a finished batch again; their new results replace the old
@@ -68,6 +68,7 @@ async function* finishedResultLines(ctx: AppContext, batch: Batch): AsyncGenerat
 
 async function createBatch(ctx: AppContext, body: unknown, options: RouteOptions): Promise<Batch> {
   const input = parseWire(createBatchSchema, body, "request body");
+  const priority = batchPriority(input);
   if (!isSupportedEndpoint(input.endpoint)) {
     const supported = SUPPORTED_ENDPOINTS.map((endpoint) => `'${endpoint}'`).join(", ");
     throw new AppError("invalid_request", `Invalid value: '${input.endpoint}'. Supported values are: ${supported}.`, { param: "endpoint", reason: "invalid_value" });
@@ -90,7 +91,8 @@ async function createBatch(ctx: AppContext, body: unknown, options: RouteOptions
     input: { fileId: file?.id ?? input.input_file_id },
     metadata: input.metadata ?? null,
     options: batchOptions,
-    lifetimeMs: Number.parseInt(input.completion_window, 10) * 3600 * 1000,
+    priority,
+    lifetimeMs: completionWindowMs(input.completion_window),
   });
 }
 

@@ -9,6 +9,7 @@
  * only when the whole batch ends) and always sum to the number of requests.
  */
 import type { BatchProgress } from "../../core/batch-progress.ts";
+import { toScheduleWire } from "../schedule-wire.ts";
 import { isTerminal, type Batch } from "../../core/types.ts";
 import { toTimestamp } from "./wire.ts";
 
@@ -115,5 +116,6 @@ export function toMessageBatchProgress(batch: Batch, progress: BatchProgress): R
     eta_seconds: etaMs === null ? null : Math.ceil(etaMs / 1000),
     elapsed_seconds: elapsedMs === null ? null : Math.floor(elapsedMs / 1000),
     usage: { input_tokens: batch.usage.inputTokens, output_tokens: batch.usage.outputTokens },
+    schedule: toScheduleWire(progress),
   };
 }

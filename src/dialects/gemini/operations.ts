@@ -5,6 +5,7 @@
  * `metadata.output` as `dest`); `done`, `response`, `error` and `batchStats` serve REST clients. Results
  * therefore always go under `metadata.output`, mirrored in `response` when the batch succeeded.
  */
+import { formatDuration } from "../../core/durations.ts";
 import type { Batch, BatchStatus } from "../../core/types.ts";
 import { isTerminal } from "../../core/types.ts";
 import { RPC_CODES } from "./errors.ts";
@@ -68,7 +69,11 @@ function failureError(batch: Batch): Json | null {
     case "cancelled":
       return { code: RPC_CODES.CANCELLED, message: "The batch was cancelled; requests that finished before are in the output." };
     case "expired":
-      return { code: RPC_CODES.DEADLINE_EXCEEDED, message: "The batch expired before all its requests ran (48 hours); requests that finished are in the output." };
+      // The window is 48h unless the operator configured another (scheduling.defaultWindow.gemini).
+      return {
+        code: RPC_CODES.DEADLINE_EXCEEDED,
+        message: `The batch expired before all its requests ran (its window is ${formatDuration(batch.expiresAtMs - batch.createdAtMs)}); requests that finished are in the output.`,
+      };
     default:
       return null;
   }

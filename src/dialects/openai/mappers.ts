@@ -1,5 +1,6 @@
 /** Domain objects to OpenAI wire objects: integer seconds, null for unset, snake_case names. */
 import type { BatchProgress } from "../../core/batch-progress.ts";
+import { toScheduleWire, type ScheduleWire } from "../schedule-wire.ts";
 import type { Batch, FileRecord, LineError } from "../../core/types.ts";
 
 export function toSeconds(ms: number | null): number | null {
@@ -134,12 +135,14 @@ export interface OpenAIBatchProgress {
   request_counts: { total: number; pending: number; succeeded: number; failed: number; cancelled: number; expired: number; reused: number };
   /** Finished requests per second since the Batch went in_progress; null before it did. */
   requests_per_second: number | null;
-  /** Seconds until every request is finished at the current rate; null when unknown or terminal. */
+  /** Seconds until every request is expected to have finished (see `schedule`); null when unknown or terminal. */
   eta_seconds: number | null;
   elapsed_seconds: number | null;
   usage: { input_tokens: number; output_tokens: number; total_tokens: number };
   /** USD, from the Model's configured `price`; null when it has none (src/core/batch-cost.ts). */
   cost: { spent: number; projected: number; sync_equivalent: number; currency: "USD" } | null;
+  /** How the scheduler treats the batch (issue 12): its priority, deadline, forecast finish and share. */
+  schedule: ScheduleWire;
 }
 
 export function toOpenAIBatchProgress(batch: Batch, progress: BatchProgress): OpenAIBatchProgress {
@@ -162,6 +165,7 @@ export function toOpenAIBatchProgress(batch: Batch, progress: BatchProgress): Op
     elapsed_seconds: elapsedMs === null ? null : Math.floor(elapsedMs / 1000),
     usage: { input_tokens: batch.usage.inputTokens, output_tokens: batch.usage.outputTokens, total_tokens: batch.usage.inputTokens + batch.usage.outputTokens },
     cost: cost === null ? null : { spent: cost.spent, projected: cost.projected, sync_equivalent: cost.syncEquivalent, currency: cost.currency },
+    schedule: toScheduleWire(progress),
   };
 }
 

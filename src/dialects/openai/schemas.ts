@@ -3,6 +3,7 @@
  * so a typo is not silently ignored), with messages that say what is expected.
  */
 import { z } from "zod";
+import { parseDuration, windowProblem } from "../../core/durations.ts";
 import { AppError } from "../../core/errors.ts";
 
 export const FILE_PURPOSES = ["assistants", "batch", "fine-tune", "vision", "user_data", "evals"] as const;
@@ -11,11 +12,14 @@ export const MIN_EXPIRES_SECONDS = 3600;
 export const MAX_EXPIRES_SECONDS = 2_592_000;
 
 /**
- * Completion windows: OpenAI defines only "24h". spool accepts any whole number of hours from 1 to 720
- * (30 days) — local engines can take longer than a day for big files, and shorter windows make expiry
- * testable — and echoes the window back as given.
+ * Completion windows: OpenAI defines only "24h". spool accepts any duration up to 30 days as an extension
+ * (`1h`, `90m`, `7d`, `1h30m`; src/core/durations.ts) — local engines can take longer than a day for big
+ * files, an urgent batch wants its deadline said, and short windows make expiry testable — and echoes the
+ * window back as given. The window is the Batch's deadline for the scheduler (earliest deadline first).
  */
-export const MAX_COMPLETION_WINDOW_HOURS = 720;
+export function completionWindowMs(window: string): number {
+  return parseDuration(window) ?? 24 * 3600 * 1000;
+}
 
 const expiresAfterSchema = z.strictObject({
   anchor: z.literal("created_at", { error: "'anchor' must be \"created_at\"." }),
@@ -41,15 +45,37 @@ const metadataSchema = z
 export const createBatchSchema = z.strictObject({
   input_file_id: z.string({ error: "'input_file_id' is required: the id of a file uploaded with purpose \"batch\"." }).min(1, { error: "'input_file_id' must not be empty." }),
   endpoint: z.string({ error: "'endpoint' is required, e.g. \"/v1/chat/completions\"." }),
-  completion_window: z
-    .string({ error: "'completion_window' is required: \"24h\"." })
-    .regex(/^[1-9][0-9]{0,2}h$/, { error: `'completion_window' must be a number of hours like "24h" (1h to ${MAX_COMPLETION_WINDOW_HOURS}h).` })
-    .refine((value) => Number.parseInt(value, 10) <= MAX_COMPLETION_WINDOW_HOURS, {
-      error: `'completion_window' may be at most ${MAX_COMPLETION_WINDOW_HOURS}h.`,
-    }),
+  completion_window: z.string({ error: "'completion_window' is required: \"24h\"." }).superRefine((value, ctx) => {
+    const problem = windowProblem(value);
+    if (problem) ctx.addIssue({ code: "custom", message: `'completion_window' ${problem} (OpenAI accepts "24h"; spool also any duration up to 30 days).` });
+  }),
   metadata: metadataSchema.nullish(),
   output_expires_after: expiresAfterSchema.nullish(),
+  /**
+   * spool extension: the Batch's priority (an integer, higher runs first without starving lower ones; 0 by
+   * default). Clients that cannot send extra fields put it in `metadata.priority` instead.
+   */
+  priority: z
+    .number({ error: "'priority' must be an integer (higher runs first; default 0)." })
+    .int({ error: "'priority' must be a whole number (higher runs first; default 0)." })
+    .min(-1_000_000, { error: "'priority' must be between -1000000 and 1000000." })
+    .max(1_000_000, { error: "'priority' must be between -1000000 and 1000000." })
+    .nullish(),
 });
+
+/**
+ * The priority of a new Batch: the `priority` field, else `metadata.priority` (a string, since metadata
+ * values are strings), else 0. Throws naming `metadata.priority` when that is not an integer.
+ */
+export function batchPriority(body: CreateBatchBody): number {
+  if (body.priority !== undefined && body.priority !== null) return body.priority;
+  const text = body.metadata?.priority;
+  if (text === undefined) return 0;
+  if (!/^[+-]?\d{1,7}$/.test(text.trim()) || Math.abs(Number(text)) > 1_000_000) {
+    throw new AppError("invalid_request", `'metadata.priority' must be an integer between -1000000 and 1000000 written as a string, like "5"; found ${JSON.stringify(text)}.`, { param: "metadata.priority" });
+  }
+  return Number(text);
+}
 
 export type CreateBatchBody = z.infer<typeof createBatchSchema>;
 

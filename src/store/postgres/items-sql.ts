@@ -182,9 +182,53 @@ const CLAIM_SQL = `
   FROM claimed c JOIN item_requests r ON r.batch_id = c.batch_id AND r.idx = c.idx
   ORDER BY c.batch_seq, c.claim_pos`;
 
+/**
+ * The fair-share claim (issue 12): the Worker decides how many Items each Batch gets (src/scheduling/),
+ * and one statement claims them all, one round trip as before. `unnest ... WITH ORDINALITY` lists the
+ * Batches in the Worker's order; for each, a LATERAL subquery walks the same partial index with
+ * `batch_seq` pinned (a range scan of that Batch's queue in claim_pos order), locking with SKIP LOCKED as
+ * the FIFO claim does. Per-Batch limits were cut to the total by the caller.
+ */
+const CLAIM_BATCHES_SQL = `
+  WITH claimed AS (
+    UPDATE items i
+    SET status = 'running', lease_owner = $1, lease_expires_at_ms = $2, attempts = i.attempts + 1
+    FROM (
+      SELECT s.ord, n.batch_id, n.idx
+      FROM unnest($4::bigint[], $5::int[]) WITH ORDINALITY AS s (batch_seq, lim, ord)
+      CROSS JOIN LATERAL (
+        SELECT batch_id, idx FROM items
+        WHERE status = 'pending' AND leader_idx IS NULL AND model = $3 AND batch_seq = s.batch_seq
+        ORDER BY claim_pos
+        LIMIT s.lim
+        FOR UPDATE SKIP LOCKED
+      ) AS n
+    ) AS next
+    WHERE i.batch_id = next.batch_id AND i.idx = next.idx
+    RETURNING next.ord, ${itemColumns("i", CLAIMED_ITEM_COLUMNS)}, ${claimedItemDialect("i")})
+  SELECT ${itemColumns("c", CLAIMED_ITEM_COLUMNS)}, c.dialect, r.request
+  FROM claimed c JOIN item_requests r ON r.batch_id = c.batch_id AND r.idx = c.idx
+  ORDER BY c.ord, c.claim_pos`;
+
 export async function claimItems(db: PostgresDatabase, request: ClaimRequest): Promise<ClaimedItem[]> {
   if (request.limit <= 0) return [];
-  const { rows } = await db.query<ClaimedItemRow>(CLAIM_SQL, [request.owner, request.nowMs + request.leaseMs, request.model, request.limit]);
+  const leaseExpiresAtMs = request.nowMs + request.leaseMs;
+  if (request.batches !== undefined) {
+    const seqs: number[] = [];
+    const limits: number[] = [];
+    let left = request.limit;
+    for (const { batchSeq, limit } of request.batches) {
+      const take = Math.min(limit, left);
+      if (take <= 0) continue;
+      seqs.push(batchSeq);
+      limits.push(take);
+      left -= take;
+    }
+    if (seqs.length === 0) return [];
+    const { rows } = await db.query<ClaimedItemRow>(CLAIM_BATCHES_SQL, [request.owner, leaseExpiresAtMs, request.model, seqs, limits]);
+    return rows.map(toClaimedItem);
+  }
+  const { rows } = await db.query<ClaimedItemRow>(CLAIM_SQL, [request.owner, leaseExpiresAtMs, request.model, request.limit]);
   return rows.map(toClaimedItem);
 }
 

@@ -37,10 +37,12 @@ import * as files from "./files-sql.ts";
 import * as leases from "./item-leases-sql.ts";
 import * as items from "./items-sql.ts";
 import * as insights from "./insights-sql.ts";
+import * as scheduling from "./scheduling-sql.ts";
 import { migrate } from "./migrate.ts";
 import * as webhooks from "./webhooks-sql.ts";
 import type { FailureCount, ModelQueue, TimelineBucket } from "../store-insights.ts";
 import type { CapacityBeat, CapacityCount } from "../capacity-ledger.ts";
+import type { ModelThroughput, QueuedBatch } from "../scheduling-views.ts";
 import type { WebhookAttemptOutcome, WebhookClaim, WebhookDelivery, WebhookDeliveryQuery } from "../webhook-outbox.ts";
 
 export class PostgresStore implements Store {
@@ -182,6 +184,16 @@ export class PostgresStore implements Store {
   }
   findItemsByClientId(batchId: string, prefix: string, limit: number): Promise<Item[]> {
     return insights.findItemsByClientId(this.db, batchId, prefix, limit);
+  }
+
+  queuedBatches(model: string, limit: number): Promise<QueuedBatch[]> {
+    return scheduling.queuedBatches(this.db, model, limit);
+  }
+  recordThroughput(report: { owner: string; model: string; itemsPerSecond: number; nowMs: number }): Promise<void> {
+    return scheduling.recordThroughput(this.db, report);
+  }
+  modelThroughput(model: string, spanMs: number): Promise<ModelThroughput | null> {
+    return scheduling.modelThroughput(this.db, model, spanMs);
   }
 }
 

@@ -3,6 +3,7 @@
  * Row shapes mirror the migrations; everything above this file sees only the types of src/core/types.ts.
  */
 import type { Batch, BatchStatus, Dialect, FileRecord, InvalidLinePolicy, Item, ItemResult, ItemStatus, LineError, RequestKind } from "../../core/types.ts";
+import type { QueuedBatch } from "../scheduling-views.ts";
 import type { ClaimedBatch, ClaimedItem, FinalStatus } from "../store.ts";
 
 export interface FileRow {
@@ -230,3 +231,21 @@ export function resultParams(result: ItemResult): (string | number | null)[] {
 
 export const RESULT_ASSIGNMENTS =
   "status_code = ?, body = ?, error_code = ?, error_message = ?, request_id = ?, input_tokens = ?, output_tokens = ?, finished_at_ms = ?";
+
+/** A queued Batch as both stores' queuedBatches select it (scheduling-sql.ts). */
+export interface QueuedBatchRow {
+  id: string;
+  seq: number;
+  priority: number;
+  created_at_ms: number;
+  expires_at_ms: number;
+  remaining: number;
+}
+
+/** The columns of a QueuedBatchRow, read from `batches b`. */
+export const QUEUED_BATCH_COLUMNS =
+  "b.id, b.seq, b.priority, b.created_at_ms, b.expires_at_ms, b.total_items - b.succeeded_items - b.failed_items - b.cancelled_items - b.expired_items AS remaining";
+
+export function toQueuedBatch(row: QueuedBatchRow): QueuedBatch {
+  return { id: row.id, seq: row.seq, priority: row.priority, createdAtMs: row.created_at_ms, expiresAtMs: row.expires_at_ms, remaining: Math.max(0, row.remaining) };
+}

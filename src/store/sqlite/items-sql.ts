@@ -128,12 +128,46 @@ const CLAIM_SQL = `
   RETURNING ${CLAIMED_ITEM_COLUMNS}, ${claimedItemDialect("items")},
     (SELECT r.request FROM item_requests r WHERE r.batch_id = items.batch_id AND r.idx = items.idx) AS request`;
 
+/**
+ * The fair-share claim (issue 12): the same walk, restricted to one Batch (`batch_seq = ?` pins the
+ * index's second column, so it is a range scan of that Batch's queue in claim_pos order). The Worker
+ * decides how many Items each Batch gets (src/scheduling/); one statement per Batch, all in one IMMEDIATE
+ * transaction, so the claim is still one write lock and the per-Item cost is unchanged.
+ */
+const CLAIM_BATCH_SQL = `
+  UPDATE items
+  SET status = 'running', lease_owner = ?, lease_expires_at_ms = ?, attempts = attempts + 1
+  WHERE rowid IN (
+    SELECT rowid FROM items INDEXED BY items_pending
+    WHERE status = 'pending' AND leader_idx IS NULL AND model = ? AND batch_seq = ?
+    ORDER BY claim_pos
+    LIMIT ?)
+  RETURNING ${CLAIMED_ITEM_COLUMNS}, ${claimedItemDialect("items")},
+    (SELECT r.request FROM item_requests r WHERE r.batch_id = items.batch_id AND r.idx = items.idx) AS request`;
+
 export function claimItems(db: SqliteDatabase, request: ClaimRequest): ClaimedItem[] {
   if (request.limit <= 0) return [];
-  const rows = db.statement(CLAIM_SQL).all(request.owner, request.nowMs + request.leaseMs, request.model, request.limit) as ClaimedItemRow[];
+  const leaseExpiresAtMs = request.nowMs + request.leaseMs;
+  if (request.batches !== undefined) return claimFromBatches(db, request, leaseExpiresAtMs);
+  const rows = db.statement(CLAIM_SQL).all(request.owner, leaseExpiresAtMs, request.model, request.limit) as ClaimedItemRow[];
   // RETURNING order is unspecified: restore claim order.
   rows.sort((a, b) => a.batch_seq - b.batch_seq || a.claim_pos - b.claim_pos);
   return rows.map(toClaimedItem);
+}
+
+function claimFromBatches(db: SqliteDatabase, request: ClaimRequest, leaseExpiresAtMs: number): ClaimedItem[] {
+  const claim = db.statement(CLAIM_BATCH_SQL);
+  return db.immediate(() => {
+    const claimed: ClaimedItem[] = [];
+    for (const { batchSeq, limit } of request.batches ?? []) {
+      const take = Math.min(limit, request.limit - claimed.length);
+      if (take <= 0) continue;
+      const rows = claim.all(request.owner, leaseExpiresAtMs, request.model, batchSeq, take) as ClaimedItemRow[];
+      rows.sort((a, b) => a.claim_pos - b.claim_pos);
+      for (const row of rows) claimed.push(toClaimedItem(row));
+    }
+    return claimed;
+  });
 }
 
 /**

@@ -31,10 +31,12 @@ import * as files from "./files-sql.ts";
 import * as leases from "./item-leases-sql.ts";
 import * as items from "./items-sql.ts";
 import * as insights from "./insights-sql.ts";
+import * as scheduling from "./scheduling-sql.ts";
 import { migrate } from "./migrate.ts";
 import * as webhooks from "./webhooks-sql.ts";
 import type { FailureCount, ModelQueue, TimelineBucket } from "../store-insights.ts";
 import type { CapacityBeat, CapacityCount } from "../capacity-ledger.ts";
+import type { ModelThroughput, QueuedBatch } from "../scheduling-views.ts";
 import type { WebhookAttemptOutcome, WebhookClaim, WebhookDelivery, WebhookDeliveryQuery } from "../webhook-outbox.ts";
 import type { StoreLogger } from "../shared/store-logger.ts";
 
@@ -177,6 +179,16 @@ export class SqliteStore implements Store {
   }
   async findItemsByClientId(batchId: string, prefix: string, limit: number): Promise<Item[]> {
     return this.db.guard(() => insights.findItemsByClientId(this.db, batchId, prefix, limit));
+  }
+
+  async queuedBatches(model: string, limit: number): Promise<QueuedBatch[]> {
+    return this.db.guard(() => scheduling.queuedBatches(this.db, model, limit));
+  }
+  async recordThroughput(report: { owner: string; model: string; itemsPerSecond: number; nowMs: number }): Promise<void> {
+    this.db.guard(() => scheduling.recordThroughput(this.db, report));
+  }
+  async modelThroughput(model: string, spanMs: number): Promise<ModelThroughput | null> {
+    return this.db.guard(() => scheduling.modelThroughput(this.db, model, spanMs));
   }
 }
 

@@ -229,6 +229,8 @@ describe("Anthropic Message Batches", () => {
 
       const progress = await fetch(`${spool.url}/v1/messages/batches/${created.id}/progress`).then((response) => response.json() as Promise<Record<string, unknown>>);
       expect(progress).toMatchObject({ id: created.id, type: "message_batch_progress", processing_status: "ended", request_counts: { succeeded: 1, errored: 1, processing: 0 } });
+      // The scheduler's view (issue 12): an ended batch has no forecast, only its priority and deadline.
+      expect(progress.schedule).toEqual({ priority: 0, deadline_at: Math.floor(Date.parse(first.expires_at) / 1000), estimated_completion_at: null, meets_deadline: null, share: null, waiting_until: null });
 
       const retried = await fetch(`${spool.url}/v1/messages/batches/${created.id}/retry_failed`, { method: "POST" }).then((response) => response.json() as Promise<MessageBatch>);
       expect(retried.processing_status).toBe("in_progress");

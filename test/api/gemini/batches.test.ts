@@ -30,6 +30,7 @@ beforeAll(async () => {
         { name: "embed-backed", engine: "openai", baseUrl: openai.url, kinds: ["embedding"] },
       ],
       worker: { leaseMs: 5_000, sweepMs: 50, pollMs: 50 },
+      scheduling: { defaultWindow: { gemini: "7d" } },
     },
     { label: "gemini-batches" },
   );
@@ -121,6 +122,22 @@ describe("Gemini batches through the genai SDK", () => {
       const raw = (await (await fetch(`${spool.url}/v1beta/${created.name ?? ""}`, { headers: { "x-goog-api-key": "g-test" } })).json()) as { metadata: { inputConfig?: unknown } };
       expect(raw.metadata.inputConfig).toEqual({ requests: {} });
     }
+  });
+
+  it("gives batches the configured default window (the wire has none) and keeps their priority", async () => {
+    const created = await spool.ai.batches.create({ model: "gpt-backed", src: [{ contents: "a question" }], config: { displayName: "windowed" } });
+    const id = (created.name ?? "").replace("batches/", "");
+    const stored = await spool.app.context.store.getBatch(id);
+    expect((stored?.expiresAtMs ?? 0) - (stored?.createdAtMs ?? 0)).toBe(7 * 24 * 3600 * 1000);
+    const response = await fetch(`${spool.url}/v1beta/models/gpt-backed:batchGenerateContent`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-goog-api-key": "g-test" },
+      body: JSON.stringify({ batch: { priority: "4", inputConfig: { requests: { requests: [{ request: { contents: [{ parts: [{ text: "hi" }] }] } }] } } } }),
+    });
+    const operation = (await response.json()) as { name: string; metadata: { priority?: string } };
+    expect(operation.metadata.priority).toBe("4");
+    expect((await spool.app.context.store.getBatch(operation.name.replace("batches/", "")))?.priority).toBe(4);
+    expect((await finished(created.name ?? "")).state).toBe("JOB_STATE_SUCCEEDED");
   });
 
   it("runs embedding batches from a file and inline, honouring output_dimensionality", async () => {

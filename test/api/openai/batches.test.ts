@@ -61,6 +61,24 @@ describe("OpenAI Batches API", () => {
     expect((await spool.store.getBatch(completions.id))?.kind).toBe("completion");
   });
 
+  it("takes any duration as the completion window (an extension) and keeps it as the batch's deadline", async () => {
+    for (const [window, seconds] of [["90m", 5_400], ["7d", 604_800], ["1h30m", 5_400], ["45s", 45]] as const) {
+      const batch = await create({ completion_window: window as "24h" });
+      expect(batch.completion_window).toBe(window);
+      expect(batch.expires_at).toBe(batch.created_at + seconds);
+    }
+  });
+
+  it("takes a priority from the extension field, else from metadata.priority, else 0", async () => {
+    const field = await client.post<OpenAI.Batches.Batch>("/batches", { body: { input_file_id: inputFileId, endpoint: "/v1/chat/completions", completion_window: "24h", priority: 7, metadata: { priority: "2" } } });
+    const fromMetadata = await create({ metadata: { priority: "-3" } });
+    const none = await create();
+    expect((await spool.store.getBatch(field.id))?.priority).toBe(7);
+    expect((await spool.store.getBatch(fromMetadata.id))?.priority).toBe(-3);
+    expect(fromMetadata.metadata).toEqual({ priority: "-3" });
+    expect((await spool.store.getBatch(none.id))?.priority).toBe(0);
+  });
+
   it("rejects bad create requests naming the field", async () => {
     const notBatch = await client.files.create({ file: await toFile(Buffer.from(LINE), "x.jsonl"), purpose: "user_data" });
     await expect(create({ input_file_id: notBatch.id })).rejects.toMatchObject({ status: 400, param: "input_file_id" });
@@ -74,8 +92,12 @@ describe("OpenAI Batches API", () => {
       code: "invalid_type",
       message: expect.stringContaining("Invalid type for 'metadata.tags': expected a string, but got an array instead."),
     });
-    await expect(create({ completion_window: "1d" as "24h" })).rejects.toMatchObject({ status: 400, param: "completion_window" });
-    await expect(create({ completion_window: "721h" as "24h" })).rejects.toMatchObject({ status: 400, param: "completion_window" });
+    for (const window of ["1y", "0h", "1.5h", "24", "721h", "31d"]) {
+      await expect(create({ completion_window: window as "24h" })).rejects.toMatchObject({ status: 400, param: "completion_window" });
+    }
+    await expect(create({ completion_window: "soon" as "24h" })).rejects.toMatchObject({ message: expect.stringContaining('a duration like "24h", "90m", "7d"') });
+    await expect(client.post("/batches", { body: { input_file_id: inputFileId, endpoint: "/v1/chat/completions", completion_window: "24h", priority: 1.5 } })).rejects.toMatchObject({ status: 400, param: "priority" });
+    await expect(create({ metadata: { priority: "high" } })).rejects.toMatchObject({ status: 400, param: "metadata.priority", message: expect.stringContaining('found "high"') });
     const tooMany = Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, "v"]));
     await expect(create({ metadata: tooMany })).rejects.toMatchObject({ status: 400, param: "metadata" });
     await expect(create({ metadata: { ["k".repeat(65)]: "v" } })).rejects.toMatchObject({ status: 400, param: `metadata.${"k".repeat(65)}` });
@@ -132,6 +154,8 @@ describe("OpenAI Batches API", () => {
       request_counts: { total: 0, pending: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0 },
       requests_per_second: null,
       eta_seconds: null,
+      // Validating, on a Model no Worker has measured yet: it would have the Model to itself, when unknown.
+      schedule: { priority: 0, deadline_at: batch.expires_at, estimated_completion_at: null, meets_deadline: null, share: 1, waiting_until: null },
     });
   });
 

@@ -60,7 +60,14 @@ export function batchPage(id) {
       document.getElementById(status === "failed" ? "errors" : "results")?.scrollIntoView({ behavior: "smooth" });
     };
     const count = (name, value, status) => h("button", { type: "button", class: "linklike", "data-count": name, title: `Show the ${name} results`, onclick: jump(status) }, h("i", { style: { background: `var(--${colorOf(name)})` } }), `${name} ${number(value)}`);
-    const windowNote = batch.meetsWindow === null ? null : batch.meetsWindow ? h("span", { class: "good" }, "will finish within its window") : h("span", { class: "bad" }, "will not finish within its window at this rate");
+    const windowNote =
+      batch.heldUntilMs !== null
+        ? h("span", { class: "muted", "data-testid": "held" }, `waiting for the model's batch hours until ${time(batch.heldUntilMs)}`)
+        : batch.meetsWindow === null
+          ? null
+          : batch.meetsWindow
+            ? h("span", { class: "good" }, "will finish within its window")
+            : h("span", { class: "bad" }, "will not finish within its window at this rate");
     fill(
       header,
       h("div", { class: "idline" }, h("code", { "data-testid": "batch-id" }, batch.publicId), h("button", { type: "button", class: "secondary", onclick: () => navigator.clipboard?.writeText(batch.publicId).then(() => toast("Copied")) }, "Copy"), badge(batch.status)),
@@ -83,6 +90,7 @@ export function batchPage(id) {
         stat("Rate", rate(batch.itemsPerSecond)),
         stat("ETA", batch.terminal ? "ended" : duration(batch.etaMs), null, windowNote),
         stat("Window ends", time(batch.expiresAtMs)),
+        stat("Priority", String(batch.priority), "data-priority", batch.share === null || batch.terminal ? null : h("span", { class: "muted" }, `${Math.round(batch.share * 100)}% of the model now`)),
         stat("Tokens in", number(batch.usage.inputTokens)),
         stat("Tokens out", number(batch.usage.outputTokens)),
         stat("Created", time(batch.createdAtMs)),

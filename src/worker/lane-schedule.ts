@@ -1,0 +1,111 @@
+/**
+ * One Worker lane's schedule (issue 12): which Batches the lane's next claim takes Items from, and how many
+ * of each. The policy is src/scheduling/ (shares by batch hours, deadline and priority; deficit round-robin
+ * over claims); this file feeds it from the Store and the lane:
+ *
+ * - the Batches queued on the Model (`queuedBatches`: one index probe per Batch) and the Model's measured
+ *   capacity, all processes together (`modelThroughput`), re-read every poll interval, at once after
+ *   notify() (a Batch started here), and after a claim found a Batch empty — not per claim, so the claim's
+ *   per-Item cost is what it was;
+ * - this lane's own throughput, measured as it claims and finishes Items and reported to the Store every
+ *   couple of seconds, for every process's scheduler and ETA.
+ *
+ * The poll interval is real time, like the Worker's other polls; deadlines, batch hours and throughput
+ * follow the injected Clock.
+ */
+import type { ModelConfig } from "../config/config.ts";
+import { BatchHours } from "../core/batch-hours.ts";
+import type { Clock } from "../core/clock.ts";
+import { ClaimPlanner } from "../scheduling/claim-planner.ts";
+import { MAX_QUEUED_BATCHES, planShares, type ScheduleContext } from "../scheduling/fair-share.ts";
+import { THROUGHPUT_REPORT_MS, THROUGHPUT_ROUND_MS, ThroughputMeter } from "../scheduling/throughput-meter.ts";
+import type { QueuedBatch } from "../store/scheduling-views.ts";
+import type { BatchClaim, ClaimedItem, Store } from "../store/store.ts";
+
+export interface LaneScheduleDeps {
+  store: Store;
+  clock: Clock;
+  owner: string;
+  /** How often (real time) the queue is re-read while the lane is busy. */
+  refreshMs: number;
+}
+
+export class LaneSchedule {
+  private queue: QueuedBatch[] = [];
+  private capacity: number | null = null;
+  private stale = true;
+  private readAt = 0;
+  private reportedAtMs = -Infinity;
+  private readonly planner = new ClaimPlanner();
+  private readonly meter = new ThroughputMeter();
+  private readonly hours: BatchHours | null;
+
+  constructor(
+    private readonly model: ModelConfig,
+    private readonly deps: LaneScheduleDeps,
+  ) {
+    this.hours = model.schedule ? BatchHours.parse(model.schedule.batchHours) : null;
+  }
+
+  /** New work may be queued (a Batch started): re-read the queue before the next claim. */
+  invalidate(): void {
+    this.stale = true;
+  }
+
+  /**
+   * What the next claim of up to `budget` Items takes from which Batch, in dispatch order. Empty when no
+   * Batch has Items the lane may run now (none queued, or all waiting for the batch hours).
+   */
+  async plan(budget: number): Promise<BatchClaim[]> {
+    if (this.stale || performance.now() - this.readAt >= this.deps.refreshMs) await this.read();
+    const shares = planShares(this.queue, this.context());
+    const plan = this.planner.plan(budget, shares, new Map(this.queue.map((batch) => [batch.seq, batch.remaining])));
+    // Nothing to claim: look again next time (another process may have started a Batch meanwhile).
+    if (plan.length === 0) this.stale = true;
+    return plan;
+  }
+
+  /** A claim made from `plan` returned `items`: a Batch that gave fewer than asked has none left for now. */
+  claimed(plan: readonly BatchClaim[], items: readonly ClaimedItem[]): void {
+    this.meter.started(items.length, this.deps.clock.now());
+    const bySeq = new Map(this.queue.map((batch) => [batch.id, batch.seq]));
+    const counts = new Map<number, number>();
+    for (const item of items) {
+      const seq = bySeq.get(item.batchId);
+      if (seq !== undefined) counts.set(seq, (counts.get(seq) ?? 0) + 1);
+    }
+    const empty = new Set(plan.filter((entry) => (counts.get(entry.batchSeq) ?? 0) < entry.limit).map((entry) => entry.batchSeq));
+    if (empty.size === 0) return;
+    this.queue = this.queue.filter((batch) => !empty.has(batch.seq));
+  }
+
+  /** `count` claimed Items of this lane finished (or were given up). */
+  finished(count: number): void {
+    this.meter.finished(count, this.deps.clock.now());
+  }
+
+  private context(): ScheduleContext {
+    return { nowMs: this.deps.clock.now(), capacity: this.capacity, hours: this.hours };
+  }
+
+  private async read(): Promise<void> {
+    const { store, clock } = this.deps;
+    const nowMs = clock.now();
+    await this.report(nowMs);
+    this.queue = await store.queuedBatches(this.model.name, MAX_QUEUED_BATCHES);
+    // An idle lane polls: only a queue with Batches in it needs the capacity.
+    const measured = this.queue.length > 0 ? await store.modelThroughput(this.model.name, THROUGHPUT_ROUND_MS) : null;
+    this.capacity = measured?.itemsPerSecond ?? this.meter.rate(nowMs);
+    this.stale = false;
+    this.readAt = performance.now();
+  }
+
+  /** This lane's throughput for every process's scheduler and ETA; only when there is one to tell. */
+  private async report(nowMs: number): Promise<void> {
+    if (nowMs - this.reportedAtMs < THROUGHPUT_REPORT_MS) return;
+    const rate = this.meter.rate(nowMs);
+    if (rate === null) return;
+    await this.deps.store.recordThroughput({ owner: this.deps.owner, model: this.model.name, itemsPerSecond: rate, nowMs });
+    this.reportedAtMs = nowMs;
+  }
+}

@@ -1,0 +1,48 @@
+/** Scheduling settings (issue 12): a Model's batch hours and the default completion window of Gemini batches. */
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../src/config/load-config.ts";
+import { testWorkDir } from "../helpers/test-dirs.ts";
+
+const dir = testWorkDir("config", "scheduling-config");
+
+function load(name: string, text: string): ReturnType<typeof loadConfig> {
+  const file = path.join(dir, name);
+  writeFileSync(file, text);
+  return loadConfig({ config: file }, {});
+}
+
+function errorFor(name: string, text: string): string {
+  try {
+    load(name, text);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).message;
+  }
+  throw new Error(`${name} was accepted`);
+}
+
+const MODEL = "models:\n  - name: a\n    engine: openai\n    baseUrl: http://x/v1\n";
+
+describe("scheduling configuration", () => {
+  it("reads a Model's batch hours and the Gemini default window in milliseconds", () => {
+    const config = load("ok.yaml", `${MODEL}    schedule:\n      batchHours: "16:30-00:30 UTC"\nscheduling:\n  defaultWindow:\n    gemini: 7d\n`);
+    expect(config.models[0]?.schedule).toEqual({ batchHours: "16:30-00:30 UTC" });
+    expect(config.scheduling.defaultWindowMs).toEqual({ gemini: 7 * 24 * 3600 * 1000 });
+    expect(load("none.yaml", MODEL).scheduling.defaultWindowMs).toEqual({});
+  });
+
+  it("names the line and says what is wrong with batch hours", () => {
+    expect(errorFor("zone.yaml", `${MODEL}    schedule:\n      batchHours: "16:30-00:30 CET"\n`)).toBe(
+      'zone.yaml:6: models[0].schedule.batchHours: must end with a time zone: "UTC" or a fixed offset like "UTC+02:00" (got "16:30-00:30 CET"); e.g. "16:30-00:30 UTC"',
+    );
+    expect(errorFor("range.yaml", `${MODEL}    schedule:\n      batchHours: "9-17 UTC"\n`)).toContain('models[0].schedule.batchHours: has "9-17" where a range like "16:30-00:30" belongs');
+    expect(errorFor("key.yaml", `${MODEL}    schedule:\n      hours: "9:00-17:00 UTC"\n`)).toContain("unknown key 'models[0].schedule.hours'");
+  });
+
+  it("names the key of a default window that is not a duration", () => {
+    expect(errorFor("window.yaml", "scheduling:\n  defaultWindow:\n    gemini: two days\n")).toBe('window.yaml:3: scheduling.defaultWindow.gemini: must be a duration like "24h", "90m", "7d" or "1h30m"');
+    expect(errorFor("long.yaml", "scheduling:\n  defaultWindow:\n    gemini: 60d\n")).toContain("scheduling.defaultWindow.gemini: may be at most 30 days (720h)");
+  });
+});
