@@ -35,8 +35,8 @@ const sections: Record<string, () => Promise<void>> = {
   order: () => benchOrder(),
   dashboard: () => benchDashboard(),
   metrics: () => benchMetrics(),
-  sched: () => benchSched(),
   capacity: () => benchCapacity(),
+  sched: () => benchSched(),
   streaming: () => benchStreaming(),
   million: () => benchMillion(),
   chaos: async () => {

@@ -43,12 +43,12 @@ export interface BatchServiceDeps {
   formats: BatchFormats;
   /** Wakes local Workers and the Sweeper; a no-op in API-only processes (they poll). */
   notifyWork: () => void;
+  /** The configured price of a Model, for cost in progress; undefined when it has none. */
+  priceOf?: (model: string) => Price | undefined;
   /** The configured Models: their batch hours shape forecasts. */
   catalog?: ModelCatalog;
   /** Completion windows by dialect for Batches created without one (config `scheduling.defaultWindow`). */
   defaultWindowMs?: Partial<Record<Dialect, number>>;
-  /** The configured price of a Model, for cost in progress; undefined when it has none. */
-  priceOf?: (model: string) => Price | undefined;
   /**
    * Told (before `cancel` answers) that a Batch was cancelled, so this process stops its requests
    * (Dispatcher.cancelBatch): none of its Items starts after the cancel is answered.
@@ -182,11 +182,11 @@ export class BatchService {
     return retried;
   }
 
-  /** Live counts, rate, ETA and whether the Batch will meet its deadline (the scheduler's forecast), cost. */
+  /** Live counts, rate, ETA and whether the Batch will meet its deadline (the scheduler's forecast). */
   async progress(batch: Batch): Promise<BatchProgress> {
     const forecasts = await this.forecasts([batch]);
     const price = batch.model === null ? undefined : this.deps.priceOf?.(batch.model);
-    return batchProgress(batch, this.deps.clock.now(), { forecast: forecasts.get(batch.id) ?? null, price });
+    return batchProgress(batch, this.deps.clock.now(), forecasts.get(batch.id) ?? null, price);
   }
 
   /** The scheduler's forecast for each of `batches` that still runs, by Batch id (two Store reads per Model). */

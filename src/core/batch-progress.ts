@@ -37,6 +37,8 @@ export interface BatchProgress {
   /** Until every Item is finished (see estimatedFinishMs); null when unknown or the Batch no longer runs. */
   etaMs: number | null;
   elapsedMs: number | null;
+  /** Spent so far, projected and at sync price; null when the Batch's Model has no `price`. */
+  cost: BatchCost | null;
   priority: number;
   /** The end of the completion window: the deadline the scheduler works to. */
   deadlineMs: number;
@@ -48,13 +50,9 @@ export interface BatchProgress {
   share: number | null;
   /** Waiting for its Model's batch hours (off-peak window) until then; null when it may run now. */
   heldUntilMs: number | null;
-  /** Spent so far, projected and at sync price; null when the Batch's Model has no `price`. */
-  cost: BatchCost | null;
 }
 
-/** `forecast`: the scheduler's, when it has one; `price`: the Batch's Model's, when configured. */
-export function batchProgress(batch: Batch, nowMs: number, options: { forecast?: BatchForecast | null; price?: Price } = {}): BatchProgress {
-  const { forecast = null, price } = options;
+export function batchProgress(batch: Batch, nowMs: number, forecast: BatchForecast | null = null, price?: Price): BatchProgress {
   const { counts } = batch;
   const finished = counts.succeeded + counts.failed + counts.cancelled + counts.expired;
   const pending = Math.max(0, counts.total - finished);
@@ -77,12 +75,12 @@ export function batchProgress(batch: Batch, nowMs: number, options: { forecast?:
     itemsPerSecond: rate,
     etaMs: estimatedFinishMs === null ? null : Math.max(0, estimatedFinishMs - nowMs),
     elapsedMs,
+    cost: price === undefined ? null : batchCost(batch, price),
     priority: batch.priority,
     deadlineMs: batch.expiresAtMs,
     estimatedFinishMs,
     meetsDeadline: estimatedFinishMs === null ? null : estimatedFinishMs <= batch.expiresAtMs,
     share: running && forecast ? forecast.share : null,
     heldUntilMs: running ? (forecast?.heldUntilMs ?? null) : null,
-    cost: price === undefined ? null : batchCost(batch, price),
   };
 }

@@ -37,8 +37,8 @@ import type {
   LineError,
   RequestKind,
 } from "../core/types.ts";
-import type { SchedulingViews } from "./scheduling-views.ts";
 import type { CapacityLedger } from "./capacity-ledger.ts";
+import type { SchedulingViews } from "./scheduling-views.ts";
 import type { StoreInsights } from "./store-insights.ts";
 import type { WebhookOutbox } from "./webhook-outbox.ts";
 
@@ -195,9 +195,9 @@ export interface ItemPage {
 
 /**
  * Also the webhook outbox (webhook-outbox.ts), the operators' read views (store-insights.ts) and the
- * scheduler's views (scheduling-views.ts) and the capacity ledger (capacity-ledger.ts).
+ * capacity ledger (capacity-ledger.ts) and the scheduler's views (scheduling-views.ts).
  */
-export interface Store extends WebhookOutbox, StoreInsights, SchedulingViews, CapacityLedger {
+export interface Store extends WebhookOutbox, StoreInsights, CapacityLedger, SchedulingViews {
   /** Apply pending migrations. Refuses (throws) to run against a database newer than the code. */
   migrate(): Promise<void>;
   close(): Promise<void>;

@@ -40,7 +40,7 @@ export interface BatchView {
 }
 
 export function batchView(batch: Batch, running: number, nowMs: number, forecast: BatchForecast | null = null): BatchView {
-  const progress = batchProgress(batch, nowMs, { forecast });
+  const progress = batchProgress(batch, nowMs, forecast);
   const endedAtMs = batch.completedAtMs ?? batch.failedAtMs ?? batch.expiredAtMs ?? batch.cancelledAtMs ?? null;
   return {
     id: batch.id,

@@ -139,10 +139,10 @@ export interface OpenAIBatchProgress {
   eta_seconds: number | null;
   elapsed_seconds: number | null;
   usage: { input_tokens: number; output_tokens: number; total_tokens: number };
-  /** How the scheduler treats the batch (issue 12): its priority, deadline, forecast finish and share. */
-  schedule: ScheduleWire;
   /** USD, from the Model's configured `price`; null when it has none (src/core/batch-cost.ts). */
   cost: { spent: number; projected: number; sync_equivalent: number; currency: "USD" } | null;
+  /** How the scheduler treats the batch (issue 12): its priority, deadline, forecast finish and share. */
+  schedule: ScheduleWire;
 }
 
 export function toOpenAIBatchProgress(batch: Batch, progress: BatchProgress): OpenAIBatchProgress {
@@ -164,8 +164,8 @@ export function toOpenAIBatchProgress(batch: Batch, progress: BatchProgress): Op
     eta_seconds: etaMs === null ? null : Math.ceil(etaMs / 1000),
     elapsed_seconds: elapsedMs === null ? null : Math.floor(elapsedMs / 1000),
     usage: { input_tokens: batch.usage.inputTokens, output_tokens: batch.usage.outputTokens, total_tokens: batch.usage.inputTokens + batch.usage.outputTokens },
-    schedule: toScheduleWire(progress),
     cost: cost === null ? null : { spent: cost.spent, projected: cost.projected, sync_equivalent: cost.syncEquivalent, currency: cost.currency },
+    schedule: toScheduleWire(progress),
   };
 }
 

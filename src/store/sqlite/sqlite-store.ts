@@ -35,8 +35,8 @@ import * as scheduling from "./scheduling-sql.ts";
 import { migrate } from "./migrate.ts";
 import * as webhooks from "./webhooks-sql.ts";
 import type { FailureCount, ModelQueue, TimelineBucket } from "../store-insights.ts";
-import type { ModelThroughput, QueuedBatch } from "../scheduling-views.ts";
 import type { CapacityBeat, CapacityCount } from "../capacity-ledger.ts";
+import type { ModelThroughput, QueuedBatch } from "../scheduling-views.ts";
 import type { WebhookAttemptOutcome, WebhookClaim, WebhookDelivery, WebhookDeliveryQuery } from "../webhook-outbox.ts";
 import type { StoreLogger } from "../shared/store-logger.ts";
 
