@@ -22,7 +22,7 @@ import type { ExpectedWork } from "./input-sample.ts";
 export interface ForecastDeps {
   store: Store;
   clock: Clock;
-  /** The Models' batch hours; without it no Model has any. */
+  /** The Models' batch hours; when absent, no Model has batch hours. */
   catalog?: ModelCatalog;
 }
 
