@@ -46,6 +46,8 @@ export interface AppOptions {
   logger?: Logger;
   /** Where downloaded (hf:, https) model files are cached. Default `<dataDir>/models`. */
   modelCacheDir?: string;
+  /** Log the warning that the built-in demo model is served (default true; `spool run` says it its own way). */
+  announceDemoModel?: boolean;
 }
 
 export interface App {
@@ -69,7 +71,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config);
   makeDirectory(config.dataDir);
-  if (config.demoModel) await prepareDemoModel(config, logger);
+  if (config.demoModel) await prepareDemoModel(config, logger, options.announceDemoModel ?? true);
   const observability = new Observability(clock);
   const opened = await openStores(config, logger.child({ component: "store" }));
   const store = observability.countStoreFailures(opened.store);
@@ -174,10 +176,11 @@ async function closeStores(store: Store, blobs: BlobStore): Promise<void> {
 }
 
 /** Generates the demo model's GGUF into the data dir once (deterministic: same seed, same file). */
-async function prepareDemoModel(config: Config, logger: Logger): Promise<void> {
+async function prepareDemoModel(config: Config, logger: Logger, announce: boolean): Promise<void> {
   const demo = config.models.find((model) => model.name === DEMO_MODEL.name);
   if (!demo || demo.engine !== "llama-cpp") return;
   const generated = await generateTestModel({ path: demo.path, size: "tiny", seed: 1 });
+  if (!announce) return;
   logger.warn(
     { model: demo.name, path: generated.path },
     "no models configured: serving the built-in demo model 'spool-demo' (random weights, gibberish output) - configure real models with --config",

@@ -74,7 +74,7 @@ export function buildCli(): Command {
     .option("--dialect <dialect>", "openai | gemini | anthropic (default: guessed from the first line)")
     .option("--endpoint <endpoint>", "OpenAI batch endpoint the lines must use (default: the first line's url)")
     .option("-c, --config <file>", "config file: also check that every model is configured")
-    .option("-m, --model <name>", "Gemini files: the model the batch would run on")
+    .option("-m, --model <name>", "check as if run on this model (like spool run -m); required for Gemini files with --config")
     .addHelpText("after", examples("spool validate requests.jsonl", "spool validate requests.jsonl --config spool.yaml", "spool validate gemini.jsonl --config spool.yaml --model gemini-2.5-flash"))
     .action(async (file: string, flags: ValidateFlags) => (await import("./validate.ts")).validateCommand(file, flags));
   addClientOptions(program.command("watch").description("live progress of a batch on a running server; exits with its outcome (0 all succeeded, 1 otherwise)"))

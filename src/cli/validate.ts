@@ -12,6 +12,7 @@ import { checkLines } from "../worker/validate-batch.ts";
 import { DEFAULTS } from "../config/config.ts";
 import { requireReadableFile } from "./operator-error.ts";
 import { sniffBatchFile } from "./sniff-batch-file.ts";
+import { replaceModels } from "./run/output.ts";
 import { ZERO_USAGE } from "../core/types.ts";
 import type { Price } from "../core/batch-cost.ts";
 import { addRequest, emptyEstimate, estimateCost, type TokenEstimate } from "../core/token-estimate.ts";
@@ -26,29 +27,30 @@ export interface ValidateFlags {
 export async function validateCommand(file: string, flags: ValidateFlags): Promise<void> {
   requireReadableFile(file, "spool validate");
   const sniffed = await sniffBatchFile(file);
-  if (flags.dialect !== undefined && !isDialect(flags.dialect)) {
-    console.error(`Unknown dialect '${flags.dialect}': use ${Object.keys(BATCH_FORMATS).join(" or ")}.`);
-    process.exit(2);
-  }
+  if (flags.dialect !== undefined && !isDialect(flags.dialect)) usageError(`Unknown dialect '${flags.dialect}': use ${Object.keys(BATCH_FORMATS).join(" or ")}.`);
   const format = flags.dialect !== undefined ? BATCH_FORMATS[flags.dialect as Dialect] : sniffed.format;
   const dialect = format.dialect;
   const endpoint = flags.endpoint ?? sniffed.endpoint ?? "/v1/chat/completions";
   const catalog = flags.config ? new ModelCatalog(loadConfig({ config: flags.config }).models, { nameForms: MODEL_NAME_FORMS }) : ModelCatalog.acceptingAnyModel();
+  // --model is checked like `spool run -m`: the model must be configured, and every request runs on it.
+  const model = flags.model === undefined ? null : (catalog.get(flags.model)?.name ?? usageError(`spool validate: --model: ${catalog.unknownModelMessage(flags.model)}`));
   const batch = syntheticBatch(format, endpoint, sniffed.kind);
   // Lines of a model-per-batch dialect name no model (the batch does): check them against --model, or any
   // model when there is no config to check against.
-  if (format.modelPerBatch) batch.model = flags.model ?? (flags.config ? null : "any-model");
+  if (format.modelPerBatch) batch.model = model ?? (flags.config ? null : "any-model");
   if (format.modelPerBatch && batch.model === null) {
-    console.error("A Gemini batch file's model comes from the batch, not the lines: pass --model NAME to check it against the config.");
-    process.exit(2);
+    usageError("A Gemini batch file's model comes from the batch, not the lines: pass --model NAME to check it against the config.");
   }
   let problems = 0;
+  let warnings = 0;
   const estimates = new Map<string, TokenEstimate>();
-  const report = await checkLines(createReadStream(file, { highWaterMark: 1024 * 1024 }), {
+  const source = createReadStream(file, { highWaterMark: 1024 * 1024 });
+  const limits = { maxLineBytes: DEFAULTS.limits.maxLineBytes, maxBatchItems: DEFAULTS.limits.maxBatchItems };
+  const report = await checkLines(model === null ? source : replaceModels(source, format, model, limits.maxLineBytes), {
     batch,
     format,
     catalog,
-    limits: { maxLineBytes: DEFAULTS.limits.maxLineBytes, maxBatchItems: DEFAULTS.limits.maxBatchItems },
+    limits,
     nowMs: () => Date.now(),
     onItem: (item) => {
       if (item.result !== undefined && item.result !== null) return;
@@ -60,14 +62,25 @@ export async function validateCommand(file: string, flags: ValidateFlags): Promi
       problems += 1;
       console.log(formatLineError(error));
     },
+    onWarning: (warning: LineError) => {
+      warnings += 1;
+      console.log(`warning: ${formatLineError(warning)}`);
+    },
   });
+  const warned = warnings > 0 ? `, ${counted(warnings, "warning")}` : "";
+  const unchecked = flags.config ? "" : " Models were not checked: pass --config to check them against a config.";
   if (problems === 0) {
-    console.log(`${file}: ${counted(report.total, "request")}, no problems (${dialect}, ${endpoint}).`);
-    for (const [model, estimate] of estimates) console.log(formatEstimate(model, estimate, catalog.get(model)?.price));
+    console.log(`${file}: ${counted(report.lines, "request")}, no problems${warned} (${dialect}, ${endpoint}).${unchecked}`);
+    for (const [name, estimate] of estimates) console.log(formatEstimate(name, estimate, catalog.get(name)?.price));
     return;
   }
-  console.log(`${file}: ${counted(problems, "problem")} in ${counted(report.total, "request")}.`);
+  console.log(`${file}: ${counted(problems, "problem")}${warned} in ${counted(report.lines, "request")}.${unchecked}`);
   process.exitCode = 1;
+}
+
+function usageError(message: string): never {
+  console.error(message);
+  process.exit(2);
 }
 
 /** One line per Model: estimated tokens (src/core/token-estimate.ts) and, with a price, cost. */
@@ -80,7 +93,7 @@ export function formatEstimate(model: string, estimate: TokenEstimate, price: Pr
 }
 
 /** "1 request", "6 problems". */
-function counted(n: number, noun: string): string {
+export function counted(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 

@@ -25,6 +25,11 @@ export interface ParsedLine {
    * (requestTraits) and hashes it for duplicate reuse without parsing the line a second time.
    */
   body: Record<string, unknown>;
+  /**
+   * Things the service accepts but a person checking the file should hear about (a Gemini line without a
+   * key gets a result line without one). `spool validate` prints them; a Batch runs regardless.
+   */
+  warnings?: LineError[];
 }
 
 /** What claim order and duplicate reuse need to know about one request (see BatchFormat.requestTraits). */
@@ -46,7 +51,8 @@ export interface RequestTraits {
 export type LineOutcome =
   | { ok: true; line: ParsedLine }
   /** `clientId` is whatever id could be read from the bad line (so a skip-policy error line can carry it). */
-  | { ok: false; errors: LineError[]; clientId: string | null; echo: string | null };
+  /** `model`: the model name the bad line asks for, when it names one, so "one model per file" judges it too. */
+  | { ok: false; errors: LineError[]; clientId: string | null; echo: string | null; model?: string };
 
 /** What a dialect recognises in the first request line of a file. */
 export interface SniffedLine {

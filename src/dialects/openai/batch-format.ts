@@ -93,7 +93,10 @@ function parseLine(text: string, lineNumber: number, batch: Batch, catalog: Mode
     checkBody(body, batch, check);
   }
 
-  if (check.errors.length > 0 || model === null || clientId === null || !isObject(body)) return invalid(check.errors, clientId);
+  if (check.errors.length > 0 || model === null || clientId === null || !isObject(body)) {
+    const named = isObject(body) && typeof body.model === "string" && body.model !== "" ? body.model : undefined;
+    return { ...invalid(check.errors, clientId), ...(named === undefined ? {} : { model: named }) };
+  }
   const echo = batch.endpoint === RESPONSES_ENDPOINT ? JSON.stringify(responseEchoOf(body)) : null;
   return { ok: true, line: { clientId, echo, model, kind: batch.kind, request: text, body: engineBody(body, batch.endpoint) } };
 }
