@@ -46,6 +46,11 @@ export interface AppOptions {
   logger?: Logger;
   /** Where downloaded (hf:, https) model files are cached. Default `<dataDir>/models`. */
   modelCacheDir?: string;
+  /**
+   * Load llama-cpp models at start instead of on their first request (`spool serve` and `spool worker`);
+   * `/ready` answers 503 until they are loaded. Default false.
+   */
+  preloadModels?: boolean;
   /** Log the warning that the built-in demo model is served (default true; `spool run` says it its own way). */
   announceDemoModel?: boolean;
 }
@@ -120,7 +125,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const context: AppContext = { config, store, blobs, clock, logger, catalog, dispatcher, batches, formats, observability };
   // Adding a dialect: its surfaces join this list (the first one answers for paths under no surface).
   const surfaces = [...openAISurfaces(), ...geminiSurfaces(), ...anthropicSurfaces(), dashboardSurface(), metricsSurface()];
-  const server = options.api ? buildHttpServer(context, { surfaces, home: "/dashboard/" }) : null;
+  const readiness = { pingStore: () => store.ping(), models: () => engines.readiness(config.models) };
+  const server = options.api ? buildHttpServer(context, { surfaces, home: "/dashboard/", readiness }) : null;
 
   return {
     context,
@@ -129,6 +135,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     sweeper,
     webhooks,
     async start() {
+      // Loading starts before listening, so `/ready` never answers ready before a model has begun to load.
+      if (options.preloadModels === true) void engines.preload(config.models);
       // Listen first: a process that cannot bind its port exits without having claimed any work.
       let url: string | null = null;
       if (server) {

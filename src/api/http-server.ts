@@ -20,7 +20,8 @@ import { HttpEdgeError } from "./shared/edge-errors.ts";
 import type { ErrorMapper } from "./shared/error-reply.ts";
 import { jsonErrorDetail, parseJsonBody } from "./shared/json-body.ts";
 import { settleUnreadBody, watchBodyIdle } from "./shared/request-body.ts";
-import { pathOf } from "./shared/url-path.ts";
+import { loggablePath, pathOf } from "./shared/url-path.ts";
+import { checkReadiness, type ReadinessSources } from "./shared/readiness.ts";
 
 export interface HttpServerOptions {
   /**
@@ -30,10 +31,12 @@ export interface HttpServerOptions {
   surfaces: readonly DialectSurface[];
   /** Where `/` redirects (the dashboard); without it `/` is a 404. */
   home?: string;
+  /** What `/ready` checks (src/api/shared/readiness.ts); default: the Store only. */
+  readiness?: ReadinessSources;
 }
 
 /** Paths that answer without an API key (besides those a surface declares public). */
-const PUBLIC_PATHS = new Set(["/health", "/"]);
+const PUBLIC_PATHS = new Set(["/health", "/ready", "/"]);
 
 export function buildHttpServer(ctx: AppContext, options: HttpServerOptions): FastifyInstance {
   const timeouts = ctx.config.server;
@@ -74,7 +77,7 @@ export function buildHttpServer(ctx: AppContext, options: HttpServerOptions): Fa
     settleUnreadBody(request, reply, error);
     reply.header("x-request-id", request.id);
     if (mapped.unexpected) {
-      request.log.error({ err: error, method: request.method, url: request.url }, "request failed unexpectedly");
+      request.log.error({ err: error, method: request.method, path: loggablePath(request.url) }, "request failed unexpectedly");
     } else {
       request.log.debug({ err: error, statusCode: mapped.statusCode }, "request rejected");
     }
@@ -109,8 +112,10 @@ export function buildHttpServer(ctx: AppContext, options: HttpServerOptions): Fa
     if (closing) throw new AppError("unavailable", "The server is shutting down; retry the request.");
     watchBodyIdle(request, reply, timeouts);
   });
+  // The access log: one line per request, when its response ended (or its client went away).
   app.addHook("onResponse", async (request, reply) => {
-    request.log.debug({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, "request");
+    const ms = Math.round(reply.elapsedTime * 10) / 10;
+    request.log.info({ method: request.method, path: loggablePath(request.url), status: reply.statusCode, ms }, "request");
     if (closing) setImmediate(() => app.server.closeIdleConnections());
   });
   if (ctx.config.apiKeys.length > 0) {
@@ -141,7 +146,12 @@ export function buildHttpServer(ctx: AppContext, options: HttpServerOptions): Fa
     sendError(error, request, reply);
   });
 
+  // Liveness: the process runs. Readiness: it can take requests now (store reachable, models loaded).
   app.get("/health", async () => ({ status: "ok" }));
+  app.get("/ready", async (_request, reply) => {
+    const report = await checkReadiness(options.readiness ?? { pingStore: () => ctx.store.ping(), models: () => [] });
+    return reply.code(report.statusCode).send(report.body);
+  });
   const home = options.home;
   if (home !== undefined) app.get("/", async (_request, reply) => reply.redirect(home, 302));
 
@@ -168,9 +178,8 @@ function frameworkError(error: FastifyError, url: string): unknown {
 }
 
 /**
- * Benchmarks drive tens of thousands of requests: Fastify's two info lines per request would dominate the
- * log and the CPU. One debug line per request (onResponse hook above) is kept instead; failures are logged
- * by the error handler.
+ * Fastify's own two lines per request (incoming, completed) are replaced by the one access line of the
+ * onResponse hook above; failures are logged by the error handler.
  */
 class QuietLogController extends LogController {
   override incomingRequest(): void {}

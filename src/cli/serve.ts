@@ -65,7 +65,7 @@ async function buildApp(config: Config, roles: { api: boolean; workers: boolean 
   // the HTTP server, the stores and the engines (over a second of CPU).
   const { createApp } = await import("../app.ts");
   try {
-    return await createApp(config, roles);
+    return await createApp(config, { ...roles, preloadModels: true });
   } catch (error) {
     throw describeStoreFailure(error, config) ?? error;
   }

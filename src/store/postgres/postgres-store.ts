@@ -57,6 +57,10 @@ export class PostgresStore implements Store {
     await this.db.close();
   }
 
+  async ping(): Promise<void> {
+    await this.db.query("SELECT 1");
+  }
+
   createFile(file: NewFile): Promise<FileRecord> {
     return files.createFile(this.db, file);
   }

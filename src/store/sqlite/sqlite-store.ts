@@ -52,6 +52,10 @@ export class SqliteStore implements Store {
     this.db.close();
   }
 
+  async ping(): Promise<void> {
+    this.db.guard(() => this.db.statement("SELECT 1").get());
+  }
+
   async createFile(file: NewFile): Promise<FileRecord> {
     return this.db.guard(() => files.createFile(this.db, file));
   }
