@@ -5,7 +5,7 @@
  * below the dialects receives them from the composition root as `BatchFormats`, keyed by Dialect, so no
  * inner layer imports a dialect and "no format for this dialect" cannot happen at run time.
  */
-import { ZERO_USAGE, type Batch, type Dialect, type InvalidLinePolicy, type Item, type ItemResult, type LineError, type RequestKind } from "./types.ts";
+import { ZERO_USAGE, type Batch, type CallKind, type Dialect, type InvalidLinePolicy, type Item, type ItemResult, type LineError, type RequestKind } from "./types.ts";
 import type { ModelCatalog } from "./model-catalog.ts";
 
 /** One valid input line, ready to become an Item. */
@@ -83,6 +83,11 @@ export interface BatchFormat {
   parseLine(text: string, lineNumber: number, batch: Batch, catalog: ModelCatalog): LineOutcome;
   /** The request body (in the dialect's shape) from an Item's stored `request` text. */
   requestBody(request: string): Record<string, unknown>;
+  /**
+   * The Engine call of an Item: its kind and body, from one parse of its `request`. Absent: the Item's own
+   * kind and `requestBody(request)`. (OpenAI moderation Items, stored as `embedding`, are `moderation` here.)
+   */
+  engineCall?(request: string, kind: RequestKind): { kind: CallKind; body: Record<string, unknown> };
   /** Prefix key and determinism of one request body (`ParsedLine.body`) of this dialect, run on `model`. */
   requestTraits(body: Record<string, unknown>, kind: RequestKind, model: string): RequestTraits;
   /** The LineError for a custom id already used on `firstLine`. */

@@ -25,6 +25,14 @@ export type Dialect = "openai" | "gemini" | "anthropic";
 /** What an Item asks an Engine for. `completion` is the legacy text-completion endpoint. */
 export type RequestKind = "chat" | "completion" | "embedding";
 
+/**
+ * What one Engine call asks for: a RequestKind, or `moderation` (classifying input text, OpenAI's
+ * moderations endpoint). Moderation Items are stored as `embedding` Items (input only, nothing generated,
+ * so the Store's kinds did not change) and their BatchFormat names them `moderation` again at dispatch
+ * (`BatchFormat.engineRequest`, decision 0023). Only OpenAI-shaped upstreams serve them.
+ */
+export type CallKind = RequestKind | "moderation";
+
 export type BatchStatus =
   | "validating"
   | "in_progress"
