@@ -85,8 +85,8 @@ function usageError(message: string): never {
 
 /** One line per Model: estimated tokens (src/core/token-estimate.ts) and, with a price, cost. */
 export function formatEstimate(model: string, estimate: TokenEstimate, price: Price | undefined): string {
-  const output = estimate.uncappedRequests === estimate.requests && estimate.outputTokensAtMost === 0 ? "output unknown" : `<= ${estimate.outputTokensAtMost} output tokens${estimate.uncappedRequests > 0 ? ` (+ ${estimate.uncappedRequests} requests without max_tokens)` : ""}`;
-  const base = `estimate ${model}: ${estimate.requests} requests, ~${estimate.inputTokens} input tokens, ${output}`;
+  const output = estimate.uncappedRequests === estimate.requests && estimate.outputTokensAtMost === 0 ? "output unknown" : `<= ${estimate.outputTokensAtMost} output tokens${estimate.uncappedRequests > 0 ? ` (+ ${counted(estimate.uncappedRequests, "request")} without max_tokens)` : ""}`;
+  const base = `estimate ${model}: ${counted(estimate.requests, "request")}, ~${estimate.inputTokens} input tokens, ${output}`;
   if (price === undefined) return base;
   const cost = estimateCost(estimate, price);
   return `${base}; cost <= $${cost.batch.toFixed(4)} at batch price ($${cost.sync.toFixed(4)} sync)`;
