@@ -138,12 +138,13 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     sweeper,
     webhooks,
     async start() {
-      // Loading starts before listening, so `/ready` never answers ready before a model has begun to load.
-      if (options.preloadModels === true) void engines.preload(config.models);
-      // Listen first: a process that cannot bind its port exits without having claimed any work.
+      // Listen first: a process that cannot bind its port exits without having claimed any work (or started
+      // loading a model). Models count as loading from here, so `/ready` never answers ready before they are.
+      const listening = server ? server.listen({ host: config.host, port: config.port }) : Promise.resolve("");
+      if (options.preloadModels === true) void engines.preload(config.models, listening);
       let url: string | null = null;
       if (server) {
-        await server.listen({ host: config.host, port: config.port });
+        await listening;
         const address = server.server.address();
         const port = typeof address === "object" && address ? address.port : config.port;
         url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;

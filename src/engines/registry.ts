@@ -95,17 +95,23 @@ export class EngineRegistry {
 
   /**
    * Downloads and loads every llama-cpp Model now instead of on its first request, so a process reports
-   * ready (`readiness`) only once it can answer at once, and a bad model file is known at start. Resolves
-   * when all are settled; a failure is logged and kept for `readiness`, never thrown.
+   * ready (`readiness`) only once it can answer at once, and a bad model file is known at start. The models
+   * are `loading` from the call on; loading begins once `startAfter` resolves (the server listens), and not
+   * at all if it rejects. Resolves when all are settled; a failure is logged and kept for `readiness`.
    */
-  async preload(models: readonly ModelConfig[]): Promise<void> {
+  async preload(models: readonly ModelConfig[], startAfter: Promise<unknown> = Promise.resolve()): Promise<void> {
     const local = models.filter((model) => model.engine === "llama-cpp");
+    for (const model of local) this.loads.set(model.name, { state: "loading" });
+    try {
+      await startAfter;
+    } catch {
+      return; // the process is about to exit: nothing to load for
+    }
     await Promise.all(
       local.map(async (model) => {
         this.engineFor(model);
         const engine = this.preloadable.get(model.name);
         if (!engine) return;
-        this.loads.set(model.name, { state: "loading" });
         try {
           await engine.warmup();
           this.loads.set(model.name, { state: "ready" });
