@@ -6,6 +6,9 @@
 type Backend = "sqlite" | "postgres";
 
 const UNDO: Record<number, string | Record<Backend, string>> = {
+  11: "DROP INDEX batches_idempotency_key; ALTER TABLE batches DROP COLUMN idempotency_key; ALTER TABLE batches DROP COLUMN request_digest;",
+  10: `DROP INDEX files_tenant; DROP INDEX batches_tenant; ALTER TABLE files DROP COLUMN tenant; ALTER TABLE batches DROP COLUMN tenant;
+       DROP TABLE api_keys; DROP TABLE tenants;`,
   9: "DROP TABLE capacity_shares;",
   8: "DROP TABLE model_throughput;",
   7: {

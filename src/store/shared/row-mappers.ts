@@ -8,6 +8,7 @@ import type { ClaimedBatch, ClaimedItem, FinalStatus } from "../store.ts";
 
 export interface FileRow {
   id: string;
+  tenant: string;
   purpose: string;
   filename: string;
   display_name: string | null;
@@ -22,6 +23,11 @@ export interface FileRow {
 export interface BatchRow {
   seq: number;
   id: string;
+  /** Migration 010. */
+  tenant: string;
+  /** Migration 011: set when the create carried an Idempotency-Key. */
+  idempotency_key: string | null;
+  request_digest: string | null;
   dialect: Dialect;
   kind: RequestKind;
   endpoint: string;
@@ -90,6 +96,7 @@ export const ITEM_COLUMNS =
 export function toFileRecord(row: FileRow): FileRecord {
   return {
     id: row.id,
+    tenant: row.tenant,
     purpose: row.purpose,
     filename: row.filename,
     displayName: row.display_name,
@@ -105,6 +112,7 @@ export function toFileRecord(row: FileRow): FileRecord {
 export function toBatch(row: BatchRow): Batch {
   return {
     id: row.id,
+    tenant: row.tenant,
     seq: row.seq,
     dialect: row.dialect,
     kind: row.kind,
