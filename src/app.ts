@@ -22,6 +22,7 @@ import { geminiSurfaces } from "./api/gemini/plugin.ts";
 import { openAISurfaces } from "./api/openai/plugin.ts";
 import { BATCH_FORMATS, MODEL_NAME_FORMS } from "./dialects/registry.ts";
 import { BatchService } from "./batches/batch-service.ts";
+import { TenantService } from "./batches/tenant-service.ts";
 import type { BlobStore } from "./store/blob-store.ts";
 import { openStores } from "./store/open-stores.ts";
 import type { Store } from "./store/store.ts";
@@ -115,7 +116,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     priceOf: (name) => catalog.get(name)?.price,
     onCancelled: (batchId) => dispatcher.cancelBatch(batchId),
   });
-  const context: AppContext = { config, store, blobs, clock, logger, catalog, dispatcher, batches, formats, observability };
+  const tenants = new TenantService({ store, clock, logger, config });
+  const context: AppContext = { config, store, blobs, clock, logger, catalog, dispatcher, batches, tenants, formats, observability };
   // Adding a dialect: its surfaces join this list (the first one answers for paths under no surface).
   const surfaces = [...openAISurfaces(), ...geminiSurfaces(), ...anthropicSurfaces(), dashboardSurface(), metricsSurface()];
   const server = options.api ? buildHttpServer(context, { surfaces, home: "/dashboard/" }) : null;
