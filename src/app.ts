@@ -111,12 +111,12 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     sweeper?.notify();
     worker?.notify();
   };
+  const tenants = new TenantService({ store, clock, logger, config });
   const batches = new BatchService({
-    store, blobs, clock, logger, formats, notifyWork, catalog, defaultWindowMs: config.scheduling.defaultWindowMs,
+    store, blobs, clock, logger, formats, notifyWork, catalog, defaultWindowMs: config.scheduling.defaultWindowMs, admission: tenants,
     priceOf: (name) => catalog.get(name)?.price,
     onCancelled: (batchId) => dispatcher.cancelBatch(batchId),
   });
-  const tenants = new TenantService({ store, clock, logger, config });
   const context: AppContext = { config, store, blobs, clock, logger, catalog, dispatcher, batches, tenants, formats, observability };
   // Adding a dialect: its surfaces join this list (the first one answers for paths under no surface).
   const surfaces = [...openAISurfaces(), ...geminiSurfaces(), ...anthropicSurfaces(), dashboardSurface(), metricsSurface()];

@@ -15,6 +15,7 @@ import type { Clock } from "../core/clock.ts";
 import { AppError } from "../core/errors.ts";
 import { DEFAULT_TENANT, TENANT_NAME_PATTERN, type ApiKeyRecord, type Caller, type Quotas, type Role, type TenantUsage } from "../core/tenancy.ts";
 import type { Store } from "../store/store.ts";
+import type { Admission } from "./batch-service.ts";
 import { SyncRateLimiter } from "./sync-rate-limiter.ts";
 
 const AUTH_CACHE_MS = 5_000;
@@ -39,7 +40,7 @@ export interface TenantOverview extends TenantUsage {
   quotasFrom: "config" | "store" | "default";
 }
 
-export class TenantService {
+export class TenantService implements Admission {
   private readonly configKeys: { digest: Buffer; caller: Caller }[];
   private readonly found = new Map<string, { caller: Caller; untilMs: number }>();
   private keysExist: { value: boolean; untilMs: number } | null = null;
@@ -82,6 +83,17 @@ export class TenantService {
     const caller: Caller = { tenant: record.tenant, role: record.role, keyId: record.id };
     this.found.set(digest, { caller, untilMs: nowMs + AUTH_CACHE_MS });
     return caller;
+  }
+
+  /**
+   * The keys that may have signed a dashboard download link (download-links.ts), with who they act as: the
+   * Store key `keyId` (when not revoked), or with no id every key of the config file.
+   */
+  async signers(keyId: string | null): Promise<{ digest: string; caller: Caller }[]> {
+    if (keyId === null) return this.configKeys.map((entry) => ({ digest: entry.digest.toString("hex"), caller: entry.caller }));
+    const record = await this.deps.store.findApiKeyById(keyId);
+    if (record === null || record.revokedAtMs !== null) return [];
+    return [{ digest: record.sha256, caller: { tenant: record.tenant, role: record.role, keyId: record.id } }];
   }
 
   /** Makes a key for `tenant` (created if new). The key itself is returned here only, never again. */
@@ -165,6 +177,10 @@ export class TenantService {
     }
   }
 
+  async countsItems(tenant: string): Promise<boolean> {
+    return (await this.quotasOf(tenant)).quotas.maxQueuedItems !== undefined;
+  }
+
   /** Counts one sync request of `tenant` against its `syncRequestsPerMinute` (in this process). */
   async takeSyncRequest(tenant: string): Promise<void> {
     const limit = (await this.quotasOf(tenant)).quotas.syncRequestsPerMinute;
@@ -174,6 +190,11 @@ export class TenantService {
       throw quotaError(`Tenant '${tenant}' sent more than its quota syncRequestsPerMinute of ${limit} requests in the last minute; retry in ${Math.ceil(waitMs / 1000)} s.`, "syncRequestsPerMinute");
     }
   }
+}
+
+/** An upload cut off at the tenant's `maxFileBytes` (413, as for the server's own upload limit). */
+export function fileQuotaError(tenant: string, maxBytes: number): AppError {
+  return new AppError("payload_too_large", `The file is larger than tenant '${tenant}' may upload: its quota maxFileBytes is ${maxBytes} bytes.`, { param: "maxFileBytes" });
 }
 
 function quotaError(message: string, limit: string): AppError {

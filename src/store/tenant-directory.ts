@@ -31,6 +31,8 @@ export interface TenantDirectory {
   createApiKey(key: NewApiKey): Promise<ApiKeyRecord>;
   /** The key whose digest this is, revoked or not; null when none. */
   findApiKey(sha256: string): Promise<ApiKeyRecord | null>;
+  /** The key with this id and its digest (dashboard download links are signed with it); null when none. */
+  findApiKeyById(id: string): Promise<(ApiKeyRecord & { sha256: string }) | null>;
   /** Every key, oldest first; one tenant's with `tenant`. */
   listApiKeys(tenant?: string): Promise<ApiKeyRecord[]>;
   /** Marks a key revoked (idempotent). Null when no key has this id. */

@@ -217,6 +217,9 @@ export class PostgresStore implements Store {
   async findApiKey(sha256: string): Promise<ApiKeyRecord | null> {
     return tenants.findApiKey(this.db, sha256);
   }
+  async findApiKeyById(id: string): Promise<(ApiKeyRecord & { sha256: string }) | null> {
+    return tenants.findApiKeyById(this.db, id);
+  }
   async listApiKeys(tenant?: string): Promise<ApiKeyRecord[]> {
     return tenants.listApiKeys(this.db, tenant ?? null);
   }

@@ -43,6 +43,12 @@ export async function findApiKey(db: PostgresDatabase, sha256: string): Promise<
   return rows[0] ? toApiKeyRecord(rows[0]) : null;
 }
 
+export async function findApiKeyById(db: PostgresDatabase, id: string): Promise<(ApiKeyRecord & { sha256: string }) | null> {
+  const { rows } = await db.query<ApiKeyRow & { key_sha256: string }>(`SELECT ${API_KEY_COLUMNS}, key_sha256 FROM api_keys WHERE id = $1`, [id]);
+  const row = rows[0];
+  return row ? { ...toApiKeyRecord(row), sha256: row.key_sha256 } : null;
+}
+
 export async function listApiKeys(db: PostgresDatabase, tenant: string | null): Promise<ApiKeyRecord[]> {
   const { rows } = await db.query<ApiKeyRow>(`SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE ($1::text IS NULL OR tenant = $1) ORDER BY created_at_ms, id`, [tenant]);
   return rows.map(toApiKeyRecord);

@@ -8,6 +8,7 @@ export interface TenantRow {
 }
 
 export interface ApiKeyRow {
+  key_sha256?: string;
   id: string;
   tenant: string;
   role: Role;

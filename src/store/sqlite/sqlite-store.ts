@@ -212,6 +212,9 @@ export class SqliteStore implements Store {
   async findApiKey(sha256: string): Promise<ApiKeyRecord | null> {
     return this.db.guard(() => tenants.findApiKey(this.db, sha256));
   }
+  async findApiKeyById(id: string): Promise<(ApiKeyRecord & { sha256: string }) | null> {
+    return this.db.guard(() => tenants.findApiKeyById(this.db, id));
+  }
   async listApiKeys(tenant?: string): Promise<ApiKeyRecord[]> {
     return this.db.guard(() => tenants.listApiKeys(this.db, tenant ?? null));
   }

@@ -44,6 +44,11 @@ export function findApiKey(db: SqliteDatabase, sha256: string): ApiKeyRecord | n
   return row ? toApiKeyRecord(row) : null;
 }
 
+export function findApiKeyById(db: SqliteDatabase, id: string): (ApiKeyRecord & { sha256: string }) | null {
+  const row = db.statement(`SELECT ${API_KEY_COLUMNS}, key_sha256 FROM api_keys WHERE id = ?`).get(id) as (ApiKeyRow & { key_sha256: string }) | undefined;
+  return row ? { ...toApiKeyRecord(row), sha256: row.key_sha256 } : null;
+}
+
 export function listApiKeys(db: SqliteDatabase, tenant: string | null): ApiKeyRecord[] {
   const rows = db.statement(`SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE (@tenant IS NULL OR tenant = @tenant) ORDER BY created_at_ms, id`).all({ tenant }) as ApiKeyRow[];
   return rows.map(toApiKeyRecord);
