@@ -2,7 +2,7 @@
  * The Tenant service (issue 13, decision 0021): who a presented API key is, the keys of each tenant (created,
  * listed, revoked by `spool keys` and the admin API alike), each tenant's quotas and what it holds.
  *
- * Keys come from two places. The config file's (`apiKeys`: the default tenant's members; `tenants[].keys`)
+ * Keys come from two places. The config file's (`apiKeys`: the default tenant's admins; `tenants[].keys`)
  * are compared by digest in constant time, as before tenants. The Store's are found by their digest; a
  * found key is remembered for AUTH_CACHE_MS so the sync hot path does not read the Store per request, which
  * is also how long a key revoked by another process keeps working here (a revoke in this process is at once).
@@ -49,7 +49,8 @@ export class TenantService implements Admission {
   constructor(private readonly deps: TenantServiceDeps) {
     const { apiKeys, tenants } = deps.config;
     this.configKeys = [
-      ...apiKeys.map((key) => ({ key, caller: { tenant: DEFAULT_TENANT, role: "member" as Role, keyId: null } })),
+      // What a key of the flat list could do before tenants (see and manage everything) it still can.
+      ...apiKeys.map((key) => ({ key, caller: { tenant: DEFAULT_TENANT, role: "admin" as Role, keyId: null } })),
       ...tenants.flatMap((tenant) => (tenant.keys ?? []).map((key) => ({ key, caller: { tenant: tenant.name, role: tenant.role ?? "member", keyId: null } }))),
     ].map(({ key, caller }) => ({ digest: Buffer.from(apiKeyDigest(key), "hex"), caller }));
   }

@@ -198,8 +198,9 @@ export const configFileSchema = z.strictObject({
   /** `json` (default): one JSON object per line, for log collectors; `pretty`: short lines for people. */
   logFormat: z.enum(["json", "pretty"]).optional(),
   /**
-   * Keys of the default tenant, as members (what existing deployments had; their data is the default
-   * tenant's). With any key configured (here, in `tenants`, or in the Store), clients must send one
+   * Admin keys of the default tenant: what a key of this list could do before tenants (see and manage
+   * everything) it still can, so existing deployments keep working. Keys for tenants' users go in `tenants`
+   * or the Store (`spool keys create`). With any key configured (here, in `tenants`, or in the Store), clients must send one
    * (Bearer, x-api-key, x-goog-api-key or ?key=).
    */
   apiKeys: z.array(z.string().min(1)).optional(),
