@@ -21,6 +21,7 @@ import { anthropicSurfaces } from "./api/anthropic/plugin.ts";
 import { geminiSurfaces } from "./api/gemini/plugin.ts";
 import { openAISurfaces } from "./api/openai/plugin.ts";
 import { BATCH_FORMATS, MODEL_NAME_FORMS } from "./dialects/registry.ts";
+import { adminSurface } from "./api/admin/plugin.ts";
 import { BatchService } from "./batches/batch-service.ts";
 import { TenantService } from "./batches/tenant-service.ts";
 import type { BlobStore } from "./store/blob-store.ts";
@@ -119,7 +120,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   });
   const context: AppContext = { config, store, blobs, clock, logger, catalog, dispatcher, batches, tenants, formats, observability };
   // Adding a dialect: its surfaces join this list (the first one answers for paths under no surface).
-  const surfaces = [...openAISurfaces(), ...geminiSurfaces(), ...anthropicSurfaces(), dashboardSurface(), metricsSurface()];
+  const surfaces = [...openAISurfaces(), ...geminiSurfaces(), ...anthropicSurfaces(), dashboardSurface(), adminSurface(), metricsSurface()];
   const server = options.api ? buildHttpServer(context, { surfaces, home: "/dashboard/" }) : null;
 
   return {
