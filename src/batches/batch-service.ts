@@ -127,12 +127,15 @@ export class BatchService {
     const id = command.id ?? newBatchId();
     const lifetimeMs = command.lifetimeMs ?? this.deps.defaultWindowMs?.[command.dialect] ?? format.defaultLifetimeMs;
     const input = command.input;
+    // Counted once here and kept (expectedItems) so the queued-Items quota counts this Batch while it validates.
+    let expectedItems: number | null = null;
     if ("fileId" in input && admission !== undefined && (await admission.countsItems(tenant))) {
-      await admission.requireRoom(tenant, { items: await countInputLines(store, this.deps.blobs, input.fileId, tenant) });
+      expectedItems = await countInputLines(store, this.deps.blobs, input.fileId, tenant);
+      await admission.requireRoom(tenant, { items: expectedItems });
     }
     const inline = "lines" in input ? await this.writeInlineInput(id, input.lines, nowMs, lifetimeMs, tenant) : null;
     const inputFileId = "fileId" in input ? input.fileId : (inline?.fileId ?? "");
-    const options = inline ? { ...command.options, inline: true, requestCount: inline.count } : (command.options ?? {});
+    const options = inline ? { ...command.options, inline: true, requestCount: inline.count } : { ...command.options, ...(expectedItems === null ? {} : { expectedItems }) };
     const requestDigest = idempotency?.digest() ?? null;
     if (earlier !== null) {
       if (inline) await this.deleteFileQuietly(inputFileId);
@@ -360,7 +363,8 @@ export class BatchService {
 function replayed(found: Batch & { requestDigest: string | null }, key: string, requestDigest: string | null): Batch {
   const { requestDigest: digest, ...batch } = found;
   if (digest !== requestDigest) {
-    throw new AppError("conflict", `The Idempotency-Key '${key}' was already used for a different batch request (batch ${batch.id}); use a new key for a new request.`, {
+    // already_exists: a 409 in every dialect (their "conflict" is a 400 where the state forbids an operation).
+    throw new AppError("already_exists", `The Idempotency-Key '${key}' was already used for a different batch request (batch ${batch.id}); use a new key for a new request.`, {
       param: "Idempotency-Key",
       reason: "idempotency_key_reused",
     });

@@ -64,16 +64,16 @@ export async function countActiveApiKeys(db: PostgresDatabase): Promise<number> 
   return Number(rows[0]?.n ?? 0);
 }
 
-/** As in the SQLite Store: Batch counters past validation, stored Items for a Batch still validating. */
+/** As in the SQLite Store: Batch counters past validation, the count its create made for a Batch still validating. */
 export async function tenantUsage(db: PostgresDatabase, tenant: string): Promise<TenantUsage> {
-  const { rows } = await db.query<{ files: number; bytes: string; batches: number; queued: string; staged: number }>(
+  const { rows } = await db.query<{ files: number; bytes: string; batches: number; queued: string }>(
     `SELECT (SELECT COUNT(*)::int FROM files WHERE tenant = $1) AS files,
             (SELECT COALESCE(SUM(bytes), 0)::text FROM files WHERE tenant = $1) AS bytes,
             (SELECT COUNT(*)::int FROM batches WHERE tenant = $1 AND status IN ${LIVE_BATCH_STATUSES}) AS batches,
-            (SELECT COALESCE(SUM(total_items - succeeded_items - failed_items - cancelled_items - expired_items), 0)::text
-               FROM batches WHERE tenant = $1 AND status IN ('in_progress', 'finalizing', 'cancelling')) AS queued,
-            (SELECT COUNT(*)::int FROM items WHERE status IN ('staged', 'pending', 'running')
-               AND batch_id IN (SELECT id FROM batches WHERE tenant = $1 AND status = 'validating')) AS staged`,
+            (SELECT COALESCE(SUM(CASE WHEN status = 'validating'
+                                      THEN COALESCE((options_json::jsonb ->> 'requestCount')::bigint, (options_json::jsonb ->> 'expectedItems')::bigint, 0)
+                                      ELSE total_items - succeeded_items - failed_items - cancelled_items - expired_items END), 0)::text
+               FROM batches WHERE tenant = $1 AND status IN ${LIVE_BATCH_STATUSES}) AS queued`,
     [tenant],
   );
   const row = rows[0];
@@ -81,7 +81,7 @@ export async function tenantUsage(db: PostgresDatabase, tenant: string): Promise
     tenant,
     files: Number(row?.files ?? 0),
     storedBytes: Number(row?.bytes ?? 0),
-    queuedItems: Number(row?.queued ?? 0) + Number(row?.staged ?? 0),
+    queuedItems: Number(row?.queued ?? 0),
     batchesInProgress: Number(row?.batches ?? 0),
   };
 }

@@ -65,25 +65,21 @@ export function countActiveApiKeys(db: SqliteDatabase): number {
 
 /**
  * Queued Items come from the Batch counters (kept in step with Item states) for Batches past validation, and
- * from the Items stored so far for a Batch still validating (its total is not known yet).
+ * for a Batch still validating from what its create counted (options requestCount or expectedItems; zero when
+ * nothing was counted, as for a tenant without a queued-Items quota).
  */
 export function tenantUsage(db: SqliteDatabase, tenant: string): TenantUsage {
   const files = db.statement("SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS bytes FROM files WHERE tenant = ?").get(tenant) as { n: number; bytes: number };
   const batches = db
     .statement(
       `SELECT COUNT(*) AS n,
-              COALESCE(SUM(CASE WHEN status = 'validating' THEN 0
+              COALESCE(SUM(CASE WHEN status = 'validating'
+                                THEN COALESCE(json_extract(options_json, '$.requestCount'), json_extract(options_json, '$.expectedItems'), 0)
                                 ELSE total_items - succeeded_items - failed_items - cancelled_items - expired_items END), 0) AS queued
        FROM batches WHERE tenant = ? AND status IN ${LIVE_BATCH_STATUSES}`,
     )
     .get(tenant) as { n: number; queued: number };
-  const staged = db
-    .statement(
-      `SELECT COUNT(*) AS n FROM items WHERE status IN ('staged', 'pending', 'running')
-         AND batch_id IN (SELECT id FROM batches WHERE tenant = ? AND status = 'validating')`,
-    )
-    .get(tenant) as { n: number };
-  return { tenant, files: files.n, storedBytes: files.bytes, queuedItems: batches.queued + staged.n, batchesInProgress: batches.n };
+  return { tenant, files: files.n, storedBytes: files.bytes, queuedItems: batches.queued, batchesInProgress: batches.n };
 }
 
 export function tenantNames(db: SqliteDatabase): string[] {
