@@ -60,7 +60,7 @@ export class TenantService implements Admission {
     if (this.configKeys.length > 0) return true;
     const nowMs = this.deps.clock.now();
     if (this.keysExist === null || this.keysExist.untilMs <= nowMs) {
-      this.keysExist = { value: (await this.deps.store.countActiveApiKeys()) > 0, untilMs: nowMs + AUTH_CACHE_MS };
+      this.keysExist = { value: (await this.deps.store.countApiKeys()) > 0, untilMs: nowMs + AUTH_CACHE_MS };
     }
     return this.keysExist.value;
   }

@@ -37,8 +37,11 @@ export interface TenantDirectory {
   listApiKeys(tenant?: string): Promise<ApiKeyRecord[]>;
   /** Marks a key revoked (idempotent). Null when no key has this id. */
   revokeApiKey(id: string, nowMs: number): Promise<ApiKeyRecord | null>;
-  /** Keys not revoked: when there are none (and none in the config), spool runs open on loopback. */
-  countActiveApiKeys(): Promise<number>;
+  /**
+   * Keys ever stored, revoked ones included: with none (and none in the config) spool runs open on loopback.
+   * Revoked keys count so that revoking the last key locks the door rather than opening it.
+   */
+  countApiKeys(): Promise<number>;
 
   /** What `tenant` holds now (zeros for a tenant with nothing). */
   tenantUsage(tenant: string): Promise<TenantUsage>;

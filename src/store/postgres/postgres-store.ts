@@ -226,8 +226,8 @@ export class PostgresStore implements Store {
   async revokeApiKey(id: string, nowMs: number): Promise<ApiKeyRecord | null> {
     return tenants.revokeApiKey(this.db, id, nowMs);
   }
-  async countActiveApiKeys(): Promise<number> {
-    return tenants.countActiveApiKeys(this.db);
+  async countApiKeys(): Promise<number> {
+    return tenants.countApiKeys(this.db);
   }
   async tenantUsage(tenant: string): Promise<TenantUsage> {
     return tenants.tenantUsage(this.db, tenant);

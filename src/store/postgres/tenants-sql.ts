@@ -59,8 +59,8 @@ export async function revokeApiKey(db: PostgresDatabase, id: string, nowMs: numb
   return rows[0] ? toApiKeyRecord(rows[0]) : null;
 }
 
-export async function countActiveApiKeys(db: PostgresDatabase): Promise<number> {
-  const { rows } = await db.query<{ n: number }>("SELECT COUNT(*)::int AS n FROM api_keys WHERE revoked_at_ms IS NULL");
+export async function countApiKeys(db: PostgresDatabase): Promise<number> {
+  const { rows } = await db.query<{ n: number }>("SELECT COUNT(*)::int AS n FROM api_keys");
   return Number(rows[0]?.n ?? 0);
 }
 

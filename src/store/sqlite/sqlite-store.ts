@@ -221,8 +221,8 @@ export class SqliteStore implements Store {
   async revokeApiKey(id: string, nowMs: number): Promise<ApiKeyRecord | null> {
     return this.db.guard(() => tenants.revokeApiKey(this.db, id, nowMs));
   }
-  async countActiveApiKeys(): Promise<number> {
-    return this.db.guard(() => tenants.countActiveApiKeys(this.db));
+  async countApiKeys(): Promise<number> {
+    return this.db.guard(() => tenants.countApiKeys(this.db));
   }
   async tenantUsage(tenant: string): Promise<TenantUsage> {
     return this.db.guard(() => tenants.tenantUsage(this.db, tenant));

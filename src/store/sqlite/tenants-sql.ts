@@ -59,8 +59,8 @@ export function revokeApiKey(db: SqliteDatabase, id: string, nowMs: number): Api
   return row ? toApiKeyRecord(row) : null;
 }
 
-export function countActiveApiKeys(db: SqliteDatabase): number {
-  return (db.statement("SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at_ms IS NULL").get() as { n: number }).n;
+export function countApiKeys(db: SqliteDatabase): number {
+  return (db.statement("SELECT COUNT(*) AS n FROM api_keys").get() as { n: number }).n;
 }
 
 /**
