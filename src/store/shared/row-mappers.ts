@@ -243,6 +243,7 @@ export const RESULT_ASSIGNMENTS =
 /** A queued Batch as both stores' queuedBatches select it (scheduling-sql.ts). */
 export interface QueuedBatchRow {
   id: string;
+  tenant: string;
   seq: number;
   priority: number;
   created_at_ms: number;
@@ -252,8 +253,8 @@ export interface QueuedBatchRow {
 
 /** The columns of a QueuedBatchRow, read from `batches b`. */
 export const QUEUED_BATCH_COLUMNS =
-  "b.id, b.seq, b.priority, b.created_at_ms, b.expires_at_ms, b.total_items - b.succeeded_items - b.failed_items - b.cancelled_items - b.expired_items AS remaining";
+  "b.id, b.tenant, b.seq, b.priority, b.created_at_ms, b.expires_at_ms, b.total_items - b.succeeded_items - b.failed_items - b.cancelled_items - b.expired_items AS remaining";
 
 export function toQueuedBatch(row: QueuedBatchRow): QueuedBatch {
-  return { id: row.id, seq: row.seq, priority: row.priority, createdAtMs: row.created_at_ms, expiresAtMs: row.expires_at_ms, remaining: Math.max(0, row.remaining) };
+  return { id: row.id, tenant: row.tenant, seq: row.seq, priority: row.priority, createdAtMs: row.created_at_ms, expiresAtMs: row.expires_at_ms, remaining: Math.max(0, row.remaining) };
 }
