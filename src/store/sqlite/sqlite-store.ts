@@ -38,7 +38,7 @@ import * as webhooks from "./webhooks-sql.ts";
 import type { ApiKeyRecord, Quotas, TenantRecord, TenantUsage } from "../../core/tenancy.ts";
 import type { NewApiKey } from "../tenant-directory.ts";
 import type { FailureCount, ModelQueue, TimelineBucket } from "../store-insights.ts";
-import type { CapacityBeat, CapacityCount } from "../capacity-ledger.ts";
+import type { CapacityBeat, CapacityClaim } from "../capacity-ledger.ts";
 import type { ModelThroughput, QueuedBatch } from "../scheduling-views.ts";
 import type { WebhookAttemptOutcome, WebhookClaim, WebhookDelivery, WebhookDeliveryQuery } from "../webhook-outbox.ts";
 import type { StoreLogger } from "../shared/store-logger.ts";
@@ -158,7 +158,7 @@ export class SqliteStore implements Store {
     return this.db.guard(() => webhooks.listWebhookDeliveries(this.db, query));
   }
 
-  async beatCapacity(beat: CapacityBeat): Promise<Record<string, CapacityCount>> {
+  async beatCapacity(beat: CapacityBeat): Promise<readonly CapacityClaim[]> {
     return this.db.guard(() => capacity.beatCapacity(this.db, beat));
   }
   async leaveCapacity(owner: string): Promise<void> {
