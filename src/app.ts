@@ -21,7 +21,9 @@ import { anthropicSurfaces } from "./api/anthropic/plugin.ts";
 import { geminiSurfaces } from "./api/gemini/plugin.ts";
 import { openAISurfaces } from "./api/openai/plugin.ts";
 import { BATCH_FORMATS, MODEL_NAME_FORMS } from "./dialects/registry.ts";
+import { adminSurface } from "./api/admin/plugin.ts";
 import { BatchService } from "./batches/batch-service.ts";
+import { TenantService } from "./batches/tenant-service.ts";
 import type { BlobStore } from "./store/blob-store.ts";
 import { openStores } from "./store/open-stores.ts";
 import type { Store } from "./store/store.ts";
@@ -120,14 +122,15 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     sweeper?.notify();
     worker?.notify();
   };
+  const tenants = new TenantService({ store, clock, logger, config });
   const batches = new BatchService({
-    store, blobs, clock, logger, formats, notifyWork, catalog, defaultWindowMs: config.scheduling.defaultWindowMs,
+    store, blobs, clock, logger, formats, notifyWork, catalog, defaultWindowMs: config.scheduling.defaultWindowMs, admission: tenants,
     priceOf: (name) => catalog.get(name)?.price,
     onCancelled: (batchId) => dispatcher.cancelBatch(batchId),
   });
-  const context: AppContext = { config, store, blobs, clock, logger, catalog, dispatcher, batches, formats, observability };
+  const context: AppContext = { config, store, blobs, clock, logger, catalog, dispatcher, batches, tenants, formats, observability };
   // Adding a dialect: its surfaces join this list (the first one answers for paths under no surface).
-  const surfaces = [...openAISurfaces(), ...geminiSurfaces(), ...anthropicSurfaces(), dashboardSurface(), metricsSurface()];
+  const surfaces = [...openAISurfaces(), ...geminiSurfaces(), ...anthropicSurfaces(), dashboardSurface(), adminSurface(), metricsSurface()];
   const readiness = { pingStore: () => store.ping(), models: () => engines.readiness(config.models) };
   const server = options.api ? buildHttpServer(context, { surfaces, home: "/dashboard/", readiness }) : null;
 

@@ -13,7 +13,8 @@ import type { Socket } from "node:net";
 import type { AppContext } from "../app-context.ts";
 import { AppError } from "../core/errors.ts";
 import { randomToken } from "../core/ids.ts";
-import { makeApiKeyCheck, presentedApiKey } from "./shared/api-key.ts";
+import { addAuthentication } from "./shared/caller.ts";
+import { addCors } from "./shared/cors.ts";
 import { makeClientErrorHandler } from "./shared/client-errors.ts";
 import { JSON_BODY_LIMIT, type DialectSurface } from "./shared/dialect-surface.ts";
 import { HttpEdgeError } from "./shared/edge-errors.ts";
@@ -118,18 +119,9 @@ export function buildHttpServer(ctx: AppContext, options: HttpServerOptions): Fa
     request.log.info({ method: request.method, path: loggablePath(request.url), status: reply.statusCode, ms }, "request");
     if (closing) setImmediate(() => app.server.closeIdleConnections());
   });
-  if (ctx.config.apiKeys.length > 0) {
-    const accepts = makeApiKeyCheck(ctx.config.apiKeys);
-    const isPublic = (path: string): boolean => PUBLIC_PATHS.has(path) || surfaces.some((surface) => surface.isPublic?.(path) === true);
-    app.addHook("onRequest", async (request) => {
-      if (isPublic(pathOf(request.url))) return;
-      const key = presentedApiKey(request);
-      if (key === null) {
-        throw new AppError("unauthenticated", "No API key was sent. Send it as 'Authorization: Bearer <key>', 'x-api-key: <key>', 'x-goog-api-key: <key>' or '?key=<key>'.");
-      }
-      if (!accepts(key)) throw new AppError("unauthenticated", "Incorrect API key provided.");
-    });
-  }
+  addCors(app, ctx.config.corsOrigins);
+  const isPublic = (path: string): boolean => PUBLIC_PATHS.has(path) || surfaces.some((surface) => surface.isPublic?.(path) === true);
+  addAuthentication(app, ctx, isPublic, pathOf);
 
   // An empty body with a JSON content type (curl -H 'content-type: application/json' -X POST .../cancel)
   // is no body, not a parse error. Everything else goes through Fastify's own (prototype-poisoning-safe)

@@ -2,6 +2,7 @@
  * `spool validate FILE`: the same checks a Batch gets on creation, run locally. Prints every problem with
  * its line number as it is found (streaming: memory stays flat on huge files); exit code 1 if any.
  */
+import { DEFAULT_TENANT } from "../core/tenancy.ts";
 import { createReadStream } from "node:fs";
 import { BATCH_FORMATS, isDialect, MODEL_NAME_FORMS } from "../dialects/registry.ts";
 import type { BatchFormat } from "../core/batch-format.ts";
@@ -104,7 +105,7 @@ export function formatLineError(error: LineError): string {
 
 export function syntheticBatch(format: BatchFormat, endpoint: string, kind: RequestKind): Batch {
   return {
-    id: "batch_local", seq: 0, dialect: format.dialect, kind, endpoint, model: null, status: "validating",
+    id: "batch_local", tenant: DEFAULT_TENANT, seq: 0, dialect: format.dialect, kind, endpoint, model: null, status: "validating",
     inputFileId: null, outputFileId: null, errorFileId: null,
     invalidLinePolicy: format.invalidLinePolicy, errors: null,
     counts: { total: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0 }, reusedItems: 0, usage: ZERO_USAGE,

@@ -89,6 +89,8 @@ export const ZERO_USAGE: Readonly<TokenUsage> = Object.freeze({ inputTokens: 0, 
 
 export interface Batch {
   id: string;
+  /** The tenant that created it (src/core/tenancy.ts); only its keys, and admins, see the Batch. */
+  tenant: string;
   /** Monotonic integer assigned by the Store; orders Batches FIFO for claiming and listing. */
   seq: number;
   dialect: Dialect;
@@ -161,6 +163,8 @@ export interface Item {
 
 export interface FileRecord {
   id: string;
+  /** The tenant that uploaded it, or whose Batch generated it. */
+  tenant: string;
   purpose: string;
   filename: string;
   /** Gemini displayName; null when not given. */

@@ -255,7 +255,9 @@ async function runValidation(deps: ValidationDeps, batch: Batch, owner: string):
   await store.clearItems(batch.id);
   if (batch.inputFileId === null) throw new Error(`Batch ${batch.id} has no input file.`);
   // A Batch may name a File that does not exist (OpenAI's create accepts any id, as the hosted service does).
-  if ((await store.getFile(batch.inputFileId)) === null) return store.failBatch(batch.id, { owner, errors: [missingFileError(batch.inputFileId)], nowMs: clock.now() });
+  // Another tenant's File is as missing as a deleted one: a Batch never reads input its tenant cannot see.
+  const input = await store.getFile(batch.inputFileId);
+  if (input === null || input.tenant !== batch.tenant) return store.failBatch(batch.id, { owner, errors: [missingFileError(batch.inputFileId)], nowMs: clock.now() });
 
   let buffer: NewItem[] = [];
   const lease = new BatchLease({ store, clock, batchId: batch.id, owner, leaseMs: deps.leaseMs, phase: "validation" });

@@ -13,6 +13,7 @@ import { DEFAULT_MODERATION_MODEL, KIND_NOUN } from "../../dialects/openai/endpo
 import { engineErrorReply } from "./errors.ts";
 import { sendEventStream } from "../shared/event-stream.ts";
 import { OPENAI_COMPLETION_STREAM } from "./stream-formats.ts";
+import { callerOf } from "../shared/caller.ts";
 
 export async function registerInferenceRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
   const routes: [string, CallKind][] = [
@@ -37,6 +38,7 @@ export async function registerInferenceRoutes(app: FastifyInstance, ctx: AppCont
 }
 
 async function passthrough(ctx: AppContext, kind: CallKind, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  await ctx.tenants.takeSyncRequest(callerOf(request).tenant);
   const body = request.body;
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new AppError("invalid_request", "The request body must be a JSON object.");
