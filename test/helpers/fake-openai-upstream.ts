@@ -191,14 +191,26 @@ export async function startFakeOpenAIUpstream(options: FakeOpenAIUpstreamOptions
       if (state.inFlight > state.maxInFlight) state.maxInFlight = state.inFlight;
       res.once("close", () => (state.inFlight -= 1));
       let chosen = fault?.({ key, kind, body, headers: req.headers, attemptForKey, n });
+      let holdsSlot = false;
       if (capacity !== null && admitted >= capacity) {
         rejectedByCapacity += 1;
         chosen = { status: 429 };
       } else if (capacity !== null) {
         admitted += 1;
-        res.once("close", () => (admitted -= 1));
+        holdsSlot = true;
       }
-      const answer = (): void => respond(res, requestId, kind, body, n, chosen, dimensions, options.rejectInput, streaming);
+      const freeSlot = (): void => {
+        if (holdsSlot) admitted -= 1;
+        holdsSlot = false;
+      };
+      res.once("close", freeSlot);
+      const answer = (): void => {
+        // A plain answer frees its slot as it is sent, as on a real server: waiting for the response's
+        // 'close' counted it busy after the client already had it and had sent the next request. A stream
+        // holds its slot until it ends.
+        if (!streaming) freeSlot();
+        respond(res, requestId, kind, body, n, chosen, dimensions, options.rejectInput, streaming);
+      };
       const delay = latencyMs + (chosen?.delayMs ?? 0);
       const answerAfterDelay = (): void => {
         if (delay > 0) setTimeout(answer, delay).unref();
