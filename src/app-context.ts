@@ -12,6 +12,7 @@ import type { Store } from "./store/store.ts";
 import type { BatchService } from "./batches/batch-service.ts";
 import type { BatchFormats } from "./core/batch-format.ts";
 import type { Observability } from "./observability/observability.ts";
+import type { StoredMediaFiles } from "./store/media-files.ts";
 
 export interface AppContext {
   config: Config;
@@ -26,4 +27,6 @@ export interface AppContext {
   formats: BatchFormats;
   /** Metrics for `/metrics` and the dashboard's models page. */
   observability: Observability;
+  /** Files requests refer to (media references): lookup, the bytes cache and its read counts. */
+  media: StoredMediaFiles;
 }

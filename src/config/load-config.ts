@@ -139,6 +139,7 @@ function resolveConfig(file: ConfigFile, baseDir: string, source: IssueSource): 
     logFormat: file.logFormat ?? "json",
     apiKeys: file.apiKeys ?? [],
     limits: { ...DEFAULTS.limits, ...definedOnly(file.limits ?? {}) },
+    media: { ...DEFAULTS.media, ...definedOnly(file.media ?? {}) },
     server: resolveServer(file.server ?? {}),
     worker: { ...DEFAULTS.worker, ...definedOnly(file.worker ?? {}) },
     models,

@@ -1,0 +1,168 @@
+/**
+ * Multimodal Batches by reference (issue 18): an image uploaded once through a dialect's Files API, named by
+ * many Batch Items, reaches each engine as that engine takes media: inline bytes (with the upload's MIME
+ * type) on an `openai` engine, whose stand-in checks every byte; an upload to the Gemini Files API named by
+ * `fileData.fileUri` on the `gemini` engine, whose stand-in checks the reference names the same bytes.
+ * The BlobStore is read once for the whole Batch, and results never carry the image.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { GoogleGenAI, type InlinedRequest } from "@google/genai";
+import OpenAI, { toFile } from "openai";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { startFakeGeminiUpstream, type FakeGeminiUpstream } from "../helpers/fake-gemini-upstream.ts";
+import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from "../helpers/fake-openai-upstream.ts";
+import { startTestApp, type TestApp } from "../helpers/spool-app.ts";
+import { waitFor } from "../helpers/wait-for.ts";
+
+/** Not a decodable PNG (nothing here decodes it), but a PNG's first bytes and random content. */
+function fakePng(bytes: number): Buffer {
+  const image = randomBytes(bytes);
+  Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).copy(image);
+  return image;
+}
+
+const sha = (bytes: Buffer): string => createHash("sha256").update(bytes).digest("hex");
+
+let openaiUpstream: FakeOpenAIUpstream;
+let geminiUpstream: FakeGeminiUpstream;
+let spool: TestApp;
+let openai: OpenAI;
+let ai: GoogleGenAI;
+const image = fakePng(48 * 1024);
+/** Data URLs the openai stand-in received, checked against `image`: `ok` or what was wrong. */
+let seen: { ok: number; wrong: string[] };
+
+beforeAll(async () => {
+  openaiUpstream = await startFakeOpenAIUpstream();
+  geminiUpstream = await startFakeGeminiUpstream();
+  spool = await startTestApp(
+    {
+      models: [
+        { name: "vision", engine: "openai", baseUrl: openaiUpstream.url, concurrency: 8 },
+        { name: "gemini-vision", engine: "gemini", baseUrl: geminiUpstream.baseUrl, concurrency: 8 },
+      ],
+      worker: { sweepMs: 50, pollMs: 50 },
+    },
+    { label: "media-batches" },
+  );
+  openai = new OpenAI({ apiKey: "k", baseURL: spool.openaiBaseUrl, maxRetries: 0 });
+  ai = new GoogleGenAI({ apiKey: "k", httpOptions: { baseUrl: spool.url } });
+  openaiUpstream.setFault(({ body }) => {
+    const url = imageUrlOf(body);
+    const match = url === undefined ? null : /^data:([^;]+);base64,(.*)$/s.exec(url);
+    const problem = match === null ? `no data URL in ${JSON.stringify(body).slice(0, 300)}` : match[1] !== "image/png" ? `MIME ${match[1]}` : sha(Buffer.from(match[2] ?? "", "base64")) !== sha(image) ? "other bytes" : null;
+    if (problem === null) seen.ok += 1;
+    else seen.wrong.push(problem);
+    return problem === null ? undefined : { status: 400 };
+  });
+}, 60_000);
+
+beforeEach(() => {
+  seen = { ok: 0, wrong: [] };
+});
+
+afterAll(async () => {
+  await spool?.stop();
+  await Promise.all([openaiUpstream?.close(), geminiUpstream?.close()]);
+});
+
+function imageUrlOf(body: Record<string, unknown>): string | undefined {
+  const messages = body.messages as { content: unknown }[] | undefined;
+  for (const message of messages ?? []) {
+    if (!Array.isArray(message.content)) continue;
+    for (const part of message.content as { type: string; image_url?: { url: string } }[]) if (part.type === "image_url") return part.image_url?.url;
+  }
+  return undefined;
+}
+
+async function runOpenAIBatch(lines: unknown[]): Promise<{ batch: OpenAI.Batch; output: string; errors: string }> {
+  const input = await openai.files.create({ file: await toFile(Buffer.from(lines.map((line) => JSON.stringify(line)).join("\n")), "media.jsonl"), purpose: "batch" });
+  const created = await openai.batches.create({ input_file_id: input.id, endpoint: "/v1/chat/completions", completion_window: "24h" });
+  const batch = await waitFor(async () => {
+    const current = await openai.batches.retrieve(created.id);
+    return ["completed", "failed"].includes(current.status) ? current : undefined;
+  }, { timeoutMs: 60_000 });
+  const read = async (id: string | null | undefined): Promise<string> => (id ? (await openai.files.content(id)).text() : "");
+  return { batch, output: await read(batch.output_file_id), errors: await read(batch.error_file_id) };
+}
+
+function chatWith(customId: string, part: unknown, model = "vision"): unknown {
+  return { custom_id: customId, method: "POST", url: "/v1/chat/completions", body: { model, messages: [{ role: "user", content: [{ type: "text", text: `describe ${customId}` }, part] }] } };
+}
+
+async function geminiJob(model: string, src: InlinedRequest[]) {
+  const created = await ai.batches.create({ model, src });
+  return waitFor(async () => {
+    const current = await ai.batches.get({ name: created.name ?? "" });
+    return current.state === "JOB_STATE_SUCCEEDED" || current.state === "JOB_STATE_FAILED" ? current : undefined;
+  }, { timeoutMs: 60_000 });
+}
+
+describe("an image uploaded through the OpenAI Files API", () => {
+  it("reaches an openai engine inline, with its bytes and MIME type, in every Item that names it", async () => {
+    const uploaded = await openai.files.create({ file: await toFile(image, "cat.png", { type: "image/png" }), purpose: "vision" });
+    const readsBefore = spool.app.context.media.stats().blobReads;
+    const lines = Array.from({ length: 40 }, (_, i) =>
+      chatWith(`item-${i}`, i % 2 === 0 ? { type: "file", file: { file_id: uploaded.id } } : { type: "image_url", image_url: { url: `${spool.openaiBaseUrl}/files/${uploaded.id}/content` } }),
+    );
+    const { batch, output } = await runOpenAIBatch(lines);
+    expect(seen.wrong).toEqual([]);
+    expect(seen.ok).toBe(40);
+    expect(batch.request_counts).toEqual({ total: 40, completed: 40, failed: 0 });
+    expect(spool.app.context.media.stats().blobReads - readsBefore).toBe(1);
+    // Results are replies only: no input media echoed back.
+    expect(output).not.toContain(image.toString("base64").slice(0, 64));
+    expect(output.length).toBeLessThan(40 * 2000);
+  });
+});
+
+describe("an image uploaded through the Gemini Files API", () => {
+  it("runs a Gemini batch naming it by uri and by name on an openai engine, inline", async () => {
+    const file = await ai.files.upload({ file: new Blob([image]), config: { mimeType: "image/png", displayName: "cat" } });
+    const src: InlinedRequest[] = Array.from({ length: 20 }, (_, i) => ({
+      contents: [{ role: "user", parts: [{ text: `describe ${i}` }, { fileData: { fileUri: i % 2 === 0 ? (file.uri ?? "") : (file.name ?? ""), mimeType: "image/png" } }] }],
+    }));
+    const job = await geminiJob("vision", src);
+    expect(seen.wrong).toEqual([]);
+    expect(seen.ok).toBe(20);
+    expect(job.state).toBe("JOB_STATE_SUCCEEDED");
+    for (const each of job.dest?.inlinedResponses ?? []) expect(each.error).toBeUndefined();
+    expect(JSON.stringify(job)).not.toContain(image.toString("base64").slice(0, 64));
+  });
+
+  it("runs it on the gemini engine by reference: one upload to the Gemini Files API, named by every Item", async () => {
+    const file = await ai.files.upload({ file: new Blob([image]), config: { mimeType: "image/png" } });
+    const before = geminiUpstream.received.length;
+    const src: InlinedRequest[] = Array.from({ length: 20 }, (_, i) => ({ contents: [{ role: "user", parts: [{ text: `label ${i}` }, { fileData: { fileUri: file.uri ?? "" } }] }] }));
+    const job = await geminiJob("gemini-vision", src);
+    expect(job.state).toBe("JOB_STATE_SUCCEEDED");
+    for (const each of job.dest?.inlinedResponses ?? []) expect(each.error).toBeUndefined();
+    const requests = geminiUpstream.received.slice(before);
+    expect(requests).toHaveLength(20);
+    const uris = new Set(requests.map((request) => JSON.stringify((request.body.contents as { parts: { fileData?: unknown }[] }[])[0]?.parts[1]?.fileData)));
+    expect(uris.size).toBe(1);
+    const reference = JSON.parse([...uris][0] ?? "{}") as { fileUri: string; mimeType: string };
+    expect(reference.mimeType).toBe("image/png");
+    const upstreamFile = geminiUpstream.files.get(reference.fileUri);
+    expect(upstreamFile?.mimeType).toBe("image/png");
+    expect(sha(upstreamFile?.bytes ?? Buffer.alloc(0))).toBe(sha(image));
+    expect(JSON.stringify(requests.map((request) => request.body))).not.toContain("inlineData");
+  });
+});
+
+describe("references that cannot be sent", () => {
+  it("fails only the Items naming a missing or deleted File, naming the line's part", async () => {
+    const doomed = await openai.files.create({ file: await toFile(image, "gone.png", { type: "image/png" }), purpose: "vision" });
+    await openai.files.delete(doomed.id);
+    const kept = await openai.files.create({ file: await toFile(image, "kept.png", { type: "image/png" }), purpose: "vision" });
+    const lines = [chatWith("good", { type: "file", file: { file_id: kept.id } }), chatWith("deleted", { type: "file", file: { file_id: doomed.id } }), chatWith("typo", { type: "image_url", image_url: { url: `${spool.openaiBaseUrl}/files/file-nosuch/content` } })];
+    const { batch, errors } = await runOpenAIBatch(lines);
+    expect(batch.request_counts).toEqual({ total: 3, completed: 1, failed: 2 });
+    const byId = new Map(errors.trim().split("\n").map((line) => {
+      const parsed = JSON.parse(line) as { custom_id: string; response: { body: { error: { message: string; param: string } } } };
+      return [parsed.custom_id, parsed.response.body.error] as const;
+    }));
+    expect(byId.get("deleted")).toMatchObject({ param: "messages[0].content[1].file.file_id", message: expect.stringContaining(doomed.id) });
+    expect(byId.get("typo")).toMatchObject({ param: "messages[0].content[1].image_url.url", message: expect.stringContaining("file-nosuch") });
+  });
+});
