@@ -98,6 +98,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     worker = new Worker({ store, dispatcher, catalog, clock, logger, formats, settings: config.worker, owner, metrics, onResults: () => sweeper?.notify() });
     sweeper = new Sweeper({
       store, blobs, catalog, clock, logger, formats, settings: config.worker, limits: config.limits, owner, metrics,
+      media: { files: media, maxInlineBytes: config.media.maxInlineBytes },
       onBatchStarted: () => worker?.notify(),
       onBatchEnded: () => webhooks?.notify(),
     });

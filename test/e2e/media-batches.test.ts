@@ -10,7 +10,7 @@ import { GoogleGenAI, type InlinedRequest } from "@google/genai";
 import OpenAI, { toFile } from "openai";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startFakeGeminiUpstream, type FakeGeminiUpstream } from "../helpers/fake-gemini-upstream.ts";
-import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from "../helpers/fake-openai-upstream.ts";
+import { startFakeOpenAIUpstream, type FakeOpenAIUpstream, type FaultRule } from "../helpers/fake-openai-upstream.ts";
 import { startTestApp, type TestApp } from "../helpers/spool-app.ts";
 import { waitFor } from "../helpers/wait-for.ts";
 
@@ -39,6 +39,7 @@ beforeAll(async () => {
     {
       models: [
         { name: "vision", engine: "openai", baseUrl: openaiUpstream.url, concurrency: 8 },
+        { name: "one-at-a-time", engine: "openai", baseUrl: openaiUpstream.url, concurrency: 1, adaptive: false },
         { name: "gemini-vision", engine: "gemini", baseUrl: geminiUpstream.baseUrl, concurrency: 8 },
       ],
       worker: { sweepMs: 50, pollMs: 50 },
@@ -47,15 +48,18 @@ beforeAll(async () => {
   );
   openai = new OpenAI({ apiKey: "k", baseURL: spool.openaiBaseUrl, maxRetries: 0 });
   ai = new GoogleGenAI({ apiKey: "k", httpOptions: { baseUrl: spool.url } });
-  openaiUpstream.setFault(({ body }) => {
-    const url = imageUrlOf(body);
-    const match = url === undefined ? null : /^data:([^;]+);base64,(.*)$/s.exec(url);
-    const problem = match === null ? `no data URL in ${JSON.stringify(body).slice(0, 300)}` : match[1] !== "image/png" ? `MIME ${match[1]}` : sha(Buffer.from(match[2] ?? "", "base64")) !== sha(image) ? "other bytes" : null;
-    if (problem === null) seen.ok += 1;
-    else seen.wrong.push(problem);
-    return problem === null ? undefined : { status: 400 };
-  });
+  openaiUpstream.setFault(checkImages);
 }, 60_000);
+
+/** The openai stand-in's check of every request: one image_url part holding exactly `image` as PNG. */
+const checkImages: FaultRule = ({ body }) => {
+  const url = imageUrlOf(body);
+  const match = url === undefined ? null : /^data:([^;]+);base64,(.*)$/s.exec(url);
+  const problem = match === null ? `no data URL in ${JSON.stringify(body).slice(0, 300)}` : match[1] !== "image/png" ? `MIME ${match[1]}` : sha(Buffer.from(match[2] ?? "", "base64")) !== sha(image) ? "other bytes" : null;
+  if (problem === null) seen.ok += 1;
+  else seen.wrong.push(problem);
+  return problem === null ? undefined : { status: 400 };
+};
 
 beforeEach(() => {
   seen = { ok: 0, wrong: [] };
@@ -118,7 +122,7 @@ describe("an image uploaded through the OpenAI Files API", () => {
 
 describe("an image uploaded through the Gemini Files API", () => {
   it("runs a Gemini batch naming it by uri and by name on an openai engine, inline", async () => {
-    const file = await ai.files.upload({ file: new Blob([image]), config: { mimeType: "image/png", displayName: "cat" } });
+    const file = await ai.files.upload({ file: new Blob([new Uint8Array(image)]), config: { mimeType: "image/png", displayName: "cat" } });
     const src: InlinedRequest[] = Array.from({ length: 20 }, (_, i) => ({
       contents: [{ role: "user", parts: [{ text: `describe ${i}` }, { fileData: { fileUri: i % 2 === 0 ? (file.uri ?? "") : (file.name ?? ""), mimeType: "image/png" } }] }],
     }));
@@ -131,7 +135,7 @@ describe("an image uploaded through the Gemini Files API", () => {
   });
 
   it("runs it on the gemini engine by reference: one upload to the Gemini Files API, named by every Item", async () => {
-    const file = await ai.files.upload({ file: new Blob([image]), config: { mimeType: "image/png" } });
+    const file = await ai.files.upload({ file: new Blob([new Uint8Array(image)]), config: { mimeType: "image/png" } });
     const before = geminiUpstream.received.length;
     const src: InlinedRequest[] = Array.from({ length: 20 }, (_, i) => ({ contents: [{ role: "user", parts: [{ text: `label ${i}` }, { fileData: { fileUri: file.uri ?? "" } }] }] }));
     const job = await geminiJob("gemini-vision", src);
@@ -150,19 +154,64 @@ describe("an image uploaded through the Gemini Files API", () => {
   });
 });
 
-describe("references that cannot be sent", () => {
-  it("fails only the Items naming a missing or deleted File, naming the line's part", async () => {
+describe("references and media that cannot be sent", () => {
+  it("fails an OpenAI batch at validation, naming each line's bad reference or bad media part", async () => {
     const doomed = await openai.files.create({ file: await toFile(image, "gone.png", { type: "image/png" }), purpose: "vision" });
     await openai.files.delete(doomed.id);
     const kept = await openai.files.create({ file: await toFile(image, "kept.png", { type: "image/png" }), purpose: "vision" });
-    const lines = [chatWith("good", { type: "file", file: { file_id: kept.id } }), chatWith("deleted", { type: "file", file: { file_id: doomed.id } }), chatWith("typo", { type: "image_url", image_url: { url: `${spool.openaiBaseUrl}/files/file-nosuch/content` } })];
-    const { batch, errors } = await runOpenAIBatch(lines);
-    expect(batch.request_counts).toEqual({ total: 3, completed: 1, failed: 2 });
-    const byId = new Map(errors.trim().split("\n").map((line) => {
-      const parsed = JSON.parse(line) as { custom_id: string; response: { body: { error: { message: string; param: string } } } };
-      return [parsed.custom_id, parsed.response.body.error] as const;
-    }));
-    expect(byId.get("deleted")).toMatchObject({ param: "messages[0].content[1].file.file_id", message: expect.stringContaining(doomed.id) });
-    expect(byId.get("typo")).toMatchObject({ param: "messages[0].content[1].image_url.url", message: expect.stringContaining("file-nosuch") });
+    const lines = [
+      chatWith("good", { type: "file", file: { file_id: kept.id } }),
+      chatWith("deleted", { type: "file", file: { file_id: doomed.id } }),
+      chatWith("typo", { type: "image_url", image_url: { url: `${spool.openaiBaseUrl}/files/file-nosuch/content` } }),
+      chatWith("bad-base64", { type: "image_url", image_url: { url: "data:image/png;base64,not*base64" } }),
+      chatWith("bad-type", { type: "image_url", image_url: { url: `data:image/bmp;base64,${image.toString("base64").slice(0, 16)}` } }),
+      chatWith("not-data-url", { type: "file", file: { file_data: "data:application/pdf,plain" } }),
+    ];
+    const { batch } = await runOpenAIBatch(lines);
+    expect(batch.status).toBe("failed");
+    const errors = (batch.errors?.data ?? []).map((error) => ({ line: error.line, param: error.param, message: error.message }));
+    expect(errors).toEqual([
+      { line: 2, param: "body.messages[0].content[1].file.file_id", message: expect.stringContaining(doomed.id) },
+      { line: 3, param: "body.messages[0].content[1].image_url.url", message: expect.stringContaining("file-nosuch") },
+      { line: 4, param: "body.messages[0].content[1].image_url.url", message: expect.stringContaining("base64") },
+      { line: 5, param: "body.messages[0].content[1].image_url.url", message: expect.stringContaining("image/bmp") },
+      { line: 6, param: "body.messages[0].content[1].file.file_data", message: expect.stringContaining("data URL") },
+    ]);
+    expect(seen.ok + seen.wrong.length).toBe(0);
+  });
+
+  it("runs the good Items of a Gemini batch and fails the one naming a missing File, naming its part", async () => {
+    const file = await ai.files.upload({ file: new Blob([new Uint8Array(image)]), config: { mimeType: "image/png" } });
+    const part = (fileUri: string) => ({ contents: [{ role: "user", parts: [{ text: "x" }, { fileData: { fileUri } }] }] });
+    const job = await geminiJob("vision", [part(file.uri ?? ""), part("files/nosuchfile"), part(file.name ?? "")]);
+    expect(job.state).toBe("JOB_STATE_SUCCEEDED");
+    const responses = job.dest?.inlinedResponses ?? [];
+    expect(responses.map((each) => each.error === undefined)).toEqual([true, false, true]);
+    expect(responses[1]?.error?.message).toMatch(/request\.contents\[0\]\.parts\[1\]\.fileData\.fileUri.*files\/nosuchfile/);
+    expect(seen.ok).toBe(2);
+  });
+
+  it("fails the Items still waiting when their File is deleted while the batch runs, naming the part", async () => {
+    const uploaded = await openai.files.create({ file: await toFile(image, "brief.png", { type: "image/png" }), purpose: "vision" });
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let held = 0;
+    openaiUpstream.setFault(() => (held++ === 0 ? { until: gate } : undefined));
+    try {
+      const lines = Array.from({ length: 4 }, (_, i) => chatWith(`late-${i}`, { type: "file", file: { file_id: uploaded.id } }, "one-at-a-time"));
+      const running = runOpenAIBatch(lines);
+      await waitFor(() => (held > 0 ? true : undefined), { timeoutMs: 30_000 });
+      await openai.files.delete(uploaded.id);
+      release();
+      const { batch, errors } = await running;
+      expect(batch.request_counts).toEqual({ total: 4, completed: 1, failed: 3 });
+      for (const line of errors.trim().split("\n")) {
+        const error = (JSON.parse(line) as { response: { status_code: number; body: { error: { param: string; message: string } } } }).response;
+        expect(error.status_code).toBe(400);
+        expect(error.body.error).toMatchObject({ param: "messages[0].content[1].file.file_id", message: expect.stringContaining(uploaded.id) });
+      }
+    } finally {
+      openaiUpstream.setFault(checkImages);
+    }
   });
 });
