@@ -163,7 +163,8 @@ describe("OpenAI Files API upload limits", () => {
       await expect(limited.client.files.create({ file: await toFile(Buffer.alloc(4097, 1), "big.pdf"), purpose: "user_data" })).rejects.toMatchObject({ status: 413 });
       expect((await limited.client.files.list()).data).toEqual([]);
       expect((await limited.client.files.create({ file: await toFile(Buffer.alloc(2048, 1), "ok.png"), purpose: "vision" })).bytes).toBe(2048);
-      expect((await limited.client.files.create({ file: await toFile(Buffer.alloc(4096, 1), "batch.jsonl"), purpose: "batch" })).bytes).toBe(4096);
+      const jsonl = `${JSON.stringify({ custom_id: "a", pad: "x".repeat(4096) })}\n`;
+      expect((await limited.client.files.create({ file: await toFile(Buffer.from(jsonl), "batch.jsonl"), purpose: "batch" })).bytes).toBe(jsonl.length);
     } finally {
       await limited.close();
     }
