@@ -118,6 +118,25 @@ describe("an image uploaded through the OpenAI Files API", () => {
     expect(output).not.toContain(image.toString("base64").slice(0, 64));
     expect(output.length).toBeLessThan(40 * 2000);
   });
+
+  it("resolves Responses API input_image and input_file parts naming it by file_id", async () => {
+    const uploaded = await openai.files.create({ file: await toFile(image, "cat.png", { type: "image/png" }), purpose: "user_data" });
+    const lines = ["input_image", "input_file"].map((type, i) => ({
+      custom_id: `responses-${i}`,
+      method: "POST",
+      url: "/v1/responses",
+      body: { model: "vision", input: [{ role: "user", content: [{ type: "input_text", text: `what is in ${i}` }, { type, file_id: uploaded.id }] }] },
+    }));
+    const input = await openai.files.create({ file: await toFile(Buffer.from(lines.map((line) => JSON.stringify(line)).join("\n")), "responses.jsonl"), purpose: "batch" });
+    const created = await openai.batches.create({ input_file_id: input.id, endpoint: "/v1/responses", completion_window: "24h" });
+    const batch = await waitFor(async () => {
+      const current = await openai.batches.retrieve(created.id);
+      return ["completed", "failed"].includes(current.status) ? current : undefined;
+    }, { timeoutMs: 60_000 });
+    expect(seen.wrong).toEqual([]);
+    expect(seen.ok).toBe(2);
+    expect(batch.request_counts).toEqual({ total: 2, completed: 2, failed: 0 });
+  });
 });
 
 describe("an image uploaded through the Gemini Files API", () => {
