@@ -6,12 +6,14 @@
  * The BlobStore is read once for the whole Batch, and results never carry the image.
  */
 import { createHash, randomBytes } from "node:crypto";
+import Anthropic from "@anthropic-ai/sdk";
 import { GoogleGenAI, type InlinedRequest } from "@google/genai";
 import OpenAI, { toFile } from "openai";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startFakeGeminiUpstream, type FakeGeminiUpstream } from "../helpers/fake-gemini-upstream.ts";
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream, type FaultRule } from "../helpers/fake-openai-upstream.ts";
 import { startTestApp, type TestApp } from "../helpers/spool-app.ts";
+import { ensureTinyModel } from "../helpers/test-model.ts";
 import { waitFor } from "../helpers/wait-for.ts";
 
 /** Not a decodable PNG (nothing here decodes it), but a PNG's first bytes and random content. */
@@ -40,6 +42,7 @@ beforeAll(async () => {
       models: [
         { name: "vision", engine: "openai", baseUrl: openaiUpstream.url, concurrency: 8 },
         { name: "one-at-a-time", engine: "openai", baseUrl: openaiUpstream.url, concurrency: 1, adaptive: false },
+        { name: "text-only", engine: "llama-cpp", path: await ensureTinyModel(), threads: 1, sequences: 1, concurrency: 1 },
         { name: "gemini-vision", engine: "gemini", baseUrl: geminiUpstream.baseUrl, concurrency: 8 },
       ],
       worker: { sweepMs: 50, pollMs: 50 },
@@ -173,6 +176,25 @@ describe("an image uploaded through the Gemini Files API", () => {
   });
 });
 
+describe("an Anthropic Message Batch naming a spool File", () => {
+  it("sends an image block whose source is the File to an openai engine, inline", async () => {
+    const uploaded = await openai.files.create({ file: await toFile(image, "cat.png", { type: "image/png" }), purpose: "vision" });
+    const anthropic = new Anthropic({ apiKey: "k", baseURL: spool.url, maxRetries: 0 });
+    const requests = [0, 1, 2].map((i) => ({
+      custom_id: `claude-${i}`,
+      params: { model: "vision", max_tokens: 8, messages: [{ role: "user" as const, content: [{ type: "text" as const, text: `look ${i}` }, { type: "image" as const, source: { type: "file", file_id: uploaded.id } as never }] }] },
+    }));
+    const created = await anthropic.messages.batches.create({ requests });
+    const done = await waitFor(async () => {
+      const batch = await anthropic.messages.batches.retrieve(created.id);
+      return batch.processing_status === "ended" ? batch : undefined;
+    }, { timeoutMs: 60_000 });
+    expect(seen.wrong).toEqual([]);
+    expect(seen.ok).toBe(3);
+    expect(done.request_counts).toMatchObject({ succeeded: 3, errored: 0 });
+  });
+});
+
 describe("references and media that cannot be sent", () => {
   it("fails an OpenAI batch at validation, naming each line's bad reference or bad media part", async () => {
     const doomed = await openai.files.create({ file: await toFile(image, "gone.png", { type: "image/png" }), purpose: "vision" });
@@ -208,6 +230,15 @@ describe("references and media that cannot be sent", () => {
     expect(responses.map((each) => each.error === undefined)).toEqual([true, false, true]);
     expect(responses[1]?.error?.message).toMatch(/request\.contents\[0\]\.parts\[1\]\.fileData\.fileUri.*files\/nosuchfile/);
     expect(seen.ok).toBe(2);
+  });
+
+  it("fails each Item on a text-only llama.cpp model with an error naming its image part, running the text-only ones", async () => {
+    const file = await ai.files.upload({ file: new Blob([new Uint8Array(image)]), config: { mimeType: "image/png" } });
+    const withImage = { contents: [{ role: "user", parts: [{ text: "what is this" }, { fileData: { fileUri: file.uri ?? "" } }] }], config: { maxOutputTokens: 4 } };
+    const job = await geminiJob("text-only", [withImage, { contents: "just text", config: { maxOutputTokens: 4 } }]);
+    const responses = job.dest?.inlinedResponses ?? [];
+    expect(responses[0]?.error?.message).toMatch(/content\[1\].*llama-cpp engine takes text only/);
+    expect(responses[1]?.error).toBeUndefined();
   });
 
   it("fails the Items still waiting when their File is deleted while the batch runs, naming the part", async () => {

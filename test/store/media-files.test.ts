@@ -30,7 +30,9 @@ afterEach(async () => {
 });
 
 async function upload(id: string, bytes: Buffer, fields: Partial<FileRecord> = {}): Promise<FileRecord> {
-  const info = await blobs.put(id, [bytes]);
+  const info = await blobs.put(id, (async function* () {
+    yield bytes;
+  })());
   return store.createFile({
     id, purpose: "vision", filename: `${id}.png`, displayName: null, mimeType: "image/png", bytes: info.bytes, sha256: info.sha256,
     source: "uploaded", createdAtMs: clock.now(), expiresAtMs: null, ...fields,
