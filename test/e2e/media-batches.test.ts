@@ -176,6 +176,22 @@ describe("an image uploaded through the Gemini Files API", () => {
   });
 });
 
+describe("synchronous requests naming a spool File", () => {
+  it("resolves references in chat completions and generateContent as in batches", async () => {
+    const uploaded = await openai.files.create({ file: await toFile(image, "cat.png", { type: "image/png" }), purpose: "vision" });
+    const completion = await openai.chat.completions.create({ model: "vision", messages: [{ role: "user", content: [{ type: "text", text: "sync" }, { type: "file", file: { file_id: uploaded.id } }] }] });
+    expect(completion.choices[0]?.message.role).toBe("assistant");
+    const file = await ai.files.upload({ file: new Blob([new Uint8Array(image)]), config: { mimeType: "image/png" } });
+    const reply = await ai.models.generateContent({ model: "vision", contents: [{ role: "user", parts: [{ text: "sync" }, { fileData: { fileUri: file.uri ?? "" } }] }] });
+    expect(reply.candidates?.[0]?.content?.role).toBe("model");
+    expect(seen).toEqual({ ok: 2, wrong: [] });
+    await expect(openai.chat.completions.create({ model: "vision", messages: [{ role: "user", content: [{ type: "file", file: { file_id: "file-nosuch" } }] }] })).rejects.toMatchObject({
+      status: 400,
+      param: "messages[0].content[0].file.file_id",
+    });
+  });
+});
+
 describe("an Anthropic Message Batch naming a spool File", () => {
   it("sends an image block whose source is the File to an openai engine, inline", async () => {
     const uploaded = await openai.files.create({ file: await toFile(image, "cat.png", { type: "image/png" }), purpose: "vision" });
