@@ -85,7 +85,10 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const owner = `${hostname()}:${process.pid}:${randomToken(8)}`;
   let shares: CapacityShares | null = null;
   const ceiling = (model: ModelConfig): number => shares?.ceiling(model) ?? model.concurrency;
-  const dispatcher = new ModelDispatcher({ resolve: (name) => engines.resolve(catalog, name), clock, logger, metrics, ceiling, cancelRunning: config.worker.cancelRunning });
+  const dispatcher = new ModelDispatcher({
+    resolve: (name) => engines.resolve(catalog, name), clock, logger, metrics, ceiling, cancelRunning: config.worker.cancelRunning,
+    onStarved: () => shares?.nudge(),
+  });
   // PostgreSQL: several processes may send to the same upstreams; they split each Model's concurrency.
   if (config.databaseUrl !== null) shares = shareCapacity({ store, owner, models: config.models, dispatcher, clock, logger });
   observability.watch({ store, dispatcher, models: catalog.names() });
@@ -163,10 +166,7 @@ function shareCapacity(deps: { store: Store; owner: string; models: readonly Mod
     ...deps,
     ledger: deps.store,
     logger: deps.logger.child({ component: "capacity" }),
-    wants: (model) => {
-      const load = dispatcher.load(model);
-      return load.running + load.waiting > 0;
-    },
+    load: (model) => dispatcher.load(model),
     onChange: (model) => dispatcher.refreshCeiling(model),
   });
 }

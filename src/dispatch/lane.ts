@@ -47,6 +47,7 @@ export class Lane {
     abortReason: (reason: unknown) => EngineError,
   ) {
     this.deadlines = new SharedDeadlines(abortReason);
+    this.ceiling = ceiling;
     // Not adaptive: a limit that starts at the ceiling and never hears of overload (see `attempt`).
     this.limit = new AdaptiveLimit(ceiling, adaptive ?? { initial: ceiling });
     this.adaptive = adaptive !== null;
@@ -54,13 +55,21 @@ export class Lane {
 
   readonly adaptive: boolean;
 
+  /**
+   * The ceiling as given: the Model's `concurrency`, or the slots this process holds of it, which may be 0
+   * (another process holds them all). The adaptive limit's own ceiling is at least 1.
+   */
+  ceiling: number;
+
+  /** Attempts that may run at once now. */
   get concurrency(): number {
-    return this.limit.current;
+    return Math.min(this.limit.current, this.ceiling);
   }
 
   /** A new ceiling (a changed share or config); true when it rose, so waiters may be granted. */
   setCeiling(ceiling: number): boolean {
-    const before = this.limit.ceiling;
+    const before = this.ceiling;
+    this.ceiling = ceiling;
     // Not adaptive: the limit is the ceiling, up or down.
     if (this.adaptive) this.limit.setCeiling(ceiling);
     else this.limit.fixAt(ceiling);

@@ -71,6 +71,8 @@ export interface ModelDispatcherOptions {
    * src/worker/capacity-shares.ts); the lane's ceiling. Default: all of it.
    */
   ceiling?: (model: ModelConfig) => number;
+  /** Told when a request must wait because this process holds no slots of its Model (a ceiling of 0). */
+  onStarved?: (modelName: string) => void;
   /** What cancelBatch does to running requests (config `worker.cancelRunning`). Default "abort". */
   cancelRunning?: "abort" | "finish";
 }
@@ -258,7 +260,7 @@ export class ModelDispatcher implements Dispatcher {
     if (lane === undefined) {
       lane = new Lane(model.name, ceiling, adaptiveOptions(model), (reason) => callerAbortedError(model.name, reason));
       this.lanes.set(model.name, lane);
-    } else if (lane.limit.ceiling !== ceiling) {
+    } else if (lane.ceiling !== ceiling) {
       this.setCeiling(lane, ceiling);
     }
     return lane;
@@ -282,6 +284,7 @@ export class ModelDispatcher implements Dispatcher {
       lane.running += 1;
       return null;
     }
+    if (lane.ceiling === 0) this.options.onStarved?.(lane.name);
     return new Promise<void>((grant, reject) => {
       const waiter: Waiter = { grant, reject, signal, batchId, onAbort: null, settled: false };
       if (signal !== undefined) {

@@ -26,6 +26,7 @@ import type { ClaimedBatch, NewItem, Store } from "../store/store.ts";
 import { BatchLease, LeaseLostError } from "./batch-lease.ts";
 import { referenceCheck, type MediaReferenceSettings } from "./media-reference-check.ts";
 import type { MediaFiles } from "../core/media.ts";
+import { FirstLineIndex } from "./first-line-index.ts";
 
 export interface ValidationDeps {
   store: Store;
@@ -90,7 +91,7 @@ export async function checkLines(
   const keysOf = params.keys ? itemKeys(format, catalog, params.keys.order) : null;
   const checkReferences = params.media ? referenceCheck(params.media, catalog) : null;
   let keyed = false;
-  const firstLineOfId = new Map<string, number>();
+  const firstLineOfId = new FirstLineIndex();
   const errors: LineError[] = [];
   let errorCount = 0;
   let total = 0;
@@ -123,13 +124,12 @@ export async function checkLines(
     }
     const line = outcome.line;
     if (line.clientId !== null) {
-      const firstLine = firstLineOfId.get(line.clientId);
+      const firstLine = firstLineOfId.firstLineOr(line.clientId, event.lineNumber);
       if (firstLine !== undefined) {
         const error = format.duplicateIdError(line.clientId, event.lineNumber, firstLine);
         report(error);
         return addInvalid([error], line.clientId, line.echo, event.lineNumber);
       }
-      firstLineOfId.set(line.clientId, event.lineNumber);
     }
     const mismatch = format.modelMismatchError?.(line.model, model, event.lineNumber) ?? null;
     if (mismatch) {
