@@ -9,8 +9,10 @@
  *
  * An upload is reused while it lives upstream (Google keeps Files 48 hours; its `expirationTime` says when),
  * less a margin so a reference never reaches Google just after its File went away. Concurrent requests for
- * a File not yet uploaded share one upload; a failed upload is not remembered, so the next Item tries again
- * (its EngineError carries the usual retry decision).
+ * a File not yet uploaded share one upload, which runs under its own timeout rather than the signal of the
+ * request that started it: a cancelled Item does not fail the others waiting for the same upload (each
+ * stops waiting on its own signal). A failed upload is not remembered, so the next Item tries again (its
+ * EngineError carries the usual retry decision).
  */
 import type { Readable } from "node:stream";
 import type { Dispatcher } from "undici";
@@ -52,17 +54,19 @@ export class GeminiUploads {
     if (known !== undefined && known.expiresAtMs - REUSE_MARGIN_MS > this.nowMs()) return known.uri;
     let upload = this.pending.get(key);
     if (upload === undefined) {
-      upload = this.upload(route, file, open, signal).finally(() => this.pending.delete(key));
+      upload = this.upload(route, file, open).then((done) => {
+        this.uploads.set(key, done);
+        return done;
+      });
+      upload.finally(() => this.pending.delete(key)).catch(() => undefined);
       this.pending.set(key, upload);
     }
-    const done = await upload;
-    this.uploads.set(key, done);
-    return done.uri;
+    return (await untilAborted(upload, signal, `upload of File ${file.id}`)).uri;
   }
 
-  private async upload(route: UploadRoute, file: MediaFile, open: () => Promise<Readable>, outer: AbortSignal): Promise<Upload> {
+  private async upload(route: UploadRoute, file: MediaFile, open: () => Promise<Readable>): Promise<Upload> {
     const description = `upload of File ${file.id} to ${route.origin}`;
-    const { signal, cleanup } = withTimeout(outer, route.timeoutMs, description);
+    const { signal, cleanup } = withTimeout(undefined, route.timeoutMs, description);
     try {
       const auth: Record<string, string> = route.apiKey === undefined ? {} : { "x-goog-api-key": route.apiKey };
       const start = await route.dispatcher.request({
@@ -117,6 +121,16 @@ export class GeminiUploads {
     const reply = toJsonReply(answer.statusCode, answer.headers, await answer.body.text(), request);
     return isObject(reply.body) ? reply.body : null;
   }
+}
+
+/** `promise`, or the signal's abort as an EngineError when it fires first (the promise runs on). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, description: string): Promise<T> {
+  if (signal.aborted) return Promise.reject(exchangeError(new Error("aborted"), signal, description));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(exchangeError(new Error("aborted"), signal, description));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
