@@ -58,18 +58,28 @@ export interface MediaFiles {
   open(file: MediaFile): Promise<Readable>;
 }
 
-/** MIME types media parts may carry, by what they are; anything else is refused by validation. */
-export const MEDIA_TYPES = {
-  image: ["image/png", "image/jpeg", "image/webp", "image/gif", "image/heic", "image/heif"],
-  document: ["application/pdf", "text/plain"],
-  audio: ["audio/wav", "audio/x-wav", "audio/wave", "audio/mp3", "audio/mpeg", "audio/aiff", "audio/aac", "audio/ogg", "audio/flac"],
-  video: ["video/mp4", "video/mpeg", "video/mov", "video/quicktime", "video/avi", "video/x-flv", "video/mpg", "video/webm", "video/wmv", "video/3gpp"],
-} as const;
+/**
+ * MIME types media parts may carry, by what they are; anything else is refused by validation. Images are
+ * the formats every vision API takes; audio and video are any `audio/*` and `video/*` (engines differ in
+ * which they decode, and the engine's own 400 names the rest); documents are PDF, any `text/*` and JSON.
+ */
+export type MediaKind = "image" | "document" | "audio" | "video";
 
-const ALL_MEDIA_TYPES: ReadonlySet<string> = new Set(Object.values(MEDIA_TYPES).flat());
+const IMAGE_TYPES: ReadonlySet<string> = new Set(["image/png", "image/jpeg", "image/webp", "image/gif", "image/heic", "image/heif"]);
 
-export function isMediaType(mimeType: string): boolean {
-  return ALL_MEDIA_TYPES.has(mimeType.toLowerCase());
+export function isMediaTypeOf(mimeType: string, kinds: readonly MediaKind[]): boolean {
+  const type = mimeType.toLowerCase();
+  return kinds.some((kind) => {
+    if (kind === "image") return IMAGE_TYPES.has(type);
+    if (kind === "audio" || kind === "video") return new RegExp(`^${kind}/[\\w.+-]+$`).test(type);
+    return type === "application/pdf" || type === "application/json" || /^text\/[\w.+-]+$/.test(type);
+  });
+}
+
+/** What the refusal of a type names as allowed. */
+export function describeMediaKinds(kinds: readonly MediaKind[]): string {
+  const names: Record<MediaKind, string> = { image: [...IMAGE_TYPES].join(", "), document: "application/pdf, application/json, text/*", audio: "audio/*", video: "video/*" };
+  return kinds.map((kind) => names[kind]).join(", ");
 }
 
 const EXTENSION_TYPES: Record<string, string> = {

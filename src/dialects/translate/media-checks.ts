@@ -6,7 +6,7 @@
  * (`BatchFormat.mediaReferences`, checked by validation), since these checks are pure.
  */
 import type { Dialect } from "../../core/types.ts";
-import { isBase64, MEDIA_TYPES, type MediaReference } from "../../core/media.ts";
+import { describeMediaKinds, isBase64, isMediaTypeOf, type MediaKind, type MediaReference } from "../../core/media.ts";
 import { asObject, asString, field, type JsonObject } from "./json-fields.ts";
 import { findMediaReferences, geminiFileIds, mediaParts } from "./media-references.ts";
 
@@ -44,17 +44,16 @@ function checkData(data: unknown, param: string): MediaProblem | null {
   return null;
 }
 
-function checkType(mimeType: unknown, param: string, kinds: readonly (keyof typeof MEDIA_TYPES)[]): MediaProblem | null {
+function checkType(mimeType: unknown, param: string, kinds: readonly MediaKind[]): MediaProblem | null {
   if (typeof mimeType !== "string" || mimeType.length === 0) return invalid(param, "is required: the media's MIME type, e.g. image/png.");
-  const allowed = kinds.flatMap((kind) => MEDIA_TYPES[kind]) as string[];
-  if (!allowed.includes(mimeType.toLowerCase())) {
-    return { code: "unsupported_media_type", param, message: `${param} is ${JSON.stringify(mimeType)}, not a media type spool sends; use one of ${allowed.join(", ")}.` };
+  if (!isMediaTypeOf(mimeType, kinds)) {
+    return { code: "unsupported_media_type", param, message: `${param} is ${JSON.stringify(mimeType)}, not a media type spool sends; use one of ${describeMediaKinds(kinds)}.` };
   }
   return null;
 }
 
 /** A `data:<mime>;base64,<data>` URL holding one of `kinds`. */
-function checkDataUrl(url: string, param: string, kinds: readonly (keyof typeof MEDIA_TYPES)[]): MediaProblem | null {
+function checkDataUrl(url: string, param: string, kinds: readonly MediaKind[]): MediaProblem | null {
   const match = DATA_URL.exec(url);
   if (match === null || match[2] !== ";base64") return invalid(param, "must be a data URL like data:image/png;base64,<data> (or an http(s) URL).");
   return checkType(match[1], param, kinds) ?? checkData(url.slice(match[0].length), param);
