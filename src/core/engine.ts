@@ -48,13 +48,13 @@
  * knows whether a 409 or a reset connection is worth another try; the Worker only reads `retryable` and
  * `retryAfterMs` (see src/core/retry-policy.ts).
  */
-import type { Dialect, RequestKind, TokenUsage } from "./types.ts";
+import type { CallKind, Dialect, TokenUsage } from "./types.ts";
 import type { ModelConfig } from "../config/config.ts";
 import type { MediaFile } from "./media.ts";
 import type { Readable } from "node:stream";
 
 export interface EngineRequest {
-  kind: RequestKind;
+  kind: CallKind;
   /** Always the Engine's own dialect once it reaches an adapter (the registry translates). */
   dialect: Dialect;
   /** The request body in `dialect`'s shape (OpenAI chat/completion/embedding body, or Gemini request). */

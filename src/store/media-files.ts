@@ -117,11 +117,13 @@ export class StoredMediaFiles implements MediaFiles {
 }
 
 /**
- * The one place a File record is judged sendable for a request. Tenancy: the check that `record` belongs to
- * `owner` goes here, and only here (every reference, at validation and at dispatch, comes through `find`).
+ * The one place a File record is judged sendable for a request (every reference, at validation and at
+ * dispatch, comes through `find`). Another tenant's File is answered exactly as a missing one, so ids cannot
+ * be probed (decision 0021); a null `owner` (no tenant known for the request) skips that check.
  */
-export function checkedFile(record: FileRecord | null, fileId: string, _owner: string | null, nowMs: number): MediaFile {
-  if (record === null || record.source !== "uploaded") throw new MediaFileError("not_found", `File ${fileId} does not exist (it may have been deleted).`);
+export function checkedFile(record: FileRecord | null, fileId: string, owner: string | null, nowMs: number): MediaFile {
+  const visible = record !== null && record.source === "uploaded" && (owner === null || record.tenant === owner);
+  if (!visible || record === null) throw new MediaFileError("not_found", `File ${fileId} does not exist (it may have been deleted).`);
   if (record.expiresAtMs !== null && record.expiresAtMs <= nowMs) {
     throw new MediaFileError("expired", `File ${fileId} expired at ${new Date(record.expiresAtMs).toISOString()}; upload it again.`);
   }

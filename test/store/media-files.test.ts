@@ -102,6 +102,13 @@ describe("StoredMediaFiles", () => {
     expect(await problemOf(files.base64(await files.find("file-large", null)))).toBe("too_large");
   });
 
+  it("answers another tenant's File exactly as a missing one", async () => {
+    await upload("file-theirs", randomBytes(10), { tenant: "acme" });
+    const files = media();
+    expect((await files.find("file-theirs", "acme")).id).toBe("file-theirs");
+    expect(await problemOf(files.find("file-theirs", "globex"))).toBe("not_found");
+  });
+
   it("sends a File with its upload's MIME type, or its name's when the upload gave none", async () => {
     await upload("file-typed", randomBytes(10), { mimeType: "image/webp", filename: "x.png" });
     await upload("file-named", randomBytes(10), { mimeType: "application/octet-stream", filename: "talk.MP3" });

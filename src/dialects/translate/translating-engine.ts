@@ -51,13 +51,15 @@ class TranslatingEngine implements Engine {
   async execute(request: EngineRequest): Promise<EngineReply> {
     const native = await this.nativeRequest(request);
     if (native === request) return this.inner.execute(request);
+    const kind = request.kind;
+    if (kind === "moderation") throw this.noModerations(request);
     let reply: EngineReply;
     try {
       reply = await this.inner.execute(native);
     } catch (error) {
       throw translatedError(error, request.dialect);
     }
-    return this.replyIn(request.dialect, request.kind, reply, { modelName: request.model.name, request: request.body });
+    return this.replyIn(request.dialect, kind, reply, { modelName: request.model.name, request: request.body });
   }
 
   async stream(request: EngineRequest): Promise<EngineStream> {
@@ -122,7 +124,9 @@ class TranslatingEngine implements Engine {
     const same = request.dialect === this.inner.dialect;
     if (same && media === null) return request;
     const source = media?.body ?? request.body;
-    const body = same ? source : this.translate(request.dialect, () => translateRequest(request.dialect, this.inner.dialect, request.kind, source));
+    const kind = request.kind;
+    if (!same && kind === "moderation") throw this.noModerations(request);
+    const body = same || kind === "moderation" ? source : this.translate(request.dialect, () => translateRequest(request.dialect, this.inner.dialect, kind, source));
     const native = { ...request, dialect: this.inner.dialect, body };
     if (media === null) return native;
     try {
@@ -156,6 +160,12 @@ class TranslatingEngine implements Engine {
       return { ...reply, body: toDialectErrorBody(dialect, reply.statusCode, reply.body) };
     }
     return { ...reply, body: this.translate(dialect, () => translateReply(this.inner.dialect, dialect, kind, reply.body, options)) };
+  }
+
+  /** Moderations exist in the OpenAI dialect only: no other dialect's Engine has anything to translate them to. */
+  private noModerations(request: EngineRequest): EngineError {
+    const message = `Model '${request.model.name}' (engine ${this.name}) cannot serve /v1/moderations: only a model on an openai engine, whose upstream has /v1/moderations, can.`;
+    return new EngineError({ kind: "unsupported", message, statusCode: 400, body: errorBodyIn(request.dialect, 400, message, "model"), retryable: false });
   }
 
   private translate<T>(dialect: Dialect, run: () => T): T {
