@@ -10,6 +10,7 @@ import { benchMetrics } from "./metrics.ts";
 import { benchEndToEnd } from "./end-to-end.ts";
 import { benchLlama } from "./llama.ts";
 import { benchManyBatches } from "./many-batches.ts";
+import { benchMedia } from "./media.ts";
 import { benchMillion } from "./million.ts";
 import { benchOrder } from "./order.ts";
 import { benchPacking } from "./packing.ts";
@@ -38,6 +39,7 @@ const sections: Record<string, () => Promise<void>> = {
   capacity: () => benchCapacity(),
   sched: () => benchSched(),
   streaming: () => benchStreaming(),
+  media: () => benchMedia(),
   million: () => benchMillion(),
   chaos: async () => {
     if (!(await benchChaos())) process.exitCode = 1;

@@ -13,6 +13,7 @@ import type { BatchService } from "./batches/batch-service.ts";
 import type { TenantService } from "./batches/tenant-service.ts";
 import type { BatchFormats } from "./core/batch-format.ts";
 import type { Observability } from "./observability/observability.ts";
+import type { StoredMediaFiles } from "./store/media-files.ts";
 
 export interface AppContext {
   config: Config;
@@ -29,4 +30,6 @@ export interface AppContext {
   formats: BatchFormats;
   /** Metrics for `/metrics` and the dashboard's models page. */
   observability: Observability;
+  /** Files requests refer to (media references): lookup, the bytes cache and its read counts. */
+  media: StoredMediaFiles;
 }

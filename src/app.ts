@@ -26,6 +26,7 @@ import { BatchService } from "./batches/batch-service.ts";
 import { TenantService } from "./batches/tenant-service.ts";
 import type { BlobStore } from "./store/blob-store.ts";
 import { openStores } from "./store/open-stores.ts";
+import { StoredMediaFiles } from "./store/media-files.ts";
 import type { Store } from "./store/store.ts";
 import { ModelDispatcher } from "./dispatch/model-dispatcher.ts";
 import { CapacityShares } from "./worker/capacity-shares.ts";
@@ -87,7 +88,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   await store.syncWebhookEndpoints(config.webhooks.map((webhook) => webhook.url), clock.now());
   const catalog = new ModelCatalog(config.models, { nameForms: MODEL_NAME_FORMS });
   const resolveModelPath = createModelPathResolver({ cacheDir: options.modelCacheDir ?? dataPaths(config.dataDir).models, logger: logger.child({ component: "model-cache" }) });
-  const engines = new EngineRegistry(config, logger, resolveModelPath, withTranslation);
+  const media = new StoredMediaFiles({ store, blobs, clock, settings: config.media });
+  const engines = new EngineRegistry(config, logger, resolveModelPath, (engine) => withTranslation(engine, media));
   const metrics = observability.metrics(store);
   const owner = `${hostname()}:${process.pid}:${randomToken(8)}`;
   let shares: CapacityShares | null = null;
@@ -108,6 +110,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     worker = new Worker({ store, dispatcher, catalog, clock, logger, formats, settings: config.worker, owner, metrics, onResults: () => sweeper?.notify() });
     sweeper = new Sweeper({
       store, blobs, catalog, clock, logger, formats, settings: config.worker, limits: config.limits, owner, metrics,
+      media: { files: media, maxInlineBytes: config.media.maxInlineBytes },
       onBatchStarted: () => worker?.notify(),
       onBatchEnded: () => webhooks?.notify(),
     });
@@ -128,7 +131,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     priceOf: (name) => catalog.get(name)?.price,
     onCancelled: (batchId) => dispatcher.cancelBatch(batchId),
   });
-  const context: AppContext = { config, store, blobs, clock, logger, catalog, dispatcher, batches, tenants, formats, observability };
+  const context: AppContext = { config, store, blobs, clock, logger, catalog, dispatcher, batches, tenants, formats, observability, media };
   // Adding a dialect: its surfaces join this list (the first one answers for paths under no surface).
   const surfaces = [...openAISurfaces(), ...geminiSurfaces(), ...anthropicSurfaces(), dashboardSurface(), adminSurface(), metricsSurface()];
   const readiness = { pingStore: () => store.ping(), models: () => engines.readiness(config.models) };

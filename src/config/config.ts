@@ -217,8 +217,12 @@ export const configFileSchema = z.strictObject({
     .strictObject({
       /** Largest upload through the OpenAI Files API. */
       maxUploadBytes: positiveInt.optional(),
-      /** Largest upload through the Gemini Files API. */
+      /** Largest upload through the Gemini Files API (any MIME type; a batch line may refer to it). */
       maxGeminiUploadBytes: positiveInt.optional(),
+      /** Largest OpenAI upload with purpose `vision` (images batch lines refer to). */
+      maxVisionUploadBytes: positiveInt.optional(),
+      /** Largest OpenAI upload with purpose `user_data` (documents, audio, any media batch lines refer to). */
+      maxUserDataUploadBytes: positiveInt.optional(),
       /** Longest single input line. */
       maxLineBytes: positiveInt.optional(),
       /** Most Items in one Batch. */
@@ -264,6 +268,18 @@ export const configFileSchema = z.strictObject({
     })
     .optional(),
   models: z.array(modelSchema).optional(),
+  /** Files that requests refer to instead of carrying their bytes (issue 18, decision 0024). */
+  media: z
+    .strictObject({
+      /**
+       * Referenced Files kept in memory (as the base64 text inline engines send), least recently used out:
+       * a Batch whose Items name one image reads it once while it fits.
+       */
+      cacheBytes: positiveInt.optional(),
+      /** Largest File sent inline (base64) in one request; larger ones fail that Item (the gemini engine uploads instead). */
+      maxInlineBytes: positiveInt.optional(),
+    })
+    .optional(),
   scheduling: z
     .strictObject({
       /** The completion window of Batches whose wire format has none (Gemini Batch Mode; 48h by default). */
@@ -318,6 +334,8 @@ export interface Config {
   limits: {
     maxUploadBytes: number;
     maxGeminiUploadBytes: number;
+    maxVisionUploadBytes: number;
+    maxUserDataUploadBytes: number;
     maxLineBytes: number;
     maxBatchItems: number;
   };
@@ -337,6 +355,7 @@ export interface Config {
     cancelRunning: "abort" | "finish";
   };
   models: ModelConfig[];
+  media: { cacheBytes: number; maxInlineBytes: number };
   scheduling: {
     /** Completion windows by dialect for Batches created without one; a dialect left out uses its own default. */
     defaultWindowMs: { gemini?: number };
@@ -355,6 +374,8 @@ export const DEFAULTS = {
   limits: {
     maxUploadBytes: 512 * 1024 * 1024,
     maxGeminiUploadBytes: 2 * 1024 * 1024 * 1024,
+    maxVisionUploadBytes: 20 * 1024 * 1024,
+    maxUserDataUploadBytes: 512 * 1024 * 1024,
     maxLineBytes: 32 * 1024 * 1024,
     maxBatchItems: 1_000_000,
   },
@@ -362,6 +383,7 @@ export const DEFAULTS = {
   // caught much sooner by bodyIdleTimeoutMs. keepAliveTimeoutMs outlasts the 60 s idle timeout of common
   // load balancers, so they never reuse a connection spool is closing.
   server: { headersTimeoutMs: 30_000, requestTimeoutMs: 3_600_000, keepAliveTimeoutMs: 72_000, bodyIdleTimeoutMs: 30_000 },
+  media: { cacheBytes: 256 * 1024 * 1024, maxInlineBytes: 20 * 1024 * 1024 },
   worker: { leaseMs: 30_000, pollMs: 500, maxAttempts: 5, shutdownGraceMs: 10_000, sweepMs: 1_000, dispatchOrder: "prefix", cancelRunning: "abort" },
   // First retries within seconds (a receiver restarting), then backing off to hours; about 17 h in all,
   // the spirit of the Standard Webhooks schedule.

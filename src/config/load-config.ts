@@ -142,6 +142,7 @@ function resolveConfig(file: ConfigFile, baseDir: string, source: IssueSource): 
     defaultQuotas: file.defaultQuotas ?? {},
     corsOrigins: file.corsOrigins ?? [],
     limits: { ...DEFAULTS.limits, ...definedOnly(file.limits ?? {}) },
+    media: { ...DEFAULTS.media, ...definedOnly(file.media ?? {}) },
     server: resolveServer(file.server ?? {}),
     worker: { ...DEFAULTS.worker, ...definedOnly(file.worker ?? {}) },
     models,

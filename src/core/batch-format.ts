@@ -7,6 +7,7 @@
  */
 import { ZERO_USAGE, type Batch, type CallKind, type Dialect, type InvalidLinePolicy, type Item, type ItemResult, type LineError, type RequestKind } from "./types.ts";
 import type { ModelCatalog } from "./model-catalog.ts";
+import type { MediaReference } from "./media.ts";
 
 /** One valid input line, ready to become an Item. */
 export interface ParsedLine {
@@ -83,6 +84,12 @@ export interface BatchFormat {
   parseLine(text: string, lineNumber: number, batch: Batch, catalog: ModelCatalog): LineOutcome;
   /** The request body (in the dialect's shape) from an Item's stored `request` text. */
   requestBody(request: string): Record<string, unknown>;
+  /**
+   * The media references of one request body (`ParsedLine.body`): parts naming a File spool holds, their
+   * paths as the dialect names fields of a line (`body.messages[0].content[1].file.file_id`). Validation
+   * checks each names a File that can be sent.
+   */
+  mediaReferences(body: Record<string, unknown>): MediaReference[];
   /**
    * The Engine call of an Item: its kind and body, from one parse of its `request`. Absent: the Item's own
    * kind and `requestBody(request)`. (OpenAI moderation Items, stored as `embedding`, are `moderation` here.)

@@ -15,6 +15,8 @@ export interface DispatchRequest {
   signal?: AbortSignal;
   /** The Batch of a Batch Item: `cancelBatch` stops it. */
   batchId?: string;
+  /** The tenant it runs for (EngineRequest.owner); null or absent while spool has no tenants. */
+  owner?: string | null;
 }
 
 /** What `dispatchItems` started: one reply per request, and how many Engine calls they make. */

@@ -50,6 +50,8 @@
  */
 import type { CallKind, Dialect, TokenUsage } from "./types.ts";
 import type { ModelConfig } from "../config/config.ts";
+import type { MediaFile } from "./media.ts";
+import type { Readable } from "node:stream";
 
 export interface EngineRequest {
   kind: CallKind;
@@ -60,6 +62,11 @@ export interface EngineRequest {
   model: ModelConfig;
   /** Aborted on timeout, cancellation or shutdown. */
   signal: AbortSignal;
+  /**
+   * The tenant the request runs for (a Batch's owner, or the caller of a sync request): the Files its media
+   * references name must be theirs (MediaFiles.find). Null or absent while spool has no tenants.
+   */
+  owner?: string | null;
 }
 
 export interface EngineReply {
@@ -132,6 +139,12 @@ export interface Engine {
    * that member alone gets. Throws EngineError when the call as a whole failed or cannot be split.
    */
   executePack?(pack: EnginePack): Promise<(EngineReply | EngineError)[]>;
+  /**
+   * Engines whose backend keeps files itself (Gemini's Files API): the URI under which `file` can be named
+   * in `request`'s body instead of its bytes, uploading it (streamed from `open`) the first time and reusing
+   * the upload while it lives. Absent: media go inline (src/dialects/translate/media-resolution.ts).
+   */
+  fileReference?(file: MediaFile, open: () => Promise<Readable>, request: EngineRequest): Promise<string>;
   /** Frees connections, contexts, child processes. */
   close(): Promise<void>;
 }

@@ -104,7 +104,7 @@ export class ModelDispatcher implements Dispatcher {
     if (this.closing.signal.aborted) throw closedError(request.model);
     const { engine, model } = this.resolve(request.model);
     return this.run(model, { sync: request.priority === "sync", signal: request.signal, batchId: request.batchId }, (signal) =>
-      engine.execute({ kind: request.kind, dialect: request.dialect, body: request.body, model, signal }),
+      engine.execute({ kind: request.kind, dialect: request.dialect, body: request.body, model, signal, owner: request.owner ?? null }),
     );
   }
 
@@ -118,7 +118,7 @@ export class ModelDispatcher implements Dispatcher {
     return this.run(
       model,
       { sync: request.priority === "sync", signal: request.signal, batchId: request.batchId },
-      (signal) => open({ kind: request.kind, dialect: request.dialect, body: request.body, model, signal }),
+      (signal) => open({ kind: request.kind, dialect: request.dialect, body: request.body, model, signal, owner: request.owner ?? null }),
       (stream, abort, signal, end) => ({ requestId: stream.requestId, chunks: heldStream(stream.chunks, abort, end, (error) => attemptError(error, signal)) }),
     );
   }

@@ -24,6 +24,8 @@ import { BlobNotFoundError, type BlobStore } from "../store/blob-store.ts";
 import { isStorageFailure } from "../core/errors.ts";
 import type { ClaimedBatch, NewItem, Store } from "../store/store.ts";
 import { BatchLease, LeaseLostError } from "./batch-lease.ts";
+import { referenceCheck, type MediaReferenceSettings } from "./media-reference-check.ts";
+import type { MediaFiles } from "../core/media.ts";
 import { FirstLineIndex } from "./first-line-index.ts";
 
 export interface ValidationDeps {
@@ -37,6 +39,8 @@ export interface ValidationDeps {
   leaseMs: number;
   /** Claim order for the Batches validated here (config `worker.dispatchOrder`); default "prefix". */
   dispatchOrder?: DispatchOrder;
+  /** Looks up the Files lines refer to; absent: references are checked only at dispatch. */
+  media?: { files: MediaFiles; maxInlineBytes: number };
 }
 
 export type DispatchOrder = "prefix" | "input";
@@ -84,10 +88,13 @@ export async function checkLines(
     onWarning?: (warning: LineError) => void;
     /** Give Items the keys for claim order and duplicate reuse (a Batch about to run; not `spool validate`). */
     keys?: { order: DispatchOrder };
+    /** Check that the Files lines refer to can be sent (absent: references are not looked up). */
+    media?: MediaReferenceSettings;
   },
 ): Promise<ValidationReport> {
   const { batch, format, catalog, limits } = params;
   const keysOf = params.keys ? itemKeys(format, catalog, params.keys.order) : null;
+  const checkReferences = params.media ? referenceCheck(params.media, catalog) : null;
   let keyed = false;
   const firstLineOfId = new FirstLineIndex();
   const errors: LineError[] = [];
@@ -144,6 +151,15 @@ export async function checkLines(
       return addInvalid([mismatch], line.clientId, line.echo, event.lineNumber);
     }
     model ??= line.model;
+    const references = checkReferences === null ? [] : format.mediaReferences(line.body);
+    if (references.length === 0 || checkReferences === null) return addValid(line);
+    return checkReferences(references, event.lineNumber, line.model).then((problems) => {
+      for (const error of problems) report(error);
+      return problems.length > 0 ? addInvalid(problems, line.clientId, line.echo, event.lineNumber) : addValid(line);
+    });
+  };
+
+  const addValid = (line: ParsedLine): Promise<void> | void => {
     const keys = keysOf?.(line) ?? NO_KEYS;
     if (keys !== NO_KEYS && (keys.prefixKey !== null || keys.requestHash !== null)) keyed = true;
     return addItem({ clientId: line.clientId, echo: line.echo, model: line.model, kind: line.kind, request: line.request, ...keys });
@@ -279,6 +295,8 @@ async function runValidation(deps: ValidationDeps, batch: Batch, owner: string):
       limits: deps.limits,
       nowMs: () => clock.now(),
       keys: { order: deps.dispatchOrder ?? "prefix" },
+      // Lines may name only their Batch's tenant's Files.
+      media: deps.media === undefined ? undefined : { ...deps.media, owner: batch.tenant },
       onItem: (item) => {
         buffer.push(item);
         return buffer.length >= INSERT_CHUNK ? flush() : undefined;

@@ -42,7 +42,7 @@ describe("configuration errors", () => {
 
   it("lists the allowed keys when no key is close", () => {
     expect(errorFor("far.yaml", "limits:\n  banana: 1\n")).toBe(
-      "far.yaml:2: unknown key 'limits.banana': the keys allowed here are maxUploadBytes, maxGeminiUploadBytes, maxLineBytes, maxBatchItems.",
+      "far.yaml:2: unknown key 'limits.banana': the keys allowed here are maxUploadBytes, maxGeminiUploadBytes, maxVisionUploadBytes, maxUserDataUploadBytes, maxLineBytes, maxBatchItems.",
     );
   });
 

@@ -9,6 +9,10 @@
  * `:streamGenerateContent` answers the same reply in pieces of four characters (Server-Sent Events with
  * `alt=sse`, else a JSON array), the last piece with finishReason and usageMetadata, as Gemini streams.
  *
+ * Files API: resumable uploads (`POST /upload/v1beta/files` start, then `upload, finalize` to the URL it
+ * gives) and `GET /v1beta/files/{id}`, as the genai SDK and spool's gemini Engine use them; `files` holds
+ * what was uploaded, by URI, so a test can check that a request's `fileData.fileUri` names the right bytes.
+ *
  * Faults, chosen per request through `setFault`: a status with a Google error envelope (429
  * RESOURCE_EXHAUSTED with Retry-After and/or a google.rpc.RetryInfo detail, 5xx, 4xx), a reset
  * connection, a delay or no answer, and the two empty 200s Gemini really sends: a candidate that spent
@@ -76,6 +80,12 @@ export interface ReceivedGeminiRequest {
   body: Record<string, unknown>;
 }
 
+export interface FakeGeminiFile {
+  name: string;
+  mimeType: string;
+  bytes: Buffer;
+}
+
 export interface FakeGeminiUpstream {
   /** For Model configs: `http://127.0.0.1:<port>` (the engine appends `/v1beta/...`). */
   readonly baseUrl: string;
@@ -87,6 +97,8 @@ export interface FakeGeminiUpstream {
   readonly received: ReceivedGeminiRequest[];
   readonly lastRequest: ReceivedGeminiRequest | null;
   setFault(rule: FakeGeminiFaultRule | null): void;
+  /** Files uploaded through the Files API, by their `uri`. */
+  readonly files: Map<string, FakeGeminiFile>;
   /** Stops listening and destroys open sockets (hung and keep-alive ones), so tests never hang. */
   close(): Promise<void>;
 }
@@ -109,16 +121,23 @@ export async function startFakeGeminiUpstream(options: FakeGeminiUpstreamOptions
   const state = { requests: 0, lastRequest: null as ReceivedGeminiRequest | null };
   const countsByKey = new Map<string, number>();
   const received: ReceivedGeminiRequest[] = [];
+  const files = new Map<string, FakeGeminiFile>();
+  const sessions = new Map<string, { mimeType: string }>();
+  let origin = "";
 
   const server = http.createServer((req, res) => {
     state.requests += 1;
     const n = state.requests;
     const url = new URL(req.url ?? "/", "http://fake");
     const match = req.method === "POST" ? ROUTE.exec(url.pathname) : null;
-    let text = "";
-    req.setEncoding("utf8");
-    req.on("data", (chunk: string) => (text += chunk));
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
     req.on("end", () => {
+      if (url.pathname.endsWith("/upload/v1beta/files") || url.pathname.startsWith("/v1beta/files/")) {
+        filesApi(req, res, url, Buffer.concat(chunks), { files, sessions, origin, n });
+        return;
+      }
+      const text = Buffer.concat(chunks).toString("utf8");
       if (options.apiKey !== undefined && (req.headers["x-goog-api-key"] ?? url.searchParams.get("key")) !== options.apiKey) {
         sendJson(res, 400, googleError(400, "API key not valid. Please pass a valid API key.", [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: "API_KEY_INVALID", domain: "googleapis.com" }]));
         return;
@@ -157,9 +176,11 @@ export async function startFakeGeminiUpstream(options: FakeGeminiUpstreamOptions
     server.listen(0, "127.0.0.1", () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  origin = `http://127.0.0.1:${port}`;
 
   return {
     baseUrl: `http://127.0.0.1:${port}`,
+    files,
     get requests() {
       return state.requests;
     },
@@ -178,6 +199,45 @@ export async function startFakeGeminiUpstream(options: FakeGeminiUpstreamOptions
       });
     },
   };
+}
+
+/** The Files API's resumable upload and get, enough for the genai SDK and spool's gemini Engine. */
+function filesApi(req: http.IncomingMessage, res: http.ServerResponse, url: URL, body: Buffer, state: { files: Map<string, FakeGeminiFile>; sessions: Map<string, { mimeType: string }>; origin: string; n: number }): void {
+  const header = (name: string): string => String(req.headers[name] ?? "");
+  const resource = (file: FakeGeminiFile, uri: string): Record<string, unknown> => ({
+    name: file.name, mimeType: file.mimeType, sizeBytes: String(file.bytes.length), uri, state: "ACTIVE",
+    expirationTime: new Date(Date.now() + 48 * 3600 * 1000).toISOString(),
+  });
+  if (req.method === "GET") {
+    const uri = `${state.origin}${url.pathname}`;
+    const file = state.files.get(uri);
+    if (file === undefined) sendJson(res, 404, googleError(404, `File ${url.pathname} not found.`));
+    else sendJson(res, 200, resource(file, uri));
+    return;
+  }
+  const uploadId = url.searchParams.get("upload_id");
+  if (uploadId === null) {
+    if (header("x-goog-upload-command") !== "start") {
+      sendJson(res, 400, googleError(400, "Only resumable uploads are supported here."));
+      return;
+    }
+    const id = `up${state.n}`;
+    state.sessions.set(id, { mimeType: header("x-goog-upload-header-content-type") || "application/octet-stream" });
+    res.writeHead(200, { "x-goog-upload-url": `${state.origin}/upload/v1beta/files?upload_id=${id}`, "x-goog-upload-status": "active", "content-type": "application/json" });
+    res.end("{}");
+    return;
+  }
+  const session = state.sessions.get(uploadId);
+  if (session === undefined || !header("x-goog-upload-command").includes("finalize")) {
+    sendJson(res, 400, googleError(400, "Unknown upload, or not finalized in one request."));
+    return;
+  }
+  state.sessions.delete(uploadId);
+  const name = `files/${uploadId}`;
+  const uri = `${state.origin}/v1beta/${name}`;
+  const file = { name, mimeType: session.mimeType, bytes: body };
+  state.files.set(uri, file);
+  sendJson(res, 200, { file: resource(file, uri) });
 }
 
 interface Exchange {

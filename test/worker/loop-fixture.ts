@@ -34,7 +34,7 @@ export const HOUR_MS = 3600 * 1000;
 type WorkerSettings = Config["worker"];
 
 const SETTINGS: WorkerSettings = { leaseMs: LEASE_MS, pollMs: 20, maxAttempts: 3, shutdownGraceMs: 0, sweepMs: 50, dispatchOrder: "prefix", cancelRunning: "abort" };
-const LIMITS: Config["limits"] = { maxUploadBytes: 1 << 20, maxGeminiUploadBytes: 1 << 20, maxLineBytes: 1 << 16, maxBatchItems: 1_000 };
+const LIMITS: Config["limits"] = { maxUploadBytes: 1 << 20, maxGeminiUploadBytes: 1 << 20, maxVisionUploadBytes: 1 << 20, maxUserDataUploadBytes: 1 << 20, maxLineBytes: 1 << 16, maxBatchItems: 1_000 };
 
 export interface WorkerOptions {
   /** Another Store on the same database makes this Worker act as another process. */

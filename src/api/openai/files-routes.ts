@@ -117,6 +117,10 @@ async function storeUpload(ctx: AppContext, request: FastifyRequest, caller: Cal
   try {
     if (!upload.file) throw new AppError("invalid_request", "The upload has no 'file' part.", { param: "file" });
     const { purpose, expiresAfterSeconds } = readUploadFields(upload.fields);
+    const purposeLimit = purposeLimitOf(ctx, purpose);
+    if (upload.file.writer.bytesWritten > purposeLimit) {
+      throw new AppError("payload_too_large", `The file is ${upload.file.writer.bytesWritten} bytes; files with purpose '${purpose}' may be at most ${purposeLimit} bytes.`, { param: "file" });
+    }
     const problem = purpose === "batch" ? check.finish() : null;
     if (problem !== null) {
       throw new AppError("invalid_request", `Invalid file format for Batch API: ${problem}. Upload a .jsonl file of one request object per line.`, { param: "file", reason: "invalid_file_format" });
@@ -145,6 +149,17 @@ async function storeUpload(ctx: AppContext, request: FastifyRequest, caller: Cal
     else await writer?.abort().catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * The size limit of one purpose. The purpose arrives after the file, so the upload streams under the
+ * largest limit and is refused (nothing kept) once the purpose says it was too large for it.
+ */
+function purposeLimitOf(ctx: AppContext, purpose: string): number {
+  const { limits } = ctx.config;
+  if (purpose === "vision") return Math.min(limits.maxVisionUploadBytes, limits.maxUploadBytes);
+  if (purpose === "user_data") return Math.min(limits.maxUserDataUploadBytes, limits.maxUploadBytes);
+  return limits.maxUploadBytes;
 }
 
 function readUploadFields(fields: Map<string, string>): { purpose: string; expiresAfterSeconds: number | null } {

@@ -12,6 +12,7 @@
  * Results: one line per request, in input order (the service promises no order; clients key on custom_id):
  * `{"custom_id","result":{"type":"succeeded","message"}|{"type":"errored","error"}|{"type":"canceled"}|{"type":"expired"}}`.
  */
+import { checkMediaParts, mediaReferencesOf } from "../translate/media-checks.ts";
 import type { BatchFormat, LineOutcome, SniffedLine } from "../../core/batch-format.ts";
 import { bodyJson } from "../../core/json.ts";
 import type { ModelCatalog } from "../../core/model-catalog.ts";
@@ -53,6 +54,7 @@ function parseLine(text: string, lineNumber: number, batch: Batch, catalog: Mode
   }
   const checked = checkMessagesRequest(value.params, "params", catalog, { batch: true });
   for (const problem of checked.problems) add(problem.code, problem.param, problem.message);
+  if (isObject(value.params)) for (const problem of checkMediaParts("anthropic", value.params, "params.")) add(problem.code, problem.param, problem.message);
   if (errors.length > 0 || checked.model === null || customId === null || !isObject(value.params)) return invalid(errors, customId);
   return { ok: true, line: { clientId: customId, echo: null, model: checked.model, kind: "chat", request: text, body: value.params } };
 }
@@ -173,6 +175,7 @@ export const anthropicBatchFormat: BatchFormat = {
   endpointProblem: (endpoint) => (endpoint === MESSAGES_ENDPOINT ? null : `Message Batches run ${MESSAGES_ENDPOINT} only, not '${endpoint}'.`),
   parseLine,
   requestBody,
+  mediaReferences: (body) => mediaReferencesOf("anthropic", body, "params."),
   requestTraits: anthropicRequestTraits,
   duplicateIdError,
   invalidLineResult,

@@ -12,6 +12,7 @@
  * Results: everything goes to the one output file, in input order — a success line
  * `{"key","response"}`, a failure line `{"key","error":{code,message,details}}` with the google.rpc code.
  */
+import { checkMediaParts, mediaReferencesOf } from "../translate/media-checks.ts";
 import type { BatchFormat, LineOutcome, SniffedLine } from "../../core/batch-format.ts";
 import type { ModelCatalog } from "../../core/model-catalog.ts";
 import type { Batch, Item, ItemResult, LineError } from "../../core/types.ts";
@@ -62,6 +63,7 @@ function parseLine(text: string, lineNumber: number, batch: Batch, catalog: Mode
 
   const checked = checkRequest(value.request, "request", batch.kind, batch.model, catalog);
   for (const problem of checked.problems) add(problem.code, problem.param, problem.message);
+  if (isObject(value.request)) for (const problem of checkMediaParts("gemini", value.request, "request.")) add(problem.code, problem.param, problem.message);
   if (errors.length > 0 || checked.model === null) {
     if (errors.length === 0) add("model_not_found", "request.model", `no model: ${catalog.unknownModelMessage("")}`);
     return invalid(errors, key, echo);
@@ -206,6 +208,7 @@ export const geminiBatchFormat: BatchFormat = {
   endpointProblem: () => null,
   parseLine,
   requestBody,
+  mediaReferences: (body) => mediaReferencesOf("gemini", body, "request."),
   requestTraits: geminiRequestTraits,
   duplicateIdError,
   invalidLineResult,

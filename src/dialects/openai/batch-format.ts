@@ -29,6 +29,7 @@
  *   this format for the error (duplicateIdError, modelMismatchError). parseLine stays a pure function of
  *   one line.
  */
+import { checkMediaParts, mediaReferencesOf } from "../translate/media-checks.ts";
 import type { BatchFormat, LineOutcome, SniffedLine } from "../../core/batch-format.ts";
 import type { ModelCatalog } from "../../core/model-catalog.ts";
 import { bodyJson, isObject, type JsonObject } from "../../core/json.ts";
@@ -96,12 +97,15 @@ function parseLine(text: string, lineNumber: number, batch: Batch, catalog: Mode
     checkBody(body, batch, check);
   }
 
-  if (check.errors.length > 0 || model === null || clientId === null || !isObject(body)) {
+  const parsed = isObject(body) ? engineBody(body, batch.endpoint) : null;
+  // Responses bodies are checked as the chat body they run as (paths then name the chat body's parts).
+  if (parsed !== null) for (const problem of checkMediaParts("openai", parsed, "body.")) check.add(problem.code, problem.param, problem.message);
+  if (check.errors.length > 0 || model === null || clientId === null || parsed === null || !isObject(body)) {
     const named = isObject(body) && typeof body.model === "string" && body.model !== "" ? body.model : undefined;
     return { ...invalid(check.errors, clientId), ...(named === undefined ? {} : { model: named }) };
   }
   const echo = batch.endpoint === RESPONSES_ENDPOINT ? JSON.stringify(responseEchoOf(body)) : null;
-  return { ok: true, line: { clientId, echo, model, kind: batch.kind, request: text, body: engineBody(body, batch.endpoint) } };
+  return { ok: true, line: { clientId, echo, model, kind: batch.kind, request: text, body: parsed } };
 }
 
 /**
@@ -374,6 +378,7 @@ export const openAIBatchFormat: BatchFormat = {
     isSupportedEndpoint(endpoint) ? null : `the first request's url is '${endpoint}'; spool runs batches for ${SUPPORTED_ENDPOINTS.join(", ")}.`,
   parseLine,
   requestBody,
+  mediaReferences: (body) => mediaReferencesOf("openai", body, "body."),
   engineCall,
   requestTraits: openAIRequestTraits,
   duplicateIdError,

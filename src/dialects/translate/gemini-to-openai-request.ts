@@ -166,7 +166,7 @@ function partKind(part: unknown, path: string): PartKind {
 
 function unsupportedPart(kind: PartKind, path: string, where: string): TranslationError {
   const reasons: Partial<Record<PartKind, string>> = {
-    fileData: "fileData refers to a file stored with Google (Files API or a remote URI), which this model's engine cannot fetch; send the bytes as inlineData.",
+    fileData: "fileData refers to a file stored with Google (Files API or a remote URI), which this model's engine cannot fetch; upload it to spool's Files API and name it by its uri (or files/{id}), or send the bytes as inlineData.",
     executableCode: "executableCode parts come from Gemini's code-execution tool, which this model's engine does not have.",
     codeExecutionResult: "codeExecutionResult parts come from Gemini's code-execution tool, which this model's engine does not have.",
   };

@@ -103,11 +103,21 @@ function contentPart(part: unknown, param: string): JsonObject | null {
       return null;
     case "input_image": {
       const url = asString(object.image_url);
-      if (url === undefined) throw new TranslationError(`'${param}': images by file_id are not supported; send image_url (a URL or a data: URL).`, `${param}.file_id`);
+      // A file_id names a File uploaded to spool: a media reference, resolved at dispatch (media-resolution.ts).
+      const fileId = asString(object.file_id);
+      if (url === undefined && fileId !== undefined) return { type: "file", file: { file_id: fileId } };
+      if (url === undefined) throw new TranslationError(`'${param}' needs image_url (a URL or a data: URL) or file_id (a File uploaded to spool).`, `${param}.image_url`);
       return { type: "image_url", image_url: compact({ url, detail: asString(object.detail) }) };
     }
+    case "input_file": {
+      const fileId = asString(object.file_id);
+      const fileData = asString(object.file_data);
+      if (fileId !== undefined) return { type: "file", file: { file_id: fileId } };
+      if (fileData !== undefined) return { type: "file", file: compact({ filename: asString(object.filename), file_data: fileData }) };
+      throw new TranslationError(`'${param}' needs file_id (a File uploaded to spool) or file_data (a data: URL).`, `${param}.file_id`);
+    }
     default:
-      throw new TranslationError(`'${param}.type' ${JSON.stringify(object.type)} is not supported by spool's Responses API (text and images only).`, `${param}.type`);
+      throw new TranslationError(`'${param}.type' ${JSON.stringify(object.type)} is not supported by spool's Responses API (text, images and files only).`, `${param}.type`);
   }
 }
 

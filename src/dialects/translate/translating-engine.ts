@@ -10,6 +10,9 @@
  * Streams (Engine.stream) translate the request the same way and each chunk with a translator kept for
  * the stream (stream-translation.ts); a failure mid-stream gets its body in the request's dialect.
  *
+ * Media references (a part naming a File spool holds) are resolved around translation when a MediaFiles is
+ * given (media-resolution.ts): the bytes inlined, or, for an Engine that keeps files itself, uploaded once.
+ *
  * Packs (Engine.packKey / executePack) translate the same way, member by member: the key is the inner
  * Engine's key for the translated body, so a Gemini embedding Batch on an `openai` Model packs into one
  * `input: [...]` call and each member's reply is translated back against its own request (its own
@@ -23,9 +26,12 @@ import { errorBodyIn, toDialectErrorBody } from "./error-bodies.ts";
 import type { JsonObject } from "./json-fields.ts";
 import { TranslationError } from "./translation-error.ts";
 import { streamingBody, translateStream } from "./stream-translation.ts";
+import type { MediaFiles } from "../../core/media.ts";
+import { prepareMedia } from "./media-resolution.ts";
 
-export function withTranslation(engine: Engine): Engine {
-  return new TranslatingEngine(engine);
+/** Without `media`, references to spool's Files are not resolved (they fail as untranslatable parts). */
+export function withTranslation(engine: Engine, media?: MediaFiles): Engine {
+  return new TranslatingEngine(engine, media ?? null);
 }
 
 class TranslatingEngine implements Engine {
@@ -34,19 +40,22 @@ class TranslatingEngine implements Engine {
 
   private readonly translatedBodies = new WeakMap<JsonObject, JsonObject | null>();
 
-  constructor(private readonly inner: Engine) {
+  constructor(
+    private readonly inner: Engine,
+    private readonly media: MediaFiles | null,
+  ) {
     this.name = inner.name;
     this.dialect = inner.dialect;
   }
 
   async execute(request: EngineRequest): Promise<EngineReply> {
-    if (request.dialect === this.inner.dialect) return this.inner.execute(request);
+    const native = await this.nativeRequest(request);
+    if (native === request) return this.inner.execute(request);
     const kind = request.kind;
     if (kind === "moderation") throw this.noModerations(request);
-    const body = this.translate(request.dialect, () => translateRequest(request.dialect, this.inner.dialect, kind, request.body));
     let reply: EngineReply;
     try {
-      reply = await this.inner.execute({ ...request, dialect: this.inner.dialect, body });
+      reply = await this.inner.execute(native);
     } catch (error) {
       throw translatedError(error, request.dialect);
     }
@@ -57,13 +66,12 @@ class TranslatingEngine implements Engine {
     if (this.inner.stream === undefined) {
       throw new EngineError({ kind: "unsupported", message: `Model '${request.model.name}' (engine ${this.name}) cannot stream replies.`, statusCode: 400, retryable: false });
     }
-    if (request.dialect === this.inner.dialect) return this.inner.stream(request);
-    const kind = request.kind;
-    if (kind === "moderation") throw this.noModerations(request);
-    const body = this.translate(request.dialect, () => translateRequest(request.dialect, this.inner.dialect, kind, request.body));
+    const native = await this.nativeRequest(request);
+    if (native === request) return this.inner.stream(request);
+    if (request.dialect === this.inner.dialect) return this.inner.stream(native);
     let opened: EngineStream;
     try {
-      opened = await this.inner.stream({ ...request, dialect: this.inner.dialect, body: streamingBody(this.inner.dialect, body) });
+      opened = await this.inner.stream({ ...native, body: streamingBody(this.inner.dialect, native.body) });
     } catch (error) {
       throw translatedError(error, request.dialect);
     }
@@ -105,6 +113,27 @@ class TranslatingEngine implements Engine {
 
   close(): Promise<void> {
     return this.inner.close();
+  }
+
+  /**
+   * `request` as the inner Engine takes it: translated, with media references resolved; `request` itself
+   * when it is already native and names no File.
+   */
+  private async nativeRequest(request: EngineRequest): Promise<EngineRequest> {
+    const media = this.media === null ? null : await prepareMedia(this.media, request);
+    const same = request.dialect === this.inner.dialect;
+    if (same && media === null) return request;
+    const source = media?.body ?? request.body;
+    const kind = request.kind;
+    if (!same && kind === "moderation") throw this.noModerations(request);
+    const body = same || kind === "moderation" ? source : this.translate(request.dialect, () => translateRequest(request.dialect, this.inner.dialect, kind, source));
+    const native = { ...request, dialect: this.inner.dialect, body };
+    if (media === null) return native;
+    try {
+      return { ...native, body: await media.fill(body, this.inner, native) };
+    } catch (error) {
+      throw translatedError(error, request.dialect);
+    }
   }
 
   /**

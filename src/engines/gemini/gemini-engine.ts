@@ -10,6 +10,9 @@
  * GenerateContentResponse objects, passed on as they arrive. Replies, streamed or not, carry the client's Model
  * name as `modelVersion` (not `upstreamModel`, spool's own configuration).
  *
+ * Media references (`fileReference`): a File spool holds is uploaded to the upstream's Files API once and
+ * named by its URI in every request that refers to it (gemini-uploads.ts).
+ *
  * Retry decisions follow Google's conventions on top of the shared HTTP ones: 408, 429 and 5xx (and the
  * RESOURCE_EXHAUSTED / UNAVAILABLE / DEADLINE_EXCEEDED statuses) are retryable; 409 is not (Google uses
  * it for ALREADY_EXISTS as well as ABORTED, and generateContent has no conflicts to wait out). The server's
@@ -29,6 +32,9 @@ import { postStream } from "../http/post-stream.ts";
 import { jsonChunks } from "../http/stream-chunks.ts";
 import { geminiEmbeddingPackKey, packedGeminiEmbeddingBody, splitGeminiEmbeddingReply } from "../packing/gemini-embeddings.ts";
 import { UpstreamPools } from "../http/upstream-pools.ts";
+import type { MediaFile } from "../../core/media.ts";
+import type { Readable } from "node:stream";
+import { GeminiUploads } from "./gemini-uploads.ts";
 
 export const GEMINI_DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com";
 const API_VERSION = "v1beta";
@@ -68,10 +74,19 @@ export class GeminiEngine implements Engine {
   // Keyed by the config object: a reloaded config (new object) gets a fresh route.
   private readonly routes = new WeakMap<GeminiModelConfig, Route>();
   private readonly nowMs: () => number;
+  /** Files uploaded to each upstream's Files API, reused while they live there. */
+  readonly uploads: GeminiUploads;
 
   constructor(options: GeminiEngineOptions = {}) {
     this.name = options.name ?? "gemini";
     this.nowMs = options.nowMs ?? Date.now;
+    this.uploads = new GeminiUploads(this.nowMs);
+  }
+
+  async fileReference(file: MediaFile, open: () => Promise<Readable>, request: EngineRequest): Promise<string> {
+    const route = this.routeOf(request);
+    const apiKey = route.model.apiKey;
+    return this.uploads.reference({ dispatcher: route.dispatcher, origin: route.origin, basePath: route.basePath, apiKey, timeoutMs: route.model.timeoutMs }, file, open, request.signal);
   }
 
   async execute(request: EngineRequest): Promise<EngineReply> {

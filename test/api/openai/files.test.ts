@@ -152,6 +152,24 @@ describe("OpenAI Files API upload limits", () => {
     expect(atLimit.bytes).toBe(1024);
   });
 
+  it("holds vision and user_data uploads to their own limits, keeping nothing over them", async () => {
+    const limited = await startOpenAITestServer({ label: "openai-files-purpose-limits", file: { limits: { maxVisionUploadBytes: 2048, maxUserDataUploadBytes: 4096 } } });
+    try {
+      await expect(limited.client.files.create({ file: await toFile(Buffer.alloc(2049, 1), "big.png"), purpose: "vision" })).rejects.toMatchObject({
+        status: 413,
+        param: "file",
+        message: expect.stringContaining("'vision' may be at most 2048 bytes"),
+      });
+      await expect(limited.client.files.create({ file: await toFile(Buffer.alloc(4097, 1), "big.pdf"), purpose: "user_data" })).rejects.toMatchObject({ status: 413 });
+      expect((await limited.client.files.list()).data).toEqual([]);
+      expect((await limited.client.files.create({ file: await toFile(Buffer.alloc(2048, 1), "ok.png"), purpose: "vision" })).bytes).toBe(2048);
+      const jsonl = `${JSON.stringify({ custom_id: "a", pad: "x".repeat(4096) })}\n`;
+      expect((await limited.client.files.create({ file: await toFile(Buffer.from(jsonl), "batch.jsonl"), purpose: "batch" })).bytes).toBe(jsonl.length);
+    } finally {
+      await limited.close();
+    }
+  });
+
   it("keeps nothing when the client disconnects in the middle of an upload", async () => {
     const writers = trackWriters(spool);
     const before = (await spool.client.files.list()).data.length;

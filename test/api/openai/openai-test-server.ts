@@ -23,6 +23,7 @@ import { ModelCatalog } from "../../../src/core/model-catalog.ts";
 import { OpenAIEngine } from "../../../src/engines/openai/openai-engine.ts";
 import type { BlobStore } from "../../../src/store/blob-store.ts";
 import type { Store } from "../../../src/store/store.ts";
+import { StoredMediaFiles } from "../../../src/store/media-files.ts";
 import { LocalBlobStore } from "../../../src/store/blob/local-blob-store.ts";
 import { openSqliteStore } from "../../../src/store/sqlite/index.ts";
 import { ModelDispatcher } from "../../../src/dispatch/model-dispatcher.ts";
@@ -74,7 +75,9 @@ export async function startOpenAITestServer(params: { label: string; upstreamUrl
   let wakeups = 0;
   const batches = new BatchService({ store, blobs, clock: systemClock, logger, formats: BATCH_FORMATS, notifyWork: () => void (wakeups += 1) });
   const tenants = new TenantService({ store, clock: systemClock, logger, config });
-  const context: AppContext = { config, store, blobs, clock: systemClock, logger, catalog, dispatcher, batches, tenants, formats: BATCH_FORMATS, observability: new Observability(systemClock) };
+  const context: AppContext = { config, store, blobs, clock: systemClock, logger, catalog, dispatcher, batches, tenants, formats: BATCH_FORMATS, observability: new Observability(systemClock),
+    media: new StoredMediaFiles({ store, blobs, clock: systemClock, settings: config.media }),
+  };
   const server = buildHttpServer(context, { surfaces: openAISurfaces() });
   await server.listen({ host: "127.0.0.1", port: 0 });
   const url = `http://127.0.0.1:${(server.server.address() as AddressInfo).port}`;
