@@ -253,6 +253,23 @@ describe.each(storeBackends.map((backend) => backend.name))("tenant isolation (%
     expect(foreign.output_file_id ?? null).toBeNull();
   });
 
+  it("never lets a sync request send another tenant's file to a model: refused as a missing file", async () => {
+    const { spool } = fixture;
+    const alpha = clients(spool, KEYS.alpha).openai;
+    const beta = clients(spool, KEYS.beta).openai;
+    const png = Buffer.from("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d4944415478da63f8cfc0f01f0005000201a5f0f0a60000000049454e44ae426082", "hex");
+    const image = await alpha.files.create({ file: await toFile(png, "dot.png", { type: "image/png" }), purpose: "vision" });
+    const ask = (client: OpenAI, fileId: string) =>
+      client.chat.completions.create({ model: "m", messages: [{ role: "user", content: [{ type: "text", text: "what is this?" }, { type: "file", file: { file_id: fileId } }] }] });
+    expect((await ask(alpha, image.id)).choices[0]?.message).toBeDefined();
+    const [foreign, absent] = await Promise.all([ask(beta, image.id).catch((error: unknown) => error), ask(beta, missing(image.id)).catch((error: unknown) => error)]);
+    expect(foreign).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(absent).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((foreign as InstanceType<typeof OpenAI.BadRequestError>).message.split(image.id).join("ID")).toBe((absent as InstanceType<typeof OpenAI.BadRequestError>).message.split(missing(image.id)).join("ID"));
+    // An admin sees every tenant's files, and may name them.
+    expect((await ask(clients(spool, KEYS.ops).openai, image.id)).choices[0]?.message).toBeDefined();
+  });
+
   it("stops a key revoked through the admin API at once; members cannot use the admin API", async () => {
     const { spool, ids } = fixture;
     const admin = (path: string, init: RequestInit = {}) => fetch(`${spool.url}/admin/v1${path}`, { ...init, headers: { authorization: `Bearer ${KEYS.ops}`, "content-type": "application/json" } });

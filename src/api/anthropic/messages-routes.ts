@@ -18,7 +18,7 @@ import { checkMessagesRequest } from "../../dialects/anthropic/request-checks.ts
 import { sendEventStream } from "../shared/event-stream.ts";
 import { engineErrorReply } from "./errors.ts";
 import { ANTHROPIC_MESSAGE_STREAM } from "./stream-format.ts";
-import { callerOf } from "../shared/caller.ts";
+import { callerOf, fileOwnerOf } from "../shared/caller.ts";
 
 export function registerMessagesRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post("/", async (request, reply) => createMessage(ctx, request, reply));
@@ -68,10 +68,10 @@ async function dispatchMessage(
   });
   try {
     if (body.stream === true) {
-      const stream = await ctx.dispatcher.dispatchStream({ model, kind: "chat", dialect: "anthropic", body, priority: "sync", signal: controller.signal });
+      const stream = await ctx.dispatcher.dispatchStream({ model, kind: "chat", dialect: "anthropic", body, priority: "sync", signal: controller.signal, owner: fileOwnerOf(request) });
       return await sendEventStream(reply, stream, ANTHROPIC_MESSAGE_STREAM, (error) => request.log.debug({ err: error, model }, "stream failed after it began"));
     }
-    const result = await ctx.dispatcher.dispatch({ model, kind: "chat", dialect: "anthropic", body, priority: "sync", signal: controller.signal });
+    const result = await ctx.dispatcher.dispatch({ model, kind: "chat", dialect: "anthropic", body, priority: "sync", signal: controller.signal, owner: fileOwnerOf(request) });
     if (result.requestId) reply.header("x-upstream-request-id", result.requestId);
     const ok = result.statusCode >= 200 && result.statusCode < 300;
     return reply.code(result.statusCode).type("application/json").send(JSON.stringify(ok ? toWire(result) : (result.body ?? null)));

@@ -16,7 +16,7 @@ import { sendEventStream } from "../shared/event-stream.ts";
 import { GEMINI_ARRAY_STREAM, GEMINI_SSE_STREAM } from "./stream-formats.ts";
 import { checkRequest } from "../../dialects/gemini/request-checks.ts";
 import { field, isObject, type Json } from "../../dialects/gemini/wire.ts";
-import { callerOf } from "../shared/caller.ts";
+import { callerOf, fileOwnerOf } from "../shared/caller.ts";
 
 export type SyncVerb = "generateContent" | "streamGenerateContent" | "embedContent" | "batchEmbedContents";
 
@@ -40,11 +40,11 @@ export async function runSync(ctx: AppContext, rawModel: string, verb: SyncVerb,
     if (!reply.raw.writableFinished) controller.abort();
   });
   const dispatch = (body: Json, itemModel: string): Promise<EngineReply> =>
-    ctx.dispatcher.dispatch({ model: itemModel, kind, dialect: "gemini", body, priority: "sync", signal: controller.signal });
+    ctx.dispatcher.dispatch({ model: itemModel, kind, dialect: "gemini", body, priority: "sync", signal: controller.signal, owner: fileOwnerOf(request) });
   try {
     if (verb === "streamGenerateContent") {
       const body = checked(ctx, request.body, "request", kind, model);
-      const stream = await ctx.dispatcher.dispatchStream({ model, kind, dialect: "gemini", body, priority: "sync", signal: controller.signal });
+      const stream = await ctx.dispatcher.dispatchStream({ model, kind, dialect: "gemini", body, priority: "sync", signal: controller.signal, owner: fileOwnerOf(request) });
       const format = (request.query as Record<string, unknown>).alt === "sse" ? GEMINI_SSE_STREAM : GEMINI_ARRAY_STREAM;
       return await sendEventStream(reply, stream, format, (error) => request.log.debug({ err: error, model }, "stream failed after it began"));
     }

@@ -13,7 +13,7 @@ import { DEFAULT_MODERATION_MODEL, KIND_NOUN } from "../../dialects/openai/endpo
 import { engineErrorReply } from "./errors.ts";
 import { sendEventStream } from "../shared/event-stream.ts";
 import { OPENAI_COMPLETION_STREAM } from "./stream-formats.ts";
-import { callerOf } from "../shared/caller.ts";
+import { callerOf, fileOwnerOf } from "../shared/caller.ts";
 
 export async function registerInferenceRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
   const routes: [string, CallKind][] = [
@@ -69,10 +69,10 @@ async function passthrough(ctx: AppContext, kind: CallKind, request: FastifyRequ
   reply.raw.once("close", onClose);
   try {
     if (streaming) {
-      const stream = await ctx.dispatcher.dispatchStream({ model, kind, dialect: "openai", body: fields, priority: "sync", signal: controller.signal });
+      const stream = await ctx.dispatcher.dispatchStream({ model, kind, dialect: "openai", body: fields, priority: "sync", signal: controller.signal, owner: fileOwnerOf(request) });
       return await sendEventStream(reply, stream, OPENAI_COMPLETION_STREAM, (error) => request.log.debug({ err: error, model }, "stream failed after it began"));
     }
-    const result = await ctx.dispatcher.dispatch({ model, kind, dialect: "openai", body: fields, priority: "sync", signal: controller.signal });
+    const result = await ctx.dispatcher.dispatch({ model, kind, dialect: "openai", body: fields, priority: "sync", signal: controller.signal, owner: fileOwnerOf(request) });
     if (result.requestId) reply.header("x-upstream-request-id", result.requestId);
     return reply.code(result.statusCode).type("application/json").send(JSON.stringify(result.body ?? null));
   } catch (error) {

@@ -18,7 +18,7 @@ import { TranslationError } from "../../dialects/translate/translation-error.ts"
 import { sendEventStream } from "../shared/event-stream.ts";
 import { engineErrorReply } from "./errors.ts";
 import { OPENAI_RESPONSE_STREAM } from "./stream-formats.ts";
-import { callerOf } from "../shared/caller.ts";
+import { callerOf, fileOwnerOf } from "../shared/caller.ts";
 
 export async function registerResponsesRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
   app.post("/responses", async (request, reply) => respond(ctx, request, reply));
@@ -45,12 +45,12 @@ async function respond(ctx: AppContext, request: FastifyRequest, reply: FastifyR
   });
   try {
     if (body.stream === true) {
-      const stream = await ctx.dispatcher.dispatchStream({ model, kind: "chat", dialect: "openai", body: { ...chat, stream_options: { include_usage: true } }, priority: "sync", signal: controller.signal });
+      const stream = await ctx.dispatcher.dispatchStream({ model, kind: "chat", dialect: "openai", body: { ...chat, stream_options: { include_usage: true } }, priority: "sync", signal: controller.signal, owner: fileOwnerOf(request) });
       const translator = new ChatToResponsesStream(echo);
       const events = new ChunkPipe(stream.chunks, (chunk) => translator.chunk(chunk.data), () => translator.end());
       return await sendEventStream(reply, { requestId: stream.requestId, chunks: events }, OPENAI_RESPONSE_STREAM, (error) => request.log.debug({ err: error, model }, "stream failed after it began"));
     }
-    const result = await ctx.dispatcher.dispatch({ model, kind: "chat", dialect: "openai", body: chat, priority: "sync", signal: controller.signal });
+    const result = await ctx.dispatcher.dispatch({ model, kind: "chat", dialect: "openai", body: chat, priority: "sync", signal: controller.signal, owner: fileOwnerOf(request) });
     if (result.requestId) reply.header("x-upstream-request-id", result.requestId);
     const ok = result.statusCode >= 200 && result.statusCode < 300;
     return reply.code(result.statusCode).type("application/json").send(JSON.stringify(ok ? chatToResponse(result.body, echo) : (result.body ?? null)));

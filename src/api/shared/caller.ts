@@ -35,6 +35,15 @@ export async function visibleBatch(ctx: AppContext, caller: Caller, id: string):
   return batch !== null && canSee(caller, batch.tenant) ? batch : null;
 }
 
+/**
+ * Whose Files a sync request of `request`'s caller may name in its media parts (EngineRequest.owner): its
+ * own tenant's, or any for an admin (as admins see every File).
+ */
+export function fileOwnerOf(request: FastifyRequest): string | null {
+  const caller = callerOf(request);
+  return caller.role === "admin" ? null : caller.tenant;
+}
+
 export function requireAdmin(caller: Caller): void {
   if (caller.role !== "admin") throw new AppError("permission_denied", "This operation needs an admin key; the key sent is a member key of tenant '" + caller.tenant + "'.");
 }
