@@ -1,10 +1,17 @@
 /**
- * A Model's lane in the ModelDispatcher: its slots (the adaptive limit), the four FIFO queues of requests
- * waiting for one, and the pause a 429 with Retry-After puts on it. State only; the Dispatcher drives it.
+ * A Model's lane in the ModelDispatcher: the four FIFO queues of requests waiting for a slot, and the
+ * Model's backends (`BackendLane`), each with its own slots (the adaptive limit), pause after a 429 with
+ * Retry-After, deadlines and, when the Model has several, circuit breaker. A Model without `backends` has
+ * one. Requests wait per Model and take a backend only when granted a slot (late binding), so a queued
+ * request goes to whichever backend frees a slot first that it may use. State only; the Dispatcher drives it.
  */
 import type { ModelConfig } from "../config/config.ts";
-import { EngineError } from "../core/engine.ts";
+import { backendsOf } from "../config/backends.ts";
+import type { BackendLoad } from "../core/dispatcher.ts";
+import { EngineError, type Engine } from "../core/engine.ts";
 import { AdaptiveLimit, isOverloadStatus, type AdaptiveLimitOptions } from "./adaptive-limit.ts";
+import { backendAllowances } from "./backend-allowance.ts";
+import { BREAKER_DEFAULTS, breakerOutcome, CircuitBreaker } from "./circuit-breaker.ts";
 import { Fifo } from "./fifo.ts";
 import { SharedDeadlines } from "./shared-deadlines.ts";
 
@@ -15,47 +22,63 @@ export const BATCH_RETRY = 2;
 export const BATCH = 3;
 
 export interface Waiter {
-  grant: () => void;
+  grant: (backend: BackendLane) => void;
   reject: (error: EngineError) => void;
   signal: AbortSignal | undefined;
   /** The Batch of a Batch Item (cancelBatch rejects its waiters). */
   batchId: string | undefined;
+  /** A failover: the backend that just failed it, avoided while another is usable. */
+  avoid: BackendLane | null;
   onAbort: (() => void) | null;
   /** Granted, aborted or rejected: skipped when met in a queue (removal from a queue is lazy). */
   settled: boolean;
 }
 
-export class Lane {
+export class BackendLane {
   running = 0;
-  /** The in-flight limit: the Model's `concurrency` (or this process's share of it) as a ceiling, learned below it. */
+  /** The in-flight limit: the backend's `concurrency` (or this process's share of it) as a ceiling, learned below it. */
   readonly limit: AdaptiveLimit;
-  /** Unsettled waiters across the queues. */
-  queued = 0;
-  /** Requests sleeping before a retry. */
-  sleeping = 0;
-  readonly queues = [new Fifo<Waiter>(), new Fifo<Waiter>(), new Fifo<Waiter>(), new Fifo<Waiter>()];
+  readonly adaptive: boolean;
   paused = false;
   /** Clock time the current pause ends (only meaningful while `paused`). */
   pauseEndMs = 0;
-  /** Signals of running attempts, aborted by close(). */
+  /** Signals of running attempts, aborted by close() and cancelBatch(). */
   readonly deadlines: SharedDeadlines;
+  /** Batch requests it may run at once (backend-allowance.ts); its whole limit unless dearer than needed. */
+  allowance = Infinity;
+  /** Attempts served (succeeded) and failed with a backend fault, since creation (metrics, tests). */
+  served = 0;
+  faults = 0;
 
   constructor(
+    /** Its name in metrics (`backendName`; the Model's name when it has no `backends`). */
     readonly name: string,
+    readonly model: ModelConfig,
+    readonly engine: Engine,
     ceiling: number,
     adaptive: AdaptiveLimitOptions | null,
+    readonly breaker: CircuitBreaker | null,
     abortReason: (reason: unknown) => EngineError,
   ) {
     this.deadlines = new SharedDeadlines(abortReason);
-    // Not adaptive: a limit that starts at the ceiling and never hears of overload (see `attempt`).
+    // Not adaptive: a limit that starts at the ceiling and never hears of overload (see `attemptEnded`).
     this.limit = new AdaptiveLimit(ceiling, adaptive ?? { initial: ceiling });
     this.adaptive = adaptive !== null;
   }
 
-  readonly adaptive: boolean;
-
   get concurrency(): number {
     return this.limit.current;
+  }
+
+  load(): BackendLoad {
+    const breaker = this.breaker?.state ?? "closed";
+    return { name: this.name, running: this.running, concurrency: this.concurrency, allowance: Math.min(this.allowance, this.concurrency), breaker, served: this.served, faults: this.faults };
+  }
+
+  /** Whether a request of this kind may start here now (`full`: sync and failovers, beyond the allowance). */
+  canTake(full: boolean): boolean {
+    if (this.paused || this.running >= (full ? this.concurrency : Math.min(this.allowance, this.concurrency))) return false;
+    return this.breaker === null || this.breaker.admits();
   }
 
   /** A new ceiling (a changed share or config); true when it rose, so waiters may be granted. */
@@ -69,18 +92,127 @@ export class Lane {
 
   /**
    * Attempt `number` (from `limit.started()`) ended: a success after `durationMs` (failure null) may raise
-   * the limit, an overload status lowers it. True when the limit rose.
+   * the limit, an overload status lowers it; the breaker hears of it. True when the limit rose or the
+   * breaker closed (waiters may be granted).
    */
   attemptEnded(number: number, durationMs: number, failure: unknown): boolean {
-    if (!this.adaptive) return false;
+    const wasAdmitting = this.breaker?.admits() ?? true;
+    this.breaker?.ended(breakerOutcome(failure));
+    const reopened = !wasAdmitting && (this.breaker?.admits() ?? true);
+    if (failure === null) this.served += 1;
+    else if (breakerOutcome(failure) === "fault") this.faults += 1;
+    if (!this.adaptive) return reopened;
     if (failure === null) {
       const before = this.limit.current;
       this.limit.succeeded(number, durationMs, this.running);
-      return this.limit.current > before;
+      return reopened || this.limit.current > before;
     }
     if (failure instanceof EngineError && isOverloadStatus(failure.statusCode)) this.limit.overloaded(number);
-    return false;
+    return reopened;
   }
+}
+
+export class Lane {
+  /** Unsettled waiters across the queues. */
+  queued = 0;
+  /** Requests sleeping before a retry. */
+  sleeping = 0;
+  readonly queues = [new Fifo<Waiter>(), new Fifo<Waiter>(), new Fifo<Waiter>(), new Fifo<Waiter>()];
+  /** Batch Items per second the queued deadlines need (Dispatcher.setDeadlineDemand); 0: none pressing. */
+  demand = 0;
+  /** Clock time the allowances were last planned. */
+  plannedAtMs = -Infinity;
+
+  constructor(
+    readonly name: string,
+    /** Cheapest first (`priceRank`); one for a Model without `backends`. */
+    readonly backends: readonly BackendLane[],
+  ) {}
+
+  get running(): number {
+    return this.backends.reduce((sum, backend) => sum + backend.running, 0);
+  }
+
+  get concurrency(): number {
+    return this.backends.reduce((sum, backend) => sum + backend.concurrency, 0);
+  }
+
+  /**
+   * The backend a request of queue `rank` takes now, or null when none may: the cheapest that can take it,
+   * skipping `avoid` (a failover) while any other backend is not open. Batch requests stay within each
+   * backend's allowance; sync requests and failovers may use any backend's whole limit.
+   */
+  pick(rank: number, avoid: BackendLane | null): BackendLane | null {
+    const full = rank === SYNC || rank === SYNC_RETRY || avoid !== null;
+    const skip = avoid !== null && this.backends.some((backend) => backend !== avoid && (backend.breaker?.state ?? "closed") !== "open") ? avoid : null;
+    for (const backend of this.backends) {
+      if (backend !== skip && backend.canTake(full)) return backend;
+    }
+    return null;
+  }
+
+  /**
+   * The next waiter to grant and the backend it takes, taken off its queue and settled; null when none can
+   * go now. The oldest waiter of each rank, best rank first, takes the cheapest backend it may use; one
+   * that may use none (a Batch request while only dearer backends beyond their allowance have room) leaves
+   * the slot to the next rank.
+   */
+  nextGrant(): { waiter: Waiter; backend: BackendLane } | null {
+    if (this.queued === 0) return null;
+    for (const [rank, queue] of this.queues.entries()) {
+      let waiter = queue.peek();
+      while (waiter?.settled) {
+        queue.shift();
+        waiter = queue.peek();
+      }
+      if (waiter === undefined) continue;
+      const backend = this.pick(rank, waiter.avoid);
+      if (backend === null) continue;
+      queue.shift();
+      settle(waiter);
+      this.queued -= 1;
+      return { waiter, backend };
+    }
+    return null;
+  }
+
+  /** Re-plans each backend's Batch allowance from the demand and what is known of their pace. */
+  planAllowances(nowMs: number): void {
+    this.plannedAtMs = nowMs;
+    if (this.backends.length === 1) return;
+    const allowances = backendAllowances(
+      this.backends.map((backend) => ({ limit: backend.concurrency, latencyMs: backend.limit.latencyMs, usable: backend.breaker?.state !== "open" })),
+      this.demand,
+    );
+    for (const [index, backend] of this.backends.entries()) backend.allowance = allowances[index] ?? 0;
+  }
+}
+
+/** Granted, aborted or rejected: no longer listening to its caller's signal. */
+export function settle(waiter: Waiter): void {
+  waiter.settled = true;
+  if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener("abort", waiter.onAbort);
+}
+
+/** The lanes of `model`'s backends, cheapest first; `engineFor` gives each its Engine, `ceiling` its slots. */
+export function backendLanes(model: ModelConfig, deps: { engineFor: (backend: ModelConfig) => Engine; ceiling: (backend: ModelConfig) => number; now: () => number; abortReason: (reason: unknown) => EngineError }): BackendLane[] {
+  const several = model.backends !== undefined;
+  const lanes = backendsOf(model).map((backend) => {
+    const breaker = several ? new CircuitBreaker({ ...BREAKER_DEFAULTS, ...model.breaker }, deps.now) : null;
+    return new BackendLane(backend.backendName ?? model.name, backend, deps.engineFor(backend), deps.ceiling(backend), adaptiveOptions(backend), breaker, deps.abortReason);
+  });
+  // Stable: equal (or no) prices keep the config's order.
+  return lanes.map((lane, index) => ({ lane, index })).sort((a, b) => priceRank(a.lane.model) - priceRank(b.lane.model) || a.index - b.index).map(({ lane }) => lane);
+}
+
+/**
+ * What ranks backends by price: USD per 1M tokens at their Batch price, input and output blended 3:1 (a
+ * common blend: prompts are longer than answers). Unpriced: all equal.
+ */
+export function priceRank(model: ModelConfig): number {
+  const price = model.price;
+  if (price === undefined) return 0;
+  return ((3 * price.input + price.output) / 4) * (1 - (price.batchDiscount ?? 0));
 }
 
 /** A Model's AIMD settings, or null when its limit is fixed at the ceiling (`adaptive: false`). */
@@ -89,4 +221,3 @@ export function adaptiveOptions(model: ModelConfig): AdaptiveLimitOptions | null
   if (setting === false) return null;
   return setting === true ? {} : setting;
 }
-
