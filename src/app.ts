@@ -82,8 +82,16 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const metrics = observability.metrics(store);
   const owner = `${hostname()}:${process.pid}:${randomToken(8)}`;
   let shares: CapacityShares | null = null;
-  const ceiling = (model: ModelConfig): number => shares?.ceiling(model) ?? model.concurrency;
-  const dispatcher = new ModelDispatcher({ resolve: (name) => engines.resolve(catalog, name), clock, logger, metrics, ceiling, cancelRunning: config.worker.cancelRunning });
+  // Shares are per Model (its own engine's concurrency); each other backend takes the same fraction of its own.
+  const ceiling = (backend: ModelConfig): number => {
+    const model = catalog.get(backend.name);
+    if (shares === null || model === undefined) return backend.concurrency;
+    return backend === model ? shares.ceiling(model) : Math.max(1, Math.floor((backend.concurrency * shares.ceiling(model)) / model.concurrency));
+  };
+  const dispatcher = new ModelDispatcher({
+    resolve: (name) => engines.resolve(catalog, name), engineFor: (backend) => engines.engineFor(backend),
+    clock, logger, metrics, ceiling, cancelRunning: config.worker.cancelRunning,
+  });
   // PostgreSQL: several processes may send to the same upstreams; they split each Model's concurrency.
   if (config.databaseUrl !== null) shares = shareCapacity({ store, owner, models: config.models, dispatcher, clock, logger });
   observability.watch({ store, dispatcher, models: catalog.names() });

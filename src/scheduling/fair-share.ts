@@ -157,3 +157,24 @@ function reservations(byDeadline: readonly QueueEntry[], { nowMs, capacity }: Sc
   if (first !== null && need > 0) reserved.set(first, Math.min(1, need * DEADLINE_MARGIN));
   return reserved;
 }
+
+/**
+ * Items per second the Model must finish from now for every Batch in `batches` to meet its deadline: the
+ * EDF demand bound, the most, over the Batches in deadline order, of the work due by a deadline over the
+ * time left to it. Unlike the reservation (rule 2) a Batch that cannot make it still counts: this is what
+ * a Model with several backends spills onto dearer ones for (decision 0022), and a late Batch wants all of
+ * them. 0 when nothing is queued.
+ */
+export function deadlineDemand(batches: readonly QueueEntry[], nowMs: number): number {
+  let work = 0;
+  let need = 0;
+  for (const batch of [...batches].sort((a, b) => a.expiresAtMs - b.expiresAtMs)) {
+    if (batch.remaining <= 0) continue;
+    const secondsLeft = (batch.expiresAtMs - nowMs) / 1000;
+    // Past its deadline the Sweeper expires what is left: no rate finishes it in time.
+    if (secondsLeft <= 0) continue;
+    work += batch.remaining;
+    need = Math.max(need, work / secondsLeft);
+  }
+  return need;
+}
