@@ -82,15 +82,19 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const metrics = observability.metrics(store);
   const owner = `${hostname()}:${process.pid}:${randomToken(8)}`;
   let shares: CapacityShares | null = null;
-  // Shares are per Model (its own engine's concurrency); each other backend takes the same fraction of its own.
+  // Shares are per Model (of its own engine's concurrency); each other backend takes the same fraction of
+  // its own concurrency, at least one slot while this process holds any of the Model's.
   const ceiling = (backend: ModelConfig): number => {
     const model = catalog.get(backend.name);
     if (shares === null || model === undefined) return backend.concurrency;
-    return backend === model ? shares.ceiling(model) : Math.max(1, Math.floor((backend.concurrency * shares.ceiling(model)) / model.concurrency));
+    const share = shares.ceiling(model);
+    if (backend === model || share === 0) return share;
+    return Math.max(1, Math.floor((backend.concurrency * share) / model.concurrency));
   };
   const dispatcher = new ModelDispatcher({
     resolve: (name) => engines.resolve(catalog, name), engineFor: (backend) => engines.engineFor(backend),
     clock, logger, metrics, ceiling, cancelRunning: config.worker.cancelRunning,
+    onStarved: () => shares?.nudge(),
   });
   // PostgreSQL: several processes may send to the same upstreams; they split each Model's concurrency.
   if (config.databaseUrl !== null) shares = shareCapacity({ store, owner, models: config.models, dispatcher, clock, logger });
@@ -168,10 +172,7 @@ function shareCapacity(deps: { store: Store; owner: string; models: readonly Mod
     ...deps,
     ledger: deps.store,
     logger: deps.logger.child({ component: "capacity" }),
-    wants: (model) => {
-      const load = dispatcher.load(model);
-      return load.running + load.waiting > 0;
-    },
+    load: (model) => dispatcher.load(model),
     onChange: (model) => dispatcher.refreshCeiling(model),
   });
 }

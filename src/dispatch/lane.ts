@@ -61,13 +61,21 @@ export class BackendLane {
     abortReason: (reason: unknown) => EngineError,
   ) {
     this.deadlines = new SharedDeadlines(abortReason);
+    this.ceiling = ceiling;
     // Not adaptive: a limit that starts at the ceiling and never hears of overload (see `attemptEnded`).
     this.limit = new AdaptiveLimit(ceiling, adaptive ?? { initial: ceiling });
     this.adaptive = adaptive !== null;
   }
 
+  /**
+   * The ceiling as given: the backend's `concurrency`, or the slots this process holds of it, which may be 0
+   * (another process holds them all). The adaptive limit's own ceiling is at least 1.
+   */
+  ceiling: number;
+
+  /** Attempts that may run at once now. */
   get concurrency(): number {
-    return this.limit.current;
+    return Math.min(this.limit.current, this.ceiling);
   }
 
   load(): BackendLoad {
@@ -83,7 +91,8 @@ export class BackendLane {
 
   /** A new ceiling (a changed share or config); true when it rose, so waiters may be granted. */
   setCeiling(ceiling: number): boolean {
-    const before = this.limit.ceiling;
+    const before = this.ceiling;
+    this.ceiling = ceiling;
     // Not adaptive: the limit is the ceiling, up or down.
     if (this.adaptive) this.limit.setCeiling(ceiling);
     else this.limit.fixAt(ceiling);

@@ -88,6 +88,8 @@ export interface ModelDispatcherOptions {
    * upstream (see src/worker/capacity-shares.ts); the backend lane's ceiling. Default: all of it.
    */
   ceiling?: (model: ModelConfig) => number;
+  /** Told when a request must wait because this process holds no slots of its Model (a ceiling of 0). */
+  onStarved?: (modelName: string) => void;
   /** What cancelBatch does to running requests (config `worker.cancelRunning`). Default "abort". */
   cancelRunning?: "abort" | "finish";
 }
@@ -322,7 +324,7 @@ export class ModelDispatcher implements Dispatcher {
     } else {
       for (const backend of lane.backends) {
         const ceiling = this.ceilingOf(backend.model);
-        if (backend.limit.ceiling !== ceiling) this.setCeiling(lane, backend, ceiling);
+        if (backend.ceiling !== ceiling) this.setCeiling(lane, backend, ceiling);
       }
     }
     return lane;
@@ -351,6 +353,7 @@ export class ModelDispatcher implements Dispatcher {
       const backend = lane.pick(rank, avoid);
       if (backend !== null) return this.take(backend);
     }
+    if (lane.backends.every((backend) => backend.ceiling === 0)) this.options.onStarved?.(lane.name);
     return new Promise<BackendLane>((grant, reject) => {
       const waiter: Waiter = { grant, reject, signal, batchId, avoid, onAbort: null, settled: false };
       if (signal !== undefined) {

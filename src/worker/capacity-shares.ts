@@ -2,30 +2,34 @@
  * CapacityShares: several spool processes on one PostgreSQL split each Model's configured `concurrency`, so
  * that together they never send an upstream more than that (docs/decisions/0020-adaptive-concurrency-capacity.md).
  *
- * Every `beatMs` each process writes to the capacity ledger (src/store/capacity-ledger.ts) whether it has
- * requests for each Model (running or queued in its Dispatcher) and reads how many live processes there
- * are and how many want each Model. Its share, the ceiling of its Dispatcher lane, is
- * `floor(concurrency / n)` (at least 1): `n` is the processes wanting the Model when this one does, and
- * every live process when it does not, so an idle process that gets work starts within a share that
- * assumes everyone is busy, instead of at the whole budget. Processes with work split what idle ones leave. Below the share, each process's adaptive limit (AIMD) still learns what
- * the upstream accepts; since every process sees the upstream's 429s, their limits converge together.
+ * Slots are held, not guessed. Every beat, in one transaction that excludes every other process's beat
+ * (src/store/capacity-ledger.ts), a process reads every live process's demand and held slots, works out its
+ * fair target (max-min: no process gets more than it would use, the rest split evenly), and takes
+ * `min(target, concurrency - what the others hold)`; slots beyond its target it keeps until another
+ * process is owed them, so an idle process does not have to beat before its next request. A process giving
+ * slots back lowers its ceiling at once, but its row keeps counting what may still be running until that
+ * has drained, so the slots it gives back are free before anyone else can take them. The sum of what runs everywhere thus
+ * stays within `concurrency` at every moment, not just on average.
  *
- * Between beats the shares are up to `beatMs` old: a process that gets work while the others run on the
- * whole budget can make the sum exceed it by its share until their next beat (at most `beatMs`). A dead process's rows stop counting after `staleMs`.
- * A Store that cannot answer leaves the shares as they were (logged once per outage).
+ * The price is latency of rebalancing: a process that gets work while another holds every slot waits until
+ * the other's next beat releases some. Beats come every `beatMs`, and every `beatMs / 5` while a process
+ * is below its target or draining, and at once when a lane with no slots gets a request (`nudge`).
+ * Before its first beat a process holds nothing. If the Store cannot answer for half the time after which
+ * the others would forget this process's row, it falls back to `concurrency / processes seen at the last
+ * beat` (safe as long as no process joins meanwhile, which needs the Store anyway).
  */
 import type { Logger } from "pino";
 import type { ModelConfig } from "../config/config.ts";
 import type { Clock } from "../core/clock.ts";
-import type { CapacityCount, CapacityLedger } from "../store/capacity-ledger.ts";
+import type { CapacityClaim, CapacityLedger, CapacityRow } from "../store/capacity-ledger.ts";
 
 export interface CapacitySharesOptions {
   ledger: CapacityLedger;
   owner: string;
   models: readonly ModelConfig[];
-  /** Whether this process has requests for `model` now (running or waiting in its Dispatcher). */
-  wants: (model: string) => boolean;
-  /** Told when a Model's share changed, so the Dispatcher applies it at once. */
+  /** This process's requests for `model` now: running, and waiting for a slot. */
+  load: (model: string) => { running: number; waiting: number };
+  /** Told when a Model's ceiling changed, so the Dispatcher applies it at once. */
   onChange: (model: string) => void;
   clock: Clock;
   logger?: Logger;
@@ -35,31 +39,44 @@ export interface CapacitySharesOptions {
 export const DEFAULT_BEAT_MS = 1_000;
 
 export class CapacityShares {
-  private readonly shares = new Map<string, number>();
+  /** The slots this process may use per Model (its Dispatcher lanes' ceilings). */
+  private readonly ceilings = new Map<string, number>();
   private readonly beatMs: number;
+  private readonly staleMs: number;
   private timer: NodeJS.Timeout | null = null;
+  private running = false;
   private beating: Promise<void> | null = null;
   private failing = false;
+  private lastBeatMs: number | null = null;
+  private processesSeen = 1;
+  /** Whether the last beat left a Model below its target or draining (then the next beat comes sooner). */
+  private unsettled = false;
 
   constructor(private readonly options: CapacitySharesOptions) {
     this.beatMs = options.beatMs ?? DEFAULT_BEAT_MS;
+    this.staleMs = this.beatMs * 5;
   }
 
-  /** This process's ceiling for `model`: its share, or the whole `concurrency` before the first beat. */
+  /** This process's ceiling for `model`: the slots it holds (none before its first beat). */
   ceiling(model: ModelConfig): number {
-    return this.shares.get(model.name) ?? model.concurrency;
+    return this.ceilings.get(model.name) ?? 0;
   }
 
   start(): void {
-    if (this.timer !== null) return;
-    void this.beat();
-    this.timer = setInterval(() => void this.beat(), this.beatMs);
-    this.timer.unref();
+    if (this.running) return;
+    this.running = true;
+    void this.beatAndSchedule();
   }
 
-  /** Stops beating and leaves the ledger, so the other processes take this one's share at their next beat. */
+  /** A lane with no slots got a request: beat now rather than at the next tick. */
+  nudge(): void {
+    if (this.running) void this.beat();
+  }
+
+  /** Stops beating and leaves the ledger, so the other processes may take this one's slots at their next beat. */
   async stop(): Promise<void> {
-    if (this.timer !== null) clearInterval(this.timer);
+    this.running = false;
+    if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     await this.beating;
     await this.options.ledger.leaveCapacity(this.options.owner).catch(() => undefined);
@@ -71,27 +88,102 @@ export class CapacityShares {
     return this.beating;
   }
 
+  private async beatAndSchedule(): Promise<void> {
+    await this.beat();
+    if (!this.running) return;
+    this.timer = setTimeout(() => void this.beatAndSchedule(), this.unsettled ? Math.ceil(this.beatMs / 5) : this.beatMs);
+    this.timer.unref();
+  }
+
   private async beatOnce(): Promise<void> {
     const { models, ledger, owner, clock } = this.options;
-    const demands = models.map((model) => ({ model: model.name, wants: this.options.wants(model.name) }));
-    let counts: Record<string, CapacityCount>;
+    const loads = new Map(models.map((model) => [model.name, this.options.load(model.name)]));
+    // Set by `decide`; a transaction redone calls it again, and the last call is the one committed.
+    let claims: readonly ShareClaim[] = [];
+    let processes = 1;
     try {
-      counts = await ledger.beatCapacity({ owner, demands, nowMs: clock.now(), staleMs: this.beatMs * 5 });
+      await ledger.beatCapacity({
+        owner,
+        nowMs: clock.now(),
+        staleMs: this.staleMs,
+        decide: (rows) => {
+          processes = new Set([owner, ...rows.map((row) => row.owner)]).size;
+          claims = models.map((model) => {
+            const load = loads.get(model.name) ?? { running: 0, waiting: 0 };
+            return claimFor(model, owner, load, this.ceilings.get(model.name) ?? 0, rows);
+          });
+          return claims;
+        },
+      });
     } catch (error) {
-      if (!this.failing) this.options.logger?.warn({ err: error }, "could not share model concurrency through the store; keeping the current shares");
-      this.failing = true;
+      this.beatFailed(error);
       return;
     }
     this.failing = false;
-    for (const [index, model] of models.entries()) {
-      const count = counts[model.name] ?? { live: 1, wanting: 0 };
-      // Wanting it: split among the processes that do. Idle: assume every live process will want it.
-      const processes = demands[index]?.wants ? count.wanting : count.live;
-      const share = Math.max(1, Math.floor(model.concurrency / Math.max(1, processes)));
-      if (this.shares.get(model.name) === share) continue;
-      this.shares.set(model.name, share);
-      this.options.logger?.debug({ model: model.name, share, processes }, "model concurrency share changed");
-      this.options.onChange(model.name);
+    this.lastBeatMs = clock.now();
+    this.processesSeen = processes;
+    this.unsettled = false;
+    for (const claim of claims) {
+      const model = models.find((candidate) => candidate.name === claim.model);
+      if (model === undefined) continue;
+      if (claim.held > claim.grant || claim.grant < claim.target) this.unsettled = true;
+      this.setCeiling(model.name, claim.grant);
     }
   }
+
+  private beatFailed(error: unknown): void {
+    if (!this.failing) this.options.logger?.warn({ err: error }, "could not share model concurrency through the store; keeping the current shares");
+    this.failing = true;
+    // Once the others may have forgotten this process's row, its slots are no longer its own.
+    const silentMs = this.lastBeatMs === null ? 0 : this.options.clock.now() - this.lastBeatMs;
+    if (this.lastBeatMs === null || silentMs < this.staleMs / 2) return;
+    for (const model of this.options.models) this.setCeiling(model.name, Math.max(1, Math.floor(model.concurrency / this.processesSeen)));
+  }
+
+  private setCeiling(model: string, ceiling: number): void {
+    if (this.ceilings.get(model) === ceiling) return;
+    this.ceilings.set(model, ceiling);
+    this.options.logger?.debug({ model, ceiling }, "model concurrency share changed");
+    this.options.onChange(model);
+  }
+}
+
+/** A ledger row plus what this process makes of it. */
+export interface ShareClaim extends CapacityClaim {
+  /** The slots it may start requests in: its new ceiling. */
+  grant: number;
+  /** Its fair share; above `grant` while others still hold slots it is owed. */
+  target: number;
+}
+
+/**
+ * This process's row for `model`, given every live row. `held` also covers what may still be running under
+ * the previous ceiling, so slots being given back are never handed to another process before they drain.
+ */
+export function claimFor(model: ModelConfig, owner: string, load: { running: number; waiting: number }, ceiling: number, rows: readonly CapacityRow[]): ShareClaim {
+  const demand = Math.min(model.concurrency, load.running + load.waiting);
+  const others = rows.filter((row) => row.model === model.name && row.owner !== owner);
+  const targets = fairTargets(model.concurrency, [...others, { owner, demand }]);
+  const target = targets.get(owner) ?? 0;
+  const free = Math.max(0, model.concurrency - others.reduce((sum, row) => sum + row.held, 0));
+  // Slots nobody else is owed are kept even when idle: a lone process then never waits for a beat.
+  const othersOwed = others.some((row) => row.held < (targets.get(row.owner) ?? 0));
+  const grant = Math.min(othersOwed ? target : Math.max(target, ceiling), free);
+  return { model: model.name, demand, held: Math.max(grant, ceiling, load.running), grant, target };
+}
+
+/**
+ * Max-min fair split of `concurrency` slots: processes wanting little get what they want, the rest split
+ * what is left evenly (owner order breaks ties, so every process computes the same split).
+ */
+export function fairTargets(concurrency: number, demands: readonly { owner: string; demand: number }[]): Map<string, number> {
+  const sorted = [...demands].sort((a, b) => a.demand - b.demand || (a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : 0));
+  const targets = new Map<string, number>();
+  let remaining = concurrency;
+  sorted.forEach((entry, index) => {
+    const give = Math.min(entry.demand, Math.floor(remaining / (sorted.length - index)));
+    targets.set(entry.owner, give);
+    remaining -= give;
+  });
+  return targets;
 }

@@ -166,6 +166,27 @@ describe("ModelDispatcher against an OpenAI-compatible upstream", () => {
     expect(upstream.countsByKey.get("abort in backoff")).toBe(1);
   });
 
+  it("holds requests while this process holds no slots of the Model, says so, and runs them once it gets some", async () => {
+    let ceiling = 0;
+    const starved: string[] = [];
+    const shared = new ModelDispatcher({
+      resolve: (name) => (name === "gpt-test" ? { engine, model } : undefined),
+      sleep: sleeps.sleep,
+      ceiling: () => ceiling,
+      onStarved: (name) => starved.push(name),
+    });
+    const pending = shared.dispatch({ model: "gpt-test", kind: "chat", dialect: "openai", body: chat("held"), priority: "sync" });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(upstream.countsByKey.get("held")).toBeUndefined();
+    expect(starved).toEqual(["gpt-test"]);
+    expect(shared.load("gpt-test")).toMatchObject({ running: 0, waiting: 1, concurrency: 0 });
+    ceiling = 2;
+    shared.refreshCeiling("gpt-test");
+    expect((await pending).statusCode).toBe(200);
+    expect(upstream.countsByKey.get("held")).toBe(1);
+    await shared.close();
+  });
+
   it("throws unknown_model for a Model that is not configured", async () => {
     const error = await rejection(dispatcher.dispatch({ model: "nope", kind: "chat", dialect: "openai", body: chat("x"), priority: "sync" }));
     expect(error).toBeInstanceOf(AppError);

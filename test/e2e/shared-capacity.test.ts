@@ -21,10 +21,7 @@ afterAll(async () => {
   await upstream?.close();
 });
 
-// Disabled at the end of session 3: after the merge of scheduling, streaming and capacity work it sees 22-72
-// of 2,000 requests refused by the upstream's capacity (0 expected; 159 without sharing). Issue 12 stays open
-// on this; see the closing note. Re-enable once the overshoot is found.
-describe.skip("one upstream budget shared by processes on PostgreSQL", () => {
+describe("one upstream budget shared by processes on PostgreSQL", () => {
   it("two worker processes together stay within the Model's concurrency", async () => {
     const total = 2_000;
     upstream = await startFakeOpenAIUpstream({ latencyMs: 20 });
@@ -59,7 +56,7 @@ describe.skip("one upstream budget shared by processes on PostgreSQL", () => {
     expect(done.request_counts).toEqual({ total, completed: total, failed: 0 });
     expect(upstream.rejectedByCapacity).toBe(0);
     expect(upstream.maxInFlight).toBeLessThanOrEqual(32);
-    // One process alone is held to 16: more in flight means both sent at once.
+    // The budget is used, not just respected: the processes hand slots to each other rather than idling.
     expect(upstream.maxInFlight).toBeGreaterThan(16);
   }, 180_000);
 });

@@ -41,7 +41,7 @@ import * as scheduling from "./scheduling-sql.ts";
 import { migrate } from "./migrate.ts";
 import * as webhooks from "./webhooks-sql.ts";
 import type { FailureCount, ModelQueue, TimelineBucket } from "../store-insights.ts";
-import type { CapacityBeat, CapacityCount } from "../capacity-ledger.ts";
+import type { CapacityBeat, CapacityClaim } from "../capacity-ledger.ts";
 import type { ModelThroughput, QueuedBatch } from "../scheduling-views.ts";
 import type { WebhookAttemptOutcome, WebhookClaim, WebhookDelivery, WebhookDeliveryQuery } from "../webhook-outbox.ts";
 
@@ -160,7 +160,7 @@ export class PostgresStore implements Store {
     return webhooks.listWebhookDeliveries(this.db, query);
   }
 
-  beatCapacity(beat: CapacityBeat): Promise<Record<string, CapacityCount>> {
+  beatCapacity(beat: CapacityBeat): Promise<readonly CapacityClaim[]> {
     return capacity.beatCapacity(this.db, beat);
   }
   leaveCapacity(owner: string): Promise<void> {

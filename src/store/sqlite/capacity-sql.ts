@@ -1,16 +1,18 @@
 /** The capacity ledger (src/store/capacity-ledger.ts) on SQLite: one process, but the same contract. */
-import type { CapacityBeat, CapacityCount } from "../capacity-ledger.ts";
+import type { CapacityBeat, CapacityClaim, CapacityRow } from "../capacity-ledger.ts";
 import type { SqliteDatabase } from "./database.ts";
 
-export function beatCapacity(db: SqliteDatabase, beat: CapacityBeat): Record<string, CapacityCount> {
+export function beatCapacity(db: SqliteDatabase, beat: CapacityBeat): readonly CapacityClaim[] {
+  // IMMEDIATE: the write lock is taken before the read, so two beats cannot both read the same free slots.
   return db.immediate(() => {
     db.statement("DELETE FROM capacity_shares WHERE seen_at_ms < ?").run(beat.nowMs - beat.staleMs);
+    const rows = db.statement("SELECT model, owner, demand, held FROM capacity_shares").all() as CapacityRow[];
+    const claims = beat.decide(rows);
     const upsert = db.statement(
-      "INSERT INTO capacity_shares (model, owner, wants, seen_at_ms) VALUES (?, ?, ?, ?) ON CONFLICT (model, owner) DO UPDATE SET wants = excluded.wants, seen_at_ms = excluded.seen_at_ms",
+      "INSERT INTO capacity_shares (model, owner, demand, held, seen_at_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT (model, owner) DO UPDATE SET demand = excluded.demand, held = excluded.held, seen_at_ms = excluded.seen_at_ms",
     );
-    for (const demand of beat.demands) upsert.run(demand.model, beat.owner, demand.wants ? 1 : 0, beat.nowMs);
-    const rows = db.statement("SELECT model, COUNT(*) AS live, SUM(wants) AS wanting FROM capacity_shares GROUP BY model").all() as { model: string; live: number; wanting: number }[];
-    return Object.fromEntries(rows.map((row) => [row.model, { live: Number(row.live), wanting: Number(row.wanting) }]));
+    for (const claim of claims) upsert.run(claim.model, beat.owner, claim.demand, claim.held, beat.nowMs);
+    return claims;
   });
 }
 

@@ -35,7 +35,7 @@ import * as scheduling from "./scheduling-sql.ts";
 import { migrate } from "./migrate.ts";
 import * as webhooks from "./webhooks-sql.ts";
 import type { FailureCount, ModelQueue, TimelineBucket } from "../store-insights.ts";
-import type { CapacityBeat, CapacityCount } from "../capacity-ledger.ts";
+import type { CapacityBeat, CapacityClaim } from "../capacity-ledger.ts";
 import type { ModelThroughput, QueuedBatch } from "../scheduling-views.ts";
 import type { WebhookAttemptOutcome, WebhookClaim, WebhookDelivery, WebhookDeliveryQuery } from "../webhook-outbox.ts";
 import type { StoreLogger } from "../shared/store-logger.ts";
@@ -155,7 +155,7 @@ export class SqliteStore implements Store {
     return this.db.guard(() => webhooks.listWebhookDeliveries(this.db, query));
   }
 
-  async beatCapacity(beat: CapacityBeat): Promise<Record<string, CapacityCount>> {
+  async beatCapacity(beat: CapacityBeat): Promise<readonly CapacityClaim[]> {
     return this.db.guard(() => capacity.beatCapacity(this.db, beat));
   }
   async leaveCapacity(owner: string): Promise<void> {
