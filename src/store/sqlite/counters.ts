@@ -16,6 +16,8 @@ interface CountDelta {
   reused: number;
   inputTokens: number;
   outputTokens: number;
+  chargedNanoUsd: number;
+  chargedListNanoUsd: number;
 }
 
 export type CountField = "total" | "succeeded" | "failed" | "cancelled" | "expired" | "reused";
@@ -24,22 +26,27 @@ const APPLY_SQL = `
   UPDATE batches SET
     total_items = total_items + ?, succeeded_items = succeeded_items + ?, failed_items = failed_items + ?,
     cancelled_items = cancelled_items + ?, expired_items = expired_items + ?, reused_items = reused_items + ?,
-    input_tokens = input_tokens + ?, output_tokens = output_tokens + ?, updated_at_ms = ?
+    input_tokens = input_tokens + ?, output_tokens = output_tokens + ?,
+    charged_nano_usd = charged_nano_usd + ?, charged_list_nano_usd = charged_list_nano_usd + ?, updated_at_ms = ?
   WHERE id = ?`;
 
 export class CountDeltas {
   private readonly deltas = new Map<string, CountDelta>();
 
-  add(batchId: string, field: CountField, count = 1, usage?: ItemResult["usage"]): void {
+  add(batchId: string, field: CountField, count = 1, usage?: ItemResult["usage"], charge?: ItemResult["charge"]): void {
     let delta = this.deltas.get(batchId);
     if (!delta) {
-      delta = { total: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0, reused: 0, inputTokens: 0, outputTokens: 0 };
+      delta = { total: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0, reused: 0, inputTokens: 0, outputTokens: 0, chargedNanoUsd: 0, chargedListNanoUsd: 0 };
       this.deltas.set(batchId, delta);
     }
     delta[field] += count;
     if (usage) {
       delta.inputTokens += usage.inputTokens;
       delta.outputTokens += usage.outputTokens;
+    }
+    if (charge) {
+      delta.chargedNanoUsd += charge.batchNanoUsd;
+      delta.chargedListNanoUsd += charge.listNanoUsd;
     }
   }
 
@@ -51,7 +58,7 @@ export class CountDeltas {
   apply(db: SqliteDatabase, nowMs: number): void {
     const statement = db.statement(APPLY_SQL);
     for (const [batchId, d] of this.deltas) {
-      statement.run(d.total, d.succeeded, d.failed, d.cancelled, d.expired, d.reused, d.inputTokens, d.outputTokens, nowMs, batchId);
+      statement.run(d.total, d.succeeded, d.failed, d.cancelled, d.expired, d.reused, d.inputTokens, d.outputTokens, d.chargedNanoUsd, d.chargedListNanoUsd, nowMs, batchId);
     }
     this.deltas.clear();
   }
