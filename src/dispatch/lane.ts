@@ -49,6 +49,8 @@ export class BackendLane {
   /** Attempts served (succeeded) and failed with a backend fault, since creation (metrics, tests). */
   served = 0;
   faults = 0;
+  /** Smoothed latency of its successes (ms), null before the first: its pace, for the allowances. */
+  latencyMs: number | null = null;
 
   constructor(
     /** Its name in metrics (`backendName`; the Model's name when it has no `backends`). */
@@ -108,8 +110,10 @@ export class BackendLane {
     const wasAdmitting = this.breaker?.admits() ?? true;
     this.breaker?.ended(breakerOutcome(failure));
     const reopened = !wasAdmitting && (this.breaker?.admits() ?? true);
-    if (failure === null) this.served += 1;
-    else if (breakerOutcome(failure) === "fault") this.faults += 1;
+    if (failure === null) {
+      this.served += 1;
+      this.latencyMs = this.latencyMs === null ? durationMs : this.latencyMs * 0.9 + durationMs * 0.1;
+    } else if (breakerOutcome(failure) === "fault") this.faults += 1;
     if (!this.adaptive) return reopened;
     if (failure === null) {
       const before = this.limit.current;
@@ -190,7 +194,7 @@ export class Lane {
     this.plannedAtMs = nowMs;
     if (this.backends.length === 1) return;
     const allowances = backendAllowances(
-      this.backends.map((backend) => ({ limit: backend.concurrency, latencyMs: backend.limit.latencyMs, usable: backend.breaker?.state !== "open" })),
+      this.backends.map((backend) => ({ limit: backend.concurrency, latencyMs: backend.latencyMs, usable: backend.breaker?.state !== "open" })),
       this.demand,
     );
     for (const [index, backend] of this.backends.entries()) backend.allowance = allowances[index] ?? 0;
