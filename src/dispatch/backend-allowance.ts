@@ -7,9 +7,12 @@
  * the next cheapest, and so on, the last one only partly. Online, with `demand` the rate the queued
  * deadlines need now (the EDF demand bound: the most, over Batches in deadline order, of the work due by a
  * deadline over the time left to it, measured by the Worker lane from the queue), the same plan is: the
- * cheapest usable backend gets its whole limit, each next one the part of its limit that covers what the
- * cheaper ones leave of `demand`, rounded up to whole requests, the rest none. Re-planned as the queue and
- * measurements change, it corrects itself: ahead of plan, the demand falls and the dear backend gets less.
+ * cheapest usable backend gets its whole limit, each next one what the cheaper ones leave of `demand` as a
+ * rate of Batch starts (`rate`, Items per second; with the slots that rate needs at its pace, rounded up),
+ * the rest none. A rate rather than whole slots: one slot of a fast backend can be many times what is
+ * needed (one slot at 20 ms is 50 Items/s), and slots alone would overspend by that much. Re-planned as
+ * the queue and measurements change, it corrects itself: ahead of plan, the demand falls and the dear
+ * backend gets less.
  *
  * A backend's capacity is its limit over its smoothed latency (Little's law), known after its first
  * answer. A dearer backend whose pace is unknown gets one request at a time when demand reaches it, to learn
@@ -30,29 +33,43 @@ export interface BackendPace {
 /** Ask a little more than the bound: the pace is measured, and rounding and the last Items lag. */
 export const DEMAND_MARGIN = 1.05;
 
-/** Batch requests each backend may run at once, in the order given (cheapest first). */
-export function backendAllowances(backends: readonly BackendPace[], demand: number): number[] {
+/** What one backend may take of Batch traffic now. */
+export interface Allowance {
+  /** Batch requests it may run at once. */
+  slots: number;
+  /** Batch requests it may start per second; null: as many as its slots allow. */
+  rate: number | null;
+}
+
+const NONE: Allowance = { slots: 0, rate: null };
+
+/** What each backend may take of Batch traffic, in the order given (cheapest first). */
+export function backendAllowances(backends: readonly BackendPace[], demand: number): Allowance[] {
   let need = demand * DEMAND_MARGIN;
   let first = true;
   // Of the backend filled before: unknown, what it leaves of the demand is unknown too.
   let paceKnown = true;
-  return backends.map((backend) => {
-    if (!backend.usable) return 0;
+  return backends.map((backend): Allowance => {
+    if (!backend.usable) return NONE;
     const capacity = capacityOf(backend);
     if (first) {
       first = false;
       if (capacity === null) paceKnown = false;
       else need -= capacity;
-      return backend.limit;
+      return { slots: backend.limit, rate: null };
     }
-    if (need <= 0) return 0;
+    if (need <= 0) return NONE;
     if (capacity === null || !paceKnown) {
       need = 0; // one request learns the pace before more is asked
-      return 1;
+      return { slots: 1, rate: null };
     }
-    const slots = Math.min(backend.limit, Math.ceil((backend.limit * need) / capacity));
-    need -= (capacity * slots) / backend.limit;
-    return slots;
+    if (need >= capacity) {
+      need -= capacity;
+      return { slots: backend.limit, rate: null };
+    }
+    const rate = need;
+    need = 0;
+    return { slots: Math.min(backend.limit, Math.ceil((backend.limit * rate) / capacity)), rate };
   });
 }
 

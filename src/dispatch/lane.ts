@@ -46,6 +46,10 @@ export class BackendLane {
   readonly deadlines: SharedDeadlines;
   /** Batch requests it may run at once (backend-allowance.ts); its whole limit unless dearer than needed. */
   allowance = Infinity;
+  /** Batch requests it may start per second when only part of it is needed (a token bucket), else null. */
+  private spillRate: number | null = null;
+  private tokens = 0;
+  private tokensAtMs = 0;
   /** Attempts served (succeeded) and failed with a backend fault, since creation (metrics, tests). */
   served = 0;
   faults = 0;
@@ -86,9 +90,41 @@ export class BackendLane {
   }
 
   /** Whether a request of this kind may start here now (`full`: sync and failovers, beyond the allowance). */
-  canTake(full: boolean): boolean {
+  canTake(full: boolean, nowMs: number): boolean {
     if (this.paused || this.running >= (full ? this.concurrency : Math.min(this.allowance, this.concurrency))) return false;
-    return this.breaker === null || this.breaker.admits();
+    if (this.breaker !== null && !this.breaker.admits()) return false;
+    return full || this.spillRate === null || this.refill(nowMs) >= 1;
+  }
+
+  /** A request granted after `canTake(full)`: a Batch request spends a token of the spill rate. */
+  took(full: boolean): void {
+    if (!full && this.spillRate !== null) this.tokens -= 1;
+  }
+
+  /** A new allowance: `slots` at once, and at most `rate` starts per second (null: no rate). */
+  allow(slots: number, rate: number | null, nowMs: number): void {
+    this.allowance = slots;
+    if (rate !== null && this.spillRate === null) {
+      this.tokens = 1;
+      this.tokensAtMs = nowMs;
+    }
+    this.spillRate = rate;
+  }
+
+  /** Ms until a Batch start is allowed by the spill rate (0: now; null: the rate does not hold it). */
+  msUntilToken(nowMs: number): number | null {
+    if (this.spillRate === null || this.spillRate <= 0) return null;
+    const missing = 1 - this.refill(nowMs);
+    return missing <= 0 ? 0 : Math.ceil((missing / this.spillRate) * 1000);
+  }
+
+  /** Tokens now: the rate accrued since the last look, at most a quarter second's worth (and one). */
+  private refill(nowMs: number): number {
+    const rate = this.spillRate ?? 0;
+    const elapsed = Math.max(0, nowMs - this.tokensAtMs) / 1000;
+    this.tokens = Math.min(Math.max(1, rate / 4), this.tokens + rate * elapsed);
+    this.tokensAtMs = nowMs;
+    return this.tokens;
   }
 
   /** A new ceiling (a changed share or config); true when it rose, so waiters may be granted. */
@@ -135,6 +171,8 @@ export class Lane {
   demand = 0;
   /** Clock time the allowances were last planned. */
   plannedAtMs = -Infinity;
+  /** A pump is due when a spill rate allows the next start (ModelDispatcher.pump). */
+  wakeScheduled = false;
 
   constructor(
     readonly name: string,
@@ -155,13 +193,25 @@ export class Lane {
    * skipping `avoid` (a failover) while any other backend is not open. Batch requests stay within each
    * backend's allowance; sync requests and failovers may use any backend's whole limit.
    */
-  pick(rank: number, avoid: BackendLane | null): BackendLane | null {
+  pick(rank: number, avoid: BackendLane | null, nowMs: number): BackendLane | null {
     const full = rank === SYNC || rank === SYNC_RETRY || avoid !== null;
     const skip = avoid !== null && this.backends.some((backend) => backend !== avoid && (backend.breaker?.state ?? "closed") !== "open") ? avoid : null;
     for (const backend of this.backends) {
-      if (backend !== skip && backend.canTake(full)) return backend;
+      if (backend === skip || !backend.canTake(full, nowMs)) continue;
+      backend.took(full);
+      return backend;
     }
     return null;
+  }
+
+  /** Ms until a spill rate lets a waiting Batch request start on a backend with a free slot; null: none waits on a rate. */
+  msUntilSpill(nowMs: number): number | null {
+    let soonest: number | null = null;
+    for (const backend of this.backends) {
+      const ms = backend.running < Math.min(backend.allowance, backend.concurrency) ? backend.msUntilToken(nowMs) : null;
+      if (ms !== null && ms > 0 && (soonest === null || ms < soonest)) soonest = ms;
+    }
+    return soonest;
   }
 
   /**
@@ -170,7 +220,7 @@ export class Lane {
    * that may use none (a Batch request while only dearer backends beyond their allowance have room) leaves
    * the slot to the next rank.
    */
-  nextGrant(): { waiter: Waiter; backend: BackendLane } | null {
+  nextGrant(nowMs: number): { waiter: Waiter; backend: BackendLane } | null {
     if (this.queued === 0) return null;
     for (const [rank, queue] of this.queues.entries()) {
       let waiter = queue.peek();
@@ -179,7 +229,7 @@ export class Lane {
         waiter = queue.peek();
       }
       if (waiter === undefined) continue;
-      const backend = this.pick(rank, waiter.avoid);
+      const backend = this.pick(rank, waiter.avoid, nowMs);
       if (backend === null) continue;
       queue.shift();
       settle(waiter);
@@ -197,7 +247,7 @@ export class Lane {
       this.backends.map((backend) => ({ limit: backend.concurrency, latencyMs: backend.latencyMs, usable: backend.breaker?.state !== "open" })),
       this.demand,
     );
-    for (const [index, backend] of this.backends.entries()) backend.allowance = allowances[index] ?? 0;
+    for (const [index, backend] of this.backends.entries()) backend.allow(allowances[index]?.slots ?? 0, allowances[index]?.rate ?? null, nowMs);
   }
 }
 

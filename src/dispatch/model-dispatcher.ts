@@ -350,7 +350,7 @@ export class ModelDispatcher implements Dispatcher {
   private acquire(lane: Lane, rank: number, signal: AbortSignal | undefined, batchId: string | undefined, avoid: BackendLane | null): BackendLane | Promise<BackendLane> {
     if (lane.queued === 0) {
       this.planIfStale(lane);
-      const backend = lane.pick(rank, avoid);
+      const backend = lane.pick(rank, avoid, this.clock.now());
       if (backend !== null) return this.take(backend);
     }
     if (lane.backends.every((backend) => backend.ceiling === 0)) this.options.onStarved?.(lane.name);
@@ -385,10 +385,26 @@ export class ModelDispatcher implements Dispatcher {
     if (lane.backends.length > 1 && this.clock.now() - lane.plannedAtMs >= PLAN_EVERY_MS) lane.planAllowances(this.clock.now());
   }
 
-  /** Hands free slots to waiters, best rank first (Lane.nextGrant). */
+  /**
+   * Hands free slots to waiters, best rank first (Lane.nextGrant). Waiters held only by a dearer backend's
+   * spill rate get a wake-up for when it allows the next start (otherwise an idle lane would wait for a
+   * release that never comes).
+   */
   private pump(lane: Lane): void {
     this.planIfStale(lane);
-    for (let next = lane.nextGrant(); next !== null; next = lane.nextGrant()) next.waiter.grant(this.take(next.backend));
+    const nowMs = this.clock.now();
+    for (let next = lane.nextGrant(nowMs); next !== null; next = lane.nextGrant(nowMs)) next.waiter.grant(this.take(next.backend));
+    if (lane.queued === 0 || lane.wakeScheduled) return;
+    const ms = lane.msUntilSpill(nowMs);
+    if (ms === null) return;
+    lane.wakeScheduled = true;
+    void abortableSleep(this.sleep, ms, this.closing.signal, undefined).then(
+      () => {
+        lane.wakeScheduled = false;
+        this.pump(lane);
+      },
+      () => undefined,
+    );
   }
 
   private async attempt<T>(
