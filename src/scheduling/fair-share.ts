@@ -68,6 +68,8 @@ export const MAX_QUEUED_BATCHES = 1_000;
 
 /** Reserve and judge "can wait" with this much room: estimates of capacity are only estimates. */
 export const DEADLINE_MARGIN = 1.25;
+/** `deadlineDemand` plans to finish this many seconds before a deadline. */
+const FINISH_EARLY_S = 1;
 /** The part of the unreserved capacity that goes to the Batch first in line (rule 3). */
 const FIRST_IN_LINE_SHARE = 0.5;
 /** The lowest weight relative to the highest priority queued: 2^-10, about 0.1%. */
@@ -170,9 +172,11 @@ export function deadlineDemand(batches: readonly QueueEntry[], nowMs: number): n
   let need = 0;
   for (const batch of [...batches].sort((a, b) => a.expiresAtMs - b.expiresAtMs)) {
     if (batch.remaining <= 0) continue;
-    const secondsLeft = (batch.expiresAtMs - nowMs) / 1000;
+    const msLeft = batch.expiresAtMs - nowMs;
     // Past its deadline the Sweeper expires what is left: no rate finishes it in time.
-    if (secondsLeft <= 0) continue;
+    if (msLeft <= 0) continue;
+    // Aim a little before it: the demand is re-read once per poll, and results take a moment to record.
+    const secondsLeft = Math.max(0.1, msLeft / 1000 - FINISH_EARLY_S);
     work += batch.remaining;
     need = Math.max(need, work / secondsLeft);
   }
