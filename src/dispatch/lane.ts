@@ -15,6 +15,9 @@ import { BREAKER_DEFAULTS, breakerOutcome, CircuitBreaker } from "./circuit-brea
 import { Fifo } from "./fifo.ts";
 import { SharedDeadlines } from "./shared-deadlines.ts";
 
+/** Re-plan backend allowances at most this often (clock ms) while requests flow. */
+const PLAN_EVERY_MS = 200;
+
 /** Queue ranks, taken lowest first. */
 export const SYNC_RETRY = 0;
 export const SYNC = 1;
@@ -94,6 +97,12 @@ export class BackendLane {
     if (this.paused || this.running >= (full ? this.concurrency : Math.min(this.allowance, this.concurrency))) return false;
     if (this.breaker !== null && !this.breaker.admits()) return false;
     return full || this.spillRate === null || this.refill(nowMs) >= 1;
+  }
+
+  /** A granted request starts here. */
+  start(): void {
+    this.running += 1;
+    this.breaker?.started();
   }
 
   /** A request granted after `canTake(full)`: a Batch request spends a token of the spill rate. */
@@ -237,6 +246,11 @@ export class Lane {
       return { waiter, backend };
     }
     return null;
+  }
+
+  /** Re-plans the allowances when the last plan is older than PLAN_EVERY_MS (paces move as answers come). */
+  planIfStale(nowMs: number): void {
+    if (this.backends.length > 1 && nowMs - this.plannedAtMs >= PLAN_EVERY_MS) this.planAllowances(nowMs);
   }
 
   /** Re-plans each backend's Batch allowance from the demand and what is known of their pace. */

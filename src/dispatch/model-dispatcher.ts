@@ -60,16 +60,13 @@ import { heldStream } from "./held-stream.ts";
 import { attemptError, callerAbortedError, cancelledError, closedError, once, type Hold, type RunOptions } from "./run-options.ts";
 import { BATCH, BATCH_RETRY, backendLanes, Lane, settle, SYNC, SYNC_RETRY, type BackendLane, type Waiter } from "./lane.ts";
 import { isBackendFault } from "./circuit-breaker.ts";
-import { abortableSleep, sleepWithTimer, unlimitedListeners, type Sleep } from "./sleeps.ts";
+import { abortableSleep, afterSleep, sleepWithTimer, unlimitedListeners, type Sleep } from "./sleeps.ts";
 import { dispatchPacked, runEnginePack, type PackOutcome, type PlannedPack } from "./embedding-packs.ts";
 
 export type { Sleep } from "./sleeps.ts";
 
 /** What `run` calls on the backend a slot was granted on. */
 type Call<T> = (signal: AbortSignal, backend: BackendLane) => Promise<T>;
-
-/** Re-plan backend allowances at most this often (clock ms) while requests flow. */
-const PLAN_EVERY_MS = 200;
 
 export interface ModelDispatcherOptions {
   resolve: (modelName: string) => { engine: Engine; model: ModelConfig } | undefined;
@@ -316,7 +313,11 @@ export class ModelDispatcher implements Dispatcher {
     let lane = this.lanes.get(model.name);
     if (lane === undefined) {
       const resolved = this.resolve(model.name);
-      const engineFor = (backend: ModelConfig): Engine => (backend === model ? resolved.engine : this.engineOf(backend));
+      const engineFor = (backend: ModelConfig): Engine => {
+        if (backend === model) return resolved.engine;
+        if (this.options.engineFor === undefined) throw new Error(`Model '${model.name}' has backends, but the Dispatcher was given no engineFor.`);
+        return this.options.engineFor(backend);
+      };
       const abortReason = (reason: unknown): EngineError => callerAbortedError(model.name, reason);
       lane = new Lane(model.name, backendLanes(model, { engineFor, ceiling: (backend) => this.ceilingOf(backend), now: () => this.clock.now(), abortReason }));
       lane.planAllowances(this.clock.now());
@@ -328,11 +329,6 @@ export class ModelDispatcher implements Dispatcher {
       }
     }
     return lane;
-  }
-
-  private engineOf(backend: ModelConfig): Engine {
-    if (this.options.engineFor === undefined) throw new Error(`Model '${backend.name}' has backends, but the Dispatcher was given no engineFor.`);
-    return this.options.engineFor(backend);
   }
 
   /** Applies a new ceiling to `modelName`'s backends now (a changed share), instead of at its next request. */
@@ -349,9 +345,9 @@ export class ModelDispatcher implements Dispatcher {
   /** The backend when a slot was taken at once (the common case: no promise), else resolves with it once granted. */
   private acquire(lane: Lane, rank: number, signal: AbortSignal | undefined, batchId: string | undefined, avoid: BackendLane | null): BackendLane | Promise<BackendLane> {
     if (lane.queued === 0) {
-      this.planIfStale(lane);
+      lane.planIfStale(this.clock.now());
       const backend = lane.pick(rank, avoid, this.clock.now());
-      if (backend !== null) return this.take(backend);
+      if (backend !== null) return this.started(backend);
     }
     if (lane.backends.every((backend) => backend.ceiling === 0)) this.options.onStarved?.(lane.name);
     return new Promise<BackendLane>((grant, reject) => {
@@ -370,9 +366,8 @@ export class ModelDispatcher implements Dispatcher {
     });
   }
 
-  private take(backend: BackendLane): BackendLane {
-    backend.running += 1;
-    backend.breaker?.started();
+  private started(backend: BackendLane): BackendLane {
+    backend.start();
     return backend;
   }
 
@@ -381,30 +376,23 @@ export class ModelDispatcher implements Dispatcher {
     if (lane.queued > 0) this.pump(lane);
   }
 
-  private planIfStale(lane: Lane): void {
-    if (lane.backends.length > 1 && this.clock.now() - lane.plannedAtMs >= PLAN_EVERY_MS) lane.planAllowances(this.clock.now());
-  }
-
   /**
    * Hands free slots to waiters, best rank first (Lane.nextGrant). Waiters held only by a dearer backend's
    * spill rate get a wake-up for when it allows the next start (otherwise an idle lane would wait for a
    * release that never comes).
    */
   private pump(lane: Lane): void {
-    this.planIfStale(lane);
+    lane.planIfStale(this.clock.now());
     const nowMs = this.clock.now();
-    for (let next = lane.nextGrant(nowMs); next !== null; next = lane.nextGrant(nowMs)) next.waiter.grant(this.take(next.backend));
+    for (let next = lane.nextGrant(nowMs); next !== null; next = lane.nextGrant(nowMs)) next.waiter.grant(this.started(next.backend));
     if (lane.queued === 0 || lane.wakeScheduled) return;
     const ms = lane.msUntilSpill(nowMs);
     if (ms === null) return;
     lane.wakeScheduled = true;
-    void abortableSleep(this.sleep, ms, this.closing.signal, undefined).then(
-      () => {
-        lane.wakeScheduled = false;
-        this.pump(lane);
-      },
-      () => undefined,
-    );
+    afterSleep(this.sleep, ms, this.closing.signal, () => {
+      lane.wakeScheduled = false;
+      this.pump(lane);
+    });
   }
 
   private async attempt<T>(
@@ -448,13 +436,10 @@ export class ModelDispatcher implements Dispatcher {
   private breakerOpened(lane: Lane, backend: BackendLane, reopensAtMs: number): void {
     this.options.logger?.warn({ model: lane.name, backend: backend.name, until: new Date(reopensAtMs).toISOString() }, "backend failing; its circuit breaker opened");
     lane.planAllowances(this.clock.now());
-    void abortableSleep(this.sleep, Math.max(0, reopensAtMs - this.clock.now()), this.closing.signal, undefined).then(
-      () => {
-        lane.planAllowances(this.clock.now());
-        this.pump(lane);
-      },
-      () => undefined,
-    );
+    afterSleep(this.sleep, Math.max(0, reopensAtMs - this.clock.now()), this.closing.signal, () => {
+      lane.planAllowances(this.clock.now());
+      this.pump(lane);
+    });
   }
 
   /**

@@ -55,3 +55,8 @@ export function unlimitedListeners(controller: AbortController): AbortController
   setMaxListeners(0, controller.signal);
   return controller;
 }
+
+/** Runs `then` after `ms` (via `sleep`) unless `signal` fires first. */
+export function afterSleep(sleep: Sleep, ms: number, signal: AbortSignal, then: () => void): void {
+  void abortableSleep(sleep, ms, signal, undefined).then(then, () => undefined);
+}

@@ -125,12 +125,13 @@ describe.each(stores)("a Model with two backends on %s", (store) => {
   }, 90_000);
 
   it("meets a deadline the cheap backend alone would miss, using the dear one only partly", async () => {
-    // Cheap: 2 at 100 ms = 20 Items/s; dear: 8 at 20 ms = 400 Items/s. 160 Items in a 6 s window: the
-    // cheap one alone needs 8 s; the greedy plan gives it ~120 and the dear one ~40.
-    const total = 160;
+    // Cheap: 2 at 100 ms = 20 Items/s; dear: 8 at 20 ms = 400 Items/s. 200 Items in an 8 s window: the
+    // cheap one alone needs 10 s; the greedy plan gives it ~150 (aiming a second early) and the dear one ~50.
+    // The cheap one's pace on a loaded machine is lower, hence the loose bound on its part.
+    const total = 200;
     const { sdk, cheap, dear } = await startTwoBackends("deadline", store, { cheap: { concurrency: 2, latencyMs: 100 }, dear: { concurrency: 8, latencyMs: 20 } });
     const input = await sdk.files.create({ file: await toFile(Buffer.from(chatFile(total, { model: "gpt-multi" })), "deadline.jsonl"), purpose: "batch" });
-    const batch = await sdk.batches.create({ input_file_id: input.id, endpoint: "/v1/chat/completions", completion_window: "6s" as "24h" });
+    const batch = await sdk.batches.create({ input_file_id: input.id, endpoint: "/v1/chat/completions", completion_window: "8s" as "24h" });
     const done = await waitFor(async () => {
       const current = await sdk.batches.retrieve(batch.id);
       return ["completed", "expired", "failed"].includes(current.status) ? current : undefined;
@@ -143,6 +144,6 @@ describe.each(stores)("a Model with two backends on %s", (store) => {
     expect(cheap.requests).toBe(byCheap);
     // Spilled, but only partly: all-dear would be 160, cheap-only would miss the window.
     expect(byDear).toBeGreaterThan(0);
-    expect(byCheap).toBeGreaterThan(total / 2);
+    expect(byCheap).toBeGreaterThan(total * 0.4);
   }, 60_000);
 });
