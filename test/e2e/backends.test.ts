@@ -15,6 +15,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { ConfigFile } from "../../src/config/config.ts";
 import { chatFile } from "../helpers/batch-files.ts";
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from "../helpers/fake-openai-upstream.ts";
+import { scrapeMetrics } from "../helpers/prometheus.ts";
 import { postgresUnavailableReason, TEST_DATABASE_URL, testSchemaName } from "../helpers/postgres.ts";
 import { startTestApp, type TestApp } from "../helpers/spool-app.ts";
 import { waitFor } from "../helpers/wait-for.ts";
@@ -122,6 +123,10 @@ describe.each(stores)("a Model with two backends on %s", (store) => {
     expect(backends[0]).toMatchObject({ breaker: "open" });
     expect(backends[0]?.faults).toBeGreaterThanOrEqual(3);
     expect(backends[0]?.faults).toBeLessThan(20);
+    const scrape = await scrapeMetrics(spool.url);
+    expect(scrape.value("spool_backend_breaker_open", { model: "gpt-multi", backend: "cheap" })).toBe(1);
+    expect(scrape.value("spool_backend_breaker_open", { model: "gpt-multi", backend: "dear" })).toBe(0);
+    expect(scrape.value("spool_backend_concurrency_limit", { model: "gpt-multi", backend: "dear" })).toBe(8);
   }, 90_000);
 
   it("meets a deadline the cheap backend alone would miss, using the dear one only partly", async () => {
