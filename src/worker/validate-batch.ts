@@ -24,6 +24,7 @@ import { BlobNotFoundError, type BlobStore } from "../store/blob-store.ts";
 import { isStorageFailure } from "../core/errors.ts";
 import type { ClaimedBatch, NewItem, Store } from "../store/store.ts";
 import { BatchLease, LeaseLostError } from "./batch-lease.ts";
+import { FirstLineIndex } from "./first-line-index.ts";
 
 export interface ValidationDeps {
   store: Store;
@@ -83,7 +84,7 @@ export async function checkLines(
   const { batch, format, catalog, limits } = params;
   const keysOf = params.keys ? itemKeys(format, catalog, params.keys.order) : null;
   let keyed = false;
-  const firstLineOfId = new Map<string, number>();
+  const firstLineOfId = new FirstLineIndex();
   const errors: LineError[] = [];
   let errorCount = 0;
   let total = 0;
@@ -116,13 +117,12 @@ export async function checkLines(
     }
     const line = outcome.line;
     if (line.clientId !== null) {
-      const firstLine = firstLineOfId.get(line.clientId);
+      const firstLine = firstLineOfId.firstLineOr(line.clientId, event.lineNumber);
       if (firstLine !== undefined) {
         const error = format.duplicateIdError(line.clientId, event.lineNumber, firstLine);
         report(error);
         return addInvalid([error], line.clientId, line.echo, event.lineNumber);
       }
-      firstLineOfId.set(line.clientId, event.lineNumber);
     }
     const mismatch = format.modelMismatchError?.(line.model, model, event.lineNumber) ?? null;
     if (mismatch) {
