@@ -263,7 +263,7 @@ const COMPLETE_SQL = `
     FROM completion c
     WHERE i.batch_id = c.batch_id AND i.idx = c.idx
       AND i.status = 'running' AND i.lease_owner = c.owner AND i.attempts = c.attempt
-    RETURNING i.batch_id, i.idx, i.status, i.input_tokens, i.output_tokens, i.follower_count
+    RETURNING i.batch_id, i.idx, i.status, i.input_tokens, i.output_tokens, i.follower_count, c.charged, c.charged_list
   ),
   copied AS (
     UPDATE items f SET
@@ -288,8 +288,7 @@ const COMPLETE_SQL = `
              count(*) FILTER (WHERE reused) AS reused,
              sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
              sum(charged) AS charged, sum(charged_list) AS charged_list
-      FROM (SELECT d.batch_id, d.status, d.input_tokens, d.output_tokens, c.charged, c.charged_list, false AS reused
-              FROM done d JOIN completion c ON c.batch_id = d.batch_id AND c.idx = d.idx
+      FROM (SELECT batch_id, status, input_tokens, output_tokens, charged, charged_list, false AS reused FROM done
             UNION ALL SELECT batch_id, status, 0, 0, 0, 0, true FROM copied) AS finished
       GROUP BY batch_id
     ) AS d
