@@ -117,8 +117,8 @@ export class ModelDispatcher implements Dispatcher {
   async dispatch(request: DispatchRequest): Promise<EngineReply> {
     if (this.closing.signal.aborted) throw closedError(request.model);
     const { model } = this.resolve(request.model);
-    return this.run(model, { sync: request.priority === "sync", signal: request.signal, batchId: request.batchId }, async (signal, backend) =>
-      servedBy(await backend.engine.execute({ kind: request.kind, dialect: request.dialect, body: request.body, model: backend.model, signal }), backend),
+    return this.run(model, { sync: request.priority === "sync", signal: request.signal, batchId: request.batchId }, (signal, backend) =>
+      servedBy(backend.engine.execute({ kind: request.kind, dialect: request.dialect, body: request.body, model: backend.model, signal }), backend),
     );
   }
 
@@ -161,7 +161,7 @@ export class ModelDispatcher implements Dispatcher {
       // Packs never mix Batches (embedding-packs.ts keys them by Batch too).
       const results = await this.run(model, { sync: false, signal, batchId: pack.requests[0]?.batchId }, async (attemptSignal, backend) => {
         const replies = await runEnginePack(backend.engine, { dialect, bodies: pack.requests.map((request) => request.body), model: backend.model, signal: attemptSignal });
-        return replies.map((reply) => (reply instanceof EngineError ? reply : servedBy(reply, backend)));
+        return backend.breaker === null ? replies : replies.map((reply) => (reply instanceof EngineError ? reply : marked(reply, backend)));
       });
       return results.map((result) => (result instanceof EngineError ? { ok: false, error: result } : { ok: true, reply: result }));
     } catch (failure) {
@@ -489,8 +489,11 @@ export class ModelDispatcher implements Dispatcher {
   }
 }
 
-/** Marks a reply of a Model with `backends` with the backend that served it (its Item is charged at its price). */
-function servedBy(reply: EngineReply, backend: BackendLane): EngineReply {
+/** Marks a reply of a Model with `backends` with the backend that served it (charged at its price); others pass as they came. */
+function servedBy(reply: Promise<EngineReply>, backend: BackendLane): Promise<EngineReply> {
   if (backend.breaker === null) return reply;
+  return reply.then((value) => marked(value, backend));
+}
+function marked(reply: EngineReply, backend: BackendLane): EngineReply {
   return { ...reply, servedBy: { backend: backend.name, price: backend.model.price ?? null } };
 }
