@@ -1,5 +1,5 @@
 /**
- * FirstLineIndex: the line each client id (`custom_id`, `key`) of a Batch was first seen on, so validation
+ * FirstLineIndex: the line each client id of a Batch (its dialect's request id) was first seen on, so validation
  * can name both lines of a duplicate. A Map<string, number> costs about 120 MB of RSS at 1M ids (a heap
  * string and a hash-table entry each, plus the heap growth around them: issue 11's 1M-Item goal is 300 MB for
  * the whole process); this keeps the ids' UTF-8 bytes in one growing arena and an open-addressing table of
