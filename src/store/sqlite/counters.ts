@@ -26,9 +26,11 @@ const APPLY_SQL = `
   UPDATE batches SET
     total_items = total_items + ?, succeeded_items = succeeded_items + ?, failed_items = failed_items + ?,
     cancelled_items = cancelled_items + ?, expired_items = expired_items + ?, reused_items = reused_items + ?,
-    input_tokens = input_tokens + ?, output_tokens = output_tokens + ?,
-    charged_nano_usd = charged_nano_usd + ?, charged_list_nano_usd = charged_list_nano_usd + ?, updated_at_ms = ?
+    input_tokens = input_tokens + ?, output_tokens = output_tokens + ?, updated_at_ms = ?
   WHERE id = ?`;
+
+/** Only for Items of a Model with several backends (migration 012): others never touch these columns. */
+const APPLY_CHARGES_SQL = "UPDATE batches SET charged_nano_usd = charged_nano_usd + ?, charged_list_nano_usd = charged_list_nano_usd + ? WHERE id = ?";
 
 export class CountDeltas {
   private readonly deltas = new Map<string, CountDelta>();
@@ -58,7 +60,8 @@ export class CountDeltas {
   apply(db: SqliteDatabase, nowMs: number): void {
     const statement = db.statement(APPLY_SQL);
     for (const [batchId, d] of this.deltas) {
-      statement.run(d.total, d.succeeded, d.failed, d.cancelled, d.expired, d.reused, d.inputTokens, d.outputTokens, d.chargedNanoUsd, d.chargedListNanoUsd, nowMs, batchId);
+      statement.run(d.total, d.succeeded, d.failed, d.cancelled, d.expired, d.reused, d.inputTokens, d.outputTokens, nowMs, batchId);
+      if (d.chargedNanoUsd !== 0 || d.chargedListNanoUsd !== 0) db.statement(APPLY_CHARGES_SQL).run(d.chargedNanoUsd, d.chargedListNanoUsd, batchId);
     }
     this.deltas.clear();
   }
