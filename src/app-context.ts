@@ -10,6 +10,7 @@ import type { ModelCatalog } from "./core/model-catalog.ts";
 import type { BlobStore } from "./store/blob-store.ts";
 import type { Store } from "./store/store.ts";
 import type { BatchService } from "./batches/batch-service.ts";
+import type { TenantService } from "./batches/tenant-service.ts";
 import type { BatchFormats } from "./core/batch-format.ts";
 import type { Observability } from "./observability/observability.ts";
 
@@ -23,6 +24,8 @@ export interface AppContext {
   dispatcher: Dispatcher;
   /** The one writer of the Batch lifecycle: every route and command creates, cancels and reads through it. */
   batches: BatchService;
+  /** Who a key is, tenants' keys, quotas and usage (issue 13). */
+  tenants: TenantService;
   formats: BatchFormats;
   /** Metrics for `/metrics` and the dashboard's models page. */
   observability: Observability;

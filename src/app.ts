@@ -21,7 +21,9 @@ import { anthropicSurfaces } from "./api/anthropic/plugin.ts";
 import { geminiSurfaces } from "./api/gemini/plugin.ts";
 import { openAISurfaces } from "./api/openai/plugin.ts";
 import { BATCH_FORMATS, MODEL_NAME_FORMS } from "./dialects/registry.ts";
+import { adminSurface } from "./api/admin/plugin.ts";
 import { BatchService } from "./batches/batch-service.ts";
+import { TenantService } from "./batches/tenant-service.ts";
 import type { BlobStore } from "./store/blob-store.ts";
 import { openStores } from "./store/open-stores.ts";
 import type { Store } from "./store/store.ts";
@@ -46,6 +48,13 @@ export interface AppOptions {
   logger?: Logger;
   /** Where downloaded (hf:, https) model files are cached. Default `<dataDir>/models`. */
   modelCacheDir?: string;
+  /**
+   * Load llama-cpp models at start instead of on their first request (`spool serve` and `spool worker`);
+   * `/ready` answers 503 until they are loaded. Default false.
+   */
+  preloadModels?: boolean;
+  /** Log the warning that the built-in demo model is served (default true; `spool run` says it its own way). */
+  announceDemoModel?: boolean;
 }
 
 export interface App {
@@ -69,7 +78,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config);
   makeDirectory(config.dataDir);
-  if (config.demoModel) await prepareDemoModel(config, logger);
+  if (config.demoModel) await prepareDemoModel(config, logger, options.announceDemoModel ?? true);
   const observability = new Observability(clock);
   const opened = await openStores(config, logger.child({ component: "store" }));
   const store = observability.countStoreFailures(opened.store);
@@ -122,15 +131,17 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     sweeper?.notify();
     worker?.notify();
   };
+  const tenants = new TenantService({ store, clock, logger, config });
   const batches = new BatchService({
-    store, blobs, clock, logger, formats, notifyWork, catalog, defaultWindowMs: config.scheduling.defaultWindowMs,
+    store, blobs, clock, logger, formats, notifyWork, catalog, defaultWindowMs: config.scheduling.defaultWindowMs, admission: tenants,
     priceOf: (name) => catalog.get(name)?.price,
     onCancelled: (batchId) => dispatcher.cancelBatch(batchId),
   });
-  const context: AppContext = { config, store, blobs, clock, logger, catalog, dispatcher, batches, formats, observability };
+  const context: AppContext = { config, store, blobs, clock, logger, catalog, dispatcher, batches, tenants, formats, observability };
   // Adding a dialect: its surfaces join this list (the first one answers for paths under no surface).
-  const surfaces = [...openAISurfaces(), ...geminiSurfaces(), ...anthropicSurfaces(), dashboardSurface(), metricsSurface()];
-  const server = options.api ? buildHttpServer(context, { surfaces, home: "/dashboard/" }) : null;
+  const surfaces = [...openAISurfaces(), ...geminiSurfaces(), ...anthropicSurfaces(), dashboardSurface(), adminSurface(), metricsSurface()];
+  const readiness = { pingStore: () => store.ping(), models: () => engines.readiness(config.models) };
+  const server = options.api ? buildHttpServer(context, { surfaces, home: "/dashboard/", readiness }) : null;
 
   return {
     context,
@@ -139,10 +150,13 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     sweeper,
     webhooks,
     async start() {
-      // Listen first: a process that cannot bind its port exits without having claimed any work.
+      // Listen first: a process that cannot bind its port exits without having claimed any work (or started
+      // loading a model). Models count as loading from here, so `/ready` never answers ready before they are.
+      const listening = server ? server.listen({ host: config.host, port: config.port }) : Promise.resolve("");
+      if (options.preloadModels === true) void engines.preload(config.models, listening);
       let url: string | null = null;
       if (server) {
-        await server.listen({ host: config.host, port: config.port });
+        await listening;
         const address = server.server.address();
         const port = typeof address === "object" && address ? address.port : config.port;
         url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
@@ -183,10 +197,11 @@ async function closeStores(store: Store, blobs: BlobStore): Promise<void> {
 }
 
 /** Generates the demo model's GGUF into the data dir once (deterministic: same seed, same file). */
-async function prepareDemoModel(config: Config, logger: Logger): Promise<void> {
+async function prepareDemoModel(config: Config, logger: Logger, announce: boolean): Promise<void> {
   const demo = config.models.find((model) => model.name === DEMO_MODEL.name);
   if (!demo || demo.engine !== "llama-cpp") return;
   const generated = await generateTestModel({ path: demo.path, size: "tiny", seed: 1 });
+  if (!announce) return;
   logger.warn(
     { model: demo.name, path: generated.path },
     "no models configured: serving the built-in demo model 'spool-demo' (random weights, gibberish output) - configure real models with --config",

@@ -13,14 +13,16 @@ import type { Socket } from "node:net";
 import type { AppContext } from "../app-context.ts";
 import { AppError } from "../core/errors.ts";
 import { randomToken } from "../core/ids.ts";
-import { makeApiKeyCheck, presentedApiKey } from "./shared/api-key.ts";
+import { addAuthentication } from "./shared/caller.ts";
+import { addCors } from "./shared/cors.ts";
 import { makeClientErrorHandler } from "./shared/client-errors.ts";
 import { JSON_BODY_LIMIT, type DialectSurface } from "./shared/dialect-surface.ts";
 import { HttpEdgeError } from "./shared/edge-errors.ts";
 import type { ErrorMapper } from "./shared/error-reply.ts";
 import { jsonErrorDetail, parseJsonBody } from "./shared/json-body.ts";
 import { settleUnreadBody, watchBodyIdle } from "./shared/request-body.ts";
-import { pathOf } from "./shared/url-path.ts";
+import { loggablePath, pathOf } from "./shared/url-path.ts";
+import { checkReadiness, type ReadinessSources } from "./shared/readiness.ts";
 
 export interface HttpServerOptions {
   /**
@@ -30,10 +32,12 @@ export interface HttpServerOptions {
   surfaces: readonly DialectSurface[];
   /** Where `/` redirects (the dashboard); without it `/` is a 404. */
   home?: string;
+  /** What `/ready` checks (src/api/shared/readiness.ts); default: the Store only. */
+  readiness?: ReadinessSources;
 }
 
 /** Paths that answer without an API key (besides those a surface declares public). */
-const PUBLIC_PATHS = new Set(["/health", "/"]);
+const PUBLIC_PATHS = new Set(["/health", "/ready", "/"]);
 
 export function buildHttpServer(ctx: AppContext, options: HttpServerOptions): FastifyInstance {
   const timeouts = ctx.config.server;
@@ -74,7 +78,7 @@ export function buildHttpServer(ctx: AppContext, options: HttpServerOptions): Fa
     settleUnreadBody(request, reply, error);
     reply.header("x-request-id", request.id);
     if (mapped.unexpected) {
-      request.log.error({ err: error, method: request.method, url: request.url }, "request failed unexpectedly");
+      request.log.error({ err: error, method: request.method, path: loggablePath(request.url) }, "request failed unexpectedly");
     } else {
       request.log.debug({ err: error, statusCode: mapped.statusCode }, "request rejected");
     }
@@ -109,22 +113,15 @@ export function buildHttpServer(ctx: AppContext, options: HttpServerOptions): Fa
     if (closing) throw new AppError("unavailable", "The server is shutting down; retry the request.");
     watchBodyIdle(request, reply, timeouts);
   });
+  // The access log: one line per request, when its response ended (or its client went away).
   app.addHook("onResponse", async (request, reply) => {
-    request.log.debug({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, "request");
+    const ms = Math.round(reply.elapsedTime * 10) / 10;
+    request.log.info({ method: request.method, path: loggablePath(request.url), status: reply.statusCode, ms }, "request");
     if (closing) setImmediate(() => app.server.closeIdleConnections());
   });
-  if (ctx.config.apiKeys.length > 0) {
-    const accepts = makeApiKeyCheck(ctx.config.apiKeys);
-    const isPublic = (path: string): boolean => PUBLIC_PATHS.has(path) || surfaces.some((surface) => surface.isPublic?.(path) === true);
-    app.addHook("onRequest", async (request) => {
-      if (isPublic(pathOf(request.url))) return;
-      const key = presentedApiKey(request);
-      if (key === null) {
-        throw new AppError("unauthenticated", "No API key was sent. Send it as 'Authorization: Bearer <key>', 'x-api-key: <key>', 'x-goog-api-key: <key>' or '?key=<key>'.");
-      }
-      if (!accepts(key)) throw new AppError("unauthenticated", "Incorrect API key provided.");
-    });
-  }
+  addCors(app, ctx.config.corsOrigins);
+  const isPublic = (path: string): boolean => PUBLIC_PATHS.has(path) || surfaces.some((surface) => surface.isPublic?.(path) === true);
+  addAuthentication(app, ctx, isPublic, pathOf);
 
   // An empty body with a JSON content type (curl -H 'content-type: application/json' -X POST .../cancel)
   // is no body, not a parse error. Everything else goes through Fastify's own (prototype-poisoning-safe)
@@ -141,7 +138,12 @@ export function buildHttpServer(ctx: AppContext, options: HttpServerOptions): Fa
     sendError(error, request, reply);
   });
 
+  // Liveness: the process runs. Readiness: it can take requests now (store reachable, models loaded).
   app.get("/health", async () => ({ status: "ok" }));
+  app.get("/ready", async (_request, reply) => {
+    const report = await checkReadiness(options.readiness ?? { pingStore: () => ctx.store.ping(), models: () => [] });
+    return reply.code(report.statusCode).send(report.body);
+  });
   const home = options.home;
   if (home !== undefined) app.get("/", async (_request, reply) => reply.redirect(home, 302));
 
@@ -168,9 +170,8 @@ function frameworkError(error: FastifyError, url: string): unknown {
 }
 
 /**
- * Benchmarks drive tens of thousands of requests: Fastify's two info lines per request would dominate the
- * log and the CPU. One debug line per request (onResponse hook above) is kept instead; failures are logged
- * by the error handler.
+ * Fastify's own two lines per request (incoming, completed) are replaced by the one access line of the
+ * onResponse hook above; failures are logged by the error handler.
  */
 class QuietLogController extends LogController {
   override incomingRequest(): void {}

@@ -44,7 +44,7 @@ export async function forecastsOf(deps: ForecastDeps, batches: readonly Batch[],
   await Promise.all(
     [...byModel].map(async ([model, wanted]) => {
       const [queued, measured] = await Promise.all([deps.store.queuedBatches(model, MAX_QUEUED_BATCHES), deps.store.modelThroughput(model, THROUGHPUT_ROUND_MS)]);
-      const entries: QueueEntry[] = queued.map(({ seq, priority, expiresAtMs, remaining }) => ({ seq, priority, expiresAtMs, remaining }));
+      const entries: QueueEntry[] = queued.map(({ seq, tenant, priority, expiresAtMs, remaining }) => ({ seq, tenant, priority, expiresAtMs, remaining }));
       for (const batch of wanted) {
         if (entries.some((entry) => entry.seq === batch.seq)) continue;
         // Not queued: validating, or every Item left is running (the tail of a Batch).

@@ -23,6 +23,8 @@ import type { Price } from "../core/batch-cost.ts";
 import { batchProgress, type BatchForecast, type BatchProgress } from "../core/batch-progress.ts";
 import type { ModelCatalog } from "../core/model-catalog.ts";
 import { forecastsOf } from "./batch-forecasts.ts";
+import { countInputLines } from "./input-lines.ts";
+import { DEFAULT_TENANT } from "../core/tenancy.ts";
 import { sampleInputFile, type ExpectedWork } from "./input-sample.ts";
 
 /** Purpose of the internal File that holds an inline Batch's requests as JSONL (hidden from file lists). */
@@ -54,6 +56,8 @@ export interface BatchServiceDeps {
    * (Dispatcher.cancelBatch): none of its Items starts after the cancel is answered.
    */
   onCancelled?: (batchId: string) => void;
+  /** Tenants' quotas; none checked without it (`spool run`, tests of the lifecycle). */
+  admission?: Admission;
 }
 
 /**
@@ -80,6 +84,21 @@ export interface CreateBatchCommand {
   lifetimeMs?: number;
   /** A caller-chosen id (`spool run` records it before creating, to resume after a crash). */
   id?: string;
+  /** The owner (src/core/tenancy.ts); the default tenant when left out. */
+  tenant?: string;
+  /**
+   * The client's Idempotency-Key and a digest of what it asked for: a second create with the key returns the
+   * first Batch when the digest matches, and is refused (conflict) when it does not. The digest is read once
+   * the input was consumed (an inline body may still be arriving when create is called).
+   */
+  idempotency?: { key: string; digest: () => string };
+}
+
+/** Quota checks a create passes before anything is stored (the Tenant service). */
+export interface Admission {
+  requireRoom(tenant: string, addition: { items?: number; batches?: number }): Promise<void>;
+  /** Whether `tenant` has a queued-Items quota, so a File input's lines are worth counting. */
+  countsItems(tenant: string): Promise<boolean>;
 }
 
 /** Validating Batches whose input sample is remembered (the oldest is forgotten first). */
@@ -97,18 +116,39 @@ export class BatchService {
    */
   async create(command: CreateBatchCommand): Promise<Batch> {
     const { store, clock, formats } = this.deps;
+    const tenant = command.tenant ?? DEFAULT_TENANT;
+    const idempotency = command.idempotency;
+    const earlier = idempotency === undefined ? null : await store.findBatchByIdempotencyKey(tenant, idempotency.key);
+    // A replay is answered even when the quota is now full (with the very Batch it made).
+    const admission = earlier === null ? this.deps.admission : undefined;
+    await admission?.requireRoom(tenant, { batches: 1 });
     const format = formats[command.dialect];
     const nowMs = clock.now();
     const id = command.id ?? newBatchId();
     const lifetimeMs = command.lifetimeMs ?? this.deps.defaultWindowMs?.[command.dialect] ?? format.defaultLifetimeMs;
     const input = command.input;
-    const inline = "lines" in input ? await this.writeInlineInput(id, input.lines, nowMs, lifetimeMs) : null;
+    // Counted once here and kept (expectedItems) so the queued-Items quota counts this Batch while it validates.
+    let expectedItems: number | null = null;
+    if ("fileId" in input && admission !== undefined && (await admission.countsItems(tenant))) {
+      expectedItems = await countInputLines(store, this.deps.blobs, input.fileId, tenant);
+      await admission.requireRoom(tenant, { items: expectedItems });
+    }
+    const inline = "lines" in input ? await this.writeInlineInput(id, input.lines, nowMs, lifetimeMs, tenant) : null;
     const inputFileId = "fileId" in input ? input.fileId : (inline?.fileId ?? "");
-    const options = inline ? { ...command.options, inline: true, requestCount: inline.count } : (command.options ?? {});
+    const options = inline ? { ...command.options, inline: true, requestCount: inline.count } : { ...command.options, ...(expectedItems === null ? {} : { expectedItems }) };
+    const requestDigest = idempotency?.digest() ?? null;
+    if (earlier !== null) {
+      if (inline) await this.deleteFileQuietly(inputFileId);
+      return replayed(earlier, idempotency?.key ?? "", requestDigest);
+    }
     let batch: Batch;
     try {
+      if (inline !== null) await admission?.requireRoom(tenant, { items: inline.count });
       batch = await store.createBatch({
         id,
+        tenant,
+        idempotencyKey: idempotency?.key ?? null,
+        requestDigest,
         dialect: command.dialect,
         kind: command.kind,
         endpoint: command.endpoint,
@@ -124,6 +164,9 @@ export class BatchService {
       });
     } catch (error) {
       if (inline) await this.deleteFileQuietly(inputFileId);
+      // Two creates with one Idempotency-Key raced and the other one won: answer with its Batch.
+      const winner = idempotency === undefined ? null : await store.findBatchByIdempotencyKey(tenant, idempotency.key).catch(() => null);
+      if (winner !== null) return replayed(winner, idempotency?.key ?? "", requestDigest);
       throw error;
     }
     this.wake();
@@ -284,7 +327,7 @@ export class BatchService {
   }
 
   /** Writes inline request lines as the internal JSONL File a Batch validates like any upload. */
-  private async writeInlineInput(batchId: string, lines: Iterable<string> | AsyncIterable<string>, nowMs: number, lifetimeMs: number): Promise<{ fileId: string; count: number }> {
+  private async writeInlineInput(batchId: string, lines: Iterable<string> | AsyncIterable<string>, nowMs: number, lifetimeMs: number, tenant: string): Promise<{ fileId: string; count: number }> {
     const { store, blobs } = this.deps;
     const fileId = newFileId();
     const counted = { lines: 0 };
@@ -292,6 +335,7 @@ export class BatchService {
     try {
       await store.createFile({
         id: fileId,
+        tenant,
         purpose: INLINE_INPUT_PURPOSE,
         filename: `${batchId}-inline.jsonl`,
         displayName: null,
@@ -313,6 +357,19 @@ export class BatchService {
     await this.deps.store.deleteFile(fileId).catch(() => false);
     await this.deps.blobs.delete(fileId).catch(() => false);
   }
+}
+
+/** The Batch an Idempotency-Key created before, if this create asks for the same; else a conflict. */
+function replayed(found: Batch & { requestDigest: string | null }, key: string, requestDigest: string | null): Batch {
+  const { requestDigest: digest, ...batch } = found;
+  if (digest !== requestDigest) {
+    // already_exists: a 409 in every dialect (their "conflict" is a 400 where the state forbids an operation).
+    throw new AppError("already_exists", `The Idempotency-Key '${key}' was already used for a different batch request (batch ${batch.id}); use a new key for a new request.`, {
+      param: "Idempotency-Key",
+      reason: "idempotency_key_reused",
+    });
+  }
+  return batch;
 }
 
 /** Lines as ~256 KB chunks of JSONL bytes: one write per chunk, not per line. */

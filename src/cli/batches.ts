@@ -1,5 +1,6 @@
 /** `spool batches [--url URL] [--status S] [--limit N]`: recent Batches of a running server as a table, newest first. */
 import type { BatchView } from "../api/dashboard/views.ts";
+import { textTable } from "./text-table.ts";
 import { serverClient, type ServerFlags } from "./server-client.ts";
 
 export interface BatchesFlags extends ServerFlags {
@@ -25,9 +26,7 @@ export function batchTable(batches: readonly BatchView[], nowMs: number): string
     const done = counts.succeeded + counts.failed + counts.cancelled + counts.expired;
     return [batch.publicId, batch.dialect, batch.model ?? "-", batch.status, `${done}/${counts.total}`, String(counts.failed), age(nowMs - batch.createdAtMs)];
   });
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? "").length)));
-  const line = (cells: readonly string[]): string => cells.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("  ").trimEnd();
-  return [line(header), ...rows.map(line)].join("\n");
+  return textTable(header, rows);
 }
 
 function age(ms: number): string {

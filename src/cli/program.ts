@@ -10,6 +10,7 @@ import type { ServerFlags } from "./serve.ts";
 import type { ValidateFlags } from "./validate.ts";
 import type { WatchFlags } from "./watch.ts";
 import type { BatchesFlags } from "./batches.ts";
+import type { KeysFlags } from "./keys.ts";
 
 function addServerOptions(command: Command): Command {
   return command
@@ -50,6 +51,7 @@ export function buildCli(): Command {
 
   addServerOptions(program.command("serve").description("serve the HTTP API and run workers (the default)"))
     .option("--no-workers", "serve the API only; run workers with `spool worker` against the same --database-url")
+    .option("--insecure-no-auth", "allow serving on a non-loopback host with no API keys (anyone who can reach it sees everything)")
     .addHelpText("after", examples("spool serve", "spool serve --host 0.0.0.0 --port 8080 --config spool.yaml --log-format pretty", "npm start -- --port 18090                  # through npm: flags after --", "spool serve --no-workers --database-url postgres://spool@db:5432/spool"))
     .action(async (flags: ServerFlags) => (await import("./serve.ts")).serveCommand(flags, { api: true, workers: flags.workers !== false }));
   addServerOptions(program.command("worker").description("run workers only (scale-out: share --database-url with the API processes)"))
@@ -74,7 +76,7 @@ export function buildCli(): Command {
     .option("--dialect <dialect>", "openai | gemini | anthropic (default: guessed from the first line)")
     .option("--endpoint <endpoint>", "OpenAI batch endpoint the lines must use (default: the first line's url)")
     .option("-c, --config <file>", "config file: also check that every model is configured")
-    .option("-m, --model <name>", "Gemini files: the model the batch would run on")
+    .option("-m, --model <name>", "check as if run on this model (like spool run -m); required for Gemini files with --config")
     .addHelpText("after", examples("spool validate requests.jsonl", "spool validate requests.jsonl --config spool.yaml", "spool validate gemini.jsonl --config spool.yaml --model gemini-2.5-flash"))
     .action(async (file: string, flags: ValidateFlags) => (await import("./validate.ts")).validateCommand(file, flags));
   addClientOptions(program.command("watch").description("live progress of a batch on a running server; exits with its outcome (0 all succeeded, 1 otherwise)"))
@@ -87,8 +89,23 @@ export function buildCli(): Command {
     .option("--limit <n>", "how many (default 20)")
     .addHelpText("after", examples("spool batches", "spool batches --status in_progress,validating --limit 50"))
     .action(async (flags: BatchesFlags) => (await import("./batches.ts")).batchesCommand(flags));
+  const keys = program.command("keys").description("tenants' API keys in the Store: create (shown once), list, revoke");
+  addServerOptions(keys.command("create").description("make an API key for a tenant (created if new) and print it once"))
+    .requiredOption("--tenant <name>", "the tenant the key acts for")
+    .option("--role <role>", "member (default: the tenant's own files and batches) or admin (every tenant's, and the admin API)")
+    .option("--json", "print JSON")
+    .addHelpText("after", examples("spool keys create --tenant team-a", "spool keys create --tenant ops --role admin --database-url postgres://spool@db:5432/spool"))
+    .action(async (flags: KeysFlags) => (await import("./keys.ts")).keysCommand("create", flags));
+  addServerOptions(keys.command("list").description("list the Store's keys (id, tenant, role, first characters; never the key)"))
+    .option("--tenant <name>", "only this tenant's keys")
+    .option("--json", "print JSON")
+    .action(async (flags: KeysFlags) => (await import("./keys.ts")).keysCommand("list", flags));
+  addServerOptions(keys.command("revoke").description("revoke a key by its id (key_...); it stops working within seconds"))
+    .argument("<id>", "the key's id, from spool keys list")
+    .option("--json", "print JSON")
+    .action(async (id: string, flags: KeysFlags) => (await import("./keys.ts")).keysCommand("revoke", flags, id));
   // A usage mistake is one line pointing at the help, not the whole help text.
-  for (const command of [program, ...program.commands]) {
+  for (const command of [program, ...program.commands, ...keys.commands]) {
     const name = command === program ? "spool" : `spool ${command.name()}`;
     command.configureOutput({ outputError: (text, write) => write(`${text.trimEnd()} (see ${name} --help)\n`) });
   }

@@ -36,8 +36,8 @@ import { prepareWritableDirectory } from "./data-dir.ts";
 import { cliLogStream, formatDuration, formatRate, ProgressDisplay, type ProgressSnapshot } from "./progress.ts";
 import { InputError, planRun, UsageError, type RunFlags, type RunPlan } from "./run/plan.ts";
 import { replaceModels, writeOutput } from "./run/output.ts";
-import { lockWorkDir, readMarker, sha256Of, writeMarker } from "./run/work-dir.ts";
-import { formatLineError } from "./validate.ts";
+import { lockWorkDir, readMarker, sha256Of, writeMarker, type RunMarker } from "./run/work-dir.ts";
+import { counted, formatLineError } from "./validate.ts";
 
 export type { RunFlags };
 
@@ -76,7 +76,7 @@ async function runBatchFile(flags: RunFlags): Promise<number> {
   if (plan.config.demoModel && flags.model === undefined) {
     console.error(`No config: every request runs on the built-in demo model '${DEMO_MODEL.name}' (random weights, gibberish output). Use --config for real models.`);
   }
-  const app = await createApp(plan.config, { api: false, workers: true, logger, modelCacheDir: plan.modelCacheDir });
+  const app = await createApp(plan.config, { api: false, workers: true, logger, modelCacheDir: plan.modelCacheDir, announceDemoModel: false });
   const progress = new ProgressDisplay({ stream: process.stderr, plainIntervalMs: plan.progressIntervalMs });
   logSink.progress = progress;
   let stopped = false;
@@ -111,13 +111,15 @@ async function openBatch(app: App, plan: RunPlan, logger: Logger): Promise<Batch
   const inputSha256 = await sha256Of(plan.input);
   const marker = readMarker(plan.workDir);
   const same = marker !== null && marker.inputSha256 === inputSha256 && marker.model === plan.model && marker.dialect === plan.dialect;
-  const previous = same ? await store.getBatch(marker.batchId) : null;
+  const previous = marker === null ? null : await store.getBatch(marker.batchId);
+  // Starting over would cancel the interrupted run's Batch and lose its finished requests: refuse instead.
+  if (marker !== null && !same && previous !== null && !isTerminal(previous.status)) throw new UsageError(interruptedRunMessage({ ...plan, inputSha256 }, marker, previous));
 
   // The lock says no other process works here: Items still leased belong to a killed run. Return them now
   // instead of waiting for their Leases to expire (Leases end at most leaseMs after their last renewal).
   await store.reclaimExpiredItems(Date.now() + plan.config.worker.leaseMs + 1);
 
-  if (previous && !["failed", "cancelled", "expired"].includes(previous.status)) {
+  if (same && previous && !["failed", "cancelled", "expired"].includes(previous.status)) {
     console.error(`Resuming batch ${previous.id}: ${doneCount(previous)} of ${previous.counts.total || "?"} requests already done.`);
     return previous;
   }
@@ -134,6 +136,17 @@ async function openBatch(app: App, plan: RunPlan, logger: Logger): Promise<Batch
     model: plan.format.modelPerBatch ? plan.model : null,
     input: { fileId }, displayName: path.basename(plan.input), lifetimeMs: RUN_LIFETIME_MS,
   });
+}
+
+/** What differs from the interrupted run in the work dir, and the ways on. */
+function interruptedRunMessage(plan: RunPlan & { inputSha256: string }, marker: RunMarker, previous: Batch): string {
+  const held = `batch ${previous.id}, ${doneCount(previous)} of ${previous.counts.total || "?"} requests done`;
+  const startOver = `delete ${plan.workDir} (or choose another -o or -d) to start over`;
+  if (path.resolve(marker.input) === plan.input && marker.inputSha256 !== plan.inputSha256) {
+    return `spool run: ${plan.workDir} holds an interrupted run of an earlier version of ${marker.input} (${held}); ${startOver} with the file as it is now.`;
+  }
+  const model = marker.model !== plan.model && marker.model !== null ? ` -m ${marker.model}` : "";
+  return `spool run: ${plan.workDir} holds an interrupted run of ${marker.input}${model ? ` on model ${marker.model}` : ""} (${held}); run with -i ${marker.input}${model} to continue it, or ${startOver}.`;
 }
 
 /** Stores the input as a File, with every request's model replaced when the run fixes one. */
@@ -199,7 +212,7 @@ async function reportFinished(batches: BatchService, plan: RunPlan, batch: Batch
     const errors = batch.errors ?? [];
     for (const error of errors) console.log(formatLineError(error));
     const count = errors.filter((error) => error.code !== "too_many_errors").length;
-    console.log(`${plan.input}: ${count} problem${count === 1 ? "" : "s"}; nothing was run. Fix the file and run again (spool validate lists the same problems).`);
+    console.log(`${plan.input}: ${counted(count, "problem")}; nothing was run. Fix the file and run again (spool validate lists the same problems).`);
     return 1;
   }
   const lines = await writeOutput(batches, plan.format, plan.output, batch);
@@ -211,10 +224,10 @@ async function reportFinished(batches: BatchService, plan: RunPlan, batch: Batch
   const resumed = session.doneBefore > 0 ? `, ${session.doneBefore} done by an earlier run` : "";
   const others = counts.cancelled + counts.expired > 0 ? `, ${counts.cancelled} cancelled, ${counts.expired} expired` : "";
   console.log(
-    `Batch ${batch.id} ${batch.status}: ${counts.succeeded} succeeded, ${counts.failed} failed${others} of ${counts.total} requests ` +
+    `Batch ${batch.id} ${batch.status}: ${counts.succeeded} succeeded, ${counts.failed} failed${others} of ${counted(counts.total, "request")} ` +
       `in ${formatDuration(seconds * 1000)}${rate}${resumed}.`,
   );
-  console.log(`Wrote ${lines} result lines to ${plan.output}${counts.failed > 0 ? ` (${counts.failed} of them errors)` : ""}.`);
+  console.log(`Wrote ${counted(lines, "result line")} to ${plan.output}${counts.failed > 0 ? ` (${counts.failed} of them errors)` : ""}.`);
   return batch.status === "completed" ? 0 : 1;
 }
 

@@ -10,6 +10,7 @@ import { loadConfig } from "../config/load-config.ts";
 import type { Config } from "../config/config.ts";
 import { prepareWritableDirectory } from "./data-dir.ts";
 import { describeListenFailure, describeStoreFailure } from "./startup-errors.ts";
+import { ExitCode, OperatorError } from "./operator-error.ts";
 
 export interface ServerFlags {
   config?: string;
@@ -21,6 +22,8 @@ export interface ServerFlags {
   logFormat?: string;
   /** `--no-workers`: serve the API only (scale-out: workers run in `spool worker` processes). */
   workers?: boolean;
+  /** `--insecure-no-auth`: serve on a non-loopback host although no API key exists. */
+  insecureNoAuth?: boolean;
 }
 
 export async function serveCommand(flags: ServerFlags, roles: { api: boolean; workers: boolean }): Promise<void> {
@@ -28,6 +31,7 @@ export async function serveCommand(flags: ServerFlags, roles: { api: boolean; wo
   const config = loadConfig(flags);
   prepareWritableDirectory(config.dataDir, { label: "data dir", fix: "choose another one with --data-dir or SPOOL_DATA_DIR" });
   const app = await buildApp(config, roles);
+  if (roles.api) await refuseOpenNetwork(app, config.host, flags.insecureNoAuth === true);
   releaseStartupSignals();
   const log = app.context.logger;
   let stopping = false;
@@ -60,12 +64,33 @@ export async function serveCommand(flags: ServerFlags, roles: { api: boolean; wo
   );
 }
 
+/**
+ * Without any API key spool serves everyone as admin: fine on loopback (as before tenants), not on an address
+ * others reach, unless the operator says so explicitly.
+ */
+async function refuseOpenNetwork(app: App, host: string, insecure: boolean): Promise<void> {
+  if (isLoopback(host) || (await app.context.tenants.authRequired())) return;
+  if (insecure) {
+    app.context.logger.warn({ host }, "serving without API keys on a non-loopback host (--insecure-no-auth): anyone who reaches it sees and manages everything");
+    return;
+  }
+  await app.stop();
+  throw new OperatorError(
+    `Refusing to serve on ${host} without API keys: anyone who can reach it would see every file and batch. Create a key (spool keys create --tenant NAME --role admin), set apiKeys or tenants in the config, serve on 127.0.0.1, or pass --insecure-no-auth.`,
+    ExitCode.usage,
+  );
+}
+
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 async function buildApp(config: Config, roles: { api: boolean; workers: boolean }): Promise<App> {
   // Loaded only now, so a mistake in the configuration or the data dir is reported without first loading
   // the HTTP server, the stores and the engines (over a second of CPU).
   const { createApp } = await import("../app.ts");
   try {
-    return await createApp(config, roles);
+    return await createApp(config, { ...roles, preloadModels: true });
   } catch (error) {
     throw describeStoreFailure(error, config) ?? error;
   }

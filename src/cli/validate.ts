@@ -2,6 +2,7 @@
  * `spool validate FILE`: the same checks a Batch gets on creation, run locally. Prints every problem with
  * its line number as it is found (streaming: memory stays flat on huge files); exit code 1 if any.
  */
+import { DEFAULT_TENANT } from "../core/tenancy.ts";
 import { createReadStream } from "node:fs";
 import { BATCH_FORMATS, isDialect, MODEL_NAME_FORMS } from "../dialects/registry.ts";
 import type { BatchFormat } from "../core/batch-format.ts";
@@ -12,6 +13,7 @@ import { checkLines } from "../worker/validate-batch.ts";
 import { DEFAULTS } from "../config/config.ts";
 import { requireReadableFile } from "./operator-error.ts";
 import { sniffBatchFile } from "./sniff-batch-file.ts";
+import { replaceModels } from "./run/output.ts";
 import { ZERO_USAGE } from "../core/types.ts";
 import type { Price } from "../core/batch-cost.ts";
 import { addRequest, emptyEstimate, estimateCost, type TokenEstimate } from "../core/token-estimate.ts";
@@ -26,29 +28,30 @@ export interface ValidateFlags {
 export async function validateCommand(file: string, flags: ValidateFlags): Promise<void> {
   requireReadableFile(file, "spool validate");
   const sniffed = await sniffBatchFile(file);
-  if (flags.dialect !== undefined && !isDialect(flags.dialect)) {
-    console.error(`Unknown dialect '${flags.dialect}': use ${Object.keys(BATCH_FORMATS).join(" or ")}.`);
-    process.exit(2);
-  }
+  if (flags.dialect !== undefined && !isDialect(flags.dialect)) usageError(`Unknown dialect '${flags.dialect}': use ${Object.keys(BATCH_FORMATS).join(" or ")}.`);
   const format = flags.dialect !== undefined ? BATCH_FORMATS[flags.dialect as Dialect] : sniffed.format;
   const dialect = format.dialect;
   const endpoint = flags.endpoint ?? sniffed.endpoint ?? "/v1/chat/completions";
   const catalog = flags.config ? new ModelCatalog(loadConfig({ config: flags.config }).models, { nameForms: MODEL_NAME_FORMS }) : ModelCatalog.acceptingAnyModel();
+  // --model is checked like `spool run -m`: the model must be configured, and every request runs on it.
+  const model = flags.model === undefined ? null : (catalog.get(flags.model)?.name ?? usageError(`spool validate: --model: ${catalog.unknownModelMessage(flags.model)}`));
   const batch = syntheticBatch(format, endpoint, sniffed.kind);
   // Lines of a model-per-batch dialect name no model (the batch does): check them against --model, or any
   // model when there is no config to check against.
-  if (format.modelPerBatch) batch.model = flags.model ?? (flags.config ? null : "any-model");
+  if (format.modelPerBatch) batch.model = model ?? (flags.config ? null : "any-model");
   if (format.modelPerBatch && batch.model === null) {
-    console.error("A Gemini batch file's model comes from the batch, not the lines: pass --model NAME to check it against the config.");
-    process.exit(2);
+    usageError("A Gemini batch file's model comes from the batch, not the lines: pass --model NAME to check it against the config.");
   }
   let problems = 0;
+  let warnings = 0;
   const estimates = new Map<string, TokenEstimate>();
-  const report = await checkLines(createReadStream(file, { highWaterMark: 1024 * 1024 }), {
+  const source = createReadStream(file, { highWaterMark: 1024 * 1024 });
+  const limits = { maxLineBytes: DEFAULTS.limits.maxLineBytes, maxBatchItems: DEFAULTS.limits.maxBatchItems };
+  const report = await checkLines(model === null ? source : replaceModels(source, format, model, limits.maxLineBytes), {
     batch,
     format,
     catalog,
-    limits: { maxLineBytes: DEFAULTS.limits.maxLineBytes, maxBatchItems: DEFAULTS.limits.maxBatchItems },
+    limits,
     nowMs: () => Date.now(),
     onItem: (item) => {
       if (item.result !== undefined && item.result !== null) return;
@@ -60,27 +63,38 @@ export async function validateCommand(file: string, flags: ValidateFlags): Promi
       problems += 1;
       console.log(formatLineError(error));
     },
+    onWarning: (warning: LineError) => {
+      warnings += 1;
+      console.log(`warning: ${formatLineError(warning)}`);
+    },
   });
+  const warned = warnings > 0 ? `, ${counted(warnings, "warning")}` : "";
+  const unchecked = flags.config ? "" : " Models were not checked: pass --config to check them against a config.";
   if (problems === 0) {
-    console.log(`${file}: ${counted(report.total, "request")}, no problems (${dialect}, ${endpoint}).`);
-    for (const [model, estimate] of estimates) console.log(formatEstimate(model, estimate, catalog.get(model)?.price));
+    console.log(`${file}: ${counted(report.lines, "request")}, no problems${warned} (${dialect}, ${endpoint}).${unchecked}`);
+    for (const [name, estimate] of estimates) console.log(formatEstimate(name, estimate, catalog.get(name)?.price));
     return;
   }
-  console.log(`${file}: ${counted(problems, "problem")} in ${counted(report.total, "request")}.`);
+  console.log(`${file}: ${counted(problems, "problem")}${warned} in ${counted(report.lines, "request")}.${unchecked}`);
   process.exitCode = 1;
+}
+
+function usageError(message: string): never {
+  console.error(message);
+  process.exit(2);
 }
 
 /** One line per Model: estimated tokens (src/core/token-estimate.ts) and, with a price, cost. */
 export function formatEstimate(model: string, estimate: TokenEstimate, price: Price | undefined): string {
-  const output = estimate.uncappedRequests === estimate.requests && estimate.outputTokensAtMost === 0 ? "output unknown" : `<= ${estimate.outputTokensAtMost} output tokens${estimate.uncappedRequests > 0 ? ` (+ ${estimate.uncappedRequests} requests without max_tokens)` : ""}`;
-  const base = `estimate ${model}: ${estimate.requests} requests, ~${estimate.inputTokens} input tokens, ${output}`;
+  const output = estimate.uncappedRequests === estimate.requests && estimate.outputTokensAtMost === 0 ? "output unknown" : `<= ${estimate.outputTokensAtMost} output tokens${estimate.uncappedRequests > 0 ? ` (+ ${counted(estimate.uncappedRequests, "request")} without max_tokens)` : ""}`;
+  const base = `estimate ${model}: ${counted(estimate.requests, "request")}, ~${estimate.inputTokens} input tokens, ${output}`;
   if (price === undefined) return base;
   const cost = estimateCost(estimate, price);
   return `${base}; cost <= $${cost.batch.toFixed(4)} at batch price ($${cost.sync.toFixed(4)} sync)`;
 }
 
 /** "1 request", "6 problems". */
-function counted(n: number, noun: string): string {
+export function counted(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
@@ -91,7 +105,7 @@ export function formatLineError(error: LineError): string {
 
 export function syntheticBatch(format: BatchFormat, endpoint: string, kind: RequestKind): Batch {
   return {
-    id: "batch_local", seq: 0, dialect: format.dialect, kind, endpoint, model: null, status: "validating",
+    id: "batch_local", tenant: DEFAULT_TENANT, seq: 0, dialect: format.dialect, kind, endpoint, model: null, status: "validating",
     inputFileId: null, outputFileId: null, errorFileId: null,
     invalidLinePolicy: format.invalidLinePolicy, errors: null,
     counts: { total: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0 }, reusedItems: 0, usage: ZERO_USAGE, charges: { batchNanoUsd: 0, listNanoUsd: 0 },

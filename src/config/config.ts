@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { BatchHours } from "../core/batch-hours.ts";
 import { parseDuration, windowProblem } from "../core/durations.ts";
+import { TENANT_NAME_PATTERN, type Quotas } from "../core/tenancy.ts";
 
 const positiveInt = z.number().int().positive();
 
@@ -219,6 +220,23 @@ const webhookSchema = z.strictObject({
   secret: webhookSecret,
 });
 
+/** Per-tenant limits (src/core/tenancy.ts `Quotas`); a field left out is no limit. */
+export const quotasSchema = z.strictObject({
+  maxQueuedItems: positiveInt.optional(),
+  maxStoredBytes: positiveInt.optional(),
+  maxFileBytes: positiveInt.optional(),
+  maxBatchesInProgress: positiveInt.optional(),
+  syncRequestsPerMinute: positiveInt.optional(),
+});
+
+/** A tenant declared in the config file: its keys (plain, usually `${VAR}`), their role, its quotas. */
+const tenantSchema = z.strictObject({
+  name: z.string().regex(TENANT_NAME_PATTERN, "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"),
+  keys: z.array(z.string().min(1)).optional(),
+  role: z.enum(["admin", "member"]).optional(),
+  quotas: quotasSchema.optional(),
+});
+
 export const configFileSchema = z.strictObject({
   host: z.string().min(1).optional(),
   port: z.number().int().min(0).max(65535).optional(),
@@ -227,8 +245,22 @@ export const configFileSchema = z.strictObject({
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional(),
   /** `json` (default): one JSON object per line, for log collectors; `pretty`: short lines for people. */
   logFormat: z.enum(["json", "pretty"]).optional(),
-  /** When set, clients must send one of these keys (Bearer, x-goog-api-key or ?key=). */
+  /**
+   * Admin keys of the default tenant: what a key of this list could do before tenants (see and manage
+   * everything) it still can, so existing deployments keep working. Keys for tenants' users go in `tenants`
+   * or the Store (`spool keys create`). With any key configured (here, in `tenants`, or in the Store), clients must send one
+   * (Bearer, x-api-key, x-goog-api-key or ?key=).
+   */
   apiKeys: z.array(z.string().min(1)).optional(),
+  /** Tenants declared here (issue 13); keys made with `spool keys create` live in the Store instead. */
+  tenants: z.array(tenantSchema).optional(),
+  /** Quotas of every tenant that has none of its own (in `tenants` or set through the admin API). */
+  defaultQuotas: quotasSchema.optional(),
+  /**
+   * Origins allowed to call the API from a browser (CORS). Empty by default: no CORS headers are sent, so
+   * a web page elsewhere cannot use a key a browser holds.
+   */
+  corsOrigins: z.array(z.string().min(1)).optional(),
   limits: z
     .strictObject({
       /** Largest upload through the OpenAI Files API. */
@@ -303,6 +335,7 @@ export const configFileSchema = z.strictObject({
 
 export type ConfigFile = z.infer<typeof configFileSchema>;
 export type WebhookConfig = z.infer<typeof webhookSchema>;
+export type TenantConfig = z.infer<typeof tenantSchema>;
 export type ReuseResults = NonNullable<z.infer<typeof modelSchema>["reuseResults"]>;
 export type ModelConfigInput = z.infer<typeof modelSchema>;
 
@@ -337,6 +370,9 @@ export interface Config {
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   logFormat: "json" | "pretty";
   apiKeys: string[];
+  tenants: TenantConfig[];
+  defaultQuotas: Quotas;
+  corsOrigins: string[];
   limits: {
     maxUploadBytes: number;
     maxGeminiUploadBytes: number;

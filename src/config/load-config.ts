@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { resolveBackends } from "./backends.ts";
 import { definedOnly } from "./defined-only.ts";
-import { configFileSchema, DEFAULTS, DEMO_MODEL, MODEL_DEFAULTS, resolveScheduling, type Config, type ConfigFile, type ModelConfig } from "./config.ts";
+import { configFileSchema, DEFAULTS, DEMO_MODEL, MODEL_DEFAULTS, resolveScheduling, type Config, type ConfigFile, type ModelConfig, type TenantConfig } from "./config.ts";
 import { describeIssues, formatPath, type IssueSource } from "./config-issues.ts";
 import { ConfigSyntaxError, parseConfigSource, type ConfigPath, type ConfigText } from "./config-text.ts";
 import { databaseUrlProblem } from "./database-url.ts";
@@ -144,6 +144,9 @@ function resolveConfig(file: ConfigFile, baseDir: string, source: IssueSource): 
     logLevel: file.logLevel ?? DEFAULTS.logLevel,
     logFormat: file.logFormat ?? "json",
     apiKeys: file.apiKeys ?? [],
+    tenants: resolveTenants(file.tenants ?? []),
+    defaultQuotas: file.defaultQuotas ?? {},
+    corsOrigins: file.corsOrigins ?? [],
     limits: { ...DEFAULTS.limits, ...definedOnly(file.limits ?? {}) },
     server: resolveServer(file.server ?? {}),
     worker: { ...DEFAULTS.worker, ...definedOnly(file.worker ?? {}) },
@@ -153,6 +156,21 @@ function resolveConfig(file: ConfigFile, baseDir: string, source: IssueSource): 
     webhookDelivery: { retryDelaysMs: [...DEFAULTS.webhookDelivery.retryDelaysMs], timeoutMs: DEFAULTS.webhookDelivery.timeoutMs, ...definedOnly(file.webhookDelivery ?? {}) },
     demoModel,
   };
+}
+
+function resolveTenants(tenants: TenantConfig[]): TenantConfig[] {
+  const seen = new Set<string>();
+  const keys = new Set<string>();
+  tenants.forEach((tenant, index) => {
+    if (seen.has(tenant.name)) throw new ConfigError(`tenants[${index}].name '${tenant.name}' is declared twice: give each tenant one entry.`);
+    seen.add(tenant.name);
+    (tenant.keys ?? []).forEach((key, keyIndex) => {
+      // A key in two tenants would make whose data it sees depend on the order of the file.
+      if (keys.has(key)) throw new ConfigError(`tenants[${index}].keys[${keyIndex}] is also a key of another tenant: each key belongs to one tenant.`);
+      keys.add(key);
+    });
+  });
+  return tenants;
 }
 
 function resolveServer(server: NonNullable<ConfigFile["server"]>): Config["server"] {

@@ -5,7 +5,7 @@
  * below the dialects receives them from the composition root as `BatchFormats`, keyed by Dialect, so no
  * inner layer imports a dialect and "no format for this dialect" cannot happen at run time.
  */
-import { ZERO_USAGE, type Batch, type Dialect, type InvalidLinePolicy, type Item, type ItemResult, type LineError, type RequestKind } from "./types.ts";
+import { ZERO_USAGE, type Batch, type CallKind, type Dialect, type InvalidLinePolicy, type Item, type ItemResult, type LineError, type RequestKind } from "./types.ts";
 import type { ModelCatalog } from "./model-catalog.ts";
 
 /** One valid input line, ready to become an Item. */
@@ -25,6 +25,11 @@ export interface ParsedLine {
    * (requestTraits) and hashes it for duplicate reuse without parsing the line a second time.
    */
   body: Record<string, unknown>;
+  /**
+   * Things the service accepts but a person checking the file should hear about (a Gemini line without a
+   * key gets a result line without one). `spool validate` prints them; a Batch runs regardless.
+   */
+  warnings?: LineError[];
 }
 
 /** What claim order and duplicate reuse need to know about one request (see BatchFormat.requestTraits). */
@@ -46,7 +51,8 @@ export interface RequestTraits {
 export type LineOutcome =
   | { ok: true; line: ParsedLine }
   /** `clientId` is whatever id could be read from the bad line (so a skip-policy error line can carry it). */
-  | { ok: false; errors: LineError[]; clientId: string | null; echo: string | null };
+  /** `model`: the model name the bad line asks for, when it names one, so "one model per file" judges it too. */
+  | { ok: false; errors: LineError[]; clientId: string | null; echo: string | null; model?: string };
 
 /** What a dialect recognises in the first request line of a file. */
 export interface SniffedLine {
@@ -77,6 +83,11 @@ export interface BatchFormat {
   parseLine(text: string, lineNumber: number, batch: Batch, catalog: ModelCatalog): LineOutcome;
   /** The request body (in the dialect's shape) from an Item's stored `request` text. */
   requestBody(request: string): Record<string, unknown>;
+  /**
+   * The Engine call of an Item: its kind and body, from one parse of its `request`. Absent: the Item's own
+   * kind and `requestBody(request)`. (OpenAI moderation Items, stored as `embedding`, are `moderation` here.)
+   */
+  engineCall?(request: string, kind: RequestKind): { kind: CallKind; body: Record<string, unknown> };
   /** Prefix key and determinism of one request body (`ParsedLine.body`) of this dialect, run on `model`. */
   requestTraits(body: Record<string, unknown>, kind: RequestKind, model: string): RequestTraits;
   /** The LineError for a custom id already used on `firstLine`. */

@@ -3,12 +3,12 @@
  * retrying retryable EngineErrors with capped backoff. Used by the Worker for Batch Items and by the API's
  * synchronous endpoints, which go ahead of queued Batch traffic (`priority: "sync"`).
  */
-import type { Dialect, RequestKind } from "./types.ts";
+import type { CallKind, Dialect } from "./types.ts";
 import type { EngineReply, EngineStream } from "./engine.ts";
 
 export interface DispatchRequest {
   model: string;
-  kind: RequestKind;
+  kind: CallKind;
   dialect: Dialect;
   body: Record<string, unknown>;
   priority: "sync" | "batch";

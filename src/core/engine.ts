@@ -49,11 +49,11 @@
  * `retryAfterMs` (see src/core/retry-policy.ts).
  */
 import type { Price } from "./batch-cost.ts";
-import type { Dialect, RequestKind, TokenUsage } from "./types.ts";
+import type { CallKind, Dialect, TokenUsage } from "./types.ts";
 import type { ModelConfig } from "../config/config.ts";
 
 export interface EngineRequest {
-  kind: RequestKind;
+  kind: CallKind;
   /** Always the Engine's own dialect once it reaches an adapter (the registry translates). */
   dialect: Dialect;
   /** The request body in `dialect`'s shape (OpenAI chat/completion/embedding body, or Gemini request). */

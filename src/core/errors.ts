@@ -11,6 +11,8 @@ export type AppErrorCode =
   | "already_exists"
   | "payload_too_large"
   | "unauthenticated"
+  | "permission_denied" // a valid key whose role does not allow the operation (a member on the admin API)
+  | "quota_exceeded" // a tenant's quota or rate limit (src/core/tenancy.ts); the message names the limit
   | "unknown_model"
   | "unavailable" // a dependency is down or the process is shutting down
   | "insufficient_storage" // the disk holding the data is full: nothing was saved

@@ -25,6 +25,14 @@ export type Dialect = "openai" | "gemini" | "anthropic";
 /** What an Item asks an Engine for. `completion` is the legacy text-completion endpoint. */
 export type RequestKind = "chat" | "completion" | "embedding";
 
+/**
+ * What one Engine call asks for: a RequestKind, or `moderation` (classifying input text, OpenAI's
+ * moderations endpoint). Moderation Items are stored as `embedding` Items (input only, nothing generated,
+ * so the Store's kinds did not change) and their BatchFormat names them `moderation` again at dispatch
+ * (`BatchFormat.engineRequest`, decision 0023). Only OpenAI-shaped upstreams serve them.
+ */
+export type CallKind = RequestKind | "moderation";
+
 export type BatchStatus =
   | "validating"
   | "in_progress"
@@ -81,6 +89,8 @@ export const ZERO_USAGE: Readonly<TokenUsage> = Object.freeze({ inputTokens: 0, 
 
 export interface Batch {
   id: string;
+  /** The tenant that created it (src/core/tenancy.ts); only its keys, and admins, see the Batch. */
+  tenant: string;
   /** Monotonic integer assigned by the Store; orders Batches FIFO for claiming and listing. */
   seq: number;
   dialect: Dialect;
@@ -166,6 +176,8 @@ export interface Item {
 
 export interface FileRecord {
   id: string;
+  /** The tenant that uploaded it, or whose Batch generated it. */
+  tenant: string;
   purpose: string;
   filename: string;
   /** Gemini displayName; null when not given. */

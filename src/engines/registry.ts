@@ -19,11 +19,29 @@ export type ModelPathResolver = (model: LlamaCppModelConfig) => Promise<string>;
 
 export type EngineWrapper = (engine: Engine) => Engine;
 
+/**
+ * Whether a Model's Engine can serve now, for readiness (`/ready`). HTTP engines are always `ready` (an
+ * upstream's health is the upstream's; spool does not probe it). A llama-cpp Model is `lazy` until something
+ * asks it to load (a first request, or `preload`), then `loading`, `ready`, or `failed` with the reason.
+ */
+export interface ModelReadiness {
+  model: string;
+  state: "ready" | "lazy" | "loading" | "failed";
+  reason?: string;
+}
+
+interface Preloadable {
+  warmup(): Promise<void>;
+}
+
 export class EngineRegistry {
   private readonly openai: Engine;
   private readonly gemini: Engine;
   private readonly anthropic: Engine;
   private readonly local = new Map<string, Engine>();
+  /** The unwrapped llama-cpp Engines, which can load their model ahead of the first request. */
+  private readonly preloadable = new Map<string, Preloadable>();
+  private readonly loads = new Map<string, Omit<ModelReadiness, "model">>();
   private readonly logger: Logger;
 
   constructor(
@@ -70,8 +88,49 @@ export class EngineRegistry {
   private createLocal(model: LlamaCppModelConfig): Engine {
     const log = this.logger.child({ model: model.name });
     const logger = { info: (m: string) => log.info(m), warn: (m: string) => log.warn(m), debug: (m: string) => log.debug(m) };
-    if (!this.resolveModelPath) return new LlamaCppEngine({ model, logger });
-    return new LazyPathEngine(model, this.resolveModelPath, (modelPath) => new LlamaCppEngine({ model, modelPath, logger }));
+    const engine = this.resolveModelPath
+      ? new LazyPathEngine(model, this.resolveModelPath, (modelPath) => new LlamaCppEngine({ model, modelPath, logger }))
+      : new LlamaCppEngine({ model, logger });
+    this.preloadable.set(model.name, engine);
+    return engine;
+  }
+
+  /**
+   * Downloads and loads every llama-cpp Model now instead of on its first request, so a process reports
+   * ready (`readiness`) only once it can answer at once, and a bad model file is known at start. The models
+   * are `loading` from the call on; loading begins once `startAfter` resolves (the server listens), and not
+   * at all if it rejects. Resolves when all are settled; a failure is logged and kept for `readiness`.
+   */
+  async preload(models: readonly ModelConfig[], startAfter: Promise<unknown> = Promise.resolve()): Promise<void> {
+    const local = models.filter((model) => model.engine === "llama-cpp");
+    for (const model of local) this.loads.set(model.name, { state: "loading" });
+    try {
+      await startAfter;
+    } catch {
+      return; // the process is about to exit: nothing to load for
+    }
+    await Promise.all(
+      local.map(async (model) => {
+        this.engineFor(model);
+        const engine = this.preloadable.get(model.name);
+        if (!engine) return;
+        try {
+          await engine.warmup();
+          this.loads.set(model.name, { state: "ready" });
+        } catch (error) {
+          const reason = error instanceof Error ? error.message : String(error);
+          this.loads.set(model.name, { state: "failed", reason });
+          this.logger.error({ model: model.name, err: error }, "model failed to load: requests for it will fail until the process restarts with a working file");
+        }
+      }),
+    );
+  }
+
+  readiness(models: readonly ModelConfig[]): ModelReadiness[] {
+    return models.map((model) => {
+      if (model.engine !== "llama-cpp") return { model: model.name, state: "ready" };
+      return { model: model.name, ...(this.loads.get(model.name) ?? { state: "lazy" }) };
+    });
   }
 
   async close(): Promise<void> {
@@ -84,15 +143,19 @@ export class EngineRegistry {
 class LazyPathEngine implements Engine {
   readonly name = "llama-cpp";
   readonly dialect = "openai" as const;
-  private inner: Promise<Engine> | null = null;
+  private inner: Promise<LlamaCppEngine> | null = null;
 
   constructor(
     private readonly model: LlamaCppModelConfig,
     private readonly resolvePath: ModelPathResolver,
-    private readonly create: (modelPath: string) => Engine,
+    private readonly create: (modelPath: string) => LlamaCppEngine,
   ) {}
 
-  private engine(): Promise<Engine> {
+  async warmup(): Promise<void> {
+    await (await this.engine()).warmup();
+  }
+
+  private engine(): Promise<LlamaCppEngine> {
     // A failed download is not remembered: the next request tries again (the network may be back).
     this.inner ??= this.resolvePath(this.model).then(this.create, (error: unknown) => {
       this.inner = null;

@@ -3,6 +3,7 @@
  * pretty-printing dependency:
  *
  *   14:03:07.412 INFO  batch status changed batchId=batch_abc from=finalizing status=completed reqId=req_x
+ *   14:03:07.415 INFO  GET /v1/batches/batch_abc 200 2.4ms reqId=req_y          (the access line)
  *
  * Time (local), level, message, then every other field as key=value (strings with spaces quoted, objects
  * as JSON, an error's message and stack). `pid`, `hostname`, `time`, `level` and `msg` are not repeated.
@@ -21,12 +22,21 @@ export function formatLogLine(line: string): string {
   }
   const time = typeof entry.time === "number" ? clockTime(entry.time) : "";
   const level = typeof entry.level === "number" ? (LEVELS[entry.level] ?? String(entry.level)) : "LOG  ";
+  const access = isAccessLine(entry);
+  if (access) entry.msg = `${String(entry.method)} ${String(entry.path)} ${String(entry.status)} ${String(entry.ms)}ms`;
   const fields = Object.entries(entry)
-    .filter(([key]) => !HIDDEN.has(key))
+    .filter(([key]) => !HIDDEN.has(key) && !(access && ACCESS_FIELDS.has(key)))
     .map(([key, value]) => `${key}=${formatValue(value)}`);
   const err = entry.err as { message?: unknown; stack?: unknown } | undefined;
   const errorText = err ? ` error=${formatValue(err.message ?? "")}${typeof err.stack === "string" && (entry.level as number) >= 50 ? `\n${err.stack}` : ""}` : "";
   return `${time} ${level} ${String(entry.msg ?? "")}${fields.length > 0 ? ` ${fields.join(" ")}` : ""}${errorText}`;
+}
+
+const ACCESS_FIELDS = new Set(["method", "path", "status", "ms"]);
+
+/** The HTTP server's access line (one per request), shown as `GET /v1/batches 200 3.1ms reqId=req_…`. */
+function isAccessLine(entry: Record<string, unknown>): boolean {
+  return entry.msg === "request" && typeof entry.method === "string" && typeof entry.path === "string" && typeof entry.status === "number";
 }
 
 /** A pino destination writing pretty lines to `out` (stdout by default). */

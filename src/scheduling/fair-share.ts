@@ -28,8 +28,11 @@
  *    wait while the next ones validate; shortest-first staggers them, and the weighted half still moves
  *    every Batch along.
  *
- * Tenancy (not built) slots in above rule 3: the same split would run once across tenants (a tenant's
- * weight, its Batches' reservations summed) and then within each tenant across its Batches.
+ * **Tenants** (issue 13, decision 0021) come between rules 2 and 3: what is not reserved is split equally
+ * among the tenants with Batches running, and rule 3 then splits each tenant's part among its own Batches. A
+ * tenant with 50 Batches queued thus gets what a tenant with one gets, and priorities order a tenant's own
+ * Batches, never another's. With one tenant (every Batch of a deployment without tenants) it is rule 3 alone.
+ * Deadlines (rule 2) still come first whoever owns them: a reservation is what a deadline needs, not a share.
  */
 import type { BatchHours } from "../core/batch-hours.ts";
 
@@ -37,6 +40,8 @@ import type { BatchHours } from "../core/batch-hours.ts";
 export interface QueueEntry {
   /** The Batch's seq: FIFO order, and the key its Items are claimed by. */
   seq: number;
+  /** Its owner; Batches without one share one anonymous tenant. */
+  tenant?: string;
   priority: number;
   /** When its completion window closes: its deadline. */
   expiresAtMs: number;
@@ -88,13 +93,11 @@ export function planShares(batches: readonly QueueEntry[], context: ScheduleCont
   let unreserved = 1;
   for (const part of reserved.values()) unreserved -= part;
   unreserved = Math.max(0, unreserved);
-  const top = Math.max(...running.map((batch) => batch.priority));
-  const weights = running.map((batch) => priorityWeight(batch.priority, top));
-  const totalWeight = weights.reduce((sum, weight) => sum + weight, 0);
-  const first = firstInLine(running, top);
-  const shares = running.map((batch, index): Share & { driven: boolean; remaining: number; expiresAtMs: number } => {
-    const weighted = (unreserved * (1 - FIRST_IN_LINE_SHARE) * (weights[index] ?? 0)) / totalWeight;
-    const fair = weighted + (batch.seq === first ? unreserved * FIRST_IN_LINE_SHARE : 0);
+  const fairParts = new Map<number, number>();
+  const tenants = groupByTenant(running);
+  for (const own of tenants.values()) for (const [seq, part] of splitByPriority(own, unreserved / tenants.size)) fairParts.set(seq, part);
+  const shares = running.map((batch): Share & { driven: boolean; remaining: number; expiresAtMs: number } => {
+    const fair = fairParts.get(batch.seq) ?? 0;
     const part = reserved.get(batch.seq) ?? 0;
     return { seq: batch.seq, fraction: part + fair, reserved: part, heldUntilMs: null, driven: part > fair, remaining: batch.remaining, expiresAtMs: batch.expiresAtMs };
   });
@@ -104,6 +107,31 @@ export function planShares(batches: readonly QueueEntry[], context: ScheduleCont
   });
   const waiting = byDeadline.filter((batch) => held.has(batch.seq)).map((batch): Share => ({ seq: batch.seq, fraction: 0, reserved: 0, heldUntilMs: held.get(batch.seq) ?? null }));
   return [...shares.map(({ seq, fraction, reserved: part, heldUntilMs }) => ({ seq, fraction, reserved: part, heldUntilMs })), ...waiting];
+}
+
+function groupByTenant(batches: readonly QueueEntry[]): Map<string, QueueEntry[]> {
+  const groups = new Map<string, QueueEntry[]>();
+  for (const batch of batches) {
+    const key = batch.tenant ?? "";
+    const group = groups.get(key);
+    if (group === undefined) groups.set(key, [batch]);
+    else group.push(batch);
+  }
+  return groups;
+}
+
+/** Rule 3 over `batches` (one tenant's): `capacity` split by priority weight, half to the first in line. */
+function splitByPriority(batches: readonly QueueEntry[], capacity: number): Map<number, number> {
+  const top = Math.max(...batches.map((batch) => batch.priority));
+  const weights = batches.map((batch) => priorityWeight(batch.priority, top));
+  const totalWeight = weights.reduce((sum, weight) => sum + weight, 0);
+  const first = firstInLine(batches, top);
+  return new Map(
+    batches.map((batch, index) => {
+      const weighted = (capacity * (1 - FIRST_IN_LINE_SHARE) * (weights[index] ?? 0)) / totalWeight;
+      return [batch.seq, weighted + (batch.seq === first ? capacity * FIRST_IN_LINE_SHARE : 0)];
+    }),
+  );
 }
 
 /** Of the Batches of the highest priority, the one with the least work left (the oldest of equals). */

@@ -10,6 +10,8 @@
 /** A Batch with claimable Items of one Model. */
 export interface QueuedBatch {
   id: string;
+  /** Its owner: tenants share a Model's capacity equally before their Batches share a tenant's part. */
+  tenant: string;
   seq: number;
   priority: number;
   createdAtMs: number;

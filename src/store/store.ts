@@ -40,12 +40,15 @@ import type {
 import type { CapacityLedger } from "./capacity-ledger.ts";
 import type { SchedulingViews } from "./scheduling-views.ts";
 import type { StoreInsights } from "./store-insights.ts";
+import type { TenantDirectory } from "./tenant-directory.ts";
 import type { WebhookOutbox } from "./webhook-outbox.ts";
 
-/** A File record as the caller creates it: every field of FileRecord is the caller's to choose. */
-export type NewFile = FileRecord;
+/** A File record as the caller creates it: every field of FileRecord is the caller's to choose (tenant: default). */
+export type NewFile = Omit<FileRecord, "tenant"> & { tenant?: string };
 
 export interface FileQuery {
+  /** Only this tenant's Files (a member's list); every tenant's without it. */
+  tenant?: string;
   purpose?: string;
   /** Cursor: return files after this id in the chosen order. */
   afterId?: string;
@@ -55,6 +58,11 @@ export interface FileQuery {
 
 export interface NewBatch {
   id: string;
+  /** Owner (src/core/tenancy.ts); the default tenant when left out. */
+  tenant?: string;
+  /** The create's Idempotency-Key and a digest of its parameters (unique per tenant, migration 011). */
+  idempotencyKey?: string | null;
+  requestDigest?: string | null;
   dialect: Dialect;
   kind: RequestKind;
   endpoint: string;
@@ -71,6 +79,8 @@ export interface NewBatch {
 
 export interface BatchQuery {
   dialect?: Dialect;
+  /** Only this tenant's Batches (a member's list); every tenant's without it. */
+  tenant?: string;
   /** Cursor: return Batches older than this one (lists are newest first). */
   afterId?: string;
   /**
@@ -195,12 +205,15 @@ export interface ItemPage {
 
 /**
  * Also the webhook outbox (webhook-outbox.ts), the operators' read views (store-insights.ts) and the
- * capacity ledger (capacity-ledger.ts) and the scheduler's views (scheduling-views.ts).
+ * capacity ledger (capacity-ledger.ts), the scheduler's views (scheduling-views.ts) and the tenants with
+ * their keys (tenant-directory.ts).
  */
-export interface Store extends WebhookOutbox, StoreInsights, CapacityLedger, SchedulingViews {
+export interface Store extends WebhookOutbox, StoreInsights, CapacityLedger, SchedulingViews, TenantDirectory {
   /** Apply pending migrations. Refuses (throws) to run against a database newer than the code. */
   migrate(): Promise<void>;
   close(): Promise<void>;
+  /** One round trip to the database (readiness): resolves when it answers, throws as any call would. */
+  ping(): Promise<void>;
 
   // ---- Files (metadata only; contents live in the BlobStore under the same id) ----
   createFile(file: NewFile): Promise<FileRecord>;

@@ -62,6 +62,8 @@ export async function finalizeBatch(deps: FinalizeDeps, batch: Batch, status: Fi
       await store.deleteFile(id);
       await store.createFile({
         id,
+        // Result files belong to the Batch's tenant: only its keys may download them.
+        tenant: batch.tenant,
         purpose: "batch_output",
         filename,
         displayName: filename,

@@ -52,7 +52,10 @@ const RETRY_DELAY_MS = 1_000;
 const MAX_REASON_CHARS = 500;
 
 export interface ValidationReport {
+  /** Items: valid lines, and invalid ones under the "skip" policy. */
   total: number;
+  /** Non-blank lines, valid or not. */
+  lines: number;
   errors: LineError[];
   /** Bad lines found in all (may exceed errors.length when capped). */
   errorCount: number;
@@ -77,6 +80,8 @@ export async function checkLines(
     onItem?: (item: NewItem) => Promise<void> | void;
     /** Called for every LineError as found (even beyond the stored cap). */
     onError?: (error: LineError) => void;
+    /** Called for every warning of a valid line (ParsedLine.warnings). */
+    onWarning?: (warning: LineError) => void;
     /** Give Items the keys for claim order and duplicate reuse (a Batch about to run; not `spool validate`). */
     keys?: { order: DispatchOrder };
   },
@@ -88,6 +93,7 @@ export async function checkLines(
   const errors: LineError[] = [];
   let errorCount = 0;
   let total = 0;
+  let lines = 0;
   let model: string | null = null;
   let sawRequest = false;
 
@@ -101,6 +107,7 @@ export async function checkLines(
   const handle = (event: LineEvent): Promise<void> | void => {
     if ("problem" in event) {
       sawRequest = true;
+      lines += 1;
       const error: LineError =
         event.problem === "line_too_long"
           ? { line: event.lineNumber, code: "line_too_long", param: null, message: `Line ${event.lineNumber} is ${event.byteLength} bytes long; the limit is ${limits.maxLineBytes} bytes.` }
@@ -110,12 +117,19 @@ export async function checkLines(
     }
     if (isBlankLine(event.text)) return;
     sawRequest = true;
+    lines += 1;
     const outcome = format.parseLine(event.text, event.lineNumber, batch, catalog);
     if (!outcome.ok) {
-      for (const error of outcome.errors) report(error);
-      return addInvalid(outcome.errors, outcome.clientId, outcome.echo, event.lineNumber);
+      // A bad line's model still counts for "one model per file", so the same file gets the same
+      // model_mismatch problems whether or not its models could also be checked against a config.
+      const mismatch = outcome.model === undefined ? null : (format.modelMismatchError?.(outcome.model, model, event.lineNumber) ?? null);
+      if (outcome.model !== undefined) model ??= outcome.model;
+      const lineErrors = mismatch ? [...outcome.errors, mismatch] : outcome.errors;
+      for (const error of lineErrors) report(error);
+      return addInvalid(lineErrors, outcome.clientId, outcome.echo, event.lineNumber);
     }
     const line = outcome.line;
+    for (const warning of line.warnings ?? []) params.onWarning?.(warning);
     if (line.clientId !== null) {
       const firstLine = firstLineOfId.firstLineOr(line.clientId, event.lineNumber);
       if (firstLine !== undefined) {
@@ -168,7 +182,7 @@ export async function checkLines(
   if (errorCount > errors.length) {
     errors.push({ line: null, code: "too_many_errors", param: null, message: `${errorCount - errors.length} more bad lines were found and not listed.` });
   }
-  return { total, errors, errorCount, model, keyed };
+  return { total, lines, errors, errorCount, model, keyed };
 }
 
 const NO_KEYS: ItemKeys = Object.freeze({ prefixKey: null, requestHash: null });
@@ -241,7 +255,9 @@ async function runValidation(deps: ValidationDeps, batch: Batch, owner: string):
   await store.clearItems(batch.id);
   if (batch.inputFileId === null) throw new Error(`Batch ${batch.id} has no input file.`);
   // A Batch may name a File that does not exist (OpenAI's create accepts any id, as the hosted service does).
-  if ((await store.getFile(batch.inputFileId)) === null) return store.failBatch(batch.id, { owner, errors: [missingFileError(batch.inputFileId)], nowMs: clock.now() });
+  // Another tenant's File is as missing as a deleted one: a Batch never reads input its tenant cannot see.
+  const input = await store.getFile(batch.inputFileId);
+  if (input === null || input.tenant !== batch.tenant) return store.failBatch(batch.id, { owner, errors: [missingFileError(batch.inputFileId)], nowMs: clock.now() });
 
   let buffer: NewItem[] = [];
   const lease = new BatchLease({ store, clock, batchId: batch.id, owner, leaseMs: deps.leaseMs, phase: "validation" });

@@ -175,8 +175,9 @@ export class Worker {
     for (const item of items) {
       const dialect = item.dialect;
       try {
-        const body = this.deps.formats[dialect].requestBody(item.request);
-        ready.push({ item, request: { model: item.model, kind: item.kind, dialect, body, priority: "batch", signal: this.abandon.signal, batchId: item.batchId } });
+        const format = this.deps.formats[dialect];
+        const { kind, body } = format.engineCall?.(item.request, item.kind) ?? { kind: item.kind, body: format.requestBody(item.request) };
+        ready.push({ item, request: { model: item.model, kind, dialect, body, priority: "batch", signal: this.abandon.signal, batchId: item.batchId } });
       } catch (error) {
         this.finish(lane, item, this.outcomeOfFailure(item, error));
       }

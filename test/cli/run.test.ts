@@ -68,6 +68,10 @@ interface OpenAIResultLine {
   error: unknown;
 }
 
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
 function readResults(file: string): OpenAIResultLine[] {
   return readFileSync(file, "utf8").trimEnd().split("\n").map((line) => JSON.parse(line) as OpenAIResultLine);
 }
@@ -182,6 +186,32 @@ describe("spool run", () => {
     expect(sentBeforeKill - sentTwice).toBeGreaterThan(0);
   }, 120_000);
 
+  it("refuses to start another input over an interrupted run with the same output, in one line with exit code 2", async () => {
+    const { configPath, input, output, upstream, dir } = await setUp("other input");
+    writeFileSync(input, chatFile(60, { model: "gpt-test" }));
+    upstream.setFault(() => ({ delayMs: 50 }));
+    const first = startRun(["-i", input, "-o", output, "--config", configPath]);
+    await waitFor(() => upstream.requests >= 8, { timeoutMs: 30_000, what: "8 upstream requests" });
+    first.child.kill("SIGKILL");
+    await first.exited;
+
+    const other = path.join(dir, "other.jsonl");
+    writeFileSync(other, chatFile(2, { model: "gpt-test" }));
+    const refused = await runToEnd(["-i", other, "-o", output, "--config", configPath]);
+    expect(refused.code).toBe(2);
+    const workDir = `${output}.spool`;
+    expect(refused.stderr).toMatch(
+      new RegExp(`^spool run: ${escape(workDir)} holds an interrupted run of ${escape(input)} \\(batch batch_\\w+, \\d+ of 60 requests done\\); run with -i ${escape(input)} to continue it, or delete ${escape(workDir)} \\(or choose another -o or -d\\) to start over\\.\n$`),
+    );
+    expect(existsSync(output)).toBe(false);
+
+    // The interrupted run is intact: its own input continues it.
+    upstream.setFault(() => ({}));
+    const resumed = await runToEnd(["-i", input, "-o", output, "--config", configPath]);
+    expect({ code: resumed.code, stderr: resumed.stderr }).toMatchObject({ code: 0, stderr: expect.stringMatching(/Resuming batch batch_\w+: \d+ of 60 requests already done/) });
+    expect(readResults(output)).toHaveLength(60);
+  }, 120_000);
+
   it("runs a Gemini file on --model, reporting a bad line in its place and running the rest", async () => {
     const { configPath, input, output, upstream } = await setUp("gemini");
     const line = (key: string, text: string) => JSON.stringify({ key, request: { contents: [{ role: "user", parts: [{ text }] }] } });
@@ -211,8 +241,10 @@ describe("spool run", () => {
 
     const { code, stdout, stderr } = await runToEnd(["-i", input, "-o", output]);
     expect({ code, stderr }).toMatchObject({ code: 0 });
-    expect(stderr).toContain("built-in demo model 'spool-demo'");
+    expect(stderr).toContain("No config: every request runs on the built-in demo model 'spool-demo' (random weights, gibberish output). Use --config for real models.\n");
+    expect(stderr.match(/demo model/g)).toHaveLength(1);
     expect(stdout).toMatch(/completed: 3 succeeded, 0 failed of 3 requests/);
+    expect(stdout).toContain(`Wrote 3 result lines to ${output}.`);
     const results = readResults(output);
     expect(results.map((line) => line.custom_id)).toEqual(["demo-0", "demo-1", "demo-2"]);
     for (const line of results) {

@@ -114,7 +114,7 @@ describe.concurrent("spool start-up and operator errors", { timeout: 150_000 }, 
   });
 
   it("names a host that is not an address of this machine (exit 3)", async () => {
-    const line = oneLine(await runSpool(["--data-dir", path.join(dir, "bad-host"), "--port", "0", "--host", "192.0.2.1"]), 3);
+    const line = oneLine(await runSpool(["--data-dir", path.join(dir, "bad-host"), "--port", "0", "--host", "192.0.2.1", "--insecure-no-auth"]), 3);
     expect(line).toMatch(/^host 192\.0\.2\.1 is not an address of this machine \(EADDRNOTAVAIL\): set --host or SPOOL_HOST to 127\.0\.0\.1/);
   });
 

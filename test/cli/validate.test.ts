@@ -77,7 +77,7 @@ describe("spool validate", () => {
     expect(status).toBe(1);
     expect(stdout).toMatch(/^line 2: .*request\.contents/m);
     expect(stdout).not.toMatch(/^line 1:/m);
-    expect(stdout).toMatch(/: 1 problem in 2 requests\.$/m);
+    expect(stdout).toMatch(/: 1 problem in 2 requests\./m);
   });
 
   it("sniffs an Anthropic file of {custom_id, params} lines, names each bad field, and reports duplicate ids", () => {
@@ -92,6 +92,54 @@ describe("spool validate", () => {
     expect(stdout).toMatch(/^line 4: invalid_value \(params\.temperature\)/m);
     expect(stdout).not.toMatch(/^line 1:/m);
     expect(stdout).toContain("4 problems in 4 requests");
+  });
+
+  it("warns about a Gemini line without a key (its result line would have none) and still exits 0", () => {
+    const file = path.join(dir, "gemini-no-key.jsonl");
+    writeFileSync(file, [JSON.stringify({ key: "k1", request: { contents: [{ parts: [{ text: "hi" }] }] } }), JSON.stringify({ request: { contents: [{ parts: [{ text: "hi" }] }] } })].join("\n"));
+    const { status, stdout } = validate(file);
+    expect(status).toBe(0);
+    expect(stdout).toContain(
+      `warning: line 2: missing_key (key): Line 2: no "key": its result line will carry no key either, so it can only be matched to this request by position. Add "key": "<unique id>".\n`,
+    );
+    expect(stdout).toContain(`${file}: 2 requests, no problems, 1 warning (gemini, batchGenerateContent).`);
+  });
+
+  it("checks --model against the config for Gemini and OpenAI files alike, in one line with exit code 2", () => {
+    const gemini = path.join(dir, "gemini-model.jsonl");
+    writeFileSync(gemini, JSON.stringify({ key: "k1", request: { contents: [{ parts: [{ text: "hi" }] }] } }));
+    const openai = path.join(dir, "openai-model.jsonl");
+    writeFileSync(openai, chatLine("a", "one", "gpt-test"));
+    const config = writeConfigFile(dir, { models: [{ name: "gpt-test", engine: "openai", baseUrl: "http://127.0.0.1:9/v1" }] });
+    for (const file of [gemini, openai]) {
+      expect(validate(file, "--config", config, "--model", "nope")).toEqual({ status: 2, stdout: "spool validate: --model: Model 'nope' is not configured. Configured models: gpt-test.\n" });
+    }
+    expect(validate(gemini, "--config", config, "--model", "gpt-test")).toMatchObject({ status: 0, stdout: expect.stringContaining(`${gemini}: 1 request, no problems`) });
+  });
+
+  it("reports a line whose model differs from the first line's as model_mismatch with or without a config, plus model_not_found with one", () => {
+    const file = path.join(dir, "two-models.jsonl");
+    writeFileSync(file, [chatLine("a", "one", "gpt-test"), chatLine("b", "two", "nope")].join("\n"));
+    const mismatch = "line 2: model_mismatch (body.model): Line 2: 'body.model' is 'nope' but earlier lines use 'gpt-test'; all requests of a batch file must use the same model.";
+    const bare = validate(file);
+    expect(bare.status).toBe(1);
+    expect(bare.stdout).toBe(`${mismatch}\n${file}: 1 problem in 2 requests. Models were not checked: pass --config to check them against a config.\n`);
+    const config = writeConfigFile(dir, { models: [{ name: "gpt-test", engine: "openai", baseUrl: "http://127.0.0.1:9/v1" }] });
+    const checked = validate(file, "--config", config);
+    expect(checked.status).toBe(1);
+    expect(checked.stdout).toBe(
+      `line 2: model_not_found (body.model): Line 2 (custom_id "b"): Model 'nope' is not configured. Configured models: gpt-test.\n${mismatch}\n${file}: 2 problems in 2 requests.\n`,
+    );
+    // --model runs every request on one model, as `spool run -m` does: nothing left to mismatch.
+    expect(validate(file, "--config", config, "--model", "gpt-test")).toMatchObject({ status: 0, stdout: expect.stringContaining(`${file}: 2 requests, no problems`) });
+  });
+
+  it("counts every request line in the summary, valid or not, in singular when one", () => {
+    const file = path.join(dir, "one-bad.jsonl");
+    writeFileSync(file, JSON.stringify({ custom_id: "a", method: "POST", url: "/v1/chat/completions", body: { model: "gpt-test" } }));
+    const { status, stdout } = validate(file);
+    expect(status).toBe(1);
+    expect(stdout).toMatch(/: 1 problem in 1 request\. Models were not checked/m);
   });
 
   it("ignores a UTF-8 byte order mark at the start of a file, in both dialects", () => {

@@ -53,7 +53,7 @@ describe.skipIf(!available)("the compose layout (PostgreSQL + 1 API + 2 workers)
     const compose = parse(readFileSync(COMPOSE, "utf8")) as { services: Record<string, Service> };
     const { api, worker } = compose.services;
     if (!api || !worker) throw new Error("deploy/compose.yaml must have the services api and worker");
-    expect(api.command).toEqual(["serve", "--no-workers"]);
+    expect(api.command).toEqual(["serve", "--no-workers", "--insecure-no-auth"]);
     expect(worker.command).toEqual(["worker"]);
     expect(worker.deploy?.replicas).toBe(2);
 

@@ -50,8 +50,11 @@ describe("operator logs", () => {
     expect(failed).toEqual([expect.objectContaining({ batchId: batch.id, index: 1, attempt: 1, reason: "http_422", statusCode: 422, model: "gpt-test" })]);
 
     const http = log.lines.filter((line) => line.msg === "request");
-    expect(http.map((line) => line.url)).toEqual(["/v1/files", "/v1/batches"]);
-    for (const line of http) expect(line.reqId).toMatch(/^req_/);
+    expect(http.map((line) => [line.level, line.method, line.path, line.status])).toEqual([
+      [30, "POST", "/v1/files", 200],
+      [30, "POST", "/v1/batches", 200],
+    ]);
+    for (const line of http) expect(line).toMatchObject({ reqId: expect.stringMatching(/^req_/), ms: expect.any(Number) });
   });
 
   it("prints pretty lines: time, level, message, then the fields", () => {
@@ -60,5 +63,7 @@ describe("operator logs", () => {
     const error = JSON.stringify({ level: 50, time: 0, msg: "failed", err: { message: "boom", stack: "Error: boom\n    at x" } });
     expect(formatLogLine(error)).toMatch(/ERROR failed error=boom\nError: boom\n {4}at x$/);
     expect(formatLogLine("not json")).toBe("not json");
+    const access = JSON.stringify({ level: 30, time: 0, msg: "request", reqId: "req_a", method: "GET", path: "/v1beta/models?key=REDACTED", status: 200, ms: 1.5 });
+    expect(formatLogLine(access)).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO {2}GET \/v1beta\/models\?key=REDACTED 200 1\.5ms reqId=req_a$/);
   });
 });

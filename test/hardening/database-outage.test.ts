@@ -75,6 +75,11 @@ describe.skipIf(!withPostgres)("a PostgreSQL outage under a running spool", () =
     expect(uploaded).toMatchObject({ status: 503, code: "unavailable" });
     const created = await openai.batches.create({ input_file_id: input.id, endpoint: "/v1/chat/completions", completion_window: "24h" }).catch((error: unknown) => error);
     expect(created).toMatchObject({ status: 503, code: "unavailable" });
+    // Readiness says why, so a load balancer takes the process out until the database is back; liveness does not.
+    const ready = await fetch(`${spool.url}/ready`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toEqual({ status: "not_ready", reason: expect.stringMatching(/^the store is unreachable: .*database is unreachable/), store: expect.stringMatching(/database is unreachable/), models: [{ model: "gpt-test", state: "ready" }] });
+    expect((await fetch(`${spool.url}/health`)).status).toBe(200);
     const gemini = await geminiGet("/v1beta/batches");
     expect(gemini).toEqual({ status: 503, body: { error: { code: 503, status: "UNAVAILABLE", message: expect.stringMatching(/database is unreachable/), details: [] } } });
 
@@ -94,6 +99,7 @@ describe.skipIf(!withPostgres)("a PostgreSQL outage under a running spool", () =
     expect(output.map((line) => (JSON.parse(line) as { custom_id: string }).custom_id)).toEqual(["slow-1", "slow-2", "slow-3"]);
     expect(["slow-1", "slow-2", "slow-3"].map((key) => upstream.countsByKey.get(key))).toEqual([1, 1, 1]);
     expect((await geminiGet("/v1beta/batches")).status).toBe(200);
+    expect(await (await fetch(`${spool.url}/ready`)).json()).toEqual({ status: "ready", store: "ok", models: [{ model: "gpt-test", state: "ready" }] });
     expect(log.errors()).toHaveLength(1);
     expect(log.lines.filter((line) => line.msg === "the database is reachable again")).toHaveLength(1);
   });

@@ -139,7 +139,7 @@ export const HTTP_CASES: HttpCase[] = [
   // Batch creation bodies.
   // As at OpenAI, the create succeeds and the batch fails in validation naming file_id.
   { name: "a batch over an unknown file", dialect: "openai", send: json("/v1/batches", '{"input_file_id":"file-nope","endpoint":"/v1/chat/completions","completion_window":"24h"}'), expect: { ok: 200 } },
-  { name: "a batch for an unsupported endpoint", dialect: "openai", send: json("/v1/batches", '{"input_file_id":"file-x","endpoint":"/v1/moderations","completion_window":"24h"}'), expect: { status: 400, param: "endpoint" } },
+  { name: "a batch for an unsupported endpoint", dialect: "openai", send: json("/v1/batches", '{"input_file_id":"file-x","endpoint":"/v1/images/generations","completion_window":"24h"}'), expect: { status: 400, param: "endpoint" } },
   { name: "a completion window of forever", dialect: "openai", send: json("/v1/batches", '{"input_file_id":"file-x","endpoint":"/v1/chat/completions","completion_window":"forever"}'), expect: { status: 400, param: "completion_window" } },
   { name: "an unknown create field", dialect: "openai", send: json("/v1/batches", '{"input_file_id":"file-x","endpoint":"/v1/chat/completions","completion_window":"24h","priorty":9}'), expect: { status: 400, param: "priorty" } },
   { name: "a priority that is not an integer", dialect: "openai", send: json("/v1/batches", '{"input_file_id":"file-x","endpoint":"/v1/chat/completions","completion_window":"24h","priority":"high"}'), expect: { status: 400, param: "priority" } },

@@ -1,8 +1,8 @@
 /**
  * An in-process OpenAI-compatible server (node:http on 127.0.0.1, a free port) standing in for hosted
  * upstreams in tests and benchmarks. Replies are shaped like OpenAI's (chat.completion, text_completion,
- * embedding list, model list, error envelopes) and deterministic: chat answers `echo: <last user text>`,
- * embeddings are derived from the input text (one per input of an `input` list; `rejectInput` fails a
+ * embedding list, moderation, model list, error envelopes) and deterministic: chat answers `echo: <last user
+ * text>`, a moderation flags an input holding the word "attack" (violence), embeddings are derived from the input text (one per input of an `input` list; `rejectInput` fails a
  * call naming its bad input, as OpenAI does).
  *
  * It can fail the way real upstreams do, per request, through `setFault`: a status with its error body
@@ -75,7 +75,7 @@ export interface FakeFault {
   until?: Promise<unknown>;
 }
 
-export type FakeRequestKind = "chat" | "completion" | "embedding";
+export type FakeRequestKind = "chat" | "completion" | "embedding" | "moderation";
 
 export interface FaultContext {
   /** First user message text (chat), prompt (completion) or input (embedding); arrays joined by "\n". */
@@ -133,6 +133,7 @@ const KIND_BY_PATH: Record<string, FakeRequestKind> = {
   "/v1/chat/completions": "chat",
   "/v1/completions": "completion",
   "/v1/embeddings": "embedding",
+  "/v1/moderations": "moderation",
 };
 
 export async function startFakeOpenAIUpstream(options: FakeOpenAIUpstreamOptions = {}): Promise<FakeOpenAIUpstream> {
@@ -306,7 +307,7 @@ function respond(
     sendJson(res, 400, requestId, errorEnvelope(400, problem.message, null, problem.param));
     return;
   }
-  if (body.stream === true && kind !== "embedding") {
+  if (body.stream === true && (kind === "chat" || kind === "completion")) {
     streamReply(res, requestId, kind, body, replyFor(kind, body, n, dimensions) as Record<string, unknown>, streaming, fault?.streamErrorAfter);
     return;
   }
@@ -413,7 +414,7 @@ function invalidBody(kind: FakeRequestKind, body: Record<string, unknown>): { me
   if (typeof body.model !== "string") return { message: "you must provide a model parameter", param: "model" };
   if (kind === "chat" && !Array.isArray(body.messages)) return { message: "'messages' is a required property", param: "messages" };
   if (kind === "completion" && body.prompt === undefined) return { message: "'prompt' is a required property", param: "prompt" };
-  if (kind === "embedding" && body.input === undefined) return { message: "'input' is a required property", param: "input" };
+  if ((kind === "embedding" || kind === "moderation") && body.input === undefined) return { message: "'input' is a required property", param: "input" };
   return null;
 }
 
@@ -509,6 +510,7 @@ function replyFor(kind: FakeRequestKind, body: Record<string, unknown>, n: numbe
       usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
     };
   }
+  if (kind === "moderation") return moderationReply(body, n);
   const inputs = embeddingInputs(body.input);
   const size = typeof body.dimensions === "number" && body.dimensions > 0 ? Math.min(4096, Math.floor(body.dimensions)) : dimensions;
   const promptTokens = inputs.reduce((sum, text) => sum + tokenCount(text), 0);
@@ -518,6 +520,19 @@ function replyFor(kind: FakeRequestKind, body: Record<string, unknown>, n: numbe
     model,
     usage: { prompt_tokens: promptTokens, total_tokens: promptTokens },
   };
+}
+
+/** OpenAI's moderation object: one result per input; "attack" in an input flags it for violence. */
+function moderationReply(body: Record<string, unknown>, n: number): unknown {
+  const inputs = Array.isArray(body.input) ? body.input.map((entry) => (typeof entry === "string" ? entry : contentText([entry]))) : [inputText(body.input)];
+  const names = ["harassment", "hate", "self-harm", "sexual", "violence"];
+  const results = inputs.map((text) => {
+    const violent = /\battack\b/i.test(text);
+    const categories = Object.fromEntries(names.map((name) => [name, name === "violence" && violent]));
+    const scores = Object.fromEntries(names.map((name) => [name, name === "violence" && violent ? 0.97 : 0.0001]));
+    return { flagged: violent, categories, category_scores: scores, category_applied_input_types: Object.fromEntries(names.map((name) => [name, ["text"]])) };
+  });
+  return { id: `modr-fake${n}`, model: body.model, results };
 }
 
 /** A unit vector from an FNV-1a hash of the text: the same text always gives the same vector. */

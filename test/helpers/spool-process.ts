@@ -31,10 +31,11 @@ export async function startSpoolProcess(params: { command?: "serve" | "worker"; 
     const timer = setTimeout(() => reject(new Error(`spool ${command} did not start within ${params.readyTimeoutMs ?? 30_000} ms:\n${output}`)), params.readyTimeoutMs ?? 30_000);
     const onData = (chunk: Buffer): void => {
       output += chunk.toString();
-      const match = /"url":"(http:\/\/[^"]+)"/.exec(output);
+      // The JSON log (`"url":"http://…"`) or the pretty one (`url=http://…`).
+      const match = /"url":"(http:\/\/[^"]+)"|\burl=(http:\/\/\S+)/.exec(output);
       if (match) {
         clearTimeout(timer);
-        resolve(match[1] ?? null);
+        resolve(match[1] ?? match[2] ?? null);
       } else if (/spool worker running/.test(output)) {
         clearTimeout(timer);
         resolve(null);

@@ -18,6 +18,21 @@ const context = (overrides: Partial<ScheduleContext> = {}): ScheduleContext => (
 const fractions = (shares: ReturnType<typeof planShares>): Record<number, number> => Object.fromEntries(shares.map((share) => [share.seq, share.fraction]));
 
 describe("fair share", () => {
+  it("splits a Model equally among tenants before splitting each tenant's part among its batches", () => {
+    const owned = (seq: number, remaining: number, tenant: string, priority = 0): QueueEntry => ({ ...batch(seq, remaining, { priority }), tenant });
+    // Tenant a queued three batches, b one: b still gets half the Model.
+    const shares = fractions(planShares([owned(1, 100, "a"), owned(2, 100, "a"), owned(3, 100, "a"), owned(4, 100, "b")], context()));
+    expect(shares[4]).toBeCloseTo(0.5, 12);
+    expect(shares[1]! + shares[2]! + shares[3]!).toBeCloseTo(0.5, 12);
+    // Within a: rule 3 on its half (first in line a quarter, then the weighted quarter split three ways).
+    expect(shares[1]).toBeCloseTo(0.25 + 0.25 / 3, 12);
+    // A high priority orders a tenant's own batches, never another tenant's.
+    const prioritized = fractions(planShares([owned(1, 100, "a", 10), owned(2, 100, "b")], context()));
+    expect(prioritized).toEqual({ 1: 0.5, 2: 0.5 });
+    // One tenant: exactly rule 3 alone.
+    expect(fractions(planShares([owned(1, 200_000, "a"), owned(2, 10, "a")], context()))).toEqual({ 1: 0.25, 2: 0.75 });
+  });
+
   it("gives the batch with least work left three quarters, the other the weighted half of the rest", () => {
     const shares = planShares([batch(1, 200_000), batch(2, 10)], context());
     expect(shares.map((share) => share.seq)).toEqual([2, 1]);

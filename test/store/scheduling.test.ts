@@ -26,8 +26,8 @@ describe.each(storeBackends)("$name store: scheduling", (backend) => {
 
     const queued = await store.queuedBatches(MODEL, 10);
     expect(queued).toEqual([
-      { id: first.id, seq: first.seq, priority: 3, createdAtMs: T0, expiresAtMs: T0 + 3_600_000, remaining: 4 },
-      { id: second.id, seq: second.seq, priority: -1, createdAtMs: T0 + 2, expiresAtMs: T0 + 2 + DAY_MS, remaining: 2 },
+      { id: first.id, tenant: "default", seq: first.seq, priority: 3, createdAtMs: T0, expiresAtMs: T0 + 3_600_000, remaining: 4 },
+      { id: second.id, tenant: "default", seq: second.seq, priority: -1, createdAtMs: T0 + 2, expiresAtMs: T0 + 2 + DAY_MS, remaining: 2 },
     ]);
     expect((await store.queuedBatches("other-model", 10)).map((batch) => batch.id)).toEqual([otherModel.id]);
     expect((await store.queuedBatches(MODEL, 1)).map((batch) => batch.id)).toEqual([first.id]);

@@ -14,6 +14,7 @@ const nextId = (prefix: string): string => `${prefix}${(counter += 1).toString(3
 export function newFile(overrides: Partial<NewFile> = {}): NewFile {
   return {
     id: nextId("file-f"),
+    tenant: "default",
     purpose: "batch",
     filename: "input.jsonl",
     displayName: null,

@@ -24,7 +24,7 @@ const model = (name: string, reuseResults?: ModelConfig["reuseResults"]): ModelC
 const catalog = new ModelCatalog([model("gpt-test"), model("gpt-always", "always"), model("gpt-never", "never")]);
 
 const batch: Batch = {
-  id: "batch_keys", seq: 1, dialect: "openai", kind: "chat", endpoint: "/v1/chat/completions", model: null, status: "validating",
+  id: "batch_keys", tenant: "default", seq: 1, dialect: "openai", kind: "chat", endpoint: "/v1/chat/completions", model: null, status: "validating",
   inputFileId: "file-in", outputFileId: null, errorFileId: null, invalidLinePolicy: "fail", errors: null,
   counts: { total: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0 }, reusedItems: 0, usage: { inputTokens: 0, outputTokens: 0 }, charges: { batchNanoUsd: 0, listNanoUsd: 0 },
   displayName: null, metadata: null, options: {}, priority: 0, createdAtMs: 0, updatedAtMs: 0, expiresAtMs: 1,

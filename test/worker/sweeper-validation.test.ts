@@ -57,6 +57,8 @@ describe.each(storeBackends)("Sweeper validation on the $name store", (backend) 
       [4, "invalid_url"],
       [5, "duplicate_custom_id"],
       [6, "model_not_found"],
+      // Its model also differs from the first line's, as `spool validate` without a config reports it.
+      [6, "model_mismatch"],
     ]);
     expect(failed?.errors?.find((error) => error.line === 4)?.param).toBe("url");
     expect(await itemsOf(store, batch.id)).toEqual([]);

@@ -12,6 +12,9 @@ import { Readable } from "node:stream";
 import type { AppContext } from "../../app-context.ts";
 import { AppError } from "../../core/errors.ts";
 import { isTerminal, type Batch } from "../../core/types.ts";
+import { listScope, type Caller } from "../../core/tenancy.ts";
+import { callerOf, visibleBatch } from "../shared/caller.ts";
+import { createOwnership, RequestDigest } from "../shared/idempotency.ts";
 import { MESSAGES_ENDPOINT, anthropicBatchFormat } from "../../dialects/anthropic/batch-format.ts";
 import { JsonStreamError, readArrayField } from "../../core/json-array-stream.ts";
 import { CreateBodyChecker, type CreateProblem } from "../../dialects/anthropic/create-body.ts";
@@ -37,18 +40,18 @@ export function registerBatchRoutes(app: FastifyInstance, ctx: AppContext): void
     scope.post("/batches", async (request) => wire(request, await createBatch(ctx, request)));
   });
   app.get("/batches", async (request) => listBatches(ctx, request));
-  app.get<IdParams>("/batches/:id", async (request) => wire(request, await findBatch(ctx, request.params.id)));
-  app.post<IdParams>("/batches/:id/cancel", async (request) => wire(request, await cancelBatch(ctx, request.params.id)));
-  app.delete<IdParams>("/batches/:id", async (request) => deleteBatch(ctx, request.params.id));
-  app.get<IdParams>("/batches/:id/results", async (request, reply) => sendResults(ctx, await findBatch(ctx, request.params.id), reply));
+  app.get<IdParams>("/batches/:id", async (request) => wire(request, await findBatch(ctx, callerOf(request), request.params.id)));
+  app.post<IdParams>("/batches/:id/cancel", async (request) => wire(request, await cancelBatch(ctx, callerOf(request), request.params.id)));
+  app.delete<IdParams>("/batches/:id", async (request) => deleteBatch(ctx, callerOf(request), request.params.id));
+  app.get<IdParams>("/batches/:id/results", async (request, reply) => sendResults(ctx, await findBatch(ctx, callerOf(request), request.params.id), reply));
   app.get<IdParams>("/batches/:id/progress", async (request) => {
-    const batch = await findBatch(ctx, request.params.id);
+    const batch = await findBatch(ctx, callerOf(request), request.params.id);
     return toMessageBatchProgress(batch, await ctx.batches.progress(batch));
   });
   // spool extension: run the errored requests of an ended batch again; their new results replace the old
   // ones, so users never merge result files by hand.
   app.post<IdParams>("/batches/:id/retry_failed", async (request) => {
-    const batch = await findBatch(ctx, request.params.id);
+    const batch = await findBatch(ctx, callerOf(request), request.params.id);
     return wire(request, await ctx.batches.retryFailed(batch.id));
   });
 }
@@ -68,12 +71,16 @@ async function createBatch(ctx: AppContext, request: FastifyRequest): Promise<Ba
   if (!/^application\/json\b/i.test(contentType)) throw new errorCodes.FST_ERR_CTP_INVALID_MEDIA_TYPE(contentType);
   const { limits } = ctx.config;
   const checker = new CreateBodyChecker({ maxRequests: limits.maxBatchItems, maxRequestBytes: limits.maxLineBytes });
+  const digest = new RequestDigest(request);
   async function* lines(): AsyncGenerator<string> {
     try {
       for await (const event of readArrayField(readBodyWithin(request, limits.maxUploadBytes), "requests", { maxElementBytes: limits.maxLineBytes })) {
         const line = checker.take(event);
         // Once the body is known to be refused, the rest is only read for its problems.
-        if (line !== null && checker.problemTotal === 0) yield line;
+        if (line !== null && checker.problemTotal === 0) {
+          digest.add(line);
+          yield line;
+        }
       }
     } catch (error) {
       if (error instanceof JsonStreamError) throw new AppError("invalid_request", error.message);
@@ -89,6 +96,7 @@ async function createBatch(ctx: AppContext, request: FastifyRequest): Promise<Ba
     endpoint: MESSAGES_ENDPOINT,
     model: null,
     input: { lines: lines() },
+    ...createOwnership(request, digest),
   });
 }
 
@@ -98,8 +106,8 @@ function refusal(problems: readonly CreateProblem[], total: number): AppError {
   return new AppError("invalid_request", `${shown.join(" ")}${more}`, { param: problems[0]?.param ?? null });
 }
 
-export async function findBatch(ctx: AppContext, rawId: string): Promise<Batch> {
-  const batch = await ctx.batches.get(rawId);
+export async function findBatch(ctx: AppContext, caller: Caller, rawId: string): Promise<Batch> {
+  const batch = await visibleBatch(ctx, caller, rawId);
   if (!batch || batch.dialect !== "anthropic") throw new AppError("not_found", `No Message Batch with id '${rawId}' (it may have been deleted).`, { param: "message_batch_id" });
   return batch;
 }
@@ -110,10 +118,11 @@ async function listBatches(ctx: AppContext, request: FastifyRequest) {
   const afterId = readCursor(query, "after_id");
   const beforeId = readCursor(query, "before_id");
   if (afterId !== undefined && beforeId !== undefined) throw new AppError("invalid_request", "Send after_id or before_id, not both.", { param: "before_id" });
-  const { batches, hasMore } = await ctx.batches.list({ dialect: "anthropic", afterId, beforeId, limit });
+  const caller = callerOf(request);
+  const { batches, hasMore } = await ctx.batches.list({ dialect: "anthropic", tenant: listScope(caller), afterId, beforeId, limit });
   const cursor = afterId ?? beforeId;
   // An empty page after a cursor that names no batch of this dialect would read as "no more": refused instead.
-  if (cursor !== undefined && batches.length === 0 && (await ctx.store.getBatch(cursor))?.dialect !== "anthropic") {
+  if (cursor !== undefined && batches.length === 0 && (await visibleBatch(ctx, caller, cursor))?.dialect !== "anthropic") {
     throw new AppError("invalid_request", `${afterId !== undefined ? "after_id" : "before_id"}: no Message Batch with id '${cursor}'; pass the first_id or last_id of a page unchanged.`, {
       param: afterId !== undefined ? "after_id" : "before_id",
     });
@@ -136,8 +145,8 @@ function readCursor(query: Record<string, unknown>, name: "after_id" | "before_i
 }
 
 /** Idempotent while canceling or finishing; a batch that already ended cannot be canceled. */
-async function cancelBatch(ctx: AppContext, rawId: string): Promise<Batch> {
-  const batch = await findBatch(ctx, rawId);
+async function cancelBatch(ctx: AppContext, caller: Caller, rawId: string): Promise<Batch> {
+  const batch = await findBatch(ctx, caller, rawId);
   if (isTerminal(batch.status)) {
     throw new AppError("conflict", `Message Batch ${batch.id} has already ended; only a batch in progress can be canceled.`);
   }
@@ -146,13 +155,13 @@ async function cancelBatch(ctx: AppContext, rawId: string): Promise<Batch> {
     return await ctx.batches.cancel(batch.id);
   } catch (error) {
     // It ended (or began writing its results) between the read and the cancel: report where it is now.
-    if (error instanceof AppError && error.code === "conflict") return findBatch(ctx, batch.id);
+    if (error instanceof AppError && error.code === "conflict") return findBatch(ctx, caller, batch.id);
     throw error;
   }
 }
 
-async function deleteBatch(ctx: AppContext, rawId: string): Promise<{ id: string; type: "message_batch_deleted" }> {
-  const batch = await findBatch(ctx, rawId);
+async function deleteBatch(ctx: AppContext, caller: Caller, rawId: string): Promise<{ id: string; type: "message_batch_deleted" }> {
+  const batch = await findBatch(ctx, caller, rawId);
   if (!isTerminal(batch.status)) {
     throw new AppError("invalid_request", `Message Batch ${batch.id} is still processing; cancel it and wait until it has ended before deleting it.`);
   }

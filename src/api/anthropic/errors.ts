@@ -18,6 +18,8 @@ const BY_CODE: Record<AppErrorCode, { status: number; type: AnthropicErrorType }
   already_exists: { status: 409, type: "conflict_error" },
   payload_too_large: { status: 413, type: "request_too_large" },
   unauthenticated: { status: 401, type: "authentication_error" },
+  permission_denied: { status: 403, type: "permission_error" },
+  quota_exceeded: { status: 429, type: "rate_limit_error" },
   unknown_model: { status: 404, type: "not_found_error" },
   unavailable: { status: 503, type: "api_error" },
   insufficient_storage: { status: 507, type: "api_error" },

@@ -18,6 +18,7 @@ import { checkMessagesRequest } from "../../dialects/anthropic/request-checks.ts
 import { sendEventStream } from "../shared/event-stream.ts";
 import { engineErrorReply } from "./errors.ts";
 import { ANTHROPIC_MESSAGE_STREAM } from "./stream-format.ts";
+import { callerOf } from "../shared/caller.ts";
 
 export function registerMessagesRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post("/", async (request, reply) => createMessage(ctx, request, reply));
@@ -59,6 +60,7 @@ async function dispatchMessage(
   reply: FastifyReply,
   toWire: (result: EngineReply) => unknown,
 ): Promise<FastifyReply> {
+  await ctx.tenants.takeSyncRequest(callerOf(request).tenant);
   // A client that hangs up should not keep an engine slot busy.
   const controller = new AbortController();
   reply.raw.once("close", () => {

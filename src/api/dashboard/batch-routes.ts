@@ -9,6 +9,8 @@ import type { AppContext } from "../../app-context.ts";
 import { FINISHED_ITEM_STATUSES } from "../../batches/batch-service.ts";
 import { AppError } from "../../core/errors.ts";
 import type { Batch, Dialect, Item } from "../../core/types.ts";
+import { listScope, type Caller } from "../../core/tenancy.ts";
+import { callerOf, requireAdmin, visibleBatch } from "../shared/caller.ts";
 import { storedBatchId } from "../../dialects/public-batch-id.ts";
 import { batchListQuery, deliveriesQuery, parseQuery, resultsQuery, asDialect } from "./query.ts";
 import { batchView, itemView, type BatchView } from "./views.ts";
@@ -23,8 +25,8 @@ const SAMPLES_PER_CODE = 5;
 /** Timeline buckets: enough for a smooth plot, few enough to read every poll. */
 const TIMELINE_BUCKETS = 60;
 
-export async function findBatch(ctx: AppContext, rawId: string): Promise<Batch> {
-  const batch = await ctx.batches.get(storedBatchId(rawId));
+export async function findBatch(ctx: AppContext, caller: Caller, rawId: string): Promise<Batch> {
+  const batch = await visibleBatch(ctx, caller, storedBatchId(rawId));
   if (!batch) throw new AppError("not_found", `No batch ${rawId}.`, { param: "id" });
   return batch;
 }
@@ -39,28 +41,31 @@ export async function batchViews(ctx: AppContext, batches: readonly Batch[]): Pr
 export async function registerBatchRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
   const dialects = Object.keys(ctx.formats) as Dialect[];
 
-  app.get("/api/overview", async () => ({
-    counts: await ctx.store.countBatchesByStatus(),
+  app.get("/api/overview", async (request) => ({
+    // Counts over every tenant are an admin's view; a member sees its own in the list below.
+    counts: callerOf(request).role === "admin" ? await ctx.store.countBatchesByStatus() : {},
+    tenant: callerOf(request).tenant,
+    role: callerOf(request).role,
     dialects,
     models: ctx.catalog.names(),
-    webhooks: ctx.config.webhooks.map((webhook) => webhook.url),
+    webhooks: callerOf(request).role === "admin" ? ctx.config.webhooks.map((webhook) => webhook.url) : [],
     nowMs: ctx.clock.now(),
   }));
 
   app.get("/api/batches", async (request) => {
     const query = parseQuery(batchListQuery, request.query);
-    const { batches, hasMore } = await ctx.batches.list({ afterId: query.after, limit: query.limit, statuses: query.status, model: query.model, dialect: asDialect(query.dialect, dialects) });
+    const { batches, hasMore } = await ctx.batches.list({ tenant: listScope(callerOf(request)), afterId: query.after, limit: query.limit, statuses: query.status, model: query.model, dialect: asDialect(query.dialect, dialects) });
     return { batches: await batchViews(ctx, batches), hasMore, next: hasMore ? (batches.at(-1)?.id ?? null) : null };
   });
 
   app.get<IdParams>("/api/batches/:id", async (request) => {
-    const batch = await findBatch(ctx, request.params.id);
+    const batch = await findBatch(ctx, callerOf(request), request.params.id);
     const [view] = await batchViews(ctx, [batch]);
     return { batch: view, lineErrors: (batch.errors ?? []).slice(0, MAX_LINE_ERRORS), lineErrorCount: batch.errors?.length ?? 0 };
   });
 
   app.get<IdParams>("/api/batches/:id/timeline", async (request) => {
-    const batch = await findBatch(ctx, request.params.id);
+    const batch = await findBatch(ctx, callerOf(request), request.params.id);
     if (batch.inProgressAtMs === null) return { startMs: null, bucketMs: null, buckets: [] };
     const endMs = batch.finalizingAtMs ?? batch.cancelledAtMs ?? batch.expiredAtMs ?? ctx.clock.now();
     // Whole seconds once a Batch runs for minutes; down to a quarter second for a short one.
@@ -71,7 +76,7 @@ export async function registerBatchRoutes(app: FastifyInstance, ctx: AppContext)
   });
 
   app.get<IdParams>("/api/batches/:id/failures", async (request) => {
-    const batch = await findBatch(ctx, request.params.id);
+    const batch = await findBatch(ctx, callerOf(request), request.params.id);
     const [counts, page] = await Promise.all([
       ctx.store.countFailuresByCode(batch.id),
       ctx.store.readItems(batch.id, { afterIndex: -1, limit: FAILURE_SAMPLE_ITEMS, statuses: ["failed"] }),
@@ -87,7 +92,7 @@ export async function registerBatchRoutes(app: FastifyInstance, ctx: AppContext)
   });
 
   app.get<IdParams>("/api/batches/:id/results", async (request) => {
-    const batch = await findBatch(ctx, request.params.id);
+    const batch = await findBatch(ctx, callerOf(request), request.params.id);
     const query = parseQuery(resultsQuery, request.query);
     if (query.q !== undefined && query.q !== "") {
       const items = await ctx.store.findItemsByClientId(batch.id, query.q, query.limit);
@@ -98,23 +103,25 @@ export async function registerBatchRoutes(app: FastifyInstance, ctx: AppContext)
   });
 
   app.get<IdParams>("/api/batches/:id/webhooks", async (request) => {
-    const batch = await findBatch(ctx, request.params.id);
+    const batch = await findBatch(ctx, callerOf(request), request.params.id);
     return ctx.store.listWebhookDeliveries({ batchId: batch.id, limit: 50 });
   });
 
   app.get("/api/webhooks", async (request) => {
+    // Webhook endpoints are configured for the deployment, not per tenant: their log is an admin's.
+    requireAdmin(callerOf(request));
     const query = parseQuery(deliveriesQuery, request.query);
     return ctx.store.listWebhookDeliveries({ beforeSeq: query.before, limit: query.limit });
   });
 
   app.post<IdParams>("/api/batches/:id/cancel", async (request) => {
-    const batch = await ctx.batches.cancel((await findBatch(ctx, request.params.id)).id);
+    const batch = await ctx.batches.cancel((await findBatch(ctx, callerOf(request), request.params.id)).id);
     return { batch: (await batchViews(ctx, [batch]))[0] };
   });
 
   app.post<IdParams>("/api/batches/:id/retry", async (request) => {
     // A person chose this after seeing the errors grouped by code: every failed request runs again.
-    const batch = await ctx.batches.retryFailed((await findBatch(ctx, request.params.id)).id, { all: true });
+    const batch = await ctx.batches.retryFailed((await findBatch(ctx, callerOf(request), request.params.id)).id, { all: true });
     return { batch: (await batchViews(ctx, [batch]))[0] };
   });
 }

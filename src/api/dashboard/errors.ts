@@ -12,6 +12,8 @@ const STATUS: Record<AppErrorCode, number> = {
   already_exists: 409,
   payload_too_large: 413,
   unauthenticated: 401,
+  permission_denied: 403,
+  quota_exceeded: 429,
   unknown_model: 404,
   unavailable: 503,
   insufficient_storage: 507,

@@ -4,7 +4,10 @@ import type { AppContext } from "../../app-context.ts";
 import { AppError } from "../../core/errors.ts";
 import { BlobNotFoundError } from "../../store/blob-store.ts";
 import { presentedApiKey } from "../shared/api-key.ts";
-import { DOWNLOAD_LINK_MS, downloadAllowed, signDownload } from "./download-links.ts";
+import { DOWNLOAD_LINK_MS, downloadSigner, signDownload } from "./download-links.ts";
+import { apiKeyDigest } from "../../core/api-keys.ts";
+import { OPEN_CALLER } from "../../core/tenancy.ts";
+import { callerOf, visibleFile } from "../shared/caller.ts";
 import { downloadQuery, parseQuery } from "./query.ts";
 
 type IdParams = { Params: { id: string } };
@@ -14,21 +17,24 @@ export const DOWNLOAD_PREFIX = "/download/";
 
 export async function registerFileRoutes(app: FastifyInstance, ctx: AppContext, prefix: string): Promise<void> {
   app.post<IdParams>("/api/files/:id/link", async (request) => {
-    const file = await ctx.store.getFile(request.params.id);
+    const caller = callerOf(request);
+    const file = await visibleFile(ctx, caller, request.params.id);
     if (!file) throw new AppError("not_found", `No file ${request.params.id}.`, { param: "id" });
     const expires = ctx.clock.now() + DOWNLOAD_LINK_MS;
     const key = presentedApiKey(request);
-    const signature = key === null ? "" : signDownload(file.id, expires, key);
-    const query = new URLSearchParams({ expires: String(expires), signature });
+    const signature = key === null ? "" : signDownload(file.id, expires, apiKeyDigest(key));
+    const query = new URLSearchParams({ expires: String(expires), signature, by: caller.keyId ?? "" });
     return { url: `${prefix}${DOWNLOAD_PREFIX}${encodeURIComponent(file.id)}?${query}`, filename: file.filename, bytes: file.bytes };
   });
 
   app.get<IdParams>(`${DOWNLOAD_PREFIX}:id`, async (request, reply) => {
     const query = parseQuery(downloadQuery, request.query);
-    if (!downloadAllowed(ctx.config.apiKeys, request.params.id, query.expires, query.signature, ctx.clock.now())) {
+    const open = !(await ctx.tenants.authRequired());
+    const signer = open ? OPEN_CALLER : downloadSigner(await ctx.tenants.signers(query.by === "" ? null : query.by), request.params.id, query.expires, query.signature, ctx.clock.now());
+    if (signer === null) {
       throw new AppError("unauthenticated", "This download link is not valid or has expired: open the download again from the dashboard.");
     }
-    const file = await ctx.store.getFile(request.params.id);
+    const file = await visibleFile(ctx, signer, request.params.id);
     if (!file) throw new AppError("not_found", `No file ${request.params.id}.`, { param: "id" });
     let stream;
     try {

@@ -42,6 +42,8 @@ export const deliveriesQuery = z.object({
 export const downloadQuery = z.object({
   expires: z.coerce.number().int().default(0),
   signature: z.string().default(""),
+  /** The Store key that signed the link; empty for a key of the config file. */
+  by: z.string().default(""),
 });
 
 export function parseQuery<T extends z.ZodType>(schema: T, query: unknown): z.infer<T> {

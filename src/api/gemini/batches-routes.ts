@@ -7,6 +7,10 @@
  * lines into an internal File so validation and Items work exactly as for files; `options.inline` makes
  * the results come back inline, in input order, with each request's `metadata`.
  */
+import type { FastifyRequest } from "fastify";
+import { listScope, type Caller } from "../../core/tenancy.ts";
+import { callerOf, visibleBatch } from "../shared/caller.ts";
+import { createOwnership, RequestDigest } from "../shared/idempotency.ts";
 import type { AppContext } from "../../app-context.ts";
 import { AppError } from "../../core/errors.ts";
 import { stripModelsPrefix } from "../../dialects/gemini/wire.ts";
@@ -83,13 +87,14 @@ function readCreateBody(body: unknown): CreateInput {
   return { displayName: (displayName as string | undefined) ?? null, priority, fileName: null, inline: list };
 }
 
-export async function createBatch(ctx: AppContext, rawModel: string, verb: BatchVerb, body: unknown): Promise<Json> {
+export async function createBatch(ctx: AppContext, rawModel: string, verb: BatchVerb, request: FastifyRequest): Promise<Json> {
+  const body = request.body;
   const kind = KIND_BY_VERB[verb];
   const model = resolveModel(ctx, rawModel, kind);
   const input = readCreateBody(body);
   const source =
     input.fileName !== null
-      ? { fileId: (await findFile(ctx, input.fileName, "batch.inputConfig.fileName")).id }
+      ? { fileId: (await findFile(ctx, callerOf(request), input.fileName, "batch.inputConfig.fileName")).id }
       : { lines: checkInlineRequests(ctx, input.inline ?? [], kind, model) };
   const batch = await ctx.batches.create({
     dialect: "gemini",
@@ -99,6 +104,7 @@ export async function createBatch(ctx: AppContext, rawModel: string, verb: Batch
     input: source,
     displayName: input.displayName,
     priority: input.priority,
+    ...createOwnership(request, new RequestDigest(request), body),
   });
   return toGeminiOperation(batch);
 }
@@ -145,9 +151,9 @@ function checkInlineRequests(ctx: AppContext, list: unknown[], kind: RequestKind
   return lines;
 }
 
-export async function findBatch(ctx: AppContext, rawId: string): Promise<Batch> {
+export async function findBatch(ctx: AppContext, caller: Caller, rawId: string): Promise<Batch> {
   const id = decodeURIComponent(rawId);
-  const batch = await ctx.batches.get(id);
+  const batch = await visibleBatch(ctx, caller, id);
   if (!batch || batch.dialect !== "gemini" || batch.deletedAtMs !== null) {
     throw new AppError("not_found", `Batch batches/${id} was not found (it may have been deleted).`, { param: "name" });
   }
@@ -162,16 +168,16 @@ async function inlinedResponses(ctx: AppContext, batch: Batch): Promise<Json[] |
   return entries;
 }
 
-export async function getBatch(ctx: AppContext, rawId: string): Promise<Json> {
-  const batch = await findBatch(ctx, rawId);
+export async function getBatch(ctx: AppContext, caller: Caller, rawId: string): Promise<Json> {
+  const batch = await findBatch(ctx, caller, rawId);
   return toGeminiOperation(batch, { inlinedResponses: await inlinedResponses(ctx, batch) });
 }
 
-export async function listBatches(ctx: AppContext, query: Record<string, unknown>): Promise<Json> {
+export async function listBatches(ctx: AppContext, caller: Caller, query: Record<string, unknown>): Promise<Json> {
   const limit = readPageSize(query, 10, 100);
   const token = readPageToken(query);
-  const { batches, hasMore } = await ctx.batches.list({ dialect: "gemini", afterId: token ?? undefined, limit });
-  if (token !== null && batches.length === 0 && (await ctx.batches.get(token))?.dialect !== "gemini") throw invalidPageToken(token);
+  const { batches, hasMore } = await ctx.batches.list({ dialect: "gemini", tenant: listScope(caller), afterId: token ?? undefined, limit });
+  if (token !== null && batches.length === 0 && (await visibleBatch(ctx, caller, token))?.dialect !== "gemini") throw invalidPageToken(token);
   const reply: Json = { operations: batches.map((batch) => toGeminiOperation(batch)) };
   // Omitted (never "") on the last page: an empty token makes the SDK request the first page forever.
   const last = batches.at(-1);
@@ -206,8 +212,8 @@ export function invalidPageToken(token: string): AppError {
   return invalidArgument(`Invalid pageToken ${JSON.stringify(shown)}: pass the nextPageToken of the previous page unchanged, or list again from the first page (the item it pointed at may have been deleted).`, "pageToken");
 }
 
-export async function cancelBatch(ctx: AppContext, rawId: string): Promise<Json> {
-  const batch = await findBatch(ctx, rawId);
+export async function cancelBatch(ctx: AppContext, caller: Caller, rawId: string): Promise<Json> {
+  const batch = await findBatch(ctx, caller, rawId);
   // Idempotent: cancelling a batch that already ended (or is writing its results) changes nothing.
   if (isTerminal(batch.status) || batch.status === "finalizing") return {};
   try {
@@ -218,8 +224,8 @@ export async function cancelBatch(ctx: AppContext, rawId: string): Promise<Json>
   return {};
 }
 
-export async function deleteBatch(ctx: AppContext, rawId: string): Promise<Json> {
-  const batch = await findBatch(ctx, rawId);
+export async function deleteBatch(ctx: AppContext, caller: Caller, rawId: string): Promise<Json> {
+  const batch = await findBatch(ctx, caller, rawId);
   const deleted = await ctx.batches.delete(batch.id);
   if (!deleted) throw new AppError("not_found", `Batch batches/${batch.id} was not found.`, { param: "name" });
   return {};

@@ -34,6 +34,8 @@ const BY_CODE: Record<AppErrorCode, { http: number; status: StatusName }> = {
   already_exists: { http: 409, status: "ALREADY_EXISTS" },
   payload_too_large: { http: 413, status: "INVALID_ARGUMENT" },
   unauthenticated: { http: 401, status: "UNAUTHENTICATED" },
+  permission_denied: { http: 403, status: "PERMISSION_DENIED" },
+  quota_exceeded: { http: 429, status: "RESOURCE_EXHAUSTED" },
   unknown_model: { http: 404, status: "NOT_FOUND" },
   unavailable: { http: 503, status: "UNAVAILABLE" },
   // google.rpc.Code documents RESOURCE_EXHAUSTED as "perhaps the entire file system is out of space";

@@ -10,7 +10,9 @@
 import type { FastifyRequest } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 import { AppError } from "../../core/errors.ts";
+import type { Caller } from "../../core/tenancy.ts";
 import type { FileRecord } from "../../core/types.ts";
+import { visibleFile } from "../shared/caller.ts";
 import { int64, toTimestamp, type Json } from "../../dialects/gemini/wire.ts";
 
 /** Purpose of the internal JSONL written for inline batch requests; never listed by files.list. */
@@ -41,9 +43,9 @@ function idCandidates(raw: string): string[] {
   return [bare, `file-${bare}`, `file-${bare}-output`];
 }
 
-export async function findFile(ctx: AppContext, raw: string, fieldPath = "name"): Promise<FileRecord> {
+export async function findFile(ctx: AppContext, caller: Caller, raw: string, fieldPath = "name"): Promise<FileRecord> {
   for (const id of idCandidates(raw)) {
-    const file = await ctx.store.getFile(id);
+    const file = await visibleFile(ctx, caller, id);
     if (file) return file;
   }
   const where = fieldPath === "name" ? "" : `${fieldPath}: `;

@@ -16,6 +16,7 @@ import { sendEventStream } from "../shared/event-stream.ts";
 import { GEMINI_ARRAY_STREAM, GEMINI_SSE_STREAM } from "./stream-formats.ts";
 import { checkRequest } from "../../dialects/gemini/request-checks.ts";
 import { field, isObject, type Json } from "../../dialects/gemini/wire.ts";
+import { callerOf } from "../shared/caller.ts";
 
 export type SyncVerb = "generateContent" | "streamGenerateContent" | "embedContent" | "batchEmbedContents";
 
@@ -30,6 +31,7 @@ function checked(ctx: AppContext, body: unknown, path: string, kind: RequestKind
 }
 
 export async function runSync(ctx: AppContext, rawModel: string, verb: SyncVerb, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  await ctx.tenants.takeSyncRequest(callerOf(request).tenant);
   const kind: RequestKind = verb === "generateContent" || verb === "streamGenerateContent" ? "chat" : "embedding";
   const model = resolveModel(ctx, rawModel, kind);
   // A client that hangs up should not keep an engine slot busy.

@@ -20,6 +20,7 @@ import { getModel, listModels, runSync, type SyncVerb } from "./inference-routes
 import { registerUploadRoutes } from "./upload-routes.ts";
 import { UploadSessions } from "./upload-sessions.ts";
 import { pathOf } from "../shared/url-path.ts";
+import { callerOf } from "../shared/caller.ts";
 
 type Method = "GET" | "POST" | "DELETE";
 type Handler = (ctx: AppContext, groups: string[], request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
@@ -35,13 +36,13 @@ const ID = String.raw`([^/:?]+)`;
 
 const REST_ROUTES: Route[] = [
   { methods: ["GET"], pattern: new RegExp(`^${V}/files$`), handle: (ctx, _g, request) => listFiles(ctx, request) },
-  { methods: ["GET"], pattern: new RegExp(`^${V}/files/${ID}:download$`), handle: (ctx, [id], _r, reply) => downloadFile(ctx, id ?? "", reply) },
+  { methods: ["GET"], pattern: new RegExp(`^${V}/files/${ID}:download$`), handle: (ctx, [id], request, reply) => downloadFile(ctx, callerOf(request), id ?? "", reply) },
   { methods: ["GET"], pattern: new RegExp(`^${V}/files/${ID}$`), handle: (ctx, [id], request) => getFile(ctx, id ?? "", request) },
-  { methods: ["DELETE"], pattern: new RegExp(`^${V}/files/${ID}$`), handle: (ctx, [id]) => deleteFile(ctx, id ?? "") },
+  { methods: ["DELETE"], pattern: new RegExp(`^${V}/files/${ID}$`), handle: (ctx, [id], request) => deleteFile(ctx, callerOf(request), id ?? "") },
   {
     methods: ["POST"],
     pattern: new RegExp(`^${V}/(?:models|tunedModels)/(.+):(batchGenerateContent|asyncBatchEmbedContent)$`),
-    handle: (ctx, [model, verb], request) => createBatch(ctx, model ?? "", verb as BatchVerb, request.body),
+    handle: (ctx, [model, verb], request) => createBatch(ctx, model ?? "", verb as BatchVerb, request),
   },
   {
     methods: ["POST"],
@@ -57,16 +58,16 @@ const REST_ROUTES: Route[] = [
   },
   { methods: ["GET"], pattern: new RegExp(`^${V}/models$`), handle: async (ctx) => listModels(ctx) },
   { methods: ["GET"], pattern: new RegExp(`^${V}/(?:models|tunedModels)/([^:]+)$`), handle: async (ctx, [model]) => getModel(ctx, model ?? "") },
-  { methods: ["GET"], pattern: new RegExp(`^${V}/batches$`), handle: async (ctx, _g, request) => listBatches(ctx, request.query as Record<string, unknown>) },
-  { methods: ["GET"], pattern: new RegExp(`^${V}/batches/${ID}$`), handle: (ctx, [id]) => getBatch(ctx, id ?? "") },
+  { methods: ["GET"], pattern: new RegExp(`^${V}/batches$`), handle: async (ctx, _g, request) => listBatches(ctx, callerOf(request), request.query as Record<string, unknown>) },
+  { methods: ["GET"], pattern: new RegExp(`^${V}/batches/${ID}$`), handle: (ctx, [id], request) => getBatch(ctx, callerOf(request), id ?? "") },
   // GET aliases: the REST docs' curl examples call `:cancel` and `:delete` without -X POST.
-  { methods: ["POST", "GET"], pattern: new RegExp(`^${V}/batches/${ID}:cancel$`), handle: (ctx, [id]) => cancelBatch(ctx, id ?? "") },
-  { methods: ["DELETE"], pattern: new RegExp(`^${V}/batches/${ID}$`), handle: (ctx, [id]) => deleteBatch(ctx, id ?? "") },
-  { methods: ["POST", "GET", "DELETE"], pattern: new RegExp(`^${V}/batches/${ID}:delete$`), handle: (ctx, [id]) => deleteBatch(ctx, id ?? "") },
+  { methods: ["POST", "GET"], pattern: new RegExp(`^${V}/batches/${ID}:cancel$`), handle: (ctx, [id], request) => cancelBatch(ctx, callerOf(request), id ?? "") },
+  { methods: ["DELETE"], pattern: new RegExp(`^${V}/batches/${ID}$`), handle: (ctx, [id], request) => deleteBatch(ctx, callerOf(request), id ?? "") },
+  { methods: ["POST", "GET", "DELETE"], pattern: new RegExp(`^${V}/batches/${ID}:delete$`), handle: (ctx, [id], request) => deleteBatch(ctx, callerOf(request), id ?? "") },
 ];
 
 const DOWNLOAD_ROUTES: Route[] = [
-  { methods: ["GET"], pattern: new RegExp(`^/download${V}/files/${ID}:download$`), handle: (ctx, [id], _r, reply) => downloadFile(ctx, id ?? "", reply) },
+  { methods: ["GET"], pattern: new RegExp(`^/download${V}/files/${ID}:download$`), handle: (ctx, [id], request, reply) => downloadFile(ctx, callerOf(request), id ?? "", reply) },
 ];
 
 /** Gemini replies are `application/json; charset=UTF-8`, errors included. */

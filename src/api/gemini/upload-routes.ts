@@ -12,6 +12,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 import { AppError } from "../../core/errors.ts";
 import { newFileId, randomToken } from "../../core/ids.ts";
+import { canSee } from "../../core/tenancy.ts";
+import { fileQuotaError } from "../../batches/tenant-service.ts";
+import { callerOf } from "../shared/caller.ts";
 import type { FileRecord } from "../../core/types.ts";
 import { BlobTooLargeError, type BlobWriter } from "../../store/blob-store.ts";
 import { invalidArgument } from "./errors.ts";
@@ -130,8 +133,12 @@ async function prepareUpload(ctx: AppContext, sessions: UploadSessions, request:
     if (parsed === null || parsed < 0) throw invalidArgument("X-Goog-Upload-Header-Content-Length must be the file size in bytes.", "X-Goog-Upload-Header-Content-Length");
     declaredBytes = parsed;
   }
-  const limit = ctx.config.limits.maxGeminiUploadBytes;
+  const tenant = callerOf(request).tenant;
+  const quota = await ctx.tenants.maxFileBytes(tenant);
+  const limit = Math.min(ctx.config.limits.maxGeminiUploadBytes, quota ?? Number.POSITIVE_INFINITY);
+  const limitIsQuota = quota !== null && quota === limit;
   if (declaredBytes !== null && declaredBytes > limit) {
+    if (limitIsQuota) throw fileQuotaError(tenant, limit);
     throw new AppError("payload_too_large", `The file is ${declaredBytes} bytes; the largest upload this server accepts is ${limit} bytes.`, { param: "file.sizeBytes" });
   }
   if (fields.displayName !== null && fields.displayName.length > 512) {
@@ -152,7 +159,7 @@ async function prepareUpload(ctx: AppContext, sessions: UploadSessions, request:
   }
   const mimeType = fields.mimeType ?? header(request, "x-goog-upload-header-content-type") ?? "application/octet-stream";
   const filename = utf8Header(request, "x-goog-upload-file-name") ?? fields.displayName ?? fileId;
-  return { metadata: { fileId, displayName: fields.displayName, mimeType, filename }, declaredBytes };
+  return { metadata: { fileId, tenant, maxBytes: limit, maxBytesIsQuota: limitIsQuota, displayName: fields.displayName, mimeType, filename }, declaredBytes };
 }
 
 async function startSession(ctx: AppContext, sessions: UploadSessions, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
@@ -178,21 +185,21 @@ async function startSession(ctx: AppContext, sessions: UploadSessions, request: 
 }
 
 /** Appends the request body to `writer`, enforcing the declared size and the server limit. */
-async function appendBody(ctx: AppContext, request: FastifyRequest, writer: BlobWriter, declaredBytes: number | null): Promise<void> {
-  const limit = ctx.config.limits.maxGeminiUploadBytes;
+async function appendBody(request: FastifyRequest, writer: BlobWriter, declaredBytes: number | null, metadata: UploadMetadata): Promise<void> {
   for await (const chunk of readBody(request)) {
     const total = writer.bytesWritten + chunk.length;
     if (declaredBytes !== null && total > declaredBytes) {
       throw invalidArgument(`The upload sent more bytes than the ${declaredBytes} declared in X-Goog-Upload-Header-Content-Length.`, "X-Goog-Upload-Header-Content-Length");
     }
-    if (total > limit) throw new BlobTooLargeError(limit);
+    if (total > metadata.maxBytes) throw tooLarge(metadata);
     await writer.write(chunk);
   }
 }
 
 async function sessionRequest(ctx: AppContext, sessions: UploadSessions, uploadId: string, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const session = sessions.get(uploadId);
-  if (!session) {
+  // Another tenant's session is answered as one that does not exist.
+  if (!session || !canSee(callerOf(request), session.metadata.tenant)) {
     throw new AppError("not_found", "No such upload session: it finished long ago, was never started, or this server restarted since (sessions live in memory). Start the upload again.", { param: "upload_id" });
   }
   const commands = new Set((header(request, "x-goog-upload-command") ?? "").toLowerCase().split(",").map((part) => part.trim()).filter(Boolean));
@@ -237,7 +244,7 @@ async function sessionRequest(ctx: AppContext, sessions: UploadSessions, uploadI
     }
     if (commands.has("upload")) {
       try {
-        await appendBody(ctx, request, writer, session.declaredBytes);
+        await appendBody(request, writer, session.declaredBytes, session.metadata);
       } catch (error) {
         if (error instanceof AppError || error instanceof BlobTooLargeError) {
           await sessions.fail(session, "failed", error.message, ctx.clock.now());
@@ -279,9 +286,11 @@ async function commitFile(ctx: AppContext, metadata: UploadMetadata, writer: Blo
     }
     const info = await writer.commit();
     committed = true;
+    await ctx.tenants.requireRoom(metadata.tenant, { bytes: info.bytes });
     const nowMs = ctx.clock.now();
     return await ctx.store.createFile({
       id: metadata.fileId,
+      tenant: metadata.tenant,
       purpose: UPLOADED_PURPOSE,
       filename: metadata.filename,
       displayName: metadata.displayName,
@@ -318,7 +327,8 @@ async function multipartUpload(ctx: AppContext, sessions: UploadSessions, reques
       onMedia: async (chunk) => {
         const target = await ensureWriter();
         const total = target.bytesWritten + chunk.length;
-        if (total > ctx.config.limits.maxGeminiUploadBytes) throw new BlobTooLargeError(ctx.config.limits.maxGeminiUploadBytes);
+        const limits = (prepared as { metadata: UploadMetadata } | null)?.metadata;
+        if (limits !== undefined && total > limits.maxBytes) throw tooLarge(limits);
         await target.write(chunk);
       },
     });
@@ -341,7 +351,7 @@ async function rawUpload(ctx: AppContext, sessions: UploadSessions, request: Fas
   const { metadata, declaredBytes } = await prepareUpload(ctx, sessions, request, parseFileMetadata(""));
   const writer = await ctx.blobs.createWriter(metadata.fileId);
   try {
-    await appendBody(ctx, request, writer, declaredBytes);
+    await appendBody(request, writer, declaredBytes, metadata);
   } catch (error) {
     await writer.abort().catch(() => undefined);
     throw error;
@@ -350,3 +360,6 @@ async function rawUpload(ctx: AppContext, sessions: UploadSessions, request: Fas
   return reply.code(200).type("application/json").send(JSON.stringify({ file: toGeminiFile(file, requestOrigin(request)) }));
 }
 
+function tooLarge(metadata: UploadMetadata): Error {
+  return metadata.maxBytesIsQuota ? fileQuotaError(metadata.tenant, metadata.maxBytes) : new BlobTooLargeError(metadata.maxBytes);
+}

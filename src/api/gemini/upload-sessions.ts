@@ -17,6 +17,12 @@ export type SessionState = "active" | "final" | "failed" | "cancelled";
 
 export interface UploadMetadata {
   fileId: string;
+  /** The uploading tenant: only its keys may continue the session, and the File will be its. */
+  tenant: string;
+  /** The largest upload accepted: the server's limit, or the tenant's `maxFileBytes` when lower. */
+  maxBytes: number;
+  /** True when `maxBytes` is the tenant's quota (the error then names it). */
+  maxBytesIsQuota: boolean;
   displayName: string | null;
   mimeType: string;
   filename: string;

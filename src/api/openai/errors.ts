@@ -17,6 +17,9 @@ const BY_CODE: Record<AppErrorCode, { status: number; type: string; code: string
   already_exists: { status: 409, type: "invalid_request_error", code: "already_exists" },
   payload_too_large: { status: 413, type: "invalid_request_error", code: "file_too_large" },
   unauthenticated: { status: 401, type: "authentication_error", code: "invalid_api_key" },
+  permission_denied: { status: 403, type: "invalid_request_error", code: "permission_denied" },
+  // As OpenAI's own quota errors: 429, which the SDK raises as RateLimitError.
+  quota_exceeded: { status: 429, type: "insufficient_quota", code: "quota_exceeded" },
   unknown_model: { status: 404, type: "invalid_request_error", code: "model_not_found" },
   unavailable: { status: 503, type: "server_error", code: "unavailable" },
   insufficient_storage: { status: 507, type: "server_error", code: "insufficient_storage" },

@@ -3,8 +3,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 import { AppError } from "../../core/errors.ts";
 import { newFileId } from "../../core/ids.ts";
+import { listScope, type Caller } from "../../core/tenancy.ts";
 import type { FileRecord } from "../../core/types.ts";
-import { BlobNotFoundError } from "../../store/blob-store.ts";
+import { callerOf, visibleFile } from "../shared/caller.ts";
+import { BlobNotFoundError, BlobTooLargeError } from "../../store/blob-store.ts";
+import { fileQuotaError } from "../../batches/tenant-service.ts";
 import { toCursorPage, toOpenAIFile } from "../../dialects/openai/mappers.ts";
 import { findByCandidates, idCandidates } from "../../dialects/openai/path-ids.ts";
 import { FILE_PURPOSES, listFilesQuerySchema, MAX_EXPIRES_SECONDS, MIN_EXPIRES_SECONDS, parseWire } from "../../dialects/openai/schemas.ts";
@@ -26,20 +29,21 @@ export async function registerFileRoutes(app: FastifyInstance, ctx: AppContext, 
   app.addContentTypeParser("multipart/form-data", (_request, _payload, done) => done(null));
 
   app.post("/files", async (request, reply) => {
-    const file = await storeUpload(ctx, request);
+    const file = await storeUpload(ctx, request, callerOf(request));
     return reply.code(200).send(toOpenAIFile(file));
   });
 
   app.get("/files", async (request) => {
     const query = parseWire(listFilesQuerySchema, request.query, "query");
-    const { files, hasMore } = await ctx.store.listFiles({ purpose: query.purpose, afterId: query.after, limit: query.limit, order: query.order });
-    if (query.after !== undefined && files.length === 0 && (await ctx.store.getFile(query.after)) === null) throw unknownCursor(query.after, "file");
+    const caller = callerOf(request);
+    const { files, hasMore } = await ctx.store.listFiles({ purpose: query.purpose, tenant: listScope(caller), afterId: query.after, limit: query.limit, order: query.order });
+    if (query.after !== undefined && files.length === 0 && (await visibleFile(ctx, caller, query.after)) === null) throw unknownCursor(query.after, "file");
     return toCursorPage(files.map(toOpenAIFile), hasMore);
   });
 
-  const retrieve = async (rawId: string) => toOpenAIFile(await findFile(ctx, rawId, options));
-  const content = async (rawId: string, reply: FastifyReply) => {
-    const file = await findFile(ctx, rawId, options);
+  const retrieve = async (caller: Caller, rawId: string) => toOpenAIFile(await findFile(ctx, caller, rawId, options));
+  const content = async (caller: Caller, rawId: string, reply: FastifyReply) => {
+    const file = await findFile(ctx, caller, rawId, options);
     let stream;
     try {
       stream = await ctx.blobs.read(file.id);
@@ -49,26 +53,26 @@ export async function registerFileRoutes(app: FastifyInstance, ctx: AppContext, 
     }
     return reply.header("content-length", String(file.bytes)).type("application/octet-stream").send(stream);
   };
-  const remove = async (rawId: string) => {
-    const file = await findFile(ctx, rawId, options);
+  const remove = async (caller: Caller, rawId: string) => {
+    const file = await findFile(ctx, caller, rawId, options);
     const deleted = await ctx.store.deleteFile(file.id);
     if (!deleted) throw notFound(rawId);
     await ctx.blobs.delete(file.id);
     return { id: file.id, object: "file", deleted: true };
   };
 
-  app.get<IdParams>("/files/:id", async (request) => retrieve(request.params.id));
-  app.get<IdParams>("/files/:id/content", async (request, reply) => content(request.params.id, reply));
-  app.delete<IdParams>("/files/:id", async (request) => remove(request.params.id));
+  app.get<IdParams>("/files/:id", async (request) => retrieve(callerOf(request), request.params.id));
+  app.get<IdParams>("/files/:id/content", async (request, reply) => content(callerOf(request), request.params.id, reply));
+  app.delete<IdParams>("/files/:id", async (request) => remove(callerOf(request), request.params.id));
   if (options.resourceNames) {
-    app.get<IdParams>("/files/files/:id", async (request) => retrieve(`files/${request.params.id}`));
-    app.get<IdParams>("/files/files/:id/content", async (request, reply) => content(`files/${request.params.id}`, reply));
-    app.delete<IdParams>("/files/files/:id", async (request) => remove(`files/${request.params.id}`));
+    app.get<IdParams>("/files/files/:id", async (request) => retrieve(callerOf(request), `files/${request.params.id}`));
+    app.get<IdParams>("/files/files/:id/content", async (request, reply) => content(callerOf(request), `files/${request.params.id}`, reply));
+    app.delete<IdParams>("/files/files/:id", async (request) => remove(callerOf(request), `files/${request.params.id}`));
   }
 }
 
-export async function findFile(ctx: AppContext, rawId: string, options: RouteOptions, param = "file_id"): Promise<FileRecord> {
-  const file = await findByCandidates(idCandidates(rawId, "files", options.resourceNames), (id) => ctx.store.getFile(id));
+export async function findFile(ctx: AppContext, caller: Caller, rawId: string, options: RouteOptions, param = "file_id"): Promise<FileRecord> {
+  const file = await findByCandidates(idCandidates(rawId, "files", options.resourceNames), (id) => visibleFile(ctx, caller, id));
   if (!file) throw notFound(rawId, param);
   return file;
 }
@@ -90,9 +94,10 @@ function notFound(rawId: string, param = "file_id"): AppError {
   return new AppError("not_found", `No such File object: ${rawId}.`, { param });
 }
 
-async function storeUpload(ctx: AppContext, request: FastifyRequest): Promise<FileRecord> {
+async function storeUpload(ctx: AppContext, request: FastifyRequest, caller: Caller): Promise<FileRecord> {
   const id = newFileId();
-  const maxBytes = ctx.config.limits.maxUploadBytes;
+  const quota = await ctx.tenants.maxFileBytes(caller.tenant);
+  const maxBytes = Math.min(ctx.config.limits.maxUploadBytes, quota ?? Number.POSITIVE_INFINITY);
   // The purpose arrives after the file (the SDK sends it second), so every upload is checked as it
   // streams, and the verdict is used for purpose "batch" only.
   const check = new BatchFileCheck(ctx.config.limits.maxLineBytes);
@@ -100,6 +105,7 @@ async function storeUpload(ctx: AppContext, request: FastifyRequest): Promise<Fi
   try {
     upload = await receiveUpload(request, ctx.blobs, id, maxBytes, (chunk) => check.push(chunk));
   } catch (error) {
+    if (error instanceof BlobTooLargeError && quota !== null && quota === maxBytes) throw fileQuotaError(caller.tenant, quota);
     if (error instanceof UploadAbortedError) {
       request.log.debug({ fileId: id }, "upload interrupted by the client; nothing kept");
       throw new AppError("invalid_request", "The upload was interrupted before it finished.", { param: "file" });
@@ -118,10 +124,12 @@ async function storeUpload(ctx: AppContext, request: FastifyRequest): Promise<Fi
     const nowMs = ctx.clock.now();
     const info = await upload.file.writer.commit();
     committed = true;
+    await ctx.tenants.requireRoom(caller.tenant, { bytes: info.bytes });
     const expiresAtMs =
       expiresAfterSeconds !== null ? nowMs + expiresAfterSeconds * 1000 : purpose === "batch" ? nowMs + BATCH_FILE_RETENTION_MS : null;
     return await ctx.store.createFile({
       id,
+      tenant: caller.tenant,
       purpose,
       filename: upload.file.filename,
       displayName: null,

@@ -1,5 +1,5 @@
 /**
- * Synchronous passthrough (`/chat/completions`, `/embeddings`, `/completions`) and `/models`. Requests go
+ * Synchronous passthrough (`/chat/completions`, `/embeddings`, `/completions`, `/moderations`) and `/models`. Requests go
  * through the same Dispatcher as Batch Items, ahead of queued Batch traffic, so one engine configuration
  * serves both and the per-Model concurrency limit holds across them. `stream: true` (chat and completions)
  * streams the reply as Server-Sent Events while it is generated, in the same slot (Dispatcher.dispatchStream).
@@ -7,18 +7,21 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 import { AppError } from "../../core/errors.ts";
-import type { RequestKind } from "../../core/types.ts";
+import type { CallKind } from "../../core/types.ts";
 import { EngineError } from "../../core/engine.ts";
-import { KIND_NOUN } from "../../dialects/openai/endpoints.ts";
+import { DEFAULT_MODERATION_MODEL, KIND_NOUN } from "../../dialects/openai/endpoints.ts";
 import { engineErrorReply } from "./errors.ts";
 import { sendEventStream } from "../shared/event-stream.ts";
 import { OPENAI_COMPLETION_STREAM } from "./stream-formats.ts";
+import { callerOf } from "../shared/caller.ts";
 
 export async function registerInferenceRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
-  const routes: [string, RequestKind][] = [
+  const routes: [string, CallKind][] = [
     ["/chat/completions", "chat"],
     ["/embeddings", "embedding"],
     ["/completions", "completion"],
+    // Served by openai engines (passed to the upstream's /moderations); other engines answer a 400 naming it.
+    ["/moderations", "moderation"],
   ];
   for (const [path, kind] of routes) {
     app.post(path, async (request, reply) => passthrough(ctx, kind, request, reply));
@@ -34,24 +37,27 @@ export async function registerInferenceRoutes(app: FastifyInstance, ctx: AppCont
   });
 }
 
-async function passthrough(ctx: AppContext, kind: RequestKind, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+async function passthrough(ctx: AppContext, kind: CallKind, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  await ctx.tenants.takeSyncRequest(callerOf(request).tenant);
   const body = request.body;
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new AppError("invalid_request", "The request body must be a JSON object.");
   }
   const fields = body as Record<string, unknown>;
-  const model = fields.model;
+  const model = kind === "moderation" && fields.model === undefined ? DEFAULT_MODERATION_MODEL : fields.model;
   if (typeof model !== "string" || model.length === 0) {
     throw new AppError("invalid_request", "'model' is required: the name of a configured model.", { param: "model" });
   }
   const streaming = fields.stream === true;
-  if (streaming && kind === "embedding") throw new AppError("invalid_request", "Embeddings do not stream: remove 'stream'.", { param: "stream" });
+  if (streaming && (kind === "embedding" || kind === "moderation")) {
+    throw new AppError("invalid_request", `${kind === "embedding" ? "Embeddings" : "Moderations"} do not stream: remove 'stream'.`, { param: "stream" });
+  }
   if (fields.stream_options !== undefined && fields.stream_options !== null && !streaming) {
     throw new AppError("invalid_request", "'stream_options' is only allowed when 'stream' is true.", { param: "stream_options" });
   }
   const config = ctx.catalog.get(model);
   if (!config) throw new AppError("unknown_model", ctx.catalog.unknownModelMessage(model), { param: "model" });
-  if (!ctx.catalog.serves(config, kind)) {
+  if (kind !== "moderation" && !ctx.catalog.serves(config, kind)) {
     throw new AppError("invalid_request", `Model '${model}' does not serve ${KIND_NOUN[kind]}.`, { param: "model" });
   }
 

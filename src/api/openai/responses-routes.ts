@@ -18,12 +18,14 @@ import { TranslationError } from "../../dialects/translate/translation-error.ts"
 import { sendEventStream } from "../shared/event-stream.ts";
 import { engineErrorReply } from "./errors.ts";
 import { OPENAI_RESPONSE_STREAM } from "./stream-formats.ts";
+import { callerOf } from "../shared/caller.ts";
 
 export async function registerResponsesRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
   app.post("/responses", async (request, reply) => respond(ctx, request, reply));
 }
 
 async function respond(ctx: AppContext, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  await ctx.tenants.takeSyncRequest(callerOf(request).tenant);
   const body = request.body;
   if (!isObject(body)) throw new AppError("invalid_request", "The request body must be a JSON object.");
   const model = body.model;

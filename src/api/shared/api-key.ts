@@ -1,9 +1,8 @@
 /**
  * API keys as clients of every dialect send them: the openai SDK (and the Anthropic SDK from 1.x) uses
  * `Authorization: Bearer`, the genai SDK `x-goog-api-key`, older Anthropic SDKs and curl `x-api-key`, and REST
- * examples for Gemini `?key=`.
+ * examples for Gemini `?key=`. Which tenant a key belongs to is the Tenant service's (src/batches/tenant-service.ts).
  */
-import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyRequest } from "fastify";
 
 export function presentedApiKey(request: FastifyRequest): string | null {
@@ -19,16 +18,4 @@ export function presentedApiKey(request: FastifyRequest): string | null {
   const query = request.query as Record<string, unknown> | undefined;
   const key = query?.key;
   return typeof key === "string" && key.length > 0 ? key : null;
-}
-
-/** Compares digests so the time taken does not reveal how much of a key matched. */
-export function makeApiKeyCheck(keys: readonly string[]): (presented: string) => boolean {
-  const digest = (value: string): Buffer => createHash("sha256").update(value).digest();
-  const expected = keys.map(digest);
-  return (presented) => {
-    const candidate = digest(presented);
-    let found = false;
-    for (const key of expected) found = timingSafeEqual(key, candidate) || found;
-    return found;
-  };
 }

@@ -68,7 +68,10 @@ function parseLine(text: string, lineNumber: number, batch: Batch, catalog: Mode
   }
   // The line itself is stored; requestBody extracts `request` at dispatch (one parse the Worker does anyway).
   if (!isObject(value.request)) return invalid(errors, key, echo);
-  return { ok: true, line: { clientId: key, echo, model: checked.model, kind: batch.kind, request: text, body: value.request } };
+  const line = { clientId: key, echo, model: checked.model, kind: batch.kind, request: text, body: value.request };
+  if (key !== null || inline) return { ok: true, line };
+  const warning = `${prefix(null)}: no "key": its result line will carry no key either, so it can only be matched to this request by position. Add "key": "<unique id>".`;
+  return { ok: true, line: { ...line, warnings: [{ line: lineNumber, code: "missing_key", param: "key", message: warning }] } };
 }
 
 function invalid(errors: LineError[], clientId: string | null, echo: string | null): LineOutcome {

@@ -32,8 +32,8 @@
 import type { BatchFormat, LineOutcome, SniffedLine } from "../../core/batch-format.ts";
 import type { ModelCatalog } from "../../core/model-catalog.ts";
 import { bodyJson, isObject, type JsonObject } from "../../core/json.ts";
-import type { Batch, Item, ItemResult, LineError, RequestKind } from "../../core/types.ts";
-import { isSupportedEndpoint, KIND_BY_ENDPOINT, KIND_NOUN, SUPPORTED_ENDPOINTS } from "./endpoints.ts";
+import type { Batch, CallKind, Item, ItemResult, LineError, RequestKind } from "../../core/types.ts";
+import { DEFAULT_MODERATION_MODEL, isSupportedEndpoint, KIND_BY_ENDPOINT, KIND_NOUN, MODERATIONS_ENDPOINT, SUPPORTED_ENDPOINTS } from "./endpoints.ts";
 import { describeValue as describe, readLineObject } from "../line-object.ts";
 import { openAIRequestTraits } from "./request-traits.ts";
 import { EngineError } from "../../core/engine.ts";
@@ -89,11 +89,17 @@ function parseLine(text: string, lineNumber: number, batch: Batch, catalog: Mode
   } else if (!isObject(body)) {
     check.add("invalid_type", "body", `'body' must be an object, found ${describe(body)}.`);
   } else {
-    model = checkModel(body.model, batch.kind, catalog, check);
+    const moderation = batch.endpoint === MODERATIONS_ENDPOINT;
+    // A moderation line may leave out its model, as at OpenAI; whether the Model's Engine can serve it is
+    // known at dispatch (its line alone fails if not), not from the kinds a Model is configured for.
+    model = checkModel(moderation && body.model === undefined ? DEFAULT_MODERATION_MODEL : body.model, moderation ? null : batch.kind, catalog, check);
     checkBody(body, batch, check);
   }
 
-  if (check.errors.length > 0 || model === null || clientId === null || !isObject(body)) return invalid(check.errors, clientId);
+  if (check.errors.length > 0 || model === null || clientId === null || !isObject(body)) {
+    const named = isObject(body) && typeof body.model === "string" && body.model !== "" ? body.model : undefined;
+    return { ...invalid(check.errors, clientId), ...(named === undefined ? {} : { model: named }) };
+  }
   const echo = batch.endpoint === RESPONSES_ENDPOINT ? JSON.stringify(responseEchoOf(body)) : null;
   return { ok: true, line: { clientId, echo, model, kind: batch.kind, request: text, body: engineBody(body, batch.endpoint) } };
 }
@@ -145,7 +151,7 @@ function checkCustomId(value: unknown, check: LineChecker): string | null {
   return value;
 }
 
-function checkModel(value: unknown, kind: RequestKind, catalog: ModelCatalog, check: LineChecker): string | null {
+function checkModel(value: unknown, kind: RequestKind | null, catalog: ModelCatalog, check: LineChecker): string | null {
   if (value === undefined || value === null || value === "") {
     check.add("invalid_request", "body.model", "Model parameter is required: 'body.model' names a configured model.");
     return null;
@@ -159,7 +165,7 @@ function checkModel(value: unknown, kind: RequestKind, catalog: ModelCatalog, ch
     check.add("model_not_found", "body.model", catalog.unknownModelMessage(value));
     return null;
   }
-  if (!catalog.serves(config, kind)) {
+  if (kind !== null && !catalog.serves(config, kind)) {
     const serves = (config.kinds ?? []).map((each) => KIND_NOUN[each]).join(", ");
     check.add("unsupported_model", "body.model", `Model '${value}' does not serve ${KIND_NOUN[kind]} (it serves: ${serves}).`);
     return null;
@@ -174,7 +180,8 @@ function checkBody(body: Json, batch: Batch, check: LineChecker): void {
   if (batch.endpoint === RESPONSES_ENDPOINT) {
     if (body.input === undefined || body.input === null) check.add("invalid_request", "body.input", "Input parameter is required for /v1/responses: a string or a list of input items.");
     else if (typeof body.input !== "string" && !Array.isArray(body.input)) check.add("invalid_type", "body.input", `'body.input' must be a string or a list of input items, found ${describe(body.input)}.`);
-  } else if (batch.kind === "chat") checkMessages(body.messages, check);
+  } else if (batch.endpoint === MODERATIONS_ENDPOINT) checkModerationInput(body.input, check);
+  else if (batch.kind === "chat") checkMessages(body.messages, check);
   else if (batch.kind === "embedding") checkTextInput(body.input, "body.input", check);
   else checkTextInput(body.prompt, "body.prompt", check);
 }
@@ -190,6 +197,23 @@ function checkMessages(messages: unknown, check: LineChecker): void {
     return;
   }
   if (messages.length === 0) check.add("invalid_value", "body.messages", "'body.messages' must contain at least one message.");
+}
+
+/** A string, strings, or multimodal parts (`{"type": "text" | "image_url", ...}`), which the upstream judges. */
+function checkModerationInput(value: unknown, check: LineChecker): void {
+  if (value === undefined || value === null) {
+    check.add("invalid_request", "body.input", "'body.input' is required for /v1/moderations: a string, an array of strings or an array of input parts.");
+    return;
+  }
+  if (typeof value === "string") return;
+  if (!Array.isArray(value)) {
+    check.add("invalid_type", "body.input", `'body.input' must be a string, an array of strings or an array of input parts, found ${describe(value)}.`);
+    return;
+  }
+  if (value.length === 0) check.add("invalid_value", "body.input", "'body.input' must not be an empty array.");
+  else if (!value.every((each) => typeof each === "string") && !value.every(isObject)) {
+    check.add("invalid_type", "body.input", "'body.input' must be an array of strings or an array of input part objects, not mixed.");
+  }
 }
 
 /** Embedding `input` and completion `prompt`: a string, strings, a token array, or token arrays. */
@@ -298,9 +322,18 @@ function resultFileNames(batch: Batch): { output: string; error: string } {
  * completions for a `/v1/responses` line. A Responses body with no chat form throws the line's own 400.
  */
 function requestBody(request: string): Record<string, unknown> {
+  return engineCall(request, "chat").body;
+}
+
+/** A `/v1/moderations` line (stored as an embedding Item) is a moderation call; every other line its kind. */
+function engineCall(request: string, kind: RequestKind): { kind: CallKind; body: Record<string, unknown> } {
   const parsed = JSON.parse(request) as { body?: unknown; url?: unknown };
   const body = isObject(parsed.body) ? parsed.body : (parsed as Record<string, unknown>);
-  if (parsed.url !== RESPONSES_ENDPOINT) return body;
+  if (parsed.url === MODERATIONS_ENDPOINT) return { kind: "moderation", body };
+  return { kind, body: parsed.url === RESPONSES_ENDPOINT ? responsesChatBody(body) : body };
+}
+
+function responsesChatBody(body: Record<string, unknown>): Record<string, unknown> {
   try {
     return responsesToChatRequest(body);
   } catch (error) {
@@ -341,6 +374,7 @@ export const openAIBatchFormat: BatchFormat = {
     isSupportedEndpoint(endpoint) ? null : `the first request's url is '${endpoint}'; spool runs batches for ${SUPPORTED_ENDPOINTS.join(", ")}.`,
   parseLine,
   requestBody,
+  engineCall,
   requestTraits: openAIRequestTraits,
   duplicateIdError,
   modelMismatchError,

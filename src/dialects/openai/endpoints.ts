@@ -7,7 +7,15 @@ export const KIND_BY_ENDPOINT = {
   "/v1/responses": "chat",
   "/v1/embeddings": "embedding",
   "/v1/completions": "completion",
+  // Stored as embedding Items (input only, nothing generated) and dispatched as `moderation` calls
+  // (BatchFormat.engineCall): only an openai engine serves them, passing them to its upstream.
+  "/v1/moderations": "embedding",
 } as const satisfies Record<string, RequestKind>;
+
+export const MODERATIONS_ENDPOINT = "/v1/moderations";
+
+/** The model of a moderation request that names none, as at OpenAI. */
+export const DEFAULT_MODERATION_MODEL = "omni-moderation-latest";
 
 export type OpenAIEndpoint = keyof typeof KIND_BY_ENDPOINT;
 

@@ -41,14 +41,16 @@ class TranslatingEngine implements Engine {
 
   async execute(request: EngineRequest): Promise<EngineReply> {
     if (request.dialect === this.inner.dialect) return this.inner.execute(request);
-    const body = this.translate(request.dialect, () => translateRequest(request.dialect, this.inner.dialect, request.kind, request.body));
+    const kind = request.kind;
+    if (kind === "moderation") throw this.noModerations(request);
+    const body = this.translate(request.dialect, () => translateRequest(request.dialect, this.inner.dialect, kind, request.body));
     let reply: EngineReply;
     try {
       reply = await this.inner.execute({ ...request, dialect: this.inner.dialect, body });
     } catch (error) {
       throw translatedError(error, request.dialect);
     }
-    return this.replyIn(request.dialect, request.kind, reply, { modelName: request.model.name, request: request.body });
+    return this.replyIn(request.dialect, kind, reply, { modelName: request.model.name, request: request.body });
   }
 
   async stream(request: EngineRequest): Promise<EngineStream> {
@@ -56,7 +58,9 @@ class TranslatingEngine implements Engine {
       throw new EngineError({ kind: "unsupported", message: `Model '${request.model.name}' (engine ${this.name}) cannot stream replies.`, statusCode: 400, retryable: false });
     }
     if (request.dialect === this.inner.dialect) return this.inner.stream(request);
-    const body = this.translate(request.dialect, () => translateRequest(request.dialect, this.inner.dialect, request.kind, request.body));
+    const kind = request.kind;
+    if (kind === "moderation") throw this.noModerations(request);
+    const body = this.translate(request.dialect, () => translateRequest(request.dialect, this.inner.dialect, kind, request.body));
     let opened: EngineStream;
     try {
       opened = await this.inner.stream({ ...request, dialect: this.inner.dialect, body: streamingBody(this.inner.dialect, body) });
@@ -127,6 +131,12 @@ class TranslatingEngine implements Engine {
       return { ...reply, body: toDialectErrorBody(dialect, reply.statusCode, reply.body) };
     }
     return { ...reply, body: this.translate(dialect, () => translateReply(this.inner.dialect, dialect, kind, reply.body, options)) };
+  }
+
+  /** Moderations exist in the OpenAI dialect only: no other dialect's Engine has anything to translate them to. */
+  private noModerations(request: EngineRequest): EngineError {
+    const message = `Model '${request.model.name}' (engine ${this.name}) cannot serve /v1/moderations: only a model on an openai engine, whose upstream has /v1/moderations, can.`;
+    return new EngineError({ kind: "unsupported", message, statusCode: 400, body: errorBodyIn(request.dialect, 400, message, "model"), retryable: false });
   }
 
   private translate<T>(dialect: Dialect, run: () => T): T {

@@ -19,7 +19,7 @@
 import type { Dispatcher } from "undici";
 import { z } from "zod";
 import type { GeminiModelConfig } from "../../config/config.ts";
-import type { RequestKind, TokenUsage } from "../../core/types.ts";
+import type { CallKind, TokenUsage } from "../../core/types.ts";
 import { EngineError, type Engine, type EnginePack, type EngineReply, type EngineRequest, type EngineStream, type PackCandidate, type PackKey } from "../../core/engine.ts";
 import { EndingIterator } from "../../core/ending-iterator.ts";
 import { isObject } from "../../core/json.ts";
@@ -192,7 +192,7 @@ export class GeminiEngine implements Engine {
   }
 }
 
-function upstreamCall(kind: RequestKind, body: Record<string, unknown>, route: Route): { method: string; body: Record<string, unknown> } {
+function upstreamCall(kind: CallKind, body: Record<string, unknown>, route: Route): { method: string; body: Record<string, unknown> } {
   const { model: _model, ...rest } = body;
   if (kind === "chat") return { method: "generateContent", body: rest };
   if (kind === "embedding") {
@@ -201,7 +201,10 @@ function upstreamCall(kind: RequestKind, body: Record<string, unknown>, route: R
     const requests = rest.requests.map((inner: unknown) => (typeof inner === "object" && inner !== null ? { ...inner, model: route.resource } : inner));
     return { method: "batchEmbedContents", body: { ...rest, requests } };
   }
-  const message = `Model '${route.model.name}' is a Gemini model, which has no legacy text-completion endpoint; use chat completions.`;
+  const message =
+    kind === "moderation"
+      ? `Model '${route.model.name}' is a Gemini model, which has no moderations endpoint; moderations run on an openai engine whose upstream serves them.`
+      : `Model '${route.model.name}' is a Gemini model, which has no legacy text-completion endpoint; use chat completions.`;
   throw new EngineError({ kind: "unsupported", message, statusCode: 400, body: upstreamErrorBody(400, "INVALID_ARGUMENT", message), retryable: false });
 }
 

@@ -188,6 +188,11 @@ export class LlamaCppEngine implements Engine {
           return await this.completion(request, modelName, sink);
         case "embedding":
           return await this.embed(request, modelName);
+        case "moderation":
+          throw invalidRequestError(
+            `Model '${this.config.name}' (engine llama-cpp) cannot serve /v1/moderations: a local model chats, completes and embeds. Route moderations to a model on an openai engine whose upstream has /v1/moderations.`,
+            "model",
+          );
       }
     } catch (error) {
       if (request.signal.aborted) throw abortedError(this.config.name, request.signal.reason);

@@ -18,7 +18,7 @@
 import type { Dispatcher } from "undici";
 import type { OpenAIModelConfig } from "../../config/config.ts";
 import { isObject } from "../../core/json.ts";
-import type { RequestKind, TokenUsage } from "../../core/types.ts";
+import type { CallKind, TokenUsage } from "../../core/types.ts";
 import { EngineError, type Engine, type EnginePack, type EngineReply, type EngineRequest, type EngineStream, type PackCandidate, type PackKey } from "../../core/engine.ts";
 import { EndingIterator } from "../../core/ending-iterator.ts";
 import { withClientModelName } from "../http/client-model-name.ts";
@@ -30,10 +30,12 @@ import { closedError, UpstreamPools } from "../http/upstream-pools.ts";
 import { PrefixRouter } from "../http/prefix-router.ts";
 import { prefixKeyOf } from "./prefix-key.ts";
 
-const PATHS: Record<RequestKind, string> = {
+const PATHS: Record<CallKind, string> = {
   chat: "/chat/completions",
   completion: "/completions",
   embedding: "/embeddings",
+  // Passed through to the upstream's own moderations endpoint (OpenAI's, or a server that has one).
+  moderation: "/moderations",
 };
 
 
@@ -235,7 +237,7 @@ function isUpstreamFailure(error: unknown): boolean {
  */
 function upstreamBody(request: EngineRequest, upstreamModel: string): Record<string, unknown> {
   const body: Record<string, unknown> = { ...request.body, model: upstreamModel };
-  if (request.kind !== "embedding" && body.stream !== undefined) {
+  if ((request.kind === "chat" || request.kind === "completion") && body.stream !== undefined) {
     body.stream = false;
     delete body.stream_options;
   }
@@ -243,7 +245,7 @@ function upstreamBody(request: EngineRequest, upstreamModel: string): Record<str
 }
 
 /** Usage counts, read when they are numbers (0 otherwise). */
-function usageOf(kind: RequestKind, usage: unknown): TokenUsage {
+function usageOf(kind: CallKind, usage: unknown): TokenUsage {
   if (!isObject(usage)) return { inputTokens: 0, outputTokens: 0 };
   const count = (value: unknown): number => (typeof value === "number" && Number.isFinite(value) ? value : 0);
   return { inputTokens: count(usage.prompt_tokens), outputTokens: kind === "embedding" ? 0 : count(usage.completion_tokens) };

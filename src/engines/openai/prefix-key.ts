@@ -10,11 +10,11 @@
  * (about 64 tokens) tells distinct long prompts apart, while prompts that differ within their first
  * 256 characters share too little to be worth keeping together.
  */
-import type { RequestKind } from "../../core/types.ts";
+import type { CallKind } from "../../core/types.ts";
 
 export const PREFIX_KEY_CHARS = 256;
 
-export function prefixKeyOf(kind: RequestKind, body: Record<string, unknown>, upstreamModel: string): string {
+export function prefixKeyOf(kind: CallKind, body: Record<string, unknown>, upstreamModel: string): string {
   const text = kind === "chat" ? chatPrefix(body.messages) : leadingText(kind === "completion" ? body.prompt : body.input);
   return `${upstreamModel}\u0000${text.slice(0, PREFIX_KEY_CHARS)}`;
 }

@@ -7,6 +7,7 @@
  * "the write lock serializes everything" into per-Batch serialization: a cancel and a start, or an expiry
  * and a retry, of the same Batch queue on its row instead of both acting on what they read earlier.
  */
+import { DEFAULT_TENANT } from "../../core/tenancy.ts";
 import { cancelledResult } from "../../core/batch-format.ts";
 import type { Batch } from "../../core/types.ts";
 import { isTerminal } from "../../core/types.ts";
@@ -20,8 +21,9 @@ export async function createBatch(db: PostgresDatabase, batch: NewBatch): Promis
   try {
     const { rows } = await db.query<BatchRow>(
       `INSERT INTO batches (id, dialect, kind, endpoint, model, status, input_file_id, invalid_line_policy, display_name,
-                            metadata_json, options_json, priority, created_at_ms, updated_at_ms, expires_at_ms)
-       VALUES ($1, $2, $3, $4, $5, 'validating', $6, $7, $8, $9, $10, $11, $12, $12, $13) RETURNING *`,
+                            metadata_json, options_json, priority, created_at_ms, updated_at_ms, expires_at_ms,
+                            tenant, idempotency_key, request_digest)
+       VALUES ($1, $2, $3, $4, $5, 'validating', $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16) RETURNING *`,
       [
         batch.id,
         batch.dialect,
@@ -36,6 +38,9 @@ export async function createBatch(db: PostgresDatabase, batch: NewBatch): Promis
         batch.priority,
         batch.createdAtMs,
         batch.expiresAtMs,
+        batch.tenant ?? DEFAULT_TENANT,
+        batch.idempotencyKey ?? null,
+        batch.requestDigest ?? null,
       ],
     );
     return toBatch(rows[0] as BatchRow);
@@ -69,9 +74,10 @@ export async function listBatches(db: PostgresDatabase, query: BatchQuery): Prom
        AND ($5::text[] IS NULL OR status = ANY($5::text[]))
        AND ($6::text IS NULL OR model = $6)
        AND ($7::text IS NULL OR seq > (SELECT seq FROM batches WHERE id = $7))
+       AND ($8::text IS NULL OR tenant = $8)
      ORDER BY seq ${backwards ? "ASC" : "DESC"}
      LIMIT $4`,
-    [query.dialect ?? null, query.includeDeleted === true, query.afterId ?? null, query.limit + 1, query.statuses ? [...query.statuses] : null, query.model ?? null, query.beforeId ?? null],
+    [query.dialect ?? null, query.includeDeleted === true, query.afterId ?? null, query.limit + 1, query.statuses ? [...query.statuses] : null, query.model ?? null, query.beforeId ?? null, query.tenant ?? null],
   );
   const page = rows.slice(0, query.limit);
   if (backwards) page.reverse();

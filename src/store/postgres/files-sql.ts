@@ -1,18 +1,19 @@
 /** File metadata (contents live in the BlobStore under the same id). */
+import { DEFAULT_TENANT } from "../../core/tenancy.ts";
 import type { FileRecord } from "../../core/types.ts";
 import { toFileRecord, type FileRow } from "../shared/row-mappers.ts";
 import { fileAlreadyExists } from "../shared/store-errors.ts";
 import type { FileQuery, NewFile } from "../store.ts";
 import { isUniqueViolation, type PostgresDatabase } from "./database.ts";
 
-const FILE_COLUMNS = "id, purpose, filename, display_name, mime_type, bytes, sha256, source, created_at_ms, expires_at_ms";
+const FILE_COLUMNS = "id, tenant, purpose, filename, display_name, mime_type, bytes, sha256, source, created_at_ms, expires_at_ms";
 
 export async function createFile(db: PostgresDatabase, file: NewFile): Promise<FileRecord> {
   try {
     const { rows } = await db.query<FileRow>(
-      `INSERT INTO files (id, purpose, filename, display_name, mime_type, bytes, sha256, source, created_at_ms, expires_at_ms)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${FILE_COLUMNS}`,
-      [file.id, file.purpose, file.filename, file.displayName, file.mimeType, file.bytes, file.sha256, file.source, file.createdAtMs, file.expiresAtMs],
+      `INSERT INTO files (id, purpose, filename, display_name, mime_type, bytes, sha256, source, created_at_ms, expires_at_ms, tenant)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ${FILE_COLUMNS}`,
+      [file.id, file.purpose, file.filename, file.displayName, file.mimeType, file.bytes, file.sha256, file.source, file.createdAtMs, file.expiresAtMs, file.tenant ?? DEFAULT_TENANT],
     );
     return toFileRecord(rows[0] as FileRow);
   } catch (error) {
@@ -36,9 +37,10 @@ export async function listFiles(db: PostgresDatabase, query: FileQuery): Promise
     `SELECT ${FILE_COLUMNS} FROM files
      WHERE ($1::text IS NULL OR purpose = $1)
        AND ($2::text IS NULL OR seq ${desc ? "<" : ">"} (SELECT seq FROM files WHERE id = $2))
+       AND ($4::text IS NULL OR tenant = $4)
      ORDER BY seq ${desc ? "DESC" : "ASC"}
      LIMIT $3`,
-    [query.purpose ?? null, query.afterId ?? null, query.limit + 1],
+    [query.purpose ?? null, query.afterId ?? null, query.limit + 1, query.tenant ?? null],
   );
   return { files: rows.slice(0, query.limit).map(toFileRecord), hasMore: rows.length > query.limit };
 }

@@ -39,7 +39,10 @@ import * as items from "./items-sql.ts";
 import * as insights from "./insights-sql.ts";
 import * as scheduling from "./scheduling-sql.ts";
 import { migrate } from "./migrate.ts";
+import * as tenants from "./tenants-sql.ts";
 import * as webhooks from "./webhooks-sql.ts";
+import type { ApiKeyRecord, Quotas, TenantRecord, TenantUsage } from "../../core/tenancy.ts";
+import type { NewApiKey } from "../tenant-directory.ts";
 import type { FailureCount, ModelQueue, TimelineBucket } from "../store-insights.ts";
 import type { CapacityBeat, CapacityClaim } from "../capacity-ledger.ts";
 import type { ModelThroughput, QueuedBatch } from "../scheduling-views.ts";
@@ -55,6 +58,10 @@ export class PostgresStore implements Store {
 
   async close(): Promise<void> {
     await this.db.close();
+  }
+
+  async ping(): Promise<void> {
+    await this.db.query("SELECT 1");
   }
 
   createFile(file: NewFile): Promise<FileRecord> {
@@ -194,6 +201,47 @@ export class PostgresStore implements Store {
   }
   modelThroughput(model: string, spanMs: number): Promise<ModelThroughput | null> {
     return scheduling.modelThroughput(this.db, model, spanMs);
+  }
+  // ---- Tenants and keys (tenant-directory.ts) ----
+  async ensureTenant(name: string, nowMs: number): Promise<TenantRecord> {
+    return tenants.ensureTenant(this.db, name, nowMs);
+  }
+  async setTenantQuotas(name: string, quotas: Quotas | null, nowMs: number): Promise<TenantRecord> {
+    return tenants.setTenantQuotas(this.db, name, quotas, nowMs);
+  }
+  async getTenant(name: string): Promise<TenantRecord | null> {
+    return tenants.getTenant(this.db, name);
+  }
+  async listTenants(): Promise<TenantRecord[]> {
+    return tenants.listTenants(this.db);
+  }
+  async createApiKey(key: NewApiKey): Promise<ApiKeyRecord> {
+    return tenants.createApiKey(this.db, key);
+  }
+  async findApiKey(sha256: string): Promise<ApiKeyRecord | null> {
+    return tenants.findApiKey(this.db, sha256);
+  }
+  async findApiKeyById(id: string): Promise<(ApiKeyRecord & { sha256: string }) | null> {
+    return tenants.findApiKeyById(this.db, id);
+  }
+  async listApiKeys(tenant?: string): Promise<ApiKeyRecord[]> {
+    return tenants.listApiKeys(this.db, tenant ?? null);
+  }
+  async revokeApiKey(id: string, nowMs: number): Promise<ApiKeyRecord | null> {
+    return tenants.revokeApiKey(this.db, id, nowMs);
+  }
+  async countApiKeys(): Promise<number> {
+    return tenants.countApiKeys(this.db);
+  }
+  async tenantUsage(tenant: string): Promise<TenantUsage> {
+    return tenants.tenantUsage(this.db, tenant);
+  }
+  async findBatchByIdempotencyKey(tenant: string, key: string): Promise<(Batch & { requestDigest: string | null }) | null> {
+    return tenants.findBatchByIdempotencyKey(this.db, tenant, key);
+  }
+  async usageByTenant(): Promise<TenantUsage[]> {
+    const names = await tenants.tenantNames(this.db);
+    return Promise.all(names.map((name) => this.tenantUsage(name)));
   }
 }
 

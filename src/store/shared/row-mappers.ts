@@ -8,6 +8,7 @@ import type { ClaimedBatch, ClaimedItem, FinalStatus } from "../store.ts";
 
 export interface FileRow {
   id: string;
+  tenant: string;
   purpose: string;
   filename: string;
   display_name: string | null;
@@ -22,6 +23,11 @@ export interface FileRow {
 export interface BatchRow {
   seq: number;
   id: string;
+  /** Migration 010. */
+  tenant: string;
+  /** Migration 011: set when the create carried an Idempotency-Key. */
+  idempotency_key: string | null;
+  request_digest: string | null;
   dialect: Dialect;
   kind: RequestKind;
   endpoint: string;
@@ -93,6 +99,7 @@ export const ITEM_COLUMNS =
 export function toFileRecord(row: FileRow): FileRecord {
   return {
     id: row.id,
+    tenant: row.tenant,
     purpose: row.purpose,
     filename: row.filename,
     displayName: row.display_name,
@@ -108,6 +115,7 @@ export function toFileRecord(row: FileRow): FileRecord {
 export function toBatch(row: BatchRow): Batch {
   return {
     id: row.id,
+    tenant: row.tenant,
     seq: row.seq,
     dialect: row.dialect,
     kind: row.kind,
@@ -239,6 +247,7 @@ export const RESULT_ASSIGNMENTS =
 /** A queued Batch as both stores' queuedBatches select it (scheduling-sql.ts). */
 export interface QueuedBatchRow {
   id: string;
+  tenant: string;
   seq: number;
   priority: number;
   created_at_ms: number;
@@ -248,8 +257,8 @@ export interface QueuedBatchRow {
 
 /** The columns of a QueuedBatchRow, read from `batches b`. */
 export const QUEUED_BATCH_COLUMNS =
-  "b.id, b.seq, b.priority, b.created_at_ms, b.expires_at_ms, b.total_items - b.succeeded_items - b.failed_items - b.cancelled_items - b.expired_items AS remaining";
+  "b.id, b.tenant, b.seq, b.priority, b.created_at_ms, b.expires_at_ms, b.total_items - b.succeeded_items - b.failed_items - b.cancelled_items - b.expired_items AS remaining";
 
 export function toQueuedBatch(row: QueuedBatchRow): QueuedBatch {
-  return { id: row.id, seq: row.seq, priority: row.priority, createdAtMs: row.created_at_ms, expiresAtMs: row.expires_at_ms, remaining: Math.max(0, row.remaining) };
+  return { id: row.id, tenant: row.tenant, seq: row.seq, priority: row.priority, createdAtMs: row.created_at_ms, expiresAtMs: row.expires_at_ms, remaining: Math.max(0, row.remaining) };
 }

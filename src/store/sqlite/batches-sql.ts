@@ -1,4 +1,5 @@
 /** Batches as clients see them: create, read, list, delete, cancel. The Sweeper's transitions are in batch-lifecycle-sql.ts. */
+import { DEFAULT_TENANT } from "../../core/tenancy.ts";
 import { cancelledResult } from "../../core/batch-format.ts";
 import type { Batch } from "../../core/types.ts";
 import { isTerminal } from "../../core/types.ts";
@@ -12,8 +13,9 @@ export function createBatch(db: SqliteDatabase, batch: NewBatch): Batch {
   try {
     const row = db.writeReturning<BatchRow>(
       `INSERT INTO batches (id, dialect, kind, endpoint, model, status, input_file_id, invalid_line_policy, display_name,
-                            metadata_json, options_json, priority, created_at_ms, updated_at_ms, expires_at_ms)
-       VALUES (?, ?, ?, ?, ?, 'validating', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+                            metadata_json, options_json, priority, created_at_ms, updated_at_ms, expires_at_ms,
+                            tenant, idempotency_key, request_digest)
+       VALUES (?, ?, ?, ?, ?, 'validating', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
       batch.id,
       batch.dialect,
       batch.kind,
@@ -28,6 +30,9 @@ export function createBatch(db: SqliteDatabase, batch: NewBatch): Batch {
       batch.createdAtMs,
       batch.createdAtMs,
       batch.expiresAtMs,
+      batch.tenant ?? DEFAULT_TENANT,
+      batch.idempotencyKey ?? null,
+      batch.requestDigest ?? null,
     );
     return toBatch(row as BatchRow);
   } catch (error) {
@@ -57,6 +62,7 @@ export function listBatches(db: SqliteDatabase, query: BatchQuery): { batches: B
     .statement(
       `SELECT * FROM batches
        WHERE (@dialect IS NULL OR dialect = @dialect)
+         AND (@tenant IS NULL OR tenant = @tenant)
          AND (@includeDeleted = 1 OR deleted_at_ms IS NULL)
          AND (@afterId IS NULL OR seq < (SELECT seq FROM batches WHERE id = @afterId))
          AND (@beforeId IS NULL OR seq > (SELECT seq FROM batches WHERE id = @beforeId))
@@ -67,6 +73,7 @@ export function listBatches(db: SqliteDatabase, query: BatchQuery): { batches: B
     )
     .all({
       dialect: query.dialect ?? null,
+      tenant: query.tenant ?? null,
       includeDeleted: query.includeDeleted ? 1 : 0,
       afterId: query.afterId ?? null,
       beforeId: query.beforeId ?? null,

@@ -1,18 +1,19 @@
 /** File metadata (contents live in the BlobStore under the same id). */
+import { DEFAULT_TENANT } from "../../core/tenancy.ts";
 import type { FileRecord } from "../../core/types.ts";
 import type { FileQuery, NewFile } from "../store.ts";
 import { isUniqueViolation, type SqliteDatabase } from "./database.ts";
 import { toFileRecord, type FileRow } from "../shared/row-mappers.ts";
 import { fileAlreadyExists } from "../shared/store-errors.ts";
 
-const FILE_COLUMNS = "id, purpose, filename, display_name, mime_type, bytes, sha256, source, created_at_ms, expires_at_ms";
+const FILE_COLUMNS = "id, tenant, purpose, filename, display_name, mime_type, bytes, sha256, source, created_at_ms, expires_at_ms";
 
 export function createFile(db: SqliteDatabase, file: NewFile): FileRecord {
   try {
     const row = db.writeReturning<FileRow>(
-      `INSERT INTO files (id, purpose, filename, display_name, mime_type, bytes, sha256, source, created_at_ms, expires_at_ms)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${FILE_COLUMNS}`,
-      file.id, file.purpose, file.filename, file.displayName, file.mimeType, file.bytes, file.sha256, file.source, file.createdAtMs, file.expiresAtMs,
+      `INSERT INTO files (id, tenant, purpose, filename, display_name, mime_type, bytes, sha256, source, created_at_ms, expires_at_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${FILE_COLUMNS}`,
+      file.id, file.tenant ?? DEFAULT_TENANT, file.purpose, file.filename, file.displayName, file.mimeType, file.bytes, file.sha256, file.source, file.createdAtMs, file.expiresAtMs,
     );
     return toFileRecord(row as FileRow);
   } catch (error) {
@@ -35,10 +36,11 @@ export function listFiles(db: SqliteDatabase, query: FileQuery): { files: FileRe
   const sql = `
     SELECT ${FILE_COLUMNS} FROM files
     WHERE (@purpose IS NULL OR purpose = @purpose)
+      AND (@tenant IS NULL OR tenant = @tenant)
       AND (@afterId IS NULL OR seq ${desc ? "<" : ">"} (SELECT seq FROM files WHERE id = @afterId))
     ORDER BY seq ${desc ? "DESC" : "ASC"}
     LIMIT @limit`;
-  const rows = db.statement(sql).all({ purpose: query.purpose ?? null, afterId: query.afterId ?? null, limit: query.limit + 1 }) as FileRow[];
+  const rows = db.statement(sql).all({ purpose: query.purpose ?? null, tenant: query.tenant ?? null, afterId: query.afterId ?? null, limit: query.limit + 1 }) as FileRow[];
   return { files: rows.slice(0, query.limit).map(toFileRecord), hasMore: rows.length > query.limit };
 }
 

@@ -33,7 +33,10 @@ import * as items from "./items-sql.ts";
 import * as insights from "./insights-sql.ts";
 import * as scheduling from "./scheduling-sql.ts";
 import { migrate } from "./migrate.ts";
+import * as tenants from "./tenants-sql.ts";
 import * as webhooks from "./webhooks-sql.ts";
+import type { ApiKeyRecord, Quotas, TenantRecord, TenantUsage } from "../../core/tenancy.ts";
+import type { NewApiKey } from "../tenant-directory.ts";
 import type { FailureCount, ModelQueue, TimelineBucket } from "../store-insights.ts";
 import type { CapacityBeat, CapacityClaim } from "../capacity-ledger.ts";
 import type { ModelThroughput, QueuedBatch } from "../scheduling-views.ts";
@@ -50,6 +53,10 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     this.db.close();
+  }
+
+  async ping(): Promise<void> {
+    this.db.guard(() => this.db.statement("SELECT 1").get());
   }
 
   async createFile(file: NewFile): Promise<FileRecord> {
@@ -190,9 +197,51 @@ export class SqliteStore implements Store {
   async modelThroughput(model: string, spanMs: number): Promise<ModelThroughput | null> {
     return this.db.guard(() => scheduling.modelThroughput(this.db, model, spanMs));
   }
+  // ---- Tenants and keys (tenant-directory.ts) ----
+  async ensureTenant(name: string, nowMs: number): Promise<TenantRecord> {
+    return this.db.guard(() => tenants.ensureTenant(this.db, name, nowMs));
+  }
+  async setTenantQuotas(name: string, quotas: Quotas | null, nowMs: number): Promise<TenantRecord> {
+    return this.db.guard(() => tenants.setTenantQuotas(this.db, name, quotas, nowMs));
+  }
+  async getTenant(name: string): Promise<TenantRecord | null> {
+    return this.db.guard(() => tenants.getTenant(this.db, name));
+  }
+  async listTenants(): Promise<TenantRecord[]> {
+    return this.db.guard(() => tenants.listTenants(this.db));
+  }
+  async createApiKey(key: NewApiKey): Promise<ApiKeyRecord> {
+    return this.db.guard(() => tenants.createApiKey(this.db, key));
+  }
+  async findApiKey(sha256: string): Promise<ApiKeyRecord | null> {
+    return this.db.guard(() => tenants.findApiKey(this.db, sha256));
+  }
+  async findApiKeyById(id: string): Promise<(ApiKeyRecord & { sha256: string }) | null> {
+    return this.db.guard(() => tenants.findApiKeyById(this.db, id));
+  }
+  async listApiKeys(tenant?: string): Promise<ApiKeyRecord[]> {
+    return this.db.guard(() => tenants.listApiKeys(this.db, tenant ?? null));
+  }
+  async revokeApiKey(id: string, nowMs: number): Promise<ApiKeyRecord | null> {
+    return this.db.guard(() => tenants.revokeApiKey(this.db, id, nowMs));
+  }
+  async countApiKeys(): Promise<number> {
+    return this.db.guard(() => tenants.countApiKeys(this.db));
+  }
+  async tenantUsage(tenant: string): Promise<TenantUsage> {
+    return this.db.guard(() => tenants.tenantUsage(this.db, tenant));
+  }
+  async findBatchByIdempotencyKey(tenant: string, key: string): Promise<(Batch & { requestDigest: string | null }) | null> {
+    return this.db.guard(() => tenants.findBatchByIdempotencyKey(this.db, tenant, key));
+  }
+  async usageByTenant(): Promise<TenantUsage[]> {
+    const names = await this.db.guard(() => tenants.tenantNames(this.db));
+    return Promise.all(names.map((name) => this.tenantUsage(name)));
+  }
 }
 
 /** Opens (creating if needed) the SQLite Store at `filePath`. Call migrate() before use. */
 export async function openSqliteStore(filePath: string, options: { logger?: StoreLogger } = {}): Promise<Store> {
   return new SqliteStore(new SqliteDatabase(filePath, options));
+
 }

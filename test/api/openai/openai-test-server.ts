@@ -6,6 +6,7 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
+import { TenantService } from "../../../src/batches/tenant-service.ts";
 import { BatchService } from "../../../src/batches/batch-service.ts";
 import { Observability } from "../../../src/observability/observability.ts";
 import { BATCH_FORMATS } from "../../../src/dialects/registry.ts";
@@ -72,7 +73,8 @@ export async function startOpenAITestServer(params: { label: string; upstreamUrl
   });
   let wakeups = 0;
   const batches = new BatchService({ store, blobs, clock: systemClock, logger, formats: BATCH_FORMATS, notifyWork: () => void (wakeups += 1) });
-  const context: AppContext = { config, store, blobs, clock: systemClock, logger, catalog, dispatcher, batches, formats: BATCH_FORMATS, observability: new Observability(systemClock) };
+  const tenants = new TenantService({ store, clock: systemClock, logger, config });
+  const context: AppContext = { config, store, blobs, clock: systemClock, logger, catalog, dispatcher, batches, tenants, formats: BATCH_FORMATS, observability: new Observability(systemClock) };
   const server = buildHttpServer(context, { surfaces: openAISurfaces() });
   await server.listen({ host: "127.0.0.1", port: 0 });
   const url = `http://127.0.0.1:${(server.server.address() as AddressInfo).port}`;

@@ -11,7 +11,7 @@ const catalog = new ModelCatalog([
 
 function batch(kind: "chat" | "embedding", options: Record<string, unknown> = {}): Batch {
   return {
-    id: "batch_abc", seq: 1, dialect: "gemini", kind, endpoint: "batchGenerateContent", model: kind === "chat" ? "gen" : "emb", status: "validating",
+    id: "batch_abc", tenant: "default", seq: 1, dialect: "gemini", kind, endpoint: "batchGenerateContent", model: kind === "chat" ? "gen" : "emb", status: "validating",
     inputFileId: "file-in", outputFileId: null, errorFileId: null, invalidLinePolicy: "skip", errors: null,
     counts: { total: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0 }, reusedItems: 0, usage: { inputTokens: 0, outputTokens: 0 }, charges: { batchNanoUsd: 0, listNanoUsd: 0 },
     displayName: null, metadata: null, options, priority: 0, createdAtMs: 0, updatedAtMs: 0, expiresAtMs: 1,

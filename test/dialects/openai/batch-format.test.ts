@@ -17,7 +17,7 @@ const catalog = new ModelCatalog([model("gpt-test"), model("other-model"), model
 
 function batchFor(endpoint: string, kind: RequestKind): Batch {
   return {
-    id: "batch_abc123", seq: 1, dialect: "openai", kind, endpoint, model: null, status: "validating",
+    id: "batch_abc123", tenant: "default", seq: 1, dialect: "openai", kind, endpoint, model: null, status: "validating",
     inputFileId: "file-in", outputFileId: null, errorFileId: null, invalidLinePolicy: "fail", errors: null,
     counts: { total: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0 }, reusedItems: 0, usage: { inputTokens: 0, outputTokens: 0 }, charges: { batchNanoUsd: 0, listNanoUsd: 0 },
     displayName: null, metadata: null, options: {}, priority: 0, createdAtMs: 0, updatedAtMs: 0, expiresAtMs: 1,

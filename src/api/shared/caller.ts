@@ -1,0 +1,63 @@
+/**
+ * The Caller of a request (src/core/tenancy.ts), set by the authentication hook of the HTTP server before any
+ * route runs, and the lookups every route makes through it: another tenant's File or Batch is answered
+ * exactly as one that does not exist (the caller gets null, and the route its usual not-found error).
+ */
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { AppContext } from "../../app-context.ts";
+import { AppError } from "../../core/errors.ts";
+import { canSee, OPEN_CALLER, type Caller } from "../../core/tenancy.ts";
+import type { Batch, FileRecord } from "../../core/types.ts";
+import { presentedApiKey } from "./api-key.ts";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** Who sent the request; null only on public paths (health, the dashboard's page). */
+    caller: Caller | null;
+  }
+}
+
+export function callerOf(request: FastifyRequest): Caller {
+  // Routes behind authentication always have one; reaching here without is a wiring bug, refused safely.
+  if (request.caller === null) throw new AppError("unauthenticated", "No API key was sent.");
+  return request.caller;
+}
+
+/** The File `id` if the caller may see it, else null (as for a missing one). */
+export async function visibleFile(ctx: AppContext, caller: Caller, id: string): Promise<FileRecord | null> {
+  const file = await ctx.store.getFile(id);
+  return file !== null && canSee(caller, file.tenant) ? file : null;
+}
+
+/** The Batch `id` if the caller may see it, else null (as for a missing or deleted one). */
+export async function visibleBatch(ctx: AppContext, caller: Caller, id: string): Promise<Batch | null> {
+  const batch = await ctx.batches.get(id);
+  return batch !== null && canSee(caller, batch.tenant) ? batch : null;
+}
+
+export function requireAdmin(caller: Caller): void {
+  if (caller.role !== "admin") throw new AppError("permission_denied", "This operation needs an admin key; the key sent is a member key of tenant '" + caller.tenant + "'.");
+}
+
+/**
+ * Adds the authentication hook: with any key configured (config file or Store), every path but the public
+ * ones needs a valid key; without keys, every request acts as the default tenant's admin (spool open on
+ * loopback, as before tenants). The key itself is never logged.
+ */
+export function addAuthentication(app: FastifyInstance, ctx: AppContext, isPublic: (path: string) => boolean, pathOf: (url: string) => string): void {
+  app.decorateRequest("caller", null);
+  app.addHook("onRequest", async (request) => {
+    if (isPublic(pathOf(request.url))) return;
+    if (!(await ctx.tenants.authRequired())) {
+      request.caller = OPEN_CALLER;
+      return;
+    }
+    const key = presentedApiKey(request);
+    if (key === null) {
+      throw new AppError("unauthenticated", "No API key was sent. Send it as 'Authorization: Bearer <key>', 'x-api-key: <key>', 'x-goog-api-key: <key>' or '?key=<key>'.");
+    }
+    const caller = await ctx.tenants.authenticate(key);
+    if (caller === null) throw new AppError("unauthenticated", "Incorrect API key provided.");
+    request.caller = caller;
+  });
+}

@@ -1,0 +1,154 @@
+/**
+ * The Store's tenant part (src/store/tenant-directory.ts, migrations 010 and 011) on every backend: tenants and
+ * their quotas, keys found by digest and revoked, lists filtered by tenant, usage as quotas count it, the Batch
+ * an Idempotency-Key made; and the upgrade of a database written before tenants (its rows become the default
+ * tenant's).
+ */
+import Database from "better-sqlite3";
+import { afterEach, describe, expect, it } from "vitest";
+import { isAppError } from "../../src/core/errors.ts";
+import { openPostgresStore } from "../../src/store/postgres/index.ts";
+import { openSqliteStore } from "../../src/store/sqlite/index.ts";
+import type { Store } from "../../src/store/store.ts";
+import { freshTestSchema, TEST_DATABASE_URL } from "../helpers/postgres.ts";
+import { storeBackends, useStores } from "../helpers/store-backends.ts";
+import { testWorkPath } from "../helpers/test-dirs.ts";
+import { undoMigrationsSql } from "./previous-schemas.ts";
+import { LEASE_MS, MODEL, newBatch, newFile, newItems, T0 } from "./store-fixtures.ts";
+
+const digest = (n: number): string => n.toString(16).padStart(64, "0");
+
+describe.each(storeBackends)("$name store: tenants and keys", (backend) => {
+  const stores = useStores(backend);
+
+  it("creates tenants once, keeps their quotas, and lists them by name", async () => {
+    const store = await stores.open();
+    const first = await store.ensureTenant("beta", T0);
+    expect(first).toEqual({ name: "beta", quotas: null, createdAtMs: T0 });
+    expect(await store.ensureTenant("beta", T0 + 5)).toEqual(first);
+    expect(await store.setTenantQuotas("alpha", { maxQueuedItems: 10 }, T0 + 1)).toEqual({ name: "alpha", quotas: { maxQueuedItems: 10 }, createdAtMs: T0 + 1 });
+    expect((await store.setTenantQuotas("beta", { maxFileBytes: 5 }, T0 + 9)).quotas).toEqual({ maxFileBytes: 5 });
+    expect((await store.listTenants()).map((tenant) => tenant.name)).toEqual(["alpha", "beta"]);
+    expect((await store.setTenantQuotas("beta", null, T0 + 9)).quotas).toBeNull();
+    expect(await store.getTenant("nobody")).toBeNull();
+  });
+
+  it("finds a key by its digest only, lists keys without digests, and revokes once", async () => {
+    const store = await stores.open();
+    await store.ensureTenant("alpha", T0);
+    await store.ensureTenant("beta", T0);
+    const key = await store.createApiKey({ id: "key_a", tenant: "alpha", role: "member", sha256: digest(1), hint: "spool_abcd…", createdAtMs: T0 });
+    await store.createApiKey({ id: "key_b", tenant: "beta", role: "admin", sha256: digest(2), hint: "spool_efgh…", createdAtMs: T0 + 1 });
+    expect(key).toEqual({ id: "key_a", tenant: "alpha", role: "member", hint: "spool_abcd…", createdAtMs: T0, revokedAtMs: null });
+    expect(await store.findApiKey(digest(1))).toEqual(key);
+    expect(await store.findApiKey(digest(3))).toBeNull();
+    expect((await store.findApiKeyById("key_b"))?.sha256).toBe(digest(2));
+    expect((await store.listApiKeys()).map((listed) => listed.id)).toEqual(["key_a", "key_b"]);
+    expect(await store.listApiKeys("beta")).toEqual([expect.objectContaining({ id: "key_b", role: "admin" })]);
+    expect(JSON.stringify(await store.listApiKeys())).not.toContain(digest(1));
+    expect(await store.countApiKeys()).toBe(2);
+    expect((await store.revokeApiKey("key_a", T0 + 10))?.revokedAtMs).toBe(T0 + 10);
+    expect((await store.revokeApiKey("key_a", T0 + 20))?.revokedAtMs).toBe(T0 + 10);
+    expect(await store.revokeApiKey("key_missing", T0)).toBeNull();
+    expect(await store.countApiKeys()).toBe(2);
+    const duplicate = await store.createApiKey({ id: "key_c", tenant: "alpha", role: "member", sha256: digest(2), hint: "x", createdAtMs: T0 }).catch((error: unknown) => error);
+    expect(duplicate).toBeInstanceOf(Error);
+    expect(isAppError(duplicate) && duplicate.code === "internal").toBe(false);
+  });
+
+  it("lists files and batches of one tenant only when asked, and records the owner", async () => {
+    const store = await stores.open();
+    const mine = await store.createFile(newFile({ tenant: "alpha" }));
+    const theirs = await store.createFile(newFile({ tenant: "beta" }));
+    const legacy = await store.createFile(newFile());
+    expect(legacy.tenant).toBe("default");
+    expect((await store.listFiles({ tenant: "alpha", limit: 10, order: "asc" })).files).toEqual([mine]);
+    expect((await store.listFiles({ limit: 10, order: "asc" })).files.map((file) => file.id)).toEqual([mine.id, theirs.id, legacy.id]);
+    const batchA = await store.createBatch(newBatch({ tenant: "alpha" }));
+    const batchB = await store.createBatch(newBatch({ tenant: "beta", createdAtMs: T0 + 1 }));
+    expect((await store.getBatch(batchA.id))?.tenant).toBe("alpha");
+    expect((await store.listBatches({ tenant: "beta", limit: 10 })).batches.map((batch) => batch.id)).toEqual([batchB.id]);
+    expect((await store.listBatches({ limit: 10 })).batches.map((batch) => batch.id)).toEqual([batchB.id, batchA.id]);
+  });
+
+  it("counts what a tenant holds: files, bytes, batches in progress and queued items", async () => {
+    const store = await stores.open();
+    await store.createFile(newFile({ tenant: "alpha", bytes: 100 }));
+    await store.createFile(newFile({ tenant: "alpha", bytes: 50 }));
+    await store.createFile(newFile({ tenant: "beta", bytes: 7 }));
+    const running = await store.createBatch(newBatch({ tenant: "alpha" }));
+    await store.createBatch(newBatch({ tenant: "alpha", options: { expectedItems: 4 }, createdAtMs: T0 + 1 }));
+    await store.claimValidation({ owner: "v", nowMs: T0, leaseMs: LEASE_MS });
+    await store.insertItems(running.id, newItems(5));
+    await store.startBatch(running.id, { owner: "v", total: 5, model: MODEL, errors: null, nowMs: T0 + 1 });
+    expect(await store.tenantUsage("alpha")).toEqual({ tenant: "alpha", files: 2, storedBytes: 150, queuedItems: 9, batchesInProgress: 2 });
+    // The scheduler sees whose Batch it is (per-tenant fair share).
+    expect((await store.queuedBatches(MODEL, 10)).map((queued) => [queued.id, queued.tenant])).toEqual([[running.id, "alpha"]]);
+    expect(await store.tenantUsage("nobody")).toEqual({ tenant: "nobody", files: 0, storedBytes: 0, queuedItems: 0, batchesInProgress: 0 });
+    await store.cancelBatch(running.id, T0 + 2);
+    expect((await store.tenantUsage("alpha")).queuedItems).toBe(4);
+    expect((await store.usageByTenant()).map((usage) => usage.tenant)).toEqual(["alpha", "beta"]);
+  });
+
+  it("finds the batch an Idempotency-Key made, per tenant, and refuses a second batch with the key", async () => {
+    const store = await stores.open();
+    const made = await store.createBatch(newBatch({ tenant: "alpha", idempotencyKey: "k1", requestDigest: "d1" }));
+    expect(await store.findBatchByIdempotencyKey("alpha", "k1")).toEqual({ ...made, requestDigest: "d1" });
+    expect(await store.findBatchByIdempotencyKey("beta", "k1")).toBeNull();
+    await expect(store.createBatch(newBatch({ tenant: "alpha", idempotencyKey: "k1", requestDigest: "d2" }))).rejects.toThrow();
+    expect((await store.createBatch(newBatch({ tenant: "beta", idempotencyKey: "k1", requestDigest: "d1" }))).tenant).toBe("beta");
+  });
+});
+
+const opened: Store[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((store) => store.close()));
+});
+
+async function upgradeKeepsRowsAsDefaultTenant(open: () => Promise<Store>, exec: (sql: string) => Promise<void>, backend: "sqlite" | "postgres"): Promise<void> {
+  const before = await open();
+  const file = await before.createFile(newFile({ tenant: "alpha" }));
+  const batch = await before.createBatch(newBatch({ tenant: "alpha", idempotencyKey: "k", requestDigest: "d" }));
+  await before.close();
+  opened.splice(opened.indexOf(before), 1);
+  await exec(undoMigrationsSql(10, backend));
+  const after = await open();
+  expect((await after.getFile(file.id))?.tenant).toBe("default");
+  expect(await after.getBatch(batch.id)).toMatchObject({ id: batch.id, tenant: "default" });
+  expect((await after.listBatches({ tenant: "default", limit: 5 })).batches.map((listed) => listed.id)).toEqual([batch.id]);
+  expect(await after.countApiKeys()).toBe(0);
+}
+
+describe.runIf(storeBackends.some((backend) => backend.name === "sqlite"))("sqlite store: upgrade to tenants (migrations 010, 011)", () => {
+  it("gives every file and batch written before tenants to the default tenant", async () => {
+    const file = testWorkPath("stores", "sqlite upgrade to tenants", ".sqlite");
+    const open = async (): Promise<Store> => {
+      const store = await openSqliteStore(file);
+      opened.push(store);
+      await store.migrate();
+      return store;
+    };
+    await upgradeKeepsRowsAsDefaultTenant(open, async (sql) => {
+      const db = new Database(file);
+      db.exec(sql);
+      db.close();
+    }, "sqlite");
+  });
+});
+
+describe.runIf(storeBackends.some((backend) => backend.name === "postgres"))("postgres store: upgrade to tenants (migrations 010, 011)", () => {
+  it("gives every file and batch written before tenants to the default tenant", async () => {
+    const schema = await freshTestSchema("postgres upgrade to tenants");
+    const open = async (): Promise<Store> => {
+      const store = await openPostgresStore(TEST_DATABASE_URL, { schema, poolSize: 2 });
+      opened.push(store);
+      await store.migrate();
+      return store;
+    };
+    await upgradeKeepsRowsAsDefaultTenant(open, async (sql) => {
+      const store = await openPostgresStore(TEST_DATABASE_URL, { schema, poolSize: 1 });
+      await store.db.query(sql);
+      await store.close();
+    }, "postgres");
+  });
+});
