@@ -3,6 +3,7 @@
  * shared and noisy: absolute times drift, ratios hold). Select sections: `npm run bench -- validation e2e`.
  * `million` runs for several minutes (see bench/million.ts).
  */
+import { benchBackends } from "./backends.ts";
 import { benchCapacity } from "./capacity.ts";
 import { benchChaos } from "./chaos.ts";
 import { benchDashboard } from "./dashboard.ts";
@@ -37,6 +38,7 @@ const sections: Record<string, () => Promise<void>> = {
   dashboard: () => benchDashboard(),
   metrics: () => benchMetrics(),
   capacity: () => benchCapacity(),
+  backends: () => benchBackends(),
   sched: () => benchSched(),
   streaming: () => benchStreaming(),
   media: () => benchMedia(),

@@ -93,9 +93,18 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const metrics = observability.metrics(store);
   const owner = `${hostname()}:${process.pid}:${randomToken(8)}`;
   let shares: CapacityShares | null = null;
-  const ceiling = (model: ModelConfig): number => shares?.ceiling(model) ?? model.concurrency;
+  // Shares are per Model (of its own engine's concurrency); each other backend takes the same fraction of
+  // its own concurrency, at least one slot while this process holds any of the Model's.
+  const ceiling = (backend: ModelConfig): number => {
+    const model = catalog.get(backend.name);
+    if (shares === null || model === undefined) return backend.concurrency;
+    const share = shares.ceiling(model);
+    if (backend === model || share === 0) return share;
+    return Math.max(1, Math.floor((backend.concurrency * share) / model.concurrency));
+  };
   const dispatcher = new ModelDispatcher({
-    resolve: (name) => engines.resolve(catalog, name), clock, logger, metrics, ceiling, cancelRunning: config.worker.cancelRunning,
+    resolve: (name) => engines.resolve(catalog, name), engineFor: (backend) => engines.engineFor(backend),
+    clock, logger, metrics, ceiling, cancelRunning: config.worker.cancelRunning,
     onStarved: () => shares?.nudge(),
   });
   // PostgreSQL: several processes may send to the same upstreams; they split each Model's concurrency.

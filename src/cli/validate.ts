@@ -108,7 +108,7 @@ export function syntheticBatch(format: BatchFormat, endpoint: string, kind: Requ
     id: "batch_local", tenant: DEFAULT_TENANT, seq: 0, dialect: format.dialect, kind, endpoint, model: null, status: "validating",
     inputFileId: null, outputFileId: null, errorFileId: null,
     invalidLinePolicy: format.invalidLinePolicy, errors: null,
-    counts: { total: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0 }, reusedItems: 0, usage: ZERO_USAGE,
+    counts: { total: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0 }, reusedItems: 0, usage: ZERO_USAGE, charges: { batchNanoUsd: 0, listNanoUsd: 0 },
     displayName: null, metadata: null, options: {}, priority: 0,
     createdAtMs: 0, updatedAtMs: 0, expiresAtMs: Number.MAX_SAFE_INTEGER,
     inProgressAtMs: null, finalizingAtMs: null, completedAtMs: null, failedAtMs: null, expiredAtMs: null,

@@ -95,33 +95,29 @@ const modelBase = {
     .optional(),
 };
 
-export const openaiModelSchema = z
-  .strictObject({
-    ...modelBase,
-    engine: z.literal("openai"),
-    baseUrl: z.url().optional(),
-    /**
-     * Several URLs serving the same model (replicas); with `baseUrl`, that one comes first. Requests sharing
-     * a prompt prefix go to the same URL, so each replica's prefix cache stays warm.
-     */
-    baseUrls: z.array(z.url()).min(1).optional(),
-    /** How a request picks one of several URLs: by prompt prefix (default), or in turn. */
-    baseUrlRouting: z.enum(["prefix", "round-robin"]).optional(),
-    apiKey: z.string().optional(),
-    /** Extra headers sent upstream (e.g. an org id). */
-    headers: z.record(z.string(), z.string()).optional(),
-  })
-  .refine((model) => model.baseUrl !== undefined || model.baseUrls !== undefined, { message: "is required (or several URLs in baseUrls)", path: ["baseUrl"] });
+/** What an openai Model or backend says about reaching its upstream. */
+const openaiEngineFields = {
+  engine: z.literal("openai"),
+  baseUrl: z.url().optional(),
+  /**
+   * Several URLs serving the same model (replicas); with `baseUrl`, that one comes first. Requests sharing
+   * a prompt prefix go to the same URL, so each replica's prefix cache stays warm.
+   */
+  baseUrls: z.array(z.url()).min(1).optional(),
+  /** How a request picks one of several URLs: by prompt prefix (default), or in turn. */
+  baseUrlRouting: z.enum(["prefix", "round-robin"]).optional(),
+  apiKey: z.string().optional(),
+  /** Extra headers sent upstream (e.g. an org id). */
+  headers: z.record(z.string(), z.string()).optional(),
+};
 
-export const geminiModelSchema = z.strictObject({
-  ...modelBase,
+const geminiEngineFields = {
   engine: z.literal("gemini"),
   baseUrl: z.url().optional(),
   apiKey: z.string().optional(),
-});
+};
 
-export const anthropicModelSchema = z.strictObject({
-  ...modelBase,
+const anthropicEngineFields = {
   engine: z.literal("anthropic"),
   /** Default: Anthropic's API (https://api.anthropic.com); anything speaking its Messages wire works. */
   baseUrl: z.url().optional(),
@@ -131,10 +127,9 @@ export const anthropicModelSchema = z.strictObject({
   anthropicVersion: z.string().min(1).optional(),
   /** Extra headers sent upstream (e.g. `anthropic-beta`). */
   headers: z.record(z.string(), z.string()).optional(),
-});
+};
 
-export const llamaCppModelSchema = z.strictObject({
-  ...modelBase,
+const llamaCppEngineFields = {
   engine: z.literal("llama-cpp"),
   /** Local path, `hf:owner/repo/file.gguf`, or an https URL (downloaded once into the model cache). */
   path: z.string().min(1),
@@ -152,7 +147,60 @@ export const llamaCppModelSchema = z.strictObject({
   contextSize: positiveInt.optional(),
   /** Serve embeddings from this model. */
   embeddings: z.boolean().optional(),
-});
+};
+
+const needsBaseUrl = { message: "is required (or several URLs in baseUrls)", path: ["baseUrl"] };
+
+/**
+ * One more backend of a Model (issue 12, part 5; docs/decisions/0022-backends-by-price-and-deadline.md):
+ * its own engine and upstream, `concurrency` and `price`. Unset, `timeoutMs`, `maxRetries` and
+ * `upstreamModel` are the Model's.
+ */
+const backendBase = {
+  /** Its name in metrics, logs and the dashboard. Default: the engine and the upstream's host. */
+  name: z.string().min(1).optional(),
+  concurrency: modelBase.concurrency,
+  timeoutMs: modelBase.timeoutMs,
+  adaptive: modelBase.adaptive,
+  price: modelBase.price,
+  upstreamModel: modelBase.upstreamModel,
+};
+
+export const backendSchema = z.discriminatedUnion("engine", [
+  z.strictObject({ ...backendBase, ...openaiEngineFields }).refine((backend) => backend.baseUrl !== undefined || backend.baseUrls !== undefined, needsBaseUrl),
+  z.strictObject({ ...backendBase, ...geminiEngineFields }),
+  z.strictObject({ ...backendBase, ...anthropicEngineFields }),
+  z.strictObject({ ...backendBase, ...llamaCppEngineFields }),
+]);
+
+/** A Model's own engine is its first backend; `backends` adds more, and `breaker` guards each of them. */
+const backendsFields = {
+  /**
+   * More backends serving this Model (other engines or upstream URLs, each with its own concurrency and
+   * price). spool fills the cheapest first and spills Batch Items onto dearer ones only as much as queued
+   * deadlines need; sync requests take the cheapest with a free slot; a backend failing (5xx, network,
+   * timeout) sends the Item to another. The Model's own engine settings are its first backend.
+   */
+  backends: z.array(backendSchema).min(1).optional(),
+  /**
+   * Circuit breaker per backend (only with `backends`): after `failures` consecutive backend failures
+   * (5xx, network, timeout) the backend gets no requests for `cooldownMs`, then one probe request: its
+   * success closes the breaker, its failure opens it again. Defaults 5 and 10000.
+   */
+  breaker: z.strictObject({ failures: positiveInt.optional(), cooldownMs: positiveInt.optional() }).optional(),
+  /** This backend's name when the Model has `backends` (default: engine and upstream host). */
+  backendName: z.string().min(1).optional(),
+};
+
+export const openaiModelSchema = z
+  .strictObject({ ...modelBase, ...backendsFields, ...openaiEngineFields })
+  .refine((model) => model.baseUrl !== undefined || model.baseUrls !== undefined, needsBaseUrl);
+
+export const geminiModelSchema = z.strictObject({ ...modelBase, ...backendsFields, ...geminiEngineFields });
+
+export const anthropicModelSchema = z.strictObject({ ...modelBase, ...backendsFields, ...anthropicEngineFields });
+
+export const llamaCppModelSchema = z.strictObject({ ...modelBase, ...backendsFields, ...llamaCppEngineFields });
 
 export const modelSchema = z.discriminatedUnion("engine", [openaiModelSchema, geminiModelSchema, anthropicModelSchema, llamaCppModelSchema]);
 
@@ -313,10 +361,20 @@ interface ModelDefaults {
   maxRetries: number;
 }
 
-export type OpenAIModelConfig = z.infer<typeof openaiModelSchema> & ModelDefaults;
-export type GeminiModelConfig = z.infer<typeof geminiModelSchema> & ModelDefaults;
-export type AnthropicModelConfig = z.infer<typeof anthropicModelSchema> & ModelDefaults;
-export type LlamaCppModelConfig = z.infer<typeof llamaCppModelSchema> & ModelDefaults;
+/**
+ * A Model as resolved: defaults applied, and each of its extra `backends` resolved to a full ModelConfig of
+ * its own (the Model's `name`, so replies carry it, and a `backendName`). The Model's own engine settings
+ * are its first backend; `backends` never holds it (a config is plain data, without cycles).
+ */
+type Resolved<T> = Omit<T, "backends"> & ModelDefaults & WithBackends;
+interface WithBackends {
+  backends?: ModelConfig[];
+}
+export type BackendConfigInput = z.infer<typeof backendSchema>;
+export type OpenAIModelConfig = Resolved<z.infer<typeof openaiModelSchema>>;
+export type GeminiModelConfig = Resolved<z.infer<typeof geminiModelSchema>>;
+export type AnthropicModelConfig = Resolved<z.infer<typeof anthropicModelSchema>>;
+export type LlamaCppModelConfig = Resolved<z.infer<typeof llamaCppModelSchema>>;
 export type ModelConfig = OpenAIModelConfig | GeminiModelConfig | AnthropicModelConfig | LlamaCppModelConfig;
 
 export interface Config {

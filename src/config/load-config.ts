@@ -6,6 +6,8 @@
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { resolveBackends } from "./backends.ts";
+import { definedOnly } from "./defined-only.ts";
 import { configFileSchema, DEFAULTS, DEMO_MODEL, MODEL_DEFAULTS, resolveScheduling, type Config, type ConfigFile, type ModelConfig, type TenantConfig } from "./config.ts";
 import { describeIssues, formatPath, type IssueSource } from "./config-issues.ts";
 import { ConfigSyntaxError, parseConfigSource, type ConfigPath, type ConfigText } from "./config-text.ts";
@@ -120,9 +122,13 @@ function resolveConfig(file: ConfigFile, baseDir: string, source: IssueSource): 
     }
     names.set(model.name, index);
     const defaults = MODEL_DEFAULTS[model.engine];
-    const resolved = { ...defaults, ...definedOnly(model) } as ModelConfig;
-    if (resolved.engine === "llama-cpp" && isLocalPath(resolved.path)) {
-      resolved.path = path.resolve(baseDir, resolved.path);
+    const { backends, ...own } = model;
+    const resolved = { ...defaults, ...definedOnly(own) } as ModelConfig;
+    const resolvePath = (source: string): string => (isLocalPath(source) ? path.resolve(baseDir, source) : source);
+    if (resolved.engine === "llama-cpp") resolved.path = resolvePath(resolved.path);
+    const problems = resolveBackends(resolved, backends, resolvePath);
+    if (problems.length > 0) {
+      throw new ConfigError(problems.map((problem) => `${source.label(["models", index, ...problem.path])}: ${formatPath(["models", index, ...problem.path])} ${problem.message}.`).join("\n"));
     }
     return resolved;
   });
@@ -203,8 +209,4 @@ function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, at: Array<string
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === "object" && !Array.isArray(value);
-}
-
-function definedOnly<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as Partial<T>;
 }

@@ -37,7 +37,7 @@ export interface BatchProgress {
   /** Until every Item is finished (see estimatedFinishMs); null when unknown or the Batch no longer runs. */
   etaMs: number | null;
   elapsedMs: number | null;
-  /** Spent so far, projected and at sync price; null when the Batch's Model has no `price`. */
+  /** Spent so far, projected and at sync price; null when the Batch's Model has no `price` (and no backend charged it). */
   cost: BatchCost | null;
   priority: number;
   /** The end of the completion window: the deadline the scheduler works to. */
@@ -75,7 +75,7 @@ export function batchProgress(batch: Batch, nowMs: number, forecast: BatchForeca
     itemsPerSecond: rate,
     etaMs: estimatedFinishMs === null ? null : Math.max(0, estimatedFinishMs - nowMs),
     elapsedMs,
-    cost: price === undefined ? null : batchCost(batch, price),
+    cost: batchCost(batch, price),
     priority: batch.priority,
     deadlineMs: batch.expiresAtMs,
     estimatedFinishMs,

@@ -27,6 +27,20 @@ export interface DispatchedItems {
   calls: number;
 }
 
+/** One backend of a Model as this process's Dispatcher sees it now (issue 12, part 5). */
+export interface BackendLoad {
+  name: string;
+  running: number;
+  /** Its concurrency limit now (learned below its `concurrency`, or this process's share of it). */
+  concurrency: number;
+  /** Batch requests it may run at once now: its limit, or less when dearer than the deadlines need. */
+  allowance: number;
+  breaker: "closed" | "open" | "half_open";
+  /** Attempts it answered, and attempts that failed by its fault (5xx, network, timeout). */
+  served: number;
+  faults: number;
+}
+
 export interface Dispatcher {
   /** Resolves with the Engine's reply, or rejects with the last EngineError once retries are spent. */
   dispatch(request: DispatchRequest): Promise<EngineReply>;
@@ -56,5 +70,12 @@ export interface Dispatcher {
   cancelBatch(batchId: string): void;
   /** Requests running or waiting for a slot of `model`. */
   load(model: string): { running: number; waiting: number; concurrency: number };
+  /** Each backend of `model`, cheapest first; empty before its first request. */
+  backends(model: string): BackendLoad[];
+  /**
+   * Batch Items of `model` per second its queued deadlines need (the EDF demand bound over its queue):
+   * a Model with several backends spills onto dearer ones only as much as this asks.
+   */
+  setDeadlineDemand(model: string, itemsPerSecond: number): void;
   close(): Promise<void>;
 }

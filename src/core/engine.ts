@@ -48,6 +48,7 @@
  * knows whether a 409 or a reset connection is worth another try; the Worker only reads `retryable` and
  * `retryAfterMs` (see src/core/retry-policy.ts).
  */
+import type { Price } from "./batch-cost.ts";
 import type { CallKind, Dialect, TokenUsage } from "./types.ts";
 import type { ModelConfig } from "../config/config.ts";
 import type { MediaFile } from "./media.ts";
@@ -77,6 +78,8 @@ export interface EngineReply {
   usage: TokenUsage;
   /** Upstream request id, when the backend gave one. */
   requestId: string | null;
+  /** Of a Model with several backends: the one that served it, and its price (its Item is charged at it). */
+  servedBy?: { backend: string; price: Price | null };
 }
 
 /**

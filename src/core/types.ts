@@ -113,6 +113,11 @@ export interface Batch {
    */
   reusedItems: number;
   usage: TokenUsage;
+  /**
+   * What its Items were charged, summed, when they ran on a Model with several backends (each at the price of
+   * the backend that ran it; src/core/batch-cost.ts). Zero for Models with one backend: usage × price.
+   */
+  charges: ItemCharge;
   displayName: string | null;
   /** Client metadata, echoed back; opaque JSON owned by the dialect. */
   metadata: Record<string, unknown> | null;
@@ -144,6 +149,14 @@ export interface ItemResult {
   requestId: string | null;
   usage: TokenUsage;
   finishedAtMs: number;
+  /** Set when a backend of a Model with several, with a price, ran it: what it costs (added to its Batch's charges). */
+  charge?: ItemCharge;
+}
+
+/** A cost in nano-USD (integers, summed exactly by the Store): at the Batch price, and at list (sync) price. */
+export interface ItemCharge {
+  batchNanoUsd: number;
+  listNanoUsd: number;
 }
 
 export interface Item {

@@ -60,6 +60,11 @@ export class AdaptiveLimit {
     return Math.max(1, Math.floor(this.value));
   }
 
+  /** Smoothed latency of successes (ms), or null before the first: the backend's pace (Little's law). */
+  get latencyMs(): number | null {
+    return this.smoothedMs;
+  }
+
   get ceiling(): number {
     return this.ceilingValue;
   }

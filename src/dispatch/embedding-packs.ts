@@ -117,6 +117,8 @@ function packCandidate(
   const resolved = resolve(request.model);
   if (resolved === undefined) return null; // dispatch() reports the unknown Model
   const { engine, model } = resolved;
+  // A pack may run on any of the Model's backends: only when all of them speak the same engine.
+  if (model.backends?.some((backend) => backend.engine !== model.engine)) return null;
   const limits = {
     maxItems: model.embeddingPack?.maxItems ?? EMBEDDING_PACK_DEFAULTS.maxItems,
     maxTokens: model.embeddingPack?.maxTokens ?? EMBEDDING_PACK_DEFAULTS.maxTokens,

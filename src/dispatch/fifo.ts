@@ -22,6 +22,11 @@ export class Fifo<T> {
     return item;
   }
 
+  /** The oldest item, left in place. */
+  peek(): T | undefined {
+    return this.items[this.head];
+  }
+
   /** The items still queued, oldest first (a copy). */
   peekAll(): T[] {
     return this.items.slice(this.head) as T[];

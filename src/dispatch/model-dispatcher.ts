@@ -32,6 +32,14 @@
  * before it starts. A Worker claims about twice a Model's concurrency ahead, so without this up to that
  * many Items already claimed went on to the upstream after the cancel was answered.
  *
+ * Backends (issue 12, part 5; decision 0022): a Model with `backends` has one slot pool per backend
+ * (lane.ts), cheapest first. A granted request takes the cheapest backend it may use: Batch requests
+ * within each backend's allowance (dearer backends only as much as the queued deadlines need,
+ * backend-allowance.ts, from `setDeadlineDemand`), sync requests anywhere. A backend's failure (5xx,
+ * network, timeout) goes to its circuit breaker and sends the request at once to another backend (a
+ * failover: not counted as a retry, at most once per other backend); a 4xx is the request's and is not.
+ * A reply says which backend served it (`EngineReply.servedBy`), so its Item is charged at that price.
+ *
  * Each attempt gets an AbortSignal that fires on the Model's `timeoutMs` (an EngineError "timeout",
  * retryable) or on the caller's signal (an EngineError "aborted", never retried). Batch attempts that start
  * close together share one (src/dispatch/shared-deadlines.ts): one controller and one timer per window
@@ -39,25 +47,31 @@
  * `AbortSignal.timeout()` cannot be cleared, and at thousands of requests a second with a 10-minute timeout
  * it would keep millions of timers alive.
  */
-import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
 import type { ModelConfig } from "../config/config.ts";
 import { systemClock, type Clock } from "../core/clock.ts";
-import type { DispatchedItems, DispatchRequest, Dispatcher } from "../core/dispatcher.ts";
+import type { BackendLoad, DispatchedItems, DispatchRequest, Dispatcher } from "../core/dispatcher.ts";
 import { AppError } from "../core/errors.ts";
 import { NO_METRICS, type Metrics } from "../core/metrics.ts";
 import { RETRY_DEFAULTS, retryDelayMs } from "../core/retry-policy.ts";
+import { backendsOf } from "../config/backends.ts";
 import { EngineError, type Engine, type EngineReply, type EngineStream } from "../core/engine.ts";
 import { heldStream } from "./held-stream.ts";
-import { cancelledError, once, type Hold, type RunOptions } from "./run-options.ts";
-import { adaptiveOptions, BATCH, BATCH_RETRY, Lane, SYNC, SYNC_RETRY, type Waiter } from "./lane.ts";
+import { attemptError, callerAbortedError, cancelledError, closedError, once, type Hold, type RunOptions } from "./run-options.ts";
+import { BATCH, BATCH_RETRY, backendLanes, Lane, settle, SYNC, SYNC_RETRY, type BackendLane, type Waiter } from "./lane.ts";
+import { isBackendFault } from "./circuit-breaker.ts";
+import { abortableSleep, afterSleep, sleepWithTimer, unlimitedListeners, type Sleep } from "./sleeps.ts";
 import { dispatchPacked, runEnginePack, type PackOutcome, type PlannedPack } from "./embedding-packs.ts";
 
-/** Resolves after `ms`; should reject (or resolve) early when `signal` fires. Injected by tests. */
-export type Sleep = (ms: number, signal: AbortSignal) => Promise<void>;
+export type { Sleep } from "./sleeps.ts";
+
+/** What `run` calls on the backend a slot was granted on. */
+type Call<T> = (signal: AbortSignal, backend: BackendLane) => Promise<T>;
 
 export interface ModelDispatcherOptions {
   resolve: (modelName: string) => { engine: Engine; model: ModelConfig } | undefined;
+  /** The Engine of one of a Model's `backends`; needed only for Models that have them. */
+  engineFor?: (backend: ModelConfig) => Engine;
   clock?: Clock;
   sleep?: Sleep;
   logger?: Logger;
@@ -67,8 +81,8 @@ export interface ModelDispatcherOptions {
   /** Told of every Engine call's duration and outcome, and of every retry (in-memory counters only). */
   metrics?: Metrics;
   /**
-   * This process's share of a Model's `concurrency` when several processes share one upstream (see
-   * src/worker/capacity-shares.ts); the lane's ceiling. Default: all of it.
+   * This process's share of a Model's (or one backend's) `concurrency` when several processes share one
+   * upstream (see src/worker/capacity-shares.ts); the backend lane's ceiling. Default: all of it.
    */
   ceiling?: (model: ModelConfig) => number;
   /** Told when a request must wait because this process holds no slots of its Model (a ceiling of 0). */
@@ -102,9 +116,9 @@ export class ModelDispatcher implements Dispatcher {
 
   async dispatch(request: DispatchRequest): Promise<EngineReply> {
     if (this.closing.signal.aborted) throw closedError(request.model);
-    const { engine, model } = this.resolve(request.model);
-    return this.run(model, { sync: request.priority === "sync", signal: request.signal, batchId: request.batchId }, (signal) =>
-      engine.execute({ kind: request.kind, dialect: request.dialect, body: request.body, model, signal, owner: request.owner ?? null }),
+    const { model } = this.resolve(request.model);
+    return this.run(model, { sync: request.priority === "sync", signal: request.signal, batchId: request.batchId }, (signal, backend) =>
+      servedBy(backend.engine.execute({ kind: request.kind, dialect: request.dialect, body: request.body, model: backend.model, signal, owner: request.owner ?? null }), backend),
     );
   }
 
@@ -114,11 +128,13 @@ export class ModelDispatcher implements Dispatcher {
     if (engine.stream === undefined) {
       throw new EngineError({ kind: "unsupported", message: `Model '${model.name}' (engine ${engine.name}) cannot stream replies.`, statusCode: 400, retryable: false });
     }
-    const open = engine.stream.bind(engine);
     return this.run(
       model,
       { sync: request.priority === "sync", signal: request.signal, batchId: request.batchId },
-      (signal) => open({ kind: request.kind, dialect: request.dialect, body: request.body, model, signal, owner: request.owner ?? null }),
+      (signal, backend) => {
+        if (backend.engine.stream === undefined) throw new EngineError({ kind: "unsupported", message: `Backend '${backend.name}' of model '${model.name}' cannot stream replies.`, statusCode: 400, retryable: false });
+        return backend.engine.stream({ kind: request.kind, dialect: request.dialect, body: request.body, model: backend.model, signal, owner: request.owner ?? null });
+      },
       (stream, abort, signal, end) => ({ requestId: stream.requestId, chunks: heldStream(stream.chunks, abort, end, (error) => attemptError(error, signal)) }),
     );
   }
@@ -140,10 +156,13 @@ export class ModelDispatcher implements Dispatcher {
    */
   private async dispatchPack(pack: PlannedPack): Promise<PackOutcome[]> {
     if (this.closing.signal.aborted) throw closedError(pack.model.name);
-    const { engine, model, dialect, signal } = pack;
+    const { model, dialect, signal } = pack;
     try {
       // Packs never mix Batches (embedding-packs.ts keys them by Batch too).
-      const results = await this.run(model, { sync: false, signal, batchId: pack.requests[0]?.batchId }, (attemptSignal) => runEnginePack(engine, { dialect, bodies: pack.requests.map((request) => request.body), model, signal: attemptSignal }));
+      const results = await this.run(model, { sync: false, signal, batchId: pack.requests[0]?.batchId }, async (attemptSignal, backend) => {
+        const replies = await runEnginePack(backend.engine, { dialect, bodies: pack.requests.map((request) => request.body), model: backend.model, signal: attemptSignal });
+        return backend.breaker === null ? replies : replies.map((reply) => (reply instanceof EngineError ? reply : marked(reply, backend)));
+      });
       return results.map((result) => (result instanceof EngineError ? { ok: false, error: result } : { ok: true, reply: result }));
     } catch (failure) {
       if (failure instanceof EngineError && (failure.retryable || failure.kind === "aborted")) throw failure;
@@ -159,17 +178,19 @@ export class ModelDispatcher implements Dispatcher {
    * `hold`, a successful attempt keeps its slot and deadline: `hold` wraps the value and calls `end` (once)
    * when the caller is done with it.
    */
-  private async run<T>(model: ModelConfig, request: RunOptions, call: (signal: AbortSignal) => Promise<T>, hold?: Hold<T>): Promise<T> {
+  private async run<T>(model: ModelConfig, request: RunOptions, call: Call<T>, hold?: Hold<T>): Promise<T> {
     const { sync, signal, batchId } = request;
     const lane = this.laneOf(model);
-    for (let retry = 0; ; retry += 1) {
+    let avoid: BackendLane | null = null;
+    let failovers = 0;
+    for (let retry = 0, tries = 0; ; tries += 1) {
       if (signal?.aborted) throw callerAbortedError(model.name, signal.reason);
       if (batchId !== undefined && this.cancelledBatches.has(batchId)) throw cancelledError(batchId, false);
-      const waiting = this.acquire(lane, retry === 0 ? (sync ? SYNC : BATCH) : sync ? SYNC_RETRY : BATCH_RETRY, signal, batchId);
-      if (waiting !== null) await waiting;
+      const granted = this.acquire(lane, tries === 0 ? (sync ? SYNC : BATCH) : sync ? SYNC_RETRY : BATCH_RETRY, signal, batchId, avoid);
+      const backend = granted instanceof Promise ? await granted : granted;
       // Granted in the same tick the Batch was cancelled: the waiter was no longer in a queue to reject.
       if (batchId !== undefined && this.cancelledBatches.has(batchId)) {
-        this.release(lane);
+        this.release(lane, backend);
         throw cancelledError(batchId, false);
       }
       let failure: unknown;
@@ -180,29 +201,40 @@ export class ModelDispatcher implements Dispatcher {
           held = true;
           return hold(value, abort, attemptSignal, () => {
             end();
-            this.release(lane);
+            this.release(lane, backend);
           });
         });
       try {
-        return await this.attempt(lane, model, { signal, batchId, shared: !sync }, call, holdSlot);
+        return await this.attempt(lane, backend, { signal, batchId, shared: !sync }, call, holdSlot);
       } catch (error) {
         failure = error;
       } finally {
-        if (!held) this.release(lane);
+        if (!held) this.release(lane, backend);
       }
       // Not an EngineError: a bug in spool or an engine, not a failed request; retrying will not help.
       if (!(failure instanceof EngineError)) throw failure;
       if (signal?.aborted) throw callerAbortedError(model.name, signal.reason);
-      // The pause protects the other requests of the lane, so it applies even when this one stops here.
+      // The pause protects the other requests of the backend, so it applies even when this one stops here.
       if (failure.statusCode === 429 && failure.retryAfterMs !== null && failure.retryAfterMs > 0 && !this.closing.signal.aborted) {
-        this.pauseLane(lane, Math.min(failure.retryAfterMs, this.retry.maxRetryAfterMs));
+        this.pauseBackend(lane, backend, Math.min(failure.retryAfterMs, this.retry.maxRetryAfterMs));
       }
-      if (!failure.retryable || retry >= model.maxRetries || this.closing.signal.aborted) throw failure;
-      const delayMs = retryDelayMs({ attempt: retry + 1, retryAfterMs: failure.retryAfterMs, random: this.random, ...this.retry });
+      if (this.closing.signal.aborted) throw failure;
+      // The backend's fault: another backend may serve it now, without waiting and without spending a retry.
+      if (isBackendFault(failure) && failovers < lane.backends.length - 1 && lane.backends.some((other) => other !== backend && other.breaker?.state !== "open")) {
+        failovers += 1;
+        avoid = backend;
+        this.metrics.retryScheduled(model.name, failure);
+        this.options.logger?.info({ model: model.name, backend: backend.name, reason: failure.kind, statusCode: failure.statusCode, err: failure.message }, "backend failed; trying another backend");
+        continue;
+      }
+      avoid = null;
+      if (!failure.retryable || retry >= model.maxRetries) throw failure;
+      retry += 1;
+      const delayMs = retryDelayMs({ attempt: retry, retryAfterMs: failure.retryAfterMs, random: this.random, ...this.retry });
       if (delayMs === null) throw failure;
       this.metrics.retryScheduled(model.name, failure);
       // One line per failed try that will be retried; the try that ends an Item is logged by the Worker.
-      this.options.logger?.info({ model: model.name, retry: retry + 1, delayMs, reason: failure.kind, statusCode: failure.statusCode, err: failure.message }, "request failed; retrying");
+      this.options.logger?.info({ model: model.name, retry, delayMs, reason: failure.kind, statusCode: failure.statusCode, err: failure.message }, "request failed; retrying");
       if (delayMs > 0) await this.sleepBeforeRetry(lane, delayMs, signal);
     }
   }
@@ -219,7 +251,8 @@ export class ModelDispatcher implements Dispatcher {
           waiter.reject(cancelledError(batchId, false));
         }
       }
-      if (this.options.cancelRunning !== "finish") lane.deadlines.abortGroup(batchId, cancelledError(batchId, true));
+      if (this.options.cancelRunning === "finish") continue;
+      for (const backend of lane.backends) backend.deadlines.abortGroup(batchId, cancelledError(batchId, true));
     }
   }
 
@@ -227,8 +260,26 @@ export class ModelDispatcher implements Dispatcher {
   load(modelName: string): { running: number; waiting: number; concurrency: number } {
     const { model } = this.resolve(modelName);
     const lane = this.lanes.get(model.name);
-    if (lane === undefined) return { running: 0, waiting: 0, concurrency: model.concurrency };
+    if (lane === undefined) return { running: 0, waiting: 0, concurrency: backendsOf(model).reduce((sum, backend) => sum + backend.concurrency, 0) };
     return { running: lane.running, waiting: lane.queued + lane.sleeping, concurrency: lane.concurrency };
+  }
+
+  /** Each backend of `modelName`, cheapest first (one for a Model without `backends`); empty before its first request. */
+  backends(modelName: string): BackendLoad[] {
+    const lane = this.lanes.get(modelName);
+    return lane?.backends.map((backend) => backend.load()) ?? [];
+  }
+
+  /**
+   * Batch Items of `modelName` per second that its queued deadlines need (the Worker lane measures it from
+   * the queue): dearer backends are used only as much as this asks. 0 (the default): only the cheapest.
+   */
+  setDeadlineDemand(modelName: string, itemsPerSecond: number): void {
+    const lane = this.lanes.get(modelName);
+    if (lane === undefined || lane.backends.length < 2 || lane.demand === itemsPerSecond) return;
+    lane.demand = itemsPerSecond;
+    lane.planAllowances(this.clock.now());
+    this.pump(lane);
   }
 
   /** Rejects queued and sleeping requests and aborts running attempts, all with EngineError "aborted". */
@@ -244,7 +295,7 @@ export class ModelDispatcher implements Dispatcher {
         }
       }
       lane.queued = 0;
-      lane.deadlines.abortAll(closedError(lane.name));
+      for (const backend of lane.backends) backend.deadlines.abortAll(closedError(lane.name));
     }
   }
 
@@ -254,39 +305,53 @@ export class ModelDispatcher implements Dispatcher {
     return resolved;
   }
 
+  private ceilingOf(backend: ModelConfig): number {
+    return this.options.ceiling?.(backend) ?? backend.concurrency;
+  }
+
   private laneOf(model: ModelConfig): Lane {
-    const ceiling = this.options.ceiling?.(model) ?? model.concurrency;
     let lane = this.lanes.get(model.name);
     if (lane === undefined) {
-      lane = new Lane(model.name, ceiling, adaptiveOptions(model), (reason) => callerAbortedError(model.name, reason));
+      const resolved = this.resolve(model.name);
+      const engineFor = (backend: ModelConfig): Engine => {
+        if (backend === model) return resolved.engine;
+        if (this.options.engineFor === undefined) throw new Error(`Model '${model.name}' has backends, but the Dispatcher was given no engineFor.`);
+        return this.options.engineFor(backend);
+      };
+      const abortReason = (reason: unknown): EngineError => callerAbortedError(model.name, reason);
+      lane = new Lane(model.name, backendLanes(model, { engineFor, ceiling: (backend) => this.ceilingOf(backend), now: () => this.clock.now(), abortReason }));
+      lane.planAllowances(this.clock.now());
       this.lanes.set(model.name, lane);
-    } else if (lane.ceiling !== ceiling) {
-      this.setCeiling(lane, ceiling);
+    } else {
+      for (const backend of lane.backends) {
+        const ceiling = this.ceilingOf(backend.model);
+        if (backend.ceiling !== ceiling) this.setCeiling(lane, backend, ceiling);
+      }
     }
     return lane;
   }
 
-  /** Applies a new ceiling to `modelName`'s lane now (a changed share), instead of at its next request. */
+  /** Applies a new ceiling to `modelName`'s backends now (a changed share), instead of at its next request. */
   refreshCeiling(modelName: string): void {
-    const resolved = this.options.resolve(modelName);
     const lane = this.lanes.get(modelName);
-    if (resolved === undefined || lane === undefined) return;
-    this.setCeiling(lane, this.options.ceiling?.(resolved.model) ?? resolved.model.concurrency);
+    if (lane === undefined) return;
+    for (const backend of lane.backends) this.setCeiling(lane, backend, this.ceilingOf(backend.model));
   }
 
-  private setCeiling(lane: Lane, ceiling: number): void {
-    if (lane.setCeiling(ceiling)) this.pump(lane);
+  private setCeiling(lane: Lane, backend: BackendLane, ceiling: number): void {
+    if (backend.setCeiling(ceiling)) this.pump(lane);
   }
 
-  /** null when a slot was taken at once (the common case: no promise), else resolves once granted. */
-  private acquire(lane: Lane, rank: number, signal: AbortSignal | undefined, batchId: string | undefined): Promise<void> | null {
-    if (!lane.paused && lane.running < lane.concurrency && lane.queued === 0) {
-      lane.running += 1;
-      return null;
+  /** The backend when a slot was taken at once (the common case: no promise), else resolves with it once granted. */
+  private acquire(lane: Lane, rank: number, signal: AbortSignal | undefined, batchId: string | undefined, avoid: BackendLane | null): BackendLane | Promise<BackendLane> {
+    if (lane.queued === 0) {
+      lane.planIfStale(this.clock.now());
+      const backend = lane.pick(rank, avoid, this.clock.now());
+      if (backend !== null) return this.started(backend);
     }
-    if (lane.ceiling === 0) this.options.onStarved?.(lane.name);
-    return new Promise<void>((grant, reject) => {
-      const waiter: Waiter = { grant, reject, signal, batchId, onAbort: null, settled: false };
+    if (lane.backends.every((backend) => backend.ceiling === 0)) this.options.onStarved?.(lane.name);
+    return new Promise<BackendLane>((grant, reject) => {
+      const waiter: Waiter = { grant, reject, signal, batchId, avoid, onAbort: null, settled: false };
       if (signal !== undefined) {
         waiter.onAbort = () => {
           if (waiter.settled) return;
@@ -301,75 +366,101 @@ export class ModelDispatcher implements Dispatcher {
     });
   }
 
-  private release(lane: Lane): void {
-    lane.running -= 1;
+  private started(backend: BackendLane): BackendLane {
+    backend.start();
+    return backend;
+  }
+
+  private release(lane: Lane, backend: BackendLane): void {
+    backend.running -= 1;
     if (lane.queued > 0) this.pump(lane);
   }
 
-  /** Hands free slots to waiters, best rank first. */
+  /**
+   * Hands free slots to waiters, best rank first (Lane.nextGrant). Waiters held only by a dearer backend's
+   * spill rate get a wake-up for when it allows the next start (otherwise an idle lane would wait for a
+   * release that never comes).
+   */
   private pump(lane: Lane): void {
-    while (!lane.paused && lane.running < lane.concurrency && lane.queued > 0) {
-      const waiter = nextWaiter(lane);
-      if (waiter === undefined) return;
-      settle(waiter);
-      lane.queued -= 1;
-      lane.running += 1;
-      waiter.grant();
-    }
+    lane.planIfStale(this.clock.now());
+    const nowMs = this.clock.now();
+    for (let next = lane.nextGrant(nowMs); next !== null; next = lane.nextGrant(nowMs)) next.waiter.grant(this.started(next.backend));
+    if (lane.queued === 0 || lane.wakeScheduled) return;
+    const ms = lane.msUntilSpill(nowMs);
+    if (ms === null) return;
+    lane.wakeScheduled = true;
+    afterSleep(this.sleep, ms, this.closing.signal, () => {
+      lane.wakeScheduled = false;
+      this.pump(lane);
+    });
   }
 
   private async attempt<T>(
     lane: Lane,
-    model: ModelConfig,
+    backend: BackendLane,
     request: { signal: AbortSignal | undefined; batchId: string | undefined; shared: boolean },
-    call: (signal: AbortSignal) => Promise<T>,
+    call: Call<T>,
     hold?: Hold<T>,
   ): Promise<T> {
+    const model = backend.model;
     const caller = request.signal;
     // A waiter granted a slot in the same tick its caller aborted: the listener below would never fire.
     if (caller?.aborted) throw callerAbortedError(model.name, caller.reason);
     // A held attempt (a stream) gets a deadline of its own: its reader stopping aborts only it.
-    const attempt = lane.deadlines.acquire(model, caller, request.shared && hold === undefined, request.batchId);
+    const attempt = backend.deadlines.acquire(model, caller, request.shared && hold === undefined, request.batchId);
     const startedMs = this.clock.now();
-    const number = lane.limit.started();
+    const number = backend.limit.started();
     let held = false;
     try {
-      const reply = await call(attempt.signal);
+      const reply = await call(attempt.signal, backend);
       const durationMs = this.clock.now() - startedMs;
       this.metrics.engineCallEnded(model.name, durationMs, null);
-      if (lane.attemptEnded(number, durationMs, null) && lane.queued > 0) this.pump(lane);
+      if (backend.attemptEnded(number, durationMs, null) && lane.queued > 0) this.pump(lane);
       if (hold === undefined) return reply;
       held = true;
       return hold(reply, attempt.abort, attempt.signal, once(attempt.release));
     } catch (error) {
       const failure = attemptError(error, attempt.signal);
       this.metrics.engineCallEnded(model.name, this.clock.now() - startedMs, failure);
-      lane.attemptEnded(number, 0, failure);
+      const reopensBefore = backend.breaker?.reopensAtMs ?? null;
+      backend.attemptEnded(number, 0, failure);
+      const reopensAtMs = backend.breaker?.reopensAtMs ?? null;
+      if (reopensAtMs !== null && reopensAtMs !== reopensBefore) this.breakerOpened(lane, backend, reopensAtMs);
       throw failure;
     } finally {
       if (!held) attempt.release();
     }
   }
 
+  /** A backend's breaker opened: plan without it now, and look at the queue again once it may take a probe. */
+  private breakerOpened(lane: Lane, backend: BackendLane, reopensAtMs: number): void {
+    this.options.logger?.warn({ model: lane.name, backend: backend.name, until: new Date(reopensAtMs).toISOString() }, "backend failing; its circuit breaker opened");
+    lane.planAllowances(this.clock.now());
+    afterSleep(this.sleep, Math.max(0, reopensAtMs - this.clock.now()), this.closing.signal, () => {
+      lane.planAllowances(this.clock.now());
+      this.pump(lane);
+    });
+  }
+
   /**
-   * A 429 with Retry-After stops new starts on the lane until then. A later 429 asking for longer extends
+   * A 429 with Retry-After stops new starts on the backend until then. A later 429 asking for longer extends
    * the pause; the extension is measured between pause ends (not against the clock) so an injected sleep
    * that returns at once cannot loop.
    */
-  private pauseLane(lane: Lane, ms: number): void {
+  private pauseBackend(lane: Lane, backend: BackendLane, ms: number): void {
     const end = this.clock.now() + ms;
-    if (lane.paused) {
-      lane.pauseEndMs = Math.max(lane.pauseEndMs, end);
+    if (backend.paused) {
+      backend.pauseEndMs = Math.max(backend.pauseEndMs, end);
       return;
     }
-    lane.paused = true;
-    lane.pauseEndMs = end;
-    this.options.logger?.info({ model: lane.name, pauseMs: ms }, "upstream rate limited the model; pausing new requests");
-    void this.runPause(lane, ms);
+    backend.paused = true;
+    backend.pauseEndMs = end;
+    this.options.logger?.info({ model: lane.name, backend: backend.name, pauseMs: ms }, "upstream rate limited the model; pausing new requests");
+    void this.runPause(lane, backend, ms);
   }
 
-  private async runPause(lane: Lane, ms: number): Promise<void> {
-    let sleptUntil = lane.pauseEndMs;
+  private async runPause(lane: Lane, backend: BackendLane, ms: number): Promise<void> {
+    let sleptUntil = backend.pauseEndMs;
     let duration = ms;
     while (!this.closing.signal.aborted) {
       try {
@@ -377,12 +468,12 @@ export class ModelDispatcher implements Dispatcher {
       } catch {
         return; // closed: waiters were rejected
       }
-      const extra = lane.pauseEndMs - sleptUntil;
+      const extra = backend.pauseEndMs - sleptUntil;
       if (extra <= 0) break;
-      sleptUntil = lane.pauseEndMs;
+      sleptUntil = backend.pauseEndMs;
       duration = extra;
     }
-    lane.paused = false;
+    backend.paused = false;
     this.pump(lane);
   }
 
@@ -398,83 +489,11 @@ export class ModelDispatcher implements Dispatcher {
   }
 }
 
-function nextWaiter(lane: Lane): Waiter | undefined {
-  for (const queue of lane.queues) {
-    for (let waiter = queue.shift(); waiter !== undefined; waiter = queue.shift()) {
-      if (!waiter.settled) return waiter;
-    }
-  }
-  return undefined;
+/** Marks a reply of a Model with `backends` with the backend that served it (charged at its price); others pass as they came. */
+function servedBy(reply: Promise<EngineReply>, backend: BackendLane): Promise<EngineReply> {
+  if (backend.breaker === null) return reply;
+  return reply.then((value) => marked(value, backend));
 }
-
-function settle(waiter: Waiter): void {
-  waiter.settled = true;
-  if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener("abort", waiter.onAbort);
-}
-
-/**
- * What an attempt failed with. When the attempt's signal fired, its reason (timeout or caller abort,
- * both EngineErrors made above) explains the failure better than whatever the engine saw as a result
- * (a destroyed socket, a generic AbortError).
- */
-function attemptError(error: unknown, signal: AbortSignal): unknown {
-  if (signal.aborted && signal.reason instanceof EngineError) return signal.reason;
-  return error;
-}
-
-function callerAbortedError(model: string, reason: unknown): EngineError {
-  return new EngineError({ kind: "aborted", message: `Request to model '${model}' was cancelled.`, retryable: false, cause: reason });
-}
-
-function closedError(model: string): EngineError {
-  return new EngineError({ kind: "aborted", message: `Request to model '${model}' was stopped: the dispatcher is shutting down.`, retryable: false });
-}
-
-/** Sleeps via `sleep`, rejecting as soon as either signal fires even if `sleep` ignores its signal. */
-function abortableSleep(sleep: Sleep, ms: number, first: AbortSignal, second: AbortSignal | undefined): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const controller = new AbortController();
-    const onAbort = (): void => {
-      cleanup();
-      controller.abort();
-      reject(new Error("sleep aborted"));
-    };
-    const cleanup = (): void => {
-      first.removeEventListener("abort", onAbort);
-      second?.removeEventListener("abort", onAbort);
-    };
-    if (first.aborted || second?.aborted) {
-      reject(new Error("sleep aborted"));
-      return;
-    }
-    first.addEventListener("abort", onAbort, { once: true });
-    second?.addEventListener("abort", onAbort, { once: true });
-    sleep(ms, controller.signal).then(
-      () => {
-        cleanup();
-        resolve();
-      },
-      (error: unknown) => {
-        cleanup();
-        reject(error instanceof Error ? error : new Error("sleep failed"));
-      },
-    );
-  });
-}
-
-function sleepWithTimer(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-  });
-}
-
-function unlimitedListeners(controller: AbortController): AbortController {
-  setMaxListeners(0, controller.signal);
-  return controller;
+function marked(reply: EngineReply, backend: BackendLane): EngineReply {
+  return { ...reply, servedBy: { backend: backend.name, price: backend.model.price ?? null } };
 }

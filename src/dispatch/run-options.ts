@@ -31,3 +31,21 @@ export function cancelledError(batchId: string, running: boolean): EngineError {
   const message = running ? `Batch ${batchId} was cancelled while this request ran; it was stopped.` : `Batch ${batchId} was cancelled before this request ran.`;
   return new EngineError({ kind: "cancelled", message, retryable: false });
 }
+
+/**
+ * What an attempt failed with. When the attempt's signal fired, its reason (timeout or caller abort,
+ * both EngineErrors made above) explains the failure better than whatever the engine saw as a result
+ * (a destroyed socket, a generic AbortError).
+ */
+export function attemptError(error: unknown, signal: AbortSignal): unknown {
+  if (signal.aborted && signal.reason instanceof EngineError) return signal.reason;
+  return error;
+}
+
+export function callerAbortedError(model: string, reason: unknown): EngineError {
+  return new EngineError({ kind: "aborted", message: `Request to model '${model}' was cancelled.`, retryable: false, cause: reason });
+}
+
+export function closedError(model: string): EngineError {
+  return new EngineError({ kind: "aborted", message: `Request to model '${model}' was stopped: the dispatcher is shutting down.`, retryable: false });
+}

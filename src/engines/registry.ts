@@ -73,10 +73,12 @@ export class EngineRegistry {
       case "anthropic":
         return this.anthropic;
       case "llama-cpp": {
-        let engine = this.local.get(model.name);
+        // One per backend of a Model: each owns its loaded model file.
+        const key = model.backendName === undefined ? model.name : `${model.name}\u0000${model.backendName}`;
+        let engine = this.local.get(key);
         if (!engine) {
           engine = this.wrap(this.createLocal(model));
-          this.local.set(model.name, engine);
+          this.local.set(key, engine);
         }
         return engine;
       }

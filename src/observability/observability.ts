@@ -52,7 +52,7 @@ export class Observability {
   }
 
   /** Registers the gauges read at scrape time; once, when the Store and the Dispatcher exist. */
-  watch(deps: { store: Pick<Store, "countBatchesByStatus" | "queueStats">; dispatcher: Pick<Dispatcher, "load">; models: readonly string[] }): void {
+  watch(deps: { store: Pick<Store, "countBatchesByStatus" | "queueStats">; dispatcher: Pick<Dispatcher, "load" | "backends">; models: readonly string[] }): void {
     registerStoreGauges(this.registry, { ...deps, clock: this.clock });
   }
 

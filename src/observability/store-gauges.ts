@@ -2,7 +2,8 @@
  * Gauges read at scrape time. From the Store: Batches by status, pending and running Items and the age of
  * the oldest pending Item per Model; these are the same whichever process of a PostgreSQL deployment is
  * scraped. From this process's Dispatcher: requests in flight, waiting, and each Model's current
- * concurrency limit.
+ * concurrency limit; for a Model with several backends, each backend's limit, Batch allowance, requests in
+ * flight and circuit breaker.
  *
  * One Store read serves a whole scrape (the gauges share a snapshot younger than SNAPSHOT_MS). A Store that
  * cannot answer leaves its gauges empty for that scrape instead of failing /metrics: the process metrics
@@ -10,7 +11,7 @@
  */
 import { Gauge, type Registry } from "prom-client";
 import type { Clock } from "../core/clock.ts";
-import type { Dispatcher } from "../core/dispatcher.ts";
+import type { BackendLoad, Dispatcher } from "../core/dispatcher.ts";
 import type { BatchStatus } from "../core/types.ts";
 import type { ModelQueue } from "../store/store-insights.ts";
 import type { Store } from "../store/store.ts";
@@ -24,7 +25,7 @@ interface Snapshot {
 
 export interface StoreGaugeDeps {
   store: Pick<Store, "countBatchesByStatus" | "queueStats">;
-  dispatcher: Pick<Dispatcher, "load">;
+  dispatcher: Pick<Dispatcher, "load" | "backends">;
   /** The configured Models: each gets its series even while idle. */
   models: readonly string[];
   clock: Clock;
@@ -105,4 +106,26 @@ export function registerStoreGauges(registry: Registry, deps: StoreGaugeDeps): v
   dispatcherGauge("spool_requests_in_flight", "Engine calls running now in this process, by Model.", (load) => load.running);
   dispatcherGauge("spool_requests_waiting", "Requests of this process waiting for a slot or sleeping before a retry, by Model.", (load) => load.waiting);
   dispatcherGauge("spool_concurrency_limit", "Engine calls a Model may run at once in this process (its current limit).", (load) => load.concurrency);
+  const backendGauge = (name: string, help: string, pick: (backend: BackendLoad) => number): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ["model", "backend"],
+      registers,
+      collect() {
+        this.reset();
+        for (const model of deps.models) {
+          const backends = deps.dispatcher.backends(model);
+          // A Model with one backend has it all in the per-Model gauges.
+          if (backends.length > 1) for (const backend of backends) this.set({ model, backend: backend.name }, pick(backend));
+        }
+      },
+    });
+  };
+  backendGauge("spool_backend_concurrency_limit", "Engine calls one backend of a Model may run at once in this process (its current limit).", (backend) => backend.concurrency);
+  backendGauge("spool_backend_batch_allowance", "Batch requests one backend may run at once now: its limit, less for a dearer backend the deadlines need only partly.", (backend) => backend.allowance);
+  backendGauge("spool_backend_in_flight", "Engine calls running now on one backend of a Model, in this process.", (backend) => backend.running);
+  backendGauge("spool_backend_breaker_open", "1 while a backend's circuit breaker is open (no requests), 0.5 half-open (one probe), 0 closed.", (backend) => BREAKER_LEVEL[backend.breaker]);
 }
+
+const BREAKER_LEVEL: Record<BackendLoad["breaker"], number> = { closed: 0, half_open: 0.5, open: 1 };

@@ -73,6 +73,8 @@ export const MAX_QUEUED_BATCHES = 1_000;
 
 /** Reserve and judge "can wait" with this much room: estimates of capacity are only estimates. */
 export const DEADLINE_MARGIN = 1.25;
+/** `deadlineDemand` plans to finish this many seconds before a deadline. */
+const FINISH_EARLY_S = 1;
 /** The part of the unreserved capacity that goes to the Batch first in line (rule 3). */
 const FIRST_IN_LINE_SHARE = 0.5;
 /** The lowest weight relative to the highest priority queued: 2^-10, about 0.1%. */
@@ -184,4 +186,27 @@ function reservations(byDeadline: readonly QueueEntry[], { nowMs, capacity }: Sc
   }
   if (first !== null && need > 0) reserved.set(first, Math.min(1, need * DEADLINE_MARGIN));
   return reserved;
+}
+
+/**
+ * Items per second the Model must finish from now for every Batch in `batches` to meet its deadline: the
+ * EDF demand bound, the most, over the Batches in deadline order, of the work due by a deadline over the
+ * time left to it. Unlike the reservation (rule 2) a Batch that cannot make it still counts: this is what
+ * a Model with several backends spills onto dearer ones for (decision 0022), and a late Batch wants all of
+ * them. 0 when nothing is queued.
+ */
+export function deadlineDemand(batches: readonly QueueEntry[], nowMs: number): number {
+  let work = 0;
+  let need = 0;
+  for (const batch of [...batches].sort((a, b) => a.expiresAtMs - b.expiresAtMs)) {
+    if (batch.remaining <= 0) continue;
+    const msLeft = batch.expiresAtMs - nowMs;
+    // Past its deadline the Sweeper expires what is left: no rate finishes it in time.
+    if (msLeft <= 0) continue;
+    // Aim a little before it: the demand is re-read once per poll, and results take a moment to record.
+    const secondsLeft = Math.max(0.1, msLeft / 1000 - FINISH_EARLY_S);
+    work += batch.remaining;
+    need = Math.max(need, work / secondsLeft);
+  }
+  return need;
 }

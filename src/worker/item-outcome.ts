@@ -2,6 +2,7 @@
  * Turns what an Engine did with an Item into the ItemResult stored for it. A failed request is data, not an
  * exception: an upstream 4xx/5xx keeps its status code and body for the error file.
  */
+import { itemCharge } from "../core/batch-cost.ts";
 import { AppError } from "../core/errors.ts";
 import type { ItemResult } from "../core/types.ts";
 import { EngineError, type EngineReply } from "../core/engine.ts";
@@ -24,6 +25,8 @@ export function outcomeOfReply(reply: EngineReply, nowMs: number): ItemOutcome {
       requestId: reply.requestId,
       usage: reply.usage,
       finishedAtMs: nowMs,
+      // A Model with several backends: charged at the price of the one that ran it (decision 0022).
+      ...(reply.servedBy?.price ? { charge: itemCharge(reply.servedBy.price, reply.usage) } : {}),
     },
   };
 }

@@ -17,7 +17,7 @@ import type { ModelConfig } from "../config/config.ts";
 import { BatchHours } from "../core/batch-hours.ts";
 import type { Clock } from "../core/clock.ts";
 import { ClaimPlanner } from "../scheduling/claim-planner.ts";
-import { MAX_QUEUED_BATCHES, planShares, type ScheduleContext } from "../scheduling/fair-share.ts";
+import { deadlineDemand, MAX_QUEUED_BATCHES, planShares, type ScheduleContext } from "../scheduling/fair-share.ts";
 import { THROUGHPUT_REPORT_MS, THROUGHPUT_ROUND_MS, ThroughputMeter } from "../scheduling/throughput-meter.ts";
 import type { QueuedBatch } from "../store/scheduling-views.ts";
 import type { BatchClaim, ClaimedItem, Store } from "../store/store.ts";
@@ -28,6 +28,11 @@ export interface LaneScheduleDeps {
   owner: string;
   /** How often (real time) the queue is re-read while the lane is busy. */
   refreshMs: number;
+  /**
+   * Told the Items per second the queue's deadlines need, at each read (a Model with several backends
+   * spills onto dearer ones by it; Dispatcher.setDeadlineDemand).
+   */
+  onDemand?: (model: string, itemsPerSecond: number) => void;
 }
 
 export class LaneSchedule {
@@ -96,6 +101,7 @@ export class LaneSchedule {
     // An idle lane polls: only a queue with Batches in it needs the capacity.
     const measured = this.queue.length > 0 ? await store.modelThroughput(this.model.name, THROUGHPUT_ROUND_MS) : null;
     this.capacity = measured?.itemsPerSecond ?? this.meter.rate(nowMs);
+    this.deps.onDemand?.(this.model.name, deadlineDemand(this.queue, nowMs));
     this.stale = false;
     this.readAt = performance.now();
   }

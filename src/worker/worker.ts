@@ -18,6 +18,7 @@
  */
 import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
+import { totalConcurrency } from "../config/backends.ts";
 import type { Config, ModelConfig } from "../config/config.ts";
 import type { Clock } from "../core/clock.ts";
 import { isStorageFailure } from "../core/errors.ts";
@@ -79,7 +80,8 @@ export class Worker {
   constructor(private readonly deps: WorkerDeps) {
     this.logger = deps.logger.child({ component: "worker" });
     this.metrics = deps.metrics ?? NO_METRICS;
-    const scheduleDeps = { store: deps.store, clock: deps.clock, owner: deps.owner, refreshMs: deps.settings.pollMs };
+    const onDemand = (model: string, itemsPerSecond: number): void => deps.dispatcher.setDeadlineDemand(model, itemsPerSecond);
+    const scheduleDeps = { store: deps.store, clock: deps.clock, owner: deps.owner, refreshMs: deps.settings.pollMs, onDemand };
     this.lanes = deps.catalog.models.map((model) => ({ model, active: 0, itemsPerCall: 1, slotFreed: new Signal(), schedule: new LaneSchedule(model, scheduleDeps) }));
     setMaxListeners(0, this.abandon.signal); // every running request listens to it
     this.writer = new ResultWriter(deps.store, deps.clock, this.logger, { onFlushed: () => deps.onResults?.() });
@@ -130,8 +132,10 @@ export class Worker {
     let idleMs = 10;
     let failures = 0;
     while (this.running) {
-      const target = lane.model.concurrency * 2 * lane.itemsPerCall;
-      const minimumClaim = Math.max(1, Math.floor(lane.model.concurrency / 2)) * lane.itemsPerCall;
+      // Over all its backends: a Model with several claims for all of them (the Dispatcher picks which runs).
+      const concurrency = totalConcurrency(lane.model);
+      const target = concurrency * 2 * lane.itemsPerCall;
+      const minimumClaim = Math.max(1, Math.floor(concurrency / 2)) * lane.itemsPerCall;
       const free = Math.floor(target - lane.active);
       if (free < minimumClaim) {
         await lane.slotFreed.wait(settings.pollMs);

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { BatchHours } from "../../src/core/batch-hours.ts";
-import { DEADLINE_MARGIN, planShares, type QueueEntry, type ScheduleContext } from "../../src/scheduling/fair-share.ts";
+import { DEADLINE_MARGIN, deadlineDemand, planShares, type QueueEntry, type ScheduleContext } from "../../src/scheduling/fair-share.ts";
 
 const NOW = Date.UTC(2026, 0, 5, 12);
 const HOUR = 3_600_000;
@@ -136,5 +136,23 @@ describe("batch hours", () => {
   it("holds nobody while the window is open", () => {
     const shares = planShares([batch(1, 1_000), batch(2, 50)], context({ nowMs: Date.UTC(2026, 0, 5, 23), hours }));
     expect(fractions(shares)).toEqual({ 1: 0.25, 2: 0.75 });
+  });
+});
+
+describe("deadline demand (for spilling onto dearer backends)", () => {
+  const now = 1_000_000;
+  it("is the most, over Batches in deadline order, of the work due by a deadline over the time to it (aiming a second early)", () => {
+    const batches = [
+      { seq: 1, priority: 0, expiresAtMs: now + 101_000, remaining: 1_000 },
+      { seq: 2, priority: 0, expiresAtMs: now + 11_000, remaining: 200 },
+    ];
+    // Batch 2 alone: 200 in 10 s = 20/s; both by batch 1's deadline: 1,200 in 100 s = 12/s.
+    expect(deadlineDemand(batches, now)).toBeCloseTo(20, 9);
+    expect(deadlineDemand([batches[0]!], now)).toBeCloseTo(10, 9);
+  });
+
+  it("leaves out Batches past their deadline and Batches with nothing left, and is 0 for an empty queue", () => {
+    expect(deadlineDemand([], now)).toBe(0);
+    expect(deadlineDemand([{ seq: 1, priority: 0, expiresAtMs: now - 1, remaining: 50 }, { seq: 2, priority: 0, expiresAtMs: now + 5_000, remaining: 0 }], now)).toBe(0);
   });
 });

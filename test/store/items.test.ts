@@ -96,6 +96,20 @@ describe.each(storeBackends)("$name store: items", (backend) => {
       await expectCountsMatchItems(store, batch.id);
     });
 
+    it("adds the charges of Items run on a priced backend to the Batch's, and only of applied completions", async () => {
+      const store = await stores.open();
+      const batch = await startedBatch(store, 3);
+      const items = await store.claimItems(claim("w1", 3, T0 + 10));
+      const charged = (item: (typeof items)[number], batchNanoUsd: number, listNanoUsd: number) => {
+        const done = completion(item, "w1", T0 + 20);
+        return { ...done, result: { ...done.result, charge: { batchNanoUsd, listNanoUsd } } };
+      };
+      expect(await store.completeItems([charged(items[0]!, 1_500, 3_000), charged(items[1]!, 9_000_000_000_001, 9_000_000_000_001)], T0 + 21)).toBe(2);
+      // A repeat of an applied completion is fenced off: its charge is not added twice.
+      expect(await store.completeItems([charged(items[0]!, 1_500, 3_000)], T0 + 22)).toBe(0);
+      expect((await store.getBatch(batch.id))?.charges).toEqual({ batchNanoUsd: 9_000_000_001_501, listNanoUsd: 9_000_000_003_001 });
+    });
+
     it("ignores a completion from a stale owner or attempt and leaves the counts alone", async () => {
       const store = await stores.open();
       const batch = await startedBatch(store, 1);

@@ -8,6 +8,7 @@ type Backend = "sqlite" | "postgres";
 const UNDO: Record<number, string | Record<Backend, string>> = {
   14: `DROP TABLE capacity_shares;
        CREATE TABLE capacity_shares (model TEXT NOT NULL, owner TEXT NOT NULL, wants INTEGER NOT NULL CHECK (wants IN (0, 1)), seen_at_ms BIGINT NOT NULL, PRIMARY KEY (model, owner));`,
+  12: "ALTER TABLE batches DROP COLUMN charged_nano_usd; ALTER TABLE batches DROP COLUMN charged_list_nano_usd;",
   11: "DROP INDEX batches_idempotency_key; ALTER TABLE batches DROP COLUMN idempotency_key; ALTER TABLE batches DROP COLUMN request_digest;",
   10: `DROP INDEX files_tenant; DROP INDEX batches_tenant; ALTER TABLE files DROP COLUMN tenant; ALTER TABLE batches DROP COLUMN tenant;
        DROP TABLE api_keys; DROP TABLE tenants;`,

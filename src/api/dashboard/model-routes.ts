@@ -28,6 +28,8 @@ export async function registerModelRoutes(app: FastifyInstance, ctx: AppContext)
           itemsPerSecond: recent.itemsPerSecond,
           errorRate: recent.errorRate,
           finishedLastMinute: recent.finished,
+          // With several backends: each one's limit, Batch allowance and circuit breaker, cheapest first.
+          backends: model.backends === undefined ? [] : ctx.dispatcher.backends(model.name),
         };
       }),
     };

@@ -111,7 +111,7 @@ export async function failBatch(db: PostgresDatabase, batchId: string, params: {
     await deleteItems(client, batchId);
     const { rows } = await client.query<BatchRow>(
       `UPDATE batches SET status = 'failed', failed_at_ms = $1, updated_at_ms = $1, errors_json = $2,
-         total_items = 0, succeeded_items = 0, failed_items = 0, cancelled_items = 0, expired_items = 0, input_tokens = 0, output_tokens = 0,
+         total_items = 0, succeeded_items = 0, failed_items = 0, cancelled_items = 0, expired_items = 0, input_tokens = 0, output_tokens = 0, charged_nano_usd = 0, charged_list_nano_usd = 0,
          lease_owner = NULL, lease_expires_at_ms = NULL
        WHERE id = $3 RETURNING *`,
       [params.nowMs, errorsJson, batchId],

@@ -248,9 +248,11 @@ export async function claimItems(db: PostgresDatabase, request: ClaimRequest): P
 const COMPLETE_SQL = `
   WITH completion AS (
     SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::text[],
-                         $6::int[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[])
+                         $6::int[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[],
+                         $15::bigint[], $16::bigint[])
       AS c (batch_id, idx, owner, attempt, status,
-            status_code, body, error_code, error_message, request_id, input_tokens, output_tokens, finished_at_ms)
+            status_code, body, error_code, error_message, request_id, input_tokens, output_tokens, finished_at_ms,
+            charged, charged_list)
   ),
   done AS (
     UPDATE items i SET
@@ -261,7 +263,7 @@ const COMPLETE_SQL = `
     FROM completion c
     WHERE i.batch_id = c.batch_id AND i.idx = c.idx
       AND i.status = 'running' AND i.lease_owner = c.owner AND i.attempts = c.attempt
-    RETURNING i.batch_id, i.idx, i.status, i.input_tokens, i.output_tokens, i.follower_count
+    RETURNING i.batch_id, i.idx, i.status, i.input_tokens, i.output_tokens, i.follower_count, c.charged, c.charged_list
   ),
   copied AS (
     UPDATE items f SET
@@ -277,15 +279,17 @@ const COMPLETE_SQL = `
       succeeded_items = b.succeeded_items + d.succeeded, failed_items = b.failed_items + d.failed,
       reused_items = b.reused_items + d.reused,
       input_tokens = b.input_tokens + d.input_tokens, output_tokens = b.output_tokens + d.output_tokens,
+      charged_nano_usd = b.charged_nano_usd + d.charged, charged_list_nano_usd = b.charged_list_nano_usd + d.charged_list,
       updated_at_ms = $14
     FROM (
       SELECT batch_id,
              count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
              count(*) FILTER (WHERE status = 'failed') AS failed,
              count(*) FILTER (WHERE reused) AS reused,
-             sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens
-      FROM (SELECT batch_id, status, input_tokens, output_tokens, false AS reused FROM done
-            UNION ALL SELECT batch_id, status, 0, 0, true FROM copied) AS finished
+             sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+             sum(charged) AS charged, sum(charged_list) AS charged_list
+      FROM (SELECT batch_id, status, input_tokens, output_tokens, charged, charged_list, false AS reused FROM done
+            UNION ALL SELECT batch_id, status, 0, 0, 0, 0, true FROM copied) AS finished
       GROUP BY batch_id
     ) AS d
     WHERE b.id = d.batch_id
@@ -311,6 +315,8 @@ export async function completeItems(db: PostgresDatabase, completions: readonly 
     column((c) => c.result.usage.outputTokens),
     column((c) => c.result.finishedAtMs),
     nowMs,
+    column((c) => c.result.charge?.batchNanoUsd ?? 0),
+    column((c) => c.result.charge?.listNanoUsd ?? 0),
   ]);
   return rows[0]?.applied ?? 0;
 }

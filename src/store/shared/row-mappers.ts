@@ -46,6 +46,9 @@ export interface BatchRow {
   expired_items: number;
   input_tokens: number;
   output_tokens: number;
+  /** Charges of Items run on a Model with several backends (migration 012). */
+  charged_nano_usd: number;
+  charged_list_nano_usd: number;
   display_name: string | null;
   metadata_json: string | null;
   options_json: string;
@@ -133,6 +136,7 @@ export function toBatch(row: BatchRow): Batch {
     },
     reusedItems: row.reused_items,
     usage: { inputTokens: row.input_tokens, outputTokens: row.output_tokens },
+    charges: { batchNanoUsd: Number(row.charged_nano_usd ?? 0), listNanoUsd: Number(row.charged_list_nano_usd ?? 0) },
     displayName: row.display_name,
     metadata: row.metadata_json === null ? null : (JSON.parse(row.metadata_json) as Record<string, unknown>),
     options: JSON.parse(row.options_json) as Record<string, unknown>,

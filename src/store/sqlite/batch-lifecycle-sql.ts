@@ -116,7 +116,7 @@ export function failBatch(db: SqliteDatabase, batchId: string, params: { owner: 
     const failed = db
       .statement(
         `UPDATE batches SET status = 'failed', failed_at_ms = @nowMs, updated_at_ms = @nowMs, errors_json = @errorsJson,
-           total_items = 0, succeeded_items = 0, failed_items = 0, cancelled_items = 0, expired_items = 0, input_tokens = 0, output_tokens = 0,
+           total_items = 0, succeeded_items = 0, failed_items = 0, cancelled_items = 0, expired_items = 0, input_tokens = 0, output_tokens = 0, charged_nano_usd = 0, charged_list_nano_usd = 0,
            lease_owner = NULL, lease_expires_at_ms = NULL
          WHERE id = @batchId RETURNING *`,
       )

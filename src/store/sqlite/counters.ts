@@ -16,6 +16,8 @@ interface CountDelta {
   reused: number;
   inputTokens: number;
   outputTokens: number;
+  chargedNanoUsd: number;
+  chargedListNanoUsd: number;
 }
 
 export type CountField = "total" | "succeeded" | "failed" | "cancelled" | "expired" | "reused";
@@ -27,19 +29,26 @@ const APPLY_SQL = `
     input_tokens = input_tokens + ?, output_tokens = output_tokens + ?, updated_at_ms = ?
   WHERE id = ?`;
 
+/** Only for Items of a Model with several backends (migration 012): others never touch these columns. */
+const APPLY_CHARGES_SQL = "UPDATE batches SET charged_nano_usd = charged_nano_usd + ?, charged_list_nano_usd = charged_list_nano_usd + ? WHERE id = ?";
+
 export class CountDeltas {
   private readonly deltas = new Map<string, CountDelta>();
 
-  add(batchId: string, field: CountField, count = 1, usage?: ItemResult["usage"]): void {
+  add(batchId: string, field: CountField, count = 1, usage?: ItemResult["usage"], charge?: ItemResult["charge"]): void {
     let delta = this.deltas.get(batchId);
     if (!delta) {
-      delta = { total: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0, reused: 0, inputTokens: 0, outputTokens: 0 };
+      delta = { total: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0, reused: 0, inputTokens: 0, outputTokens: 0, chargedNanoUsd: 0, chargedListNanoUsd: 0 };
       this.deltas.set(batchId, delta);
     }
     delta[field] += count;
     if (usage) {
       delta.inputTokens += usage.inputTokens;
       delta.outputTokens += usage.outputTokens;
+    }
+    if (charge) {
+      delta.chargedNanoUsd += charge.batchNanoUsd;
+      delta.chargedListNanoUsd += charge.listNanoUsd;
     }
   }
 
@@ -52,6 +61,7 @@ export class CountDeltas {
     const statement = db.statement(APPLY_SQL);
     for (const [batchId, d] of this.deltas) {
       statement.run(d.total, d.succeeded, d.failed, d.cancelled, d.expired, d.reused, d.inputTokens, d.outputTokens, nowMs, batchId);
+      if (d.chargedNanoUsd !== 0 || d.chargedListNanoUsd !== 0) db.statement(APPLY_CHARGES_SQL).run(d.chargedNanoUsd, d.chargedListNanoUsd, batchId);
     }
     this.deltas.clear();
   }

@@ -192,7 +192,7 @@ export function completeItems(db: SqliteDatabase, completions: readonly ItemComp
         | undefined;
       if (!row) continue;
       applied += 1;
-      counts.add(completion.batchId, completion.status, 1, completion.result.usage);
+      counts.add(completion.batchId, completion.status, 1, completion.result.usage, completion.result.charge);
       // Only leaders have followers: everyone else costs no second statement.
       if (row.follower_count > 0) copyToFollowers(db, completion, completion.status, completion.result, counts);
     }

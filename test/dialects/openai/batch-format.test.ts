@@ -19,7 +19,7 @@ function batchFor(endpoint: string, kind: RequestKind): Batch {
   return {
     id: "batch_abc123", tenant: "default", seq: 1, dialect: "openai", kind, endpoint, model: null, status: "validating",
     inputFileId: "file-in", outputFileId: null, errorFileId: null, invalidLinePolicy: "fail", errors: null,
-    counts: { total: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0 }, reusedItems: 0, usage: { inputTokens: 0, outputTokens: 0 },
+    counts: { total: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0 }, reusedItems: 0, usage: { inputTokens: 0, outputTokens: 0 }, charges: { batchNanoUsd: 0, listNanoUsd: 0 },
     displayName: null, metadata: null, options: {}, priority: 0, createdAtMs: 0, updatedAtMs: 0, expiresAtMs: 1,
     inProgressAtMs: null, finalizingAtMs: null, completedAtMs: null, failedAtMs: null, expiredAtMs: null,
     cancellingAtMs: null, cancelledAtMs: null, deletedAtMs: null,
