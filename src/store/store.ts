@@ -212,7 +212,7 @@ export interface Store extends WebhookOutbox, StoreInsights, CapacityLedger, Sch
   /** Apply pending migrations. Refuses (throws) to run against a database newer than the code. */
   migrate(): Promise<void>;
   close(): Promise<void>;
-  /** One round trip to the database (readiness): resolves when it answers, throws as any call would. */
+  /** One round trip to the database (readiness): resolves when it answers, throws like every other call. */
   ping(): Promise<void>;
 
   // ---- Files (metadata only; contents live in the BlobStore under the same id) ----

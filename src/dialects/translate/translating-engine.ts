@@ -162,7 +162,7 @@ class TranslatingEngine implements Engine {
     return { ...reply, body: this.translate(dialect, () => translateReply(this.inner.dialect, dialect, kind, reply.body, options)) };
   }
 
-  /** Moderations exist in the OpenAI dialect only: no other dialect's Engine has anything to translate them to. */
+  /** Moderations exist in the OpenAI dialect only: an Engine of another dialect has nothing to translate them to. */
   private noModerations(request: EngineRequest): EngineError {
     const message = `Model '${request.model.name}' (engine ${this.name}) cannot serve /v1/moderations: only a model on an openai engine, whose upstream has /v1/moderations, can.`;
     return new EngineError({ kind: "unsupported", message, statusCode: 400, body: errorBodyIn(request.dialect, 400, message, "model"), retryable: false });
