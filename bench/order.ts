@@ -7,6 +7,8 @@
  *    and the (b) benchmark's file (one short system prompt, unique questions) against an instant
  *    upstream, where spool's own cost shows: keys at validation and the arrangement at start.
  * 3. A batch with 30% duplicate lines at temperature 0, reuse (the default) vs `reuseResults: never`.
+ * 4. The result cache across Batches (`resultCache`): a file, then the same file with 3 lines changed, on
+ *    one spool: the second run's upstream calls and Items/s against the first's.
  *
  * Near-1 ratios are measured in alternating rounds (input, prefix, prefix, input), best of each side, so
  * neither side gains from running second on a shared, noisy machine.
@@ -213,6 +215,36 @@ async function benchDuplicates(upstream: FakeOpenAIUpstream): Promise<void> {
   row("Items/s ratio reuse/no reuse", ratio(reuse.rate, noReuse.rate));
 }
 
+/** 10% of chat lines changed between runs is a lot for an edit; 3 lines is the issue's example. */
+const RESUBMIT_ITEMS = 2_000;
+const RESUBMIT_CHANGED = [17, 1_000, 1_999];
+
+async function benchResubmit(upstream: FakeOpenAIUpstream): Promise<void> {
+  const inferenceCalls = (): number => [...upstream.countsByKey.values()].reduce((sum, count) => sum + count, 0);
+  const texts = Array.from({ length: RESUBMIT_ITEMS }, (_, i) => `resubmitted question ${i}`);
+  const fileOf = (name: string, lines: readonly string[]): string =>
+    writeFile(name, `${lines.map((text, i) => chatLine(`req-${i}`, text, "gpt-bench", { temperature: 0 })).join("\n")}\n`);
+  const first = fileOf(`order-resubmit-${RESUBMIT_ITEMS}.jsonl`, texts);
+  const edited = fileOf(`order-resubmit-${RESUBMIT_ITEMS}-edited.jsonl`, texts.map((text, i) => (RESUBMIT_CHANGED.includes(i) ? `${text}, reworded` : text)));
+  console.log(` ${RESUBMIT_ITEMS.toLocaleString()} chat Items at temperature 0, then the same file with ${RESUBMIT_CHANGED.length} lines changed, resultCache on, ${DUPLICATE_LATENCY_MS} ms upstream`);
+  const dir = mkdtempSync(path.join(WORK_DIR, "order-resubmit-"));
+  const model = { name: "gpt-bench", engine: "openai", baseUrl: upstream.url, concurrency: CONCURRENCY, resultCache: true };
+  const spool = await startSpool("serve", writeBenchConfig(dir, { models: [model] }));
+  try {
+    upstream.resetCounts();
+    const run1 = await runSpoolBatch(spool.url, first, RESUBMIT_ITEMS);
+    row("first submission", `${Math.round(run1.rate).toLocaleString()} Items/s`, `${inferenceCalls().toLocaleString()} upstream calls`);
+    upstream.resetCounts();
+    const run2 = await runSpoolBatch(spool.url, edited, RESUBMIT_ITEMS);
+    const calls = inferenceCalls();
+    const verdict = calls === RESUBMIT_CHANGED.length ? "(= changed lines: met)" : `(goal ${RESUBMIT_CHANGED.length}: NOT met)`;
+    row("re-submitted with 3 lines changed", `${Math.round(run2.rate).toLocaleString()} Items/s`, `${calls.toLocaleString()} upstream calls ${verdict}`);
+    row("Items/s ratio re-submission/first", ratio(run2.rate, run1.rate));
+  } finally {
+    await spool.stop();
+  }
+}
+
 export async function benchOrder(): Promise<void> {
   console.log(
     `\n(order) Prefix-aware claim order and duplicate reuse: concurrency ${CONCURRENCY}, upstream prefix cache of ${CACHE_ENTRIES} prompts, ` +
@@ -229,6 +261,7 @@ export async function benchOrder(): Promise<void> {
     await benchSpoolCost(runner);
     upstream.setFault(() => ({ delayMs: DUPLICATE_LATENCY_MS }));
     await benchDuplicates(upstream);
+    await benchResubmit(upstream);
   } finally {
     await upstream.close();
   }

@@ -32,6 +32,7 @@ export function resolveBackends(model: ModelConfig, entries: readonly BackendCon
       kinds: model.kinds,
       embeddingPack: model.embeddingPack,
       reuseResults: model.reuseResults,
+      resultCache: model.resultCache,
       ...definedOnly(settings),
       name: model.name,
       backendName: name ?? defaultBackendName(entry),

@@ -79,6 +79,13 @@ const modelBase = {
    */
   reuseResults: z.enum(["deterministic", "always", "never"]).optional(),
   /**
+   * Reuse results across Batches too (off by default): an Item that `reuseResults` would reuse, identical to
+   * one that succeeded in an earlier Batch of the same tenant no more than `maxAgeHours` ago (default 168, a
+   * week; `true` takes the default), gets a copy of that result instead of running. Re-submitting a file
+   * with three lines changed then runs three requests.
+   */
+  resultCache: z.union([z.boolean(), z.strictObject({ maxAgeHours: z.number().positive() })]).optional(),
+  /**
    * When Batch traffic may run (issue 12): outside `batchHours` Batch Items wait, unless waiting would make
    * their Batch miss its deadline. Sync requests are never held. E.g. `16:30-00:30 UTC`.
    */
@@ -352,6 +359,16 @@ export const configFileSchema = z.strictObject({
 export type ConfigFile = z.infer<typeof configFileSchema>;
 export type WebhookConfig = z.infer<typeof webhookSchema>;
 export type TenantConfig = z.infer<typeof tenantSchema>;
+/** How long a cached result may be reused by default (`resultCache: true`): a week. */
+export const RESULT_CACHE_DEFAULT_MAX_AGE_HOURS = 168;
+
+/** How old a cached result of `model` may be to be reused, or null when its result cache is off. */
+export function resultCacheMaxAgeMs(model: Pick<ModelConfig, "resultCache">): number | null {
+  const setting = model.resultCache;
+  if (setting === undefined || setting === false) return null;
+  return (setting === true ? RESULT_CACHE_DEFAULT_MAX_AGE_HOURS : setting.maxAgeHours) * 3_600_000;
+}
+
 export type ReuseResults = NonNullable<z.infer<typeof modelSchema>["reuseResults"]>;
 export type ModelConfigInput = z.infer<typeof modelSchema>;
 

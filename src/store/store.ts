@@ -127,6 +127,18 @@ export interface StartBatchParams {
    * leaders are then worked out (see startBatch). Validation knows; an unkeyed Batch is spared the sort.
    */
   arrange?: boolean;
+  /**
+   * The Models whose results are reused across Batches (`resultCache`), each with the oldest result it may
+   * still reuse. With `arrange`, staged Items of these Models whose request matches a cached result take a
+   * copy of it instead of running (see startBatch).
+   */
+  resultCache?: readonly CachedModel[];
+}
+
+/** A Model with the cross-Batch result cache on: results created before `notBeforeMs` are too old to reuse. */
+export interface CachedModel {
+  model: string;
+  notBeforeMs: number;
 }
 
 /**
@@ -179,6 +191,11 @@ export interface ItemCompletion {
   attempt: number;
   status: "succeeded" | "failed";
   result: ItemResult;
+  /**
+   * Keep a succeeded result for later Batches (the Item's Model has `resultCache` on). Stored only when the
+   * Item has a request hash (it is reusable at all); see startBatch.
+   */
+  cacheResult?: boolean;
 }
 
 /** What finalization will make of a Batch (decided by findBatchesToFinalize's state). */
@@ -228,6 +245,11 @@ export interface Store extends WebhookOutbox, StoreInsights, CapacityLedger, Sch
    * each id is returned to one caller only.
    */
   deleteExpiredFiles(nowMs: number, limit: number): Promise<string[]>;
+  /**
+   * Deletes up to `limit` cached results (migration 015) that may no longer be reused: older than their
+   * Model's `notBeforeMs`, or of a Model not in `keep` (its cache was turned off). Returns how many went.
+   */
+  purgeResultCache(keep: readonly CachedModel[], limit: number): Promise<number>;
 
   // ---- Batches ----
   /** Inserts a Batch in status "validating" with zero counts. */
@@ -264,6 +286,10 @@ export interface Store extends WebhookOutbox, StoreInsights, CapacityLedger, Sch
    *   first (ties: the group whose first Item comes first); groups of one and Items without a key last, in
    *   input order, so a Batch of unrelated prompts keeps input order. The output is still written in
    *   input order (readItems).
+   * - result cache (`resultCache`): before that, staged Items of a listed Model whose tenant, dialect, kind
+   *   and request hash match a cached result no older than the Model's `notBeforeMs` are finished with a
+   *   copy of it: succeeded, zero usage (they cost the engine nothing), counted as reused. Duplicates of
+   *   each other all take the copy. A Batch whose every Item hit the cache is ready to finalize at once.
    */
   startBatch(batchId: string, params: StartBatchParams): Promise<Batch | null>;
   /** validating -> failed with every line error; deletes staged Items. Null if the Lease was lost. */

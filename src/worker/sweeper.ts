@@ -5,7 +5,8 @@
  *   `maxAttempts` claims are failed instead (an Item that crashes every worker must not loop forever);
  * - Batches past their completion window expire;
  * - Batches in "validating" are validated (validation loop);
- * - Batches whose Items are all finished are finalized.
+ * - Batches whose Items are all finished are finalized;
+ * - expired Files and cached results no Model may reuse any more are deleted.
  */
 import type { Logger } from "pino";
 import type { Config } from "../config/config.ts";
@@ -13,6 +14,7 @@ import { expiredResult } from "../core/batch-format.ts";
 import { isStorageFailure } from "../core/errors.ts";
 import { NO_METRICS, type Metrics } from "../core/metrics.ts";
 import { isTerminal, type Batch } from "../core/types.ts";
+import { configuredCachedModels } from "./cached-models.ts";
 import { finalizeBatch } from "./finalize-batch.ts";
 import { LeaseLostError } from "./batch-lease.ts";
 import { Signal } from "./signal.ts";
@@ -41,6 +43,9 @@ const MIN_SWEEP_GAP_MS = 100;
  */
 const VALIDATIONS_AT_ONCE = 4;
 const FINALIZATIONS_AT_ONCE = 4;
+/** How often the result cache is purged, and how many entries one statement deletes at most. */
+const RESULT_CACHE_PURGE_MS = 60_000;
+const RESULT_CACHE_PURGE_LIMIT = 5_000;
 /** Longest wait between passes while they keep failing (the database is down): back off, then resume. */
 const MAX_BACKOFF_MS = 5_000;
 
@@ -50,6 +55,7 @@ export class Sweeper {
   private readonly validationSignal = new Signal();
   private loops: Promise<void>[] = [];
   private readonly logger: Logger;
+  private lastCachePurgeMs = -Infinity;
 
   constructor(private readonly deps: SweeperDeps) {
     this.logger = deps.logger.child({ component: "sweeper" });
@@ -92,6 +98,20 @@ export class Sweeper {
     if (expired.length > 0) this.logger.info({ batches: expired }, "batches passed their completion window");
     await this.finalizeReady();
     await this.deleteExpiredFiles(now);
+    await this.purgeResultCache(now);
+  }
+
+  /**
+   * Cached results no Model may reuse any more (too old, or the Model's cache was turned off) go, a bounded
+   * number per pass and at most once per RESULT_CACHE_PURGE_MS: a pass runs up to ten times a second.
+   */
+  private async purgeResultCache(nowMs: number): Promise<void> {
+    if (nowMs - this.lastCachePurgeMs < RESULT_CACHE_PURGE_MS) return;
+    this.lastCachePurgeMs = nowMs;
+    const purged = await this.deps.store.purgeResultCache(configuredCachedModels(this.deps.catalog, nowMs), RESULT_CACHE_PURGE_LIMIT);
+    if (purged > 0) this.logger.info({ results: purged }, "purged cached results too old to reuse");
+    // A full pass may have left more: come back at the next pass instead of waiting the whole period.
+    if (purged === RESULT_CACHE_PURGE_LIMIT) this.lastCachePurgeMs = -Infinity;
   }
 
   /**

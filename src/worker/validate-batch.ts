@@ -24,6 +24,7 @@ import { BlobNotFoundError, type BlobStore } from "../store/blob-store.ts";
 import { isStorageFailure } from "../core/errors.ts";
 import type { ClaimedBatch, NewItem, Store } from "../store/store.ts";
 import { BatchLease, LeaseLostError } from "./batch-lease.ts";
+import { BatchCachedModels } from "./cached-models.ts";
 import { referenceCheck, type MediaReferenceSettings } from "./media-reference-check.ts";
 import type { MediaFiles } from "../core/media.ts";
 import { FirstLineIndex } from "./first-line-index.ts";
@@ -276,6 +277,7 @@ async function runValidation(deps: ValidationDeps, batch: Batch, owner: string):
   if (input === null || input.tenant !== batch.tenant) return store.failBatch(batch.id, { owner, errors: [missingFileError(batch.inputFileId)], nowMs: clock.now() });
 
   let buffer: NewItem[] = [];
+  const cachedModels = new BatchCachedModels(deps.catalog);
   const lease = new BatchLease({ store, clock, batchId: batch.id, owner, leaseMs: deps.leaseMs, phase: "validation" });
   const flush = async (): Promise<void> => {
     if (buffer.length === 0) return;
@@ -299,6 +301,7 @@ async function runValidation(deps: ValidationDeps, batch: Batch, owner: string):
       media: deps.media === undefined ? undefined : { ...deps.media, owner: batch.tenant },
       onItem: (item) => {
         buffer.push(item);
+        cachedModels.note(item);
         return buffer.length >= INSERT_CHUNK ? flush() : undefined;
       },
     });
@@ -327,6 +330,7 @@ async function runValidation(deps: ValidationDeps, batch: Batch, owner: string):
     errors: report.errors.length > 0 ? report.errors : null,
     nowMs,
     arrange: report.keyed,
+    resultCache: cachedModels.at(nowMs),
   });
 }
 

@@ -19,7 +19,7 @@
 import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
 import { totalConcurrency } from "../config/backends.ts";
-import type { Config, ModelConfig } from "../config/config.ts";
+import { resultCacheMaxAgeMs, type Config, type ModelConfig } from "../config/config.ts";
 import type { Clock } from "../core/clock.ts";
 import { isStorageFailure } from "../core/errors.ts";
 import type { Dispatcher, DispatchRequest } from "../core/dispatcher.ts";
@@ -58,6 +58,8 @@ interface Lane {
   itemsPerCall: number;
   slotFreed: Signal;
   schedule: LaneSchedule;
+  /** The Model keeps succeeded results for later Batches (`resultCache`). */
+  cachesResults: boolean;
 }
 
 export class Worker {
@@ -82,7 +84,14 @@ export class Worker {
     this.metrics = deps.metrics ?? NO_METRICS;
     const onDemand = (model: string, itemsPerSecond: number): void => deps.dispatcher.setDeadlineDemand(model, itemsPerSecond);
     const scheduleDeps = { store: deps.store, clock: deps.clock, owner: deps.owner, refreshMs: deps.settings.pollMs, onDemand };
-    this.lanes = deps.catalog.models.map((model) => ({ model, active: 0, itemsPerCall: 1, slotFreed: new Signal(), schedule: new LaneSchedule(model, scheduleDeps) }));
+    this.lanes = deps.catalog.models.map((model) => ({
+      model,
+      active: 0,
+      itemsPerCall: 1,
+      slotFreed: new Signal(),
+      schedule: new LaneSchedule(model, scheduleDeps),
+      cachesResults: resultCacheMaxAgeMs(model) !== null,
+    }));
     setMaxListeners(0, this.abandon.signal); // every running request listens to it
     this.writer = new ResultWriter(deps.store, deps.clock, this.logger, { onFlushed: () => deps.onResults?.() });
   }
@@ -217,7 +226,8 @@ export class Worker {
       const { errorCode, statusCode } = outcome.result;
       this.logger.info({ batchId: item.batchId, index: item.index, attempt: item.attempt, model: item.model, reason: errorCode ?? `http_${statusCode}`, statusCode }, "item failed");
     }
-    this.writer.add({ batchId: item.batchId, index: item.index, owner: this.deps.owner, attempt: item.attempt, status: outcome.status, result: outcome.result });
+    const cacheResult = outcome.status === "succeeded" && lane.cachesResults;
+    this.writer.add({ batchId: item.batchId, index: item.index, owner: this.deps.owner, attempt: item.attempt, status: outcome.status, result: outcome.result, cacheResult });
   }
 
   private async renewLeases(): Promise<void> {

@@ -1,7 +1,7 @@
 /** Builders shared by the Store conformance tests. Time is explicit: every test starts at T0 and adds to it. */
 import { expect } from "vitest";
 import type { Batch, ItemResult } from "../../src/core/types.ts";
-import type { ItemCompletion, NewBatch, NewFile, NewItem, Store } from "../../src/store/store.ts";
+import type { CachedModel, ItemCompletion, NewBatch, NewFile, NewItem, Store } from "../../src/store/store.ts";
 
 export const T0 = Date.UTC(2026, 0, 1);
 export const LEASE_MS = 30_000;
@@ -110,14 +110,18 @@ export type ItemKeySpec = { prefixKey?: string | null; requestHash?: string | nu
  * Creates a Batch whose Items carry `keys` (one entry per Item, in index order) and starts it with
  * `arrange` (what validation does when any Item has a key), leaving it in_progress.
  */
-export async function arrangedBatch(store: Store, keys: readonly ItemKeySpec[], options: { createdAtMs?: number; arrange?: boolean } = {}): Promise<Batch> {
+export async function arrangedBatch(
+  store: Store,
+  keys: readonly ItemKeySpec[],
+  options: { createdAtMs?: number; arrange?: boolean; resultCache?: readonly CachedModel[]; batch?: Partial<NewBatch> } = {},
+): Promise<Batch> {
   const createdAtMs = options.createdAtMs ?? T0;
-  const created = await store.createBatch(newBatch({ createdAtMs, expiresAtMs: createdAtMs + DAY_MS }));
+  const created = await store.createBatch(newBatch({ createdAtMs, expiresAtMs: createdAtMs + DAY_MS, ...options.batch }));
   const claimed = await store.claimValidation({ owner: "validator", nowMs: createdAtMs, leaseMs: LEASE_MS });
   expect(claimed?.id).toBe(created.id);
   const items = newItems(keys.length).map((item, index) => ({ ...item, prefixKey: keys[index]?.prefixKey ?? null, requestHash: keys[index]?.requestHash ?? null }));
   await store.insertItems(created.id, items);
-  const started = await store.startBatch(created.id, { owner: "validator", total: keys.length, model: MODEL, errors: null, nowMs: createdAtMs + 1, arrange: options.arrange ?? true });
+  const started = await store.startBatch(created.id, { owner: "validator", total: keys.length, model: MODEL, errors: null, nowMs: createdAtMs + 1, arrange: options.arrange ?? true, resultCache: options.resultCache });
   expect(started?.status).toBe("in_progress");
   return started as Batch;
 }

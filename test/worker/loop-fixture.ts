@@ -48,6 +48,8 @@ export interface WorkerOptions {
   onResults?: () => void;
   /** The Model's batch hours (off-peak window). */
   schedule?: OpenAIModelConfig["schedule"];
+  /** The Model's result cache across Batches. */
+  resultCache?: OpenAIModelConfig["resultCache"];
 }
 
 export interface SweeperOptions {
@@ -55,6 +57,8 @@ export interface SweeperOptions {
   owner?: string;
   settings?: Partial<WorkerSettings>;
   onBatchStarted?: () => void;
+  /** The Model's result cache across Batches (validation looks results up; the sweep purges old ones). */
+  resultCache?: OpenAIModelConfig["resultCache"];
 }
 
 export interface LoopFixture {
@@ -112,6 +116,7 @@ export async function createLoopFixture(store: Store): Promise<LoopFixture> {
       maxRetries: options.maxRetries ?? 2,
       headers: options.headers,
       schedule: options.schedule,
+      resultCache: options.resultCache,
     };
     const catalog = new ModelCatalog([model]);
     const engine = new OpenAIEngine();
@@ -137,7 +142,7 @@ export async function createLoopFixture(store: Store): Promise<LoopFixture> {
     const sweeper = new Sweeper({
       store: options.store ?? store,
       blobs,
-      catalog: new ModelCatalog([{ name: MODEL, engine: "openai", baseUrl: upstream.url, concurrency: 4, timeoutMs: 30_000, maxRetries: 2 }]),
+      catalog: new ModelCatalog([{ name: MODEL, engine: "openai", baseUrl: upstream.url, concurrency: 4, timeoutMs: 30_000, maxRetries: 2, resultCache: options.resultCache }]),
       clock,
       logger,
       formats,

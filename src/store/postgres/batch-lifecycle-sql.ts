@@ -15,6 +15,7 @@ import { batchNotFound, batchNotRetryable } from "../shared/store-errors.ts";
 import type { BatchLeaseRequest, ClaimedBatch, FinalizeResult, FinalStatus, RetryFailedOptions, StartBatchParams } from "../store.ts";
 import { retryableFailureSql } from "../shared/retryable-failures.ts";
 import { pendArrangedItems } from "./arrangement-sql.ts";
+import { takeCachedResults } from "./result-cache-sql.ts";
 import { cancelUnstartedItems, lockBatchRow } from "./batches-sql.ts";
 import { deleteItems } from "./items-sql.ts";
 import type { PostgresDatabase, Queryable } from "./database.ts";
@@ -75,6 +76,7 @@ export async function startBatch(
     if (row.status === "cancelling") {
       await cancelUnstartedItems(client, batchId, params.nowMs);
     } else if (params.arrange) {
+      if (params.resultCache !== undefined && params.resultCache.length > 0) await takeCachedResults(client, row, params.resultCache, params.nowMs);
       await pendArrangedItems(client, batchId);
     } else {
       await client.query("UPDATE items SET status = 'pending' WHERE batch_id = $1 AND status = 'staged'", [batchId]);

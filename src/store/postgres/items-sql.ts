@@ -244,15 +244,18 @@ export async function claimItems(db: PostgresDatabase, request: ClaimRequest): P
  * crash records both or neither. Unlike the leaders (running, leased to us) the followers are pending
  * rows a concurrent cancel may be changing: READ COMMITTED re-checks `status = 'pending'` after waiting
  * for it, and a deadlock with a cancel that locked the Batch row first is retried by the database layer.
+ *
+ * Result cache (migration 015): `cached` keeps each applied, succeeded result whose completion asked for it
+ * (`cacheResult`) and whose Item has a request hash, replacing an older result of the same request.
  */
 const COMPLETE_SQL = `
   WITH completion AS (
     SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::text[],
                          $6::int[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[],
-                         $15::bigint[], $16::bigint[])
+                         $15::bigint[], $16::bigint[], $17::boolean[])
       AS c (batch_id, idx, owner, attempt, status,
             status_code, body, error_code, error_message, request_id, input_tokens, output_tokens, finished_at_ms,
-            charged, charged_list)
+            charged, charged_list, cache)
   ),
   done AS (
     UPDATE items i SET
@@ -263,7 +266,18 @@ const COMPLETE_SQL = `
     FROM completion c
     WHERE i.batch_id = c.batch_id AND i.idx = c.idx
       AND i.status = 'running' AND i.lease_owner = c.owner AND i.attempts = c.attempt
-    RETURNING i.batch_id, i.idx, i.status, i.input_tokens, i.output_tokens, i.follower_count, c.charged, c.charged_list
+    RETURNING i.batch_id, i.idx, i.status, i.input_tokens, i.output_tokens, i.follower_count, c.charged, c.charged_list,
+              i.model, i.kind, i.request_hash, c.cache
+  ),
+  cached AS (
+    INSERT INTO result_cache (tenant, dialect, model, kind, request_hash, status_code, body, request_id, input_tokens, output_tokens, created_at_ms)
+    SELECT DISTINCT ON (b.tenant, d.model, d.request_hash, b.dialect, d.kind)
+           b.tenant, b.dialect, d.model, d.kind, d.request_hash, c.status_code, c.body, c.request_id, c.input_tokens, c.output_tokens, $14
+    FROM done d JOIN completion c ON c.batch_id = d.batch_id AND c.idx = d.idx JOIN batches b ON b.id = d.batch_id
+    WHERE d.cache AND d.status = 'succeeded' AND d.request_hash IS NOT NULL AND c.body IS NOT NULL AND c.status_code IS NOT NULL
+    ON CONFLICT (tenant, model, request_hash, dialect, kind) DO UPDATE SET
+      status_code = EXCLUDED.status_code, body = EXCLUDED.body, request_id = EXCLUDED.request_id,
+      input_tokens = EXCLUDED.input_tokens, output_tokens = EXCLUDED.output_tokens, created_at_ms = EXCLUDED.created_at_ms
   ),
   copied AS (
     UPDATE items f SET
@@ -317,6 +331,7 @@ export async function completeItems(db: PostgresDatabase, completions: readonly 
     nowMs,
     column((c) => c.result.charge?.batchNanoUsd ?? 0),
     column((c) => c.result.charge?.listNanoUsd ?? 0),
+    column((c) => c.cacheResult === true),
   ]);
   return rows[0]?.applied ?? 0;
 }

@@ -14,6 +14,7 @@ import type { Batch, BatchStatus, FileRecord, Item, ItemResult, ItemStatus, Line
 import type {
   BatchLeaseRequest,
   BatchQuery,
+  CachedModel,
   ClaimedBatch,
   ClaimedItem,
   ClaimRequest,
@@ -38,6 +39,7 @@ import * as leases from "./item-leases-sql.ts";
 import * as items from "./items-sql.ts";
 import * as insights from "./insights-sql.ts";
 import * as scheduling from "./scheduling-sql.ts";
+import * as resultCache from "./result-cache-sql.ts";
 import { migrate } from "./migrate.ts";
 import * as tenants from "./tenants-sql.ts";
 import * as webhooks from "./webhooks-sql.ts";
@@ -79,6 +81,10 @@ export class PostgresStore implements Store {
 
   deleteExpiredFiles(nowMs: number, limit: number): Promise<string[]> {
     return files.deleteExpiredFiles(this.db, nowMs, limit);
+  }
+
+  purgeResultCache(keep: readonly CachedModel[], limit: number): Promise<number> {
+    return resultCache.purgeResultCache(this.db, keep, limit);
   }
 
   createBatch(batch: NewBatch): Promise<Batch> {

@@ -10,6 +10,7 @@ import type { Batch, ItemResult, LineError } from "../../core/types.ts";
 import type { BatchLeaseRequest, ClaimedBatch, FinalizeResult, FinalStatus, RetryFailedOptions, StartBatchParams } from "../store.ts";
 import { retryableFailureSql } from "../shared/retryable-failures.ts";
 import { pendArrangedItems } from "./arrangement-sql.ts";
+import { takeCachedResults } from "./result-cache-sql.ts";
 import { cancelUnstartedItems, getBatchRow } from "./batches-sql.ts";
 import { CountDeltas } from "./counters.ts";
 import type { SqliteDatabase } from "./database.ts";
@@ -78,6 +79,11 @@ export function startBatch(
       cancelUnstartedItems(db, batchId, params.nowMs, counts);
       counts.apply(db, params.nowMs);
     } else if (params.arrange) {
+      if (params.resultCache !== undefined && params.resultCache.length > 0) {
+        const counts = new CountDeltas();
+        takeCachedResults(db, row, params.resultCache, params.nowMs, counts);
+        counts.apply(db, params.nowMs);
+      }
       pendArrangedItems(db, batchId);
     } else {
       db.statement("UPDATE items SET status = 'pending' WHERE batch_id = ? AND status = 'staged'").run(batchId);

@@ -3,6 +3,7 @@ import type { ItemStatus } from "../../core/types.ts";
 import type { ClaimedItem, ClaimRequest, ItemCompletion, ItemPage, NewItem } from "../store.ts";
 import { copyToFollowers } from "./arrangement-sql.ts";
 import { CountDeltas } from "./counters.ts";
+import { cacheResult } from "./result-cache-sql.ts";
 import type { SqliteDatabase } from "./database.ts";
 import { CLAIMED_ITEM_COLUMNS, claimedItemDialect, ITEM_COLUMNS, resultParams, RESULT_ASSIGNMENTS, toClaimedItem, toItem, type ClaimedItemRow, type ItemRow } from "../shared/row-mappers.ts";
 import { batchNotFound } from "../shared/store-errors.ts";
@@ -181,16 +182,17 @@ export function completeItems(db: SqliteDatabase, completions: readonly ItemComp
   const complete = db.statement(
     `UPDATE items SET status = ?, ${RESULT_ASSIGNMENTS}, lease_owner = NULL, lease_expires_at_ms = NULL
      WHERE batch_id = ? AND idx = ? AND status = 'running' AND lease_owner = ? AND attempts = ?
-     RETURNING follower_count`,
+     RETURNING follower_count, request_hash`,
   );
   return db.immediate(() => {
     const counts = new CountDeltas();
     let applied = 0;
     for (const completion of completions) {
       const row = complete.get(completion.status, ...resultParams(completion.result), completion.batchId, completion.index, completion.owner, completion.attempt) as
-        | { follower_count: number }
+        | { follower_count: number; request_hash: string | null }
         | undefined;
       if (!row) continue;
+      if (completion.cacheResult === true && completion.status === "succeeded" && row.request_hash !== null) cacheResult(db, completion, row.request_hash, nowMs);
       applied += 1;
       counts.add(completion.batchId, completion.status, 1, completion.result.usage, completion.result.charge);
       // Only leaders have followers: everyone else costs no second statement.

@@ -8,6 +8,7 @@ import type { Batch, BatchStatus, FileRecord, Item, ItemResult, ItemStatus, Line
 import type {
   BatchLeaseRequest,
   BatchQuery,
+  CachedModel,
   ClaimedBatch,
   ClaimedItem,
   ClaimRequest,
@@ -32,6 +33,7 @@ import * as leases from "./item-leases-sql.ts";
 import * as items from "./items-sql.ts";
 import * as insights from "./insights-sql.ts";
 import * as scheduling from "./scheduling-sql.ts";
+import * as resultCache from "./result-cache-sql.ts";
 import { migrate } from "./migrate.ts";
 import * as tenants from "./tenants-sql.ts";
 import * as webhooks from "./webhooks-sql.ts";
@@ -74,6 +76,10 @@ export class SqliteStore implements Store {
 
   async deleteExpiredFiles(nowMs: number, limit: number): Promise<string[]> {
     return this.db.guard(() => files.deleteExpiredFiles(this.db, nowMs, limit));
+  }
+
+  async purgeResultCache(keep: readonly CachedModel[], limit: number): Promise<number> {
+    return this.db.guard(() => resultCache.purgeResultCache(this.db, keep, limit));
   }
 
   async createBatch(batch: NewBatch): Promise<Batch> {
