@@ -123,14 +123,15 @@ export interface StartBatchParams {
   errors: LineError[] | null;
   nowMs: number;
   /**
-   * True when Items were inserted with prefix keys or request hashes: their claim order and duplicate
-   * leaders are then worked out (see startBatch). Validation knows; an unkeyed Batch is spared the sort.
+   * True when Items were inserted with prefix keys, or with request hashes of which two may be equal: their
+   * claim order and duplicate leaders are then worked out (see startBatch). Validation knows; a Batch with
+   * neither is spared the sort (its claim order is its input order, and it has no followers).
    */
   arrange?: boolean;
   /**
    * The Models whose results are reused across Batches (`resultCache`), each with the oldest result it may
-   * still reuse. With `arrange`, staged Items of these Models whose request matches a cached result take a
-   * copy of it instead of running (see startBatch).
+   * still reuse. Staged Items of these Models whose request matches a cached result take a copy of it
+   * instead of running (see startBatch).
    */
   resultCache?: readonly CachedModel[];
 }
@@ -286,7 +287,7 @@ export interface Store extends WebhookOutbox, StoreInsights, CapacityLedger, Sch
    *   first (ties: the group whose first Item comes first); groups of one and Items without a key last, in
    *   input order, so a Batch of unrelated prompts keeps input order. The output is still written in
    *   input order (readItems).
-   * - result cache (`resultCache`): before that, staged Items of a listed Model whose tenant, dialect, kind
+   * - result cache (`resultCache`, with or without `arrange`): first, staged Items of a listed Model whose tenant, dialect, kind
    *   and request hash match a cached result no older than the Model's `notBeforeMs` are finished with a
    *   copy of it: succeeded, zero usage (they cost the engine nothing), counted as reused. Duplicates of
    *   each other all take the copy. A Batch whose every Item hit the cache is ready to finalize at once.

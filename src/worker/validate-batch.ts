@@ -25,6 +25,7 @@ import { isStorageFailure } from "../core/errors.ts";
 import type { ClaimedBatch, NewItem, Store } from "../store/store.ts";
 import { BatchLease, LeaseLostError } from "./batch-lease.ts";
 import { BatchCachedModels } from "./cached-models.ts";
+import { RepeatedHashes } from "./repeated-hashes.ts";
 import { referenceCheck, type MediaReferenceSettings } from "./media-reference-check.ts";
 import type { MediaFiles } from "../core/media.ts";
 import { FirstLineIndex } from "./first-line-index.ts";
@@ -65,7 +66,11 @@ export interface ValidationReport {
   /** Bad lines found in all (may exceed errors.length when capped). */
   errorCount: number;
   model: string | null;
-  /** Whether any Item got a prefix key or a request hash (then startBatch arranges the Batch). */
+  /**
+   * Whether startBatch must arrange the Batch: some Item got a prefix key, or two Items may be duplicates
+   * (the same request hash). A Batch of distinct requests without prefix keys keeps its input order and has
+   * no followers, which is what the plain start gives, at a third of the cost.
+   */
   keyed: boolean;
 }
 
@@ -96,7 +101,10 @@ export async function checkLines(
   const { batch, format, catalog, limits } = params;
   const keysOf = params.keys ? itemKeys(format, catalog, params.keys.order) : null;
   const checkReferences = params.media ? referenceCheck(params.media, catalog) : null;
+  /** Some Item has a prefix key: startBatch arranges the claim order. */
   let keyed = false;
+  /** Whether two Items may share a request hash: only then does startBatch look for duplicates. */
+  const requestHashes = new RepeatedHashes();
   const firstLineOfId = new FirstLineIndex();
   const errors: LineError[] = [];
   let errorCount = 0;
@@ -162,7 +170,8 @@ export async function checkLines(
 
   const addValid = (line: ParsedLine): Promise<void> | void => {
     const keys = keysOf?.(line) ?? NO_KEYS;
-    if (keys !== NO_KEYS && (keys.prefixKey !== null || keys.requestHash !== null)) keyed = true;
+    if (keys.prefixKey !== null) keyed = true;
+    if (keys.requestHash !== null) requestHashes.note(keys.requestHash);
     return addItem({ clientId: line.clientId, echo: line.echo, model: line.model, kind: line.kind, request: line.request, ...keys });
   };
 
@@ -199,7 +208,7 @@ export async function checkLines(
   if (errorCount > errors.length) {
     errors.push({ line: null, code: "too_many_errors", param: null, message: `${errorCount - errors.length} more bad lines were found and not listed.` });
   }
-  return { total, lines, errors, errorCount, model, keyed };
+  return { total, lines, errors, errorCount, model, keyed: keyed || requestHashes.any };
 }
 
 const NO_KEYS: ItemKeys = Object.freeze({ prefixKey: null, requestHash: null });

@@ -73,7 +73,17 @@ describe("item keys at validation", () => {
     expect(items.map((item) => item.prefixKey)).toEqual([null, null]);
     expect(items[0]?.requestHash).not.toBeNull();
     expect(items[1]?.requestHash).toBeNull();
-    expect(keyed).toBe(true);
+    // One hashed request cannot be a duplicate: nothing to arrange.
+    expect(keyed).toBe(false);
+  });
+
+  it("asks startBatch to arrange a batch without prefix keys only when two of its requests may be the same", async () => {
+    const distinct = await itemsOf([line("a", "essay 1", 0), line("b", "essay 2", 0), line("c", "essay 3", 0)], { order: "input" });
+    expect(distinct.items.every((item) => item.requestHash !== null)).toBe(true);
+    expect(distinct.keyed).toBe(false);
+    const repeated = await itemsOf([line("a", "essay 1", 0), line("b", "essay 2", 0), line("c", "essay 1", 0)], { order: "input" });
+    expect(repeated.items[2]?.requestHash).toBe(repeated.items[0]?.requestHash);
+    expect(repeated.keyed).toBe(true);
   });
 
   it("follows the model's reuseResults: always hashes sampled requests, never hashes none", async () => {

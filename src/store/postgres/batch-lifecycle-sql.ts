@@ -75,11 +75,10 @@ export async function startBatch(
     if (!row) return null;
     if (row.status === "cancelling") {
       await cancelUnstartedItems(client, batchId, params.nowMs);
-    } else if (params.arrange) {
-      if (params.resultCache !== undefined && params.resultCache.length > 0) await takeCachedResults(client, row, params.resultCache, params.nowMs);
-      await pendArrangedItems(client, batchId);
     } else {
-      await client.query("UPDATE items SET status = 'pending' WHERE batch_id = $1 AND status = 'staged'", [batchId]);
+      if (params.resultCache !== undefined && params.resultCache.length > 0) await takeCachedResults(client, row, params.resultCache, params.nowMs);
+      if (params.arrange) await pendArrangedItems(client, batchId);
+      else await client.query("UPDATE items SET status = 'pending' WHERE batch_id = $1 AND status = 'staged'", [batchId]);
     }
     const { rows } = await client.query<BatchRow>(
       `UPDATE batches SET

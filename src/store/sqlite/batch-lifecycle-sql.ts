@@ -78,15 +78,14 @@ export function startBatch(
       const counts = new CountDeltas();
       cancelUnstartedItems(db, batchId, params.nowMs, counts);
       counts.apply(db, params.nowMs);
-    } else if (params.arrange) {
+    } else {
       if (params.resultCache !== undefined && params.resultCache.length > 0) {
         const counts = new CountDeltas();
         takeCachedResults(db, row, params.resultCache, params.nowMs, counts);
         counts.apply(db, params.nowMs);
       }
-      pendArrangedItems(db, batchId);
-    } else {
-      db.statement("UPDATE items SET status = 'pending' WHERE batch_id = ? AND status = 'staged'").run(batchId);
+      if (params.arrange) pendArrangedItems(db, batchId);
+      else db.statement("UPDATE items SET status = 'pending' WHERE batch_id = ? AND status = 'staged'").run(batchId);
     }
     const updated = db
       .statement(
