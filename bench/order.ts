@@ -20,7 +20,7 @@
  * behaves with fewer cache slots than live prefixes: in input order every request evicts the prefix the
  * next one needs.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream, type FaultRule } from "../test/helpers/fake-openai-upstream.ts";
 import { chatLine, interleavedPrefixFile } from "../test/helpers/batch-files.ts";
@@ -101,6 +101,7 @@ async function runOnce(upstreamUrl: string, file: string, count: number, config:
     return { rate, cpuMsPerItem: before === null || after === null ? null : (after - before) / count };
   } finally {
     await spool.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -242,6 +243,7 @@ async function benchResubmit(upstream: FakeOpenAIUpstream): Promise<void> {
     row("Items/s ratio re-submission/first", ratio(run2.rate, run1.rate));
   } finally {
     await spool.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
