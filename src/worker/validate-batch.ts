@@ -67,9 +67,9 @@ export interface ValidationReport {
   errorCount: number;
   model: string | null;
   /**
-   * Whether startBatch must arrange the Batch: some Item got a prefix key, or two Items may be duplicates
-   * (the same request hash). A Batch of distinct requests without prefix keys keeps its input order and has
-   * no followers, which is what the plain start gives, at a third of the cost.
+   * Whether startBatch must arrange the Batch: its Items do not all share one prefix key (or all have none),
+   * or two Items may be duplicates (the same request hash). Otherwise the arrangement would keep the input
+   * order and make no followers, which is what the plain start gives, at a third of the cost.
    */
   keyed: boolean;
 }
@@ -101,8 +101,9 @@ export async function checkLines(
   const { batch, format, catalog, limits } = params;
   const keysOf = params.keys ? itemKeys(format, catalog, params.keys.order) : null;
   const checkReferences = params.media ? referenceCheck(params.media, catalog) : null;
-  /** Some Item has a prefix key: startBatch arranges the claim order. */
+  /** Items have different prefix keys (or some have none): startBatch arranges the claim order. */
   let keyed = false;
+  let firstPrefixKey: string | null | undefined;
   /** Whether two Items may share a request hash: only then does startBatch look for duplicates. */
   const requestHashes = new RepeatedHashes();
   const firstLineOfId = new FirstLineIndex();
@@ -170,7 +171,9 @@ export async function checkLines(
 
   const addValid = (line: ParsedLine): Promise<void> | void => {
     const keys = keysOf?.(line) ?? NO_KEYS;
-    if (keys.prefixKey !== null) keyed = true;
+    // One prefix group holding every Item is claimed in input order anyway: only a second key reorders.
+    if (firstPrefixKey === undefined) firstPrefixKey = keys.prefixKey;
+    else if (keys.prefixKey !== firstPrefixKey) keyed = true;
     if (keys.requestHash !== null) requestHashes.note(keys.requestHash);
     return addItem({ clientId: line.clientId, echo: line.echo, model: line.model, kind: line.kind, request: line.request, ...keys });
   };

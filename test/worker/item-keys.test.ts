@@ -68,6 +68,19 @@ describe("item keys at validation", () => {
     expect(a?.prefixKey).not.toBeNull();
   });
 
+  it("asks startBatch to arrange by prefix only when the Items' prefix keys differ", async () => {
+    const oneGroup = await itemsOf([line("a", "essay 1", 0.7), line("b", "essay 2", 0.7), line("c", "essay 3", 0.7)], { order: "prefix" });
+    expect(new Set(oneGroup.items.map((item) => item.prefixKey)).size).toBe(1);
+    expect(oneGroup.keyed).toBe(false);
+    const other = chatLine("c", "essay 3", "gpt-test", { messages: [{ role: "system", content: "You summarise essays. ".repeat(20) }, { role: "user", content: "essay 3" }], temperature: 0.7 });
+    const twoGroups = await itemsOf([line("a", "essay 1", 0.7), line("b", "essay 2", 0.7), other], { order: "prefix" });
+    expect(twoGroups.keyed).toBe(true);
+    // A keyed Item among unkeyed ones moves ahead of them: that is an arrangement too.
+    const mixed = await itemsOf([chatLine("a", "short 1", "gpt-test", { temperature: 0.7 }), line("b", "essay 2", 0.7)], { order: "prefix" });
+    expect(mixed.items.map((item) => item.prefixKey === null)).toEqual([true, false]);
+    expect(mixed.keyed).toBe(true);
+  });
+
   it("gives no prefix keys under dispatchOrder input, but still hashes for reuse", async () => {
     const { items, keyed } = await itemsOf([line("a", "essay 1", 0), line("b", "essay 1", 0.7)], { order: "input" });
     expect(items.map((item) => item.prefixKey)).toEqual([null, null]);
