@@ -103,7 +103,13 @@ export async function benchPacking(): Promise<void> {
   );
   const packed = { label: "packed (embeddingPack default)", model: "embed-packed" };
   const unpacked = { label: "one call per Item (maxItems: 1)", model: "embed-unpacked" };
+  // SPOOL_BENCH_PACKING=llama (or =upstream) runs one half only, while iterating on it.
+  const only = process.env.SPOOL_BENCH_PACKING;
+  if (only !== "llama") await benchPackingUpstream(packed, unpacked);
+  if (only !== "upstream") await benchPackingLlama(packed, unpacked);
+}
 
+async function benchPackingUpstream(packed: Setting, unpacked: Setting): Promise<void> {
   const upstream = await startUpstream(0);
   const httpDir = mkdtempSync(workPath("packing-http-"));
   try {
@@ -118,7 +124,9 @@ export async function benchPacking(): Promise<void> {
     await upstream.stop();
     rmSync(httpDir, { recursive: true, force: true });
   }
+}
 
+async function benchPackingLlama(packed: Setting, unpacked: Setting): Promise<void> {
   const tiny = await generateTestModel({ path: path.join(WORK_DIR, "models", "spool-tiny.gguf"), size: "tiny", seed: 1 });
   const llamaDir = mkdtempSync(workPath("packing-llama-"));
   try {
