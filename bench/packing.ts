@@ -13,7 +13,7 @@ import path from "node:path";
 import OpenAI from "openai";
 import { generateTestModel } from "../src/demo-model/generate-test-model.ts";
 import { writeBenchConfig } from "./end-to-end.ts";
-import { ratio, row, timed, workPath, WORK_DIR } from "./lib.ts";
+import { loadNote, ratio, row, timed, workPath, WORK_DIR } from "./lib.ts";
 import { startSpool, startUpstream } from "./processes.ts";
 
 const ITEMS = 20_000;
@@ -127,6 +127,8 @@ async function benchPackingUpstream(packed: Setting, unpacked: Setting): Promise
 }
 
 async function benchPackingLlama(packed: Setting, unpacked: Setting): Promise<void> {
+  // The decode thread is the bottleneck here (decision 0026): other load on the machine moves both rows.
+  console.log(`  llama-cpp half: ${loadNote()}`);
   const tiny = await generateTestModel({ path: path.join(WORK_DIR, "models", "spool-tiny.gguf"), size: "tiny", seed: 1 });
   const llamaDir = mkdtempSync(workPath("packing-llama-"));
   try {
