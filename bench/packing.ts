@@ -13,7 +13,7 @@ import path from "node:path";
 import OpenAI from "openai";
 import { generateTestModel } from "../src/demo-model/generate-test-model.ts";
 import { writeBenchConfig } from "./end-to-end.ts";
-import { ratio, row, timed, workPath, WORK_DIR } from "./lib.ts";
+import { loadNote, ratio, row, timed, workPath, WORK_DIR } from "./lib.ts";
 import { startSpool, startUpstream } from "./processes.ts";
 
 const ITEMS = 20_000;
@@ -103,7 +103,13 @@ export async function benchPacking(): Promise<void> {
   );
   const packed = { label: "packed (embeddingPack default)", model: "embed-packed" };
   const unpacked = { label: "one call per Item (maxItems: 1)", model: "embed-unpacked" };
+  // SPOOL_BENCH_PACKING=llama (or =upstream) runs one half only, while iterating on it.
+  const only = process.env.SPOOL_BENCH_PACKING;
+  if (only !== "llama") await benchPackingUpstream(packed, unpacked);
+  if (only !== "upstream") await benchPackingLlama(packed, unpacked);
+}
 
+async function benchPackingUpstream(packed: Setting, unpacked: Setting): Promise<void> {
   const upstream = await startUpstream(0);
   const httpDir = mkdtempSync(workPath("packing-http-"));
   try {
@@ -118,7 +124,11 @@ export async function benchPacking(): Promise<void> {
     await upstream.stop();
     rmSync(httpDir, { recursive: true, force: true });
   }
+}
 
+async function benchPackingLlama(packed: Setting, unpacked: Setting): Promise<void> {
+  // The decode thread is the bottleneck here (decision 0026): other load on the machine moves both rows.
+  console.log(`  llama-cpp half: ${loadNote()}`);
   const tiny = await generateTestModel({ path: path.join(WORK_DIR, "models", "spool-tiny.gguf"), size: "tiny", seed: 1 });
   const llamaDir = mkdtempSync(workPath("packing-llama-"));
   try {

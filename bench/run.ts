@@ -8,6 +8,7 @@ import { benchCapacity } from "./capacity.ts";
 import { benchChaos } from "./chaos.ts";
 import { benchDashboard } from "./dashboard.ts";
 import { benchMetrics } from "./metrics.ts";
+import { benchEmbedDecode } from "./embed-decode.ts";
 import { benchEndToEnd } from "./end-to-end.ts";
 import { benchLlama } from "./llama.ts";
 import { benchManyBatches } from "./many-batches.ts";
@@ -33,6 +34,7 @@ const sections: Record<string, () => Promise<void>> = {
   llama: () => benchLlama(),
   "scale-out": () => benchScaleOut(),
   packing: () => benchPacking(),
+  "embed-decode": () => benchEmbedDecode(),
   prefix: () => benchPrefix(),
   order: () => benchOrder(),
   dashboard: () => benchDashboard(),

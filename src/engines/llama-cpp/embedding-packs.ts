@@ -3,7 +3,8 @@
  * (node-llama-cpp reads the pooled embedding of its one sequence only), so a pack is the same loop as a
  * multi-input request, minus everything per request around it (a Dispatcher slot, a claim's share, a
  * result write): that is what packing saves here. Each member runs exactly as it would alone, so its
- * vector, usage and errors are its own.
+ * vector, usage and errors are its own. A decode shared by several inputs (one sequence each) was measured
+ * and costs what the inputs cost apart, since attention runs per sequence: decision 0026.
  */
 import type { LlamaCppModelConfig } from "../../config/config.ts";
 import { EngineError, type EnginePack, type EngineReply, type PackCandidate, type PackKey } from "../../core/engine.ts";
