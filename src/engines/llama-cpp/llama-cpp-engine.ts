@@ -388,8 +388,9 @@ export class LlamaCppEngine implements Engine {
       // Tokenized once here rather than by both calls below (what the embedding context would do with text).
       const tokens = typeof input === "string" ? loaded.model.tokenize(input, false) : (input as Token[]);
       const length = context.calculateInputLength(tokens);
-      if (length > loaded.contextSize) {
-        throw invalidRequestError(`Invalid value for '${param}': ${length} tokens is longer than the model's context of ${loaded.contextSize} tokens.`, param);
+      // node-llama-cpp's embedding context needs one position to spare: an input of exactly the context size fails inside it.
+      if (length >= loaded.contextSize) {
+        throw invalidRequestError(`Invalid value for '${param}': ${length} tokens is longer than the model's context of ${loaded.contextSize} tokens allows (at most ${loaded.contextSize - 1}).`, param);
       }
       const vector = (await context.getEmbeddingFor(tokens)).vector;
       promptTokens += length;

@@ -204,6 +204,19 @@ describe("LlamaCppEngine completion and embedding", () => {
     short.forEach((value, index) => expect(bytes.readFloatLE(index * 4)).toBeCloseTo(value, 6));
   });
 
+  it("answers 400 for an input of the context's size or more, and embeds one a token shorter", async () => {
+    const tooLong = await failureOf(run("embedding", { input: Array(100_000).fill(5) }));
+    const contextSize = Number(/context of (\d+) tokens/.exec(tooLong.message)?.[1]);
+    expect(contextSize).toBeGreaterThan(8);
+    // What the engine adds around the tokens given (a beginning and/or end token), to land exactly on the size.
+    const added = ((await run("embedding", { input: [5, 5, 5] })).body as { usage: { prompt_tokens: number } }).usage.prompt_tokens - 3;
+    const exact = await failureOf(run("embedding", { input: Array(contextSize - added).fill(5) }));
+    expect(exact).toMatchObject({ statusCode: 400, retryable: false });
+    expect(exact.body).toMatchObject({ error: { type: "invalid_request_error", param: "input" } });
+    const fits = (await run("embedding", { input: Array(contextSize - added - 1).fill(5) })).body as { usage: { prompt_tokens: number } };
+    expect(fits.usage.prompt_tokens).toBe(contextSize - 1);
+  });
+
   it("rejects dimensions larger than the model's as a non-retryable 400", async () => {
     const error = await failureOf(run("embedding", { input: "x", dimensions: 65 }));
     expect(error).toMatchObject({ kind: "unsupported", statusCode: 400, retryable: false });
