@@ -58,7 +58,8 @@ import { backendsOf } from "../config/backends.ts";
 import { EngineError, type Engine, type EngineReply, type EngineStream } from "../core/engine.ts";
 import { heldStream } from "./held-stream.ts";
 import { attemptError, callerAbortedError, cancelledError, closedError, once, type Hold, type RunOptions } from "./run-options.ts";
-import { BATCH, BATCH_RETRY, backendLanes, Lane, settle, SYNC, SYNC_RETRY, type BackendLane, type Waiter } from "./lane.ts";
+import { definedOnly } from "../config/defined-only.ts";
+import { BATCH, BATCH_RETRY, backendLanes, Lane, settle, SYNC, SYNC_FIRST_DEFAULTS, SYNC_RETRY, type BackendLane, type Waiter } from "./lane.ts";
 import { isBackendFault } from "./circuit-breaker.ts";
 import { abortableSleep, afterSleep, sleepWithTimer, unlimitedListeners, type Sleep } from "./sleeps.ts";
 import { dispatchPacked, runEnginePack, type PackOutcome, type PlannedPack } from "./embedding-packs.ts";
@@ -190,7 +191,7 @@ export class ModelDispatcher implements Dispatcher {
       const backend = granted instanceof Promise ? await granted : granted;
       // Granted in the same tick the Batch was cancelled: the waiter was no longer in a queue to reject.
       if (batchId !== undefined && this.cancelledBatches.has(batchId)) {
-        this.release(lane, backend);
+        this.release(lane, backend, sync);
         throw cancelledError(batchId, false);
       }
       let failure: unknown;
@@ -201,7 +202,7 @@ export class ModelDispatcher implements Dispatcher {
           held = true;
           return hold(value, abort, attemptSignal, () => {
             end();
-            this.release(lane, backend);
+            this.release(lane, backend, sync);
           });
         });
       try {
@@ -209,7 +210,7 @@ export class ModelDispatcher implements Dispatcher {
       } catch (error) {
         failure = error;
       } finally {
-        if (!held) this.release(lane, backend);
+        if (!held) this.release(lane, backend, sync);
       }
       // Not an EngineError: a bug in spool or an engine, not a failed request; retrying will not help.
       if (!(failure instanceof EngineError)) throw failure;
@@ -319,7 +320,8 @@ export class ModelDispatcher implements Dispatcher {
         return this.options.engineFor(backend);
       };
       const abortReason = (reason: unknown): EngineError => callerAbortedError(model.name, reason);
-      lane = new Lane(model.name, backendLanes(model, { engineFor, ceiling: (backend) => this.ceilingOf(backend), now: () => this.clock.now(), abortReason }));
+      const syncFirst = { ...SYNC_FIRST_DEFAULTS, ...definedOnly(model.syncFirst ?? {}) };
+      lane = new Lane(model.name, backendLanes(model, { engineFor, ceiling: (backend) => this.ceilingOf(backend), now: () => this.clock.now(), abortReason }), syncFirst);
       lane.planAllowances(this.clock.now());
       this.lanes.set(model.name, lane);
     } else {
@@ -344,10 +346,12 @@ export class ModelDispatcher implements Dispatcher {
 
   /** The backend when a slot was taken at once (the common case: no promise), else resolves with it once granted. */
   private acquire(lane: Lane, rank: number, signal: AbortSignal | undefined, batchId: string | undefined, avoid: BackendLane | null): BackendLane | Promise<BackendLane> {
+    const nowMs = this.clock.now();
+    lane.arrived(rank, nowMs);
     if (lane.queued === 0) {
-      lane.planIfStale(this.clock.now());
-      const backend = lane.pick(rank, avoid, this.clock.now());
-      if (backend !== null) return this.started(backend);
+      lane.planIfStale(nowMs);
+      const backend = lane.pick(rank, avoid, nowMs);
+      if (backend !== null) return this.started(lane, backend, rank);
     }
     if (lane.backends.every((backend) => backend.ceiling === 0)) this.options.onStarved?.(lane.name);
     return new Promise<BackendLane>((grant, reject) => {
@@ -366,31 +370,47 @@ export class ModelDispatcher implements Dispatcher {
     });
   }
 
-  private started(backend: BackendLane): BackendLane {
+  private started(lane: Lane, backend: BackendLane, rank: number): BackendLane {
     backend.start();
+    lane.started(rank);
     return backend;
   }
 
-  private release(lane: Lane, backend: BackendLane): void {
+  private release(lane: Lane, backend: BackendLane, sync: boolean): void {
     backend.running -= 1;
+    lane.ended(sync, this.clock.now());
     if (lane.queued > 0) this.pump(lane);
   }
 
   /**
    * Hands free slots to waiters, best rank first (Lane.nextGrant). Waiters held only by a dearer backend's
-   * spill rate get a wake-up for when it allows the next start (otherwise an idle lane would wait for a
-   * release that never comes).
+   * spill rate, or by the yield to sync requests, get a wake-up for when it allows the next start (otherwise
+   * an idle lane would wait for a release that never comes, or that comes only after a long generation).
    */
   private pump(lane: Lane): void {
     lane.planIfStale(this.clock.now());
     const nowMs = this.clock.now();
-    for (let next = lane.nextGrant(nowMs); next !== null; next = lane.nextGrant(nowMs)) next.waiter.grant(this.started(next.backend));
-    if (lane.queued === 0 || lane.wakeScheduled) return;
+    for (let next = lane.nextGrant(nowMs); next !== null; next = lane.nextGrant(nowMs)) next.waiter.grant(this.started(lane, next.backend, next.rank));
+    if (lane.queued === 0) return;
+    this.wakeAfterYield(lane, nowMs);
+    if (lane.wakeScheduled) return;
     const ms = lane.msUntilSpill(nowMs);
     if (ms === null) return;
     lane.wakeScheduled = true;
     afterSleep(this.sleep, ms, this.closing.signal, () => {
       lane.wakeScheduled = false;
+      this.pump(lane);
+    });
+  }
+
+  /** Pumps the lane again when the yield to sync requests ends, if Batch requests wait on it alone. */
+  private wakeAfterYield(lane: Lane, nowMs: number): void {
+    if (lane.yieldWakeScheduled) return;
+    const ms = lane.msUntilYieldEnds(nowMs);
+    if (ms === null) return;
+    lane.yieldWakeScheduled = true;
+    afterSleep(this.sleep, ms, this.closing.signal, () => {
+      lane.yieldWakeScheduled = false;
       this.pump(lane);
     });
   }
