@@ -193,15 +193,13 @@ export class Lane {
   demand = 0;
   /** Clock time the allowances were last planned. */
   plannedAtMs = -Infinity;
-  /** A pump is due when a spill rate allows the next start (ModelDispatcher.pump). */
-  wakeScheduled = false;
+  /** Pumps due later (ModelDispatcher.pump): when a spill rate allows the next start, when the yield ends. */
+  readonly wakes = new Set<"spill" | "yield">();
   /** Slots held by sync requests and by Batch requests, across backends. */
   syncRunning = 0;
   batchRunning = 0;
   /** Clock time until which Batch requests yield to sync ones (the last sync arrival or end + quietMs). */
   yieldUntilMs = -Infinity;
-  /** A pump is due when the yield ends (ModelDispatcher.pump). */
-  yieldWakeScheduled = false;
 
   constructor(
     readonly name: string,
@@ -215,14 +213,16 @@ export class Lane {
     if (isSyncRank(rank)) this.yieldUntilMs = Math.max(this.yieldUntilMs, nowMs + this.syncFirst.quietMs);
   }
 
-  /** A request of queue `rank` was granted a slot. */
-  started(rank: number): void {
+  /** A request of queue `rank` was granted a slot of `backend`. */
+  started(backend: BackendLane, rank: number): void {
+    backend.start();
     if (isSyncRank(rank)) this.syncRunning += 1;
     else this.batchRunning += 1;
   }
 
-  /** A request gave its slot back. */
-  ended(sync: boolean, nowMs: number): void {
+  /** A request gave its slot of `backend` back. */
+  ended(backend: BackendLane, sync: boolean, nowMs: number): void {
+    backend.running -= 1;
     if (!sync) {
       this.batchRunning -= 1;
       return;
