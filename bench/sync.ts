@@ -8,10 +8,9 @@
  * baseline (a neighbour's CPU spike on the shared machine must not make the goal easier). About a minute.
  */
 import { createReadStream, mkdtempSync, rmSync } from "node:fs";
-import path from "node:path";
 import OpenAI from "openai";
 import { Pool } from "undici";
-import { benchChatLine, ensureChatFile, loadNote, quantile, ratio, row, verdict, workPath, WORK_DIR } from "./lib.ts";
+import { benchChatLine, ensureChatFile, loadNote, quantile, ratio, row, verdict, workPath } from "./lib.ts";
 import { cpuMsOf, startSpool, startUpstream, type Peer } from "./processes.ts";
 import { writeBenchConfig } from "./end-to-end.ts";
 
@@ -158,7 +157,7 @@ async function pollUntil(client: OpenAI, batchId: string, done: (batch: OpenAI.B
 export async function benchSync(): Promise<void> {
   console.log(`\nSync passthrough: chat and embeddings via spool vs straight to the same instant upstream (${loadNote()})`);
   const upstream = await startUpstream(0);
-  const dir = mkdtempSync(path.join(WORK_DIR, "sync-"));
+  const dir = mkdtempSync(workPath("sync-"));
   try {
     const spool = await startSpool("serve", writeBenchConfig(dir, { models: [{ name: MODEL, engine: "openai", baseUrl: upstream.url, concurrency: CONCURRENCY }] }));
     try {

@@ -86,6 +86,18 @@ const modelBase = {
    */
   resultCache: z.union([z.boolean(), z.strictObject({ maxAgeHours: z.number().positive() })]).optional(),
   /**
+   * Sync requests first (issue 11): while sync requests of this Model run, or arrived within `quietMs`
+   * (default 1000), its Batch requests hold at most `batchShare` (default 0.25, at least one request) of its
+   * concurrency, so a sync request does not queue behind a full load of Batch requests at the upstream.
+   * `batchShare: 1` turns it off. Decision 0025.
+   */
+  syncFirst: z
+    .strictObject({
+      batchShare: z.number().gt(0).max(1).optional(),
+      quietMs: z.number().int().min(0).optional(),
+    })
+    .optional(),
+  /**
    * When Batch traffic may run (issue 12): outside `batchHours` Batch Items wait, unless waiting would make
    * their Batch miss its deadline. Sync requests are never held. E.g. `16:30-00:30 UTC`.
    */

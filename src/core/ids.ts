@@ -3,11 +3,28 @@ import { randomBytes } from "node:crypto";
 const ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz";
 
 /**
+ * Cryptographic random bytes drawn from a 4 KiB pool (as crypto.randomUUID does): one system call per ~200
+ * tokens instead of one per token, which a request id for every sync request made 1.5 % of spool's CPU.
+ */
+const POOL_BYTES = 4_096;
+let pool = Buffer.alloc(0);
+let poolUsed = 0;
+
+function pooledRandomBytes(length: number): Buffer {
+  if (poolUsed + length > pool.length) {
+    pool = randomBytes(Math.max(POOL_BYTES, length));
+    poolUsed = 0;
+  }
+  poolUsed += length;
+  return pool.subarray(poolUsed - length, poolUsed);
+}
+
+/**
  * Random lower-case base-36 token. Lower-case alphanumerics because Gemini file and batch names must match
  * `[a-z0-9-]` and the openai SDK leaves them unencoded; 24 chars ≈ 124 bits.
  */
 export function randomToken(length = 24): string {
-  const bytes = randomBytes(length);
+  const bytes = pooledRandomBytes(length);
   let out = "";
   for (const byte of bytes) out += ALPHABET[byte % 36];
   return out;

@@ -36,6 +36,14 @@ export function parseJsonKeepingText(text: string): unknown {
   return value;
 }
 
+/**
+ * Remembers `text` as what `value` (just parsed from it by another parser) was written as: the JSON body of a
+ * sync request, sent to an upstream as the client's own bytes when nothing in it changes (decision 0025).
+ */
+export function keepJsonText(value: unknown, text: string): void {
+  if (typeof value === "object" && value !== null) sourceTexts.set(value, text);
+}
+
 /** `value` as JSON text: the text it was parsed from (parseJsonKeepingText), else JSON.stringify. */
 export function jsonTextOf(value: unknown): string {
   if (typeof value === "object" && value !== null) {

@@ -4,6 +4,13 @@
  * Retry-After, deadlines and, when the Model has several, circuit breaker. A Model without `backends` has
  * one. Requests wait per Model and take a backend only when granted a slot (late binding), so a queued
  * request goes to whichever backend frees a slot first that it may use. State only; the Dispatcher drives it.
+ *
+ * Sync first (decision 0025): overtaking queued Batch requests is not enough for a person waiting, because
+ * the slots are already full of Batch requests and the upstream serves what it holds first. A sync request
+ * arriving behind 64 Batch requests at an upstream doing 8,000 a second waits their 8 ms there (measured:
+ * its round trip was the Batch requests' round trip, its slot wait under 1 ms). So while sync requests run
+ * or arrived within `quietMs`, Batch requests may hold only `batchShare` of the lane's slots (at least one,
+ * so a Batch never stops); the rest wait queued, leased, until the sync traffic has been quiet that long.
  */
 import type { ModelConfig } from "../config/config.ts";
 import { backendsOf } from "../config/backends.ts";
@@ -15,6 +22,10 @@ import { BREAKER_DEFAULTS, breakerOutcome, CircuitBreaker } from "./circuit-brea
 import { Fifo } from "./fifo.ts";
 import { SharedDeadlines } from "./shared-deadlines.ts";
 
+/** What Batch requests may hold while sync requests are about (ModelConfig `syncFirst`). */
+export const SYNC_FIRST_DEFAULTS = { batchShare: 0.25, quietMs: 1_000 };
+export type SyncFirst = typeof SYNC_FIRST_DEFAULTS;
+
 /** Re-plan backend allowances at most this often (clock ms) while requests flow. */
 const PLAN_EVERY_MS = 200;
 
@@ -23,6 +34,8 @@ export const SYNC_RETRY = 0;
 export const SYNC = 1;
 export const BATCH_RETRY = 2;
 export const BATCH = 3;
+
+export const isSyncRank = (rank: number): boolean => rank === SYNC || rank === SYNC_RETRY;
 
 export interface Waiter {
   grant: (backend: BackendLane) => void;
@@ -180,14 +193,67 @@ export class Lane {
   demand = 0;
   /** Clock time the allowances were last planned. */
   plannedAtMs = -Infinity;
-  /** A pump is due when a spill rate allows the next start (ModelDispatcher.pump). */
-  wakeScheduled = false;
+  /** Pumps due later (ModelDispatcher.pump): when a spill rate allows the next start, when the yield ends. */
+  readonly wakes = new Set<"spill" | "yield">();
+  /** Slots held by sync requests and by Batch requests, across backends. */
+  syncRunning = 0;
+  batchRunning = 0;
+  /** Clock time until which Batch requests yield to sync ones (the last sync arrival or end + quietMs). */
+  yieldUntilMs = -Infinity;
 
   constructor(
     readonly name: string,
     /** Cheapest first (`priceRank`); one for a Model without `backends`. */
     readonly backends: readonly BackendLane[],
+    readonly syncFirst: SyncFirst = SYNC_FIRST_DEFAULTS,
   ) {}
+
+  /** A request of queue `rank` asks for a slot: a sync one makes Batch requests yield from now on. */
+  arrived(rank: number, nowMs: number): void {
+    if (isSyncRank(rank)) this.yieldUntilMs = Math.max(this.yieldUntilMs, nowMs + this.syncFirst.quietMs);
+  }
+
+  /** A request of queue `rank` was granted a slot of `backend`. */
+  started(backend: BackendLane, rank: number): void {
+    backend.start();
+    if (isSyncRank(rank)) this.syncRunning += 1;
+    else this.batchRunning += 1;
+  }
+
+  /** A request gave its slot of `backend` back. */
+  ended(backend: BackendLane, sync: boolean, nowMs: number): void {
+    backend.running -= 1;
+    if (!sync) {
+      this.batchRunning -= 1;
+      return;
+    }
+    this.syncRunning -= 1;
+    this.yieldUntilMs = Math.max(this.yieldUntilMs, nowMs + this.syncFirst.quietMs);
+  }
+
+  /** Whether Batch requests yield now: sync requests run, or one arrived or ended within `quietMs`. */
+  yielding(nowMs: number): boolean {
+    return this.syncRunning > 0 || nowMs < this.yieldUntilMs;
+  }
+
+  /** Slots Batch requests may hold while yielding: their share of the lane's limit, at least one. */
+  get yieldedBatchSlots(): number {
+    return Math.max(1, Math.floor(this.concurrency * this.syncFirst.batchShare));
+  }
+
+  /** Whether a Batch request may take a slot now, as far as sync requests are concerned. */
+  batchMayStart(nowMs: number): boolean {
+    return this.batchRunning < this.yieldedBatchSlots || !this.yielding(nowMs);
+  }
+
+  /**
+   * Ms until the yield ends and Batch requests held only by it may start; null when none is held by it, or
+   * when a running sync request will end it (its release pumps the lane).
+   */
+  msUntilYieldEnds(nowMs: number): number | null {
+    if (this.syncRunning > 0 || nowMs >= this.yieldUntilMs || this.batchRunning < this.yieldedBatchSlots) return null;
+    return this.yieldUntilMs - nowMs;
+  }
 
   get running(): number {
     return this.backends.reduce((sum, backend) => sum + backend.running, 0);
@@ -203,7 +269,9 @@ export class Lane {
    * backend's allowance; sync requests and failovers may use any backend's whole limit.
    */
   pick(rank: number, avoid: BackendLane | null, nowMs: number): BackendLane | null {
-    const full = rank === SYNC || rank === SYNC_RETRY || avoid !== null;
+    const sync = isSyncRank(rank);
+    if (!sync && !this.batchMayStart(nowMs)) return null;
+    const full = sync || avoid !== null;
     const skip = avoid !== null && this.backends.some((backend) => backend !== avoid && (backend.breaker?.state ?? "closed") !== "open") ? avoid : null;
     for (const backend of this.backends) {
       if (backend === skip || !backend.canTake(full, nowMs)) continue;
@@ -226,10 +294,10 @@ export class Lane {
   /**
    * The next waiter to grant and the backend it takes, taken off its queue and settled; null when none can
    * go now. The oldest waiter of each rank, best rank first, takes the cheapest backend it may use; one
-   * that may use none (a Batch request while only dearer backends beyond their allowance have room) leaves
-   * the slot to the next rank.
+   * that may use none (a Batch request while only dearer backends beyond their allowance have room, or
+   * while Batch requests yield to sync ones) leaves the slot to the next rank.
    */
-  nextGrant(nowMs: number): { waiter: Waiter; backend: BackendLane } | null {
+  nextGrant(nowMs: number): { waiter: Waiter; backend: BackendLane; rank: number } | null {
     if (this.queued === 0) return null;
     for (const [rank, queue] of this.queues.entries()) {
       let waiter = queue.peek();
@@ -243,7 +311,7 @@ export class Lane {
       queue.shift();
       settle(waiter);
       this.queued -= 1;
-      return { waiter, backend };
+      return { waiter, backend, rank };
     }
     return null;
   }

@@ -4,9 +4,9 @@
  * One lane per Model. A lane runs at most its limit of attempts at once: `model.concurrency` (or this
  * process's share of it, `ceiling`) as a ceiling, and below it a limit learned from the upstream's answers
  * (AIMD, src/dispatch/adaptive-limit.ts; `adaptive: false` fixes it at the ceiling). Requests beyond that wait
- * in four FIFO queues taken in this order: sync retries, sync, batch retries, batch. Sync requests (the
- * API's synchronous endpoints, a person waiting) overtake queued Batch Items; a request coming back for a
- * retry goes ahead of fresh requests of its priority, since it has already waited once.
+ * in four FIFO queues taken in this order: sync retries, sync, batch retries, batch. Sync requests (a person
+ * waiting) overtake queued Batch Items, and while they come Batch Items keep to a share of the slots (lane.ts,
+ * decision 0025); a request back for a retry goes ahead of fresh ones of its priority (it waited once).
  *
  * Retries: an EngineError with `retryable` is tried again up to `model.maxRetries` times, after
  * `retryDelayMs` (capped exponential backoff with full jitter, or the server's Retry-After within a cap;
@@ -57,8 +57,9 @@ import { RETRY_DEFAULTS, retryDelayMs } from "../core/retry-policy.ts";
 import { backendsOf } from "../config/backends.ts";
 import { EngineError, type Engine, type EngineReply, type EngineStream } from "../core/engine.ts";
 import { heldStream } from "./held-stream.ts";
-import { attemptError, callerAbortedError, cancelledError, closedError, once, type Hold, type RunOptions } from "./run-options.ts";
-import { BATCH, BATCH_RETRY, backendLanes, Lane, settle, SYNC, SYNC_RETRY, type BackendLane, type Waiter } from "./lane.ts";
+import { attemptError, callerAbortedError, cancelledError, closedError, marked, once, servedBy, type Hold, type RunOptions } from "./run-options.ts";
+import { definedOnly } from "../config/defined-only.ts";
+import { BATCH, BATCH_RETRY, backendLanes, Lane, settle, SYNC, SYNC_FIRST_DEFAULTS, SYNC_RETRY, type BackendLane, type Waiter } from "./lane.ts";
 import { isBackendFault } from "./circuit-breaker.ts";
 import { abortableSleep, afterSleep, sleepWithTimer, unlimitedListeners, type Sleep } from "./sleeps.ts";
 import { dispatchPacked, runEnginePack, type PackOutcome, type PlannedPack } from "./embedding-packs.ts";
@@ -190,7 +191,7 @@ export class ModelDispatcher implements Dispatcher {
       const backend = granted instanceof Promise ? await granted : granted;
       // Granted in the same tick the Batch was cancelled: the waiter was no longer in a queue to reject.
       if (batchId !== undefined && this.cancelledBatches.has(batchId)) {
-        this.release(lane, backend);
+        this.release(lane, backend, sync);
         throw cancelledError(batchId, false);
       }
       let failure: unknown;
@@ -201,7 +202,7 @@ export class ModelDispatcher implements Dispatcher {
           held = true;
           return hold(value, abort, attemptSignal, () => {
             end();
-            this.release(lane, backend);
+            this.release(lane, backend, sync);
           });
         });
       try {
@@ -209,7 +210,7 @@ export class ModelDispatcher implements Dispatcher {
       } catch (error) {
         failure = error;
       } finally {
-        if (!held) this.release(lane, backend);
+        if (!held) this.release(lane, backend, sync);
       }
       // Not an EngineError: a bug in spool or an engine, not a failed request; retrying will not help.
       if (!(failure instanceof EngineError)) throw failure;
@@ -319,7 +320,8 @@ export class ModelDispatcher implements Dispatcher {
         return this.options.engineFor(backend);
       };
       const abortReason = (reason: unknown): EngineError => callerAbortedError(model.name, reason);
-      lane = new Lane(model.name, backendLanes(model, { engineFor, ceiling: (backend) => this.ceilingOf(backend), now: () => this.clock.now(), abortReason }));
+      const syncFirst = { ...SYNC_FIRST_DEFAULTS, ...definedOnly(model.syncFirst ?? {}) };
+      lane = new Lane(model.name, backendLanes(model, { engineFor, ceiling: (backend) => this.ceilingOf(backend), now: () => this.clock.now(), abortReason }), syncFirst);
       lane.planAllowances(this.clock.now());
       this.lanes.set(model.name, lane);
     } else {
@@ -344,10 +346,12 @@ export class ModelDispatcher implements Dispatcher {
 
   /** The backend when a slot was taken at once (the common case: no promise), else resolves with it once granted. */
   private acquire(lane: Lane, rank: number, signal: AbortSignal | undefined, batchId: string | undefined, avoid: BackendLane | null): BackendLane | Promise<BackendLane> {
+    const nowMs = this.clock.now();
+    lane.arrived(rank, nowMs);
     if (lane.queued === 0) {
-      lane.planIfStale(this.clock.now());
-      const backend = lane.pick(rank, avoid, this.clock.now());
-      if (backend !== null) return this.started(backend);
+      lane.planIfStale(nowMs);
+      const backend = lane.pick(rank, avoid, nowMs);
+      if (backend !== null) return this.started(lane, backend, rank);
     }
     if (lane.backends.every((backend) => backend.ceiling === 0)) this.options.onStarved?.(lane.name);
     return new Promise<BackendLane>((grant, reject) => {
@@ -366,31 +370,35 @@ export class ModelDispatcher implements Dispatcher {
     });
   }
 
-  private started(backend: BackendLane): BackendLane {
-    backend.start();
+  private started(lane: Lane, backend: BackendLane, rank: number): BackendLane {
+    lane.started(backend, rank);
     return backend;
   }
 
-  private release(lane: Lane, backend: BackendLane): void {
-    backend.running -= 1;
+  private release(lane: Lane, backend: BackendLane, sync: boolean): void {
+    lane.ended(backend, sync, this.clock.now());
     if (lane.queued > 0) this.pump(lane);
   }
 
   /**
-   * Hands free slots to waiters, best rank first (Lane.nextGrant). Waiters held only by a dearer backend's
-   * spill rate get a wake-up for when it allows the next start (otherwise an idle lane would wait for a
-   * release that never comes).
+   * Hands free slots to waiters, best rank first (Lane.nextGrant). Waiters held by a spill rate or the yield
+   * to sync requests get a wake-up for when it lets them start (a release may never come, or come late).
    */
   private pump(lane: Lane): void {
     lane.planIfStale(this.clock.now());
     const nowMs = this.clock.now();
-    for (let next = lane.nextGrant(nowMs); next !== null; next = lane.nextGrant(nowMs)) next.waiter.grant(this.started(next.backend));
-    if (lane.queued === 0 || lane.wakeScheduled) return;
-    const ms = lane.msUntilSpill(nowMs);
-    if (ms === null) return;
-    lane.wakeScheduled = true;
+    for (let next = lane.nextGrant(nowMs); next !== null; next = lane.nextGrant(nowMs)) next.waiter.grant(this.started(lane, next.backend, next.rank));
+    if (lane.queued === 0) return;
+    this.wakeLater(lane, "spill", lane.msUntilSpill(nowMs));
+    this.wakeLater(lane, "yield", lane.msUntilYieldEnds(nowMs));
+  }
+
+  /** Pumps the lane again in `ms` (null: not needed); one wake-up per reason at a time. */
+  private wakeLater(lane: Lane, reason: "spill" | "yield", ms: number | null): void {
+    if (ms === null || lane.wakes.has(reason)) return;
+    lane.wakes.add(reason);
     afterSleep(this.sleep, ms, this.closing.signal, () => {
-      lane.wakeScheduled = false;
+      lane.wakes.delete(reason);
       this.pump(lane);
     });
   }
@@ -487,13 +495,4 @@ export class ModelDispatcher implements Dispatcher {
       lane.sleeping -= 1;
     }
   }
-}
-
-/** Marks a reply of a Model with `backends` with the backend that served it (charged at its price); others pass as they came. */
-function servedBy(reply: Promise<EngineReply>, backend: BackendLane): Promise<EngineReply> {
-  if (backend.breaker === null) return reply;
-  return reply.then((value) => marked(value, backend));
-}
-function marked(reply: EngineReply, backend: BackendLane): EngineReply {
-  return { ...reply, servedBy: { backend: backend.name, price: backend.model.price ?? null } };
 }

@@ -1,8 +1,10 @@
 /**
  * Small pieces of the ModelDispatcher's `run` kept apart from it: what one run is told, how a held
- * attempt (a stream) keeps its slot, and the error a cancelled Batch's requests fail with.
+ * attempt (a stream) keeps its slot, the error a cancelled Batch's requests fail with, and the mark of
+ * the backend that served a reply.
  */
-import { EngineError } from "../core/engine.ts";
+import { EngineError, type EngineReply } from "../core/engine.ts";
+import type { BackendLane } from "./lane.ts";
 
 export interface RunOptions {
   sync: boolean;
@@ -48,4 +50,13 @@ export function callerAbortedError(model: string, reason: unknown): EngineError 
 
 export function closedError(model: string): EngineError {
   return new EngineError({ kind: "aborted", message: `Request to model '${model}' was stopped: the dispatcher is shutting down.`, retryable: false });
+}
+
+/** Marks a reply of a Model with `backends` with the backend that served it (charged at its price); others pass as they came. */
+export function servedBy(reply: Promise<EngineReply>, backend: BackendLane): Promise<EngineReply> {
+  if (backend.breaker === null) return reply;
+  return reply.then((value) => marked(value, backend));
+}
+export function marked(reply: EngineReply, backend: BackendLane): EngineReply {
+  return { ...reply, servedBy: { backend: backend.name, price: backend.model.price ?? null } };
 }

@@ -33,6 +33,12 @@ describe("scheduling configuration", () => {
     expect(load("none.yaml", MODEL).scheduling.defaultWindowMs).toEqual({});
   });
 
+  it("reads a Model's syncFirst and refuses a Batch share of 0 or above 1", () => {
+    expect(load("sync-first.yaml", `${MODEL}    syncFirst: { batchShare: 0.5, quietMs: 250 }\n`).models[0]?.syncFirst).toEqual({ batchShare: 0.5, quietMs: 250 });
+    expect(errorFor("share-0.yaml", `${MODEL}    syncFirst: { batchShare: 0 }\n`)).toContain("models[0].syncFirst.batchShare");
+    expect(errorFor("share-2.yaml", `${MODEL}    syncFirst: { batchShare: 2 }\n`)).toContain("models[0].syncFirst.batchShare");
+  });
+
   it("names the line and says what is wrong with batch hours", () => {
     expect(errorFor("zone.yaml", `${MODEL}    schedule:\n      batchHours: "16:30-00:30 CET"\n`)).toBe(
       'zone.yaml:6: models[0].schedule.batchHours: must end with a time zone: "UTC" or a fixed offset like "UTC+02:00" (got "16:30-00:30 CET"); e.g. "16:30-00:30 UTC"',

@@ -10,6 +10,7 @@ import { OpenAIEngine } from "../../src/engines/openai/openai-engine.ts";
 import { ModelDispatcher, type Sleep } from "../../src/dispatch/model-dispatcher.ts";
 import { failFirstAttempts, startFakeOpenAIUpstream, type FakeOpenAIUpstream } from "../helpers/fake-openai-upstream.ts";
 import { waitFor } from "../helpers/wait-for.ts";
+import { ManualClock } from "../../src/core/clock.ts";
 
 /** Records every requested sleep; resolves at once unless `hold` is set, then waits for `releaseAll`. */
 class SleepRecorder {
@@ -307,5 +308,77 @@ describe("ModelDispatcher queueing", () => {
     expect(await rejection(waiting)).toMatchObject({ kind: "aborted" });
     expect(await rejection(send("late", "sync"))).toMatchObject({ kind: "aborted" });
     expect(engine.started).toEqual(["running"]);
+  });
+});
+
+describe("ModelDispatcher: Batch requests yield to sync ones", () => {
+  let engine: GatedEngine;
+  let clock: ManualClock;
+  /** Sleeps the Dispatcher asked for (its wake-ups), woken by the test. */
+  let sleeping: { ms: number; wake: () => void }[];
+  let dispatcher: ModelDispatcher;
+
+  const start = (syncFirst: ModelConfig["syncFirst"]): void => {
+    const model: ModelConfig = { name: "four-slots", engine: "openai", baseUrl: "http://127.0.0.1:9/v1", concurrency: 4, adaptive: false, timeoutMs: 60_000, maxRetries: 0, syncFirst };
+    dispatcher = new ModelDispatcher({
+      resolve: () => ({ engine, model }),
+      clock,
+      sleep: (ms, signal) =>
+        new Promise((resolve) => {
+          sleeping.push({ ms, wake: () => resolve() });
+          signal.addEventListener("abort", () => resolve(), { once: true });
+        }),
+    });
+  };
+
+  beforeEach(() => {
+    engine = new GatedEngine();
+    clock = new ManualClock();
+    sleeping = [];
+  });
+
+  afterEach(() => dispatcher.close());
+
+  const send = (id: string, priority: "sync" | "batch") => dispatcher.dispatch({ model: "four-slots", kind: "chat", dialect: "openai", body: { id }, priority });
+
+  it("holds Batch requests to their share of the slots while sync requests are about, and gives the slots back after quietMs of quiet", async () => {
+    start({ batchShare: 0.25, quietMs: 1_000 });
+    const sync = send("s1", "sync");
+    const batch = ["b0", "b1", "b2", "b3"].map((id) => send(id, "batch"));
+    // A quarter of four slots: one Batch request runs beside the sync one, although two slots are free.
+    expect(engine.started).toEqual(["s1", "b0"]);
+    expect(dispatcher.load("four-slots")).toEqual({ running: 2, waiting: 3, concurrency: 4 });
+
+    engine.finish("s1");
+    await sync;
+    clock.advance(999);
+    engine.finish("b0");
+    await batch[0];
+    // The sync request ended under a second ago: the next Batch request takes the one Batch slot, no more.
+    expect(engine.started).toEqual(["s1", "b0", "b1"]);
+
+    clock.advance(1);
+    const wake = sleeping.find((sleep) => sleep.ms > 0);
+    expect(wake, "a wake-up for when the yield ends").toBeDefined();
+    wake!.wake();
+    await waitFor(() => engine.started.length === 5, { what: "the held Batch requests to start once sync traffic was quiet for quietMs" });
+    expect(engine.started.slice(2).sort()).toEqual(["b1", "b2", "b3"]);
+    for (const id of ["b1", "b2", "b3"]) engine.finish(id);
+    await Promise.all(batch);
+  });
+
+  it("gives Batch requests every slot with batchShare 1, and when no sync request came", async () => {
+    start({ batchShare: 1 });
+    const all = [send("s1", "sync"), send("b0", "batch"), send("b1", "batch"), send("b2", "batch")];
+    expect(engine.started).toEqual(["s1", "b0", "b1", "b2"]);
+    for (const id of ["s1", "b0", "b1", "b2"]) engine.finish(id);
+    await Promise.all(all);
+    await dispatcher.close();
+
+    start(undefined);
+    const batch = ["c0", "c1", "c2", "c3"].map((id) => send(id, "batch"));
+    expect(engine.started.slice(4)).toEqual(["c0", "c1", "c2", "c3"]);
+    for (const id of ["c0", "c1", "c2", "c3"]) engine.finish(id);
+    await Promise.all(batch);
   });
 });

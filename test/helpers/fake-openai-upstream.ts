@@ -95,6 +95,8 @@ export interface ReceivedRequest {
   path: string;
   headers: http.IncomingHttpHeaders;
   body: Record<string, unknown>;
+  /** The body as it came over the wire. */
+  text: string;
 }
 
 export interface FakeOpenAIUpstream {
@@ -184,7 +186,7 @@ export async function startFakeOpenAIUpstream(options: FakeOpenAIUpstreamOptions
       const key = keyOf(kind, body);
       const attemptForKey = (countsByKey.get(key) ?? 0) + 1;
       countsByKey.set(key, attemptForKey);
-      const request: ReceivedRequest = { path, headers: req.headers, body };
+      const request: ReceivedRequest = { path, headers: req.headers, body, text };
       state.lastRequest = request;
       if (options.record) received.push(request);
       state.inFlight += 1;

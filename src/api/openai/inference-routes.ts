@@ -7,6 +7,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 import { AppError } from "../../core/errors.ts";
+import { jsonTextOf } from "../../core/json.ts";
 import type { CallKind } from "../../core/types.ts";
 import { EngineError } from "../../core/engine.ts";
 import { DEFAULT_MODERATION_MODEL, KIND_NOUN } from "../../dialects/openai/endpoints.ts";
@@ -74,7 +75,8 @@ async function passthrough(ctx: AppContext, kind: CallKind, request: FastifyRequ
     }
     const result = await ctx.dispatcher.dispatch({ model, kind, dialect: "openai", body: fields, priority: "sync", signal: controller.signal, owner: fileOwnerOf(request) });
     if (result.requestId) reply.header("x-upstream-request-id", result.requestId);
-    return reply.code(result.statusCode).type("application/json").send(JSON.stringify(result.body ?? null));
+    // The upstream's own bytes when nothing changed the reply (core/json.ts), as Batch results are stored.
+    return reply.code(result.statusCode).type("application/json").send(jsonTextOf(result.body ?? null));
   } catch (error) {
     if (!(error instanceof EngineError)) throw error;
     const mapped = engineErrorReply(error);

@@ -5,6 +5,7 @@
  */
 import { errorCodes, type FastifyRequest } from "fastify";
 import { AppError } from "../../core/errors.ts";
+import { keepJsonText } from "../../core/json.ts";
 import { describeNesting, findExcessiveNesting, MAX_JSON_NESTING } from "../../core/json-nesting.ts";
 import { readBody } from "./request-body.ts";
 
@@ -65,8 +66,9 @@ export function jsonBodyNestingError(text: string): AppError | null {
 
 /**
  * A JSON request body: read within `limit`, none when empty, the nesting limit checked on the raw text, then
- * parsed by Fastify's (prototype-poisoning-safe) parser. `invalid` words the dialect's error for text that does
- * not parse.
+ * parsed by Fastify's (prototype-poisoning-safe) parser, its text kept (core/json.ts keepJsonText) so a body
+ * passed on unchanged goes upstream as the client's bytes. `invalid` words the dialect's error for text that
+ * does not parse.
  */
 export async function parseJsonBody(
   request: FastifyRequest,
@@ -78,9 +80,12 @@ export async function parseJsonBody(
   if (text.trim().length === 0) return undefined;
   const tooDeep = jsonBodyNestingError(text);
   if (tooDeep) throw tooDeep;
+  let value: unknown;
   try {
-    return await parseWith(parser, request, text);
+    value = await parseWith(parser, request, text);
   } catch (error) {
     throw invalid(text, error);
   }
+  keepJsonText(value, text);
+  return value;
 }

@@ -146,7 +146,9 @@ export async function* readBody(request: FastifyRequest): AsyncGenerator<Buffer>
         yield chunk;
         continue;
       }
-      if (raw.readableEnded) return;
+      // Complete and nothing buffered: every byte was read (the parser pushes a body's bytes as it parses
+      // them), so a small body that came with its headers needs no wait for 'end'.
+      if (raw.readableEnded || raw.complete) return;
       await nextBodyEvent(request);
     }
   } finally {

@@ -17,7 +17,7 @@
  */
 import type { Dispatcher } from "undici";
 import type { OpenAIModelConfig } from "../../config/config.ts";
-import { isObject } from "../../core/json.ts";
+import { isObject, jsonTextOf } from "../../core/json.ts";
 import type { CallKind, TokenUsage } from "../../core/types.ts";
 import { EngineError, type Engine, type EnginePack, type EngineReply, type EngineRequest, type EngineStream, type PackCandidate, type PackKey } from "../../core/engine.ts";
 import { EndingIterator } from "../../core/ending-iterator.ts";
@@ -146,7 +146,7 @@ export class OpenAIEngine implements Engine {
       dispatcher: upstream.dispatcher,
       path,
       headers: route.headers,
-      body: JSON.stringify(upstreamBody(request, route.upstreamModel)),
+      body: jsonTextOf(upstreamBody(request, route.upstreamModel)),
       signal: request.signal,
       description: `POST ${upstream.origin}${path} (model '${route.model.name}')`,
       nowMs: this.nowMs,
@@ -235,9 +235,16 @@ function isUpstreamFailure(error: unknown): boolean {
  * for it: OpenAI rejects parameters an endpoint does not know (`stream` on embeddings), and
  * `stream_options` without streaming.
  */
+/**
+ * The body as the upstream gets it: the request's own object when nothing changes (its model already the
+ * upstream's name, nothing to stop streaming), so a sync request's bytes go up as the client sent them
+ * (jsonTextOf) instead of being serialised again; a copy otherwise (a parsed body is never mutated).
+ */
 function upstreamBody(request: EngineRequest, upstreamModel: string): Record<string, unknown> {
+  const streamed = (request.kind === "chat" || request.kind === "completion") && request.body.stream !== undefined;
+  if (request.body.model === upstreamModel && !streamed) return request.body;
   const body: Record<string, unknown> = { ...request.body, model: upstreamModel };
-  if ((request.kind === "chat" || request.kind === "completion") && body.stream !== undefined) {
+  if (streamed) {
     body.stream = false;
     delete body.stream_options;
   }

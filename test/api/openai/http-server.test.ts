@@ -135,7 +135,7 @@ describe("synchronous passthrough", () => {
   let spool: OpenAITestServer;
 
   beforeAll(async () => {
-    upstream = await startFakeOpenAIUpstream();
+    upstream = await startFakeOpenAIUpstream({ record: true });
     spool = await startOpenAITestServer({ label: "openai-sync", upstreamUrl: upstream.url });
   });
   afterAll(async () => {
@@ -148,6 +148,18 @@ describe("synchronous passthrough", () => {
     expect(reply.choices[0]?.message.content).toBe("echo: sync hello");
     const embedding = await spool.client.embeddings.create({ model: "gpt-test", input: "x", encoding_format: "float" });
     expect(embedding.data[0]?.embedding).toHaveLength(8);
+  });
+
+  it("sends the client's bytes upstream and the upstream's bytes back when nothing in them changes", async () => {
+    // Integers past 2^53 show a re-serialisation: JSON.stringify(JSON.parse(...)) would round them.
+    const sent = '{"model":"gpt-test", "messages":[{"role":"user","content":"exact bytes"}],\n "seed": 12345678901234567891}';
+    const answer = '{"id":"chatcmpl-exact","object":"chat.completion","created":1,"model":"gpt-test","system_fingerprint":98765432109876543210,"choices":[{"index":0,"message":{"role":"assistant","content":"as sent"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}';
+    upstream.setFault(({ key }) => (key === "exact bytes" ? { status: 200, rawBody: answer, contentType: "application/json" } : undefined));
+    onTestFinished(() => upstream.setFault(null));
+    const response = await fetch(`${spool.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: sent });
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe(answer);
+    expect(upstream.received.at(-1)?.text).toBe(sent);
   });
 
   it("passes an upstream 400 through with its status and body", async () => {
