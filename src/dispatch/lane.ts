@@ -45,7 +45,8 @@ export interface Waiter {
   batchId: string | undefined;
   /** A failover: the backend that just failed it, avoided while another is usable. */
   avoid: BackendLane | null;
-  onAbort: (() => void) | null;
+  /** Stops watching the caller's signal (AbortWatchers); null without a signal. */
+  unwatch: (() => void) | null;
   /** Granted, aborted or rejected: skipped when met in a queue (removal from a queue is lazy). */
   settled: boolean;
 }
@@ -336,7 +337,8 @@ export class Lane {
 /** Granted, aborted or rejected: no longer listening to its caller's signal. */
 export function settle(waiter: Waiter): void {
   waiter.settled = true;
-  if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener("abort", waiter.onAbort);
+  waiter.unwatch?.();
+  waiter.unwatch = null;
 }
 
 /** The lanes of `model`'s backends, cheapest first; `engineFor` gives each its Engine, `ceiling` its slots. */

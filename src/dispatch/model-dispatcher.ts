@@ -56,6 +56,7 @@ import { NO_METRICS, type Metrics } from "../core/metrics.ts";
 import { RETRY_DEFAULTS, retryDelayMs } from "../core/retry-policy.ts";
 import { backendsOf } from "../config/backends.ts";
 import { EngineError, type Engine, type EngineReply, type EngineStream } from "../core/engine.ts";
+import { AbortWatchers } from "./abort-watchers.ts";
 import { heldStream } from "./held-stream.ts";
 import { attemptError, callerAbortedError, cancelledError, closedError, marked, once, servedBy, type Hold, type RunOptions } from "./run-options.ts";
 import { definedOnly } from "../config/defined-only.ts";
@@ -106,6 +107,7 @@ export class ModelDispatcher implements Dispatcher {
   // Node's leak warning (more than 10 listeners) would be a false alarm.
   private readonly closing = unlimitedListeners(new AbortController());
   private readonly cancelledBatches = new Set<string>();
+  private readonly abortWatchers = new AbortWatchers();
 
   constructor(private readonly options: ModelDispatcherOptions) {
     this.clock = options.clock ?? systemClock;
@@ -355,15 +357,14 @@ export class ModelDispatcher implements Dispatcher {
     }
     if (lane.backends.every((backend) => backend.ceiling === 0)) this.options.onStarved?.(lane.name);
     return new Promise<BackendLane>((grant, reject) => {
-      const waiter: Waiter = { grant, reject, signal, batchId, avoid, onAbort: null, settled: false };
+      const waiter: Waiter = { grant, reject, signal, batchId, avoid, unwatch: null, settled: false };
       if (signal !== undefined) {
-        waiter.onAbort = () => {
+        waiter.unwatch = this.abortWatchers.watch(signal, () => {
           if (waiter.settled) return;
           settle(waiter);
           lane.queued -= 1;
           reject(callerAbortedError(lane.name, signal.reason));
-        };
-        signal.addEventListener("abort", waiter.onAbort, { once: true });
+        });
       }
       lane.queues[rank]?.push(waiter);
       lane.queued += 1;
