@@ -14,7 +14,7 @@ import { randomToken } from "./core/ids.ts";
 import { makeDirectory } from "./core/make-directory.ts";
 import { ModelCatalog } from "./core/model-catalog.ts";
 import { createModelPathResolver } from "./engines/model-cache/model-path-resolver.ts";
-import { EngineRegistry } from "./engines/registry.ts";
+import { EngineRegistry, type LlamaCppEngineFactory } from "./engines/registry.ts";
 import { withTranslation } from "./dialects/translate/translating-engine.ts";
 import { buildHttpServer } from "./api/http-server.ts";
 import { anthropicSurfaces } from "./api/anthropic/plugin.ts";
@@ -89,7 +89,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const catalog = new ModelCatalog(config.models, { nameForms: MODEL_NAME_FORMS });
   const resolveModelPath = createModelPathResolver({ cacheDir: options.modelCacheDir ?? dataPaths(config.dataDir).models, logger: logger.child({ component: "model-cache" }) });
   const media = new StoredMediaFiles({ store, blobs, clock, settings: config.media });
-  const engines = new EngineRegistry(config, logger, resolveModelPath, (engine) => withTranslation(engine, media));
+  const engines = new EngineRegistry({ logger, resolveModelPath, wrap: (engine) => withTranslation(engine, media), llamaCpp: await loadLlamaCpp(config.models) });
   const metrics = observability.metrics(store);
   const owner = `${hostname()}:${process.pid}:${randomToken(8)}`;
   let shares: CapacityShares | null = null;
@@ -197,6 +197,18 @@ function shareCapacity(deps: { store: Store; owner: string; models: readonly Mod
 async function closeStores(store: Store, blobs: BlobStore): Promise<void> {
   await blobs.close();
   await store.close();
+}
+
+/**
+ * The llama-cpp Engine's constructor, imported only when some Model or backend runs on it: node-llama-cpp
+ * costs about 45 MB resident once imported (issue 11). Imported at start, not on a first request, so a
+ * broken install still stops the process at once.
+ */
+async function loadLlamaCpp(models: readonly ModelConfig[]): Promise<LlamaCppEngineFactory | undefined> {
+  const local = models.some((model) => model.engine === "llama-cpp" || model.backends?.some((backend) => backend.engine === "llama-cpp"));
+  if (!local) return undefined;
+  const { LlamaCppEngine } = await import("./engines/llama-cpp/llama-cpp-engine.ts");
+  return (options) => new LlamaCppEngine(options);
 }
 
 /** Generates the demo model's GGUF into the data dir once (deterministic: same seed, same file). */

@@ -1,8 +1,10 @@
 /** Entry: CLI dispatch. `spool serve` is the default command. */
 import { buildCli } from "./cli/program.ts";
 import { reportFailure } from "./cli/operator-error.ts";
+import { limitHeapGrowth } from "./cli/heap-growth.ts";
 
 export async function main(argv: string[]): Promise<void> {
+  limitHeapGrowth();
   const program = buildCli();
   const args = argv.slice(2);
   // `spool` alone, or `spool --port 9000`, means `spool serve ...`.

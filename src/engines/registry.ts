@@ -6,18 +6,34 @@
  * any Engine while engines themselves never import a dialect.
  */
 import type { Logger } from "pino";
-import type { Config, LlamaCppModelConfig, ModelConfig } from "../config/config.ts";
+import type { LlamaCppModelConfig, ModelConfig } from "../config/config.ts";
 import type { ModelCatalog } from "../core/model-catalog.ts";
 import type { Engine, EnginePack, EngineReply, EngineError, EngineStream, PackCandidate, PackKey } from "../core/engine.ts";
 import { AnthropicEngine } from "./anthropic/anthropic-engine.ts";
 import { GeminiEngine } from "./gemini/gemini-engine.ts";
 import { llamaCppEmbeddingPackKey } from "./llama-cpp/embedding-packs.ts";
-import { LlamaCppEngine } from "./llama-cpp/llama-cpp-engine.ts";
+import type { LlamaCppEngine, LlamaCppEngineOptions } from "./llama-cpp/llama-cpp-engine.ts";
 import { OpenAIEngine } from "./openai/openai-engine.ts";
 
 export type ModelPathResolver = (model: LlamaCppModelConfig) => Promise<string>;
 
 export type EngineWrapper = (engine: Engine) => Engine;
+
+/**
+ * Builds a llama-cpp Engine. The composition root hands one in only when a Model (or a backend) runs on
+ * llama-cpp: importing node-llama-cpp costs about 45 MB resident, which a process serving HTTP engines
+ * only should not carry (issue 11).
+ */
+export type LlamaCppEngineFactory = (options: LlamaCppEngineOptions) => LlamaCppEngine;
+
+export interface EngineRegistryOptions {
+  logger: Logger;
+  /** Turns a llama-cpp model's `path` (local, hf:, https) into a local file; default: local paths only. */
+  resolveModelPath?: ModelPathResolver;
+  wrap?: EngineWrapper;
+  /** Absent when no Model runs on llama-cpp. */
+  llamaCpp?: LlamaCppEngineFactory;
+}
 
 /**
  * Whether a Model's Engine can serve now, for readiness (`/ready`). HTTP engines are always `ready` (an
@@ -43,18 +59,18 @@ export class EngineRegistry {
   private readonly preloadable = new Map<string, Preloadable>();
   private readonly loads = new Map<string, Omit<ModelReadiness, "model">>();
   private readonly logger: Logger;
+  private readonly resolveModelPath: ModelPathResolver | undefined;
+  private readonly wrap: EngineWrapper;
+  private readonly llamaCpp: LlamaCppEngineFactory | undefined;
 
-  constructor(
-    private readonly config: Config,
-    logger: Logger,
-    /** Turns a llama-cpp model's `path` (local, hf:, https) into a local file; default: local paths only. */
-    private readonly resolveModelPath?: ModelPathResolver,
-    private readonly wrap: EngineWrapper = (engine) => engine,
-  ) {
-    this.logger = logger.child({ component: "engines" });
-    this.openai = wrap(new OpenAIEngine());
-    this.gemini = wrap(new GeminiEngine());
-    this.anthropic = wrap(new AnthropicEngine());
+  constructor(options: EngineRegistryOptions) {
+    this.logger = options.logger.child({ component: "engines" });
+    this.resolveModelPath = options.resolveModelPath;
+    this.llamaCpp = options.llamaCpp;
+    this.wrap = options.wrap ?? ((engine) => engine);
+    this.openai = this.wrap(new OpenAIEngine());
+    this.gemini = this.wrap(new GeminiEngine());
+    this.anthropic = this.wrap(new AnthropicEngine());
   }
 
   /** The Engine and config serving `name`, or undefined when no such Model is configured. */
@@ -86,11 +102,13 @@ export class EngineRegistry {
   }
 
   private createLocal(model: LlamaCppModelConfig): Engine {
+    const create = this.llamaCpp;
+    if (create === undefined) throw new Error(`Model '${model.name}' runs on llama-cpp, but the engine registry was built without it: the composition root loads llama-cpp only for the Models in the Config.`);
     const log = this.logger.child({ model: model.name });
     const logger = { info: (m: string) => log.info(m), warn: (m: string) => log.warn(m), debug: (m: string) => log.debug(m) };
     const engine = this.resolveModelPath
-      ? new LazyPathEngine(model, this.resolveModelPath, (modelPath) => new LlamaCppEngine({ model, modelPath, logger }))
-      : new LlamaCppEngine({ model, logger });
+      ? new LazyPathEngine(model, this.resolveModelPath, (modelPath) => create({ model, modelPath, logger }))
+      : create({ model, logger });
     this.preloadable.set(model.name, engine);
     return engine;
   }

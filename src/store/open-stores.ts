@@ -12,15 +12,20 @@ import type { BlobStore } from "./blob-store.ts";
 import type { Store } from "./store.ts";
 import { openSqliteStore } from "./sqlite/index.ts";
 import { LocalBlobStore } from "./blob/local-blob-store.ts";
-import { openPostgresStore } from "./postgres/index.ts";
-import { PostgresBlobStore } from "./blob/postgres-blob-store.ts";
-import { describeTarget } from "./postgres/connection-errors.ts";
-import { DatabaseReachability } from "./postgres/reachability.ts";
 
-/** `logger` receives the storage failures (full disk, database outage), once each; see store-logger.ts. */
+/**
+ * `logger` receives the storage failures (full disk, database outage), once each; see store-logger.ts.
+ * The PostgreSQL modules (and `pg`, about 10 MB resident) are imported only when a database URL is given.
+ */
 export async function openStores(config: Config, logger?: StoreLogger): Promise<{ store: Store; blobs: BlobStore }> {
   if (config.databaseUrl) {
     const { url, schema } = splitSchema(config.databaseUrl);
+    const [{ openPostgresStore }, { PostgresBlobStore }, { describeTarget }, { DatabaseReachability }] = await Promise.all([
+      import("./postgres/index.ts"),
+      import("./blob/postgres-blob-store.ts"),
+      import("./postgres/connection-errors.ts"),
+      import("./postgres/reachability.ts"),
+    ]);
     // One view of the database's health for both pools: an outage is logged once, not once per pool.
     const reachability = new DatabaseReachability(describeTarget(url), logger);
     const store = await openPostgresStore(url, { schema, logger, reachability });
