@@ -1,7 +1,13 @@
 /**
  * Scale-out: end-to-end throughput with 1 vs 2 worker processes on PostgreSQL against an upstream with
- * realistic latency (50 ms per request, concurrency-limited per process: the case where adding processes
- * must add throughput), and the same batch on SQLite vs PostgreSQL with one process.
+ * realistic latency (50 ms per request), and the same batch on SQLite vs PostgreSQL with one process.
+ *
+ * Since decision 0020 (amended in session 4) a Model's `concurrency` is the upstream's budget for the whole
+ * deployment, shared by every process through the capacity ledger: a second process takes half of the
+ * same 32 slots instead of 32 more, so at 50 ms this measures that the budget holds across processes
+ * (about 1x), not that processes add throughput. They add throughput only where one process cannot drive
+ * the whole budget (its CPU is the limit), which a 2-core machine that also runs the upstream and
+ * PostgreSQL cannot show. The 1.8x goal of issue 11 predates the shared budget.
  */
 import { mkdtempSync } from "node:fs";
 import path from "node:path";
@@ -33,7 +39,7 @@ async function runWith(params: { upstreamUrl: string; file: string; count: numbe
 }
 
 export async function benchScaleOut(count = 15_000): Promise<void> {
-  console.log(`\n(c) Scale-out: ${count.toLocaleString()} requests, upstream latency ${LATENCY_MS} ms, concurrency ${CONCURRENCY} per process`);
+  console.log(`\n(c) Scale-out: ${count.toLocaleString()} requests, upstream latency ${LATENCY_MS} ms, concurrency ${CONCURRENCY} for the deployment (shared by its processes)`);
   const file = workPath(`chat-${count}.jsonl`);
   await ensureChatFile(file, count);
   const upstream = await startUpstream(LATENCY_MS);
@@ -41,9 +47,9 @@ export async function benchScaleOut(count = 15_000): Promise<void> {
     const ceiling = (CONCURRENCY * 1000) / LATENCY_MS;
     const one = await runWith({ upstreamUrl: upstream.url, file, count, databaseUrl: await freshSchemaUrl("one"), workerProcesses: 1 });
     const two = await runWith({ upstreamUrl: upstream.url, file, count, databaseUrl: await freshSchemaUrl("two"), workerProcesses: 2 });
-    row("PostgreSQL, 1 worker process", `${Math.round(one).toLocaleString()} req/s`, `(latency-bound ceiling ${Math.round(ceiling)} req/s per process)`);
-    row("PostgreSQL, 2 worker processes", `${Math.round(two).toLocaleString()} req/s`);
-    row("ratio 2 processes / 1 process", ratio(two, one, { min: 1.8 }));
+    row("PostgreSQL, 1 worker process", `${Math.round(one).toLocaleString()} req/s`, `(latency-bound ceiling of the budget: ${Math.round(ceiling)} req/s)`);
+    row("PostgreSQL, 2 worker processes", `${Math.round(two).toLocaleString()} req/s`, "sharing the same budget");
+    row("ratio 2 processes / 1 process", ratio(two, one), "about 1x expected: the budget, not the processes, is the limit");
     const sqlite = await runWith({ upstreamUrl: upstream.url, file, count, databaseUrl: null, workerProcesses: 1 });
     row("SQLite, 1 process", `${Math.round(sqlite).toLocaleString()} req/s`);
     row("ratio PostgreSQL / SQLite (1 process)", ratio(one, sqlite));
