@@ -49,7 +49,7 @@ export async function benchScaleOut(count = 15_000): Promise<void> {
     const two = await runWith({ upstreamUrl: upstream.url, file, count, databaseUrl: await freshSchemaUrl("two"), workerProcesses: 2 });
     row("PostgreSQL, 1 worker process", `${Math.round(one).toLocaleString()} req/s`, `(latency-bound ceiling of the budget: ${Math.round(ceiling)} req/s)`);
     row("PostgreSQL, 2 worker processes", `${Math.round(two).toLocaleString()} req/s`, "sharing the same budget");
-    row("ratio 2 processes / 1 process", ratio(two, one), "about 1x expected: the budget, not the processes, is the limit");
+    row("ratio 2 processes / 1 process", ratio(two, one, { min: 1.8 }), "issue 11 goal; about 1x expected while the shared budget is the limit");
     const sqlite = await runWith({ upstreamUrl: upstream.url, file, count, databaseUrl: null, workerProcesses: 1 });
     row("SQLite, 1 process", `${Math.round(sqlite).toLocaleString()} req/s`);
     row("ratio PostgreSQL / SQLite (1 process)", ratio(one, sqlite));
