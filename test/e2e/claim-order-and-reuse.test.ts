@@ -4,12 +4,11 @@
  * `worker.dispatchOrder: input`), identical requests run once with every line answered under its own
  * custom_id, and reuse follows each Model's `reuseResults`. Result files keep input order and their shape.
  */
-import OpenAI, { toFile } from "openai";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { chatLine, interleavedPrefixFile, systemPromptGroup } from "../helpers/batch-files.ts";
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from "../helpers/fake-openai-upstream.ts";
 import { startTestApp, type TestApp } from "../helpers/spool-app.ts";
-import { waitFor } from "../helpers/wait-for.ts";
+import { runOpenAIBatch } from "../helpers/openai-batch-run.ts";
 
 let upstream: FakeOpenAIUpstream;
 let spool: TestApp;
@@ -35,20 +34,7 @@ afterAll(async () => {
 
 beforeEach(() => upstream.resetCounts());
 
-async function runBatch(app: TestApp, content: string, endpoint: "/v1/chat/completions" | "/v1/embeddings" = "/v1/chat/completions") {
-  const sdk = new OpenAI({ apiKey: "sk-test", baseURL: app.openaiBaseUrl, maxRetries: 0 });
-  const file = await sdk.files.create({ file: await toFile(Buffer.from(content), "batch.jsonl"), purpose: "batch" });
-  const created = await sdk.batches.create({ input_file_id: file.id, endpoint, completion_window: "24h" });
-  const done = await waitFor(async () => {
-    const batch = await sdk.batches.retrieve(created.id);
-    return ["completed", "failed", "expired", "cancelled"].includes(batch.status) ? batch : undefined;
-  }, { what: `batch ${created.id} to finish` });
-  expect(done.status).toBe("completed");
-  const text = await (await sdk.files.content(done.output_file_id ?? "")).text();
-  const lines = text.trim().split("\n").map((line) => JSON.parse(line) as OutputLine);
-  const progress = (await (await fetch(`${app.url}/v1/batches/${created.id}/progress`)).json()) as { request_counts: Record<string, number> };
-  return { done, lines, progress };
-}
+const runBatch = (app: TestApp, content: string, endpoint?: "/v1/chat/completions" | "/v1/embeddings") => runOpenAIBatch<OutputLine>(app, content, endpoint);
 
 interface OutputLine {
   custom_id: string;

@@ -5,12 +5,11 @@
  * exactly as the first run answered it; without `resultCache` (the default) everything runs again, and so
  * do requests `reuseResults` would not reuse (temperature 0.7).
  */
-import OpenAI, { toFile } from "openai";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { chatLine } from "../helpers/batch-files.ts";
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from "../helpers/fake-openai-upstream.ts";
 import { startTestApp, type TestApp } from "../helpers/spool-app.ts";
-import { waitFor } from "../helpers/wait-for.ts";
+import { runOpenAIBatch } from "../helpers/openai-batch-run.ts";
 
 let upstream: FakeOpenAIUpstream;
 let spool: TestApp;
@@ -41,19 +40,7 @@ interface OutputLine {
   response: { status_code: number; body: { choices?: { message: { content: string } }[] } };
 }
 
-async function runBatch(content: string) {
-  const sdk = new OpenAI({ apiKey: "sk-test", baseURL: spool.openaiBaseUrl, maxRetries: 0 });
-  const file = await sdk.files.create({ file: await toFile(Buffer.from(content), "batch.jsonl"), purpose: "batch" });
-  const created = await sdk.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" });
-  const done = await waitFor(async () => {
-    const batch = await sdk.batches.retrieve(created.id);
-    return ["completed", "failed", "expired", "cancelled"].includes(batch.status) ? batch : undefined;
-  }, { what: `batch ${created.id} to finish` });
-  expect(done.status).toBe("completed");
-  const lines = (await (await sdk.files.content(done.output_file_id ?? "")).text()).trim().split("\n").map((line) => JSON.parse(line) as OutputLine);
-  const progress = (await (await fetch(`${spool.url}/v1/batches/${created.id}/progress`)).json()) as { request_counts: Record<string, number> };
-  return { done, lines, progress };
-}
+const runBatch = (content: string) => runOpenAIBatch<OutputLine>(spool, content);
 
 const fileOf = (texts: readonly string[], model: string, temperature = 0): string => `${texts.map((text, i) => chatLine(`req-${i}`, text, model, { temperature })).join("\n")}\n`;
 const callsTo = (model: string): number => upstream.received.filter((request) => request.body.model === model).length;
