@@ -81,7 +81,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   makeDirectory(config.dataDir);
   if (config.demoModel) await prepareDemoModel(config, logger, options.announceDemoModel ?? true);
   const observability = new Observability(clock);
-  const opened = await openStores(config, logger.child({ component: "store" }));
+  const opened = await openStores(config, logger.child({ component: "store" }), { thread: true });
   const store = observability.countStoreFailures(opened.store);
   const blobs = observability.countBlobFailures(opened.blobs);
   // Every process writes the endpoints it was configured with: the Store queues events for them.

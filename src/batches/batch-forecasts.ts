@@ -49,7 +49,8 @@ export async function forecastsOf(deps: ForecastDeps, batches: readonly Batch[],
         if (entries.some((entry) => entry.seq === batch.seq)) continue;
         // Not queued: validating, or every Item left is running (the tail of a Batch).
         const remaining = remainingOf(batch, expected.get(batch.id)?.expectedItems ?? 0);
-        if (remaining > 0) entries.push({ seq: batch.seq, priority: batch.priority, expiresAtMs: batch.expiresAtMs, remaining });
+        // With its tenant, as queued Batches have theirs: without it the Batch would count as a tenant of its own.
+        if (remaining > 0) entries.push({ seq: batch.seq, tenant: batch.tenant, priority: batch.priority, expiresAtMs: batch.expiresAtMs, remaining });
       }
       const byBatch = forecastBatches(entries, { nowMs: deps.clock.now(), capacity: measured?.itemsPerSecond ?? null, hours: hoursOf(deps.catalog, model) });
       for (const batch of wanted) {

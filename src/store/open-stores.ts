@@ -11,13 +11,14 @@ import type { StoreLogger } from "./shared/store-logger.ts";
 import type { BlobStore } from "./blob-store.ts";
 import type { Store } from "./store.ts";
 import { openSqliteStore } from "./sqlite/index.ts";
+import { openThreadedSqliteStore } from "./sqlite/thread/threaded-store.ts";
 import { LocalBlobStore } from "./blob/local-blob-store.ts";
 
 /**
  * `logger` receives the storage failures (full disk, database outage), once each; see store-logger.ts.
  * The PostgreSQL modules (and `pg`, about 10 MB resident) are imported only when a database URL is given.
  */
-export async function openStores(config: Config, logger?: StoreLogger): Promise<{ store: Store; blobs: BlobStore }> {
+export async function openStores(config: Config, logger?: StoreLogger, options: { thread?: boolean } = {}): Promise<{ store: Store; blobs: BlobStore }> {
   if (config.databaseUrl) {
     const { url, schema } = splitSchema(config.databaseUrl);
     const [{ openPostgresStore }, { PostgresBlobStore }, { describeTarget }, { DatabaseReachability }] = await Promise.all([
@@ -32,7 +33,8 @@ export async function openStores(config: Config, logger?: StoreLogger): Promise<
     await store.migrate();
     return { store, blobs: new PostgresBlobStore(url, { schema, logger, reachability }) };
   }
-  const store = await openSqliteStore(path.join(config.dataDir, "spool.sqlite"), { logger });
+  const filePath = path.join(config.dataDir, "spool.sqlite");
+  const store = options.thread ? await openThreadedSqliteStore(filePath, { logger }) : await openSqliteStore(filePath, { logger });
   await store.migrate();
   return { store, blobs: new LocalBlobStore(config.dataDir, { logger }) };
 }

@@ -337,9 +337,10 @@ export interface Store extends WebhookOutbox, StoreInsights, CapacityLedger, Sch
   /**
    * in_progress Batches past expiresAtMs: pending Items become expired (with `result`), the Batch stays
    * in_progress until its running Items finish; then findBatchesToFinalize reports it as "expired".
-   * Returns the ids of Batches that were expired now.
+   * Returns the ids of Batches that were expired now. `result` is one value for every Item (plain data: the
+   * SQLite Store may run on a thread of its own).
    */
-  expireBatches(nowMs: number, result: (item: { batchId: string; index: number }) => ItemResult): Promise<string[]>;
+  expireBatches(nowMs: number, result: ItemResult): Promise<string[]>;
   /**
    * Batches ready to finalize: in_progress with every Item finished, or cancelling with no running Item,
    * or finalizing with an expired Lease (an interrupted finalization). With the status they will end in.

@@ -94,7 +94,7 @@ export class Sweeper {
     });
     const reclaimed = await store.reclaimExpiredItems(now);
     if (reclaimed > 0 || exhausted > 0) this.logger.info({ reclaimed, exhausted }, "returned items of stopped workers");
-    const expired = await store.expireBatches(now, () => expiredResult(now));
+    const expired = await store.expireBatches(now, expiredResult(now));
     if (expired.length > 0) this.logger.info({ batches: expired }, "batches passed their completion window");
     await this.finalizeReady();
     await this.deleteExpiredFiles(now);

@@ -8,6 +8,7 @@
 import Database from "better-sqlite3";
 import { afterEach, expect } from "vitest";
 import { openSqliteStore } from "../../src/store/sqlite/index.ts";
+import { openThreadedSqliteStore } from "../../src/store/sqlite/thread/threaded-store.ts";
 import type { Store } from "../../src/store/store.ts";
 import { failUpdatesInSchema, openTestPostgresStores } from "./postgres.ts";
 import { testWorkPath } from "./test-dirs.ts";
@@ -38,8 +39,10 @@ function locationOf(locations: WeakMap<Store, string>, store: Store): string {
   return location;
 }
 
-const sqlite: StoreBackend = {
-  name: "sqlite",
+/** SQLite, opened in this thread (`openSqliteStore`) or on a thread of its own as `serve` runs it. */
+function sqliteBackend(name: string, openFile: (file: string) => Promise<Store>): StoreBackend {
+  return {
+  name,
   async open(testName) {
     const [store] = await this.openShared(testName, 1);
     return store as Store;
@@ -48,7 +51,7 @@ const sqlite: StoreBackend = {
     const file = testWorkPath("stores", testName, ".sqlite");
     const stores: Store[] = [];
     for (let i = 0; i < count; i += 1) {
-      const store = await openSqliteStore(file);
+      const store = await openFile(file);
       await store.migrate();
       sqliteFiles.set(store, file);
       stores.push(store);
@@ -70,7 +73,11 @@ const sqlite: StoreBackend = {
     exec(`CREATE TRIGGER "${trigger}" BEFORE UPDATE ON "${table}" BEGIN SELECT RAISE(ABORT, 'updates of ${table} fail on purpose (test)'); END`);
     return async () => exec(`DROP TRIGGER "${trigger}"`);
   },
-};
+  };
+}
+
+const sqlite = sqliteBackend("sqlite", (file) => openSqliteStore(file));
+const sqliteThread = sqliteBackend("sqlite-thread", (file) => openThreadedSqliteStore(file));
 
 /** One fresh schema per test (see postgres.ts), each Store with its own pool. */
 const postgres: StoreBackend = {
@@ -89,7 +96,7 @@ const postgres: StoreBackend = {
   },
 };
 
-const BACKENDS: readonly StoreBackend[] = [sqlite, postgres];
+const BACKENDS: readonly StoreBackend[] = [sqlite, sqliteThread, postgres];
 
 function selectBackends(): StoreBackend[] {
   const wanted = process.env.SPOOL_TEST_STORES?.split(",").map((name) => name.trim()).filter(Boolean);

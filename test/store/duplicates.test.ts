@@ -94,7 +94,7 @@ describe.each(storeBackends)("$name store: duplicate reuse", (backend) => {
     const store = await stores.open();
     const batch = await arrangedBatch(store, WITH_DUPLICATES);
     const [leader] = await store.claimItems(claim("w1", 1, T0 + 10));
-    expect(await store.expireBatches(T0 + 2 * 24 * 3600 * 1000, () => errorResult(T0, "batch_expired"))).toEqual([batch.id]);
+    expect(await store.expireBatches(T0 + 2 * 24 * 3600 * 1000, errorResult(T0, "batch_expired"))).toEqual([batch.id]);
     expect((await allItems(store, batch.id)).map((item) => item.status)).toEqual(["running", "expired", "expired", "expired", "expired"]);
     await store.completeItems([completion(leader!, "w1", T0 + 30)], T0 + 30);
     await expectCountsMatchItems(store, batch.id);

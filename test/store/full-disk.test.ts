@@ -16,6 +16,7 @@ import { AppError } from "../../src/core/errors.ts";
 import { LocalBlobStore } from "../../src/store/blob/local-blob-store.ts";
 import { SqliteDatabase } from "../../src/store/sqlite/database.ts";
 import { openSqliteStore } from "../../src/store/sqlite/index.ts";
+import { openThreadedSqliteStore } from "../../src/store/sqlite/thread/threaded-store.ts";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import type { Store } from "../../src/store/store.ts";
 import { captureLog } from "../helpers/log-capture.ts";
@@ -55,12 +56,18 @@ async function readAll(stream: Readable): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
+// `serve` runs the Store on a thread of its own: the same errors and log lines must reach this thread.
+const OPENERS = [
+  { name: "in this thread", open: openSqliteStore },
+  { name: "on its own thread", open: openThreadedSqliteStore },
+];
+
 describe.skipIf(noTmpfs !== null)("sqlite store on a full disk", () => {
-  it("acknowledges no write it could not commit, keeps what it had, and works again once space is back", async () => {
-    const disk = tinyFilesystem("sqlite full disk");
+  it.each(OPENERS)("acknowledges no write it could not commit, keeps what it had, and works again once space is back ($name)", async ({ name, open }) => {
+    const disk = tinyFilesystem(`sqlite full disk ${name}`);
     const log = captureLog();
     const file = path.join(disk.dir, "spool.sqlite");
-    const store: Store = await openSqliteStore(file, { logger: log.logger });
+    const store: Store = await open(file, { logger: log.logger });
     closing.push(store);
     await store.migrate();
 

@@ -55,7 +55,7 @@ describe.each(storeBackends)("$name store: webhook outbox", (backend) => {
     await store.finishBatch(cancelled.id, "f", { status: "cancelled", outputFileId: null, errorFileId: null, nowMs: T0 + 7 });
 
     const expired = await startedBatch(store, 1, { createdAtMs: T0 + 8, expiresAtMs: T0 + 9 });
-    await store.expireBatches(T0 + 10, () => ({ statusCode: null, body: null, errorCode: "batch_expired", errorMessage: "x", requestId: null, usage: { inputTokens: 0, outputTokens: 0 }, finishedAtMs: T0 + 10 }));
+    await store.expireBatches(T0 + 10, { statusCode: null, body: null, errorCode: "batch_expired", errorMessage: "x", requestId: null, usage: { inputTokens: 0, outputTokens: 0 }, finishedAtMs: T0 + 10 });
     await store.claimFinalization(expired.id, { owner: "f", nowMs: T0 + 11, leaseMs: LEASE_MS });
     await store.finishBatch(expired.id, "f", { status: "expired", outputFileId: null, errorFileId: null, nowMs: T0 + 12 });
 

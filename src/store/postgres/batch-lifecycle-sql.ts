@@ -127,11 +127,11 @@ const EXPIRE_CHUNK = 10_000;
 /**
  * Pending Items of in_progress Batches past their window become expired, one transaction per Batch (its
  * row locked, so a concurrent retry or cancel waits). Running Items finish; the Batch is then finalized as
- * "expired". The result is asked per Item, so the Items' keys are read, results built here, and written
- * back in chunks of arrays; this happens once per Batch, off the hot path. An Item claimed between the read
+ * "expired". The Items' keys are read and the result written back in chunks of arrays; this happens
+ * once per Batch, off the hot path. An Item claimed between the read
  * and the write fails the `status = 'pending'` guard and is neither expired nor counted.
  */
-export async function expireBatches(db: PostgresDatabase, nowMs: number, result: (item: { batchId: string; index: number }) => ItemResult): Promise<string[]> {
+export async function expireBatches(db: PostgresDatabase, nowMs: number, result: ItemResult): Promise<string[]> {
   const due = await db.query<{ id: string }>("SELECT id FROM batches WHERE status = 'in_progress' AND expires_at_ms <= $1 ORDER BY seq", [nowMs]);
   const expired: string[] = [];
   for (const { id } of due.rows) {
@@ -143,7 +143,7 @@ export async function expireBatches(db: PostgresDatabase, nowMs: number, result:
       let inputTokens = 0;
       let outputTokens = 0;
       for (let start = 0; start < pending.rows.length; start += EXPIRE_CHUNK) {
-        const chunk = pending.rows.slice(start, start + EXPIRE_CHUNK).map(({ idx }) => ({ idx, result: result({ batchId: id, index: idx }) }));
+        const chunk = pending.rows.slice(start, start + EXPIRE_CHUNK).map(({ idx }) => ({ idx, result }));
         const applied = await expireChunk(client, id, chunk);
         count += applied.length;
         for (const row of applied) {

@@ -141,7 +141,7 @@ export class PostgresStore implements Store {
     return leases.failExhaustedItems(this.db, maxAttempts, nowMs, result);
   }
 
-  expireBatches(nowMs: number, result: (item: { batchId: string; index: number }) => ItemResult): Promise<string[]> {
+  expireBatches(nowMs: number, result: ItemResult): Promise<string[]> {
     return lifecycle.expireBatches(this.db, nowMs, result);
   }
   findBatchesToFinalize(nowMs: number, limit: number): Promise<{ batchId: string; status: FinalStatus }[]> {

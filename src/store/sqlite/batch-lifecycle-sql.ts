@@ -133,9 +133,9 @@ export function failBatch(db: SqliteDatabase, batchId: string, params: { owner: 
 /**
  * Pending Items of in_progress Batches past their window become expired, one IMMEDIATE transaction per
  * Batch. Running Items finish; the Batch is then finalized as "expired". Items are updated one by one
- * because the result is asked per Item; this happens once per Batch, off the hot path.
+ * so that only those still pending are counted; this happens once per Batch, off the hot path.
  */
-export function expireBatches(db: SqliteDatabase, nowMs: number, result: (item: { batchId: string; index: number }) => ItemResult): string[] {
+export function expireBatches(db: SqliteDatabase, nowMs: number, result: ItemResult): string[] {
   const due = db.statement("SELECT id FROM batches WHERE status = 'in_progress' AND expires_at_ms <= ? ORDER BY seq").all(nowMs) as { id: string }[];
   const pending = db.statement("SELECT idx FROM items WHERE batch_id = ? AND status = 'pending' ORDER BY idx");
   const expire = db.statement(`UPDATE items SET status = 'expired', ${RESULT_ASSIGNMENTS} WHERE batch_id = ? AND idx = ? AND status = 'pending'`);
@@ -144,7 +144,7 @@ export function expireBatches(db: SqliteDatabase, nowMs: number, result: (item: 
     const changed = db.immediate(() => {
       const counts = new CountDeltas();
       for (const { idx } of pending.all(id) as { idx: number }[]) {
-        const itemResult = result({ batchId: id, index: idx });
+        const itemResult = result;
         if (expire.run(...resultParams(itemResult), id, idx).changes > 0) counts.add(id, "expired", 1, itemResult.usage);
       }
       const any = counts.batchIds.length > 0;

@@ -136,7 +136,7 @@ export class SqliteStore implements Store {
     return this.db.guard(() => leases.failExhaustedItems(this.db, maxAttempts, nowMs, result));
   }
 
-  async expireBatches(nowMs: number, result: (item: { batchId: string; index: number }) => ItemResult): Promise<string[]> {
+  async expireBatches(nowMs: number, result: ItemResult): Promise<string[]> {
     return this.db.guard(() => lifecycle.expireBatches(this.db, nowMs, result));
   }
   async findBatchesToFinalize(nowMs: number, limit: number): Promise<{ batchId: string; status: FinalStatus }[]> {

@@ -1,0 +1,123 @@
+/**
+ * The SQLite Store on a thread of its own (decision 0029), where `serve` runs it. The Store contract itself
+ * is checked by the whole conformance suite through the thread (the `sqlite-thread` backend in
+ * store-backends.ts); these tests cover what the thread adds: errors that cross it keep their kind, a
+ * method that cannot cross is refused, a closed or dead thread answers "unavailable", and an idle thread
+ * never keeps a finished process alive.
+ */
+import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { AppError } from "../../src/core/errors.ts";
+import { openSqliteStore } from "../../src/store/sqlite/index.ts";
+import { openThreadedSqliteStore, threadOf } from "../../src/store/sqlite/thread/threaded-store.ts";
+import type { Store } from "../../src/store/store.ts";
+import { testWorkDir, testWorkPath } from "../helpers/test-dirs.ts";
+import { newBatch, startedBatch, T0 } from "./store-fixtures.ts";
+
+const opened: Store[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((store) => store.close()));
+});
+
+async function openStore(name: string): Promise<Store> {
+  const store = await openThreadedSqliteStore(testWorkPath("stores", `threaded ${name}`, ".sqlite"));
+  opened.push(store);
+  await store.migrate();
+  return store;
+}
+
+async function rejection(operation: Promise<unknown>): Promise<Error> {
+  return operation.then(
+    () => {
+      throw new Error("expected the operation to fail");
+    },
+    (error: unknown) => error as Error,
+  );
+}
+
+describe("SQLite store on its own thread", () => {
+  it("rejects with the same AppError (class, code, param, message) as the store in this thread", async () => {
+    const store = await openStore("errors");
+    const batch = await startedBatch(store, 1);
+    const missing = await rejection(store.cancelBatch("batch_missing", T0));
+    expect(missing).toBeInstanceOf(AppError);
+    expect(missing).toMatchObject({ code: "not_found", param: "batch_id", message: "No batch found with id batch_missing." });
+    const duplicate = await rejection(store.createBatch(newBatch({ id: batch.id })));
+    expect(duplicate).toBeInstanceOf(AppError);
+    expect(duplicate).toMatchObject({ code: "already_exists", message: `A batch with id ${batch.id} already exists.` });
+    // The driver's error travels as the cause, with its code.
+    expect((duplicate.cause as { code?: string }).code).toMatch(/^SQLITE_CONSTRAINT/);
+  });
+
+  it("refuses a method whose arguments hold a function, naming it, and keeps working", async () => {
+    const store = await openStore("functions");
+    const refused = await rejection(store.beatCapacity({ owner: "w", nowMs: T0, staleMs: 1_000, decide: () => [] }));
+    expect(refused.message).toMatch(/beatCapacity takes a function, which cannot be sent to the SQLite store's thread/);
+    expect(await store.getBatch("batch_missing")).toBeNull();
+  });
+
+  it("fails to open with the same error as the store in this thread", async () => {
+    const dir = testWorkDir("stores", "threaded open failure");
+    const notADirectory = path.join(dir, "file");
+    writeFileSync(notADirectory, "x");
+    const file = path.join(notADirectory, "spool.sqlite");
+    const direct = await rejection(openSqliteStore(file).then((store) => store.migrate()));
+    const threaded = await rejection(openThreadedSqliteStore(file).then((store) => store.migrate()));
+    expect(threaded.message).toBe(direct.message);
+    expect((threaded as { code?: string }).code).toBe((direct as { code?: string }).code);
+  });
+
+  it("answers unavailable once closed; closing twice is harmless", async () => {
+    const store = await openThreadedSqliteStore(testWorkPath("stores", "threaded closed", ".sqlite"));
+    await store.migrate();
+    await store.close();
+    await store.close();
+    const closed = await rejection(store.getBatch("batch_x"));
+    expect(closed).toBeInstanceOf(AppError);
+    expect((closed as AppError).code).toBe("unavailable");
+  });
+
+  it("fails waiting and later calls with unavailable if the thread dies", async () => {
+    const store = await openThreadedSqliteStore(testWorkPath("stores", "threaded dies", ".sqlite"));
+    await store.migrate();
+    const thread = threadOf(store);
+    expect(thread).toBeDefined();
+    const waiting = store.listBatches({ limit: 10 });
+    await thread?.terminate();
+    for (const call of [waiting, store.getBatch("batch_x")]) {
+      const error = await rejection(call);
+      expect(error).toBeInstanceOf(AppError);
+      expect((error as AppError).code).toBe("unavailable");
+    }
+  });
+
+  it("does not keep a process alive once nothing waits on it (a CLI that forgets to close still exits)", async () => {
+    const file = testWorkPath("stores", "threaded idle exit", ".sqlite");
+    const script = `
+      const { openThreadedSqliteStore } = await import(${JSON.stringify(path.resolve("src/store/sqlite/thread/threaded-store.ts"))});
+      const store = await openThreadedSqliteStore(${JSON.stringify(file)});
+      await store.migrate();
+      console.log(JSON.stringify(await store.listBatches({ limit: 1 })));
+    `;
+    const scriptFile = testWorkPath("stores", "threaded idle exit", ".mts");
+    writeFileSync(scriptFile, script);
+    const child = spawn(process.execPath, ["--import", "tsx", scriptFile], { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill("SIGKILL");
+        reject(new Error(`the process did not exit within 20 s: ${output}`));
+      }, 20_000);
+      child.on("exit", (exitCode) => {
+        clearTimeout(timer);
+        resolve(exitCode);
+      });
+    });
+    expect(output.trim()).toBe(JSON.stringify({ batches: [], hasMore: false }));
+    expect(code).toBe(0);
+  });
+});
