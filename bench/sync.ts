@@ -132,7 +132,8 @@ async function syncDuringBatch(spool: Peer): Promise<void> {
   const after = await client.batches.retrieve(batch.id);
   const done = after.request_counts?.completed ?? 0;
   const overlap = after.status === "in_progress" ? `the Batch ran throughout (${done.toLocaleString()} of ${BATCH_ITEMS.toLocaleString()} Items done at the end)` : `the Batch ENDED (${after.status}) before the load did: figure understated`;
-  await client.batches.cancel(batch.id);
+  // A Batch that ended on its own (spool outran the load) has nothing to cancel.
+  if (!TERMINAL.includes(after.status)) await client.batches.cancel(batch.id).catch((error: unknown) => (error instanceof OpenAI.ConflictError ? null : Promise.reject(error)));
   await pollUntil(client, batch.id, (current) => TERMINAL.includes(current.status));
   const idleAfter = await steadyLoad(viaSpool);
   const [before, afterP99, busyP99] = [quantile(idleBefore, 0.99), quantile(idleAfter, 0.99), quantile(busy, 0.99)];

@@ -22,13 +22,17 @@ import type { Store } from "../../store.ts";
 import { SqliteStore } from "../sqlite-store.ts";
 import { receiveError, type CallMessage, type ThreadMessage } from "./protocol.ts";
 
+const THREAD_YOUNG_GENERATION_MB = 4;
+
 interface Waiting {
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
 }
 
 export async function openThreadedSqliteStore(filePath: string, options: { logger?: StoreLogger } = {}): Promise<Store> {
-  const worker = new Worker(new URL("./entry.js", import.meta.url), { workerData: { filePath } });
+  // The thread's objects live for one message: a 4 MB new space (V8's default is up to 32 MB) kept a 1M-Item
+  // Batch's peak RSS 25-30 MB lower at no measurable CPU cost (decision 0029).
+  const worker = new Worker(new URL("./entry.js", import.meta.url), { workerData: { filePath }, resourceLimits: { maxYoungGenerationSizeMb: THREAD_YOUNG_GENERATION_MB } });
   const waiting = new Map<number, Waiting>();
   let nextId = 0;
   let stopped: Error | null = null;
