@@ -38,7 +38,9 @@ port.on("message", (call: CallMessage) => {
     return;
   }
   // The SQLite Store's methods do their work synchronously: the next message runs after this one's transaction.
-  (method.apply(store, call.args) as Promise<unknown>).then(
+  // Called inside a promise, so that even a method that throws instead of rejecting is answered, never
+  // left to end the thread (and with it every later call).
+  new Promise((resolve) => resolve(method.apply(store, call.args))).then(
     (value) => post({ kind: "result", id: call.id, value }),
     (error: unknown) => post({ kind: "error", id: call.id, error: sendError(error) }),
   );
