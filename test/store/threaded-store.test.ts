@@ -6,7 +6,7 @@
  * never keeps a finished process alive.
  */
 import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { AppError } from "../../src/core/errors.ts";
@@ -14,7 +14,8 @@ import { openSqliteStore } from "../../src/store/sqlite/index.ts";
 import { openThreadedSqliteStore, threadOf } from "../../src/store/sqlite/thread/threaded-store.ts";
 import type { Store } from "../../src/store/store.ts";
 import { testWorkDir, testWorkPath } from "../helpers/test-dirs.ts";
-import { newBatch, startedBatch, T0 } from "./store-fixtures.ts";
+import { captureLog } from "../helpers/log-capture.ts";
+import { LEASE_MS, MODEL, newBatch, startedBatch, T0 } from "./store-fixtures.ts";
 
 const opened: Store[] = [];
 afterEach(async () => {
@@ -79,18 +80,44 @@ describe("SQLite store on its own thread", () => {
     expect((closed as AppError).code).toBe("unavailable");
   });
 
-  it("fails waiting and later calls with unavailable if the thread dies", async () => {
-    const store = await openThreadedSqliteStore(testWorkPath("stores", "threaded dies", ".sqlite"));
+  it("fails the calls waiting on a thread that dies with unavailable, and runs later calls on a new thread", async () => {
+    const log = captureLog();
+    const store = await openThreadedSqliteStore(testWorkPath("stores", "threaded dies", ".sqlite"), { logger: log.logger });
+    opened.push(store);
     await store.migrate();
-    const thread = threadOf(store);
-    expect(thread).toBeDefined();
+    const batch = await startedBatch(store, 2);
+    const first = threadOf(store);
     const waiting = store.listBatches({ limit: 10 });
-    await thread?.terminate();
-    for (const call of [waiting, store.getBatch("batch_x")]) {
-      const error = await rejection(call);
+    await first?.terminate();
+    const lost = await rejection(waiting);
+    expect(lost).toBeInstanceOf(AppError);
+    expect((lost as AppError).code).toBe("unavailable");
+    expect(log.errors(/the SQLite store's thread stopped/)).toHaveLength(1);
+    // The next call starts a new thread on the same file: what was committed is all there.
+    expect((await store.getBatch(batch.id))?.counts.total).toBe(2);
+    expect(threadOf(store)).not.toBe(first);
+    expect(log.lines.some((line) => /a new SQLite store thread opened the database/.test(line.msg))).toBe(true);
+    const [claimed] = await store.claimItems({ owner: "w", model: MODEL, limit: 1, nowMs: T0 + 10, leaseMs: LEASE_MS });
+    expect(claimed?.batchId).toBe(batch.id);
+  });
+
+  it("answers unavailable, and keeps answering, while no new thread can open the database", async () => {
+    const dir = testWorkDir("stores", "threaded cannot reopen");
+    const log = captureLog();
+    const store = await openThreadedSqliteStore(path.join(dir, "spool.sqlite"), { logger: log.logger });
+    opened.push(store);
+    await store.migrate();
+    await threadOf(store)?.terminate();
+    // Its folder is now a file: no thread can open (or create) the database there.
+    rmSync(dir, { recursive: true, force: true });
+    writeFileSync(dir, "x");
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      const error = await rejection(store.getBatch("batch_x"));
       expect(error).toBeInstanceOf(AppError);
       expect((error as AppError).code).toBe("unavailable");
     }
+    // One try to open, then calls fail at once until the back-off has passed (not a thread per call).
+    expect(log.errors(/a new SQLite store thread could not open the database/)).toHaveLength(1);
   });
 
   it("does not keep a process alive once nothing waits on it (a CLI that forgets to close still exits)", async () => {

@@ -5,15 +5,15 @@
  * database work of a busy Batch overlaps with the dispatch work, and an API request waits at most for one
  * transaction in the thread's queue instead of for everything the event loop has queued.
  *
- * The caller's side has one method per Store method, each of which becomes a message (method name and arguments, copied
- * by structured clone) and a promise for the thread's answer. Messages are answered in the order sent,
+ * The caller's side has one method per Store method, each of which becomes a message (method name and
+ * arguments, copied by structured clone) and a promise for the thread's answer. Messages are answered in the order sent,
  * one at a time, so the Store keeps its contract unchanged (it was already asynchronous for PostgreSQL).
  * Arguments must be plain data. The one method that takes a function, beatCapacity (its `decide` runs
  * inside the transaction), cannot cross and is refused with a clear error: the capacity ledger serves
  * processes sharing PostgreSQL, and a SQLite deployment never beats (src/app.ts).
  *
- * If the thread dies (it should not: every error inside is answered, not thrown), every waiting and later
- * call fails with "unavailable", which the Worker and API already treat as a database outage.
+ * If the thread dies, the calls waiting on it fail with "unavailable" (which the Worker and the API already
+ * treat as a database outage) and the next call starts a new thread (see openThreadedSqliteStore).
  */
 import { Worker } from "node:worker_threads";
 import { AppError } from "../../../core/errors.ts";
@@ -23,95 +23,145 @@ import { SqliteStore } from "../sqlite-store.ts";
 import { receiveError, type CallMessage, type ThreadMessage } from "./protocol.ts";
 
 const THREAD_YOUNG_GENERATION_MB = 4;
+/** After a replacement thread failed to open the database, calls fail at once for this long before the next try. */
+const REOPEN_BACKOFF_MS = 1_000;
 
 interface Waiting {
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
 }
 
-export async function openThreadedSqliteStore(filePath: string, options: { logger?: StoreLogger } = {}): Promise<Store> {
-  // The thread's objects live for one message: a 4 MB new space (V8's default is up to 32 MB) kept a 1M-Item
-  // Batch's peak RSS 25-30 MB lower at no measurable CPU cost (decision 0029).
-  const worker = new Worker(new URL("./entry.js", import.meta.url), { workerData: { filePath }, resourceLimits: { maxYoungGenerationSizeMb: THREAD_YOUNG_GENERATION_MB } });
-  const waiting = new Map<number, Waiting>();
-  let nextId = 0;
-  let stopped: Error | null = null;
+const unavailable = (cause?: unknown): AppError => new AppError("unavailable", "The database is unreachable at the moment. Try again shortly.", { cause });
+const closedError = (): AppError => new AppError("unavailable", "The database is closed.");
 
-  const fail = (error: Error): void => {
-    stopped ??= error;
-    for (const call of waiting.values()) call.reject(stopped);
-    waiting.clear();
-  };
-  const opened = new Promise<void>((resolve, reject) => {
-    worker.on("message", (message: ThreadMessage) => {
-      switch (message.kind) {
-        case "ready":
+/** One thread and the calls waiting on it. */
+class StoreThread {
+  readonly worker: Worker;
+  /** Resolves once the thread has opened the database; rejects with the reason it could not. */
+  readonly opened: Promise<void>;
+  /** Why the thread is gone (null while it runs): every later call must go to a new one. */
+  dead: Error | null = null;
+  /** It opened the database (a thread that never did failed to start; it did not die). */
+  ready = false;
+  private readonly waiting = new Map<number, Waiting>();
+  private nextId = 0;
+
+  constructor(filePath: string, logger: StoreLogger | undefined, onDeath: (thread: StoreThread, error: Error) => void) {
+    // The thread's objects live for one message: a 4 MB new space (V8's default is up to 32 MB) kept a 1M-Item
+    // Batch's peak RSS 25-30 MB lower at no measurable CPU cost (decision 0029).
+    this.worker = new Worker(new URL("./entry.js", import.meta.url), { workerData: { filePath }, resourceLimits: { maxYoungGenerationSizeMb: THREAD_YOUNG_GENERATION_MB } });
+    this.opened = new Promise<void>((resolve, reject) => {
+      this.worker.on("message", (message: ThreadMessage) => {
+        if (message.kind === "ready") {
+          this.ready = true;
           resolve();
-          return;
-        case "open-failed":
-          reject(receiveError(message.error));
-          return;
-        case "log":
-          options.logger?.[message.level](message.fields, message.message);
-          return;
-        default:
-          answer(message);
-      }
+        }
+        else if (message.kind === "open-failed") reject(receiveError(message.error));
+        else if (message.kind === "log") logger?.[message.level](message.fields, message.message);
+        else this.answer(message);
+      });
+      const died = (error: Error): void => {
+        reject(error);
+        if (this.dead !== null) return;
+        this.dead = error;
+        for (const call of this.waiting.values()) call.reject(unavailable(error));
+        this.waiting.clear();
+        onDeath(this, error);
+      };
+      this.worker.on("error", died);
+      this.worker.on("exit", (code) => died(new Error(`The SQLite store's thread exited (code ${code}).`)));
     });
-    worker.on("error", (error) => {
-      reject(error);
-      options.logger?.error({ err: error }, "the SQLite store's thread failed");
-      fail(new AppError("unavailable", "The database is unreachable at the moment. Try again shortly.", { cause: error }));
-    });
-    worker.on("exit", (code) => {
-      reject(new Error(`The SQLite store's thread exited (code ${code}) before opening the database.`));
-      fail(new AppError("unavailable", "The database is closed.", {}));
-    });
-  });
-
-  const answer = (message: Extract<ThreadMessage, { kind: "result" | "error" }>): void => {
-    const call = waiting.get(message.id);
-    if (call === undefined) return;
-    waiting.delete(message.id);
     // Only a pending call keeps the process alive: an idle Store must not hold a finished CLI open.
-    if (waiting.size === 0) worker.unref();
+    void this.opened.then(() => this.worker.unref(), () => undefined);
+  }
+
+  call(method: string, args: unknown[]): Promise<unknown> {
+    const id = this.nextId++;
+    const message: CallMessage = { id, method, args };
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      if (this.waiting.size === 1) this.worker.ref();
+      this.worker.postMessage(message);
+    });
+  }
+
+  private answer(message: Extract<ThreadMessage, { kind: "result" | "error" }>): void {
+    const call = this.waiting.get(message.id);
+    if (call === undefined) return;
+    this.waiting.delete(message.id);
+    if (this.waiting.size === 0) this.worker.unref();
     if (message.kind === "result") call.resolve(message.value);
     else call.reject(receiveError(message.error));
+  }
+}
+
+/**
+ * A thread that dies (it should not: every error inside is answered, not thrown; but a message too large
+ * for its heap ends it) is replaced on the next call: the calls it held fail with "unavailable" — whether
+ * their writes were committed is unknown, as with a dropped database connection — and the next calls go to
+ * a new thread on the same file, so one bad moment does not leave the process without its database.
+ */
+export async function openThreadedSqliteStore(filePath: string, options: { logger?: StoreLogger } = {}): Promise<Store> {
+  const { logger } = options;
+  let closed = false;
+  let replacing: Promise<StoreThread> | null = null;
+  let retryAtMs = 0;
+  let migrated = false;
+  const onDeath = (thread: StoreThread, error: Error): void => {
+    if (!closed && thread.ready && thread === current) logger?.error({ err: error }, "the SQLite store's thread stopped; the next call starts a new one");
+  };
+  let current = new StoreThread(filePath, logger, onDeath);
+  await current.opened;
+
+  const replacement = (): Promise<StoreThread> => {
+    if (Date.now() < retryAtMs) return Promise.reject(unavailable(current.dead));
+    replacing ??= (async () => {
+      const thread = new StoreThread(filePath, logger, onDeath);
+      try {
+        await thread.opened;
+        // As a restarted process would: a schema the first thread brought up to date stays so.
+        if (migrated) await thread.call("migrate", []);
+      } catch (error) {
+        retryAtMs = Date.now() + REOPEN_BACKOFF_MS;
+        logger?.error({ err: error }, "a new SQLite store thread could not open the database");
+        throw unavailable(error);
+      } finally {
+        replacing = null;
+      }
+      current = thread;
+      logger?.info({ db: filePath }, "a new SQLite store thread opened the database");
+      return thread;
+    })();
+    return replacing;
   };
 
   const call = (method: string, args: unknown[]): Promise<unknown> => {
-    if (stopped !== null) return Promise.reject(stopped);
+    if (closed) return Promise.reject(closedError());
     if (args.some(holdsFunction)) return Promise.reject(new Error(`${method} takes a function, which cannot be sent to the SQLite store's thread: open the store with openSqliteStore to use it.`));
-    const id = nextId++;
-    const message: CallMessage = { id, method, args };
-    return new Promise((resolve, reject) => {
-      waiting.set(id, { resolve, reject });
-      if (waiting.size === 1) worker.ref();
-      worker.postMessage(message);
-    });
+    const answer = current.dead === null ? current.call(method, args) : replacement().then((thread) => thread.call(method, args));
+    if (method === "migrate") void answer.then(() => (migrated = true), () => undefined);
+    return answer;
   };
 
-  await opened;
-  worker.unref();
   const close = async (): Promise<void> => {
-    if (stopped !== null) return;
-    await call("close", []);
-    fail(new AppError("unavailable", "The database is closed.", {}));
-    await worker.terminate();
+    if (closed) return;
+    if (current.dead === null) await current.call("close", []);
+    closed = true;
+    await current.worker.terminate();
   };
   // One forwarding method per Store method, on a plain object (spies and wrappers see ordinary methods).
   const methods = Object.getOwnPropertyNames(SqliteStore.prototype).filter((name) => name !== "constructor");
   const store = Object.fromEntries(methods.map((name) => [name, (...args: unknown[]) => call(name, args)])) as unknown as Store;
   store.close = close;
-  threads.set(store, worker);
+  threads.set(store, () => current.worker);
   return store;
 }
 
-/** Each threaded Store's thread, for tests that must see what happens when the thread dies. */
-const threads = new WeakMap<Store, Worker>();
+/** Each threaded Store's current thread, for tests that must see what happens when the thread dies. */
+const threads = new WeakMap<Store, () => Worker>();
 
 export function threadOf(store: Store): Worker | undefined {
-  return threads.get(store);
+  return threads.get(store)?.();
 }
 
 /** A function at the top level or one level down (a beat's `decide`): what structured clone refuses. */
