@@ -28,6 +28,7 @@ import type { BlobStore } from "./store/blob-store.ts";
 import { openStores } from "./store/open-stores.ts";
 import { StoredMediaFiles } from "./store/media-files.ts";
 import type { Store } from "./store/store.ts";
+import { LoopPressure } from "./dispatch/loop-pressure.ts";
 import { ModelDispatcher } from "./dispatch/model-dispatcher.ts";
 import { CapacityShares } from "./worker/capacity-shares.ts";
 import { Sweeper } from "./worker/sweeper.ts";
@@ -102,9 +103,11 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     if (backend === model || share === 0) return share;
     return Math.max(1, Math.floor((backend.concurrency * share) / model.concurrency));
   };
+  // Batch requests yield more of their slots to sync ones while the event loop lags (decision 0025 amended).
+  const loopPressure = new LoopPressure();
   const dispatcher = new ModelDispatcher({
     resolve: (name) => engines.resolve(catalog, name), engineFor: (backend) => engines.engineFor(backend),
-    clock, logger, metrics, ceiling, cancelRunning: config.worker.cancelRunning,
+    clock, logger, metrics, ceiling, cancelRunning: config.worker.cancelRunning, loopPressure,
     onStarved: () => shares?.nudge(),
   });
   // PostgreSQL: several processes may send to the same upstreams; they split each Model's concurrency.
@@ -177,6 +180,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       await webhooks?.stop();
       await shares?.stop();
       await dispatcher.close();
+      loopPressure.close();
       await engines.close();
       await closeStores(store, blobs);
     },

@@ -11,6 +11,8 @@
  * its round trip was the Batch requests' round trip, its slot wait under 1 ms). So while sync requests run
  * or arrived within `quietMs`, Batch requests may hold only `batchShare` of the lane's slots (at least one,
  * so a Batch never stops); the rest wait queued, leased, until the sync traffic has been quiet that long.
+ * With a fast upstream the event loop, not the slots, is what a sync request waits for: the share then
+ * shrinks further while the loop lags (loop-pressure.ts).
  */
 import type { ModelConfig } from "../config/config.ts";
 import { backendsOf } from "../config/backends.ts";
@@ -20,6 +22,9 @@ import { AdaptiveLimit, isOverloadStatus, type AdaptiveLimitOptions } from "./ad
 import { backendAllowances } from "./backend-allowance.ts";
 import { BREAKER_DEFAULTS, breakerOutcome, CircuitBreaker } from "./circuit-breaker.ts";
 import { Fifo } from "./fifo.ts";
+import { NO_PRESSURE, type LoopPressureReading } from "./loop-pressure.ts";
+
+export type { LoopPressureReading } from "./loop-pressure.ts";
 import { SharedDeadlines } from "./shared-deadlines.ts";
 
 /** What Batch requests may hold while sync requests are about (ModelConfig `syncFirst`). */
@@ -207,6 +212,8 @@ export class Lane {
     /** Cheapest first (`priceRank`); one for a Model without `backends`. */
     readonly backends: readonly BackendLane[],
     readonly syncFirst: SyncFirst = SYNC_FIRST_DEFAULTS,
+    /** The event loop's load (loop-pressure.ts): shrinks the yielded Batch share further while it lags. */
+    private readonly pressure: LoopPressureReading = NO_PRESSURE,
   ) {}
 
   /** A request of queue `rank` asks for a slot: a sync one makes Batch requests yield from now on. */
@@ -237,9 +244,13 @@ export class Lane {
     return this.syncRunning > 0 || nowMs < this.yieldUntilMs;
   }
 
-  /** Slots Batch requests may hold while yielding: their share of the lane's limit, at least one. */
+  /**
+   * Slots Batch requests may hold while yielding: their share of the lane's limit, less while the event loop
+   * lags (a share of 1, sync first turned off, stays whole); at least one.
+   */
   get yieldedBatchSlots(): number {
-    return Math.max(1, Math.floor(this.concurrency * this.syncFirst.batchShare));
+    const share = this.syncFirst.batchShare >= 1 ? 1 : this.syncFirst.batchShare * this.pressure.factor;
+    return Math.max(1, Math.floor(this.concurrency * share));
   }
 
   /** Whether a Batch request may take a slot now, as far as sync requests are concerned. */

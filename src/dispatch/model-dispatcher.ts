@@ -60,7 +60,7 @@ import { AbortWatchers } from "./abort-watchers.ts";
 import { heldStream } from "./held-stream.ts";
 import { attemptError, callerAbortedError, cancelledError, closedError, marked, once, servedBy, type Hold, type RunOptions } from "./run-options.ts";
 import { definedOnly } from "../config/defined-only.ts";
-import { BATCH, BATCH_RETRY, backendLanes, Lane, settle, SYNC, SYNC_FIRST_DEFAULTS, SYNC_RETRY, type BackendLane, type Waiter } from "./lane.ts";
+import { BATCH, BATCH_RETRY, backendLanes, Lane, settle, SYNC, SYNC_FIRST_DEFAULTS, SYNC_RETRY, type BackendLane, type LoopPressureReading, type Waiter } from "./lane.ts";
 import { isBackendFault } from "./circuit-breaker.ts";
 import { abortableSleep, afterSleep, sleepWithTimer, unlimitedListeners, type Sleep } from "./sleeps.ts";
 import { dispatchPacked, runEnginePack, type PackOutcome, type PlannedPack } from "./embedding-packs.ts";
@@ -82,13 +82,12 @@ export interface ModelDispatcherOptions {
   retry?: { baseMs?: number; capMs?: number; maxRetryAfterMs?: number };
   /** Told of every Engine call's duration and outcome, and of every retry (in-memory counters only). */
   metrics?: Metrics;
-  /**
-   * This process's share of a Model's (or one backend's) `concurrency` when several processes share one
-   * upstream (see src/worker/capacity-shares.ts); the backend lane's ceiling. Default: all of it.
-   */
+  /** This process's share of a Model's (or a backend's) `concurrency` (worker/capacity-shares.ts). Default: all. */
   ceiling?: (model: ModelConfig) => number;
   /** Told when a request must wait because this process holds no slots of its Model (a ceiling of 0). */
   onStarved?: (modelName: string) => void;
+  /** The event loop's load; Batch requests yield more of their slots to sync ones while it lags. Default: never. */
+  loopPressure?: LoopPressureReading;
   /** What cancelBatch does to running requests (config `worker.cancelRunning`). Default "abort". */
   cancelRunning?: "abort" | "finish";
 }
@@ -323,7 +322,7 @@ export class ModelDispatcher implements Dispatcher {
       };
       const abortReason = (reason: unknown): EngineError => callerAbortedError(model.name, reason);
       const syncFirst = { ...SYNC_FIRST_DEFAULTS, ...definedOnly(model.syncFirst ?? {}) };
-      lane = new Lane(model.name, backendLanes(model, { engineFor, ceiling: (backend) => this.ceilingOf(backend), now: () => this.clock.now(), abortReason }), syncFirst);
+      lane = new Lane(model.name, backendLanes(model, { engineFor, ceiling: (backend) => this.ceilingOf(backend), now: () => this.clock.now(), abortReason }), syncFirst, this.options.loopPressure);
       lane.planAllowances(this.clock.now());
       this.lanes.set(model.name, lane);
     } else {

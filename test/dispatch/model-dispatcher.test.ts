@@ -7,6 +7,7 @@ import type { ModelConfig, OpenAIModelConfig } from "../../src/config/config.ts"
 import { AppError } from "../../src/core/errors.ts";
 import { EngineError, type Engine, type EngineReply, type EngineRequest } from "../../src/core/engine.ts";
 import { OpenAIEngine } from "../../src/engines/openai/openai-engine.ts";
+import type { LoopPressureReading } from "../../src/dispatch/loop-pressure.ts";
 import { ModelDispatcher, type Sleep } from "../../src/dispatch/model-dispatcher.ts";
 import { failFirstAttempts, startFakeOpenAIUpstream, type FakeOpenAIUpstream } from "../helpers/fake-openai-upstream.ts";
 import { waitFor } from "../helpers/wait-for.ts";
@@ -318,11 +319,12 @@ describe("ModelDispatcher: Batch requests yield to sync ones", () => {
   let sleeping: { ms: number; wake: () => void }[];
   let dispatcher: ModelDispatcher;
 
-  const start = (syncFirst: ModelConfig["syncFirst"]): void => {
+  const start = (syncFirst: ModelConfig["syncFirst"], loopPressure?: LoopPressureReading): void => {
     const model: ModelConfig = { name: "four-slots", engine: "openai", baseUrl: "http://127.0.0.1:9/v1", concurrency: 4, adaptive: false, timeoutMs: 60_000, maxRetries: 0, syncFirst };
     dispatcher = new ModelDispatcher({
       resolve: () => ({ engine, model }),
       clock,
+      loopPressure,
       sleep: (ms, signal) =>
         new Promise((resolve) => {
           sleeping.push({ ms, wake: () => resolve() });
@@ -367,8 +369,28 @@ describe("ModelDispatcher: Batch requests yield to sync ones", () => {
     await Promise.all(batch);
   });
 
-  it("gives Batch requests every slot with batchShare 1, and when no sync request came", async () => {
-    start({ batchShare: 1 });
+  it("shrinks the Batch requests' share further while the event loop lags, never below one slot", async () => {
+    const pressure = { factor: 0.5 };
+    start({ batchShare: 0.5, quietMs: 1_000 }, pressure);
+    const sync = send("s1", "sync");
+    const batch = ["b0", "b1", "b2"].map((id) => send(id, "batch"));
+    // Half of four slots is two; at half pressure, one.
+    expect(engine.started).toEqual(["s1", "b0"]);
+    pressure.factor = 1 / 64;
+    engine.finish("b0");
+    await batch[0];
+    expect(engine.started).toEqual(["s1", "b0", "b1"]);
+    // The loop is free again: the next release lets a second Batch request run beside b1.
+    pressure.factor = 1;
+    engine.finish("s1");
+    await sync;
+    await waitFor(() => engine.started.length === 4, { what: "a second Batch request once the pressure is gone" });
+    for (const id of ["b1", "b2"]) engine.finish(id);
+    await Promise.all(batch);
+  });
+
+  it("gives Batch requests every slot with batchShare 1 (whatever the loop's pressure), and when no sync request came", async () => {
+    start({ batchShare: 1 }, { factor: 1 / 64 });
     const all = [send("s1", "sync"), send("b0", "batch"), send("b1", "batch"), send("b2", "batch")];
     expect(engine.started).toEqual(["s1", "b0", "b1", "b2"]);
     for (const id of ["s1", "b0", "b1", "b2"]) engine.finish(id);
