@@ -281,7 +281,9 @@ async function runValidation(deps: ValidationDeps, batch: Batch, owner: string):
   const log = deps.logger.child({ batchId: batch.id });
   const started = clock.now();
 
-  await store.clearItems(batch.id);
+  // An earlier, interrupted attempt left Items (counted in `total` as they went in): start over. A first
+  // attempt has none, and skips a Store round trip that waits behind the running Items' writes.
+  if (batch.counts.total > 0) await store.clearItems(batch.id);
   if (batch.inputFileId === null) throw new Error(`Batch ${batch.id} has no input file.`);
   // A Batch may name a File that does not exist (OpenAI's create accepts any id, as the hosted service does).
   // Another tenant's File is as missing as a deleted one: a Batch never reads input its tenant cannot see.

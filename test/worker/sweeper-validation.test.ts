@@ -35,6 +35,30 @@ describe.each(storeBackends)("Sweeper validation on the $name store", (backend) 
     expect(await sweeper.validatePending()).toBe(0);
   });
 
+  it("starts over from the first line when an earlier attempt died with some Items inserted", async () => {
+    const { store, clock, submitBatch, createSweeper } = await loops.create(await stores.open());
+    const batch = await submitBatch([chatLine("a", "first"), chatLine("b", "second"), chatLine("c", "third")]);
+    // A validator that claims the Batch, inserts its first chunk (two of the three lines, one of them wrong) and dies.
+    const dead = await store.claimValidation({ owner: "dead-validator", nowMs: clock.now(), leaseMs: 1_000 });
+    expect(dead?.id).toBe(batch.id);
+    await store.insertItems(batch.id, [
+      { index: 0, clientId: "a", echo: null, model: "gpt-test", kind: "chat", request: chatLine("a", "first") },
+      { index: 1, clientId: "stale", echo: null, model: "gpt-test", kind: "chat", request: chatLine("stale", "left by the dead attempt") },
+    ]);
+    expect((await store.getBatch(batch.id))?.counts.total).toBe(2);
+    clock.advance(1_001);
+
+    expect(await createSweeper().validatePending()).toBe(1);
+    const started = await store.getBatch(batch.id);
+    expect(started?.status).toBe("in_progress");
+    expect(started?.counts).toEqual({ total: 3, succeeded: 0, failed: 0, cancelled: 0, expired: 0 });
+    expect((await itemsOf(store, batch.id)).map((item) => [item.index, item.clientId])).toEqual([
+      [0, "a"],
+      [1, "b"],
+      [2, "c"],
+    ]);
+  });
+
   it("fails a Batch with bad lines, listing every LineError, and keeps none of its Items", async () => {
     const { store, submitBatch, createSweeper } = await loops.create(await stores.open());
     const batch = await submitBatch([
