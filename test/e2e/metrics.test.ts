@@ -90,8 +90,13 @@ describe("Prometheus /metrics", () => {
     expect(scrape.count("spool_batch_validation_duration_seconds", { outcome: "in_progress" })).toBeGreaterThanOrEqual(1);
     expect(scrape.count("spool_batch_finalization_duration_seconds", { status: "completed" })).toBeGreaterThanOrEqual(1);
     expect(scrape.value("spool_batches_ended_total", { dialect: "openai", status: "completed" })).toBeGreaterThanOrEqual(1);
-    expect(scrape.value("spool_batches", { status: "completed" })).toBeGreaterThanOrEqual(1);
-    expect(scrape.value("spool_items", { ...MODEL, status: "pending" })).toBe(0);
+    // The Store's gauges come from a snapshot up to 250 ms old (store-gauges.ts): the first scrape may
+    // predate the batch's end; the next snapshot must show it.
+    const gauges = await waitFor(async () => {
+      const next = await scrapeMetrics(spool.url, auth);
+      return (next.value("spool_batches", { status: "completed" }) ?? 0) >= 1 ? next : undefined;
+    }, { what: "the Store gauges to show the completed batch" });
+    expect(gauges.value("spool_items", { ...MODEL, status: "pending" })).toBe(0);
     expect(scrape.value("spool_concurrency_limit", MODEL)).toBe(3);
     expect(scrape.value("spool_store_errors_total")).toBeUndefined();
     // Process metrics under their conventional names.
