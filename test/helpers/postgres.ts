@@ -34,7 +34,7 @@ export function postgresUnavailableReason(): Promise<string | null> {
       await client.query("SELECT 1");
       return null;
     } catch (error) {
-      return `PostgreSQL is not reachable at ${TEST_DATABASE_URL} (${(error as Error).message}). Start it (.ci/run does), set SPOOL_TEST_DATABASE_URL, or run with SPOOL_TEST_STORES=sqlite.`;
+      return `PostgreSQL is not reachable at ${TEST_DATABASE_URL} (${(error as Error).message}). Start it (.ci/run does), set SPOOL_TEST_DATABASE_URL, or run with SPOOL_TEST_STORES=sqlite,sqlite-thread.`;
     } finally {
       await client.end().catch(() => undefined);
     }
