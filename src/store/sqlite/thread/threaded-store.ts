@@ -17,6 +17,7 @@
  */
 import { Worker } from "node:worker_threads";
 import { AppError } from "../../../core/errors.ts";
+import { databaseUnavailable } from "../../shared/store-errors.ts";
 import type { StoreLogger } from "../../shared/store-logger.ts";
 import type { Store } from "../../store.ts";
 import { SqliteStore } from "../sqlite-store.ts";
@@ -31,7 +32,6 @@ interface Waiting {
   reject: (error: Error) => void;
 }
 
-const unavailable = (cause?: unknown): AppError => new AppError("unavailable", "The database is unreachable at the moment. Try again shortly.", { cause });
 const closedError = (): AppError => new AppError("unavailable", "The database is closed.");
 
 /** One thread and the calls waiting on it. */
@@ -64,7 +64,7 @@ class StoreThread {
         reject(error);
         if (this.dead !== null) return;
         this.dead = error;
-        for (const call of this.waiting.values()) call.reject(unavailable(error));
+        for (const call of this.waiting.values()) call.reject(databaseUnavailable(error));
         this.waiting.clear();
         onDeath(this, error);
       };
@@ -79,9 +79,16 @@ class StoreThread {
     const id = this.nextId++;
     const message: CallMessage = { id, method, args };
     return new Promise((resolve, reject) => {
+      try {
+        this.worker.postMessage(message);
+      } catch (error) {
+        // Structured clone refused an argument (nothing was sent): say which method, and why when it is a function.
+        const what = args.some(holdsFunction) ? "takes a function, which" : `has an argument that (${(error as Error).message})`;
+        reject(new Error(`${method} ${what} cannot be sent to the SQLite store's thread: open the store with openSqliteStore to use it.`));
+        return;
+      }
       this.waiting.set(id, { resolve, reject });
       if (this.waiting.size === 1) this.worker.ref();
-      this.worker.postMessage(message);
     });
   }
 
@@ -114,7 +121,7 @@ export async function openThreadedSqliteStore(filePath: string, options: { logge
   await current.opened;
 
   const replacement = (): Promise<StoreThread> => {
-    if (Date.now() < retryAtMs) return Promise.reject(unavailable(current.dead));
+    if (Date.now() < retryAtMs) return Promise.reject(databaseUnavailable(current.dead));
     replacing ??= (async () => {
       const thread = new StoreThread(filePath, logger, onDeath);
       try {
@@ -124,7 +131,7 @@ export async function openThreadedSqliteStore(filePath: string, options: { logge
       } catch (error) {
         retryAtMs = Date.now() + REOPEN_BACKOFF_MS;
         logger?.error({ err: error }, "a new SQLite store thread could not open the database");
-        throw unavailable(error);
+        throw databaseUnavailable(error);
       } finally {
         replacing = null;
       }
@@ -137,7 +144,6 @@ export async function openThreadedSqliteStore(filePath: string, options: { logge
 
   const call = (method: string, args: unknown[]): Promise<unknown> => {
     if (closed) return Promise.reject(closedError());
-    if (args.some(holdsFunction)) return Promise.reject(new Error(`${method} takes a function, which cannot be sent to the SQLite store's thread: open the store with openSqliteStore to use it.`));
     const answer = current.dead === null ? current.call(method, args) : replacement().then((thread) => thread.call(method, args));
     if (method === "migrate") void answer.then(() => (migrated = true), () => undefined);
     return answer;
@@ -164,7 +170,7 @@ export function threadOf(store: Store): Worker | undefined {
   return threads.get(store)?.();
 }
 
-/** A function at the top level or one level down (a beat's `decide`): what structured clone refuses. */
+/** A function at the top level or one level down (a beat's `decide`): asked only once structured clone refused. */
 function holdsFunction(arg: unknown): boolean {
   if (typeof arg === "function") return true;
   return typeof arg === "object" && arg !== null && Object.values(arg).some((value) => typeof value === "function");
