@@ -86,6 +86,10 @@ export class WebhookSender {
     const pollMs = this.deps.pollMs ?? 1_000;
     let failures = 0;
     while (this.running) {
+      // This pass makes the retry the loop woke for, if it is due; retries it records replace it. One not yet
+      // due is kept: a timer can fire a millisecond before the clock reaches the retry's time, and forgetting
+      // the retry then would leave it to the next poll.
+      if (this.nextRetryAtMs <= this.deps.clock.now()) this.nextRetryAtMs = Number.POSITIVE_INFINITY;
       try {
         await this.sendDue();
         failures = 0;
@@ -94,7 +98,6 @@ export class WebhookSender {
         if (!isStorageFailure(error)) this.logger.error({ err: error }, "sending webhooks failed");
       }
       const untilRetryMs = Math.max(0, this.nextRetryAtMs - this.deps.clock.now());
-      this.nextRetryAtMs = Number.POSITIVE_INFINITY;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, failures > 0 ? pollMs * Math.min(10, 2 ** failures) : Math.min(pollMs, untilRetryMs));
         this.wakeUp = () => {

@@ -1,0 +1,69 @@
+/**
+ * The WebhookSender's retry timing against a real Store and a real receiver. A timer can fire a little
+ * before the sender's clock reaches a retry's time (timers run on a monotonic clock, the Clock on the wall
+ * clock); the sender must then wait for the retry again, not forget it until the next poll.
+ */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import pino from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import type { Clock } from "../../src/core/clock.ts";
+import { WebhookSender } from "../../src/webhooks/webhook-sender.ts";
+import { storeBackends, useStores } from "../helpers/store-backends.ts";
+import { completion, LEASE_MS, MODEL, startedBatch, T0 } from "../store/store-fixtures.ts";
+
+const SECRET = `whsec_${Buffer.from("a webhook secret of 32 bytes!!!!").toString("base64")}`;
+const sqlite = storeBackends.find((backend) => backend.name === "sqlite");
+
+/** A clock that runs at half the speed of real time: every timer fires before the clock says it is due. */
+function slowClock(startMs: number): Clock {
+  const realStart = performance.now();
+  return { now: () => Math.floor(startMs + (performance.now() - realStart) / 2) };
+}
+
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+});
+
+describe.runIf(sqlite)("webhook sender", () => {
+  const stores = useStores(sqlite!);
+
+  it("makes a retry whose timer fired before the clock reached it, without waiting for the next poll", async () => {
+    const arrivals: { atMs: number; status: number }[] = [];
+    const server = createServer((request, response) => {
+      const status = arrivals.length === 0 ? 503 : 204;
+      arrivals.push({ atMs: performance.now(), status });
+      request.resume();
+      request.on("end", () => response.writeHead(status).end());
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    closers.push(() => new Promise((resolve) => server.close(() => resolve())));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+
+    const store = await stores.open();
+    await store.syncWebhookEndpoints([url], T0);
+    const batch = await startedBatch(store, 1);
+    const [item] = await store.claimItems({ owner: "w", model: MODEL, limit: 1, nowMs: T0 + 1, leaseMs: LEASE_MS });
+    await store.completeItems([completion(item!, "w", T0 + 1)], T0 + 1);
+    await store.claimFinalization(batch.id, { owner: "f", nowMs: T0 + 2, leaseMs: LEASE_MS });
+    await store.finishBatch(batch.id, "f", { status: "completed", outputFileId: null, errorFileId: null, nowMs: T0 + 2 });
+
+    const sender = new WebhookSender({
+      store, clock: slowClock(T0 + 10), logger: pino({ level: "silent" }), owner: "sender",
+      webhooks: [{ url, secret: SECRET }], settings: { retryDelaysMs: [200], timeoutMs: 5_000 },
+      render: () => "{}", pollMs: 60_000,
+    });
+    sender.start();
+    closers.push(() => sender.stop());
+    const deadline = performance.now() + 10_000;
+    while (arrivals.length < 2 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+
+    expect(arrivals.map((arrival) => arrival.status)).toEqual([503, 204]);
+    // 200 ms of the sender's clock is 400 ms of real time; the poll, 60 s away, must not be what made it.
+    expect(arrivals[1]!.atMs - arrivals[0]!.atMs).toBeGreaterThanOrEqual(390);
+    expect(arrivals[1]!.atMs - arrivals[0]!.atMs).toBeLessThan(5_000);
+    const { deliveries } = await store.listWebhookDeliveries({ batchId: batch.id, limit: 10 });
+    expect(deliveries).toEqual([expect.objectContaining({ status: "delivered", attempts: 2, lastStatusCode: 204 })]);
+  });
+});
