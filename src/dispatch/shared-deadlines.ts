@@ -18,6 +18,7 @@
 import { setMaxListeners } from "node:events";
 import type { ModelConfig } from "../config/config.ts";
 import { EngineError } from "../core/engine.ts";
+import { AbortWatchers } from "./abort-watchers.ts";
 
 /** setTimeout fires at once for delays above 2^31-1 ms (about 24.8 days). */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -38,7 +39,8 @@ interface Window {
   timer: NodeJS.Timeout;
   caller: AbortSignal | undefined;
   group: string | undefined;
-  onCallerAbort: (() => void) | null;
+  /** Stops watching the caller's signal; null without a caller. */
+  unwatchCaller: (() => void) | null;
 }
 
 export class SharedDeadlines {
@@ -46,6 +48,12 @@ export class SharedDeadlines {
   private readonly open = new Map<AbortSignal | undefined, Map<string | undefined, Window>>();
   /** Every window with a live timer: abortAll() aborts them all. */
   private readonly live = new Set<Window>();
+  /**
+   * One listener on each caller signal, however many windows watch it: windows are per Batch, so with
+   * hundreds of small Batches running each window's own listener made every open and retire walk the
+   * Worker's stop signal's whole listener list (issue 11).
+   */
+  private readonly callers = new AbortWatchers();
 
   constructor(private readonly callerAborted: (reason: unknown) => EngineError) {}
 
@@ -88,15 +96,12 @@ export class SharedDeadlines {
     // Every attempt of the window (and the HTTP client under it) listens to this one signal.
     setMaxListeners(0, controller.signal);
     const delayMs = Math.min((closesAtMs === null ? 0 : closesAtMs - Date.now()) + model.timeoutMs, MAX_TIMER_MS);
-    const window: Window = { controller, closesAtMs, active: 0, timer: undefined as unknown as NodeJS.Timeout, caller, group, onCallerAbort: null };
+    const window: Window = { controller, closesAtMs, active: 0, timer: undefined as unknown as NodeJS.Timeout, caller, group, unwatchCaller: null };
     window.timer = setTimeout(() => {
       abortWithTimeout(controller, model);
       this.retire(window);
     }, delayMs);
-    if (caller) {
-      window.onCallerAbort = () => controller.abort(this.callerAborted(caller.reason));
-      caller.addEventListener("abort", window.onCallerAbort, { once: true });
-    }
+    if (caller) window.unwatchCaller = this.callers.watch(caller, () => controller.abort(this.callerAborted(caller.reason)));
     this.live.add(window);
     return window;
   }
@@ -113,7 +118,7 @@ export class SharedDeadlines {
   private retire(window: Window): void {
     if (!this.live.delete(window)) return;
     clearTimeout(window.timer);
-    if (window.caller && window.onCallerAbort) window.caller.removeEventListener("abort", window.onCallerAbort);
+    window.unwatchCaller?.();
     const groups = this.open.get(window.caller);
     if (groups?.get(window.group) === window) {
       groups.delete(window.group);

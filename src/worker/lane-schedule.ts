@@ -17,7 +17,7 @@ import type { ModelConfig } from "../config/config.ts";
 import { BatchHours } from "../core/batch-hours.ts";
 import type { Clock } from "../core/clock.ts";
 import { ClaimPlanner } from "../scheduling/claim-planner.ts";
-import { deadlineDemand, MAX_QUEUED_BATCHES, planShares, type ScheduleContext } from "../scheduling/fair-share.ts";
+import { deadlineDemand, MAX_QUEUED_BATCHES, planShares, type ScheduleContext, type Share } from "../scheduling/fair-share.ts";
 import { THROUGHPUT_REPORT_MS, THROUGHPUT_ROUND_MS, ThroughputMeter } from "../scheduling/throughput-meter.ts";
 import type { QueuedBatch } from "../store/scheduling-views.ts";
 import type { BatchClaim, ClaimedItem, Store } from "../store/store.ts";
@@ -37,6 +37,12 @@ export interface LaneScheduleDeps {
 
 export class LaneSchedule {
   private queue: QueuedBatch[] = [];
+  /**
+   * The queue's shares and remaining Items, worked out once per read of the queue (or when a claim found a
+   * Batch empty), not per claim: with hundreds of small Batches queued, planning the shares for every claim
+   * cost more main-thread CPU than the claims' Items (issue 11). At most one refresh interval old.
+   */
+  private planned: { shares: Share[]; caps: Map<number, number>; seqById: Map<string, number> } | null = null;
   private capacity: number | null = null;
   private stale = true;
   private readAt = 0;
@@ -63,8 +69,8 @@ export class LaneSchedule {
    */
   async plan(budget: number): Promise<BatchClaim[]> {
     if (this.stale || performance.now() - this.readAt >= this.deps.refreshMs) await this.read();
-    const shares = planShares(this.queue, this.context());
-    const plan = this.planner.plan(budget, shares, new Map(this.queue.map((batch) => [batch.seq, batch.remaining])));
+    const planned = this.plannedShares();
+    const plan = this.planner.plan(budget, planned.shares, planned.caps);
     // Nothing to claim: look again next time (another process may have started a Batch meanwhile).
     if (plan.length === 0) this.stale = true;
     return plan;
@@ -73,7 +79,7 @@ export class LaneSchedule {
   /** A claim made from `plan` returned `items`: a Batch that gave fewer than asked has none left for now. */
   claimed(plan: readonly BatchClaim[], items: readonly ClaimedItem[]): void {
     this.meter.started(items.length, this.deps.clock.now());
-    const bySeq = new Map(this.queue.map((batch) => [batch.id, batch.seq]));
+    const bySeq = this.plannedShares().seqById;
     const counts = new Map<number, number>();
     for (const item of items) {
       const seq = bySeq.get(item.batchId);
@@ -82,11 +88,21 @@ export class LaneSchedule {
     const empty = new Set(plan.filter((entry) => (counts.get(entry.batchSeq) ?? 0) < entry.limit).map((entry) => entry.batchSeq));
     if (empty.size === 0) return;
     this.queue = this.queue.filter((batch) => !empty.has(batch.seq));
+    this.planned = null;
   }
 
   /** `count` claimed Items of this lane finished (or were given up). */
   finished(count: number): void {
     this.meter.finished(count, this.deps.clock.now());
+  }
+
+  private plannedShares(): NonNullable<LaneSchedule["planned"]> {
+    this.planned ??= {
+      shares: planShares(this.queue, this.context()),
+      caps: new Map(this.queue.map((batch) => [batch.seq, batch.remaining])),
+      seqById: new Map(this.queue.map((batch) => [batch.id, batch.seq])),
+    };
+    return this.planned;
   }
 
   private context(): ScheduleContext {
@@ -103,6 +119,7 @@ export class LaneSchedule {
     this.capacity = measured?.itemsPerSecond ?? this.meter.rate(nowMs);
     this.deps.onDemand?.(this.model.name, deadlineDemand(this.queue, nowMs));
     this.stale = false;
+    this.planned = null;
     this.readAt = performance.now();
   }
 

@@ -1,3 +1,4 @@
+import { getEventListeners } from "node:events";
 import { describe, expect, it } from "vitest";
 import type { ModelConfig } from "../../src/config/config.ts";
 import { EngineError } from "../../src/core/engine.ts";
@@ -61,6 +62,24 @@ describe("SharedDeadlines", () => {
     expect(other.signal.aborted).toBe(false);
     attempt.release();
     other.release();
+  });
+
+  it("keeps one listener on a caller's signal however many Batches' windows watch it, and none once they retire", () => {
+    const shared = deadlines();
+    const caller = new AbortController();
+    const attempts = Array.from({ length: 50 }, (_, batch) => shared.acquire(model(5_000), caller.signal, true, `batch-${batch}`));
+    expect(shared.liveWindows).toBe(50);
+    expect(getEventListeners(caller.signal, "abort")).toHaveLength(1);
+    caller.abort("stop");
+    expect(attempts.every((attempt) => attempt.signal.aborted && (attempt.signal.reason as EngineError).kind === "aborted")).toBe(true);
+    for (const attempt of attempts) attempt.release();
+    expect(shared.liveWindows).toBe(0);
+
+    const later = new AbortController();
+    const running = Array.from({ length: 5 }, (_, batch) => shared.acquire(model(5_000), later.signal, false, `batch-${batch}`));
+    for (const attempt of running) attempt.release();
+    expect(shared.liveWindows).toBe(0);
+    expect(getEventListeners(later.signal, "abort")).toHaveLength(0);
   });
 
   it("aborts every running attempt on abortAll", () => {
