@@ -15,6 +15,7 @@ import { benchManyBatches } from "./many-batches.ts";
 import { benchMedia } from "./media.ts";
 import { benchMillion } from "./million.ts";
 import { benchOrder } from "./order.ts";
+import { benchListing } from "./listing.ts";
 import { benchPacking } from "./packing.ts";
 import { benchPrefix } from "./prefix.ts";
 import { benchScaleOut } from "./scale-out.ts";
@@ -33,6 +34,7 @@ const sections: Record<string, () => Promise<void>> = {
   sync: () => benchSync(),
   llama: () => benchLlama(),
   "scale-out": () => benchScaleOut(),
+  listing: () => benchListing(),
   packing: () => benchPacking(),
   "embed-decode": () => benchEmbedDecode(),
   prefix: () => benchPrefix(),

@@ -6,6 +6,7 @@
 type Backend = "sqlite" | "postgres";
 
 const UNDO: Record<number, string | Record<Backend, string>> = {
+  16: "DROP INDEX batches_model;",
   15: "DROP TABLE result_cache;",
   14: `DROP TABLE capacity_shares;
        CREATE TABLE capacity_shares (model TEXT NOT NULL, owner TEXT NOT NULL, wants INTEGER NOT NULL CHECK (wants IN (0, 1)), seen_at_ms BIGINT NOT NULL, PRIMARY KEY (model, owner));`,

@@ -107,5 +107,12 @@ describe.each(storeBackends)("$name store: insights", (backend) => {
     expect(await ids({ limit: 10, model: "m1" })).toEqual([c.id, a.id]);
     expect(await ids({ limit: 10, model: "m1", afterId: c.id })).toEqual([a.id]);
     expect(await ids({ limit: 10, model: "m2", statuses: ["in_progress"] })).toEqual([]);
+    expect(await ids({ limit: 10, statuses: [] })).toEqual([]);
+    // A tenant's list with each filter (SQLite then reads the filter's index, checking the tenant per row).
+    const other = await startedBatch(store, 1, { createdAtMs: T0 + 4, model: "m1", batch: { model: "m1", tenant: "other" } });
+    expect(await ids({ limit: 10, tenant: "default", statuses: ["in_progress"] })).toEqual([c.id, a.id]);
+    expect(await ids({ limit: 10, tenant: "other", statuses: ["in_progress"] })).toEqual([other.id]);
+    expect(await ids({ limit: 10, tenant: "default", model: "m1" })).toEqual([c.id, a.id]);
+    expect(await ids({ limit: 1, tenant: "default", model: "m1", statuses: ["in_progress", "cancelled"], afterId: c.id })).toEqual([a.id]);
   });
 });

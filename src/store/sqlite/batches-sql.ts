@@ -56,31 +56,36 @@ export function getBatch(db: SqliteDatabase, id: string): Batch | null {
  * Newest first (seq descending); the cursor is the id of the last Batch of the previous page. With `beforeId`
  * the page is the Batches just newer than that one: read oldest first from it, then turned around.
  */
+/**
+ * Only the filters given become conditions: a generic `(@x IS NULL OR x = @x)` hides the column from the
+ * planner, so a page deep in a long list or a status filter scanned the whole table newest first (20 ms at
+ * 100k finished Batches, growing with every Batch ever made); bound, the cursor is a range of the primary
+ * key and a status or tenant is an index probe (issue 11).
+ */
 export function listBatches(db: SqliteDatabase, query: BatchQuery): { batches: Batch[]; hasMore: boolean } {
   const backwards = query.beforeId !== undefined;
+  const where: string[] = [];
+  const params: Record<string, unknown> = { limit: query.limit + 1 };
+  const when = (value: unknown, name: string, condition: string): void => {
+    if (value === undefined || value === null) return;
+    where.push(condition);
+    params[name] = value;
+  };
+  const statuses = query.statuses ?? [];
+  when(query.dialect, "dialect", "dialect = @dialect");
+  // With a status or Model filter its index finds the few rows (the `+` keeps the planner off the tenant
+  // index, whose seq order it would otherwise walk to the end); without one the tenant index serves.
+  when(query.tenant, "tenant", query.statuses || query.model !== undefined ? "+tenant = @tenant" : "tenant = @tenant");
+  if (!query.includeDeleted) where.push("deleted_at_ms IS NULL");
+  when(query.afterId, "afterId", "seq < (SELECT seq FROM batches WHERE id = @afterId)");
+  when(query.beforeId, "beforeId", "seq > (SELECT seq FROM batches WHERE id = @beforeId)");
+  // Bound one by one, not json_each: the planner must see a short list to pick the status index.
+  if (query.statuses) where.push(statuses.length === 0 ? "0" : `status IN (${statuses.map((_, i) => `@status${i}`).join(", ")})`);
+  statuses.forEach((status, i) => (params[`status${i}`] = status));
+  when(query.model, "model", "model = @model");
   const rows = db
-    .statement(
-      `SELECT * FROM batches
-       WHERE (@dialect IS NULL OR dialect = @dialect)
-         AND (@tenant IS NULL OR tenant = @tenant)
-         AND (@includeDeleted = 1 OR deleted_at_ms IS NULL)
-         AND (@afterId IS NULL OR seq < (SELECT seq FROM batches WHERE id = @afterId))
-         AND (@beforeId IS NULL OR seq > (SELECT seq FROM batches WHERE id = @beforeId))
-         AND (@statuses IS NULL OR status IN (SELECT value FROM json_each(@statuses)))
-         AND (@model IS NULL OR model = @model)
-       ORDER BY seq ${backwards ? "ASC" : "DESC"}
-       LIMIT @limit`,
-    )
-    .all({
-      dialect: query.dialect ?? null,
-      tenant: query.tenant ?? null,
-      includeDeleted: query.includeDeleted ? 1 : 0,
-      afterId: query.afterId ?? null,
-      beforeId: query.beforeId ?? null,
-      statuses: query.statuses ? JSON.stringify(query.statuses) : null,
-      model: query.model ?? null,
-      limit: query.limit + 1,
-    }) as BatchRow[];
+    .statement(`SELECT * FROM batches ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq ${backwards ? "ASC" : "DESC"} LIMIT @limit`)
+    .all(params) as BatchRow[];
   const page = rows.slice(0, query.limit);
   if (backwards) page.reverse();
   return { batches: page.map(toBatch), hasMore: rows.length > query.limit };

@@ -1,0 +1,125 @@
+/**
+ * `listing`: the Batch list a client or the dashboard pages through, with 100k finished Batches in the
+ * Store vs with 1,000 (issue 11: listing stays fast as finished Batches pile up; pages hold the same rows). Store-level, both stores:
+ * the newest page, a page deep in the list, a rare status, a live status, and a Model filter. The Batches
+ * are copied from one created through the Store (plain SQL: creating 100k through the API would take the
+ * whole bench's time and measures nothing here).
+ */
+import { mkdtempSync } from "node:fs";
+import path from "node:path";
+import Database from "better-sqlite3";
+import pg from "pg";
+import { openPostgresStore } from "../src/store/postgres/index.ts";
+import { openSqliteStore } from "../src/store/sqlite/index.ts";
+import type { BatchQuery, Store } from "../src/store/store.ts";
+import { TEST_DATABASE_URL, testSchemaName } from "../test/helpers/postgres.ts";
+import { ratio, row, WORK_DIR } from "./lib.ts";
+
+const FINISHED = 100_000;
+const BASELINE = 1_000;
+const idOf = (n: number): string => `batch_${String(n).padStart(8, "0")}`;
+/** Columns copied from the seed Batch as they are; the rest are set per copy. */
+const SET_PER_COPY = ["seq", "id", "status", "dialect"];
+
+interface Listing {
+  name: string;
+  query: (count: number) => BatchQuery;
+}
+
+const LISTINGS: Listing[] = [
+  { name: "newest page (100)", query: () => ({ tenant: "default", limit: 100 }) },
+  { name: "a page 90% of the way down", query: (count) => ({ tenant: "default", limit: 100, afterId: idOf(Math.floor(count * 0.1)) }) },
+  { name: "the newest failed Batch (1 in 1,000)", query: () => ({ tenant: "default", limit: 1, statuses: ["failed"] }) },
+  { name: "status in_progress or validating", query: () => ({ tenant: "default", limit: 100, statuses: ["in_progress", "validating"] }) },
+  { name: "a Model with no Batches", query: () => ({ tenant: "default", limit: 20, model: "nobody" }) },
+];
+
+/** Copies of the seed: ids idOf(from..to-1), oldest first; every 1,000th failed, the rest completed. */
+type Fill = (from: number, to: number) => Promise<void>;
+
+async function seed(store: Store): Promise<void> {
+  const now = Date.now();
+  await store.createBatch({
+    id: "batch_seed", tenant: "default", dialect: "openai", kind: "chat", endpoint: "/v1/chat/completions", model: null, inputFileId: null,
+    invalidLinePolicy: "fail", displayName: null, metadata: null, options: {}, priority: 0, createdAtMs: now, expiresAtMs: now + 86_400_000,
+  });
+}
+
+async function sqlite(): Promise<{ store: Store; fill: Fill; close: () => Promise<void> }> {
+  const file = path.join(mkdtempSync(path.join(WORK_DIR, "listing-")), "spool.sqlite");
+  let store = await openSqliteStore(file);
+  await store.migrate();
+  await seed(store);
+  const fill: Fill = async (from, to) => {
+    await store.close();
+    const db = new Database(file);
+    const columns = (db.prepare("PRAGMA table_info(batches)").all() as { name: string }[]).map((c) => c.name).filter((c) => !SET_PER_COPY.includes(c));
+    const copy = db.prepare(`INSERT INTO batches (id, status, dialect, ${columns.join(", ")}) SELECT ?, ?, 'openai', ${columns.join(", ")} FROM batches WHERE id = 'batch_seed'`);
+    db.transaction(() => {
+      for (let n = from; n < to; n += 1) copy.run(idOf(n), n % 1_000 === 999 ? "failed" : "completed");
+    })();
+    db.close();
+    store = await openSqliteStore(file);
+  };
+  return { get store() { return store; }, fill, close: () => store.close() };
+}
+
+async function postgres(): Promise<{ store: Store; fill: Fill; close: () => Promise<void> }> {
+  const schema = testSchemaName(`bench listing ${Date.now()}`);
+  const store = await openPostgresStore(TEST_DATABASE_URL, { schema, poolSize: 2 });
+  await store.migrate();
+  await seed(store);
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await client.connect();
+  const fill: Fill = async (from, to) => {
+    const { rows } = await client.query<{ column_name: string }>("SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'batches'", [schema]);
+    const columns = rows.map((r) => r.column_name).filter((c) => !SET_PER_COPY.includes(c));
+    await client.query(
+      `INSERT INTO "${schema}".batches (id, status, dialect, ${columns.join(", ")})
+       SELECT 'batch_' || lpad(g::text, 8, '0'), CASE WHEN g % 1000 = 999 THEN 'failed' ELSE 'completed' END, 'openai', ${columns.map((c) => `b.${c}`).join(", ")}
+       FROM generate_series(${from}, ${to - 1}) g, "${schema}".batches b WHERE b.id = 'batch_seed' ORDER BY g`,
+    );
+    await client.query(`ANALYZE "${schema}".batches`);
+  };
+  const close = async (): Promise<void> => {
+    await store.close();
+    await client.query(`DROP SCHEMA "${schema}" CASCADE`);
+    await client.end();
+  };
+  return { store, fill, close };
+}
+
+/** Median ms of 15 calls, after 3 untimed ones. */
+async function timeList(store: Store, query: BatchQuery): Promise<number> {
+  for (let i = 0; i < 3; i += 1) await store.listBatches(query);
+  const samples: number[] = [];
+  for (let i = 0; i < 15; i += 1) {
+    const started = performance.now();
+    await store.listBatches(query);
+    samples.push(performance.now() - started);
+  }
+  return samples.sort((a, b) => a - b)[7] as number;
+}
+
+export async function benchListing(): Promise<void> {
+  console.log(`\nListing: Store.listBatches with ${FINISHED.toLocaleString()} finished Batches vs with ${BASELINE.toLocaleString()} (median of 15 calls)`);
+  for (const [name, open] of [["SQLite", sqlite], ["PostgreSQL", postgres]] as const) {
+    let opened: Awaited<ReturnType<typeof sqlite>> | null = null;
+    try {
+      opened = await open();
+      await opened.fill(0, BASELINE);
+      const few = new Map<string, number>();
+      for (const listing of LISTINGS) few.set(listing.name, await timeList(opened.store, listing.query(BASELINE)));
+      await opened.fill(BASELINE, FINISHED);
+      for (const listing of LISTINGS) {
+        const ms = await timeList(opened.store, listing.query(FINISHED));
+        const baseline = few.get(listing.name) as number;
+        row(`${name}: ${listing.name}`, `${ms.toFixed(2)} ms`, `${ratio(ms, baseline, { max: 2 })} the time with ${BASELINE.toLocaleString()} (${baseline.toFixed(2)} ms)`);
+      }
+    } catch (error) {
+      row(`${name}: skipped`, "", (error as Error).message.slice(0, 120));
+    } finally {
+      await opened?.close();
+    }
+  }
+}
