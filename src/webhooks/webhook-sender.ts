@@ -97,6 +97,8 @@ export class WebhookSender {
         failures += 1;
         if (!isStorageFailure(error)) this.logger.error({ err: error }, "sending webhooks failed");
       }
+      // stop() during the pass found no sleep to end: do not start one.
+      if (!this.running) break;
       const untilRetryMs = Math.max(0, this.nextRetryAtMs - this.deps.clock.now());
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, failures > 0 ? pollMs * Math.min(10, 2 ** failures) : Math.min(pollMs, untilRetryMs));

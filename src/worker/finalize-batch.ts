@@ -40,15 +40,23 @@ export async function finalizeBatch(deps: FinalizeDeps, batch: Batch, status: Fi
   try {
     let afterIndex = -1;
     const lease = new BatchLease({ store, clock, batchId: batch.id, owner, leaseMs: deps.leaseMs, phase: "finalization" });
+    let reading = store.readItems(batch.id, { afterIndex, limit: PAGE });
     for (;;) {
-      const page = await store.readItems(batch.id, { afterIndex, limit: PAGE });
+      const page = await reading;
+      // Read the next page while this one is written: the Store (its own thread on SQLite, a round trip on
+      // PostgreSQL) and the writing take turns otherwise, each idle half the time.
+      if (page.nextAfterIndex !== null) {
+        afterIndex = page.nextAfterIndex;
+        reading = store.readItems(batch.id, { afterIndex, limit: PAGE });
+        // Handled here too, so that a failure while this page is written is not left unhandled.
+        reading.catch(() => undefined);
+      }
       for (const item of page.items) {
         if (item.result === null) continue; // cannot happen for a finished Batch; never write a half line
         const { target, line } = format.resultLine(batch, item);
         await (target === "output" ? output : errors).writeLine(line);
       }
       if (page.nextAfterIndex === null) break;
-      afterIndex = page.nextAfterIndex;
       await lease.keep();
     }
     const nowMs = clock.now();

@@ -293,12 +293,22 @@ async function runValidation(deps: ValidationDeps, batch: Batch, owner: string):
   let buffer: NewItem[] = [];
   const cachedModels = new BatchCachedModels(deps.catalog);
   const lease = new BatchLease({ store, clock, batchId: batch.id, owner, leaseMs: deps.leaseMs, phase: "validation" });
+  // One chunk is written while the next is read: the Store (its own thread on SQLite, a round trip on
+  // PostgreSQL) and the parsing took turns before, each idle half the time. Chunks still go in in order.
+  let writing: Promise<void> = Promise.resolve();
   const flush = async (): Promise<void> => {
     if (buffer.length === 0) return;
     const chunk = buffer;
     buffer = [];
-    await store.insertItems(batch.id, chunk);
-    await lease.keep();
+    const previous = writing;
+    writing = previous.then(async () => {
+      await store.insertItems(batch.id, chunk);
+      await lease.keep();
+    });
+    // Handled here too: a failed write is thrown by the next flush or the last wait, and must not go
+    // unhandled while the parse it would interrupt still runs (or has failed itself).
+    writing.catch(() => undefined);
+    await previous;
   };
 
   let report: ValidationReport;
@@ -320,7 +330,10 @@ async function runValidation(deps: ValidationDeps, batch: Batch, owner: string):
       },
     });
     await flush();
+    await writing;
   } catch (error) {
+    // Nothing may still be writing once the Batch is failed or left to another Worker.
+    await writing.catch(() => undefined);
     if (error instanceof LeaseLostError) {
       log.warn("validation lease lost; another worker took the batch over");
       return null;

@@ -75,13 +75,13 @@ export function openTestBlobStore(schema: string, options: Omit<PostgresBlobStor
  * Makes every UPDATE of `table` in `schema` fail (a row trigger that raises) until the returned function
  * drops the trigger again: a real database error, for tests of what callers do when a write fails.
  */
-export async function failUpdatesInSchema(schema: string, table: string): Promise<() => Promise<void>> {
+export async function failUpdatesInSchema(schema: string, table: string, { operation = "UPDATE", when }: { operation?: "UPDATE" | "INSERT"; when?: string } = {}): Promise<() => Promise<void>> {
   const trigger = pg.escapeIdentifier(`spool_test_fail_${table}`);
   const target = `${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(table)}`;
   const fn = `${pg.escapeIdentifier(schema)}.${trigger}`;
   await withClient(async (client) => {
-    await client.query(`CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'updates of ${table} fail on purpose (test)'; END $$`);
-    await client.query(`CREATE TRIGGER ${trigger} BEFORE UPDATE ON ${target} FOR EACH ROW EXECUTE FUNCTION ${fn}()`);
+    await client.query(`CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '${operation.toLowerCase()}s of ${table} fail on purpose (test)'; END $$`);
+    await client.query(`CREATE TRIGGER ${trigger} BEFORE ${operation} ON ${target} FOR EACH ROW ${when ? `WHEN (${when})` : ""} EXECUTE FUNCTION ${fn}()`);
   });
   return () =>
     withClient(async (client) => {

@@ -25,8 +25,15 @@ export interface StoreBackend {
   /**
    * Makes every UPDATE of `table` fail in the database behind `store` (one this backend opened) until the
    * returned function is called: a real database error (a trigger that raises), not a stubbed Store.
+   * `options` fail INSERTs instead, and only rows for which the SQL condition `when` (on NEW) holds.
    */
-  failUpdates(store: Store, table: string): Promise<() => Promise<void>>;
+  failUpdates(store: Store, table: string, options?: FailOptions): Promise<() => Promise<void>>;
+}
+
+export interface FailOptions {
+  operation?: "UPDATE" | "INSERT";
+  /** A condition on NEW, e.g. `NEW.idx >= 10`, in SQL both stores read alike. */
+  when?: string;
 }
 
 /** Where each opened Store keeps its data, so failUpdates can reach the same database from outside. */
@@ -58,7 +65,7 @@ function sqliteBackend(name: string, openFile: (file: string) => Promise<Store>)
     }
     return stores;
   },
-  async failUpdates(store, table) {
+  async failUpdates(store, table, { operation = "UPDATE", when }: FailOptions = {}) {
     const file = locationOf(sqliteFiles, store);
     const trigger = `spool_test_fail_${table}`;
     const exec = (sql: string): void => {
@@ -70,7 +77,7 @@ function sqliteBackend(name: string, openFile: (file: string) => Promise<Store>)
         side.close();
       }
     };
-    exec(`CREATE TRIGGER "${trigger}" BEFORE UPDATE ON "${table}" BEGIN SELECT RAISE(ABORT, 'updates of ${table} fail on purpose (test)'); END`);
+    exec(`CREATE TRIGGER "${trigger}" BEFORE ${operation} ON "${table}" ${when ? `WHEN ${when}` : ""} BEGIN SELECT RAISE(ABORT, '${operation.toLowerCase()}s of ${table} fail on purpose (test)'); END`);
     return async () => exec(`DROP TRIGGER "${trigger}"`);
   },
   };
@@ -91,8 +98,8 @@ const postgres: StoreBackend = {
     for (const store of stores) postgresSchemas.set(store, schema);
     return stores;
   },
-  failUpdates(store, table) {
-    return failUpdatesInSchema(locationOf(postgresSchemas, store), table);
+  failUpdates(store, table, options) {
+    return failUpdatesInSchema(locationOf(postgresSchemas, store), table, options);
   },
 };
 

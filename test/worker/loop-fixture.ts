@@ -57,6 +57,8 @@ export interface SweeperOptions {
   owner?: string;
   settings?: Partial<WorkerSettings>;
   onBatchStarted?: () => void;
+  /** Limits other than the fixture's small ones (a Batch of more than 1,000 requests). */
+  limits?: Partial<Config["limits"]>;
   /** The Model's result cache across Batches (validation looks results up; the sweep purges old ones). */
   resultCache?: OpenAIModelConfig["resultCache"];
 }
@@ -147,7 +149,7 @@ export async function createLoopFixture(store: Store): Promise<LoopFixture> {
       logger,
       formats,
       settings: { ...SETTINGS, ...options.settings },
-      limits: LIMITS,
+      limits: { ...LIMITS, ...options.limits },
       owner: options.owner ?? nextOwner("sweeper"),
       onBatchStarted: options.onBatchStarted,
     });

@@ -59,6 +59,26 @@ describe.each(storeBackends)("Sweeper validation on the $name store", (backend) 
     ]);
   });
 
+  it("stops a validation whose chunk could not be written while the next was being read, and starts over once the Store is back", async () => {
+    const { store, clock, submitBatch, createSweeper } = await loops.create(await stores.open());
+    // Three chunks of Items (5,000 a write): the second one's write fails while the third is parsed.
+    const batch = await submitBatch(Array.from({ length: 12_000 }, (_, index) => chatLine(`r${index}`, `line ${index}`)));
+    const restore = await backend.failUpdates(store, "item_requests", { operation: "INSERT", when: "NEW.idx >= 5000" });
+    const limits = { maxBatchItems: 20_000 };
+    expect(await createSweeper({ limits }).validatePending()).toBe(1);
+    // The first chunk went in (and is counted); the attempt stopped at the second, and its Lease holds the
+    // Batch until the retry.
+    expect(await store.getBatch(batch.id)).toMatchObject({ status: "validating", counts: { total: 5_000 } });
+
+    await restore();
+    clock.advance(60_000);
+    expect(await createSweeper({ limits }).validatePending()).toBe(1);
+    const started = await store.getBatch(batch.id);
+    expect(started).toMatchObject({ status: "in_progress", counts: { total: 12_000, succeeded: 0, failed: 0, cancelled: 0, expired: 0 } });
+    const items = await itemsOf(store, batch.id);
+    expect(items.map((item) => item.clientId)).toEqual(Array.from({ length: 12_000 }, (_, index) => `r${index}`));
+  });
+
   it("fails a Batch with bad lines, listing every LineError, and keeps none of its Items", async () => {
     const { store, submitBatch, createSweeper } = await loops.create(await stores.open());
     const batch = await submitBatch([

@@ -157,6 +157,7 @@ export class PostgresDatabase {
    * deadlocks to retry) pass through unchanged.
    */
   private async call<T>(run: () => Promise<T>): Promise<T> {
+    const epoch = this.reachability.epoch;
     let result: T;
     try {
       result = await run();
@@ -171,7 +172,7 @@ export class PostgresDatabase {
       }
       throw error;
     }
-    this.reachability.answered();
+    this.reachability.answered(epoch);
     return result;
   }
 
