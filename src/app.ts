@@ -7,6 +7,7 @@ import path from "node:path";
 import { pino, type Logger } from "pino";
 import type { FastifyInstance } from "fastify";
 import type { AppContext } from "./app-context.ts";
+import { processShareOf } from "./config/backends.ts";
 import { DEMO_MODEL, type Config, type ModelConfig } from "./config/config.ts";
 import { generateTestModel } from "./demo-model/generate-test-model.ts";
 import { systemClock, type Clock } from "./core/clock.ts";
@@ -98,7 +99,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   // its own concurrency, at least one slot while this process holds any of the Model's.
   const ceiling = (backend: ModelConfig): number => {
     const model = catalog.get(backend.name);
-    if (shares === null || model === undefined) return backend.concurrency;
+    if (model === undefined) return backend.concurrency;
+    if (shares === null) return processShareOf(model, backend);
     const share = shares.ceiling(model);
     if (backend === model || share === 0) return share;
     return Math.max(1, Math.floor((backend.concurrency * share) / model.concurrency));

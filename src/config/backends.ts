@@ -86,7 +86,19 @@ export function backendsOf(model: ModelConfig): ModelConfig[] {
   return [model, ...(model.backends ?? [])];
 }
 
-/** Engine calls a Model may run at once over all its backends (what a Worker lane claims for). */
+/** Engine calls a Model may run at once over all its backends, in one process (what a Worker lane claims for). */
 export function totalConcurrency(model: ModelConfig): number {
-  return backendsOf(model).reduce((sum, backend) => sum + backend.concurrency, 0);
+  return backendsOf(model).reduce((sum, backend) => sum + processShareOf(model, backend), 0);
+}
+
+/**
+ * The slots of `backend` (the Model itself or one of its backends) one process may use: all of its
+ * `concurrency`, or with the Model's `processConcurrency` that many of the Model's own and the same part of
+ * every other backend's (at least one).
+ */
+export function processShareOf(model: ModelConfig, backend: ModelConfig = model): number {
+  const cap = model.processConcurrency;
+  if (cap === undefined || cap >= model.concurrency) return backend.concurrency;
+  if (backend === model) return cap;
+  return Math.max(1, Math.floor((backend.concurrency * cap) / model.concurrency));
 }

@@ -23,6 +23,8 @@ const modelBase = {
    * deployment, which split it among those with work for the Model (src/worker/capacity-shares.ts).
    */
   concurrency: positiveInt.optional(),
+  /** At most this many of them in any one process (other backends in proportion; decision 0031). Default: all. */
+  processConcurrency: positiveInt.optional(),
   /** Per-request timeout (one Attempt), milliseconds. */
   timeoutMs: positiveInt.optional(),
   /**

@@ -19,6 +19,7 @@
  * beat` (safe as long as no process joins meanwhile, which needs the Store anyway).
  */
 import type { Logger } from "pino";
+import { processShareOf } from "../config/backends.ts";
 import type { ModelConfig } from "../config/config.ts";
 import type { Clock } from "../core/clock.ts";
 import type { CapacityClaim, CapacityLedger, CapacityRow } from "../store/capacity-ledger.ts";
@@ -161,14 +162,16 @@ export interface ShareClaim extends CapacityClaim {
  * the previous ceiling, so slots being given back are never handed to another process before they drain.
  */
 export function claimFor(model: ModelConfig, owner: string, load: { running: number; waiting: number }, ceiling: number, rows: readonly CapacityRow[]): ShareClaim {
-  const demand = Math.min(model.concurrency, load.running + load.waiting);
+  // A process capped below the budget (`processConcurrency`) asks for no more: the rest is the others'.
+  const most = processShareOf(model);
+  const demand = Math.min(most, load.running + load.waiting);
   const others = rows.filter((row) => row.model === model.name && row.owner !== owner);
   const targets = fairTargets(model.concurrency, [...others, { owner, demand }]);
   const target = targets.get(owner) ?? 0;
   const free = Math.max(0, model.concurrency - others.reduce((sum, row) => sum + row.held, 0));
   // Slots nobody else is owed are kept even when idle: a lone process then never waits for a beat.
   const othersOwed = others.some((row) => row.held < (targets.get(row.owner) ?? 0));
-  const grant = Math.min(othersOwed ? target : Math.max(target, ceiling), free);
+  const grant = Math.min(othersOwed ? target : Math.max(target, ceiling), free, most);
   return { model: model.name, demand, held: Math.max(grant, ceiling, load.running), grant, target };
 }
 

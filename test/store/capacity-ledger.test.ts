@@ -115,6 +115,45 @@ describe.each(storeBackends.filter((backend) => backend.name !== "sqlite-thread"
     expect(a.ceiling(model)).toBe(BUDGET);
   });
 
+  /** Two processes on one ledger, each capped at `cap` of the Model's BUDGET, both with 100 requests waiting. */
+  async function twoCapped(cap: number) {
+    const [storeA, storeB] = await stores.openShared(2);
+    const clock = new ManualClock(T0);
+    const capped: OpenAIModelConfig = { ...model, processConcurrency: cap };
+    const load = { a: { running: 0, waiting: 100 }, b: { running: 0, waiting: 100 } };
+    const shares = (owner: "a" | "b", ledger: Store) =>
+      new CapacityShares({ ledger, owner, models: [capped], load: () => load[owner], onChange: () => undefined, clock });
+    return { capped, load, a: shares("a", storeA!), b: shares("b", storeB!) };
+  }
+
+  it("holds no more than a process's processConcurrency, leaving the rest of the budget to the other processes", async () => {
+    const { capped, load, a, b } = await twoCapped(12);
+    await a.beat();
+    expect(a.ceiling(capped)).toBe(12); // alone with 100 waiting: its cap, not the whole budget
+    await b.beat();
+    expect(b.ceiling(capped)).toBe(12); // the second process adds its own 12
+    load.a = { running: 12, waiting: 88 };
+    load.b = { running: 12, waiting: 88 };
+    await a.beat();
+    await b.beat();
+    expect([a.ceiling(capped), b.ceiling(capped)]).toEqual([12, 12]);
+  });
+
+  it("still keeps processes capped above half the budget within the budget together", async () => {
+    const { capped, load, a, b } = await twoCapped(20);
+    await a.beat();
+    expect(a.ceiling(capped)).toBe(20);
+    load.a = { running: 20, waiting: 80 };
+    await b.beat();
+    expect(b.ceiling(capped)).toBe(BUDGET - 20); // what a does not hold, below b's cap and its fair 15
+    await a.beat();
+    expect(a.ceiling(capped)).toBe(15); // b is owed its fair share: a gives back to 15
+    load.a = { running: 15, waiting: 85 };
+    await a.beat();
+    await b.beat();
+    expect([a.ceiling(capped), b.ceiling(capped)]).toEqual([15, 15]);
+  });
+
   it("falls back to an even split when the Store stops answering for long enough", async () => {
     const [storeA, storeB] = await stores.openShared(2);
     const clock = new ManualClock(T0);
