@@ -135,7 +135,7 @@ describe.each(storeBackends)("Sweeper validation on the $name store", (backend) 
     // Long poll and sweep periods: only the wake-ups between the loops can make this finish quickly.
     const settings = { pollMs: 60_000, sweepMs: 60_000 };
     let sweeper: ReturnType<typeof createSweeper> | null = null;
-    const worker = createWorker({ settings, onResults: () => sweeper?.notify() });
+    const worker = createWorker({ settings, onResults: () => sweeper?.notifyResults() });
     sweeper = createSweeper({ settings, onBatchStarted: () => worker.notify() });
     worker.start();
     sweeper.start();
@@ -149,6 +149,22 @@ describe.each(storeBackends)("Sweeper validation on the $name store", (backend) 
     expect(done.outputFileId).toBe(resultFileIds(batch.id).output);
     const lines = (await blobText(blobs, done.outputFileId ?? "")).trim().split("\n");
     expect(lines.map((line) => (JSON.parse(line) as { custom_id: string }).custom_id)).toEqual(["a", "b"]);
+    await sweeper.stop();
+  });
+
+  it("finalizes on recorded results without looking for Batches to validate, which only a create or the period wakes", async () => {
+    const { store, submitBatch, createSweeper } = await loops.create(await stores.open());
+    const sweeper = createSweeper({ settings: { sweepMs: 60_000 } });
+    sweeper.start();
+    // The loops' first passes (at start) have found nothing; the next period is a minute away.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const batch = await submitBatch([chatLine("a", "one")]);
+    for (let i = 0; i < 5; i += 1) sweeper.notifyResults();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await store.getBatch(batch.id))?.status).toBe("validating");
+
+    sweeper.notify();
+    await waitFor(async () => (await store.getBatch(batch.id))?.status === "in_progress", { what: "validation once told of the Batch" });
     await sweeper.stop();
   });
 });
