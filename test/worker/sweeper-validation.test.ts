@@ -155,10 +155,13 @@ describe.each(storeBackends)("Sweeper validation on the $name store", (backend) 
   it("finalizes on recorded results without looking for Batches to validate, which only a create or the period wakes", async () => {
     const { store, submitBatch, createSweeper } = await loops.create(await stores.open());
     const sweeper = createSweeper({ settings: { sweepMs: 60_000 } });
+    // The validation loop's first pass (at start) validates a first Batch, then sleeps: the next period is a
+    // minute away.
+    const first = await submitBatch([chatLine("a", "one")]);
     sweeper.start();
-    // The loops' first passes (at start) have found nothing; the next period is a minute away.
+    await waitFor(async () => (await store.getBatch(first.id))?.status === "in_progress", { what: "the first pass" });
     await new Promise((resolve) => setTimeout(resolve, 200));
-    const batch = await submitBatch([chatLine("a", "one")]);
+    const batch = await submitBatch([chatLine("b", "two")]);
     for (let i = 0; i < 5; i += 1) sweeper.notifyResults();
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect((await store.getBatch(batch.id))?.status).toBe("validating");
