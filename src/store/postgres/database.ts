@@ -123,7 +123,9 @@ export class PostgresDatabase {
    */
   transaction<T>(work: (client: Queryable) => Promise<T>): Promise<T> {
     return withDeadlockRetry(async () => {
-      const client = await this.call(() => this.pool.connect());
+      // Not proof that the database answers: the pool hands out an idle client without a round trip, and
+      // during an outage that client's connection may already be gone. Its first query tells.
+      const client = await this.call(() => this.pool.connect(), { proves: false });
       // A checked-out client whose connection drops emits "error" besides failing its query; pg-pool only
       // listens while the client is idle, and an unheard "error" event would kill the process.
       const onConnectionError = (error: unknown): void => this.reachability.lost(error);
@@ -156,7 +158,7 @@ export class PostgresDatabase {
    * AppError("insufficient_storage"), each logged once; other errors (SQLSTATEs the callers branch on,
    * deadlocks to retry) pass through unchanged.
    */
-  private async call<T>(run: () => Promise<T>): Promise<T> {
+  private async call<T>(run: () => Promise<T>, { proves = true }: { proves?: boolean } = {}): Promise<T> {
     const epoch = this.reachability.epoch;
     let result: T;
     try {
@@ -172,7 +174,7 @@ export class PostgresDatabase {
       }
       throw error;
     }
-    this.reachability.answered(epoch);
+    if (proves) this.reachability.answered(epoch);
     return result;
   }
 
