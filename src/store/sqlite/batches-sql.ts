@@ -55,12 +55,11 @@ export function getBatch(db: SqliteDatabase, id: string): Batch | null {
 /**
  * Newest first (seq descending); the cursor is the id of the last Batch of the previous page. With `beforeId`
  * the page is the Batches just newer than that one: read oldest first from it, then turned around.
- */
-/**
- * Only the filters given become conditions: a generic `(@x IS NULL OR x = @x)` hides the column from the
- * planner, so a page deep in a long list or a status filter scanned the whole table newest first (20 ms at
- * 100k finished Batches, growing with every Batch ever made); bound, the cursor is a range of the primary
- * key and a status or tenant is an index probe (issue 11).
+ *
+ * Only the filters given become conditions (decision 0030): a generic `(@x IS NULL OR x = @x)` hides the
+ * column from the planner, so a page deep in a long list or a status filter scanned the whole table newest
+ * first (up to 19 ms at 100k finished Batches, growing with every Batch ever made); bound, the cursor is a
+ * range of the primary key and a status, Model or tenant is an index probe.
  */
 export function listBatches(db: SqliteDatabase, query: BatchQuery): { batches: Batch[]; hasMore: boolean } {
   const backwards = query.beforeId !== undefined;
@@ -71,7 +70,6 @@ export function listBatches(db: SqliteDatabase, query: BatchQuery): { batches: B
     where.push(condition);
     params[name] = value;
   };
-  const statuses = query.statuses ?? [];
   when(query.dialect, "dialect", "dialect = @dialect");
   // With a status or Model filter its index finds the few rows (the `+` keeps the planner off the tenant
   // index, whose seq order it would otherwise walk to the end); without one the tenant index serves.
@@ -80,8 +78,13 @@ export function listBatches(db: SqliteDatabase, query: BatchQuery): { batches: B
   when(query.afterId, "afterId", "seq < (SELECT seq FROM batches WHERE id = @afterId)");
   when(query.beforeId, "beforeId", "seq > (SELECT seq FROM batches WHERE id = @beforeId)");
   // Bound one by one, not json_each: the planner must see a short list to pick the status index.
-  if (query.statuses) where.push(statuses.length === 0 ? "0" : `status IN (${statuses.map((_, i) => `@status${i}`).join(", ")})`);
-  statuses.forEach((status, i) => (params[`status${i}`] = status));
+  if (query.statuses) {
+    const names = query.statuses.map((status, i) => {
+      params[`status${i}`] = status;
+      return `@status${i}`;
+    });
+    where.push(names.length === 0 ? "0" : `status IN (${names.join(", ")})`);
+  }
   when(query.model, "model", "model = @model");
   const rows = db
     .statement(`SELECT * FROM batches ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq ${backwards ? "ASC" : "DESC"} LIMIT @limit`)
