@@ -7,7 +7,8 @@
  * are not kept alive by the map.
  */
 interface Watched {
-  waiters: Set<() => void>;
+  /** One entry per watch (an object, so one callback watched twice is two waiters). */
+  waiters: Set<{ onAbort: () => void }>;
   fire: () => void;
 }
 
@@ -22,7 +23,7 @@ export class AbortWatchers {
         waiters: new Set(),
         fire: () => {
           this.bySignal.delete(signal);
-          for (const waiter of created.waiters) waiter();
+          for (const waiter of created.waiters) waiter.onAbort();
           created.waiters.clear();
         },
       };
@@ -31,8 +32,8 @@ export class AbortWatchers {
       watched = created;
     }
     const entry = watched;
-    // A distinct function per watch, so one callback watched twice is two waiters.
-    const waiter = (): void => onAbort();
+    // Not a closure per watch: tsx names every named closure as it is created (esbuild keepNames).
+    const waiter = { onAbort };
     entry.waiters.add(waiter);
     return () => {
       if (!entry.waiters.delete(waiter) || entry.waiters.size > 0) return;

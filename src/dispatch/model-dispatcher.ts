@@ -426,7 +426,7 @@ export class ModelDispatcher implements Dispatcher {
       if (backend.attemptEnded(number, durationMs, null) && lane.queued > 0) this.pump(lane);
       if (hold === undefined) return reply;
       held = true;
-      return hold(reply, attempt.abort, attempt.signal, once(attempt.release));
+      return hold(reply, (reason) => attempt.abort(reason), attempt.signal, once(() => attempt.release()));
     } catch (error) {
       const failure = attemptError(error, attempt.signal);
       this.metrics.engineCallEnded(model.name, this.clock.now() - startedMs, failure);

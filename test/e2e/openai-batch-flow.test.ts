@@ -87,6 +87,13 @@ describe("OpenAI batch flow through the openai SDK", () => {
     }
   });
 
+  it("sends each line's body upstream as the line's own bytes (no re-serializing: spacing and big integers kept)", async () => {
+    const body = `{ "model": "gpt-test",  "messages": [{"role":"user","content":"own bytes"}], "seed": 12345678901234567890 }`;
+    const { done } = await runBatch(`{"custom_id":"bytes-1","method":"POST","url":"/v1/chat/completions","body":${body}}`);
+    expect(done.request_counts).toEqual({ total: 1, completed: 1, failed: 0 });
+    expect(upstream.lastRequest?.text).toBe(body);
+  });
+
   it("puts an upstream 400 in the error file with its status and body without failing the batch", async () => {
     upstream.setFault(({ key }) => (key === "reject me" ? { status: 400, body: { error: { message: "Invalid value for 'temperature'.", type: "invalid_request_error", param: "temperature", code: null } } } : undefined));
     try {

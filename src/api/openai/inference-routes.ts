@@ -64,10 +64,9 @@ async function passthrough(ctx: AppContext, kind: CallKind, request: FastifyRequ
 
   // A client that hangs up should not keep an engine slot busy.
   const controller = new AbortController();
-  const onClose = (): void => {
+  reply.raw.once("close", () => {
     if (!reply.raw.writableFinished) controller.abort();
-  };
-  reply.raw.once("close", onClose);
+  });
   try {
     if (streaming) {
       const stream = await ctx.dispatcher.dispatchStream({ model, kind, dialect: "openai", body: fields, priority: "sync", signal: controller.signal, owner: fileOwnerOf(request) });

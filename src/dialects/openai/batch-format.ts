@@ -32,7 +32,8 @@
 import { checkMediaParts, mediaReferencesOf } from "../translate/media-checks.ts";
 import type { BatchFormat, LineOutcome, SniffedLine } from "../../core/batch-format.ts";
 import type { ModelCatalog } from "../../core/model-catalog.ts";
-import { bodyJson, isObject, type JsonObject } from "../../core/json.ts";
+import { bodyJson, isObject, keepJsonText, type JsonObject } from "../../core/json.ts";
+import { topLevelMemberText } from "../../core/json-member.ts";
 import type { Batch, CallKind, Item, ItemResult, LineError, RequestKind } from "../../core/types.ts";
 import { DEFAULT_MODERATION_MODEL, isSupportedEndpoint, KIND_BY_ENDPOINT, KIND_NOUN, MODERATIONS_ENDPOINT, SUPPORTED_ENDPOINTS } from "./endpoints.ts";
 import { describeValue as describe, readLineObject } from "../line-object.ts";
@@ -333,8 +334,11 @@ function requestBody(request: string): Record<string, unknown> {
 function engineCall(request: string, kind: RequestKind): { kind: CallKind; body: Record<string, unknown> } {
   const parsed = JSON.parse(request) as { body?: unknown; url?: unknown };
   const body = isObject(parsed.body) ? parsed.body : (parsed as Record<string, unknown>);
-  if (parsed.url === MODERATIONS_ENDPOINT) return { kind: "moderation", body };
-  return { kind, body: parsed.url === RESPONSES_ENDPOINT ? responsesChatBody(body) : body };
+  if (parsed.url === RESPONSES_ENDPOINT) return { kind, body: responsesChatBody(body) };
+  // The body goes upstream as the line's own bytes when nothing changes it (core/json-member.ts says why).
+  const text = body === parsed.body ? topLevelMemberText(request, "body") : null;
+  if (text !== null) keepJsonText(body, text);
+  return { kind: parsed.url === MODERATIONS_ENDPOINT ? "moderation" : kind, body };
 }
 
 function responsesChatBody(body: Record<string, unknown>): Record<string, unknown> {
