@@ -60,14 +60,21 @@ function skipSpace(text: string, from: number): number {
   }
 }
 
-/** The index just past the string starting at `from` (a quote), or -1 if it never ends. */
+/**
+ * The index just past the string starting at `from` (a quote), or -1 if it never ends. Jumps from quote to
+ * quote (indexOf is native, and prompts make most of a line string content): a quote ends the string unless
+ * an odd number of backslashes precedes it.
+ */
 function stringEnd(text: string, from: number): number {
-  for (let at = from + 1; at < text.length; at += 1) {
-    const code = text.charCodeAt(at);
-    if (code === BACKSLASH) at += 1;
-    else if (code === QUOTE) return at + 1;
+  let at = from + 1;
+  for (;;) {
+    const quote = text.indexOf('"', at);
+    if (quote < 0) return -1;
+    let backslashes = 0;
+    while (text.charCodeAt(quote - 1 - backslashes) === BACKSLASH) backslashes += 1;
+    if (backslashes % 2 === 0) return quote + 1;
+    at = quote + 1;
   }
-  return -1;
 }
 
 /** The index just past the value starting at `from`, or -1 for text that ends first. */

@@ -52,14 +52,29 @@ export interface WorkerDeps {
 
 interface Lane {
   model: ModelConfig;
+  /** Engine calls the Model may run at once in this process, over all its backends (totalConcurrency). */
+  concurrency: number;
   /** Items claimed and not yet finished. */
   active: number;
   /** Items per Engine call in the latest claim: 1 unless the Dispatcher packed them. */
   itemsPerCall: number;
+  /** Notified when the lane may claim again (claimRoom turned positive), not on every finished Item. */
   slotFreed: Signal;
   schedule: LaneSchedule;
   /** The Model keeps succeeded results for later Batches (`resultCache`). */
   cachesResults: boolean;
+}
+
+/**
+ * Items the lane may claim now (0 when it should wait): it keeps up to twice its concurrency ahead (in Items,
+ * so packed calls hold more), claimed in runs of at least half its concurrency. Over all its backends: a
+ * Model with several claims for all of them (the Dispatcher picks which runs).
+ */
+function claimRoom(lane: Lane): number {
+  const target = lane.concurrency * 2 * lane.itemsPerCall;
+  const minimumClaim = Math.max(1, Math.floor(lane.concurrency / 2)) * lane.itemsPerCall;
+  const free = Math.floor(target - lane.active);
+  return free < minimumClaim ? 0 : free;
 }
 
 export class Worker {
@@ -86,6 +101,7 @@ export class Worker {
     const scheduleDeps = { store: deps.store, clock: deps.clock, owner: deps.owner, refreshMs: deps.settings.pollMs, onDemand };
     this.lanes = deps.catalog.models.map((model) => ({
       model,
+      concurrency: totalConcurrency(model),
       active: 0,
       itemsPerCall: 1,
       slotFreed: new Signal(),
@@ -141,12 +157,8 @@ export class Worker {
     let idleMs = 10;
     let failures = 0;
     while (this.running) {
-      // Over all its backends: a Model with several claims for all of them (the Dispatcher picks which runs).
-      const concurrency = totalConcurrency(lane.model);
-      const target = concurrency * 2 * lane.itemsPerCall;
-      const minimumClaim = Math.max(1, Math.floor(concurrency / 2)) * lane.itemsPerCall;
-      const free = Math.floor(target - lane.active);
-      if (free < minimumClaim) {
+      const free = claimRoom(lane);
+      if (free === 0) {
         await lane.slotFreed.wait(settings.pollMs);
         continue;
       }
@@ -193,7 +205,11 @@ export class Worker {
     }
     if (ready.length === 0) return;
     const { replies, calls } = this.deps.dispatcher.dispatchItems(ready.map((each) => each.request));
-    if (calls > 0) lane.itemsPerCall = Math.max(1, ready.length / calls);
+    if (calls > 0 && lane.itemsPerCall !== Math.max(1, ready.length / calls)) {
+      lane.itemsPerCall = Math.max(1, ready.length / calls);
+      // Packed calls let the lane hold more Items ahead: its loop must look again now, not at the next finish.
+      if (claimRoom(lane) > 0) lane.slotFreed.notify();
+    }
     await Promise.all(replies.map((reply, index) => this.record(lane, ready[index]!.item, reply)));
   }
 
@@ -219,7 +235,9 @@ export class Worker {
     lane.active -= 1;
     lane.schedule.finished(1);
     this.inFlight.delete(keyOf(item));
-    lane.slotFreed.notify();
+    // Only when the loop can claim: woken per finished Item, it found too few free slots and waited again
+    // (a timer, a promise and closures per Item, about 2% of the Batch hot path's CPU).
+    if (claimRoom(lane) > 0) lane.slotFreed.notify();
     if (outcome.status === "abandoned") return; // released in stop()
     this.metrics.itemFinished(item, outcome.status, outcome.result);
     if (outcome.status === "failed") {

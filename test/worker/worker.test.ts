@@ -71,6 +71,18 @@ describe.each(storeBackends)("Worker on the $name store", (backend) => {
     await expectCountsMatchItems(store, batch.id);
   });
 
+  it("claims again as soon as enough of its Items finished, without waiting for the poll", async () => {
+    const { store, startBatch, createWorker } = await loops.create(await stores.open());
+    // 40 Items, at most 4 held at a time: about ten claims, each prompted by finished Items. If finishing did
+    // not wake the lane's loop when it may claim, each claim would wait for the poll (a minute here).
+    const batch = await startBatch(prompts(40));
+    createWorker({ concurrency: 2, settings: { pollMs: 60_000 } }).start();
+    await waitFor(async () => {
+      const { counts } = (await store.getBatch(batch.id)) ?? { counts: null };
+      return counts !== null && counts.succeeded === 40;
+    }, { what: "all 40 Items to succeed well before the poll", timeoutMs: 10_000 });
+  });
+
   it("retries a retryable upstream failure within one Attempt and records the success", async () => {
     const { store, upstream, startBatch, createWorker } = await loops.create(await stores.open());
     upstream.setFault(failFirstAttempts(2, { status: 500 }, (key) => key === "prompt 1"));
