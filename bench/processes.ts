@@ -53,6 +53,8 @@ export function startPeer(args: string[], match: RegExp, env: Record<string, str
           url: found[1],
           stop: () =>
             new Promise<void>((done) => {
+              // Stopping a peer that already exited (stopped twice) is done at once.
+              if (child.exitCode !== null || child.signalCode !== null) return done();
               child.once("exit", () => done());
               child.kill("SIGTERM");
               setTimeout(() => child.kill("SIGKILL"), 15_000).unref();

@@ -2,7 +2,9 @@
  * `sync`: what spool adds to a synchronous request (issue #11). `POST /v1/chat/completions` and
  * `/v1/embeddings` through spool vs straight to the same instant upstream process, from the same undici
  * client: added median latency at concurrency 1 (goal <= 0.3 ms) and throughput at concurrency 64 (goal
- * >= 0.6x), with spool's CPU per request. Then the p99 latency of sync chat requests sent at a steady 30/s
+ * >= 0.6x), with spool's CPU per request. A bare Node proxy (bare-proxy-process.ts) is measured alongside:
+ * what any Node.js passthrough costs on the machine at hand, so the gap splits into Node's part and spool's.
+ * Then the p99 latency of sync chat requests sent at a steady 30/s
  * for 10 s while a 100k-Item Batch runs on the same Model vs the same requests on an idle spool (goal <= 3x);
  * the idle p99 is measured before the Batch and again after it is cancelled, and the lower one is the
  * baseline (a neighbour's CPU spike on the shared machine must not make the goal easier). About a minute.
@@ -11,7 +13,7 @@ import { createReadStream, mkdtempSync, rmSync } from "node:fs";
 import OpenAI from "openai";
 import { Pool } from "undici";
 import { benchChatLine, ensureChatFile, loadNote, quantile, ratio, row, verdict, workPath } from "./lib.ts";
-import { cpuMsOf, startSpool, startUpstream, type Peer } from "./processes.ts";
+import { cpuMsOf, startPeer, startSpool, startUpstream, type Peer } from "./processes.ts";
 import { writeBenchConfig } from "./end-to-end.ts";
 
 const MODEL = "gpt-bench";
@@ -70,32 +72,48 @@ async function send(target: Target, endpoint: EndpointName, count: number, conne
   }
 }
 
-async function compareEndpoint(endpoint: EndpointName, upstream: Peer, spool: Peer): Promise<void> {
+/**
+ * One endpoint three ways: straight to the upstream, through the bare Node proxy (bare-proxy-process.ts: the
+ * floor any Node.js passthrough pays on this machine) and through spool. The goals compare spool with direct;
+ * the floor says how much of the gap is Node's and how much is spool's.
+ */
+async function compareEndpoint(endpoint: EndpointName, upstream: Peer, bare: Peer, spool: Peer): Promise<void> {
   const direct = targetOf(upstream.url);
+  const viaBare = targetOf(bare.url);
   const viaSpool = targetOf(`${spool.url}/v1`);
-  await send(direct, endpoint, 200, 1);
-  await send(viaSpool, endpoint, 200, 1);
-  const serial = { direct: [] as number[], spool: [] as number[] };
+  for (const target of [direct, viaBare, viaSpool]) await send(target, endpoint, 200, 1);
+  const serial = { direct: [] as number[], bare: [] as number[], spool: [] as number[] };
   for (let round = 0; round < ROUNDS; round += 1) {
     serial.direct.push(...(await send(direct, endpoint, SERIAL_REQUESTS / ROUNDS, 1)).latencies);
+    serial.bare.push(...(await send(viaBare, endpoint, SERIAL_REQUESTS / ROUNDS, 1)).latencies);
     serial.spool.push(...(await send(viaSpool, endpoint, SERIAL_REQUESTS / ROUNDS, 1)).latencies);
   }
-  const [directMedian, spoolMedian] = [quantile(serial.direct, 0.5), quantile(serial.spool, 0.5)];
+  const [directMedian, bareMedian, spoolMedian] = [quantile(serial.direct, 0.5), quantile(serial.bare, 0.5), quantile(serial.spool, 0.5)];
   const added = spoolMedian - directMedian;
-  row(`${endpoint}: median latency, concurrency 1 (direct / spool)`, `${directMedian.toFixed(3)} / ${spoolMedian.toFixed(3)} ms`, `p99 ${quantile(serial.direct, 0.99).toFixed(2)} / ${quantile(serial.spool, 0.99).toFixed(2)} ms`);
-  row(`${endpoint}: added median latency`, `${added.toFixed(3)} ms`, verdict(added, { max: 0.3 }, " ms"));
+  row(
+    `${endpoint}: median latency, concurrency 1 (direct / bare proxy / spool)`,
+    `${directMedian.toFixed(3)} / ${bareMedian.toFixed(3)} / ${spoolMedian.toFixed(3)} ms`,
+    `p99 ${quantile(serial.direct, 0.99).toFixed(2)} / ${quantile(serial.bare, 0.99).toFixed(2)} / ${quantile(serial.spool, 0.99).toFixed(2)} ms`,
+  );
+  row(`${endpoint}: added median latency`, `${added.toFixed(3)} ms`, `${verdict(added, { max: 0.3 }, " ms")}; the bare Node proxy adds ${(bareMedian - directMedian).toFixed(3)} ms`);
 
-  const upstreamBefore = cpuMsOf(upstream.child);
-  const directRun = await send(direct, endpoint, PARALLEL_REQUESTS, CONCURRENCY);
-  const upstreamAfter = cpuMsOf(upstream.child);
-  const cpuBefore = cpuMsOf(spool.child);
-  const spoolRun = await send(viaSpool, endpoint, PARALLEL_REQUESTS, CONCURRENCY);
-  const cpuAfter = cpuMsOf(spool.child);
-  const [directRate, spoolRate] = [PARALLEL_REQUESTS / directRun.seconds, PARALLEL_REQUESTS / spoolRun.seconds];
-  const perRequest = (before: number | null, after: number | null): string => (before === null || after === null ? "n/a" : (((after - before) * 1000) / PARALLEL_REQUESTS).toFixed(0));
-  const cpu = `; CPU/request: spool ${perRequest(cpuBefore, cpuAfter)} µs, upstream ${perRequest(upstreamBefore, upstreamAfter)} µs`;
-  row(`${endpoint}: throughput, concurrency ${CONCURRENCY} (direct / spool)`, `${Math.round(directRate).toLocaleString()} / ${Math.round(spoolRate).toLocaleString()} req/s`, `median ${quantile(spoolRun.latencies, 0.5).toFixed(2)} ms via spool${cpu}`);
-  row(`${endpoint}: throughput ratio spool / direct`, ratio(spoolRate, directRate, { min: 0.6 }));
+  const measure = async (target: Target, peer: Peer): Promise<{ rate: number; latencies: number[]; cpuUs: string }> => {
+    const before = cpuMsOf(peer.child);
+    const run = await send(target, endpoint, PARALLEL_REQUESTS, CONCURRENCY);
+    const after = cpuMsOf(peer.child);
+    const cpuUs = before === null || after === null ? "n/a" : (((after - before) * 1000) / PARALLEL_REQUESTS).toFixed(0);
+    return { rate: PARALLEL_REQUESTS / run.seconds, latencies: run.latencies, cpuUs };
+  };
+  const directRun = await measure(direct, upstream);
+  const bareRun = await measure(viaBare, bare);
+  const spoolRun = await measure(viaSpool, spool);
+  const cpu = `CPU/request: spool ${spoolRun.cpuUs} µs, bare proxy ${bareRun.cpuUs} µs, upstream ${directRun.cpuUs} µs`;
+  row(
+    `${endpoint}: throughput, concurrency ${CONCURRENCY} (direct / bare proxy / spool)`,
+    `${[directRun, bareRun, spoolRun].map((run) => Math.round(run.rate).toLocaleString()).join(" / ")} req/s`,
+    `median ${quantile(spoolRun.latencies, 0.5).toFixed(2)} ms via spool; ${cpu}`,
+  );
+  row(`${endpoint}: throughput ratio spool / direct`, ratio(spoolRun.rate, directRun.rate, { min: 0.6 }), `bare Node proxy / direct ${(bareRun.rate / directRun.rate).toFixed(2)}x; spool / bare proxy ${(spoolRun.rate / bareRun.rate).toFixed(2)}x`);
 }
 
 /** RATE chat requests a second for SECONDS, each sent on schedule whatever the others do (open loop); latencies in ms. */
@@ -161,11 +179,13 @@ export async function benchSync(): Promise<void> {
   const dir = mkdtempSync(workPath("sync-"));
   try {
     const spool = await startSpool("serve", writeBenchConfig(dir, { models: [{ name: MODEL, engine: "openai", baseUrl: upstream.url, concurrency: CONCURRENCY }] }));
+    const bare = await startPeer(["--import", "tsx", "bench/bare-proxy-process.ts", upstream.url], /"url":"(http:[^"]+)"/);
     try {
-      for (const endpoint of Object.keys(ENDPOINTS) as EndpointName[]) await compareEndpoint(endpoint, upstream, spool);
+      for (const endpoint of Object.keys(ENDPOINTS) as EndpointName[]) await compareEndpoint(endpoint, upstream, bare, spool);
+      await bare.stop();
       await syncDuringBatch(spool);
     } finally {
-      await spool.stop();
+      await Promise.all([spool.stop(), bare.stop()]);
     }
     console.log(`  (${loadNote()} at the end)`);
   } finally {
