@@ -99,7 +99,12 @@ export class SharedDeadlines {
 
   /** Aborts the running attempts of `group` with `reason` (its Batch was cancelled). */
   abortGroup(group: string, reason: EngineError): void {
-    for (const window of this.live) if (window.group === group) window.controller.abort(reason);
+    for (const window of [...this.live]) {
+      if (window.group !== group) continue;
+      window.controller.abort(reason);
+      // Nobody joins an aborted window: one without running attempts keeps no timer until it would fire.
+      if (window.active === 0) this.retire(window);
+    }
   }
 
   /** Windows whose timer is set (tests: none may be left once every attempt ended and its window closed). */
@@ -107,22 +112,38 @@ export class SharedDeadlines {
     return this.live.size;
   }
 
-  /** Aborts every running attempt with `reason` (the dispatcher is closing). */
+  /**
+   * Aborts every running attempt with `reason` (the dispatcher is closing), and clears every timer: an open
+   * window's would otherwise keep the process alive for up to the Model's timeout after close.
+   */
   abortAll(reason: EngineError): void {
-    for (const window of this.live) window.controller.abort(reason);
+    for (const window of [...this.live]) {
+      window.controller.abort(reason);
+      this.retire(window);
+    }
   }
 
   private openWindow(model: ModelConfig, caller: AbortSignal | undefined, group: string | undefined, closesAtMs: number | null): Window {
     const window = new Window(this, closesAtMs, caller, group);
     const controller = window.controller;
-    // Every attempt of the window (and the HTTP client under it) listens to this one signal.
-    setMaxListeners(0, controller.signal);
-    const delayMs = Math.min((closesAtMs === null ? 0 : closesAtMs - Date.now()) + model.timeoutMs, MAX_TIMER_MS);
+    const shared = closesAtMs !== null;
+    // Every attempt of a shared window (and the HTTP client under each) listens to this one signal.
+    if (shared) setMaxListeners(0, controller.signal);
+    const delayMs = Math.min((shared ? closesAtMs - Date.now() : 0) + model.timeoutMs, MAX_TIMER_MS);
     window.timer = setTimeout(() => {
       abortWithTimeout(controller, model);
       this.retire(window);
     }, delayMs);
-    if (caller) window.unwatchCaller = this.callers.watch(caller, () => controller.abort(this.callerAborted(caller.reason)));
+    if (caller) {
+      const onCaller = (): void => controller.abort(this.callerAborted(caller.reason));
+      if (shared) {
+        window.unwatchCaller = this.callers.watch(caller, onCaller);
+      } else {
+        // A window of one attempt has a caller of its own (a sync request's): one listener, no registry.
+        caller.addEventListener("abort", onCaller, { once: true });
+        window.unwatchCaller = () => caller.removeEventListener("abort", onCaller);
+      }
+    }
     this.live.add(window);
     return window;
   }

@@ -82,6 +82,31 @@ describe("SharedDeadlines", () => {
     expect(getEventListeners(later.signal, "abort")).toHaveLength(0);
   });
 
+  it("aborts a sync attempt when its own caller gives up, listening to that caller only while it runs", () => {
+    const shared = deadlines();
+    const [caller, other] = [new AbortController(), new AbortController()];
+    const attempt = shared.acquire(model(5_000), caller.signal, false);
+    const finished = shared.acquire(model(5_000), other.signal, false);
+    finished.release();
+    expect(getEventListeners(other.signal, "abort")).toHaveLength(0);
+    caller.abort("client went away");
+    expect((attempt.signal.reason as EngineError).kind).toBe("aborted");
+    attempt.release();
+    expect(shared.liveWindows).toBe(0);
+  });
+
+  it("clears the timers of open windows nobody runs in on abortAll and on abortGroup of their Batch", () => {
+    const shared = deadlines();
+    const closing = new EngineError({ kind: "aborted", message: "closing", retryable: false });
+    // Windows stay open for more attempts after their last one ended; their timers would fire in 5 s.
+    for (const batch of ["b1", "b2"]) shared.acquire(model(5_000), undefined, true, batch).release();
+    expect(shared.liveWindows).toBe(2);
+    shared.abortGroup("b1", closing);
+    expect(shared.liveWindows).toBe(1);
+    shared.abortAll(closing);
+    expect(shared.liveWindows).toBe(0);
+  });
+
   it("aborts every running attempt on abortAll", () => {
     const shared = deadlines();
     const attempts = [shared.acquire(model(5_000), undefined, true), shared.acquire(model(5_000), undefined, false)];
