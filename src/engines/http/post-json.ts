@@ -7,6 +7,7 @@ import { isRetryableStatus } from "../../core/retry-policy.ts";
 import { EngineError } from "../../core/engine.ts";
 import { parseJsonKeepingText } from "../../core/json.ts";
 import { abortedError, networkError } from "./network-errors.ts";
+import { exchangeJson } from "./json-exchange.ts";
 import { headerValue, parseRetryAfter, type HttpHeaders } from "./retry-after.ts";
 
 export interface PostJsonRequest {
@@ -30,6 +31,7 @@ export interface JsonReply {
   statusCode: number;
   /** Parsed JSON. */
   body: unknown;
+  /** The headers spool reads (json-exchange.ts READ_HEADERS): type, request id, retry hints. */
   headers: HttpHeaders;
   /** `x-request-id` (OpenAI and most servers) or `request-id` (Anthropic), when the upstream sent one. */
   requestId: string | null;
@@ -40,9 +42,8 @@ export async function postJson(request: PostJsonRequest): Promise<JsonReply> {
   const { signal, cleanup } = withTimeout(request.signal, request.timeoutMs, request.description);
   try {
     if (signal?.aborted) throw abortedError(signal, request.description);
-    const response = await request.dispatcher.request({ method: "POST", path: request.path, headers: request.headers, body: request.body, signal });
-    const text = await response.body.text();
-    return toJsonReply(response.statusCode, response.headers, text, request);
+    const answer = await exchangeJson(request.dispatcher, { path: request.path, headers: request.headers, body: request.body, signal });
+    return toJsonReply(answer.statusCode, answer.headers, answer.text, request);
   } catch (error) {
     throw exchangeError(error, signal, request.description);
   } finally {
