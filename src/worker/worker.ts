@@ -205,8 +205,9 @@ export class Worker {
     }
     if (ready.length === 0) return;
     const { replies, calls } = this.deps.dispatcher.dispatchItems(ready.map((each) => each.request));
-    if (calls > 0 && lane.itemsPerCall !== Math.max(1, ready.length / calls)) {
-      lane.itemsPerCall = Math.max(1, ready.length / calls);
+    const itemsPerCall = calls > 0 ? Math.max(1, ready.length / calls) : lane.itemsPerCall;
+    if (itemsPerCall !== lane.itemsPerCall) {
+      lane.itemsPerCall = itemsPerCall;
       // Packed calls let the lane hold more Items ahead: its loop must look again now, not at the next finish.
       if (claimRoom(lane) > 0) lane.slotFreed.notify();
     }
