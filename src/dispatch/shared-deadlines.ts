@@ -68,12 +68,13 @@ class Window implements AttemptSignal {
 export class SharedDeadlines {
   /** The open window per caller signal and group. */
   private readonly open = new Map<AbortSignal | undefined, Map<string | undefined, Window>>();
-  /** Every window with a live timer: abortAll() aborts them all. */
+  /** Every window with a live timer: abortAll() aborts them all and clears the timers. */
   private readonly live = new Set<Window>();
   /**
-   * One listener on each caller signal, however many windows watch it: windows are per Batch, so with
-   * hundreds of small Batches running each window's own listener made every open and retire walk the
-   * Worker's stop signal's whole listener list (issue 11).
+   * One listener on each caller signal of shared windows, however many watch it: windows are per Batch, so
+   * with hundreds of small Batches running each window's own listener made every open and retire walk the
+   * Worker's stop signal's whole listener list (issue 11). A window of one attempt (a sync request's, whose
+   * caller signal is its own) listens directly.
    */
   private readonly callers = new AbortWatchers();
 

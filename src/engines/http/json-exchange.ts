@@ -38,7 +38,11 @@ export function exchangeJson(dispatcher: Dispatcher, request: ExchangeRequest): 
   });
 }
 
-/** undici's handler protocol (onConnect, onHeaders, onData, onComplete, onError). */
+/**
+ * undici's handler protocol (onConnect, onHeaders, onData, onComplete, onError). These are the methods its
+ * types mark deprecated; the newer ones (onResponseStart...) get the headers already parsed into an object,
+ * which is the cost this handler avoids. An undici major that drops them means moving to those.
+ */
 class ExchangeHandler implements Dispatcher.DispatchHandler {
   private statusCode = 0;
   private headers: HttpHeaders = {};
