@@ -32,7 +32,7 @@ export class AbortWatchers {
       watched = created;
     }
     const entry = watched;
-    // Not a closure per watch: tsx names every named closure as it is created (esbuild keepNames).
+    // Not a closure per watch: one object is all a waiter needs.
     const waiter = { onAbort };
     entry.waiters.add(waiter);
     return () => {

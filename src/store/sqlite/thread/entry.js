@@ -1,6 +1,6 @@
-// Entry of the SQLite Store's thread. A worker thread does not inherit the main thread's tsx loader
+// Entry of the SQLite Store's thread. A worker thread does not inherit the main thread's TypeScript loader
 // (bin/spool.js registers it in code), so the thread registers its own before loading the TypeScript.
-import { register } from "tsx/esm/api";
+import { registerTypeScript } from "../../../../bin/typescript.js";
 
-register();
+registerTypeScript();
 await import("./store-thread.ts");
