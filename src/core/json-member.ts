@@ -1,5 +1,6 @@
 /**
- * The exact text of one top-level member of a JSON object, found by scanning rather than parsing.
+ * The exact text of one top-level member of a JSON object (or of each element of an array), found by
+ * scanning rather than parsing.
  *
  * A Batch Item is stored as its whole input line; its Engine call sends the line's `body`. Parsing the line
  * and serializing `body` again cost about 2% of the Batch hot path's CPU (issue 11), while the body's own
@@ -16,6 +17,8 @@ const OPEN_OBJECT = 0x7b;
 const CLOSE_OBJECT = 0x7d;
 const OPEN_ARRAY = 0x5b;
 const CLOSE_ARRAY = 0x5d;
+/** A quote, bracket or brace: what a value's nesting can change at. */
+const STRUCTURAL = /["[\]{}]/g;
 
 /**
  * The text of the value of top-level member `key` of the JSON object `text`, or null when there is none.
@@ -47,6 +50,31 @@ export function topLevelMemberText(text: string, key: string): string | null {
     if (valueEnd < 0) return null;
     if (name === key) found = text.slice(at, valueEnd);
     at = valueEnd;
+  }
+}
+
+/**
+ * The texts of the elements of the JSON array `text`, in order, or null when it is not an array. Used to
+ * give each member of a packed embedding call the upstream's own bytes of its vector (engines/packing/).
+ */
+export function arrayElementTexts(text: string): string[] | null {
+  let at = skipSpace(text, 0);
+  if (text.charCodeAt(at) !== OPEN_ARRAY) return null;
+  at += 1;
+  const elements: string[] = [];
+  for (;;) {
+    at = skipSpace(text, at);
+    const next = text.charCodeAt(at);
+    if (next === CLOSE_ARRAY) return elements;
+    if (next === COMMA) {
+      at += 1;
+      continue;
+    }
+    const end = valueEndOf(text, at);
+    // No progress (the text ended, or a stray delimiter): not an array this scan can read.
+    if (end <= at) return null;
+    elements.push(text.slice(at, end));
+    at = end;
   }
 }
 
@@ -91,15 +119,21 @@ function valueEndOf(text: string, from: number): number {
     }
     return at;
   }
+  // From one structural character to the next: the regex skips numbers, literals, commas and spacing
+  // natively (an embedding's vector is thousands of digits with no structure inside), strings are jumped
+  // quote to quote. `test` on a global regex sets lastIndex just past the match and allocates nothing.
   let depth = 0;
-  for (let at = from; at < text.length; at += 1) {
+  STRUCTURAL.lastIndex = from;
+  while (STRUCTURAL.test(text)) {
+    const at = STRUCTURAL.lastIndex - 1;
     const code = text.charCodeAt(at);
     if (code === QUOTE) {
-      at = stringEnd(text, at) - 1;
-      if (at < 0) return -1;
+      const end = stringEnd(text, at);
+      if (end < 0) return -1;
+      STRUCTURAL.lastIndex = end;
     } else if (code === OPEN_OBJECT || code === OPEN_ARRAY) {
       depth += 1;
-    } else if (code === CLOSE_OBJECT || code === CLOSE_ARRAY) {
+    } else {
       depth -= 1;
       if (depth === 0) return at + 1;
     }

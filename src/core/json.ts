@@ -1,3 +1,5 @@
+import { topLevelMemberText } from "./json-member.ts";
+
 /** The one test for "a JSON object" (not null, not an array), used by every layer that reads parsed JSON. */
 export type JsonObject = Record<string, unknown>;
 
@@ -51,4 +53,40 @@ export function jsonTextOf(value: unknown): string {
     if (text !== undefined) return text;
   }
   return JSON.stringify(value);
+}
+
+/**
+ * Shallow copies of parsed objects with some top-level members replaced (a reply given the client's Model
+ * name): the text the original was parsed from and the names replaced. Its other members are the original's
+ * own values, so their text is still in that text (memberSourceText).
+ */
+const copiedFrom = new WeakMap<object, { text: string; replaced: ReadonlySet<string> }>();
+
+/** `{ ...value, ...changes }`, remembering where the members not in `changes` were parsed from. */
+export function copyWithMembers(value: JsonObject, changes: JsonObject): JsonObject {
+  const copy = { ...value, ...changes };
+  const own = sourceTexts.get(value);
+  const origin = own !== undefined ? { text: own, replaced: new Set(Object.keys(changes)) } : copiedFrom.get(value);
+  if (origin !== undefined) {
+    const replaced = own !== undefined ? origin.replaced : new Set([...origin.replaced, ...Object.keys(changes)]);
+    copiedFrom.set(copy, { text: origin.text, replaced });
+  }
+  return copy;
+}
+
+/** The text `value` was parsed from, or that its copyWithMembers original was (then some members differ). */
+export function knownSourceText(value: object): string | null {
+  return sourceTexts.get(value) ?? copiedFrom.get(value)?.text ?? null;
+}
+
+/**
+ * The text top-level member `key` of `value` was parsed from, when it is known and unchanged: `value` was
+ * parsed keeping its text, or is a copyWithMembers copy that did not replace `key`. Null otherwise (also
+ * for a key the scan cannot read: see topLevelMemberText).
+ */
+export function memberSourceText(value: JsonObject, key: string): string | null {
+  const own = sourceTexts.get(value);
+  if (own !== undefined) return topLevelMemberText(own, key);
+  const origin = copiedFrom.get(value);
+  return origin === undefined || origin.replaced.has(key) ? null : topLevelMemberText(origin.text, key);
 }

@@ -4,7 +4,8 @@
  * objects: a wrong span would send a different request than the user wrote.
  */
 import { describe, expect, it } from "vitest";
-import { topLevelMemberText } from "../../src/core/json-member.ts";
+import { arrayElementTexts, topLevelMemberText } from "../../src/core/json-member.ts";
+import { copyWithMembers, memberSourceText, parseJsonKeepingText } from "../../src/core/json.ts";
 
 describe("topLevelMemberText", () => {
   it("returns the member's own bytes: spacing, key order and number spelling kept", () => {
@@ -57,5 +58,53 @@ describe("topLevelMemberText", () => {
       expect(text.includes(span!)).toBe(true);
       expect(JSON.parse(span!)).toEqual(object.body);
     }
+  });
+});
+
+describe("arrayElementTexts", () => {
+  it("returns each element's own bytes, nested structure and strings included", () => {
+    const text = String.raw` [ {"a":"]}[{\""} , [1, [2]],"x\\", 1.50e3 ,null, {"embedding": [0.1000, -2e-3]} ] `;
+    expect(arrayElementTexts(text)).toEqual([String.raw`{"a":"]}[{\""}`, "[1, [2]]", String.raw`"x\\"`, "1.50e3", "null", `{"embedding": [0.1000, -2e-3]}`]);
+    expect(JSON.parse(text)).toHaveLength(6);
+    expect(arrayElementTexts("[]")).toEqual([]);
+  });
+
+  it("answers null for what is not a whole array", () => {
+    expect(arrayElementTexts(`{"a":[1]}`)).toBeNull();
+    expect(arrayElementTexts(`[1, [2, 3]`)).toBeNull();
+    expect(arrayElementTexts(`[{"a":1}`)).toBeNull();
+  });
+
+  it("matches JSON.parse on generated arrays of long number lists (embedding vectors) and objects", () => {
+    let seed = 11;
+    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let round = 0; round < 100; round += 1) {
+      const elements = Array.from({ length: 1 + Math.floor(random() * 8) }, (_, index) => ({
+        object: "embedding",
+        index,
+        note: random() < 0.3 ? 'q"]}[{' : "n",
+        embedding: Array.from({ length: Math.floor(random() * 300) }, () => random() * 2 - 1),
+      }));
+      const text = JSON.stringify(elements, null, round % 3);
+      const texts = arrayElementTexts(text);
+      expect(texts?.map((each) => JSON.parse(each) as unknown)).toEqual(elements);
+      texts!.forEach((each, index) => expect(JSON.parse(topLevelMemberText(each, "embedding")!)).toEqual(elements[index]!.embedding));
+    }
+  });
+});
+
+describe("memberSourceText", () => {
+  it("finds a member's text in what the value, or the original of its copy, was parsed from", () => {
+    const parsed = parseJsonKeepingText(`{"model": "up", "data": [1.50, 2e0]}`) as Record<string, unknown>;
+    expect(memberSourceText(parsed, "data")).toBe("[1.50, 2e0]");
+    const renamed = copyWithMembers(parsed, { model: "client" });
+    expect(renamed).toEqual({ model: "client", data: [1.5, 2] });
+    expect(memberSourceText(renamed, "data")).toBe("[1.50, 2e0]");
+    // A replaced member's text is not the original's, also through a copy of the copy.
+    expect(memberSourceText(renamed, "model")).toBeNull();
+    const again = copyWithMembers(renamed, { data: [3] });
+    expect(memberSourceText(again, "data")).toBeNull();
+    expect(memberSourceText(again, "model")).toBeNull();
+    expect(memberSourceText({ data: [1] }, "data")).toBeNull();
   });
 });
