@@ -106,7 +106,8 @@ describe("webhooks", () => {
     await waitFor(() => receiver.received.some((delivery) => delivery.status === 204), { what: "the third attempt to succeed" });
     // The retries follow the configured schedule (50 ms, then 100 ms), not the outbox's 1 s poll.
     const [one, two, three] = receiver.received.map((delivery) => delivery.atMs);
-    expect([two! - one!, three! - two!].every((gapMs) => gapMs < 950)).toBe(true);
+    const gapsMs = [two! - one!, three! - two!];
+    expect(gapsMs.every((gapMs) => gapMs < 950), `gaps between attempts: ${gapsMs.join(", ")} ms`).toBe(true);
 
     expect(receiver.received.map((delivery) => delivery.status)).toEqual([503, 503, 204]);
     expect(new Set(receiver.received.map((delivery) => delivery.headers["webhook-id"])).size).toBe(1);
