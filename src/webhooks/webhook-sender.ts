@@ -41,8 +41,13 @@ const MAX_ERROR_CHARS = 300;
 
 export class WebhookSender {
   private running = false;
-  /** The earliest retry this process scheduled and has not made yet: the loop wakes for it. */
-  private nextRetryAtMs = Number.POSITIVE_INFINITY;
+  /**
+   * The retries this process scheduled and has not made yet, by delivery id: the loop wakes for the earliest.
+   * Per delivery, not one earliest time: a retry that came due during a pass is made in that pass, and its
+   * next retry must replace it, not hide behind its spent time (which the next pass forgets, leaving the new
+   * retry to the poll).
+   */
+  private readonly retries = new Map<string, number>();
   private loop: Promise<void> | null = null;
   private wakeUp: (() => void) | null = null;
   private readonly logger: Logger;
@@ -86,10 +91,11 @@ export class WebhookSender {
     const pollMs = this.deps.pollMs ?? 1_000;
     let failures = 0;
     while (this.running) {
-      // This pass makes the retry the loop woke for, if it is due; retries it records replace it. One not yet
-      // due is kept: a timer can fire a millisecond before the clock reaches the retry's time, and forgetting
-      // the retry then would leave it to the next poll.
-      if (this.nextRetryAtMs <= this.deps.clock.now()) this.nextRetryAtMs = Number.POSITIVE_INFINITY;
+      // This pass makes (or finds taken by another process) every retry due now; retries it records replace
+      // them. One not yet due is kept: a timer can fire a millisecond before the clock reaches the retry's
+      // time, and forgetting the retry then would leave it to the next poll.
+      const nowMs = this.deps.clock.now();
+      for (const [id, retryAtMs] of this.retries) if (retryAtMs <= nowMs) this.retries.delete(id);
       try {
         await this.sendDue();
         failures = 0;
@@ -99,7 +105,9 @@ export class WebhookSender {
       }
       // stop() during the pass found no sleep to end: do not start one.
       if (!this.running) break;
-      const untilRetryMs = Math.max(0, this.nextRetryAtMs - this.deps.clock.now());
+      let earliestMs = Number.POSITIVE_INFINITY;
+      for (const retryAtMs of this.retries.values()) earliestMs = Math.min(earliestMs, retryAtMs);
+      const untilRetryMs = Math.max(0, earliestMs - this.deps.clock.now());
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, failures > 0 ? pollMs * Math.min(10, 2 ** failures) : Math.min(pollMs, untilRetryMs));
         this.wakeUp = () => {
@@ -113,6 +121,7 @@ export class WebhookSender {
 
   private async attempt(delivery: WebhookDelivery): Promise<void> {
     const { store, clock, owner } = this.deps;
+    this.retries.delete(delivery.id);
     const secret = this.deps.webhooks.find((webhook) => webhook.url === delivery.endpointUrl)?.secret;
     let outcome: WebhookAttemptOutcome;
     if (secret === undefined) {
@@ -130,7 +139,7 @@ export class WebhookSender {
       }
     }
     const recorded = await store.recordWebhookAttempt(delivery.id, owner, outcome);
-    if (!outcome.delivered && outcome.retryAtMs !== null) this.nextRetryAtMs = Math.min(this.nextRetryAtMs, outcome.retryAtMs);
+    if (!outcome.delivered && outcome.retryAtMs !== null) this.retries.set(delivery.id, outcome.retryAtMs);
     const result = outcome.delivered ? "delivered" : outcome.retryAtMs === null ? "failed" : "retry";
     this.deps.onAttempt?.(result);
     const fields = { eventId: delivery.id, batchId: delivery.batchId, event: delivery.event, url: delivery.endpointUrl, attempt: delivery.attempts, statusCode: outcome.statusCode, recorded };

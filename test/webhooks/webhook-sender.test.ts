@@ -1,13 +1,16 @@
 /**
  * The WebhookSender's retry timing against a real Store and a real receiver. A timer can fire a little
  * before the sender's clock reaches a retry's time (timers run on a monotonic clock, the Clock on the wall
- * clock); the sender must then wait for the retry again, not forget it until the next poll.
+ * clock); the sender must then wait for the retry again, not forget it until the next poll. And a retry
+ * that came due during a pass (a slow Store) is made in that pass; the retry after it must still be waited
+ * for, not left to the poll.
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Clock } from "../../src/core/clock.ts";
+import type { Store } from "../../src/store/store.ts";
 import { WebhookSender } from "../../src/webhooks/webhook-sender.ts";
 import { storeBackends, useStores } from "../helpers/store-backends.ts";
 import { completion, LEASE_MS, MODEL, startedBatch, T0 } from "../store/store-fixtures.ts";
@@ -29,10 +32,11 @@ afterEach(async () => {
 describe.runIf(sqlite)("webhook sender", () => {
   const stores = useStores(sqlite!);
 
-  it("makes a retry whose timer fired before the clock reached it, without waiting for the next poll", async () => {
+  /** A receiver answering `statuses` in turn (the last one from then on), and a Batch whose end queued one delivery to it. */
+  async function deliveryTo(statuses: number[]): Promise<{ url: string; store: Store; batchId: string; arrivals: { atMs: number; status: number }[] }> {
     const arrivals: { atMs: number; status: number }[] = [];
     const server = createServer((request, response) => {
-      const status = arrivals.length === 0 ? 503 : 204;
+      const status = statuses[Math.min(arrivals.length, statuses.length - 1)]!;
       arrivals.push({ atMs: performance.now(), status });
       request.resume();
       request.on("end", () => response.writeHead(status).end());
@@ -51,7 +55,17 @@ describe.runIf(sqlite)("webhook sender", () => {
     await store.completeItems([completion(item!, "w", T0 + 1)], T0 + 1);
     await store.claimFinalization(batch.id, { owner: "f", nowMs: T0 + 2, leaseMs: LEASE_MS });
     await store.finishBatch(batch.id, "f", { status: "completed", outputFileId: null, errorFileId: null, nowMs: T0 + 2 });
+    return { url, store, batchId: batch.id, arrivals };
+  }
 
+  async function untilDelivered(store: Store, batchId: string): Promise<void> {
+    const delivered = async (): Promise<boolean> => (await store.listWebhookDeliveries({ batchId, limit: 10 })).deliveries[0]?.status === "delivered";
+    const deadline = performance.now() + 10_000;
+    while (!(await delivered()) && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+
+  it("makes a retry whose timer fired before the clock reached it, without waiting for the next poll", async () => {
+    const { url, store, batchId, arrivals } = await deliveryTo([503, 204]);
     const sender = new WebhookSender({
       store, clock: slowClock(T0 + 10), logger: pino({ level: "silent" }), owner: "sender",
       webhooks: [{ url, secret: SECRET }], settings: { retryDelaysMs: [200], timeoutMs: 5_000 },
@@ -59,15 +73,40 @@ describe.runIf(sqlite)("webhook sender", () => {
     });
     sender.start();
     closers.push(() => sender.stop());
-    const delivered = async (): Promise<boolean> => (await store.listWebhookDeliveries({ batchId: batch.id, limit: 10 })).deliveries[0]?.status === "delivered";
-    const deadline = performance.now() + 10_000;
-    while (!(await delivered()) && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    await untilDelivered(store, batchId);
 
     expect(arrivals.map((arrival) => arrival.status)).toEqual([503, 204]);
     // 200 ms of the sender's clock is 400 ms of real time; the poll, 60 s away, must not be what made it.
     expect(arrivals[1]!.atMs - arrivals[0]!.atMs).toBeGreaterThanOrEqual(390);
     expect(arrivals[1]!.atMs - arrivals[0]!.atMs).toBeLessThan(5_000);
-    const { deliveries } = await store.listWebhookDeliveries({ batchId: batch.id, limit: 10 });
+    const { deliveries } = await store.listWebhookDeliveries({ batchId, limit: 10 });
     expect(deliveries).toEqual([expect.objectContaining({ status: "delivered", attempts: 2, lastStatusCode: 204 })]);
+  });
+
+  it("waits for the retry after one made in the same pass, not for the next poll", async () => {
+    const { url, store, batchId, arrivals } = await deliveryTo([503, 503, 204]);
+    // Recording an attempt takes longer than the first retry's wait, so that retry comes due, and is made,
+    // in the pass that recorded the first failure.
+    const slowStore = {
+      claimWebhookDeliveries: store.claimWebhookDeliveries.bind(store),
+      getBatch: store.getBatch.bind(store),
+      recordWebhookAttempt: async (...args: Parameters<Store["recordWebhookAttempt"]>) => {
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        return store.recordWebhookAttempt(...args);
+      },
+    };
+    const sender = new WebhookSender({
+      store: slowStore, clock: { now: () => Date.now() }, logger: pino({ level: "silent" }), owner: "sender",
+      webhooks: [{ url, secret: SECRET }], settings: { retryDelaysMs: [50, 400], timeoutMs: 5_000 },
+      render: () => "{}", pollMs: 60_000,
+    });
+    sender.start();
+    closers.push(() => sender.stop());
+    await untilDelivered(store, batchId);
+
+    expect(arrivals.map((arrival) => arrival.status)).toEqual([503, 503, 204]);
+    const gapMs = arrivals[2]!.atMs - arrivals[1]!.atMs;
+    expect(gapMs).toBeGreaterThanOrEqual(390);
+    expect(gapMs, "the third attempt waited for the poll").toBeLessThan(5_000);
   });
 });
