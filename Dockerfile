@@ -1,5 +1,6 @@
 # spool: the API and workers in one image (`serve`, `serve --no-workers`, `worker`). No build step: the
-# TypeScript sources run through tsx, a runtime dependency. See docs/deploy.md.
+# TypeScript sources are compiled as they load by bin/typescript-hooks.js (esbuild, a runtime dependency;
+# decision 0033). See docs/deploy.md.
 FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production

@@ -45,6 +45,8 @@ describe("the modules spool serve loads", () => {
     expect(loaded.has("better-sqlite3")).toBe(true);
     expect(loaded.has("node-llama-cpp")).toBe(false);
     expect(loaded.has("pg")).toBe(false);
+    // The image installs no devDependencies (Dockerfile: npm install --omit=dev): sources load without tsx.
+    expect(loaded.has("tsx")).toBe(false);
   });
 
   it("loads node-llama-cpp at start when a Model runs on llama-cpp, before any request", async () => {
