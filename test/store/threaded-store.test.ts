@@ -2,13 +2,14 @@
  * The SQLite Store on a thread of its own (decision 0029), where `serve` runs it. The Store contract itself
  * is checked by the whole conformance suite through the thread (the `sqlite-thread` backend in
  * store-backends.ts); these tests cover what the thread adds: errors that cross it keep their kind, a
- * method that cannot cross is refused, a closed or dead thread answers "unavailable", and an idle thread
- * never keeps a finished process alive.
+ * method that cannot cross is refused, a closed or dead thread answers "unavailable", an idle thread
+ * never keeps a finished process alive, and point reads are answered without the thread only while it has
+ * no call in hand.
  */
 import { spawn } from "node:child_process";
 import { rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { AppError } from "../../src/core/errors.ts";
 import { openSqliteStore } from "../../src/store/sqlite/index.ts";
 import { openThreadedSqliteStore, threadOf } from "../../src/store/sqlite/thread/threaded-store.ts";
@@ -50,6 +51,27 @@ describe("SQLite store on its own thread", () => {
     expect(duplicate).toMatchObject({ code: "already_exists", message: `A batch with id ${batch.id} already exists.` });
     // The driver's error travels as the cause, with its code.
     expect((duplicate.cause as { code?: string }).code).toMatch(/^SQLITE_CONSTRAINT/);
+  });
+
+  it("answers a point read without a message to an idle thread, and never ahead of a write sent before it", async () => {
+    const store = await openStore("local reads");
+    const batch = await startedBatch(store, 2);
+    const thread = threadOf(store)!;
+    const sent = vi.spyOn(thread, "postMessage");
+    try {
+      // Idle: the read-only connection on this thread answers, and sees what the thread committed.
+      expect(await store.getBatch(batch.id)).toMatchObject({ id: batch.id, status: "in_progress" });
+      expect(await store.getBatch("batch_missing")).toBeNull();
+      expect(sent).not.toHaveBeenCalled();
+      // A write in flight (not awaited): the read goes behind it through the thread and sees it.
+      const cancelling = store.cancelBatch(batch.id, T0 + 5);
+      const read = store.getBatch(batch.id);
+      expect(sent.mock.calls.map(([message]) => (message as { method: string }).method)).toEqual(["cancelBatch", "getBatch"]);
+      expect((await read)?.status).toBe((await cancelling).status);
+      expect((await read)?.status).not.toBe("in_progress");
+    } finally {
+      sent.mockRestore();
+    }
   });
 
   it("refuses a method whose arguments hold a function, naming it, and keeps working", async () => {

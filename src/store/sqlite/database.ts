@@ -32,9 +32,15 @@ export class SqliteDatabase {
 
   constructor(
     readonly filePath: string,
-    options: { logger?: StoreLogger } = {},
+    options: { logger?: StoreLogger; readonly?: boolean } = {},
   ) {
     this.logger = options.logger ?? silentStoreLogger;
+    if (options.readonly === true) {
+      // A reader beside the writing connection (threaded-store.ts): the file exists and is in WAL mode already.
+      this.connection = new Database(filePath, { readonly: true, fileMustExist: true });
+      this.connection.pragma("busy_timeout = 5000");
+      return;
+    }
     if (filePath !== ":memory:") mkdirSync(path.dirname(filePath), { recursive: true });
     this.connection = new Database(filePath);
     this.connection.pragma("journal_mode = WAL");

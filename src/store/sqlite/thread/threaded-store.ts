@@ -12,6 +12,9 @@
  * inside the transaction), cannot cross and is refused with a clear error: the capacity ledger serves
  * processes sharing PostgreSQL, and a SQLite deployment never beats (src/app.ts).
  *
+ * Single-row reads (a Batch or File by id) are answered on the calling thread by a read-only connection
+ * when the Store's thread has no call in hand (localRead below), as a second process's reader would be.
+ *
  * If the thread dies, the calls waiting on it fail with "unavailable" (which the Worker and the API already
  * treat as a database outage) and the next call starts a new thread (see openThreadedSqliteStore).
  */
@@ -20,10 +23,13 @@ import { AppError } from "../../../core/errors.ts";
 import { databaseUnavailable } from "../../shared/store-errors.ts";
 import type { StoreLogger } from "../../shared/store-logger.ts";
 import type { Store } from "../../store.ts";
+import { SqliteDatabase } from "../database.ts";
 import { SqliteStore } from "../sqlite-store.ts";
 import { receiveError, type CallMessage, type ThreadMessage } from "./protocol.ts";
 
 const THREAD_YOUNG_GENERATION_MB = 4;
+/** Store methods this thread may answer itself (see localRead): single-row lookups by primary key. */
+const LOCAL_READS: ReadonlySet<string> = new Set(["getBatch", "getFile"]);
 /** After a replacement thread failed to open the database, calls fail at once for this long before the next try. */
 const REOPEN_BACKOFF_MS = 1_000;
 
@@ -44,6 +50,11 @@ class StoreThread {
   /** It opened the database (a thread that never did failed to start; it did not die). */
   ready = false;
   private readonly waiting = new Map<number, Waiting>();
+
+  /** No call is waiting for an answer: every write sent so far is committed (or failed). */
+  get idle(): boolean {
+    return this.waiting.size === 0;
+  }
   private nextId = 0;
 
   constructor(filePath: string, logger: StoreLogger | undefined, onDeath: (thread: StoreThread, error: Error) => void) {
@@ -142,8 +153,29 @@ export async function openThreadedSqliteStore(filePath: string, options: { logge
     return replacing;
   };
 
+  // Point reads answered on this thread, by a read-only connection of its own, while the Store's thread has
+  // nothing in hand: a message each way costs far more than the read (a Batch retrieve: ~250 µs of CPU over
+  // both threads for a 20 µs lookup). Only when idle, so a read never overtakes a write sent before it; on
+  // any failure (the reader cannot open, a busy file) the thread answers as before.
+  let reader: SqliteStore | null = null;
+  let readerFailed = false;
+  const localRead = (method: string, args: unknown[]): Promise<unknown> | null => {
+    if (readerFailed || !LOCAL_READS.has(method) || current.dead !== null || !current.idle) return null;
+    try {
+      reader ??= new SqliteStore(new SqliteDatabase(filePath, { readonly: true, logger }));
+    } catch (error) {
+      readerFailed = true;
+      logger?.warn({ err: error, db: filePath }, "the SQLite store's reader could not open the database; reads go to its thread");
+      return null;
+    }
+    const read = (reader as unknown as Record<string, (...values: unknown[]) => Promise<unknown>>)[method]!;
+    return read.apply(reader, args).catch(() => current.call(method, args));
+  };
+
   const call = (method: string, args: unknown[]): Promise<unknown> => {
     if (closed) return Promise.reject(closedError());
+    const local = localRead(method, args);
+    if (local !== null) return local;
     const answer = current.dead === null ? current.call(method, args) : replacement().then((thread) => thread.call(method, args));
     if (method === "migrate") void answer.then(() => (migrated = true), () => undefined);
     return answer;
@@ -153,6 +185,7 @@ export async function openThreadedSqliteStore(filePath: string, options: { logge
     if (closed) return;
     if (current.dead === null) await current.call("close", []);
     closed = true;
+    await reader?.close();
     await current.worker.terminate();
   };
   // One forwarding method per Store method, on a plain object (spies and wrappers see ordinary methods).
