@@ -72,9 +72,15 @@ export interface App {
   stop(): Promise<void>;
 }
 
+/**
+ * JSON lines to stdout, written synchronously (decision 0036): pino's default stream hands each line to the
+ * libuv thread pool and wakes the event loop when it is written (strace: a pool write and an eventfd wake per
+ * access line), and a line still queued is lost if the process dies. A write(2) of a few hundred bytes to a
+ * pipe or file costs less than that hop, and what was logged before a crash is on disk.
+ */
 export function createLogger(config: Config): Logger {
   const options = { level: config.logLevel, base: { pid: process.pid } };
-  return config.logFormat === "pretty" ? pino(options, prettyLogDestination()) : pino(options);
+  return config.logFormat === "pretty" ? pino(options, prettyLogDestination()) : pino(options, pino.destination({ fd: 1, sync: true }));
 }
 
 export async function createApp(config: Config, options: AppOptions): Promise<App> {
