@@ -50,12 +50,12 @@ class StoreThread {
   /** It opened the database (a thread that never did failed to start; it did not die). */
   ready = false;
   private readonly waiting = new Map<number, Waiting>();
+  private nextId = 0;
 
   /** No call is waiting for an answer: every write sent so far is committed (or failed). */
   get idle(): boolean {
     return this.waiting.size === 0;
   }
-  private nextId = 0;
 
   constructor(filePath: string, logger: StoreLogger | undefined, onDeath: (thread: StoreThread, error: Error) => void) {
     // The thread's objects live for one message: a 4 MB new space (V8's default is up to 32 MB) kept a 1M-Item
