@@ -71,27 +71,37 @@ export function jsonTextOf(value: unknown): string {
 }
 
 /**
- * Shallow copies of parsed objects with some top-level members replaced (a reply given the client's Model
- * name): the text the original was parsed from and the names replaced. Its other members are the original's
- * own values, so their text is still in that text (memberSourceText).
+ * Where a shallow copy of a parsed object (a reply given the client's Model name) came from: the text the
+ * original was parsed from and the members the copy replaced. Its other members are the original's own
+ * values, so their text is still in that text (memberSourceText). A hidden property like SOURCE_TEXT, for
+ * the same reasons: copies of the copy do not carry it, and no WeakMap entry per reply.
  */
-const copiedFrom = new WeakMap<object, { text: string; replaced: ReadonlySet<string> }>();
+const COPIED_FROM = Symbol("spool.copiedFrom");
+interface Origin {
+  text: string;
+  replaced: readonly string[];
+}
+const NOTHING_REPLACED: readonly string[] = [];
+
+function originOf(value: object): Origin | undefined {
+  const own = sourceTexts.get(value);
+  return own !== undefined ? { text: own, replaced: NOTHING_REPLACED } : (value as { [COPIED_FROM]?: Origin })[COPIED_FROM];
+}
 
 /** `{ ...value, ...changes }`, remembering where the members not in `changes` were parsed from. */
 export function copyWithMembers(value: JsonObject, changes: JsonObject): JsonObject {
   const copy = { ...value, ...changes };
-  const own = sourceTexts.get(value);
-  const origin = own !== undefined ? { text: own, replaced: new Set(Object.keys(changes)) } : copiedFrom.get(value);
+  const origin = originOf(value);
   if (origin !== undefined) {
-    const replaced = own !== undefined ? origin.replaced : new Set([...origin.replaced, ...Object.keys(changes)]);
-    copiedFrom.set(copy, { text: origin.text, replaced });
+    const replaced = [...origin.replaced, ...Object.keys(changes)];
+    Reflect.defineProperty(copy, COPIED_FROM, { value: { text: origin.text, replaced }, configurable: true });
   }
   return copy;
 }
 
 /** The text `value` was parsed from, or that its copyWithMembers original was (then some members differ). */
 export function knownSourceText(value: object): string | null {
-  return sourceTexts.get(value) ?? copiedFrom.get(value)?.text ?? null;
+  return originOf(value)?.text ?? null;
 }
 
 /**
@@ -100,8 +110,6 @@ export function knownSourceText(value: object): string | null {
  * for a key the scan cannot read: see topLevelMemberText).
  */
 export function memberSourceText(value: JsonObject, key: string): string | null {
-  const own = sourceTexts.get(value);
-  if (own !== undefined) return topLevelMemberText(own, key);
-  const origin = copiedFrom.get(value);
-  return origin === undefined || origin.replaced.has(key) ? null : topLevelMemberText(origin.text, key);
+  const origin = originOf(value);
+  return origin === undefined || origin.replaced.includes(key) ? null : topLevelMemberText(origin.text, key);
 }
