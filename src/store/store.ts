@@ -323,7 +323,9 @@ export interface Store extends WebhookOutbox, StoreInsights, CapacityLedger, Sch
   /**
    * With `items`, only those (the Items the Worker knows it holds): an Item whose claim committed but whose
    * answer never reached the Worker (a connection lost mid-claim) is then not kept alive by the heartbeat
-   * forever, but expires and is reclaimed.
+   * forever, but expires and is reclaimed. A Store shared by processes may pass over an Item whose row
+   * another transaction is changing at that moment (the Worker's own completion of it) rather than wait:
+   * the next beat renews it if it is still running.
    */
   renewItemLeases(owner: string, nowMs: number, leaseMs: number, items?: readonly { batchId: string; index: number }[]): Promise<number>;
   /** Graceful shutdown: returns `owner`'s running Items (all, or those listed) to pending. */

@@ -56,6 +56,7 @@ export class Sweeper {
   private loops: Promise<void>[] = [];
   private readonly logger: Logger;
   private lastCachePurgeMs = -Infinity;
+  private lastLeaseRecoveryMs = -Infinity;
 
   constructor(private readonly deps: SweeperDeps) {
     this.logger = deps.logger.child({ component: "sweeper" });
@@ -88,10 +89,28 @@ export class Sweeper {
     await Promise.all(this.loops);
   }
 
-  /** One full pass (exported for tests and `spool run`). */
-  async sweep(): Promise<void> {
-    const { store, clock, settings } = this.deps;
-    const now = clock.now();
+  /**
+   * One full pass (exported for tests and `spool run`). `leases: false` skips the recovery of Items whose
+   * Worker stopped: the loop looks for expired Leases once per period, not on every wake by results.
+   */
+  async sweep({ leases = true }: { leases?: boolean } = {}): Promise<void> {
+    const now = this.deps.clock.now();
+    if (leases) await this.recoverLeases(now);
+    const expired = await this.deps.store.expireBatches(now, expiredResult(now));
+    if (expired.length > 0) this.logger.info({ batches: expired }, "batches passed their completion window");
+    await this.finalizeReady();
+    await this.deleteExpiredFiles(now);
+    await this.purgeResultCache(now);
+  }
+
+  /**
+   * Items of stopped Workers: failed once out of Attempts, else back to the queue. A Lease lasts leaseMs
+   * (30 s by default) past its last renewal, so looking for expired ones more than once per period finds
+   * nothing new; it cost two scans of the running Items per wake, dozens of wakes a second at full speed.
+   */
+  private async recoverLeases(now: number): Promise<void> {
+    const { store, settings } = this.deps;
+    this.lastLeaseRecoveryMs = now;
     const exhausted = await store.failExhaustedItems(settings.maxAttempts, now, {
       statusCode: null,
       body: null,
@@ -103,11 +122,6 @@ export class Sweeper {
     });
     const reclaimed = await store.reclaimExpiredItems(now);
     if (reclaimed > 0 || exhausted > 0) this.logger.info({ reclaimed, exhausted }, "returned items of stopped workers");
-    const expired = await store.expireBatches(now, expiredResult(now));
-    if (expired.length > 0) this.logger.info({ batches: expired }, "batches passed their completion window");
-    await this.finalizeReady();
-    await this.deleteExpiredFiles(now);
-    await this.purgeResultCache(now);
   }
 
   /**
@@ -190,7 +204,7 @@ export class Sweeper {
     while (this.running) {
       const started = Date.now();
       try {
-        await this.sweep();
+        await this.sweep({ leases: this.deps.clock.now() - this.lastLeaseRecoveryMs >= this.deps.settings.sweepMs });
         failures = 0;
       } catch (error) {
         failures += 1;

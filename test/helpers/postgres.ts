@@ -90,7 +90,8 @@ export async function failUpdatesInSchema(schema: string, table: string, { opera
     });
 }
 
-async function withClient(work: (client: pg.Client) => Promise<void>): Promise<void> {
+/** Runs `work` on a connection of its own to the test database (outside any Store), closed afterwards. */
+export async function withClient(work: (client: pg.Client) => Promise<void>): Promise<void> {
   const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
   await client.connect();
   try {

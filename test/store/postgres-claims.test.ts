@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { PostgresStore } from "../../src/store/postgres/index.ts";
 import type { ClaimedItem } from "../../src/store/store.ts";
-import { openTestPostgresStores } from "../helpers/postgres.ts";
+import pg from "pg";
+import { openTestPostgresStores, withClient } from "../helpers/postgres.ts";
 import { allItems, completion, expectCountsMatchItems, LEASE_MS, MODEL, startedBatch, T0 } from "./store-fixtures.ts";
 
 describe("postgres store: concurrent claimers (separate pools, as separate processes)", () => {
@@ -93,5 +94,42 @@ describe("postgres store: concurrent claimers (separate pools, as separate proce
     expect(items.filter((item) => item.status === "pending")).toEqual([]);
     expect(new Set(items.map((item) => item.status))).toEqual(new Set(["cancelled"]));
     await expectCountsMatchItems(apiStore as PostgresStore, batch.id);
+  });
+
+  it("a heartbeat passes over a held Item whose row another transaction has locked, instead of waiting for it", async () => {
+    const { schema, stores } = await openTestPostgresStores("postgres renewal skips locked rows", 1);
+    opened.push(...stores);
+    const store = stores[0] as PostgresStore;
+    const batch = await startedBatch(store, 3);
+    const held = await store.claimItems({ owner: "w", model: MODEL, limit: 3, nowMs: T0 + 10, leaseMs: LEASE_MS });
+    expect(held).toHaveLength(3);
+    // Another connection holds Item 1's row (as this Worker's own completion of it would) until released.
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let locked: () => void = () => undefined;
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    const holder = withClient(async (client) => {
+      await client.query("BEGIN");
+      await client.query(`SELECT 1 FROM ${pg.escapeIdentifier(schema)}.items WHERE batch_id = $1 AND idx = 1 FOR UPDATE`, [batch.id]);
+      locked();
+      await released;
+      await client.query("COMMIT");
+    });
+    await isLocked;
+    const renewed = await Promise.race([
+      store.renewItemLeases("w", T0 + 1_000, LEASE_MS, held),
+      new Promise<string>((resolve) => setTimeout(() => resolve("waited for the lock"), 3_000)),
+    ]);
+    release();
+    await holder;
+    expect(renewed).toBe(2);
+    const leases = (await allItems(store, batch.id)).map((item) => [item.index, item.status]);
+    expect(leases).toEqual([
+      [0, "running"],
+      [1, "running"],
+      [2, "running"],
+    ]);
+    // The next beat renews it.
+    expect(await store.renewItemLeases("w", T0 + 2_000, LEASE_MS, held)).toBe(3);
   });
 });

@@ -152,6 +152,30 @@ describe.each(storeBackends)("Sweeper validation on the $name store", (backend) 
     await sweeper.stop();
   });
 
+  it("looks for expired Leases once per period, not on every wake by results", async () => {
+    const { store, clock, submitBatch, createSweeper } = await loops.create(await stores.open());
+    const batch = await submitBatch([chatLine("a", "one")]);
+    const sweeper = createSweeper({ settings: { sweepMs: 60_000 } });
+    await sweeper.validatePending();
+    const [held] = await store.claimItems({ owner: "stopped-worker", model: "gpt-test", limit: 1, nowMs: clock.now(), leaseMs: 1_000 });
+    expect(held?.batchId).toBe(batch.id);
+    const statusOfItem = async (): Promise<string | undefined> => (await itemsOf(store, batch.id))[0]?.status;
+    sweeper.start();
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the first pass: nothing has expired yet
+
+    clock.advance(30_000); // the Lease has expired, but the period has not passed since the first pass
+    for (let i = 0; i < 5; i += 1) {
+      sweeper.notifyResults();
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+    expect(await statusOfItem()).toBe("running");
+
+    clock.advance(30_000); // a full period since the first pass: the next wake looks
+    sweeper.notifyResults();
+    await waitFor(async () => (await statusOfItem()) === "pending", { what: "the expired Lease to be recovered" });
+    await sweeper.stop();
+  });
+
   it("finalizes on recorded results without looking for Batches to validate, which only a create or the period wakes", async () => {
     const { store, submitBatch, createSweeper } = await loops.create(await stores.open());
     const sweeper = createSweeper({ settings: { sweepMs: 60_000 } });

@@ -245,6 +245,12 @@ export async function claimItems(db: PostgresDatabase, request: ClaimRequest): P
  * rows a concurrent cancel may be changing: READ COMMITTED re-checks `status = 'pending'` after waiting
  * for it, and a deadlock with a cancel that locked the Batch row first is retried by the database layer.
  *
+ * The fence is compared with IS NOT DISTINCT FROM (the same as `=` here: no side is NULL) so that only the
+ * primary key can find the rows. Written with `=`, the planner combined the primary key with the partial
+ * index on running Items by owner (a BitmapAnd), and that index holds an entry for every Item that ran since
+ * the last vacuum, dead ones included (bitmap scans never mark them dead): 4,556 entries read per completed
+ * Item late in a 100k run, 86 ms per call of ~240 Items, half of PostgreSQL's CPU (decision 0037).
+ *
  * Result cache (migration 015): `cached` keeps each applied, succeeded result whose completion asked for it
  * (`cacheResult`) and whose Item has a request hash, replacing an older result of the same request.
  */
@@ -265,7 +271,7 @@ const COMPLETE_SQL = `
       lease_owner = NULL, lease_expires_at_ms = NULL
     FROM completion c
     WHERE i.batch_id = c.batch_id AND i.idx = c.idx
-      AND i.status = 'running' AND i.lease_owner = c.owner AND i.attempts = c.attempt
+      AND (i.status, i.lease_owner, i.attempts) IS NOT DISTINCT FROM ('running', c.owner, c.attempt)
     RETURNING i.batch_id, i.idx, i.status, i.input_tokens, i.output_tokens, i.follower_count, c.charged, c.charged_list,
               i.model, i.kind, i.request_hash, c.cache
   ),
@@ -336,14 +342,27 @@ export async function completeItems(db: PostgresDatabase, completions: readonly 
   return rows[0]?.applied ?? 0;
 }
 
-/** Keyset pagination by index; fetches one extra row to know whether another page follows. */
+/**
+ * Keyset pagination by index; fetches one extra row to know whether another page follows.
+ *
+ * Bitmap scans are turned off for this one statement (SET LOCAL ends with its transaction): the page must
+ * be read in primary-key order and stop after `limit` rows. The planner estimates a Batch's rows from
+ * statistics that know nothing of a Batch just validated (382 rows estimated for 100,000), and for so
+ * few it prefers a bitmap scan of everything after `afterIndex` plus a sort: finalization then read the
+ * whole rest of the Batch for every page, 89 ms per page of 1,000 on a 100k Batch, quadratic in its size
+ * (decision 0037). PostgreSQL has no per-query hints; this is the supported way to steer one statement.
+ */
 export async function readItems(db: PostgresDatabase, batchId: string, params: { afterIndex: number; limit: number; statuses?: readonly ItemStatus[] }): Promise<ItemPage> {
-  const { rows } = await db.query<ItemRow>(
-    `SELECT ${ITEM_COLUMNS} FROM items
-     WHERE batch_id = $1 AND idx > $2 AND ($3::text[] IS NULL OR status = ANY($3::text[]))
-     ORDER BY idx LIMIT $4`,
-    [batchId, params.afterIndex, params.statuses ? [...params.statuses] : null, params.limit + 1],
-  );
+  const rows = await db.transaction(async (client) => {
+    await client.query("SET LOCAL enable_bitmapscan = off");
+    const page = await client.query<ItemRow>(
+      `SELECT ${ITEM_COLUMNS} FROM items
+       WHERE batch_id = $1 AND idx > $2 AND ($3::text[] IS NULL OR status = ANY($3::text[]))
+       ORDER BY idx LIMIT $4`,
+      [batchId, params.afterIndex, params.statuses ? [...params.statuses] : null, params.limit + 1],
+    );
+    return page.rows;
+  });
   const items = rows.slice(0, params.limit).map(toItem);
   const last = items.at(-1);
   return { items, nextAfterIndex: rows.length > params.limit && last ? last.index : null };
