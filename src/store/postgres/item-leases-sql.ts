@@ -23,7 +23,7 @@ export async function renewItemLeases(db: PostgresDatabase, owner: string, nowMs
     return rowCount ?? 0;
   }
   if (items.length === 0) return 0;
-  const { rowCount } = await db.query(RENEW_HELD_SQL, [nowMs + leaseMs, owner, items.map((item) => item.batchId), items.map((item) => item.index)]);
+  const { rowCount } = await db.prepared("spool_renew_held", RENEW_HELD_SQL, [nowMs + leaseMs, owner, items.map((item) => item.batchId), items.map((item) => item.index)]);
   return rowCount ?? 0;
 }
 

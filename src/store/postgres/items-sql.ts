@@ -225,10 +225,10 @@ export async function claimItems(db: PostgresDatabase, request: ClaimRequest): P
       left -= take;
     }
     if (seqs.length === 0) return [];
-    const { rows } = await db.query<ClaimedItemRow>(CLAIM_BATCHES_SQL, [request.owner, leaseExpiresAtMs, request.model, seqs, limits]);
+    const { rows } = await db.prepared<ClaimedItemRow>("spool_claim_batches", CLAIM_BATCHES_SQL, [request.owner, leaseExpiresAtMs, request.model, seqs, limits]);
     return rows.map(toClaimedItem);
   }
-  const { rows } = await db.query<ClaimedItemRow>(CLAIM_SQL, [request.owner, leaseExpiresAtMs, request.model, request.limit]);
+  const { rows } = await db.prepared<ClaimedItemRow>("spool_claim", CLAIM_SQL, [request.owner, leaseExpiresAtMs, request.model, request.limit]);
   return rows.map(toClaimedItem);
 }
 
@@ -320,7 +320,7 @@ const COMPLETE_SQL = `
 export async function completeItems(db: PostgresDatabase, completions: readonly ItemCompletion[], nowMs: number): Promise<number> {
   if (completions.length === 0) return 0;
   const column = <T>(pick: (completion: ItemCompletion) => T): T[] => completions.map(pick);
-  const { rows } = await db.query<{ applied: number }>(COMPLETE_SQL, [
+  const { rows } = await db.prepared<{ applied: number }>("spool_complete", COMPLETE_SQL, [
     column((c) => c.batchId),
     column((c) => c.index),
     column((c) => c.owner),
