@@ -132,4 +132,50 @@ describe("postgres store: concurrent claimers (separate pools, as separate proce
     // The next beat renews it.
     expect(await store.renewItemLeases("w", T0 + 2_000, LEASE_MS, held)).toBe(3);
   });
+
+  it("a completion takes the rows of the Batches it counts in id order (two completions cannot deadlock on them)", async () => {
+    const { schema, stores } = await openTestPostgresStores("postgres completion locks batches in order", 1);
+    opened.push(...stores);
+    const store = stores[0] as PostgresStore;
+    // The later id is created first, so a plan that takes the rows in table order (a sequential scan of
+    // batches) takes the later one first.
+    const second = (await startedBatch(store, 2, { batch: { id: "batch_order_z" } })).id;
+    const first = (await startedBatch(store, 2, { createdAtMs: T0 + 5, batch: { id: "batch_order_a" } })).id;
+    const held = await store.claimItems({ owner: "w", model: MODEL, limit: 4, nowMs: T0 + 10, leaseMs: LEASE_MS });
+    expect(held).toHaveLength(4);
+    const batchesTable = `${pg.escapeIdentifier(schema)}.batches`;
+    // Another transaction holds the later Batch's row; the completion must have taken the earlier one by then.
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let locked: () => void = () => undefined;
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    const holder = withClient(async (client) => {
+      await client.query("BEGIN");
+      await client.query(`SELECT 1 FROM ${batchesTable} WHERE id = $1 FOR NO KEY UPDATE`, [second]);
+      locked();
+      await released;
+      await client.query("COMMIT");
+    });
+    await isLocked;
+    // Items of the later Batch first: the order the completion lists them in must not matter.
+    const ordered = [...held].sort((a, b) => (a.batchId === second ? -1 : 0) - (b.batchId === second ? -1 : 0));
+    const completing = store.completeItems(ordered.map((item) => completion(item, "w", T0 + 20)), T0 + 20);
+    let earlierTaken = false;
+    for (let tries = 0; tries < 50 && !earlierTaken; tries += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await withClient(async (client) => {
+        await client.query("BEGIN");
+        earlierTaken = await client.query(`SELECT 1 FROM ${batchesTable} WHERE id = $1 FOR NO KEY UPDATE NOWAIT`, [first]).then(
+          () => false,
+          (error: { code?: string }) => error.code === "55P03",
+        );
+        await client.query("ROLLBACK");
+      });
+    }
+    release();
+    await holder;
+    expect(earlierTaken).toBe(true);
+    expect(await completing).toBe(4);
+    for (const id of [first, second]) await expectCountsMatchItems(store, id);
+  });
 });

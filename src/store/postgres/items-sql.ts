@@ -251,6 +251,10 @@ export async function claimItems(db: PostgresDatabase, request: ClaimRequest): P
  * the last vacuum, dead ones included (bitmap scans never mark them dead): 4,556 entries read per completed
  * Item late in a 100k run, 86 ms per call of ~240 Items, half of PostgreSQL's CPU (decision 0037).
  *
+ * `locked` takes the Batch rows in id order before `counted` changes them, as every transaction here
+ * does: two processes completing Items of the same Batches would otherwise lock them in whatever order their
+ * join produced and now and then deadlock, stalling both for deadlock_timeout (1 s) before the retry.
+ *
  * Result cache (migration 015): `cached` keeps each applied, succeeded result whose completion asked for it
  * (`cacheResult`) and whose Item has a request hash, replacing an older result of the same request.
  */
@@ -294,6 +298,9 @@ const COMPLETE_SQL = `
     WHERE d.follower_count > 0 AND f.batch_id = d.batch_id AND f.leader_idx = d.idx AND f.status = 'pending'
     RETURNING f.batch_id, f.status
   ),
+  locked AS (
+    SELECT b.id FROM batches b WHERE b.id IN (SELECT batch_id FROM done) ORDER BY b.id FOR NO KEY UPDATE
+  ),
   counted AS (
     UPDATE batches b SET
       succeeded_items = b.succeeded_items + d.succeeded, failed_items = b.failed_items + d.failed,
@@ -311,8 +318,8 @@ const COMPLETE_SQL = `
       FROM (SELECT batch_id, status, input_tokens, output_tokens, charged, charged_list, false AS reused FROM done
             UNION ALL SELECT batch_id, status, 0, 0, 0, 0, true FROM copied) AS finished
       GROUP BY batch_id
-    ) AS d
-    WHERE b.id = d.batch_id
+    ) AS d, locked l
+    WHERE b.id = d.batch_id AND l.id = b.id
     RETURNING b.id
   )
   SELECT (SELECT count(*) FROM done) AS applied, (SELECT count(*) FROM counted) AS batches`;
