@@ -5,6 +5,28 @@ import pg from "pg";
 import { openTestPostgresStores, withClient } from "../helpers/postgres.ts";
 import { allItems, completion, expectCountsMatchItems, LEASE_MS, MODEL, startedBatch, T0 } from "./store-fixtures.ts";
 
+/** Locks rows with `lockSql` in a transaction of its own connection, held until `release()` commits it. */
+async function holdRows(lockSql: string, values: unknown[]): Promise<{ release(): Promise<void> }> {
+  let release: () => void = () => undefined;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let locked: () => void = () => undefined;
+  const isLocked = new Promise<void>((resolve) => (locked = resolve));
+  const holding = withClient(async (client) => {
+    await client.query("BEGIN");
+    await client.query(lockSql, values);
+    locked();
+    await released;
+    await client.query("COMMIT");
+  });
+  await Promise.race([isLocked, holding]);
+  return {
+    release: async () => {
+      release();
+      await holding;
+    },
+  };
+}
+
 describe("postgres store: concurrent claimers (separate pools, as separate processes)", () => {
   const opened: PostgresStore[] = [];
   afterEach(async () => {
@@ -104,24 +126,12 @@ describe("postgres store: concurrent claimers (separate pools, as separate proce
     const held = await store.claimItems({ owner: "w", model: MODEL, limit: 3, nowMs: T0 + 10, leaseMs: LEASE_MS });
     expect(held).toHaveLength(3);
     // Another connection holds Item 1's row (as this Worker's own completion of it would) until released.
-    let release: () => void = () => undefined;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    let locked: () => void = () => undefined;
-    const isLocked = new Promise<void>((resolve) => (locked = resolve));
-    const holder = withClient(async (client) => {
-      await client.query("BEGIN");
-      await client.query(`SELECT 1 FROM ${pg.escapeIdentifier(schema)}.items WHERE batch_id = $1 AND idx = 1 FOR UPDATE`, [batch.id]);
-      locked();
-      await released;
-      await client.query("COMMIT");
-    });
-    await isLocked;
+    const holder = await holdRows(`SELECT 1 FROM ${pg.escapeIdentifier(schema)}.items WHERE batch_id = $1 AND idx = 1 FOR UPDATE`, [batch.id]);
     const renewed = await Promise.race([
       store.renewItemLeases("w", T0 + 1_000, LEASE_MS, held),
       new Promise<string>((resolve) => setTimeout(() => resolve("waited for the lock"), 3_000)),
     ]);
-    release();
-    await holder;
+    await holder.release();
     expect(renewed).toBe(2);
     const leases = (await allItems(store, batch.id)).map((item) => [item.index, item.status]);
     expect(leases).toEqual([
@@ -145,18 +155,7 @@ describe("postgres store: concurrent claimers (separate pools, as separate proce
     expect(held).toHaveLength(4);
     const batchesTable = `${pg.escapeIdentifier(schema)}.batches`;
     // Another transaction holds the later Batch's row; the completion must have taken the earlier one by then.
-    let release: () => void = () => undefined;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    let locked: () => void = () => undefined;
-    const isLocked = new Promise<void>((resolve) => (locked = resolve));
-    const holder = withClient(async (client) => {
-      await client.query("BEGIN");
-      await client.query(`SELECT 1 FROM ${batchesTable} WHERE id = $1 FOR NO KEY UPDATE`, [second]);
-      locked();
-      await released;
-      await client.query("COMMIT");
-    });
-    await isLocked;
+    const holder = await holdRows(`SELECT 1 FROM ${batchesTable} WHERE id = $1 FOR NO KEY UPDATE`, [second]);
     // Items of the later Batch first: the order the completion lists them in must not matter.
     const ordered = [...held].sort((a, b) => (a.batchId === second ? -1 : 0) - (b.batchId === second ? -1 : 0));
     const completing = store.completeItems(ordered.map((item) => completion(item, "w", T0 + 20)), T0 + 20);
@@ -172,8 +171,7 @@ describe("postgres store: concurrent claimers (separate pools, as separate proce
         await client.query("ROLLBACK");
       });
     }
-    release();
-    await holder;
+    await holder.release();
     expect(earlierTaken).toBe(true);
     expect(await completing).toBe(4);
     for (const id of [first, second]) await expectCountsMatchItems(store, id);
