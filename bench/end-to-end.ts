@@ -87,6 +87,26 @@ export function writeBenchConfig(dir: string, extra: Record<string, unknown>): s
   return configPath;
 }
 
+/**
+ * An onPoll for runSpoolBatch that notes when each status was first seen, so a run can say where its time
+ * went: validation, running, finalization (to the poll interval, 100 ms).
+ */
+export function statusClock(): { see(batch: OpenAI.Batch): void; describe(): string } {
+  const firstSeen = new Map<string, number>();
+  return {
+    see: (batch) => {
+      if (!firstSeen.has(batch.status)) firstSeen.set(batch.status, performance.now());
+    },
+    describe: () => {
+      const seen = [...firstSeen];
+      return seen
+        .slice(0, -1)
+        .map(([status, at], index) => `${status} ${(((seen[index + 1]?.[1] ?? at) - at) / 1000).toFixed(1)} s`)
+        .join(", ");
+    },
+  };
+}
+
 /** The run against PostgreSQL (`e2e-pg`): a fresh schema, dropped afterwards; goal 0.35x (issue #11). */
 const STORES = {
   sqlite: { title: "", goal: 0.5 },
@@ -111,7 +131,13 @@ export async function benchEndToEnd(count = 100_000, store: keyof typeof STORES 
     const configPath = writeBenchConfig(dir, { models: [model], ...(databaseUrl ? { databaseUrl } : {}) });
     const spool = await startSpool("serve", configPath);
     try {
-      const result = await measureSpoolBatch(spool, file, count, stallGuard(STALL_SECONDS)).catch((error: Error) => error);
+      const guard = stallGuard(STALL_SECONDS);
+      const statuses = statusClock();
+      const onPoll = (batch: OpenAI.Batch): void => {
+        statuses.see(batch);
+        guard(batch);
+      };
+      const result = await measureSpoolBatch(spool, file, count, onPoll).catch((error: Error) => error);
       if (result instanceof Error) {
         row("spool create -> completed", "did not finish", result.message);
         row("throughput ratio spool/baseline", `0x (goal >= ${goal}: NOT met)`);
@@ -119,6 +145,7 @@ export async function benchEndToEnd(count = 100_000, store: keyof typeof STORES 
       }
       const cpuUs = result.cpuUsPerItem;
       row("spool create -> completed (output written)", `${Math.round(result.rate).toLocaleString()} req/s`, `${result.seconds.toFixed(1)} s`);
+      row("time in each status (polled every 100 ms)", statuses.describe());
       if (cpuUs !== null) row("spool CPU per request (upload to output file)", `${cpuUs.toFixed(0)} µs`, `${(cpuUs / bare.cpuUsPerRequest).toFixed(1)}x the bare loop's`);
       row("throughput ratio spool/baseline", ratio(result.rate, baseline, { min: goal }));
     } finally {
