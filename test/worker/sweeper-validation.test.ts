@@ -61,12 +61,12 @@ describe.each(storeBackends)("Sweeper validation on the $name store", (backend) 
 
   it("stops a validation whose chunk could not be written while the next was being read, and starts over once the Store is back", async () => {
     const { store, clock, submitBatch, createSweeper } = await loops.create(await stores.open());
-    // Three chunks of Items (5,000 a write): the second one's write fails while the third is parsed.
+    // Twelve chunks of Items (1,000 a write): the sixth one's write fails while the seventh is parsed.
     const batch = await submitBatch(Array.from({ length: 12_000 }, (_, index) => chatLine(`r${index}`, `line ${index}`)));
     const restore = await backend.failUpdates(store, "item_requests", { operation: "INSERT", when: "NEW.idx >= 5000" });
     const limits = { maxBatchItems: 20_000 };
     expect(await createSweeper({ limits }).validatePending()).toBe(1);
-    // The first chunk went in (and is counted); the attempt stopped at the second, and its Lease holds the
+    // The first five chunks went in (and are counted); the attempt stopped at the sixth, and its Lease holds the
     // Batch until the retry.
     expect(await store.getBatch(batch.id)).toMatchObject({ status: "validating", counts: { total: 5_000 } });
 
