@@ -23,5 +23,7 @@ console.log(job.name, job.state);
 await ai.files.download({ file: job.dest.fileName, downloadPath: path.join(dir, "results.jsonl") });
 for (const line of fs.readFileSync(path.join(dir, "results.jsonl"), "utf8").trim().split("\n")) {
   const result = JSON.parse(line);
-  console.log(result.key, result.response ? JSON.stringify(result.response.candidates[0].content.parts[0].text) : JSON.stringify(result.error));
+  // A candidate that produced no text (e.g. cut off by maxOutputTokens) has no parts, as on Gemini.
+  const text = result.response?.candidates?.[0]?.content?.parts?.map((part) => part.text ?? "").join("");
+  console.log(result.key, result.response ? JSON.stringify(text ?? "") : JSON.stringify(result.error));
 }

@@ -17,5 +17,7 @@ while (!["JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_
 }
 console.log(job.name, job.state);
 for (const each of job.dest.inlinedResponses) {
-  console.log(each.metadata.key, each.response ? JSON.stringify(each.response.candidates[0].content.parts[0].text) : JSON.stringify(each.error));
+  // A candidate that produced no text (e.g. cut off by maxOutputTokens) has no parts, as on Gemini.
+  const text = each.response?.candidates?.[0]?.content?.parts?.map((part) => part.text ?? "").join("");
+  console.log(each.metadata.key, each.response ? JSON.stringify(text ?? "") : JSON.stringify(each.error));
 }
