@@ -15,7 +15,7 @@ import { cancelledResult } from "../../core/batch-format.ts";
 import type { ItemResult } from "../../core/types.ts";
 import type { PostgresDatabase, Queryable } from "./database.ts";
 import { copyToFollowers } from "./arrangement-sql.ts";
-import { CLEAR_LEASE, CountDeltas, lockBatches, resultAssignments, resultValues } from "./sql-fragments.ts";
+import { CLEAR_LEASE, CountDeltas, lockBatches, resultAssignments, resultValues, withoutBitmapScans } from "./sql-fragments.ts";
 
 export async function renewItemLeases(db: PostgresDatabase, owner: string, nowMs: number, leaseMs: number, items?: readonly { batchId: string; index: number }[]): Promise<number> {
   if (items === undefined) {
@@ -50,14 +50,12 @@ const RENEW_HELD_SQL = `
 /**
  * Locks the Batches of the running Items matching `where` and splits them by whether they are in_progress.
  *
- * Also turns bitmap scans off for the rest of the transaction (its statements all read running Items). The
- * partial indexes on running Items keep an entry for every Item that ran, until vacuum; a plain index scan
- * marks the entries of dead rows as it passes them (later scans skip them without visiting the table), a
- * bitmap scan never does. With bitmap scans, each recovery pass late in a 100k-Item run visited 97,000
- * entries and 13,000 table pages to find 128 running Items: 15 ms, twice per pass (decision 0037).
+ * Also turns bitmap scans off for the rest of the transaction (withoutBitmapScans; its statements all read
+ * running Items): with them, each recovery pass late in a 100k-Item run visited 97,000 index entries and
+ * 13,000 table pages to find 128 running Items, 15 ms, twice per pass.
  */
 async function lockBatchesOfRunningItems(client: Queryable, where: string, values: unknown[]): Promise<{ inProgress: string[]; other: string[] }> {
-  await client.query("SET LOCAL enable_bitmapscan = off");
+  await withoutBitmapScans(client);
   const { rows } = await client.query<{ batch_id: string }>(`SELECT DISTINCT batch_id FROM items WHERE status = 'running' AND ${where}`, values);
   const statuses = await lockBatches(
     client,

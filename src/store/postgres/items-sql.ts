@@ -4,7 +4,7 @@ import { CLAIMED_ITEM_COLUMNS, claimedItemDialect, toClaimedItem, toItem, type C
 import { batchNotFound } from "../shared/store-errors.ts";
 import type { ClaimedItem, ClaimRequest, ItemCompletion, ItemPage, NewItem } from "../store.ts";
 import type { PostgresDatabase, Queryable } from "./database.ts";
-import { ITEM_COLUMNS, itemColumns } from "./sql-fragments.ts";
+import { ITEM_COLUMNS, itemColumns, withoutBitmapScans } from "./sql-fragments.ts";
 
 /**
  * Rows per INSERT. Each statement binds one array per column (unnest), so its size is bounded by memory,
@@ -352,16 +352,13 @@ export async function completeItems(db: PostgresDatabase, completions: readonly 
 /**
  * Keyset pagination by index; fetches one extra row to know whether another page follows.
  *
- * Bitmap scans are turned off for this one statement (SET LOCAL ends with its transaction): the page must
- * be read in primary-key order and stop after `limit` rows. The planner estimates a Batch's rows from
- * statistics that know nothing of a Batch just validated (382 rows estimated for 100,000), and for so
- * few it prefers a bitmap scan of everything after `afterIndex` plus a sort: finalization then read the
- * whole rest of the Batch for every page, 89 ms per page of 1,000 on a 100k Batch, quadratic in its size
- * (decision 0037). PostgreSQL has no per-query hints; this is the supported way to steer one statement.
+ * In a transaction of its own without bitmap scans (withoutBitmapScans): with 382 rows estimated for a
+ * 100,000-Item Batch just validated, finalization read the whole rest of the Batch for every page, 89 ms
+ * per page of 1,000, quadratic in the Batch's size.
  */
 export async function readItems(db: PostgresDatabase, batchId: string, params: { afterIndex: number; limit: number; statuses?: readonly ItemStatus[] }): Promise<ItemPage> {
   const rows = await db.transaction(async (client) => {
-    await client.query("SET LOCAL enable_bitmapscan = off");
+    await withoutBitmapScans(client);
     const page = await client.query<ItemRow>(
       `SELECT ${ITEM_COLUMNS} FROM items
        WHERE batch_id = $1 AND idx > $2 AND ($3::text[] IS NULL OR status = ANY($3::text[]))

@@ -93,3 +93,17 @@ export async function lockBatches(client: Queryable, batchIds: readonly string[]
   );
   return new Map(rows.map((row) => [row.id, row.status]));
 }
+
+/**
+ * Turns bitmap scans off for the rest of the transaction `client` is in (decision 0037). Two reasons, both
+ * from statements that read many Items' rows by index:
+ * - A plain index scan marks the entries of dead rows as it passes them, so later scans skip them without
+ *   visiting the table; a bitmap scan never does. The partial indexes on running Items keep an entry for
+ *   every Item that ran, until vacuum, so bitmap scans of them pay for the whole history.
+ * - A plain index scan returns rows in key order and stops at a LIMIT; with statistics that know nothing of
+ *   a Batch just validated, the planner otherwise prefers a bitmap scan of everything plus a sort.
+ * PostgreSQL has no per-statement hints; SET LOCAL is the supported way to steer one transaction.
+ */
+export async function withoutBitmapScans(client: Queryable): Promise<void> {
+  await client.query("SET LOCAL enable_bitmapscan = off");
+}
