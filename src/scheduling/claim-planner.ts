@@ -32,48 +32,150 @@ export interface ClaimShare {
  */
 const MAX_BATCHES_PER_CLAIM = 8;
 
+/**
+ * Where a claim does not use every Batch's credit up, picks the Batches with the most credit one at a time
+ * (a scan each) for at most this many picks, then sorts the rest: a claim's leftover goes to a few Batches
+ * (about budget / chunk of them), so with hundreds queued a full sort per claim was most of the plan's cost.
+ */
+const PICKS_BEFORE_SORT = 16;
+
+/**
+ * The part of a plan that depends only on the shares, the caps and the budget, worked out when one of
+ * them changes (the lane reads its queue every refresh, not per claim): with hundreds of Batches queued,
+ * filtering, fitting and the Maps of every claim cost more main-thread CPU than the claim itself (issue 11).
+ */
+interface Prepared {
+  shares: readonly Share[];
+  caps: ReadonlyMap<number, number>;
+  budget: number;
+  /** The running Batches' seqs, in the shares' order, and their fitted fractions and caps by position. */
+  seqs: number[];
+  fractions: Float64Array;
+  capOf: Float64Array;
+}
+
 export class ClaimPlanner {
   private readonly deficits = new Map<number, number>();
+  private prepared: Prepared | null = null;
+  /** The credit of each running Batch by position (the Map above holds it while the shares change). */
+  private credit = new Float64Array(0);
 
   /**
    * Splits `budget` Items over `shares` (in their order: the order the Items are dispatched in). `caps` is
    * an upper bound of what each Batch still has (its remaining Items); a Batch missing from it is unbounded.
    */
   plan(budget: number, shares: readonly Share[], caps: ReadonlyMap<number, number> = new Map()): ClaimShare[] {
-    const running = shares.filter((share) => share.fraction > 0);
-    const live = new Set(running.map((share) => share.seq));
-    for (const seq of this.deficits.keys()) if (!live.has(seq)) this.deficits.delete(seq);
-    const fractions = fitToCaps(running, budget, caps);
+    const { seqs, fractions, capOf } = this.prepare(budget, shares, caps);
+    const deficit = this.credit;
+    const count = seqs.length;
     const chunk = Math.max(1, Math.floor(budget / MAX_BATCHES_PER_CLAIM));
-    const taken = new Map<number, number>();
+    const taken = new Float64Array(count);
     let left = budget;
-    for (const share of running) {
-      const cap = caps.get(share.seq) ?? Infinity;
-      const credit = clamp((this.deficits.get(share.seq) ?? 0) + budget * (fractions.get(share.seq) ?? 0), budget);
+    for (let i = 0; i < count; i += 1) {
+      const cap = capOf[i] as number;
+      const credit = clamp((deficit[i] as number) + budget * (fractions[i] as number), budget);
       let take = Math.max(0, Math.min(Math.floor(credit), left, cap));
       // Less than a chunk waits for more credit, unless it is all the Batch has left.
       if (take < chunk && take < cap) take = 0;
       // A Batch with less than its share to claim keeps no credit, as a DRR flow whose queue ran empty.
-      this.deficits.set(share.seq, take >= cap ? 0 : credit - take);
-      taken.set(share.seq, take);
+      deficit[i] = take >= cap ? 0 : credit - take;
+      taken[i] = take;
       left -= take;
     }
     // Rounding to chunks leaves less than a chunk per Batch: a chunk each to the most credit first (with
     // room), charged to them; round after round while some is left (only when few Batches have room).
-    const roomOf = (seq: number): number => (caps.get(seq) ?? Infinity) - (taken.get(seq) ?? 0);
-    let open = running.filter((share) => roomOf(share.seq) > 0).sort((a, b) => (this.deficits.get(b.seq) ?? 0) - (this.deficits.get(a.seq) ?? 0));
-    while (left > 0 && open.length > 0) {
-      for (const share of open) {
-        if (left === 0) break;
-        const give = Math.min(left, roomOf(share.seq), open.length === 1 ? Infinity : chunk);
-        taken.set(share.seq, (taken.get(share.seq) ?? 0) + give);
-        this.deficits.set(share.seq, clamp((this.deficits.get(share.seq) ?? 0) - give, budget));
+    if (left > 0) {
+      const roomOf = (i: number): number => (capOf[i] as number) - (taken[i] as number);
+      let open = byCreditWithRoom(deficit, count, roomOf);
+      let visited = 0;
+      while (left > 0 && visited < open.length) {
+        const i = open.next(visited);
+        visited += 1;
+        const give = Math.min(left, roomOf(i), open.length === 1 ? Infinity : chunk);
+        taken[i] = (taken[i] as number) + give;
+        deficit[i] = clamp((deficit[i] as number) - give, budget);
         left -= give;
+        if (visited === open.length && left > 0) {
+          // Every Batch with room had its chunk: the next round, in the same order, over those with room left.
+          open = open.keep((j) => roomOf(j) > 0);
+          visited = 0;
+        }
       }
-      open = open.filter((share) => roomOf(share.seq) > 0);
     }
-    return running.map((share) => ({ batchSeq: share.seq, limit: taken.get(share.seq) ?? 0 })).filter((entry) => entry.limit > 0);
+    const plan: ClaimShare[] = [];
+    for (let i = 0; i < count; i += 1) if ((taken[i] as number) > 0) plan.push({ batchSeq: seqs[i] as number, limit: taken[i] as number });
+    return plan;
   }
+
+  /** The shares' running Batches, fractions and caps, and the credit carried over to them. */
+  private prepare(budget: number, shares: readonly Share[], caps: ReadonlyMap<number, number>): Prepared {
+    const last = this.prepared;
+    if (last !== null && last.shares === shares && last.caps === caps && last.budget === budget) return last;
+    // Keep the credit of the Batches still running; a Batch that left the shares loses its credit.
+    if (last !== null) last.seqs.forEach((seq, i) => this.deficits.set(seq, this.credit[i] as number));
+    const running = shares.filter((share) => share.fraction > 0);
+    const live = new Set(running.map((share) => share.seq));
+    for (const seq of this.deficits.keys()) if (!live.has(seq)) this.deficits.delete(seq);
+    const fitted = fitToCaps(running, budget, caps);
+    const seqs = running.map((share) => share.seq);
+    this.credit = Float64Array.from(seqs, (seq) => this.deficits.get(seq) ?? 0);
+    this.prepared = {
+      shares,
+      caps,
+      budget,
+      seqs,
+      fractions: Float64Array.from(seqs, (seq) => fitted.get(seq) ?? 0),
+      capOf: Float64Array.from(seqs, (seq) => caps.get(seq) ?? Infinity),
+    };
+    return this.prepared;
+  }
+}
+
+/** Positions in order of credit, most first (ties in shares order), produced as far as they are read. */
+interface CreditOrder {
+  readonly length: number;
+  /** The position at `rank` (ranks are read in order: 0, 1, 2, ...). */
+  next(rank: number): number;
+  /** The positions that pass `test`, in the same order (all ranks read). */
+  keep(test: (position: number) => boolean): CreditOrder;
+}
+
+/**
+ * The Batches with room, most credit first, as a claim's leftover reads them: the first PICKS_BEFORE_SORT
+ * by scanning for the largest (ranked by the credit they have now, before the leftover is given), the
+ * rest sorted if it comes to that. Same order as a stable sort of all of them.
+ */
+function byCreditWithRoom(credit: Float64Array, count: number, roomOf: (i: number) => number): CreditOrder {
+  const candidates: number[] = [];
+  for (let i = 0; i < count; i += 1) if (roomOf(i) > 0) candidates.push(i);
+  const rankBy = Float64Array.from(credit);
+  const before = (a: number, b: number): boolean => (rankBy[a] as number) > (rankBy[b] as number) || ((rankBy[a] as number) === (rankBy[b] as number) && a < b);
+  const order: number[] = [];
+  const picked = new Uint8Array(count);
+  const next = (rank: number): number => {
+    while (order.length <= rank) {
+      if (order.length >= PICKS_BEFORE_SORT) {
+        const rest = candidates.filter((i) => picked[i] === 0).sort((a, b) => (before(a, b) ? -1 : 1));
+        for (const i of rest) picked[i] = 1;
+        order.push(...rest);
+        break;
+      }
+      let best = -1;
+      for (const i of candidates) if (picked[i] === 0 && (best < 0 || before(i, best))) best = i;
+      picked[best] = 1;
+      order.push(best);
+    }
+    return order[rank] as number;
+  };
+  const fixed = (positions: number[]): CreditOrder => ({ length: positions.length, next: (rank) => positions[rank] as number, keep: (test) => fixed(positions.filter(test)) });
+  return {
+    length: candidates.length,
+    next,
+    keep: (test) => {
+      next(candidates.length - 1);
+      return fixed(order.filter(test));
+    },
+  };
 }
 
 /**
@@ -81,7 +183,7 @@ export class ClaimPlanner {
  * Batch cannot take goes to the others in proportion to their shares (max-min fairness), uncharged: they
  * took what nobody else could use. Repeated until no Batch exceeds its cap (at most once per Batch).
  */
-function fitToCaps(running: readonly Share[], budget: number, caps: ReadonlyMap<number, number>): Map<number, number> {
+export function fitToCaps(running: readonly Share[], budget: number, caps: ReadonlyMap<number, number>): Map<number, number> {
   const fractions = new Map(running.map((share) => [share.seq, share.fraction]));
   const capped = new Set<number>();
   for (let round = 0; round < running.length; round += 1) {

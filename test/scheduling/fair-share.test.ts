@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { BatchHours } from "../../src/core/batch-hours.ts";
-import { DEADLINE_MARGIN, deadlineDemand, planShares, type QueueEntry, type ScheduleContext } from "../../src/scheduling/fair-share.ts";
+import { DEADLINE_MARGIN, deadlineDemand, planShares, WEIGHTED_BATCHES, type QueueEntry, type ScheduleContext } from "../../src/scheduling/fair-share.ts";
 
 const NOW = Date.UTC(2026, 0, 5, 12);
 const HOUR = 3_600_000;
@@ -40,6 +40,25 @@ describe("fair share", () => {
     expect(shares.every((share) => share.reserved === 0 && share.heldUntilMs === null)).toBe(true);
     // Equal work: the oldest is first in line, so equal batches finish one after the other, not all at the end.
     expect(fractions(planShares([batch(1, 100), batch(2, 100), batch(3, 100), batch(4, 100)], context()))).toEqual({ 1: 0.625, 2: 0.125, 3: 0.125, 4: 0.125 });
+  });
+
+  it("moves a few of a tenant's batches with the weighted half, first by priority then age, and always its oldest", () => {
+    // Ten equal batches: the four oldest share the weighted half, the rest wait their turn (no processor sharing).
+    const equal = fractions(planShares(Array.from({ length: 10 }, (_, i) => batch(i + 1, 100)), context()));
+    expect(equal).toEqual({ 1: 0.625, 2: 0.125, 3: 0.125, 4: 0.125, 5: 0, 6: 0, 7: 0, 8: 0, 9: 0, 10: 0 });
+    expect(WEIGHTED_BATCHES).toBe(4);
+    // Newer, higher-priority batches come first, but the oldest keeps moving at its weight (it is never starved).
+    const mixed = fractions(planShares([batch(1, 100), batch(2, 100), ...[3, 4, 5, 6, 7].map((seq) => batch(seq, 50 + seq, { priority: 1 }))], context()));
+    const total = 4 + 0.5;
+    expect(mixed[1]).toBeCloseTo((0.5 * 0.5) / total, 12);
+    expect(mixed[3]).toBeCloseTo(0.5 + 0.5 / total, 12);
+    for (const seq of [4, 5, 6]) expect(mixed[seq]).toBeCloseTo(0.5 / total, 12);
+    expect([mixed[2], mixed[7]]).toEqual([0, 0]);
+    // Each tenant moves its own few: a tenant's many batches never take another's turn.
+    const owned = (seq: number, tenant: string): QueueEntry => ({ ...batch(seq, 100), tenant });
+    const tenants = fractions(planShares([...Array.from({ length: 8 }, (_, i) => owned(i + 1, "a")), owned(9, "b")], context()));
+    expect(tenants[9]).toBeCloseTo(0.5, 12);
+    expect(Object.values(tenants).filter((fraction) => fraction > 0)).toHaveLength(5);
   });
 
   it("doubles the weight per step of priority, relative to the highest queued, never below 1/1024; first in line is of the highest", () => {
