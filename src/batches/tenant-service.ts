@@ -6,8 +6,9 @@
  * are compared by digest in constant time, as before tenants. The Store's are found by their digest; a
  * found key is remembered for AUTH_CACHE_MS so the sync hot path does not read the Store per request, which
  * is also how long a key revoked by another process keeps working here (a revoke in this process is at once).
- * A tenant's `syncRequestsPerMinute` is remembered as long, for the same reason (a Store read per sync request
- * was 2 % of spool's CPU at 5,000 requests a second): quotas set by another process apply here within it.
+ * A tenant's quotas kept in the Store are remembered as long, for the same reason (a Store read per sync
+ * request was 2 % of spool's CPU at 5,000 requests a second, and every upload and Batch create read them
+ * twice): quotas set by another process apply here within it, those set in this process at once.
  */
 import { timingSafeEqual } from "node:crypto";
 import type { Logger } from "pino";
@@ -48,6 +49,7 @@ export class TenantService implements Admission {
   private keysExist: { value: boolean; untilMs: number } | null = null;
   private readonly rates = new SyncRateLimiter();
   private readonly syncLimits = new Map<string, { limit: number | undefined; untilMs: number }>();
+  private readonly storedQuotas = new Map<string, { quotas: Quotas | null; untilMs: number }>();
 
   constructor(private readonly deps: TenantServiceDeps) {
     const { apiKeys, tenants } = deps.config;
@@ -130,6 +132,7 @@ export class TenantService implements Admission {
   async setQuotas(tenant: string, quotas: Quotas | null): Promise<TenantOverview> {
     await this.deps.store.setTenantQuotas(checkTenantName(tenant), quotas, this.deps.clock.now());
     this.syncLimits.delete(tenant);
+    this.storedQuotas.delete(tenant);
     return this.overview(tenant);
   }
 
@@ -137,9 +140,19 @@ export class TenantService implements Admission {
   async quotasOf(tenant: string): Promise<{ quotas: Quotas; from: TenantOverview["quotasFrom"] }> {
     const declared = this.deps.config.tenants.find((entry) => entry.name === tenant)?.quotas;
     if (declared !== undefined) return { quotas: declared, from: "config" };
-    const stored = (await this.deps.store.getTenant(tenant))?.quotas;
-    if (stored !== undefined && stored !== null) return { quotas: stored, from: "store" };
+    const stored = await this.storedQuotasOf(tenant);
+    if (stored !== null) return { quotas: stored, from: "store" };
     return { quotas: this.deps.config.defaultQuotas, from: "default" };
+  }
+
+  /** The quotas the Store holds for `tenant` (null: none), read at most once per AUTH_CACHE_MS. */
+  private async storedQuotasOf(tenant: string): Promise<Quotas | null> {
+    const nowMs = this.deps.clock.now();
+    const known = this.storedQuotas.get(tenant);
+    if (known !== undefined && known.untilMs > nowMs) return known.quotas;
+    const quotas = (await this.deps.store.getTenant(tenant))?.quotas ?? null;
+    this.storedQuotas.set(tenant, { quotas, untilMs: nowMs + AUTH_CACHE_MS });
+    return quotas;
   }
 
   async overview(tenant: string): Promise<TenantOverview> {
