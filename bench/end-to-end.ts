@@ -115,39 +115,52 @@ const STORES = {
 /** Longest a Batch may stay in one status before the run is reported stuck (a 100k run takes ~30 s in all). */
 const STALL_SECONDS = 180;
 
+/**
+ * Rounds of (bare loop, spool batch), alternating; the best of each side is compared. The machine is shared
+ * (the bare loop alone moved 8.7k-12.9k req/s between back-to-back runs): one sample of each made the
+ * ratio swing with whatever else ran during one of them. SPOOL_BENCH_E2E_ROUNDS=1 for a quick look.
+ */
+const ROUNDS = Number(process.env.SPOOL_BENCH_E2E_ROUNDS ?? 2);
+
 export async function benchEndToEnd(count = 100_000, store: keyof typeof STORES = "sqlite"): Promise<void> {
   const { title, goal } = STORES[store];
-  console.log(`\n(b) End to end${title}: ${count.toLocaleString()}-request batch via spool vs a bare undici loop (concurrency ${CONCURRENCY}, instant upstream)`);
+  console.log(`\n(b) End to end${title}: ${count.toLocaleString()}-request batch via spool vs a bare undici loop (concurrency ${CONCURRENCY}, instant upstream; best of ${ROUNDS} alternating rounds)`);
   const file = workPath(`chat-${count}.jsonl`);
   await ensureChatFile(file, count);
   const upstream = await startUpstream(0);
   const databaseUrl = store === "postgres" ? await freshSchemaUrl("e2e") : null;
   try {
-    const bare = await bareLoop(upstream.url, file);
-    const baseline = bare.rate;
-    row("baseline bare undici loop", `${Math.round(baseline).toLocaleString()} req/s`, `${bare.cpuUsPerRequest.toFixed(0)} µs CPU/request`);
     const dir = mkdtempSync(path.join(WORK_DIR, "e2e-"));
     const model = { name: "gpt-bench", engine: "openai", baseUrl: upstream.url, concurrency: CONCURRENCY };
     const configPath = writeBenchConfig(dir, { models: [model], ...(databaseUrl ? { databaseUrl } : {}) });
     const spool = await startSpool("serve", configPath);
     try {
-      const guard = stallGuard(STALL_SECONDS);
-      const statuses = statusClock();
-      const onPoll = (batch: OpenAI.Batch): void => {
-        statuses.see(batch);
-        guard(batch);
-      };
-      const result = await measureSpoolBatch(spool, file, count, onPoll).catch((error: Error) => error);
-      if (result instanceof Error) {
-        row("spool create -> completed", "did not finish", result.message);
-        row("throughput ratio spool/baseline", `0x (goal >= ${goal}: NOT met)`);
-        return;
+      const bares: { rate: number; cpuUsPerRequest: number }[] = [];
+      const runs: { rate: number; seconds: number; cpuUsPerItem: number | null; statuses: string }[] = [];
+      for (let round = 0; round < ROUNDS; round += 1) {
+        bares.push(await bareLoop(upstream.url, file));
+        const guard = stallGuard(STALL_SECONDS);
+        const statuses = statusClock();
+        const onPoll = (batch: OpenAI.Batch): void => {
+          statuses.see(batch);
+          guard(batch);
+        };
+        const result = await measureSpoolBatch(spool, file, count, onPoll).catch((error: Error) => error);
+        if (result instanceof Error) {
+          row("spool create -> completed", "did not finish", result.message);
+          row("throughput ratio spool/baseline", `0x (goal >= ${goal}: NOT met)`);
+          return;
+        }
+        runs.push({ ...result, statuses: statuses.describe() });
       }
-      const cpuUs = result.cpuUsPerItem;
-      row("spool create -> completed (output written)", `${Math.round(result.rate).toLocaleString()} req/s`, `${result.seconds.toFixed(1)} s`);
-      row("time in each status (polled every 100 ms)", statuses.describe());
-      if (cpuUs !== null) row("spool CPU per request (upload to output file)", `${cpuUs.toFixed(0)} µs`, `${(cpuUs / bare.cpuUsPerRequest).toFixed(1)}x the bare loop's`);
-      row("throughput ratio spool/baseline", ratio(result.rate, baseline, { min: goal }));
+      const bare = bares.reduce((best, next) => (next.rate > best.rate ? next : best));
+      const best = runs.reduce((top, next) => (next.rate > top.rate ? next : top));
+      const rounds = (rates: number[]): string => `rounds: ${rates.map((rate) => Math.round(rate).toLocaleString()).join(", ")}`;
+      row("baseline bare undici loop", `${Math.round(bare.rate).toLocaleString()} req/s`, `${bare.cpuUsPerRequest.toFixed(0)} µs CPU/request (${rounds(bares.map((run) => run.rate))})`);
+      row("spool create -> completed (output written)", `${Math.round(best.rate).toLocaleString()} req/s`, `${best.seconds.toFixed(1)} s (${rounds(runs.map((run) => run.rate))})`);
+      row("time in each status (polled every 100 ms)", best.statuses);
+      if (best.cpuUsPerItem !== null) row("spool CPU per request (upload to output file)", `${best.cpuUsPerItem.toFixed(0)} µs`, `${(best.cpuUsPerItem / bare.cpuUsPerRequest).toFixed(1)}x the bare loop's`);
+      row("throughput ratio spool/baseline", ratio(best.rate, bare.rate, { min: goal }));
     } finally {
       await spool.stop();
     }
