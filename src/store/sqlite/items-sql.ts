@@ -15,6 +15,9 @@ const REQUEST_ROW = "(?, ?, ?)";
 /** Rows per INSERT statement: one statement per 50 rows costs about 40% less than one per row. */
 const ROWS_PER_INSERT = 50;
 const NO_RESULT = [null, null, null, null, null, 0, 0, null];
+/** Bind values per Item row (INSERT_COLUMNS), of which the last RESULT_WIDTH are the result's. */
+const INSERT_WIDTH = 19;
+const RESULT_WIDTH = NO_RESULT.length;
 
 /**
  * Items go in as staged (or failed, for a bad line of a "skip" Batch) and are counted in `total` at once,
@@ -30,22 +33,52 @@ export function insertItems(db: SqliteDatabase, batchId: string, items: readonly
     if (!batch) throw batchNotFound(batchId);
     const counts = new CountDeltas();
     counts.add(batchId, "total", items.length);
-    const rowParams = (item: NewItem): unknown[] => {
-      if (item.result) counts.add(batchId, "failed", 1, item.result.usage);
+    // Bind values are written into flat arrays reused per statement: building an array per row and flattening
+    // them was a quarter of the insert's time on the Store's thread (validation of a 100k-line file).
+    const rows = new Array<unknown>(ROWS_PER_INSERT * INSERT_WIDTH);
+    const requests = new Array<unknown>(ROWS_PER_INSERT * 3);
+    const one = new Array<unknown>(INSERT_WIDTH);
+    const oneRequest = new Array<unknown>(3);
+    const put = (into: unknown[], at: number, item: NewItem): void => {
+      const result = item.result;
+      if (result) counts.add(batchId, "failed", 1, result.usage);
+      into[at] = batchId;
+      into[at + 1] = item.index;
+      into[at + 2] = batch.seq;
+      into[at + 3] = item.clientId;
+      into[at + 4] = item.echo;
+      into[at + 5] = item.model;
+      into[at + 6] = item.kind;
+      // A failed line is never claimed or reused: it has no keys.
+      into[at + 7] = result ? null : (item.prefixKey ?? null);
+      into[at + 8] = result ? null : (item.requestHash ?? null);
       // claim_pos starts as the index: input order, unless startBatch arranges the Batch.
-      const keys = item.result ? [null, null] : [item.prefixKey ?? null, item.requestHash ?? null];
-      return [batchId, item.index, batch.seq, item.clientId, item.echo, item.model, item.kind, ...keys, item.index, item.result ? "failed" : "staged", ...(item.result ? resultParams(item.result) : NO_RESULT)];
+      into[at + 9] = item.index;
+      into[at + 10] = result ? "failed" : "staged";
+      const values = result ? resultParams(result) : NO_RESULT;
+      for (let k = 0; k < RESULT_WIDTH; k += 1) into[at + 11 + k] = values[k];
     };
-    const requestParams = (item: NewItem): unknown[] => [batchId, item.index, item.request];
+    const putRequest = (into: unknown[], at: number, item: NewItem): void => {
+      into[at] = batchId;
+      into[at + 1] = item.index;
+      into[at + 2] = item.request;
+    };
     let next = 0;
     for (; next + ROWS_PER_INSERT <= items.length; next += ROWS_PER_INSERT) {
-      const chunk = items.slice(next, next + ROWS_PER_INSERT);
-      insertMany.run(chunk.flatMap(rowParams));
-      requestsMany.run(chunk.flatMap(requestParams));
+      for (let row = 0; row < ROWS_PER_INSERT; row += 1) {
+        const item = items[next + row] as NewItem;
+        put(rows, row * INSERT_WIDTH, item);
+        putRequest(requests, row * 3, item);
+      }
+      insertMany.run(rows);
+      requestsMany.run(requests);
     }
     for (; next < items.length; next += 1) {
-      insertOne.run(rowParams(items[next] as NewItem));
-      requestsOne.run(requestParams(items[next] as NewItem));
+      const item = items[next] as NewItem;
+      put(one, 0, item);
+      putRequest(oneRequest, 0, item);
+      insertOne.run(one);
+      requestsOne.run(oneRequest);
     }
     // No clock is passed in: keep updated_at_ms, only the counters move.
     counts.apply(db, batch.updated_at_ms);
