@@ -4,9 +4,12 @@
  * over claims); this file feeds it from the Store and the lane:
  *
  * - the Batches queued on the Model (`queuedBatches`: one index probe per Batch) and the Model's measured
- *   capacity, all processes together (`modelThroughput`), re-read every poll interval, at once after
- *   notify() (a Batch started here), and after a claim found a Batch empty — not per claim, so the claim's
- *   per-Item cost is what it was;
+ *   capacity, all processes together (`modelThroughput`), re-read every poll interval, after notify() (a
+ *   Batch started) and after a claim found nothing — not per claim, so the claim's per-Item cost is what it
+ *   was. After notify() at once while the lane has nothing queued, else at most every MIN_REREAD_MS: with
+ *   1,000 small Batches starting one after another, a re-read per start (up to 1,000 queued Batches each,
+ *   and their shares planned again) cost about 1 ms of CPU per Batch (decision 0038). A Batch started while
+ *   the lane is busy joins the shares within that bound;
  * - this lane's own throughput, measured as it claims and finishes Items and reported to the Store every
  *   couple of seconds, for every process's scheduler and ETA.
  *
@@ -21,6 +24,9 @@ import { deadlineDemand, MAX_QUEUED_BATCHES, planShares, type ScheduleContext, t
 import { THROUGHPUT_REPORT_MS, THROUGHPUT_ROUND_MS, ThroughputMeter } from "../scheduling/throughput-meter.ts";
 import type { QueuedBatch } from "../store/scheduling-views.ts";
 import type { BatchClaim, ClaimedItem, Store } from "../store/store.ts";
+
+/** Least time between two reads of the queue that notify() asks for while the lane still has Batches queued. */
+export const MIN_REREAD_MS = 100;
 
 export interface LaneScheduleDeps {
   store: Store;
@@ -68,7 +74,8 @@ export class LaneSchedule {
    * Batch has Items the lane may run now (none queued, or all waiting for the batch hours).
    */
   async plan(budget: number): Promise<BatchClaim[]> {
-    if (this.stale || performance.now() - this.readAt >= this.deps.refreshMs) await this.read();
+    const sinceRead = performance.now() - this.readAt;
+    if (sinceRead >= this.deps.refreshMs || (this.stale && (this.queue.length === 0 || sinceRead >= MIN_REREAD_MS))) await this.read();
     const planned = this.plannedShares();
     const plan = this.planner.plan(budget, planned.shares, planned.caps);
     // Nothing to claim: look again next time (another process may have started a Batch meanwhile).

@@ -1,0 +1,65 @@
+/**
+ * When a Worker lane reads its Model's queue again (src/worker/lane-schedule.ts): notify() (a Batch
+ * started) makes the next claim read it at once while the lane has nothing queued, and at most every
+ * MIN_REREAD_MS while it has (decision 0038: with 1,000 small Batches starting one after another a read
+ * per start cost about 1 ms of CPU each). The Store is real; a pass-through counts its queue reads.
+ */
+import { describe, expect, it } from "vitest";
+import type { ModelConfig } from "../../src/config/config.ts";
+import { ManualClock } from "../../src/core/clock.ts";
+import type { Store } from "../../src/store/store.ts";
+import { LaneSchedule, MIN_REREAD_MS } from "../../src/worker/lane-schedule.ts";
+import { storeBackends, useStores } from "../helpers/store-backends.ts";
+import { MODEL, startedBatch, T0 } from "../store/store-fixtures.ts";
+
+/** The Store as it is, with its `queuedBatches` calls counted. */
+function countingQueueReads(store: Store): { store: Store; reads: () => number } {
+  let reads = 0;
+  const counted = new Proxy(store, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver) as unknown;
+      if (property === "queuedBatches") reads += 1;
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return { store: counted, reads: () => reads };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe.each(storeBackends)("Worker lane schedule on the $name store", (backend) => {
+  const stores = useStores(backend);
+
+  it("reads the queue at once after notify while idle, and at most every MIN_REREAD_MS while it has Batches queued", async () => {
+    const real = await stores.open();
+    const { store, reads } = countingQueueReads(real);
+    const schedule = new LaneSchedule({ name: MODEL } as ModelConfig, { store, clock: new ManualClock(T0), owner: "w", refreshMs: 60_000 });
+
+    // Nothing queued: a started Batch is seen by the very next claim.
+    expect(await schedule.plan(8)).toEqual([]);
+    expect(reads()).toBe(1);
+    const first = await startedBatch(real, 20);
+    schedule.invalidate();
+    expect((await schedule.plan(8)).map((entry) => entry.batchSeq)).toEqual([first.seq]);
+    expect(reads()).toBe(2);
+
+    // Busy with `first`: a second Batch started just now waits for the bound, then joins the shares.
+    const startedAt = performance.now();
+    const second = await startedBatch(real, 3, { createdAtMs: T0 + 1 });
+    schedule.invalidate();
+    const soon = await schedule.plan(8);
+    if (performance.now() - startedAt < MIN_REREAD_MS) {
+      expect(reads()).toBe(2);
+      expect(soon.map((entry) => entry.batchSeq)).toEqual([first.seq]);
+    }
+    await sleep(MIN_REREAD_MS);
+    const later = await schedule.plan(8);
+    expect(reads()).toBe(3);
+    expect(later.map((entry) => entry.batchSeq)).toContain(second.seq);
+
+    // Without notify nothing is read again before the refresh interval.
+    await sleep(MIN_REREAD_MS);
+    await schedule.plan(8);
+    expect(reads()).toBe(3);
+  });
+});
