@@ -72,8 +72,14 @@ export function startPeer(args: string[], match: RegExp, env: Record<string, str
 export const startUpstream = (latencyMs = 0, streamIntervalMs = 0): Promise<Peer> =>
   startPeer(["--import", "tsx", "bench/upstream-process.ts", String(latencyMs), String(streamIntervalMs)], /"url":"(http:[^"]+)"/);
 
-/** `SPOOL_BENCH_CPU_PROF=DIR npm run bench -- e2e` writes a CPU profile of each spool process into DIR. */
-const profileArgs = (): string[] => (process.env.SPOOL_BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.SPOOL_BENCH_CPU_PROF}`] : []);
+/**
+ * `SPOOL_BENCH_CPU_PROF=DIR npm run bench -- e2e` writes a CPU profile of each spool process into DIR;
+ * `SPOOL_BENCH_NODE_ARGS="--max-semi-space-size=32"` gives the spool processes (only) extra node flags.
+ */
+const profileArgs = (): string[] => [
+  ...(process.env.SPOOL_BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.SPOOL_BENCH_CPU_PROF}`] : []),
+  ...(process.env.SPOOL_BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
+];
 
 export const startSpool = (command: "serve" | "worker", configPath: string, env: Record<string, string> = {}): Promise<Peer> =>
   startPeer([...profileArgs(), "bin/spool.js", command, "--config", configPath, "--log-level", "info"], command === "serve" ? /"url":"(http:[^"]+)"/ : /(spool worker running)/, env);
