@@ -52,7 +52,7 @@ export async function forecastsOf(deps: ForecastDeps, batches: readonly Batch[],
         // With its tenant, as queued Batches have theirs: without it the Batch would count as a tenant of its own.
         if (remaining > 0) entries.push({ seq: batch.seq, tenant: batch.tenant, priority: batch.priority, expiresAtMs: batch.expiresAtMs, remaining });
       }
-      const byBatch = forecastBatches(entries, { nowMs: deps.clock.now(), capacity: measured?.itemsPerSecond ?? null, hours: hoursOf(deps.catalog, model) });
+      const byBatch = forecastBatches(entries, { nowMs: deps.clock.now(), capacity: measured?.itemsPerSecond ?? null, hours: hoursOf(deps.catalog, model) }, { until: new Set(wanted.map((batch) => batch.seq).filter((seq) => entries.some((entry) => entry.seq === seq))) });
       for (const batch of wanted) {
         const forecast = byBatch.get(batch.seq);
         if (forecast) forecasts.set(batch.id, forecast);

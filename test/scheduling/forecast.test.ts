@@ -19,6 +19,19 @@ describe("forecast", () => {
     expect(forecast.get(1)?.share).toBe(1);
   });
 
+  it("stops once the batches asked about have finished, forecasting them exactly as the whole queue does", () => {
+    // Ten equal batches: the third finishes third; a progress read of it need not simulate the seven after it.
+    const queue = Array.from({ length: 10 }, (_, i) => batch(i + 1, 1_000));
+    const context = { nowMs: NOW, capacity: 100, hours: null };
+    const whole = forecastBatches(queue, context);
+    const asked = forecastBatches(queue, context, { until: new Set([3]) });
+    expect(asked.get(3)).toEqual(whole.get(3));
+    expect(whole.get(10)?.finishMs).toBeCloseTo(NOW + 100_000, -1);
+    expect(asked.get(10)).toEqual({ ...whole.get(10), finishMs: null });
+    // Every batch still has its share now, finished in the simulation or not.
+    expect([...asked.values()].map((forecast) => forecast.share)).toEqual([...whole.values()].map((forecast) => forecast.share));
+  });
+
   it("finishes a small batch behind a big one in a third more than its own time, and the big one when all work is done", () => {
     const forecast = forecastBatches([batch(1, 200_000), batch(2, 10)], { nowMs: NOW, capacity: 1_000, hours: null });
     const small = (forecast.get(2)?.finishMs ?? 0) - NOW;
