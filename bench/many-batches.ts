@@ -152,9 +152,15 @@ async function timeReads(spool: Peer, batchIds: readonly string[]): Promise<Read
 
 const ms = (time: { median: number; max: number }): string => `${time.median.toFixed(2)} ms`;
 
+/**
+ * Alternating rounds, best of each side compared: the machine is shared, and single runs of the same code
+ * gave 0.68x to 0.92x. SPOOL_BENCH_MANY_ROUNDS=1 for a quick look.
+ */
+const ROUNDS = Number(process.env.SPOOL_BENCH_MANY_ROUNDS ?? 2);
+
 export async function benchManyBatches(): Promise<void> {
   const items = BATCHES * PER_BATCH;
-  console.log(`\nPer-Batch overhead: ${BATCHES.toLocaleString()} Batches x ${PER_BATCH} Items (created ${IN_FLIGHT} at a time) vs one ${items.toLocaleString()}-Item Batch (SQLite, concurrency ${CONCURRENCY}, instant upstream; ${loadNote()})`);
+  console.log(`\nPer-Batch overhead: ${BATCHES.toLocaleString()} Batches x ${PER_BATCH} Items (created ${IN_FLIGHT} at a time) vs one ${items.toLocaleString()}-Item Batch (SQLite, concurrency ${CONCURRENCY}, instant upstream; best of ${ROUNDS} alternating rounds; ${loadNote()})`);
   const file = workPath(`chat-${items}.jsonl`);
   await ensureChatFile(file, items);
   const upstream = await startUpstream(0);
@@ -165,36 +171,48 @@ export async function benchManyBatches(): Promise<void> {
     return startSpool("serve", writeBenchConfig(dir, { models: [{ name: "gpt-bench", engine: "openai", baseUrl: upstream.url, concurrency: CONCURRENCY }] }));
   };
   try {
-    let one: Awaited<ReturnType<typeof measureSpoolBatch>>;
-    let oneReads: ReadTimes;
-    const single = await startFresh();
-    try {
-      one = await measureSpoolBatch(single, file, items);
-      const client = new OpenAI({ apiKey: "bench", baseURL: `${single.url}/v1`, maxRetries: 0 });
-      oneReads = await timeReads(single, (await client.batches.list({ limit: 1 })).data.map((batch) => batch.id));
-    } finally {
-      await single.stop();
+    // Rounds of (one Batch, 1,000 Batches), each on fresh processes; the best of each is compared. The
+    // listing and retrieve reads are timed after the last round's runs.
+    const ones: Awaited<ReturnType<typeof measureSpoolBatch>>[] = [];
+    const manys: Awaited<ReturnType<typeof runMany>>[] = [];
+    let oneReads: ReadTimes | null = null;
+    let reads: ReadTimes | null = null;
+    for (let round = 0; round < ROUNDS; round += 1) {
+      const last = round === ROUNDS - 1;
+      const single = await startFresh();
+      try {
+        ones.push(await measureSpoolBatch(single, file, items));
+        const client = new OpenAI({ apiKey: "bench", baseURL: `${single.url}/v1`, maxRetries: 0 });
+        if (last) oneReads = await timeReads(single, (await client.batches.list({ limit: 1 })).data.map((batch) => batch.id));
+      } finally {
+        await single.stop();
+      }
+      const spool = await startFresh();
+      try {
+        const many = await runMany(spool, file);
+        manys.push(many);
+        if (last) reads = await timeReads(spool, many.batches.map((batch) => batch.id));
+      } finally {
+        await spool.stop();
+      }
     }
+    const one = ones.reduce((best, next) => (next.rate > best.rate ? next : best));
+    const many = manys.reduce((best, next) => (next.rate > best.rate ? next : best));
+    const rounds = (rates: number[]): string => `rounds: ${rates.map((rate) => Math.round(rate).toLocaleString()).join(", ")}`;
     const cpuNote = (us: number | null): string => (us === null ? "" : `; ${us.toFixed(0)} µs spool CPU/Item`);
-    row(`baseline one ${items.toLocaleString()}-Item Batch`, `${Math.round(one.rate).toLocaleString()} items/s`, `${one.seconds.toFixed(1)} s${cpuNote(one.cpuUsPerItem)}`);
-
-    const spool = await startFresh();
-    try {
-      const many = await runMany(spool, file);
-      const reads = await timeReads(spool, many.batches.map((batch) => batch.id));
-      row(`${BATCHES.toLocaleString()} x ${PER_BATCH}: first create -> last completed`, `${Math.round(many.rate).toLocaleString()} items/s`, `${many.seconds.toFixed(1)} s${cpuNote(many.cpuUsPerItem)}`);
-      row("throughput ratio many / one", ratio(many.rate, one.rate, { min: 0.8 }));
-      row("creates (all accepted)", `${Math.round(BATCHES / many.createSeconds).toLocaleString()} batches/s`, `${many.createSeconds.toFixed(1)} s for ${BATCHES.toLocaleString()}`);
-      row("mean time per Batch in each status", "", meanPhases(many.batches));
-      const perBatch = many.cpuMsPerBatch;
-      if (perBatch) row("spool CPU per Batch: upload / create / the rest", `${perBatch.upload.toFixed(1)} / ${perBatch.create.toFixed(1)} / ${perBatch.rest.toFixed(1)} ms`, one.cpuUsPerItem === null ? "" : `the one Batch's per-Item CPU x ${PER_BATCH} = ${((one.cpuUsPerItem * PER_BATCH) / 1000).toFixed(1)} ms`);
-      const latencies = many.batches.map((batch) => (batch.completed_at ?? 0) - batch.created_at);
-      row("create -> completed per Batch (whole seconds)", "", `median ${quantile(latencies, 0.5)} s, max ${Math.max(...latencies)} s`);
+    row(`baseline one ${items.toLocaleString()}-Item Batch`, `${Math.round(one.rate).toLocaleString()} items/s`, `${one.seconds.toFixed(1)} s${cpuNote(one.cpuUsPerItem)} (${rounds(ones.map((run) => run.rate))})`);
+    row(`${BATCHES.toLocaleString()} x ${PER_BATCH}: first create -> last completed`, `${Math.round(many.rate).toLocaleString()} items/s`, `${many.seconds.toFixed(1)} s${cpuNote(many.cpuUsPerItem)} (${rounds(manys.map((run) => run.rate))})`);
+    row("throughput ratio many / one", ratio(many.rate, one.rate, { min: 0.8 }));
+    row("creates (all accepted)", `${Math.round(BATCHES / many.createSeconds).toLocaleString()} batches/s`, `${many.createSeconds.toFixed(1)} s for ${BATCHES.toLocaleString()}`);
+    row("mean time per Batch in each status", "", meanPhases(many.batches));
+    const perBatch = many.cpuMsPerBatch;
+    if (perBatch) row("spool CPU per Batch: upload / create / the rest", `${perBatch.upload.toFixed(1)} / ${perBatch.create.toFixed(1)} / ${perBatch.rest.toFixed(1)} ms`, one.cpuUsPerItem === null ? "" : `the one Batch's per-Item CPU x ${PER_BATCH} = ${((one.cpuUsPerItem * PER_BATCH) / 1000).toFixed(1)} ms`);
+    const latencies = many.batches.map((batch) => (batch.completed_at ?? 0) - batch.created_at);
+    row("create -> completed per Batch (whole seconds)", "", `median ${quantile(latencies, 0.5)} s, max ${Math.max(...latencies)} s`);
+    if (reads && oneReads) {
       row(`GET /v1/batches?limit=100, ${BATCHES.toLocaleString()} finished Batches`, ms(reads.list), `max ${reads.list.max.toFixed(2)} ms; ${ratio(reads.list.median, oneReads.list.median)}the time with 1 Batch (${ms(oneReads.list)})`);
       if (reads.deepList) row(`same, a page deep in the list (after the 850th newest)`, ms(reads.deepList), `max ${reads.deepList.max.toFixed(2)} ms`);
       row(`GET /v1/batches/{id}, ${BATCHES.toLocaleString()} finished Batches`, ms(reads.retrieve), `max ${reads.retrieve.max.toFixed(2)} ms; ${ratio(reads.retrieve.median, oneReads.retrieve.median)}the time with 1 Batch (${ms(oneReads.retrieve)})`);
-    } finally {
-      await spool.stop();
     }
     console.log(`  (${loadNote()} at the end)`);
   } finally {
