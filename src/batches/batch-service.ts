@@ -22,7 +22,7 @@ import type { BatchQuery, Store } from "../store/store.ts";
 import type { Price } from "../core/batch-cost.ts";
 import { batchProgress, type BatchForecast, type BatchProgress } from "../core/batch-progress.ts";
 import type { ModelCatalog } from "../core/model-catalog.ts";
-import { forecastsOf } from "./batch-forecasts.ts";
+import { ForecastReuse, forecastsOf } from "./batch-forecasts.ts";
 import { countInputLines } from "./input-lines.ts";
 import { DEFAULT_TENANT } from "../core/tenancy.ts";
 import { sampleInputFile, type ExpectedWork } from "./input-sample.ts";
@@ -107,6 +107,7 @@ const MAX_SAMPLES = 1_000;
 export class BatchService {
   /** Input samples of validating Batches, by Batch id (see expectedWork). */
   private readonly samples = new Map<string, Promise<ExpectedWork>>();
+  private readonly forecastReuse = new ForecastReuse();
 
   constructor(private readonly deps: BatchServiceDeps) {}
 
@@ -234,7 +235,7 @@ export class BatchService {
 
   /** The scheduler's forecast for each of `batches` that still runs, by Batch id (two Store reads per Model). */
   forecasts(batches: readonly Batch[]): Promise<Map<string, BatchForecast>> {
-    return forecastsOf(this.deps, batches, (batch) => this.expectedWork(batch));
+    return forecastsOf({ ...this.deps, reuse: this.forecastReuse }, batches, (batch) => this.expectedWork(batch));
   }
 
   /** The Items of a Batch in input order (optionally only some statuses), read one page at a time. */
