@@ -40,18 +40,19 @@ const MAX_BATCHES_PER_CLAIM = 8;
 const PICKS_BEFORE_SORT = 16;
 
 /**
- * The part of a plan that depends only on the shares, the caps and the budget, worked out when one of
- * them changes (the lane reads its queue every refresh, not per claim): with hundreds of Batches queued,
- * filtering, fitting and the Maps of every claim cost more main-thread CPU than the claim itself (issue 11).
+ * The part of a plan that depends only on the shares and the caps, worked out when they change (once per
+ * read of the lane's queue, not per claim): with hundreds of Batches queued, filtering and the Maps of
+ * every claim cost more main-thread CPU than the claim itself (issue 11). The fitted fractions also depend
+ * on the budget (what the lane has room for, which often differs from claim to claim): kept per budget.
  */
 interface Prepared {
   shares: readonly Share[];
   caps: ReadonlyMap<number, number>;
-  budget: number;
-  /** The running Batches' seqs, in the shares' order, and their fitted fractions and caps by position. */
+  /** The running Batches (share above 0), in the shares' order; their seqs and caps by position. */
+  running: Share[];
   seqs: number[];
-  fractions: Float64Array;
   capOf: Float64Array;
+  fractionsByBudget: Map<number, Float64Array>;
 }
 
 export class ClaimPlanner {
@@ -65,7 +66,8 @@ export class ClaimPlanner {
    * an upper bound of what each Batch still has (its remaining Items); a Batch missing from it is unbounded.
    */
   plan(budget: number, shares: readonly Share[], caps: ReadonlyMap<number, number> = new Map()): ClaimShare[] {
-    const { seqs, fractions, capOf } = this.prepare(budget, shares, caps);
+    const { seqs, capOf } = this.prepare(shares, caps);
+    const fractions = this.fractionsFor(budget);
     const deficit = this.credit;
     const count = seqs.length;
     const chunk = Math.max(1, Math.floor(budget / MAX_BATCHES_PER_CLAIM));
@@ -107,27 +109,31 @@ export class ClaimPlanner {
     return plan;
   }
 
-  /** The shares' running Batches, fractions and caps, and the credit carried over to them. */
-  private prepare(budget: number, shares: readonly Share[], caps: ReadonlyMap<number, number>): Prepared {
+  /** The shares' running Batches and caps, and the credit carried over to them. */
+  private prepare(shares: readonly Share[], caps: ReadonlyMap<number, number>): Prepared {
     const last = this.prepared;
-    if (last !== null && last.shares === shares && last.caps === caps && last.budget === budget) return last;
+    if (last !== null && last.shares === shares && last.caps === caps) return last;
     // Keep the credit of the Batches still running; a Batch that left the shares loses its credit.
     if (last !== null) last.seqs.forEach((seq, i) => this.deficits.set(seq, this.credit[i] as number));
     const running = shares.filter((share) => share.fraction > 0);
     const live = new Set(running.map((share) => share.seq));
     for (const seq of this.deficits.keys()) if (!live.has(seq)) this.deficits.delete(seq);
-    const fitted = fitToCaps(running, budget, caps);
     const seqs = running.map((share) => share.seq);
     this.credit = Float64Array.from(seqs, (seq) => this.deficits.get(seq) ?? 0);
-    this.prepared = {
-      shares,
-      caps,
-      budget,
-      seqs,
-      fractions: Float64Array.from(seqs, (seq) => fitted.get(seq) ?? 0),
-      capOf: Float64Array.from(seqs, (seq) => caps.get(seq) ?? Infinity),
-    };
+    this.prepared = { shares, caps, running, seqs, capOf: Float64Array.from(seqs, (seq) => caps.get(seq) ?? Infinity), fractionsByBudget: new Map() };
     return this.prepared;
+  }
+
+  /** The running Batches' fractions fitted to their caps for a claim of `budget`, by position. */
+  private fractionsFor(budget: number): Float64Array {
+    const prepared = this.prepared as Prepared;
+    let fractions = prepared.fractionsByBudget.get(budget);
+    if (fractions === undefined) {
+      const fitted = fitToCaps(prepared.running, budget, prepared.caps);
+      fractions = Float64Array.from(prepared.seqs, (seq) => fitted.get(seq) ?? 0);
+      prepared.fractionsByBudget.set(budget, fractions);
+    }
+    return fractions;
   }
 }
 

@@ -15,8 +15,8 @@ const REQUEST_ROW = "(?, ?, ?)";
 /** Rows per INSERT statement: one statement per 50 rows costs about 40% less than one per row. */
 const ROWS_PER_INSERT = 50;
 const NO_RESULT = [null, null, null, null, null, 0, 0, null];
-/** Bind values per Item row (INSERT_COLUMNS), of which the last RESULT_WIDTH are the result's. */
-const INSERT_WIDTH = 19;
+/** Bind values per Item row (one per INSERT_COLUMNS), of which the last RESULT_WIDTH are the result's. */
+const INSERT_WIDTH = INSERT_COLUMNS.split(",").length;
 const RESULT_WIDTH = NO_RESULT.length;
 
 /**
