@@ -8,7 +8,7 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import OpenAI from "openai";
 import { Pool } from "undici";
-import { ensureChatFile, ratio, row, timed, workPath, WORK_DIR } from "./lib.ts";
+import { ensureChatFile, ratio, roundRates, row, timed, workPath, WORK_DIR } from "./lib.ts";
 import { cpuMsOf, startSpool, startUpstream, type Peer } from "./processes.ts";
 import { dropSchemaOf, freshSchemaUrl } from "./database.ts";
 
@@ -155,9 +155,8 @@ export async function benchEndToEnd(count = 100_000, store: keyof typeof STORES 
       }
       const bare = bares.reduce((best, next) => (next.rate > best.rate ? next : best));
       const best = runs.reduce((top, next) => (next.rate > top.rate ? next : top));
-      const rounds = (rates: number[]): string => `rounds: ${rates.map((rate) => Math.round(rate).toLocaleString()).join(", ")}`;
-      row("baseline bare undici loop", `${Math.round(bare.rate).toLocaleString()} req/s`, `${bare.cpuUsPerRequest.toFixed(0)} µs CPU/request (${rounds(bares.map((run) => run.rate))})`);
-      row("spool create -> completed (output written)", `${Math.round(best.rate).toLocaleString()} req/s`, `${best.seconds.toFixed(1)} s (${rounds(runs.map((run) => run.rate))})`);
+      row("baseline bare undici loop", `${Math.round(bare.rate).toLocaleString()} req/s`, `${bare.cpuUsPerRequest.toFixed(0)} µs CPU/request (${roundRates(bares.map((run) => run.rate))})`);
+      row("spool create -> completed (output written)", `${Math.round(best.rate).toLocaleString()} req/s`, `${best.seconds.toFixed(1)} s (${roundRates(runs.map((run) => run.rate))})`);
       row("time in each status (polled every 100 ms)", best.statuses);
       if (best.cpuUsPerItem !== null) row("spool CPU per request (upload to output file)", `${best.cpuUsPerItem.toFixed(0)} µs`, `${(best.cpuUsPerItem / bare.cpuUsPerRequest).toFixed(1)}x the bare loop's`);
       row("throughput ratio spool/baseline", ratio(best.rate, bare.rate, { min: goal }));

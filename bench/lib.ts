@@ -46,6 +46,11 @@ export function row(label: string, figure: string, note = ""): void {
   console.log(`  ${label.padEnd(58)} ${figure.padStart(16)}  ${note}`);
 }
 
+/** The rates of alternating rounds, for the note beside a best-of figure: "rounds: 5,249, 5,790". */
+export function roundRates(rates: readonly number[]): string {
+  return `rounds: ${rates.map((rate) => Math.round(rate).toLocaleString()).join(", ")}`;
+}
+
 export function ratio(value: number, baseline: number, goal?: { min?: number; max?: number }): string {
   const r = value / baseline;
   return `${r.toFixed(2)}x ${goal ? verdict(r, goal) : ""}`;

@@ -10,7 +10,7 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import OpenAI, { toFile } from "openai";
 import { Pool } from "undici";
-import { ensureChatFile, loadNote, quantile, ratio, row, timed, workPath, WORK_DIR } from "./lib.ts";
+import { ensureChatFile, loadNote, quantile, ratio, roundRates, row, timed, workPath, WORK_DIR } from "./lib.ts";
 import { cpuMsOf, startSpool, startUpstream, type Peer } from "./processes.ts";
 import { measureSpoolBatch, writeBenchConfig } from "./end-to-end.ts";
 
@@ -198,10 +198,9 @@ export async function benchManyBatches(): Promise<void> {
     }
     const one = ones.reduce((best, next) => (next.rate > best.rate ? next : best));
     const many = manys.reduce((best, next) => (next.rate > best.rate ? next : best));
-    const rounds = (rates: number[]): string => `rounds: ${rates.map((rate) => Math.round(rate).toLocaleString()).join(", ")}`;
     const cpuNote = (us: number | null): string => (us === null ? "" : `; ${us.toFixed(0)} µs spool CPU/Item`);
-    row(`baseline one ${items.toLocaleString()}-Item Batch`, `${Math.round(one.rate).toLocaleString()} items/s`, `${one.seconds.toFixed(1)} s${cpuNote(one.cpuUsPerItem)} (${rounds(ones.map((run) => run.rate))})`);
-    row(`${BATCHES.toLocaleString()} x ${PER_BATCH}: first create -> last completed`, `${Math.round(many.rate).toLocaleString()} items/s`, `${many.seconds.toFixed(1)} s${cpuNote(many.cpuUsPerItem)} (${rounds(manys.map((run) => run.rate))})`);
+    row(`baseline one ${items.toLocaleString()}-Item Batch`, `${Math.round(one.rate).toLocaleString()} items/s`, `${one.seconds.toFixed(1)} s${cpuNote(one.cpuUsPerItem)} (${roundRates(ones.map((run) => run.rate))})`);
+    row(`${BATCHES.toLocaleString()} x ${PER_BATCH}: first create -> last completed`, `${Math.round(many.rate).toLocaleString()} items/s`, `${many.seconds.toFixed(1)} s${cpuNote(many.cpuUsPerItem)} (${roundRates(manys.map((run) => run.rate))})`);
     row("throughput ratio many / one", ratio(many.rate, one.rate, { min: 0.8 }));
     row("creates (all accepted)", `${Math.round(BATCHES / many.createSeconds).toLocaleString()} batches/s`, `${many.createSeconds.toFixed(1)} s for ${BATCHES.toLocaleString()}`);
     row("mean time per Batch in each status", "", meanPhases(many.batches));
