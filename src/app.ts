@@ -132,7 +132,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       store, blobs, catalog, clock, logger, formats, settings: config.worker, limits: config.limits, owner, metrics,
       media: { files: media, maxInlineBytes: config.media.maxInlineBytes },
       onBatchStarted: () => worker?.notify(),
-      onBatchEnded: () => webhooks?.notify(),
+      onBatchEnded: () => webhooks?.batchEnded(),
     });
     webhooks = new WebhookSender({
       store, clock, logger, owner, webhooks: config.webhooks, settings: config.webhookDelivery,

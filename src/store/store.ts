@@ -213,6 +213,13 @@ export interface FinalizeResult {
   outputFileId: string | null;
   errorFileId: string | null;
   nowMs: number;
+  /**
+   * The result files' records, registered in the same transaction: each replaces any record with its id
+   * (a Batch finalized again, after a retry or by a Worker that took over, rewrites the same ids), listed
+   * as newest. Registered even when the Lease was lost, as separate createFile calls were: their blobs are
+   * written either way, and the record is what lets retention delete them.
+   */
+  files?: readonly NewFile[];
 }
 
 export interface ItemPage {
@@ -350,7 +357,10 @@ export interface Store extends WebhookOutbox, StoreInsights, CapacityLedger, Sch
   findBatchesToFinalize(nowMs: number, limit: number): Promise<{ batchId: string; status: FinalStatus }[]>;
   /** Takes the finalization Lease: in_progress|cancelling -> finalizing (or re-takes an expired one). */
   claimFinalization(batchId: string, request: BatchLeaseRequest): Promise<Batch | null>;
-  /** finalizing -> completed | expired | cancelled with the result files. Null if the Lease was lost. */
+  /**
+   * finalizing -> completed | expired | cancelled with the result files (and their records, `files`), in one
+   * transaction. Null if the Lease was lost.
+   */
   finishBatch(batchId: string, owner: string, result: FinalizeResult): Promise<Batch | null>;
 
   /** Items of a Batch in index order, one page at a time (keyset by index). Optional status filter. */

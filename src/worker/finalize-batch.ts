@@ -10,7 +10,7 @@ import type { BatchFormats } from "../core/batch-format.ts";
 import type { Clock } from "../core/clock.ts";
 import type { Batch } from "../core/types.ts";
 import type { BlobStore, BlobWriter } from "../store/blob-store.ts";
-import type { FinalStatus, Store } from "../store/store.ts";
+import type { FinalStatus, NewFile, Store } from "../store/store.ts";
 import { BatchLease } from "./batch-lease.ts";
 
 export interface FinalizeDeps {
@@ -61,14 +61,14 @@ export async function finalizeBatch(deps: FinalizeDeps, batch: Batch, status: Fi
     }
     const nowMs = clock.now();
     const retentionMs = format.resultRetentionMs(batch);
+    const files: NewFile[] = [];
     const register = async (writer: BufferedWriter, id: string, filename: string): Promise<string | null> => {
       if (writer.lines === 0) {
         await writer.abort();
         return null;
       }
       const info = await writer.commit();
-      await store.deleteFile(id);
-      await store.createFile({
+      files.push({
         id,
         // Result files belong to the Batch's tenant: only its keys may download them.
         tenant: batch.tenant,
@@ -86,7 +86,8 @@ export async function finalizeBatch(deps: FinalizeDeps, batch: Batch, status: Fi
     };
     const outputFileId = await register(output, ids.output, names.output);
     const errorFileId = await register(errors, ids.error, names.error);
-    const finished = await store.finishBatch(batch.id, owner, { status, outputFileId, errorFileId, nowMs });
+    // The files' records and the Batch's end in one Store call: one transaction, one round trip.
+    const finished = await store.finishBatch(batch.id, owner, { status, outputFileId, errorFileId, nowMs, files });
     deps.logger.info({ batchId: batch.id, status, outputFileId, errorFileId }, "batch finalized");
     return finished;
   } catch (error) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { expiredResult } from "../../src/core/batch-format.ts";
 import { storeBackends, useStores } from "../helpers/store-backends.ts";
-import { allItems, completion, DAY_MS, errorResult, expectCountsMatchItems, LEASE_MS, MODEL, newBatch, startedBatch, T0 } from "./store-fixtures.ts";
+import { allItems, completion, DAY_MS, errorResult, expectCountsMatchItems, LEASE_MS, MODEL, newBatch, newFile, startedBatch, T0 } from "./store-fixtures.ts";
 
 const claim = (owner: string, limit: number, nowMs: number) => ({ owner, model: MODEL, limit, nowMs, leaseMs: LEASE_MS });
 const lease = (owner: string, nowMs: number) => ({ owner, nowMs, leaseMs: LEASE_MS });
@@ -45,6 +45,30 @@ describe.each(storeBackends)("$name store: expiry and finalization", (backend) =
     expect(await store.renewBatchLease(batch.id, lease("f1", T0 + 40_000))).toBe(false);
     const done = await store.finishBatch(batch.id, "f2", { status: "completed", outputFileId: "file-o", errorFileId: null, nowMs: T0 + 40_001 });
     expect(done?.status).toBe("completed");
+  });
+
+  it("registers the result files' records with the batch's end, each replacing a record of its id as the newest file", async () => {
+    const store = await stores.open();
+    const batch = await startedBatch(store, 1);
+    const [item] = await store.claimItems(claim("w1", 1, T0 + 10));
+    await store.completeItems([completion(item!, "w1", T0 + 20)], T0 + 20);
+    // A previous finalization's output (before a retry) and a file uploaded after it.
+    await store.createFile(newFile({ id: "file-o", purpose: "batch_output", bytes: 1, sha256: "b".repeat(64) }));
+    const later = await store.createFile(newFile());
+    await store.claimFinalization(batch.id, lease("f1", T0 + 30));
+    const output = newFile({ id: "file-o", purpose: "batch_output", filename: "out.jsonl", bytes: 42, source: "generated", createdAtMs: T0 + 40, expiresAtMs: T0 + DAY_MS });
+    const errors = newFile({ id: "file-e", purpose: "batch_output", filename: "errors.jsonl", bytes: 7, source: "generated", createdAtMs: T0 + 40, expiresAtMs: T0 + DAY_MS });
+
+    // Registered even by a Worker that lost the Lease (its blobs are written), without finishing the Batch.
+    expect(await store.finishBatch(batch.id, "someone-else", { status: "completed", outputFileId: "file-o", errorFileId: null, nowMs: T0 + 40, files: [output] })).toBeNull();
+    expect(await store.getFile("file-o")).toMatchObject({ bytes: 42, filename: "out.jsonl", source: "generated" });
+    expect((await store.getBatch(batch.id))?.status).toBe("finalizing");
+
+    const done = await store.finishBatch(batch.id, "f1", { status: "completed", outputFileId: "file-o", errorFileId: "file-e", nowMs: T0 + 41, files: [output, errors] });
+    expect(done).toMatchObject({ status: "completed", outputFileId: "file-o", errorFileId: "file-e" });
+    expect(await store.getFile("file-e")).toMatchObject({ bytes: 7, expiresAtMs: T0 + DAY_MS, tenant: "default" });
+    const listed = await store.listFiles({ limit: 10, order: "desc" });
+    expect(listed.files.map((file) => file.id)).toEqual(["file-e", "file-o", later.id]);
   });
 
   it("expires pending items of a batch past its window; running items finish, then it finalizes as expired", async () => {

@@ -109,4 +109,34 @@ describe.runIf(sqlite)("webhook sender", () => {
     expect(gapMs).toBeGreaterThanOrEqual(390);
     expect(gapMs, "the third attempt waited for the poll").toBeLessThan(5_000);
   });
+
+  it("looks at the outbox when a Batch ends only if an endpoint is configured", async () => {
+    const store = await stores.open();
+    let passes = 0;
+    const counting = {
+      claimWebhookDeliveries: async (...args: Parameters<Store["claimWebhookDeliveries"]>) => {
+        passes += 1;
+        return store.claimWebhookDeliveries(...args);
+      },
+      getBatch: store.getBatch.bind(store),
+      recordWebhookAttempt: store.recordWebhookAttempt.bind(store),
+    };
+    const passesAfterEnds = async (webhooks: { url: string; secret: string }[]): Promise<number> => {
+      const sender = new WebhookSender({
+        store: counting, clock: { now: () => Date.now() }, logger: pino({ level: "silent" }), owner: "sender",
+        webhooks, settings: { retryDelaysMs: [50], timeoutMs: 5_000 }, render: () => "{}", pollMs: 60_000,
+      });
+      sender.start();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const before = passes;
+      for (let end = 0; end < 3; end += 1) {
+        sender.batchEnded();
+        await new Promise((resolve) => setTimeout(resolve, 30));
+      }
+      await sender.stop();
+      return passes - before;
+    };
+    expect(await passesAfterEnds([])).toBe(0);
+    expect(await passesAfterEnds([{ url: "http://127.0.0.1:9/hook", secret: SECRET }])).toBeGreaterThanOrEqual(3);
+  });
 });

@@ -17,6 +17,7 @@ import { retryableFailureSql } from "../shared/retryable-failures.ts";
 import { pendArrangedItems } from "./arrangement-sql.ts";
 import { takeCachedResults } from "./result-cache-sql.ts";
 import { cancelUnstartedItems, lockBatchRow } from "./batches-sql.ts";
+import { registerFilesCte } from "./files-sql.ts";
 import { deleteItems } from "./items-sql.ts";
 import type { PostgresDatabase, Queryable } from "./database.ts";
 
@@ -229,12 +230,15 @@ export async function claimFinalization(db: PostgresDatabase, batchId: string, r
 const FINISHED_AT_COLUMN: Record<FinalStatus, string> = { completed: "completed_at_ms", expired: "expired_at_ms", cancelled: "cancelled_at_ms" };
 
 export async function finishBatch(db: PostgresDatabase, batchId: string, owner: string, result: FinalizeResult): Promise<Batch | null> {
+  // The files' records go in with the same statement (one round trip, one transaction); the CTE runs
+  // whether or not the fenced UPDATE matches, as separate createFile calls before it did.
+  const files = result.files !== undefined && result.files.length > 0 ? registerFilesCte(result.files, 7) : null;
   const { rows } = await db.query<BatchRow>(
-    `UPDATE batches SET status = $1, ${FINISHED_AT_COLUMN[result.status]} = $2, updated_at_ms = $2, output_file_id = $3, error_file_id = $4,
+    `${files === null ? "" : `WITH ${files.sql} `}UPDATE batches SET status = $1, ${FINISHED_AT_COLUMN[result.status]} = $2, updated_at_ms = $2, output_file_id = $3, error_file_id = $4,
        lease_owner = NULL, lease_expires_at_ms = NULL
      WHERE id = $5 AND status = 'finalizing' AND lease_owner = $6
      RETURNING *`,
-    [result.status, result.nowMs, result.outputFileId, result.errorFileId, batchId, owner],
+    [result.status, result.nowMs, result.outputFileId, result.errorFileId, batchId, owner, ...(files?.params ?? [])],
   );
   return rows[0] ? toBatch(rows[0]) : null;
 }

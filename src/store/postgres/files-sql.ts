@@ -8,6 +8,38 @@ import { isUniqueViolation, type PostgresDatabase } from "./database.ts";
 
 const FILE_COLUMNS = "id, tenant, purpose, filename, display_name, mime_type, bytes, sha256, source, created_at_ms, expires_at_ms";
 
+/**
+ * A data-modifying CTE (`registered`) that writes `files`' records, each replacing any record with its id,
+ * as newest (a fresh seq, as delete + insert would give; both in one statement would hit the unique id).
+ * Its parameters are numbered from `first`: for finishBatch, which registers result files and finishes the
+ * Batch in one round trip.
+ */
+export function registerFilesCte(files: readonly NewFile[], first: number): { sql: string; params: unknown[] } {
+  const p = (offset: number): string => `$${first + offset}`;
+  return {
+    sql: `registered AS (
+      INSERT INTO files (id, purpose, filename, display_name, mime_type, bytes, sha256, source, created_at_ms, expires_at_ms, tenant)
+      SELECT * FROM unnest(${p(0)}::text[], ${p(1)}::text[], ${p(2)}::text[], ${p(3)}::text[], ${p(4)}::text[], ${p(5)}::bigint[],
+                           ${p(6)}::text[], ${p(7)}::text[], ${p(8)}::bigint[], ${p(9)}::bigint[], ${p(10)}::text[])
+      ON CONFLICT (id) DO UPDATE SET seq = DEFAULT, purpose = excluded.purpose, filename = excluded.filename, display_name = excluded.display_name,
+        mime_type = excluded.mime_type, bytes = excluded.bytes, sha256 = excluded.sha256, source = excluded.source,
+        created_at_ms = excluded.created_at_ms, expires_at_ms = excluded.expires_at_ms, tenant = excluded.tenant)`,
+    params: [
+      files.map((file) => file.id),
+      files.map((file) => file.purpose),
+      files.map((file) => file.filename),
+      files.map((file) => file.displayName),
+      files.map((file) => file.mimeType),
+      files.map((file) => file.bytes),
+      files.map((file) => file.sha256),
+      files.map((file) => file.source),
+      files.map((file) => file.createdAtMs),
+      files.map((file) => file.expiresAtMs),
+      files.map((file) => file.tenant ?? DEFAULT_TENANT),
+    ],
+  };
+}
+
 export async function createFile(db: PostgresDatabase, file: NewFile): Promise<FileRecord> {
   try {
     const { rows } = await db.query<FileRow>(

@@ -15,6 +15,7 @@ import { cancelUnstartedItems, getBatchRow } from "./batches-sql.ts";
 import { CountDeltas } from "./counters.ts";
 import type { SqliteDatabase } from "./database.ts";
 import { deleteItems } from "./items-sql.ts";
+import { createFile, deleteFile } from "./files-sql.ts";
 import { resultParams, RESULT_ASSIGNMENTS, toBatch, toClaimedBatch, type BatchRow } from "../shared/row-mappers.ts";
 import { batchNotFound, batchNotRetryable } from "../shared/store-errors.ts";
 
@@ -191,6 +192,18 @@ export function claimFinalization(db: SqliteDatabase, batchId: string, request: 
 const FINISHED_AT_COLUMN: Record<FinalStatus, string> = { completed: "completed_at_ms", expired: "expired_at_ms", cancelled: "cancelled_at_ms" };
 
 export function finishBatch(db: SqliteDatabase, batchId: string, owner: string, result: FinalizeResult): Batch | null {
+  const files = result.files ?? [];
+  if (files.length === 0) return finishFenced(db, batchId, owner, result);
+  return db.immediate(() => {
+    for (const file of files) {
+      deleteFile(db, file.id);
+      createFile(db, file);
+    }
+    return finishFenced(db, batchId, owner, result);
+  });
+}
+
+function finishFenced(db: SqliteDatabase, batchId: string, owner: string, result: FinalizeResult): Batch | null {
   const row = db.writeReturning<BatchRow>(
     `UPDATE batches SET status = @status, ${FINISHED_AT_COLUMN[result.status]} = @nowMs, updated_at_ms = @nowMs,
        output_file_id = @outputFileId, error_file_id = @errorFileId, lease_owner = NULL, lease_expires_at_ms = NULL
