@@ -134,6 +134,11 @@ export interface StartBatchParams {
    * instead of running (see startBatch).
    */
   resultCache?: readonly CachedModel[];
+  /**
+   * The input's last Items, inserted as insertItems would, in the start's own transaction (only while the
+   * Lease is held): validation's last chunk and the start in one round trip. A small Batch's whole input.
+   */
+  items?: readonly NewItem[];
 }
 
 /** A Model with the cross-Batch result cache on: results created before `notBeforeMs` are too old to reuse. */

@@ -337,7 +337,8 @@ async function runValidation(deps: ValidationDeps, batch: Batch, owner: string):
         return buffer.length >= INSERT_CHUNK ? flush() : undefined;
       },
     });
-    await flush();
+    // The last chunk goes in with the start (one Store call for a Batch of one chunk), or not at all if the
+    // Batch fails (failBatch deletes every Item).
     await writing;
   } catch (error) {
     // Nothing may still be writing once the Batch is failed or left to another Worker.
@@ -366,6 +367,7 @@ async function runValidation(deps: ValidationDeps, batch: Batch, owner: string):
     nowMs,
     arrange: report.keyed,
     resultCache: cachedModels.at(nowMs),
+    items: buffer,
   });
 }
 

@@ -69,6 +69,27 @@ describe.each(storeBackends)("$name store: validation", (backend) => {
     await expectCountsMatchItems(store, batch.id);
   });
 
+  it("startBatch inserts the input's last items in its own transaction, arranged and counted like inserted ones, and only while the lease is held", async () => {
+    const store = await stores.open();
+    const batch = await store.createBatch(newBatch({ invalidLinePolicy: "skip" }));
+    await store.claimValidation({ owner: "v1", nowMs: T0, leaseMs: LEASE_MS });
+    // Two prefix groups, interleaved: the arrangement puts the larger group (b) first.
+    const keyed = newItems(5).map((item) => ({ ...item, prefixKey: item.index % 2 === 0 ? "b" : "a" }));
+    await store.insertItems(batch.id, keyed.slice(0, 2));
+    const last = [...keyed.slice(2, 4), { ...keyed[4]!, prefixKey: undefined, result: errorResult(T0) }];
+
+    expect(await store.startBatch(batch.id, { owner: "v2", total: 5, model: MODEL, errors: null, nowMs: T0 + 4, items: last })).toBeNull();
+    expect((await store.getBatch(batch.id))?.counts.total).toBe(2);
+
+    const started = await store.startBatch(batch.id, { owner: "v1", total: 5, model: MODEL, errors: [lineError], nowMs: T0 + 5, arrange: true, items: last });
+    expect(started?.counts).toEqual({ total: 5, succeeded: 0, failed: 1, cancelled: 0, expired: 0 });
+    expect((await allItems(store, batch.id)).map((item) => item.status)).toEqual(["pending", "pending", "pending", "pending", "failed"]);
+    const claimed = await store.claimItems({ owner: "w", model: MODEL, limit: 10, nowMs: T0 + 6, leaseMs: LEASE_MS, batches: [{ batchSeq: started!.seq, limit: 10 }] });
+    expect(claimed.map((item) => item.index)).toEqual([0, 2, 1, 3]);
+    expect(claimed.find((item) => item.index === 3)?.request).toBe(keyed[3]!.request);
+    await expectCountsMatchItems(store, batch.id);
+  });
+
   it("inserts a large chunk with failed lines scattered through it, keeping every field and the counts", async () => {
     const store = await stores.open();
     const batch = await store.createBatch(newBatch({ invalidLinePolicy: "skip" }));

@@ -18,7 +18,7 @@ import { pendArrangedItems } from "./arrangement-sql.ts";
 import { takeCachedResults } from "./result-cache-sql.ts";
 import { cancelUnstartedItems, lockBatchRow } from "./batches-sql.ts";
 import { registerFilesCte } from "./files-sql.ts";
-import { deleteItems } from "./items-sql.ts";
+import { deleteItems, insertItemsWith } from "./items-sql.ts";
 import type { PostgresDatabase, Queryable } from "./database.ts";
 
 const LEASE_FREE = "(lease_owner IS NULL OR lease_expires_at_ms <= $1)";
@@ -74,6 +74,7 @@ export async function startBatch(
   return db.transaction(async (client) => {
     const row = await lockHeldRow(client, batchId, params.owner);
     if (!row) return null;
+    if (params.items !== undefined && params.items.length > 0) await insertItemsWith(client, batchId, params.items);
     if (row.status === "cancelling") {
       await cancelUnstartedItems(client, batchId, params.nowMs);
     } else {

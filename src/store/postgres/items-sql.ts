@@ -19,27 +19,30 @@ const INSERT_CHUNK = 5_000;
  * One transaction for the whole call; updated_at_ms is left alone (no clock is passed in).
  */
 export async function insertItems(db: PostgresDatabase, batchId: string, items: readonly NewItem[]): Promise<void> {
-  await db.transaction(async (client) => {
-    const { rows } = await client.query<{ seq: number }>("SELECT seq FROM batches WHERE id = $1", [batchId]);
-    const batch = rows[0];
-    if (!batch) throw batchNotFound(batchId);
-    const staged = items.filter((item) => !item.result);
-    const failed = items.filter((item) => item.result);
-    for (let start = 0; start < staged.length; start += INSERT_CHUNK) {
-      await insertStaged(client, batchId, batch.seq, staged.slice(start, start + INSERT_CHUNK));
-    }
-    for (let start = 0; start < failed.length; start += INSERT_CHUNK) {
-      await insertFailed(client, batchId, batch.seq, failed.slice(start, start + INSERT_CHUNK));
-    }
-    const inputTokens = failed.reduce((sum, item) => sum + (item.result?.usage.inputTokens ?? 0), 0);
-    const outputTokens = failed.reduce((sum, item) => sum + (item.result?.usage.outputTokens ?? 0), 0);
-    await client.query(
-      `UPDATE batches SET total_items = total_items + $2, failed_items = failed_items + $3,
-         input_tokens = input_tokens + $4, output_tokens = output_tokens + $5
-       WHERE id = $1`,
-      [batchId, items.length, failed.length, inputTokens, outputTokens],
-    );
-  });
+  await db.transaction((client) => insertItemsWith(client, batchId, items));
+}
+
+/** insertItems inside the caller's transaction (startBatch's, for validation's last chunk). */
+export async function insertItemsWith(client: Queryable, batchId: string, items: readonly NewItem[]): Promise<void> {
+  const { rows } = await client.query<{ seq: number }>("SELECT seq FROM batches WHERE id = $1", [batchId]);
+  const batch = rows[0];
+  if (!batch) throw batchNotFound(batchId);
+  const staged = items.filter((item) => !item.result);
+  const failed = items.filter((item) => item.result);
+  for (let start = 0; start < staged.length; start += INSERT_CHUNK) {
+    await insertStaged(client, batchId, batch.seq, staged.slice(start, start + INSERT_CHUNK));
+  }
+  for (let start = 0; start < failed.length; start += INSERT_CHUNK) {
+    await insertFailed(client, batchId, batch.seq, failed.slice(start, start + INSERT_CHUNK));
+  }
+  const inputTokens = failed.reduce((sum, item) => sum + (item.result?.usage.inputTokens ?? 0), 0);
+  const outputTokens = failed.reduce((sum, item) => sum + (item.result?.usage.outputTokens ?? 0), 0);
+  await client.query(
+    `UPDATE batches SET total_items = total_items + $2, failed_items = failed_items + $3,
+       input_tokens = input_tokens + $4, output_tokens = output_tokens + $5
+     WHERE id = $1`,
+    [batchId, items.length, failed.length, inputTokens, outputTokens],
+  );
 }
 
 async function insertStaged(client: Queryable, batchId: string, batchSeq: number, items: readonly NewItem[]): Promise<void> {

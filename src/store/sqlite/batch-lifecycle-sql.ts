@@ -14,7 +14,7 @@ import { takeCachedResults } from "./result-cache-sql.ts";
 import { cancelUnstartedItems, getBatchRow } from "./batches-sql.ts";
 import { CountDeltas } from "./counters.ts";
 import type { SqliteDatabase } from "./database.ts";
-import { deleteItems } from "./items-sql.ts";
+import { deleteItems, insertItems } from "./items-sql.ts";
 import { createFile, deleteFile } from "./files-sql.ts";
 import { resultParams, RESULT_ASSIGNMENTS, toBatch, toClaimedBatch, type BatchRow } from "../shared/row-mappers.ts";
 import { batchNotFound, batchNotRetryable } from "../shared/store-errors.ts";
@@ -74,6 +74,7 @@ export function startBatch(
   return db.immediate(() => {
     const row = heldRow(db, batchId, params.owner);
     if (!row) return null;
+    if (params.items !== undefined && params.items.length > 0) insertItems(db, batchId, params.items);
     const errorsJson = params.errors === null ? null : JSON.stringify(params.errors);
     if (row.status === "cancelling") {
       const counts = new CountDeltas();
