@@ -43,7 +43,9 @@ export async function runEpisode(kind: EpisodeKind, context: EpisodeContext): Pr
     case "kill-upload":
       return killDuringUpload(context);
     case "kill-validating":
-      return killAtPhase(context, "validating", context.size(2_000, 3_000), (batch) => batch.status === "validating");
+      // Unscaled below 2,000 lines (two insert chunks): a Batch of one chunk validates in one Store call,
+      // often before the first status read.
+      return killAtPhase(context, "validating", Math.max(2_000, context.size(2_000, 3_000)), (batch) => batch.status === "validating");
     case "kill-running":
       return killAtPhase(context, "running", context.size(800, 1_500), progressed(0.1 + context.random() * 0.5));
     case "kill-finalizing":
@@ -78,7 +80,7 @@ async function killAtPhase(context: EpisodeContext, phase: KillPhase, size: numb
       tally.kills[phase].missed += 1;
       return false;
     }
-    await pause(phase === "finalizing" ? 5 : 25);
+    await pause(phase === "finalizing" || phase === "validating" ? 5 : 25);
   }
   if (phase === "worker") await cluster.killWorker(Math.floor(context.random() * cluster.workerCount));
   else await cluster.killAll();

@@ -47,6 +47,26 @@ describe("LocalBlobStore", () => {
     expect((await readAll(await blobs.read("file-range", { start: 4, end: 4 }))).toString()).toBe("");
   });
 
+  it("reads whole blobs and ranges the same whether they are read at once (up to 256 KB) or streamed", async () => {
+    const { blobs } = openBlobs("blob sizes");
+    const data = Buffer.from(Array.from({ length: 700_000 }, (_, i) => (i * 7919) % 251));
+    await blobs.put("file-big", chunksOf(data, 65_536));
+    const cases: [number, number | undefined][] = [[0, undefined], [0, 262_144], [0, 262_145], [100_000, 100_100], [123, 650_001], [699_990, undefined], [650_000, 800_000]];
+    for (const [start, end] of cases) {
+      const stream = await blobs.read("file-big", { start, end });
+      const chunks: Buffer[] = [];
+      for await (const chunk of stream) chunks.push(chunk as Buffer);
+      // Byte chunks either way (not one object), and exactly the bytes asked for.
+      expect(chunks.every((chunk) => Buffer.isBuffer(chunk))).toBe(true);
+      expect(Buffer.concat(chunks).equals(data.subarray(start, end)), `${start}-${end}`).toBe(true);
+    }
+    // A small blob read at once; an empty one too.
+    await blobs.put("file-small", chunksOf(data.subarray(0, 1_000), 300));
+    expect((await readAll(await blobs.read("file-small"))).equals(data.subarray(0, 1_000))).toBe(true);
+    await blobs.put("file-empty", chunksOf(Buffer.alloc(0), 1));
+    expect((await readAll(await blobs.read("file-empty"))).length).toBe(0);
+  });
+
   it("reports a missing blob as BlobNotFoundError, null size and false delete", async () => {
     const { blobs } = openBlobs("blob missing");
     await expect(blobs.read("file-nope")).rejects.toBeInstanceOf(BlobNotFoundError);

@@ -11,6 +11,7 @@
  * logged once with the path; the part is discarded, so nothing half-written is ever committed.
  */
 import { createHash, randomBytes, type Hash } from "node:crypto";
+import { closeSync, createReadStream, fstatSync, openSync, readSync } from "node:fs";
 import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
@@ -20,6 +21,8 @@ import { insufficientStorage } from "../shared/store-errors.ts";
 import { silentStoreLogger, type StoreLogger } from "../shared/store-logger.ts";
 
 const STALE_PART_MS = 24 * 3600 * 1000;
+/** Blobs (or ranges) up to this size are read at once, synchronously (see read). */
+const READ_AT_ONCE_BYTES = 256 * 1024;
 /** File ids (`file-abc123`, `file-abc123-output`): no separators, no dot-names, nothing that climbs out. */
 const KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$/;
 
@@ -56,22 +59,39 @@ export class LocalBlobStore implements BlobStore {
     return putThroughWriter(this, key, source, options.maxBytes);
   }
 
+  /**
+   * Opens synchronously, then reads a small blob (or range) at once, also synchronously; a larger one is
+   * streamed. Through the thread pool a 20 KB input took four hops (open, read, read to the end, close),
+   * 350-540 µs of CPU on this project's 2-core machine against 16-35 µs for a blocking read of the same
+   * bytes (scratch measurement, session 12): the hops, not the read, were the cost, once per small Batch's
+   * validation (bench many-batches). The blocking part is an open and at most READ_AT_ONCE_BYTES from a
+   * local disk, usually the page cache (a file just uploaded).
+   */
   async read(key: string, range?: { start: number; end?: number }): Promise<Readable> {
-    let handle: FileHandle;
+    let fd: number;
     try {
       // Opening first pins this version: a commit or delete after this point does not disturb the reader.
-      handle = await open(this.pathOf(key), "r");
+      fd = openSync(this.pathOf(key), "r");
     } catch (error) {
       if (isMissing(error)) throw new BlobNotFoundError(key);
       throw error;
     }
     const start = range?.start ?? 0;
     const end = range?.end;
-    if (end !== undefined && end <= start) {
-      await handle.close();
-      return Readable.from([]);
+    let stop: number;
+    try {
+      stop = Math.min(end ?? Number.POSITIVE_INFINITY, fstatSync(fd).size);
+      if (stop - start <= READ_AT_ONCE_BYTES) {
+        const bytes = stop <= start ? null : readAt(fd, start, stop - start);
+        closeSync(fd);
+        return Readable.from(bytes === null ? [] : [bytes], { objectMode: false });
+      }
+    } catch (error) {
+      closeSync(fd);
+      throw error;
     }
-    return handle.createReadStream({ start, end: end === undefined ? undefined : end - 1, autoClose: true });
+    // Larger: streamed from the same descriptor (the stream closes it).
+    return createReadStream("", { fd, start, end: stop - 1, autoClose: true });
   }
 
   async size(key: string): Promise<number | null> {
@@ -212,6 +232,18 @@ async function removeStaleParts(dir: string, olderThanMs: number): Promise<void>
     const info = await stat(file).catch(() => null);
     if (info && info.mtimeMs < olderThanMs) await unlink(file).catch(() => undefined);
   }
+}
+
+/** `length` bytes from `position` (fewer only if the file ended sooner). */
+function readAt(fd: number, position: number, length: number): Buffer {
+  const bytes = Buffer.allocUnsafe(length);
+  let read = 0;
+  while (read < length) {
+    const count = readSync(fd, bytes, read, length - read, position + read);
+    if (count === 0) break;
+    read += count;
+  }
+  return read === length ? bytes : bytes.subarray(0, read);
 }
 
 function isMissing(error: unknown): boolean {
