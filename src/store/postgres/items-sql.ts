@@ -213,6 +213,29 @@ const CLAIM_BATCHES_SQL = `
   FROM claimed c JOIN item_requests r ON r.batch_id = c.batch_id AND r.idx = c.idx
   ORDER BY c.ord, c.claim_pos`;
 
+/**
+ * The fair-share claim from one Batch, the common case (a lone Batch, or a lane whose plan gives one Batch
+ * the whole claim): the same walk without `unnest`. PostgreSQL re-plans CLAIM_BATCHES_SQL on every call
+ * (its generic plan guesses 100 Batches in the `unnest` and loses, decision 0037); this one keeps a generic
+ * plan like the FIFO claim.
+ */
+const CLAIM_ONE_BATCH_SQL = `
+  WITH claimed AS (
+    UPDATE items i
+    SET status = 'running', lease_owner = $1, lease_expires_at_ms = $2, attempts = i.attempts + 1
+    FROM (
+      SELECT batch_id, idx FROM items
+      WHERE status = 'pending' AND leader_idx IS NULL AND model = $3 AND batch_seq = $4
+      ORDER BY claim_pos
+      LIMIT $5
+      FOR UPDATE SKIP LOCKED
+    ) AS next
+    WHERE i.batch_id = next.batch_id AND i.idx = next.idx
+    RETURNING ${itemColumns("i", CLAIMED_ITEM_COLUMNS)}, ${claimedItemDialect("i")})
+  SELECT ${itemColumns("c", CLAIMED_ITEM_COLUMNS)}, c.dialect, r.request
+  FROM claimed c JOIN item_requests r ON r.batch_id = c.batch_id AND r.idx = c.idx
+  ORDER BY c.claim_pos`;
+
 export async function claimItems(db: PostgresDatabase, request: ClaimRequest): Promise<ClaimedItem[]> {
   if (request.limit <= 0) return [];
   const leaseExpiresAtMs = request.nowMs + request.leaseMs;
@@ -228,6 +251,10 @@ export async function claimItems(db: PostgresDatabase, request: ClaimRequest): P
       left -= take;
     }
     if (seqs.length === 0) return [];
+    if (seqs.length === 1) {
+      const { rows } = await db.prepared<ClaimedItemRow>("spool_claim_batch", CLAIM_ONE_BATCH_SQL, [request.owner, leaseExpiresAtMs, request.model, seqs[0], limits[0]]);
+      return rows.map(toClaimedItem);
+    }
     const { rows } = await db.prepared<ClaimedItemRow>("spool_claim_batches", CLAIM_BATCHES_SQL, [request.owner, leaseExpiresAtMs, request.model, seqs, limits]);
     return rows.map(toClaimedItem);
   }
