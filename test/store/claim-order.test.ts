@@ -77,6 +77,39 @@ describe.each(storeBackends)("$name store: claim order", (backend) => {
     ]);
   });
 
+  it("claims by Batch share from where the last claim ended, yet never strands an Item put back below it", async () => {
+    // PostgreSQL starts a share claim where this process's last one ended (claim-hints.ts); SQLite walks
+    // from the start. Either way: this process's requeue is claimed next, another's within a second or as
+    // soon as the walk from the hint comes back short, and nothing is left pending.
+    const [here, there] = await stores.openShared(2);
+    const batch = await arrangedBatch(here!, keyed(...Array.from({ length: 10 }, () => null)), { arrange: false });
+    const share = (owner: string, limit: number, nowMs: number, leaseMs = LEASE_MS) =>
+      ({ owner, model: MODEL, limit, nowMs, leaseMs, batches: [{ batchSeq: batch.seq, limit }] });
+    const indexes = (items: { index: number }[]): number[] => items.map((item) => item.index);
+
+    expect(indexes(await here!.claimItems(share("w1", 3, T0 + 10, 5)))).toEqual([0, 1, 2]);
+    expect(indexes(await here!.claimItems(share("w1", 2, T0 + 11)))).toEqual([3, 4]);
+    // This process puts 0-2 back: its next claim takes them first.
+    expect(await here!.reclaimExpiredItems(T0 + 20)).toBe(3);
+    expect(indexes(await here!.claimItems(share("w1", 2, T0 + 21, 5)))).toEqual([0, 1]);
+    // Another process puts 0 and 1 back. Within the second: not lost, found once the rest runs short.
+    expect(await there!.reclaimExpiredItems(T0 + 30)).toBe(2);
+    const rest = await here!.claimItems(share("w1", 10, T0 + 31));
+    expect(indexes(rest).sort((a, b) => a - b)).toEqual([0, 1, 2, 5, 6, 7, 8, 9]);
+    expect((await allItems(here!, batch.id)).every((item) => item.status === "running")).toBe(true);
+  });
+
+  it("claims by Batch share an Item another process put back first once a second has passed", async () => {
+    const [here, there] = await stores.openShared(2);
+    const batch = await arrangedBatch(here!, keyed(...Array.from({ length: 10 }, () => null)), { arrange: false });
+    const share = (limit: number, nowMs: number, leaseMs = LEASE_MS) =>
+      ({ owner: "w1", model: MODEL, limit, nowMs, leaseMs, batches: [{ batchSeq: batch.seq, limit }] });
+    expect((await here!.claimItems(share(1, T0 + 10, 5))).map((item) => item.index)).toEqual([0]);
+    expect((await here!.claimItems(share(3, T0 + 11))).map((item) => item.index)).toEqual([1, 2, 3]);
+    expect(await there!.reclaimExpiredItems(T0 + 20)).toBe(1);
+    expect((await here!.claimItems(share(1, T0 + 1_100))).map((item) => item.index)).toEqual([0]);
+  });
+
   it("hands an arranged batch to concurrent claimers on separate connections without handing any item out twice", async () => {
     const [storeA, storeB] = await stores.openShared(2);
     const keys = keyed(...Array.from({ length: 300 }, (_, i) => `group-${i % 7}`));

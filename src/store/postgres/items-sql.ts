@@ -4,6 +4,7 @@ import { CLAIMED_ITEM_COLUMNS, claimedItemDialect, toClaimedItem, toItem, type C
 import { batchNotFound } from "../shared/store-errors.ts";
 import type { ClaimedItem, ClaimRequest, ItemCompletion, ItemPage, NewItem } from "../store.ts";
 import type { PostgresDatabase, Queryable } from "./database.ts";
+import { NO_HINT, type ClaimHints } from "./claim-hints.ts";
 import { ITEM_COLUMNS, itemColumns, withoutBitmapScans } from "./sql-fragments.ts";
 
 /**
@@ -187,7 +188,10 @@ const CLAIM_SQL = `
 
 /**
  * The fair-share claim (issue 12): the Worker decides how many Items each Batch gets (src/scheduling/),
- * and one statement claims them all, one round trip as before. `unnest ... WITH ORDINALITY` lists the
+ * and one statement claims them all, one round trip as before. Each Batch's walk starts at a lower bound
+ * on its claim position (`low`): where this process's last claim of it ended (claim-hints.ts), so that it
+ * does not step over the dead index entries of every Item claimed before (PostgreSQL keeps them until
+ * VACUUM); claimItems walks again from the start for what that finds too little of. `unnest ... WITH ORDINALITY` lists the
  * Batches in the Worker's order; for each, a LATERAL subquery walks the same partial index with
  * `batch_seq` pinned (a range scan of that Batch's queue in claim_pos order), locking with SKIP LOCKED as
  * the FIFO claim does. Per-Batch limits were cut to the total by the caller.
@@ -198,10 +202,10 @@ const CLAIM_BATCHES_SQL = `
     SET status = 'running', lease_owner = $1, lease_expires_at_ms = $2, attempts = i.attempts + 1
     FROM (
       SELECT s.ord, n.batch_id, n.idx
-      FROM unnest($4::bigint[], $5::int[]) WITH ORDINALITY AS s (batch_seq, lim, ord)
+      FROM unnest($4::bigint[], $5::int[], $6::int[]) WITH ORDINALITY AS s (batch_seq, lim, low, ord)
       CROSS JOIN LATERAL (
         SELECT batch_id, idx FROM items
-        WHERE status = 'pending' AND leader_idx IS NULL AND model = $3 AND batch_seq = s.batch_seq
+        WHERE status = 'pending' AND leader_idx IS NULL AND model = $3 AND batch_seq = s.batch_seq AND claim_pos >= s.low
         ORDER BY claim_pos
         LIMIT s.lim
         FOR UPDATE SKIP LOCKED
@@ -225,7 +229,7 @@ const CLAIM_ONE_BATCH_SQL = `
     SET status = 'running', lease_owner = $1, lease_expires_at_ms = $2, attempts = i.attempts + 1
     FROM (
       SELECT batch_id, idx FROM items
-      WHERE status = 'pending' AND leader_idx IS NULL AND model = $3 AND batch_seq = $4
+      WHERE status = 'pending' AND leader_idx IS NULL AND model = $3 AND batch_seq = $4 AND claim_pos >= $6
       ORDER BY claim_pos
       LIMIT $5
       FOR UPDATE SKIP LOCKED
@@ -236,30 +240,48 @@ const CLAIM_ONE_BATCH_SQL = `
   FROM claimed c JOIN item_requests r ON r.batch_id = c.batch_id AND r.idx = c.idx
   ORDER BY c.claim_pos`;
 
-export async function claimItems(db: PostgresDatabase, request: ClaimRequest): Promise<ClaimedItem[]> {
+export async function claimItems(db: PostgresDatabase, request: ClaimRequest, hints?: ClaimHints): Promise<ClaimedItem[]> {
   if (request.limit <= 0) return [];
   const leaseExpiresAtMs = request.nowMs + request.leaseMs;
-  if (request.batches !== undefined) {
-    const seqs: number[] = [];
-    const limits: number[] = [];
-    let left = request.limit;
-    for (const { batchSeq, limit } of request.batches) {
-      const take = Math.min(limit, left);
-      if (take <= 0) continue;
-      seqs.push(batchSeq);
-      limits.push(take);
-      left -= take;
-    }
-    if (seqs.length === 0) return [];
-    if (seqs.length === 1) {
-      const { rows } = await db.prepared<ClaimedItemRow>("spool_claim_batch", CLAIM_ONE_BATCH_SQL, [request.owner, leaseExpiresAtMs, request.model, seqs[0], limits[0]]);
-      return rows.map(toClaimedItem);
-    }
-    const { rows } = await db.prepared<ClaimedItemRow>("spool_claim_batches", CLAIM_BATCHES_SQL, [request.owner, leaseExpiresAtMs, request.model, seqs, limits]);
+  if (request.batches === undefined) {
+    const { rows } = await db.prepared<ClaimedItemRow>("spool_claim", CLAIM_SQL, [request.owner, leaseExpiresAtMs, request.model, request.limit]);
     return rows.map(toClaimedItem);
   }
-  const { rows } = await db.prepared<ClaimedItemRow>("spool_claim", CLAIM_SQL, [request.owner, leaseExpiresAtMs, request.model, request.limit]);
+  const wanted: { seq: number; take: number }[] = [];
+  let left = request.limit;
+  for (const { batchSeq, limit } of request.batches) {
+    const take = Math.min(limit, left);
+    if (take <= 0) continue;
+    wanted.push({ seq: batchSeq, take });
+    left -= take;
+  }
+  if (wanted.length === 0) return [];
+  // First from where this process's last claim of each Batch ended (claim-hints.ts); what that walk could
+  // not find is looked for again from each Batch's start, so nothing below a hint is ever left behind.
+  const lows = wanted.map(({ seq }) => hints?.from(request.model, seq, request.nowMs) ?? NO_HINT);
+  const rows = await claimFrom(db, request, leaseExpiresAtMs, wanted, lows);
+  if (lows.some((low) => low !== NO_HINT)) {
+    const got = new Map<number, number>();
+    for (const row of rows) got.set(row.batch_seq, (got.get(row.batch_seq) ?? 0) + 1);
+    const short = wanted.flatMap((want, index) => (lows[index] !== NO_HINT && (got.get(want.seq) ?? 0) < want.take ? [{ seq: want.seq, take: want.take - (got.get(want.seq) ?? 0) }] : []));
+    if (short.length > 0) rows.push(...(await claimFrom(db, request, leaseExpiresAtMs, short, short.map(() => NO_HINT))));
+  }
+  if (hints !== undefined) {
+    const ends = new Map<number, number>();
+    for (const row of rows) ends.set(row.batch_seq, Math.max(ends.get(row.batch_seq) ?? NO_HINT, row.claim_pos));
+    for (const [seq, position] of ends) hints.claimed(request.model, seq, position, request.nowMs);
+  }
   return rows.map(toClaimedItem);
+}
+
+async function claimFrom(db: PostgresDatabase, request: ClaimRequest, leaseExpiresAtMs: number, wanted: readonly { seq: number; take: number }[], lows: readonly number[]): Promise<ClaimedItemRow[]> {
+  if (wanted.length === 1) {
+    const [{ seq, take }] = wanted as [{ seq: number; take: number }];
+    const { rows } = await db.prepared<ClaimedItemRow>("spool_claim_batch", CLAIM_ONE_BATCH_SQL, [request.owner, leaseExpiresAtMs, request.model, seq, take, lows[0]]);
+    return rows;
+  }
+  const { rows } = await db.prepared<ClaimedItemRow>("spool_claim_batches", CLAIM_BATCHES_SQL, [request.owner, leaseExpiresAtMs, request.model, wanted.map((want) => want.seq), wanted.map((want) => want.take), lows]);
+  return rows;
 }
 
 /**

@@ -10,6 +10,7 @@
  * - multi-statement transitions lock the Batch row before touching its Items (see batches-sql.ts), and
  *   deadlocks between the rare transactions that take locks in another order are retried whole.
  */
+import { ClaimHints } from "./claim-hints.ts";
 import type { Batch, BatchStatus, FileRecord, Item, ItemResult, ItemStatus, LineError } from "../../core/types.ts";
 import type {
   BatchLeaseRequest,
@@ -51,6 +52,9 @@ import type { ModelThroughput, QueuedBatch } from "../scheduling-views.ts";
 import type { WebhookAttemptOutcome, WebhookClaim, WebhookDelivery, WebhookDeliveryQuery } from "../webhook-outbox.ts";
 
 export class PostgresStore implements Store {
+  /** Where this process's claims of each Batch ended (claim-hints.ts). */
+  private readonly claimHints = new ClaimHints();
+
   constructor(readonly db: PostgresDatabase) {}
 
   async migrate(): Promise<void> {
@@ -123,7 +127,7 @@ export class PostgresStore implements Store {
   }
 
   claimItems(request: ClaimRequest): Promise<ClaimedItem[]> {
-    return items.claimItems(this.db, request);
+    return items.claimItems(this.db, request, this.claimHints);
   }
   completeItems(completions: readonly ItemCompletion[], nowMs: number): Promise<number> {
     return items.completeItems(this.db, completions, nowMs);
@@ -131,11 +135,16 @@ export class PostgresStore implements Store {
   renewItemLeases(owner: string, nowMs: number, leaseMs: number, items?: readonly { batchId: string; index: number }[]): Promise<number> {
     return leases.renewItemLeases(this.db, owner, nowMs, leaseMs, items);
   }
-  releaseItems(owner: string, released?: readonly { batchId: string; index: number }[]): Promise<number> {
-    return leases.releaseItems(this.db, owner, released);
+  // The three ways Items go back to pending: the next claims must walk from each Batch's start (claim-hints.ts).
+  async releaseItems(owner: string, released?: readonly { batchId: string; index: number }[]): Promise<number> {
+    const count = await leases.releaseItems(this.db, owner, released);
+    this.claimHints.clear();
+    return count;
   }
-  reclaimExpiredItems(nowMs: number): Promise<number> {
-    return leases.reclaimExpiredItems(this.db, nowMs);
+  async reclaimExpiredItems(nowMs: number): Promise<number> {
+    const count = await leases.reclaimExpiredItems(this.db, nowMs);
+    if (count > 0) this.claimHints.clear();
+    return count;
   }
   failExhaustedItems(maxAttempts: number, nowMs: number, result: ItemResult): Promise<number> {
     return leases.failExhaustedItems(this.db, maxAttempts, nowMs, result);
@@ -156,8 +165,10 @@ export class PostgresStore implements Store {
   readItems(batchId: string, params: { afterIndex: number; limit: number; statuses?: readonly ItemStatus[] }): Promise<ItemPage> {
     return items.readItems(this.db, batchId, params);
   }
-  retryFailedItems(batchId: string, nowMs: number, options: RetryFailedOptions = {}): Promise<Batch> {
-    return lifecycle.retryFailedItems(this.db, batchId, nowMs, options);
+  async retryFailedItems(batchId: string, nowMs: number, options: RetryFailedOptions = {}): Promise<Batch> {
+    const batch = await lifecycle.retryFailedItems(this.db, batchId, nowMs, options);
+    this.claimHints.clear();
+    return batch;
   }
 
   syncWebhookEndpoints(urls: readonly string[], nowMs: number): Promise<void> {
