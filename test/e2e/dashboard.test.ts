@@ -164,4 +164,19 @@ describe.skipIf(!hasChromium)("web dashboard in Chromium", () => {
     await page.screenshot({ path: screenshotPath("dashboard-models"), fullPage: true });
     expect(pageProblems).toEqual([]);
   });
+
+  it("says a batch given no share of the model now is waiting its turn, and gives the others theirs", async () => {
+    slowMs = 400;
+    // Six equal Batches of one tenant: a few move at a time (decision 0038), the newest waits.
+    const batches = [];
+    for (let n = 0; n < 6; n += 1) batches.push(await createBatch(chatFile(20, { prefix: `slow${n}` })));
+    const [first, last] = [batches[0]!, batches[5]!];
+    await waitFor(async () => ((await client.batches.retrieve(last.id)).status === "in_progress" ? true : undefined), { what: "the last batch to start" });
+    await page.goto(`${spool.url}/dashboard/#/batches/${last.id}`);
+    await page.locator("[data-share]", { hasText: "waiting its turn (0% of the model now)" }).waitFor();
+    await page.goto(`${spool.url}/dashboard/#/batches/${first.id}`);
+    await page.locator("[data-share]", { hasText: /^\d+% of the model now$/ }).waitFor();
+    for (const batch of batches) await client.batches.cancel(batch.id);
+    slowMs = 150;
+  });
 });

@@ -90,7 +90,7 @@ export function batchPage(id) {
         stat("Rate", rate(batch.itemsPerSecond)),
         stat("ETA", batch.terminal ? "ended" : duration(batch.etaMs), null, windowNote),
         stat("Window ends", time(batch.expiresAtMs)),
-        stat("Priority", String(batch.priority), "data-priority", batch.share === null || batch.terminal ? null : h("span", { class: "muted" }, `${Math.round(batch.share * 100)}% of the model now`)),
+        stat("Priority", String(batch.priority), "data-priority", batch.share === null || batch.terminal ? null : h("span", { class: "muted", "data-share": "" }, shareNote(batch.share))),
         stat("Tokens in", number(batch.usage.inputTokens)),
         stat("Tokens out", number(batch.usage.outputTokens)),
         stat("Created", time(batch.createdAtMs)),
@@ -180,6 +180,11 @@ export function batchPage(id) {
   }
 
   return { node, refresh, nav: "batches", everyMs: 1500 };
+}
+
+/** A Batch given nothing now is waiting behind others (decision 0038: a tenant's few Batches move at a time), not stuck. */
+function shareNote(share) {
+  return share > 0 ? `${Math.round(share * 100)}% of the model now` : "waiting its turn (0% of the model now)";
 }
 
 function stat(label, value, testid, extra) {
