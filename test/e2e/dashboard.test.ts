@@ -174,6 +174,7 @@ describe.skipIf(!hasChromium)("web dashboard in Chromium", () => {
     await waitFor(async () => ((await client.batches.retrieve(last.id)).status === "in_progress" ? true : undefined), { what: "the last batch to start" });
     await page.goto(`${spool.url}/dashboard/#/batches/${last.id}`);
     await page.locator("[data-share]", { hasText: "waiting its turn (0% of the model now)" }).waitFor();
+    await page.screenshot({ path: screenshotPath("dashboard-batch-waiting"), fullPage: true });
     await page.goto(`${spool.url}/dashboard/#/batches/${first.id}`);
     await page.locator("[data-share]", { hasText: /^\d+% of the model now$/ }).waitFor();
     for (const batch of batches) await client.batches.cancel(batch.id);

@@ -125,6 +125,24 @@ export async function clearItems(db: PostgresDatabase, batchId: string): Promise
 }
 
 /**
+ * One claim statement: lock the rows `next` selects (batch_id, idx; SKIP LOCKED), flip them to running
+ * with the Lease and the Attempt counted, and return them with their requests, in `order`. The three
+ * claims below differ only in how `next` walks the claim index.
+ */
+function claimStatement(next: string, returningExtra: string, order: string): string {
+  return `
+  WITH claimed AS (
+    UPDATE items i
+    SET status = 'running', lease_owner = $1, lease_expires_at_ms = $2, attempts = i.attempts + 1
+    FROM (${next}) AS next
+    WHERE i.batch_id = next.batch_id AND i.idx = next.idx
+    RETURNING ${returningExtra}${itemColumns("i", CLAIMED_ITEM_COLUMNS)}, ${claimedItemDialect("i")})
+  SELECT ${itemColumns("c", CLAIMED_ITEM_COLUMNS)}, c.dialect, r.request
+  FROM claimed c JOIN item_requests r ON r.batch_id = c.batch_id AND r.idx = c.idx
+  ORDER BY ${order}`;
+}
+
+/**
  * The claim: the heart of the system. Every Item a Worker runs passes through this one statement, from
  * any number of processes at once.
  *
@@ -169,53 +187,40 @@ export async function clearItems(db: PostgresDatabase, batchId: string): Promise
  * - The request in the Item row (before migration 005): every claim, completion and renewal wrote a new row
  *   version holding the request again; apart, it is written once and joined here by primary key.
  */
-const CLAIM_SQL = `
-  WITH claimed AS (
-    UPDATE items i
-    SET status = 'running', lease_owner = $1, lease_expires_at_ms = $2, attempts = i.attempts + 1
-    FROM (
-      SELECT batch_id, idx FROM items
-      WHERE status = 'pending' AND leader_idx IS NULL AND model = $3
-      ORDER BY batch_seq, claim_pos
-      LIMIT $4
-      FOR UPDATE SKIP LOCKED
-    ) AS next
-    WHERE i.batch_id = next.batch_id AND i.idx = next.idx
-    RETURNING ${itemColumns("i", CLAIMED_ITEM_COLUMNS)}, ${claimedItemDialect("i")})
-  SELECT ${itemColumns("c", CLAIMED_ITEM_COLUMNS)}, c.dialect, r.request
-  FROM claimed c JOIN item_requests r ON r.batch_id = c.batch_id AND r.idx = c.idx
-  ORDER BY c.batch_seq, c.claim_pos`;
+const CLAIM_SQL = claimStatement(
+  `SELECT batch_id, idx FROM items
+   WHERE status = 'pending' AND leader_idx IS NULL AND model = $3
+   ORDER BY batch_seq, claim_pos
+   LIMIT $4
+   FOR UPDATE SKIP LOCKED`,
+  "",
+  "c.batch_seq, c.claim_pos",
+);
 
 /**
  * The fair-share claim (issue 12): the Worker decides how many Items each Batch gets (src/scheduling/),
- * and one statement claims them all, one round trip as before. Each Batch's walk starts at a lower bound
- * on its claim position (`low`): where this process's last claim of it ended (claim-hints.ts), so that it
- * does not step over the dead index entries of every Item claimed before (PostgreSQL keeps them until
- * VACUUM); claimItems walks again from the start for what that finds too little of. `unnest ... WITH ORDINALITY` lists the
+ * and one statement claims them all, one round trip as before. `unnest ... WITH ORDINALITY` lists the
  * Batches in the Worker's order; for each, a LATERAL subquery walks the same partial index with
  * `batch_seq` pinned (a range scan of that Batch's queue in claim_pos order), locking with SKIP LOCKED as
- * the FIFO claim does. Per-Batch limits were cut to the total by the caller.
+ * the FIFO claim does. Per-Batch limits were cut to the total by the caller. Each Batch's walk starts at
+ * a lower bound on its claim position (`low`): where this process's last claim of it ended
+ * (claim-hints.ts), so that it does not step over the dead index entries of every Item claimed before
+ * (PostgreSQL keeps them until VACUUM); claimItems walks again from the start for what that finds too
+ * little of.
  */
-const CLAIM_BATCHES_SQL = `
-  WITH claimed AS (
-    UPDATE items i
-    SET status = 'running', lease_owner = $1, lease_expires_at_ms = $2, attempts = i.attempts + 1
-    FROM (
-      SELECT s.ord, n.batch_id, n.idx
-      FROM unnest($4::bigint[], $5::int[], $6::int[]) WITH ORDINALITY AS s (batch_seq, lim, low, ord)
-      CROSS JOIN LATERAL (
-        SELECT batch_id, idx FROM items
-        WHERE status = 'pending' AND leader_idx IS NULL AND model = $3 AND batch_seq = s.batch_seq AND claim_pos >= s.low
-        ORDER BY claim_pos
-        LIMIT s.lim
-        FOR UPDATE SKIP LOCKED
-      ) AS n
-    ) AS next
-    WHERE i.batch_id = next.batch_id AND i.idx = next.idx
-    RETURNING next.ord, ${itemColumns("i", CLAIMED_ITEM_COLUMNS)}, ${claimedItemDialect("i")})
-  SELECT ${itemColumns("c", CLAIMED_ITEM_COLUMNS)}, c.dialect, r.request
-  FROM claimed c JOIN item_requests r ON r.batch_id = c.batch_id AND r.idx = c.idx
-  ORDER BY c.ord, c.claim_pos`;
+const CLAIM_BATCHES_SQL = claimStatement(
+  `SELECT s.ord, n.batch_id, n.idx
+   FROM unnest($4::bigint[], $5::int[], $6::int[]) WITH ORDINALITY AS s (batch_seq, lim, low, ord)
+   CROSS JOIN LATERAL (
+     SELECT batch_id, idx FROM items
+     WHERE status = 'pending' AND leader_idx IS NULL AND model = $3 AND batch_seq = s.batch_seq AND claim_pos >= s.low
+     ORDER BY claim_pos
+     LIMIT s.lim
+     FOR UPDATE SKIP LOCKED
+   ) AS n`,
+  "next.ord, ",
+  "c.ord, c.claim_pos",
+);
 
 /**
  * The fair-share claim from one Batch, the common case (a lone Batch, or a lane whose plan gives one Batch
@@ -223,22 +228,15 @@ const CLAIM_BATCHES_SQL = `
  * (its generic plan guesses 100 Batches in the `unnest` and loses, decision 0037); this one keeps a generic
  * plan like the FIFO claim.
  */
-const CLAIM_ONE_BATCH_SQL = `
-  WITH claimed AS (
-    UPDATE items i
-    SET status = 'running', lease_owner = $1, lease_expires_at_ms = $2, attempts = i.attempts + 1
-    FROM (
-      SELECT batch_id, idx FROM items
-      WHERE status = 'pending' AND leader_idx IS NULL AND model = $3 AND batch_seq = $4 AND claim_pos >= $6
-      ORDER BY claim_pos
-      LIMIT $5
-      FOR UPDATE SKIP LOCKED
-    ) AS next
-    WHERE i.batch_id = next.batch_id AND i.idx = next.idx
-    RETURNING ${itemColumns("i", CLAIMED_ITEM_COLUMNS)}, ${claimedItemDialect("i")})
-  SELECT ${itemColumns("c", CLAIMED_ITEM_COLUMNS)}, c.dialect, r.request
-  FROM claimed c JOIN item_requests r ON r.batch_id = c.batch_id AND r.idx = c.idx
-  ORDER BY c.claim_pos`;
+const CLAIM_ONE_BATCH_SQL = claimStatement(
+  `SELECT batch_id, idx FROM items
+   WHERE status = 'pending' AND leader_idx IS NULL AND model = $3 AND batch_seq = $4 AND claim_pos >= $6
+   ORDER BY claim_pos
+   LIMIT $5
+   FOR UPDATE SKIP LOCKED`,
+  "",
+  "c.claim_pos",
+);
 
 export async function claimItems(db: PostgresDatabase, request: ClaimRequest, hints?: ClaimHints): Promise<ClaimedItem[]> {
   if (request.limit <= 0) return [];
