@@ -45,7 +45,9 @@ export interface WorkerOptions {
   /** Sent upstream with every request of this Worker, so a fault rule can tell Workers apart. */
   headers?: Record<string, string>;
   settings?: Partial<WorkerSettings>;
-  onResults?: () => void;
+  onResults?: (workerIdle: boolean) => void;
+  /** How long results wait to be written together (the Worker's default is 20 ms). */
+  resultDelayMs?: number;
   /** The Model's batch hours (off-peak window). */
   schedule?: OpenAIModelConfig["schedule"];
   /** The Model's result cache across Batches. */
@@ -61,6 +63,8 @@ export interface SweeperOptions {
   limits?: Partial<Config["limits"]>;
   /** The Model's result cache across Batches (validation looks results up; the sweep purges old ones). */
   resultCache?: OpenAIModelConfig["resultCache"];
+  /** Least time between sweeps woken by results (the Sweeper's default is 100 ms). */
+  minSweepGapMs?: number;
 }
 
 export interface LoopFixture {
@@ -134,6 +138,7 @@ export async function createLoopFixture(store: Store): Promise<LoopFixture> {
       settings: { ...SETTINGS, ...options.settings },
       owner: options.owner ?? nextOwner("worker"),
       onResults: options.onResults,
+      resultDelayMs: options.resultDelayMs,
     });
     workers.push(worker);
     closers.push(() => dispatcher.close(), () => engine.close());
@@ -152,6 +157,7 @@ export async function createLoopFixture(store: Store): Promise<LoopFixture> {
       limits: { ...LIMITS, ...options.limits },
       owner: options.owner ?? nextOwner("sweeper"),
       onBatchStarted: options.onBatchStarted,
+      minSweepGapMs: options.minSweepGapMs,
     });
     sweepers.push(sweeper);
     return sweeper;

@@ -1,0 +1,73 @@
+/**
+ * A Batch ends promptly after its last Item: the Worker writes its last results at once when it has nothing
+ * else claimed or running, and the Sweeper finalizes at once on results from a Worker that went idle,
+ * instead of waiting out the flush delay and the gap between sweeps (together 20-120 ms per small Batch).
+ * Both waits stay for a busy Worker, where they batch writes and sweeps. The delays are set to a minute
+ * here, so only the prompt paths can finish the Batch within the test.
+ */
+import { describe, expect, it } from "vitest";
+import { newFileId } from "../../src/core/ids.ts";
+import { chatLine } from "../helpers/batch-files.ts";
+import { storeBackends, useStores } from "../helpers/store-backends.ts";
+import { waitFor } from "../helpers/wait-for.ts";
+import { gate, useLoopFixture } from "./loop-fixture.ts";
+
+const MINUTE_MS = 60_000;
+const prompts = (count: number): string[] => Array.from({ length: count }, (_, i) => chatLine(`req-${i}`, `prompt ${i}`));
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe.each(storeBackends)("A Batch's end on the $name store", (backend) => {
+  const stores = useStores(backend);
+  const loops = useLoopFixture();
+
+  it("keeps results waiting while the Worker runs other Items, and writes them at once when it goes idle", async () => {
+    const { store, upstream, startBatch, createWorker } = await loops.create(await stores.open());
+    const last = gate();
+    upstream.setFault(({ key }) => (key.endsWith(" 3") ? { until: last.opened } : undefined));
+    const batch = await startBatch(prompts(4));
+    const idleFlags: boolean[] = [];
+    createWorker({ concurrency: 4, resultDelayMs: MINUTE_MS, onResults: (idle) => idleFlags.push(idle) }).start();
+    await waitFor(() => upstream.requests === 4 && upstream.inFlight === 1, { what: "three answered, one held" });
+    await pause(300);
+    // Three results are in the Worker, one request still running: they wait for the (minute-long) delay.
+    expect((await store.getBatch(batch.id))?.counts.succeeded).toBe(0);
+    expect(idleFlags).toEqual([]);
+
+    last.open();
+    await waitFor(async () => (await store.getBatch(batch.id))?.counts.succeeded === 4, { what: "all four recorded", timeoutMs: 10_000 });
+    expect(idleFlags).toEqual([true]);
+  });
+
+  it("finalizes at once on an idle Worker's results, and waits out the gap on a busy one's", async () => {
+    const { store, clock, upstream, startBatch, createWorker, createSweeper } = await loops.create(await stores.open());
+    const held = gate();
+    upstream.setFault(() => ({ until: held.opened }));
+    const batch = await startBatch(prompts(3));
+    const sweeper = createSweeper({ minSweepGapMs: MINUTE_MS, settings: { sweepMs: 2 * MINUTE_MS } });
+    const worker = createWorker({ concurrency: 3 });
+    worker.start();
+    await waitFor(() => upstream.inFlight === 3, { what: "three requests held" });
+
+    // The Sweeper's first pass happens at start; an expired File it deletes shows that pass is over.
+    const marker = newFileId();
+    await store.createFile({
+      id: marker, purpose: "batch", filename: "old.jsonl", displayName: null, mimeType: "application/jsonl",
+      bytes: 0, sha256: "", source: "uploaded", createdAtMs: clock.now() - 2, expiresAtMs: clock.now() - 1,
+    });
+    sweeper.start();
+    await waitFor(async () => (await store.getFile(marker)) === null, { what: "the first sweep" });
+
+    held.open();
+    await waitFor(async () => (await store.getBatch(batch.id))?.counts.succeeded === 3, { what: "the results recorded" });
+    sweeper.notifyResults(false);
+    await pause(500);
+    expect((await store.getBatch(batch.id))?.status).toBe("in_progress");
+
+    sweeper.notifyResults(true);
+    const done = await waitFor(async () => {
+      const current = await store.getBatch(batch.id);
+      return current?.status === "completed" ? current : undefined;
+    }, { what: "the Batch completed", timeoutMs: 10_000 });
+    expect(done.outputFileId).not.toBeNull();
+  });
+});
