@@ -253,9 +253,12 @@ export class Lane {
     return Math.max(1, Math.floor(this.concurrency * share));
   }
 
-  /** Whether a Batch request may take a slot now, as far as sync requests are concerned. */
+  /**
+   * Whether a Batch request may take a slot now, as far as sync requests are concerned. The loop's pressure
+   * is asked only while yielding: asking is what keeps it measured (loop-pressure.ts).
+   */
   batchMayStart(nowMs: number): boolean {
-    return this.batchRunning < this.yieldedBatchSlots || !this.yielding(nowMs);
+    return !this.yielding(nowMs) || this.batchRunning < this.yieldedBatchSlots;
   }
 
   /**

@@ -52,3 +52,29 @@ describe("LoopPressure", () => {
     await waitFor(() => loop.factor === 1, { what: "the factor to come back to 1 on a free loop", timeoutMs: 10_000 });
   });
 });
+
+describe("LoopPressure while nobody asks", () => {
+  it("measures only from the first ask of the factor until idleAfterMs without one, keeping the factor it had", async () => {
+    // No step and an unreachable target: the timer's own periods leave the factor where the test put it.
+    const loop = pressure({ ...LOOP_PRESSURE_DEFAULTS, everyMs: 20, idleAfterMs: 150, step: 0, targetMs: 1e9 });
+    expect(loop.watching).toBe(false);
+    loop.observe(2e9);
+    expect(loop.factor).toBe(0.5);
+    expect(loop.watching).toBe(true);
+    await waitFor(() => !loop.watching, { what: "measuring to stop without asks", timeoutMs: 5_000 });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(loop.watching).toBe(false);
+    expect(loop.factor).toBe(0.5);
+    expect(loop.watching).toBe(true);
+  });
+
+  it("keeps measuring while asked more often than idleAfterMs", async () => {
+    const loop = pressure({ ...LOOP_PRESSURE_DEFAULTS, everyMs: 20, idleAfterMs: 150 });
+    const until = performance.now() + 600;
+    while (performance.now() < until) {
+      void loop.factor;
+      expect(loop.watching).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  });
+});

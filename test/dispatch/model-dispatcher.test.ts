@@ -389,6 +389,32 @@ describe("ModelDispatcher: Batch requests yield to sync ones", () => {
     await Promise.all(batch);
   });
 
+  it("asks for the loop's pressure only while sync requests are about (asking is what keeps the loop measured)", async () => {
+    let asks = 0;
+    start({ batchShare: 0.25, quietMs: 1_000 }, {
+      get factor() {
+        asks += 1;
+        return 1;
+      },
+    });
+    const batch = ["b0", "b1", "b2", "b3"].map((id) => send(id, "batch"));
+    expect(engine.started).toEqual(["b0", "b1", "b2", "b3"]);
+    expect(asks).toBe(0);
+    const sync = send("s1", "sync");
+    engine.finish("b0");
+    await batch[0];
+    const late = send("b4", "batch");
+    expect(engine.started).toEqual(["b0", "b1", "b2", "b3", "s1"]);
+    expect(asks).toBeGreaterThan(0);
+    for (const id of ["b1", "b2", "b3", "s1"]) engine.finish(id);
+    await Promise.all([...batch.slice(1), sync]);
+    clock.advance(1_000);
+    sleeping.find((sleep) => sleep.ms > 0)?.wake();
+    await waitFor(() => engine.started.includes("b4"), { what: "the late Batch request to start" });
+    engine.finish("b4");
+    await late;
+  });
+
   it("gives Batch requests every slot with batchShare 1 (whatever the loop's pressure), and when no sync request came", async () => {
     start({ batchShare: 1 }, { factor: 1 / 64 });
     const all = [send("s1", "sync"), send("b0", "batch"), send("b1", "batch"), send("b2", "batch")];
