@@ -39,8 +39,9 @@ export interface SweeperDeps extends Omit<ValidationDeps, "leaseMs" | "limits"> 
 /**
  * Workers wake the Sweeper after every batch of recorded results (a Batch may be done); at full speed that
  * is dozens of times a second, and one sweep per gap finalizes promptly enough. Results recorded by a
- * Worker that has gone idle skip the gap: nothing else is running to share the sweep with, and the gap was
- * most of a small Batch's time from its last result to `completed`.
+ * Worker that has gone idle are finalized without waiting out the gap (only that: one look for finished
+ * Batches, the rest of the sweep keeps its pace): nothing else is running to share the sweep with, and the
+ * gap was most of a small Batch's time from its last result to `completed`.
  */
 const MIN_SWEEP_GAP_MS = 100;
 /**
@@ -60,8 +61,9 @@ const MAX_BACKOFF_MS = 5_000;
 export class Sweeper {
   private running = false;
   private readonly sweepSignal = new Signal();
-  /** Results of a Worker that went idle: sweep now, without waiting out the gap. */
+  /** Results of a Worker that went idle: finalize now, without waiting out the gap. */
   private readonly promptSignal = new Signal();
+  private promptPending = false;
   private readonly validationSignal = new Signal();
   private loops: Promise<void>[] = [];
   private readonly logger: Logger;
@@ -91,7 +93,10 @@ export class Sweeper {
    */
   notifyResults(workerIdle = false): void {
     this.sweepSignal.notify();
-    if (workerIdle) this.promptSignal.notify();
+    if (workerIdle) {
+      this.promptPending = true;
+      this.promptSignal.notify();
+    }
   }
 
   async stop(): Promise<void> {
@@ -213,6 +218,7 @@ export class Sweeper {
     let failures = 0;
     while (this.running) {
       const started = Date.now();
+      this.promptPending = false; // this sweep finalizes what is ready now
       try {
         await this.sweep({ leases: this.deps.clock.now() - this.lastLeaseRecoveryMs >= this.deps.settings.sweepMs });
         failures = 0;
@@ -221,8 +227,20 @@ export class Sweeper {
         this.logFailure(error, "sweep failed");
       }
       await this.sweepSignal.wait(backoffMs(this.deps.settings.sweepMs, failures));
-      const gap = minimumGapMs - (Date.now() - started);
-      if (gap > 0 && this.running) await this.promptSignal.wait(gap);
+      for (;;) {
+        const gap = minimumGapMs - (Date.now() - started);
+        if (gap <= 0 || !this.running) break;
+        if (!this.promptPending) {
+          await this.promptSignal.wait(gap);
+          continue;
+        }
+        this.promptPending = false;
+        try {
+          await this.finalizeReady();
+        } catch (error) {
+          this.logFailure(error, "finalization failed");
+        }
+      }
     }
   }
 
