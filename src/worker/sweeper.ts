@@ -32,16 +32,16 @@ export interface SweeperDeps extends Omit<ValidationDeps, "leaseMs" | "limits"> 
   metrics?: Metrics;
   /** Told when a Batch reached a final status here (its webhook deliveries are queued: send them now). */
   onBatchEnded?: () => void;
-  /** Least time between two sweeps woken by results (default MIN_SWEEP_GAP_MS, at most `sweepMs`). */
+  /** Least time between two event-woken sweeps, and between two looks for finished Batches woken by results (default MIN_SWEEP_GAP_MS, at most `sweepMs`). */
   minSweepGapMs?: number;
 }
 
 /**
- * Workers wake the Sweeper after every batch of recorded results (a Batch may be done); at full speed that
- * is dozens of times a second, and one sweep per gap finalizes promptly enough. Results recorded by a
- * Worker that has gone idle are finalized without waiting out the gap (only that: one look for finished
- * Batches, the rest of the sweep keeps its pace): nothing else is running to share the sweep with, and the
- * gap was most of a small Batch's time from its last result to `completed`.
+ * Least time between two sweeps woken by events (Batches created or cancelled), and between two looks for
+ * finished Batches woken by results: at full speed Workers record results dozens of times a second, and one
+ * look per gap finalizes promptly enough. Results recorded by a Worker that has gone idle are looked at
+ * without waiting out the gap: nothing else is running to share the look with, and the gap was most of a
+ * small Batch's time from its last result to `completed` (decision 0040).
  */
 const MIN_SWEEP_GAP_MS = 100;
 /**
@@ -61,8 +61,9 @@ const MAX_BACKOFF_MS = 5_000;
 export class Sweeper {
   private running = false;
   private readonly sweepSignal = new Signal();
-  /** Results of a Worker that went idle: finalize now, without waiting out the gap. */
-  private readonly promptSignal = new Signal();
+  /** Results were recorded (a Batch may have finished); `promptPending`: by a Worker that went idle. */
+  private readonly resultsSignal = new Signal();
+  private resultsPending = false;
   private promptPending = false;
   private readonly validationSignal = new Signal();
   private loops: Promise<void>[] = [];
@@ -77,7 +78,7 @@ export class Sweeper {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.loops = [this.sweepLoop(), this.validationLoop()];
+    this.loops = [this.sweepLoop(), this.finalizationLoop(), this.validationLoop()];
   }
 
   /** A Batch was created, cancelled or may have finished: look now rather than at the next period. */
@@ -87,22 +88,22 @@ export class Sweeper {
   }
 
   /**
-   * A Worker recorded results: a Batch may have finished (sweep now). Results never make a Batch to
-   * validate, so the validation loop is left alone: woken after every flush, it asked the Store for work
-   * four times each time, 125 claims a second that found nothing on the e2e bench (issue 11).
+   * A Worker recorded results: a Batch may have finished, so look for finished Batches (only that: expiry,
+   * retention and lease recovery keep their period; woken by every flush, the whole sweep was three or four
+   * Store calls where one was needed). Results never make a Batch to validate, so the validation loop is left
+   * alone: woken after every flush, it asked the Store for work four times each time, 125 claims a second
+   * that found nothing on the e2e bench (issue 11).
    */
   notifyResults(workerIdle = false): void {
-    this.sweepSignal.notify();
-    if (workerIdle) {
-      this.promptPending = true;
-      this.promptSignal.notify();
-    }
+    this.resultsPending = true;
+    if (workerIdle) this.promptPending = true;
+    this.resultsSignal.notify();
   }
 
   async stop(): Promise<void> {
     this.running = false;
     this.notify();
-    this.promptSignal.notify();
+    this.resultsSignal.notify();
     await Promise.all(this.loops);
   }
 
@@ -214,11 +215,10 @@ export class Sweeper {
   }
 
   private async sweepLoop(): Promise<void> {
-    const minimumGapMs = Math.min(this.deps.minSweepGapMs ?? MIN_SWEEP_GAP_MS, this.deps.settings.sweepMs);
+    const minimumGapMs = this.minimumGapMs();
     let failures = 0;
     while (this.running) {
       const started = Date.now();
-      this.promptPending = false; // this sweep finalizes what is ready now
       try {
         await this.sweep({ leases: this.deps.clock.now() - this.lastLeaseRecoveryMs >= this.deps.settings.sweepMs });
         failures = 0;
@@ -227,21 +227,39 @@ export class Sweeper {
         this.logFailure(error, "sweep failed");
       }
       await this.sweepSignal.wait(backoffMs(this.deps.settings.sweepMs, failures));
-      for (;;) {
-        const gap = minimumGapMs - (Date.now() - started);
-        if (gap <= 0 || !this.running) break;
-        if (!this.promptPending) {
-          await this.promptSignal.wait(gap);
-          continue;
-        }
-        this.promptPending = false;
-        try {
-          await this.finalizeReady();
-        } catch (error) {
-          this.logFailure(error, "finalization failed");
-        }
+      const gap = minimumGapMs - (Date.now() - started);
+      if (gap > 0 && this.running) await new Promise((resolve) => setTimeout(resolve, gap));
+    }
+  }
+
+  /** Looks for finished Batches when results were recorded: at most once per gap, at once for an idle Worker's. */
+  private async finalizationLoop(): Promise<void> {
+    const minimumGapMs = this.minimumGapMs();
+    let lastLookMs = -Infinity;
+    while (this.running) {
+      if (!this.resultsPending) {
+        await this.resultsSignal.wait(this.deps.settings.sweepMs);
+        continue;
+      }
+      const gap = minimumGapMs - (Date.now() - lastLookMs);
+      if (gap > 0 && !this.promptPending) {
+        await this.resultsSignal.wait(gap);
+        continue;
+      }
+      this.resultsPending = false;
+      this.promptPending = false;
+      lastLookMs = Date.now();
+      try {
+        await this.finalizeReady();
+      } catch (error) {
+        // No retry loop of its own: the periodic sweep finalizes too, and backs off while the Store is away.
+        this.logFailure(error, "finalization failed");
       }
     }
+  }
+
+  private minimumGapMs(): number {
+    return Math.min(this.deps.minSweepGapMs ?? MIN_SWEEP_GAP_MS, this.deps.settings.sweepMs);
   }
 
   private async validationLoop(): Promise<void> {

@@ -38,17 +38,16 @@ describe.each(storeBackends)("A Batch's end on the $name store", (backend) => {
     expect(idleFlags).toEqual([true]);
   });
 
-  it("finalizes at once on an idle Worker's results (only that), and waits out the gap on a busy one's", async () => {
+  it("looks for finished Batches on results at most once per gap, at once for an idle Worker's, and does only that", async () => {
     const { store, clock, upstream, startBatch, createWorker, createSweeper } = await loops.create(await stores.open());
     const held = gate();
-    upstream.setFault(() => ({ until: held.opened }));
+    upstream.setFault(({ key }) => (key.startsWith("prompt") ? { until: held.opened } : undefined));
     const batch = await startBatch(prompts(3));
+    const probe = await startBatch([chatLine("probe-0", "probe")]);
+    const statusOf = async (id: string): Promise<string | undefined> => (await store.getBatch(id))?.status;
     const sweeper = createSweeper({ minSweepGapMs: MINUTE_MS, settings: { sweepMs: 2 * MINUTE_MS } });
-    const worker = createWorker({ concurrency: 3 });
-    worker.start();
-    await waitFor(() => upstream.inFlight === 3, { what: "three requests held" });
 
-    // The Sweeper's first pass happens at start; an expired File it deletes shows that pass is over.
+    // The Sweeper's first (full) pass happens at start; an expired File it deletes shows that pass is over.
     const expiredFile = async (): Promise<string> => {
       const id = newFileId();
       await store.createFile({
@@ -62,11 +61,19 @@ describe.each(storeBackends)("A Batch's end on the $name store", (backend) => {
     await waitFor(async () => (await store.getFile(marker)) === null, { what: "the first sweep" });
     const later = await expiredFile();
 
+    // The Worker (not wired to this Sweeper: the test tells it) finishes the probe while the other three are held.
+    createWorker({ concurrency: 4 }).start();
+    await waitFor(async () => upstream.inFlight === 3 && (await store.getBatch(probe.id))?.counts.succeeded === 1, { what: "the probe recorded" });
+    // The first results after a quiet spell are looked at once: the probe finishes.
+    sweeper.notifyResults(false);
+    await waitFor(async () => (await statusOf(probe.id)) === "completed", { what: "the probe finalized" });
+
     held.open();
     await waitFor(async () => (await store.getBatch(batch.id))?.counts.succeeded === 3, { what: "the results recorded" });
+    // A busy Worker's results within the gap wait for it.
     sweeper.notifyResults(false);
     await pause(500);
-    expect((await store.getBatch(batch.id))?.status).toBe("in_progress");
+    expect(await statusOf(batch.id)).toBe("in_progress");
 
     sweeper.notifyResults(true);
     const done = await waitFor(async () => {
@@ -74,7 +81,7 @@ describe.each(storeBackends)("A Batch's end on the $name store", (backend) => {
       return current?.status === "completed" ? current : undefined;
     }, { what: "the Batch completed", timeoutMs: 10_000 });
     expect(done.outputFileId).not.toBeNull();
-    // Only the finalization was done at once: retention waits for the next full sweep.
+    // Only finalization: retention (like expiry and lease recovery) waits for the next full sweep.
     expect(await store.getFile(later)).not.toBeNull();
   });
 });

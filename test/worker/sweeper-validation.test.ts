@@ -152,7 +152,7 @@ describe.each(storeBackends)("Sweeper validation on the $name store", (backend) 
     await sweeper.stop();
   });
 
-  it("looks for expired Leases once per period, not on every wake by results", async () => {
+  it("looks for expired Leases once per period, not on every wake by results or events", async () => {
     const { store, clock, submitBatch, createSweeper } = await loops.create(await stores.open());
     const batch = await submitBatch([chatLine("a", "one")]);
     const sweeper = createSweeper({ settings: { sweepMs: 60_000 } });
@@ -165,13 +165,14 @@ describe.each(storeBackends)("Sweeper validation on the $name store", (backend) 
 
     clock.advance(30_000); // the Lease has expired, but the period has not passed since the first pass
     for (let i = 0; i < 5; i += 1) {
-      sweeper.notifyResults();
+      sweeper.notifyResults(); // results wake only the look for finished Batches
+      sweeper.notify(); // events wake a whole sweep, which looks for expired Leases only once per period
       await new Promise((resolve) => setTimeout(resolve, 150));
     }
     expect(await statusOfItem()).toBe("running");
 
-    clock.advance(30_000); // a full period since the first pass: the next wake looks
-    sweeper.notifyResults();
+    clock.advance(30_000); // a full period since the first pass: the next sweep looks
+    sweeper.notify();
     await waitFor(async () => (await statusOfItem()) === "pending", { what: "the expired Lease to be recovered" });
     await sweeper.stop();
   });
