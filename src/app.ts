@@ -127,7 +127,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   let sweeper: Sweeper | null = null;
   let webhooks: WebhookSender | null = null;
   if (options.workers) {
-    worker = new Worker({ store, dispatcher, catalog, clock, logger, formats, settings: config.worker, owner, metrics, onResults: (workerIdle) => sweeper?.notifyResults(workerIdle) });
+    worker = new Worker({ store, dispatcher, catalog, clock, logger, formats, settings: config.worker, owner, metrics, onResults: (prompt) => sweeper?.notifyResults(prompt) });
     sweeper = new Sweeper({
       store, blobs, catalog, clock, logger, formats, settings: config.worker, limits: config.limits, owner, metrics,
       media: { files: media, maxInlineBytes: config.media.maxInlineBytes },

@@ -83,8 +83,11 @@ export class LaneSchedule {
     return plan;
   }
 
-  /** A claim made from `plan` returned `items`: a Batch that gave fewer than asked has none left for now. */
-  claimed(plan: readonly BatchClaim[], items: readonly ClaimedItem[]): void {
+  /**
+   * A claim made from `plan` returned `items`: a Batch that gave fewer than asked has none left for now.
+   * Returns the ids of those Batches (drained: they may finish once their running Items do).
+   */
+  claimed(plan: readonly BatchClaim[], items: readonly ClaimedItem[]): string[] {
     this.meter.started(items.length, this.deps.clock.now());
     const bySeq = this.plannedShares().seqById;
     const counts = new Map<number, number>();
@@ -93,9 +96,11 @@ export class LaneSchedule {
       if (seq !== undefined) counts.set(seq, (counts.get(seq) ?? 0) + 1);
     }
     const empty = new Set(plan.filter((entry) => (counts.get(entry.batchSeq) ?? 0) < entry.limit).map((entry) => entry.batchSeq));
-    if (empty.size === 0) return;
+    if (empty.size === 0) return [];
+    const drained = this.queue.filter((batch) => empty.has(batch.seq)).map((batch) => batch.id);
     this.queue = this.queue.filter((batch) => !empty.has(batch.seq));
     this.planned = null;
+    return drained;
   }
 
   /** `count` claimed Items of this lane finished (or were given up). */

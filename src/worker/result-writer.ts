@@ -14,12 +14,17 @@ import type { ItemCompletion, Store } from "../store/store.ts";
 export interface ResultWriterOptions {
   maxBatch?: number;
   maxDelayMs?: number;
-  /** Called after each successful flush (e.g. to wake the Sweeper: a Batch may be done). */
-  onFlushed?: (applied: number) => void;
+  /**
+   * Called after each successful flush (e.g. to wake the Sweeper: a Batch may be done); `prompt` when a
+   * `flush(true)` asked for the results it wrote to be looked at without delay.
+   */
+  onFlushed?: (applied: number, prompt: boolean) => void;
 }
 
 export class ResultWriter {
   private buffer: ItemCompletion[] = [];
+  /** A flush(true) came for what is in `buffer`. */
+  private bufferPrompt = false;
   private writing: ItemCompletion[] = [];
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
@@ -53,8 +58,12 @@ export class ResultWriter {
     return [...this.writing, ...this.buffer];
   }
 
-  /** Writes everything buffered so far; resolves when it is durable. Flushes run one after another. */
-  flush(): Promise<void> {
+  /**
+   * Writes everything buffered so far; resolves when it is durable. Flushes run one after another. `prompt`
+   * marks the write's results for onFlushed as wanting a look now.
+   */
+  flush(prompt = false): Promise<void> {
+    if (prompt) this.bufferPrompt = true;
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = null;
@@ -67,7 +76,9 @@ export class ResultWriter {
   private async writeBuffered(): Promise<void> {
     if (this.buffer.length === 0) return;
     const batch = this.buffer;
+    const prompt = this.bufferPrompt;
     this.buffer = [];
+    this.bufferPrompt = false;
     this.writing = batch;
     try {
       const applied = await this.store.completeItems(batch, this.clock.now());
@@ -75,13 +86,14 @@ export class ResultWriter {
       if (applied < batch.length) {
         this.logger.debug({ stale: batch.length - applied }, "ignored completions whose lease had passed to another worker");
       }
-      this.options.onFlushed?.(applied);
+      this.options.onFlushed?.(applied, prompt);
     } catch (error) {
       // Keep the results and try again shortly (a busy database, a dropped connection). An outage or a
       // full disk was logged once by the Store: no stack per retry.
       if (isStorageFailure(error)) this.logger.debug({ err: error, count: batch.length }, "recording results failed; retrying");
       else this.logger.warn({ err: error, count: batch.length }, "recording results failed; retrying");
       this.buffer = batch.concat(this.buffer);
+      this.bufferPrompt ||= prompt;
       this.failures += 1;
       this.timer ??= setTimeout(() => void this.flush(), Math.min(5_000, 250 * 2 ** (this.failures - 1)));
     } finally {

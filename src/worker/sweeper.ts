@@ -39,9 +39,9 @@ export interface SweeperDeps extends Omit<ValidationDeps, "leaseMs" | "limits"> 
 /**
  * Least time between two sweeps woken by events (Batches created or cancelled), and between two looks for
  * finished Batches woken by results: at full speed Workers record results dozens of times a second, and one
- * look per gap finalizes promptly enough. Results recorded by a Worker that has gone idle are looked at
- * without waiting out the gap: nothing else is running to share the look with, and the gap was most of a
- * small Batch's time from its last result to `completed` (decision 0040).
+ * look per gap finalizes promptly enough. Results that likely end a Batch (the Worker's last Item of a
+ * Batch with nothing left to claim, or its last Item at all) are looked at without waiting out the gap:
+ * the gap was most of a small Batch's time from its last result to `completed` (decision 0040).
  */
 const MIN_SWEEP_GAP_MS = 100;
 /**
@@ -61,7 +61,7 @@ const MAX_BACKOFF_MS = 5_000;
 export class Sweeper {
   private running = false;
   private readonly sweepSignal = new Signal();
-  /** Results were recorded (a Batch may have finished); `promptPending`: by a Worker that went idle. */
+  /** Results were recorded (a Batch may have finished); `promptPending`: likely the end of a Batch. */
   private readonly resultsSignal = new Signal();
   private resultsPending = false;
   private promptPending = false;
@@ -94,9 +94,9 @@ export class Sweeper {
    * alone: woken after every flush, it asked the Store for work four times each time, 125 claims a second
    * that found nothing on the e2e bench (issue 11).
    */
-  notifyResults(workerIdle = false): void {
+  notifyResults(prompt = false): void {
     this.resultsPending = true;
-    if (workerIdle) this.promptPending = true;
+    if (prompt) this.promptPending = true;
     this.resultsSignal.notify();
   }
 
@@ -232,7 +232,7 @@ export class Sweeper {
     }
   }
 
-  /** Looks for finished Batches when results were recorded: at most once per gap, at once for an idle Worker's. */
+  /** Looks for finished Batches when results were recorded: at most once per gap, at once when prompted. */
   private async finalizationLoop(): Promise<void> {
     const minimumGapMs = this.minimumGapMs();
     let lastLookMs = -Infinity;

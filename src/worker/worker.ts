@@ -45,10 +45,11 @@ export interface WorkerDeps {
   /** Dialect rules by Dialect: extract each Item's request body. */
   formats: BatchFormats;
   /**
-   * Told after results are recorded (a Batch may now be complete); `workerIdle` when this Worker had nothing
-   * claimed or running as they landed, so nothing else is coming soon: look for finished Batches now.
+   * Told after results are recorded (a Batch may now be complete); `prompt` when they are likely to have
+   * finished a Batch (its last Item this Worker held, with none of its Items left to claim) or this Worker
+   * went idle: look for finished Batches now rather than at the next gap.
    */
-  onResults?: (workerIdle: boolean) => void;
+  onResults?: (prompt: boolean) => void;
   /** How long a finished Item's result may wait to be recorded with others (ResultWriter; default 20 ms). */
   resultDelayMs?: number;
   /** Told of claims and results (in-memory counters only). */
@@ -87,6 +88,9 @@ export class Worker {
   private readonly lanes: Lane[];
   /** Keys (`batchId:index`) of the Items this process is running. */
   private readonly inFlight = new Map<string, { batchId: string; index: number }>();
+  /** Items running per Batch, and the Batches whose last claim found none of their Items left to claim. */
+  private readonly inFlightByBatch = new Map<string, number>();
+  private readonly drained = new Set<string>();
   /**
    * One signal for every running request: stop() aborts them all at once, so a per-Item AbortController
    * (a measurable cost at thousands of requests per second) buys nothing.
@@ -116,7 +120,7 @@ export class Worker {
     setMaxListeners(0, this.abandon.signal); // every running request listens to it
     this.writer = new ResultWriter(deps.store, deps.clock, this.logger, {
       maxDelayMs: deps.resultDelayMs,
-      onFlushed: () => deps.onResults?.(this.inFlight.size === 0),
+      onFlushed: (_applied, prompt) => deps.onResults?.(prompt || this.inFlight.size === 0),
     });
   }
 
@@ -174,7 +178,7 @@ export class Worker {
       try {
         const batches = await lane.schedule.plan(free);
         items = batches.length === 0 ? [] : await store.claimItems({ owner, model: lane.model.name, limit: free, nowMs: clock.now(), leaseMs: settings.leaseMs, batches });
-        lane.schedule.claimed(batches, items);
+        for (const batchId of lane.schedule.claimed(batches, items)) this.batchDrained(batchId);
         failures = 0;
       } catch (error) {
         // The Store logs an outage once; while it lasts, back off (up to 10 polls) instead of logging a stack per poll.
@@ -199,6 +203,7 @@ export class Worker {
     for (const item of items) {
       lane.active += 1;
       this.inFlight.set(keyOf(item), { batchId: item.batchId, index: item.index });
+      this.inFlightByBatch.set(item.batchId, (this.inFlightByBatch.get(item.batchId) ?? 0) + 1);
     }
     const ready: { item: ClaimedItem; request: DispatchRequest }[] = [];
     for (const item of items) {
@@ -244,6 +249,9 @@ export class Worker {
     lane.active -= 1;
     lane.schedule.finished(1);
     this.inFlight.delete(keyOf(item));
+    const left = (this.inFlightByBatch.get(item.batchId) ?? 1) - 1;
+    if (left > 0) this.inFlightByBatch.set(item.batchId, left);
+    else this.inFlightByBatch.delete(item.batchId);
     // Only when the loop can claim: woken per finished Item, it found too few free slots and waited again
     // (a timer, a promise and closures per Item, about 2% of the Batch hot path's CPU).
     if (claimRoom(lane) > 0) lane.slotFreed.notify();
@@ -255,9 +263,19 @@ export class Worker {
     }
     const cacheResult = outcome.status === "succeeded" && lane.cachesResults;
     this.writer.add({ batchId: item.batchId, index: item.index, owner: this.deps.owner, attempt: item.attempt, status: outcome.status, result: outcome.result, cacheResult });
-    // The last Item this Worker held: no other result will join it in the next few ms, so waiting for the
-    // flush delay only delays the end of its Batch (measured: 20-120 ms after a small Batch's last Item).
-    if (this.inFlight.size === 0) void this.writer.flush();
+    // The last Item of a drained Batch, or the last Item this Worker held: waiting for the flush delay and
+    // the Sweeper's gap only delays the end of the Batch (measured: 20-120 ms after a small Batch's last Item).
+    const batchDone = left === 0 && this.drained.delete(item.batchId);
+    if (batchDone || this.inFlight.size === 0) void this.writer.flush(batchDone);
+  }
+
+  /**
+   * A claim found none of the Batch's Items left: once its Items running here finish, the Batch may be done.
+   * With none running here, its last results may be waiting in the writer: write and look now.
+   */
+  private batchDrained(batchId: string): void {
+    if (this.inFlightByBatch.has(batchId)) this.drained.add(batchId);
+    else if (this.writer.pending > 0) void this.writer.flush(true);
   }
 
   private async renewLeases(): Promise<void> {

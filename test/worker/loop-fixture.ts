@@ -45,7 +45,7 @@ export interface WorkerOptions {
   /** Sent upstream with every request of this Worker, so a fault rule can tell Workers apart. */
   headers?: Record<string, string>;
   settings?: Partial<WorkerSettings>;
-  onResults?: (workerIdle: boolean) => void;
+  onResults?: (prompt: boolean) => void;
   /** How long results wait to be written together (the Worker's default is 20 ms). */
   resultDelayMs?: number;
   /** The Model's batch hours (off-peak window). */
