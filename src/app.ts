@@ -131,7 +131,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     sweeper = new Sweeper({
       store, blobs, catalog, clock, logger, formats, settings: config.worker, limits: config.limits, owner, metrics,
       media: { files: media, maxInlineBytes: config.media.maxInlineBytes },
-      onBatchStarted: (batch) => worker?.notify(batch),
+      onBatchStarted: () => worker?.notify(),
       onBatchEnded: () => webhooks?.batchEnded(),
     });
     webhooks = new WebhookSender({

@@ -9,8 +9,7 @@
  *   was. After notify() at once while the lane has nothing queued, else at most every MIN_REREAD_MS: with
  *   1,000 small Batches starting one after another, a re-read per start (up to 1,000 queued Batches each,
  *   and their shares planned again) cost about 1 ms of CPU per Batch (decision 0038). A Batch started while
- *   the lane is busy joins the shares within that bound, or at once when this process started it (admit,
- *   decision 0040);
+ *   the lane is busy joins the shares within that bound;
  * - this lane's own throughput, measured as it claims and finishes Items and reported to the Store every
  *   couple of seconds, for every process's scheduler and ETA.
  *
@@ -68,19 +67,6 @@ export class LaneSchedule {
   /** New work may be queued (a Batch started): re-read the queue before the next claim. */
   invalidate(): void {
     this.stale = true;
-  }
-
-  /**
-   * A Batch with Items on this Model started in this process: it joins the shares at once instead of after
-   * the re-read bound (a 10-Item Batch started behind a large one waited up to MIN_REREAD_MS for its first
-   * claim). The queue is still read again within the bound, which corrects `remaining` and brings Batches
-   * started by other processes.
-   */
-  admit(batch: QueuedBatch): void {
-    this.stale = true;
-    if (batch.remaining === 0 || this.queue.length >= MAX_QUEUED_BATCHES || this.queue.some((queued) => queued.id === batch.id)) return;
-    this.queue.push(batch);
-    this.planned = null;
   }
 
   /**

@@ -26,8 +26,8 @@ export interface SweeperDeps extends Omit<ValidationDeps, "leaseMs" | "limits"> 
   settings: Config["worker"];
   limits: Config["limits"];
   owner: string;
-  /** Told when a Batch starts running (so Workers claim at once, its Model's lane taking it in). */
-  onBatchStarted?: (batch: Batch) => void;
+  /** Told when a Batch starts running (so Workers claim at once). */
+  onBatchStarted?: () => void;
   /** Told how long validations and finalizations took and how they ended. */
   metrics?: Metrics;
   /** Told when a Batch reached a final status here (its webhook deliveries are queued: send them now). */
@@ -207,7 +207,7 @@ export class Sweeper {
         const result = await validateBatch({ ...this.deps, leaseMs: settings.leaseMs, dispatchOrder: settings.dispatchOrder }, batch, owner);
         (this.deps.metrics ?? NO_METRICS).validationEnded(clock.now() - startedMs, result);
         if (result && result.status !== batch.status) this.logTransition(result, batch.status);
-        if (result?.status === "in_progress") this.deps.onBatchStarted?.(result);
+        if (result?.status === "in_progress") this.deps.onBatchStarted?.();
         if (result && result.status !== "in_progress") this.sweepSignal.notify();
       }
     });

@@ -28,8 +28,6 @@ import { NO_METRICS, type Metrics } from "../core/metrics.ts";
 import type { ModelCatalog } from "../core/model-catalog.ts";
 import type { BatchFormats } from "../core/batch-format.ts";
 import type { ClaimedItem, Store } from "../store/store.ts";
-import type { QueuedBatch } from "../store/scheduling-views.ts";
-import type { Batch } from "../core/types.ts";
 import { outcomeOfError, outcomeOfReply, type ItemOutcome } from "./item-outcome.ts";
 import { LaneSchedule } from "./lane-schedule.ts";
 import { ResultWriter } from "./result-writer.ts";
@@ -136,15 +134,9 @@ export class Worker {
     this.heartbeat.unref();
   }
 
-  /**
-   * New work may exist (a Batch started); idle lanes claim at once instead of waiting for the poll. A Batch
-   * started in this process joins its Model's lane at once (LaneSchedule.admit).
-   */
-  notify(started?: Batch): void {
-    for (const lane of this.lanes) {
-      if (started && started.model === lane.model.name) lane.schedule.admit(queuedBatchOf(started));
-      else lane.schedule.invalidate();
-    }
+  /** New work may exist (a Batch started); idle lanes claim at once instead of waiting for the poll. */
+  notify(): void {
+    for (const lane of this.lanes) lane.schedule.invalidate();
     this.work.notify();
   }
 
@@ -304,12 +296,6 @@ export class Worker {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
-}
-
-/** A just-started Batch as the lane's read of the queue would show it. */
-function queuedBatchOf(batch: Batch): QueuedBatch {
-  const { total, succeeded, failed, cancelled, expired } = batch.counts;
-  return { id: batch.id, tenant: batch.tenant, seq: batch.seq, priority: batch.priority, createdAtMs: batch.createdAtMs, expiresAtMs: batch.expiresAtMs, remaining: Math.max(0, total - succeeded - failed - cancelled - expired) };
 }
 
 function keyOf(item: ClaimedItem): string {

@@ -62,28 +62,4 @@ describe.each(storeBackends)("Worker lane schedule on the $name store", (backend
     await schedule.plan(8);
     expect(reads()).toBe(3);
   });
-
-  it("takes a Batch started in this process in at once (admit), without a read, while it has Batches queued", async () => {
-    const real = await stores.open();
-    const { store, reads } = countingQueueReads(real);
-    const schedule = new LaneSchedule({ name: MODEL } as ModelConfig, { store, clock: new ManualClock(T0), owner: "w", refreshMs: 60_000 });
-    const first = await startedBatch(real, 20);
-    expect((await schedule.plan(8)).map((entry) => entry.batchSeq)).toEqual([first.seq]);
-    expect(reads()).toBe(1);
-
-    const second = await startedBatch(real, 3, { createdAtMs: T0 + 1 });
-    schedule.admit({ id: second.id, tenant: second.tenant, seq: second.seq, priority: second.priority, createdAtMs: second.createdAtMs, expiresAtMs: second.expiresAtMs, remaining: 3 });
-    const soon = await schedule.plan(8);
-    expect(reads()).toBe(1);
-    // The short Batch gets the first-in-line half (shortest first), the long one the rest.
-    expect(soon.map((entry) => entry.batchSeq)).toContain(second.seq);
-    expect(soon.find((entry) => entry.batchSeq === second.seq)?.limit).toBeLessThanOrEqual(3);
-    // Admitting it again (the same start told twice) does not count it twice.
-    schedule.admit({ id: second.id, tenant: second.tenant, seq: second.seq, priority: second.priority, createdAtMs: second.createdAtMs, expiresAtMs: second.expiresAtMs, remaining: 3 });
-    expect((await schedule.plan(8)).filter((entry) => entry.batchSeq === second.seq)).toHaveLength(1);
-    // The queue is still read again within the bound, as after notify().
-    await sleep(MIN_REREAD_MS);
-    await schedule.plan(8);
-    expect(reads()).toBe(2);
-  });
 });
