@@ -120,7 +120,7 @@ export class Worker {
     setMaxListeners(0, this.abandon.signal); // every running request listens to it
     this.writer = new ResultWriter(deps.store, deps.clock, this.logger, {
       maxDelayMs: deps.resultDelayMs,
-      onFlushed: (_applied, prompt) => deps.onResults?.(prompt || this.inFlight.size === 0),
+      onFlushed: (_applied, prompt) => deps.onResults?.(prompt),
     });
   }
 
@@ -252,6 +252,7 @@ export class Worker {
     const left = (this.inFlightByBatch.get(item.batchId) ?? 1) - 1;
     if (left > 0) this.inFlightByBatch.set(item.batchId, left);
     else this.inFlightByBatch.delete(item.batchId);
+    const batchDone = left === 0 && this.drained.delete(item.batchId);
     // Only when the loop can claim: woken per finished Item, it found too few free slots and waited again
     // (a timer, a promise and closures per Item, about 2% of the Batch hot path's CPU).
     if (claimRoom(lane) > 0) lane.slotFreed.notify();
@@ -265,8 +266,7 @@ export class Worker {
     this.writer.add({ batchId: item.batchId, index: item.index, owner: this.deps.owner, attempt: item.attempt, status: outcome.status, result: outcome.result, cacheResult });
     // The last Item of a drained Batch, or the last Item this Worker held: waiting for the flush delay and
     // the Sweeper's gap only delays the end of the Batch (measured: 20-120 ms after a small Batch's last Item).
-    const batchDone = left === 0 && this.drained.delete(item.batchId);
-    if (batchDone || this.inFlight.size === 0) void this.writer.flush(batchDone);
+    if (batchDone || this.inFlight.size === 0) void this.writer.flush(true);
   }
 
   /**
