@@ -28,6 +28,7 @@ export type Statement = Database.Statement<unknown[], unknown>;
 export class SqliteDatabase {
   readonly connection: Database.Database;
   private readonly statements = new Map<string, Statement>();
+  private readonly rawStatements = new Map<string, Statement>();
   private readonly logger: StoreLogger;
 
   constructor(
@@ -56,6 +57,19 @@ export class SqliteDatabase {
       prepared = this.connection.prepare(sql);
       if (prepared.reader && !prepared.readonly) this.guardFirstRowRead(prepared);
       this.statements.set(sql, prepared);
+    }
+    return prepared;
+  }
+
+  /**
+   * The prepared statement for `sql` in raw mode (rows as arrays, raw-rows.ts), kept apart from `statement`'s
+   * so that one text is never read both ways.
+   */
+  rawStatement(sql: string): Statement {
+    let prepared = this.rawStatements.get(sql);
+    if (!prepared) {
+      prepared = this.connection.prepare(sql).raw(true);
+      this.rawStatements.set(sql, prepared);
     }
     return prepared;
   }
@@ -98,6 +112,7 @@ export class SqliteDatabase {
 
   close(): void {
     this.statements.clear();
+    this.rawStatements.clear();
     if (this.connection.open) this.connection.close();
   }
 }

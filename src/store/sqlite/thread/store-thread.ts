@@ -9,6 +9,7 @@ import type { StoreLogger } from "../../shared/store-logger.ts";
 import type { Store } from "../../store.ts";
 import { openSqliteStore } from "../sqlite-store.ts";
 import { sendError, sendLogFields, type CallMessage, type ThreadMessage } from "./protocol.ts";
+import { WIRE } from "./wire.ts";
 
 const port = parentPort;
 if (port === null) throw new Error("store-thread.ts runs only as a worker thread (see threaded-store.ts).");
@@ -40,8 +41,9 @@ port.on("message", (call: CallMessage) => {
   // The SQLite Store's methods do their work synchronously: the next message runs after this one's transaction.
   // Called inside a promise, so that even a method that throws instead of rejecting is answered, never
   // left to end the thread (and with it every later call).
-  new Promise((resolve) => resolve(method.apply(store, call.args))).then(
-    (value) => post({ kind: "result", id: call.id, value }),
+  const codec = WIRE[call.method];
+  new Promise((resolve) => resolve(method.apply(store, codec?.args ? codec.args.receive(call.args) : call.args))).then(
+    (value) => post({ kind: "result", id: call.id, value: codec?.value ? codec.value.send(value) : value }),
     (error: unknown) => post({ kind: "error", id: call.id, error: sendError(error) }),
   );
 });

@@ -26,6 +26,7 @@ import type { Store } from "../../store.ts";
 import { SqliteDatabase } from "../database.ts";
 import { SqliteStore } from "../sqlite-store.ts";
 import { receiveError, type CallMessage, type ThreadMessage } from "./protocol.ts";
+import { WIRE } from "./wire.ts";
 
 const THREAD_YOUNG_GENERATION_MB = 4;
 /** Store methods this thread may answer itself (see localRead): single-row lookups by primary key. */
@@ -88,9 +89,10 @@ class StoreThread {
 
   call(method: string, args: unknown[]): Promise<unknown> {
     const id = this.nextId++;
-    const message: CallMessage = { id, method, args };
+    const codec = WIRE[method];
     return new Promise((resolve, reject) => {
       try {
+        const message: CallMessage = { id, method, args: codec?.args ? codec.args.send(args) : args };
         this.worker.postMessage(message);
       } catch (error) {
         // Structured clone refused an argument (nothing was sent): say which method, and why when it is a function.
@@ -98,7 +100,9 @@ class StoreThread {
         reject(new Error(`${method} ${what} cannot be sent to the SQLite store's thread: open the store with openSqliteStore to use it.`));
         return;
       }
-      this.waiting.set(id, { resolve, reject });
+      // The hot path's values arrive as arrays (wire.ts) and become the Store's objects here.
+      const receive = codec?.value?.receive;
+      this.waiting.set(id, { resolve: receive ? (value) => resolve(receive(value)) : resolve, reject });
       if (this.waiting.size === 1) this.worker.ref();
     });
   }
