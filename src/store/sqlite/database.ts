@@ -69,6 +69,7 @@ export class SqliteDatabase {
     let prepared = this.rawStatements.get(sql);
     if (!prepared) {
       prepared = this.connection.prepare(sql).raw(true);
+      if (prepared.reader && !prepared.readonly) this.guardFirstRowRead(prepared);
       this.rawStatements.set(sql, prepared);
     }
     return prepared;
