@@ -6,10 +6,12 @@
  * - the Batches queued on the Model (`queuedBatches`: one index probe per Batch) and the Model's measured
  *   capacity, all processes together (`modelThroughput`), re-read every poll interval, after notify() (a
  *   Batch started) and after a claim found nothing — not per claim, so the claim's per-Item cost is what it
- *   was. After notify() at once while the lane has nothing queued, else at most every MIN_REREAD_MS: with
- *   1,000 small Batches starting one after another, a re-read per start (up to 1,000 queued Batches each,
- *   and their shares planned again) cost about 1 ms of CPU per Batch (decision 0038). A Batch started while
- *   the lane is busy joins the shares within that bound;
+ *   was. After notify() at once while the lane has nothing queued, or only one or two Batches with more
+ *   than a second of work left (a large Batch running alone: a small one started beside it would otherwise
+ *   wait out the bound behind its claims); else at most every MIN_REREAD_MS: with 1,000 small Batches
+ *   starting one after another, a re-read per start (up to 1,000 queued Batches each, and their shares
+ *   planned again) cost about 1 ms of CPU per Batch (decision 0038). A Batch started while the lane is busy
+ *   joins the shares within that bound;
  * - this lane's own throughput, measured as it claims and finishes Items and reported to the Store every
  *   couple of seconds, for every process's scheduler and ETA.
  *
@@ -27,6 +29,9 @@ import type { BatchClaim, ClaimedItem, Store } from "../store/store.ts";
 
 /** Least time between two reads of the queue that notify() asks for while the lane still has Batches queued. */
 export const MIN_REREAD_MS = 100;
+/** A queue of at most this many Batches, with at least LONG_QUEUE_MS of work left, is re-read at once on notify(). */
+const FEW_QUEUED = 2;
+const LONG_QUEUE_MS = 1_000;
 
 export interface LaneScheduleDeps {
   store: Store;
@@ -75,7 +80,7 @@ export class LaneSchedule {
    */
   async plan(budget: number): Promise<BatchClaim[]> {
     const sinceRead = performance.now() - this.readAt;
-    if (sinceRead >= this.deps.refreshMs || (this.stale && (this.queue.length === 0 || sinceRead >= MIN_REREAD_MS))) await this.read();
+    if (sinceRead >= this.deps.refreshMs || (this.stale && (sinceRead >= MIN_REREAD_MS || this.rereadsAtOnce()))) await this.read();
     const planned = this.plannedShares();
     const plan = this.planner.plan(budget, planned.shares, planned.caps);
     // Nothing to claim: look again next time (another process may have started a Batch meanwhile).
@@ -106,6 +111,16 @@ export class LaneSchedule {
   /** `count` claimed Items of this lane finished (or were given up). */
   finished(count: number): void {
     this.meter.finished(count, this.deps.clock.now());
+  }
+
+  /** Whether a stale queue is read again before the bound (see the top of this file). */
+  private rereadsAtOnce(): boolean {
+    if (this.queue.length === 0) return true;
+    if (this.queue.length > FEW_QUEUED) return false;
+    const left = this.queue.reduce((sum, batch) => sum + batch.remaining, 0);
+    // Capacity not measured yet: a guess of 1,000 Items/s.
+    const itemsPerSecond = this.capacity !== null && this.capacity > 0 ? this.capacity : 1_000;
+    return (left / itemsPerSecond) * 1000 >= LONG_QUEUE_MS;
   }
 
   private plannedShares(): NonNullable<LaneSchedule["planned"]> {

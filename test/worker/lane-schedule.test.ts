@@ -1,8 +1,9 @@
 /**
  * When a Worker lane reads its Model's queue again (src/worker/lane-schedule.ts): notify() (a Batch
- * started) makes the next claim read it at once while the lane has nothing queued, and at most every
- * MIN_REREAD_MS while it has (decision 0038: with 1,000 small Batches starting one after another a read
- * per start cost about 1 ms of CPU each). The Store is real; a pass-through counts its queue reads.
+ * started) makes the next claim read it at once while the lane has nothing queued, or one large Batch (a
+ * Batch started beside it would otherwise wait behind its claims), and at most every MIN_REREAD_MS while it
+ * has small ones (decision 0038: with 1,000 small Batches starting one after another a read per start cost
+ * about 1 ms of CPU each). The Store is real; a pass-through counts its queue reads.
  */
 import { describe, expect, it } from "vitest";
 import type { ModelConfig } from "../../src/config/config.ts";
@@ -61,5 +62,21 @@ describe.each(storeBackends)("Worker lane schedule on the $name store", (backend
     await sleep(MIN_REREAD_MS);
     await schedule.plan(8);
     expect(reads()).toBe(3);
+  });
+
+  it("reads the queue at once after notify while one large Batch is all it has, so a small one joins it without waiting", async () => {
+    const real = await stores.open();
+    const { store, reads } = countingQueueReads(real);
+    const schedule = new LaneSchedule({ name: MODEL } as ModelConfig, { store, clock: new ManualClock(T0), owner: "w", refreshMs: 60_000 });
+    // 2,000 Items: two seconds of work at the guessed 1,000 Items/s (no throughput measured yet).
+    const large = await startedBatch(real, 2_000);
+    expect((await schedule.plan(8)).map((entry) => entry.batchSeq)).toEqual([large.seq]);
+    expect(reads()).toBe(1);
+
+    const small = await startedBatch(real, 3, { createdAtMs: T0 + 1 });
+    schedule.invalidate();
+    const next = await schedule.plan(8);
+    expect(reads()).toBe(2);
+    expect(next.map((entry) => entry.batchSeq)).toContain(small.seq);
   });
 });
