@@ -5,7 +5,9 @@
  * >= 0.6x), with spool's CPU per request. A bare Node proxy (bare-proxy-process.ts) is measured alongside:
  * what any Node.js passthrough costs on the machine at hand, so the gap splits into Node's part and spool's.
  * Then the p99 latency of sync chat requests sent at a steady 30/s
- * for 10 s while a 100k-Item Batch runs on the same Model vs the same requests on an idle spool (goal <= 3x);
+ * for 10 s while a 200k-Item Batch runs on the same Model vs the same requests on an idle spool (goal <= 3x;
+ * the issue names 100k, but spool now runs 100k Items within the 10 s of load, and the load must see a
+ * running Batch throughout);
  * the idle p99 is measured before the Batch and again after it is cancelled, and the lower one is the
  * baseline (a neighbour's CPU spike on the shared machine must not make the goal easier). About a minute.
  */
@@ -26,7 +28,7 @@ const PARALLEL_REQUESTS = 20_000;
 /** The steady sync load during the Batch: RATE per second for SECONDS (300 requests: p99 is the 3rd worst). */
 const RATE = 30;
 const SECONDS = 10;
-const BATCH_ITEMS = 100_000;
+const BATCH_ITEMS = 200_000;
 
 const ENDPOINTS = {
   chat: { path: "/chat/completions", body: (i: number) => JSON.stringify((JSON.parse(benchChatLine(i, 520, MODEL)) as { body: unknown }).body) },
