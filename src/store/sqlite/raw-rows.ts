@@ -14,7 +14,7 @@ import type { ClaimedItem } from "../store.ts";
 type Row = readonly unknown[];
 
 /** The columns both lists start with, in this order: an Item's own fields. */
-const ITEM_FIELDS = ["batch_id", "idx", "batch_seq", "client_id", "echo", "model", "kind", "status", "attempts"];
+export const ITEM_FIELDS = ["batch_id", "idx", "batch_seq", "client_id", "echo", "model", "kind", "status", "attempts"];
 
 function positions(columns: string, extra: readonly string[] = []): (name: string) => number {
   const names = [...columns.split(",").map((name) => name.trim()), ...extra];
@@ -41,7 +41,8 @@ const R = {
   finishedAtMs: itemAt("finished_at_ms"),
 };
 
-function itemFields(row: Row, result: ItemResult | null): Item {
+/** An Item from a row laid out as ITEM_FIELDS (also the layout of Items sent to and from the Store's thread, thread/wire.ts). */
+export function itemFields(row: Row, result: ItemResult | null): Item {
   return {
     batchId: row[0] as string,
     index: row[1] as number,

@@ -11,7 +11,8 @@
  * Each codec builds the very object it was given (absent optional fields stay absent), which
  * test/store/threaded-store-wire.test.ts checks with every field set.
  */
-import type { Dialect, Item, ItemResult, ItemStatus, RequestKind } from "../../../core/types.ts";
+import type { Dialect, Item, ItemResult } from "../../../core/types.ts";
+import { ITEM_FIELDS, itemFields } from "../raw-rows.ts";
 import type { ClaimedItem, ItemCompletion, ItemPage } from "../../store.ts";
 
 interface Codec {
@@ -62,8 +63,32 @@ function receiveCompletion(sent: Sent): ItemCompletion {
   return completion;
 }
 
+/**
+ * An Item's own fields, laid out as raw-rows.ts reads them from the database (ITEM_FIELDS: its Batch's seq
+ * third, which an Item does not carry: sent as null), so one function builds Items from both.
+ */
+function sendItemFields(item: Item): Sent {
+  return [item.batchId, item.index, null, item.clientId, item.echo, item.model, item.kind, item.status, item.attempts];
+}
+
+const RESULT_AT = ITEM_FIELDS.length;
+
+function sendItem(item: Item): Sent {
+  const sent = sendItemFields(item);
+  if (item.result !== null) sendResult(item.result, sent);
+  return sent;
+}
+
+function receiveItem(sent: Sent, resultAt = RESULT_AT): Item {
+  return itemFields(sent, sent.length > resultAt ? receiveResult(sent, resultAt) : null);
+}
+
+/** A claimed Item: its own fields, then request, attempt, dialect and prefix key, then its result if any. */
+const CLAIMED_RESULT_AT = RESULT_AT + 4;
+
 function sendClaimed(item: ClaimedItem): Sent {
-  const sent: Sent = [item.batchId, item.index, item.clientId, item.echo, item.model, item.kind, item.status, item.attempts, item.request, item.attempt, item.dialect, item.prefixKey];
+  const sent = sendItemFields(item);
+  sent.push(item.request, item.attempt, item.dialect, item.prefixKey);
   // A claimed Item has no result (pending Items carry none); sent anyway should a Store ever give one.
   if (item.result !== null) sendResult(item.result, sent);
   return sent;
@@ -71,33 +96,12 @@ function sendClaimed(item: ClaimedItem): Sent {
 
 function receiveClaimed(sent: Sent): ClaimedItem {
   // Fields added to the Item, not spread into a new object: a spread costs three times the rest.
-  const item = receiveItemFields(sent, 12) as ClaimedItem;
-  item.request = sent[8] as string;
-  item.attempt = sent[9] as number;
-  item.dialect = sent[10] as Dialect;
-  item.prefixKey = sent[11] as string | null;
+  const item = receiveItem(sent, CLAIMED_RESULT_AT) as ClaimedItem;
+  item.request = sent[RESULT_AT] as string;
+  item.attempt = sent[RESULT_AT + 1] as number;
+  item.dialect = sent[RESULT_AT + 2] as Dialect;
+  item.prefixKey = sent[RESULT_AT + 3] as string | null;
   return item;
-}
-
-/** An Item's own fields (the first eight of what is sent); its result, if any, from position `resultAt`. */
-function receiveItemFields(sent: Sent, resultAt: number): Item {
-  return {
-    batchId: sent[0] as string,
-    index: sent[1] as number,
-    clientId: sent[2] as string | null,
-    echo: sent[3] as string | null,
-    model: sent[4] as string,
-    kind: sent[5] as RequestKind,
-    status: sent[6] as ItemStatus,
-    attempts: sent[7] as number,
-    result: sent.length > resultAt ? receiveResult(sent, resultAt) : null,
-  };
-}
-
-function sendItem(item: Item): Sent {
-  const sent: Sent = [item.batchId, item.index, item.clientId, item.echo, item.model, item.kind, item.status, item.attempts];
-  if (item.result !== null) sendResult(item.result, sent);
-  return sent;
 }
 
 export const WIRE: Readonly<Record<string, Codec>> = {
@@ -118,7 +122,7 @@ export const WIRE: Readonly<Record<string, Codec>> = {
       send: (page) => ({ items: (page as ItemPage).items.map(sendItem), nextAfterIndex: (page as ItemPage).nextAfterIndex }),
       receive: (sent) => {
         const { items, nextAfterIndex } = sent as { items: Sent[]; nextAfterIndex: number | null };
-        return { items: items.map((item) => receiveItemFields(item, 8)), nextAfterIndex } satisfies ItemPage;
+        return { items: items.map((item) => receiveItem(item)), nextAfterIndex } satisfies ItemPage;
       },
     },
   },
