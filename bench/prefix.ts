@@ -39,6 +39,9 @@ interface Run {
   itemsPerCpuSecond: number;
   evaluated: number;
   reused: number;
+  /** Prefixes copied from another sequence, and requests that waited for one to be evaluated (prefix-sharing.ts). */
+  copies: number;
+  waits: number;
   texts: string[];
   promptTokens: number;
 }
@@ -86,7 +89,7 @@ async function runOnEngine(modelPath: string, list: Item[], kvReuse: boolean, co
     const cpu = process.cpuUsage(cpuBefore);
     const cpuSeconds = (cpu.user + cpu.system) / 1e6;
     const stats = engine.stats();
-    return { seconds: ms / 1000, itemsPerSecond: list.length / (ms / 1000), itemsPerCpuSecond: list.length / cpuSeconds, evaluated: stats.promptTokensEvaluated, reused: stats.promptTokensReused, texts, promptTokens };
+    return { seconds: ms / 1000, itemsPerSecond: list.length / (ms / 1000), itemsPerCpuSecond: list.length / cpuSeconds, evaluated: stats.promptTokensEvaluated, reused: stats.promptTokensReused, copies: stats.prefixCopies, waits: stats.prefixWaits, texts, promptTokens };
   } finally {
     await engine.close();
   }
@@ -94,7 +97,7 @@ async function runOnEngine(modelPath: string, list: Item[], kvReuse: boolean, co
 
 function describeRun(run: Run): string {
   const share = run.reused / Math.max(1, run.reused + run.evaluated);
-  return `${run.seconds.toFixed(1)} s, ${run.itemsPerCpuSecond.toFixed(2)} Items/CPU-s; prompt tokens evaluated ${run.evaluated.toLocaleString()}, reused ${run.reused.toLocaleString()} (${(share * 100).toFixed(0)}%)`;
+  return `${run.seconds.toFixed(1)} s, ${run.itemsPerCpuSecond.toFixed(2)} Items/CPU-s; prompt tokens evaluated ${run.evaluated.toLocaleString()}, reused ${run.reused.toLocaleString()} (${(share * 100).toFixed(0)}%)` + (run.copies + run.waits > 0 ? `; ${run.copies} prefixes copied between sequences, ${run.waits} waits` : "");
 }
 
 function sameTexts(run: Run, baseline: Run, order: number[]): string {

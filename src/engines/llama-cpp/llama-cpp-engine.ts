@@ -11,8 +11,9 @@
  * - a separate embedding context, created on the first embedding request.
  *
  * KV reuse (kv-reuse.ts, on unless the Model says `kvReuse: false`): sequences keep what they evaluated, and a
- * request goes to the free sequence that already holds the longest prefix of its prompt, so a shared system
- * prompt is evaluated once per sequence instead of once per request.
+ * request goes to the free sequence that already holds the longest prefix of its prompt, and a longer prefix
+ * held or being evaluated by another sequence is copied in (prefix-sharing.ts), so a shared system prompt is
+ * evaluated once, not once per request or per sequence.
  *
  * Token counts are the ones node-llama-cpp actually evaluated and sampled on the sequence (its TokenMeter),
  * including tokens that never reach the text (an unfinished UTF-8 byte sequence, a stop string); prompt
@@ -22,14 +23,12 @@ import path from "node:path";
 import {
   LlamaChat,
   LlamaCompletion,
-  TokenBias,
   resolveChatWrapper,
   type ChatWrapper,
   type Llama,
   type LlamaContext,
   type LlamaContextSequence,
   type LlamaEmbeddingContext,
-  type LlamaGrammar,
   type LlamaModel,
   type Token,
 } from "node-llama-cpp";
@@ -43,15 +42,15 @@ import {
   parseChatBody,
   parseCompletionBody,
   parseEmbeddingBody,
-  type ResponseFormat,
-  type SamplingParams,
 } from "./openai-request.ts";
 import { probeModelLoad } from "./probe-model-load.ts";
 import { SequencePool } from "./sequence-pool.ts";
 import { meteredGeneration, sequenceAffinity, type PromptTokenCounters } from "./kv-reuse.ts";
+import { PrefixSharing } from "./prefix-sharing.ts";
 import { toEmbeddingData } from "./embedding-vectors.ts";
 import { chatCompletionReply, textCompletionReply, type Generation } from "./openai-replies.ts";
 import { completionPromptTokens, finishOf, samplingOptions, toChatHistory } from "./generation-options.ts";
+import { GrammarCache, tokenBiasFor } from "./sampling-inputs.ts";
 import { ChunkStream, wantsUsage, type GenerationSink } from "./chunk-stream.ts";
 
 export interface LlamaCppEngineLogger {
@@ -91,6 +90,10 @@ export interface LlamaCppEngineStats {
   promptTokensEvaluated: number;
   /** Chat and completion prompt tokens taken from a sequence's KV cache instead (0 without KV reuse). */
   promptTokensReused: number;
+  /** Prefixes copied from another sequence instead of evaluated (prefix-sharing.ts). */
+  prefixCopies: number;
+  /** Requests that waited for another sequence to evaluate a prefix they share. */
+  prefixWaits: number;
 }
 
 interface LoadedModel {
@@ -98,6 +101,8 @@ interface LoadedModel {
   model: LlamaModel;
   context: LlamaContext;
   pool: SequencePool<LlamaContextSequence>;
+  /** Null without KV reuse, or where node-llama-cpp or the model cannot copy a prefix between sequences. */
+  sharing: PrefixSharing | null;
   chatWrapper: ChatWrapper;
   contextSize: number;
   vocabularySize: number;
@@ -105,7 +110,6 @@ interface LoadedModel {
 
 const DEFAULT_SEQUENCES = 4;
 const DEFAULT_MAX_CONTEXT = 4096;
-const GRAMMAR_CACHE_SIZE = 64;
 
 export class LlamaCppEngine implements Engine {
   readonly name = "llama-cpp";
@@ -121,8 +125,9 @@ export class LlamaCppEngine implements Engine {
   private readonly probeTimeoutMs: number;
   private loading: Promise<LoadedModel> | null = null;
   private embedding: Promise<LlamaEmbeddingContext> | null = null;
-  private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
+  private readonly grammars = new GrammarCache();
   private currentPool: SequencePool<LlamaContextSequence> | null = null;
+  private currentSharing: PrefixSharing | null = null;
   private closed = false;
 
   constructor(options: LlamaCppEngineOptions) {
@@ -151,6 +156,8 @@ export class LlamaCppEngine implements Engine {
       kvReuse: this.kvReuse,
       promptTokensEvaluated: this.promptTokens.evaluated,
       promptTokensReused: this.promptTokens.reused,
+      prefixCopies: this.currentSharing?.counters.copies ?? 0,
+      prefixWaits: this.currentSharing?.counters.waits ?? 0,
     };
   }
 
@@ -269,15 +276,18 @@ export class LlamaCppEngine implements Engine {
       try {
         const contextSize = this.config.contextSize ?? Math.min(model.trainContextSize, DEFAULT_MAX_CONTEXT);
         const context = await model.createContext({ sequences: this.sequences, contextSize, threads: this.threads });
-        const pool = new SequencePool(Array.from({ length: this.sequences }, () => context.getSequence()));
+        const sequences = Array.from({ length: this.sequences }, () => context.getSequence());
+        const pool = new SequencePool(sequences);
+        const sharing = this.kvReuse && PrefixSharing.supported(sequences[0]!) ? new PrefixSharing(sequences) : null;
         this.currentPool = pool;
+        this.currentSharing = sharing;
         const chatWrapper = resolveChatWrapper(model);
         this.logger?.info(
           `llama-cpp: loaded ${path.basename(this.modelPath)} for model '${this.config.name}' in ${Date.now() - started} ms ` +
             `(${this.sequences} sequences x ${context.contextSize} tokens, ${this.threads} threads, chat wrapper ${chatWrapper.wrapperName}, ` +
-            `KV reuse ${this.kvReuse ? "on" : "off"})`,
+            `KV reuse ${this.kvReuse ? (sharing ? "on, shared between sequences" : "on") : "off"})`,
         );
-        return { llama, model, context, pool, chatWrapper, contextSize: context.contextSize, vocabularySize };
+        return { llama, model, context, pool, sharing, chatWrapper, contextSize: context.contextSize, vocabularySize };
       } catch (error) {
         await model.dispose();
         throw error;
@@ -290,13 +300,13 @@ export class LlamaCppEngine implements Engine {
   private async chat(request: EngineRequest, modelName: string, sink: GenerationSink | null): Promise<EngineReply> {
     const params = parseChatBody(request.body);
     const loaded = await this.loaded();
-    const grammar = await this.grammarFor(loaded, params.responseFormat);
-    const tokenBias = this.tokenBiasFor(loaded, params.sampling);
+    const grammar = await this.grammars.forFormat(loaded.llama, params.responseFormat);
+    const tokenBias = tokenBiasFor(loaded.model, loaded.vocabularySize, params.sampling);
     const history = toChatHistory(params.messages);
     const prompt = loaded.chatWrapper.generateContextState({ chatHistory: history }).contextText.tokenize(loaded.model.tokenizer);
     const maxTokens = this.generationBudget(loaded, prompt.length, params.sampling.maxTokens);
 
-    const generations = await this.withSequence(loaded, request.signal, prompt, async (sequence) => {
+    const generations = await this.withSequence(loaded, request.signal, prompt, async (sequence, evaluated) => {
       sink?.begin();
       const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: loaded.chatWrapper });
       try {
@@ -309,6 +319,7 @@ export class LlamaCppEngine implements Engine {
                 maxTokens,
                 grammar,
                 signal: request.signal,
+                onToken: evaluated,
                 onTextChunk: sink ? (text) => sink.text(choice, text) : undefined,
               });
               const finish = finishOf(response.metadata);
@@ -329,11 +340,11 @@ export class LlamaCppEngine implements Engine {
   private async completion(request: EngineRequest, modelName: string, sink: GenerationSink | null): Promise<EngineReply> {
     const params = parseCompletionBody(request.body);
     const loaded = await this.loaded();
-    const tokenBias = this.tokenBiasFor(loaded, params.sampling);
+    const tokenBias = tokenBiasFor(loaded.model, loaded.vocabularySize, params.sampling);
     const prompts = params.prompts.map((text) => ({ text, tokens: completionPromptTokens(loaded.model, text) }));
     // Budgets first: a prompt too long for the context is a 400 before anything streams.
     const budgets = prompts.map((prompt) => this.generationBudget(loaded, prompt.tokens.length, params.sampling.maxTokens));
-    const generations = await this.withSequence(loaded, request.signal, prompts[0]!.tokens, async (sequence) => {
+    const generations = await this.withSequence(loaded, request.signal, prompts[0]!.tokens, async (sequence, evaluated) => {
       sink?.begin();
       const completion = new LlamaCompletion({ contextSequence: sequence });
       try {
@@ -348,6 +359,7 @@ export class LlamaCppEngine implements Engine {
                   maxTokens: budgets[promptIndex]!,
                   disableContextShift: true,
                   signal: request.signal,
+                  onToken: evaluated,
                   onTextChunk: sink ? (text) => sink.text(index, text) : undefined,
                 });
                 const finish = finishOf(response.metadata);
@@ -414,14 +426,24 @@ export class LlamaCppEngine implements Engine {
 
   /**
    * Lends a sequence for `work`: with KV reuse, the one holding the longest prefix of `prompt` (see
-   * sequenceAffinity, and SequencePool for ties and waiting requests).
+   * sequenceAffinity, and SequencePool for ties and waiting requests), with a longer prefix copied in from
+   * another sequence where one holds it or is evaluating it (prefix-sharing.ts). `work` calls `evaluated`
+   * once the prompt is in the sequence (on each sampled token; later calls do nothing).
    */
-  private async withSequence<T>(loaded: LoadedModel, signal: AbortSignal, prompt: readonly Token[], work: (sequence: LlamaContextSequence) => Promise<T>): Promise<T> {
+  private async withSequence<T>(
+    loaded: LoadedModel,
+    signal: AbortSignal,
+    prompt: readonly Token[],
+    work: (sequence: LlamaContextSequence, evaluated: () => void) => Promise<T>,
+  ): Promise<T> {
     const affinity = this.kvReuse ? (sequence: LlamaContextSequence) => sequenceAffinity(sequence, prompt) : undefined;
     const sequence = await loaded.pool.acquire(signal, affinity);
+    let evaluated = noop;
     try {
-      return await work(sequence);
+      if (loaded.sharing) evaluated = await loaded.sharing.prepare(sequence, prompt, signal);
+      return await work(sequence, evaluated);
     } finally {
+      evaluated();
       loaded.pool.release(sequence);
     }
   }
@@ -441,42 +463,9 @@ export class LlamaCppEngine implements Engine {
     }
     return Math.min(requested ?? available, available);
   }
-
-  private async grammarFor(loaded: LoadedModel, format: ResponseFormat): Promise<LlamaGrammar | undefined> {
-    if (format.type === "text") return undefined;
-    if (format.type === "json_object") return this.cachedGrammar("json_object", () => loaded.llama.getGrammarFor("json"));
-    const key = JSON.stringify(format.schema);
-    try {
-      // node-llama-cpp implements a subset of JSON Schema; it throws on what it cannot express.
-      return await this.cachedGrammar(`schema:${key}`, () => loaded.llama.createGrammarForJsonSchema(format.schema as Parameters<Llama["createGrammarForJsonSchema"]>[0]));
-    } catch (error) {
-      throw invalidRequestError(`Unsupported value for 'response_format.json_schema.schema': ${messageOf(error)}`, "response_format.json_schema.schema");
-    }
-  }
-
-  private cachedGrammar(key: string, create: () => Promise<LlamaGrammar>): Promise<LlamaGrammar> {
-    let grammar = this.grammars.get(key);
-    if (!grammar) {
-      grammar = create();
-      grammar.catch(() => this.grammars.delete(key));
-      if (this.grammars.size >= GRAMMAR_CACHE_SIZE) this.grammars.delete(this.grammars.keys().next().value!);
-      this.grammars.set(key, grammar);
-    }
-    return grammar;
-  }
-
-  private tokenBiasFor(loaded: LoadedModel, sampling: SamplingParams): TokenBias | undefined {
-    if (sampling.logitBias.size === 0) return undefined;
-    const bias = new TokenBias(loaded.model.tokenizer);
-    for (const [token, logit] of sampling.logitBias) {
-      if (token >= loaded.vocabularySize) {
-        throw invalidRequestError(`Invalid value for 'logit_bias': token id ${token} is outside the vocabulary of ${loaded.vocabularySize} tokens.`, "logit_bias");
-      }
-      bias.set(token as Token, logit <= -100 ? "never" : { logit });
-    }
-    return bias;
-  }
 }
+
+function noop(): void {}
 
 /** The model name replies carry: the client's, as it wrote it. */
 function modelNameOf(request: EngineRequest, fallback: string): string {

@@ -67,7 +67,7 @@ async function compareWithAndWithoutReuse(path: string, bodies: Array<{ kind: Re
   });
   const reusedStats = reusing.engine.stats();
   const clearedStats = clearing.engine.stats();
-  expect(clearedStats).toMatchObject({ kvReuse: false, promptTokensReused: 0 });
+  expect(clearedStats).toMatchObject({ kvReuse: false, promptTokensReused: 0, prefixCopies: 0, prefixWaits: 0 });
   expect(reusedStats.kvReuse).toBe(true);
   // Every prompt token was either evaluated or reused, and reuse saved most of the evaluation.
   expect(reusedStats.promptTokensEvaluated + reusedStats.promptTokensReused).toBe(clearedStats.promptTokensEvaluated);
@@ -116,6 +116,46 @@ describe("LlamaCppEngine KV reuse: same replies as emptied sequences", () => {
       body: chat(systems[index % 2]!, `Question ${index}: and item ${index}?`, index === 5 ? { temperature: 0.7, seed: 77, max_tokens: 8 } : { max_tokens: 8 }),
     }));
     await compareWithAndWithoutReuse(bench25mPath, bodies);
+  }, 180_000);
+});
+
+describe("LlamaCppEngine prefix sharing between sequences", () => {
+  it("evaluates a system prompt once when four requests sharing it start on four sequences at once", async () => {
+    const system = systemPrompt("warranty", 10);
+    const bodies = Array.from({ length: 4 }, (_, index) => ({ kind: "chat" as const, body: chat(system, `Question ${index}?`) }));
+    const sharing = startEngine(tinyPath, "sharing", { sequences: 4 });
+    const alone = startEngine(tinyPath, "alone", { sequences: 1 });
+    const single = bodyOf(await alone.run("chat", bodies[0]!.body)).usage.prompt_tokens;
+    const replies = (await Promise.all(bodies.map(({ kind, body }) => sharing.run(kind, body)))).map(bodyOf);
+    const stats = sharing.engine.stats();
+    expect(stats.peakBusySequences).toBe(4);
+    expect(stats.prefixWaits).toBe(3);
+    expect(stats.prefixCopies).toBe(3);
+    // One request evaluated the whole prompt; the other three only what follows the system prompt.
+    expect(stats.promptTokensEvaluated).toBeLessThan(single + 3 * 20);
+    const cached = replies.map((reply) => reply.usage.prompt_tokens_details.cached_tokens).sort((a, b) => a - b);
+    expect(cached[0]).toBe(0);
+    for (const [index, reply] of replies.entries()) {
+      if (reply.usage.prompt_tokens_details.cached_tokens > 0) expect(reply.usage.prompt_tokens_details.cached_tokens, `request ${index}`).toBeGreaterThan(reply.usage.prompt_tokens - 20);
+    }
+  }, 60_000);
+
+  it("copies a prefix held by another sequence and gives the same replies as emptied sequences on the 25M model", async () => {
+    const systems = ["refunds", "carriers", "labels"].map((topic) => systemPrompt(topic, 6));
+    // Interleaved prefixes on four sequences: a request often lands on a sequence holding another prompt
+    // while a sibling sequence holds its own.
+    const bodies = Array.from({ length: 9 }, (_, index) => ({ kind: "chat" as const, body: chat(systems[index % 3]!, `Item ${index}: where is it?`, { max_tokens: 6 }) }));
+    const reusing = startEngine(bench25mPath, "sharing-25m", { sequences: 4 });
+    const clearing = startEngine(bench25mPath, "clearing-25m", { sequences: 4, kvReuse: false });
+    const expected = (await Promise.all(bodies.map(({ kind, body }) => clearing.run(kind, body)))).map(bodyOf);
+    const actual = (await Promise.all(bodies.map(({ kind, body }) => reusing.run(kind, body)))).map(bodyOf);
+    expect(actual.map(textsOf)).toEqual(expected.map(textsOf));
+    expect(actual.map((body) => body.usage.prompt_tokens)).toEqual(expected.map((body) => body.usage.prompt_tokens));
+    const stats = reusing.engine.stats();
+    expect(stats.prefixCopies).toBeGreaterThan(0);
+    // Three distinct system prompts: each evaluated once, the rest copied or reused.
+    const systemTokens = expected[0]!.usage.prompt_tokens - 12;
+    expect(stats.promptTokensEvaluated).toBeLessThan(3 * systemTokens + 9 * 25);
   }, 180_000);
 });
 
