@@ -61,6 +61,25 @@ describe("batches on the llama-cpp engine", () => {
     }
   });
 
+  it("evaluates each shared system prompt of an interleaved batch once: the others read it from a sequence", async () => {
+    const systems = ["refunds", "parcels", "invoices"].map((topic) => `${topic}: ${`Answer questions about ${topic} in one short sentence. `.repeat(8)}`);
+    // Interleaved in the file; claimed grouped by prefix, four at a time onto four sequences.
+    const lines = Array.from({ length: 24 }, (_, i) => ({
+      custom_id: `p-${i}`,
+      method: "POST",
+      url: "/v1/chat/completions",
+      body: { model: "tiny", messages: [{ role: "system", content: systems[i % 3] }, { role: "user", content: `Question ${i}?` }], max_tokens: 4, temperature: 0 },
+    }));
+    const output = await openaiBatch(lines, "/v1/chat/completions");
+    expect(output.map((line) => line.custom_id)).toEqual(lines.map((line) => line.custom_id));
+    const usages = output.map((line) => line.response.body.usage as { prompt_tokens: number; prompt_tokens_details: { cached_tokens: number } });
+    // Only the first Item of each prefix group evaluates its system prompt (without copying between
+    // sequences, the first four of each group would, one per sequence).
+    const evaluatedWhole = usages.filter((usage) => usage.prompt_tokens_details.cached_tokens < usage.prompt_tokens / 2);
+    expect(evaluatedWhole).toHaveLength(3);
+    for (const usage of usages) expect(usage.prompt_tokens).toBeGreaterThan(100);
+  });
+
   it("runs an OpenAI embeddings batch with deterministic vectors of the model's dimension", async () => {
     const lines = ["alpha", "beta", "alpha"].map((input, i) => ({ custom_id: `e-${i}`, method: "POST", url: "/v1/embeddings", body: { model: "tiny", input } }));
     const output = await openaiBatch(lines, "/v1/embeddings");
