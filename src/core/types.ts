@@ -82,6 +82,13 @@ export interface RequestCounts {
 export interface TokenUsage {
   inputTokens: number;
   outputTokens: number;
+  /**
+   * Of `inputTokens`, those the engine took from its prefix cache instead of evaluating (OpenAI's
+   * `prompt_tokens_details.cached_tokens`, Gemini's `cachedContentTokenCount`, Anthropic's
+   * `cache_read_input_tokens`, llama-cpp's reused KV). Absent when the engine did not say. Metrics only:
+   * the Store keeps input and output counts.
+   */
+  cachedInputTokens?: number;
 }
 
 /** Usage of work that never reached an Engine. Frozen: shared by every such result. */

@@ -39,6 +39,7 @@ interface ModelSeries {
   failed: CounterSeries;
   inputTokens: CounterSeries;
   outputTokens: CounterSeries;
+  cachedInputTokens: CounterSeries;
   rateLimited: CounterSeries;
   pickupDelay: HistogramSeries;
   timeToResult: HistogramSeries;
@@ -66,7 +67,7 @@ export class PromMetrics implements Metrics {
     this.startTimes = new BatchStartTimes(loadStartTime);
     this.claimed = new FastCounter(registry, "spool_items_claimed_total", "Items claimed by this process's Workers (each Attempt counts).", ["model"]);
     this.finished = new FastCounter(registry, "spool_items_finished_total", "Item results recorded by this process's Workers, by outcome.", ["model", "status"]);
-    this.tokens = new FastCounter(registry, "spool_tokens_total", "Tokens of recorded Item results (type: input or output).", ["model", "type"]);
+    this.tokens = new FastCounter(registry, "spool_tokens_total", "Tokens of recorded Item results (type: input, output, or cached_input: the part of input the engine took from its prefix cache, where it says so).", ["model", "type"]);
     this.rateLimited = new FastCounter(registry, "spool_upstream_rate_limited_total", "Engine calls answered 429 (rate limited).", ["model"]);
     this.pickupDelay = new FastHistogram(registry, "spool_item_pickup_delay_seconds", "From an Item becoming claimable (its Batch going in_progress) to its first claim.", ["model"], WAIT_BUCKETS);
     this.timeToResult = new FastHistogram(registry, "spool_item_time_to_result_seconds", "From an Item becoming claimable to its result, for Items finished on their first Attempt.", ["model"], WAIT_BUCKETS);
@@ -110,6 +111,7 @@ export class PromMetrics implements Metrics {
     (status === "succeeded" ? series.succeeded : series.failed).value += 1;
     series.inputTokens.value += result.usage.inputTokens;
     series.outputTokens.value += result.usage.outputTokens;
+    series.cachedInputTokens.value += result.usage.cachedInputTokens ?? 0;
     this.recent.record(item.model, status, result.finishedAtMs);
     if (item.attempt !== 1) return;
     this.startTimes.with(item.batchId, (startMs) => series.timeToResult.observe(Math.max(0, result.finishedAtMs - startMs) / 1000));
@@ -150,6 +152,7 @@ export class PromMetrics implements Metrics {
         failed: this.finished.series(model, "failed"),
         inputTokens: this.tokens.series(model, "input"),
         outputTokens: this.tokens.series(model, "output"),
+        cachedInputTokens: this.tokens.series(model, "cached_input"),
         rateLimited: this.rateLimited.series(model),
         pickupDelay: this.pickupDelay.series(model),
         timeToResult: this.timeToResult.series(model),

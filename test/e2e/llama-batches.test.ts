@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureTinyModel } from "../helpers/test-model.ts";
 import { startTestApp, type TestApp } from "../helpers/spool-app.ts";
 import { waitFor } from "../helpers/wait-for.ts";
+import { scrapeMetrics } from "../helpers/prometheus.ts";
 
 let spool: TestApp;
 let openai: OpenAI;
@@ -78,6 +79,10 @@ describe("batches on the llama-cpp engine", () => {
     const evaluatedWhole = usages.filter((usage) => usage.prompt_tokens_details.cached_tokens < usage.prompt_tokens / 2);
     expect(evaluatedWhole).toHaveLength(3);
     for (const usage of usages) expect(usage.prompt_tokens).toBeGreaterThan(100);
+    // The reused tokens show in /metrics (this is the only Batch on the Model with cached tokens).
+    const cached = usages.reduce((sum, usage) => sum + usage.prompt_tokens_details.cached_tokens, 0);
+    const scrape = await scrapeMetrics(spool.url, {});
+    expect(scrape.value("spool_tokens_total", { model: "tiny", type: "cached_input" })).toBeGreaterThanOrEqual(cached);
   });
 
   it("runs an OpenAI embeddings batch with deterministic vectors of the model's dimension", async () => {

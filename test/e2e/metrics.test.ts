@@ -28,7 +28,7 @@ const postgresAvailable = (await postgresUnavailableReason()) === null;
 const CONFIG = () => ({ apiKeys: [KEY], models: [{ name: "gpt-test", engine: "openai" as const, baseUrl: upstream.url, concurrency: 3, maxRetries: 2, adaptive: false }], worker: { sweepMs: 100 } });
 
 beforeAll(async () => {
-  upstream = await startFakeOpenAIUpstream();
+  upstream = await startFakeOpenAIUpstream({ prefixCache: true });
   upstream.setFault(({ key, attemptForKey }) => {
     if (gate && key.startsWith("held")) return { until: gate.promise };
     if (key.startsWith("reject")) return { status: 400 };
@@ -104,6 +104,18 @@ describe("Prometheus /metrics", () => {
     expect(scrape.families.get("nodejs_eventloop_lag_seconds")?.type).toBe("gauge");
     expect(scrape.families.get("spool_upstream_request_duration_seconds")?.type).toBe("histogram");
     for (const family of scrape.families.values()) expect(family.name).toMatch(/^(spool|process|nodejs)_[a-z0-9_]+$/);
+  });
+
+  it("counts the input tokens the upstream says it took from its prefix cache", async () => {
+    const system = "You answer questions about parcels in one sentence. ".repeat(6);
+    const lines = Array.from({ length: 4 }, (_, i) => chatLine(`cached-${i}`, `parcel ${i}`, "gpt-test", { messages: [{ role: "system", content: system }, { role: "user", content: `parcel ${i}` }] }));
+    const before = (await scrapeMetrics(spool.url, auth)).value("spool_tokens_total", { ...MODEL, type: "cached_input" }) ?? 0;
+    const created = await runBatch(`${lines.join("\n")}\n`);
+    await waitFor(async () => ((await client.batches.retrieve(created.id)).status === "completed" ? true : undefined), { what: "the batch to complete" });
+    const scrape = await scrapeMetrics(spool.url, auth);
+    // The upstream (like vLLM) caches the system prompt on the first request and reports it on the other three.
+    const systemTokens = 4 + Math.ceil(system.length / 4);
+    expect((scrape.value("spool_tokens_total", { ...MODEL, type: "cached_input" }) ?? 0) - before).toBe(3 * systemTokens);
   });
 
   it("shows the queue from the store while items wait, the same in an API-only process (SQLite)", async () => {

@@ -44,6 +44,11 @@ export interface FakeOpenAIUpstreamOptions {
   streamIntervalMs?: number;
   /** Characters of text per streamed chunk. Default 4. */
   streamPieceChars?: number;
+  /**
+   * Report prefix-cache hits as vLLM with automatic prefix caching does: a chat request whose system message
+   * this upstream has answered before gets that message's tokens as `usage.prompt_tokens_details.cached_tokens`.
+   */
+  prefixCache?: boolean;
 }
 
 /**
@@ -151,6 +156,7 @@ export async function startFakeOpenAIUpstream(options: FakeOpenAIUpstreamOptions
   const models = options.models ?? ["fake-model"];
   const expectedAuth = options.apiKey === undefined ? null : `Bearer ${options.apiKey}`;
   const dimensions = options.embeddingDimensions ?? 8;
+  const seenSystems = options.prefixCache ? new Set<string>() : null;
 
   const server = http.createServer((req, res) => {
     state.requests += 1;
@@ -211,7 +217,7 @@ export async function startFakeOpenAIUpstream(options: FakeOpenAIUpstreamOptions
         // 'close' counted it busy after the client already had it and had sent the next request. A stream
         // holds its slot until it ends.
         if (!streaming) freeSlot();
-        respond(res, requestId, kind, body, n, chosen, dimensions, options.rejectInput, streaming);
+        respond(res, requestId, kind, body, n, chosen, dimensions, options.rejectInput, streaming, seenSystems);
       };
       const delay = latencyMs + (chosen?.delayMs ?? 0);
       const answerAfterDelay = (): void => {
@@ -299,6 +305,7 @@ function respond(
   dimensions: number,
   rejectInput: ((text: string) => boolean) | undefined,
   streaming: StreamSettings,
+  seenSystems: Set<string> | null,
 ): void {
   if (res.destroyed) return;
   if (fault?.hang) return;
@@ -311,7 +318,7 @@ function respond(
     return;
   }
   if (fault?.truncate) {
-    const json = Buffer.from(JSON.stringify(replyFor(kind, body, n, dimensions)));
+    const json = Buffer.from(JSON.stringify(replyFor(kind, body, n, dimensions, seenSystems)));
     res.writeHead(200, { "content-type": "application/json", "content-length": json.length, "x-request-id": requestId });
     res.write(json.subarray(0, json.length >> 1), () => res.socket?.destroy());
     return;
@@ -322,10 +329,10 @@ function respond(
     return;
   }
   if (body.stream === true && (kind === "chat" || kind === "completion")) {
-    streamReply(res, requestId, kind, body, replyFor(kind, body, n, dimensions) as Record<string, unknown>, streaming, fault?.streamErrorAfter);
+    streamReply(res, requestId, kind, body, replyFor(kind, body, n, dimensions, seenSystems) as Record<string, unknown>, streaming, fault?.streamErrorAfter);
     return;
   }
-  sendJson(res, 200, requestId, replyFor(kind, body, n, dimensions));
+  sendJson(res, 200, requestId, replyFor(kind, body, n, dimensions, seenSystems));
 }
 
 interface StreamSettings {
@@ -485,7 +492,7 @@ function tokenCount(text: string): number {
   return Math.ceil(text.length / 4);
 }
 
-function replyFor(kind: FakeRequestKind, body: Record<string, unknown>, n: number, dimensions: number): unknown {
+function replyFor(kind: FakeRequestKind, body: Record<string, unknown>, n: number, dimensions: number, seenSystems: Set<string> | null): unknown {
   const created = Math.floor(Date.now() / 1000);
   const model = body.model;
   if (kind === "chat") {
@@ -500,13 +507,19 @@ function replyFor(kind: FakeRequestKind, body: Record<string, unknown>, n: numbe
     const content = `echo: ${contentText(lastUser?.content)}`;
     const promptTokens = messages.reduce((sum, message) => sum + 4 + tokenCount(contentText(message?.content)), 0);
     const completionTokens = tokenCount(content);
+    const usage: Record<string, unknown> = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
+    if (seenSystems) {
+      const system = messages[0]?.role === "system" ? contentText(messages[0].content) : null;
+      usage.prompt_tokens_details = { cached_tokens: system !== null && seenSystems.has(system) ? 4 + tokenCount(system) : 0 };
+      if (system !== null) seenSystems.add(system);
+    }
     return {
       id: `chatcmpl-fake${n}`,
       object: "chat.completion",
       created,
       model,
       choices: [{ index: 0, message: { role: "assistant", content, refusal: null }, logprobs: null, finish_reason: "stop" }],
-      usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+      usage,
       system_fingerprint: "fp_fake",
     };
   }

@@ -196,5 +196,6 @@ function usageOf(usage: unknown): TokenUsage {
   return {
     inputTokens: count(usage.input_tokens) + count(usage.cache_creation_input_tokens) + count(usage.cache_read_input_tokens),
     outputTokens: count(usage.output_tokens),
+    cachedInputTokens: count(usage.cache_read_input_tokens),
   };
 }

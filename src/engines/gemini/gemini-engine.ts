@@ -44,7 +44,7 @@ const count = z.number().catch(0).optional();
 const replySchema = z.looseObject({
   responseId: z.string().optional().catch(undefined),
   usageMetadata: z
-    .looseObject({ promptTokenCount: count, candidatesTokenCount: count, thoughtsTokenCount: count, toolUsePromptTokenCount: count })
+    .looseObject({ promptTokenCount: count, candidatesTokenCount: count, thoughtsTokenCount: count, toolUsePromptTokenCount: count, cachedContentTokenCount: count })
     .optional()
     .catch(undefined),
 });
@@ -234,6 +234,7 @@ function usageOf(reply: GeminiReply): TokenUsage {
   return {
     inputTokens: (usage?.promptTokenCount ?? 0) + (usage?.toolUsePromptTokenCount ?? 0),
     outputTokens: (usage?.candidatesTokenCount ?? 0) + (usage?.thoughtsTokenCount ?? 0),
+    cachedInputTokens: usage?.cachedContentTokenCount ?? 0,
   };
 }
 

@@ -79,7 +79,7 @@ function sumUsage(generations: Generation[], choicesPerPrompt: number): { usage:
     }
     outputTokens += generation.completionTokens;
   });
-  return { usage: { inputTokens, outputTokens }, cachedTokens };
+  return { usage: { inputTokens, outputTokens, cachedInputTokens: cachedTokens }, cachedTokens };
 }
 
 /** OpenAI's usage object; `prompt_tokens_details.cached_tokens` is the part of `prompt_tokens` not evaluated again. */

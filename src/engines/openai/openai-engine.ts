@@ -254,7 +254,11 @@ function upstreamBody(request: EngineRequest, upstreamModel: string): Record<str
 /** Usage counts, read when they are numbers (0 otherwise). */
 function usageOf(kind: CallKind, usage: unknown): TokenUsage {
   if (!isObject(usage)) return { inputTokens: 0, outputTokens: 0 };
-  return { inputTokens: tokenCount(usage.prompt_tokens), outputTokens: kind === "embedding" ? 0 : tokenCount(usage.completion_tokens) };
+  const counted: TokenUsage = { inputTokens: tokenCount(usage.prompt_tokens), outputTokens: kind === "embedding" ? 0 : tokenCount(usage.completion_tokens) };
+  // vLLM and SGLang report prefix-cache hits here, as OpenAI does.
+  const details = usage.prompt_tokens_details;
+  if (isObject(details) && typeof details.cached_tokens === "number") counted.cachedInputTokens = tokenCount(details.cached_tokens);
+  return counted;
 }
 
 // At module level, not inside usageOf: no closure per reply (under tsx's keepNames each one also cost an

@@ -43,7 +43,8 @@ describe("anthropic engine", () => {
       expect(sent?.body).toEqual({ model: "claude-upstream", max_tokens: 20, thinking: { type: "disabled" }, messages: [{ role: "user", content: "native" }] });
       expect(reply.body).toMatchObject({ type: "message", model: "claude-local-name", content: [{ type: "text", text: "echo: native" }] });
       const usage = (reply.body as { usage: { input_tokens: number; output_tokens: number; cache_read_input_tokens: number } }).usage;
-      expect(reply.usage).toEqual({ inputTokens: usage.input_tokens + usage.cache_read_input_tokens, outputTokens: usage.output_tokens });
+      expect(reply.usage).toEqual({ inputTokens: usage.input_tokens + usage.cache_read_input_tokens, outputTokens: usage.output_tokens, cachedInputTokens: usage.cache_read_input_tokens });
+      expect(usage.cache_read_input_tokens).toBeGreaterThan(0);
       expect(reply.requestId).toMatch(/^req_fake_anthropic_/);
     } finally {
       await engine.close();

@@ -56,7 +56,7 @@ describe("GeminiEngine", () => {
     expect(reply.statusCode).toBe(200);
     expect(body.candidates[0]?.content.parts?.[0]?.text).toBe("echo: hello there");
     expect((reply.body as { modelVersion: string }).modelVersion).toBe("gemini-test"); // not the upstream's "gemini-2.5-flash"
-    expect(reply.usage).toEqual({ inputTokens: body.usageMetadata.promptTokenCount, outputTokens: (body.usageMetadata.candidatesTokenCount ?? 0) + 7 });
+    expect(reply.usage).toEqual({ inputTokens: body.usageMetadata.promptTokenCount, outputTokens: (body.usageMetadata.candidatesTokenCount ?? 0) + 7, cachedInputTokens: body.usageMetadata.cachedContentTokenCount ?? 0 });
     expect(reply.requestId).toBe(body.responseId);
   });
 

@@ -83,7 +83,7 @@ describe("LlamaCppEngine chat", () => {
     expect(body.usage.prompt_tokens).toBeGreaterThan(5);
     expect(body.usage.completion_tokens).toBeGreaterThan(0);
     expect(body.usage.total_tokens).toBe(body.usage.prompt_tokens + body.usage.completion_tokens);
-    expect(reply.usage).toEqual({ inputTokens: body.usage.prompt_tokens, outputTokens: body.usage.completion_tokens });
+    expect(reply.usage).toEqual({ inputTokens: body.usage.prompt_tokens, outputTokens: body.usage.completion_tokens, cachedInputTokens: body.usage.prompt_tokens_details.cached_tokens });
     expect(Math.abs(body.created - Date.now() / 1000)).toBeLessThan(60);
   });
 
