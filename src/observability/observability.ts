@@ -60,9 +60,9 @@ export class Observability {
     this.webhookAttempts.inc({ outcome: result });
   }
 
-  /** A Model's throughput and error rate over the last minute, in this process. */
+  /** A Model's throughput, error rate and prefix-cache hit share over the last minute, in this process. */
   recentRate(model: string): RecentRate {
-    return (this.itemMetrics?.recent ?? null)?.rate(model, this.clock.now()) ?? { itemsPerSecond: 0, errorRate: null, finished: 0, failed: 0 };
+    return (this.itemMetrics?.recent ?? null)?.rate(model, this.clock.now()) ?? { itemsPerSecond: 0, errorRate: null, finished: 0, failed: 0, cachedInputShare: null };
   }
 
   get contentType(): string {

@@ -112,7 +112,7 @@ export class PromMetrics implements Metrics {
     series.inputTokens.value += result.usage.inputTokens;
     series.outputTokens.value += result.usage.outputTokens;
     series.cachedInputTokens.value += result.usage.cachedInputTokens ?? 0;
-    this.recent.record(item.model, status, result.finishedAtMs);
+    this.recent.record(item.model, status, result.finishedAtMs, result.usage);
     if (item.attempt !== 1) return;
     this.startTimes.with(item.batchId, (startMs) => series.timeToResult.observe(Math.max(0, result.finishedAtMs - startMs) / 1000));
   }

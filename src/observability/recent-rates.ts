@@ -1,8 +1,10 @@
 /**
- * Per-Model throughput and error rate over the last minute, for the dashboard's models page: a ring of
- * one-second buckets per Model, bumped as results are recorded (no Store query). Counts this process's
- * Workers only: in a scale-out deployment each process shows its own.
+ * Per-Model throughput, error rate and prefix-cache hit share over the last minute, for the dashboard's
+ * models page: a ring of one-second buckets per Model, bumped as results are recorded (no Store query).
+ * Counts this process's Workers only: in a scale-out deployment each process shows its own.
  */
+import type { TokenUsage } from "../core/types.ts";
+
 const WINDOW_SECONDS = 60;
 
 interface Ring {
@@ -10,6 +12,9 @@ interface Ring {
   seconds: Int32Array;
   succeeded: Uint32Array;
   failed: Uint32Array;
+  /** Input tokens, and the cached part of them, of results whose engine reported cached tokens. */
+  inputTokens: Float64Array;
+  cachedTokens: Float64Array;
 }
 
 export interface RecentRate {
@@ -19,15 +24,26 @@ export interface RecentRate {
   errorRate: number | null;
   finished: number;
   failed: number;
+  /**
+   * Share of input tokens the engine took from its prefix cache (KV reuse, an upstream's cached_tokens),
+   * over the results whose engine reports it; null when none in the window did.
+   */
+  cachedInputShare: number | null;
 }
 
 export class RecentRates {
   private readonly rings = new Map<string, Ring>();
 
-  record(model: string, status: "succeeded" | "failed", nowMs: number): void {
+  record(model: string, status: "succeeded" | "failed", nowMs: number, usage?: TokenUsage): void {
     let ring = this.rings.get(model);
     if (ring === undefined) {
-      ring = { seconds: new Int32Array(WINDOW_SECONDS).fill(-1), succeeded: new Uint32Array(WINDOW_SECONDS), failed: new Uint32Array(WINDOW_SECONDS) };
+      ring = {
+        seconds: new Int32Array(WINDOW_SECONDS).fill(-1),
+        succeeded: new Uint32Array(WINDOW_SECONDS),
+        failed: new Uint32Array(WINDOW_SECONDS),
+        inputTokens: new Float64Array(WINDOW_SECONDS),
+        cachedTokens: new Float64Array(WINDOW_SECONDS),
+      };
       this.rings.set(model, ring);
     }
     const second = Math.floor(nowMs / 1000);
@@ -36,6 +52,12 @@ export class RecentRates {
       ring.seconds[slot] = second;
       ring.succeeded[slot] = 0;
       ring.failed[slot] = 0;
+      ring.inputTokens[slot] = 0;
+      ring.cachedTokens[slot] = 0;
+    }
+    if (usage?.cachedInputTokens !== undefined) {
+      ring.inputTokens[slot] = (ring.inputTokens[slot] ?? 0) + usage.inputTokens;
+      ring.cachedTokens[slot] = (ring.cachedTokens[slot] ?? 0) + usage.cachedInputTokens;
     }
     if (status === "succeeded") ring.succeeded[slot] = (ring.succeeded[slot] ?? 0) + 1;
     else ring.failed[slot] = (ring.failed[slot] ?? 0) + 1;
@@ -45,6 +67,8 @@ export class RecentRates {
     const ring = this.rings.get(model);
     let succeeded = 0;
     let failed = 0;
+    let inputTokens = 0;
+    let cachedTokens = 0;
     const now = Math.floor(nowMs / 1000);
     if (ring !== undefined) {
       for (let slot = 0; slot < WINDOW_SECONDS; slot += 1) {
@@ -52,10 +76,18 @@ export class RecentRates {
         if (second > now - WINDOW_SECONDS && second <= now) {
           succeeded += ring.succeeded[slot] ?? 0;
           failed += ring.failed[slot] ?? 0;
+          inputTokens += ring.inputTokens[slot] ?? 0;
+          cachedTokens += ring.cachedTokens[slot] ?? 0;
         }
       }
     }
     const finished = succeeded + failed;
-    return { itemsPerSecond: finished / WINDOW_SECONDS, errorRate: finished > 0 ? failed / finished : null, finished, failed };
+    return {
+      itemsPerSecond: finished / WINDOW_SECONDS,
+      errorRate: finished > 0 ? failed / finished : null,
+      finished,
+      failed,
+      cachedInputShare: inputTokens > 0 ? cachedTokens / inputTokens : null,
+    };
   }
 }

@@ -20,7 +20,8 @@ let releaseHeld: () => void = () => undefined;
 const held = new Promise<void>((resolve) => (releaseHeld = resolve));
 
 beforeAll(async () => {
-  upstream = await startFakeOpenAIUpstream();
+  // Reports cached_tokens as vLLM with prefix caching does, for the models page's cache-hit share.
+  upstream = await startFakeOpenAIUpstream({ prefixCache: true });
   upstream.setFault(({ key }) => (key.startsWith("reject") ? { status: 400 } : key.startsWith("timeout") ? { status: 504 } : key.startsWith("held") ? { until: held } : undefined));
   spool = await startTestApp({ apiKeys: [KEY], models: [{ name: "gpt-test", engine: "openai", baseUrl: upstream.url, maxRetries: 0 }], worker: { sweepMs: 100 } }, { label: "dashboard-api" });
   client = new OpenAI({ apiKey: KEY, baseURL: spool.openaiBaseUrl, maxRetries: 0 });
@@ -108,6 +109,17 @@ describe("dashboard API", () => {
     releaseHeld();
     await waitFor(async () => (await client.batches.retrieve(created.id)).status === "completed", { what: "the batch to complete" });
     expect((await get(`/batches/${created.id}`)).body.batch).toMatchObject({ priority: 4, share: null, etaMs: null, meetsWindow: null });
+  });
+
+  it("gives each model's share of input tokens the upstream took from its prefix cache over the last minute", async () => {
+    const system = "You answer questions about invoices, briefly. ".repeat(8);
+    const lines = Array.from({ length: 5 }, (_, i) => chatLine(`share-${i}`, `invoice ${i}`, "gpt-test", { messages: [{ role: "system", content: system }, { role: "user", content: `invoice ${i}` }] }));
+    await finishedBatch(`${lines.join("\n")}\n`);
+    const { models } = (await get("/models")).body as unknown as { models: Array<{ name: string; cachedInputShare: number | null }> };
+    const share = models.find((model) => model.name === "gpt-test")?.cachedInputShare;
+    // Four of the five requests had their system prompt cached; earlier tests' requests had none to cache.
+    expect(share).toBeGreaterThan(0);
+    expect(share).toBeLessThan(1);
   });
 
   it("pages and filters the batch list, and finds a Gemini batch by its name", async () => {

@@ -1,7 +1,7 @@
 /**
  * The models page's data: each configured Model's engine and concurrency, what this process's Dispatcher
  * is doing with it (in flight, waiting, current limit), the queue in the Store (all processes), and the
- * last minute's throughput and error rate of this process's Workers.
+ * last minute's throughput, error rate and prefix-cache hit share of this process's Workers.
  */
 import type { FastifyInstance } from "fastify";
 import type { AppContext } from "../../app-context.ts";
@@ -28,6 +28,7 @@ export async function registerModelRoutes(app: FastifyInstance, ctx: AppContext)
           itemsPerSecond: recent.itemsPerSecond,
           errorRate: recent.errorRate,
           finishedLastMinute: recent.finished,
+          cachedInputShare: recent.cachedInputShare,
           // With several backends: each one's limit, Batch allowance and circuit breaker, cheapest first.
           backends: model.backends === undefined ? [] : ctx.dispatcher.backends(model.name),
         };
