@@ -159,6 +159,62 @@ describe("LlamaCppEngine prefix sharing between sequences", () => {
   }, 180_000);
 });
 
+describe("LlamaCppEngine prefix sharing under aborts", () => {
+  it("answers every request it does not abort exactly as emptied sequences do, with aborts landing while requests wait, copy and generate", async () => {
+    const systems = ["returns", "labels", "carriers"].map((topic) => systemPrompt(topic, 8));
+    const bodies = Array.from({ length: 24 }, (_, index) => chat(systems[index % 3]!, `Case ${index}: what now?`, { max_tokens: 10 }));
+    const clearing = startEngine(tinyPath, "abort-clearing", { sequences: 4, concurrency: 24, kvReuse: false });
+    const expected = (await Promise.all(bodies.map((body) => clearing.run("chat", body)))).map(bodyOf);
+    const sharing = startEngine(tinyPath, "abort-sharing", { sequences: 4, concurrency: 24 });
+    await sharing.engine.warmup();
+    // Every fourth request is aborted at a different moment: at once (waiting for a sequence or for a
+    // sibling's evaluation), or a few milliseconds in (copying, evaluating, generating).
+    const aborted = new Set(bodies.map((_, index) => index).filter((index) => index % 4 === 1));
+    const outcomes = await Promise.all(
+      bodies.map(async (body, index) => {
+        const controller = new AbortController();
+        if (aborted.has(index)) setTimeout(() => controller.abort(new Error("test abort")), (index * 3) % 20);
+        try {
+          return { index, reply: bodyOf(await sharing.run("chat", body, controller.signal)) };
+        } catch (error) {
+          return { index, error };
+        }
+      }),
+    );
+    for (const outcome of outcomes) {
+      if ("error" in outcome) {
+        expect(aborted.has(outcome.index), `request ${outcome.index} failed: ${String(outcome.error)}`).toBe(true);
+        continue;
+      }
+      expect(textsOf(outcome.reply), `request ${outcome.index}`).toEqual(textsOf(expected[outcome.index]!));
+      expect(outcome.reply.usage.prompt_tokens).toBe(expected[outcome.index]!.usage.prompt_tokens);
+    }
+    expect(outcomes.filter((outcome) => "reply" in outcome).length).toBeGreaterThanOrEqual(18);
+    // Nothing is left waiting or holding a sequence, and the engine still answers, reusing what it holds.
+    expect(sharing.engine.stats()).toMatchObject({ busySequences: 0, waitingRequests: 0 });
+    expect(sharing.engine.stats().prefixCopies).toBeGreaterThan(0);
+    const after = bodyOf(await sharing.run("chat", bodies[0]!));
+    expect(textsOf(after)).toEqual(textsOf(expected[0]!));
+  }, 60_000);
+
+  it("lets a request waiting for a sibling's evaluation be aborted, and frees its sequence", async () => {
+    const system = systemPrompt("warranty", 12);
+    const { engine, run } = startEngine(tinyPath, "abort-waiting", { sequences: 2 });
+    await engine.warmup();
+    const controller = new AbortController();
+    const first = run("chat", chat(system, "first"));
+    const second = run("chat", chat(system, "second"), controller.signal).catch((error: unknown) => error);
+    await waitFor(() => engine.stats().prefixWaits === 1, { what: "the second request to wait for the first's evaluation", intervalMs: 1 });
+    controller.abort(new Error("test abort"));
+    expect(await second).toMatchObject({ kind: "aborted" });
+    expect(bodyOf(await first).usage.prompt_tokens_details.cached_tokens).toBe(0);
+    expect(engine.stats()).toMatchObject({ busySequences: 0, prefixCopies: 0 });
+    // The next request reads the prompt the first one evaluated (from its sequence, or copied).
+    const third = bodyOf(await run("chat", chat(system, "third"))).usage;
+    expect(third.prompt_tokens_details.cached_tokens).toBeGreaterThan(third.prompt_tokens - 15);
+  }, 60_000);
+});
+
 describe("LlamaCppEngine KV reuse: routing and safety", () => {
   const billing = systemPrompt("billing");
   const shipping = systemPrompt("shipping");
