@@ -21,7 +21,6 @@
  * two cores spool and the baseline run on, which the baseline never pays. The webhook arrives within a few ms.
  */
 import { createReadStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import http from "node:http";
 import path from "node:path";
 import { getLlama, LlamaChat, LlamaLogLevel, resolveChatWrapper, TokenBias, type ChatHistoryItem, type Llama, type Token } from "node-llama-cpp";
 import OpenAI from "openai";
@@ -29,6 +28,7 @@ import { generateTestModel, type TestModelSize } from "../src/demo-model/generat
 import { writeBenchConfig } from "./end-to-end.ts";
 import { ratio, row, timed, WORK_DIR } from "./lib.ts";
 import { startSpool } from "./processes.ts";
+import { startWebhookReceiver } from "../test/helpers/webhook-receiver.ts";
 
 const SEQUENCES = 4;
 const THREADS = 1;
@@ -191,33 +191,29 @@ interface OutputLine {
   error: unknown;
 }
 
-/** A webhook endpoint for spool's config that tells when a batch has ended (any `batch.*` event). */
+/** A webhook endpoint for spool's config (the tests' receiver) that tells when a batch has ended (any `batch.*` event). */
 interface EndHook {
   webhook: { url: string; secret: string };
   ended(batchId: string): Promise<void>;
-  close(): void;
+  close(): Promise<void>;
 }
 
 async function startEndHook(): Promise<EndHook> {
   const ended = new Set<string>();
   const waiting = new Map<string, () => void>();
-  const server = http.createServer((request, response) => {
-    let body = "";
-    request.on("data", (chunk: Buffer) => (body += chunk.toString()));
-    request.on("end", () => {
-      response.end();
-      const id = (JSON.parse(body) as { data?: { id?: string } }).data?.id;
-      if (!id) return;
+  const receiver = await startWebhookReceiver();
+  receiver.answer = (_n, body) => {
+    const id = (JSON.parse(body) as { data?: { id?: string } }).data?.id;
+    if (id) {
       ended.add(id);
       waiting.get(id)?.();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
+    }
+    return 200;
+  };
   return {
-    webhook: { url: `http://127.0.0.1:${port}/spool`, secret: `whsec_${Buffer.alloc(32, 1).toString("base64")}` },
+    webhook: { url: receiver.url, secret: `whsec_${Buffer.alloc(32, 1).toString("base64")}` },
     ended: (batchId) => (ended.has(batchId) ? Promise.resolve() : new Promise<void>((resolve) => waiting.set(batchId, resolve))),
-    close: () => server.close(),
+    close: () => receiver.close(),
   };
 }
 
@@ -297,7 +293,7 @@ async function benchCase(llama: Llama, benchCase: Case): Promise<void> {
     }
   } finally {
     await baseline.dispose();
-    hook.close();
+    await hook.close();
     rmSync(dir, { recursive: true, force: true });
   }
 

@@ -18,6 +18,7 @@ import type { Readable } from "node:stream";
 import type { Dispatcher } from "undici";
 import { EngineError } from "../../core/engine.ts";
 import type { MediaFile } from "../../core/media.ts";
+import { untilAborted } from "../../core/until-aborted.ts";
 import { isObject } from "../../core/json.ts";
 import { exchangeError, toJsonReply, withTimeout } from "../http/post-json.ts";
 import { headerValue } from "../http/retry-after.ts";
@@ -61,7 +62,8 @@ export class GeminiUploads {
       upload.finally(() => this.pending.delete(key)).catch(() => undefined);
       this.pending.set(key, upload);
     }
-    return (await untilAborted(upload, signal, `upload of File ${file.id}`)).uri;
+    // The signal's abort as an EngineError when it fires first; the shared upload runs on.
+    return (await untilAborted(upload, signal, () => exchangeError(new Error("aborted"), signal, `upload of File ${file.id}`))).uri;
   }
 
   private async upload(route: UploadRoute, file: MediaFile, open: () => Promise<Readable>): Promise<Upload> {
@@ -121,16 +123,6 @@ export class GeminiUploads {
     const reply = toJsonReply(answer.statusCode, answer.headers, await answer.body.text(), request);
     return isObject(reply.body) ? reply.body : null;
   }
-}
-
-/** `promise`, or the signal's abort as an EngineError when it fires first (the promise runs on). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, description: string): Promise<T> {
-  if (signal.aborted) return Promise.reject(exchangeError(new Error("aborted"), signal, description));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(exchangeError(new Error("aborted"), signal, description));
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
 }
 
 function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {

@@ -19,6 +19,7 @@
  * the prefix the sequence would have evaluated (the byte-identical tests in kv-reuse.test.ts cover it).
  */
 import type { LlamaContextSequence, Token } from "node-llama-cpp";
+import { untilAborted } from "../../core/until-aborted.ts";
 import { reusablePrefix } from "./kv-reuse.ts";
 
 /**
@@ -71,7 +72,7 @@ export class PrefixSharing {
       const pending = this.longestPending(sequence, prompt);
       if (pending && pending.length >= Math.max(own, held?.length ?? 0) + MIN_SHARED_TOKENS) {
         this.counters.waits++;
-        await untilOrAborted(pending.evaluation.evaluated, signal);
+        await untilAborted(pending.evaluation.evaluated, signal);
         continue;
       }
       const evaluated = this.evaluating(sequence, prompt);
@@ -141,16 +142,4 @@ function commonPrefix(a: readonly Token[], b: readonly Token[]): number {
   let index = 0;
   while (index < length && a[index] === b[index]) index++;
   return index;
-}
-
-function untilOrAborted(promise: Promise<void>, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<void>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    });
-  });
 }
