@@ -15,7 +15,7 @@ import OpenAI from "openai";
 import { generateTestModel } from "../src/demo-model/generate-test-model.ts";
 import { writeBenchConfig } from "./end-to-end.ts";
 import { loadNote, ratio, row, timed, workPath, WORK_DIR } from "./lib.ts";
-import { startSpool, startUpstream } from "./processes.ts";
+import { cpuMsOf, startSpool, startUpstream, type Peer } from "./processes.ts";
 
 const ITEMS = 20_000;
 /** The tiny model embeds a few hundred inputs a second on one thread: fewer Items keep the section short. */
@@ -48,10 +48,13 @@ interface Rates {
   endToEnd: number;
   /** Items per second while the Items ran: from in_progress seen to every Item counted (25 ms polls). */
   dispatch: number;
+  /** spool's CPU (all its threads) per Item, create -> completed, in µs: what a faster upstream would leave. */
+  cpuUs: number;
 }
 
-async function runEmbeddingBatch(client: OpenAI, file: string, count: number): Promise<Rates> {
+async function runEmbeddingBatch(spool: Peer, client: OpenAI, file: string, count: number): Promise<Rates> {
   const uploaded = await client.files.create({ file: createReadStream(file), purpose: "batch" });
+  const cpuBefore = cpuMsOf(spool.child) ?? 0;
   let startedMs: number | null = null;
   let ranMs: number | null = null;
   const { ms, value: batch } = await timed(async () => {
@@ -69,7 +72,8 @@ async function runEmbeddingBatch(client: OpenAI, file: string, count: number): P
     throw new Error(`packing bench batch ended ${batch.status} with ${JSON.stringify(batch.request_counts)} ${JSON.stringify(batch.errors)}`);
   }
   const dispatchMs = Math.max(1, (ranMs ?? 0) - (startedMs ?? 0));
-  return { endToEnd: count / (ms / 1000), dispatch: count / (dispatchMs / 1000) };
+  const cpuUs = (((cpuMsOf(spool.child) ?? 0) - cpuBefore) * 1000) / count;
+  return { endToEnd: count / (ms / 1000), dispatch: count / (dispatchMs / 1000), cpuUs };
 }
 
 interface Setting {
@@ -83,16 +87,17 @@ async function compare(title: string, configPath: string, items: number, packed:
   try {
     const client = new OpenAI({ apiKey: "bench", baseURL: `${spool.url}/v1`, maxRetries: 0, timeout: 600_000 });
     // Warm-up (engine load, connections, JIT) on a small batch of each, not timed.
-    for (const setting of [packed, unpacked]) await runEmbeddingBatch(client, ensureEmbeddingFile(setting.model, 200, dimensions), 200);
+    for (const setting of [packed, unpacked]) await runEmbeddingBatch(spool, client, ensureEmbeddingFile(setting.model, 200, dimensions), 200);
     const runs = new Map<string, Rates[]>([[packed.label, []], [unpacked.label, []]]);
     for (let round = 0; round < ROUNDS; round += 1) {
-      for (const setting of [unpacked, packed]) runs.get(setting.label)!.push(await runEmbeddingBatch(client, ensureEmbeddingFile(setting.model, items, dimensions), items));
+      for (const setting of [unpacked, packed]) runs.get(setting.label)!.push(await runEmbeddingBatch(spool, client, ensureEmbeddingFile(setting.model, items, dimensions), items));
     }
     const best = (label: string, pick: keyof Rates): number => Math.max(...runs.get(label)!.map((rates) => rates[pick]));
     const rounds = (label: string, pick: keyof Rates): string => runs.get(label)!.map((rates) => Math.round(rates[pick]).toLocaleString()).join(", ");
     for (const setting of [unpacked, packed]) {
       const e2e = best(setting.label, "endToEnd");
-      row(`${title}: ${setting.label}`, `${Math.round(e2e).toLocaleString()} items/s`, `create -> completed (rounds: ${rounds(setting.label, "endToEnd")}); while running: ${Math.round(best(setting.label, "dispatch")).toLocaleString()} items/s (rounds: ${rounds(setting.label, "dispatch")})`);
+      const cpu = Math.min(...runs.get(setting.label)!.map((rates) => rates.cpuUs));
+      row(`${title}: ${setting.label}`, `${Math.round(e2e).toLocaleString()} items/s`, `create -> completed (rounds: ${rounds(setting.label, "endToEnd")}); while running: ${Math.round(best(setting.label, "dispatch")).toLocaleString()} items/s (rounds: ${rounds(setting.label, "dispatch")}); spool CPU ${Math.round(cpu)} µs/Item (least)`);
     }
     const goalOf = goal === undefined ? undefined : { min: goal };
     row(`${title}: packed/one call per Item, create -> completed`, ratio(best(packed.label, "endToEnd"), best(unpacked.label, "endToEnd"), goalOf));

@@ -93,7 +93,7 @@ function skipSpace(text: string, from: number): number {
  * quote (indexOf is native, and prompts make most of a line string content): a quote ends the string unless
  * an odd number of backslashes precedes it.
  */
-function stringEnd(text: string, from: number): number {
+export function stringEnd(text: string, from: number): number {
   let at = from + 1;
   for (;;) {
     const quote = text.indexOf('"', at);

@@ -1,3 +1,4 @@
+import { parseJsonDeferringNumbers } from "./deferred-json.ts";
 import { topLevelMemberText } from "./json-member.ts";
 
 /** The one test for "a JSON object" (not null, not an array), used by every layer that reads parsed JSON. */
@@ -46,9 +47,13 @@ const sourceTexts = {
   },
 };
 
-/** JSON.parse that remembers `text` for the parsed object or array (throws as JSON.parse does). */
+/**
+ * JSON.parse that remembers `text` for the parsed object or array (throws as JSON.parse does). Long arrays
+ * of numbers (embedding vectors) stay text until read (deferred-json.ts): a reply stored as its text never
+ * parses them.
+ */
 export function parseJsonKeepingText(text: string): unknown {
-  const value = JSON.parse(text) as unknown;
+  const value = parseJsonDeferringNumbers(text);
   if (typeof value === "object" && value !== null) sourceTexts.set(value, text);
   return value;
 }

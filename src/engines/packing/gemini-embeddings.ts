@@ -5,6 +5,8 @@
  * `{embeddings: [...]}` reply is split into `{embedding}` replies, as embedContent answers.
  */
 import type { EngineReply, PackKey } from "../../core/engine.ts";
+import { stringifyKeepingDeferred } from "../../core/deferred-json.ts";
+import { keepJsonText } from "../../core/json.ts";
 import { unsplittable } from "./openai-embeddings.ts";
 import { estimateTextTokens, memberReply, shareTokens } from "./token-shares.ts";
 
@@ -28,7 +30,10 @@ export function splitGeminiEmbeddingReply(reply: EngineReply, bodies: readonly R
   return embeddings.map((embedding, index) => {
     const tokens = shares[index] ?? 0;
     const usage = usageMetadata === undefined ? {} : { usageMetadata: { promptTokenCount: tokens, totalTokenCount: tokens } };
-    return memberReply(reply, tokens, { ...envelope, embedding, ...usage });
+    const member = { ...envelope, embedding, ...usage };
+    // Its vector written as the upstream wrote it, not parsed (core/deferred-json.ts) and written again.
+    keepJsonText(member, stringifyKeepingDeferred(member));
+    return memberReply(reply, tokens, member);
   });
 }
 

@@ -11,6 +11,7 @@
 import type { EngineReply, PackKey } from "../../core/engine.ts";
 import { EngineError } from "../../core/engine.ts";
 import { keepJsonText, knownSourceText, memberSourceText } from "../../core/json.ts";
+import { deferMember, deferredMemberText } from "../../core/deferred-json.ts";
 import { arrayElementTexts, topLevelMemberText } from "../../core/json-member.ts";
 import { estimateTextTokens, memberReply, shareTokens } from "./token-shares.ts";
 
@@ -62,7 +63,7 @@ export function splitOpenAIEmbeddingReply(reply: EngineReply, bodies: readonly R
     byInput[index] = record;
   });
   const shares = shareTokens(reply.usage.inputTokens, bodies.map((each) => estimatedTokensOf(singleEmbeddingInput(each.input) ?? "")));
-  const vectorTexts = vectorTextsOf(body, data.length);
+  const vectorTexts = deferredVectorTexts(data) ?? vectorTextsOf(body, data.length);
   const { data: _data, usage, ...envelope } = body;
   return byInput.map((entry, index) => {
     const tokens = shares[index] ?? 0;
@@ -71,6 +72,20 @@ export function splitOpenAIEmbeddingReply(reply: EngineReply, bodies: readonly R
     const memberBody = vectorText === null ? { ...envelope, data: [{ ...entry, index: 0 }], ...memberUsage } : withVectorText({ ...envelope, ...memberUsage }, entry!, vectorText);
     return memberReply(reply, tokens, memberBody);
   });
+}
+
+/**
+ * Each entry's vector text when the reply's parse left every vector unparsed (core/deferred-json.ts: long
+ * vectors): no scan, and the member replies keep them unparsed too. Null when any entry's was parsed.
+ */
+function deferredVectorTexts(data: readonly unknown[]): Map<unknown, string> | null {
+  const texts = new Map<unknown, string>();
+  for (const entry of data) {
+    const text = typeof entry === "object" && entry !== null ? deferredMemberText(entry, "embedding") : null;
+    if (text === null) return null;
+    texts.set(entry, text);
+  }
+  return texts;
 }
 
 /** Reply text per input from which vectors are spliced as written rather than serialized again (~100 floats). */
@@ -105,12 +120,18 @@ function vectorTextsOf(body: Record<string, unknown>, count: number): Map<unknow
  * splice needs no parsing; the object's key order matches its text.
  */
 function withVectorText(outer: Record<string, unknown>, entry: Record<string, unknown>, vectorText: string): Record<string, unknown> {
-  const { embedding, ...rest } = entry;
-  const head = { ...rest, index: 0 };
+  // The entry's other members, not a rest spread: that would read (so parse) a deferred vector.
+  const head: Record<string, unknown> = {};
+  for (const key of Object.keys(entry)) if (key !== "embedding") head[key] = entry[key];
+  head.index = 0;
   const entryText = `${JSON.stringify(head).slice(0, -1)},"embedding":${vectorText}}`;
   const outerText = JSON.stringify(outer);
   const text = `${outerText === "{}" ? "{" : `${outerText.slice(0, -1)},`}"data":[${entryText}]}`;
-  const member = { ...outer, data: [{ ...head, embedding }] };
+  const memberEntry: Record<string, unknown> = { ...head, embedding: null };
+  // Deferred in the reply, deferred in the member: read only if something reads it (a translation).
+  if (deferredMemberText(entry, "embedding") !== null) deferMember(memberEntry, "embedding", vectorText);
+  else memberEntry.embedding = entry.embedding;
+  const member = { ...outer, data: [memberEntry] };
   keepJsonText(member, text);
   return member;
 }

@@ -4,7 +4,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { GeminiModelConfig } from "../../../src/config/config.ts";
+import { deferredMemberText } from "../../../src/core/deferred-json.ts";
 import { EngineError } from "../../../src/core/engine.ts";
+import { jsonTextOf, knownSourceText } from "../../../src/core/json.ts";
 import { GeminiEngine } from "../../../src/engines/gemini/gemini-engine.ts";
 import { embeddingOf } from "../../helpers/fake-openai-upstream.ts";
 import { startFakeGeminiUpstream, type FakeGeminiUpstream } from "../../helpers/fake-gemini-upstream.ts";
@@ -49,6 +51,22 @@ describe("GeminiEngine embedding packs", () => {
       { embedding: { values: embeddingOf("second", 8) } },
       { embedding: { values: embeddingOf("third", 8) } },
     ]);
+  });
+
+  it("passes real-size vectors on as the upstream's text, parsed only if read", async () => {
+    const bodies = [embed("long one", { outputDimensionality: 768 }), embed("long two", { outputDimensionality: 768 })];
+    const replies = await engine.executePack({ dialect: "gemini", bodies, model, signal: new AbortController().signal });
+    replies.forEach((reply, index) => {
+      if (reply instanceof EngineError) throw reply;
+      const embedding = (reply.body as { embedding: Record<string, unknown> }).embedding;
+      const vectorText = deferredMemberText(embedding, "values");
+      expect(vectorText).not.toBeNull();
+      // The member's stored text holds the vector as sent, and is the member: nothing was parsed to write it.
+      expect(knownSourceText(reply.body as object)).toContain(`"values":${vectorText}`);
+      expect(deferredMemberText(embedding, "values")).toBe(vectorText);
+      expect(JSON.parse(jsonTextOf(reply.body))).toEqual({ embedding: { values: embeddingOf(index === 0 ? "long one" : "long two", 768) } });
+      expect(embedding.values).toEqual(embeddingOf(index === 0 ? "long one" : "long two", 768));
+    });
   });
 
   it("refuses to split a reply with the wrong number of embeddings", async () => {

@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { OpenAIModelConfig } from "../../../src/config/config.ts";
 import type { EngineReply } from "../../../src/core/engine.ts";
+import { deferredMemberText } from "../../../src/core/deferred-json.ts";
 import { jsonTextOf } from "../../../src/core/json.ts";
 import { OpenAIEngine } from "../../../src/engines/openai/openai-engine.ts";
 
@@ -65,6 +66,17 @@ describe("a packed embedding reply split per input", () => {
       // The text is the member's body: one embedding at index 0 and its share of the usage.
       expect(JSON.parse(text)).toEqual(reply.body);
       expect(reply.body).toMatchObject({ object: "list", model: "embed", data: [{ object: "embedding", index: 0 }], usage: { prompt_tokens: 5, total_tokens: 5 } });
+    });
+  });
+
+  it("never parses the vectors it only passes on: each member's stays the upstream's text until read", async () => {
+    const replies = await packOf(4, model());
+    replies.forEach((reply, index) => {
+      const entry = (reply.body as { data: Record<string, unknown>[] }).data[0]!;
+      // Long vectors are left unparsed by the reply's parse (core/deferred-json.ts) and by the split.
+      expect(deferredMemberText(entry, "embedding")).toBe(vectorText(index));
+      expect(entry.embedding).toEqual(JSON.parse(vectorText(index)));
+      expect(deferredMemberText(entry, "embedding")).toBeNull();
     });
   });
 
