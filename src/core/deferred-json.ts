@@ -63,7 +63,7 @@ export function parseJsonDeferringNumbers(text: string): unknown {
     holders.push({ holder: this, key, cut });
     return parsed;
   }) as unknown;
-  for (const { holder, key, cut } of holders) defer(holder, key, textOf(cut));
+  for (const { holder, key, cut } of holders) deferMember(holder, key, textOf(cut));
   return value;
 }
 
@@ -94,15 +94,11 @@ export function stringifyKeepingDeferred(value: unknown): string {
 }
 
 /**
- * Gives `holder[key]` (a data property) the value `text` parses to, read on demand: the same kind of
- * accessor parseJsonDeferringNumbers puts on what it parses. For building an object around a vector that is
- * only to be written out again (a packed call's member reply).
+ * Gives `holder[key]` the value `text` parses to, read on demand: the accessor parseJsonDeferringNumbers puts
+ * on what it parses, also for building an object around a vector that is only to be written out again (a
+ * packed call's member reply).
  */
 export function deferMember(holder: Record<string, unknown>, key: string, text: string): void {
-  defer(holder, key, text);
-}
-
-function defer(holder: Record<string, unknown>, key: string, text: string): void {
   const target = holder as Record<string, unknown> & WithDeferred;
   let texts = target[DEFERRED];
   if (texts === undefined) {

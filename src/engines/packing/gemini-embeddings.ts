@@ -5,7 +5,7 @@
  * `{embeddings: [...]}` reply is split into `{embedding}` replies, as embedContent answers.
  */
 import type { EngineReply, PackKey } from "../../core/engine.ts";
-import { stringifyKeepingDeferred } from "../../core/deferred-json.ts";
+import { deferredMemberText, stringifyKeepingDeferred } from "../../core/deferred-json.ts";
 import { keepJsonText } from "../../core/json.ts";
 import { unsplittable } from "./openai-embeddings.ts";
 import { estimateTextTokens, memberReply, shareTokens } from "./token-shares.ts";
@@ -31,8 +31,9 @@ export function splitGeminiEmbeddingReply(reply: EngineReply, bodies: readonly R
     const tokens = shares[index] ?? 0;
     const usage = usageMetadata === undefined ? {} : { usageMetadata: { promptTokenCount: tokens, totalTokenCount: tokens } };
     const member = { ...envelope, embedding, ...usage };
-    // Its vector written as the upstream wrote it, not parsed (core/deferred-json.ts) and written again.
-    keepJsonText(member, stringifyKeepingDeferred(member));
+    // A long vector the reply's parse left as text (core/deferred-json.ts) is written as such, not parsed and
+    // written again; a short one is serialized when stored, as any reply.
+    if (typeof embedding === "object" && embedding !== null && deferredMemberText(embedding, "values") !== null) keepJsonText(member, stringifyKeepingDeferred(member));
     return memberReply(reply, tokens, member);
   });
 }

@@ -11,7 +11,7 @@
 import type { EngineReply, PackKey } from "../../core/engine.ts";
 import { EngineError } from "../../core/engine.ts";
 import { keepJsonText, knownSourceText, memberSourceText } from "../../core/json.ts";
-import { deferMember, deferredMemberText } from "../../core/deferred-json.ts";
+import { deferMember, deferredMemberText, stringifyKeepingDeferred } from "../../core/deferred-json.ts";
 import { arrayElementTexts, topLevelMemberText } from "../../core/json-member.ts";
 import { estimateTextTokens, memberReply, shareTokens } from "./token-shares.ts";
 
@@ -116,23 +116,18 @@ function vectorTextsOf(body: Record<string, unknown>, count: number): Map<unknow
 
 /**
  * `{ ...outer, data: [{ ...entry, index: 0 }] }` with its JSON text kept (keepJsonText): the small parts
- * serialized, the vector spliced in as the upstream wrote it. `data` and then `embedding` go last so the
- * splice needs no parsing; the object's key order matches its text.
+ * serialized, the vector written as the upstream wrote it (a deferred member, core/deferred-json.ts, whether
+ * the reply's parse deferred it or the scan above found its text). It is parsed only if something reads it.
  */
 function withVectorText(outer: Record<string, unknown>, entry: Record<string, unknown>, vectorText: string): Record<string, unknown> {
   // The entry's other members, not a rest spread: that would read (so parse) a deferred vector.
-  const head: Record<string, unknown> = {};
-  for (const key of Object.keys(entry)) if (key !== "embedding") head[key] = entry[key];
-  head.index = 0;
-  const entryText = `${JSON.stringify(head).slice(0, -1)},"embedding":${vectorText}}`;
-  const outerText = JSON.stringify(outer);
-  const text = `${outerText === "{}" ? "{" : `${outerText.slice(0, -1)},`}"data":[${entryText}]}`;
-  const memberEntry: Record<string, unknown> = { ...head, embedding: null };
-  // Deferred in the reply, deferred in the member: read only if something reads it (a translation).
-  if (deferredMemberText(entry, "embedding") !== null) deferMember(memberEntry, "embedding", vectorText);
-  else memberEntry.embedding = entry.embedding;
+  const memberEntry: Record<string, unknown> = {};
+  for (const key of Object.keys(entry)) if (key !== "embedding") memberEntry[key] = entry[key];
+  memberEntry.index = 0;
+  memberEntry.embedding = null;
+  deferMember(memberEntry, "embedding", vectorText);
   const member = { ...outer, data: [memberEntry] };
-  keepJsonText(member, text);
+  keepJsonText(member, stringifyKeepingDeferred(member));
   return member;
 }
 

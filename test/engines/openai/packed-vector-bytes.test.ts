@@ -20,6 +20,11 @@ function vectorText(input: number): string {
   return `[${Array.from({ length: DIMENSIONS }, (_, d) => (d % 10 === 0 ? `${input + 1}.5000000e-3` : `0.${String((input * 7 + d) % 1000).padStart(3, "0")}0000`)).join(", ")}]`;
 }
 
+/** A base64 vector (`encoding_format: "base64"`): a string, found by the reply scan rather than deferred by the parse. */
+function base64Vector(input: number): string {
+  return Buffer.from(Float32Array.from({ length: 600 }, (_, d) => input + d / 1000).buffer).toString("base64");
+}
+
 let server: Server;
 let url: string;
 const engine = new OpenAIEngine();
@@ -29,8 +34,9 @@ beforeAll(async () => {
     let text = "";
     request.on("data", (chunk: Buffer) => (text += chunk.toString()));
     request.on("end", () => {
-      const body = JSON.parse(text) as { model: string; input: string[] };
-      const data = body.input.map((_, index) => `{"object": "embedding", "index": ${index}, "embedding": ${vectorText(index)}}`);
+      const body = JSON.parse(text) as { model: string; input: string[]; encoding_format?: string };
+      const vector = (index: number): string => (body.encoding_format === "base64" ? JSON.stringify(base64Vector(index)) : vectorText(index));
+      const data = body.input.map((_, index) => `{"object": "embedding", "index": ${index}, "embedding": ${vector(index)}}`);
       response.setHeader("content-type", "application/json");
       response.end(`{"object": "list", "data": [${data.join(", ")}], "model": "${body.model}", "usage": {"prompt_tokens": ${body.input.length * 5}, "total_tokens": ${body.input.length * 5}}}`);
     });
@@ -48,8 +54,8 @@ function model(overrides: Partial<OpenAIModelConfig> = {}): OpenAIModelConfig {
   return { name: "embed", engine: "openai", baseUrl: url, concurrency: 4, timeoutMs: 10_000, maxRetries: 0, ...overrides };
 }
 
-async function packOf(count: number, config: OpenAIModelConfig): Promise<EngineReply[]> {
-  const bodies = Array.from({ length: count }, (_, index) => ({ model: "embed", input: `text ${index}` }));
+async function packOf(count: number, config: OpenAIModelConfig, options: Record<string, unknown> = {}): Promise<EngineReply[]> {
+  const bodies = Array.from({ length: count }, (_, index) => ({ model: "embed", input: `text ${index}`, ...options }));
   const replies = await engine.executePack({ dialect: "openai", bodies, model: config, signal: new AbortController().signal });
   return replies.map((reply) => {
     if (!("body" in reply)) throw reply;
@@ -77,6 +83,16 @@ describe("a packed embedding reply split per input", () => {
       expect(deferredMemberText(entry, "embedding")).toBe(vectorText(index));
       expect(entry.embedding).toEqual(JSON.parse(vectorText(index)));
       expect(deferredMemberText(entry, "embedding")).toBeNull();
+    });
+  });
+
+  it("splices base64 vectors (strings, found by scanning the reply) as the upstream wrote them", async () => {
+    const replies = await packOf(3, model(), { encoding_format: "base64" });
+    replies.forEach((reply, index) => {
+      const text = jsonTextOf(reply.body);
+      expect(text).toContain(`"embedding":"${base64Vector(index)}"`);
+      expect(JSON.parse(text)).toEqual(reply.body);
+      expect((reply.body as { data: { embedding: string }[] }).data[0]!.embedding).toBe(base64Vector(index));
     });
   });
 
