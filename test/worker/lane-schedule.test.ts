@@ -79,4 +79,38 @@ describe.each(storeBackends)("Worker lane schedule on the $name store", (backend
     expect(reads()).toBe(2);
     expect(next.map((entry) => entry.batchSeq)).toContain(small.seq);
   });
+  it("reads the queue again when notify comes while a read is in flight, instead of waiting for the refresh interval", async () => {
+    const real = await stores.open();
+    const large = await startedBatch(real, 2_000);
+    let small: Awaited<ReturnType<typeof startedBatch>> | null = null;
+    let reads = 0;
+    let schedule: LaneSchedule | null = null;
+    // The second read's query has run (it did not see the small Batch) when the small Batch starts and
+    // notify() arrives, before the read has finished.
+    const store = new Proxy(real, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver) as unknown;
+        if (property !== "queuedBatches" || typeof value !== "function") return typeof value === "function" ? value.bind(target) : value;
+        return async (...args: unknown[]) => {
+          const queue = (await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args)) as unknown;
+          reads += 1;
+          if (reads === 2) {
+            small = await startedBatch(real, 3, { createdAtMs: T0 + 1 });
+            schedule!.invalidate();
+          }
+          return queue;
+        };
+      },
+    });
+    schedule = new LaneSchedule({ name: MODEL } as ModelConfig, { store, clock: new ManualClock(T0), owner: "w", refreshMs: 60_000 });
+    expect((await schedule.plan(8)).map((entry) => entry.batchSeq)).toEqual([large.seq]);
+    schedule.invalidate();
+    // The read notify asked for: it answered from before the small Batch started.
+    expect((await schedule.plan(8)).map((entry) => entry.batchSeq)).toEqual([large.seq]);
+    expect(reads).toBe(2);
+    // The notify that came during it is not lost: the next claim reads again and sees the small Batch.
+    const next = await schedule.plan(8);
+    expect(reads).toBe(3);
+    expect(next.map((entry) => entry.batchSeq)).toContain(small!.seq);
+  });
 });
