@@ -354,8 +354,7 @@ export class ModelDispatcher implements Dispatcher {
       const backend = lane.pick(rank, avoid, nowMs);
       if (backend !== null) return this.started(lane, backend, rank);
     }
-    if (lane.backends.every((backend) => backend.ceiling === 0)) this.options.onStarved?.(lane.name);
-    return new Promise<BackendLane>((grant, reject) => {
+    const promise = new Promise<BackendLane>((grant, reject) => {
       const waiter: Waiter = { grant, reject, signal, batchId, avoid, unwatch: null, settled: false };
       if (signal !== undefined) {
         waiter.unwatch = this.abortWatchers.watch(signal, () => {
@@ -368,6 +367,11 @@ export class ModelDispatcher implements Dispatcher {
       lane.queues[rank]?.push(waiter);
       lane.queued += 1;
     });
+    // Told once the request is queued: what it tells (capacity-shares.ts) reads the lane's load at once, and
+    // a request not yet counted as waiting asked for no slots (the process then sat at a ceiling of 0 until
+    // its next beat, up to a second, whenever a Batch started on an idle PostgreSQL-backed process).
+    if (lane.backends.every((backend) => backend.ceiling === 0)) this.options.onStarved?.(lane.name);
+    return promise;
   }
 
   private started(lane: Lane, backend: BackendLane, rank: number): BackendLane {

@@ -52,6 +52,8 @@ export class CapacityShares {
   private processesSeen = 1;
   /** Whether the last beat left a Model below its target or draining (then the next beat comes sooner). */
   private unsettled = false;
+  /** A nudge came while a beat was under way (nudge). */
+  private nudgedWhileBeating = false;
 
   constructor(private readonly options: CapacitySharesOptions) {
     this.beatMs = options.beatMs ?? DEFAULT_BEAT_MS;
@@ -69,9 +71,14 @@ export class CapacityShares {
     void this.beatAndSchedule();
   }
 
-  /** A lane with no slots got a request: beat now rather than at the next tick. */
+  /**
+   * A lane with no slots got a request: beat now rather than at the next tick. A beat already under way read
+   * the loads before this request counted, so another follows it (one, however many nudges came meanwhile).
+   */
   nudge(): void {
-    if (this.running) void this.beat();
+    if (!this.running) return;
+    if (this.beating !== null) this.nudgedWhileBeating = true;
+    else void this.beat();
   }
 
   /** Stops beating and leaves the ledger, so the other processes may take this one's slots at their next beat. */
@@ -85,7 +92,12 @@ export class CapacityShares {
 
   /** One heartbeat (exposed for tests, which call it instead of waiting for the timer). */
   beat(): Promise<void> {
-    this.beating ??= this.beatOnce().finally(() => (this.beating = null));
+    this.beating ??= this.beatOnce().finally(() => {
+      this.beating = null;
+      if (!this.nudgedWhileBeating) return;
+      this.nudgedWhileBeating = false;
+      if (this.running) void this.beat();
+    });
     return this.beating;
   }
 

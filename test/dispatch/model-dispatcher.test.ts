@@ -171,16 +171,22 @@ describe("ModelDispatcher against an OpenAI-compatible upstream", () => {
   it("holds requests while this process holds no slots of the Model, says so, and runs them once it gets some", async () => {
     let ceiling = 0;
     const starved: string[] = [];
-    const shared = new ModelDispatcher({
+    // What it is told reads the lane's load at once (capacity-shares.ts): the request must count as waiting by then.
+    const waitingWhenTold: number[] = [];
+    const shared: ModelDispatcher = new ModelDispatcher({
       resolve: (name) => (name === "gpt-test" ? { engine, model } : undefined),
       sleep: sleeps.sleep,
       ceiling: () => ceiling,
-      onStarved: (name) => starved.push(name),
+      onStarved: (name) => {
+        starved.push(name);
+        waitingWhenTold.push(shared.load(name).waiting);
+      },
     });
     const pending = shared.dispatch({ model: "gpt-test", kind: "chat", dialect: "openai", body: chat("held"), priority: "sync" });
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(upstream.countsByKey.get("held")).toBeUndefined();
     expect(starved).toEqual(["gpt-test"]);
+    expect(waitingWhenTold).toEqual([1]);
     expect(shared.load("gpt-test")).toMatchObject({ running: 0, waiting: 1, concurrency: 0 });
     ceiling = 2;
     shared.refreshCeiling("gpt-test");

@@ -13,6 +13,7 @@ import type { CapacityClaim, CapacityRow } from "../../src/store/capacity-ledger
 import type { Store } from "../../src/store/store.ts";
 import { storeBackends, useStores } from "../helpers/store-backends.ts";
 import { T0 } from "./store-fixtures.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
 const BUDGET = 30;
 
@@ -113,6 +114,21 @@ describe.each(storeBackends.filter((backend) => backend.name !== "sqlite-thread"
     await b.stop();
     await a.beat();
     expect(a.ceiling(model)).toBe(BUDGET);
+  });
+
+  it("beats again after a beat under way when a request nudges it meanwhile, so the request does not wait for the next tick", async () => {
+    const [store] = await stores.openShared(1);
+    const load = { running: 0, waiting: 0 };
+    // A copy per read, as the Dispatcher's load() gives: a beat sees the load of the moment it read it.
+    const shares = new CapacityShares({ ledger: store!, owner: "a", models: [model], load: () => ({ ...load }), onChange: () => undefined, clock: new ManualClock(T0), beatMs: 60_000 });
+    shares.start(); // its first beat is under way and has read an idle load
+    load.waiting = 1;
+    shares.nudge();
+    try {
+      await waitFor(() => shares.ceiling(model) === 1, { what: "a beat that sees the waiting request (a slot for it)", timeoutMs: 5_000 });
+    } finally {
+      await shares.stop();
+    }
   });
 
   /** Two processes on one ledger, each capped at `cap` of the Model's BUDGET, both with 100 requests waiting. */
