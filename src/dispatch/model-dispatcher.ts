@@ -367,9 +367,7 @@ export class ModelDispatcher implements Dispatcher {
       lane.queues[rank]?.push(waiter);
       lane.queued += 1;
     });
-    // Told once the request is queued: what it tells (capacity-shares.ts) reads the lane's load at once, and
-    // a request not yet counted as waiting asked for no slots (the process then sat at a ceiling of 0 until
-    // its next beat, up to a second, whenever a Batch started on an idle PostgreSQL-backed process).
+    // Told once queued: the beat it starts reads the lane's load at once, and must count this request.
     if (lane.backends.every((backend) => backend.ceiling === 0)) this.options.onStarved?.(lane.name);
     return promise;
   }

@@ -52,8 +52,9 @@ export class CapacityShares {
   private processesSeen = 1;
   /** Whether the last beat left a Model below its target or draining (then the next beat comes sooner). */
   private unsettled = false;
-  /** A nudge came while a beat was under way (nudge). */
+  /** A nudge came while a beat was under way (nudge), and the loads that beat read. */
   private nudgedWhileBeating = false;
+  private loadsRead = new Map<string, { running: number; waiting: number }>();
 
   constructor(private readonly options: CapacitySharesOptions) {
     this.beatMs = options.beatMs ?? DEFAULT_BEAT_MS;
@@ -72,8 +73,8 @@ export class CapacityShares {
   }
 
   /**
-   * A lane with no slots got a request: beat now rather than at the next tick. A beat already under way read
-   * the loads before this request counted, so another follows it (one, however many nudges came meanwhile).
+   * A lane with no slots got a request: beat now rather than at the next tick. A beat already under way may
+   * have read that Model's lane idle: then another follows it, once (see `beat`).
    */
   nudge(): void {
     if (!this.running) return;
@@ -96,7 +97,10 @@ export class CapacityShares {
       this.beating = null;
       if (!this.nudgedWhileBeating) return;
       this.nudgedWhileBeating = false;
-      if (this.running) void this.beat();
+      // Only for a lane the beat read idle that has requests now: it asked for no slots, and would wait for
+      // the next tick (up to beatMs) with none. A lane it saw busy asked already; beating again for every
+      // request that arrives while another process holds the slots would only flood the ledger with beats.
+      if (this.running && this.options.models.some((model) => demandOf(this.loadsRead.get(model.name)) === 0 && demandOf(this.options.load(model.name)) > 0)) void this.beat();
     });
     return this.beating;
   }
@@ -111,6 +115,7 @@ export class CapacityShares {
   private async beatOnce(): Promise<void> {
     const { models, ledger, owner, clock } = this.options;
     const loads = new Map(models.map((model) => [model.name, this.options.load(model.name)]));
+    this.loadsRead = loads;
     // Set by `decide`; a transaction redone calls it again, and the last call is the one committed.
     let claims: readonly ShareClaim[] = [];
     let processes = 1;
@@ -159,6 +164,10 @@ export class CapacityShares {
     this.options.logger?.debug({ model, ceiling }, "model concurrency share changed");
     this.options.onChange(model);
   }
+}
+
+function demandOf(load: { running: number; waiting: number } | undefined): number {
+  return load === undefined ? 0 : load.running + load.waiting;
 }
 
 /** A ledger row plus what this process makes of it. */
