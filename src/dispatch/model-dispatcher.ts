@@ -367,8 +367,7 @@ export class ModelDispatcher implements Dispatcher {
       lane.queues[rank]?.push(waiter);
       lane.queued += 1;
     });
-    // Told once queued: the beat it starts reads the lane's load at once, and must count this request.
-    if (lane.backends.every((backend) => backend.ceiling === 0)) this.options.onStarved?.(lane.name);
+    if (lane.backends.every((backend) => backend.ceiling === 0)) this.options.onStarved?.(lane.name); // once queued: a beat reads the load
     return promise;
   }
 
