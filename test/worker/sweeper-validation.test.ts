@@ -4,6 +4,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { resultFileIds } from "../../src/worker/finalize-batch.ts";
+import type { Store } from "../../src/store/store.ts";
+import { WRITES_IN_FLIGHT } from "../../src/worker/validate-batch.ts";
 import { chatLine } from "../helpers/batch-files.ts";
 import { storeBackends, useStores } from "../helpers/store-backends.ts";
 import { waitFor } from "../helpers/wait-for.ts";
@@ -77,6 +79,37 @@ describe.each(storeBackends)("Sweeper validation on the $name store", (backend) 
     expect(started).toMatchObject({ status: "in_progress", counts: { total: 12_000, succeeded: 0, failed: 0, cancelled: 0, expired: 0 } });
     const items = await itemsOf(store, batch.id);
     expect(items.map((item) => item.clientId)).toEqual(Array.from({ length: 12_000 }, (_, index) => `r${index}`));
+  });
+
+  it("writes a chunk while the one before it is still being written, never more than WRITES_IN_FLIGHT at once, and every Item lands", async () => {
+    const real = await stores.open();
+    let underWay = 0;
+    let most = 0;
+    // The real Store, with its chunk writes counted while they run.
+    const counting = new Proxy(real, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver) as unknown;
+        if (typeof value !== "function") return value;
+        if (property !== "insertItems") return value.bind(target);
+        return async (...args: unknown[]) => {
+          underWay += 1;
+          most = Math.max(most, underWay);
+          try {
+            return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          } finally {
+            underWay -= 1;
+          }
+        };
+      },
+    }) as Store;
+    const { store, submitBatch, createSweeper } = await loops.create(counting);
+    const batch = await submitBatch(Array.from({ length: 9_500 }, (_, index) => chatLine(`r${index}`, `line ${index}`)));
+    expect(await createSweeper({ limits: { maxBatchItems: 20_000 } }).validatePending()).toBe(1);
+    // The in-process SQLite Store writes synchronously: its write ends before the next chunk is full.
+    expect(most).toBe(backend.name === "sqlite" ? 1 : WRITES_IN_FLIGHT);
+    expect(await store.getBatch(batch.id)).toMatchObject({ status: "in_progress", counts: { total: 9_500 } });
+    const items = await itemsOf(store, batch.id);
+    expect(items.map((item) => [item.index, item.clientId])).toEqual(Array.from({ length: 9_500 }, (_, index) => [index, `r${index}`]));
   });
 
   it("fails a Batch with bad lines, listing every LineError, and keeps none of its Items", async () => {
