@@ -66,6 +66,12 @@ interface Lane {
   itemsPerCall: number;
   /** Notified when the lane may claim again (claimRoom turned positive), not on every finished Item. */
   slotFreed: Signal;
+  /**
+   * Notified when new work may exist (notify()). One per lane: a Signal keeps a notify nobody was waiting
+   * for only while it has one waiter at most, and with one Signal for all lanes a lane busy claiming when a
+   * Batch of its Model started lost the notify to an idle lane and slept out its back-off (up to pollMs).
+   */
+  work: Signal;
   schedule: LaneSchedule;
   /** The Model keeps succeeded results for later Batches (`resultCache`). */
   cachesResults: boolean;
@@ -97,7 +103,6 @@ export class Worker {
    */
   private readonly abandon = new AbortController();
   private readonly writer: ResultWriter;
-  private readonly work = new Signal();
   private laneLoops: Promise<void>[] = [];
   private heartbeat: NodeJS.Timeout | null = null;
   private readonly logger: Logger;
@@ -114,6 +119,7 @@ export class Worker {
       active: 0,
       itemsPerCall: 1,
       slotFreed: new Signal(),
+      work: new Signal(),
       schedule: new LaneSchedule(model, scheduleDeps),
       cachesResults: resultCacheMaxAgeMs(model) !== null,
     }));
@@ -136,8 +142,10 @@ export class Worker {
 
   /** New work may exist (a Batch started); idle lanes claim at once instead of waiting for the poll. */
   notify(): void {
-    for (const lane of this.lanes) lane.schedule.invalidate();
-    this.work.notify();
+    for (const lane of this.lanes) {
+      lane.schedule.invalidate();
+      lane.work.notify();
+    }
   }
 
   /** Requests this process is running now. */
@@ -152,8 +160,10 @@ export class Worker {
   async stop(graceMs: number = this.deps.settings.shutdownGraceMs): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    this.work.notify();
-    for (const lane of this.lanes) lane.slotFreed.notify();
+    for (const lane of this.lanes) {
+      lane.work.notify();
+      lane.slotFreed.notify();
+    }
     await this.waitIdle(graceMs);
     this.abandon.abort();
     await this.waitIdle(1_000);
@@ -185,11 +195,11 @@ export class Worker {
         failures += 1;
         if (isStorageFailure(error)) this.logger.debug({ err: error, model: lane.model.name }, "claiming items failed");
         else this.logger.error({ err: error, model: lane.model.name }, "claiming items failed");
-        await this.work.wait(settings.pollMs * Math.min(10, failures));
+        await lane.work.wait(settings.pollMs * Math.min(10, failures));
         continue;
       }
       if (items.length === 0) {
-        await this.work.wait(idleMs);
+        await lane.work.wait(idleMs);
         idleMs = Math.min(idleMs * 2, settings.pollMs);
         continue;
       }
