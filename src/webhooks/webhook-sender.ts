@@ -50,6 +50,8 @@ export class WebhookSender {
   private readonly retries = new Map<string, number>();
   private loop: Promise<void> | null = null;
   private wakeUp: (() => void) | null = null;
+  /** notify() came while a pass ran (no sleep to end): the next sleep is skipped. */
+  private notifiedDuringPass = false;
   private readonly logger: Logger;
 
   constructor(private readonly deps: WebhookSenderDeps) {
@@ -62,9 +64,10 @@ export class WebhookSender {
     this.loop = this.run();
   }
 
-  /** Look at the outbox now rather than at the next poll. */
+  /** Look at the outbox now rather than at the next poll; during a pass, once more right after it. */
   notify(): void {
-    this.wakeUp?.();
+    if (this.wakeUp !== null) this.wakeUp();
+    else this.notifiedDuringPass = true;
   }
 
   /**
@@ -106,6 +109,7 @@ export class WebhookSender {
       // time, and forgetting the retry then would leave it to the next poll.
       const nowMs = this.deps.clock.now();
       for (const [id, retryAtMs] of this.retries) if (retryAtMs <= nowMs) this.retries.delete(id);
+      this.notifiedDuringPass = false;
       try {
         await this.sendDue();
         failures = 0;
@@ -115,6 +119,8 @@ export class WebhookSender {
       }
       // stop() during the pass found no sleep to end: do not start one.
       if (!this.running) break;
+      // A Batch that ended during the pass may have queued its events after the pass's last look.
+      if (this.notifiedDuringPass && failures === 0) continue;
       let earliestMs = Number.POSITIVE_INFINITY;
       for (const retryAtMs of this.retries.values()) earliestMs = Math.min(earliestMs, retryAtMs);
       const untilRetryMs = Math.max(0, earliestMs - this.deps.clock.now());

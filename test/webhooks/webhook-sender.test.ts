@@ -3,7 +3,8 @@
  * before the sender's clock reaches a retry's time (timers run on a monotonic clock, the Clock on the wall
  * clock); the sender must then wait for the retry again, not forget it until the next poll. And a retry
  * that came due during a pass (a slow Store) is made in that pass; the retry after it must still be waited
- * for, not left to the poll.
+ * for, not left to the poll. A Batch that ends during a pass (after its last look at the outbox) has its
+ * events sent right after that pass, not at the next poll.
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -108,6 +109,52 @@ describe.runIf(sqlite)("webhook sender", () => {
     const gapMs = arrivals[2]!.atMs - arrivals[1]!.atMs;
     expect(gapMs).toBeGreaterThanOrEqual(390);
     expect(gapMs, "the third attempt waited for the poll").toBeLessThan(5_000);
+  });
+
+  it("sends the events of a Batch that ended during a pass right after it, not at the next poll", async () => {
+    const arrivals: number[] = [];
+    const server = createServer((request, response) => {
+      arrivals.push(performance.now());
+      request.resume();
+      request.on("end", () => response.writeHead(204).end());
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    closers.push(() => new Promise((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    const store = await stores.open();
+    await store.syncWebhookEndpoints([url], T0);
+    const batch = await startedBatch(store, 1);
+    const [item] = await store.claimItems({ owner: "w", model: MODEL, limit: 1, nowMs: T0 + 1, leaseMs: LEASE_MS });
+    await store.completeItems([completion(item!, "w", T0 + 1)], T0 + 1);
+    let sender: WebhookSender | null = null;
+    let looks = 0;
+    // The first pass's look finds the outbox empty; the Batch ends (and the sender is told) before it returns.
+    const racing = {
+      claimWebhookDeliveries: async (...args: Parameters<Store["claimWebhookDeliveries"]>) => {
+        const due = await store.claimWebhookDeliveries(...args);
+        if ((looks += 1) === 1) {
+          await store.claimFinalization(batch.id, { owner: "f", nowMs: T0 + 2, leaseMs: LEASE_MS });
+          await store.finishBatch(batch.id, "f", { status: "completed", outputFileId: null, errorFileId: null, nowMs: T0 + 2 });
+          sender!.batchEnded();
+        }
+        return due;
+      },
+      getBatch: store.getBatch.bind(store),
+      recordWebhookAttempt: store.recordWebhookAttempt.bind(store),
+    };
+    sender = new WebhookSender({
+      store: racing, clock: { now: () => Date.now() }, logger: pino({ level: "silent" }), owner: "sender",
+      webhooks: [{ url, secret: SECRET }], settings: { retryDelaysMs: [50], timeoutMs: 5_000 }, render: () => "{}", pollMs: 60_000,
+    });
+    const startedAt = performance.now();
+    sender.start();
+    closers.push(() => sender!.stop());
+    await untilDelivered(store, batch.id);
+    expect(arrivals).toHaveLength(1);
+    expect(arrivals[0]! - startedAt, "the event waited for the poll").toBeLessThan(5_000);
   });
 
   it("looks at the outbox when a Batch ends only if an endpoint is configured", async () => {
