@@ -67,6 +67,13 @@ const INSERT_CHUNK = 1_000;
  * of order; each carries its own indexes, and an interrupted validation starts over.
  */
 export const WRITES_IN_FLIGHT = 2;
+/**
+ * Chunk writes under way across every validation of this process. The Sweeper runs several validations at
+ * once, and on PostgreSQL each write holds one of the pool's connections (10 by default) for its
+ * transaction: with two writes each, four large validations would take eight and leave the claims and
+ * completions of running Batches waiting for the other two. Four is what they held before writes overlapped.
+ */
+export const PROCESS_WRITES = 4;
 /** Validation Attempts before a Batch that keeps failing inside spool is failed. */
 export const MAX_VALIDATION_ATTEMPTS = 3;
 /** Wait before the next Attempt after an unexpected error: 1 s, then 2 s (never more than the Lease). */
@@ -318,7 +325,12 @@ async function runValidation(deps: ValidationDeps, batch: Batch, owner: string):
     const chunk = buffer;
     buffer = [];
     const write = (async () => {
-      await store.insertItems(batch.id, chunk);
+      await writeSlots.take();
+      try {
+        await store.insertItems(batch.id, chunk);
+      } finally {
+        writeSlots.give();
+      }
       await lease.keep();
     })();
     // Handled here too: a failed write is thrown by a later flush or the last wait, and must not go
@@ -382,6 +394,29 @@ async function runValidation(deps: ValidationDeps, batch: Batch, owner: string):
     items: buffer,
   });
 }
+
+/** PROCESS_WRITES slots, taken in turn by the validations of this process. */
+class WriteSlots {
+  private waiting: (() => void)[] = [];
+
+  constructor(private free: number) {}
+
+  take(): Promise<void> {
+    if (this.free > 0) {
+      this.free -= 1;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  give(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free += 1;
+  }
+}
+
+const writeSlots = new WriteSlots(PROCESS_WRITES);
 
 function missingFileError(fileId: string): LineError {
   return { line: null, code: "file_not_found", param: "input_file_id", message: `Cannot find file ${fileId}: it does not exist or has been deleted.` };

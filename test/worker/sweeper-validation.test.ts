@@ -5,11 +5,34 @@
 import { describe, expect, it } from "vitest";
 import { resultFileIds } from "../../src/worker/finalize-batch.ts";
 import type { Store } from "../../src/store/store.ts";
-import { WRITES_IN_FLIGHT } from "../../src/worker/validate-batch.ts";
+import { PROCESS_WRITES, WRITES_IN_FLIGHT } from "../../src/worker/validate-batch.ts";
 import { chatLine } from "../helpers/batch-files.ts";
 import { storeBackends, useStores } from "../helpers/store-backends.ts";
 import { waitFor } from "../helpers/wait-for.ts";
 import { blobText, itemsOf, useLoopFixture } from "./loop-fixture.ts";
+
+/** The real Store, with its chunk writes (insertItems) counted while they run: the most under way at once. */
+function countingWrites(real: Store): { store: Store; most: () => number } {
+  let underWay = 0;
+  let most = 0;
+  const store = new Proxy(real, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver) as unknown;
+      if (typeof value !== "function") return value;
+      if (property !== "insertItems") return value.bind(target);
+      return async (...args: unknown[]) => {
+        underWay += 1;
+        most = Math.max(most, underWay);
+        try {
+          return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        } finally {
+          underWay -= 1;
+        }
+      };
+    },
+  }) as Store;
+  return { store, most: () => most };
+}
 
 describe.each(storeBackends)("Sweeper validation on the $name store", (backend) => {
   const stores = useStores(backend);
@@ -82,34 +105,33 @@ describe.each(storeBackends)("Sweeper validation on the $name store", (backend) 
   });
 
   it("writes a chunk while the one before it is still being written, never more than WRITES_IN_FLIGHT at once, and every Item lands", async () => {
-    const real = await stores.open();
-    let underWay = 0;
-    let most = 0;
-    // The real Store, with its chunk writes counted while they run.
-    const counting = new Proxy(real, {
-      get(target, property, receiver) {
-        const value = Reflect.get(target, property, receiver) as unknown;
-        if (typeof value !== "function") return value;
-        if (property !== "insertItems") return value.bind(target);
-        return async (...args: unknown[]) => {
-          underWay += 1;
-          most = Math.max(most, underWay);
-          try {
-            return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
-          } finally {
-            underWay -= 1;
-          }
-        };
-      },
-    }) as Store;
+    const { store: counting, most } = countingWrites(await stores.open());
     const { store, submitBatch, createSweeper } = await loops.create(counting);
     const batch = await submitBatch(Array.from({ length: 9_500 }, (_, index) => chatLine(`r${index}`, `line ${index}`)));
     expect(await createSweeper({ limits: { maxBatchItems: 20_000 } }).validatePending()).toBe(1);
     // The in-process SQLite Store writes synchronously: its write ends before the next chunk is full.
-    expect(most).toBe(backend.name === "sqlite" ? 1 : WRITES_IN_FLIGHT);
+    expect(most()).toBe(backend.name === "sqlite" ? 1 : WRITES_IN_FLIGHT);
     expect(await store.getBatch(batch.id)).toMatchObject({ status: "in_progress", counts: { total: 9_500 } });
     const items = await itemsOf(store, batch.id);
     expect(items.map((item) => [item.index, item.clientId])).toEqual(Array.from({ length: 9_500 }, (_, index) => [index, `r${index}`]));
+  });
+
+  it("keeps the chunk writes of validations running side by side to PROCESS_WRITES at once (PostgreSQL pool connections)", async () => {
+    const { store: counting, most } = countingWrites(await stores.open());
+    const { store, submitBatch, createSweeper } = await loops.create(counting);
+    const batches: Awaited<ReturnType<typeof submitBatch>>[] = [];
+    for (let b = 0; b < 4; b += 1) batches.push(await submitBatch(Array.from({ length: 6_000 }, (_, index) => chatLine(`b${b}-${index}`, `line ${index}`))));
+    const sweeper = createSweeper({ limits: { maxBatchItems: 20_000 } });
+    sweeper.start();
+    try {
+      await waitFor(async () => (await Promise.all(batches.map((batch) => store.getBatch(batch.id)))).every((batch) => batch?.status === "in_progress"), { what: "all four Batches validated" });
+    } finally {
+      await sweeper.stop();
+    }
+    // Four validations wanting two writes each: more than one validation writes at once, never past the cap.
+    if (backend.name !== "sqlite") expect(most()).toBeGreaterThan(WRITES_IN_FLIGHT);
+    expect(most()).toBeLessThanOrEqual(PROCESS_WRITES);
+    for (const batch of batches) expect((await store.getBatch(batch.id))?.counts.total).toBe(6_000);
   });
 
   it("fails a Batch with bad lines, listing every LineError, and keeps none of its Items", async () => {
