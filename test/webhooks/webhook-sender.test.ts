@@ -33,8 +33,8 @@ afterEach(async () => {
 describe.runIf(sqlite)("webhook sender", () => {
   const stores = useStores(sqlite!);
 
-  /** A receiver answering `statuses` in turn (the last one from then on), and a Batch whose end queued one delivery to it. */
-  async function deliveryTo(statuses: number[]): Promise<{ url: string; store: Store; batchId: string; arrivals: { atMs: number; status: number }[] }> {
+  /** A receiver answering `statuses` in turn (the last one from then on), recording when each request came. */
+  async function receiver(statuses: number[]): Promise<{ url: string; arrivals: { atMs: number; status: number }[] }> {
     const arrivals: { atMs: number; status: number }[] = [];
     const server = createServer((request, response) => {
       const status = statuses[Math.min(arrivals.length, statuses.length - 1)]!;
@@ -47,15 +47,30 @@ describe.runIf(sqlite)("webhook sender", () => {
       server.close(() => resolve());
       server.closeAllConnections();
     }));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, arrivals };
+  }
 
+  /** A Batch of one finished Item on a Store that knows `url` as its webhook endpoint (the Batch still running). */
+  async function finishedItemFor(url: string): Promise<{ store: Store; batch: Awaited<ReturnType<typeof startedBatch>> }> {
     const store = await stores.open();
     await store.syncWebhookEndpoints([url], T0);
     const batch = await startedBatch(store, 1);
     const [item] = await store.claimItems({ owner: "w", model: MODEL, limit: 1, nowMs: T0 + 1, leaseMs: LEASE_MS });
     await store.completeItems([completion(item!, "w", T0 + 1)], T0 + 1);
-    await store.claimFinalization(batch.id, { owner: "f", nowMs: T0 + 2, leaseMs: LEASE_MS });
-    await store.finishBatch(batch.id, "f", { status: "completed", outputFileId: null, errorFileId: null, nowMs: T0 + 2 });
+    return { store, batch };
+  }
+
+  /** Ends the Batch: its end queues one delivery to each endpoint. */
+  async function finish(store: Store, batchId: string): Promise<void> {
+    await store.claimFinalization(batchId, { owner: "f", nowMs: T0 + 2, leaseMs: LEASE_MS });
+    await store.finishBatch(batchId, "f", { status: "completed", outputFileId: null, errorFileId: null, nowMs: T0 + 2 });
+  }
+
+  /** A receiver answering `statuses` in turn, and a Batch whose end queued one delivery to it. */
+  async function deliveryTo(statuses: number[]): Promise<{ url: string; store: Store; batchId: string; arrivals: { atMs: number; status: number }[] }> {
+    const { url, arrivals } = await receiver(statuses);
+    const { store, batch } = await finishedItemFor(url);
+    await finish(store, batch.id);
     return { url, store, batchId: batch.id, arrivals };
   }
 
@@ -112,23 +127,8 @@ describe.runIf(sqlite)("webhook sender", () => {
   });
 
   it("sends the events of a Batch that ended during a pass right after it, not at the next poll", async () => {
-    const arrivals: number[] = [];
-    const server = createServer((request, response) => {
-      arrivals.push(performance.now());
-      request.resume();
-      request.on("end", () => response.writeHead(204).end());
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    closers.push(() => new Promise((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
-    const store = await stores.open();
-    await store.syncWebhookEndpoints([url], T0);
-    const batch = await startedBatch(store, 1);
-    const [item] = await store.claimItems({ owner: "w", model: MODEL, limit: 1, nowMs: T0 + 1, leaseMs: LEASE_MS });
-    await store.completeItems([completion(item!, "w", T0 + 1)], T0 + 1);
+    const { url, arrivals } = await receiver([204]);
+    const { store, batch } = await finishedItemFor(url);
     let sender: WebhookSender | null = null;
     let looks = 0;
     // The first pass's look finds the outbox empty; the Batch ends (and the sender is told) before it returns.
@@ -136,8 +136,7 @@ describe.runIf(sqlite)("webhook sender", () => {
       claimWebhookDeliveries: async (...args: Parameters<Store["claimWebhookDeliveries"]>) => {
         const due = await store.claimWebhookDeliveries(...args);
         if ((looks += 1) === 1) {
-          await store.claimFinalization(batch.id, { owner: "f", nowMs: T0 + 2, leaseMs: LEASE_MS });
-          await store.finishBatch(batch.id, "f", { status: "completed", outputFileId: null, errorFileId: null, nowMs: T0 + 2 });
+          await finish(store, batch.id);
           sender!.batchEnded();
         }
         return due;
@@ -154,7 +153,7 @@ describe.runIf(sqlite)("webhook sender", () => {
     closers.push(() => sender!.stop());
     await untilDelivered(store, batch.id);
     expect(arrivals).toHaveLength(1);
-    expect(arrivals[0]! - startedAt, "the event waited for the poll").toBeLessThan(5_000);
+    expect(arrivals[0]!.atMs - startedAt, "the event waited for the poll").toBeLessThan(5_000);
   });
 
   it("looks at the outbox when a Batch ends only if an endpoint is configured", async () => {

@@ -32,7 +32,7 @@ export function splitGeminiEmbeddingReply(reply: EngineReply, bodies: readonly R
     const usage = usageMetadata === undefined ? {} : { usageMetadata: { promptTokenCount: tokens, totalTokenCount: tokens } };
     const member = { ...envelope, embedding, ...usage };
     // A long vector the reply's parse left as text (core/deferred-json.ts) is written as such, not parsed and
-    // written again; a short one is serialized when stored, as any reply.
+    // written again; a short one is serialized when stored, like every other reply.
     if (typeof embedding === "object" && embedding !== null && deferredMemberText(embedding, "values") !== null) keepJsonText(member, stringifyKeepingDeferred(member));
     return memberReply(reply, tokens, member);
   });
