@@ -29,6 +29,7 @@ import type { BlobStore } from "./store/blob-store.ts";
 import { openStores } from "./store/open-stores.ts";
 import { StoredMediaFiles } from "./store/media-files.ts";
 import type { Store } from "./store/store.ts";
+import type { WorkEvent, WorkEventFeed } from "./store/work-events.ts";
 import { LoopPressure } from "./dispatch/loop-pressure.ts";
 import { ModelDispatcher } from "./dispatch/model-dispatcher.ts";
 import { CapacityShares } from "./worker/capacity-shares.ts";
@@ -145,6 +146,14 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     sweeper?.notify();
     worker?.notify();
   };
+  // What other processes sharing the database announce (decision 0046): their new Batches to validate,
+  // Items to claim, and cancels that stop this process's requests of the Batch as a local cancel does.
+  const onWorkEvent = (event: WorkEvent): void => {
+    if (event.kind === "cancelled" && event.batchId !== null) dispatcher.cancelBatch(event.batchId);
+    if (event.kind === "claimable") worker?.notify();
+    else sweeper?.notify();
+  };
+  let workEvents: WorkEventFeed | null = null;
   const tenants = new TenantService({ store, clock, logger, config });
   const batches = new BatchService({
     store, blobs, clock, logger, formats, notifyWork, catalog, defaultWindowMs: config.scheduling.defaultWindowMs, admission: tenants,
@@ -179,9 +188,11 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       worker?.start();
       sweeper?.start();
       webhooks?.start();
+      if (options.workers && store.listenForWork) workEvents = await store.listenForWork({ event: onWorkEvent, resync: notifyWork });
       return url;
     },
     async stop() {
+      await workEvents?.close();
       await server?.close();
       await worker?.stop();
       await sweeper?.stop();

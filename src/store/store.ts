@@ -42,6 +42,7 @@ import type { SchedulingViews } from "./scheduling-views.ts";
 import type { StoreInsights } from "./store-insights.ts";
 import type { TenantDirectory } from "./tenant-directory.ts";
 import type { WebhookOutbox } from "./webhook-outbox.ts";
+import type { WorkEvents } from "./work-events.ts";
 
 /** A File record as the caller creates it: every field of FileRecord is the caller's to choose (tenant: default). */
 export type NewFile = Omit<FileRecord, "tenant"> & { tenant?: string };
@@ -236,9 +237,10 @@ export interface ItemPage {
 /**
  * Also the webhook outbox (webhook-outbox.ts), the operators' read views (store-insights.ts) and the
  * capacity ledger (capacity-ledger.ts), the scheduler's views (scheduling-views.ts) and the tenants with
- * their keys (tenant-directory.ts).
+ * their keys (tenant-directory.ts). A Store that several processes share also carries their wake-ups
+ * (work-events.ts; PostgreSQL only: a SQLite file has one process, which wakes itself).
  */
-export interface Store extends WebhookOutbox, StoreInsights, CapacityLedger, SchedulingViews, TenantDirectory {
+export interface Store extends WebhookOutbox, StoreInsights, CapacityLedger, SchedulingViews, TenantDirectory, Partial<WorkEvents> {
   /** Apply pending migrations. Refuses (throws) to run against a database newer than the code. */
   migrate(): Promise<void>;
   close(): Promise<void>;

@@ -76,7 +76,8 @@ export class PostgresDatabase {
   readonly schema: string;
   private readonly target: string;
   private readonly reachability: DatabaseReachability;
-  private readonly logger: StoreLogger;
+  readonly logger: StoreLogger;
+  private readonly clientConfig: pg.ClientConfig;
 
   constructor(url: string, options: PostgresDatabaseOptions = {}) {
     this.target = describeTarget(url);
@@ -86,18 +87,26 @@ export class PostgresDatabase {
     if (!SCHEMA_NAME.test(this.schema)) {
       throw new Error(`Invalid PostgreSQL schema name "${this.schema}": use lower-case letters, digits and underscores.`);
     }
-    this.pool = new pg.Pool({
+    this.clientConfig = {
       connectionString: url,
-      max: options.poolSize ?? 10,
       connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
       keepAlive: true,
       options: `-c search_path=${this.schema}`,
       types: typeParsers,
       application_name: "spool",
-    });
+    };
+    this.pool = new pg.Pool({ ...this.clientConfig, max: options.poolSize ?? 10 });
     // An idle client that loses its connection (server restart) emits "error" on the pool; without a
     // listener that would crash the process. The next query gets a fresh connection.
     this.pool.on("error", () => undefined);
+  }
+
+  /**
+   * A connection of its own, outside the pool, with the pool's settings: for a session that must outlive
+   * one query (LISTEN, work-events-pg.ts). Unconnected; the caller connects, watches and ends it.
+   */
+  listenerClient(): pg.Client {
+    return new pg.Client({ ...this.clientConfig, application_name: "spool-listener" });
   }
 
   /** Creates the schema if missing. Two processes racing on CREATE SCHEMA IF NOT EXISTS can still collide. */

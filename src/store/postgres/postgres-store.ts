@@ -50,12 +50,33 @@ import type { FailureCount, ModelQueue, TimelineBucket } from "../store-insights
 import type { CapacityBeat, CapacityClaim } from "../capacity-ledger.ts";
 import type { ModelThroughput, QueuedBatch } from "../scheduling-views.ts";
 import type { WebhookAttemptOutcome, WebhookClaim, WebhookDelivery, WebhookDeliveryQuery } from "../webhook-outbox.ts";
+import type { WorkEventFeed, WorkEventKind, WorkEventListener } from "../work-events.ts";
+import { announcement, channelFor, openWorkEventFeed } from "./work-events-pg.ts";
+import { randomToken } from "../../core/ids.ts";
 
 export class PostgresStore implements Store {
   /** Where this process's claims of each Batch ended (claim-hints.ts). */
   private readonly claimHints = new ClaimHints();
+  /** Signs this Store's work announcements, so its own feed skips them (work-events-pg.ts). */
+  private readonly origin = randomToken(12);
+  private readonly channel: string;
 
-  constructor(readonly db: PostgresDatabase) {}
+  constructor(readonly db: PostgresDatabase) {
+    this.channel = channelFor(db.schema);
+  }
+
+  /** Other processes on this schema hear about Batches created, started and cancelled here (decision 0046). */
+  listenForWork(listener: WorkEventListener): Promise<WorkEventFeed> {
+    return openWorkEventFeed(listener, { channel: this.channel, origin: this.origin, newClient: () => this.db.listenerClient(), logger: this.db.logger });
+  }
+
+  /**
+   * Tells the listening processes, after the change committed. Not awaited by the change: a lost
+   * announcement costs the others a poll interval, and must not fail (or slow) what was already saved.
+   */
+  private announce(kind: WorkEventKind, batchId: string | null): void {
+    this.db.query("SELECT pg_notify($1, $2)", [this.channel, announcement(kind, batchId, this.origin)]).catch(() => undefined);
+  }
 
   async migrate(): Promise<void> {
     // The ledger's applied_at_ms is bookkeeping about this process, not domain time: the wall clock is right.
@@ -91,8 +112,10 @@ export class PostgresStore implements Store {
     return resultCache.purgeResultCache(this.db, keep, limit);
   }
 
-  createBatch(batch: NewBatch): Promise<Batch> {
-    return batches.createBatch(this.db, batch);
+  async createBatch(batch: NewBatch): Promise<Batch> {
+    const created = await batches.createBatch(this.db, batch);
+    this.announce("created", created.id);
+    return created;
   }
   getBatch(id: string): Promise<Batch | null> {
     return batches.getBatch(this.db, id);
@@ -100,11 +123,15 @@ export class PostgresStore implements Store {
   listBatches(query: BatchQuery): Promise<{ batches: Batch[]; hasMore: boolean }> {
     return batches.listBatches(this.db, query);
   }
-  deleteBatch(id: string, nowMs: number): Promise<boolean> {
-    return batches.deleteBatch(this.db, id, nowMs);
+  async deleteBatch(id: string, nowMs: number): Promise<boolean> {
+    const deleted = await batches.deleteBatch(this.db, id, nowMs);
+    if (deleted) this.announce("cancelled", id);
+    return deleted;
   }
-  cancelBatch(batchId: string, nowMs: number): Promise<Batch> {
-    return batches.cancelBatch(this.db, batchId, nowMs);
+  async cancelBatch(batchId: string, nowMs: number): Promise<Batch> {
+    const batch = await batches.cancelBatch(this.db, batchId, nowMs);
+    this.announce("cancelled", batchId);
+    return batch;
   }
 
   claimValidation(request: BatchLeaseRequest): Promise<ClaimedBatch | null> {
@@ -119,8 +146,10 @@ export class PostgresStore implements Store {
   insertItems(batchId: string, newItems: readonly NewItem[]): Promise<void> {
     return items.insertItems(this.db, batchId, newItems);
   }
-  startBatch(batchId: string, params: StartBatchParams): Promise<Batch | null> {
-    return lifecycle.startBatch(this.db, batchId, params);
+  async startBatch(batchId: string, params: StartBatchParams): Promise<Batch | null> {
+    const batch = await lifecycle.startBatch(this.db, batchId, params);
+    if (batch?.status === "in_progress") this.announce("claimable", batchId);
+    return batch;
   }
   failBatch(batchId: string, params: { owner: string; errors: LineError[]; nowMs: number }): Promise<Batch | null> {
     return lifecycle.failBatch(this.db, batchId, params);
@@ -139,11 +168,15 @@ export class PostgresStore implements Store {
   async releaseItems(owner: string, released?: readonly { batchId: string; index: number }[]): Promise<number> {
     const count = await leases.releaseItems(this.db, owner, released);
     this.claimHints.clear();
+    if (count > 0) this.announce("claimable", null);
     return count;
   }
   async reclaimExpiredItems(nowMs: number): Promise<number> {
     const count = await leases.reclaimExpiredItems(this.db, nowMs);
-    if (count > 0) this.claimHints.clear();
+    if (count > 0) {
+      this.claimHints.clear();
+      this.announce("claimable", null);
+    }
     return count;
   }
   failExhaustedItems(maxAttempts: number, nowMs: number, result: ItemResult): Promise<number> {
@@ -168,6 +201,7 @@ export class PostgresStore implements Store {
   async retryFailedItems(batchId: string, nowMs: number, options: RetryFailedOptions = {}): Promise<Batch> {
     const batch = await lifecycle.retryFailedItems(this.db, batchId, nowMs, options);
     this.claimHints.clear();
+    this.announce("claimable", batchId);
     return batch;
   }
 

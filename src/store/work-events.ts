@@ -1,0 +1,44 @@
+/**
+ * Wake-ups between the processes that share one database (decision 0046). Each process already wakes its
+ * own Sweeper and Worker when it creates, starts or cancels a Batch; the others used to find out by polling
+ * (`worker.pollMs`, 500 ms by default), and a cancel reached requests running in other processes not at
+ * all: they ran to the end, paid for, and their results were thrown away.
+ *
+ * A Store shared by processes (PostgreSQL: LISTEN/NOTIFY) announces each change once it is committed, and
+ * every other process listening on the same schema hears it. The announcements only wake: they are not
+ * durable (one sent while a listener is reconnecting is lost), so polling stays as it was and remains what
+ * guarantees progress; a listener that was cut off is told to `resync` (look at everything once) when it is
+ * back. A process never hears its own announcements: it has already acted on them.
+ */
+
+/**
+ * - `created`: a Batch waits for validation (any process's Sweeper may take it);
+ * - `claimable`: Items became pending (a Batch started, a retry, Items released or reclaimed): Workers
+ *   read their queues again;
+ * - `cancelled`: a Batch was cancelled or deleted: its requests running or queued here stop now.
+ */
+export type WorkEventKind = "created" | "claimable" | "cancelled";
+
+export interface WorkEvent {
+  kind: WorkEventKind;
+  /** The Batch concerned; null when the change spans Batches (Items released or reclaimed). */
+  batchId: string | null;
+}
+
+export interface WorkEventListener {
+  /** Another process changed something this process may have work for. */
+  event(event: WorkEvent): void;
+  /** The feed was cut off and is back: announcements may have been missed meanwhile. */
+  resync(): void;
+}
+
+/** A running subscription; `close` stops it (and its reconnects) for good. */
+export interface WorkEventFeed {
+  close(): Promise<void>;
+}
+
+/** Implemented by Stores that several processes share; a Store of one process has nobody to tell. */
+export interface WorkEvents {
+  /** Starts listening; resolves once the first connection listens (or failed: it then keeps retrying). */
+  listenForWork(listener: WorkEventListener): Promise<WorkEventFeed>;
+}

@@ -1,0 +1,121 @@
+/**
+ * Work events over PostgreSQL LISTEN/NOTIFY (decision 0046): what one process commits — a Batch created,
+ * started, its failed Items retried, its Items released, a Batch cancelled — the other processes on the
+ * schema hear at once; the announcing process does not hear itself, and another schema hears nothing. A
+ * listener whose connection is cut off reconnects by itself and asks for a resync.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import type { PostgresStore } from "../../src/store/postgres/index.ts";
+import { channelFor, parseAnnouncement, announcement } from "../../src/store/postgres/work-events-pg.ts";
+import type { WorkEvent, WorkEventFeed } from "../../src/store/work-events.ts";
+import { openTestPostgresStores, postgresUnavailableReason, withClient } from "../helpers/postgres.ts";
+import { waitFor } from "../helpers/wait-for.ts";
+import { LEASE_MS, MODEL, newBatch, startedBatch, T0 } from "./store-fixtures.ts";
+
+const available = (await postgresUnavailableReason()) === null;
+
+interface Heard {
+  events: WorkEvent[];
+  resyncs: number;
+  feed: WorkEventFeed;
+}
+
+const opened: PostgresStore[] = [];
+const feeds: WorkEventFeed[] = [];
+
+afterEach(async () => {
+  for (const feed of feeds.splice(0)) await feed.close();
+  for (const store of opened.splice(0)) await store.close();
+});
+
+async function stores(name: string, count: number): Promise<{ schema: string; stores: PostgresStore[] }> {
+  const result = await openTestPostgresStores(name, count);
+  opened.push(...result.stores);
+  return result;
+}
+
+async function listen(store: PostgresStore): Promise<Heard> {
+  const heard: Heard = { events: [], resyncs: 0, feed: { close: async () => undefined } };
+  heard.feed = await store.listenForWork({ event: (event) => heard.events.push(event), resync: () => (heard.resyncs += 1) });
+  feeds.push(heard.feed);
+  return heard;
+}
+
+describe("work event payloads", () => {
+  it("names one channel per schema within PostgreSQL's 63 bytes, and skips its own announcements", () => {
+    expect(channelFor("spool_prod")).toBe("spool_work_spool_prod");
+    const long = "s".repeat(63);
+    expect(Buffer.byteLength(channelFor(long))).toBeLessThanOrEqual(63);
+    expect(channelFor(long)).not.toBe(channelFor(`${"s".repeat(62)}t`));
+    expect(parseAnnouncement(announcement("claimable", "batch_1", "me"), "other")).toEqual({ kind: "claimable", batchId: "batch_1" });
+    expect(parseAnnouncement(announcement("claimable", null, "me"), "other")).toEqual({ kind: "claimable", batchId: null });
+    expect(parseAnnouncement(announcement("cancelled", "batch_1", "me"), "me")).toBeNull();
+    expect(parseAnnouncement("exploded batch_1 x", "me")).toBeNull();
+    expect(parseAnnouncement(undefined, "me")).toBeNull();
+  });
+});
+
+describe.skipIf(!available)("postgres work events", () => {
+  it("tells the other processes on the schema what one committed, and nobody else", async () => {
+    const { stores: [a, b] } = await stores("work events reach others", 2);
+    const { stores: [elsewhere] } = await stores("work events other schema", 1);
+    const [fromA, fromB, fromElsewhere] = await Promise.all([listen(a!), listen(b!), listen(elsewhere!)]);
+
+    const started = await startedBatch(a!, 3);
+    await waitFor(() => fromB.events.length >= 2, { what: "created and claimable heard by the other process" });
+    expect(fromB.events).toEqual([
+      { kind: "created", batchId: started.id },
+      { kind: "claimable", batchId: started.id },
+    ]);
+
+    // Items a Worker gives back on shutdown are claimable again, for everyone.
+    await a!.claimItems({ owner: "w", model: MODEL, limit: 3, nowMs: T0 + 2, leaseMs: LEASE_MS });
+    expect(await a!.releaseItems("w")).toBe(3);
+    await a!.cancelBatch(started.id, T0 + 3);
+    await waitFor(() => fromB.events.length >= 4, { what: "release and cancel heard" });
+    expect(fromB.events.slice(2)).toEqual([
+      { kind: "claimable", batchId: null },
+      { kind: "cancelled", batchId: started.id },
+    ]);
+
+    // B's own changes reach A the same way.
+    const other = await b!.createBatch(newBatch());
+    await waitFor(() => fromA.events.length >= 1, { what: "A hears B" });
+    expect(fromA.events).toEqual([{ kind: "created", batchId: other.id }]);
+    // Nobody heard itself, and the other schema heard nothing at all.
+    expect(fromB.events.some((event) => event.batchId === other.id)).toBe(false);
+    expect(fromElsewhere.events).toEqual([]);
+    expect(fromA.resyncs + fromB.resyncs).toBe(0);
+  });
+
+  it("listens again after its connection is cut off, and asks for a resync", async () => {
+    const { schema, stores: [a, b] } = await stores("work events reconnect", 2);
+    const fromB = await listen(b!);
+    let terminated = 0;
+    await withClient(async (client) => {
+      const { rowCount } = await client.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'spool-listener' AND query = $1",
+        [`LISTEN "${channelFor(schema)}"`],
+      );
+      terminated = rowCount ?? 0;
+    });
+    expect(terminated).toBe(1);
+    await waitFor(() => fromB.resyncs === 1, { what: "the listener back, asking for a resync", timeoutMs: 5_000 });
+    const created = await a!.createBatch(newBatch());
+    await waitFor(() => fromB.events.length >= 1, { what: "an event heard on the new connection" });
+    expect(fromB.events).toEqual([{ kind: "created", batchId: created.id }]);
+  });
+
+  it("stops for good when closed: no reconnect, no more events", async () => {
+    const { stores: [a, b] } = await stores("work events close", 2);
+    const fromB = await listen(b!);
+    await fromB.feed.close();
+    await a!.createBatch(newBatch());
+    // A new listener hearing the next one proves announcements still go out; the closed one heard neither.
+    const again = await listen(b!);
+    const second = await a!.createBatch(newBatch());
+    await waitFor(() => again.events.length >= 1, { what: "the open listener hears" });
+    expect(again.events).toEqual([{ kind: "created", batchId: second.id }]);
+    expect(fromB.events).toEqual([]);
+  });
+});
