@@ -5,10 +5,11 @@
  * listener whose connection is cut off reconnects by itself and asks for a resync.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import type { PostgresStore } from "../../src/store/postgres/index.ts";
+import { openPostgresStore, type PostgresStore } from "../../src/store/postgres/index.ts";
+import type { StoreLogger } from "../../src/store/shared/store-logger.ts";
 import { channelFor, parseAnnouncement, announcement } from "../../src/store/postgres/work-events-pg.ts";
 import type { WorkEvent, WorkEventFeed } from "../../src/store/work-events.ts";
-import { openTestPostgresStores, postgresUnavailableReason, withClient } from "../helpers/postgres.ts";
+import { openTestPostgresStores, postgresUnavailableReason, TEST_DATABASE_URL, withClient } from "../helpers/postgres.ts";
 import { waitFor } from "../helpers/wait-for.ts";
 import { LEASE_MS, MODEL, newBatch, startedBatch, T0 } from "./store-fixtures.ts";
 
@@ -104,6 +105,20 @@ describe.skipIf(!available)("postgres work events", () => {
     const created = await a!.createBatch(newBatch());
     await waitFor(() => fromB.events.length >= 1, { what: "an event heard on the new connection" });
     expect(fromB.events).toEqual([{ kind: "created", batchId: created.id }]);
+  });
+
+  it("lets an announcement under way finish before the Store closes, so closing logs no outage", async () => {
+    const { schema, stores: [a] } = await stores("work events close after change", 1);
+    const errors: string[] = [];
+    const logger = { error: (_fields: unknown, message?: string) => void errors.push(message ?? ""), warn: () => undefined, info: () => undefined };
+    const store = await openPostgresStore(TEST_DATABASE_URL, { schema, logger: logger as unknown as StoreLogger });
+    const listener = await listen(a!);
+    const created = await store.createBatch(newBatch());
+    // Closed right after the change answered: its announcement is still on its way.
+    await store.close();
+    expect(errors).toEqual([]);
+    await waitFor(() => listener.events.length >= 1, { what: "the announcement heard" });
+    expect(listener.events).toEqual([{ kind: "created", batchId: created.id }]);
   });
 
   it("stops for good when closed: no reconnect, no more events", async () => {

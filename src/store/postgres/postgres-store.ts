@@ -60,6 +60,9 @@ export class PostgresStore implements Store {
   /** Signs this Store's work announcements, so its own feed skips them (work-events-pg.ts). */
   private readonly origin = randomToken(12);
   private readonly channel: string;
+  /** Announcements under way: close() lets them finish, so none meets an ended pool (which would read as an outage). */
+  private readonly announcing = new Set<Promise<void>>();
+  private closing = false;
 
   constructor(readonly db: PostgresDatabase) {
     this.channel = channelFor(db.schema);
@@ -75,7 +78,13 @@ export class PostgresStore implements Store {
    * announcement costs the others a poll interval, and must not fail (or slow) what was already saved.
    */
   private announce(kind: WorkEventKind, batchId: string | null): void {
-    this.db.query("SELECT pg_notify($1, $2)", [this.channel, announcement(kind, batchId, this.origin)]).catch(() => undefined);
+    if (this.closing) return;
+    const sent = this.db.query("SELECT pg_notify($1, $2)", [this.channel, announcement(kind, batchId, this.origin)]).then(
+      () => undefined,
+      () => undefined,
+    );
+    this.announcing.add(sent);
+    void sent.then(() => this.announcing.delete(sent));
   }
 
   async migrate(): Promise<void> {
@@ -84,6 +93,8 @@ export class PostgresStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all(this.announcing);
     await this.db.close();
   }
 
