@@ -149,9 +149,14 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   // What other processes sharing the database announce (decision 0046): their new Batches to validate,
   // Items to claim, and cancels that stop this process's requests of the Batch as a local cancel does.
   const onWorkEvent = (event: WorkEvent): void => {
+    observability.workEventHeard(event.kind);
     if (event.kind === "cancelled" && event.batchId !== null) dispatcher.cancelBatch(event.batchId);
     if (event.kind === "claimable") worker?.notify();
     else sweeper?.notify();
+  };
+  const onResync = (): void => {
+    observability.workEventHeard("resync");
+    notifyWork();
   };
   let workEvents: WorkEventFeed | null = null;
   const tenants = new TenantService({ store, clock, logger, config });
@@ -188,7 +193,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       worker?.start();
       sweeper?.start();
       webhooks?.start();
-      if (options.workers && store.listenForWork) workEvents = await store.listenForWork({ event: onWorkEvent, resync: notifyWork });
+      if (options.workers && store.listenForWork) workEvents = await store.listenForWork({ event: onWorkEvent, resync: onResync });
       return url;
     },
     async stop() {

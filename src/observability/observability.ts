@@ -13,6 +13,7 @@ import type { Clock } from "../core/clock.ts";
 import type { Dispatcher } from "../core/dispatcher.ts";
 import type { BlobStore } from "../store/blob-store.ts";
 import type { Store } from "../store/store.ts";
+import type { WorkEventKind } from "../store/work-events.ts";
 import { countingFailures } from "./counted-failures.ts";
 import { PromMetrics } from "./prom-metrics.ts";
 import type { RecentRate } from "./recent-rates.ts";
@@ -26,6 +27,7 @@ export class Observability {
   private readonly storeErrors: Counter<"code">;
   private readonly blobErrors: Counter<"code">;
   private readonly webhookAttempts: Counter<"outcome">;
+  private readonly workEvents: Counter<"kind">;
   private itemMetrics: PromMetrics | null = null;
 
   constructor(private readonly clock: Clock) {
@@ -34,6 +36,12 @@ export class Observability {
     this.storeErrors = new Counter({ name: "spool_store_errors_total", help: "Store operations that failed: unavailable (database down), insufficient_storage (disk full), internal, unexpected.", labelNames: ["code"], registers });
     this.blobErrors = new Counter({ name: "spool_blob_errors_total", help: "BlobStore operations (file contents) that failed, by code.", labelNames: ["code"], registers });
     this.webhookAttempts = new Counter({ name: "spool_webhook_attempts_total", help: "Webhook delivery attempts by outcome: delivered, retry (failed, will be retried), failed (given up).", labelNames: ["outcome"], registers });
+    this.workEvents = new Counter({
+      name: "spool_work_events_total",
+      help: "Work events heard from other processes sharing the database (PostgreSQL LISTEN; decision 0046), by kind: created, claimable, cancelled, and resync (the listening connection came back).",
+      labelNames: ["kind"],
+      registers,
+    });
   }
 
   /** `store`, counting its failures. */
@@ -58,6 +66,10 @@ export class Observability {
 
   webhookAttempted(result: WebhookAttemptResult): void {
     this.webhookAttempts.inc({ outcome: result });
+  }
+
+  workEventHeard(kind: WorkEventKind | "resync"): void {
+    this.workEvents.inc({ kind });
   }
 
   /** A Model's throughput, error rate and prefix-cache hit share over the last minute, in this process. */

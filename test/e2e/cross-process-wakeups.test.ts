@@ -107,5 +107,8 @@ describe.skipIf(!available)("wake-ups between processes on PostgreSQL", () => {
     expect(done.request_counts).toEqual({ total: 10, completed: 0, failed: 10 });
     // The Items the worker had claimed ahead never reached the upstream.
     expect(upstream.requests).toBe(sentAtCancel);
+    // The worker says what it heard: the one cancel (its own Batch's creation and start it did not hear).
+    const heard = (await (await fetch(`${worker.url}/metrics`)).text()).split("\n").filter((line) => line.startsWith("spool_work_events_total{"));
+    expect(heard).toEqual(['spool_work_events_total{kind="cancelled"} 1']);
   }, 20_000);
 });
