@@ -37,8 +37,17 @@ export interface WorkEventFeed {
   close(): Promise<void>;
 }
 
+export interface WorkEventFeedOptions {
+  /**
+   * How often the listening connection proves it is alive (default 30 s). A connection a NAT or load
+   * balancer forgot stays open but carries nothing: without a round trip now and then, the feed would
+   * wait on it forever.
+   */
+  pingMs?: number;
+}
+
 /** Implemented by Stores that several processes share; a Store of one process has nobody to tell. */
 export interface WorkEvents {
   /** Starts listening; resolves once the first connection listens (or failed: it then keeps retrying). */
-  listenForWork(listener: WorkEventListener): Promise<WorkEventFeed>;
+  listenForWork(listener: WorkEventListener, options?: WorkEventFeedOptions): Promise<WorkEventFeed>;
 }

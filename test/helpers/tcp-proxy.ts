@@ -2,7 +2,8 @@
  * An in-process TCP proxy in front of a real server (the shared PostgreSQL), so a test can take "the
  * database" away and give it back without touching the server other tests use: `cut()` stops listening and
  * drops every open connection (clients see refused connects and "Connection terminated"), `restore()`
- * listens again on the same port.
+ * listens again on the same port. `stall()` is the quiet failure: the open connections stay open but carry
+ * nothing more either way (a NAT or load balancer that forgot them), while new ones work.
  */
 import net from "node:net";
 
@@ -10,11 +11,13 @@ export interface TcpProxy {
   readonly port: number;
   cut(): Promise<void>;
   restore(): Promise<void>;
+  stall(): void;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>();
+  const pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
   const track = (socket: net.Socket): void => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
@@ -31,6 +34,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     upstream.on("error", drop);
     client.on("close", drop);
     upstream.on("close", drop);
+    const pair = { client, upstream };
+    pairs.add(pair);
+    client.on("close", () => pairs.delete(pair));
     client.pipe(upstream).pipe(client);
   });
   const listen = (port: number): Promise<void> =>
@@ -55,6 +61,15 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   return {
     port,
     cut,
+    stall() {
+      for (const { client, upstream } of pairs) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+      }
+      pairs.clear();
+    },
     async restore() {
       if (listening) return;
       await listen(port);

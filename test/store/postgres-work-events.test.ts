@@ -8,7 +8,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { openPostgresStore, type PostgresStore } from "../../src/store/postgres/index.ts";
 import type { StoreLogger } from "../../src/store/shared/store-logger.ts";
 import { channelFor, parseAnnouncement, announcement } from "../../src/store/postgres/work-events-pg.ts";
-import type { WorkEvent, WorkEventFeed } from "../../src/store/work-events.ts";
+import type { WorkEvent, WorkEventFeed, WorkEventFeedOptions } from "../../src/store/work-events.ts";
+import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.ts";
 import { openTestPostgresStores, postgresUnavailableReason, TEST_DATABASE_URL, withClient } from "../helpers/postgres.ts";
 import { waitFor } from "../helpers/wait-for.ts";
 import { LEASE_MS, MODEL, newBatch, startedBatch, T0 } from "./store-fixtures.ts";
@@ -23,10 +24,13 @@ interface Heard {
 
 const opened: PostgresStore[] = [];
 const feeds: WorkEventFeed[] = [];
+let proxy: TcpProxy | null = null;
 
 afterEach(async () => {
   for (const feed of feeds.splice(0)) await feed.close();
   for (const store of opened.splice(0)) await store.close();
+  await proxy?.close();
+  proxy = null;
 });
 
 async function stores(name: string, count: number): Promise<{ schema: string; stores: PostgresStore[] }> {
@@ -35,9 +39,9 @@ async function stores(name: string, count: number): Promise<{ schema: string; st
   return result;
 }
 
-async function listen(store: PostgresStore): Promise<Heard> {
+async function listen(store: PostgresStore, options: WorkEventFeedOptions = {}): Promise<Heard> {
   const heard: Heard = { events: [], resyncs: 0, feed: { close: async () => undefined } };
-  heard.feed = await store.listenForWork({ event: (event) => heard.events.push(event), resync: () => (heard.resyncs += 1) });
+  heard.feed = await store.listenForWork({ event: (event) => heard.events.push(event), resync: () => (heard.resyncs += 1) }, options);
   feeds.push(heard.feed);
   return heard;
 }
@@ -105,6 +109,25 @@ describe.skipIf(!available)("postgres work events", () => {
     const created = await a!.createBatch(newBatch());
     await waitFor(() => fromB.events.length >= 1, { what: "an event heard on the new connection" });
     expect(fromB.events).toEqual([{ kind: "created", batchId: created.id }]);
+  });
+
+  it("reconnects when its connection goes quiet without closing (a forgotten NAT entry), found by its ping", async () => {
+    const { schema, stores: [a] } = await stores("work events stalled", 1);
+    const target = new URL(TEST_DATABASE_URL);
+    proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    target.port = String(proxy.port);
+    const viaProxy = await openPostgresStore(target.toString(), { schema });
+    opened.push(viaProxy);
+    const heard = await listen(viaProxy, { pingMs: 200 });
+    await a!.createBatch(newBatch());
+    await waitFor(() => heard.events.length === 1, { what: "an event through the proxy" });
+    proxy.stall();
+    const unheard = await a!.createBatch(newBatch());
+    await waitFor(() => heard.resyncs === 1, { what: "the quiet connection replaced, and a resync", timeoutMs: 5_000 });
+    expect(heard.events.map((event) => event.batchId)).not.toContain(unheard.id);
+    const after = await a!.createBatch(newBatch());
+    await waitFor(() => heard.events.length === 2, { what: "an event on the new connection" });
+    expect(heard.events[1]).toEqual({ kind: "created", batchId: after.id });
   });
 
   it("lets an announcement under way finish before the Store closes, so closing logs no outage", async () => {

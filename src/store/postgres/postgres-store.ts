@@ -50,7 +50,7 @@ import type { FailureCount, ModelQueue, TimelineBucket } from "../store-insights
 import type { CapacityBeat, CapacityClaim } from "../capacity-ledger.ts";
 import type { ModelThroughput, QueuedBatch } from "../scheduling-views.ts";
 import type { WebhookAttemptOutcome, WebhookClaim, WebhookDelivery, WebhookDeliveryQuery } from "../webhook-outbox.ts";
-import type { WorkEventFeed, WorkEventKind, WorkEventListener } from "../work-events.ts";
+import type { WorkEventFeed, WorkEventFeedOptions, WorkEventKind, WorkEventListener } from "../work-events.ts";
 import { announcement, channelFor, openWorkEventFeed } from "./work-events-pg.ts";
 import { randomToken } from "../../core/ids.ts";
 
@@ -69,8 +69,8 @@ export class PostgresStore implements Store {
   }
 
   /** Other processes on this schema hear about Batches created, started and cancelled here (decision 0046). */
-  listenForWork(listener: WorkEventListener): Promise<WorkEventFeed> {
-    return openWorkEventFeed(listener, { channel: this.channel, origin: this.origin, newClient: () => this.db.listenerClient(), logger: this.db.logger });
+  listenForWork(listener: WorkEventListener, options: WorkEventFeedOptions = {}): Promise<WorkEventFeed> {
+    return openWorkEventFeed(listener, { ...options, channel: this.channel, origin: this.origin, newClient: () => this.db.listenerClient(), logger: this.db.logger });
   }
 
   /**

@@ -12,19 +12,23 @@
  * announcement that cannot be sent costs other processes a poll interval, nothing more.
  *
  * Listening: one connection of its own per process (LISTEN holds its session), outside the pool. When that
- * connection drops (server restart, a terminated backend), it is reopened with backoff (RECONNECT_MS, up to
- * MAX_RECONNECT_MS) and the listener told to resync. A notification queued while nobody listens is not
- * replayed: this is a wake-up, and the pollers keep running underneath.
+ * connection drops (server restart, a terminated backend), or stops answering its ping (`pingMs`: a
+ * connection a NAT or load balancer forgot stays open and silent), it is reopened with backoff
+ * (RECONNECT_MS, up to MAX_RECONNECT_MS) and the listener told to resync. A notification queued while
+ * nobody listens is not replayed: this is a wake-up, and the pollers keep running underneath.
  */
 import { createHash } from "node:crypto";
 import type pg from "pg";
 import type { StoreLogger } from "../shared/store-logger.ts";
-import type { WorkEvent, WorkEventFeed, WorkEventKind, WorkEventListener } from "../work-events.ts";
+import type { WorkEvent, WorkEventFeed, WorkEventFeedOptions, WorkEventKind, WorkEventListener } from "../work-events.ts";
 
 const CHANNEL_PREFIX = "spool_work_";
 /** PostgreSQL's identifier limit (NAMEDATALEN - 1), which channel names share. */
 const MAX_CHANNEL_BYTES = 63;
 const RECONNECT_MS = 250;
+const DEFAULT_PING_MS = 30_000;
+/** Longest a ping may take before the connection counts as gone. */
+const MAX_PING_WAIT_MS = 10_000;
 const MAX_RECONNECT_MS = 30_000;
 const KINDS: ReadonlySet<string> = new Set<WorkEventKind>(["created", "claimable", "cancelled"]);
 
@@ -45,7 +49,7 @@ export function parseAnnouncement(payload: string | undefined, ownOrigin: string
   return { kind: kind as WorkEventKind, batchId: batchId === "-" ? null : batchId };
 }
 
-export interface FeedOptions {
+export interface FeedOptions extends WorkEventFeedOptions {
   channel: string;
   origin: string;
   /** A new, unconnected client with the pool's settings (database.ts listenerClient). */
@@ -65,6 +69,7 @@ class PgWorkEventFeed implements WorkEventFeed {
   private closed = false;
   private retryMs = RECONNECT_MS;
   private retryTimer: NodeJS.Timeout | null = null;
+  private pingTimer: NodeJS.Timeout | null = null;
   /** Set while the feed is down after having listened: logged once, and the listener resyncs once it is back. */
   private lostAt: number | null = null;
 
@@ -101,6 +106,7 @@ class PgWorkEventFeed implements WorkEventFeed {
     }
     this.client = client;
     this.retryMs = RECONNECT_MS;
+    this.startPinging(client);
     if (this.lostAt !== null || isRetry) {
       if (this.lostAt !== null) this.options.logger.info({ channel: this.options.channel, downMs: Date.now() - this.lostAt }, "listening for other processes' work events again");
       this.lostAt = null;
@@ -111,6 +117,7 @@ class PgWorkEventFeed implements WorkEventFeed {
   async close(): Promise<void> {
     this.closed = true;
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    if (this.pingTimer !== null) clearInterval(this.pingTimer);
     const client = this.client;
     this.client = null;
     await client?.end().catch(() => undefined);
@@ -120,10 +127,34 @@ class PgWorkEventFeed implements WorkEventFeed {
     // Only the live client's loss matters; a client that failed to connect is retried by connect() itself.
     if (client !== this.client || this.closed) return;
     this.client = null;
+    if (this.pingTimer !== null) clearInterval(this.pingTimer);
+    this.pingTimer = null;
     this.lostAt = Date.now();
     this.options.logger.warn({ err: error ?? undefined, channel: this.options.channel }, "the connection listening for other processes' work events dropped: polling only until it is back");
     void client.end().catch(() => undefined);
     this.scheduleRetry();
+  }
+
+  /** A round trip every pingMs; one that fails or takes too long counts as the connection dropping. */
+  private startPinging(client: pg.Client): void {
+    const pingMs = this.options.pingMs ?? DEFAULT_PING_MS;
+    let inFlight = false;
+    this.pingTimer = setInterval(() => {
+      if (inFlight) return;
+      inFlight = true;
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`the listening connection did not answer a ping within ${Math.min(pingMs, MAX_PING_WAIT_MS)} ms`)), Math.min(pingMs, MAX_PING_WAIT_MS));
+      });
+      Promise.race([client.query("SELECT 1"), late]).then(
+        () => undefined,
+        (error: unknown) => this.dropped(client, error instanceof Error ? error : new Error(String(error))),
+      ).finally(() => {
+        clearTimeout(timer);
+        inFlight = false;
+      });
+    }, pingMs);
+    this.pingTimer.unref();
   }
 
   private scheduleRetry(): void {
