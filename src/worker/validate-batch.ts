@@ -43,7 +43,12 @@ export interface ValidationDeps {
   dispatchOrder?: DispatchOrder;
   /** Looks up the Files lines refer to; absent: references are checked only at dispatch. */
   media?: { files: MediaFiles; maxInlineBytes: number };
+  /** Batches cancelled since this process started (cancelled-batches.ts); absent: validation reads on to the end. */
+  cancelled?: { has(batchId: string): boolean };
 }
+
+/** A cancel reached a validation under way (checked after each chunk written). */
+class ValidationCancelled extends Error {}
 
 export type DispatchOrder = "prefix" | "input";
 
@@ -331,6 +336,7 @@ async function runValidation(deps: ValidationDeps, batch: Batch, owner: string):
       } finally {
         writeSlots.give();
       }
+      if (deps.cancelled?.has(batch.id)) throw new ValidationCancelled();
       await lease.keep();
     })();
     // Handled here too: a failed write is thrown by a later flush or the last wait, and must not go
@@ -370,6 +376,13 @@ async function runValidation(deps: ValidationDeps, batch: Batch, owner: string):
     if (error instanceof LeaseLostError) {
       log.warn("validation lease lost; another worker took the batch over");
       return null;
+    }
+    if (error instanceof ValidationCancelled) {
+      // The rest of the input is not read: the Batch ends cancelled with no Items, as one cancelled before
+      // its validation began does, not with as many as happened to be read (startBatch keeps it cancelling).
+      log.info({ ms: clock.now() - started }, "validation stopped: the batch was cancelled");
+      await store.clearItems(batch.id);
+      return store.startBatch(batch.id, { owner, total: 0, model: batch.model, errors: null, nowMs: clock.now() });
     }
     if (error instanceof BlobNotFoundError) {
       return store.failBatch(batch.id, { owner, errors: [missingFileError(batch.inputFileId)], nowMs: clock.now() });

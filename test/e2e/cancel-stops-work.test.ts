@@ -6,7 +6,7 @@
  */
 import OpenAI, { toFile } from "openai";
 import { afterEach, describe, expect, it } from "vitest";
-import { chatLine } from "../helpers/batch-files.ts";
+import { chatFile, chatLine } from "../helpers/batch-files.ts";
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from "../helpers/fake-openai-upstream.ts";
 import { startTestApp, type TestApp } from "../helpers/spool-app.ts";
 import { waitFor } from "../helpers/wait-for.ts";
@@ -77,5 +77,28 @@ describe("cancel stops paid work", () => {
     expect(done.request_counts?.completed).toBe(2);
     expect(done.request_counts?.failed).toBe(18);
     expect(new Set(await errorCodes(client, done.error_file_id))).toEqual(new Set(["batch_cancelled"]));
+  });
+});
+
+describe("cancel during validation", () => {
+  it("stops reading the input at the next chunk: the Batch ends cancelled with no Items", async () => {
+    upstream = await startFakeOpenAIUpstream();
+    spool = await startTestApp({ models: [{ name: "gpt-test", engine: "openai", baseUrl: upstream.url, concurrency: 2 }], worker: { sweepMs: 50 } }, { label: "cancel-validating" });
+    const client = new OpenAI({ apiKey: "k", baseURL: spool.openaiBaseUrl, maxRetries: 0 });
+    const lines = 200_000;
+    const file = await client.files.create({ file: await toFile(Buffer.from(chatFile(lines)), "big.jsonl"), purpose: "batch" });
+    const batch = await client.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" });
+    // Chunks are going in (each counts in `total` as it is written): the validation is under way.
+    const validating = await waitFor(async () => {
+      const current = await client.batches.retrieve(batch.id);
+      return current.status === "validating" && (current.request_counts?.total ?? 0) > 0 ? current : undefined;
+    }, { what: "validation under way", intervalMs: 5 });
+    expect(validating.request_counts?.total).toBeLessThan(lines);
+    await client.batches.cancel(batch.id);
+    const done = await finished(client, batch.id);
+    // Read to the end, every line would have become a cancelled Item.
+    expect(done.request_counts).toEqual({ total: 0, completed: 0, failed: 0 });
+    expect(done.output_file_id ?? null).toBeNull();
+    expect(upstream.requests).toBe(0);
   });
 });

@@ -4,8 +4,8 @@
  * announced it:
  * - a Batch created through an API-only process is validated and run by a worker process at once;
  * - a worker process idle in its poll back-off joins a Batch another process started;
- * - a cancel through one process aborts the requests another process is running, starts none of the ones
- *   it had claimed ahead, and the Batch ends cancelled.
+ * - a cancel through one process stops another's validation of the Batch at its next chunk, and aborts the
+ *   requests another process is running, starting none of the ones it had claimed ahead.
  */
 import OpenAI, { toFile } from "openai";
 import { afterEach, describe, expect, it } from "vitest";
@@ -89,6 +89,23 @@ describe.skipIf(!available)("wake-ups between processes on PostgreSQL", () => {
     expect(done.request_counts).toEqual({ total: 150, completed: 150, failed: 0 });
     expect((await claimedBy(idle)) + (await claimedBy(busy))).toBeGreaterThanOrEqual(150);
   }, 60_000);
+
+  it("stops another process's validation under way when the Batch is cancelled", async () => {
+    upstream = await startFakeOpenAIUpstream();
+    const config = configOn(testSchemaName("wakeups cancel validating"), upstream);
+    const api = await start(config, "validating-api", { workers: false });
+    await start(config, "validating-worker", { api: false });
+    const lines = 100_000;
+    const { client, batch } = await createBatch(api, lines);
+    await waitFor(async () => {
+      const current = await client.batches.retrieve(batch.id);
+      return current.status === "validating" && (current.request_counts?.total ?? 0) > 0;
+    }, { what: "the worker process validating", intervalMs: 5, timeoutMs: 10_000 });
+    await client.batches.cancel(batch.id);
+    const done = await ended(client, batch.id, "cancelled", 10_000);
+    // Read to the end, every line would have become a cancelled Item.
+    expect(done.request_counts).toEqual({ total: 0, completed: 0, failed: 0 });
+  }, 30_000);
 
   it("aborts another process's running requests of a cancelled Batch and ends it cancelled", async () => {
     upstream = await startFakeOpenAIUpstream({ latencyMs: 5_000 });
