@@ -33,7 +33,6 @@ import type { WorkEvent, WorkEventFeed } from "./store/work-events.ts";
 import { LoopPressure } from "./dispatch/loop-pressure.ts";
 import { ModelDispatcher } from "./dispatch/model-dispatcher.ts";
 import { CapacityShares } from "./worker/capacity-shares.ts";
-import { CancelledBatches } from "./worker/cancelled-batches.ts";
 import { Sweeper } from "./worker/sweeper.ts";
 import { Worker } from "./worker/worker.ts";
 import { Observability } from "./observability/observability.ts";
@@ -125,8 +124,6 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   observability.watch({ store, dispatcher, models: catalog.names() });
   const formats = BATCH_FORMATS;
 
-  // Cancels seen here, local and announced: a validation under way stops at its next chunk.
-  const cancelledBatches = new CancelledBatches();
   let worker: Worker | null = null;
   let sweeper: Sweeper | null = null;
   let webhooks: WebhookSender | null = null;
@@ -135,7 +132,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     sweeper = new Sweeper({
       store, blobs, catalog, clock, logger, formats, settings: config.worker, limits: config.limits, owner, metrics,
       media: { files: media, maxInlineBytes: config.media.maxInlineBytes },
-      cancelled: cancelledBatches,
+      // Cancels seen here, local and announced: a validation under way stops at its next chunk.
+      cancelled: dispatcher.cancelled,
       onBatchStarted: () => worker?.notify(),
       onBatchEnded: () => webhooks?.batchEnded(),
     });
@@ -154,10 +152,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   // Items to claim, and cancels that stop this process's requests of the Batch as a local cancel does.
   const onWorkEvent = (event: WorkEvent): void => {
     observability.workEventHeard(event.kind);
-    if (event.kind === "cancelled" && event.batchId !== null) {
-      cancelledBatches.add(event.batchId);
-      dispatcher.cancelBatch(event.batchId);
-    }
+    if (event.kind === "cancelled" && event.batchId !== null) dispatcher.cancelBatch(event.batchId);
     if (event.kind === "claimable") worker?.notify();
     else sweeper?.notify();
   };
@@ -170,10 +165,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const batches = new BatchService({
     store, blobs, clock, logger, formats, notifyWork, catalog, defaultWindowMs: config.scheduling.defaultWindowMs, admission: tenants,
     priceOf: (name) => catalog.get(name)?.price,
-    onCancelled: (batchId) => {
-      cancelledBatches.add(batchId);
-      dispatcher.cancelBatch(batchId);
-    },
+    onCancelled: (batchId) => dispatcher.cancelBatch(batchId),
   });
   const context: AppContext = { config, store, blobs, clock, logger, catalog, dispatcher, batches, tenants, formats, observability, media };
   // Adding a dialect: its surfaces join this list (the first one answers for paths under no surface).

@@ -61,6 +61,7 @@ import { heldStream } from "./held-stream.ts";
 import { attemptError, callerAbortedError, cancelledError, closedError, marked, once, servedBy, type Hold, type RunOptions } from "./run-options.ts";
 import { definedOnly } from "../config/defined-only.ts";
 import { BATCH, BATCH_RETRY, backendLanes, Lane, settle, SYNC, SYNC_FIRST_DEFAULTS, SYNC_RETRY, type BackendLane, type LoopPressureReading, type Waiter } from "./lane.ts";
+import { CancelledBatches } from "./cancelled-batches.ts";
 import { isBackendFault } from "./circuit-breaker.ts";
 import { abortableSleep, afterSleep, sleepWithTimer, unlimitedListeners, type Sleep } from "./sleeps.ts";
 import { dispatchPacked, runEnginePack, type PackOutcome, type PlannedPack } from "./embedding-packs.ts";
@@ -92,9 +93,6 @@ export interface ModelDispatcherOptions {
   cancelRunning?: "abort" | "finish";
 }
 
-/** Cancelled Batch ids remembered for late requests; the oldest are forgotten beyond this. */
-const MAX_CANCELLED_BATCHES = 10_000;
-
 export class ModelDispatcher implements Dispatcher {
   private readonly lanes = new Map<string, Lane>();
   private readonly clock: Clock;
@@ -105,7 +103,8 @@ export class ModelDispatcher implements Dispatcher {
   // Every request sleeping before a retry listens to this one signal: thousands at once are expected, so
   // Node's leak warning (more than 10 listeners) would be a false alarm.
   private readonly closing = unlimitedListeners(new AbortController());
-  private readonly cancelledBatches = new Set<string>();
+  /** Batches cancelled here (cancelBatch); also read by validation, to stop one under way. */
+  readonly cancelled = new CancelledBatches();
   private readonly abortWatchers = new AbortWatchers();
 
   constructor(private readonly options: ModelDispatcherOptions) {
@@ -187,11 +186,11 @@ export class ModelDispatcher implements Dispatcher {
     let failovers = 0;
     for (let retry = 0, tries = 0; ; tries += 1) {
       if (signal?.aborted) throw callerAbortedError(model.name, signal.reason);
-      if (batchId !== undefined && this.cancelledBatches.has(batchId)) throw cancelledError(batchId, false);
+      if (batchId !== undefined && this.cancelled.has(batchId)) throw cancelledError(batchId, false);
       const granted = this.acquire(lane, tries === 0 ? (sync ? SYNC : BATCH) : sync ? SYNC_RETRY : BATCH_RETRY, signal, batchId, avoid);
       const backend = granted instanceof Promise ? await granted : granted;
       // Granted in the same tick the Batch was cancelled: the waiter was no longer in a queue to reject.
-      if (batchId !== undefined && this.cancelledBatches.has(batchId)) {
+      if (batchId !== undefined && this.cancelled.has(batchId)) {
         this.release(lane, backend, sync);
         throw cancelledError(batchId, false);
       }
@@ -242,8 +241,7 @@ export class ModelDispatcher implements Dispatcher {
   }
 
   cancelBatch(batchId: string): void {
-    this.cancelledBatches.add(batchId);
-    if (this.cancelledBatches.size > MAX_CANCELLED_BATCHES) this.cancelledBatches.delete(this.cancelledBatches.values().next().value!);
+    this.cancelled.add(batchId);
     for (const lane of this.lanes.values()) {
       for (const queue of lane.queues) {
         for (const waiter of queue.peekAll()) {

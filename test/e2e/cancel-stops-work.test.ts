@@ -7,6 +7,7 @@
 import OpenAI, { toFile } from "openai";
 import { afterEach, describe, expect, it } from "vitest";
 import { chatFile, chatLine } from "../helpers/batch-files.ts";
+import { validationUnderWay } from "../helpers/openai-batch-run.ts";
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from "../helpers/fake-openai-upstream.ts";
 import { startTestApp, type TestApp } from "../helpers/spool-app.ts";
 import { waitFor } from "../helpers/wait-for.ts";
@@ -89,10 +90,7 @@ describe("cancel during validation", () => {
     const file = await client.files.create({ file: await toFile(Buffer.from(chatFile(lines)), "big.jsonl"), purpose: "batch" });
     const batch = await client.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" });
     // Chunks are going in (each counts in `total` as it is written): the validation is under way.
-    const validating = await waitFor(async () => {
-      const current = await client.batches.retrieve(batch.id);
-      return current.status === "validating" && (current.request_counts?.total ?? 0) > 0 ? current : undefined;
-    }, { what: "validation under way", intervalMs: 5 });
+    const validating = await validationUnderWay(client, batch.id);
     expect(validating.request_counts?.total).toBeLessThan(lines);
     await client.batches.cancel(batch.id);
     const done = await finished(client, batch.id);

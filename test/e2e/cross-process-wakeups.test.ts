@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { ConfigFile } from "../../src/config/config.ts";
 import { chatFile } from "../helpers/batch-files.ts";
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from "../helpers/fake-openai-upstream.ts";
+import { validationUnderWay } from "../helpers/openai-batch-run.ts";
 import { postgresUnavailableReason, TEST_DATABASE_URL, testSchemaName } from "../helpers/postgres.ts";
 import { startTestApp, type TestApp } from "../helpers/spool-app.ts";
 import { waitFor } from "../helpers/wait-for.ts";
@@ -43,6 +44,15 @@ async function start(config: ConfigFile, label: string, roles: { api?: boolean; 
   return app;
 }
 
+/** An instant upstream, and two processes on a fresh schema: one API-only, one running workers only. Returns the API one. */
+async function apiAndWorker(name: string): Promise<TestApp> {
+  upstream = await startFakeOpenAIUpstream();
+  const config = configOn(testSchemaName(name), upstream);
+  const api = await start(config, `${name}-api`, { workers: false });
+  await start(config, `${name}-worker`, { api: false });
+  return api;
+}
+
 async function createBatch(app: TestApp, lines: number): Promise<{ client: OpenAI; batch: OpenAI.Batch }> {
   const client = new OpenAI({ apiKey: "k", baseURL: app.openaiBaseUrl, maxRetries: 0 });
   const file = await client.files.create({ file: await toFile(Buffer.from(chatFile(lines)), "in.jsonl"), purpose: "batch" });
@@ -65,10 +75,7 @@ async function claimedBy(app: TestApp): Promise<number> {
 
 describe.skipIf(!available)("wake-ups between processes on PostgreSQL", () => {
   it("validates and runs at once a Batch created through an API-only process", async () => {
-    upstream = await startFakeOpenAIUpstream();
-    const config = configOn(testSchemaName("wakeups created"), upstream);
-    const api = await start(config, "wake-api", { workers: false });
-    await start(config, "wake-worker", { api: false });
+    const api = await apiAndWorker("wakeups created");
     const { client, batch } = await createBatch(api, 20);
     // Polling alone, the worker's Sweeper would look for it 10 s after it started.
     const done = await ended(client, batch.id, "completed", 4_000);
@@ -91,16 +98,10 @@ describe.skipIf(!available)("wake-ups between processes on PostgreSQL", () => {
   }, 60_000);
 
   it("stops another process's validation under way when the Batch is cancelled", async () => {
-    upstream = await startFakeOpenAIUpstream();
-    const config = configOn(testSchemaName("wakeups cancel validating"), upstream);
-    const api = await start(config, "validating-api", { workers: false });
-    await start(config, "validating-worker", { api: false });
+    const api = await apiAndWorker("wakeups cancel validating");
     const lines = 100_000;
     const { client, batch } = await createBatch(api, lines);
-    await waitFor(async () => {
-      const current = await client.batches.retrieve(batch.id);
-      return current.status === "validating" && (current.request_counts?.total ?? 0) > 0;
-    }, { what: "the worker process validating", intervalMs: 5, timeoutMs: 10_000 });
+    await validationUnderWay(client, batch.id, 10_000);
     await client.batches.cancel(batch.id);
     const done = await ended(client, batch.id, "cancelled", 10_000);
     // Read to the end, every line would have become a cancelled Item.

@@ -22,3 +22,11 @@ export async function runOpenAIBatch<Line>(app: TestApp, content: string, endpoi
   const progress = (await (await fetch(`${app.url}/v1/batches/${created.id}/progress`)).json()) as { request_counts: Record<string, number> };
   return { done, lines, progress };
 }
+
+/** Waits until the Batch's validation is under way: still validating, with chunks of Items written (counted in `total`). */
+export function validationUnderWay(client: OpenAI, batchId: string, timeoutMs?: number): Promise<OpenAI.Batch> {
+  return waitFor(async () => {
+    const current = await client.batches.retrieve(batchId);
+    return current.status === "validating" && (current.request_counts?.total ?? 0) > 0 ? current : undefined;
+  }, { what: "validation under way", intervalMs: 5, timeoutMs });
+}

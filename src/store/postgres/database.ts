@@ -103,10 +103,11 @@ export class PostgresDatabase {
 
   /**
    * A connection of its own, outside the pool, with the pool's settings: for a session that must outlive
-   * one query (LISTEN, work-events-pg.ts). Unconnected; the caller connects, watches and ends it.
+   * one query (LISTEN, work-events-pg.ts), whose queries fail after `queryTimeoutMs` (its ping). Unconnected;
+   * the caller connects, watches and ends it.
    */
-  listenerClient(): pg.Client {
-    return new pg.Client({ ...this.clientConfig, application_name: "spool-listener" });
+  listenerClient(queryTimeoutMs: number): pg.Client {
+    return new pg.Client({ ...this.clientConfig, application_name: "spool-listener", query_timeout: queryTimeoutMs });
   }
 
   /** Creates the schema if missing. Two processes racing on CREATE SCHEMA IF NOT EXISTS can still collide. */

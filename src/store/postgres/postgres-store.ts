@@ -70,7 +70,7 @@ export class PostgresStore implements Store {
 
   /** Other processes on this schema hear about Batches created, started and cancelled here (decision 0046). */
   listenForWork(listener: WorkEventListener, options: WorkEventFeedOptions = {}): Promise<WorkEventFeed> {
-    return openWorkEventFeed(listener, { ...options, channel: this.channel, origin: this.origin, newClient: () => this.db.listenerClient(), logger: this.db.logger });
+    return openWorkEventFeed(listener, { ...options, channel: this.channel, origin: this.origin, newClient: (queryTimeoutMs) => this.db.listenerClient(queryTimeoutMs), logger: this.db.logger });
   }
 
   /**

@@ -52,8 +52,8 @@ export function parseAnnouncement(payload: string | undefined, ownOrigin: string
 export interface FeedOptions extends WorkEventFeedOptions {
   channel: string;
   origin: string;
-  /** A new, unconnected client with the pool's settings (database.ts listenerClient). */
-  newClient: () => pg.Client;
+  /** A new, unconnected client with the pool's settings whose queries time out after `queryTimeoutMs` (database.ts listenerClient). */
+  newClient: (queryTimeoutMs: number) => pg.Client;
   logger: StoreLogger;
 }
 
@@ -81,7 +81,7 @@ class PgWorkEventFeed implements WorkEventFeed {
   async connect(isRetry: boolean): Promise<void> {
     this.retryTimer = null;
     if (this.closed) return;
-    const client = this.options.newClient();
+    const client = this.options.newClient(Math.min(this.options.pingMs ?? DEFAULT_PING_MS, MAX_PING_WAIT_MS));
     // Until LISTEN has succeeded, a failure is handled by the catch below; "error" must still have a
     // listener, or pg's emit would throw it out of the socket callback and end the process.
     client.on("error", (error) => this.dropped(client, error));
@@ -142,17 +142,11 @@ class PgWorkEventFeed implements WorkEventFeed {
     this.pingTimer = setInterval(() => {
       if (inFlight) return;
       inFlight = true;
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`the listening connection did not answer a ping within ${Math.min(pingMs, MAX_PING_WAIT_MS)} ms`)), Math.min(pingMs, MAX_PING_WAIT_MS));
-      });
-      Promise.race([client.query("SELECT 1"), late]).then(
-        () => undefined,
-        (error: unknown) => this.dropped(client, error instanceof Error ? error : new Error(String(error))),
-      ).finally(() => {
-        clearTimeout(timer);
-        inFlight = false;
-      });
+      // The client's query_timeout, set when it was created, bounds the wait for an answer.
+      client.query("SELECT 1").then(
+        () => (inFlight = false),
+        (error: Error) => this.dropped(client, error),
+      );
     }, pingMs);
     this.pingTimer.unref();
   }
