@@ -63,11 +63,13 @@ export interface Dispatcher {
    * The Batch was cancelled (called before the cancel is answered, so no request of it starts after):
    * its requests waiting for a slot fail at once with EngineError "cancelled", as do those sleeping before
    * a retry when they wake, and any dispatched later; running ones are aborted with it too unless the
-   * Dispatcher lets them finish (config `worker.cancelRunning`). Only this process's requests: a Worker in
-   * another process stops claiming the Batch's Items (the Store no longer hands them out) and finishes
-   * what it holds.
+   * Dispatcher lets them finish (config `worker.cancelRunning`). Only this process's requests: other
+   * processes hear of the cancel from the Store (a work event, or their Worker's look at the Batches it
+   * holds Items of, Store.cancelledBatches) and call this on their own Dispatcher.
    */
   cancelBatch(batchId: string): void;
+  /** The Batches cancelBatch was called for here (the most recent 10,000). */
+  readonly cancelled: { has(batchId: string): boolean };
   /** Requests running or waiting for a slot of `model`. */
   load(model: string): { running: number; waiting: number; concurrency: number };
   /** Each backend of `model`, cheapest first; empty before its first request. */

@@ -316,6 +316,12 @@ export interface Store extends WebhookOutbox, StoreInsights, CapacityLedger, Sch
    * Throws AppError("conflict") for a terminal or finalizing Batch, AppError("not_found") if missing.
    */
   cancelBatch(batchId: string, nowMs: number): Promise<Batch>;
+  /**
+   * Of `batchIds`, those cancelled: cancelling, cancelled, or finalizing as cancelled (deleted ones too).
+   * A Worker asks about the Batches whose Items it holds, so a cancel made through another process stops
+   * its requests even when that process's announcement (a work event, which is not durable) never came.
+   */
+  cancelledBatches(batchIds: readonly string[]): Promise<string[]>;
 
   // ---- Items: the Worker's hot path ----
   /**
@@ -333,8 +339,8 @@ export interface Store extends WebhookOutbox, StoreInsights, CapacityLedger, Sch
    * as reused, with zero usage (they cost the engine nothing); they are not in the returned count.
    */
   completeItems(completions: readonly ItemCompletion[], nowMs: number): Promise<number>;
-  /** Extends the Leases of every running Item held by `owner`. Returns how many were renewed. */
   /**
+   * Extends the Leases of every running Item held by `owner`. Returns how many were renewed.
    * With `items`, only those (the Items the Worker knows it holds): an Item whose claim committed but whose
    * answer never reached the Worker (a connection lost mid-claim) is then not kept alive by the heartbeat
    * forever, but expires and is reclaimed. A Store shared by processes may pass over an Item whose row

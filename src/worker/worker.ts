@@ -15,6 +15,8 @@
  *
  * Leases are renewed by one heartbeat for all running Items of the process, so a request may run longer
  * than the Lease; if the process dies the heartbeat stops and the Sweeper (any process) returns the Items.
+ * A Batch cancelled through another process stops here when its work event arrives, or at the latest at
+ * the next look of the CancelWatch (every `sweepMs`, cancel-watch.ts).
  */
 import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
@@ -28,6 +30,7 @@ import { NO_METRICS, type Metrics } from "../core/metrics.ts";
 import type { ModelCatalog } from "../core/model-catalog.ts";
 import type { BatchFormats } from "../core/batch-format.ts";
 import type { ClaimedItem, Store } from "../store/store.ts";
+import { CancelWatch } from "./cancel-watch.ts";
 import { outcomeOfError, outcomeOfReply, type ItemOutcome } from "./item-outcome.ts";
 import { LaneSchedule } from "./lane-schedule.ts";
 import { ResultWriter } from "./result-writer.ts";
@@ -105,6 +108,8 @@ export class Worker {
   private readonly writer: ResultWriter;
   private laneLoops: Promise<void>[] = [];
   private heartbeat: NodeJS.Timeout | null = null;
+  /** Finds Batches cancelled through other processes whose Items this one holds. */
+  private readonly cancels: CancelWatch;
   private readonly logger: Logger;
   private readonly metrics: Metrics;
 
@@ -124,6 +129,7 @@ export class Worker {
       cachesResults: resultCacheMaxAgeMs(model) !== null,
     }));
     setMaxListeners(0, this.abandon.signal); // every running request listens to it
+    this.cancels = new CancelWatch({ store: deps.store, dispatcher: deps.dispatcher, logger: this.logger, everyMs: deps.settings.sweepMs, heldBatches: () => this.inFlightByBatch.keys() });
     this.writer = new ResultWriter(deps.store, deps.clock, this.logger, {
       maxDelayMs: deps.resultDelayMs,
       onFlushed: (_applied, prompt) => deps.onResults?.(prompt),
@@ -138,6 +144,7 @@ export class Worker {
     const { leaseMs } = this.deps.settings;
     this.heartbeat = setInterval(() => void this.renewLeases(), Math.max(50, Math.floor(leaseMs / 3)));
     this.heartbeat.unref();
+    this.cancels.start();
   }
 
   /** New work may exist (a Batch started); idle lanes claim at once instead of waiting for the poll. */
@@ -169,6 +176,7 @@ export class Worker {
     await this.waitIdle(1_000);
     await Promise.all(this.laneLoops);
     if (this.heartbeat) clearInterval(this.heartbeat);
+    this.cancels.stop();
     await this.writer.flush();
     const released = await this.deps.store.releaseItems(this.deps.owner);
     if (released > 0) this.logger.info({ released }, "returned unfinished items to the queue");

@@ -187,5 +187,46 @@ describe.each(storeBackends)("$name store: batches", (backend) => {
       const store = await stores.open();
       await expect(store.cancelBatch("batch_missing", T0)).rejects.toMatchObject({ code: "not_found" });
     });
+
+    it("names the cancelled batches among those asked: cancelling, finalizing as cancelled, cancelled, deleted while running", async () => {
+      const store = await stores.open();
+      const claimOne = async (): Promise<void> => {
+        expect(await store.claimItems({ owner: "w1", model: "test-model", limit: 1, nowMs: T0 + 10, leaseMs: LEASE_MS })).toHaveLength(1);
+      };
+      // Each Batch's one Item is claimed before the next Batch starts, so the FIFO claim takes that one.
+      const cancelling = await startedBatch(store, 1);
+      await claimOne();
+      await store.cancelBatch(cancelling.id, T0 + 20);
+
+      const finalizing = await startedBatch(store, 1);
+      const [held] = await store.claimItems({ owner: "w1", model: "test-model", limit: 1, nowMs: T0 + 10, leaseMs: LEASE_MS });
+      await store.cancelBatch(finalizing.id, T0 + 20);
+      await store.completeItems([completion(held!, "w1", T0 + 21)], T0 + 21);
+      expect(await store.claimFinalization(finalizing.id, { owner: "f", nowMs: T0 + 22, leaseMs: LEASE_MS })).toMatchObject({ status: "finalizing" });
+
+      const cancelled = await startedBatch(store, 1);
+      await store.cancelBatch(cancelled.id, T0 + 20);
+      await store.claimFinalization(cancelled.id, { owner: "f", nowMs: T0 + 22, leaseMs: LEASE_MS });
+      expect(await store.finishBatch(cancelled.id, "f", { status: "cancelled", outputFileId: null, errorFileId: null, nowMs: T0 + 23 })).toMatchObject({ status: "cancelled" });
+
+      const deleted = await startedBatch(store, 1);
+      await claimOne();
+      expect(await store.deleteBatch(deleted.id, T0 + 20)).toBe(true);
+
+      const completed = await startedBatch(store, 1);
+      const [done] = await store.claimItems({ owner: "w1", model: "test-model", limit: 1, nowMs: T0 + 10, leaseMs: LEASE_MS });
+      await store.completeItems([completion(done!, "w1", T0 + 11)], T0 + 11);
+      await store.claimFinalization(completed.id, { owner: "f", nowMs: T0 + 12, leaseMs: LEASE_MS });
+      await store.finishBatch(completed.id, "f", { status: "completed", outputFileId: null, errorFileId: null, nowMs: T0 + 14 });
+
+      const running = await startedBatch(store, 1);
+      const validating = await store.createBatch(newBatch());
+
+      const asked = [running.id, cancelling.id, validating.id, finalizing.id, "batch_missing", cancelled.id, completed.id, deleted.id];
+      const found = await store.cancelledBatches(asked);
+      expect(found.sort()).toEqual([cancelling.id, finalizing.id, cancelled.id, deleted.id].sort());
+      expect(await store.cancelledBatches([running.id, validating.id, completed.id])).toEqual([]);
+      expect(await store.cancelledBatches([])).toEqual([]);
+    });
   });
 });

@@ -62,6 +62,21 @@ export async function getBatch(db: PostgresDatabase, id: string): Promise<Batch 
   return rows[0] ? toBatch(rows[0]) : null;
 }
 
+/**
+ * Which of `batchIds` are cancelled: cancelling, cancelled, or finalizing as cancelled (a deleted Batch that
+ * was running is one of these). See Store.cancelledBatches.
+ */
+export async function cancelledBatches(db: PostgresDatabase, batchIds: readonly string[]): Promise<string[]> {
+  if (batchIds.length === 0) return [];
+  const { rows } = await db.query<{ id: string }>(
+    `SELECT id FROM batches
+     WHERE id = ANY($1::text[])
+       AND (status IN ('cancelling', 'cancelled') OR (status = 'finalizing' AND finalizing_as = 'cancelled'))`,
+    [batchIds],
+  );
+  return rows.map((row) => row.id);
+}
+
 /** Newest first (seq descending); the cursor is the id of the last Batch of the previous page. */
 export async function listBatches(db: PostgresDatabase, query: BatchQuery): Promise<{ batches: Batch[]; hasMore: boolean }> {
   // With beforeId: the Batches just newer than it, read oldest first, then turned around (newest first).

@@ -144,6 +144,9 @@ export class PostgresStore implements Store {
     this.announce("cancelled", batchId);
     return batch;
   }
+  cancelledBatches(batchIds: readonly string[]): Promise<string[]> {
+    return batches.cancelledBatches(this.db, batchIds);
+  }
 
   claimValidation(request: BatchLeaseRequest): Promise<ClaimedBatch | null> {
     return lifecycle.claimValidation(this.db, request);

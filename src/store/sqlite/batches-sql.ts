@@ -53,6 +53,22 @@ export function getBatch(db: SqliteDatabase, id: string): Batch | null {
 }
 
 /**
+ * Which of `batchIds` are cancelled: cancelling, cancelled, or finalizing as cancelled (a deleted Batch that
+ * was running is one of these). See Store.cancelledBatches.
+ */
+export function cancelledBatches(db: SqliteDatabase, batchIds: readonly string[]): string[] {
+  if (batchIds.length === 0) return [];
+  const rows = db
+    .statement(
+      `SELECT id FROM batches
+       WHERE id IN (SELECT value FROM json_each(?))
+         AND (status IN ('cancelling', 'cancelled') OR (status = 'finalizing' AND finalizing_as = 'cancelled'))`,
+    )
+    .all(JSON.stringify(batchIds)) as { id: string }[];
+  return rows.map((row) => row.id);
+}
+
+/**
  * Newest first (seq descending); the cursor is the id of the last Batch of the previous page. With `beforeId`
  * the page is the Batches just newer than that one: read oldest first from it, then turned around.
  *

@@ -97,6 +97,9 @@ export class SqliteStore implements Store {
   async cancelBatch(batchId: string, nowMs: number): Promise<Batch> {
     return this.db.guard(() => batches.cancelBatch(this.db, batchId, nowMs));
   }
+  async cancelledBatches(batchIds: readonly string[]): Promise<string[]> {
+    return this.db.guard(() => batches.cancelledBatches(this.db, batchIds));
+  }
 
   async claimValidation(request: BatchLeaseRequest): Promise<ClaimedBatch | null> {
     return this.db.guard(() => lifecycle.claimValidation(this.db, request));
