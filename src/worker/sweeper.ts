@@ -204,7 +204,7 @@ export class Sweeper {
         }
         count += 1;
         const startedMs = clock.now();
-        const result = await validateBatch({ ...this.deps, leaseMs: settings.leaseMs, dispatchOrder: settings.dispatchOrder }, batch, owner);
+        const result = await validateBatch({ ...this.deps, leaseMs: settings.leaseMs, dispatchOrder: settings.dispatchOrder, cancelLookMs: settings.sweepMs }, batch, owner);
         (this.deps.metrics ?? NO_METRICS).validationEnded(clock.now() - startedMs, result);
         if (result && result.status !== batch.status) this.logTransition(result, batch.status);
         if (result?.status === "in_progress") this.deps.onBatchStarted?.();

@@ -45,10 +45,38 @@ export interface ValidationDeps {
   media?: { files: MediaFiles; maxInlineBytes: number };
   /** Batches cancelled since this process started (cancelled-batches.ts); absent: validation reads on to the end. */
   cancelled?: { has(batchId: string): boolean };
+  /**
+   * How often a validation under way asks the Store whether its Batch was cancelled, for a cancel taken by
+   * another process whose announcement never arrived (decision 0047; the Sweeper passes `worker.sweepMs`).
+   * Absent: only `cancelled` is read.
+   */
+  cancelLookMs?: number;
 }
 
 /** A cancel reached a validation under way (checked after each chunk written). */
 class ValidationCancelled extends Error {}
+
+/** Whether the Batch under validation was cancelled: as this process knows, or as the Store says (at most once per `cancelLookMs`). */
+class CancelCheck {
+  private lastLookMs: number;
+
+  constructor(
+    private readonly deps: ValidationDeps,
+    private readonly batchId: string,
+  ) {
+    // A validation shorter than one look never asks.
+    this.lastLookMs = deps.clock.now();
+  }
+
+  async cancelled(): Promise<boolean> {
+    if (this.deps.cancelled?.has(this.batchId)) return true;
+    const { cancelLookMs } = this.deps;
+    const nowMs = this.deps.clock.now();
+    if (cancelLookMs === undefined || nowMs - this.lastLookMs < cancelLookMs) return false;
+    this.lastLookMs = nowMs;
+    return (await this.deps.store.cancelledBatches([this.batchId])).length > 0;
+  }
+}
 
 export type DispatchOrder = "prefix" | "input";
 
@@ -322,6 +350,7 @@ async function runValidation(deps: ValidationDeps, batch: Batch, owner: string):
   let buffer: NewItem[] = [];
   const cachedModels = new BatchCachedModels(deps.catalog);
   const lease = new BatchLease({ store, clock, batchId: batch.id, owner, leaseMs: deps.leaseMs, phase: "validation" });
+  const cancel = new CancelCheck(deps, batch.id);
   // Chunks are written while the next ones are read: the Store (its own thread on SQLite, a round trip on
   // PostgreSQL) and the parsing took turns before, each idle half the time. Up to WRITES_IN_FLIGHT at once.
   const writes: Promise<void>[] = [];
@@ -336,7 +365,7 @@ async function runValidation(deps: ValidationDeps, batch: Batch, owner: string):
       } finally {
         writeSlots.give();
       }
-      if (deps.cancelled?.has(batch.id)) throw new ValidationCancelled();
+      if (await cancel.cancelled()) throw new ValidationCancelled();
       await lease.keep();
     })();
     // Handled here too: a failed write is thrown by a later flush or the last wait, and must not go

@@ -2,7 +2,7 @@
  * The Sweeper's validation pass over real input Files, and the Sweeper and Worker loops running together
  * (each waking the other) from a validating Batch to a completed one.
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { resultFileIds } from "../../src/worker/finalize-batch.ts";
 import type { Store } from "../../src/store/store.ts";
 import { PROCESS_WRITES, WRITES_IN_FLIGHT } from "../../src/worker/validate-batch.ts";
@@ -102,6 +102,39 @@ describe.each(storeBackends)("Sweeper validation on the $name store", (backend) 
     expect(started).toMatchObject({ status: "in_progress", counts: { total: 12_000, succeeded: 0, failed: 0, cancelled: 0, expired: 0 } });
     const items = await itemsOf(store, batch.id);
     expect(items.map((item) => item.clientId)).toEqual(Array.from({ length: 12_000 }, (_, index) => `r${index}`));
+  });
+
+  it("stops a validation at its next look once the Batch was cancelled through another Store connection, with no announcement heard", async () => {
+    const [own, other] = await stores.openShared(2);
+    const sweepMs = 1_000;
+    let batchId = "";
+    let writes = 0;
+    // The other process's cancel lands after the third chunk is written, and a look's worth of time passes.
+    const store = new Proxy(own!, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver) as unknown;
+        if (typeof value !== "function") return value;
+        if (property !== "insertItems") return value.bind(target);
+        return async (...args: unknown[]) => {
+          const written = (await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args)) as unknown;
+          if ((writes += 1) === 3) {
+            await other!.cancelBatch(batchId, clock.now());
+            clock.advance(sweepMs);
+          }
+          return written;
+        };
+      },
+    }) as Store;
+    const { clock, submitBatch, createSweeper } = await loops.create(store);
+    batchId = (await submitBatch(Array.from({ length: 12_000 }, (_, index) => chatLine(`r${index}`, `line ${index}`)))).id;
+    const looks = vi.spyOn(own!, "cancelledBatches");
+
+    expect(await createSweeper({ limits: { maxBatchItems: 20_000 }, settings: { sweepMs } }).validatePending()).toBe(1);
+    // Not read to the end: the Batch ends as one cancelled before its validation began, with no Items.
+    expect(await other!.getBatch(batchId)).toMatchObject({ status: "cancelling", counts: { total: 0, cancelled: 0 } });
+    expect(await itemsOf(other!, batchId)).toEqual([]);
+    expect(looks).toHaveBeenCalledWith([batchId]);
+    expect(writes).toBeLessThan(12);
   });
 
   it("writes a chunk while the one before it is still being written, never more than WRITES_IN_FLIGHT at once, and every Item lands", async () => {
