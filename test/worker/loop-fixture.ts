@@ -127,7 +127,8 @@ export async function createLoopFixture(store: Store): Promise<LoopFixture> {
     const catalog = new ModelCatalog([model]);
     const engine = new OpenAIEngine();
     // Backoff of a few real milliseconds: the retry policy itself is tested in test/dispatch/model-dispatcher.test.ts.
-    const dispatcher = new ModelDispatcher({ resolve: (name) => (catalog.get(name) ? { engine, model } : undefined), clock, logger, retry: { baseMs: 1, capMs: 5 } });
+    const settings = { ...SETTINGS, ...options.settings };
+    const dispatcher = new ModelDispatcher({ resolve: (name) => (catalog.get(name) ? { engine, model } : undefined), clock, logger, retry: { baseMs: 1, capMs: 5 }, cancelRunning: settings.cancelRunning });
     const worker = new Worker({
       store: options.store ?? store,
       dispatcher,
@@ -135,7 +136,7 @@ export async function createLoopFixture(store: Store): Promise<LoopFixture> {
       clock,
       logger,
       formats,
-      settings: { ...SETTINGS, ...options.settings },
+      settings,
       owner: options.owner ?? nextOwner("worker"),
       onResults: options.onResults,
       resultDelayMs: options.resultDelayMs,
