@@ -191,3 +191,18 @@ export class EngineError extends Error {
     this.requestId = params.requestId ?? null;
   }
 }
+
+/**
+ * EngineError "cancelled": the request's Batch was cancelled (Dispatcher.cancelBatch). `sent` says whether
+ * the engine had seen it (it was running, or an earlier attempt was sent): one never sent ends as the
+ * Items the cancel found unstarted do (`cancelled`; Anthropic's `canceled`), one stopped while running as a
+ * failure.
+ */
+export class BatchCancelledError extends EngineError {
+  constructor(
+    message: string,
+    readonly sent: boolean,
+  ) {
+    super({ kind: "cancelled", message, retryable: false });
+  }
+}

@@ -186,13 +186,13 @@ export class ModelDispatcher implements Dispatcher {
     let failovers = 0;
     for (let retry = 0, tries = 0; ; tries += 1) {
       if (signal?.aborted) throw callerAbortedError(model.name, signal.reason);
-      if (batchId !== undefined && this.cancelled.has(batchId)) throw cancelledError(batchId, false);
+      if (batchId !== undefined && this.cancelled.has(batchId)) throw cancelledError(batchId, false, tries > 0);
       const granted = this.acquire(lane, tries === 0 ? (sync ? SYNC : BATCH) : sync ? SYNC_RETRY : BATCH_RETRY, signal, batchId, avoid);
       const backend = granted instanceof Promise ? await granted : granted;
       // Granted in the same tick the Batch was cancelled: the waiter was no longer in a queue to reject.
       if (batchId !== undefined && this.cancelled.has(batchId)) {
         this.release(lane, backend, sync);
-        throw cancelledError(batchId, false);
+        throw cancelledError(batchId, false, tries > 0);
       }
       let failure: unknown;
       let held = false;

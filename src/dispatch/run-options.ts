@@ -3,7 +3,7 @@
  * attempt (a stream) keeps its slot, the error a cancelled Batch's requests fail with, and the mark of
  * the backend that served a reply.
  */
-import { EngineError, type EngineReply } from "../core/engine.ts";
+import { BatchCancelledError, EngineError, type EngineReply } from "../core/engine.ts";
 import type { BackendLane } from "./lane.ts";
 
 export interface RunOptions {
@@ -28,10 +28,13 @@ export function once(run: () => void): () => void {
   };
 }
 
-/** A request of a cancelled Batch: recorded as batch_cancelled, never retried. */
-export function cancelledError(batchId: string, running: boolean): EngineError {
+/**
+ * A request of a cancelled Batch: recorded as batch_cancelled, never retried. `sent`: it was running, or an
+ * earlier attempt of it was sent (BatchCancelledError).
+ */
+export function cancelledError(batchId: string, running: boolean, sent = running): EngineError {
   const message = running ? `Batch ${batchId} was cancelled while this request ran; it was stopped.` : `Batch ${batchId} was cancelled before this request ran.`;
-  return new EngineError({ kind: "cancelled", message, retryable: false });
+  return new BatchCancelledError(message, sent);
 }
 
 /**

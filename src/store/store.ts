@@ -196,7 +196,8 @@ export interface ItemCompletion {
   index: number;
   owner: string;
   attempt: number;
-  status: "succeeded" | "failed";
+  /** "cancelled": a request its Batch's cancel stopped before it was sent (its followers are cancelled already). */
+  status: "succeeded" | "failed" | "cancelled";
   result: ItemResult;
   /**
    * Keep a succeeded result for later Batches (the Item's Model has `resultCache` on). Stored only when the

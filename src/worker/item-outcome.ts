@@ -5,12 +5,12 @@
 import { itemCharge } from "../core/batch-cost.ts";
 import { AppError } from "../core/errors.ts";
 import type { ItemResult } from "../core/types.ts";
-import { EngineError, type EngineReply } from "../core/engine.ts";
+import { BatchCancelledError, EngineError, type EngineReply } from "../core/engine.ts";
 import { jsonTextOf } from "../core/json.ts";
 import { ZERO_USAGE } from "../core/types.ts";
 import { cancelledResult } from "../core/batch-format.ts";
 
-export type ItemOutcome = { status: "succeeded" | "failed"; result: ItemResult } | { status: "abandoned" };
+export type ItemOutcome = { status: "succeeded" | "failed" | "cancelled"; result: ItemResult } | { status: "abandoned" };
 
 export function outcomeOfReply(reply: EngineReply, nowMs: number): ItemOutcome {
   const ok = reply.statusCode >= 200 && reply.statusCode < 300;
@@ -39,7 +39,10 @@ export function outcomeOfError(error: unknown, nowMs: number): ItemOutcome {
   const base = { requestId: null, usage: ZERO_USAGE, finishedAtMs: nowMs };
   if (error instanceof EngineError) {
     if (error.kind === "aborted") return { status: "abandoned" };
-    // Its Batch was cancelled (Dispatcher.cancelBatch): recorded like the Items the cancel found unstarted.
+    // Its Batch was cancelled (Dispatcher.cancelBatch). Never sent: cancelled, as the Items the cancel found
+    // unstarted are (Anthropic: "unrun requests of a cancelled batch end as canceled"). Stopped while it
+    // ran: failed, with the same code.
+    if (error instanceof BatchCancelledError && !error.sent) return { status: "cancelled", result: cancelledResult(nowMs) };
     if (error.kind === "cancelled") return { status: "failed", result: { ...cancelledResult(nowMs), errorMessage: error.message } };
     if (error.statusCode !== null) {
       return {

@@ -275,7 +275,9 @@ export class Worker {
     // (a timer, a promise and closures per Item, about 2% of the Batch hot path's CPU).
     if (claimRoom(lane) > 0) lane.slotFreed.notify();
     if (outcome.status === "abandoned") return; // released in stop()
-    this.metrics.itemFinished(item, outcome.status, outcome.result);
+    // A request its Batch's cancel stopped before it was sent is not an Item the engine finished (as the
+    // Items the cancel found unstarted are not).
+    if (outcome.status !== "cancelled") this.metrics.itemFinished(item, outcome.status, outcome.result);
     if (outcome.status === "failed") {
       const { errorCode, statusCode } = outcome.result;
       this.logger.info({ batchId: item.batchId, index: item.index, attempt: item.attempt, model: item.model, reason: errorCode ?? `http_${statusCode}`, statusCode }, "item failed");

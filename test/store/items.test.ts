@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { cancelledResult } from "../../src/core/batch-format.ts";
 import { storeBackends, useStores } from "../helpers/store-backends.ts";
 import { allItems, completion, errorResult, expectCountsMatchItems, LEASE_MS, MODEL, okResult, startedBatch, T0 } from "./store-fixtures.ts";
 
@@ -93,6 +94,19 @@ describe.each(storeBackends)("$name store: items", (backend) => {
       expect(stored[0]).toMatchObject({ status: "succeeded", result: okResult(T0 + 20) });
       expect(stored[1]).toMatchObject({ status: "failed", result: errorResult(T0 + 20) });
       expect(stored[2]?.status).toBe("running");
+      await expectCountsMatchItems(store, batch.id);
+    });
+
+    it("records a request its Batch's cancel stopped before it was sent as cancelled, counted with the cancelled", async () => {
+      const store = await stores.open();
+      const batch = await startedBatch(store, 3);
+      const items = await store.claimItems(claim("w1", 2, T0 + 10));
+      await store.cancelBatch(batch.id, T0 + 15);
+      const stopped = { ...completion(items[0]!, "w1", T0 + 20), status: "cancelled" as const, result: cancelledResult(T0 + 20) };
+      expect(await store.completeItems([stopped, completion(items[1]!, "w1", T0 + 20)], T0 + 21)).toBe(2);
+      expect((await store.getBatch(batch.id))?.counts).toEqual({ total: 3, succeeded: 1, failed: 0, cancelled: 2, expired: 0 });
+      expect((await allItems(store, batch.id)).map((item) => [item.status, item.result?.errorCode])).toEqual([["cancelled", "batch_cancelled"], ["succeeded", null], ["cancelled", "batch_cancelled"]]);
+      expect(await store.findBatchesToFinalize(T0 + 22, 10)).toEqual([{ batchId: batch.id, status: "cancelled" }]);
       await expectCountsMatchItems(store, batch.id);
     });
 

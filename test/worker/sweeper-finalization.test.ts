@@ -117,13 +117,13 @@ describe.each(storeBackends)("Sweeper finalization on the $name store", (backend
     const batch = await startBatch(prompts(4));
     // Concurrency 1 leases two Items: req-0 upstream, req-1 waiting for the slot. `finish` lets the running
     // request end once the Worker learns of the cancel (decision 0047: the cancel is taken by the Store
-    // here, as by another process); the waiting one is stopped.
+    // here, as by another process); the waiting one is stopped and, never sent, ends cancelled.
     createWorker({ concurrency: 1, settings: { cancelRunning: "finish" } }).start();
     await waitFor(async () => upstream.inFlight === 1 && statusesOf(await itemsOf(store, batch.id)) === "running,running,pending,pending", { what: "two leased items" });
 
     clock.advance(5_000);
     expect(await store.cancelBatch(batch.id, clock.now())).toMatchObject({ status: "cancelling", cancellingAtMs: clock.now() });
-    await waitFor(async () => statusesOf(await itemsOf(store, batch.id)) === "running,failed,cancelled,cancelled", { what: "the waiting item stopped" });
+    await waitFor(async () => statusesOf(await itemsOf(store, batch.id)) === "running,cancelled,cancelled,cancelled", { what: "the waiting item stopped" });
     const sweeper = createSweeper();
     await sweeper.sweep();
     expect(await store.getBatch(batch.id)).toMatchObject({ status: "cancelling", outputFileId: null });
@@ -133,7 +133,7 @@ describe.each(storeBackends)("Sweeper finalization on the $name store", (backend
     await sweeper.sweep();
     const done = await store.getBatch(batch.id);
     expect(done).toMatchObject({ status: "cancelled", cancelledAtMs: clock.now() });
-    expect(done?.counts).toEqual({ total: 4, succeeded: 1, failed: 1, cancelled: 2, expired: 0 });
+    expect(done?.counts).toEqual({ total: 4, succeeded: 1, failed: 0, cancelled: 3, expired: 0 });
     expect((await resultLines(fixture, done?.outputFileId ?? null)).map((line) => line.custom_id)).toEqual(["req-0"]);
     const errors = await resultLines(fixture, done?.errorFileId ?? null);
     expect(errors.map((line) => [line.custom_id, line.error?.code])).toEqual([["req-1", "batch_cancelled"], ["req-2", "batch_cancelled"], ["req-3", "batch_cancelled"]]);

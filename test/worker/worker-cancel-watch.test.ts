@@ -34,6 +34,8 @@ describe.each(storeBackends)("Worker: cancels taken by another process, on the $
     expect(looks).toHaveBeenCalledWith([batch.id]);
     const items = await itemsOf(apiStore!, batch.id);
     expect(items.map((item) => item.result?.errorCode)).toEqual(Array(6).fill("batch_cancelled"));
+    // Stopped while running: failed. Never sent (waiting for a slot, or never claimed): cancelled.
+    expect(items.map((item) => item.status)).toEqual(["failed", "failed", "cancelled", "cancelled", "cancelled", "cancelled"]);
     // The two queued behind the hanging ones never went upstream.
     expect(upstream.requests).toBe(2);
     expect((await apiStore!.findBatchesToFinalize(clock.now(), 10)).map((found) => found.batchId)).toContain(batch.id);

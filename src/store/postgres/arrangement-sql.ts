@@ -6,6 +6,7 @@
  * Sweeper's failures of crashed Items use copyToFollowers below.
  */
 import type { ItemResult } from "../../core/types.ts";
+import type { ItemCompletion } from "../store.ts";
 import type { Queryable } from "./database.ts";
 import { type CountDeltas, resultAssignments, resultValues } from "./sql-fragments.ts";
 
@@ -49,7 +50,7 @@ export async function pendArrangedItems(client: Queryable, batchId: string): Pro
 export async function copyToFollowers(
   client: Queryable,
   leaders: readonly { batchId: string; index: number }[],
-  status: "succeeded" | "failed",
+  status: ItemCompletion["status"],
   result: ItemResult,
   counts: CountDeltas,
 ): Promise<void> {

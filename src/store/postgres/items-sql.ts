@@ -354,7 +354,7 @@ const COMPLETE_SQL = `
   counted AS (
     UPDATE batches b SET
       succeeded_items = b.succeeded_items + d.succeeded, failed_items = b.failed_items + d.failed,
-      reused_items = b.reused_items + d.reused,
+      cancelled_items = b.cancelled_items + d.cancelled, reused_items = b.reused_items + d.reused,
       input_tokens = b.input_tokens + d.input_tokens, output_tokens = b.output_tokens + d.output_tokens,
       charged_nano_usd = b.charged_nano_usd + d.charged, charged_list_nano_usd = b.charged_list_nano_usd + d.charged_list,
       updated_at_ms = $14
@@ -362,6 +362,7 @@ const COMPLETE_SQL = `
       SELECT batch_id,
              count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
              count(*) FILTER (WHERE status = 'failed') AS failed,
+             count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
              count(*) FILTER (WHERE reused) AS reused,
              sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
              sum(charged) AS charged, sum(charged_list) AS charged_list

@@ -4,6 +4,7 @@
  * (startBatch); the PostgreSQL Store has the same statements in its own SQL.
  */
 import type { ItemResult } from "../../core/types.ts";
+import type { ItemCompletion } from "../store.ts";
 import type { CountDeltas } from "./counters.ts";
 import type { SqliteDatabase } from "./database.ts";
 import { resultParams, RESULT_ASSIGNMENTS } from "../shared/row-mappers.ts";
@@ -51,7 +52,7 @@ export function pendArrangedItems(db: SqliteDatabase, batchId: string): void {
  * engine nothing: the Batch's usage stays what was spent), and counts them. Call inside the transaction
  * that recorded the leader's result, so a follower can never be left without one.
  */
-export function copyToFollowers(db: SqliteDatabase, leader: { batchId: string; index: number }, status: "succeeded" | "failed", result: ItemResult, counts: CountDeltas): void {
+export function copyToFollowers(db: SqliteDatabase, leader: { batchId: string; index: number }, status: ItemCompletion["status"], result: ItemResult, counts: CountDeltas): void {
   const copy = { ...result, usage: { inputTokens: 0, outputTokens: 0 } };
   const { changes } = db
     .statement(
