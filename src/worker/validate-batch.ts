@@ -28,6 +28,7 @@ import { BatchCachedModels } from "./cached-models.ts";
 import { RepeatedHashes } from "./repeated-hashes.ts";
 import { referenceCheck, type MediaReferenceSettings } from "./media-reference-check.ts";
 import type { MediaFiles } from "../core/media.ts";
+import type { Dispatcher } from "../core/dispatcher.ts";
 import { FirstLineIndex } from "./first-line-index.ts";
 
 export interface ValidationDeps {
@@ -44,7 +45,7 @@ export interface ValidationDeps {
   /** Looks up the Files lines refer to; absent: references are checked only at dispatch. */
   media?: { files: MediaFiles; maxInlineBytes: number };
   /** Batches cancelled since this process started (cancelled-batches.ts); absent: validation reads on to the end. */
-  cancelled?: { has(batchId: string): boolean };
+  cancelled?: Dispatcher["cancelled"];
   /**
    * How often a validation under way asks the Store whether its Batch was cancelled, for a cancel taken by
    * another process whose announcement never arrived (decision 0047; the Sweeper passes `worker.sweepMs`).
