@@ -19,6 +19,7 @@ function addServerOptions(command: Command): Command {
     .addOption(new Option("-p, --port <port>", "port to listen on (env SPOOL_PORT; default 8080)"))
     .addOption(new Option("-d, --data-dir <dir>", "data directory for SQLite and files (env SPOOL_DATA_DIR; default ./data)"))
     .addOption(new Option("--database-url <url>", "postgres://... to share state between processes (env SPOOL_DATABASE_URL)"))
+    .addOption(new Option("--database-listen-url <url>", "direct postgres://... for wake-ups between processes when --database-url goes through PgBouncer (env SPOOL_DATABASE_LISTEN_URL)"))
     .addOption(new Option("--log-level <level>", "fatal|error|warn|info|debug|trace|silent (env SPOOL_LOG_LEVEL)"))
     .addOption(new Option("--log-format <format>", "json (default) | pretty: short lines for people (env SPOOL_LOG_FORMAT)"));
 }

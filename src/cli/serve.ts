@@ -18,6 +18,7 @@ export interface ServerFlags {
   port?: string;
   dataDir?: string;
   databaseUrl?: string;
+  databaseListenUrl?: string;
   logLevel?: string;
   logFormat?: string;
   /** `--no-workers`: serve the API only (scale-out: workers run in `spool worker` processes). */

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { BatchHours } from "../core/batch-hours.ts";
 import { parseDuration, windowProblem } from "../core/durations.ts";
 import { TENANT_NAME_PATTERN, type Quotas } from "../core/tenancy.ts";
+import { webhookSchema } from "./webhook-schema.ts";
 
 const positiveInt = z.number().int().positive();
 
@@ -225,22 +226,6 @@ export const llamaCppModelSchema = z.strictObject({ ...modelBase, ...backendsFie
 
 export const modelSchema = z.discriminatedUnion("engine", [openaiModelSchema, geminiModelSchema, anthropicModelSchema, llamaCppModelSchema]);
 
-/** Standard Webhooks secret: `whsec_` + base64 of 24 to 64 random bytes (the signing key). */
-const webhookSecret = z.string().refine(
-  (secret) => {
-    const match = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(secret);
-    const bytes = match?.[1] ? Buffer.from(match[1], "base64").length : 0;
-    return bytes >= 24 && bytes <= 64;
-  },
-  { message: "must be a Standard Webhooks secret: 'whsec_' followed by the base64 of 24 to 64 random bytes (e.g. whsec_$(openssl rand -base64 32))" },
-);
-
-/** An endpoint that receives `batch.*` events (docs/decisions/0014-webhooks-metrics-dashboard.md). */
-const webhookSchema = z.strictObject({
-  url: z.url(),
-  secret: webhookSecret,
-});
-
 /** Per-tenant limits (src/core/tenancy.ts `Quotas`); a field left out is no limit. */
 export const quotasSchema = z.strictObject({
   maxQueuedItems: positiveInt.optional(),
@@ -263,6 +248,12 @@ export const configFileSchema = z.strictObject({
   port: z.number().int().min(0).max(65535).optional(),
   dataDir: z.string().min(1).optional(),
   databaseUrl: z.string().min(1).optional(),
+  /**
+   * Where each process's listening connection for wake-ups (LISTEN, decision 0046) goes, when not to
+   * `databaseUrl`: a direct connection to PostgreSQL when `databaseUrl` goes through PgBouncer in transaction
+   * mode, which does not carry LISTEN. Same database as `databaseUrl` (its `schema` is the one used).
+   */
+  databaseListenUrl: z.string().min(1).optional(),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional(),
   /** `json` (default): one JSON object per line, for log collectors; `pretty`: short lines for people. */
   logFormat: z.enum(["json", "pretty"]).optional(),
@@ -414,6 +405,8 @@ export interface Config {
   dataDir: string;
   /** null: SQLite in the data dir. */
   databaseUrl: string | null;
+  /** null: the listening connection goes to `databaseUrl` too. */
+  databaseListenUrl: string | null;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   logFormat: "json" | "pretty";
   apiKeys: string[];

@@ -1,15 +1,15 @@
 /** The `databaseUrl` setting: its accepted form, and how to print it without its password. */
 
-/** Null when `databaseUrl` is a usable PostgreSQL URL; otherwise what is wrong with it. */
-export function databaseUrlProblem(databaseUrl: string): string | null {
+/** Null when `databaseUrl` is a usable PostgreSQL URL; otherwise what is wrong with it (`setting` names it). */
+export function databaseUrlProblem(databaseUrl: string, setting = "databaseUrl"): string | null {
   let parsed: URL;
   try {
     parsed = new URL(databaseUrl);
   } catch {
-    return `databaseUrl is not a URL: write it as postgres://user:password@host:5432/database.`;
+    return `${setting} is not a URL: write it as postgres://user:password@host:5432/database.`;
   }
   if (parsed.protocol !== "postgres:" && parsed.protocol !== "postgresql:") {
-    return `databaseUrl must start with postgres:// or postgresql://, got ${maskDatabaseUrl(databaseUrl)}: spool stores its state in SQLite (no URL) or PostgreSQL.`;
+    return `${setting} must start with postgres:// or postgresql://, got ${maskDatabaseUrl(databaseUrl)}: spool stores its state in SQLite (no URL) or PostgreSQL.`;
   }
   return null;
 }

@@ -19,6 +19,7 @@ export interface ConfigOverrides {
   port?: string | number;
   dataDir?: string;
   databaseUrl?: string;
+  databaseListenUrl?: string;
   logLevel?: string;
   logFormat?: string;
 }
@@ -31,8 +32,8 @@ export class ConfigError extends Error {
   }
 }
 
-const FLAG_NAMES = { host: "--host", port: "--port", dataDir: "--data-dir", databaseUrl: "--database-url", logLevel: "--log-level", logFormat: "--log-format" } as const;
-const ENV_NAMES = { host: "SPOOL_HOST", port: "SPOOL_PORT", dataDir: "SPOOL_DATA_DIR", databaseUrl: "SPOOL_DATABASE_URL", logLevel: "SPOOL_LOG_LEVEL", logFormat: "SPOOL_LOG_FORMAT" } as const;
+const FLAG_NAMES = { host: "--host", port: "--port", dataDir: "--data-dir", databaseUrl: "--database-url", databaseListenUrl: "--database-listen-url", logLevel: "--log-level", logFormat: "--log-format" } as const;
+const ENV_NAMES = { host: "SPOOL_HOST", port: "SPOOL_PORT", dataDir: "SPOOL_DATA_DIR", databaseUrl: "SPOOL_DATABASE_URL", databaseListenUrl: "SPOOL_DATABASE_LISTEN_URL", logLevel: "SPOOL_LOG_LEVEL", logFormat: "SPOOL_LOG_FORMAT" } as const;
 type LayeredKey = keyof typeof FLAG_NAMES;
 
 interface ConfigFileText extends ConfigText {
@@ -49,16 +50,24 @@ export function loadConfig(flags: ConfigOverrides = {}, rawEnv: NodeJS.ProcessEn
     throw new ConfigError(`${file.name}: the file must hold a mapping of settings (host:, port:, models:, ...), not ${Array.isArray(file.value) ? "a list" : "a single value"}.`);
   }
 
-  const fromEnv = definedOnly({ host: env.SPOOL_HOST, port: env.SPOOL_PORT, dataDir: env.SPOOL_DATA_DIR, databaseUrl: env.SPOOL_DATABASE_URL, logLevel: env.SPOOL_LOG_LEVEL, logFormat: env.SPOOL_LOG_FORMAT });
-  const fromFlags = definedOnly({ host: flags.host, port: flags.port, dataDir: flags.dataDir, databaseUrl: flags.databaseUrl, logLevel: flags.logLevel, logFormat: flags.logFormat });
+  const fromEnv = definedOnly({ host: env.SPOOL_HOST, port: env.SPOOL_PORT, dataDir: env.SPOOL_DATA_DIR, databaseUrl: env.SPOOL_DATABASE_URL, databaseListenUrl: env.SPOOL_DATABASE_LISTEN_URL, logLevel: env.SPOOL_LOG_LEVEL, logFormat: env.SPOOL_LOG_FORMAT });
+  const fromFlags = definedOnly({ host: flags.host, port: flags.port, dataDir: flags.dataDir, databaseUrl: flags.databaseUrl, databaseListenUrl: flags.databaseListenUrl, logLevel: flags.logLevel, logFormat: flags.logFormat });
   const layered: Record<string, unknown> = { ...(file?.value as Record<string, unknown> | undefined), ...fromEnv, ...fromFlags };
   // Env and flags arrive as strings; validate them with the same schema as the file so errors read alike.
   if (layered.port !== undefined) layered.port = toPort(layered.port);
   const source = issueSource(file, (key) => (key in fromFlags ? FLAG_NAMES[key] : key in fromEnv ? ENV_NAMES[key] : null));
   const parsed = configFileSchema.safeParse(layered, { reportInput: true });
   if (!parsed.success) throw new ConfigError(describeIssues(parsed.error.issues, configFileSchema, layered, source).join("\n"));
-  const urlProblem = parsed.data.databaseUrl === undefined ? null : databaseUrlProblem(parsed.data.databaseUrl);
-  if (urlProblem) throw new ConfigError(`${source.label(["databaseUrl"])}: ${urlProblem}`);
+  for (const key of ["databaseUrl", "databaseListenUrl"] as const) {
+    const url = parsed.data[key];
+    const urlProblem = url === undefined ? null : databaseUrlProblem(url, key);
+    if (urlProblem) throw new ConfigError(`${source.label([key])}: ${urlProblem}`);
+  }
+  if (parsed.data.databaseListenUrl !== undefined && parsed.data.databaseUrl === undefined) {
+    throw new ConfigError(
+      `${source.label(["databaseListenUrl"])}: databaseListenUrl is only for a PostgreSQL store: set databaseUrl too (the listening connection must reach the same database), or remove databaseListenUrl.`,
+    );
+  }
   return resolveConfig(parsed.data, baseDir, source);
 }
 
@@ -141,6 +150,7 @@ function resolveConfig(file: ConfigFile, baseDir: string, source: IssueSource): 
     port: file.port ?? DEFAULTS.port,
     dataDir,
     databaseUrl: file.databaseUrl ?? null,
+    databaseListenUrl: file.databaseListenUrl ?? null,
     logLevel: file.logLevel ?? DEFAULTS.logLevel,
     logFormat: file.logFormat ?? "json",
     apiKeys: file.apiKeys ?? [],

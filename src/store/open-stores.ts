@@ -4,6 +4,7 @@
  *
  * A `schema` query parameter on the URL (`postgres://host/db?schema=spool_prod`) puts spool's tables in that
  * schema (default `public`), so one database can hold several deployments (and tests one schema each).
+ * `databaseListenUrl`, when set, is where the wake-up listener connects; the schema is `databaseUrl`'s.
  */
 import path from "node:path";
 import type { Config } from "../config/config.ts";
@@ -29,7 +30,9 @@ export async function openStores(config: Config, logger?: StoreLogger, options: 
     ]);
     // One view of the database's health for both pools: an outage is logged once, not once per pool.
     const reachability = new DatabaseReachability(describeTarget(url), logger);
-    const store = await openPostgresStore(url, { schema, logger, reachability });
+    // A schema parameter copied into the listen URL along with the rest is dropped: the channel is databaseUrl's.
+    const listenUrl = config.databaseListenUrl === null ? undefined : splitSchema(config.databaseListenUrl).url;
+    const store = await openPostgresStore(url, { schema, logger, reachability, listenUrl });
     await store.migrate();
     return { store, blobs: new PostgresBlobStore(url, { schema, logger, reachability }) };
   }

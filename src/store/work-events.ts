@@ -44,6 +44,11 @@ export interface WorkEventFeedOptions {
    * wait on it forever.
    */
   pingMs?: number;
+  /**
+   * How long the feed waits, after each (re)connect, to hear the check it sends itself before it warns that
+   * wake-ups do not reach it (default 5 s; PgBouncer in transaction mode, see work-events-pg.ts).
+   */
+  hearMs?: number;
 }
 
 /** Implemented by Stores that several processes share; a Store of one process has nobody to tell. */

@@ -76,6 +76,17 @@ describe("configuration errors", () => {
     expect(() => loadConfig({ databaseUrl: "not a url" }, {})).toThrow(/^--database-url: databaseUrl is not a URL/);
   });
 
+  it("checks databaseListenUrl like databaseUrl, and refuses it without one", () => {
+    const db = "postgres://spool@db:5432/spool";
+    expect(() => loadConfig({ databaseUrl: db }, { SPOOL_DATABASE_LISTEN_URL: "mysql://root:hunter2@db/spool" })).toThrow(
+      "SPOOL_DATABASE_LISTEN_URL: databaseListenUrl must start with postgres:// or postgresql://, got mysql://root:****@db/spool: spool stores its state in SQLite (no URL) or PostgreSQL.",
+    );
+    expect(() => loadConfig({ databaseUrl: db, databaseListenUrl: "db:5432" }, {})).toThrow(/^--database-listen-url: databaseListenUrl must start with postgres:\/\//);
+    expect(errorFor("listen.yaml", "port: 8080\ndatabaseListenUrl: postgres://spool@db:5432/spool\n")).toBe(
+      "listen.yaml:2: databaseListenUrl is only for a PostgreSQL store: set databaseUrl too (the listening connection must reach the same database), or remove databaseListenUrl.",
+    );
+  });
+
   it("gives the line and column of a syntax error", () => {
     expect(errorFor("bad.yaml", "port: 8080\nmodels:\n  - name: a\n   engine: openai\n")).toMatch(/^bad\.yaml:4:\d+: not valid YAML: .+\.$/);
     expect(errorFor("comma.json", '{\n  "port": 8080,\n  "host": "127.0.0.1",\n}\n')).toBe("comma.json:3:22: not valid JSON: a trailing comma before '}' (JSON allows none).");

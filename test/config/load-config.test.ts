@@ -19,6 +19,16 @@ describe("loadConfig", () => {
     expect(config.limits.maxUploadBytes).toBeGreaterThanOrEqual(200 * 1024 * 1024);
   });
 
+  it("reads databaseListenUrl from the file, SPOOL_DATABASE_LISTEN_URL or --database-listen-url", () => {
+    const file = writeConfig("db.yaml", "databaseUrl: postgres://spool@pgbouncer:6432/spool\ndatabaseListenUrl: postgres://spool@db:5432/spool\n");
+    expect(loadConfig({ config: file }, {})).toMatchObject({ databaseUrl: "postgres://spool@pgbouncer:6432/spool", databaseListenUrl: "postgres://spool@db:5432/spool" });
+    const fromEnv = loadConfig({ config: file }, { SPOOL_DATABASE_LISTEN_URL: "postgres://spool@db-env:5432/spool" });
+    expect(fromEnv.databaseListenUrl).toBe("postgres://spool@db-env:5432/spool");
+    const fromFlag = loadConfig({ config: file, databaseListenUrl: "postgres://spool@db-flag:5432/spool" }, { SPOOL_DATABASE_LISTEN_URL: "postgres://spool@db-env:5432/spool" });
+    expect(fromFlag.databaseListenUrl).toBe("postgres://spool@db-flag:5432/spool");
+    expect(loadConfig({}, {}).databaseListenUrl).toBeNull();
+  });
+
   it("layers defaults < file < env < flags", () => {
     const file = writeConfig("spool.yaml", "host: 0.0.0.0\nport: 7000\ndataDir: ./from-file\n");
     const config = loadConfig({ config: file, port: "9100" }, { SPOOL_PORT: "9000", SPOOL_DATA_DIR: "/tmp/from-env" });

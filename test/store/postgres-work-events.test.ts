@@ -2,7 +2,9 @@
  * Work events over PostgreSQL LISTEN/NOTIFY (decision 0046): what one process commits — a Batch created,
  * started, its failed Items retried, its Items released, a Batch cancelled — the other processes on the
  * schema hear at once; the announcing process does not hear itself, and another schema hears nothing. A
- * listener whose connection is cut off reconnects by itself and asks for a resync.
+ * listener whose connection is cut off reconnects by itself and asks for a resync. A listening connection
+ * that cannot hear what the pool sends (another database, PgBouncer) is reported; `listenUrl` (the
+ * `databaseListenUrl` setting) sends the listening connection elsewhere.
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { openPostgresStore, type PostgresStore } from "../../src/store/postgres/index.ts";
@@ -44,6 +46,30 @@ async function listen(store: PostgresStore, options: WorkEventFeedOptions = {}):
   heard.feed = await store.listenForWork({ event: (event) => heard.events.push(event), resync: () => (heard.resyncs += 1) }, options);
   feeds.push(heard.feed);
   return heard;
+}
+
+interface LoggedLine {
+  level: "error" | "warn" | "info";
+  fields: Record<string, unknown>;
+  message: string;
+}
+
+function capturingLogger(): { logger: StoreLogger; lines: LoggedLine[] } {
+  const lines: LoggedLine[] = [];
+  const at = (level: LoggedLine["level"]) => (fields: Record<string, unknown>, message?: string) => void lines.push({ level, fields, message: message ?? "" });
+  return { logger: { error: at("error"), warn: at("warn"), info: at("info") } as unknown as StoreLogger, lines };
+}
+
+async function terminateListeners(schema: string): Promise<number> {
+  let terminated = 0;
+  await withClient(async (client) => {
+    const { rowCount } = await client.query(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'spool-listener' AND query = $1",
+      [`LISTEN "${channelFor(schema)}"`],
+    );
+    terminated = rowCount ?? 0;
+  });
+  return terminated;
 }
 
 describe("work event payloads", () => {
@@ -96,15 +122,7 @@ describe.skipIf(!available)("postgres work events", () => {
   it("listens again after its connection is cut off, and asks for a resync", async () => {
     const { schema, stores: [a, b] } = await stores("work events reconnect", 2);
     const fromB = await listen(b!);
-    let terminated = 0;
-    await withClient(async (client) => {
-      const { rowCount } = await client.query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'spool-listener' AND query = $1",
-        [`LISTEN "${channelFor(schema)}"`],
-      );
-      terminated = rowCount ?? 0;
-    });
-    expect(terminated).toBe(1);
+    expect(await terminateListeners(schema)).toBe(1);
     await waitFor(() => fromB.resyncs === 1, { what: "the listener back, asking for a resync", timeoutMs: 5_000 });
     const created = await a!.createBatch(newBatch());
     await waitFor(() => fromB.events.length >= 1, { what: "an event heard on the new connection" });
@@ -142,6 +160,67 @@ describe.skipIf(!available)("postgres work events", () => {
     expect(errors).toEqual([]);
     await waitFor(() => listener.events.length >= 1, { what: "the announcement heard" });
     expect(listener.events).toEqual([{ kind: "created", batchId: created.id }]);
+  });
+
+  it("listens where listenUrl points, and says nothing when it hears its own check", async () => {
+    const { schema, stores: [a] } = await stores("work events listen url", 1);
+    // The pool goes through a TCP proxy (standing in for a pooler); the listener connects directly.
+    const target = new URL(TEST_DATABASE_URL);
+    proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    const viaProxy = new URL(TEST_DATABASE_URL);
+    viaProxy.port = String(proxy.port);
+    const logged = capturingLogger();
+    const b = await openPostgresStore(viaProxy.toString(), { schema, listenUrl: TEST_DATABASE_URL, logger: logged.logger });
+    opened.push(b);
+    const heard = await listen(b, { hearMs: 1_000 });
+    // Its check went out through the proxied pool and came back on the direct connection: no warning.
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    expect(logged.lines).toEqual([]);
+    // Taking the proxy away does not touch the listener: it was never behind it.
+    await proxy.cut();
+    const created = await a!.createBatch(newBatch());
+    await waitFor(() => heard.events.length >= 1, { what: "an event on the direct listening connection" });
+    expect(heard.events).toEqual([{ kind: "created", batchId: created.id }]);
+    expect(heard.resyncs).toBe(0);
+    expect(logged.lines.filter((line) => /listening for other processes/.test(line.message))).toEqual([]);
+  });
+
+  it("warns once when its listening connection cannot hear the pool's database, and keeps listening", async () => {
+    const { stores: [a] } = await stores("work events deaf", 1);
+    const logged = capturingLogger();
+    // Another database of the same server: LISTEN works there, but NOTIFY is per database.
+    const elsewhere = new URL(TEST_DATABASE_URL);
+    elsewhere.pathname = "/template1";
+    const deaf = await openPostgresStore(TEST_DATABASE_URL, { schema: a!.db.schema, listenUrl: elsewhere.toString(), logger: logged.logger });
+    opened.push(deaf);
+    const heard = await listen(deaf, { hearMs: 300 });
+    await waitFor(() => logged.lines.some((line) => line.level === "warn"), { what: "the deafness reported", timeoutMs: 5_000 });
+    const warnings = logged.lines.filter((line) => line.level === "warn");
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.message).toMatch(/does not hear the wake-ups.*PgBouncer in transaction mode.*databaseListenUrl/);
+    expect(warnings[0]!.fields).toMatchObject({ listeningTo: expect.stringMatching(/\/template1$/) });
+    // Announcements from the pool's database do not arrive; nothing was parsed out of the check either.
+    await a!.createBatch(newBatch());
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(heard.events).toEqual([]);
+    expect(heard.resyncs).toBe(0);
+  });
+
+  it("does not warn about a listener that hears (the default URL), after a reconnect either", async () => {
+    const { schema, stores: [b] } = await stores("work events hears", 1);
+    const logged = capturingLogger();
+    const store = await openPostgresStore(TEST_DATABASE_URL, { schema, logger: logged.logger });
+    opened.push(store);
+    const heard = await listen(store, { hearMs: 1_000 });
+    expect(await terminateListeners(schema)).toBe(1);
+    await waitFor(() => heard.resyncs === 1, { what: "the listener back", timeoutMs: 5_000 });
+    const created = await b!.createBatch(newBatch());
+    await waitFor(() => heard.events.length >= 1, { what: "an event after the reconnect" });
+    expect(heard.events).toEqual([{ kind: "created", batchId: created.id }]);
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    // The drop and the return are logged; no deafness.
+    expect(logged.lines.map((line) => line.level)).toEqual(["warn", "info"]);
+    expect(logged.lines[0]!.message).toMatch(/dropped/);
   });
 
   it("stops for good when closed: no reconnect, no more events", async () => {

@@ -62,6 +62,7 @@ export async function planRun(flags: RunFlags): Promise<RunPlan> {
   const config: Config = {
     ...loaded,
     databaseUrl: null, // a local run always uses SQLite in its work dir
+    databaseListenUrl: null,
     worker: { ...loaded.worker, leaseMs: Math.min(loaded.worker.leaseMs, RUN_LEASE_MS), pollMs: Math.min(loaded.worker.pollMs, 250) },
   };
 

@@ -69,6 +69,11 @@ export interface PostgresDatabaseOptions {
   logger?: StoreLogger;
   /** Shared by the pools of one process so an outage is logged once; made from `logger` when absent. */
   reachability?: DatabaseReachability;
+  /**
+   * Where the listening connection goes (`databaseListenUrl`), when not to `url`: PgBouncer in transaction
+   * mode hands a session's LISTEN to whichever client next uses that server connection, so it must bypass it.
+   */
+  listenUrl?: string;
 }
 
 export class PostgresDatabase {
@@ -78,6 +83,9 @@ export class PostgresDatabase {
   private readonly reachability: DatabaseReachability;
   readonly logger: StoreLogger;
   private readonly clientConfig: pg.ClientConfig;
+  private readonly listenUrl: string;
+  /** Where the listening connection goes (host:port/database), for logs. */
+  readonly listenTarget: string;
 
   constructor(url: string, options: PostgresDatabaseOptions = {}) {
     this.target = describeTarget(url);
@@ -95,6 +103,8 @@ export class PostgresDatabase {
       types: typeParsers,
       application_name: "spool",
     };
+    this.listenUrl = options.listenUrl ?? url;
+    this.listenTarget = describeTarget(this.listenUrl);
     this.pool = new pg.Pool({ ...this.clientConfig, max: options.poolSize ?? 10 });
     // An idle client that loses its connection (server restart) emits "error" on the pool; without a
     // listener that would crash the process. The next query gets a fresh connection.
@@ -102,12 +112,12 @@ export class PostgresDatabase {
   }
 
   /**
-   * A connection of its own, outside the pool, with the pool's settings: for a session that must outlive
-   * one query (LISTEN, work-events-pg.ts), whose queries fail after `queryTimeoutMs` (its ping). Unconnected;
-   * the caller connects, watches and ends it.
+   * A connection of its own, outside the pool, with the pool's settings (to `listenUrl` when one is given):
+   * for a session that must outlive one query (LISTEN, work-events-pg.ts), whose queries fail after
+   * `queryTimeoutMs` (its ping). Unconnected; the caller connects, watches and ends it.
    */
   listenerClient(queryTimeoutMs: number): pg.Client {
-    return new pg.Client({ ...this.clientConfig, application_name: "spool-listener", query_timeout: queryTimeoutMs });
+    return new pg.Client({ ...this.clientConfig, connectionString: this.listenUrl, application_name: "spool-listener", query_timeout: queryTimeoutMs });
   }
 
   /** Creates the schema if missing. Two processes racing on CREATE SCHEMA IF NOT EXISTS can still collide. */
@@ -133,6 +143,17 @@ export class PostgresDatabase {
    */
   prepared<R extends pg.QueryResultRow = pg.QueryResultRow>(name: string, text: string, values: readonly unknown[]): Promise<pg.QueryResult<R>> {
     return withDeadlockRetry(() => this.call(async () => unescaped(await this.pool.query<R>({ name, text, values: escapeValues(values) }))));
+  }
+
+  /**
+   * pg_notify on a pool connection, given up after `timeoutMs`: a wake-up is worth a poll interval at most,
+   * and one stuck on a connection gone silent must not hold anything (close() waits for checked-out
+   * connections). On the timeout pg fails the query and the pool drops that connection.
+   */
+  async notify(channel: string, payload: string, timeoutMs: number): Promise<void> {
+    // query_timeout per query is read by pg's Client.query, though @types/pg lists it only for connections.
+    const query: pg.QueryConfig = Object.assign({ text: "SELECT pg_notify($1, $2)", values: [channel, payload] }, { query_timeout: timeoutMs });
+    await this.call(() => this.pool.query(query));
   }
 
   /**

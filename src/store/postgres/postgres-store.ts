@@ -54,6 +54,9 @@ import type { WorkEventFeed, WorkEventFeedOptions, WorkEventKind, WorkEventListe
 import { announcement, channelFor, openWorkEventFeed } from "./work-events-pg.ts";
 import { randomToken } from "../../core/ids.ts";
 
+/** Longest an announcement (or the feed's hearing check) may take before it is given up. */
+const NOTIFY_TIMEOUT_MS = 5_000;
+
 export class PostgresStore implements Store {
   /** Where this process's claims of each Batch ended (claim-hints.ts). */
   private readonly claimHints = new ClaimHints();
@@ -70,7 +73,15 @@ export class PostgresStore implements Store {
 
   /** Other processes on this schema hear about Batches created, started and cancelled here (decision 0046). */
   listenForWork(listener: WorkEventListener, options: WorkEventFeedOptions = {}): Promise<WorkEventFeed> {
-    return openWorkEventFeed(listener, { ...options, channel: this.channel, origin: this.origin, newClient: (queryTimeoutMs) => this.db.listenerClient(queryTimeoutMs), logger: this.db.logger });
+    return openWorkEventFeed(listener, {
+      ...options,
+      channel: this.channel,
+      origin: this.origin,
+      newClient: (queryTimeoutMs) => this.db.listenerClient(queryTimeoutMs),
+      notify: (payload) => this.db.notify(this.channel, payload, NOTIFY_TIMEOUT_MS),
+      target: this.db.listenTarget,
+      logger: this.db.logger,
+    });
   }
 
   /**
@@ -79,7 +90,7 @@ export class PostgresStore implements Store {
    */
   private announce(kind: WorkEventKind, batchId: string | null): void {
     if (this.closing) return;
-    const sent = this.db.query("SELECT pg_notify($1, $2)", [this.channel, announcement(kind, batchId, this.origin)]).then(
+    const sent = this.db.notify(this.channel, announcement(kind, batchId, this.origin), NOTIFY_TIMEOUT_MS).then(
       () => undefined,
       () => undefined,
     );

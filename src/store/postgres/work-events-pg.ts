@@ -16,8 +16,16 @@
  * connection a NAT or load balancer forgot stays open and silent), it is reopened with backoff
  * (RECONNECT_MS, up to MAX_RECONNECT_MS) and the listener told to resync. A notification queued while
  * nobody listens is not replayed: this is a wake-up, and the pollers keep running underneath.
+ *
+ * Hearing check: a listening connection can be open, answer its ping, and still never receive anything.
+ * Through PgBouncer in transaction mode, LISTEN runs on whichever server connection the statement got and
+ * the notifications go to whoever holds that connection next; a `databaseListenUrl` naming another database
+ * hears that database's channel. So after each (re)connect the feed sends one check through the pool, the
+ * way announcements travel, and expects it back within `hearMs`. Not heard: one warning saying why and
+ * what to set, until a later reconnect hears it again. The feed keeps listening either way (the polls
+ * carry the work; the check only makes a silent degradation visible).
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type pg from "pg";
 import type { StoreLogger } from "../shared/store-logger.ts";
 import type { WorkEvent, WorkEventFeed, WorkEventFeedOptions, WorkEventKind, WorkEventListener } from "../work-events.ts";
@@ -30,6 +38,9 @@ const DEFAULT_PING_MS = 30_000;
 /** Longest a ping may take before the connection counts as gone. */
 const MAX_PING_WAIT_MS = 10_000;
 const MAX_RECONNECT_MS = 30_000;
+const DEFAULT_HEAR_MS = 5_000;
+/** The hearing check's payload kind: not an event kind, so every feed but its sender's ignores it. */
+const CHECK_KIND = "check";
 const KINDS: ReadonlySet<string> = new Set<WorkEventKind>(["created", "claimable", "cancelled"]);
 
 export function channelFor(schema: string): string {
@@ -54,6 +65,10 @@ export interface FeedOptions extends WorkEventFeedOptions {
   origin: string;
   /** A new, unconnected client with the pool's settings whose queries time out after `queryTimeoutMs` (database.ts listenerClient). */
   newClient: (queryTimeoutMs: number) => pg.Client;
+  /** Sends `payload` on the channel the way announcements go (through the pool): the hearing check. */
+  notify: (payload: string) => Promise<void>;
+  /** Where the listening connection goes, without credentials, for the logs. */
+  target: string;
   logger: StoreLogger;
 }
 
@@ -72,6 +87,11 @@ class PgWorkEventFeed implements WorkEventFeed {
   private pingTimer: NodeJS.Timeout | null = null;
   /** Set while the feed is down after having listened: logged once, and the listener resyncs once it is back. */
   private lostAt: number | null = null;
+  /** The hearing check under way: its payload, and what ends it (true: it came back). */
+  private check: { payload: string; settle: (heard: boolean) => void } | null = null;
+  private checkTimer: NodeJS.Timeout | null = null;
+  /** The last check's finding; null before the first one ended. */
+  private hearing: boolean | null = null;
 
   constructor(
     private readonly listener: WorkEventListener,
@@ -88,6 +108,7 @@ class PgWorkEventFeed implements WorkEventFeed {
     client.on("end", () => this.dropped(client, null));
     client.on("notification", (message) => {
       if (message.channel !== this.options.channel) return;
+      if (this.check !== null && message.payload === this.check.payload) return this.check.settle(true);
       const event = parseAnnouncement(message.payload, this.options.origin);
       if (event !== null) this.listener.event(event);
     });
@@ -107,6 +128,7 @@ class PgWorkEventFeed implements WorkEventFeed {
     this.client = client;
     this.retryMs = RECONNECT_MS;
     this.startPinging(client);
+    void this.checkHearing(client);
     if (this.lostAt !== null || isRetry) {
       if (this.lostAt !== null) this.options.logger.info({ channel: this.options.channel, downMs: Date.now() - this.lostAt }, "listening for other processes' work events again");
       this.lostAt = null;
@@ -118,6 +140,7 @@ class PgWorkEventFeed implements WorkEventFeed {
     this.closed = true;
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     if (this.pingTimer !== null) clearInterval(this.pingTimer);
+    this.check?.settle(false);
     const client = this.client;
     this.client = null;
     await client?.end().catch(() => undefined);
@@ -149,6 +172,46 @@ class PgWorkEventFeed implements WorkEventFeed {
       );
     }, pingMs);
     this.pingTimer.unref();
+  }
+
+  /** The hearing check (see the top of this file), on a connection that just started listening. */
+  private async checkHearing(client: pg.Client): Promise<void> {
+    this.check?.settle(false); // a check from the connection before this one
+    const payload = `${CHECK_KIND} - ${this.options.origin} ${randomBytes(6).toString("hex")}`;
+    const heard = new Promise<boolean>((resolve) => {
+      this.check = { payload, settle: resolve };
+      this.checkTimer = setTimeout(() => resolve(false), this.options.hearMs ?? DEFAULT_HEAR_MS);
+      this.checkTimer.unref();
+    });
+    try {
+      await this.options.notify(payload);
+    } catch {
+      // The pool cannot reach the database: announcements are not going out either, and the outage is
+      // logged by the pool. Nothing is learnt about the listening connection.
+      this.endCheck(payload);
+      return;
+    }
+    const hears = await heard;
+    this.endCheck(payload);
+    if (client !== this.client || this.closed || hears === this.hearing) return;
+    const fields = { channel: this.options.channel, listeningTo: this.options.target };
+    if (!hears) {
+      this.options.logger.warn(
+        fields,
+        "this process does not hear the wake-ups sent through databaseUrl: its listening connection receives no NOTIFY (PgBouncer in transaction mode does not carry LISTEN: " +
+          "set databaseListenUrl to a direct connection to PostgreSQL; or databaseListenUrl names another database). Processes learn of each other's work by polling only (worker.pollMs, worker.sweepMs)",
+      );
+    } else if (this.hearing === false) {
+      this.options.logger.info(fields, "this process hears the wake-ups sent through databaseUrl again");
+    }
+    this.hearing = hears;
+  }
+
+  private endCheck(payload: string): void {
+    if (this.check?.payload !== payload) return;
+    this.check = null;
+    if (this.checkTimer !== null) clearTimeout(this.checkTimer);
+    this.checkTimer = null;
   }
 
   private scheduleRetry(): void {
