@@ -160,6 +160,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     observability.workEventHeard("resync");
     notifyWork();
   };
+  const onHearing = (hears: boolean): void => observability.workEventsHearing(hears);
   let workEvents: WorkEventFeed | null = null;
   const tenants = new TenantService({ store, clock, logger, config });
   const batches = new BatchService({
@@ -195,7 +196,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       worker?.start();
       sweeper?.start();
       webhooks?.start();
-      if (options.workers && store.listenForWork) workEvents = await store.listenForWork({ event: onWorkEvent, resync: onResync });
+      if (options.workers && store.listenForWork) workEvents = await store.listenForWork({ event: onWorkEvent, resync: onResync, hearing: onHearing });
       return url;
     },
     async stop() {

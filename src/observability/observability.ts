@@ -8,7 +8,7 @@
  * In a multi-process PostgreSQL deployment each process is scraped on its own: counters and histograms are
  * that process's, the Store-derived gauges are the whole deployment's.
  */
-import { collectDefaultMetrics, Counter, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
 import type { Clock } from "../core/clock.ts";
 import type { Dispatcher } from "../core/dispatcher.ts";
 import type { BlobStore } from "../store/blob-store.ts";
@@ -28,6 +28,8 @@ export class Observability {
   private readonly blobErrors: Counter<"code">;
   private readonly webhookAttempts: Counter<"outcome">;
   private readonly workEvents: Counter<"kind">;
+  /** Registered by the first hearing check: an unset gauge would read 0, "not hearing", on SQLite too. */
+  private hearing: Gauge | null = null;
   private itemMetrics: PromMetrics | null = null;
 
   constructor(private readonly clock: Clock) {
@@ -70,6 +72,15 @@ export class Observability {
 
   workEventHeard(kind: WorkEventKind | "resync"): void {
     this.workEvents.inc({ kind });
+  }
+
+  workEventsHearing(hears: boolean): void {
+    this.hearing ??= new Gauge({
+      name: "spool_work_events_hearing",
+      help: "1 when this process's listening connection heard the check it sent itself through the pool on (re)connecting, 0 when it did not (PgBouncer in transaction mode: set databaseListenUrl; decision 0048). Absent without a PostgreSQL Store or workers.",
+      registers: [this.registry],
+    });
+    this.hearing.set(hears ? 1 : 0);
   }
 
   /** A Model's throughput, error rate and prefix-cache hit share over the last minute, in this process. */

@@ -30,6 +30,11 @@ export interface WorkEventListener {
   event(event: WorkEvent): void;
   /** The feed was cut off and is back: announcements may have been missed meanwhile. */
   resync(): void;
+  /**
+   * What the feed's check on (re)connecting found: true when its listening connection hears what this
+   * process sends through the pool, false when it does not (PgBouncer in transaction mode; decision 0048).
+   */
+  hearing?(hears: boolean): void;
 }
 
 /** A running subscription; `close` stops it (and its reconnects) for good. */

@@ -193,7 +193,9 @@ class PgWorkEventFeed implements WorkEventFeed {
     }
     const hears = await heard;
     this.endCheck(payload);
-    if (client !== this.client || this.closed || hears === this.hearing) return;
+    if (client !== this.client || this.closed) return;
+    this.listener.hearing?.(hears);
+    if (hears === this.hearing) return;
     const fields = { channel: this.options.channel, listeningTo: this.options.target };
     if (!hears) {
       this.options.logger.warn(
