@@ -3,7 +3,8 @@
  * database" away and give it back without touching the server other tests use: `cut()` stops listening and
  * drops every open connection (clients see refused connects and "Connection terminated"), `restore()`
  * listens again on the same port. `stall()` is the quiet failure: the open connections stay open but carry
- * nothing more either way (a NAT or load balancer that forgot them), while new ones work.
+ * nothing more either way (a NAT or load balancer that forgot them), while new ones work; `stalledOpen`
+ * counts those the client has not closed yet.
  */
 import net from "node:net";
 
@@ -12,6 +13,8 @@ export interface TcpProxy {
   cut(): Promise<void>;
   restore(): Promise<void>;
   stall(): void;
+  /** Connections stalled by stall() whose client side is still open. */
+  readonly stalledOpen: number;
   close(): Promise<void>;
 }
 
@@ -50,6 +53,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   await listen(0);
   const port = (server.address() as net.AddressInfo).port;
   let listening = true;
+  const stalled = new Set<net.Socket>();
 
   const cut = async (): Promise<void> => {
     if (!listening) return;
@@ -65,10 +69,18 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       for (const { client, upstream } of pairs) {
         client.unpipe(upstream);
         upstream.unpipe(client);
-        client.pause();
         upstream.pause();
+        // The client's bytes are read and dropped, not left unread: a paused socket would never see the
+        // client close it, and stalledOpen could not tell.
+        client.on("data", () => undefined);
+        client.resume();
+        stalled.add(client);
+        client.on("close", () => stalled.delete(client));
       }
       pairs.clear();
+    },
+    get stalledOpen() {
+      return stalled.size;
     },
     async restore() {
       if (listening) return;

@@ -143,6 +143,9 @@ describe.skipIf(!available)("postgres work events", () => {
     const unheard = await a!.createBatch(newBatch());
     await waitFor(() => heard.resyncs === 1, { what: "the quiet connection replaced, and a resync", timeoutMs: 5_000 });
     expect(heard.events.map((event) => event.batchId)).not.toContain(unheard.id);
+    // Silent connections are closed, not left to TCP keepalive (hours): the listener's when its ping times out,
+    // and the pool's once the hearing check sent on it gives up (decision 0048's notify timeout).
+    await waitFor(() => proxy!.stalledOpen === 0, { what: "the stalled connections closed by spool", timeoutMs: 10_000 });
     const after = await a!.createBatch(newBatch());
     await waitFor(() => heard.events.length === 2, { what: "an event on the new connection" });
     expect(heard.events[1]).toEqual({ kind: "created", batchId: after.id });
