@@ -226,6 +226,22 @@ describe.skipIf(!available)("postgres work events", () => {
     expect(logged.lines[0]!.message).toMatch(/dropped/);
   });
 
+  it("takes back its warning when the check it gave up on arrives late: a slow round trip, not a deaf connection", async () => {
+    const { schema } = await stores("work events late check", 1);
+    const logged = capturingLogger();
+    const store = await openPostgresStore(TEST_DATABASE_URL, { schema, logger: logged.logger });
+    opened.push(store);
+    const findings: boolean[] = [];
+    const feed = await store.listenForWork({ event: () => undefined, resync: () => undefined, hearing: (hears) => void findings.push(hears) }, { hearMs: 0 });
+    feeds.push(feed);
+    await waitFor(() => findings.length === 2, { what: "the late check heard" });
+    expect(findings).toEqual([false, true]);
+    expect(logged.lines.map((line) => [line.level, line.fields.how])).toEqual([
+      ["warn", undefined],
+      ["info", "its check arrived late"],
+    ]);
+  });
+
   it("stops for good when closed: no reconnect, no more events", async () => {
     const { stores: [a, b] } = await stores("work events close", 2);
     const fromB = await listen(b!);

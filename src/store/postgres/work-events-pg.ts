@@ -22,8 +22,9 @@
  * the notifications go to whoever holds that connection next; a `databaseListenUrl` naming another database
  * hears that database's channel. So after each (re)connect the feed sends one check through the pool, the
  * way announcements travel, and expects it back within `hearMs`. Not heard: one warning saying why and
- * what to set, until a later reconnect hears it again. The feed keeps listening either way (the polls
- * carry the work; the check only makes a silent degradation visible).
+ * what to set, until a later reconnect hears it again, or the check itself arrives late (a slow server,
+ * not a deaf connection). The feed keeps listening either way (the polls carry the work; the check only
+ * makes a silent degradation visible).
  */
 import { createHash, randomBytes } from "node:crypto";
 import type pg from "pg";
@@ -92,6 +93,8 @@ class PgWorkEventFeed implements WorkEventFeed {
   private checkTimer: NodeJS.Timeout | null = null;
   /** The last check's finding; null before the first one ended. */
   private hearing: boolean | null = null;
+  /** The payload of a check given up on this connection: if it arrives after all, the connection hears. */
+  private lateCheck: string | null = null;
 
   constructor(
     private readonly listener: WorkEventListener,
@@ -109,6 +112,10 @@ class PgWorkEventFeed implements WorkEventFeed {
     client.on("notification", (message) => {
       if (message.channel !== this.options.channel) return;
       if (this.check !== null && message.payload === this.check.payload) return this.check.settle(true);
+      if (this.lateCheck !== null && message.payload === this.lateCheck) {
+        this.lateCheck = null;
+        return this.found(true, "its check arrived late");
+      }
       const event = parseAnnouncement(message.payload, this.options.origin);
       if (event !== null) this.listener.event(event);
     });
@@ -177,11 +184,14 @@ class PgWorkEventFeed implements WorkEventFeed {
   /** The hearing check (see the top of this file), on a connection that just started listening. */
   private async checkHearing(client: pg.Client): Promise<void> {
     this.check?.settle(false); // a check from the connection before this one
+    this.lateCheck = null;
     const payload = `${CHECK_KIND} - ${this.options.origin} ${randomBytes(6).toString("hex")}`;
     const heard = new Promise<boolean>((resolve) => {
       this.check = { payload, settle: resolve };
-      this.checkTimer = setTimeout(() => resolve(false), this.options.hearMs ?? DEFAULT_HEAR_MS);
-      this.checkTimer.unref();
+      const hearMs = this.options.hearMs ?? DEFAULT_HEAR_MS;
+      // 0 gives up before any answer can be read: setImmediate runs before the next poll for I/O.
+      if (hearMs === 0) setImmediate(() => resolve(false));
+      else (this.checkTimer = setTimeout(() => resolve(false), hearMs)).unref();
     });
     try {
       await this.options.notify(payload);
@@ -194,9 +204,15 @@ class PgWorkEventFeed implements WorkEventFeed {
     const hears = await heard;
     this.endCheck(payload);
     if (client !== this.client || this.closed) return;
+    if (!hears) this.lateCheck = payload;
+    this.found(hears, null);
+  }
+
+  /** A check's finding: told to the listener every time, logged when it changes. */
+  private found(hears: boolean, how: string | null): void {
     this.listener.hearing?.(hears);
     if (hears === this.hearing) return;
-    const fields = { channel: this.options.channel, listeningTo: this.options.target };
+    const fields = { channel: this.options.channel, listeningTo: this.options.target, ...(how === null ? {} : { how }) };
     if (!hears) {
       this.options.logger.warn(
         fields,
