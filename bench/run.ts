@@ -53,7 +53,16 @@ const sections: Record<string, () => Promise<void>> = {
 };
 
 const wanted = process.argv.slice(2).filter((arg) => arg in sections);
+const planned = wanted.length > 0 ? wanted : Object.keys(sections);
 console.log(`spool benchmarks — node ${process.version}, ${new Date().toISOString()}`);
-for (const name of wanted.length > 0 ? wanted : Object.keys(sections)) {
+// A full run once ended after one section with exit code 0 and no error (session 20): say so if it recurs.
+let running: string | null = null;
+process.on("exit", (code) => {
+  if (running !== null) console.log(`\nbench: the process exited (code ${code}) during section '${running}'; sections not run: ${planned.slice(planned.indexOf(running) + 1).join(", ") || "none"}`);
+});
+for (const name of planned) {
+  running = name;
   await sections[name]!();
 }
+running = null;
+console.log(`\nbench: ${planned.length} section${planned.length === 1 ? "" : "s"} done, ${new Date().toISOString()}`);
