@@ -51,8 +51,8 @@ export interface WorkEventFeedOptions {
   pingMs?: number;
   /**
    * How long the feed waits, after each (re)connect, to hear the check it sends itself before it warns that
-   * wake-ups do not reach it (default 5 s; PgBouncer in transaction mode, see work-events-pg.ts). 0 gives
-   * up before any answer can arrive (a check that then arrives late still counts: the feed hears).
+   * wake-ups do not reach it (default 5 s; PgBouncer in transaction mode, see work-events-pg.ts). A check
+   * that arrives later still counts: the feed then hears.
    */
   hearMs?: number;
 }

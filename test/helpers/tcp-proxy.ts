@@ -18,7 +18,8 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+/** `delayMs`: what the server sends reaches the client that much later (a slow network path). */
+export async function startTcpProxy(target: { host: string; port: number }, options: { delayMs?: number } = {}): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>();
   const pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
   const track = (socket: net.Socket): void => {
@@ -40,7 +41,11 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     const pair = { client, upstream };
     pairs.add(pair);
     client.on("close", () => pairs.delete(pair));
-    client.pipe(upstream).pipe(client);
+    client.pipe(upstream);
+    const delayMs = options.delayMs ?? 0;
+    // Equal delays keep the chunks in order (timers of one duration fire in the order they were set).
+    if (delayMs === 0) upstream.pipe(client);
+    else upstream.on("data", (chunk: Buffer) => void setTimeout(() => client.destroyed || client.write(chunk), delayMs));
   });
   const listen = (port: number): Promise<void> =>
     new Promise((resolve, reject) => {

@@ -229,10 +229,14 @@ describe.skipIf(!available)("postgres work events", () => {
   it("takes back its warning when the check it gave up on arrives late: a slow round trip, not a deaf connection", async () => {
     const { schema } = await stores("work events late check", 1);
     const logged = capturingLogger();
-    const store = await openPostgresStore(TEST_DATABASE_URL, { schema, logger: logged.logger });
+    // The listener's path delays what the server sends by 400 ms; the check waits 100 ms.
+    const target = new URL(TEST_DATABASE_URL);
+    proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) }, { delayMs: 400 });
+    target.port = String(proxy.port);
+    const store = await openPostgresStore(TEST_DATABASE_URL, { schema, logger: logged.logger, listenUrl: target.toString() });
     opened.push(store);
     const findings: boolean[] = [];
-    const feed = await store.listenForWork({ event: () => undefined, resync: () => undefined, hearing: (hears) => void findings.push(hears) }, { hearMs: 0 });
+    const feed = await store.listenForWork({ event: () => undefined, resync: () => undefined, hearing: (hears) => void findings.push(hears) }, { hearMs: 100 });
     feeds.push(feed);
     await waitFor(() => findings.length === 2, { what: "the late check heard" });
     expect(findings).toEqual([false, true]);

@@ -88,8 +88,12 @@ class PgWorkEventFeed implements WorkEventFeed {
   private pingTimer: NodeJS.Timeout | null = null;
   /** Set while the feed is down after having listened: logged once, and the listener resyncs once it is back. */
   private lostAt: number | null = null;
-  /** The hearing check under way: its payload, and what ends it (true: it came back). */
-  private check: { payload: string; settle: (heard: boolean) => void } | null = null;
+  /**
+   * The hearing check under way: its payload, whether it came back, and what ends the wait (true: it came
+   * back). It can come back after the wait gave up but before the check's own NOTIFY has answered: `arrived`
+   * keeps that.
+   */
+  private check: { payload: string; arrived: boolean; settle: (heard: boolean) => void } | null = null;
   private checkTimer: NodeJS.Timeout | null = null;
   /** The last check's finding; null before the first one ended. */
   private hearing: boolean | null = null;
@@ -111,7 +115,10 @@ class PgWorkEventFeed implements WorkEventFeed {
     client.on("end", () => this.dropped(client, null));
     client.on("notification", (message) => {
       if (message.channel !== this.options.channel) return;
-      if (this.check !== null && message.payload === this.check.payload) return this.check.settle(true);
+      if (this.check !== null && message.payload === this.check.payload) {
+        this.check.arrived = true;
+        return this.check.settle(true);
+      }
       if (this.lateCheck !== null && message.payload === this.lateCheck) {
         this.lateCheck = null;
         return this.found(true, "its check arrived late");
@@ -186,12 +193,12 @@ class PgWorkEventFeed implements WorkEventFeed {
     this.check?.settle(false); // a check from the connection before this one
     this.lateCheck = null;
     const payload = `${CHECK_KIND} - ${this.options.origin} ${randomBytes(6).toString("hex")}`;
+    const check = { payload, arrived: false, settle: (_heard: boolean): void => undefined };
+    this.check = check;
     const heard = new Promise<boolean>((resolve) => {
-      this.check = { payload, settle: resolve };
-      const hearMs = this.options.hearMs ?? DEFAULT_HEAR_MS;
-      // 0 gives up before any answer can be read: setImmediate runs before the next poll for I/O.
-      if (hearMs === 0) setImmediate(() => resolve(false));
-      else (this.checkTimer = setTimeout(() => resolve(false), hearMs)).unref();
+      check.settle = resolve;
+      this.checkTimer = setTimeout(() => resolve(false), this.options.hearMs ?? DEFAULT_HEAR_MS);
+      this.checkTimer.unref();
     });
     try {
       await this.options.notify(payload);
@@ -201,7 +208,7 @@ class PgWorkEventFeed implements WorkEventFeed {
       this.endCheck(payload);
       return;
     }
-    const hears = await heard;
+    const hears = (await heard) || check.arrived;
     this.endCheck(payload);
     if (client !== this.client || this.closed) return;
     if (!hears) this.lateCheck = payload;
