@@ -9,6 +9,8 @@ import { escapeText, unescapeText } from "../../src/store/postgres/text-escaping
 import { storeBackends, useStores } from "../helpers/store-backends.ts";
 import { allItems, LEASE_MS, MODEL, newBatch, newFile, T0 } from "./store-fixtures.ts";
 
+/** A request as raw text, not JSON-escaped, so the NUL itself reaches the Store; with characters of 2 to 4 bytes. */
+const requestOf = (text: string): string => `{"text":"${text}","more":"ünïcödé 😀"}`;
 const ODD = ["a\u0000b", "\u0000", "\uffff", "\uffff0", "\uffff\uffff", "x\uffff\u0000y", "\u0000\uffff0\u0000", "plain"];
 
 describe("postgres text escaping", () => {
@@ -34,12 +36,15 @@ describe.each(storeBackends)("$name store: odd text", (backend) => {
     expect(await store.getBatch(batch.id)).toMatchObject({ displayName: "name\u0000", metadata: { note: "a\u0000b" }, inputFileId: "file-odd\u0000one" });
 
     await store.claimValidation({ owner: "v", nowMs: T0, leaseMs: LEASE_MS });
-    await store.insertItems(batch.id, ODD.map((text, index) => ({ index, clientId: text, echo: text, model: MODEL, kind: "chat", request: JSON.stringify({ text }) })));
+    await store.insertItems(batch.id, ODD.map((text, index) => ({ index, clientId: text, echo: text, model: MODEL, kind: "chat", request: requestOf(text) })));
     await store.startBatch(batch.id, { owner: "v", total: ODD.length, model: MODEL, errors: [{ line: 1, code: "x", message: "bad \u0000 line", param: "custom_id" }], nowMs: T0 + 1 });
     expect((await store.getBatch(batch.id))?.errors?.[0]?.message).toBe("bad \u0000 line");
 
     const claimed = await store.claimItems({ owner: "w\u0000", model: MODEL, limit: ODD.length, nowMs: T0 + 2, leaseMs: LEASE_MS });
     expect(claimed.map((item) => item.clientId)).toEqual(ODD);
+    // Requests and bodies go to PostgreSQL packed into one bytea by byte offsets (text-pack.ts): multi-byte
+    // characters before a text must not shift the next one, and a null body stays null.
+    expect(claimed.map((item) => item.request)).toEqual(ODD.map(requestOf));
     const applied = await store.completeItems(
       claimed.map((item) => ({
         batchId: item.batchId,
@@ -47,15 +52,27 @@ describe.each(storeBackends)("$name store: odd text", (backend) => {
         owner: "w\u0000",
         attempt: item.attempt,
         status: "failed" as const,
-        result: { statusCode: 502, body: `raw \u0000 body ${item.clientId}`, errorCode: "upstream_error", errorMessage: `\uffff${item.clientId}`, requestId: "r\u0000", usage: { inputTokens: 0, outputTokens: 0 }, finishedAtMs: T0 + 3 },
+        result: { statusCode: 502, body: item.index === 1 ? null : `raw \u0000 body ü😀 ${item.clientId}`, errorCode: "upstream_error", errorMessage: `\uffff${item.clientId}`, requestId: "r\u0000", usage: { inputTokens: 0, outputTokens: 0 }, finishedAtMs: T0 + 3 },
       })),
       T0 + 3,
     );
     expect(applied).toBe(ODD.length);
     const items = await allItems(store, batch.id);
     expect(items.map((item) => [item.clientId, item.echo, item.result?.body, item.result?.errorMessage, item.result?.requestId])).toEqual(
-      ODD.map((text) => [text, text, `raw \u0000 body ${text}`, `\uffff${text}`, "r\u0000"]),
+      ODD.map((text, index) => [text, text, index === 1 ? null : `raw \u0000 body ü😀 ${text}`, `\uffff${text}`, "r\u0000"]),
     );
+  });
+
+  it("keeps array-literal syntax in a value as text: quotes, backslashes, commas, braces, blanks, the word NULL", async () => {
+    // The PostgreSQL Store writes arrays of strings as literals itself (text-escaping.ts arrayLiteral).
+    const texts = ['say "hi"', "back\\slash\\", "a,b", "{x}", " padded ", "NULL", "", '\\"', "plain"];
+    const store = await stores.open();
+    const batch = await store.createBatch(newBatch());
+    await store.claimValidation({ owner: "v", nowMs: T0, leaseMs: LEASE_MS });
+    await store.insertItems(batch.id, texts.map((text, index) => ({ index, clientId: text, echo: null, model: MODEL, kind: "chat", request: text })));
+    await store.startBatch(batch.id, { owner: "v", total: texts.length, model: MODEL, errors: null, nowMs: T0 + 1 });
+    const claimed = await store.claimItems({ owner: "w", model: MODEL, limit: texts.length, nowMs: T0 + 2, leaseMs: LEASE_MS });
+    expect(claimed.map((item) => [item.clientId, item.request])).toEqual(texts.map((text) => [text, text]));
   });
 
   it("answers 'not found' for ids containing NUL instead of failing", async () => {

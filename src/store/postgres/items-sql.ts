@@ -6,6 +6,7 @@ import type { ClaimedItem, ClaimRequest, ItemCompletion, ItemPage, NewItem } fro
 import type { PostgresDatabase, Queryable } from "./database.ts";
 import { NO_HINT, type ClaimHints } from "./claim-hints.ts";
 import { ITEM_COLUMNS, itemColumns, withoutBitmapScans } from "./sql-fragments.ts";
+import { packedText, TextPack } from "./text-pack.ts";
 
 /**
  * Rows per INSERT. Each statement binds one array per column (unnest), so its size is bounded by memory,
@@ -47,12 +48,15 @@ export async function insertItemsWith(client: Queryable, batchId: string, items:
 }
 
 async function insertStaged(client: Queryable, batchId: string, batchSeq: number, items: readonly NewItem[]): Promise<void> {
+  // The requests, the bulk of the statement, go packed (text-pack.ts).
+  const pack = new TextPack();
+  const requests = pack.add(items.map((item) => item.request));
   await client.query(
     // claim_pos starts as the index: input order, unless startBatch arranges the Batch.
     `WITH u AS (
-       SELECT * FROM unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
-         AS u (idx, client_id, echo, model, kind, request, prefix_key, request_hash)),
-     requests AS (INSERT INTO item_requests (batch_id, idx, request) SELECT $1, idx, request FROM u)
+       SELECT * FROM unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $11::int[], $9::text[], $10::text[])
+         AS u (idx, client_id, echo, model, kind, request_at, request_length, prefix_key, request_hash)),
+     requests AS (INSERT INTO item_requests (batch_id, idx, request) SELECT $1, idx, ${packedText("$12::bytea", "request_at", "request_length")} FROM u)
      INSERT INTO items (batch_id, idx, batch_seq, client_id, echo, model, kind, prefix_key, request_hash, claim_pos, status)
      SELECT $1, u.idx, $2, u.client_id, u.echo, u.model, u.kind, u.prefix_key, u.request_hash, u.idx, 'staged' FROM u`,
     [
@@ -63,9 +67,11 @@ async function insertStaged(client: Queryable, batchId: string, batchSeq: number
       items.map((item) => item.echo),
       items.map((item) => item.model),
       items.map((item) => item.kind),
-      items.map((item) => item.request),
+      requests.starts,
       items.map((item) => item.prefixKey ?? null),
       items.map((item) => item.requestHash ?? null),
+      requests.lengths,
+      pack.bytes(),
     ],
   );
 }
@@ -310,11 +316,13 @@ async function claimFrom(db: PostgresDatabase, request: ClaimRequest, leaseExpir
  */
 const COMPLETE_SQL = `
   WITH completion AS (
-    SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::text[],
-                         $6::int[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[],
-                         $15::bigint[], $16::bigint[], $17::boolean[])
+    SELECT c.batch_id, c.idx, c.owner, c.attempt, c.status, c.status_code, ${packedText("$19::bytea", "c.body_at", "c.body_length")} AS body,
+           c.error_code, c.error_message, c.request_id, c.input_tokens, c.output_tokens, c.finished_at_ms, c.charged, c.charged_list, c.cache
+    FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::text[],
+                $6::int[], $7::int[], $18::int[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[],
+                $15::bigint[], $16::bigint[], $17::boolean[])
       AS c (batch_id, idx, owner, attempt, status,
-            status_code, body, error_code, error_message, request_id, input_tokens, output_tokens, finished_at_ms,
+            status_code, body_at, body_length, error_code, error_message, request_id, input_tokens, output_tokens, finished_at_ms,
             charged, charged_list, cache)
   ),
   done AS (
@@ -378,6 +386,9 @@ const COMPLETE_SQL = `
 export async function completeItems(db: PostgresDatabase, completions: readonly ItemCompletion[], nowMs: number): Promise<number> {
   if (completions.length === 0) return 0;
   const column = <T>(pick: (completion: ItemCompletion) => T): T[] => completions.map(pick);
+  // The bodies, the bulk of the statement, go packed (text-pack.ts).
+  const pack = new TextPack();
+  const bodies = pack.add(column((c) => c.result.body));
   const { rows } = await db.prepared<{ applied: number }>("spool_complete", COMPLETE_SQL, [
     column((c) => c.batchId),
     column((c) => c.index),
@@ -385,7 +396,7 @@ export async function completeItems(db: PostgresDatabase, completions: readonly 
     column((c) => c.attempt),
     column((c) => c.status),
     column((c) => c.result.statusCode),
-    column((c) => c.result.body),
+    bodies.starts,
     column((c) => c.result.errorCode),
     column((c) => c.result.errorMessage),
     column((c) => c.result.requestId),
@@ -396,6 +407,8 @@ export async function completeItems(db: PostgresDatabase, completions: readonly 
     column((c) => c.result.charge?.batchNanoUsd ?? 0),
     column((c) => c.result.charge?.listNanoUsd ?? 0),
     column((c) => c.cacheResult === true),
+    bodies.lengths,
+    pack.bytes(),
   ]);
   return rows[0]?.applied ?? 0;
 }

@@ -30,14 +30,40 @@ export function unescapeText(text: string): string {
   return text.replace(ESCAPED, (_, code: string) => (code === "0" ? NUL : ESCAPE));
 }
 
-/** Bind values with every string (also inside arrays, as unnest() batches bind them) escaped. */
+/**
+ * Bind values with every string (also inside arrays, as unnest() batches bind them) escaped. An array of
+ * strings, numbers, booleans and nulls goes as its PostgreSQL array literal, written here in one pass: pg
+ * writes each element through two regular-expression replaces, which was 0.5 s of a 100k-Item run's main
+ * thread (the completions' and inserts' columns, where every element of a JSON body is full of quotes).
+ * Any other array (of Buffers, Dates, objects, arrays) is left to pg, its strings escaped.
+ */
 export function escapeValues(values: readonly unknown[] | undefined): unknown[] | undefined {
   if (values === undefined) return undefined;
   return values.map((value) => {
     if (typeof value === "string") return escapeText(value);
-    if (Array.isArray(value)) return value.map((element: unknown) => (typeof element === "string" ? escapeText(element) : element));
+    if (Array.isArray(value)) return arrayLiteral(value) ?? value.map((element: unknown) => (typeof element === "string" ? escapeText(element) : element));
     return value;
   });
+}
+
+/**
+ * `{"a","b\\"c",NULL,1,true}`: every string quoted (so commas, braces, blanks and the word NULL stay text),
+ * undefined and null as NULL (as pg sends them). Undefined when an element is of another type.
+ */
+export function arrayLiteral(values: readonly unknown[]): string | undefined {
+  let literal = "{";
+  for (let at = 0; at < values.length; at += 1) {
+    if (at > 0) literal += ",";
+    const value = values[at];
+    if (typeof value === "string") {
+      const text = escapeText(value);
+      // Two literal replaces beat one with a "$&" pattern (about 2.5 against 3.9 µs for a 330-byte JSON body).
+      literal += `"${text.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+    } else if (typeof value === "number" || typeof value === "bigint" || typeof value === "boolean") literal += String(value);
+    else if (value === null || value === undefined) literal += "NULL";
+    else return undefined;
+  }
+  return `${literal}}`;
 }
 
 /** Unescapes, in place, every string field (and string array element) of freshly read rows. */
