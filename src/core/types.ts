@@ -51,12 +51,14 @@ export function isTerminal(status: BatchStatus): boolean {
 
 /**
  * Item lifecycle:
- *   staged  -> pending            when its Batch finishes validation (staged Items are never claimed)
+ *   (inserted) pending            by validation; claimed only once its Batch is in_progress (decision 0049)
  *   pending -> running            claimed by a Worker (Attempt counted, Lease set)
  *   running -> pending            Lease expired (process died) or released on graceful shutdown
  *   running -> succeeded | failed result recorded (fenced by owner + attempt)
  *   staged|pending -> cancelled | expired   by cancel / completion window
- *   (invalid lines of a "skip" Batch are inserted directly as failed)
+ *   (invalid lines of a "skip" Batch are inserted directly as failed; "staged" is what validation wrote
+ *   before decision 0049, until startBatch turned it pending: only an upgraded store still holds any, in a
+ *   Batch whose validation re-runs (clearItems) or whose cancel cancels them)
  */
 export type ItemStatus = "staged" | "pending" | "running" | "succeeded" | "failed" | "cancelled" | "expired";
 

@@ -131,7 +131,7 @@ export interface StartBatchParams {
   arrange?: boolean;
   /**
    * The Models whose results are reused across Batches (`resultCache`), each with the oldest result it may
-   * still reuse. Staged Items of these Models whose request matches a cached result take a copy of it
+   * still reuse. Pending Items of these Models whose request matches a cached result take a copy of it
    * instead of running (see startBatch).
    */
   resultCache?: readonly CachedModel[];
@@ -278,7 +278,7 @@ export interface Store extends WebhookOutbox, StoreInsights, CapacityLedger, Sch
   /**
    * Takes the validation Lease of one Batch in "validating" whose Lease is free or expired. The Worker then
    * streams the input, calls insertItems in chunks, and ends with startBatch or failBatch. A Worker that
-   * dies mid-validation leaves staged Items behind; the next claimant calls clearItems first. Counts the
+   * dies mid-validation leaves its Items behind; the next claimant calls clearItems first. Counts the
    * validation Attempt (see ClaimedBatch).
    */
   claimValidation(request: BatchLeaseRequest): Promise<ClaimedBatch | null>;
@@ -286,12 +286,16 @@ export interface Store extends WebhookOutbox, StoreInsights, CapacityLedger, Sch
   renewBatchLease(batchId: string, request: BatchLeaseRequest): Promise<boolean>;
   /** Deletes all Items of a Batch (restarting an interrupted validation). */
   clearItems(batchId: string): Promise<void>;
-  /** Inserts Items as "staged" (or "failed" when `result` is set), all in one transaction. */
+  /**
+   * Inserts Items as "pending" (or "failed" when `result` is set), all in one transaction. They are not
+   * claimable while their Batch validates: claimItems takes Items only of in_progress Batches, and
+   * queuedBatches lists only those (decision 0049).
+   */
   insertItems(batchId: string, items: readonly NewItem[]): Promise<void>;
   /**
-   * validating -> in_progress: sets counts.total, records `errors` (skip policy), `model`, and turns staged
-   * Items pending, atomically. If the Batch was cancelled meanwhile it stays cancelling and its staged Items
-   * become cancelled. Returns the Batch after the change, or null if `owner` no longer holds the Lease.
+   * validating -> in_progress: sets counts.total, records `errors` (skip policy), `model`, which makes its
+   * pending Items claimable, atomically. If the Batch was cancelled meanwhile it stays cancelling and its
+   * Items become cancelled. Returns the Batch after the change, or null if `owner` no longer holds the Lease.
    *
    * With `arrange`, the same step works out how the Batch runs (issue 10):
    * - duplicates: of Items with the same request hash, the first (lowest index) is the leader and runs; the
@@ -302,17 +306,17 @@ export interface Store extends WebhookOutbox, StoreInsights, CapacityLedger, Sch
    *   first (ties: the group whose first Item comes first); groups of one and Items without a key last, in
    *   input order, so a Batch of unrelated prompts keeps input order. The output is still written in
    *   input order (readItems).
-   * - result cache (`resultCache`, with or without `arrange`): first, staged Items of a listed Model whose tenant, dialect, kind
+   * - result cache (`resultCache`, with or without `arrange`): first, pending Items of a listed Model whose tenant, dialect, kind
    *   and request hash match a cached result no older than the Model's `notBeforeMs` are finished with a
    *   copy of it: succeeded, zero usage (they cost the engine nothing), counted as reused. Duplicates of
    *   each other all take the copy. A Batch whose every Item hit the cache is ready to finalize at once.
    */
   startBatch(batchId: string, params: StartBatchParams): Promise<Batch | null>;
-  /** validating -> failed with every line error; deletes staged Items. Null if the Lease was lost. */
+  /** validating -> failed with every line error; deletes its Items. Null if the Lease was lost. */
   failBatch(batchId: string, params: { owner: string; errors: LineError[]; nowMs: number }): Promise<Batch | null>;
 
   /**
-   * validating | in_progress -> cancelling (idempotent in cancelling). Unstarted Items (staged, pending)
+   * validating | in_progress -> cancelling (idempotent in cancelling). Unstarted Items (pending, or staged from before decision 0049)
    * become cancelled at once; running Items finish. Returns the Batch after the change.
    * Throws AppError("conflict") for a terminal or finalizing Batch, AppError("not_found") if missing.
    */

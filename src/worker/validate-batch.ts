@@ -1,10 +1,10 @@
 /**
- * Validation: streams a Batch's input file once, checks every line, and turns the valid ones into staged
+ * Validation: streams a Batch's input file once, checks every line, and turns the valid ones into pending
  * Items (inserted in chunks, so a million-line file never sits in memory). Ends with startBatch (the Batch
  * runs) or failBatch (every bad line reported).
  *
  * Runs under the Batch's validation Lease. If the process dies mid-way the Lease expires, another Worker
- * claims the Batch, clears the staged Items and starts over: validation is idempotent.
+ * claims the Batch, clears the Items inserted so far and starts over: validation is idempotent.
  *
  * Retries are bounded (issue 9): the Store counts validation Attempts when the Lease is taken. An
  * unexpected error (a failure of spool, not of the input) is retried after a short delay, and on the last

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { storeBackends, useStores } from "../helpers/store-backends.ts";
-import { allItems, arrangedBatch, completion, DAY_MS, expectCountsMatchItems, LEASE_MS, MODEL, startedBatch, T0 } from "./store-fixtures.ts";
+import { allItems, arrangedBatch, completion, DAY_MS, expectCountsMatchItems, LEASE_MS, MODEL, newBatch, newItems, startedBatch, T0 } from "./store-fixtures.ts";
 
 const claim = (owner: string, limit: number, nowMs: number, batches?: { batchSeq: number; limit: number }[]) => ({ owner, model: MODEL, limit, nowMs, leaseMs: LEASE_MS, batches });
 
@@ -41,6 +41,26 @@ describe.each(storeBackends)("$name store: scheduling", (backend) => {
     const [leader] = await store.claimItems(claim("w1", 5, T0 + 10, [{ batchSeq: batch.seq, limit: 5 }]));
     expect(leader?.index).toBe(0);
     expect(await store.queuedBatches(MODEL, 10)).toEqual([]);
+  });
+
+  it("leaves out batches whose items are pending but not yet claimable (validating), and still finds `limit` queued ones behind them", async () => {
+    const store = await stores.open();
+    // Older than the started ones, so the walk of the claim index meets its Items first.
+    const validating = await store.createBatch(newBatch({ createdAtMs: T0 - 10 }));
+    await store.claimValidation({ owner: "v", nowMs: T0, leaseMs: LEASE_MS });
+    await store.insertItems(validating.id, newItems(3));
+    const first = await startedBatch(store, 2, { createdAtMs: T0 + 1 });
+    const second = await startedBatch(store, 2, { createdAtMs: T0 + 2 });
+
+    expect((await store.queuedBatches(MODEL, 1)).map((batch) => batch.id)).toEqual([first.id]);
+    expect((await store.queuedBatches(MODEL, 10)).map((batch) => batch.id)).toEqual([first.id, second.id]);
+    expect(await store.queueStats()).toEqual([{ model: MODEL, pending: 4, running: 0, oldestPendingSinceMs: expect.any(Number) }]);
+    // A claim naming the validating Batch (a plan made from an older read) takes nothing of it, with one Batch or several.
+    expect(await store.claimItems(claim("w1", 5, T0 + 10, [{ batchSeq: validating.seq, limit: 5 }]))).toEqual([]);
+    const claimed = await store.claimItems(claim("w1", 5, T0 + 10, [{ batchSeq: validating.seq, limit: 3 }, { batchSeq: second.seq, limit: 2 }]));
+    expect(claimed.map((item) => item.batchId)).toEqual([second.id, second.id]);
+    expect((await store.claimItems(claim("w1", 5, T0 + 11))).map((item) => item.batchId)).toEqual([first.id, first.id]);
+    expect((await allItems(store, validating.id)).map((item) => item.status)).toEqual(["pending", "pending", "pending"]);
   });
 
   it("claims only from the chosen batches, at most each one's limit, batch after batch in the order given", async () => {

@@ -34,7 +34,7 @@ describe.each(storeBackends)("$name store: validation", (backend) => {
     expect((await store.getBatch(batch.id))?.status).toBe("validating");
   });
 
-  it("clears the staged items of an interrupted validation and zeroes the counts", async () => {
+  it("clears the items of an interrupted validation and zeroes the counts", async () => {
     const store = await stores.open();
     const batch = await store.createBatch(newBatch({ invalidLinePolicy: "skip" }));
     await store.claimValidation({ owner: "v1", nowMs: T0, leaseMs: LEASE_MS });
@@ -45,15 +45,19 @@ describe.each(storeBackends)("$name store: validation", (backend) => {
     expect((await store.getBatch(batch.id))?.counts).toEqual({ total: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0 });
   });
 
-  it("inserts items as staged (never claimable) and startBatch turns them pending with total, model and errors set", async () => {
+  it("inserts items as pending, claimable only once startBatch makes the batch in_progress, with total, model and errors set", async () => {
     const store = await stores.open();
     const batch = await store.createBatch(newBatch({ invalidLinePolicy: "skip" }));
     await store.claimValidation({ owner: "v1", nowMs: T0, leaseMs: LEASE_MS });
     const items = newItems(3);
     await store.insertItems(batch.id, [items[0]!, { ...items[1]!, result: errorResult(T0) }]);
     await store.insertItems(batch.id, [items[2]!]);
-    expect((await allItems(store, batch.id)).map((item) => item.status)).toEqual(["staged", "failed", "staged"]);
+    expect((await allItems(store, batch.id)).map((item) => item.status)).toEqual(["pending", "failed", "pending"]);
+    // Neither claim takes them while the batch validates (decision 0049), nor does the scheduler queue it.
     expect(await store.claimItems({ owner: "w", model: MODEL, limit: 10, nowMs: T0, leaseMs: LEASE_MS })).toEqual([]);
+    expect(await store.claimItems({ owner: "w", model: MODEL, limit: 10, nowMs: T0, leaseMs: LEASE_MS, batches: [{ batchSeq: batch.seq, limit: 10 }] })).toEqual([]);
+    expect(await store.queuedBatches(MODEL, 10)).toEqual([]);
+    expect(await store.queueStats()).toEqual([]);
 
     const started = await store.startBatch(batch.id, { owner: "v1", total: 3, model: MODEL, errors: [lineError], nowMs: T0 + 5 });
     expect(started).toMatchObject({ status: "in_progress", model: MODEL, errors: [lineError], inProgressAtMs: T0 + 5, updatedAtMs: T0 + 5 });
@@ -103,7 +107,7 @@ describe.each(storeBackends)("$name store: validation", (backend) => {
       [47, '{"k":1}', T0 + 47],
       [87, '{"k":1}', T0 + 87],
     ]);
-    expect(stored[122]).toMatchObject({ clientId: "req-122", status: "staged" });
+    expect(stored[122]).toMatchObject({ clientId: "req-122", status: "pending" });
     expect((await store.getBatch(batch.id))?.counts).toMatchObject({ total: 123, failed: 3 });
     await expectCountsMatchItems(store, batch.id);
     await store.startBatch(batch.id, { owner: "v1", total: 123, model: MODEL, errors: null, nowMs: T0 + 200 });
@@ -136,7 +140,7 @@ describe.each(storeBackends)("$name store: validation", (backend) => {
     expect(await store.findBatchesToFinalize(T0 + 3, 10)).toEqual([{ batchId: batch.id, status: "cancelled" }]);
   });
 
-  it("a batch cancelled while its validator died is finalized once the lease expires, its leftover staged items cancelled", async () => {
+  it("a batch cancelled while its validator died is finalized once the lease expires, its leftover items cancelled", async () => {
     const store = await stores.open();
     const batch = await store.createBatch(newBatch());
     await store.claimValidation({ owner: "v1", nowMs: T0, leaseMs: LEASE_MS });

@@ -11,7 +11,8 @@ import type { Queryable } from "./database.ts";
 import { type CountDeltas, resultAssignments, resultValues } from "./sql-fragments.ts";
 
 /**
- * One pass of window functions over the staged Items, never a join of the Batch's Items with themselves:
+ * One pass of window functions over the Batch's Items not started (pending: the claim takes none of them
+ * until startBatch's transaction, which runs this, makes the Batch in_progress; decision 0049), never a join of the Batch's Items with themselves:
  * the Items were inserted moments ago, so PostgreSQL has no statistics for them, plans every intermediate
  * result as one row, and a join between two CTEs (an earlier form of this statement) became a nested loop,
  * quadratic in the Batch's size (a 20k-Item Batch took minutes to start). Group statistics count leaders
@@ -19,27 +20,27 @@ import { type CountDeltas, resultAssignments, resultValues } from "./sql-fragmen
  * get no place (claim_pos stays their index).
  */
 const ARRANGE_SQL = `
-  WITH staged AS (
+  WITH unstarted AS (
     SELECT idx, prefix_key,
            CASE WHEN request_hash IS NULL THEN idx ELSE min(idx) OVER (PARTITION BY request_hash) END AS leader
-    FROM items WHERE batch_id = $1 AND status = 'staged'),
+    FROM items WHERE batch_id = $1 AND status = 'pending'),
   grouped AS (
     SELECT idx, leader,
            CASE WHEN prefix_key IS NULL THEN 1 ELSE count(*) FILTER (WHERE leader = idx) OVER (PARTITION BY prefix_key) END AS group_size,
            CASE WHEN prefix_key IS NULL THEN idx ELSE min(idx) FILTER (WHERE leader = idx) OVER (PARTITION BY prefix_key) END AS group_first,
            CASE WHEN leader = idx THEN count(*) OVER (PARTITION BY leader) - 1 ELSE 0 END AS follower_count
-    FROM staged),
+    FROM unstarted),
   arranged AS (
     SELECT idx, follower_count,
            CASE WHEN leader = idx THEN NULL ELSE leader END AS leader_idx,
            CASE WHEN leader = idx THEN row_number() OVER (ORDER BY leader <> idx, group_size DESC, group_first, idx) - 1 END AS pos
     FROM grouped)
-  UPDATE items i SET status = 'pending', claim_pos = coalesce(a.pos, i.idx), leader_idx = a.leader_idx, follower_count = a.follower_count
+  UPDATE items i SET claim_pos = coalesce(a.pos, i.idx), leader_idx = a.leader_idx, follower_count = a.follower_count
   FROM arranged a
-  WHERE i.batch_id = $1 AND i.idx = a.idx AND i.status = 'staged'`;
+  WHERE i.batch_id = $1 AND i.idx = a.idx AND i.status = 'pending'`;
 
-/** staged -> pending for a keyed Batch, arranged. Call with the Batch row locked (startBatch). */
-export async function pendArrangedItems(client: Queryable, batchId: string): Promise<void> {
+/** Arranges a keyed Batch being started. Call with the Batch row locked (startBatch). */
+export async function arrangeItems(client: Queryable, batchId: string): Promise<void> {
   await client.query(ARRANGE_SQL, [batchId]);
 }
 

@@ -14,7 +14,7 @@ import { toBatch, toClaimedBatch, type BatchRow } from "../shared/row-mappers.ts
 import { batchNotFound, batchNotRetryable } from "../shared/store-errors.ts";
 import type { BatchLeaseRequest, ClaimedBatch, FinalizeResult, FinalStatus, RetryFailedOptions, StartBatchParams } from "../store.ts";
 import { retryableFailureSql } from "../shared/retryable-failures.ts";
-import { pendArrangedItems } from "./arrangement-sql.ts";
+import { arrangeItems } from "./arrangement-sql.ts";
 import { takeCachedResults } from "./result-cache-sql.ts";
 import { cancelUnstartedItems, lockBatchRow } from "./batches-sql.ts";
 import { registerFilesCte } from "./files-sql.ts";
@@ -79,8 +79,8 @@ export async function startBatch(
       await cancelUnstartedItems(client, batchId, params.nowMs);
     } else {
       if (params.resultCache !== undefined && params.resultCache.length > 0) await takeCachedResults(client, row, params.resultCache, params.nowMs);
-      if (params.arrange) await pendArrangedItems(client, batchId);
-      else await client.query("UPDATE items SET status = 'pending' WHERE batch_id = $1 AND status = 'staged'", [batchId]);
+      // The Items are pending already (insertItems); the Batch's status below is what lets them be claimed.
+      if (params.arrange) await arrangeItems(client, batchId);
     }
     const { rows } = await client.query<BatchRow>(
       `UPDATE batches SET
@@ -205,7 +205,7 @@ export async function findBatchesToFinalize(db: PostgresDatabase, nowMs: number,
 /**
  * Takes the finalization Lease if the Batch is (still) ready: one guarded UPDATE, re-checked by
  * PostgreSQL against the latest row if another process changed it meanwhile, so only one process wins.
- * A cancelling Batch left with staged Items (its validation died after the cancel) has them cancelled
+ * A cancelling Batch left with unstarted Items (its validation died after the cancel) has them cancelled
  * here, so finalization sees only finished Items.
  */
 export async function claimFinalization(db: PostgresDatabase, batchId: string, request: BatchLeaseRequest): Promise<Batch | null> {

@@ -100,7 +100,7 @@ export async function listBatches(db: PostgresDatabase, query: BatchQuery): Prom
 }
 
 /**
- * Turns a Batch's unstarted Items (staged, pending) cancelled and counts them, in one statement. Call with
+ * Turns a Batch's unstarted Items (pending, or staged from before decision 0049) cancelled and counts them, in one statement. Call with
  * the Batch row locked. Always moves updated_at_ms, like every counter update.
  */
 export async function cancelUnstartedItems(client: Queryable, batchId: string, nowMs: number): Promise<void> {

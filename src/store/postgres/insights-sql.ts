@@ -13,11 +13,18 @@ export async function countBatchesByStatus(db: PostgresDatabase): Promise<Record
   return counts;
 }
 
-/** Pending counts read the claim index (items_pending); the oldest pending Item's Batch is one lookup per Model. */
+/**
+ * Pending counts read the claim index (items_pending), per Batch, and count only in_progress Batches: a
+ * validating Batch's Items are pending too (decision 0049) but not queued yet.
+ */
 export async function queueStats(db: PostgresDatabase): Promise<ModelQueue[]> {
   const { rows } = await db.query<{ model: string; pending: number; running: number; oldest_since_ms: number | null }>(
     `WITH pending AS (
-       SELECT model, count(*) AS pending, min(batch_seq) AS oldest_seq FROM items WHERE status = 'pending' AND leader_idx IS NULL GROUP BY model),
+       SELECT q.model, sum(q.count)::bigint AS pending, min(q.batch_seq) AS oldest_seq
+       FROM (SELECT model, batch_seq, count(*) AS count FROM items WHERE status = 'pending' AND leader_idx IS NULL GROUP BY model, batch_seq) AS q
+         JOIN batches b ON b.seq = q.batch_seq
+       WHERE b.status = 'in_progress'
+       GROUP BY q.model),
      running AS (
        SELECT model, count(*) AS running FROM items WHERE status = 'running' GROUP BY model)
      SELECT coalesce(p.model, r.model) AS model, coalesce(p.pending, 0) AS pending, coalesce(r.running, 0) AS running,

@@ -8,7 +8,7 @@ import type { CachedModel } from "../store.ts";
 import type { PostgresDatabase, Queryable } from "./database.ts";
 
 /**
- * Finishes the staged Items of one Batch that match a cached result, and counts them, in one statement.
+ * Finishes the pending Items of one Batch being started that match a cached result, and counts them, in one statement.
  * Call with the Batch row locked (startBatch).
  */
 export async function takeCachedResults(client: Queryable, batch: { id: string; tenant: string; dialect: Dialect }, models: readonly CachedModel[], nowMs: number): Promise<void> {
@@ -18,7 +18,7 @@ export async function takeCachedResults(client: Queryable, batch: { id: string; 
        UPDATE items i SET status = 'succeeded', status_code = c.status_code, body = c.body, error_code = NULL, error_message = NULL,
          request_id = c.request_id, input_tokens = 0, output_tokens = 0, finished_at_ms = $6
        FROM result_cache c, m
-       WHERE i.batch_id = $1 AND i.status = 'staged' AND i.request_hash IS NOT NULL AND i.model = m.model
+       WHERE i.batch_id = $1 AND i.status = 'pending' AND i.request_hash IS NOT NULL AND i.model = m.model
          AND c.tenant = $2 AND c.model = i.model AND c.request_hash = i.request_hash
          AND c.dialect = $3 AND c.kind = i.kind AND c.created_at_ms >= m.not_before_ms
        RETURNING 1)

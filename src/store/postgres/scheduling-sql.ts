@@ -9,7 +9,9 @@ const FORGET_AFTER_MS = 86_400_000;
 /**
  * A loose index scan: PostgreSQL has no skip scan (before 18), so `SELECT DISTINCT batch_seq` would read
  * every pending Item's index entry; the recursive query asks the claim index for the first queued Batch
- * after the previous one instead, one probe per Batch.
+ * after the previous one instead, one probe per Batch. Only in_progress Batches are queued; the walk goes
+ * past as many more as there are Batches whose pending Items are not claimable yet (validating, or
+ * cancelled while validating; decision 0049), mirroring the SQLite view.
  */
 const QUEUED_BATCHES_SQL = `
   WITH RECURSIVE queued(seq) AS (
@@ -19,8 +21,11 @@ const QUEUED_BATCHES_SQL = `
             WHERE status = 'pending' AND leader_idx IS NULL AND model = $1 AND batch_seq > queued.seq ORDER BY batch_seq LIMIT 1)
     FROM queued WHERE queued.seq IS NOT NULL)
   SELECT ${QUEUED_BATCH_COLUMNS}
-  FROM (SELECT seq FROM queued WHERE seq IS NOT NULL LIMIT $2) AS q JOIN batches b ON b.seq = q.seq
-  ORDER BY b.seq`;
+  FROM (SELECT seq FROM queued WHERE seq IS NOT NULL LIMIT $2 + (SELECT count(*) FROM batches WHERE status IN ('validating', 'cancelling'))) AS q
+    JOIN batches b ON b.seq = q.seq
+  WHERE b.status = 'in_progress'
+  ORDER BY b.seq
+  LIMIT $2`;
 
 export async function queuedBatches(db: PostgresDatabase, model: string, limit: number): Promise<QueuedBatch[]> {
   if (limit <= 0) return [];

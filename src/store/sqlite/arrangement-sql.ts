@@ -10,9 +10,10 @@ import type { SqliteDatabase } from "./database.ts";
 import { resultParams, RESULT_ASSIGNMENTS } from "../shared/row-mappers.ts";
 
 /**
- * staged -> pending for a keyed Batch, arranging it in the same pass that rewrites every row anyway.
+ * Arranges a keyed Batch at its start, before any of its Items can be claimed (they are pending, but the
+ * claim takes Items only of in_progress Batches; startBatch runs this in the transaction that starts it).
  *
- * - `staged`: each Item's leader is the lowest index with its request hash (itself when it has none).
+ * - `unstarted`: each Item's leader is the lowest index with its request hash (itself when it has none).
  * - `runs`: the Items that will be claimed (leaders and unique Items), with the size of their prefix
  *   group counted among those, and the index the group starts at. No key: a group of one.
  * - `ordered`: claim positions, largest group first, then the group seen first, then input order. So a
@@ -23,27 +24,27 @@ import { resultParams, RESULT_ASSIGNMENTS } from "../shared/row-mappers.ts";
  * of the items_pending index in claim_pos order.
  */
 const ARRANGE_SQL = `
-  WITH staged AS (
+  WITH unstarted AS (
     SELECT idx, prefix_key,
            CASE WHEN request_hash IS NULL THEN idx ELSE min(idx) OVER (PARTITION BY request_hash) END AS leader
-    FROM items WHERE batch_id = @batchId AND status = 'staged'),
+    FROM items WHERE batch_id = @batchId AND status = 'pending'),
   runs AS (
     SELECT idx,
            CASE WHEN prefix_key IS NULL THEN 1 ELSE count(*) OVER (PARTITION BY prefix_key) END AS group_size,
            CASE WHEN prefix_key IS NULL THEN idx ELSE min(idx) OVER (PARTITION BY prefix_key) END AS group_first
-    FROM staged WHERE leader = idx),
+    FROM unstarted WHERE leader = idx),
   ordered AS (
     SELECT idx, row_number() OVER (ORDER BY group_size DESC, group_first, idx) - 1 AS pos FROM runs),
   arranged AS (
     SELECT s.idx, o.pos,
            CASE WHEN s.leader = s.idx THEN NULL ELSE s.leader END AS leader_idx,
            CASE WHEN s.leader = s.idx THEN count(*) OVER (PARTITION BY s.leader) - 1 ELSE 0 END AS follower_count
-    FROM staged s LEFT JOIN ordered o ON o.idx = s.idx)
-  UPDATE items SET status = 'pending', claim_pos = coalesce(a.pos, items.idx), leader_idx = a.leader_idx, follower_count = a.follower_count
+    FROM unstarted s LEFT JOIN ordered o ON o.idx = s.idx)
+  UPDATE items SET claim_pos = coalesce(a.pos, items.idx), leader_idx = a.leader_idx, follower_count = a.follower_count
   FROM arranged a
-  WHERE items.batch_id = @batchId AND items.idx = a.idx AND items.status = 'staged'`;
+  WHERE items.batch_id = @batchId AND items.idx = a.idx AND items.status = 'pending'`;
 
-export function pendArrangedItems(db: SqliteDatabase, batchId: string): void {
+export function arrangeItems(db: SqliteDatabase, batchId: string): void {
   db.statement(ARRANGE_SQL).run({ batchId });
 }
 

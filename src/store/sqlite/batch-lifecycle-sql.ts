@@ -9,7 +9,7 @@
 import type { Batch, ItemResult, LineError } from "../../core/types.ts";
 import type { BatchLeaseRequest, ClaimedBatch, FinalizeResult, FinalStatus, RetryFailedOptions, StartBatchParams } from "../store.ts";
 import { retryableFailureSql } from "../shared/retryable-failures.ts";
-import { pendArrangedItems } from "./arrangement-sql.ts";
+import { arrangeItems } from "./arrangement-sql.ts";
 import { takeCachedResults } from "./result-cache-sql.ts";
 import { cancelUnstartedItems, getBatchRow } from "./batches-sql.ts";
 import { CountDeltas } from "./counters.ts";
@@ -86,8 +86,8 @@ export function startBatch(
         takeCachedResults(db, row, params.resultCache, params.nowMs, counts);
         counts.apply(db, params.nowMs);
       }
-      if (params.arrange) pendArrangedItems(db, batchId);
-      else db.statement("UPDATE items SET status = 'pending' WHERE batch_id = ? AND status = 'staged'").run(batchId);
+      // The Items are pending already (insertItems); the Batch's status below is what lets them be claimed.
+      if (params.arrange) arrangeItems(db, batchId);
     }
     const updated = db
       .statement(
@@ -166,7 +166,7 @@ export function findBatchesToFinalize(db: SqliteDatabase, nowMs: number, limit: 
 }
 
 /**
- * Takes the finalization Lease if the Batch is (still) ready. A cancelling Batch left with staged Items
+ * Takes the finalization Lease if the Batch is (still) ready. A cancelling Batch left with unstarted Items
  * (its validation died after the cancel) has them cancelled here, so finalization sees only finished Items.
  */
 export function claimFinalization(db: SqliteDatabase, batchId: string, request: BatchLeaseRequest): Batch | null {

@@ -110,7 +110,10 @@ export function listBatches(db: SqliteDatabase, query: BatchQuery): { batches: B
   return { batches: page.map(toBatch), hasMore: rows.length > query.limit };
 }
 
-/** Turns a Batch's unstarted Items (staged, pending) cancelled and counts them. Must run inside a transaction. */
+/**
+ * Turns a Batch's unstarted Items cancelled and counts them (pending; staged ones too, which a store
+ * upgraded from before decision 0049 may hold). Must run inside a transaction.
+ */
 export function cancelUnstartedItems(db: SqliteDatabase, batchId: string, nowMs: number, counts: CountDeltas): void {
   const update = db.statement(`UPDATE items SET status = 'cancelled', ${RESULT_ASSIGNMENTS} WHERE batch_id = ? AND status = ?`);
   const params = resultParams(cancelledResult(nowMs));

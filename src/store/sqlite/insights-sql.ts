@@ -13,10 +13,20 @@ export function countBatchesByStatus(db: SqliteDatabase): Record<BatchStatus, nu
   return counts;
 }
 
-/** Pending counts read the claim index (items_pending, covering); running Items are few. */
+/**
+ * Pending counts read the claim index (items_pending, covering), counted per Batch in index order, and only
+ * in_progress Batches' count: a validating Batch's Items are pending too (decision 0049) but not queued yet.
+ * Running Items are few.
+ */
 export function queueStats(db: SqliteDatabase): ModelQueue[] {
   const pending = db
-    .statement("SELECT model, count(*) AS count, min(batch_seq) AS oldest_seq FROM items INDEXED BY items_pending WHERE status = 'pending' AND leader_idx IS NULL GROUP BY model")
+    .statement(
+      `SELECT q.model, sum(q.count) AS count, min(q.batch_seq) AS oldest_seq
+       FROM (SELECT model, batch_seq, count(*) AS count FROM items INDEXED BY items_pending WHERE status = 'pending' AND leader_idx IS NULL GROUP BY model, batch_seq) AS q
+       JOIN batches b ON b.seq = q.batch_seq
+       WHERE b.status = 'in_progress'
+       GROUP BY q.model`,
+    )
     .all() as { model: string; count: number; oldest_seq: number }[];
   const running = db.statement("SELECT model, count(*) AS count FROM items WHERE status = 'running' GROUP BY model").all() as { model: string; count: number }[];
   const since = db.statement("SELECT in_progress_at_ms FROM batches WHERE seq = ?");

@@ -21,8 +21,10 @@ const INSERT_WIDTH = INSERT_COLUMNS.split(",").length;
 const RESULT_WIDTH = NO_RESULT.length;
 
 /**
- * Items go in as staged (or failed, for a bad line of a "skip" Batch) and are counted in `total` at once,
- * so counts always add up to the Items that exist, even if validation is interrupted or cancelled.
+ * Items go in as pending (or failed, for a bad line of a "skip" Batch) and are counted in `total` at once,
+ * so counts always add up to the Items that exist, even if validation is interrupted or cancelled. Pending
+ * Items of a Batch still validating are not claimed: the claim takes Items only of in_progress Batches
+ * (CLAIM_SQL), so startBatch need not rewrite every row to make them claimable (decision 0049).
  */
 export function insertItems(db: SqliteDatabase, batchId: string, items: readonly NewItem[]): void {
   const insertMany = db.statement(`INSERT INTO items (${INSERT_COLUMNS}) VALUES ${Array(ROWS_PER_INSERT).fill(INSERT_ROW).join(", ")}`);
@@ -55,7 +57,7 @@ export function insertItems(db: SqliteDatabase, batchId: string, items: readonly
       into[at + 8] = result ? null : (item.requestHash ?? null);
       // claim_pos starts as the index: input order, unless startBatch arranges the Batch.
       into[at + 9] = item.index;
-      into[at + 10] = result ? "failed" : "staged";
+      into[at + 10] = result ? "failed" : "pending";
       const values = result ? resultParams(result) : NO_RESULT;
       for (let k = 0; k < RESULT_WIDTH; k += 1) into[at + 11 + k] = values[k];
     };
@@ -127,10 +129,14 @@ export function deleteItems(db: SqliteDatabase, batchId: string): void {
  * the same from FOR UPDATE SKIP LOCKED). Attempts are counted here, not on completion, so an Item that
  * kills its Worker still uses up attempts (see failExhaustedItems).
  *
- * Why no join with batches: only in_progress Batches have pending Items. startBatch makes Items pending;
- * cancel, expiry and delete turn pending Items terminal in the same transaction that changes the Batch;
- * Items returned by lease expiry or release go back to pending only while their Batch is in_progress.
- * Keeping that invariant is cheaper than checking the Batch for every claimed row.
+ * Why the Batch is checked, once: a Batch's Items are pending from the moment validation inserts them, so a
+ * validating Batch has pending Items that must not run (decision 0049). The Worker's claim (CLAIM_BATCH_SQL)
+ * names its Batch, so the check is one lookup per statement, not per row; the FIFO claim, which the Worker
+ * does not use, checks each row's Batch. Every other pending Item is in an in_progress Batch: cancel, expiry
+ * and delete turn pending Items terminal in the same transaction that changes the Batch, and Items returned
+ * by lease expiry or release go back to pending only while their Batch is in_progress. Before, validation
+ * inserted Items as staged and startBatch rewrote every row to pending, which cost more than the rest of
+ * the start (every row and its index entries written twice).
  *
  * Alternatives that lost:
  * - SELECT the candidates, then UPDATE them in a transaction: two round trips, and with a DEFERRED
@@ -158,6 +164,7 @@ const CLAIM_SQL = `
   WHERE rowid IN (
     SELECT rowid FROM items INDEXED BY items_pending
     WHERE status = 'pending' AND leader_idx IS NULL AND model = ?
+      AND EXISTS (SELECT 1 FROM batches b WHERE b.seq = items.batch_seq AND b.status = 'in_progress')
     ORDER BY batch_seq, claim_pos
     LIMIT ?)
   RETURNING ${CLAIMED_ITEM_COLUMNS}, ${claimedItemDialect("items")},
@@ -175,6 +182,7 @@ const CLAIM_BATCH_SQL = `
   WHERE rowid IN (
     SELECT rowid FROM items INDEXED BY items_pending
     WHERE status = 'pending' AND leader_idx IS NULL AND model = ? AND batch_seq = ?
+      AND EXISTS (SELECT 1 FROM batches b WHERE b.seq = ? AND b.status = 'in_progress')
     ORDER BY claim_pos
     LIMIT ?)
   RETURNING ${CLAIMED_ITEM_COLUMNS}, ${claimedItemDialect("items")},
@@ -194,7 +202,7 @@ function claimFromBatches(db: SqliteDatabase, request: ClaimRequest, leaseExpire
     for (const { batchSeq, limit } of request.batches ?? []) {
       const take = Math.min(limit, request.limit - claimed.length);
       if (take <= 0) continue;
-      for (const item of claimedItemsOf(claim.all(request.owner, leaseExpiresAtMs, request.model, batchSeq, take) as unknown[][])) claimed.push(item);
+      for (const item of claimedItemsOf(claim.all(request.owner, leaseExpiresAtMs, request.model, batchSeq, batchSeq, take) as unknown[][])) claimed.push(item);
     }
     return claimed;
   });

@@ -8,8 +8,8 @@ import type { CountDeltas } from "./counters.ts";
 import type { SqliteDatabase } from "./database.ts";
 
 /**
- * Finishes the staged Items of one Batch that match a cached result, one statement per cached Model. Each
- * walks the Batch's staged Items by primary key and looks each hash up by the cache's: O(Items), once.
+ * Finishes the Items of one Batch being started that match a cached result, one statement per cached Model.
+ * Each walks the Batch's pending Items by primary key and looks each hash up by the cache's: O(Items), once.
  */
 export function takeCachedResults(
   db: SqliteDatabase,
@@ -22,7 +22,7 @@ export function takeCachedResults(
     `UPDATE items SET status = 'succeeded', status_code = c.status_code, body = c.body, error_code = NULL, error_message = NULL,
        request_id = c.request_id, input_tokens = 0, output_tokens = 0, finished_at_ms = @nowMs
      FROM result_cache c
-     WHERE items.batch_id = @batchId AND items.status = 'staged' AND items.model = @model AND items.request_hash IS NOT NULL
+     WHERE items.batch_id = @batchId AND items.status = 'pending' AND items.model = @model AND items.request_hash IS NOT NULL
        AND c.tenant = @tenant AND c.model = items.model AND c.request_hash = items.request_hash
        AND c.dialect = @dialect AND c.kind = items.kind AND c.created_at_ms >= @notBeforeMs`,
   );

@@ -12,6 +12,10 @@ const FORGET_AFTER_MS = 86_400_000;
  * A plain `SELECT DISTINCT batch_seq` would read every pending Item's index entry: a 200k-Item Batch
  * would cost 200k entries per read instead of one. CROSS JOIN keeps the queued Batches the outer loop (SQLite
  * never reorders it): a planner that started from `batches` would scan every Batch ever created.
+ *
+ * Only in_progress Batches are queued: a Batch still validating (or cancelled while it validated) has
+ * pending Items too (decision 0049), which the claim would not take. The walk goes as many Batches further
+ * as there are such Batches, so that `limit` in_progress ones are still found.
  */
 const QUEUED_BATCHES_SQL = `
   WITH RECURSIVE queued(seq) AS (
@@ -21,15 +25,17 @@ const QUEUED_BATCHES_SQL = `
     SELECT (SELECT batch_seq FROM items INDEXED BY items_pending
             WHERE status = 'pending' AND leader_idx IS NULL AND model = @model AND batch_seq > queued.seq ORDER BY batch_seq LIMIT 1)
     FROM queued WHERE queued.seq IS NOT NULL
-    LIMIT @limit + 1)
+    LIMIT @limit + 1 + (SELECT count(*) FROM batches WHERE status IN ('validating', 'cancelling')))
   SELECT ${QUEUED_BATCH_COLUMNS}
   FROM queued CROSS JOIN batches b ON b.seq = queued.seq
-  ORDER BY b.seq`;
+  WHERE b.status = 'in_progress'
+  ORDER BY b.seq
+  LIMIT @limit`;
 
 export function queuedBatches(db: SqliteDatabase, model: string, limit: number): QueuedBatch[] {
   if (limit <= 0) return [];
   const rows = db.statement(QUEUED_BATCHES_SQL).all({ model, limit }) as QueuedBatchRow[];
-  return rows.slice(0, limit).map(toQueuedBatch);
+  return rows.map(toQueuedBatch);
 }
 
 export function recordThroughput(db: SqliteDatabase, report: { owner: string; model: string; itemsPerSecond: number; nowMs: number }): void {
