@@ -57,8 +57,9 @@ export function arrayLiteral(values: readonly unknown[]): string | undefined {
     const value = values[at];
     if (typeof value === "string") {
       const text = escapeText(value);
-      // Two literal replaces beat one with a "$&" pattern (about 2.5 against 3.9 µs for a 330-byte JSON body).
-      literal += `"${text.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+      // Ids and names rarely hold either character: two scans are cheaper than two replaces. Where they do,
+      // two literal replaces beat one with a "$&" pattern (about 2.5 against 3.9 µs for a 330-byte JSON body).
+      literal += text.includes('"') || text.includes("\\") ? `"${text.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"` : `"${text}"`;
     } else if (typeof value === "number" || typeof value === "bigint" || typeof value === "boolean") literal += String(value);
     else if (value === null || value === undefined) literal += "NULL";
     else return undefined;
