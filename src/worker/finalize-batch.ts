@@ -106,6 +106,12 @@ class BufferedWriter {
   private parts: string[] = [];
   private size = 0;
   private writer: BlobWriter | null = null;
+  /**
+   * The chunk being written while the next one is formatted: awaited, a write held up the formatting for
+   * as long as it took (on PostgreSQL, an insert per MB), and the two took turns. At most one is in flight,
+   * so memory stays two chunks; its failure surfaces at the next flush or at commit.
+   */
+  private writing: Promise<void> = Promise.resolve();
   lines = 0;
 
   constructor(private readonly open: () => Promise<BlobWriter>) {}
@@ -119,6 +125,7 @@ class BufferedWriter {
 
   async commit(): Promise<{ bytes: number; sha256: string }> {
     await this.flush();
+    await this.writing;
     this.writer ??= await this.open();
     return this.writer.commit();
   }
@@ -126,6 +133,7 @@ class BufferedWriter {
   /** Discards what was written (nothing to do when nothing was). */
   async abort(): Promise<void> {
     this.parts = [];
+    await this.writing.catch(() => undefined);
     await this.writer?.abort();
   }
 
@@ -135,6 +143,10 @@ class BufferedWriter {
     this.parts = [];
     this.size = 0;
     this.writer ??= await this.open();
-    await this.writer.write(chunk);
+    await this.writing;
+    // The chunk is a fresh Buffer, never reused: it may be written after this returns.
+    const writing = this.writer.write(chunk);
+    writing.catch(() => undefined); // awaited by the next flush or by commit; not an unhandled rejection meanwhile
+    this.writing = writing;
   }
 }
