@@ -89,16 +89,15 @@ class PgWorkEventFeed implements WorkEventFeed {
   /** Set while the feed is down after having listened: logged once, and the listener resyncs once it is back. */
   private lostAt: number | null = null;
   /**
-   * The hearing check under way: its payload, whether it came back, and what ends the wait (true: it came
-   * back). It can come back after the wait gave up but before the check's own NOTIFY has answered: `arrived`
-   * keeps that.
+   * The hearing check of the current connection, kept until the next connect: its payload, whether it came
+   * back, whether the wait for it has concluded, and what ends that wait (true: it came back). It can come
+   * back after the wait gave up, before or after the check's own NOTIFY answered; either way the connection
+   * hears (a slow round trip, not a deaf connection).
    */
-  private check: { payload: string; arrived: boolean; settle: (heard: boolean) => void } | null = null;
+  private check: { payload: string; arrived: boolean; concluded: boolean; settle: (heard: boolean) => void } | null = null;
   private checkTimer: NodeJS.Timeout | null = null;
   /** The last check's finding; null before the first one ended. */
   private hearing: boolean | null = null;
-  /** The payload of a check given up on this connection: if it arrives after all, the connection hears. */
-  private lateCheck: string | null = null;
 
   constructor(
     private readonly listener: WorkEventListener,
@@ -115,13 +114,12 @@ class PgWorkEventFeed implements WorkEventFeed {
     client.on("end", () => this.dropped(client, null));
     client.on("notification", (message) => {
       if (message.channel !== this.options.channel) return;
-      if (this.check !== null && message.payload === this.check.payload) {
-        this.check.arrived = true;
-        return this.check.settle(true);
-      }
-      if (this.lateCheck !== null && message.payload === this.lateCheck) {
-        this.lateCheck = null;
-        return this.found(true, "its check arrived late");
+      const check = this.check;
+      if (check !== null && message.payload === check.payload) {
+        if (check.arrived) return;
+        check.arrived = true;
+        // Concluded, it was found not heard: take that back.
+        return check.concluded ? this.found(true, "its check arrived late") : check.settle(true);
       }
       const event = parseAnnouncement(message.payload, this.options.origin);
       if (event !== null) this.listener.event(event);
@@ -191,9 +189,8 @@ class PgWorkEventFeed implements WorkEventFeed {
   /** The hearing check (see the top of this file), on a connection that just started listening. */
   private async checkHearing(client: pg.Client): Promise<void> {
     this.check?.settle(false); // a check from the connection before this one
-    this.lateCheck = null;
     const payload = `${CHECK_KIND} - ${this.options.origin} ${randomBytes(6).toString("hex")}`;
-    const check = { payload, arrived: false, settle: (_heard: boolean): void => undefined };
+    const check = { payload, arrived: false, concluded: false, settle: (_heard: boolean): void => undefined };
     this.check = check;
     const heard = new Promise<boolean>((resolve) => {
       check.settle = resolve;
@@ -205,13 +202,14 @@ class PgWorkEventFeed implements WorkEventFeed {
     } catch {
       // The pool cannot reach the database: announcements are not going out either, and the outage is
       // logged by the pool. Nothing is learnt about the listening connection.
-      this.endCheck(payload);
+      this.stopWaiting();
+      if (this.check === check) this.check = null;
       return;
     }
     const hears = (await heard) || check.arrived;
-    this.endCheck(payload);
-    if (client !== this.client || this.closed) return;
-    if (!hears) this.lateCheck = payload;
+    this.stopWaiting();
+    if (client !== this.client || this.closed || this.check !== check) return;
+    check.concluded = true;
     this.found(hears, null);
   }
 
@@ -232,9 +230,7 @@ class PgWorkEventFeed implements WorkEventFeed {
     this.hearing = hears;
   }
 
-  private endCheck(payload: string): void {
-    if (this.check?.payload !== payload) return;
-    this.check = null;
+  private stopWaiting(): void {
     if (this.checkTimer !== null) clearTimeout(this.checkTimer);
     this.checkTimer = null;
   }
