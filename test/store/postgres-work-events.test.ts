@@ -209,6 +209,20 @@ describe.skipIf(!available)("postgres work events", () => {
     expect(heard.resyncs).toBe(0);
   });
 
+  it("still reaches a finding when a reconnect replaces the check under way", async () => {
+    const { schema, stores: [a] } = await stores("work events check replaced", 1);
+    const logged = capturingLogger();
+    const elsewhere = new URL(TEST_DATABASE_URL);
+    elsewhere.pathname = "/template1";
+    const deaf = await openPostgresStore(TEST_DATABASE_URL, { schema: a!.db.schema, listenUrl: elsewhere.toString(), logger: logged.logger });
+    opened.push(deaf);
+    await listen(deaf, { hearMs: 1_500 });
+    // Cut while the first check waits: the reconnect starts a second check, whose own wait must still end.
+    expect(await terminateListeners(schema)).toBe(1);
+    await waitFor(() => logged.lines.some((line) => /does not hear/.test(line.message)), { what: "the second check's finding", timeoutMs: 8_000 });
+    expect(logged.lines.filter((line) => /does not hear/.test(line.message))).toHaveLength(1);
+  });
+
   it("does not warn about a listener that hears (the default URL), after a reconnect either", async () => {
     const { schema, stores: [b] } = await stores("work events hears", 1);
     const logged = capturingLogger();

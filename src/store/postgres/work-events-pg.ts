@@ -92,10 +92,10 @@ class PgWorkEventFeed implements WorkEventFeed {
    * The hearing check of the current connection, kept until the next connect: its payload, whether it came
    * back, whether the wait for it has concluded, and what ends that wait (true: it came back). It can come
    * back after the wait gave up, before or after the check's own NOTIFY answered; either way the connection
-   * hears (a slow round trip, not a deaf connection).
+   * hears (a slow round trip, not a deaf connection). The timer is the check's own: a check replaced by a
+   * reconnect must not clear its successor's.
    */
-  private check: { payload: string; arrived: boolean; concluded: boolean; settle: (heard: boolean) => void } | null = null;
-  private checkTimer: NodeJS.Timeout | null = null;
+  private check: { payload: string; arrived: boolean; concluded: boolean; settle: (heard: boolean) => void; timer: NodeJS.Timeout | null } | null = null;
   /** The last check's finding; null before the first one ended. */
   private hearing: boolean | null = null;
 
@@ -190,24 +190,24 @@ class PgWorkEventFeed implements WorkEventFeed {
   private async checkHearing(client: pg.Client): Promise<void> {
     this.check?.settle(false); // a check from the connection before this one
     const payload = `${CHECK_KIND} - ${this.options.origin} ${randomBytes(6).toString("hex")}`;
-    const check = { payload, arrived: false, concluded: false, settle: (_heard: boolean): void => undefined };
+    const check = { payload, arrived: false, concluded: false, settle: (_heard: boolean): void => undefined, timer: null as NodeJS.Timeout | null };
     this.check = check;
     const heard = new Promise<boolean>((resolve) => {
       check.settle = resolve;
-      this.checkTimer = setTimeout(() => resolve(false), this.options.hearMs ?? DEFAULT_HEAR_MS);
-      this.checkTimer.unref();
+      check.timer = setTimeout(() => resolve(false), this.options.hearMs ?? DEFAULT_HEAR_MS);
+      check.timer.unref();
     });
     try {
       await this.options.notify(payload);
     } catch {
       // The pool cannot reach the database: announcements are not going out either, and the outage is
       // logged by the pool. Nothing is learnt about the listening connection.
-      this.stopWaiting();
+      if (check.timer !== null) clearTimeout(check.timer);
       if (this.check === check) this.check = null;
       return;
     }
     const hears = (await heard) || check.arrived;
-    this.stopWaiting();
+    if (check.timer !== null) clearTimeout(check.timer);
     if (client !== this.client || this.closed || this.check !== check) return;
     check.concluded = true;
     this.found(hears, null);
@@ -228,11 +228,6 @@ class PgWorkEventFeed implements WorkEventFeed {
       this.options.logger.info(fields, "this process hears the wake-ups sent through databaseUrl again");
     }
     this.hearing = hears;
-  }
-
-  private stopWaiting(): void {
-    if (this.checkTimer !== null) clearTimeout(this.checkTimer);
-    this.checkTimer = null;
   }
 
   private scheduleRetry(): void {
