@@ -4,7 +4,7 @@
  * registered: on a real filesystem that runs out of space part-way through the output, the Batch stays
  * finalizing with no output File and no half-written blob, and the next try writes the whole file.
  */
-import { rmSync, writeFileSync } from "node:fs";
+import { readdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
@@ -68,6 +68,8 @@ describe.skipIf(noTmpfs !== null)("finalization on a disk that fills up part-way
     expect(await store.getBatch(batchId)).toMatchObject({ status: "finalizing", outputFileId: null });
     expect(await store.getFile(ids.output)).toBeNull();
     expect(await blobs.size(ids.output)).toBeNull();
+    // Nor a part of it: the writes already under way were waited for and the part deleted.
+    expect(readdirSync(path.join(mount.dir, "files", ".tmp"))).toEqual([]);
 
     rmSync(filler);
     clock.advance(LEASE_MS);
