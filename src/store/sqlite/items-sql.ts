@@ -174,17 +174,25 @@ const CLAIM_SQL = `
  * The fair-share claim (issue 12): the same walk, restricted to one Batch (`batch_seq = ?` pins the
  * index's second column, so it is a range scan of that Batch's queue in claim_pos order). The Worker
  * decides how many Items each Batch gets (src/scheduling/); one statement per Batch, all in one IMMEDIATE
- * transaction, so the claim is still one write lock and the per-Item cost is unchanged.
+ * transaction, so the claim is still one write lock.
+ *
+ * Shape (decision 0050): the UPDATE walks the index itself, up to the claim_pos of the `limit`-th pending
+ * Item (a scalar subquery: OFFSET limit - 1, or every pending Item when there are fewer). It claims exactly
+ * `limit` Items because claim_pos is unique among a Batch's claimable Items (input index, or the
+ * arrangement's permutation; followers keep their index but are never claimable). The FIFO claim's
+ * `rowid IN (subquery)` costs SQLite two ephemeral tables per statement, about 70-120 µs: nothing beside
+ * 64 Items of one Batch, but a claim spread over 8 small Batches took 28 µs per Item against 12 for one
+ * Batch; this shape takes 15 against 10.5 (scratch store benchmark, 20k Items).
  */
 const CLAIM_BATCH_SQL = `
-  UPDATE items
+  UPDATE items INDEXED BY items_pending
   SET status = 'running', lease_owner = ?, lease_expires_at_ms = ?, attempts = attempts + 1
-  WHERE rowid IN (
-    SELECT rowid FROM items INDEXED BY items_pending
-    WHERE status = 'pending' AND leader_idx IS NULL AND model = ? AND batch_seq = ?
-      AND EXISTS (SELECT 1 FROM batches b WHERE b.seq = ? AND b.status = 'in_progress')
-    ORDER BY claim_pos
-    LIMIT ?)
+  WHERE status = 'pending' AND leader_idx IS NULL AND model = ? AND batch_seq = ?
+    AND claim_pos <= coalesce((
+      SELECT claim_pos FROM items INDEXED BY items_pending
+      WHERE status = 'pending' AND leader_idx IS NULL AND model = ? AND batch_seq = ?
+      ORDER BY claim_pos LIMIT 1 OFFSET ?), ${Number.MAX_SAFE_INTEGER})
+    AND EXISTS (SELECT 1 FROM batches b WHERE b.seq = ? AND b.status = 'in_progress')
   RETURNING ${CLAIMED_ITEM_COLUMNS}, ${claimedItemDialect("items")},
     (SELECT r.request FROM item_requests r WHERE r.batch_id = items.batch_id AND r.idx = items.idx) AS request`;
 
@@ -202,7 +210,7 @@ function claimFromBatches(db: SqliteDatabase, request: ClaimRequest, leaseExpire
     for (const { batchSeq, limit } of request.batches ?? []) {
       const take = Math.min(limit, request.limit - claimed.length);
       if (take <= 0) continue;
-      for (const item of claimedItemsOf(claim.all(request.owner, leaseExpiresAtMs, request.model, batchSeq, batchSeq, take) as unknown[][])) claimed.push(item);
+      for (const item of claimedItemsOf(claim.all(request.owner, leaseExpiresAtMs, request.model, batchSeq, request.model, batchSeq, take - 1, batchSeq) as unknown[][])) claimed.push(item);
     }
     return claimed;
   });
