@@ -180,9 +180,10 @@ const CLAIM_SQL = `
  * Item (a scalar subquery: OFFSET limit - 1, or every pending Item when there are fewer). It claims exactly
  * `limit` Items because claim_pos is unique among a Batch's claimable Items (input index, or the
  * arrangement's permutation; followers keep their index but are never claimable). The FIFO claim's
- * `rowid IN (subquery)` costs SQLite two ephemeral tables per statement, about 70-120 µs: nothing beside
- * 64 Items of one Batch, but a claim spread over 8 small Batches took 28 µs per Item against 12 for one
- * Batch; this shape takes 15 against 10.5 (scratch store benchmark, 20k Items).
+ * shape, `rowid IN (subquery)`, cost 100-170 µs a statement of 8 Items against 55-60 µs for this one
+ * (better-sqlite3 alone, 200 Batches): little beside 64 Items of one Batch, but a claim spread over 8
+ * small Batches took 28 µs per Item against 12 for one Batch; this shape takes 15 against 10.5 (the
+ * Store's thread included, 20k Items).
  */
 const CLAIM_BATCH_SQL = `
   UPDATE items INDEXED BY items_pending
