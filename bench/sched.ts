@@ -7,13 +7,16 @@
  *    the last request finished. Goal: within ±15% of the Batch's actual run time.
  * 2. Fair share: a 10-request Batch created while a 200k-request Batch runs on the same Model, timed from
  *    create to completed, against the same Batch on the idle Model (goal: at most 2x). Each side is timed
- *    five times, median kept. The large Batch is cancelled afterwards: only its start matters here.
+ *    five times, median kept. Then the same with a sync request every 33 ms beside the large Batch (no
+ *    goal: it shows the Batch turns of decision 0051). The large Batch is cancelled afterwards: only its
+ *    start matters here.
  *
  * Sizes: SPOOL_BENCH_SCHED_LARGE (default 200,000) and SPOOL_BENCH_SCHED_ETA (default 4,000) requests.
  */
 import { createReadStream, mkdtempSync } from "node:fs";
 import path from "node:path";
 import OpenAI from "openai";
+import { Pool } from "undici";
 import { writeBenchConfig } from "./end-to-end.ts";
 import { ensureChatFile, ratio, row, workPath, WORK_DIR } from "./lib.ts";
 import { startSpool, startUpstream, type Peer } from "./processes.ts";
@@ -28,6 +31,8 @@ const LATENCY_MS = 20;
 const ETA_CONCURRENCY = 8;
 const ETA_LATENCY_MS = 50;
 const ROUNDS = 5;
+/** The sync requests beside the large Batch in the third fair-share case: about 30 a second, as in `sync`. */
+const SYNC_EVERY_MS = 33;
 
 interface DashboardBatch {
   status: string;
@@ -69,6 +74,17 @@ async function fairShare(upstream: Peer): Promise<void> {
     const validatedIn = (performance.now() - started) / 1000;
     const behind: number[] = [];
     for (let round = 0; round < ROUNDS; round += 1) behind.push(await timeBatch(client, small.id));
+    // The same, while sync requests come beside the large Batch (its requests then keep to a share of the
+    // slots, decision 0025, and most of what it claimed ahead waits in the Dispatcher: decision 0051).
+    const beside: number[] = [];
+    const sync = steadySync(spool);
+    try {
+      // Half a second for the lane to settle into its share (what a Batch started under steady sync traffic meets).
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      for (let round = 0; round < ROUNDS; round += 1) beside.push(await timeBatch(client, small.id));
+    } finally {
+      await sync.stop();
+    }
     const running = await client.batches.retrieve(big.id);
     // Cancelled unless it already ended (a small SPOOL_BENCH_SCHED_LARGE): then the rounds were not all behind it.
     if (running.status === "in_progress") await client.batches.cancel(big.id);
@@ -78,6 +94,7 @@ async function fairShare(upstream: Peer): Promise<void> {
     row(`${SMALL}-request batch on the idle model (median of ${ROUNDS})`, `${idleMs.toFixed(0)} ms`, idle.map((ms) => ms.toFixed(0)).join(" / "));
     row(`... created while a ${LARGE.toLocaleString()}-request batch runs`, `${behindMs.toFixed(0)} ms`, behind.map((ms) => ms.toFixed(0)).join(" / "));
     row("behind / idle", ratio(behindMs, idleMs, { max: 2 }), `large batch: ${running.request_counts?.completed.toLocaleString()} of ${LARGE.toLocaleString()} done meanwhile (started ${validatedIn.toFixed(1)} s after create)`);
+    row(`... and with a sync request every ${SYNC_EVERY_MS} ms beside it`, `${median(beside).toFixed(0)} ms`, `${beside.map((ms) => ms.toFixed(0)).join(" / ")}; ${ratio(median(beside), idleMs)}idle; ${sync.count()} sync requests, median ${sync.medianMs().toFixed(1)} ms`);
   } finally {
     await spool.stop();
   }
@@ -144,6 +161,32 @@ async function timeBatch(client: OpenAI, fileId: string, everyMs = 10): Promise<
   const batch = await client.batches.create({ input_file_id: fileId, endpoint: "/v1/chat/completions", completion_window: "24h" });
   await until(async () => (await client.batches.retrieve(batch.id)).status === "completed", everyMs);
   return performance.now() - start;
+}
+
+/** Sync chat requests one at a time, SYNC_EVERY_MS apart, until stopped. */
+function steadySync(spool: Peer): { stop(): Promise<void>; count(): number; medianMs(): number } {
+  const pool = new Pool(new URL(spool.url).origin, { connections: 1 });
+  const latencies: number[] = [];
+  let running = true;
+  const loop = (async () => {
+    for (let i = 0; running; i += 1) {
+      const sent = performance.now();
+      const response = await pool.request({ method: "POST", path: "/v1/chat/completions", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "gpt-bench", messages: [{ role: "user", content: `Sync request ${i}` }] }) });
+      await response.body.arrayBuffer();
+      if (response.statusCode !== 200) throw new Error(`a sync request beside the batches answered ${response.statusCode}`);
+      latencies.push(performance.now() - sent);
+      await new Promise((resolve) => setTimeout(resolve, SYNC_EVERY_MS));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      await pool.close();
+    },
+    count: () => latencies.length,
+    medianMs: () => median(latencies),
+  };
 }
 
 async function dashboardBatch(spool: Peer, id: string): Promise<DashboardBatch> {
