@@ -1,5 +1,5 @@
 /**
- * A Model's lane in the ModelDispatcher: the four queues of requests waiting for a slot (by rank), and the
+ * A Model's lane in the ModelDispatcher: the four FIFO queues of requests waiting for a slot, and the
  * Model's backends (`BackendLane`), each with its own slots (the adaptive limit), pause after a 429 with
  * Retry-After, deadlines and, when the Model has several, circuit breaker. A Model without `backends` has
  * one. Requests wait per Model and take a backend only when granted a slot (late binding), so a queued
@@ -21,7 +21,6 @@ import { EngineError, type Engine } from "../core/engine.ts";
 import { AdaptiveLimit, isOverloadStatus, type AdaptiveLimitOptions } from "./adaptive-limit.ts";
 import { backendAllowances } from "./backend-allowance.ts";
 import { BREAKER_DEFAULTS, breakerOutcome, CircuitBreaker } from "./circuit-breaker.ts";
-import { BatchTurns } from "./batch-turns.ts";
 import { Fifo } from "./fifo.ts";
 import { NO_PRESSURE, type LoopPressureReading } from "./loop-pressure.ts";
 
@@ -56,9 +55,6 @@ export interface Waiter {
   /** Granted, aborted or rejected: skipped when met in a queue (removal from a queue is lazy). */
   settled: boolean;
 }
-
-/** What Lane and ModelDispatcher need of a rank's queue (Fifo and BatchTurns both are one). */
-export type WaiterQueue = Pick<Fifo<Waiter>, "push" | "shift" | "peek" | "peekAll" | "drain">;
 
 export class BackendLane {
   running = 0;
@@ -198,8 +194,7 @@ export class Lane {
   queued = 0;
   /** Requests sleeping before a retry. */
   sleeping = 0;
-  /** By rank; fresh Batch requests take turns by Batch (batch-turns.ts), the other ranks are plain FIFOs. */
-  readonly queues: readonly WaiterQueue[] = [new Fifo<Waiter>(), new Fifo<Waiter>(), new Fifo<Waiter>(), new BatchTurns<Waiter>()];
+  readonly queues = [new Fifo<Waiter>(), new Fifo<Waiter>(), new Fifo<Waiter>(), new Fifo<Waiter>()];
   /** Batch Items per second the queued deadlines need (Dispatcher.setDeadlineDemand); 0: none pressing. */
   demand = 0;
   /** Clock time the allowances were last planned. */

@@ -4,11 +4,9 @@
  * One lane per Model. A lane runs at most its limit of attempts at once: `model.concurrency` (or this
  * process's share of it, `ceiling`) as a ceiling, and below it a limit learned from the upstream's answers
  * (AIMD, src/dispatch/adaptive-limit.ts; `adaptive: false` fixes it at the ceiling). Requests beyond that wait
- * in four queues taken in this order: sync retries, sync, batch retries, batch. Sync requests (a person
+ * in four FIFO queues taken in this order: sync retries, sync, batch retries, batch. Sync requests (a person
  * waiting) overtake queued Batch Items, and while they come Batch Items keep to a share of the slots (lane.ts,
- * decision 0025); a request back for a retry goes ahead of fresh ones of its priority (it waited once). The
- * first three are FIFOs; fresh Batch requests take turns by Batch (batch-turns.ts, decision 0051), so a Batch
- * started beside a large one does not wait behind every request the large one has claimed ahead.
+ * decision 0025); a request back for a retry goes ahead of fresh ones of its priority (it waited once).
  *
  * Retries: an EngineError with `retryable` is tried again up to `model.maxRetries` times, after
  * `retryDelayMs` (capped exponential backoff with full jitter, or the server's Retry-After within a cap;

@@ -251,19 +251,6 @@ describe("ModelDispatcher queueing", () => {
     expect(engine.started).toEqual(["b0", "s1", "s2", "b1", "b2", "b3"]);
   });
 
-  it("takes queued Batch requests in turns by Batch, so a Batch started later need not wait behind another's queue", async () => {
-    const ofBatch = (id: string, batchId: string) => dispatcher.dispatch({ model: model.name, kind: "chat", dialect: "openai", body: { id }, priority: "batch", batchId });
-    // A large Batch has its claimed requests queued (the first running); a small one arrives behind them.
-    const all = [ofBatch("a0", "batch_a"), ofBatch("a1", "batch_a"), ofBatch("a2", "batch_a"), ofBatch("a3", "batch_a"), ofBatch("b0", "batch_b"), ofBatch("b1", "batch_b")];
-    const order = ["a0", "a1", "b0", "a2", "b1", "a3"];
-    for (const id of order) {
-      await waitFor(() => engine.started.at(-1) === id, { what: `${id} to start` });
-      engine.finish(id);
-    }
-    await Promise.all(all);
-    expect(engine.started).toEqual(order);
-  });
-
   it("rejects a request aborted while queued without ever starting it", async () => {
     const running = send("running", "batch");
     const controller = new AbortController();
