@@ -8,9 +8,9 @@
  * 2. Fair share: a 10-request Batch created while a 200k-request Batch runs on the same Model, timed from
  *    create to completed, against the same Batch on the idle Model (goal: at most 2x). Each side is timed
  *    five times, median kept. Then the same with a sync request every 33 ms beside the large Batch (no
- *    goal: there Batch requests keep to a share of the slots, and most of what the large Batch claimed
- *    ahead waits in the Dispatcher's queue, in front of the small Batch's). The large Batch is cancelled
- *    afterwards: only its start matters here.
+ *    goal: there Batch requests keep to a share of the slots, decision 0025, and the Worker claims ahead
+ *    only for that share, decision 0051). The large Batch is cancelled afterwards: only its start matters
+ *    here.
  *
  * Sizes: SPOOL_BENCH_SCHED_LARGE (default 200,000) and SPOOL_BENCH_SCHED_ETA (default 4,000) requests.
  */
@@ -76,7 +76,7 @@ async function fairShare(upstream: Peer): Promise<void> {
     const behind: number[] = [];
     for (let round = 0; round < ROUNDS; round += 1) behind.push(await timeBatch(client, small.id));
     // The same, while sync requests come beside the large Batch (its requests then keep to a share of the
-    // slots, decision 0025, and most of what it claimed ahead waits in the Dispatcher's queue).
+    // slots, decision 0025, and the Worker claims ahead only for that share, decision 0051).
     const beside: number[] = [];
     const sync = steadySync(spool);
     try {

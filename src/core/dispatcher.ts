@@ -72,6 +72,11 @@ export interface Dispatcher {
   readonly cancelled: { has(batchId: string): boolean };
   /** Requests running or waiting for a slot of `model`. */
   load(model: string): { running: number; waiting: number; concurrency: number };
+  /**
+   * Slots Batch requests of `model` may hold now when that is fewer than the Model's concurrency (they yield
+   * to sync requests, decision 0025); null when they may use every slot. The Worker claims ahead by it.
+   */
+  batchSlots(model: string): number | null;
   /** Each backend of `model`, cheapest first; empty before its first request. */
   backends(model: string): BackendLoad[];
   /**

@@ -253,6 +253,11 @@ export class Lane {
     return Math.max(1, Math.floor(this.concurrency * share));
   }
 
+  /** The slots Batch requests may hold while they yield (yieldedBatchSlots); null when they do not yield. */
+  batchSlots(nowMs: number): number | null {
+    return this.yielding(nowMs) ? this.yieldedBatchSlots : null;
+  }
+
   /**
    * Whether a Batch request may take a slot now, as far as sync requests are concerned. The loop's pressure
    * is asked only while yielding: asking is what keeps it measured (loop-pressure.ts).

@@ -100,8 +100,7 @@ export class ModelDispatcher implements Dispatcher {
   private readonly random: () => number;
   private readonly retry: { baseMs: number; capMs: number; maxRetryAfterMs: number };
   private readonly metrics: Metrics;
-  // Every request sleeping before a retry listens to this one signal: thousands at once are expected, so
-  // Node's leak warning (more than 10 listeners) would be a false alarm.
+  // Every request sleeping before a retry listens to this one signal (thousands at once): Node's leak warning would be a false alarm.
   private readonly closing = unlimitedListeners(new AbortController());
   /** Batches cancelled here (cancelBatch); also read by validation, to stop one under way. */
   readonly cancelled = new CancelledBatches();
@@ -264,10 +263,13 @@ export class ModelDispatcher implements Dispatcher {
     return { running: lane.running, waiting: lane.queued + lane.sleeping, concurrency: lane.concurrency };
   }
 
+  batchSlots(modelName: string): number | null {
+    return this.lanes.get(modelName)?.batchSlots(this.clock.now()) ?? null;
+  }
+
   /** Each backend of `modelName`, cheapest first (one for a Model without `backends`); empty before its first request. */
   backends(modelName: string): BackendLoad[] {
-    const lane = this.lanes.get(modelName);
-    return lane?.backends.map((backend) => backend.load()) ?? [];
+    return this.lanes.get(modelName)?.backends.map((backend) => backend.load()) ?? [];
   }
 
   /**

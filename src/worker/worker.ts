@@ -85,9 +85,13 @@ interface Lane {
  * so packed calls hold more), claimed in runs of at least half its concurrency. Over all its backends: a
  * Model with several claims for all of them (the Dispatcher picks which runs).
  */
-function claimRoom(lane: Lane): number {
-  const target = lane.concurrency * 2 * lane.itemsPerCall;
-  const minimumClaim = Math.max(1, Math.floor(lane.concurrency / 2)) * lane.itemsPerCall;
+function claimRoom(lane: Lane, dispatcher: Dispatcher): number {
+  // While Batch requests yield to sync ones they may hold only a share of the slots: claiming ahead for all
+  // of them left most of the claim queued in the Dispatcher, in front of a Batch started meanwhile (decision 0051).
+  const yielded = dispatcher.batchSlots(lane.model.name);
+  const calls = yielded === null ? lane.concurrency : Math.min(lane.concurrency, yielded);
+  const target = calls * 2 * lane.itemsPerCall;
+  const minimumClaim = Math.max(1, Math.floor(calls / 2)) * lane.itemsPerCall;
   const free = Math.floor(target - lane.active);
   return free < minimumClaim ? 0 : free;
 }
@@ -187,7 +191,7 @@ export class Worker {
     let idleMs = 10;
     let failures = 0;
     while (this.running) {
-      const free = claimRoom(lane);
+      const free = claimRoom(lane, this.deps.dispatcher);
       if (free === 0) {
         await lane.slotFreed.wait(settings.pollMs);
         continue;
@@ -240,7 +244,7 @@ export class Worker {
     if (itemsPerCall !== lane.itemsPerCall) {
       lane.itemsPerCall = itemsPerCall;
       // Packed calls let the lane hold more Items ahead: its loop must look again now, not at the next finish.
-      if (claimRoom(lane) > 0) lane.slotFreed.notify();
+      if (claimRoom(lane, this.deps.dispatcher) > 0) lane.slotFreed.notify();
     }
     await Promise.all(replies.map((reply, index) => this.record(lane, ready[index]!.item, reply)));
   }
@@ -273,7 +277,7 @@ export class Worker {
     const batchDone = left === 0 && this.drained.delete(item.batchId);
     // Only when the loop can claim: woken per finished Item, it found too few free slots and waited again
     // (a timer, a promise and closures per Item, about 2% of the Batch hot path's CPU).
-    if (claimRoom(lane) > 0) lane.slotFreed.notify();
+    if (claimRoom(lane, this.deps.dispatcher) > 0) lane.slotFreed.notify();
     if (outcome.status === "abandoned") return; // released in stop()
     // A request its Batch's cancel stopped before it was sent is not an Item the engine finished (as the
     // Items the cancel found unstarted are not).

@@ -375,6 +375,20 @@ describe("ModelDispatcher: Batch requests yield to sync ones", () => {
     await Promise.all(batch);
   });
 
+  it("tells the Worker how many slots Batch requests may hold while they yield, and nothing once sync traffic was quiet for quietMs", async () => {
+    start({ batchShare: 0.5, quietMs: 1_000 });
+    expect(dispatcher.batchSlots("four-slots")).toBeNull();
+    const sync = send("s1", "sync");
+    expect(dispatcher.batchSlots("four-slots")).toBe(2);
+    engine.finish("s1");
+    await sync;
+    clock.advance(999);
+    expect(dispatcher.batchSlots("four-slots")).toBe(2);
+    clock.advance(1);
+    expect(dispatcher.batchSlots("four-slots")).toBeNull();
+    expect(dispatcher.batchSlots("a-model-never-used")).toBeNull();
+  });
+
   it("shrinks the Batch requests' share further while the event loop lags, never below one slot", async () => {
     const pressure = { factor: 0.5 };
     start({ batchShare: 0.5, quietMs: 1_000 }, pressure);

@@ -52,6 +52,8 @@ export interface WorkerOptions {
   schedule?: OpenAIModelConfig["schedule"];
   /** The Model's result cache across Batches. */
   resultCache?: OpenAIModelConfig["resultCache"];
+  /** How Batch requests yield to sync ones (decision 0025). */
+  syncFirst?: OpenAIModelConfig["syncFirst"];
 }
 
 export interface SweeperOptions {
@@ -73,6 +75,8 @@ export interface LoopFixture {
   blobs: LocalBlobStore;
   upstream: FakeOpenAIUpstream;
   createWorker(options?: WorkerOptions): Worker;
+  /** The Dispatcher a Worker of createWorker runs on (sync requests go through it too). */
+  dispatcherOf(worker: Worker): ModelDispatcher;
   createSweeper(options?: SweeperOptions): Sweeper;
   /** Uploads `lines` as an input File and creates a Batch over it, still validating. */
   submitBatch(lines: readonly string[], options?: { expiresInMs?: number; invalidLinePolicy?: InvalidLinePolicy; priority?: number }): Promise<Batch>;
@@ -107,6 +111,7 @@ export async function createLoopFixture(store: Store): Promise<LoopFixture> {
   const blobs = new LocalBlobStore(testWorkDir("loops", expect.getState().currentTestName ?? "loop"));
   const formats = BATCH_FORMATS;
   const workers: Worker[] = [];
+  const dispatchers = new Map<Worker, ModelDispatcher>();
   const sweepers: Sweeper[] = [];
   const closers: (() => Promise<void>)[] = [];
   let ownerCount = 0;
@@ -123,6 +128,7 @@ export async function createLoopFixture(store: Store): Promise<LoopFixture> {
       headers: options.headers,
       schedule: options.schedule,
       resultCache: options.resultCache,
+      syncFirst: options.syncFirst,
     };
     const catalog = new ModelCatalog([model]);
     const engine = new OpenAIEngine();
@@ -142,6 +148,7 @@ export async function createLoopFixture(store: Store): Promise<LoopFixture> {
       resultDelayMs: options.resultDelayMs,
     });
     workers.push(worker);
+    dispatchers.set(worker, dispatcher);
     closers.push(() => dispatcher.close(), () => engine.close());
     return worker;
   };
@@ -194,6 +201,11 @@ export async function createLoopFixture(store: Store): Promise<LoopFixture> {
     blobs,
     upstream,
     createWorker,
+    dispatcherOf: (worker) => {
+      const dispatcher = dispatchers.get(worker);
+      if (dispatcher === undefined) throw new Error("not a Worker of this fixture");
+      return dispatcher;
+    },
     createSweeper,
     submitBatch,
     startBatch,

@@ -9,7 +9,7 @@ import { failFirstAttempts } from "../helpers/fake-openai-upstream.ts";
 import { storeBackends, useStores } from "../helpers/store-backends.ts";
 import { waitFor } from "../helpers/wait-for.ts";
 import { expectCountsMatchItems } from "../store/store-fixtures.ts";
-import { gate, itemsOf, replyText, useLoopFixture } from "./loop-fixture.ts";
+import { gate, itemsOf, MODEL, replyText, useLoopFixture } from "./loop-fixture.ts";
 import type { Store } from "../../src/store/store.ts";
 
 const prompts = (count: number): string[] => Array.from({ length: count }, (_, i) => chatLine(`req-${i}`, `prompt ${i}`));
@@ -68,6 +68,28 @@ describe.each(storeBackends)("Worker on the $name store", (backend) => {
     held.open();
     await finishedCount(store, batch.id, 10);
     expect(upstream.maxInFlight).toBe(2);
+    await expectCountsMatchItems(store, batch.id);
+  });
+
+  it("claims ahead only for the slots Batch requests may hold while they yield to sync requests", async () => {
+    const { store, upstream, startBatch, createWorker, dispatcherOf } = await loops.create(await stores.open());
+    const held = gate();
+    upstream.setFault(() => ({ until: held.opened }));
+    // A quarter of 8 slots while sync requests are about; the manual clock keeps the yield on.
+    const worker = createWorker({ concurrency: 8, syncFirst: { batchShare: 0.25, quietMs: 60_000 } });
+    const sync = dispatcherOf(worker).dispatch({ model: MODEL, kind: "chat", dialect: "openai", body: { model: MODEL, messages: [{ role: "user", content: "sync" }] }, priority: "sync" });
+    const batch = await startBatch(prompts(40));
+    worker.start();
+    await waitFor(() => upstream.inFlight === 3, { what: "the sync request and two Batch requests at the upstream" });
+    const running = async (): Promise<number> => (await itemsOf(store, batch.id)).filter((item) => item.status === "running").length;
+    await waitFor(async () => (await running()) === 4, { what: "twice the two Batch slots claimed" });
+    // Ten polls later still four: twice the Model's 8 slots (16) would be queued in the Dispatcher.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await running()).toBe(4);
+
+    held.open();
+    await sync;
+    await finishedCount(store, batch.id, 40);
     await expectCountsMatchItems(store, batch.id);
   });
 
