@@ -30,7 +30,7 @@ export default tseslint.config(
     languageOptions: { globals: { process: "readonly", console: "readonly", setTimeout: "readonly", Buffer: "readonly" } },
   },
   {
-    files: ["bin/**/*.js"],
+    files: ["bin/**/*.js", "bench/**/*.mjs"],
     languageOptions: { globals: { process: "readonly", console: "readonly", setTimeout: "readonly", clearTimeout: "readonly" } },
   },
 );

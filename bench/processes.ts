@@ -1,6 +1,8 @@
 /** Starting benchmark peers as child processes (upstream, spool) and waiting for them to be ready. */
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { createWriteStream, readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 
 export interface Peer {
   child: ChildProcess;
@@ -74,12 +76,21 @@ export const startUpstream = (latencyMs = 0, streamIntervalMs = 0): Promise<Peer
 
 /**
  * `SPOOL_BENCH_CPU_PROF=DIR npm run bench -- e2e` writes a CPU profile of each spool process into DIR;
+ * `SPOOL_BENCH_ALLOC_PROF=DIR` an allocation profile of each one's main thread (alloc-profile.mjs);
  * `SPOOL_BENCH_NODE_ARGS="--max-semi-space-size=32"` gives the spool processes (only) extra node flags.
+ * docs/profiling.md says which to use for what.
  */
 const profileArgs = (): string[] => [
   ...(process.env.SPOOL_BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.SPOOL_BENCH_CPU_PROF}`] : []),
+  ...(process.env.SPOOL_BENCH_ALLOC_PROF ? ["--import", fileURLToPath(new URL("./alloc-profile.mjs", import.meta.url))] : []),
   ...(process.env.SPOOL_BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
 ];
 
-export const startSpool = (command: "serve" | "worker", configPath: string, env: Record<string, string> = {}): Promise<Peer> =>
-  startPeer([...profileArgs(), "bin/spool.js", command, "--config", configPath, "--log-level", "info"], command === "serve" ? /"url":"(http:[^"]+)"/ : /(spool worker running)/, env);
+export async function startSpool(command: "serve" | "worker", configPath: string, env: Record<string, string> = {}): Promise<Peer> {
+  const peer = await startPeer([...profileArgs(), "bin/spool.js", command, "--config", configPath, "--log-level", "info"], command === "serve" ? /"url":"(http:[^"]+)"/ : /(spool worker running)/, env);
+  // `SPOOL_BENCH_STDOUT=DIR`: what the process prints once ready (its log lines, and what `--trace-gc` given
+  // through SPOOL_BENCH_NODE_ARGS prints) is kept in DIR/spool-<pid>.out; otherwise it is read and dropped.
+  const keepIn = process.env.SPOOL_BENCH_STDOUT;
+  if (keepIn) peer.child.stdout?.pipe(createWriteStream(path.join(keepIn, `spool-${peer.child.pid}.out`)));
+  return peer;
+}
