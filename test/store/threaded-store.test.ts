@@ -108,9 +108,14 @@ describe("SQLite store on its own thread", () => {
     opened.push(store);
     await store.migrate();
     const batch = await startedBatch(store, 2);
+    const large = await startedBatch(store, 20_000);
     const first = threadOf(store);
+    // The thread is busy reading 20k Items when it dies, so the call behind them is surely still waiting: a
+    // lone quick call was sometimes answered before the terminate reached the thread on a loaded machine.
+    const busy = store.readItems(large.id, { afterIndex: -1, limit: 20_000 });
     const waiting = store.listBatches({ limit: 10 });
     await first?.terminate();
+    await rejection(busy);
     const lost = await rejection(waiting);
     expect(lost).toBeInstanceOf(AppError);
     expect((lost as AppError).code).toBe("unavailable");
