@@ -17,7 +17,7 @@ function nameOf(node: ProfileNode): string {
   return `${functionName || "(anonymous)"} ${file}:${lineNumber + 1}`;
 }
 
-export function summarize(head: ProfileNode): { total: number; self: Map<string, number>; inclusive: Map<string, number> } {
+function summarize(head: ProfileNode): { total: number; self: Map<string, number>; inclusive: Map<string, number> } {
   const self = new Map<string, number>();
   const inclusive = new Map<string, number>();
   const add = (map: Map<string, number>, key: string, bytes: number): void => void map.set(key, (map.get(key) ?? 0) + bytes);
@@ -36,17 +36,13 @@ export function summarize(head: ProfileNode): { total: number; self: Map<string,
   return { total, self, inclusive };
 }
 
-function main(): void {
-  const [file, topText] = process.argv.slice(2);
-  if (!file) throw new Error("usage: node --import tsx bench/alloc-summary.ts FILE [TOP]");
-  const top = Number(topText ?? 30);
-  const { total, self, inclusive } = summarize((JSON.parse(readFileSync(file, "utf8")) as { head: ProfileNode }).head);
-  const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1).padStart(9)} MB ${((100 * bytes) / Math.max(1, total)).toFixed(1).padStart(5)}%`;
-  console.log(`${(total / 1e6).toFixed(1)} MB sampled`);
-  for (const [title, map] of [["self", self], ["inclusive", inclusive]] as const) {
-    console.log(`-- ${title}`);
-    for (const [name, bytes] of [...map].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${mb(bytes)}  ${name}`);
-  }
+const [file, topText] = process.argv.slice(2);
+if (!file) throw new Error("usage: node --import tsx bench/alloc-summary.ts FILE [TOP]");
+const top = Number(topText ?? 30);
+const { total, self, inclusive } = summarize((JSON.parse(readFileSync(file, "utf8")) as { head: ProfileNode }).head);
+const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1).padStart(9)} MB ${((100 * bytes) / Math.max(1, total)).toFixed(1).padStart(5)}%`;
+console.log(`${(total / 1e6).toFixed(1)} MB sampled`);
+for (const [title, map] of [["self", self], ["inclusive", inclusive]] as const) {
+  console.log(`-- ${title}`);
+  for (const [name, bytes] of [...map].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${mb(bytes)}  ${name}`);
 }
-
-if (import.meta.url === `file://${process.argv[1]}`) main();

@@ -179,6 +179,8 @@ function steadySync(spool: Peer): { stop(): Promise<void>; count(): number; medi
       await new Promise((resolve) => setTimeout(resolve, SYNC_EVERY_MS));
     }
   })();
+  // A failed request ends the loop; stop() rethrows it (awaiting the loop), instead of an unhandled rejection before.
+  loop.catch(() => undefined);
   return {
     stop: async () => {
       running = false;
