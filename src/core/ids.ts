@@ -30,5 +30,18 @@ export function randomToken(length = 24): string {
   return out;
 }
 
-export const newFileId = (): string => `file-${randomToken()}`;
-export const newBatchId = (): string => `batch_${randomToken()}`;
+/** Width of the time part of a sortable token: base 36 milliseconds, 9 digits until the year 5188. */
+const TIME_DIGITS = 9;
+
+/**
+ * A token that sorts by creation time: the clock's milliseconds in base 36, then random digits (15, about
+ * 77 bits, so 24 characters as before). Batch ids key every Item row (`items` and `item_requests` are
+ * keyed by (batch_id, idx)): with random ids a new Batch's Items went into the middle of both b-trees,
+ * splitting pages all over them; with ids that grow they append at the end (decision 0052).
+ */
+export function sortableToken(nowMs = Date.now()): string {
+  return nowMs.toString(36).padStart(TIME_DIGITS, "0") + randomToken(24 - TIME_DIGITS);
+}
+
+export const newFileId = (): string => `file-${sortableToken()}`;
+export const newBatchId = (): string => `batch_${sortableToken()}`;

@@ -2,17 +2,17 @@
  * Small readers and writers for Anthropic wire values: RFC 3339 times, Message Batch ids, the custom_id
  * rule, and the dotted field paths Anthropic's errors use (`requests.3.params.messages.0.content`).
  */
-import { randomToken } from "../../core/ids.ts";
+import { sortableToken } from "../../core/ids.ts";
 import { isObject, type JsonObject } from "../../core/json.ts";
 
 export { isObject };
 export type Json = JsonObject;
 
-/** Message Batch ids: `msgbatch_` and a random token (the SDK treats ids as opaque). */
+/** Message Batch ids: `msgbatch_` and a token that sorts by time (the SDK treats ids as opaque). */
 export const MESSAGE_BATCH_PREFIX = "msgbatch_";
 
 export function newMessageBatchId(): string {
-  return `${MESSAGE_BATCH_PREFIX}${randomToken()}`;
+  return `${MESSAGE_BATCH_PREFIX}${sortableToken()}`;
 }
 
 /** The documented custom_id form: 1 to 64 letters, digits, `_` or `-`. */
