@@ -159,13 +159,17 @@ describe.skipIf(noTmpfs !== null)("local blob store on a full disk", () => {
     await blobs.put("file-kept", Readable.from([Buffer.from("kept contents\n")]));
 
     disk.fill();
+    // A small blob (held in memory, written at commit) and a large one (streamed to its part file).
     await expectInsufficientStorage(blobs.put("file-lost", Readable.from([Buffer.alloc(256 * 1024, 7)])));
+    await expectInsufficientStorage(blobs.put("file-lost-large", Readable.from([Buffer.alloc(200 * 1024, 7), Buffer.alloc(200 * 1024, 8)])));
     expect(await blobs.size("file-lost")).toBeNull();
+    expect(await blobs.size("file-lost-large")).toBeNull();
     expect(readdirSync(path.join(disk.dir, "files", ".tmp"))).toEqual([]);
     expect(await readAll(await blobs.read("file-kept"))).toBe("kept contents\n");
     const full = log.errors(/disk holding the file store is full/);
-    expect(full).toHaveLength(1);
+    expect(full).toHaveLength(2);
     expect(String(full[0]?.path)).toContain(path.join(disk.dir, "files", ".tmp", "file-lost."));
+    expect(String(full[1]?.path)).toContain(path.join(disk.dir, "files", ".tmp", "file-lost-large."));
 
     disk.free();
     expect((await blobs.put("file-lost", Readable.from([Buffer.alloc(256 * 1024, 7)]))).bytes).toBe(256 * 1024);

@@ -134,6 +134,31 @@ describe("LocalBlobStore", () => {
     await expect(writer.write(Buffer.from("late"))).rejects.toThrow(/already committed/);
   });
 
+  it("holds a small blob until commit and streams one that outgrows 256 KiB, both whole, reusing no caller buffer", async () => {
+    const { blobs, dataDir } = openBlobs("blob small and large");
+    // Small: nothing reaches the disk before commit (one trip to disk at commit), and a buffer the caller
+    // refills after each write does not change what was written.
+    const small = await blobs.createWriter("file-small");
+    const reused = Buffer.alloc(1000);
+    const expected: Buffer[] = [];
+    for (let i = 0; i < 5; i += 1) {
+      reused.fill(65 + i);
+      expected.push(Buffer.from(reused));
+      await small.write(reused);
+    }
+    expect(leftovers(dataDir)).toEqual([]);
+    expect(await small.commit()).toEqual({ bytes: 5000, sha256: sha256(Buffer.concat(expected)) });
+    expect((await readAll(await blobs.read("file-small"))).equals(Buffer.concat(expected))).toBe(true);
+    // Large: crosses the limit mid-stream; the part file exists before commit, the held bytes come first.
+    const data = Buffer.from(Array.from({ length: 700_000 }, (_, i) => i % 251));
+    const large = await blobs.createWriter("file-large");
+    for await (const chunk of chunksOf(data, 100_000)) await large.write(chunk);
+    expect(leftovers(dataDir).filter((name) => name.startsWith(".tmp/file-large."))).toHaveLength(1);
+    expect(await large.commit()).toEqual({ bytes: data.length, sha256: sha256(data) });
+    expect((await readAll(await blobs.read("file-large"))).equals(data)).toBe(true);
+    expect(leftovers(dataDir).sort()).toEqual(["file-large", "file-small"]);
+  });
+
   it("writes many blobs concurrently without mixing their contents", async () => {
     const { blobs } = openBlobs("blob concurrent");
     const payloads = Array.from({ length: 8 }, (_, i) => Buffer.alloc(50_000 + i * 1000, i + 1));

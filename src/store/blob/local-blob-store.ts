@@ -11,10 +11,11 @@
  * logged once with the path; the part is discarded, so nothing half-written is ever committed.
  */
 import { createHash, randomBytes, type Hash } from "node:crypto";
-import { closeSync, createReadStream, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, createReadStream, fstatSync, fsync, openSync, readSync, renameSync, writeSync } from "node:fs";
 import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
+import { promisify } from "node:util";
 import { AppError } from "../../core/errors.ts";
 import { BlobNotFoundError, putThroughWriter, type BlobInfo, type BlobStore, type BlobWriter } from "../blob-store.ts";
 import { insufficientStorage } from "../shared/store-errors.ts";
@@ -23,6 +24,9 @@ import { silentStoreLogger, type StoreLogger } from "../shared/store-logger.ts";
 const STALE_PART_MS = 24 * 3600 * 1000;
 /** Blobs (or ranges) up to this size are read at once, synchronously (see read). */
 const READ_AT_ONCE_BYTES = 256 * 1024;
+/** Blobs up to this size are held in memory and written at commit with blocking calls (see LocalBlobWriter). */
+const SMALL_BLOB_BYTES = 256 * 1024;
+const fsyncAsync = promisify(fsync);
 /** File ids (`file-abc123`, `file-abc123-output`): no separators, no dot-names, nothing that climbs out. */
 const KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$/;
 
@@ -43,14 +47,12 @@ export class LocalBlobStore implements BlobStore {
     const target = this.pathOf(key);
     const partPath = path.join(this.tmpDir, `${key}.${randomBytes(6).toString("hex")}.part`);
     const storageFailure = (error: unknown): unknown => this.storageFailure(error, partPath);
-    let handle: FileHandle;
     try {
       await this.prepare();
-      handle = await open(partPath, "wx");
     } catch (error) {
       throw storageFailure(error);
     }
-    const writer = new LocalBlobWriter(handle, partPath, target, storageFailure, () => this.writers.delete(writer));
+    const writer = new LocalBlobWriter(partPath, target, storageFailure, () => this.writers.delete(writer));
     this.writers.add(writer);
     return writer;
   }
@@ -147,9 +149,24 @@ export class LocalBlobStore implements BlobStore {
   }
 }
 
+/**
+ * Writes a blob to its part file and renames it into place on commit.
+ *
+ * Small blobs (up to SMALL_BLOB_BYTES: the output file of a small Batch, most uploads) are held in memory
+ * and written at commit by blocking calls, with only the fsync sent to the thread pool. Through the pool,
+ * each open, write, sync, close and rename was a hop of its own, and the hops, not the bytes, cost: a 40 KB
+ * blob took 550-590 µs of CPU that way against 240-280 µs (scratch loop, 500 blobs, alternated), twice per
+ * Batch (its upload and its output) with many small Batches (issue 11). The blocking part is an open, at
+ * most SMALL_BLOB_BYTES written to the page cache and a rename, as on the read side; the wait for the disk
+ * (fsync) stays off the event loop. A blob that outgrows the limit opens its part file and streams through
+ * the pool as before, so memory stays bounded whatever the blob's size.
+ */
 class LocalBlobWriter implements BlobWriter {
   private readonly hash: Hash = createHash("sha256");
   private written = 0;
+  /** The part file, once the blob outgrew SMALL_BLOB_BYTES; until then the blob is `held`. */
+  private handle: FileHandle | null = null;
+  private held: Buffer[] = [];
   private state: "open" | "committed" | "aborted" = "open";
   /** The first failed write: a blob with a hole in it must never be committed. */
   private failure: unknown = null;
@@ -157,7 +174,6 @@ class LocalBlobWriter implements BlobWriter {
   private queue: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly handle: FileHandle,
     private readonly partPath: string,
     private readonly targetPath: string,
     private readonly storageFailure: (error: unknown) => unknown,
@@ -171,14 +187,19 @@ class LocalBlobWriter implements BlobWriter {
   write(chunk: Uint8Array): Promise<void> {
     const next = this.queue.then(async () => {
       this.assertOpen();
-      let offset = 0;
-      try {
-        while (offset < chunk.byteLength) {
-          const { bytesWritten } = await this.handle.write(chunk, offset, chunk.byteLength - offset);
-          offset += bytesWritten;
+      if (this.handle === null && this.written + chunk.byteLength <= SMALL_BLOB_BYTES) {
+        // A copy: the caller may reuse its buffer once this resolves.
+        this.held.push(Buffer.from(chunk));
+      } else {
+        try {
+          if (this.handle === null) {
+            this.handle = await open(this.partPath, "wx");
+            for (const part of this.held.splice(0)) await writeAllAsync(this.handle, part);
+          }
+          await writeAllAsync(this.handle, chunk);
+        } catch (error) {
+          throw this.storageFailure(error);
         }
-      } catch (error) {
-        throw this.storageFailure(error);
       }
       this.hash.update(chunk);
       this.written += chunk.byteLength;
@@ -196,11 +217,15 @@ class LocalBlobWriter implements BlobWriter {
     if (this.failure !== null) throw this.failure;
     this.state = "committed";
     try {
-      await this.handle.sync();
-      await this.handle.close();
-      await rename(this.partPath, this.targetPath);
+      if (this.handle === null) {
+        await this.writeHeld();
+      } else {
+        await this.handle.sync();
+        await this.handle.close();
+        await rename(this.partPath, this.targetPath);
+      }
     } catch (error) {
-      await this.handle.close().catch(() => undefined);
+      await this.handle?.close().catch(() => undefined);
       await unlink(this.partPath).catch(() => undefined);
       throw this.storageFailure(error);
     } finally {
@@ -214,10 +239,26 @@ class LocalBlobWriter implements BlobWriter {
     this.state = "aborted";
     this.onDone();
     await this.queue;
+    this.held = [];
+    // A blob still held in memory never touched the disk.
+    if (this.handle === null) return;
     await this.handle.close().catch(() => undefined);
     await unlink(this.partPath).catch((error: unknown) => {
       if (!isMissing(error)) throw error;
     });
+  }
+
+  /** The small blob's one trip to disk: blocking open, writes and rename; the fsync through the pool. */
+  private async writeHeld(): Promise<void> {
+    const fd = openSync(this.partPath, "wx");
+    try {
+      for (const part of this.held) writeAll(fd, part);
+      this.held = [];
+      await fsyncAsync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(this.partPath, this.targetPath);
   }
 
   private assertOpen(): void {
@@ -232,6 +273,14 @@ async function removeStaleParts(dir: string, olderThanMs: number): Promise<void>
     const info = await stat(file).catch(() => null);
     if (info && info.mtimeMs < olderThanMs) await unlink(file).catch(() => undefined);
   }
+}
+
+async function writeAllAsync(handle: FileHandle, chunk: Uint8Array): Promise<void> {
+  for (let offset = 0; offset < chunk.byteLength; ) offset += (await handle.write(chunk, offset, chunk.byteLength - offset)).bytesWritten;
+}
+
+function writeAll(fd: number, chunk: Uint8Array): void {
+  for (let offset = 0; offset < chunk.byteLength; ) offset += writeSync(fd, chunk, offset, chunk.byteLength - offset);
 }
 
 /** `length` bytes from `position` (fewer only if the file ended sooner). */
