@@ -75,9 +75,12 @@ export function watchBodyIdle(request: FastifyRequest, reply: FastifyReply, time
     failBody(raw, error, { dropUnread: true });
   };
   raw.on("timeout", onIdle);
+  // A piped reader (the multipart parser) flowing again after spool held it up: see onBodyIdle.
+  raw.on("resume", watch.rearm);
   watch.rearm();
   raw.once("end", () => {
     raw.off("timeout", onIdle);
+    raw.off("resume", watch.rearm);
     // Back to what Node expects of this connection: no deadline while the handler runs, the keep-alive
     // one once the reply is out (Node set it at the reply and clears it at the next request).
     socket.setTimeout(reply.raw.writableEnded ? timeouts.keepAliveTimeoutMs : 0);
@@ -119,6 +122,11 @@ export function onBodyIdle(request: FastifyRequest, listener: IdleListener, busy
     return () => undefined;
   }
   watch.waiting.set(listener, busy);
+  // The client's idle period starts when spool is ready for its bytes. After spool was the slow side (a
+  // write to slow storage while the client's bytes waited in the socket), the deadline armed meanwhile
+  // could fire just as the reader caught up, before the client had resumed sending: a 408 for a client
+  // that never stalled (seen once the local BlobStore took small writes without a pool hop each).
+  watch.rearm();
   return () => watch.waiting.delete(listener);
 }
 
