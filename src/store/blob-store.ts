@@ -19,6 +19,10 @@ export interface BlobInfo {
 
 /** A blob being written. Chunks are appended in order; nothing is visible until commit(). */
 export interface BlobWriter {
+  /**
+   * Appends `chunk`. The caller may reuse its buffer once this resolves: a writer that keeps bytes past
+   * that (PostgreSQL's chunking, the local store's small blobs) keeps a copy.
+   */
   write(chunk: Uint8Array): Promise<void>;
   /** Bytes appended so far. */
   readonly bytesWritten: number;
