@@ -60,18 +60,23 @@ export class TenantService implements Admission {
     ].map(({ key, caller }) => ({ digest: Buffer.from(apiKeyDigest(key), "hex"), caller }));
   }
 
-  /** True when any key exists (config or Store): requests must then carry one. Without keys spool runs open. */
-  async authRequired(): Promise<boolean> {
+  /**
+   * True when any key exists (config or Store): requests must then carry one. Without keys spool runs open.
+   * Answered at once (not a promise) while the answer is remembered, as authenticate() for a remembered key:
+   * the authentication hook then costs no promise and no wait per request (issue 11).
+   */
+  authRequired(): boolean | Promise<boolean> {
     if (this.configKeys.length > 0) return true;
     const nowMs = this.deps.clock.now();
-    if (this.keysExist === null || this.keysExist.untilMs <= nowMs) {
-      this.keysExist = { value: (await this.deps.store.countApiKeys()) > 0, untilMs: nowMs + AUTH_CACHE_MS };
-    }
-    return this.keysExist.value;
+    if (this.keysExist !== null && this.keysExist.untilMs > nowMs) return this.keysExist.value;
+    return this.deps.store.countApiKeys().then((count) => {
+      this.keysExist = { value: count > 0, untilMs: nowMs + AUTH_CACHE_MS };
+      return count > 0;
+    });
   }
 
-  /** The Caller a presented key acts as, or null for an unknown or revoked key. */
-  async authenticate(key: string): Promise<Caller | null> {
+  /** The Caller a presented key acts as, or null for an unknown or revoked key (at once when known here). */
+  authenticate(key: string): Caller | null | Promise<Caller | null> {
     const digest = apiKeyDigest(key);
     const candidate = Buffer.from(digest, "hex");
     let fromConfig: Caller | null = null;
@@ -81,14 +86,15 @@ export class TenantService implements Admission {
     const nowMs = this.deps.clock.now();
     const cached = this.found.get(digest);
     if (cached !== undefined && cached.untilMs > nowMs) return cached.caller;
-    const record = await this.deps.store.findApiKey(digest);
-    if (record === null || record.revokedAtMs !== null) {
-      this.found.delete(digest);
-      return null;
-    }
-    const caller: Caller = { tenant: record.tenant, role: record.role, keyId: record.id };
-    this.found.set(digest, { caller, untilMs: nowMs + AUTH_CACHE_MS });
-    return caller;
+    return this.deps.store.findApiKey(digest).then((record) => {
+      if (record === null || record.revokedAtMs !== null) {
+        this.found.delete(digest);
+        return null;
+      }
+      const caller: Caller = { tenant: record.tenant, role: record.role, keyId: record.id };
+      this.found.set(digest, { caller, untilMs: nowMs + AUTH_CACHE_MS });
+      return caller;
+    });
   }
 
   /**

@@ -74,6 +74,19 @@ describe("slow clients: the body idle deadline", () => {
     expect(JSON.parse(answer.body)).toEqual({ error: { message: expect.stringContaining("No part of the request body arrived for 0.5 s"), type: "invalid_request_error", param: null, code: "request_timeout" } });
   });
 
+  it("answers a JSON body that arrives in pieces, pauses shorter than the idle limit between them", async () => {
+    const body = JSON.stringify({ model: "gpt-test", messages: [{ role: "user", content: "pieces" }] });
+    const { socket, reply } = await openRaw(spool.url);
+    socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+    for (let at = 0; at < body.length; at += 20) {
+      await new Promise((resolve) => setTimeout(resolve, IDLE_MS / 5));
+      socket.write(body.slice(at, at + 20));
+    }
+    const answer = await reply;
+    expect(answer.status).toBe(200);
+    expect(answer.body).toContain('"object":"chat.completion"');
+  });
+
   it("answers a stalled OpenAI multipart upload with a 408 and keeps nothing", async () => {
     const before = (await openai.files.list()).data.length;
     const { socket, reply } = await openRaw(spool.url);

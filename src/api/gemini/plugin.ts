@@ -83,11 +83,17 @@ function addJsonCharset(scope: FastifyInstance): void {
 function acceptJsonBodies(scope: FastifyInstance): void {
   const parseJson = scope.getDefaultJsonParser("error", "error");
   scope.removeAllContentTypeParsers();
-  scope.addContentTypeParser("*", async (request: FastifyRequest) =>
-    parseJsonBody(request, parseJson, JSON_BODY_LIMIT, (text) => {
-      const hint = text.trimStart().startsWith("{'") ? " Single-quoted pseudo-JSON (as in some curl examples) is not JSON: use double quotes." : "";
-      return invalidArgument(`Invalid JSON payload received: ${jsonErrorDetail(text)}.${hint}`, null);
-    }),
+  scope.addContentTypeParser("*", (request: FastifyRequest, _payload, done) =>
+    parseJsonBody(
+      request,
+      parseJson,
+      JSON_BODY_LIMIT,
+      (text) => {
+        const hint = text.trimStart().startsWith("{'") ? " Single-quoted pseudo-JSON (as in some curl examples) is not JSON: use double quotes." : "";
+        return invalidArgument(`Invalid JSON payload received: ${jsonErrorDetail(text)}.${hint}`, null);
+      },
+      done,
+    ),
   );
 }
 

@@ -55,18 +55,29 @@ export function requireAdmin(caller: Caller): void {
  */
 export function addAuthentication(app: FastifyInstance, ctx: AppContext, isPublic: (path: string) => boolean, pathOf: (url: string) => string): void {
   app.decorateRequest("caller", null);
-  app.addHook("onRequest", async (request) => {
-    if (isPublic(pathOf(request.url))) return;
-    if (!(await ctx.tenants.authRequired())) {
-      request.caller = OPEN_CALLER;
-      return;
-    }
-    const key = presentedApiKey(request);
-    if (key === null) {
-      throw new AppError("unauthenticated", "No API key was sent. Send it as 'Authorization: Bearer <key>', 'x-api-key: <key>', 'x-goog-api-key: <key>' or '?key=<key>'.");
-    }
-    const caller = await ctx.tenants.authenticate(key);
-    if (caller === null) throw new AppError("unauthenticated", "Incorrect API key provided.");
-    request.caller = caller;
+  // Fastify's callback form, not an async hook: with the answers remembered (TenantService) the request
+  // goes on in the same tick, without a promise per request (issue 11).
+  app.addHook("onRequest", (request, _reply, done) => {
+    if (isPublic(pathOf(request.url))) return done();
+    const settle = (caller: Caller): void => {
+      request.caller = caller;
+      done();
+    };
+    const required = ctx.tenants.authRequired();
+    if (required === true) return identify(request, ctx, settle, done);
+    if (required === false) return settle(OPEN_CALLER);
+    required.then((needed) => (needed ? identify(request, ctx, settle, done) : settle(OPEN_CALLER)), done);
   });
+}
+
+/** Finds the Caller of the key `request` presents; an error for none or an unknown one. */
+function identify(request: FastifyRequest, ctx: AppContext, settle: (caller: Caller) => void, fail: (error: Error) => void): void {
+  const key = presentedApiKey(request);
+  if (key === null) {
+    return fail(new AppError("unauthenticated", "No API key was sent. Send it as 'Authorization: Bearer <key>', 'x-api-key: <key>', 'x-goog-api-key: <key>' or '?key=<key>'."));
+  }
+  const known = (caller: Caller | null): void => (caller === null ? fail(new AppError("unauthenticated", "Incorrect API key provided.")) : settle(caller));
+  const caller = ctx.tenants.authenticate(key);
+  if (caller === null || !(caller instanceof Promise)) return known(caller);
+  caller.then(known, fail);
 }

@@ -33,11 +33,18 @@ export async function readJsonBodyText(request: FastifyRequest, limit: number): 
 
 type FastifyJsonParser = (request: FastifyRequest, body: string, done: (error: Error | null, value?: unknown) => void) => void;
 
-/** Runs Fastify's callback-style JSON parser (prototype-poisoning safe) as a promise. */
-export function parseWith(parser: FastifyJsonParser, request: FastifyRequest, text: string): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    parser(request, text, (error, value) => (error ? reject(error) : resolve(value)));
-  });
+/**
+ * Runs Fastify's callback-style JSON parser, which answers synchronously (a JSON.parse); a parser that ever
+ * answered later would still be waited for.
+ */
+function parseWith(parser: FastifyJsonParser, request: FastifyRequest, text: string): unknown {
+  let answered: { error: Error | null; value?: unknown } | null = null;
+  let later: ((error: Error | null, value?: unknown) => void) | null = null;
+  parser(request, text, (error, value) => (later ? later(error, value) : (answered = { error, value })));
+  if (answered === null) return new Promise((resolve, reject) => (later = (error, value) => (error ? reject(error) : resolve(value))));
+  const { error, value } = answered as { error: Error | null; value?: unknown };
+  if (error) throw error;
+  return value;
 }
 
 /**
@@ -69,23 +76,75 @@ export function jsonBodyNestingError(text: string): AppError | null {
  * parsed by Fastify's (prototype-poisoning-safe) parser, its text kept (core/json.ts keepJsonText) so a body
  * passed on unchanged goes upstream as the client's bytes. `invalid` words the dialect's error for text that
  * does not parse.
+ *
+ * A body that has all arrived by the time its route parses it (a small one comes with its headers) is read
+ * from the request's buffer and parsed without reader generators or promises (issue 11). It answers through
+ * `done`, Fastify's content-type parser callback.
  */
-export async function parseJsonBody(
+export function parseJsonBody(
   request: FastifyRequest,
   parser: FastifyJsonParser,
   limit: number,
   invalid: (text: string, cause: unknown) => Error,
-): Promise<unknown> {
-  const text = await readJsonBodyText(request, limit);
+  done: (error: Error | null, value?: unknown) => void,
+): void {
+  const parse = (text: string): void => settle(() => parseJsonText(request, parser, text, invalid), done);
+  /** True when the body was all there (and `done` is called or will be). */
+  const parseBuffered = (): boolean => {
+    let buffered: string | null;
+    try {
+      buffered = bufferedBodyText(request, limit);
+    } catch (error) {
+      done(error as Error);
+      return true;
+    }
+    if (buffered !== null) parse(buffered);
+    return buffered !== null;
+  };
+  if (parseBuffered()) return;
+  // The server's hooks answer at once, so this runs in the callback of the request's headers, before Node's
+  // HTTP parser goes on to the body bytes read with them (after that callback's microtasks, so only a
+  // macrotask sees them): look again once this read is handled.
+  setImmediate(() => {
+    if (!parseBuffered()) readJsonBodyText(request, limit).then(parse, done);
+  });
+}
+
+/** Calls `done` with what `parse` returns (or its promise settles with), or with what it throws. */
+function settle(parse: () => unknown, done: (error: Error | null, value?: unknown) => void): void {
+  let value: unknown;
+  try {
+    value = parse();
+  } catch (error) {
+    return done(error as Error);
+  }
+  if (value instanceof Promise) value.then((parsed: unknown) => done(null, parsed), done);
+  else done(null, value);
+}
+
+/** The whole body's text when all of it has arrived and none was read yet; null when it must be read. */
+function bufferedBodyText(request: FastifyRequest, limit: number): string | null {
+  const raw = request.raw;
+  if (!raw.complete || raw.readableEnded || raw.readableDidRead) return null;
+  if (raw.readableLength > limit) throw new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE();
+  const body = raw.read() as Buffer | null;
+  return body === null ? "" : body.toString("utf8");
+}
+
+function parseJsonText(request: FastifyRequest, parser: FastifyJsonParser, text: string, invalid: (text: string, cause: unknown) => Error): unknown {
   if (text.trim().length === 0) return undefined;
   const tooDeep = jsonBodyNestingError(text);
   if (tooDeep) throw tooDeep;
+  const keep = (value: unknown): unknown => {
+    keepJsonText(value, text);
+    return value;
+  };
   let value: unknown;
   try {
-    value = await parseWith(parser, request, text);
+    value = parseWith(parser, request, text);
   } catch (error) {
     throw invalid(text, error);
   }
-  keepJsonText(value, text);
-  return value;
+  if (value instanceof Promise) return value.then(keep, (error: unknown) => Promise.reject(invalid(text, error)));
+  return keep(value);
 }

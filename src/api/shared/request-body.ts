@@ -2,10 +2,11 @@
  * Reading request bodies at the edge, for every route that reads one (JSON parsers, OpenAI multipart
  * uploads, Gemini uploads), so that three things hold whatever the client does:
  *
- * - A body that stops arriving is noticed. `watchBodyIdle` arms a per-request idle deadline (the socket's
- *   inactivity timer, only while the body is incomplete: a long engine call after the body arrived must
- *   not trip it). When it fires, the route reading the body fails with a 408 HttpEdgeError and answers
- *   it in its dialect's envelope; a body nobody is reading just loses its connection.
+ * - A body that stops arriving is noticed. `watchBodyIdle` gives each request a body idle deadline (the
+ *   socket's inactivity timer, from when spool is ready for more bytes and only while the body is
+ *   incomplete: a long engine call after the body arrived must not trip it). When it fires, the route
+ *   reading the body fails with a 408 HttpEdgeError and answers it in its dialect's envelope; a body
+ *   nobody is reading just loses its connection.
  * - A client that goes away or stalls is told apart from a failure of spool. `readBody` fails with a 499
  *   or 408 HttpEdgeError (mapped as client errors, logged at debug) where Node's own request iterator
  *   threw a bare `aborted` Error that the dialect mappers logged and answered as an internal error. It
@@ -17,7 +18,7 @@
  *   connection, reads and discards the rest (up to MAX_DISCARDED_BYTES, past which the connection is
  *   dropped), and the connection stays usable for the next request.
  */
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { clientClosedRequest, HttpEdgeError, isBodyTimeout, seconds } from "./edge-errors.ts";
 
@@ -26,65 +27,92 @@ export const MAX_DISCARDED_BYTES = 128 * 1024 * 1024;
 
 type IdleListener = (error: HttpEdgeError) => void;
 
-interface BodyWatch {
-  /** Readers of the body alive now (readBody loops, multipart parsers), waiting for bytes or not. */
-  readers: number;
-  /**
-   * Readers waiting for the next bytes, the ones an idle connection really holds up; each with a test
-   * for "busy after all" (a piped parser paused by a slow destination).
-   */
-  waiting: Map<IdleListener, () => boolean>;
-  /** Set once the body failed for good; later waits fail at once. */
-  error: HttpEdgeError | null;
-  rearm(): void;
-}
-
-const watches = new WeakMap<IncomingMessage, BodyWatch>();
-
 export interface BodyTimeouts {
   bodyIdleTimeoutMs: number;
   keepAliveTimeoutMs: number;
 }
+
+/**
+ * The idle deadline of one request's body. Recorded when the request arrives, armed only when a reader
+ * must wait for bytes: a small body comes with its headers and is read without waiting, and arming (the
+ * socket's timer, three listeners) cost about a tenth of spool's CPU per sync request (issue 11). A
+ * client's idle period starts when spool is ready for its bytes in any case (onBodyIdle), so nothing fires
+ * later for being armed late. A body nobody reads (refused before it was read) is left to Node's
+ * keep-alive deadline, which it sets once the refusal is sent.
+ */
+class BodyWatch {
+  /** Readers of the body alive now (readBody loops, multipart parsers), waiting for bytes or not. */
+  readers = 0;
+  /**
+   * Readers waiting for the next bytes, the ones an idle connection really holds up; each with a test
+   * for "busy after all" (a piped parser paused by a slow destination).
+   */
+  readonly waiting = new Map<IdleListener, () => boolean>();
+  /** Set once the body failed for good; later waits fail at once. */
+  error: HttpEdgeError | null = null;
+  private armed = false;
+
+  constructor(
+    private readonly raw: IncomingMessage,
+    private readonly response: ServerResponse,
+    private readonly timeouts: BodyTimeouts,
+  ) {}
+
+  /** (Re)starts the deadline: the client has bodyIdleTimeoutMs from now to send more. */
+  rearm(): void {
+    if (!this.armed) this.arm();
+    this.raw.socket.setTimeout(this.timeouts.bodyIdleTimeoutMs);
+  }
+
+  private arm(): void {
+    this.armed = true;
+    const { raw, timeouts } = this;
+    const socket = raw.socket;
+    // Node emits 'timeout' on the request (not only the socket) while the request is incomplete, and
+    // leaves the socket alone when someone listens: this listener decides.
+    const onIdle = (): void => {
+      const stalled = [...this.waiting.values()].some((busy) => !busy());
+      if (!stalled && (this.readers > 0 || this.waiting.size > 0)) {
+        // The readers are busy (writing to slow storage): the client is not the one stalling.
+        this.rearm();
+        return;
+      }
+      const error = new HttpEdgeError(
+        408,
+        "request_timeout",
+        `No part of the request body arrived for ${seconds(timeouts.bodyIdleTimeoutMs)}; the request was abandoned and nothing was kept. Send the body without long pauses.`,
+      );
+      failBody(raw, error, { dropUnread: true });
+    };
+    // A piped reader (the multipart parser) flowing again after spool held it up: see onBodyIdle.
+    const onResume = (): void => this.rearm();
+    raw.on("timeout", onIdle);
+    raw.on("resume", onResume);
+    raw.once("end", () => {
+      raw.off("timeout", onIdle);
+      raw.off("resume", onResume);
+      // Back to what Node expects of this connection: no deadline while the handler runs, the keep-alive
+      // one once the reply is out (Node set it at the reply and clears it at the next request).
+      socket.setTimeout(this.response.writableEnded ? timeouts.keepAliveTimeoutMs : 0);
+    });
+  }
+}
+
+const WATCH = Symbol("spool.bodyWatch");
+/** On the request itself rather than in a WeakMap, whose entries every collection must trace (decision 0034). */
+type Watched = IncomingMessage & { [WATCH]?: BodyWatch };
+const watchOf = (raw: IncomingMessage): BodyWatch | undefined => (raw as Watched)[WATCH];
 
 function carriesBody(raw: IncomingMessage): boolean {
   const length = raw.headers["content-length"];
   return raw.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
 }
 
-/** Arms the idle deadline of a request with a body; a no-op for requests without one. */
+/** Gives a request with a body its idle deadline (armed once a reader waits); a no-op for requests without one. */
 export function watchBodyIdle(request: FastifyRequest, reply: FastifyReply, timeouts: BodyTimeouts): void {
   const raw = request.raw;
-  const socket = raw.socket;
   if (!carriesBody(raw) || raw.complete) return;
-  const watch: BodyWatch = { readers: 0, waiting: new Map(), error: null, rearm: () => socket.setTimeout(timeouts.bodyIdleTimeoutMs) };
-  watches.set(raw, watch);
-  // Node emits 'timeout' on the request (not only the socket) while the request is incomplete, and
-  // leaves the socket alone when someone listens: this listener decides.
-  const onIdle = (): void => {
-    const stalled = [...watch.waiting.values()].some((busy) => !busy());
-    if (!stalled && (watch.readers > 0 || watch.waiting.size > 0)) {
-      // The readers are busy (writing to slow storage): the client is not the one stalling.
-      watch.rearm();
-      return;
-    }
-    const error = new HttpEdgeError(
-      408,
-      "request_timeout",
-      `No part of the request body arrived for ${seconds(timeouts.bodyIdleTimeoutMs)}; the request was abandoned and nothing was kept. Send the body without long pauses.`,
-    );
-    failBody(raw, error, { dropUnread: true });
-  };
-  raw.on("timeout", onIdle);
-  // A piped reader (the multipart parser) flowing again after spool held it up: see onBodyIdle.
-  raw.on("resume", watch.rearm);
-  watch.rearm();
-  raw.once("end", () => {
-    raw.off("timeout", onIdle);
-    raw.off("resume", watch.rearm);
-    // Back to what Node expects of this connection: no deadline while the handler runs, the keep-alive
-    // one once the reply is out (Node set it at the reply and clears it at the next request).
-    socket.setTimeout(reply.raw.writableEnded ? timeouts.keepAliveTimeoutMs : 0);
-  });
+  (raw as Watched)[WATCH] = new BodyWatch(raw, reply.raw, timeouts);
 }
 
 /**
@@ -93,7 +121,7 @@ export function watchBodyIdle(request: FastifyRequest, reply: FastifyReply, time
  * reader at all, `dropUnread` drops the connection. False when the request has no watched body.
  */
 export function failBody(raw: IncomingMessage, error: HttpEdgeError, options: { dropUnread: boolean }): boolean {
-  const watch = watches.get(raw);
+  const watch = watchOf(raw);
   if (!watch) return false;
   if (watch.error) return true;
   watch.error = error;
@@ -114,7 +142,7 @@ export function failBody(raw: IncomingMessage, error: HttpEdgeError, options: { 
  * Returns the unsubscribe.
  */
 export function onBodyIdle(request: FastifyRequest, listener: IdleListener, busy: () => boolean = () => false): () => void {
-  const watch = watches.get(request.raw);
+  const watch = watchOf(request.raw);
   if (!watch) return () => undefined;
   if (watch.error) {
     const error = watch.error;
@@ -132,7 +160,7 @@ export function onBodyIdle(request: FastifyRequest, listener: IdleListener, busy
 
 /** Marks a reader of the body alive (busy or waiting) until the returned release is called. */
 function holdBody(request: FastifyRequest): () => void {
-  const watch = watches.get(request.raw);
+  const watch = watchOf(request.raw);
   if (!watch) return () => undefined;
   watch.readers += 1;
   return () => {
@@ -199,7 +227,8 @@ export function settleUnreadBody(request: FastifyRequest, reply: FastifyReply, e
   const raw = request.raw;
   if (raw.complete || raw.destroyed) return;
   // A failed body (stalled, or bytes the HTTP parser gave up on) leaves nothing worth reading.
-  if (isBodyTimeout(error) || watches.get(raw)?.error) {
+  const watch = watchOf(raw);
+  if (isBodyTimeout(error) || watch?.error) {
     reply.header("connection", "close");
     return;
   }
