@@ -70,14 +70,22 @@ export function addAuthentication(app: FastifyInstance, ctx: AppContext, isPubli
   });
 }
 
-/** Finds the Caller of the key `request` presents; an error for none or an unknown one. */
+/**
+ * Finds the Caller of the key `request` presents; an error for none or an unknown one. Never throws: it may
+ * run in a promise's callback, where a throw would leave the request unanswered.
+ */
 function identify(request: FastifyRequest, ctx: AppContext, settle: (caller: Caller) => void, fail: (error: Error) => void): void {
-  const key = presentedApiKey(request);
-  if (key === null) {
-    return fail(new AppError("unauthenticated", "No API key was sent. Send it as 'Authorization: Bearer <key>', 'x-api-key: <key>', 'x-goog-api-key: <key>' or '?key=<key>'."));
+  let caller: Caller | null | Promise<Caller | null>;
+  try {
+    const key = presentedApiKey(request);
+    if (key === null) {
+      return fail(new AppError("unauthenticated", "No API key was sent. Send it as 'Authorization: Bearer <key>', 'x-api-key: <key>', 'x-goog-api-key: <key>' or '?key=<key>'."));
+    }
+    caller = ctx.tenants.authenticate(key);
+  } catch (error) {
+    return fail(error as Error);
   }
-  const known = (caller: Caller | null): void => (caller === null ? fail(new AppError("unauthenticated", "Incorrect API key provided.")) : settle(caller));
-  const caller = ctx.tenants.authenticate(key);
+  const known = (found: Caller | null): void => (found === null ? fail(new AppError("unauthenticated", "Incorrect API key provided.")) : settle(found));
   if (caller === null || !(caller instanceof Promise)) return known(caller);
   caller.then(known, fail);
 }

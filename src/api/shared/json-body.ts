@@ -106,7 +106,12 @@ export function parseJsonBody(
   // HTTP parser goes on to the body bytes read with them (after that callback's microtasks, so only a
   // macrotask sees them): look again once this read is handled.
   setImmediate(() => {
-    if (!parseBuffered()) readJsonBodyText(request, limit).then(parse, done);
+    // As Fastify guards the parser's first call: nothing thrown here may escape to the event loop.
+    try {
+      if (!parseBuffered()) readJsonBodyText(request, limit).then(parse, done);
+    } catch (error) {
+      done(error as Error);
+    }
   });
 }
 
