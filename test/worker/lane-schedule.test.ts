@@ -113,4 +113,22 @@ describe.each(storeBackends)("Worker lane schedule on the $name store", (backend
     expect(reads).toBe(3);
     expect(next.map((entry) => entry.batchSeq)).toContain(small!.seq);
   });
+
+  it("tells a Batch drained when a read finds it gone, after a claim took exactly the Items it had", async () => {
+    const real = await stores.open();
+    const clock = new ManualClock(T0);
+    const schedule = new LaneSchedule({ name: MODEL } as ModelConfig, { store: real, clock, owner: "w", refreshMs: 0 });
+    const small = await startedBatch(real, 3);
+    const plan = await schedule.plan(8);
+    expect(plan).toEqual([{ batchSeq: small.seq, limit: 3 }]);
+    const items = await real.claimItems({ owner: "w", model: MODEL, limit: 8, nowMs: T0, leaseMs: 60_000, batches: plan });
+    expect(items).toHaveLength(3);
+    // The claim got all it asked for: nothing tells yet that the Batch has none left.
+    expect(schedule.claimed(plan, items)).toEqual([]);
+    // The next read (every claim, with refreshMs 0) no longer lists it: the claim after that says so, once.
+    expect(await schedule.plan(8)).toEqual([]);
+    expect(schedule.claimed([], [])).toEqual([small.id]);
+    expect(await schedule.plan(8)).toEqual([]);
+    expect(schedule.claimed([], [])).toEqual([]);
+  });
 });

@@ -88,7 +88,8 @@ describe.each(storeBackends)("A Batch's end on the $name store", (backend) => {
   it("ends a Batch at once when its last Item finishes while the Worker is busy with another Batch", async () => {
     const { store, upstream, startBatch, createWorker, createSweeper } = await loops.create(await stores.open());
     const held = gate();
-    upstream.setFault(({ key }) => (key.startsWith("hold") ? { until: held.opened } : undefined));
+    const smallGo = gate();
+    upstream.setFault(({ key }) => (key.startsWith("hold") ? { until: held.opened } : { until: smallGo.opened }));
     const busy = await startBatch(Array.from({ length: 4 }, (_, i) => chatLine(`b-${i}`, `hold ${i}`)));
     const small = await startBatch(prompts(3));
     const sweeper = createSweeper({ minSweepGapMs: MINUTE_MS, settings: { sweepMs: 2 * MINUTE_MS } });
@@ -96,6 +97,9 @@ describe.each(storeBackends)("A Batch's end on the $name store", (backend) => {
     // Results wait a minute to be written, and looks for finished Batches a minute apart, unless prompted.
     createWorker({ concurrency: 8, resultDelayMs: MINUTE_MS, onResults: (prompt) => sweeper.notifyResults(prompt) }).start();
 
+    // All seven requests are at the upstream (the Worker is busy with the other Batch) before the small Batch's are answered.
+    await waitFor(() => upstream.inFlight === 7, { what: "all seven requests sent" });
+    smallGo.open();
     await waitFor(async () => (await store.getBatch(small.id))?.status === "completed", { what: "the small Batch completed", timeoutMs: 10_000 });
     expect(upstream.inFlight).toBe(4);
     expect((await store.getBatch(busy.id))?.status).toBe("in_progress");
