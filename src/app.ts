@@ -128,7 +128,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   let sweeper: Sweeper | null = null;
   let webhooks: WebhookSender | null = null;
   if (options.workers) {
-    worker = new Worker({ store, dispatcher, catalog, clock, logger, formats, settings: config.worker, owner, metrics, onResults: (prompt) => sweeper?.notifyResults(prompt) });
+    worker = new Worker({ store, dispatcher, catalog, clock, logger, formats, settings: config.worker, owner, metrics, onResults: (prompt, batchIds) => sweeper?.notifyResults(prompt, batchIds) });
     sweeper = new Sweeper({
       store, blobs, catalog, clock, logger, formats, settings: config.worker, limits: config.limits, owner, metrics,
       media: { files: media, maxInlineBytes: config.media.maxInlineBytes },
@@ -136,6 +136,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       cancelled: dispatcher.cancelled,
       onBatchStarted: () => worker?.notify(),
       onBatchEnded: () => webhooks?.batchEnded(),
+      // SQLite: this process finalizes every Batch, so what it wrote early is always used (decision 0054).
+      earlyResults: config.databaseUrl === null,
     });
     webhooks = new WebhookSender({
       store, clock, logger, owner, webhooks: config.webhooks, settings: config.webhookDelivery,

@@ -6,7 +6,7 @@
  * redone by another Worker replaces that file instead of leaving an orphan beside it.
  */
 import type { Logger } from "pino";
-import type { BatchFormats } from "../core/batch-format.ts";
+import type { BatchFormat, BatchFormats } from "../core/batch-format.ts";
 import type { Clock } from "../core/clock.ts";
 import type { Batch } from "../core/types.ts";
 import type { BlobStore, BlobWriter } from "../store/blob-store.ts";
@@ -30,45 +30,93 @@ export function resultFileIds(batchId: string): { output: string; error: string 
   return { output: `file-${token}-output`, error: `file-${token}-errors` };
 }
 
-export async function finalizeBatch(deps: FinalizeDeps, batch: Batch, status: FinalStatus, owner: string): Promise<Batch | null> {
-  const { store, blobs, clock } = deps;
-  const format = deps.formats[batch.dialect];
-  const ids = resultFileIds(batch.id);
-  const names = format.resultFileNames(batch);
-  const output = new BufferedWriter(() => blobs.createWriter(ids.output));
-  const errors = new BufferedWriter(() => blobs.createWriter(ids.error));
-  try {
-    let afterIndex = -1;
-    const lease = new BatchLease({ store, clock, batchId: batch.id, owner, leaseMs: deps.leaseMs, phase: "finalization" });
-    let reading = store.readItems(batch.id, { afterIndex, limit: PAGE });
+/**
+ * A Batch's result files as they are written, in input order: the lines of the Items up to `afterIndex`.
+ * Finalization writes them all; while a large Batch runs, EarlyResults (early-results.ts) writes the Items
+ * finished so far and finalization takes the files over and writes the rest.
+ */
+export class ResultFiles {
+  /** The last Item index written (-1: none). */
+  afterIndex = -1;
+  readonly output: BufferedWriter;
+  readonly errors: BufferedWriter;
+
+  constructor(blobs: BlobStore, batchId: string) {
+    const ids = resultFileIds(batchId);
+    this.output = new BufferedWriter(() => blobs.createWriter(ids.output));
+    this.errors = new BufferedWriter(() => blobs.createWriter(ids.error));
+  }
+
+  /** Lines written so far. */
+  get lines(): number {
+    return this.output.lines + this.errors.lines;
+  }
+
+  /**
+   * Writes the Items after `afterIndex`, in index order, a page at a time. `untilUnfinished`: stops before
+   * the first Item without a result (its Batch is still running), after at most `maxPages` pages; otherwise
+   * it writes to the end, and an Item without a result (which a finished Batch cannot have) is skipped rather
+   * than written as half a line. `betweenPages` runs after each page but the last (finalization keeps its Lease).
+   */
+  async write(store: Store, format: BatchFormat, batch: Batch, options: { untilUnfinished: boolean; maxPages?: number; betweenPages?: () => Promise<void> }): Promise<void> {
+    let pages = 0;
+    let reading = store.readItems(batch.id, { afterIndex: this.afterIndex, limit: PAGE });
     for (;;) {
       const page = await reading;
+      pages += 1;
+      const more = page.nextAfterIndex !== null && pages < (options.maxPages ?? Infinity);
       // Read the next page while this one is written: the Store (its own thread on SQLite, a round trip on
-      // PostgreSQL) and the writing take turns otherwise, each idle half the time.
-      if (page.nextAfterIndex !== null) {
-        afterIndex = page.nextAfterIndex;
-        reading = store.readItems(batch.id, { afterIndex, limit: PAGE });
+      // PostgreSQL) and the writing take turns otherwise, each idle half the time. Not past a page that ends
+      // unfinished: the write stops in it.
+      if (more && !(options.untilUnfinished && page.items[page.items.length - 1]?.result === null)) {
+        reading = store.readItems(batch.id, { afterIndex: page.nextAfterIndex as number, limit: PAGE });
         // Handled here too, so that a failure while this page is written is not left unhandled.
         reading.catch(() => undefined);
       }
       for (const item of page.items) {
-        if (item.result === null) continue; // cannot happen for a finished Batch; never write a half line
+        if (item.result === null) {
+          if (options.untilUnfinished) return;
+          continue;
+        }
         const { target, line } = format.resultLine(batch, item);
-        await (target === "output" ? output : errors).writeLine(line);
+        await (target === "output" ? this.output : this.errors).writeLine(line);
+        this.afterIndex = item.index;
       }
-      if (page.nextAfterIndex === null) break;
-      await lease.keep();
+      // A finished Batch's last Items may have no line: the next read starts after them all the same.
+      if (!options.untilUnfinished && page.items.length > 0) this.afterIndex = page.items[page.items.length - 1]!.index;
+      if (!more) return;
+      await options.betweenPages?.();
     }
+  }
+
+  /** Discards both files (nothing to do for one never opened). */
+  async abort(): Promise<void> {
+    await this.output.abort();
+    await this.errors.abort();
+  }
+}
+
+/** `early`: result files EarlyResults wrote while the Batch ran; finalization writes the rest into them. */
+export async function finalizeBatch(deps: FinalizeDeps, batch: Batch, status: FinalStatus, owner: string, early: ResultFiles | null = null): Promise<Batch | null> {
+  const { store, blobs, clock } = deps;
+  const format = deps.formats[batch.dialect];
+  const ids = resultFileIds(batch.id);
+  const names = format.resultFileNames(batch);
+  const files = early ?? new ResultFiles(blobs, batch.id);
+  const writtenEarly = early === null ? null : early.afterIndex + 1;
+  try {
+    const lease = new BatchLease({ store, clock, batchId: batch.id, owner, leaseMs: deps.leaseMs, phase: "finalization" });
+    await files.write(store, format, batch, { untilUnfinished: false, betweenPages: () => lease.keep() });
     const nowMs = clock.now();
     const retentionMs = format.resultRetentionMs(batch);
-    const files: NewFile[] = [];
+    const registered: NewFile[] = [];
     const register = async (writer: BufferedWriter, id: string, filename: string): Promise<string | null> => {
       if (writer.lines === 0) {
         await writer.abort();
         return null;
       }
       const info = await writer.commit();
-      files.push({
+      registered.push({
         id,
         // Result files belong to the Batch's tenant: only its keys may download them.
         tenant: batch.tenant,
@@ -84,15 +132,14 @@ export async function finalizeBatch(deps: FinalizeDeps, batch: Batch, status: Fi
       });
       return id;
     };
-    const outputFileId = await register(output, ids.output, names.output);
-    const errorFileId = await register(errors, ids.error, names.error);
+    const outputFileId = await register(files.output, ids.output, names.output);
+    const errorFileId = await register(files.errors, ids.error, names.error);
     // The files' records and the Batch's end in one Store call: one transaction, one round trip.
-    const finished = await store.finishBatch(batch.id, owner, { status, outputFileId, errorFileId, nowMs, files });
-    deps.logger.info({ batchId: batch.id, status, outputFileId, errorFileId }, "batch finalized");
+    const finished = await store.finishBatch(batch.id, owner, { status, outputFileId, errorFileId, nowMs, files: registered });
+    deps.logger.info({ batchId: batch.id, status, outputFileId, errorFileId, ...(writtenEarly === null ? {} : { writtenEarly }) }, "batch finalized");
     return finished;
   } catch (error) {
-    await output.abort();
-    await errors.abort();
+    await files.abort();
     throw error;
   }
 }

@@ -16,9 +16,9 @@ export interface ResultWriterOptions {
   maxDelayMs?: number;
   /**
    * Called after each successful flush (e.g. to wake the Sweeper: a Batch may be done); `prompt` when a
-   * `flush(true)` asked for the results it wrote to be looked at without delay.
+   * `flush(true)` asked for the results it wrote to be looked at without delay; `batchIds`: whose they were.
    */
-  onFlushed?: (applied: number, prompt: boolean) => void;
+  onFlushed?: (applied: number, prompt: boolean, batchIds: ReadonlySet<string>) => void;
 }
 
 export class ResultWriter {
@@ -86,7 +86,7 @@ export class ResultWriter {
       if (applied < batch.length) {
         this.logger.debug({ stale: batch.length - applied }, "ignored completions whose lease had passed to another worker");
       }
-      this.options.onFlushed?.(applied, prompt);
+      this.options.onFlushed?.(applied, prompt, batchIdsOf(batch));
     } catch (error) {
       // Keep the results and try again shortly (a busy database, a dropped connection). An outage or a
       // full disk was logged once by the Store: no stack per retry.
@@ -100,4 +100,16 @@ export class ResultWriter {
       this.writing = [];
     }
   }
+}
+
+/** The distinct Batches of `completions` (mostly long runs of one Batch: one Set insert per run). */
+function batchIdsOf(completions: readonly ItemCompletion[]): Set<string> {
+  const ids = new Set<string>();
+  let last: string | null = null;
+  for (const completion of completions) {
+    if (completion.batchId === last) continue;
+    last = completion.batchId;
+    ids.add(last);
+  }
+  return ids;
 }

@@ -17,6 +17,7 @@ import { isTerminal, type Batch } from "../core/types.ts";
 import { configuredCachedModels } from "./cached-models.ts";
 import { finalizeBatch } from "./finalize-batch.ts";
 import { LeaseLostError } from "./batch-lease.ts";
+import { EarlyResults, type EarlyResultsOptions } from "./early-results.ts";
 import { Signal } from "./signal.ts";
 import { validateBatch, type ValidationDeps } from "./validate-batch.ts";
 import { ZERO_USAGE } from "../core/types.ts";
@@ -34,6 +35,11 @@ export interface SweeperDeps extends Omit<ValidationDeps, "leaseMs" | "limits"> 
   onBatchEnded?: () => void;
   /** Least time between two event-woken sweeps, and between two looks for finished Batches woken by results (default MIN_SWEEP_GAP_MS, at most `sweepMs`). */
   minSweepGapMs?: number;
+  /**
+   * Write large running Batches' result files as their Items finish (early-results.ts): only where this
+   * process finalizes every Batch it writes early (one process on the Store). Off by default.
+   */
+  earlyResults?: boolean | EarlyResultsOptions;
 }
 
 /**
@@ -70,9 +76,13 @@ export class Sweeper {
   private readonly logger: Logger;
   private lastCachePurgeMs = -Infinity;
   private lastLeaseRecoveryMs = -Infinity;
+  /** Result files written while large Batches run; null when not configured. */
+  readonly early: EarlyResults | null;
 
   constructor(private readonly deps: SweeperDeps) {
     this.logger = deps.logger.child({ component: "sweeper" });
+    const early = deps.earlyResults ?? false;
+    this.early = early === false ? null : new EarlyResults(deps, early === true ? {} : early);
   }
 
   start(): void {
@@ -94,7 +104,8 @@ export class Sweeper {
    * alone: woken after every flush, it asked the Store for work four times each time, 125 claims a second
    * that found nothing on the e2e bench (issue 11).
    */
-  notifyResults(prompt = false): void {
+  notifyResults(prompt = false, batchIds?: ReadonlySet<string>): void {
+    if (batchIds !== undefined && this.running) this.early?.noteResults(batchIds);
     this.resultsPending = true;
     if (prompt) this.promptPending = true;
     this.resultsSignal.notify();
@@ -105,6 +116,7 @@ export class Sweeper {
     this.notify();
     this.resultsSignal.notify();
     await Promise.all(this.loops);
+    await this.early?.close();
   }
 
   /**
@@ -176,7 +188,8 @@ export class Sweeper {
         if (!batch) continue; // another process took it
         const startedMs = clock.now();
         try {
-          const finished = await finalizeBatch({ ...this.deps, leaseMs: settings.leaseMs }, batch, status, owner);
+          const early = (await this.early?.take(batchId)) ?? null;
+          const finished = await finalizeBatch({ ...this.deps, leaseMs: settings.leaseMs }, batch, status, owner, early);
           (this.deps.metrics ?? NO_METRICS).finalizationEnded(clock.now() - startedMs, finished);
           if (finished) this.logTransition(finished, "finalizing");
         } catch (error) {

@@ -50,9 +50,10 @@ export interface WorkerDeps {
   /**
    * Told after results are recorded (a Batch may now be complete); `prompt` when they are likely to have
    * finished a Batch (its last Item this Worker held, with none of its Items left to claim) or this Worker
-   * went idle: look for finished Batches now rather than at the next gap.
+   * went idle: look for finished Batches now rather than at the next gap. `batchIds`: the Batches whose
+   * results they were.
    */
-  onResults?: (prompt: boolean) => void;
+  onResults?: (prompt: boolean, batchIds: ReadonlySet<string>) => void;
   /** How long a finished Item's result may wait to be recorded with others (ResultWriter; default 20 ms). */
   resultDelayMs?: number;
   /** Told of claims and results (in-memory counters only). */
@@ -136,7 +137,7 @@ export class Worker {
     this.cancels = new CancelWatch({ store: deps.store, dispatcher: deps.dispatcher, logger: this.logger, everyMs: deps.settings.sweepMs, heldBatches: () => this.inFlightByBatch.keys() });
     this.writer = new ResultWriter(deps.store, deps.clock, this.logger, {
       maxDelayMs: deps.resultDelayMs,
-      onFlushed: (_applied, prompt) => deps.onResults?.(prompt),
+      onFlushed: (_applied, prompt, batchIds) => deps.onResults?.(prompt, batchIds),
     });
   }
 

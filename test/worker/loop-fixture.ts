@@ -22,7 +22,7 @@ import { OpenAIEngine } from "../../src/engines/openai/openai-engine.ts";
 import { LocalBlobStore } from "../../src/store/blob/local-blob-store.ts";
 import type { Store } from "../../src/store/store.ts";
 import { ModelDispatcher } from "../../src/dispatch/model-dispatcher.ts";
-import { Sweeper } from "../../src/worker/sweeper.ts";
+import { Sweeper, type SweeperDeps } from "../../src/worker/sweeper.ts";
 import { Worker } from "../../src/worker/worker.ts";
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from "../helpers/fake-openai-upstream.ts";
 import { testWorkDir } from "../helpers/test-dirs.ts";
@@ -45,7 +45,7 @@ export interface WorkerOptions {
   /** Sent upstream with every request of this Worker, so a fault rule can tell Workers apart. */
   headers?: Record<string, string>;
   settings?: Partial<WorkerSettings>;
-  onResults?: (prompt: boolean) => void;
+  onResults?: (prompt: boolean, batchIds: ReadonlySet<string>) => void;
   /** How long results wait to be written together (the Worker's default is 20 ms). */
   resultDelayMs?: number;
   /** The Model's batch hours (off-peak window). */
@@ -67,6 +67,8 @@ export interface SweeperOptions {
   resultCache?: OpenAIModelConfig["resultCache"];
   /** Least time between sweeps woken by results (the Sweeper's default is 100 ms). */
   minSweepGapMs?: number;
+  /** Result files written while large Batches run (off unless given). */
+  earlyResults?: SweeperDeps["earlyResults"];
 }
 
 export interface LoopFixture {
@@ -166,6 +168,7 @@ export async function createLoopFixture(store: Store): Promise<LoopFixture> {
       owner: options.owner ?? nextOwner("sweeper"),
       onBatchStarted: options.onBatchStarted,
       minSweepGapMs: options.minSweepGapMs,
+      earlyResults: options.earlyResults,
     });
     sweepers.push(sweeper);
     return sweeper;
