@@ -128,6 +128,8 @@ export class EarlyResults {
     if (entry.failed || this.writing.get(id) !== entry) return;
     try {
       const batch = await this.deps.store.getBatch(id);
+      // Its finalization has begun here and takes these files (take() may come after this look).
+      if (batch?.status === "finalizing") return;
       // Not (or no longer) a running Batch worth it: finalization, if any, writes its files itself.
       if (batch === null || batch.status !== "in_progress" || batch.counts.total < this.options.minItems) {
         this.forget(id, entry);

@@ -64,13 +64,18 @@ describe.each(storeBackends)("Result files written early on the $name store", (b
 
     await complete(store, claimed, written, [...range(100, 150), ...range(200, ITEMS)]);
     await complete(store, claimed, alone, range(0, ITEMS));
+    const finalizing = new Map<string, Batch>();
+    for (const batch of [written, alone]) finalizing.set(batch.id, (await store.claimFinalization(batch.id, { owner: OWNER, nowMs: T0 + 30, leaseMs: LEASE_MS }))!);
+    // A look once finalization began keeps the files for it.
+    early.noteResults([written.id]);
+    await early.lookNow();
     const files: Record<string, ResultFiles | null> = { [written.id]: await early.take(written.id), [alone.id]: await early.take(alone.id) };
-    // Only the Batch it wrote lines for was taken over; the other was never opened (nothing finished when noted).
     expect(files[written.id]?.afterIndex).toBe(99);
+    // The other had nothing finished when it was looked at: nothing of it was written early.
+    expect(files[alone.id]?.afterIndex ?? -1).toBe(-1);
     const contents: string[] = [];
     for (const batch of [written, alone]) {
-      const finalizing = await store.claimFinalization(batch.id, { owner: OWNER, nowMs: T0 + 30, leaseMs: LEASE_MS });
-      const finished = await finalizeBatch(deps, finalizing!, "completed", OWNER, files[batch.id] ?? null);
+      const finished = await finalizeBatch(deps, finalizing.get(batch.id)!, "completed", OWNER, files[batch.id] ?? null);
       expect(finished?.status).toBe("completed");
       const ids = resultFileIds(batch.id);
       contents.push(`${await text(await blobs.read(ids.output))}\n--\n${await text(await blobs.read(ids.error))}`);
