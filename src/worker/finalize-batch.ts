@@ -5,6 +5,7 @@
  * Result file ids are derived from the Batch id, so a finalization interrupted after writing a file and
  * redone by another Worker replaces that file instead of leaving an orphan beside it.
  */
+import { setImmediate as nextTurn } from "node:timers/promises";
 import type { Logger } from "pino";
 import type { BatchFormat, BatchFormats } from "../core/batch-format.ts";
 import type { Clock } from "../core/clock.ts";
@@ -23,6 +24,8 @@ export interface FinalizeDeps {
 }
 
 const PAGE = 1_000;
+/** Lines written early between two turns of the event loop (a power of two). */
+const LINES_PER_TURN = 64;
 const FLUSH_BYTES = 256 * 1024;
 
 export function resultFileIds(batchId: string): { output: string; error: string } {
@@ -81,6 +84,9 @@ export class ResultFiles {
         const { target, line } = format.resultLine(batch, item);
         await (target === "output" ? this.output : this.errors).writeLine(line);
         this.afterIndex = item.index;
+        // Written beside running Items: a page formatted in one go held the event loop for milliseconds, and
+        // sync requests waited behind it. Finalization, which ends the Batch, writes without stopping.
+        if (options.untilUnfinished && (item.index & (LINES_PER_TURN - 1)) === 0) await nextTurn();
       }
       // A finished Batch's last Items may have no line: the next read starts after them all the same.
       if (!options.untilUnfinished && page.items.length > 0) this.afterIndex = page.items[page.items.length - 1]!.index;

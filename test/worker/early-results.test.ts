@@ -108,6 +108,24 @@ describe.each(storeBackends)("Result files written early on the $name store", (b
     await early.close();
   });
 
+  it("writes nothing while paused (sync requests about), and catches up once the pause ends", async () => {
+    const store = await stores.open();
+    const blobs = new LocalBlobStore(testWorkDir("early-results", expect.getState().currentTestName ?? "early"));
+    let paused = true;
+    const early = new EarlyResults({ store, blobs, formats: BATCH_FORMATS, logger }, { minItems: 100, minNewItems: 1, everyMs: 60_000, paused: () => paused });
+    const batch = await startedBatch(store, ITEMS);
+    const claimed = await claimAll(store);
+    await complete(store, claimed, batch, range(0, 80));
+    early.noteResults([batch.id]);
+    await early.lookNow();
+    expect(early.linesWritten).toBe(0);
+    paused = false;
+    // What was noted during the pause is still looked at.
+    await early.lookNow();
+    expect(early.linesWritten).toBe(80);
+    await early.close();
+  });
+
   it("writes a running Batch's results as the Worker records them, and its output is whole and in input order", async () => {
     const { store, blobs, upstream, startBatch, createWorker, createSweeper } = await loops.create(await stores.open());
     // Answers arrive out of order: the early writer must still write the lines in input order.
