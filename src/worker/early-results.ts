@@ -37,7 +37,7 @@ export interface EarlyResultsOptions {
 
 export const EARLY_RESULTS_DEFAULTS: Required<EarlyResultsOptions> = { minItems: 20_000, maxBatches: 2, everyMs: 500, minNewItems: 2_000, paused: () => false };
 /** Pages read per look and Batch: a look never holds up the next one for long. */
-const MAX_PAGES_PER_LOOK = 5;
+const MAX_PAGES_PER_LOOK = 20;
 /** Batches remembered as not worth writing early (small, or not running); forgotten all at once past this. */
 const MAX_PASSED_OVER = 10_000;
 
