@@ -88,8 +88,6 @@ export class ResultFiles {
         // sync requests waited behind it. Finalization, which ends the Batch, writes without stopping.
         if (options.untilUnfinished && (item.index & (LINES_PER_TURN - 1)) === 0) await nextTurn();
       }
-      // A finished Batch's last Items may have no line: the next read starts after them all the same.
-      if (!options.untilUnfinished && page.items.length > 0) this.afterIndex = page.items[page.items.length - 1]!.index;
       if (!more) return;
       await options.betweenPages?.();
     }

@@ -82,7 +82,7 @@ export class Sweeper {
   constructor(private readonly deps: SweeperDeps) {
     this.logger = deps.logger.child({ component: "sweeper" });
     const early = deps.earlyResults ?? false;
-    this.early = early === false ? null : new EarlyResults(deps, early === true ? {} : early);
+    this.early = early === false ? null : new EarlyResults({ ...deps, logger: this.logger }, early === true ? {} : early);
   }
 
   start(): void {
