@@ -24,7 +24,7 @@ import { silentStoreLogger, type StoreLogger } from "../shared/store-logger.ts";
 const STALE_PART_MS = 24 * 3600 * 1000;
 /** Blobs (or ranges) up to this size are read at once, synchronously (see read). */
 const READ_AT_ONCE_BYTES = 256 * 1024;
-/** Blobs up to this size are held in memory and written at commit with blocking calls (see LocalBlobWriter). */
+/** Blobs up to this size are held in memory and written at commit in one go (see LocalBlobWriter). */
 const SMALL_BLOB_BYTES = 256 * 1024;
 const fsyncAsync = promisify(fsync);
 const openAsync = promisify(openCallback);
