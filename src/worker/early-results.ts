@@ -10,8 +10,11 @@
  *
  * Nothing here is durable: the files stay part files until finalization commits them, and a process that
  * dies leaves part files the BlobStore removes as stale; finalization then writes everything, as before.
- * The process that finalizes a Batch uses what it wrote early; another process's early files are wasted,
- * so this runs only where one process finalizes (the embedded SQLite store; app.ts).
+ * The process that finalizes a Batch uses what it wrote early: its Sweeper takes the files before it
+ * claims the finalization (take). Another process's early files are wasted, so this runs only on the
+ * embedded SQLite store (app.ts), where `spool worker` processes may still share the file: a Batch found
+ * finalizing or ended elsewhere has its files dropped at the next look, and files are looked at again
+ * every RECHECK_LOOKS × everyMs while any are held, results or not, so none is held for a Batch long gone.
  */
 import type { Logger } from "pino";
 import type { BatchFormats } from "../core/batch-format.ts";
@@ -40,6 +43,8 @@ export const EARLY_RESULTS_DEFAULTS: Required<EarlyResultsOptions> = { minItems:
 const MAX_PAGES_PER_LOOK = 20;
 /** Batches remembered as not worth writing early (small, or not running); forgotten all at once past this. */
 const MAX_PASSED_OVER = 10_000;
+/** While files are held, they are looked at again after this many `everyMs` with no results noted. */
+const RECHECK_LOOKS = 10;
 
 interface Writing {
   files: ResultFiles;
@@ -56,10 +61,17 @@ export class EarlyResults {
   private readonly noted = new Set<string>();
   private readonly options: Required<EarlyResultsOptions>;
   private timer: NodeJS.Timeout | null = null;
+  /** The slow look at the files held (RECHECK_LOOKS), when no results arm the regular one. */
+  private recheck: NodeJS.Timeout | null = null;
   private looking: Promise<void> = Promise.resolve();
   private closed = false;
   /** Lines written early, over all Batches (tests, logs). */
   linesWritten = 0;
+
+  /** Batches whose early files are held now (tests). */
+  get heldBatches(): number {
+    return this.writing.size;
+  }
 
   constructor(
     private readonly deps: { store: Store; blobs: BlobStore; formats: BatchFormats; logger: Logger },
@@ -80,6 +92,16 @@ export class EarlyResults {
     this.timer.unref();
   }
 
+  /** Looks at the files held again before long, even if no results come (see the top of this file). */
+  private scheduleRecheck(): void {
+    if (this.closed || this.recheck !== null || this.writing.size === 0) return;
+    this.recheck = setTimeout(() => {
+      this.recheck = null;
+      void this.lookNow();
+    }, this.options.everyMs * RECHECK_LOOKS);
+    this.recheck.unref();
+  }
+
   /** Looks at the noted Batches now, writing what they have finished (tests call it directly). */
   lookNow(): Promise<void> {
     const next = this.looking.then(() => this.look());
@@ -88,8 +110,9 @@ export class EarlyResults {
   }
 
   /**
-   * The files written early for `batchId`, for its finalization (which must hold the Batch's finalization
-   * Lease), or null. Waits for a write under way; the files are then the caller's.
+   * The files written early for `batchId`, for its finalization, or null. Waits for a write under way; the
+   * files are then the caller's: taken before the finalization is claimed (a look that finds the Batch
+   * finalizing drops what is still held, as another process's finalization), and aborted if the claim fails.
    */
   async take(batchId: string): Promise<ResultFiles | null> {
     const entry = this.writing.get(batchId);
@@ -103,6 +126,7 @@ export class EarlyResults {
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer !== null) clearTimeout(this.timer);
+    if (this.recheck !== null) clearTimeout(this.recheck);
     await this.looking;
     const entries = [...this.writing.values()];
     this.writing.clear();
@@ -117,7 +141,8 @@ export class EarlyResults {
       // Looked at again once results come in after the pause.
       return;
     }
-    const ids = [...this.noted];
+    // The Batches with results, and every Batch whose files are held (it may have ended elsewhere).
+    const ids = [...new Set([...this.noted, ...this.writing.keys()])];
     this.noted.clear();
     await Promise.all(ids.map(async (id) => {
       let entry = this.writing.get(id);
@@ -130,6 +155,7 @@ export class EarlyResults {
       current.busy = current.busy.then(() => this.advance(id, current));
       await current.busy;
     }));
+    this.scheduleRecheck();
   }
 
   /** Writes what `id` has finished since the last look, if enough has; gives up on it on any failure. */
@@ -137,9 +163,8 @@ export class EarlyResults {
     if (entry.failed || this.writing.get(id) !== entry) return;
     try {
       const batch = await this.deps.store.getBatch(id);
-      // Its finalization has begun here and takes these files (take() may come after this look).
-      if (batch?.status === "finalizing") return;
-      // Not (or no longer) a running Batch worth it: finalization, if any, writes its files itself.
+      // Not (or no longer) a running Batch worth it: finalization, if any, writes its files itself. One
+      // finalizing already is another process's: this process's Sweeper takes the files before it claims.
       if (batch === null || batch.status !== "in_progress" || batch.counts.total < this.options.minItems) {
         this.forget(id, entry);
         return;

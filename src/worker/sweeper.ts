@@ -36,8 +36,8 @@ export interface SweeperDeps extends Omit<ValidationDeps, "leaseMs" | "limits"> 
   /** Least time between two event-woken sweeps, and between two looks for finished Batches woken by results (default MIN_SWEEP_GAP_MS, at most `sweepMs`). */
   minSweepGapMs?: number;
   /**
-   * Write large running Batches' result files as their Items finish (early-results.ts): only where this
-   * process finalizes every Batch it writes early (one process on the Store). Off by default.
+   * Write large running Batches' result files as their Items finish (early-results.ts): on where this
+   * process finalizes every Batch it writes early, or nearly (the embedded SQLite store). Off by default.
    */
   earlyResults?: boolean | EarlyResultsOptions;
 }
@@ -184,11 +184,17 @@ export class Sweeper {
     await inLanes(FINALIZATIONS_AT_ONCE, async () => {
       while (next < ready.length) {
         const { batchId, status } = ready[next++]!;
+        // Taken before the claim: once the Batch is finalizing, EarlyResults drops what it still holds (the
+        // finalization might be another process's).
+        const early = (await this.early?.take(batchId)) ?? null;
         const batch = await store.claimFinalization(batchId, { owner, nowMs: clock.now(), leaseMs: settings.leaseMs });
-        if (!batch) continue; // another process took it
+        if (!batch) {
+          // Another process took it (or it was not ready after all): its finalization writes the files.
+          await early?.abort().catch(() => undefined);
+          continue;
+        }
         const startedMs = clock.now();
         try {
-          const early = (await this.early?.take(batchId)) ?? null;
           const finished = await finalizeBatch({ ...this.deps, leaseMs: settings.leaseMs }, batch, status, owner, early);
           (this.deps.metrics ?? NO_METRICS).finalizationEnded(clock.now() - startedMs, finished);
           if (finished) this.logTransition(finished, "finalizing");

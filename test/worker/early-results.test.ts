@@ -64,12 +64,10 @@ describe.each(storeBackends)("Result files written early on the $name store", (b
 
     await complete(store, claimed, written, [...range(100, 150), ...range(200, ITEMS)]);
     await complete(store, claimed, alone, range(0, ITEMS));
+    // Finalization takes the files, then claims the Batch (as the Sweeper does).
+    const files: Record<string, ResultFiles | null> = { [written.id]: await early.take(written.id), [alone.id]: await early.take(alone.id) };
     const finalizing = new Map<string, Batch>();
     for (const batch of [written, alone]) finalizing.set(batch.id, (await store.claimFinalization(batch.id, { owner: OWNER, nowMs: T0 + 30, leaseMs: LEASE_MS }))!);
-    // A look once finalization began keeps the files for it.
-    early.noteResults([written.id]);
-    await early.lookNow();
-    const files: Record<string, ResultFiles | null> = { [written.id]: await early.take(written.id), [alone.id]: await early.take(alone.id) };
     expect(files[written.id]?.afterIndex).toBe(99);
     // The other had nothing finished when it was looked at: nothing of it was written early.
     expect(files[alone.id]?.afterIndex ?? -1).toBe(-1);
@@ -105,6 +103,38 @@ describe.each(storeBackends)("Result files written early on the $name store", (b
     early.noteResults([large.id]);
     await early.lookNow();
     expect(await early.take(large.id)).toBeNull();
+    await early.close();
+  });
+
+  it("lets go of a Batch another process finalizes, with no more of its results coming, and writes another in its place", async () => {
+    const store = await stores.open();
+    const blobs = new LocalBlobStore(testWorkDir("early-results", expect.getState().currentTestName ?? "early"));
+    const early = new EarlyResults({ store, blobs, formats: BATCH_FORMATS, logger }, { minItems: 100, minNewItems: 1, everyMs: 20, maxBatches: 1 });
+    const first = await startedBatch(store, ITEMS);
+    const second = await startedBatch(store, ITEMS, { createdAtMs: T0 + 1 });
+    const claimed = await claimAll(store);
+    await complete(store, claimed, first, range(0, 120));
+    early.noteResults([first.id]);
+    await early.lookNow();
+    expect(early.linesWritten).toBe(120);
+    // Its one slot is taken: the second Batch waits.
+    await complete(store, claimed, second, range(0, 50));
+    early.noteResults([second.id]);
+    await early.lookNow();
+    expect(early.linesWritten).toBe(120);
+    // The look the last note armed (everyMs later) comes and goes: only the slower one is left to come.
+    await new Promise((resolve) => setTimeout(resolve, 60));
+
+    // Another process (sharing the Store) records the first Batch's last results and finalizes it; none of
+    // them reaches this one. Looked at again on its own (every 10 x everyMs), the Batch is let go.
+    await complete(store, claimed, first, range(120, ITEMS));
+    expect(await store.claimFinalization(first.id, { owner: "worker-2", nowMs: T0 + 30, leaseMs: LEASE_MS })).not.toBeNull();
+    await waitFor(() => (early.heldBatches === 0 ? true : undefined), { what: "the files of the Batch finalized elsewhere let go", timeoutMs: 5_000 });
+    expect(await early.take(first.id)).toBeNull();
+    // The slot is free again: the second Batch's finished Items are written.
+    early.noteResults([second.id]);
+    await early.lookNow();
+    expect(early.linesWritten).toBe(170);
     await early.close();
   });
 
