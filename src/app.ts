@@ -136,8 +136,9 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       cancelled: dispatcher.cancelled,
       onBatchStarted: () => worker?.notify(),
       onBatchEnded: () => webhooks?.batchEnded(),
-      // SQLite: this process finalizes every Batch, so what it wrote early is always used; not beside sync
-      // requests (while the loop's pressure is watched), which it would delay (decision 0054).
+      // SQLite: this process finalizes the Batches it writes early (with `spool worker` processes sharing
+      // the file, one finalized elsewhere is let go); not beside sync requests (while the loop's pressure is
+      // watched), which it would delay (decision 0054).
       earlyResults: config.databaseUrl === null && { paused: () => loopPressure.watching },
     });
     webhooks = new WebhookSender({
