@@ -138,7 +138,8 @@ export class EarlyResults {
 
   private async look(): Promise<void> {
     if (this.options.paused()) {
-      // Looked at again once results come in after the pause.
+      // Looked at again once results come in after the pause, and the files held at the next recheck.
+      this.scheduleRecheck();
       return;
     }
     // The Batches with results, and every Batch whose files are held (it may have ended elsewhere).

@@ -138,6 +138,28 @@ describe.each(storeBackends)("Result files written early on the $name store", (b
     await early.close();
   });
 
+  it("looks again at the files it holds after a pause, with no results coming", async () => {
+    const store = await stores.open();
+    const blobs = new LocalBlobStore(testWorkDir("early-results", expect.getState().currentTestName ?? "early"));
+    let paused = false;
+    const early = new EarlyResults({ store, blobs, formats: BATCH_FORMATS, logger }, { minItems: 100, minNewItems: 1, everyMs: 20, paused: () => paused });
+    const batch = await startedBatch(store, ITEMS);
+    const claimed = await claimAll(store);
+    await complete(store, claimed, batch, range(0, 80));
+    early.noteResults([batch.id]);
+    await early.lookNow();
+    expect(early.heldBatches).toBe(1);
+    // Another process finalizes the Batch while this one is paused: the rechecks that come meanwhile read nothing.
+    paused = true;
+    await complete(store, claimed, batch, range(80, ITEMS));
+    expect(await store.claimFinalization(batch.id, { owner: "worker-2", nowMs: T0 + 30, leaseMs: LEASE_MS })).not.toBeNull();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(early.heldBatches).toBe(1);
+    paused = false;
+    await waitFor(() => (early.heldBatches === 0 ? true : undefined), { what: "the files let go after the pause", timeoutMs: 5_000 });
+    await early.close();
+  });
+
   it("writes nothing while paused (sync requests about), and catches up once the pause ends", async () => {
     const store = await stores.open();
     const blobs = new LocalBlobStore(testWorkDir("early-results", expect.getState().currentTestName ?? "early"));
