@@ -371,8 +371,10 @@ export interface Store extends WebhookOutbox, StoreInsights, CapacityLedger, Sch
   /**
    * Batches ready to finalize: in_progress with every Item finished, or cancelling with no running Item,
    * or finalizing with an expired Lease (an interrupted finalization). With the status they will end in.
+   * With `batchIds`, only those are looked at (each by its key): the Sweeper's look after results were
+   * recorded, whose cost must not grow with the number of live Batches.
    */
-  findBatchesToFinalize(nowMs: number, limit: number): Promise<{ batchId: string; status: FinalStatus }[]>;
+  findBatchesToFinalize(nowMs: number, limit: number, batchIds?: readonly string[]): Promise<{ batchId: string; status: FinalStatus }[]>;
   /** Takes the finalization Lease: in_progress|cancelling -> finalizing (or re-takes an expired one). */
   claimFinalization(batchId: string, request: BatchLeaseRequest): Promise<Batch | null>;
   /**

@@ -109,6 +109,25 @@ describe.each(storeBackends)("$name store: expiry and finalization", (backend) =
     expect((await store.findBatchesToFinalize(T0 + 3, 10)).map((entry) => entry.batchId)).toEqual([a.id, b.id]);
   });
 
+  it("looks only at the batches it is given, when given some: ready ones among them, oldest first", async () => {
+    const store = await stores.open();
+    const ready = async (): Promise<string> => {
+      const batch = await store.createBatch(newBatch());
+      await store.cancelBatch(batch.id, T0 + 1);
+      return batch.id;
+    };
+    const [a, b, c] = [await ready(), await ready(), await ready()];
+    const running = await startedBatch(store, 1);
+    const ids = (found: { batchId: string }[]): string[] => found.map((entry) => entry.batchId);
+
+    expect(ids(await store.findBatchesToFinalize(T0 + 2, 10, [c, a]))).toEqual([a, c]);
+    // Not ready, unknown, or none at all: nothing.
+    expect(await store.findBatchesToFinalize(T0 + 2, 10, [running.id, "batch_unknown"])).toEqual([]);
+    expect(await store.findBatchesToFinalize(T0 + 2, 10, [])).toEqual([]);
+    expect(ids(await store.findBatchesToFinalize(T0 + 2, 1, [c, b]))).toEqual([b]);
+    expect(ids(await store.findBatchesToFinalize(T0 + 2, 10))).toEqual([a, b, c]);
+  });
+
   describe("retryFailedItems", () => {
     it("sends the failed items of a completed batch back to run, keeps the result file ids readable and finalizes again", async () => {
       const store = await stores.open();

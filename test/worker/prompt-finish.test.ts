@@ -7,6 +7,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { newFileId } from "../../src/core/ids.ts";
+import type { Batch } from "../../src/core/types.ts";
+import type { Store } from "../../src/store/store.ts";
 import { chatLine } from "../helpers/batch-files.ts";
 import { storeBackends, useStores } from "../helpers/store-backends.ts";
 import { waitFor } from "../helpers/wait-for.ts";
@@ -15,6 +17,16 @@ import { gate, useLoopFixture } from "./loop-fixture.ts";
 const MINUTE_MS = 60_000;
 const prompts = (count: number): string[] => Array.from({ length: count }, (_, i) => chatLine(`req-${i}`, `prompt ${i}`));
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A File already expired: the Sweeper's first (full) pass, at its start, deletes it, which shows that pass is over. */
+async function expiredFile(store: Store, nowMs: number): Promise<string> {
+  const id = newFileId();
+  await store.createFile({
+    id, purpose: "batch", filename: "old.jsonl", displayName: null, mimeType: "application/jsonl",
+    bytes: 0, sha256: "", source: "uploaded", createdAtMs: nowMs - 2, expiresAtMs: nowMs - 1,
+  });
+  return id;
+}
 
 describe.each(storeBackends)("A Batch's end on the $name store", (backend) => {
   const stores = useStores(backend);
@@ -47,19 +59,10 @@ describe.each(storeBackends)("A Batch's end on the $name store", (backend) => {
     const statusOf = async (id: string): Promise<string | undefined> => (await store.getBatch(id))?.status;
     const sweeper = createSweeper({ minSweepGapMs: MINUTE_MS, settings: { sweepMs: 2 * MINUTE_MS } });
 
-    // The Sweeper's first (full) pass happens at start; an expired File it deletes shows that pass is over.
-    const expiredFile = async (): Promise<string> => {
-      const id = newFileId();
-      await store.createFile({
-        id, purpose: "batch", filename: "old.jsonl", displayName: null, mimeType: "application/jsonl",
-        bytes: 0, sha256: "", source: "uploaded", createdAtMs: clock.now() - 2, expiresAtMs: clock.now() - 1,
-      });
-      return id;
-    };
-    const marker = await expiredFile();
+    const marker = await expiredFile(store, clock.now());
     sweeper.start();
     await waitFor(async () => (await store.getFile(marker)) === null, { what: "the first sweep" });
-    const later = await expiredFile();
+    const later = await expiredFile(store, clock.now());
 
     // The Worker (not wired to this Sweeper: the test tells it) finishes the probe while the other three are held.
     createWorker({ concurrency: 4 }).start();
@@ -83,6 +86,44 @@ describe.each(storeBackends)("A Batch's end on the $name store", (backend) => {
     expect(done.outputFileId).not.toBeNull();
     // Only finalization: retention (like expiry and lease recovery) waits for the next full sweep.
     expect(await store.getFile(later)).not.toBeNull();
+  });
+
+  it("looks after results only at the Batches they came from, and at all when told more than it keeps", async () => {
+    const { store, clock, startBatch, createWorker, createSweeper } = await loops.create(await stores.open());
+    const sweeper = createSweeper({ minSweepGapMs: MINUTE_MS, settings: { sweepMs: 2 * MINUTE_MS } });
+    const marker = await expiredFile(store, clock.now());
+    sweeper.start();
+    await waitFor(async () => (await store.getFile(marker)) === null, { what: "the first sweep" });
+    // Three one-Item Batches run to their end after the first sweep; the Worker is not wired to the Sweeper.
+    const [a, b, c] = [await startBatch(prompts(1)), await startBatch(prompts(1)), await startBatch(prompts(1))];
+    createWorker({ concurrency: 4 }).start();
+    const finished = async (id: string): Promise<boolean> => (await store.getBatch(id))?.counts.succeeded === 1;
+    await waitFor(async () => (await finished(a.id)) && (await finished(b.id)) && (await finished(c.id)), { what: "all three recorded" });
+    const statusOf = async (id: string): Promise<string | undefined> => (await store.getBatch(id))?.status;
+
+    sweeper.notifyResults(true, new Set([a.id]));
+    await waitFor(async () => (await statusOf(a.id)) === "completed", { what: "the Batch named finalized" });
+    await pause(300);
+    expect([await statusOf(b.id), await statusOf(c.id)]).toEqual(["in_progress", "in_progress"]);
+
+    // More Batches than it keeps a list of (none of them b or c): the look is at every live Batch.
+    sweeper.notifyResults(true, new Set(Array.from({ length: 1_001 }, (_, i) => `batch_elsewhere${i}`)));
+    await waitFor(async () => (await statusOf(b.id)) === "completed" && (await statusOf(c.id)) === "completed", { what: "the others finalized" });
+  });
+
+  it("finalizes every Batch named even when more are ready than one look takes", async () => {
+    const { store, clock, startBatch, createWorker, createSweeper } = await loops.create(await stores.open());
+    const sweeper = createSweeper({ minSweepGapMs: 50, settings: { sweepMs: 2 * MINUTE_MS } });
+    const marker = await expiredFile(store, clock.now());
+    sweeper.start();
+    await waitFor(async () => (await store.getFile(marker)) === null, { what: "the first sweep" });
+    const batches: Batch[] = [];
+    for (let i = 0; i < 23; i += 1) batches.push(await startBatch(prompts(1)));
+    createWorker({ concurrency: 8 }).start();
+    await waitFor(async () => (await Promise.all(batches.map((batch) => store.getBatch(batch.id)))).every((batch) => batch?.counts.succeeded === 1), { what: "all recorded", timeoutMs: 10_000 });
+
+    sweeper.notifyResults(true, new Set(batches.map((batch) => batch.id)));
+    await waitFor(async () => (await Promise.all(batches.map((batch) => store.getBatch(batch.id)))).every((batch) => batch?.status === "completed"), { what: "all 23 completed", timeoutMs: 10_000 });
   });
 
   it("ends a Batch at once when its last Item finishes while the Worker is busy with another Batch", async () => {

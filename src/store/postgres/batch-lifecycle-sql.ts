@@ -192,12 +192,15 @@ async function expireChunk(client: Queryable, batchId: string, chunk: readonly {
   return rows;
 }
 
-export async function findBatchesToFinalize(db: PostgresDatabase, nowMs: number, limit: number): Promise<{ batchId: string; status: FinalStatus }[]> {
+export async function findBatchesToFinalize(db: PostgresDatabase, nowMs: number, limit: number, batchIds?: readonly string[]): Promise<{ batchId: string; status: FinalStatus }[]> {
+  if (batchIds !== undefined && batchIds.length === 0) return [];
+  // Among `batchIds`: a lookup by primary key each, however many Batches are live.
+  const among = batchIds === undefined ? "" : "id = ANY($3::text[]) AND";
   const { rows } = await db.query<{ id: string; final_status: FinalStatus }>(
     `SELECT id, ${FINAL_STATUS} AS final_status FROM batches
-     WHERE status IN ('in_progress', 'cancelling', 'finalizing') AND ${READY_TO_FINALIZE}
+     WHERE ${among} status IN ('in_progress', 'cancelling', 'finalizing') AND ${READY_TO_FINALIZE}
      ORDER BY seq LIMIT $2`,
-    [nowMs, limit],
+    batchIds === undefined ? [nowMs, limit] : [nowMs, limit, batchIds],
   );
   return rows.map((row) => ({ batchId: row.id, status: row.final_status }));
 }

@@ -211,8 +211,8 @@ export class PostgresStore implements Store {
   expireBatches(nowMs: number, result: ItemResult): Promise<string[]> {
     return lifecycle.expireBatches(this.db, nowMs, result);
   }
-  findBatchesToFinalize(nowMs: number, limit: number): Promise<{ batchId: string; status: FinalStatus }[]> {
-    return lifecycle.findBatchesToFinalize(this.db, nowMs, limit);
+  findBatchesToFinalize(nowMs: number, limit: number, batchIds?: readonly string[]): Promise<{ batchId: string; status: FinalStatus }[]> {
+    return lifecycle.findBatchesToFinalize(this.db, nowMs, limit, batchIds);
   }
   claimFinalization(batchId: string, request: BatchLeaseRequest): Promise<Batch | null> {
     return lifecycle.claimFinalization(this.db, batchId, request);

@@ -158,10 +158,14 @@ export function expireBatches(db: SqliteDatabase, nowMs: number, result: ItemRes
   return expired;
 }
 
-export function findBatchesToFinalize(db: SqliteDatabase, nowMs: number, limit: number): { batchId: string; status: FinalStatus }[] {
+export function findBatchesToFinalize(db: SqliteDatabase, nowMs: number, limit: number, batchIds?: readonly string[]): { batchId: string; status: FinalStatus }[] {
+  if (batchIds !== undefined && batchIds.length === 0) return [];
+  // Among `batchIds`: one lookup by id each, however many Batches are live. CROSS JOIN keeps the list as the
+  // outer loop: with `id IN (...)` the planner walked the status index over every live Batch instead.
+  const from = batchIds === undefined ? "batches" : "json_each(@ids) AS listed CROSS JOIN batches ON batches.id = listed.value";
   const rows = db
-    .statement(`SELECT id, ${FINAL_STATUS} AS final_status FROM batches WHERE status IN ('in_progress', 'cancelling', 'finalizing') AND ${READY_TO_FINALIZE} ORDER BY seq LIMIT @limit`)
-    .all({ nowMs, limit }) as { id: string; final_status: FinalStatus }[];
+    .statement(`SELECT batches.id AS id, ${FINAL_STATUS} AS final_status FROM ${from} WHERE status IN ('in_progress', 'cancelling', 'finalizing') AND ${READY_TO_FINALIZE} ORDER BY seq LIMIT @limit`)
+    .all(batchIds === undefined ? { nowMs, limit } : { nowMs, limit, ids: JSON.stringify(batchIds) }) as { id: string; final_status: FinalStatus }[];
   return rows.map((row) => ({ batchId: row.id, status: row.final_status }));
 }
 

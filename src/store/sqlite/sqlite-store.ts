@@ -142,8 +142,8 @@ export class SqliteStore implements Store {
   async expireBatches(nowMs: number, result: ItemResult): Promise<string[]> {
     return this.db.guard(() => lifecycle.expireBatches(this.db, nowMs, result));
   }
-  async findBatchesToFinalize(nowMs: number, limit: number): Promise<{ batchId: string; status: FinalStatus }[]> {
-    return this.db.guard(() => lifecycle.findBatchesToFinalize(this.db, nowMs, limit));
+  async findBatchesToFinalize(nowMs: number, limit: number, batchIds?: readonly string[]): Promise<{ batchId: string; status: FinalStatus }[]> {
+    return this.db.guard(() => lifecycle.findBatchesToFinalize(this.db, nowMs, limit, batchIds));
   }
   async claimFinalization(batchId: string, request: BatchLeaseRequest): Promise<Batch | null> {
     return this.db.guard(() => lifecycle.claimFinalization(this.db, batchId, request));
