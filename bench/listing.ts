@@ -1,7 +1,8 @@
 /**
  * `listing`: the Batch list a client or the dashboard pages through, with 100k finished Batches in the
  * Store vs with 1,000 (issue 11: listing stays fast as finished Batches pile up; pages hold the same rows). Store-level, both stores:
- * the newest page, a page deep in the list, a rare status, a live status, and a Model filter. The Batches
+ * the newest page, a page deep in the list, a rare status, a live status, and a Model filter; and the tenant's
+ * usage, which quota checks read on every upload and create. The Batches
  * are copied from one created through the Store (plain SQL: creating 100k through the API would take the
  * whole bench's time and measures nothing here).
  */
@@ -23,15 +24,23 @@ const SET_PER_COPY = ["seq", "id", "status", "dialect"];
 
 interface Listing {
   name: string;
-  query: (count: number) => BatchQuery;
+  /** One read, given how many Batches are stored. */
+  read: (store: Store, count: number) => Promise<unknown>;
 }
 
+const list =
+  (query: (count: number) => BatchQuery) =>
+  (store: Store, count: number): Promise<unknown> =>
+    store.listBatches(query(count));
+
 const LISTINGS: Listing[] = [
-  { name: "newest page (100)", query: () => ({ tenant: "default", limit: 100 }) },
-  { name: "a page 90% of the way down", query: (count) => ({ tenant: "default", limit: 100, afterId: idOf(Math.floor(count * 0.1)) }) },
-  { name: "the newest failed Batch (1 in 1,000)", query: () => ({ tenant: "default", limit: 1, statuses: ["failed"] }) },
-  { name: "status in_progress or validating", query: () => ({ tenant: "default", limit: 100, statuses: ["in_progress", "validating"] }) },
-  { name: "a Model with no Batches", query: () => ({ tenant: "default", limit: 20, model: "nobody" }) },
+  { name: "newest page (100)", read: list(() => ({ tenant: "default", limit: 100 })) },
+  { name: "a page 90% of the way down", read: list((count) => ({ tenant: "default", limit: 100, afterId: idOf(Math.floor(count * 0.1)) })) },
+  { name: "the newest failed Batch (1 in 1,000)", read: list(() => ({ tenant: "default", limit: 1, statuses: ["failed"] })) },
+  { name: "status in_progress or validating", read: list(() => ({ tenant: "default", limit: 100, statuses: ["in_progress", "validating"] })) },
+  { name: "a Model with no Batches", read: list(() => ({ tenant: "default", limit: 20, model: "nobody" })) },
+  // What the quota checks of every upload and create read (with quotas set): the tenant's live Batches.
+  { name: "the tenant's usage (quota checks)", read: (store) => store.tenantUsage("default") },
 ];
 
 /** Copies of the seed: ids idOf(from..to-1), oldest first; every 1,000th failed, the rest completed. */
@@ -90,29 +99,29 @@ async function postgres(): Promise<{ store: Store; fill: Fill; close: () => Prom
 }
 
 /** Median ms of 15 calls, after 3 untimed ones. */
-async function timeList(store: Store, query: BatchQuery): Promise<number> {
-  for (let i = 0; i < 3; i += 1) await store.listBatches(query);
+async function timeRead(store: Store, listing: Listing, count: number): Promise<number> {
+  for (let i = 0; i < 3; i += 1) await listing.read(store, count);
   const samples: number[] = [];
   for (let i = 0; i < 15; i += 1) {
     const started = performance.now();
-    await store.listBatches(query);
+    await listing.read(store, count);
     samples.push(performance.now() - started);
   }
   return samples.sort((a, b) => a - b)[7] as number;
 }
 
 export async function benchListing(): Promise<void> {
-  console.log(`\nListing: Store.listBatches with ${FINISHED.toLocaleString()} finished Batches vs with ${BASELINE.toLocaleString()} (median of 15 calls)`);
+  console.log(`\nListing: Store.listBatches and tenantUsage with ${FINISHED.toLocaleString()} finished Batches vs with ${BASELINE.toLocaleString()} (median of 15 calls)`);
   for (const [name, open] of [["SQLite", sqlite], ["PostgreSQL", postgres]] as const) {
     let opened: Awaited<ReturnType<typeof sqlite>> | null = null;
     try {
       opened = await open();
       await opened.fill(0, BASELINE);
       const few = new Map<string, number>();
-      for (const listing of LISTINGS) few.set(listing.name, await timeList(opened.store, listing.query(BASELINE)));
+      for (const listing of LISTINGS) few.set(listing.name, await timeRead(opened.store, listing, BASELINE));
       await opened.fill(BASELINE, FINISHED);
       for (const listing of LISTINGS) {
-        const ms = await timeList(opened.store, listing.query(FINISHED));
+        const ms = await timeRead(opened.store, listing, FINISHED);
         const baseline = few.get(listing.name) as number;
         row(`${name}: ${listing.name}`, `${ms.toFixed(2)} ms`, `${ratio(ms, baseline, { max: 2 })} the time with ${BASELINE.toLocaleString()} (${baseline.toFixed(2)} ms)`);
       }
