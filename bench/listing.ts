@@ -2,7 +2,8 @@
  * `listing`: the Batch list a client or the dashboard pages through, with 100k finished Batches in the
  * Store vs with 1,000 (issue 11: listing stays fast as finished Batches pile up; pages hold the same rows). Store-level, both stores:
  * the newest page, a page deep in the list, a rare status, a live status, and a Model filter; and the tenant's
- * usage, which quota checks read on every upload and create. The Batches
+ * usage, which quota checks read on every upload and create, and the look for expired Files every sweep makes
+ * (as many Files as Batches). The Batches
  * are copied from one created through the Store (plain SQL: creating 100k through the API would take the
  * whole bench's time and measures nothing here).
  */
@@ -21,6 +22,10 @@ const BASELINE = 1_000;
 const idOf = (n: number): string => `batch_${String(n).padStart(8, "0")}`;
 /** Columns copied from the seed Batch as they are; the rest are set per copy. */
 const SET_PER_COPY = ["seq", "id", "status", "dialect"];
+/** Columns of the seed File set per copy. */
+const SET_PER_FILE_COPY = ["seq", "id", "expires_at_ms"];
+const YEAR_MS = 365 * 86_400_000;
+const fileIdOf = (n: number): string => `file-${String(n).padStart(8, "0")}`;
 
 interface Listing {
   name: string;
@@ -41,9 +46,14 @@ const LISTINGS: Listing[] = [
   { name: "a Model with no Batches", read: list(() => ({ tenant: "default", limit: 20, model: "nobody" })) },
   // What the quota checks of every upload and create read (with quotas set): the tenant's live Batches.
   { name: "the tenant's usage (quota checks)", read: (store) => store.tenantUsage("default") },
+  // What every sweep asks (none is due here: the copies expire in a year, or never).
+  { name: "Files past their expiry (each sweep)", read: (store) => store.deleteExpiredFiles(Date.now(), 100) },
 ];
 
-/** Copies of the seed: ids idOf(from..to-1), oldest first; every 1,000th failed, the rest completed. */
+/**
+ * Copies of the seed: ids idOf(from..to-1), oldest first; every 1,000th failed, the rest completed. And as
+ * many copies of the seed File, every other one expiring in a year, the rest never.
+ */
 type Fill = (from: number, to: number) => Promise<void>;
 
 async function seed(store: Store): Promise<void> {
@@ -51,6 +61,10 @@ async function seed(store: Store): Promise<void> {
   await store.createBatch({
     id: "batch_seed", tenant: "default", dialect: "openai", kind: "chat", endpoint: "/v1/chat/completions", model: null, inputFileId: null,
     invalidLinePolicy: "fail", displayName: null, metadata: null, options: {}, priority: 0, createdAtMs: now, expiresAtMs: now + 86_400_000,
+  });
+  await store.createFile({
+    id: "file-seed", tenant: "default", purpose: "batch_output", filename: "output.jsonl", displayName: null, mimeType: "application/jsonl",
+    bytes: 1_000, sha256: "0".repeat(64), source: "generated", createdAtMs: now, expiresAtMs: now + YEAR_MS,
   });
 }
 
@@ -64,8 +78,13 @@ async function sqlite(): Promise<{ store: Store; fill: Fill; close: () => Promis
     const db = new Database(file);
     const columns = (db.prepare("PRAGMA table_info(batches)").all() as { name: string }[]).map((c) => c.name).filter((c) => !SET_PER_COPY.includes(c));
     const copy = db.prepare(`INSERT INTO batches (id, status, dialect, ${columns.join(", ")}) SELECT ?, ?, 'openai', ${columns.join(", ")} FROM batches WHERE id = 'batch_seed'`);
+    const fileColumns = (db.prepare("PRAGMA table_info(files)").all() as { name: string }[]).map((c) => c.name).filter((c) => !SET_PER_FILE_COPY.includes(c));
+    const copyFile = db.prepare(`INSERT INTO files (id, expires_at_ms, ${fileColumns.join(", ")}) SELECT ?, CASE WHEN ? THEN expires_at_ms END, ${fileColumns.join(", ")} FROM files WHERE id = 'file-seed'`);
     db.transaction(() => {
-      for (let n = from; n < to; n += 1) copy.run(idOf(n), n % 1_000 === 999 ? "failed" : "completed");
+      for (let n = from; n < to; n += 1) {
+        copy.run(idOf(n), n % 1_000 === 999 ? "failed" : "completed");
+        copyFile.run(fileIdOf(n), n % 2);
+      }
     })();
     db.close();
     store = await openSqliteStore(file);
@@ -88,7 +107,15 @@ async function postgres(): Promise<{ store: Store; fill: Fill; close: () => Prom
        SELECT 'batch_' || lpad(g::text, 8, '0'), CASE WHEN g % 1000 = 999 THEN 'failed' ELSE 'completed' END, 'openai', ${columns.map((c) => `b.${c}`).join(", ")}
        FROM generate_series(${from}, ${to - 1}) g, "${schema}".batches b WHERE b.id = 'batch_seed' ORDER BY g`,
     );
+    const files = await client.query<{ column_name: string }>("SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'files'", [schema]);
+    const fileColumns = files.rows.map((r) => r.column_name).filter((c) => !SET_PER_FILE_COPY.includes(c));
+    await client.query(
+      `INSERT INTO "${schema}".files (id, expires_at_ms, ${fileColumns.join(", ")})
+       SELECT 'file-' || lpad(g::text, 8, '0'), CASE WHEN g % 2 = 1 THEN f.expires_at_ms END, ${fileColumns.map((c) => `f.${c}`).join(", ")}
+       FROM generate_series(${from}, ${to - 1}) g, "${schema}".files f WHERE f.id = 'file-seed' ORDER BY g`,
+    );
     await client.query(`ANALYZE "${schema}".batches`);
+    await client.query(`ANALYZE "${schema}".files`);
   };
   const close = async (): Promise<void> => {
     await store.close();

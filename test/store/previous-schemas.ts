@@ -6,6 +6,7 @@
 type Backend = "sqlite" | "postgres";
 
 const UNDO: Record<number, string | Record<Backend, string>> = {
+  18: "DROP INDEX files_by_expiry;",
   17: "DROP INDEX batches_live_by_tenant;",
   16: "DROP INDEX batches_model;",
   15: "DROP TABLE result_cache;",
