@@ -44,8 +44,10 @@ const LISTINGS: Listing[] = [
   { name: "the newest failed Batch (1 in 1,000)", read: list(() => ({ tenant: "default", limit: 1, statuses: ["failed"] })) },
   { name: "status in_progress or validating", read: list(() => ({ tenant: "default", limit: 100, statuses: ["in_progress", "validating"] })) },
   { name: "a Model with no Batches", read: list(() => ({ tenant: "default", limit: 20, model: "nobody" })) },
-  // What the quota checks of every upload and create read (with quotas set): the tenant's live Batches.
-  { name: "the tenant's usage (quota checks)", read: (store) => store.tenantUsage("default") },
+  // What quota checks read, with quotas set: a create, the tenant's live Batches; an upload under
+  // maxStoredBytes, also the sum of its Files (one File per Batch here).
+  { name: "a tenant's live work (a create's quota checks)", read: (store) => store.tenantLiveWork("default") },
+  { name: "a tenant's usage, Files summed (an upload's)", read: (store) => store.tenantUsage("default") },
   // What every sweep asks (none is due here: the copies expire in a year, or never).
   { name: "Files past their expiry (each sweep)", read: (store) => store.deleteExpiredFiles(Date.now(), 100) },
 ];
@@ -138,7 +140,7 @@ async function timeRead(store: Store, listing: Listing, count: number): Promise<
 }
 
 export async function benchListing(): Promise<void> {
-  console.log(`\nListing: Store.listBatches and tenantUsage with ${FINISHED.toLocaleString()} finished Batches vs with ${BASELINE.toLocaleString()} (median of 15 calls)`);
+  console.log(`\nListing: Store.listBatches, the quota checks' reads and the sweep's expiry look with ${FINISHED.toLocaleString()} finished Batches vs with ${BASELINE.toLocaleString()} (median of 15 calls)`);
   for (const [name, open] of [["SQLite", sqlite], ["PostgreSQL", postgres]] as const) {
     let opened: Awaited<ReturnType<typeof sqlite>> | null = null;
     try {

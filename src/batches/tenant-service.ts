@@ -183,13 +183,16 @@ export class TenantService implements Admission {
    */
   async requireRoom(tenant: string, addition: Addition): Promise<void> {
     const { quotas } = await this.quotasOf(tenant);
-    const watched = (addition.bytes !== undefined && quotas.maxFileBytes !== undefined) || (addition.items !== undefined && quotas.maxQueuedItems !== undefined) || (addition.bytes !== undefined && quotas.maxStoredBytes !== undefined) || (addition.batches !== undefined && quotas.maxBatchesInProgress !== undefined);
-    if (!watched) return;
-    const usage = await this.deps.store.tenantUsage(tenant);
     const over = (limit: number | undefined, held: number, added: number | undefined): boolean => limit !== undefined && added !== undefined && held + added > limit;
     if (over(quotas.maxFileBytes, 0, addition.bytes)) {
       throw quotaError(`The file is ${addition.bytes} bytes; tenant '${tenant}' may upload files of at most ${quotas.maxFileBytes} bytes (quota maxFileBytes).`, "maxFileBytes");
     }
+    // Only what the watched quotas need: the sum of the tenant's Files reads every File it stores, its live
+    // work only its live Batches, so a create under Batch quotas does not pay for the Files.
+    const storage = addition.bytes !== undefined && quotas.maxStoredBytes !== undefined;
+    const work = (addition.items !== undefined && quotas.maxQueuedItems !== undefined) || (addition.batches !== undefined && quotas.maxBatchesInProgress !== undefined);
+    if (!storage && !work) return;
+    const usage = storage ? await this.deps.store.tenantUsage(tenant) : { storedBytes: 0, ...(await this.deps.store.tenantLiveWork(tenant)) };
     if (over(quotas.maxStoredBytes, usage.storedBytes, addition.bytes)) {
       throw quotaError(`Tenant '${tenant}' stores ${usage.storedBytes} bytes; ${addition.bytes} more would pass its quota maxStoredBytes of ${quotas.maxStoredBytes}. Delete files first.`, "maxStoredBytes");
     }

@@ -43,8 +43,13 @@ export interface TenantDirectory {
    */
   countApiKeys(): Promise<number>;
 
-  /** What `tenant` holds now (zeros for a tenant with nothing). */
+  /** What `tenant` holds now (zeros for a tenant with nothing). Sums every File the tenant stores. */
   tenantUsage(tenant: string): Promise<TenantUsage>;
+  /**
+   * The part of tenantUsage about live Batches (what the quota checks of a create need): it reads only the
+   * tenant's live Batches, however many Batches and Files it ever had.
+   */
+  tenantLiveWork(tenant: string): Promise<Pick<TenantUsage, "queuedItems" | "batchesInProgress">>;
   /** Usage of every tenant that holds something or has a record, by name. */
   usageByTenant(): Promise<TenantUsage[]>;
 

@@ -53,4 +53,24 @@ describe.each(storeBackends)("$name store: quotas remembered by the tenant servi
     clock.advance(5_000);
     expect(await tenants.quotasOf("team")).toEqual({ quotas: {}, from: "default" });
   });
+
+  it("reads only what the watched quotas need: a create's checks never sum the tenant's Files", async () => {
+    const store = await stores.open();
+    const reads: string[] = [];
+    // The real Store, with its usage reads noted.
+    const noting = Object.create(store) as Store;
+    noting.tenantUsage = (tenant) => (reads.push("tenantUsage"), store.tenantUsage(tenant));
+    noting.tenantLiveWork = (tenant) => (reads.push("tenantLiveWork"), store.tenantLiveWork(tenant));
+    const tenants = service(noting, new ManualClock());
+    await tenants.setQuotas("team", { maxFileBytes: 100, maxStoredBytes: 1_000, maxBatchesInProgress: 1, maxQueuedItems: 10 });
+    reads.length = 0; // setQuotas answers with the tenant's overview
+
+    expect(await refusal(tenants.requireRoom("team", { batches: 1, items: 10 }))).toBeNull();
+    expect(await refusal(tenants.requireRoom("team", { batches: 1, items: 11 }))).toBe("quota_exceeded: maxQueuedItems");
+    expect(reads).toEqual(["tenantLiveWork", "tenantLiveWork"]);
+    // An upload's checks sum the Files; one over maxFileBytes needs no usage at all.
+    expect(await refusal(tenants.requireRoom("team", { bytes: 90 }))).toBeNull();
+    expect(await refusal(tenants.requireRoom("team", { bytes: 101 }))).toBe("quota_exceeded: maxFileBytes");
+    expect(reads).toEqual(["tenantLiveWork", "tenantLiveWork", "tenantUsage"]);
+  });
 });

@@ -82,11 +82,15 @@ describe.each(storeBackends)("$name store: tenants and keys", (backend) => {
     await store.insertItems(running.id, newItems(5));
     await store.startBatch(running.id, { owner: "v", total: 5, model: MODEL, errors: null, nowMs: T0 + 1 });
     expect(await store.tenantUsage("alpha")).toEqual({ tenant: "alpha", files: 2, storedBytes: 150, queuedItems: 9, batchesInProgress: 2 });
+    // The live part alone (a create's quota checks): the same counts, without reading the Files.
+    expect(await store.tenantLiveWork("alpha")).toEqual({ queuedItems: 9, batchesInProgress: 2 });
+    expect(await store.tenantLiveWork("beta")).toEqual({ queuedItems: 0, batchesInProgress: 0 });
     // The scheduler sees whose Batch it is (per-tenant fair share).
     expect((await store.queuedBatches(MODEL, 10)).map((queued) => [queued.id, queued.tenant])).toEqual([[running.id, "alpha"]]);
     expect(await store.tenantUsage("nobody")).toEqual({ tenant: "nobody", files: 0, storedBytes: 0, queuedItems: 0, batchesInProgress: 0 });
     await store.cancelBatch(running.id, T0 + 2);
     expect((await store.tenantUsage("alpha")).queuedItems).toBe(4);
+    expect(await store.tenantLiveWork("alpha")).toEqual({ queuedItems: 4, batchesInProgress: 2 });
     expect((await store.usageByTenant()).map((usage) => usage.tenant)).toEqual(["alpha", "beta"]);
   });
 

@@ -312,6 +312,9 @@ export class PostgresStore implements Store {
   async tenantUsage(tenant: string): Promise<TenantUsage> {
     return tenants.tenantUsage(this.db, tenant);
   }
+  async tenantLiveWork(tenant: string): Promise<Pick<TenantUsage, "queuedItems" | "batchesInProgress">> {
+    return tenants.tenantLiveWork(this.db, tenant);
+  }
   async findBatchByIdempotencyKey(tenant: string, key: string): Promise<(Batch & { requestDigest: string | null }) | null> {
     return tenants.findBatchByIdempotencyKey(this.db, tenant, key);
   }

@@ -66,9 +66,21 @@ export async function countApiKeys(db: PostgresDatabase): Promise<number> {
 
 /** As in the SQLite Store: Batch counters past validation, the count its create made for a Batch still validating. */
 export async function tenantUsage(db: PostgresDatabase, tenant: string): Promise<TenantUsage> {
+  return usageOf(db, tenant, true);
+}
+
+/** The tenant's live Batches alone (see TenantDirectory.tenantLiveWork). */
+export async function tenantLiveWork(db: PostgresDatabase, tenant: string): Promise<Pick<TenantUsage, "queuedItems" | "batchesInProgress">> {
+  const { queuedItems, batchesInProgress } = await usageOf(db, tenant, false);
+  return { queuedItems, batchesInProgress };
+}
+
+async function usageOf(db: PostgresDatabase, tenant: string, withFiles: boolean): Promise<TenantUsage> {
+  const files = withFiles
+    ? `(SELECT COUNT(*)::int FROM files WHERE tenant = $1) AS files, (SELECT COALESCE(SUM(bytes), 0)::text FROM files WHERE tenant = $1) AS bytes,`
+    : "0 AS files, '0' AS bytes,";
   const { rows } = await db.query<{ files: number; bytes: string; batches: number; queued: string }>(
-    `SELECT (SELECT COUNT(*)::int FROM files WHERE tenant = $1) AS files,
-            (SELECT COALESCE(SUM(bytes), 0)::text FROM files WHERE tenant = $1) AS bytes,
+    `SELECT ${files}
             (SELECT COUNT(*)::int FROM batches WHERE tenant = $1 AND status IN ${LIVE_BATCH_STATUSES}) AS batches,
             (SELECT COALESCE(SUM(CASE WHEN status = 'validating'
                                       THEN COALESCE((options_json::jsonb ->> 'requestCount')::bigint, (options_json::jsonb ->> 'expectedItems')::bigint, 0)

@@ -240,6 +240,9 @@ export class SqliteStore implements Store {
   async tenantUsage(tenant: string): Promise<TenantUsage> {
     return this.db.guard(() => tenants.tenantUsage(this.db, tenant));
   }
+  async tenantLiveWork(tenant: string): Promise<Pick<TenantUsage, "queuedItems" | "batchesInProgress">> {
+    return this.db.guard(() => tenants.tenantLiveWork(this.db, tenant));
+  }
   async findBatchByIdempotencyKey(tenant: string, key: string): Promise<(Batch & { requestDigest: string | null }) | null> {
     return this.db.guard(() => tenants.findBatchByIdempotencyKey(this.db, tenant, key));
   }

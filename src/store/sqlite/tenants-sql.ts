@@ -70,6 +70,11 @@ export function countApiKeys(db: SqliteDatabase): number {
  */
 export function tenantUsage(db: SqliteDatabase, tenant: string): TenantUsage {
   const files = db.statement("SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS bytes FROM files WHERE tenant = ?").get(tenant) as { n: number; bytes: number };
+  return { tenant, files: files.n, storedBytes: files.bytes, ...tenantLiveWork(db, tenant) };
+}
+
+/** The tenant's live Batches, through their own index (migration 017). */
+export function tenantLiveWork(db: SqliteDatabase, tenant: string): Pick<TenantUsage, "queuedItems" | "batchesInProgress"> {
   const batches = db
     .statement(
       `SELECT COUNT(*) AS n,
@@ -79,7 +84,7 @@ export function tenantUsage(db: SqliteDatabase, tenant: string): TenantUsage {
        FROM batches WHERE tenant = ? AND status IN ${LIVE_BATCH_STATUSES}`,
     )
     .get(tenant) as { n: number; queued: number };
-  return { tenant, files: files.n, storedBytes: files.bytes, queuedItems: batches.queued, batchesInProgress: batches.n };
+  return { queuedItems: batches.queued, batchesInProgress: batches.n };
 }
 
 export function tenantNames(db: SqliteDatabase): string[] {
