@@ -10,7 +10,7 @@ import type { Batch } from "../../src/core/types.ts";
 import { BATCH_FORMATS } from "../../src/dialects/registry.ts";
 import { LocalBlobStore } from "../../src/store/blob/local-blob-store.ts";
 import type { ClaimedItem, Store } from "../../src/store/store.ts";
-import { EarlyResults } from "../../src/worker/early-results.ts";
+import { EarlyResults, type EarlyResultsOptions } from "../../src/worker/early-results.ts";
 import { finalizeBatch, resultFileIds, type ResultFiles } from "../../src/worker/finalize-batch.ts";
 import { storeBackends, useStores } from "../helpers/store-backends.ts";
 import { testWorkDir } from "../helpers/test-dirs.ts";
@@ -38,13 +38,20 @@ async function complete(store: Store, claimed: Map<string, ClaimedItem>, batch: 
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
 
+/** A BlobStore in the running test's own directory. */
+const testBlobs = (): LocalBlobStore => new LocalBlobStore(testWorkDir("early-results", expect.getState().currentTestName ?? "early"));
+
+/** EarlyResults over `store` that writes any Batch of 100 Items or more, at every new result. */
+const earlyOver = (store: Store, options: EarlyResultsOptions): EarlyResults =>
+  new EarlyResults({ store, blobs: testBlobs(), formats: BATCH_FORMATS, logger }, { minItems: 100, minNewItems: 1, ...options });
+
 describe.each(storeBackends)("Result files written early on the $name store", (backend) => {
   const stores = useStores(backend);
   const loops = useLoopFixture();
 
   it("writes the finished Items from the first on, stops at the first unfinished one, and ends with finalization's own bytes", async () => {
     const store = await stores.open();
-    const blobs = new LocalBlobStore(testWorkDir("early-results", expect.getState().currentTestName ?? "early"));
+    const blobs = testBlobs();
     const deps = { store, blobs, formats: BATCH_FORMATS, logger, clock: { now: () => T0 + 30 }, leaseMs: LEASE_MS };
     const early = new EarlyResults(deps, { minItems: 100, minNewItems: 1, everyMs: 60_000 });
     // Two Batches of the same Items and results: one written early, one by finalization alone.
@@ -86,8 +93,7 @@ describe.each(storeBackends)("Result files written early on the $name store", (b
 
   it("leaves small and ended Batches to finalization, and gives nothing for a Batch it stopped writing", async () => {
     const store = await stores.open();
-    const blobs = new LocalBlobStore(testWorkDir("early-results", expect.getState().currentTestName ?? "early"));
-    const early = new EarlyResults({ store, blobs, formats: BATCH_FORMATS, logger }, { minItems: 100, minNewItems: 1, everyMs: 60_000 });
+    const early = earlyOver(store, { everyMs: 60_000 });
     const small = await startedBatch(store, 50);
     const large = await startedBatch(store, ITEMS, { createdAtMs: T0 + 1 });
     const claimed = await claimAll(store);
@@ -108,8 +114,7 @@ describe.each(storeBackends)("Result files written early on the $name store", (b
 
   it("lets go of a Batch another process finalizes, with no more of its results coming, and writes another in its place", async () => {
     const store = await stores.open();
-    const blobs = new LocalBlobStore(testWorkDir("early-results", expect.getState().currentTestName ?? "early"));
-    const early = new EarlyResults({ store, blobs, formats: BATCH_FORMATS, logger }, { minItems: 100, minNewItems: 1, everyMs: 20, maxBatches: 1 });
+    const early = earlyOver(store, { everyMs: 20, maxBatches: 1 });
     const first = await startedBatch(store, ITEMS);
     const second = await startedBatch(store, ITEMS, { createdAtMs: T0 + 1 });
     const claimed = await claimAll(store);
@@ -140,9 +145,8 @@ describe.each(storeBackends)("Result files written early on the $name store", (b
 
   it("looks again at the files it holds after a pause, with no results coming", async () => {
     const store = await stores.open();
-    const blobs = new LocalBlobStore(testWorkDir("early-results", expect.getState().currentTestName ?? "early"));
     let paused = false;
-    const early = new EarlyResults({ store, blobs, formats: BATCH_FORMATS, logger }, { minItems: 100, minNewItems: 1, everyMs: 20, paused: () => paused });
+    const early = earlyOver(store, { everyMs: 20, paused: () => paused });
     const batch = await startedBatch(store, ITEMS);
     const claimed = await claimAll(store);
     await complete(store, claimed, batch, range(0, 80));
@@ -162,9 +166,8 @@ describe.each(storeBackends)("Result files written early on the $name store", (b
 
   it("writes nothing while paused (sync requests about), and catches up once the pause ends", async () => {
     const store = await stores.open();
-    const blobs = new LocalBlobStore(testWorkDir("early-results", expect.getState().currentTestName ?? "early"));
     let paused = true;
-    const early = new EarlyResults({ store, blobs, formats: BATCH_FORMATS, logger }, { minItems: 100, minNewItems: 1, everyMs: 60_000, paused: () => paused });
+    const early = earlyOver(store, { everyMs: 60_000, paused: () => paused });
     const batch = await startedBatch(store, ITEMS);
     const claimed = await claimAll(store);
     await complete(store, claimed, batch, range(0, 80));
