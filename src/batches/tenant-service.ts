@@ -187,8 +187,8 @@ export class TenantService implements Admission {
     if (over(quotas.maxFileBytes, 0, addition.bytes)) {
       throw quotaError(`The file is ${addition.bytes} bytes; tenant '${tenant}' may upload files of at most ${quotas.maxFileBytes} bytes (quota maxFileBytes).`, "maxFileBytes");
     }
-    // Only what the watched quotas need: the sum of the tenant's Files reads every File it stores, its live
-    // work only its live Batches, so a create under Batch quotas does not pay for the Files.
+    // Only what the watched quotas need: a create under Batch quotas reads the tenant's live Batches, an
+    // upload under maxStoredBytes also its stored total.
     const storage = addition.bytes !== undefined && quotas.maxStoredBytes !== undefined;
     const work = (addition.items !== undefined && quotas.maxQueuedItems !== undefined) || (addition.batches !== undefined && quotas.maxBatchesInProgress !== undefined);
     if (!storage && !work) return;

@@ -43,11 +43,14 @@ export interface TenantDirectory {
    */
   countApiKeys(): Promise<number>;
 
-  /** What `tenant` holds now (zeros for a tenant with nothing). Sums every File the tenant stores. */
+  /**
+   * What `tenant` holds now (zeros for a tenant with nothing). Its Files' count and bytes come from a running
+   * total kept with every File written or deleted (migration 019), so this costs the same however many it has.
+   */
   tenantUsage(tenant: string): Promise<TenantUsage>;
   /**
    * The part of tenantUsage about live Batches (what the quota checks of a create need): it reads only the
-   * tenant's live Batches, however many Batches and Files it ever had.
+   * tenant's live Batches, however many Batches it ever had.
    */
   tenantLiveWork(tenant: string): Promise<Pick<TenantUsage, "queuedItems" | "batchesInProgress">>;
   /** Usage of every tenant that holds something or has a record, by name. */

@@ -63,12 +63,15 @@ describe.each(storeBackends)("$name store: expiry and finalization", (backend) =
     expect(await store.finishBatch(batch.id, "someone-else", { status: "completed", outputFileId: "file-o", errorFileId: null, nowMs: T0 + 40, files: [output] })).toBeNull();
     expect(await store.getFile("file-o")).toMatchObject({ bytes: 42, filename: "out.jsonl", source: "generated" });
     expect((await store.getBatch(batch.id))?.status).toBe("finalizing");
+    // What the tenant stores counts a replaced record once, at its new size (migration 019's total).
+    expect(await store.tenantUsage("default")).toMatchObject({ files: 2, storedBytes: 42 + later.bytes });
 
     const done = await store.finishBatch(batch.id, "f1", { status: "completed", outputFileId: "file-o", errorFileId: "file-e", nowMs: T0 + 41, files: [output, errors] });
     expect(done).toMatchObject({ status: "completed", outputFileId: "file-o", errorFileId: "file-e" });
     expect(await store.getFile("file-e")).toMatchObject({ bytes: 7, expiresAtMs: T0 + DAY_MS, tenant: "default" });
     const listed = await store.listFiles({ limit: 10, order: "desc" });
     expect(listed.files.map((file) => file.id)).toEqual(["file-e", "file-o", later.id]);
+    expect(await store.tenantUsage("default")).toMatchObject({ files: 3, storedBytes: 42 + 7 + later.bytes });
   });
 
   it("expires pending items of a batch past its window; running items finish, then it finalizes as expired", async () => {

@@ -6,6 +6,10 @@
 type Backend = "sqlite" | "postgres";
 
 const UNDO: Record<number, string | Record<Backend, string>> = {
+  19: {
+    sqlite: "DROP TRIGGER files_count_insert; DROP TRIGGER files_count_delete; DROP TRIGGER files_count_update; DROP TABLE tenant_storage;",
+    postgres: "DROP TRIGGER files_count_storage ON files; DROP FUNCTION count_tenant_storage(); DROP TABLE tenant_storage;",
+  },
   18: "DROP INDEX files_by_expiry;",
   17: "DROP INDEX batches_live_by_tenant;",
   16: "DROP INDEX batches_model;",

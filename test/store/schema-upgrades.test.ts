@@ -8,26 +8,14 @@
  * Items are inserted in reverse index order, so rows sit in the table (and in index ties) opposite to
  * input order: only a migration that really gives every claimable Item its place makes the order right.
  */
-import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
-import { openPostgresStore, type PostgresStore } from "../../src/store/postgres/index.ts";
-import { openSqliteStore } from "../../src/store/sqlite/index.ts";
 import type { Store } from "../../src/store/store.ts";
-import { freshTestSchema, TEST_DATABASE_URL } from "../helpers/postgres.ts";
 import { storeBackends } from "../helpers/store-backends.ts";
-import { testWorkPath } from "../helpers/test-dirs.ts";
 import { undoMigrationsSql } from "./previous-schemas.ts";
+import { postgresDatabase, sqliteDatabase, type UpgradedDatabase } from "./upgraded-databases.ts";
 import { allItems, completion, expectCountsMatchItems, LEASE_MS, MODEL, newBatch, newItems, T0 } from "./store-fixtures.ts";
 
 const claim = (owner: string, limit: number, nowMs: number) => ({ owner, model: MODEL, limit, nowMs, leaseMs: LEASE_MS });
-
-interface UpgradedDatabase {
-  /** A Store on the database, migrated to the newest schema. */
-  open(): Promise<Store>;
-  /** Runs SQL on the database from outside any Store; returns the rows of its last statement. */
-  exec(sql: string): Promise<Record<string, unknown>[]>;
-  backend: "sqlite" | "postgres";
-}
 
 const opened: Store[] = [];
 afterEach(async () => {
@@ -76,51 +64,12 @@ const FROM = [4, 5];
 
 describe.runIf(storeBackends.some((backend) => backend.name === "sqlite"))("sqlite store: upgrades (migrations 004, 005)", () => {
   it.each(FROM)("upgrades a data dir of the schema before migration %i in place; its batch in flight finishes in input order", async (from) => {
-    const file = testWorkPath("stores", `sqlite upgrade from ${from}`, ".sqlite");
-    await upgradeWithBatchInFlight({
-      backend: "sqlite",
-      async open() {
-        const store = await openSqliteStore(file);
-        opened.push(store);
-        await store.migrate();
-        return store;
-      },
-      async exec(sql) {
-        const db = new Database(file);
-        try {
-          if (sql.trimStart().startsWith("SELECT")) return db.prepare(sql).all() as Record<string, unknown>[];
-          db.exec(sql);
-          return [];
-        } finally {
-          db.close();
-        }
-      },
-    }, from);
+    await upgradeWithBatchInFlight(sqliteDatabase(`sqlite upgrade from ${from}`, opened), from);
   });
 });
 
 describe.runIf(storeBackends.some((backend) => backend.name === "postgres"))("postgres store: upgrades (migrations 004, 005)", () => {
   it.each(FROM)("upgrades a schema of the version before migration %i in place; its batch in flight finishes in input order", async (from) => {
-    const schema = await freshTestSchema(`postgres upgrade from ${from}`);
-    const open = async (): Promise<PostgresStore> => {
-      const store = await openPostgresStore(TEST_DATABASE_URL, { schema, poolSize: 2 });
-      opened.push(store);
-      await store.migrate();
-      return store;
-    };
-    await upgradeWithBatchInFlight({
-      backend: "postgres",
-      open,
-      async exec(sql) {
-        const store = await openPostgresStore(TEST_DATABASE_URL, { schema, poolSize: 1 });
-        try {
-          const result: unknown = await store.db.query(sql);
-          const last = Array.isArray(result) ? result.at(-1) : result;
-          return (last as { rows?: Record<string, unknown>[] } | undefined)?.rows ?? [];
-        } finally {
-          await store.close();
-        }
-      },
-    }, from);
+    await upgradeWithBatchInFlight(await postgresDatabase(`postgres upgrade from ${from}`, opened), from);
   });
 });

@@ -1,19 +1,15 @@
 /**
- * The Store's tenant part (src/store/tenant-directory.ts, migrations 010 and 011) on every backend: tenants and
- * their quotas, keys found by digest and revoked, lists filtered by tenant, usage as quotas count it, the Batch
- * an Idempotency-Key made; and the upgrade of a database written before tenants (its rows become the default
- * tenant's).
+ * The Store's tenant part (src/store/tenant-directory.ts, migrations 010, 011 and 019) on every backend:
+ * tenants and their quotas, keys found by digest and revoked, lists filtered by tenant, usage as quotas count
+ * it (what a tenant stores kept in step with its Files), the Batch an Idempotency-Key made; and the upgrades
+ * of a database written before tenants (its rows become the default tenant's) and before the stored totals.
  */
-import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { isAppError } from "../../src/core/errors.ts";
-import { openPostgresStore } from "../../src/store/postgres/index.ts";
-import { openSqliteStore } from "../../src/store/sqlite/index.ts";
 import type { Store } from "../../src/store/store.ts";
-import { freshTestSchema, TEST_DATABASE_URL } from "../helpers/postgres.ts";
 import { storeBackends, useStores } from "../helpers/store-backends.ts";
-import { testWorkPath } from "../helpers/test-dirs.ts";
 import { undoMigrationsSql } from "./previous-schemas.ts";
+import { postgresDatabase, sqliteDatabase, type UpgradedDatabase } from "./upgraded-databases.ts";
 import { LEASE_MS, MODEL, newBatch, newFile, newItems, T0 } from "./store-fixtures.ts";
 
 const digest = (n: number): string => n.toString(16).padStart(64, "0");
@@ -94,6 +90,28 @@ describe.each(storeBackends)("$name store: tenants and keys", (backend) => {
     expect((await store.usageByTenant()).map((usage) => usage.tenant)).toEqual(["alpha", "beta"]);
   });
 
+  it("keeps what a tenant stores in step with every File written, deleted or expired", async () => {
+    const store = await stores.open();
+    const kept = await store.createFile(newFile({ tenant: "alpha", bytes: 100 }));
+    const deleted = await store.createFile(newFile({ tenant: "alpha", bytes: 50 }));
+    await store.createFile(newFile({ tenant: "beta", bytes: 7 }));
+    await store.createFile(newFile({ tenant: "beta", bytes: 9, expiresAtMs: T0 + 5 }));
+    await expect(store.createFile(newFile({ id: kept.id, tenant: "alpha", bytes: 1_000 }))).rejects.toThrow();
+    expect(await store.tenantUsage("alpha")).toMatchObject({ files: 2, storedBytes: 150 });
+    expect(await store.tenantUsage("beta")).toMatchObject({ files: 2, storedBytes: 16 });
+    expect(await store.deleteFile(deleted.id)).toBe(true);
+    expect(await store.deleteFile(deleted.id)).toBe(false);
+    expect(await store.deleteExpiredFiles(T0 + 10, 10)).toHaveLength(1);
+    expect(await store.tenantUsage("alpha")).toMatchObject({ files: 1, storedBytes: 100 });
+    expect(await store.tenantUsage("beta")).toMatchObject({ files: 1, storedBytes: 7 });
+    // A tenant whose last File is gone (and with no record or Batch) drops out of the overview.
+    expect(await store.deleteFile(kept.id)).toBe(true);
+    expect((await store.usageByTenant()).map((usage) => [usage.tenant, usage.files, usage.storedBytes])).toEqual([["beta", 1, 7]]);
+    // Written at once (on PostgreSQL over several connections, so on several of the total's rows).
+    await Promise.all(Array.from({ length: 20 }, (_, i) => store.createFile(newFile({ tenant: "gamma", bytes: i + 1 }))));
+    expect(await store.tenantUsage("gamma")).toMatchObject({ files: 20, storedBytes: 210 });
+  });
+
   it("finds the batch an Idempotency-Key made, per tenant, and refuses a second batch with the key", async () => {
     const store = await stores.open();
     const made = await store.createBatch(newBatch({ tenant: "alpha", idempotencyKey: "k1", requestDigest: "d1" }));
@@ -109,7 +127,7 @@ afterEach(async () => {
   await Promise.all(opened.splice(0).map((store) => store.close()));
 });
 
-async function upgradeKeepsRowsAsDefaultTenant(open: () => Promise<Store>, exec: (sql: string) => Promise<void>, backend: "sqlite" | "postgres"): Promise<void> {
+async function upgradeKeepsRowsAsDefaultTenant({ open, exec, backend }: UpgradedDatabase): Promise<void> {
   const before = await open();
   const file = await before.createFile(newFile({ tenant: "alpha" }));
   const batch = await before.createBatch(newBatch({ tenant: "alpha", idempotencyKey: "k", requestDigest: "d" }));
@@ -123,36 +141,39 @@ async function upgradeKeepsRowsAsDefaultTenant(open: () => Promise<Store>, exec:
   expect(await after.countApiKeys()).toBe(0);
 }
 
-describe.runIf(storeBackends.some((backend) => backend.name === "sqlite"))("sqlite store: upgrade to tenants (migrations 010, 011)", () => {
+/** Files written before migration 019 are in the running total after it, and later writes move it. */
+async function upgradeCountsStoredFiles({ open, exec, backend }: UpgradedDatabase): Promise<void> {
+  const before = await open();
+  const gone = await before.createFile(newFile({ tenant: "alpha", bytes: 100 }));
+  await before.createFile(newFile({ tenant: "alpha", bytes: 20 }));
+  await before.createFile(newFile({ tenant: "beta", bytes: 3 }));
+  await before.close();
+  opened.splice(opened.indexOf(before), 1);
+  await exec(undoMigrationsSql(19, backend));
+  const after = await open();
+  expect(await after.tenantUsage("alpha")).toMatchObject({ files: 2, storedBytes: 120 });
+  expect(await after.tenantUsage("beta")).toMatchObject({ files: 1, storedBytes: 3 });
+  await after.deleteFile(gone.id);
+  await after.createFile(newFile({ tenant: "alpha", bytes: 5 }));
+  expect(await after.tenantUsage("alpha")).toMatchObject({ files: 2, storedBytes: 25 });
+}
+
+describe.runIf(storeBackends.some((backend) => backend.name === "sqlite"))("sqlite store: upgrades (migrations 010, 011, 019)", () => {
   it("gives every file and batch written before tenants to the default tenant", async () => {
-    const file = testWorkPath("stores", "sqlite upgrade to tenants", ".sqlite");
-    const open = async (): Promise<Store> => {
-      const store = await openSqliteStore(file);
-      opened.push(store);
-      await store.migrate();
-      return store;
-    };
-    await upgradeKeepsRowsAsDefaultTenant(open, async (sql) => {
-      const db = new Database(file);
-      db.exec(sql);
-      db.close();
-    }, "sqlite");
+    await upgradeKeepsRowsAsDefaultTenant(sqliteDatabase("sqlite upgrade to tenants", opened));
+  });
+
+  it("counts the files stored before the running total of what tenants store (migration 019)", async () => {
+    await upgradeCountsStoredFiles(sqliteDatabase("sqlite upgrade to storage totals", opened));
   });
 });
 
-describe.runIf(storeBackends.some((backend) => backend.name === "postgres"))("postgres store: upgrade to tenants (migrations 010, 011)", () => {
+describe.runIf(storeBackends.some((backend) => backend.name === "postgres"))("postgres store: upgrades (migrations 010, 011, 019)", () => {
   it("gives every file and batch written before tenants to the default tenant", async () => {
-    const schema = await freshTestSchema("postgres upgrade to tenants");
-    const open = async (): Promise<Store> => {
-      const store = await openPostgresStore(TEST_DATABASE_URL, { schema, poolSize: 2 });
-      opened.push(store);
-      await store.migrate();
-      return store;
-    };
-    await upgradeKeepsRowsAsDefaultTenant(open, async (sql) => {
-      const store = await openPostgresStore(TEST_DATABASE_URL, { schema, poolSize: 1 });
-      await store.db.query(sql);
-      await store.close();
-    }, "postgres");
+    await upgradeKeepsRowsAsDefaultTenant(await postgresDatabase("postgres upgrade to tenants", opened));
+  });
+
+  it("counts the files stored before the running total of what tenants store (migration 019)", async () => {
+    await upgradeCountsStoredFiles(await postgresDatabase("postgres upgrade to storage totals", opened));
   });
 });

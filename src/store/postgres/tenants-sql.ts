@@ -77,9 +77,10 @@ export async function tenantLiveWork(db: PostgresDatabase, tenant: string): Prom
 
 async function usageOf(db: PostgresDatabase, tenant: string, withFiles: boolean): Promise<TenantUsage> {
   const files = withFiles
-    ? `(SELECT COUNT(*)::int FROM files WHERE tenant = $1) AS files, (SELECT COALESCE(SUM(bytes), 0)::text FROM files WHERE tenant = $1) AS bytes,`
+    ? // The running total migration 019's triggers keep (a few rows per tenant), not a sum over its Files.
+      `(SELECT COALESCE(SUM(files), 0)::text FROM tenant_storage WHERE tenant = $1) AS files, (SELECT COALESCE(SUM(bytes), 0)::text FROM tenant_storage WHERE tenant = $1) AS bytes,`
     : "0 AS files, '0' AS bytes,";
-  const { rows } = await db.query<{ files: number; bytes: string; batches: number; queued: string }>(
+  const { rows } = await db.query<{ files: number | string; bytes: string; batches: number; queued: string }>(
     `SELECT ${files}
             (SELECT COUNT(*)::int FROM batches WHERE tenant = $1 AND status IN ${LIVE_BATCH_STATUSES}) AS batches,
             (SELECT COALESCE(SUM(CASE WHEN status = 'validating'
@@ -99,7 +100,7 @@ async function usageOf(db: PostgresDatabase, tenant: string, withFiles: boolean)
 }
 
 export async function tenantNames(db: PostgresDatabase): Promise<string[]> {
-  const { rows } = await db.query<{ name: string }>("SELECT name FROM tenants UNION SELECT DISTINCT tenant FROM files UNION SELECT DISTINCT tenant FROM batches ORDER BY 1");
+  const { rows } = await db.query<{ name: string }>("SELECT name FROM tenants UNION SELECT tenant FROM tenant_storage GROUP BY tenant HAVING SUM(files) > 0 UNION SELECT DISTINCT tenant FROM batches ORDER BY 1");
   return rows.map((row) => row.name);
 }
 

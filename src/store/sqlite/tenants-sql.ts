@@ -69,8 +69,9 @@ export function countApiKeys(db: SqliteDatabase): number {
  * nothing was counted, as for a tenant without a queued-Items quota).
  */
 export function tenantUsage(db: SqliteDatabase, tenant: string): TenantUsage {
-  const files = db.statement("SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS bytes FROM files WHERE tenant = ?").get(tenant) as { n: number; bytes: number };
-  return { tenant, files: files.n, storedBytes: files.bytes, ...tenantLiveWork(db, tenant) };
+  // The running total migration 019's triggers keep, not a sum over the tenant's Files.
+  const stored = db.statement("SELECT files, bytes FROM tenant_storage WHERE tenant = ?").get(tenant) as { files: number; bytes: number } | undefined;
+  return { tenant, files: stored?.files ?? 0, storedBytes: stored?.bytes ?? 0, ...tenantLiveWork(db, tenant) };
 }
 
 /** The tenant's live Batches, through their own index (migration 017). */
@@ -88,7 +89,7 @@ export function tenantLiveWork(db: SqliteDatabase, tenant: string): Pick<TenantU
 }
 
 export function tenantNames(db: SqliteDatabase): string[] {
-  const rows = db.statement("SELECT name FROM tenants UNION SELECT DISTINCT tenant FROM files UNION SELECT DISTINCT tenant FROM batches ORDER BY 1").all() as { name: string }[];
+  const rows = db.statement("SELECT name FROM tenants UNION SELECT tenant FROM tenant_storage WHERE files > 0 UNION SELECT DISTINCT tenant FROM batches ORDER BY 1").all() as { name: string }[];
   return rows.map((row) => row.name);
 }
 
