@@ -131,6 +131,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     worker = new Worker({ store, dispatcher, catalog, clock, logger, formats, settings: config.worker, owner, metrics, onResults: (prompt, batchIds) => sweeper?.notifyResults(prompt, batchIds) });
     sweeper = new Sweeper({
       store, blobs, catalog, clock, logger, formats, settings: config.worker, limits: config.limits, owner, metrics,
+      retention: config.retention,
       media: { files: media, maxInlineBytes: config.media.maxInlineBytes },
       // Cancels seen here, local and announced: a validation under way stops at its next chunk.
       cancelled: dispatcher.cancelled,

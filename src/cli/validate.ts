@@ -112,6 +112,6 @@ export function syntheticBatch(format: BatchFormat, endpoint: string, kind: Requ
     displayName: null, metadata: null, options: {}, priority: 0,
     createdAtMs: 0, updatedAtMs: 0, expiresAtMs: Number.MAX_SAFE_INTEGER,
     inProgressAtMs: null, finalizingAtMs: null, completedAtMs: null, failedAtMs: null, expiredAtMs: null,
-    cancellingAtMs: null, cancelledAtMs: null, deletedAtMs: null,
+    cancellingAtMs: null, cancelledAtMs: null, deletedAtMs: null, archivedAtMs: null,
   };
 }

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { BatchHours } from "../core/batch-hours.ts";
 import { parseDuration, windowProblem } from "../core/durations.ts";
 import { TENANT_NAME_PATTERN, type Quotas } from "../core/tenancy.ts";
+import { retentionSchema, type Retention } from "./retention.ts";
 import { webhookSchema } from "./webhook-schema.ts";
 
 const positiveInt = z.number().int().positive();
@@ -346,6 +347,7 @@ export const configFileSchema = z.strictObject({
       defaultWindow: z.strictObject({ gemini: windowText.optional() }).optional(),
     })
     .optional(),
+  retention: retentionSchema,
   /** Endpoints called when a Batch ends (batch.completed, .failed, .expired, .cancelled), signed per Standard Webhooks. */
   webhooks: z.array(webhookSchema).optional(),
   webhookDelivery: z
@@ -442,6 +444,7 @@ export interface Config {
     /** Completion windows by dialect for Batches created without one; a dialect left out uses its own default. */
     defaultWindowMs: { gemini?: number };
   };
+  retention: Retention;
   webhooks: WebhookConfig[];
   webhookDelivery: { retryDelaysMs: number[]; timeoutMs: number };
   /** True when no models were configured and the built-in demo model is served. */

@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { resolveBackends } from "./backends.ts";
 import { definedOnly } from "./defined-only.ts";
+import { resolveRetention } from "./retention.ts";
 import { configFileSchema, DEFAULTS, DEMO_MODEL, MODEL_DEFAULTS, resolveScheduling, type Config, type ConfigFile, type ModelConfig, type TenantConfig } from "./config.ts";
 import { describeIssues, formatPath, type IssueSource } from "./config-issues.ts";
 import { ConfigSyntaxError, parseConfigSource, type ConfigPath, type ConfigText } from "./config-text.ts";
@@ -163,6 +164,7 @@ function resolveConfig(file: ConfigFile, baseDir: string, source: IssueSource): 
     worker: { ...DEFAULTS.worker, ...definedOnly(file.worker ?? {}) },
     models,
     scheduling: resolveScheduling(file.scheduling),
+    retention: resolveRetention(file.retention),
     webhooks: file.webhooks ?? [],
     webhookDelivery: { retryDelaysMs: [...DEFAULTS.webhookDelivery.retryDelaysMs], timeoutMs: DEFAULTS.webhookDelivery.timeoutMs, ...definedOnly(file.webhookDelivery ?? {}) },
     demoModel,

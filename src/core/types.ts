@@ -144,6 +144,12 @@ export interface Batch {
   cancellingAtMs: number | null;
   cancelledAtMs: number | null;
   deletedAtMs: number | null;
+  /**
+   * When the Batch was archived: it had ended and `retention.batchResults` had passed since it was created,
+   * so its Items (requests and results) are deleted and results endpoints answer that they are gone. Its
+   * record, counts, usage and result Files (which expire on their own) stay. Null until then.
+   */
+  archivedAtMs: number | null;
 }
 
 /** Result of one Item, stored with it. Exactly one of `response` / `error` is set. */

@@ -6,7 +6,8 @@
  * - Batches past their completion window expire;
  * - Batches in "validating" are validated (validation loop);
  * - Batches whose Items are all finished are finalized;
- * - expired Files and cached results no Model may reuse any more are deleted.
+ * - expired Files and cached results no Model may reuse any more are deleted;
+ * - ended Batches past their retention are archived and their Items deleted (result-retention.ts).
  */
 import type { Logger } from "pino";
 import type { Config } from "../config/config.ts";
@@ -18,6 +19,8 @@ import { configuredCachedModels } from "./cached-models.ts";
 import { finalizeBatch } from "./finalize-batch.ts";
 import { LeaseLostError } from "./batch-lease.ts";
 import { EarlyResults, type EarlyResultsOptions } from "./early-results.ts";
+import { ResultRetention } from "./result-retention.ts";
+import type { Retention } from "../config/retention.ts";
 import { Signal } from "./signal.ts";
 import { validateBatch, type ValidationDeps } from "./validate-batch.ts";
 import { ZERO_USAGE } from "../core/types.ts";
@@ -40,6 +43,8 @@ export interface SweeperDeps extends Omit<ValidationDeps, "leaseMs" | "limits"> 
    * process finalizes every Batch it writes early, or nearly (the embedded SQLite store). Off by default.
    */
   earlyResults?: boolean | EarlyResultsOptions;
+  /** How long ended Batches keep their Items (config `retention`); unset: forever. */
+  retention?: Retention;
 }
 
 /**
@@ -91,11 +96,13 @@ export class Sweeper {
   private lastLeaseRecoveryMs = -Infinity;
   /** Result files written while large Batches run; null when not configured. */
   readonly early: EarlyResults | null;
+  private readonly retention: ResultRetention;
 
   constructor(private readonly deps: SweeperDeps) {
     this.logger = deps.logger.child({ component: "sweeper" });
     const early = deps.earlyResults ?? false;
     this.early = early === false ? null : new EarlyResults({ ...deps, logger: this.logger }, early === true ? {} : early);
+    this.retention = new ResultRetention({ store: deps.store, logger: this.logger, retention: deps.retention ?? { batchResultsMs: null } });
   }
 
   start(): void {
@@ -149,6 +156,7 @@ export class Sweeper {
     await this.finalizeReady();
     await this.deleteExpiredFiles(now);
     await this.purgeResultCache(now);
+    await this.retention.pass(now);
   }
 
   /**

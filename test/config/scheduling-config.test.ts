@@ -1,4 +1,7 @@
-/** Scheduling settings (issue 12): a Model's batch hours and the default completion window of Gemini batches. */
+/**
+ * Scheduling settings (issue 12): a Model's batch hours and the default completion window of Gemini batches;
+ * and how long ended batches keep their results (`retention`).
+ */
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -50,5 +53,15 @@ describe("scheduling configuration", () => {
   it("names the key of a default window that is not a duration", () => {
     expect(errorFor("window.yaml", "scheduling:\n  defaultWindow:\n    gemini: two days\n")).toBe('window.yaml:3: scheduling.defaultWindow.gemini: must be a duration like "24h", "90m", "7d" or "1h30m"');
     expect(errorFor("long.yaml", "scheduling:\n  defaultWindow:\n    gemini: 60d\n")).toContain("scheduling.defaultWindow.gemini: may be at most 30 days (720h)");
+  });
+
+  it("keeps ended batches' results 29 days by default, any duration given, or forever, and names a bad value", () => {
+    expect(load("retention-default.yaml", MODEL).retention).toEqual({ batchResultsMs: 29 * 24 * 3600 * 1000 });
+    expect(load("retention-90d.yaml", `${MODEL}retention:\n  batchResults: 90d\n`).retention).toEqual({ batchResultsMs: 90 * 24 * 3600 * 1000 });
+    expect(load("retention-never.yaml", `${MODEL}retention:\n  batchResults: never\n`).retention).toEqual({ batchResultsMs: null });
+    const problem = errorFor("retention-bad.yaml", `${MODEL}retention:\n  batchResults: soon\n`);
+    expect(problem).toContain("retention.batchResults");
+    expect(problem).toContain("never");
+    expect(errorFor("retention-key.yaml", `${MODEL}retention:\n  results: 3d\n`)).toContain("retention");
   });
 });

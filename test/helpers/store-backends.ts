@@ -10,7 +10,8 @@ import { afterEach, expect } from "vitest";
 import { openSqliteStore } from "../../src/store/sqlite/index.ts";
 import { openThreadedSqliteStore } from "../../src/store/sqlite/thread/threaded-store.ts";
 import type { Store } from "../../src/store/store.ts";
-import { failUpdatesInSchema, openTestPostgresStores } from "./postgres.ts";
+import pg from "pg";
+import { failUpdatesInSchema, openTestPostgresStores, withClient } from "./postgres.ts";
 import { testWorkPath } from "./test-dirs.ts";
 
 export interface StoreBackend {
@@ -28,6 +29,8 @@ export interface StoreBackend {
    * `options` fail INSERTs instead, and only rows for which the SQL condition `when` (on NEW) holds.
    */
   failUpdates(store: Store, table: string, options?: FailOptions): Promise<() => Promise<void>>;
+  /** Rows of `table` in the database behind `store` for Batch `batchId`, counted from outside the Store. */
+  countRows(store: Store, table: string, batchId: string): Promise<number>;
 }
 
 export interface FailOptions {
@@ -80,6 +83,14 @@ function sqliteBackend(name: string, openFile: (file: string) => Promise<Store>)
     exec(`CREATE TRIGGER "${trigger}" BEFORE ${operation} ON "${table}" ${when ? `WHEN ${when}` : ""} BEGIN SELECT RAISE(ABORT, '${operation.toLowerCase()}s of ${table} fail on purpose (test)'); END`);
     return async () => exec(`DROP TRIGGER "${trigger}"`);
   },
+  async countRows(store, table, batchId) {
+    const side = new Database(locationOf(sqliteFiles, store), { readonly: true });
+    try {
+      return (side.prepare(`SELECT COUNT(*) AS n FROM "${table}" WHERE batch_id = ?`).get(batchId) as { n: number }).n;
+    } finally {
+      side.close();
+    }
+  },
   };
 }
 
@@ -100,6 +111,14 @@ const postgres: StoreBackend = {
   },
   failUpdates(store, table, options) {
     return failUpdatesInSchema(locationOf(postgresSchemas, store), table, options);
+  },
+  async countRows(store, table, batchId) {
+    let count = 0;
+    await withClient(async (client) => {
+      const { rows } = await client.query<{ n: number }>(`SELECT COUNT(*)::int AS n FROM ${pg.escapeIdentifier(locationOf(postgresSchemas, store))}.${pg.escapeIdentifier(table)} WHERE batch_id = $1`, [batchId]);
+      count = rows[0]?.n ?? 0;
+    });
+    return count;
   },
 };
 

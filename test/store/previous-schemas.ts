@@ -6,6 +6,7 @@
 type Backend = "sqlite" | "postgres";
 
 const UNDO: Record<number, string | Record<Backend, string>> = {
+  20: "DROP INDEX batches_purging; DROP INDEX batches_to_archive; ALTER TABLE batches DROP COLUMN items_purged; ALTER TABLE batches DROP COLUMN archived_at_ms;",
   19: {
     sqlite: "DROP TRIGGER files_count_insert; DROP TRIGGER files_count_delete; DROP TRIGGER files_count_update; DROP TABLE tenant_storage;",
     postgres: "DROP TRIGGER files_count_storage ON files; DROP FUNCTION count_tenant_storage(); DROP TABLE tenant_storage;",

@@ -29,7 +29,7 @@ const batch: Batch = {
   counts: { total: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0 }, reusedItems: 0, usage: { inputTokens: 0, outputTokens: 0 }, charges: { batchNanoUsd: 0, listNanoUsd: 0 },
   displayName: null, metadata: null, options: {}, priority: 0, createdAtMs: 0, updatedAtMs: 0, expiresAtMs: 1,
   inProgressAtMs: null, finalizingAtMs: null, completedAtMs: null, failedAtMs: null, expiredAtMs: null,
-  cancellingAtMs: null, cancelledAtMs: null, deletedAtMs: null,
+  cancellingAtMs: null, cancelledAtMs: null, deletedAtMs: null, archivedAtMs: null,
 };
 
 const system = { role: "system", content: "You grade essays. ".repeat(20) };

@@ -13,6 +13,7 @@ import type { AppContext } from "../../app-context.ts";
 import { AppError } from "../../core/errors.ts";
 import { isTerminal, type Batch } from "../../core/types.ts";
 import { listScope, type Caller } from "../../core/tenancy.ts";
+import { requireResultsKept } from "../shared/archived-results.ts";
 import { callerOf, visibleBatch } from "../shared/caller.ts";
 import { createOwnership, RequestDigest } from "../shared/idempotency.ts";
 import { MESSAGES_ENDPOINT, anthropicBatchFormat } from "../../dialects/anthropic/batch-format.ts";
@@ -170,6 +171,7 @@ async function deleteBatch(ctx: AppContext, caller: Caller, rawId: string): Prom
 }
 
 async function sendResults(ctx: AppContext, batch: Batch, reply: FastifyReply): Promise<FastifyReply> {
+  requireResultsKept(batch);
   const lines = batch.status === "failed" && batch.counts.total === 0 ? failedBatchResultLines(ctx, batch) : finishedResultLines(ctx, batch);
   return reply.type("application/binary").send(Readable.from(lines));
 }

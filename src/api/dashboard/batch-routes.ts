@@ -77,6 +77,8 @@ export async function registerBatchRoutes(app: FastifyInstance, ctx: AppContext)
 
   app.get<IdParams>("/api/batches/:id/failures", async (request) => {
     const batch = await findBatch(ctx, callerOf(request), request.params.id);
+    // Archived (retention): its Items are gone or going; the page says so instead of showing a part.
+    if (batch.archivedAtMs !== null) return { groups: [] };
     const [counts, page] = await Promise.all([
       ctx.store.countFailuresByCode(batch.id),
       ctx.store.readItems(batch.id, { afterIndex: -1, limit: FAILURE_SAMPLE_ITEMS, statuses: ["failed"] }),
@@ -94,6 +96,7 @@ export async function registerBatchRoutes(app: FastifyInstance, ctx: AppContext)
   app.get<IdParams>("/api/batches/:id/results", async (request) => {
     const batch = await findBatch(ctx, callerOf(request), request.params.id);
     const query = parseQuery(resultsQuery, request.query);
+    if (batch.archivedAtMs !== null) return { items: [], next: null };
     if (query.q !== undefined && query.q !== "") {
       const items = await ctx.store.findItemsByClientId(batch.id, query.q, query.limit);
       return { items: items.map(itemView), next: null };

@@ -35,6 +35,8 @@ export interface BatchView {
   createdAtMs: number;
   inProgressAtMs: number | null;
   endedAtMs: number | null;
+  /** When its requests and results were given up to retention (migration 020); null while kept. */
+  archivedAtMs: number | null;
   expiresAtMs: number;
   files: { input: string | null; output: string | null; error: string | null };
 }
@@ -63,6 +65,7 @@ export function batchView(batch: Batch, running: number, nowMs: number, forecast
     createdAtMs: batch.createdAtMs,
     inProgressAtMs: batch.inProgressAtMs,
     endedAtMs,
+    archivedAtMs: batch.archivedAtMs,
     expiresAtMs: batch.expiresAtMs,
     files: { input: batch.inputFileId, output: batch.outputFileId, error: batch.errorFileId },
   };

@@ -162,7 +162,8 @@ export async function findBatch(ctx: AppContext, caller: Caller, rawId: string):
 
 /** Inline results in input order, read page by page; only once the batch has ended. */
 async function inlinedResponses(ctx: AppContext, batch: Batch): Promise<Json[] | null> {
-  if (batch.options.inline !== true || !isTerminal(batch.status) || batch.status === "failed") return null;
+  // Archived (retention): the operation still answers, without the responses it no longer holds.
+  if (batch.options.inline !== true || !isTerminal(batch.status) || batch.status === "failed" || batch.archivedAtMs !== null) return null;
   const entries: Json[] = [];
   for await (const items of ctx.batches.finishedResults(batch.id)) for (const item of items) entries.push(toInlinedResponse(item));
   return entries;

@@ -5,6 +5,7 @@ import type { AppContext } from "../../app-context.ts";
 import { AppError } from "../../core/errors.ts";
 import { listScope, type Caller } from "../../core/tenancy.ts";
 import type { Batch } from "../../core/types.ts";
+import { requireResultsKept } from "../shared/archived-results.ts";
 import { callerOf, visibleBatch, visibleFile } from "../shared/caller.ts";
 import { createOwnership, RequestDigest } from "../shared/idempotency.ts";
 import { openAIBatchFormat } from "../../dialects/openai/batch-format.ts";
@@ -50,6 +51,7 @@ export async function registerBatchRoutes(app: FastifyInstance, ctx: AppContext,
   // last line received) or `limit`: the next lines in input order, up to the first request not finished yet.
   app.get<IdParams>("/batches/:id/results", async (request, reply) => {
     const batch = await findBatch(ctx, callerOf(request), request.params.id, options);
+    requireResultsKept(batch);
     const raw = request.query as Record<string, unknown>;
     if (raw.after === undefined && raw.limit === undefined) return reply.type("application/jsonl").send(Readable.from(finishedResultLines(ctx, batch)));
     const query = parseWire(resultsQuerySchema, raw, "query");

@@ -84,7 +84,7 @@ export function toMessageBatch(batch: Batch, resultsUrl: string): MessageBatch {
     expires_at: toTimestamp(batch.expiresAtMs) ?? "",
     ended_at: toTimestamp(endedAtMs(batch)),
     cancel_initiated_at: toTimestamp(batch.cancellingAtMs),
-    archived_at: null,
+    archived_at: toTimestamp(batch.archivedAtMs),
     results_url: status === "ended" ? resultsUrl : null,
   };
 }

@@ -11,7 +11,7 @@
  */
 import type { Batch, ItemResult, LineError } from "../../core/types.ts";
 import { toBatch, toClaimedBatch, type BatchRow } from "../shared/row-mappers.ts";
-import { batchNotFound, batchNotRetryable } from "../shared/store-errors.ts";
+import { batchArchived, batchNotFound, batchNotRetryable } from "../shared/store-errors.ts";
 import type { BatchLeaseRequest, ClaimedBatch, FinalizeResult, FinalStatus, RetryFailedOptions, StartBatchParams } from "../store.ts";
 import { retryableFailureSql } from "../shared/retryable-failures.ts";
 import { arrangeItems } from "./arrangement-sql.ts";
@@ -260,6 +260,7 @@ export async function retryFailedItems(db: PostgresDatabase, batchId: string, no
   return db.transaction(async (client) => {
     const row = await lockBatchRow(client, batchId);
     if (!row || row.deleted_at_ms !== null) throw batchNotFound(batchId);
+    if (row.archived_at_ms !== null) throw batchArchived(batchId, row.archived_at_ms);
     if (row.status !== "completed" && row.status !== "expired" && row.status !== "cancelled") {
       throw batchNotRetryable(batchId, `it is ${row.status.replace("_", " ")}, and only completed, expired or cancelled batches can be retried`);
     }

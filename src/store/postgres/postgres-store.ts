@@ -42,6 +42,7 @@ import * as insights from "./insights-sql.ts";
 import * as scheduling from "./scheduling-sql.ts";
 import * as resultCache from "./result-cache-sql.ts";
 import { migrate } from "./migrate.ts";
+import * as retention from "./retention-sql.ts";
 import * as tenants from "./tenants-sql.ts";
 import * as webhooks from "./webhooks-sql.ts";
 import type { ApiKeyRecord, Quotas, TenantRecord, TenantUsage } from "../../core/tenancy.ts";
@@ -229,6 +230,14 @@ export class PostgresStore implements Store {
     this.announce("claimable", batchId);
     return batch;
   }
+  async archiveBatches(createdBeforeMs: number, nowMs: number, limit: number): Promise<string[]> {
+    return retention.archiveBatches(this.db, createdBeforeMs, nowMs, limit);
+  }
+
+  async purgeArchivedItems(archivedBeforeMs: number, limit: number): Promise<number> {
+    return retention.purgeArchivedItems(this.db, archivedBeforeMs, limit);
+  }
+
 
   syncWebhookEndpoints(urls: readonly string[], nowMs: number): Promise<void> {
     return webhooks.syncWebhookEndpoints(this.db, urls, nowMs);

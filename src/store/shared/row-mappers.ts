@@ -66,6 +66,8 @@ export interface BatchRow {
   cancelling_at_ms: number | null;
   cancelled_at_ms: number | null;
   deleted_at_ms: number | null;
+  /** When its Items were given up to retention (migration 020). */
+  archived_at_ms: number | null;
   /** Times the validation Lease was taken (migration 002). */
   validation_attempts: number;
   /** Items that took a copy of a leader's result (migration 004). */
@@ -152,6 +154,7 @@ export function toBatch(row: BatchRow): Batch {
     cancellingAtMs: row.cancelling_at_ms,
     cancelledAtMs: row.cancelled_at_ms,
     deletedAtMs: row.deleted_at_ms,
+    archivedAtMs: row.archived_at_ms ?? null,
   };
 }
 

@@ -17,6 +17,11 @@ export function batchNotRetryable(batchId: string, reason: string): AppError {
   return new AppError("conflict", `Batch ${batchId} cannot retry its failed requests: ${reason}.`);
 }
 
+/** A Batch archived by retention (migration 020) has no Items left to retry. */
+export function batchArchived(batchId: string, archivedAtMs: number): AppError {
+  return batchNotRetryable(batchId, `its requests and results were deleted on ${new Date(archivedAtMs).toISOString()}, when its retention period (retention.batchResults) ran out`);
+}
+
 export function fileAlreadyExists(fileId: string, cause: unknown): AppError {
   return new AppError("already_exists", `A file with id ${fileId} already exists.`, { cause });
 }

@@ -17,7 +17,7 @@ import type { SqliteDatabase } from "./database.ts";
 import { deleteItems, insertItems } from "./items-sql.ts";
 import { createFile, deleteFile } from "./files-sql.ts";
 import { resultParams, RESULT_ASSIGNMENTS, toBatch, toClaimedBatch, type BatchRow } from "../shared/row-mappers.ts";
-import { batchNotFound, batchNotRetryable } from "../shared/store-errors.ts";
+import { batchArchived, batchNotFound, batchNotRetryable } from "../shared/store-errors.ts";
 
 const LEASE_FREE = "(lease_owner IS NULL OR lease_expires_at_ms <= @nowMs)";
 const NO_RUNNING_ITEMS = "NOT EXISTS (SELECT 1 FROM items INDEXED BY items_running WHERE items.batch_id = batches.id AND items.status = 'running')";
@@ -232,6 +232,7 @@ export function retryFailedItems(db: SqliteDatabase, batchId: string, nowMs: num
   return db.immediate(() => {
     const row = getBatchRow(db, batchId);
     if (!row || row.deleted_at_ms !== null) throw batchNotFound(batchId);
+    if (row.archived_at_ms !== null) throw batchArchived(batchId, row.archived_at_ms);
     if (row.status !== "completed" && row.status !== "expired" && row.status !== "cancelled") {
       throw batchNotRetryable(batchId, `it is ${row.status.replace("_", " ")}, and only completed, expired or cancelled batches can be retried`);
     }

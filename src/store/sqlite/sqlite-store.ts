@@ -34,6 +34,7 @@ import * as items from "./items-sql.ts";
 import * as insights from "./insights-sql.ts";
 import * as scheduling from "./scheduling-sql.ts";
 import * as resultCache from "./result-cache-sql.ts";
+import * as retention from "./retention-sql.ts";
 import { migrate } from "./migrate.ts";
 import * as tenants from "./tenants-sql.ts";
 import * as webhooks from "./webhooks-sql.ts";
@@ -156,6 +157,14 @@ export class SqliteStore implements Store {
   }
   async retryFailedItems(batchId: string, nowMs: number, options: RetryFailedOptions = {}): Promise<Batch> {
     return this.db.guard(() => lifecycle.retryFailedItems(this.db, batchId, nowMs, options));
+  }
+
+  async archiveBatches(createdBeforeMs: number, nowMs: number, limit: number): Promise<string[]> {
+    return this.db.guard(() => retention.archiveBatches(this.db, createdBeforeMs, nowMs, limit));
+  }
+
+  async purgeArchivedItems(archivedBeforeMs: number, limit: number): Promise<number> {
+    return this.db.guard(() => retention.purgeArchivedItems(this.db, archivedBeforeMs, limit));
   }
 
   async syncWebhookEndpoints(urls: readonly string[], nowMs: number): Promise<void> {

@@ -20,7 +20,7 @@ function batch(overrides: Partial<Batch> = {}): Batch {
     counts: { total: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0 }, reusedItems: 0, usage: { inputTokens: 0, outputTokens: 0 }, charges: { batchNanoUsd: 0, listNanoUsd: 0 },
     displayName: null, metadata: null, options: { inline: true, requestCount: 4 }, priority: 0, createdAtMs: 1_700_000_000_000, updatedAtMs: 0, expiresAtMs: 1_700_086_400_000,
     inProgressAtMs: null, finalizingAtMs: null, completedAtMs: null, failedAtMs: null, expiredAtMs: null,
-    cancellingAtMs: null, cancelledAtMs: null, deletedAtMs: null,
+    cancellingAtMs: null, cancelledAtMs: null, deletedAtMs: null, archivedAtMs: null,
     ...overrides,
   };
 }

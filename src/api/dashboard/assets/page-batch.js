@@ -41,9 +41,12 @@ export function batchPage(id) {
     h("div", { class: "panel" }, h("h2", {}, "Webhook deliveries"), deliveries),
   );
   let tick = 0;
+  /** When the batch's results were archived (retention), or null: the results table says so instead of "none yet". */
+  let archivedAtMs = null;
 
   async function refresh() {
     const detail = await api(path);
+    archivedAtMs = detail.batch.archivedAtMs;
     renderHeader(detail);
     renderActions(detail.batch);
     const slow = tick++ % 3 === 0 || detail.batch.terminal === false;
@@ -95,6 +98,7 @@ export function batchPage(id) {
         stat("Tokens out", number(batch.usage.outputTokens)),
         stat("Created", time(batch.createdAtMs)),
         stat(batch.terminal ? "Ended" : "Running for", batch.terminal ? time(batch.endedAtMs) : duration(batch.inProgressAtMs === null ? null : Date.now() - batch.inProgressAtMs)),
+        batch.archivedAtMs === null ? null : stat("Results archived", time(batch.archivedAtMs), "data-archived"),
       ),
     );
   }
@@ -119,7 +123,7 @@ export function batchPage(id) {
         },
       }, label);
     const cancellable = batch.status === "validating" || batch.status === "in_progress";
-    const retryable = batch.terminal && batch.status !== "failed" && batch.counts.failed > 0;
+    const retryable = batch.terminal && batch.status !== "failed" && batch.counts.failed > 0 && batch.archivedAtMs === null;
     fill(
       actions,
       cancellable ? act("Cancel", () => api(`${path}/cancel`, { method: "POST" }), "danger") : null,
@@ -165,7 +169,10 @@ export function batchPage(id) {
   async function refreshResults() {
     const after = results.after.at(-1);
     const page = await api(`${path}/results${query({ after, q: results.q, status: results.status, limit: 25 })}`);
-    if (page.items.length === 0) fill(resultRows, h("tr", {}, h("td", { colspan: 7, class: "empty" }, results.q ? "No finished result with such an id." : "No finished results yet.")));
+    const none = archivedAtMs !== null
+      ? `Archived ${time(archivedAtMs)}: spool no longer keeps this batch's requests and results (retention.batchResults). Its result files hold them until they expire.`
+      : results.q ? "No finished result with such an id." : "No finished results yet.";
+    if (page.items.length === 0) fill(resultRows, h("tr", {}, h("td", { colspan: 7, class: "empty", "data-testid": archivedAtMs !== null ? "archived" : null }, none)));
     else fill(resultRows, page.items.map(resultRow));
     fill(
       resultPager,
