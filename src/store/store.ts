@@ -398,10 +398,11 @@ export interface Store extends WebhookOutbox, StoreInsights, CapacityLedger, Sch
   // ---- Retention (migration 020) ----
   /**
    * Archives up to `limit` ended Batches (completed, failed, expired, cancelled) created at or before
-   * `createdBeforeMs`, oldest first: `archivedAtMs` = `nowMs`. From then on their results are gone to every
-   * reader and retryFailedItems refuses them; purgeArchivedItems deletes their Items. Returns their ids.
+   * `createdBeforeMs` and last changed (ended) at or before `endedBeforeMs`, oldest first: `archivedAtMs` =
+   * `nowMs`. From then on their results are gone to every reader and retryFailedItems refuses them;
+   * purgeArchivedItems deletes their Items. Returns their ids.
    */
-  archiveBatches(createdBeforeMs: number, nowMs: number, limit: number): Promise<string[]>;
+  archiveBatches(params: { createdBeforeMs: number; endedBeforeMs: number; nowMs: number; limit: number }): Promise<string[]>;
   /**
    * Deletes up to `limit` Items, with their requests, of Batches archived at or before `archivedBeforeMs`,
    * oldest archive first, in index order; a Batch left with none is marked purged and not looked at again.

@@ -1,6 +1,7 @@
 /**
  * Retention of ended Batches' Items (config `retention.batchResults`, migration 020), a bounded step of each
- * Sweeper pass. Once a minute, ended Batches created longer than the retention ago are archived: from then
+ * Sweeper pass. Once a minute, ended Batches created longer than the retention ago (and ended at least a
+ * day ago, or the retention if shorter) are archived: from then
  * every reader treats their results as gone. Their Items are deleted later, past a grace period, so a
  * client that started reading results just before the archive finishes reading them; and a bounded number
  * per second, so deleting a 1M-Item Batch never holds the Store (SQLite's one writer) for long.
@@ -12,6 +13,11 @@ import type { Store } from "../store/store.ts";
 /** How often ended Batches are looked at for archiving: retention runs in days, a minute late is nothing. */
 const ARCHIVE_LOOK_MS = 60_000;
 const ARCHIVE_LIMIT = 100;
+/**
+ * Results are kept at least this long after the Batch ended (or the retention, if shorter): a Batch that ran
+ * for most of a long completion window must not lose its results the minute it ends.
+ */
+export const MIN_KEPT_AFTER_END_MS = 86_400_000;
 /** How long after its archive a Batch's Items are deleted: results being read then are read to the end. */
 export const PURGE_GRACE_MS = 10 * 60_000;
 /**
@@ -37,7 +43,12 @@ export class ResultRetention {
       look = true;
       // With retention off, Batches archived under an earlier setting are still purged below.
       if (retention.batchResultsMs !== null) {
-        const archived = await store.archiveBatches(nowMs - retention.batchResultsMs, nowMs, ARCHIVE_LIMIT);
+        const archived = await store.archiveBatches({
+          createdBeforeMs: nowMs - retention.batchResultsMs,
+          endedBeforeMs: nowMs - Math.min(retention.batchResultsMs, MIN_KEPT_AFTER_END_MS),
+          nowMs,
+          limit: ARCHIVE_LIMIT,
+        });
         if (archived.length > 0) logger.info({ batches: archived.length }, "archived ended batches past their retention (retention.batchResults)");
         if (archived.length === ARCHIVE_LIMIT) this.lastLookMs = -Infinity;
       }

@@ -1,6 +1,6 @@
 /**
  * Retention of ended Batches' Items (migration 020) on every backend: archiveBatches takes ended Batches
- * created before a cutoff, oldest first, and nothing else; purgeArchivedItems deletes their Items and
+ * created before a cutoff and ended long enough ago, oldest first, and nothing else; purgeArchivedItems deletes their Items and
  * requests a bounded number at a time, only past the grace it is given, and leaves counts, usage and other
  * Batches as they were; an archived Batch cannot be retried.
  */
@@ -11,21 +11,28 @@ import type { Store } from "../../src/store/store.ts";
 import { storeBackends, useStores } from "../helpers/store-backends.ts";
 import { allItems, completion, DAY_MS, LEASE_MS, MODEL, startedBatch, T0 } from "./store-fixtures.ts";
 
-/** A Batch of `count` Items taken through to completed (its first Item failed), created at `createdAtMs`. */
-async function endedBatch(store: Store, count: number, createdAtMs: number): Promise<Batch> {
-  const batch = await startedBatch(store, count, { createdAtMs });
-  const claimed = await store.claimItems({ owner: "w", model: MODEL, limit: count, nowMs: createdAtMs + 2, leaseMs: LEASE_MS });
-  await store.completeItems(claimed.map((item) => completion(item, "w", createdAtMs + 3, item.index === 0 ? "failed" : "succeeded")), createdAtMs + 3);
-  await store.claimFinalization(batch.id, { owner: "f", nowMs: createdAtMs + 4, leaseMs: LEASE_MS });
-  const done = await store.finishBatch(batch.id, "f", { status: "completed", outputFileId: null, errorFileId: null, nowMs: createdAtMs + 5 });
+/**
+ * A Batch of `count` Items taken through to completed (its first Item failed), created at `createdAtMs`,
+ * its Items run and the Batch ended around `endedAtMs` (default: just after its creation).
+ */
+async function endedBatch(store: Store, count: number, createdAtMs: number, endedAtMs = createdAtMs + 5): Promise<Batch> {
+  const batch = await startedBatch(store, count, { createdAtMs, expiresAtMs: endedAtMs + DAY_MS });
+  const claimed = await store.claimItems({ owner: "w", model: MODEL, limit: count, nowMs: endedAtMs - 3, leaseMs: LEASE_MS });
+  await store.completeItems(claimed.map((item) => completion(item, "w", endedAtMs - 2, item.index === 0 ? "failed" : "succeeded")), endedAtMs - 2);
+  await store.claimFinalization(batch.id, { owner: "f", nowMs: endedAtMs - 1, leaseMs: LEASE_MS });
+  const done = await store.finishBatch(batch.id, "f", { status: "completed", outputFileId: null, errorFileId: null, nowMs: endedAtMs });
   expect(done?.status).toBe("completed");
   return done as Batch;
 }
 
+const NOW = T0 + 40 * DAY_MS;
+const CUTOFF = T0 + 10 * DAY_MS;
+/** Archives Batches created before CUTOFF and ended at or before `endedBeforeMs` (default: a day before `nowMs`). */
+const archive = (store: Store, nowMs: number, limit: number, endedBeforeMs = nowMs - DAY_MS): Promise<string[]> =>
+  store.archiveBatches({ createdBeforeMs: CUTOFF, endedBeforeMs, nowMs, limit });
+
 describe.each(storeBackends)("$name store: retention of ended batches", (backend) => {
   const stores = useStores(backend);
-  const NOW = T0 + 40 * DAY_MS;
-  const CUTOFF = T0 + 10 * DAY_MS;
 
   it("archives ended batches created before the cutoff, oldest first, and nothing that runs or is newer", async () => {
     const store = await stores.open();
@@ -34,9 +41,13 @@ describe.each(storeBackends)("$name store: retention of ended batches", (backend
     const running = await startedBatch(store, 2, { createdAtMs: T0 + 500, model: "other-model" });
     const fresh = await endedBatch(store, 2, CUTOFF + 1);
 
-    expect(await store.archiveBatches(CUTOFF, NOW, 1)).toEqual([first.id]);
-    expect(await store.archiveBatches(CUTOFF, NOW + 1, 10)).toEqual([second.id]);
-    expect(await store.archiveBatches(CUTOFF, NOW + 2, 10)).toEqual([]);
+    // Created before the cutoff but ran long: kept until it has been ended for as long as asked.
+    const longRunner = await endedBatch(store, 2, T0 + 2_000, NOW - 1_000);
+
+    expect(await archive(store, NOW, 1)).toEqual([first.id]);
+    expect(await archive(store, NOW + 1, 10)).toEqual([second.id]);
+    expect(await archive(store, NOW + 2, 10)).toEqual([]);
+    expect(await archive(store, NOW + 3, 10, NOW - 1_000)).toEqual([longRunner.id]);
     expect((await store.getBatch(first.id))?.archivedAtMs).toBe(NOW);
     expect((await store.getBatch(second.id))?.archivedAtMs).toBe(NOW + 1);
     expect((await store.getBatch(running.id))?.archivedAtMs).toBeNull();
@@ -55,7 +66,7 @@ describe.each(storeBackends)("$name store: retention of ended batches", (backend
     const a = await endedBatch(store, 5, T0);
     const b = await endedBatch(store, 3, T0 + 1);
     const kept = await endedBatch(store, 2, CUTOFF + 1);
-    expect(await store.archiveBatches(CUTOFF, NOW, 10)).toEqual([a.id, b.id]);
+    expect(await archive(store, NOW, 10)).toEqual([a.id, b.id]);
 
     // Archived at NOW: a purge for Batches archived before then finds none (readers get a grace period).
     expect(await store.purgeArchivedItems(NOW - 1, 10)).toBe(0);

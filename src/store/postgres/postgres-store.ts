@@ -230,8 +230,8 @@ export class PostgresStore implements Store {
     this.announce("claimable", batchId);
     return batch;
   }
-  async archiveBatches(createdBeforeMs: number, nowMs: number, limit: number): Promise<string[]> {
-    return retention.archiveBatches(this.db, createdBeforeMs, nowMs, limit);
+  async archiveBatches(params: { createdBeforeMs: number; endedBeforeMs: number; nowMs: number; limit: number }): Promise<string[]> {
+    return retention.archiveBatches(this.db, params);
   }
 
   async purgeArchivedItems(archivedBeforeMs: number, limit: number): Promise<number> {

@@ -3,18 +3,19 @@
  * delete their Items a bounded number at a time. Several processes may run both at once: the archiving
  * skips Batches another process is archiving, and the deletes of one Batch's Items queue on its row.
  */
+import type { Store } from "../store.ts";
 import type { PostgresDatabase } from "./database.ts";
 
 const ENDED = "('completed', 'failed', 'expired', 'cancelled')";
 
-export async function archiveBatches(db: PostgresDatabase, createdBeforeMs: number, nowMs: number, limit: number): Promise<string[]> {
+export async function archiveBatches(db: PostgresDatabase, params: Parameters<Store["archiveBatches"]>[0]): Promise<string[]> {
   const { rows } = await db.query<{ id: string }>(
     `UPDATE batches SET archived_at_ms = $2
      WHERE id IN (SELECT id FROM batches
-                  WHERE archived_at_ms IS NULL AND status IN ${ENDED} AND created_at_ms <= $1
+                  WHERE archived_at_ms IS NULL AND status IN ${ENDED} AND created_at_ms <= $1 AND updated_at_ms <= $4
                   ORDER BY created_at_ms LIMIT $3 FOR UPDATE SKIP LOCKED)
      RETURNING id`,
-    [createdBeforeMs, nowMs, limit],
+    [params.createdBeforeMs, params.nowMs, params.limit, params.endedBeforeMs],
   );
   return rows.map((row) => row.id);
 }

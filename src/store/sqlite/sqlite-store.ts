@@ -159,8 +159,8 @@ export class SqliteStore implements Store {
     return this.db.guard(() => lifecycle.retryFailedItems(this.db, batchId, nowMs, options));
   }
 
-  async archiveBatches(createdBeforeMs: number, nowMs: number, limit: number): Promise<string[]> {
-    return this.db.guard(() => retention.archiveBatches(this.db, createdBeforeMs, nowMs, limit));
+  async archiveBatches(params: { createdBeforeMs: number; endedBeforeMs: number; nowMs: number; limit: number }): Promise<string[]> {
+    return this.db.guard(() => retention.archiveBatches(this.db, params));
   }
 
   async purgeArchivedItems(archivedBeforeMs: number, limit: number): Promise<number> {
