@@ -31,6 +31,8 @@ export interface Metrics {
   validationEnded(durationMs: number, batch: Batch | null): void;
   /** Finalization of a Batch ended with `batch` in its final status (null: the Lease was lost). */
   finalizationEnded(durationMs: number, batch: Batch | null): void;
+  /** A retention step archived `batches` ended Batches and deleted `items` Items of archived ones. */
+  retentionApplied(batches: number, items: number): void;
 }
 
 export const NO_METRICS: Metrics = {
@@ -40,4 +42,5 @@ export const NO_METRICS: Metrics = {
   retryScheduled: () => undefined,
   validationEnded: () => undefined,
   finalizationEnded: () => undefined,
+  retentionApplied: () => undefined,
 };

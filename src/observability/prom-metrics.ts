@@ -62,6 +62,8 @@ export class PromMetrics implements Metrics {
   private readonly validation: Histogram<"outcome">;
   private readonly finalization: Histogram<"status">;
   private readonly batchesEnded: Counter<"dialect" | "status">;
+  private readonly batchesArchived: Counter;
+  private readonly itemsPurged: Counter;
 
   constructor(registry: Registry, loadStartTime: LoadStartTime) {
     this.startTimes = new BatchStartTimes(loadStartTime);
@@ -95,6 +97,8 @@ export class PromMetrics implements Metrics {
       registers,
     });
     this.batchesEnded = new Counter({ name: "spool_batches_ended_total", help: "Batches this process took to a final status.", labelNames: ["dialect", "status"], registers });
+    this.batchesArchived = new Counter({ name: "spool_batches_archived_total", help: "Ended Batches this process archived when their retention ran out (retention.batchResults).", registers });
+    this.itemsPurged = new Counter({ name: "spool_archived_items_deleted_total", help: "Items (requests and results) of archived Batches this process deleted.", registers });
   }
 
   itemsClaimed(items: readonly MeasuredItem[], nowMs: number): void {
@@ -141,6 +145,11 @@ export class PromMetrics implements Metrics {
   finalizationEnded(durationMs: number, batch: Batch | null): void {
     this.finalization.observe({ status: batch?.status ?? "lost" }, durationMs / 1000);
     if (batch) this.batchesEnded.inc({ dialect: batch.dialect, status: batch.status });
+  }
+
+  retentionApplied(batches: number, items: number): void {
+    if (batches > 0) this.batchesArchived.inc(batches);
+    if (items > 0) this.itemsPurged.inc(items);
   }
 
   private of(model: string): ModelSeries {

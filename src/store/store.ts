@@ -272,7 +272,10 @@ export interface Store extends WebhookOutbox, StoreInsights, CapacityLedger, Sch
   createBatch(batch: NewBatch): Promise<Batch>;
   getBatch(id: string): Promise<Batch | null>;
   listBatches(query: BatchQuery): Promise<{ batches: Batch[]; hasMore: boolean }>;
-  /** Hides a Batch from get/list (Gemini delete); cancels its unfinished Items. False if it did not exist. */
+  /**
+   * Hides a Batch from get/list (Gemini and Anthropic delete); cancels its unfinished Items; archives an
+   * ended one (its Items are then purged, see purgeArchivedItems). False if it did not exist.
+   */
   deleteBatch(id: string, nowMs: number): Promise<boolean>;
 
   /**

@@ -8,6 +8,7 @@
  */
 import type { Logger } from "pino";
 import type { Retention } from "../config/retention.ts";
+import type { Metrics } from "../core/metrics.ts";
 import type { Store } from "../store/store.ts";
 
 /** How often ended Batches are looked at for archiving: retention runs in days, a minute late is nothing. */
@@ -33,7 +34,7 @@ export class ResultRetention {
   /** The last purge deleted all it was allowed to: more may be waiting. */
   private behind = false;
 
-  constructor(private readonly deps: { store: Store; logger: Logger; retention: Retention }) {}
+  constructor(private readonly deps: { store: Store; logger: Logger; retention: Retention; metrics: Metrics }) {}
 
   async pass(nowMs: number): Promise<void> {
     const { store, logger, retention } = this.deps;
@@ -50,6 +51,7 @@ export class ResultRetention {
           limit: ARCHIVE_LIMIT,
         });
         if (archived.length > 0) logger.info({ batches: archived.length }, "archived ended batches past their retention (retention.batchResults)");
+        this.deps.metrics.retentionApplied(archived.length, 0);
         if (archived.length === ARCHIVE_LIMIT) this.lastLookMs = -Infinity;
       }
     }
@@ -63,5 +65,6 @@ export class ResultRetention {
     }
     this.behind = last === PURGE_CHUNK;
     if (deleted > 0) logger.info({ items: deleted }, "deleted the requests and results of archived batches");
+    this.deps.metrics.retentionApplied(0, deleted);
   }
 }

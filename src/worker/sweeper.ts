@@ -102,7 +102,7 @@ export class Sweeper {
     this.logger = deps.logger.child({ component: "sweeper" });
     const early = deps.earlyResults ?? false;
     this.early = early === false ? null : new EarlyResults({ ...deps, logger: this.logger }, early === true ? {} : early);
-    this.retention = new ResultRetention({ store: deps.store, logger: this.logger, retention: deps.retention ?? { batchResultsMs: null } });
+    this.retention = new ResultRetention({ store: deps.store, logger: this.logger, retention: deps.retention ?? { batchResultsMs: null }, metrics: deps.metrics ?? NO_METRICS });
   }
 
   start(): void {

@@ -154,5 +154,10 @@ describe("retention of ended batches", () => {
       return pages.every((page) => page.items.length === 0);
     }, { what: "the archived batches' items to be deleted" });
     expect((await store.readItems(young.id, { afterIndex: -1, limit: 10 })).items).toHaveLength(2);
+
+    // What the retention did, in the process's metrics: three Batches archived, their five Items deleted.
+    const metrics = await (await fetch(`${spool.url}/metrics`)).text();
+    expect(metrics).toMatch(/^spool_batches_archived_total 3$/m);
+    expect(metrics).toMatch(/^spool_archived_items_deleted_total 5$/m);
   });
 });

@@ -2,7 +2,7 @@
  * Retention of ended Batches' Items (migration 020) on every backend: archiveBatches takes ended Batches
  * created before a cutoff and ended long enough ago, oldest first, and nothing else; purgeArchivedItems deletes their Items and
  * requests a bounded number at a time, only past the grace it is given, and leaves counts, usage and other
- * Batches as they were; an archived Batch cannot be retried.
+ * Batches as they were; an archived Batch cannot be retried; deleting an ended Batch archives it at once.
  */
 import { describe, expect, it } from "vitest";
 import { isAppError } from "../../src/core/errors.ts";
@@ -82,5 +82,19 @@ describe.each(storeBackends)("$name store: retention of ended batches", (backend
     }
     expect(await allItems(store, kept.id)).toHaveLength(2);
     expect(await backend.countRows(store, "item_requests", kept.id)).toBe(2);
+  });
+
+  it("archives an ended batch when it is deleted, whatever its age; an unfinished one is left to end first", async () => {
+    const store = await stores.open();
+    const ended = await endedBatch(store, 3, NOW - 1_000);
+    const running = await startedBatch(store, 2, { createdAtMs: NOW - 500, model: "other-model" });
+    expect(await store.deleteBatch(ended.id, NOW)).toBe(true);
+    expect(await store.deleteBatch(running.id, NOW)).toBe(true);
+    expect((await store.listBatches({ limit: 10, includeDeleted: true })).batches.map((batch) => [batch.id, batch.archivedAtMs])).toEqual(
+      expect.arrayContaining([[ended.id, NOW], [running.id, null]]),
+    );
+    expect(await store.purgeArchivedItems(NOW, 100)).toBe(3);
+    expect(await allItems(store, ended.id)).toEqual([]);
+    expect(await allItems(store, running.id)).toHaveLength(2);
   });
 });

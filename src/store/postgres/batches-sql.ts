@@ -136,13 +136,21 @@ export async function cancelBatch(db: PostgresDatabase, batchId: string, nowMs: 
   });
 }
 
-/** Hides the Batch; an unfinished one is cancelled first so its Items stop and it still ends properly. */
+/**
+ * Hides the Batch; an unfinished one is cancelled first so its Items stop and it still ends properly. An
+ * ended one is archived too (migration 020): deleted means its requests and results go, not in a month.
+ */
 export async function deleteBatch(db: PostgresDatabase, batchId: string, nowMs: number): Promise<boolean> {
   return db.transaction(async (client) => {
     const row = await lockBatchRow(client, batchId);
     if (!row || row.deleted_at_ms !== null) return false;
     if (row.status === "validating" || row.status === "in_progress") await markCancelling(client, batchId, nowMs);
-    await client.query("UPDATE batches SET deleted_at_ms = $1, updated_at_ms = $1 WHERE id = $2", [nowMs, batchId]);
+    await client.query(
+      `UPDATE batches SET deleted_at_ms = $1, updated_at_ms = $1,
+         archived_at_ms = CASE WHEN status IN ('completed', 'failed', 'expired', 'cancelled') THEN COALESCE(archived_at_ms, $1) END
+       WHERE id = $2`,
+      [nowMs, batchId],
+    );
     return true;
   });
 }

@@ -144,13 +144,20 @@ export function cancelBatch(db: SqliteDatabase, batchId: string, nowMs: number):
   });
 }
 
-/** Hides the Batch; an unfinished one is cancelled first so its Items stop and it still ends properly. */
+/**
+ * Hides the Batch; an unfinished one is cancelled first so its Items stop and it still ends properly. An
+ * ended one is archived too (migration 020): deleted means its requests and results go, not in a month.
+ */
 export function deleteBatch(db: SqliteDatabase, batchId: string, nowMs: number): boolean {
   return db.immediate(() => {
     const row = getBatchRow(db, batchId);
     if (!row || row.deleted_at_ms !== null) return false;
     if (row.status === "validating" || row.status === "in_progress") markCancelling(db, batchId, nowMs);
-    db.statement("UPDATE batches SET deleted_at_ms = @nowMs, updated_at_ms = @nowMs WHERE id = @batchId").run({ nowMs, batchId });
+    db.statement(
+      `UPDATE batches SET deleted_at_ms = @nowMs, updated_at_ms = @nowMs,
+         archived_at_ms = CASE WHEN status IN ('completed', 'failed', 'expired', 'cancelled') THEN COALESCE(archived_at_ms, @nowMs) END
+       WHERE id = @batchId`,
+    ).run({ nowMs, batchId });
     return true;
   });
 }
