@@ -24,7 +24,9 @@ export function batchTable(batches: readonly BatchView[], nowMs: number): string
   const rows = batches.map((batch) => {
     const { counts } = batch;
     const done = counts.succeeded + counts.failed + counts.cancelled + counts.expired;
-    return [batch.publicId, batch.dialect, batch.model ?? "-", batch.status, `${done}/${counts.total}`, String(counts.failed), age(nowMs - batch.createdAtMs)];
+    // Archived (retention): its results are gone from spool, which is what someone listing batches needs to know.
+    const status = batch.archivedAtMs === null ? batch.status : `${batch.status} (archived)`;
+    return [batch.publicId, batch.dialect, batch.model ?? "-", status, `${done}/${counts.total}`, String(counts.failed), age(nowMs - batch.createdAtMs)];
   });
   return textTable(header, rows);
 }

@@ -9,6 +9,8 @@ import Anthropic, { NotFoundError } from "@anthropic-ai/sdk";
 import { GoogleGenAI, type BatchJob } from "@google/genai";
 import OpenAI, { toFile } from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { BatchView } from "../../src/api/dashboard/views.ts";
+import { batchTable } from "../../src/cli/batches.ts";
 import type { Clock } from "../../src/core/clock.ts";
 import { PURGE_GRACE_MS } from "../../src/worker/result-retention.ts";
 import { hasChromium, launchBrowser } from "../helpers/browser.ts";
@@ -124,6 +126,11 @@ describe("retention of ended batches", () => {
     expect((detail.body.batch as { archivedAtMs: number | null }).archivedAtMs).toEqual(expect.any(Number));
     expect((await get(`/dashboard/api/batches/${old.openai.id}/results`)).body).toEqual({ items: [], next: null });
     expect((await get(`/dashboard/api/batches/${old.openai.id}/failures`)).body).toEqual({ groups: [] });
+    // `spool batches` says which are archived.
+    const listed = (await get("/dashboard/api/batches?limit=10")).body as { batches: BatchView[] };
+    const table = batchTable(listed.batches, clock.now()).split("\n");
+    expect(table.find((line) => line.startsWith(old.openai.id))).toMatch(/ completed \(archived\) /);
+    expect(table.find((line) => line.startsWith(young.id))).toMatch(/ completed {2,}\d/);
     if (hasChromium) {
       const browser = await launchBrowser();
       try {
