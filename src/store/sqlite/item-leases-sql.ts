@@ -35,6 +35,14 @@ export function renewItemLeases(db: SqliteDatabase, owner: string, nowMs: number
 }
 
 /**
+ * The Item's Batch no longer runs (cancelling, finalizing, ended), looked up by the Batch's key for each
+ * running Item the statement considers. Written as `batch_id IN (SELECT id FROM batches WHERE status <>
+ * 'in_progress')`, SQLite first built a list of every Batch not running, all those ever finished included,
+ * whenever one expired Lease was found.
+ */
+const BATCH_NOT_RUNNING = "EXISTS (SELECT 1 FROM batches WHERE batches.id = items.batch_id AND batches.status <> 'in_progress')";
+
+/**
  * Graceful shutdown. The contract passes no time, so an Item of a Batch that is no longer in_progress is not
  * cancelled here: its Lease is ended (owner cleared, expiry set in the past) and the Sweeper's next
  * reclaimExpiredItems cancels it with a proper timestamp. Those count as released.
@@ -43,7 +51,7 @@ export function releaseItems(db: SqliteDatabase, owner: string, items: readonly 
   const endLease = db.statement(
     `UPDATE items INDEXED BY items_running SET lease_owner = NULL, lease_expires_at_ms = 0
      WHERE status = 'running' AND lease_owner = @owner AND (@batchId IS NULL OR (batch_id = @batchId AND idx = @index))
-       AND batch_id IN (SELECT id FROM batches WHERE status <> 'in_progress')`,
+       AND ${BATCH_NOT_RUNNING}`,
   );
   const requeue = db.statement(
     `UPDATE items INDEXED BY items_running SET status = 'pending', ${CLEAR_LEASE}
@@ -67,7 +75,7 @@ export function reclaimExpiredItems(db: SqliteDatabase, nowMs: number): number {
       .statement(
         `UPDATE items INDEXED BY items_running SET status = 'cancelled', ${RESULT_ASSIGNMENTS}, ${CLEAR_LEASE}
          WHERE status = 'running' AND lease_expires_at_ms <= ?
-           AND batch_id IN (SELECT id FROM batches WHERE status <> 'in_progress')
+           AND ${BATCH_NOT_RUNNING}
          RETURNING batch_id`,
       )
       .all(...resultParams(cancelledResult(nowMs)), nowMs) as { batch_id: string }[];
