@@ -1,9 +1,9 @@
 /**
  * `listing`: the Batch list a client or the dashboard pages through, with 100k finished Batches in the
  * Store vs with 1,000 (issue 11: listing stays fast as finished Batches pile up; pages hold the same rows). Store-level, both stores:
- * the newest page, a page deep in the list, a rare status, a live status, and a Model filter; and the tenant's
- * usage, which quota checks read on every upload and create, and the look for expired Files every sweep makes
- * (as many Files as Batches). The Batches
+ * the newest page, a page deep in the list, a rare status, a live status, and a Model filter; the tenant's
+ * usage, which quota checks read on every upload and create; the Batches by status the dashboard and the
+ * metrics read; and the look for expired Files every sweep makes (as many Files as Batches). The Batches
  * are copied from one created through the Store (plain SQL: creating 100k through the API would take the
  * whole bench's time and measures nothing here).
  */
@@ -48,6 +48,8 @@ const LISTINGS: Listing[] = [
   // maxStoredBytes, also what it stores (one File per Batch here; a running total since migration 019).
   { name: "a tenant's live work (a create's quota checks)", read: (store) => store.tenantLiveWork("default") },
   { name: "a tenant's usage, stored bytes (an upload's)", read: (store) => store.tenantUsage("default") },
+  // What the dashboard's overview and the spool_batches gauge read (a running count since migration 021).
+  { name: "Batches by status (overview, metrics)", read: (store) => store.countBatchesByStatus() },
   // What every sweep asks (none is due here: the copies expire in a year, or never).
   { name: "Files past their expiry (each sweep)", read: (store) => store.deleteExpiredFiles(Date.now(), 100) },
 ];
@@ -118,10 +120,12 @@ async function postgres(): Promise<{ store: Store; fill: Fill; close: () => Prom
     );
     await client.query(`ANALYZE "${schema}".batches`);
     await client.query(`ANALYZE "${schema}".files`);
-    // The copy above wrote every File in one statement, so the tenant's stored total (migration 019) was
-    // updated that many times in one transaction: as many dead versions of one row, which a running
-    // system's autovacuum removes within its naptime (a minute) once 50 have piled up. Do what it would.
+    // The copies above wrote every File and Batch in one statement each, so the tenant's stored total
+    // (migration 019) and the count of completed Batches (021) were updated that many times in one
+    // transaction: as many dead versions of one row, which a running system's autovacuum removes within
+    // its naptime (a minute) once 50 have piled up. Do what it would.
     await client.query(`VACUUM "${schema}".tenant_storage`);
+    await client.query(`VACUUM "${schema}".batch_status_counts`);
   };
   const close = async (): Promise<void> => {
     await store.close();

@@ -6,6 +6,10 @@
 type Backend = "sqlite" | "postgres";
 
 const UNDO: Record<number, string | Record<Backend, string>> = {
+  21: {
+    sqlite: "DROP TRIGGER batches_count_insert; DROP TRIGGER batches_count_update; DROP TRIGGER batches_count_delete; DROP TABLE batch_status_counts;",
+    postgres: "DROP TRIGGER batches_count_insert ON batches; DROP TRIGGER batches_count_update ON batches; DROP FUNCTION count_batch_statuses(); DROP TABLE batch_status_counts;",
+  },
   20: "DROP INDEX batches_purging; DROP INDEX batches_to_archive; ALTER TABLE batches DROP COLUMN items_purged; ALTER TABLE batches DROP COLUMN archived_at_ms;",
   19: {
     sqlite: "DROP TRIGGER files_count_insert; DROP TRIGGER files_count_delete; DROP TRIGGER files_count_update; DROP TABLE tenant_storage;",

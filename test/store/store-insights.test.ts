@@ -23,6 +23,26 @@ describe.each(storeBackends)("$name store: insights", (backend) => {
     expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(2);
   });
 
+  it("keeps the counts by status in step through a whole life: run, finalize, end, delete", async () => {
+    const store = await stores.open();
+    const done = await startedBatch(store, 1, { createdAtMs: T0 + 5 });
+    expect((await store.countBatchesByStatus()).in_progress).toBe(1);
+    const [item] = await store.claimItems(claim("w", 1, T0 + 6));
+    await store.completeItems([completion(item!, "w", T0 + 7)], T0 + 7);
+    await store.claimFinalization(done.id, { owner: "f", nowMs: T0 + 8, leaseMs: LEASE_MS });
+    expect(await store.countBatchesByStatus()).toMatchObject({ in_progress: 0, finalizing: 1 });
+    await store.finishBatch(done.id, "f", { status: "completed", outputFileId: null, errorFileId: null, nowMs: T0 + 9 });
+    expect(await store.countBatchesByStatus()).toMatchObject({ validating: 0, in_progress: 0, finalizing: 0, completed: 1 });
+    await store.deleteBatch(done.id, T0 + 10);
+    expect((await store.countBatchesByStatus()).completed).toBe(0);
+  });
+
+  it("counts batches created at once over several connections", async () => {
+    const [first, second] = await stores.openShared(2);
+    await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? first! : second!).createBatch(newBatch({ createdAtMs: T0 + i }))));
+    expect((await first!.countBatchesByStatus()).validating).toBe(20);
+  });
+
   it("reports each model's pending and running items and since when the oldest has waited", async () => {
     const store = await stores.open();
     await startedBatch(store, 3, { createdAtMs: T0 });

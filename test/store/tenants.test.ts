@@ -141,6 +141,23 @@ async function upgradeKeepsRowsAsDefaultTenant({ open, exec, backend }: Upgraded
   expect(await after.countApiKeys()).toBe(0);
 }
 
+/** Batches written before migration 021 are in the counts by status after it, deleted ones left out. */
+async function upgradeCountsBatches({ open, exec, backend }: UpgradedDatabase): Promise<void> {
+  const before = await open();
+  await before.createBatch(newBatch());
+  const cancelled = await before.createBatch(newBatch({ createdAtMs: T0 + 1 }));
+  const deleted = await before.createBatch(newBatch({ createdAtMs: T0 + 2 }));
+  await before.cancelBatch(cancelled.id, T0 + 3);
+  await before.deleteBatch(deleted.id, T0 + 4);
+  await before.close();
+  opened.splice(opened.indexOf(before), 1);
+  await exec(undoMigrationsSql(21, backend));
+  const after = await open();
+  expect(await after.countBatchesByStatus()).toMatchObject({ validating: 1, cancelling: 1 });
+  await after.createBatch(newBatch({ createdAtMs: T0 + 5 }));
+  expect((await after.countBatchesByStatus()).validating).toBe(2);
+}
+
 /** Files written before migration 019 are in the running total after it, and later writes move it. */
 async function upgradeCountsStoredFiles({ open, exec, backend }: UpgradedDatabase): Promise<void> {
   const before = await open();
@@ -158,7 +175,7 @@ async function upgradeCountsStoredFiles({ open, exec, backend }: UpgradedDatabas
   expect(await after.tenantUsage("alpha")).toMatchObject({ files: 2, storedBytes: 25 });
 }
 
-describe.runIf(storeBackends.some((backend) => backend.name === "sqlite"))("sqlite store: upgrades (migrations 010, 011, 019)", () => {
+describe.runIf(storeBackends.some((backend) => backend.name === "sqlite"))("sqlite store: upgrades (migrations 010, 011, 019, 021)", () => {
   it("gives every file and batch written before tenants to the default tenant", async () => {
     await upgradeKeepsRowsAsDefaultTenant(sqliteDatabase("sqlite upgrade to tenants", opened));
   });
@@ -166,14 +183,22 @@ describe.runIf(storeBackends.some((backend) => backend.name === "sqlite"))("sqli
   it("counts the files stored before the running total of what tenants store (migration 019)", async () => {
     await upgradeCountsStoredFiles(sqliteDatabase("sqlite upgrade to storage totals", opened));
   });
+
+  it("counts the batches stored before the running counts by status (migration 021)", async () => {
+    await upgradeCountsBatches(sqliteDatabase("sqlite upgrade to status counts", opened));
+  });
 });
 
-describe.runIf(storeBackends.some((backend) => backend.name === "postgres"))("postgres store: upgrades (migrations 010, 011, 019)", () => {
+describe.runIf(storeBackends.some((backend) => backend.name === "postgres"))("postgres store: upgrades (migrations 010, 011, 019, 021)", () => {
   it("gives every file and batch written before tenants to the default tenant", async () => {
     await upgradeKeepsRowsAsDefaultTenant(await postgresDatabase("postgres upgrade to tenants", opened));
   });
 
   it("counts the files stored before the running total of what tenants store (migration 019)", async () => {
     await upgradeCountsStoredFiles(await postgresDatabase("postgres upgrade to storage totals", opened));
+  });
+
+  it("counts the batches stored before the running counts by status (migration 021)", async () => {
+    await upgradeCountsBatches(await postgresDatabase("postgres upgrade to status counts", opened));
   });
 });

@@ -7,9 +7,10 @@ import { ITEM_COLUMNS, toItem, type ItemRow } from "../shared/row-mappers.ts";
 import type { PostgresDatabase } from "./database.ts";
 
 export async function countBatchesByStatus(db: PostgresDatabase): Promise<Record<BatchStatus, number>> {
-  const { rows } = await db.query<{ status: BatchStatus; count: number }>("SELECT status, count(*) AS count FROM batches WHERE deleted_at_ms IS NULL GROUP BY status");
+  // The running counts migration 021's triggers keep (a few rows per status), not a count of every Batch.
+  const { rows } = await db.query<{ status: BatchStatus; count: string }>("SELECT status, SUM(count)::text AS count FROM batch_status_counts GROUP BY status");
   const counts = Object.fromEntries(BATCH_STATUSES.map((status) => [status, 0])) as Record<BatchStatus, number>;
-  for (const row of rows) counts[row.status] = row.count;
+  for (const row of rows) counts[row.status] = Number(row.count);
   return counts;
 }
 

@@ -7,7 +7,8 @@ import { ITEM_COLUMNS, toItem, type ItemRow } from "../shared/row-mappers.ts";
 import type { SqliteDatabase } from "./database.ts";
 
 export function countBatchesByStatus(db: SqliteDatabase): Record<BatchStatus, number> {
-  const rows = db.statement("SELECT status, count(*) AS count FROM batches WHERE deleted_at_ms IS NULL GROUP BY status").all() as { status: BatchStatus; count: number }[];
+  // The running counts migration 021's triggers keep, not a count of every Batch ever stored.
+  const rows = db.statement("SELECT status, count FROM batch_status_counts").all() as { status: BatchStatus; count: number }[];
   const counts = Object.fromEntries(BATCH_STATUSES.map((status) => [status, 0])) as Record<BatchStatus, number>;
   for (const row of rows) counts[row.status] = row.count;
   return counts;
