@@ -405,7 +405,7 @@ export interface Store extends WebhookOutbox, StoreInsights, CapacityLedger, Sch
    * `nowMs`. From then on their results are gone to every reader and retryFailedItems refuses them;
    * purgeArchivedItems deletes their Items. Returns their ids.
    */
-  archiveBatches(params: { createdBeforeMs: number; endedBeforeMs: number; nowMs: number; limit: number }): Promise<string[]>;
+  archiveBatches(request: ArchiveRequest): Promise<string[]>;
   /**
    * Deletes up to `limit` Items, with their requests, of Batches archived at or before `archivedBeforeMs`,
    * oldest archive first, in index order; a Batch left with none is marked purged and not looked at again.
@@ -427,6 +427,14 @@ export const BATCH_STATUSES: readonly BatchStatus[] = [
 ];
 
 export const ITEM_STATUSES: readonly ItemStatus[] = ["staged", "pending", "running", "succeeded", "failed", "cancelled", "expired"];
+
+/** Which ended Batches archiveBatches takes (see there). */
+export interface ArchiveRequest {
+  createdBeforeMs: number;
+  endedBeforeMs: number;
+  nowMs: number;
+  limit: number;
+}
 
 export interface RetryFailedOptions {
   /** Retry every failed Item that ran, not only those another try can fix. */

@@ -1,10 +1,10 @@
 /**
  * Retention of ended Batches' Items (config `retention.batchResults`, migration 020), a bounded step of each
  * Sweeper pass. Once a minute, ended Batches created longer than the retention ago (and ended at least a
- * day ago, or the retention if shorter) are archived: from then
- * every reader treats their results as gone. Their Items are deleted later, past a grace period, so a
- * client that started reading results just before the archive finishes reading them; and a bounded number
- * per second, so deleting a 1M-Item Batch never holds the Store (SQLite's one writer) for long.
+ * day ago, or the retention if shorter) are archived: from then every reader treats their results as gone.
+ * Their Items are deleted later, past a grace period, so a client that started reading results just before
+ * the archive finishes reading them; and a bounded number per second, so deleting a 1M-Item Batch never
+ * holds the Store (SQLite's one writer) for long.
  */
 import type { Logger } from "pino";
 import type { Retention } from "../config/retention.ts";

@@ -13,7 +13,7 @@ import type { BatchView } from "../../src/api/dashboard/views.ts";
 import { batchTable } from "../../src/cli/batches.ts";
 import type { Clock } from "../../src/core/clock.ts";
 import { PURGE_GRACE_MS } from "../../src/worker/result-retention.ts";
-import { hasChromium, launchBrowser } from "../helpers/browser.ts";
+import { hasChromium, launchBrowser, screenshotPath } from "../helpers/browser.ts";
 import { startFakeOpenAIUpstream, type FakeOpenAIUpstream } from "../helpers/fake-openai-upstream.ts";
 import { startTestApp, type TestApp } from "../helpers/spool-app.ts";
 import { waitFor } from "../helpers/wait-for.ts";
@@ -138,6 +138,7 @@ describe("retention of ended batches", () => {
         await page.goto(`${spool.url}/dashboard/#/batches/${old.openai.id}`);
         await page.locator("[data-archived]").waitFor({ timeout: 15_000 });
         expect(await page.locator("[data-testid=archived]").textContent()).toMatch(/^Archived .*retention\.batchResults/);
+        await page.screenshot({ path: screenshotPath("dashboard-batch-archived"), fullPage: true });
       } finally {
         await browser.close();
       }

@@ -12,6 +12,7 @@ import { cancelledResult } from "../../core/batch-format.ts";
 import type { Batch } from "../../core/types.ts";
 import { isTerminal } from "../../core/types.ts";
 import { toBatch, type BatchRow } from "../shared/row-mappers.ts";
+import { ENDED_BATCH_STATUSES } from "../shared/tenant-rows.ts";
 import { batchAlreadyExists, batchNotCancellable, batchNotFound } from "../shared/store-errors.ts";
 import type { BatchQuery, NewBatch } from "../store.ts";
 import { isUniqueViolation, type PostgresDatabase, type Queryable } from "./database.ts";
@@ -147,7 +148,7 @@ export async function deleteBatch(db: PostgresDatabase, batchId: string, nowMs: 
     if (row.status === "validating" || row.status === "in_progress") await markCancelling(client, batchId, nowMs);
     await client.query(
       `UPDATE batches SET deleted_at_ms = $1, updated_at_ms = $1,
-         archived_at_ms = CASE WHEN status IN ('completed', 'failed', 'expired', 'cancelled') THEN COALESCE(archived_at_ms, $1) END
+         archived_at_ms = CASE WHEN status IN ${ENDED_BATCH_STATUSES} THEN COALESCE(archived_at_ms, $1) END
        WHERE id = $2`,
       [nowMs, batchId],
     );

@@ -13,6 +13,7 @@
 import { ClaimHints } from "./claim-hints.ts";
 import type { Batch, BatchStatus, FileRecord, Item, ItemResult, ItemStatus, LineError } from "../../core/types.ts";
 import type {
+  ArchiveRequest,
   BatchLeaseRequest,
   BatchQuery,
   CachedModel,
@@ -230,7 +231,7 @@ export class PostgresStore implements Store {
     this.announce("claimable", batchId);
     return batch;
   }
-  async archiveBatches(params: { createdBeforeMs: number; endedBeforeMs: number; nowMs: number; limit: number }): Promise<string[]> {
+  async archiveBatches(params: ArchiveRequest): Promise<string[]> {
     return retention.archiveBatches(this.db, params);
   }
 

@@ -3,16 +3,15 @@
  * delete their Items a bounded number at a time. Several processes may run both at once: the archiving
  * skips Batches another process is archiving, and the deletes of one Batch's Items queue on its row.
  */
-import type { Store } from "../store.ts";
+import { ENDED_BATCH_STATUSES } from "../shared/tenant-rows.ts";
+import type { ArchiveRequest } from "../store.ts";
 import type { PostgresDatabase } from "./database.ts";
 
-const ENDED = "('completed', 'failed', 'expired', 'cancelled')";
-
-export async function archiveBatches(db: PostgresDatabase, params: Parameters<Store["archiveBatches"]>[0]): Promise<string[]> {
+export async function archiveBatches(db: PostgresDatabase, params: ArchiveRequest): Promise<string[]> {
   const { rows } = await db.query<{ id: string }>(
     `UPDATE batches SET archived_at_ms = $2
      WHERE id IN (SELECT id FROM batches
-                  WHERE archived_at_ms IS NULL AND status IN ${ENDED} AND created_at_ms <= $1 AND updated_at_ms <= $4
+                  WHERE archived_at_ms IS NULL AND status IN ${ENDED_BATCH_STATUSES} AND created_at_ms <= $1 AND updated_at_ms <= $4
                   ORDER BY created_at_ms LIMIT $3 FOR UPDATE SKIP LOCKED)
      RETURNING id`,
     [params.createdBeforeMs, params.nowMs, params.limit, params.endedBeforeMs],

@@ -22,6 +22,8 @@ export const API_KEY_COLUMNS = "id, tenant, role, key_hint, created_at_ms, revok
 
 /** Batch statuses that count as "in progress" for quotas: every status before an end. */
 export const LIVE_BATCH_STATUSES = "('validating', 'in_progress', 'finalizing', 'cancelling')";
+/** The rest: a Batch that has ended (what retention archives, migration 020). */
+export const ENDED_BATCH_STATUSES = "('completed', 'failed', 'expired', 'cancelled')";
 
 export function toTenantRecord(row: TenantRow): TenantRecord {
   return { name: row.name, quotas: row.quotas_json === null ? null : (JSON.parse(row.quotas_json) as Quotas), createdAtMs: Number(row.created_at_ms) };

@@ -7,6 +7,7 @@ import type { BatchQuery, NewBatch } from "../store.ts";
 import { CountDeltas } from "./counters.ts";
 import { isUniqueViolation, type SqliteDatabase } from "./database.ts";
 import { resultParams, RESULT_ASSIGNMENTS, toBatch, type BatchRow } from "../shared/row-mappers.ts";
+import { ENDED_BATCH_STATUSES } from "../shared/tenant-rows.ts";
 import { batchAlreadyExists, batchNotCancellable, batchNotFound } from "../shared/store-errors.ts";
 
 export function createBatch(db: SqliteDatabase, batch: NewBatch): Batch {
@@ -155,7 +156,7 @@ export function deleteBatch(db: SqliteDatabase, batchId: string, nowMs: number):
     if (row.status === "validating" || row.status === "in_progress") markCancelling(db, batchId, nowMs);
     db.statement(
       `UPDATE batches SET deleted_at_ms = @nowMs, updated_at_ms = @nowMs,
-         archived_at_ms = CASE WHEN status IN ('completed', 'failed', 'expired', 'cancelled') THEN COALESCE(archived_at_ms, @nowMs) END
+         archived_at_ms = CASE WHEN status IN ${ENDED_BATCH_STATUSES} THEN COALESCE(archived_at_ms, @nowMs) END
        WHERE id = @batchId`,
     ).run({ nowMs, batchId });
     return true;

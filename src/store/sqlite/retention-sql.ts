@@ -2,19 +2,16 @@
  * Retention of ended Batches' Items (migration 020): archive the Batches whose retention has passed, then
  * delete their Items a bounded number at a time, so one 1M-Item Batch never holds the writer for long.
  */
-import type { Store } from "../store.ts";
+import { ENDED_BATCH_STATUSES } from "../shared/tenant-rows.ts";
+import type { ArchiveRequest } from "../store.ts";
 import type { SqliteDatabase } from "./database.ts";
 
-type ArchiveParams = Parameters<Store["archiveBatches"]>[0];
-
-const ENDED = "('completed', 'failed', 'expired', 'cancelled')";
-
-export function archiveBatches(db: SqliteDatabase, params: ArchiveParams): string[] {
+export function archiveBatches(db: SqliteDatabase, params: ArchiveRequest): string[] {
   const rows = db
     .statement(
       `UPDATE batches SET archived_at_ms = @nowMs
        WHERE id IN (SELECT id FROM batches INDEXED BY batches_to_archive
-                    WHERE archived_at_ms IS NULL AND status IN ${ENDED} AND created_at_ms <= @createdBeforeMs AND updated_at_ms <= @endedBeforeMs
+                    WHERE archived_at_ms IS NULL AND status IN ${ENDED_BATCH_STATUSES} AND created_at_ms <= @createdBeforeMs AND updated_at_ms <= @endedBeforeMs
                     ORDER BY created_at_ms LIMIT @limit)
        RETURNING id`,
     )

@@ -6,6 +6,7 @@
  */
 import type { Batch, BatchStatus, FileRecord, Item, ItemResult, ItemStatus, LineError } from "../../core/types.ts";
 import type {
+  ArchiveRequest,
   BatchLeaseRequest,
   BatchQuery,
   CachedModel,
@@ -159,7 +160,7 @@ export class SqliteStore implements Store {
     return this.db.guard(() => lifecycle.retryFailedItems(this.db, batchId, nowMs, options));
   }
 
-  async archiveBatches(params: { createdBeforeMs: number; endedBeforeMs: number; nowMs: number; limit: number }): Promise<string[]> {
+  async archiveBatches(params: ArchiveRequest): Promise<string[]> {
     return this.db.guard(() => retention.archiveBatches(this.db, params));
   }
 
