@@ -50,6 +50,8 @@ const LISTINGS: Listing[] = [
   { name: "a tenant's usage, stored bytes (an upload's)", read: (store) => store.tenantUsage("default") },
   // What the dashboard's overview and the spool_batches gauge read (a running count since migration 021).
   { name: "Batches by status (overview, metrics)", read: (store) => store.countBatchesByStatus() },
+  // The admins' tenant overview (dashboard, GET /v1/admin/tenants): every tenant's name, then its usage.
+  { name: "usage by tenant (admin overview)", read: (store) => store.usageByTenant() },
   // What every sweep asks (none is due here: the copies expire in a year, or never).
   { name: "Files past their expiry (each sweep)", read: (store) => store.deleteExpiredFiles(Date.now(), 100) },
 ];

@@ -168,8 +168,17 @@ export class TenantService implements Admission {
 
   /** Every tenant with a record, a declaration or anything stored: usage and quotas (admins only). */
   async overviews(): Promise<TenantOverview[]> {
-    const names = new Set([...(await this.deps.store.usageByTenant()).map((usage) => usage.tenant), ...this.deps.config.tenants.map((tenant) => tenant.name)]);
-    return Promise.all([...names].sort().map((name) => this.overview(name)));
+    const usages = new Map((await this.deps.store.usageByTenant()).map((usage) => [usage.tenant, usage]));
+    const names = new Set([...usages.keys(), ...this.deps.config.tenants.map((tenant) => tenant.name)]);
+    // A tenant's usage is read once: the Store's list has it, a tenant only declared in the config does not.
+    return Promise.all(
+      [...names].sort().map(async (name) => {
+        const usage = usages.get(name);
+        if (usage === undefined) return this.overview(name);
+        const quotas = await this.quotasOf(name);
+        return { ...usage, quotas: quotas.quotas, quotasFrom: quotas.from };
+      }),
+    );
   }
 
   /** The largest upload `tenant` may make now (its file-size quota), or null for no quota. */

@@ -112,6 +112,17 @@ describe.each(storeBackends)("$name store: tenants and keys", (backend) => {
     expect(await store.tenantUsage("gamma")).toMatchObject({ files: 20, storedBytes: 210 });
   });
 
+  it("lists every tenant that has Batches in the admins' overview, however many Batches each has", async () => {
+    const store = await stores.open();
+    expect(await store.usageByTenant()).toEqual([]);
+    // Only Batches (no File, key or record): interleaved, several each, names that sort apart from their order.
+    const tenants = ["zeta", "alpha", "mu", "alpha-2", "b"];
+    for (let round = 0; round < 3; round += 1) {
+      for (const [i, tenant] of tenants.entries()) await store.createBatch(newBatch({ tenant, createdAtMs: T0 + round * 10 + i }));
+    }
+    expect((await store.usageByTenant()).map((usage) => [usage.tenant, usage.batchesInProgress])).toEqual([...tenants].sort().map((tenant) => [tenant, 3]));
+  });
+
   it("finds the batch an Idempotency-Key made, per tenant, and refuses a second batch with the key", async () => {
     const store = await stores.open();
     const made = await store.createBatch(newBatch({ tenant: "alpha", idempotencyKey: "k1", requestDigest: "d1" }));
