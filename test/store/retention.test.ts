@@ -84,7 +84,7 @@ describe.each(storeBackends)("$name store: retention of ended batches", (backend
     expect(await backend.countRows(store, "item_requests", kept.id)).toBe(2);
   });
 
-  it("archives an ended batch when it is deleted, whatever its age; an unfinished one is left to end first", async () => {
+  it("archives an ended batch when it is deleted, whatever its age; an unfinished one as it ends", async () => {
     const store = await stores.open();
     const ended = await endedBatch(store, 3, NOW - 1_000);
     const running = await startedBatch(store, 2, { createdAtMs: NOW - 500, model: "other-model" });
@@ -96,5 +96,14 @@ describe.each(storeBackends)("$name store: retention of ended batches", (backend
     expect(await store.purgeArchivedItems(NOW, 100)).toBe(3);
     expect(await allItems(store, ended.id)).toEqual([]);
     expect(await allItems(store, running.id)).toHaveLength(2);
+    // The deleted one was cancelled: it ends (finalization) and is archived then, its Items purged past the grace.
+    expect((await store.claimFinalization(running.id, { owner: "f", nowMs: NOW + 10, leaseMs: LEASE_MS }))?.status).toBe("finalizing");
+    const cancelled = await store.finishBatch(running.id, "f", { status: "cancelled", outputFileId: null, errorFileId: null, nowMs: NOW + 20 });
+    expect([cancelled?.status, cancelled?.archivedAtMs]).toEqual(["cancelled", NOW + 20]);
+    expect(await store.purgeArchivedItems(NOW + 19, 100)).toBe(0);
+    expect(await store.purgeArchivedItems(NOW + 20, 100)).toBe(2);
+    expect(await allItems(store, running.id)).toEqual([]);
+    // Ending a Batch not deleted archives nothing.
+    expect((await endedBatch(store, 1, NOW + 40)).archivedAtMs).toBeNull();
   });
 });

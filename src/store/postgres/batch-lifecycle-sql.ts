@@ -20,6 +20,7 @@ import { cancelUnstartedItems, lockBatchRow } from "./batches-sql.ts";
 import { registerFilesCte } from "./files-sql.ts";
 import { deleteItems, insertItemsWith } from "./items-sql.ts";
 import type { PostgresDatabase, Queryable } from "./database.ts";
+import { archivedIfDeleted } from "../shared/tenant-rows.ts";
 
 const LEASE_FREE = "(lease_owner IS NULL OR lease_expires_at_ms <= $1)";
 const NO_RUNNING_ITEMS = "NOT EXISTS (SELECT 1 FROM items WHERE items.batch_id = batches.id AND items.status = 'running')";
@@ -113,7 +114,7 @@ export async function failBatch(db: PostgresDatabase, batchId: string, params: {
     }
     await deleteItems(client, batchId);
     const { rows } = await client.query<BatchRow>(
-      `UPDATE batches SET status = 'failed', failed_at_ms = $1, updated_at_ms = $1, errors_json = $2,
+      `UPDATE batches SET status = 'failed', failed_at_ms = $1, updated_at_ms = $1, errors_json = $2, ${archivedIfDeleted("$1")},
          total_items = 0, succeeded_items = 0, failed_items = 0, cancelled_items = 0, expired_items = 0, input_tokens = 0, output_tokens = 0, charged_nano_usd = 0, charged_list_nano_usd = 0,
          lease_owner = NULL, lease_expires_at_ms = NULL
        WHERE id = $3 RETURNING *`,
@@ -238,7 +239,7 @@ export async function finishBatch(db: PostgresDatabase, batchId: string, owner: 
   // whether or not the fenced UPDATE matches, as separate createFile calls before it did.
   const files = result.files !== undefined && result.files.length > 0 ? registerFilesCte(result.files, 7) : null;
   const { rows } = await db.query<BatchRow>(
-    `${files === null ? "" : `WITH ${files.sql} `}UPDATE batches SET status = $1, ${FINISHED_AT_COLUMN[result.status]} = $2, updated_at_ms = $2, output_file_id = $3, error_file_id = $4,
+    `${files === null ? "" : `WITH ${files.sql} `}UPDATE batches SET status = $1, ${FINISHED_AT_COLUMN[result.status]} = $2, updated_at_ms = $2, ${archivedIfDeleted("$2")}, output_file_id = $3, error_file_id = $4,
        lease_owner = NULL, lease_expires_at_ms = NULL
      WHERE id = $5 AND status = 'finalizing' AND lease_owner = $6
      RETURNING *`,

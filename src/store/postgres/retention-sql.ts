@@ -9,11 +9,14 @@ import type { PostgresDatabase } from "./database.ts";
 
 export async function archiveBatches(db: PostgresDatabase, params: ArchiveRequest): Promise<string[]> {
   const { rows } = await db.query<{ id: string }>(
-    `UPDATE batches SET archived_at_ms = $2
-     WHERE id IN (SELECT id FROM batches
-                  WHERE archived_at_ms IS NULL AND status IN ${ENDED_BATCH_STATUSES} AND created_at_ms <= $1 AND updated_at_ms <= $4
-                  ORDER BY created_at_ms LIMIT $3 FOR UPDATE SKIP LOCKED)
-     RETURNING id`,
+    // RETURNING lists rows in the order the UPDATE met them (the IN list's hash, not created_at_ms).
+    `WITH archived AS (
+       UPDATE batches SET archived_at_ms = $2
+       WHERE id IN (SELECT id FROM batches
+                    WHERE archived_at_ms IS NULL AND status IN ${ENDED_BATCH_STATUSES} AND created_at_ms <= $1 AND updated_at_ms <= $4
+                    ORDER BY created_at_ms LIMIT $3 FOR UPDATE SKIP LOCKED)
+       RETURNING id, created_at_ms, seq)
+     SELECT id FROM archived ORDER BY created_at_ms, seq`,
     [params.createdBeforeMs, params.nowMs, params.limit, params.endedBeforeMs],
   );
   return rows.map((row) => row.id);
@@ -29,7 +32,7 @@ export async function purgeArchivedItems(db: PostgresDatabase, archivedBeforeMs:
       // The Batch row is locked for the transaction: another process purging picks the next Batch.
       const { rows: batches } = await client.query<{ id: string }>(
         `SELECT id FROM batches WHERE archived_at_ms IS NOT NULL AND NOT items_purged AND archived_at_ms <= $1
-         ORDER BY archived_at_ms LIMIT 1 FOR UPDATE SKIP LOCKED`,
+         ORDER BY archived_at_ms, seq LIMIT 1 FOR UPDATE SKIP LOCKED`,
         [archivedBeforeMs],
       );
       const batch = batches[0];

@@ -18,6 +18,7 @@ import { deleteItems, insertItems } from "./items-sql.ts";
 import { createFile, deleteFile } from "./files-sql.ts";
 import { resultParams, RESULT_ASSIGNMENTS, toBatch, toClaimedBatch, type BatchRow } from "../shared/row-mappers.ts";
 import { batchArchived, batchNotFound, batchNotRetryable } from "../shared/store-errors.ts";
+import { archivedIfDeleted } from "../shared/tenant-rows.ts";
 
 const LEASE_FREE = "(lease_owner IS NULL OR lease_expires_at_ms <= @nowMs)";
 const NO_RUNNING_ITEMS = "NOT EXISTS (SELECT 1 FROM items INDEXED BY items_running WHERE items.batch_id = batches.id AND items.status = 'running')";
@@ -122,7 +123,7 @@ export function failBatch(db: SqliteDatabase, batchId: string, params: { owner: 
     deleteItems(db, batchId);
     const failed = db
       .statement(
-        `UPDATE batches SET status = 'failed', failed_at_ms = @nowMs, updated_at_ms = @nowMs, errors_json = @errorsJson,
+        `UPDATE batches SET status = 'failed', failed_at_ms = @nowMs, updated_at_ms = @nowMs, errors_json = @errorsJson, ${archivedIfDeleted("@nowMs")},
            total_items = 0, succeeded_items = 0, failed_items = 0, cancelled_items = 0, expired_items = 0, input_tokens = 0, output_tokens = 0, charged_nano_usd = 0, charged_list_nano_usd = 0,
            lease_owner = NULL, lease_expires_at_ms = NULL
          WHERE id = @batchId RETURNING *`,
@@ -210,7 +211,7 @@ export function finishBatch(db: SqliteDatabase, batchId: string, owner: string, 
 
 function finishFenced(db: SqliteDatabase, batchId: string, owner: string, result: FinalizeResult): Batch | null {
   const row = db.writeReturning<BatchRow>(
-    `UPDATE batches SET status = @status, ${FINISHED_AT_COLUMN[result.status]} = @nowMs, updated_at_ms = @nowMs,
+    `UPDATE batches SET status = @status, ${FINISHED_AT_COLUMN[result.status]} = @nowMs, updated_at_ms = @nowMs, ${archivedIfDeleted("@nowMs")},
        output_file_id = @outputFileId, error_file_id = @errorFileId, lease_owner = NULL, lease_expires_at_ms = NULL
      WHERE id = @batchId AND status = 'finalizing' AND lease_owner = @owner
      RETURNING *`,

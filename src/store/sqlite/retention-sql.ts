@@ -13,10 +13,11 @@ export function archiveBatches(db: SqliteDatabase, params: ArchiveRequest): stri
        WHERE id IN (SELECT id FROM batches INDEXED BY batches_to_archive
                     WHERE archived_at_ms IS NULL AND status IN ${ENDED_BATCH_STATUSES} AND created_at_ms <= @createdBeforeMs AND updated_at_ms <= @endedBeforeMs
                     ORDER BY created_at_ms LIMIT @limit)
-       RETURNING id`,
+       RETURNING id, created_at_ms, seq`,
     )
-    .all(params) as { id: string }[];
-  return rows.map((row) => row.id);
+    .all(params) as { id: string; created_at_ms: number; seq: number }[];
+  // RETURNING lists rows in no promised order: oldest first, as the Store's contract says.
+  return rows.sort((a, b) => a.created_at_ms - b.created_at_ms || a.seq - b.seq).map((row) => row.id);
 }
 
 export function purgeArchivedItems(db: SqliteDatabase, archivedBeforeMs: number, limit: number): number {
@@ -26,7 +27,7 @@ export function purgeArchivedItems(db: SqliteDatabase, archivedBeforeMs: number,
       const batch = db
         .statement(
           `SELECT id FROM batches INDEXED BY batches_purging
-           WHERE archived_at_ms IS NOT NULL AND items_purged = 0 AND archived_at_ms <= ? ORDER BY archived_at_ms LIMIT 1`,
+           WHERE archived_at_ms IS NOT NULL AND items_purged = 0 AND archived_at_ms <= ? ORDER BY archived_at_ms, seq LIMIT 1`,
         )
         .get(archivedBeforeMs) as { id: string } | undefined;
       if (batch === undefined) break;
