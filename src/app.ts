@@ -26,7 +26,7 @@ import { adminSurface } from "./api/admin/plugin.ts";
 import { BatchService } from "./batches/batch-service.ts";
 import { TenantService } from "./batches/tenant-service.ts";
 import type { BlobStore } from "./store/blob-store.ts";
-import { openStores } from "./store/open-stores.ts";
+import { openStores, sqliteFileOf } from "./store/open-stores.ts";
 import { StoredMediaFiles } from "./store/media-files.ts";
 import type { Store } from "./store/store.ts";
 import type { WorkEvent, WorkEventFeed } from "./store/work-events.ts";
@@ -261,5 +261,5 @@ async function prepareDemoModel(config: Config, logger: Logger, announce: boolea
 
 /** Where the embedded defaults keep things inside the data dir. */
 export function dataPaths(dataDir: string): { database: string; files: string; models: string } {
-  return { database: path.join(dataDir, "spool.sqlite"), files: dataDir, models: path.join(dataDir, "models") };
+  return { database: sqliteFileOf(dataDir), files: dataDir, models: path.join(dataDir, "models") };
 }

@@ -105,6 +105,9 @@ export function buildCli(): Command {
     .argument("<id>", "the key's id, from spool keys list")
     .option("--json", "print JSON")
     .action(async (id: string, flags: KeysFlags) => (await import("./keys.ts")).keysCommand("revoke", flags, id));
+  addServerOptions(program.command("compact").description("give the disk space of deleted rows back to the system (embedded SQLite store; spool stopped)"))
+    .addHelpText("after", examples("spool compact                                # the store in ./data", "spool compact --data-dir /var/lib/spool"))
+    .action(async (flags: ServerFlags) => (await import("./compact.ts")).compactCommand(flags));
   // A usage mistake is one line pointing at the help, not the whole help text.
   for (const command of [program, ...program.commands, ...keys.commands]) {
     const name = command === program ? "spool" : `spool ${command.name()}`;

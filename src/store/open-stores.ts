@@ -36,10 +36,15 @@ export async function openStores(config: Config, logger?: StoreLogger, options: 
     await store.migrate();
     return { store, blobs: new PostgresBlobStore(url, { schema, logger, reachability }) };
   }
-  const filePath = path.join(config.dataDir, "spool.sqlite");
+  const filePath = sqliteFileOf(config.dataDir);
   const store = options.thread ? await openThreadedSqliteStore(filePath, { logger }) : await openSqliteStore(filePath, { logger });
   await store.migrate();
   return { store, blobs: new LocalBlobStore(config.dataDir, { logger }) };
+}
+
+/** The embedded store's database file in a data dir. */
+export function sqliteFileOf(dataDir: string): string {
+  return path.join(dataDir, "spool.sqlite");
 }
 
 function splitSchema(databaseUrl: string): { url: string; schema: string | undefined } {

@@ -22,7 +22,7 @@ describe("spool --version and --help", () => {
   });
 
   it("ends every command's help with examples of that command", async () => {
-    for (const command of ["serve", "worker", "run", "validate", "watch", "batches"]) {
+    for (const command of ["serve", "worker", "run", "validate", "watch", "batches", "compact"]) {
       const help = await spool(command, "--help");
       const examples = help.slice(help.indexOf("\nExamples:\n"));
       expect(examples, command).toMatch(new RegExp(`^\\nExamples:\\n {2}spool ${command}\\b`));

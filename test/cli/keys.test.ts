@@ -3,29 +3,15 @@
  * a key made by the CLI works against a running spool through the SDK, never appears again in plain text,
  * and once revoked stops working; `spool serve` on a non-loopback host without any key refuses to start.
  */
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import OpenAI from "openai";
 import { afterAll, describe, expect, it } from "vitest";
 import { makeDataDir, startTestApp, type TestApp } from "../helpers/spool-app.ts";
 import { waitFor } from "../helpers/wait-for.ts";
+import { runSpoolCli } from "../helpers/spool-cli.ts";
 
-const BIN = path.join(process.cwd(), "bin", "spool.js");
-
-async function spool(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("SPOOL_")));
-  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const killer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-  const [code] = (await once(child, "exit")) as [number | null];
-  clearTimeout(killer);
-  return { code, stdout, stderr };
-}
+const spool = runSpoolCli;
 
 const running: TestApp[] = [];
 afterAll(async () => {

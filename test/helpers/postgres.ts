@@ -3,7 +3,7 @@
  * auth; .ci/run starts a throwaway cluster when none is running) and one fresh schema per test, named after
  * the test (`t_<test name>_<random>`) and kept after the run so a failing test's rows can be inspected:
  *   psql postgres://postgres@127.0.0.1:5432/postgres -c '\dn t_*'
- * Drop them all with dropTestSchemas() (or `DROP SCHEMA ... CASCADE`) when they pile up.
+ * Each `vitest` run drops those of earlier runs first (global-setup.ts); dropTestSchemas() drops them all.
  */
 import { randomBytes } from "node:crypto";
 import pg from "pg";
