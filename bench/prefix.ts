@@ -9,6 +9,8 @@
  *    sequence count, where the Engine picks among waiting Items the one matching a freed sequence. The
  *    baseline's cost does not depend on order (it evaluates every prompt in full), so it runs once per
  *    workload, in input order. Then every Item with its own system prompt: reuse must not cost anything.
+ *    `SPOOL_BENCH_FLASH_ATTENTION=false` (or true) sets the Model's `flashAttention` on both sides (default:
+ *    unset, llama.cpp's choice), to see what it is worth for a decode-bound run (decision 0058).
  * 2. Prefix locality over two upstream URLs: an interleaved chat batch against two replicas of an upstream
  *    that models a prefix cache (prefix-cache-upstream.ts), routed by prefix hashing vs round-robin.
  */
@@ -21,6 +23,7 @@ import { promptText, shuffledPrefixes } from "./prefix-workload.ts";
 import { ratio, row, timed, WORK_DIR } from "./lib.ts";
 
 const ITEMS = Number(process.env.SPOOL_BENCH_PREFIX_ITEMS ?? 200);
+const FLASH_ATTENTION = ((value) => (value === "true" ? true : value === "false" ? false : undefined))(process.env.SPOOL_BENCH_FLASH_ATTENTION);
 const PREFIXES = 8;
 const SEQUENCES = 4;
 const MAX_TOKENS = 16;
@@ -65,7 +68,7 @@ function items(systemOf: (index: number) => { prefix: number; text: string }): I
 
 /** Runs `list` in order with at most `concurrency` Items at once, on a fresh Engine (empty KV cache). */
 async function runOnEngine(modelPath: string, list: Item[], kvReuse: boolean, concurrency: number): Promise<Run> {
-  const model: LlamaCppModelConfig = { name: "bench-prefix", engine: "llama-cpp", path: modelPath, threads: 1, sequences: SEQUENCES, concurrency, timeoutMs: 600_000, maxRetries: 0, kvReuse };
+  const model: LlamaCppModelConfig = { name: "bench-prefix", engine: "llama-cpp", path: modelPath, threads: 1, sequences: SEQUENCES, concurrency, timeoutMs: 600_000, maxRetries: 0, kvReuse, ...(FLASH_ATTENTION === undefined ? {} : { flashAttention: FLASH_ATTENTION }) };
   const engine = new LlamaCppEngine({ model, probe: false });
   try {
     await engine.warmup();
@@ -114,7 +117,7 @@ async function benchKvReuse(): Promise<void> {
   const grouped = [...identity].sort((a, b) => shared[a]!.prefix - shared[b]!.prefix || a - b);
   const inOrder = (order: number[]): Item[] => order.map((index) => shared[index]!);
 
-  console.log(`  -- ${ITEMS} Items, ${PREFIXES} shared system prompts shuffled through the batch, ${MAX_TOKENS} output tokens, temperature 0; ${SEQUENCES} sequences, 1 thread`);
+  console.log(`  -- ${ITEMS} Items, ${PREFIXES} shared system prompts shuffled through the batch, ${MAX_TOKENS} output tokens, temperature 0; ${SEQUENCES} sequences, 1 thread, flash attention ${FLASH_ATTENTION ?? "auto"}`);
   const baseline = await runOnEngine(generated.path, shared, false, SEQUENCES);
   row("emptied sequences (kvReuse: false), input order", `${baseline.itemsPerSecond.toFixed(2)} Items/s`, describeRun(baseline) + `; ${Math.round(baseline.promptTokens / ITEMS)} prompt tokens per Item`);
   const variants: Array<[string, number[], number]> = [

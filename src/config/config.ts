@@ -3,6 +3,7 @@
  * Every field is validated by the zod schemas below; an error names the bad key (e.g. `models[1].engine`).
  */
 import { z } from "zod";
+import { llamaCppEngineFields } from "./llama-cpp-fields.ts";
 import { BatchHours } from "../core/batch-hours.ts";
 import { parseDuration, windowProblem } from "../core/durations.ts";
 import { TENANT_NAME_PATTERN, type Quotas } from "../core/tenancy.ts";
@@ -150,26 +151,6 @@ const anthropicEngineFields = {
   anthropicVersion: z.string().min(1).optional(),
   /** Extra headers sent upstream (e.g. `anthropic-beta`). */
   headers: z.record(z.string(), z.string()).optional(),
-};
-
-const llamaCppEngineFields = {
-  engine: z.literal("llama-cpp"),
-  /** Local path, `hf:owner/repo/file.gguf`, or an https URL (downloaded once into the model cache). */
-  path: z.string().min(1),
-  /** Expected SHA-256 of a downloaded model (hex); checked after download. */
-  sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
-  threads: positiveInt.optional(),
-  /** Parallel sequences in one context (continuous batching inside the engine). */
-  sequences: positiveInt.optional(),
-  /**
-   * Keep each sequence's evaluated tokens between requests and send a request to the sequence holding the
-   * longest prefix of its prompt, so a shared prefix is evaluated once per sequence. Default true; false
-   * empties the sequence before every request.
-   */
-  kvReuse: z.boolean().optional(),
-  contextSize: positiveInt.optional(),
-  /** Serve embeddings from this model. */
-  embeddings: z.boolean().optional(),
 };
 
 const needsBaseUrl = { message: "is required (or several URLs in baseUrls)", path: ["baseUrl"] };

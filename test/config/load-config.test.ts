@@ -80,6 +80,13 @@ describe("loadConfig", () => {
     expect(() => loadConfig({ config: missing }, {})).toThrow(/models\[0\]\.baseUrl is required for engine .openai. \(or several URLs in baseUrls\)/);
   });
 
+  it("accepts flashAttention auto, true or false for a llama-cpp model, and nothing else", () => {
+    const entry = (value: string): string => writeConfig("spool.yaml", `models:\n  - name: local\n    engine: llama-cpp\n    path: ./m.gguf\n    flashAttention: ${value}\n`);
+    expect(loadConfig({ config: entry("false") }, {}).models[0]).toMatchObject({ flashAttention: false });
+    expect(loadConfig({ config: entry("auto") }, {}).models[0]).toMatchObject({ flashAttention: "auto" });
+    expect(() => loadConfig({ config: entry("off") }, {})).toThrow(/models\[0\]\.flashAttention/);
+  });
+
   it("names the bad key in a model entry", () => {
     const file = writeConfig("spool.yaml", "models:\n  - name: a\n    engine: openai\n    baseUrl: http://x/v1\n  - name: b\n    engine: vllm\n");
     expect(() => loadConfig({ config: file }, {})).toThrow(/^spool\.yaml:6: models\[1\]\.engine must be one of 'openai', 'gemini', 'anthropic', 'llama-cpp', got 'vllm'\.$/);

@@ -278,7 +278,8 @@ export class LlamaCppEngine implements Engine {
       const model = await llama.loadModel({ modelPath: this.modelPath });
       try {
         const contextSize = this.config.contextSize ?? Math.min(model.trainContextSize, DEFAULT_MAX_CONTEXT);
-        const context = await model.createContext({ sequences: this.sequences, contextSize, threads: this.threads });
+        const flashAttention = this.config.flashAttention;
+        const context = await model.createContext({ sequences: this.sequences, contextSize, threads: this.threads, ...(flashAttention === undefined ? {} : { flashAttention }) });
         const sequences = Array.from({ length: this.sequences }, () => context.getSequence());
         const pool = new SequencePool(sequences);
         const sharing = this.kvReuse && PrefixSharing.supported(sequences[0]!) ? new PrefixSharing(sequences) : null;
@@ -288,7 +289,7 @@ export class LlamaCppEngine implements Engine {
         this.logger?.info(
           `llama-cpp: loaded ${path.basename(this.modelPath)} for model '${this.config.name}' in ${Date.now() - started} ms ` +
             `(${this.sequences} sequences x ${context.contextSize} tokens, ${this.threads} threads, chat wrapper ${chatWrapper.wrapperName}, ` +
-            `KV reuse ${this.kvReuse ? (sharing ? "on, shared between sequences" : "on") : "off"})`,
+            `KV reuse ${this.kvReuse ? (sharing ? "on, shared between sequences" : "on") : "off"}, flash attention ${flashAttentionLabel(context.flashAttention)})`,
         );
         return { llama, model, context, pool, sharing, chats: new Map(), chatWrapper, contextSize: context.contextSize, vocabularySize };
       } catch (error) {
@@ -488,4 +489,7 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-
+/** How the load line names the context's flash attention setting (`auto` is llama.cpp's choice). */
+function flashAttentionLabel(setting: "auto" | boolean): string {
+  return setting === "auto" ? "auto" : setting ? "on" : "off";
+}

@@ -309,6 +309,25 @@ describe("LlamaCppEngine errors", () => {
     await chatOnly.close();
   });
 
+  it("creates its context with the Model's flashAttention, llama.cpp's choice when unset", async () => {
+    const loadLines = async (flashAttention?: boolean): Promise<string[]> => {
+      const lines: string[] = [];
+      const logger = { info: (line: string) => lines.push(line), warn: () => undefined, debug: () => undefined };
+      const configured = { ...model, name: `fa-${String(flashAttention)}`, sequences: 1, ...(flashAttention === undefined ? {} : { flashAttention }) };
+      const engine = new LlamaCppEngine({ model: configured, logger, probe: false });
+      try {
+        const reply = await engine.execute({ kind: "chat", dialect: "openai", body: { messages: [{ role: "user", content: "hi" }], max_tokens: 4, seed: 1 }, model: configured, signal: new AbortController().signal });
+        expect(reply.statusCode).toBe(200);
+      } finally {
+        await engine.close();
+      }
+      return lines.filter((line) => line.startsWith("llama-cpp: loaded"));
+    };
+    expect(await loadLines(false)).toEqual([expect.stringContaining("flash attention off)")]);
+    expect(await loadLines(true)).toEqual([expect.stringContaining("flash attention on)")]);
+    expect(await loadLines()).toEqual([expect.stringContaining("flash attention auto)")]);
+  });
+
   it("fails to load a missing model file with a non-retryable engine error", async () => {
     const broken = new LlamaCppEngine({ model: { ...model, name: "missing", path: "/nonexistent/model.gguf" } });
     const error = await failureOf(broken.execute({ kind: "chat", dialect: "openai", body: { messages: [{ role: "user", content: "hi" }] }, model, signal: new AbortController().signal }));
