@@ -36,6 +36,9 @@ export async function compactCommand(flags: ServerFlags): Promise<void> {
 function describeFailure(error: unknown, dataDir: string, file: string): OperatorError | unknown {
   if (error instanceof CompactionRefused) {
     if (error.reason === "missing") return new OperatorError(`No store to compact: ${file} does not exist (data dir ${dataDir}; choose it with --data-dir or SPOOL_DATA_DIR).`, ExitCode.usage);
+    if (error.reason === "no_space") {
+      return new OperatorError(`Not enough disk space to compact ${file}: ${error.message} (SQLITE_TMPDIR chooses another temporary directory). Nothing was changed.`, ExitCode.environment);
+    }
     return new OperatorError(`${file} is in use by another process (spool serve, worker or run on data dir ${dataDir}): stop it, then run spool compact again. Nothing was changed.`, ExitCode.environment);
   }
   const code = errorCode(error) ?? "";

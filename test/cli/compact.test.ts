@@ -4,15 +4,17 @@
  * refuses, changing nothing, while another process has the store open, when there is no store, and on
  * PostgreSQL.
  */
-import { statSync } from "node:fs";
+import { copyFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { openSqliteStore } from "../../src/store/sqlite/index.ts";
 import type { Store } from "../../src/store/store.ts";
 import { makeDataDir } from "../helpers/spool-app.ts";
 import { runSpoolCli } from "../helpers/spool-cli.ts";
+import { mountTinyFilesystem, tinyFilesystemUnavailableReason } from "../helpers/tiny-filesystem.ts";
 import { allItems, DAY_MS, LEASE_MS, MODEL, okResult, startedBatch, T0 } from "../store/store-fixtures.ts";
 
+const noTmpfs = tinyFilesystemUnavailableReason();
 const open: Store[] = [];
 afterEach(async () => {
   await Promise.all(open.splice(0).map((store) => store.close()));
@@ -89,6 +91,44 @@ describe("spool compact", () => {
     await store.close();
     open.splice(0);
     expect((await runSpoolCli(["compact", "--data-dir", dataDir])).code).toBe(0);
+  });
+
+  it.skipIf(noTmpfs !== null)("refuses, changing nothing, when the disk lacks the space VACUUM needs", async () => {
+    // A store of a few MB, copied closed (no WAL) onto a tmpfs with room for one more copy but not two.
+    const built = makeDataDir("cli-compact-space");
+    const store = await openStore(built);
+    const batch = await startedBatch(store, 1_500, { createdAtMs: T0 });
+    await finish(store, batch.id, 1_500, T0 + 1, 3_000);
+    await store.close();
+    open.splice(0);
+    const size = statSync(path.join(built, "spool.sqlite")).size;
+    const disk = mountTinyFilesystem("cli-compact-space", Math.round(size * 2.6));
+    try {
+      const file = path.join(disk.dir, "spool.sqlite");
+      copyFileSync(path.join(built, "spool.sqlite"), file);
+      const before = statSync(file);
+      // SQLite's temporary directory on the same filesystem: VACUUM needs the pages in use twice there.
+      const both = await runSpoolCli(["compact", "--data-dir", disk.dir], { SQLITE_TMPDIR: disk.dir });
+      expect(both.code).toBe(3);
+      expect(both.stderr).toContain(`Not enough disk space to compact ${file}: it needs about`);
+      expect(both.stderr).toContain(`which also holds SQLite's temporary directory ${disk.dir}`);
+      expect(both.stderr).toContain("Nothing was changed");
+      expect(statSync(file).mtimeMs).toBe(before.mtimeMs);
+      // A full disk: not even once.
+      disk.fill();
+      const full = await runSpoolCli(["compact", "--data-dir", disk.dir]);
+      expect(full.code).toBe(3);
+      expect(full.stderr).toMatch(/it needs about [\d,]+ MB free in .* \(0 MB are\)/);
+      disk.free();
+      // The temporary directory elsewhere (the default), and room for one copy: it runs.
+      const done = await runSpoolCli(["compact", "--data-dir", disk.dir]);
+      expect(done.code, done.stderr).toBe(0);
+      const reopened = await openStore(disk.dir);
+      expect(await allItems(reopened, batch.id)).toHaveLength(1_500);
+    } finally {
+      await Promise.all(open.splice(0).map((opened) => opened.close()));
+      disk.unmount();
+    }
   });
 
   it("says what is wrong when there is no store, and on PostgreSQL", async () => {

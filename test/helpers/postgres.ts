@@ -3,7 +3,8 @@
  * auth; .ci/run starts a throwaway cluster when none is running) and one fresh schema per test, named after
  * the test (`t_<test name>_<random>`) and kept after the run so a failing test's rows can be inspected:
  *   psql postgres://postgres@127.0.0.1:5432/postgres -c '\dn t_*'
- * Each `vitest` run drops those of earlier runs first (global-setup.ts); dropTestSchemas() drops them all.
+ * Each `vitest` run drops those named more than half an hour before (global-setup.ts); dropTestSchemas()
+ * drops them all.
  */
 import { randomBytes } from "node:crypto";
 import pg from "pg";
@@ -12,15 +13,24 @@ import { PostgresBlobStore, type PostgresBlobStoreOptions } from "../../src/stor
 
 export const TEST_DATABASE_URL = process.env.SPOOL_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 
-/** `postgres store: claims > hands out items` -> `t_postgres_store_claims_hands_out_items_1a2b3c4d` (<= 63 chars). */
+/**
+ * `postgres store: claims > hands out items` -> `t_postgres_store_claims_hands_out_items_mifq0k2w_1a2b3c`
+ * (<= 63 chars): the test, when the schema was named (base 36 ms), and a random part.
+ */
 export function testSchemaName(testName: string): string {
   const slug = testName
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, "_")
     .replace(/^_+|_+$/g, "")
-    .slice(0, 50)
+    .slice(0, 42)
     .replace(/_+$/, "");
-  return `t_${slug || "test"}_${randomBytes(4).toString("hex")}`;
+  return `t_${slug || "test"}_${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
+}
+
+/** When testSchemaName named `schema` (ms), or null for a name it did not make. */
+function namedAtMs(schema: string): number | null {
+  const match = /_([0-9a-z]{8,9})_[0-9a-f]{6}$/.exec(schema);
+  return match ? parseInt(match[1]!, 36) : null;
 }
 
 let availability: Promise<string | null> | null = null;
@@ -101,14 +111,15 @@ export async function withClient(work: (client: pg.Client) => Promise<void>): Pr
   }
 }
 
-/** Drops every test schema (`t_...`) in the test database. */
-export async function dropTestSchemas(): Promise<number> {
+/** Drops the test schemas (`t_...`) in the test database: all, or those named before `namedBeforeMs`. */
+export async function dropTestSchemas(namedBeforeMs = Infinity): Promise<number> {
   const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
   await client.connect();
   try {
     const { rows } = await client.query<{ nspname: string }>("SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\\_%'");
-    for (const row of rows) await client.query(`DROP SCHEMA ${pg.escapeIdentifier(row.nspname)} CASCADE`);
-    return rows.length;
+    const old = rows.filter((row) => (namedAtMs(row.nspname) ?? 0) < namedBeforeMs);
+    for (const row of old) await client.query(`DROP SCHEMA ${pg.escapeIdentifier(row.nspname)} CASCADE`);
+    return old.length;
   } finally {
     await client.end();
   }

@@ -5,8 +5,8 @@ import path from "node:path";
 
 const BIN = path.join(process.cwd(), "bin", "spool.js");
 
-export async function runSpoolCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("SPOOL_")));
+export async function runSpoolCli(args: string[], extraEnv: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const env = { ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("SPOOL_"))), ...extraEnv };
   const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";

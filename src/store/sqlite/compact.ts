@@ -14,7 +14,8 @@
  * first statement waiting on the lock) would write into the unlinked old file after the lock is let go.
  */
 import Database from "better-sqlite3";
-import { statSync } from "node:fs";
+import { accessSync, constants, statfsSync, statSync } from "node:fs";
+import path from "node:path";
 
 export interface CompactionReport {
   /** The database file's size before and after (its WAL emptied into it first). */
@@ -27,7 +28,7 @@ export interface CompactionReport {
 /** Why compaction did not run; the file is unchanged. */
 export class CompactionRefused extends Error {
   constructor(
-    readonly reason: "in_use" | "missing",
+    readonly reason: "in_use" | "missing" | "no_space",
     message: string,
   ) {
     super(message);
@@ -58,6 +59,10 @@ export function compactSqliteFile(filePath: string): CompactionReport {
     const pageSize = db.pragma("page_size", { simple: true }) as number;
     const freeBytesBefore = (db.pragma("freelist_count", { simple: true }) as number) * pageSize;
     const bytesBefore = statSync(filePath).size;
+    // VACUUM builds the new file in SQLite's temporary directory and, in WAL mode, copies it back through
+    // the WAL: up to the pages in use in each place. Refused beforehand rather than filling a disk others share.
+    const shortage = spaceShortage(path.dirname(filePath), bytesBefore - freeBytesBefore);
+    if (shortage !== null) throw new CompactionRefused("no_space", shortage);
     db.exec("VACUUM");
     // In WAL mode VACUUM writes the new pages into the WAL: the file shrinks when they are copied back.
     db.pragma("wal_checkpoint(TRUNCATE)");
@@ -65,6 +70,43 @@ export function compactSqliteFile(filePath: string): CompactionReport {
   } finally {
     db.close();
   }
+}
+
+/**
+ * Where SQLite puts temporary files on Unix, in its own order (os_unix.c: SQLITE_TMPDIR, TMPDIR, /var/tmp,
+ * /usr/tmp, /tmp, then the working directory): the first that is a directory this process may write to.
+ */
+function sqliteTempDirectory(): string {
+  const candidates = [process.env.SQLITE_TMPDIR, process.env.TMPDIR, "/var/tmp", "/usr/tmp", "/tmp"];
+  for (const dir of candidates) {
+    if (dir === undefined || dir === "") continue;
+    try {
+      if (!statSync(dir).isDirectory()) continue;
+      accessSync(dir, constants.W_OK | constants.X_OK);
+      return dir;
+    } catch {
+      continue;
+    }
+  }
+  return ".";
+}
+
+/** Null when the data dir and the temporary directory each have `usedBytes` free (twice, if one filesystem holds both). */
+function spaceShortage(dataDir: string, usedBytes: number): string | null {
+  const tempDir = sqliteTempDirectory();
+  const free = (dir: string): number => {
+    const stats = statfsSync(dir);
+    return stats.bavail * stats.bsize;
+  };
+  const megabytes = (bytes: number): string => `${Math.ceil(bytes / 1024 / 1024).toLocaleString("en-US")} MB`;
+  if (statSync(dataDir).dev === statSync(tempDir).dev) {
+    const available = free(dataDir);
+    if (available >= 2 * usedBytes) return null;
+    return `it needs about ${megabytes(2 * usedBytes)} free on the filesystem of ${dataDir}, which also holds SQLite's temporary directory ${tempDir}, and ${megabytes(available)} are`;
+  }
+  const [inData, inTemp] = [free(dataDir), free(tempDir)];
+  if (inData >= usedBytes && inTemp >= usedBytes) return null;
+  return `it needs about ${megabytes(usedBytes)} free in ${dataDir} (${megabytes(inData)} are) and as much in SQLite's temporary directory ${tempDir} (${megabytes(inTemp)} are)`;
 }
 
 function isFile(filePath: string): boolean {
