@@ -20,7 +20,7 @@ import { cancelUnstartedItems, lockBatchRow } from "./batches-sql.ts";
 import { registerFilesCte } from "./files-sql.ts";
 import { deleteItems, insertItemsWith } from "./items-sql.ts";
 import type { PostgresDatabase, Queryable } from "./database.ts";
-import { archivedIfDeleted } from "../shared/tenant-rows.ts";
+import { archivedIfDeleted } from "../shared/batch-statuses-sql.ts";
 
 const LEASE_FREE = "(lease_owner IS NULL OR lease_expires_at_ms <= $1)";
 const NO_RUNNING_ITEMS = "NOT EXISTS (SELECT 1 FROM items WHERE items.batch_id = batches.id AND items.status = 'running')";

@@ -12,7 +12,7 @@ import { cancelledResult } from "../../core/batch-format.ts";
 import type { Batch } from "../../core/types.ts";
 import { isTerminal } from "../../core/types.ts";
 import { toBatch, type BatchRow } from "../shared/row-mappers.ts";
-import { ENDED_BATCH_STATUSES } from "../shared/tenant-rows.ts";
+import { ENDED_BATCH_STATUSES } from "../shared/batch-statuses-sql.ts";
 import { batchAlreadyExists, batchNotCancellable, batchNotFound } from "../shared/store-errors.ts";
 import type { BatchQuery, NewBatch } from "../store.ts";
 import { isUniqueViolation, type PostgresDatabase, type Queryable } from "./database.ts";

@@ -3,7 +3,7 @@
  * delete their Items a bounded number at a time. Several processes may run both at once: the archiving
  * skips Batches another process is archiving, and the deletes of one Batch's Items queue on its row.
  */
-import { ENDED_BATCH_STATUSES } from "../shared/tenant-rows.ts";
+import { ENDED_BATCH_STATUSES } from "../shared/batch-statuses-sql.ts";
 import type { ArchiveRequest } from "../store.ts";
 import type { PostgresDatabase } from "./database.ts";
 

@@ -18,7 +18,7 @@ import { deleteItems, insertItems } from "./items-sql.ts";
 import { createFile, deleteFile } from "./files-sql.ts";
 import { resultParams, RESULT_ASSIGNMENTS, toBatch, toClaimedBatch, type BatchRow } from "../shared/row-mappers.ts";
 import { batchArchived, batchNotFound, batchNotRetryable } from "../shared/store-errors.ts";
-import { archivedIfDeleted } from "../shared/tenant-rows.ts";
+import { archivedIfDeleted } from "../shared/batch-statuses-sql.ts";
 
 const LEASE_FREE = "(lease_owner IS NULL OR lease_expires_at_ms <= @nowMs)";
 const NO_RUNNING_ITEMS = "NOT EXISTS (SELECT 1 FROM items INDEXED BY items_running WHERE items.batch_id = batches.id AND items.status = 'running')";

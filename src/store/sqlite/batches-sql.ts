@@ -7,7 +7,7 @@ import type { BatchQuery, NewBatch } from "../store.ts";
 import { CountDeltas } from "./counters.ts";
 import { isUniqueViolation, type SqliteDatabase } from "./database.ts";
 import { resultParams, RESULT_ASSIGNMENTS, toBatch, type BatchRow } from "../shared/row-mappers.ts";
-import { ENDED_BATCH_STATUSES } from "../shared/tenant-rows.ts";
+import { ENDED_BATCH_STATUSES } from "../shared/batch-statuses-sql.ts";
 import { batchAlreadyExists, batchNotCancellable, batchNotFound } from "../shared/store-errors.ts";
 
 export function createBatch(db: SqliteDatabase, batch: NewBatch): Batch {

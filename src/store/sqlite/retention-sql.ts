@@ -2,7 +2,7 @@
  * Retention of ended Batches' Items (migration 020): archive the Batches whose retention has passed, then
  * delete their Items a bounded number at a time, so one 1M-Item Batch never holds the writer for long.
  */
-import { ENDED_BATCH_STATUSES } from "../shared/tenant-rows.ts";
+import { ENDED_BATCH_STATUSES } from "../shared/batch-statuses-sql.ts";
 import type { ArchiveRequest } from "../store.ts";
 import type { SqliteDatabase } from "./database.ts";
 

@@ -2,7 +2,8 @@
 import type { ApiKeyRecord, Quotas, TenantRecord, TenantUsage } from "../../core/tenancy.ts";
 import type { Batch } from "../../core/types.ts";
 import { toBatch, type BatchRow } from "../shared/row-mappers.ts";
-import { API_KEY_COLUMNS, BATCH_TENANTS, LIVE_BATCH_STATUSES, toApiKeyRecord, toTenantRecord, type ApiKeyRow, type TenantRow } from "../shared/tenant-rows.ts";
+import { LIVE_BATCH_STATUSES } from "../shared/batch-statuses-sql.ts";
+import { API_KEY_COLUMNS, BATCH_TENANTS, toApiKeyRecord, toTenantRecord, type ApiKeyRow, type TenantRow } from "../shared/tenant-rows.ts";
 import type { NewApiKey } from "../tenant-directory.ts";
 import type { SqliteDatabase } from "./database.ts";
 
