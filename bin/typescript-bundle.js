@@ -1,0 +1,130 @@
+// Runs spool's TypeScript as one esbuild bundle of src/ (code split at its lazy imports), built at the first
+// start after a source changed and reused by every start after it (decision 0059).
+//
+// Why not only the loader hooks (./typescript-hooks.js, which stay as the fallback): Node 20 runs
+// module.register hooks on a thread of their own, and every import of every module crosses to it and back.
+// Measured on a 2-core machine, a `spool` start that fails at its port took 3.2-3.7 s (3.9-4.5 s of CPU)
+// through the hooks and 2.2-2.5 s (2.4 s) from the bundle; every spool command and every process the tests
+// spawn pays it.
+//
+// The bundle lives in node_modules/.cache/spool/, under the project, so its bare imports (fastify, pg, ...)
+// resolve to the project's node_modules as the sources' do. Its name is a hash of every source's path and
+// text (with esbuild's and Node's versions and the options), so an edited source is never run stale.
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+/** Bump when the bundle's output changes for the same sources (the name includes it). */
+const BUNDLE_VERSION = 1;
+/** What the bundle starts from: the CLI, and the SQLite Store's thread (its own module graph). */
+const ENTRY_POINTS = { main: "src/main.ts", "store-thread": "src/store/sqlite/thread/store-thread.ts" };
+/** Bundles not started from for this long go when a new one is built (a server keeps its own fresh). */
+const KEEP_UNUSED_MS = 7 * 24 * 3600_000;
+const COMPLETE = ".complete";
+
+/**
+ * The bundle's directory URL (with a trailing slash) for the sources as they are now, built if needed; null
+ * when it cannot be had (SPOOL_TYPESCRIPT_BUNDLE=0, no esbuild, an unwritable node_modules, a source esbuild
+ * refuses): the caller then loads the sources through the hooks, which name a broken file precisely.
+ */
+export async function typescriptBundle(root = ROOT) {
+  if (process.env.SPOOL_TYPESCRIPT_BUNDLE === "0") return null;
+  try {
+    const esbuild = await import("esbuild");
+    const cache = path.join(root, "node_modules", ".cache", "spool");
+    const dir = path.join(cache, `bundle-${sourcesKey(path.join(root, "src"), esbuild.version)}`);
+    if (existsSync(path.join(dir, COMPLETE))) {
+      markUsed(dir);
+      return pathToFileURL(dir).href + "/";
+    }
+    await build(esbuild, root, dir);
+    pruneUnused(cache, dir);
+    return pathToFileURL(dir).href + "/";
+  } catch {
+    return null;
+  }
+}
+
+/** Every .ts source's path and text, with what else changes the output. About 10 ms for 330 files. */
+function sourcesKey(sources, esbuildVersion) {
+  const hash = createHash("sha256").update(`${BUNDLE_VERSION}\0${esbuildVersion}\0${process.versions.node}\0`);
+  const files = readdirSync(sources, { recursive: true }).filter((name) => name.endsWith(".ts")).sort();
+  for (const name of files) hash.update(name).update("\0").update(readFileSync(path.join(sources, name))).update("\0");
+  return hash.digest("hex").slice(0, 24);
+}
+
+/**
+ * Built into a directory of its own and renamed into place whole, so a process starting beside this one
+ * either finds no bundle (and builds its own; the second rename loses and is thrown away) or a complete one.
+ */
+async function build(esbuild, root, dir) {
+  const partial = `${dir}.${process.pid}.${randomBytes(4).toString("hex")}`;
+  try {
+    await esbuild.build({
+      absWorkingDir: root,
+      entryPoints: ENTRY_POINTS,
+      bundle: true,
+      splitting: true,
+      format: "esm",
+      platform: "node",
+      target: `node${process.versions.node}`,
+      packages: "external",
+      outdir: partial,
+      outExtension: { ".js": ".mjs" },
+      // Stack traces name the .ts lines (process.setSourceMapsEnabled in ./spool.js); the sources stay on disk.
+      sourcemap: "inline",
+      sourcesContent: false,
+      // As the hooks: no keepNames (its wrappers cost the hot path, decision 0033), imports kept as written.
+      tsconfigRaw: { compilerOptions: { verbatimModuleSyntax: true, target: "ES2022", useDefineForClassFields: true } },
+      plugins: [sourceFileUrls],
+      logLevel: "silent",
+    });
+    writeFileSync(path.join(partial, COMPLETE), "");
+    try {
+      renameSync(partial, dir);
+    } catch (error) {
+      // Another process put the same bundle there first: use its.
+      if (!existsSync(path.join(dir, COMPLETE))) throw error;
+    }
+  } finally {
+    rmSync(partial, { recursive: true, force: true });
+    await esbuild.stop?.();
+  }
+}
+
+/**
+ * Sources find files beside them (migrations, dashboard assets, the Store thread's entry, package.json) from
+ * `import.meta.url`; in a bundle that would be the chunk's URL, so each source's own URL is written in.
+ */
+const sourceFileUrls = {
+  name: "source-file-urls",
+  setup(build) {
+    build.onLoad({ filter: /\.ts$/ }, (args) => {
+      const text = readFileSync(args.path, "utf8");
+      return { contents: text.replaceAll("import.meta.url", JSON.stringify(pathToFileURL(args.path).href)), loader: "ts" };
+    });
+  },
+};
+
+function markUsed(dir) {
+  try {
+    const now = new Date();
+    utimesSync(dir, now, now);
+  } catch {
+    // Only pruning reads it.
+  }
+}
+
+function pruneUnused(cache, keep) {
+  try {
+    for (const name of readdirSync(cache)) {
+      const dir = path.join(cache, name);
+      if (dir === keep || !name.startsWith("bundle-")) continue;
+      if (Date.now() - statSync(dir).mtimeMs > KEEP_UNUSED_MS) rmSync(dir, { recursive: true, force: true });
+    }
+  } catch {
+    // A bundle left behind costs disk, not correctness.
+  }
+}
