@@ -6,7 +6,7 @@
  * (store/sqlite/compact.ts).
  */
 import { loadConfig } from "../config/load-config.ts";
-import { CompactionRefused, compactSqliteFile } from "../store/sqlite/compact.ts";
+import { CompactionRefused, compactSqliteFile, type SpaceShortage } from "../store/sqlite/compact.ts";
 import { sqliteFileOf } from "../store/open-stores.ts";
 import { describeFileSystemError, errorCode, ExitCode, OperatorError } from "./operator-error.ts";
 import type { ServerFlags } from "./serve.ts";
@@ -36,8 +36,8 @@ export async function compactCommand(flags: ServerFlags): Promise<void> {
 function describeFailure(error: unknown, dataDir: string, file: string): OperatorError | unknown {
   if (error instanceof CompactionRefused) {
     if (error.reason === "missing") return new OperatorError(`No store to compact: ${file} does not exist (data dir ${dataDir}; choose it with --data-dir or SPOOL_DATA_DIR).`, ExitCode.usage);
-    if (error.reason === "no_space") {
-      return new OperatorError(`Not enough disk space to compact ${file}: ${error.message} (SQLITE_TMPDIR chooses another temporary directory). Nothing was changed.`, ExitCode.environment);
+    if (error.reason === "no_space" && error.shortage !== null) {
+      return new OperatorError(`Not enough disk space to compact ${file}: ${describeShortage(error.shortage)} (SQLITE_TMPDIR chooses another temporary directory). Nothing was changed.`, ExitCode.environment);
     }
     return new OperatorError(`${file} is in use by another process (spool serve, worker or run on data dir ${dataDir}): stop it, then run spool compact again. Nothing was changed.`, ExitCode.environment);
   }
@@ -55,6 +55,14 @@ function describeFailure(error: unknown, dataDir: string, file: string): Operato
   }
   if (code.startsWith("E")) return new OperatorError(`Cannot compact ${file}: ${describeFileSystemError(error)}.`, ExitCode.environment, { cause: error });
   return error;
+}
+
+function describeShortage(shortage: SpaceShortage): string {
+  const { dataDir, tempDir, neededBytes } = shortage;
+  if (shortage.sharedFilesystem) {
+    return `it needs about ${megabytes(2 * neededBytes)} free on the filesystem of ${dataDir}, which also holds SQLite's temporary directory ${tempDir}, and ${megabytes(shortage.freeInDataDir)} are`;
+  }
+  return `it needs about ${megabytes(neededBytes)} free in ${dataDir} (${megabytes(shortage.freeInDataDir)} are) and as much in SQLite's temporary directory ${tempDir} (${megabytes(shortage.freeInTempDir)} are)`;
 }
 
 function megabytes(bytes: number): string {

@@ -118,7 +118,7 @@ describe("spool compact", () => {
       disk.fill();
       const full = await runSpoolCli(["compact", "--data-dir", disk.dir]);
       expect(full.code).toBe(3);
-      expect(full.stderr).toMatch(/it needs about [\d,]+ MB free in .* \(0 MB are\)/);
+      expect(full.stderr).toMatch(/it needs about [\d,.]+ MB free in .* \(0\.0 MB are\)/);
       disk.free();
       // The temporary directory elsewhere (the default), and room for one copy: it runs.
       const done = await runSpoolCli(["compact", "--data-dir", disk.dir]);

@@ -25,11 +25,25 @@ export interface CompactionReport {
   freeBytesBefore: number;
 }
 
-/** Why compaction did not run; the file is unchanged. */
+/** What VACUUM would need and what the disk has, when that is not enough (bytes). */
+export interface SpaceShortage {
+  dataDir: string;
+  /** SQLite's temporary directory, where VACUUM builds the new file. */
+  tempDir: string;
+  /** One filesystem holds both: it needs `neededBytes` twice there. */
+  sharedFilesystem: boolean;
+  /** The pages in use: what VACUUM may write in each of the two places. */
+  neededBytes: number;
+  freeInDataDir: number;
+  freeInTempDir: number;
+}
+
+/** Why compaction did not run; the file is unchanged. The CLI words it for the operator. */
 export class CompactionRefused extends Error {
   constructor(
     readonly reason: "in_use" | "missing" | "no_space",
     message: string,
+    readonly shortage: SpaceShortage | null = null,
   ) {
     super(message);
   }
@@ -62,7 +76,7 @@ export function compactSqliteFile(filePath: string): CompactionReport {
     // VACUUM builds the new file in SQLite's temporary directory and, in WAL mode, copies it back through
     // the WAL: up to the pages in use in each place. Refused beforehand rather than filling a disk others share.
     const shortage = spaceShortage(path.dirname(filePath), bytesBefore - freeBytesBefore);
-    if (shortage !== null) throw new CompactionRefused("no_space", shortage);
+    if (shortage !== null) throw new CompactionRefused("no_space", `${filePath} needs more free space to compact`, shortage);
     db.exec("VACUUM");
     // In WAL mode VACUUM writes the new pages into the WAL: the file shrinks when they are copied back.
     db.pragma("wal_checkpoint(TRUNCATE)");
@@ -92,21 +106,17 @@ function sqliteTempDirectory(): string {
 }
 
 /** Null when the data dir and the temporary directory each have `usedBytes` free (twice, if one filesystem holds both). */
-function spaceShortage(dataDir: string, usedBytes: number): string | null {
+function spaceShortage(dataDir: string, usedBytes: number): SpaceShortage | null {
   const tempDir = sqliteTempDirectory();
   const free = (dir: string): number => {
     const stats = statfsSync(dir);
     return stats.bavail * stats.bsize;
   };
-  const megabytes = (bytes: number): string => `${Math.ceil(bytes / 1024 / 1024).toLocaleString("en-US")} MB`;
-  if (statSync(dataDir).dev === statSync(tempDir).dev) {
-    const available = free(dataDir);
-    if (available >= 2 * usedBytes) return null;
-    return `it needs about ${megabytes(2 * usedBytes)} free on the filesystem of ${dataDir}, which also holds SQLite's temporary directory ${tempDir}, and ${megabytes(available)} are`;
-  }
-  const [inData, inTemp] = [free(dataDir), free(tempDir)];
-  if (inData >= usedBytes && inTemp >= usedBytes) return null;
-  return `it needs about ${megabytes(usedBytes)} free in ${dataDir} (${megabytes(inData)} are) and as much in SQLite's temporary directory ${tempDir} (${megabytes(inTemp)} are)`;
+  const sharedFilesystem = statSync(dataDir).dev === statSync(tempDir).dev;
+  const freeInDataDir = free(dataDir);
+  const freeInTempDir = sharedFilesystem ? freeInDataDir : free(tempDir);
+  const enough = sharedFilesystem ? freeInDataDir >= 2 * usedBytes : freeInDataDir >= usedBytes && freeInTempDir >= usedBytes;
+  return enough ? null : { dataDir, tempDir, sharedFilesystem, neededBytes: usedBytes, freeInDataDir, freeInTempDir };
 }
 
 function isFile(filePath: string): boolean {
