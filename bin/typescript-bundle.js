@@ -34,7 +34,7 @@ export async function typescriptBundle(root = ROOT) {
   try {
     const esbuild = await import("esbuild");
     const cache = path.join(root, "node_modules", ".cache", "spool");
-    const dir = path.join(cache, `bundle-${sourcesKey(path.join(root, "src"), esbuild.version)}`);
+    const dir = path.join(cache, `bundle-${sourcesKey(root, esbuild.version)}`);
     if (existsSync(path.join(dir, COMPLETE))) {
       markUsed(dir);
       return pathToFileURL(dir).href + "/";
@@ -47,9 +47,15 @@ export async function typescriptBundle(root = ROOT) {
   }
 }
 
-/** Every .ts source's path and text, with what else changes the output. About 10 ms for 330 files. */
-function sourcesKey(sources, esbuildVersion) {
-  const hash = createHash("sha256").update(`${BUNDLE_VERSION}\0${esbuildVersion}\0${process.versions.node}\0`);
+/**
+ * Every .ts source's path and text, with what else changes the output. The project's own path too: the
+ * bundle holds each source's URL (below), so a project moved or copied with its node_modules, or another
+ * checkout sharing them through a link, must not run a bundle that names the other place's files.
+ * About 10 ms for 330 files.
+ */
+function sourcesKey(root, esbuildVersion) {
+  const sources = path.join(root, "src");
+  const hash = createHash("sha256").update(`${BUNDLE_VERSION}\0${esbuildVersion}\0${process.versions.node}\0${root}\0`);
   const files = readdirSync(sources, { recursive: true }).filter((name) => name.endsWith(".ts")).sort();
   for (const name of files) hash.update(name).update("\0").update(readFileSync(path.join(sources, name))).update("\0");
   return hash.digest("hex").slice(0, 24);

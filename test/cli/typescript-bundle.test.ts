@@ -6,7 +6,7 @@
  * sources. Then the real `spool` command: it starts from the bundle of this checkout.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -97,6 +97,20 @@ describe("the TypeScript bundle", () => {
     const second = await typescriptBundle(root);
     expect(second).not.toBe(first);
     expect((await load(second!)).shape.version).toBe("two");
+  });
+
+  it("builds another bundle for the same sources in another place, naming that place's files", async () => {
+    const first = project("one");
+    const before = await typescriptBundle(first);
+    // Moved with its node_modules (and so with the bundle built where it was).
+    const moved = `${first}-moved`;
+    dirs.push(moved);
+    renameSync(first, moved);
+    const after = await typescriptBundle(moved);
+    expect(path.basename(fileURLToPath(after!))).not.toBe(path.basename(fileURLToPath(before!)));
+    const loaded = await load(after!);
+    expect(loaded.url).toBe(pathToFileURL(path.join(moved, "src", "main.ts")).href);
+    expect(loaded.note).toBe("beside the source");
   });
 
   it("drops bundles unused for a week when it builds one, and keeps recent ones", async () => {
