@@ -10,8 +10,5 @@ export default defineConfig({
     // Suites spawn spool processes and share a 2-core machine: keep parallelism modest.
     maxWorkers: 2,
     pool: "forks",
-    // A worker's test files share its module cache: importing spool's modules again for each of ~190 files
-    // took about 160 s of a 620 s run on 2 cores (decision 0059). Tests restore what they change.
-    isolate: false,
   },
 });
