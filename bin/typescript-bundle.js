@@ -14,6 +14,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { COMPILE_OPTIONS } from "./typescript-options.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 /** Bump when the bundle's output changes for the same sources (the name includes it). */
@@ -55,7 +56,7 @@ export async function typescriptBundle(root = ROOT) {
  */
 function sourcesKey(root, esbuildVersion) {
   const sources = path.join(root, "src");
-  const hash = createHash("sha256").update(`${BUNDLE_VERSION}\0${esbuildVersion}\0${process.versions.node}\0${root}\0`);
+  const hash = createHash("sha256").update(`${BUNDLE_VERSION}\0${esbuildVersion}\0${process.versions.node}\0${JSON.stringify(COMPILE_OPTIONS)}\0${root}\0`);
   const files = readdirSync(sources, { recursive: true }).filter((name) => name.endsWith(".ts")).sort();
   for (const name of files) hash.update(name).update("\0").update(readFileSync(path.join(sources, name))).update("\0");
   return hash.digest("hex").slice(0, 24);
@@ -75,15 +76,10 @@ async function build(esbuild, root, dir) {
       splitting: true,
       format: "esm",
       platform: "node",
-      target: `node${process.versions.node}`,
       packages: "external",
       outdir: partial,
       outExtension: { ".js": ".mjs" },
-      // Stack traces name the .ts lines (process.setSourceMapsEnabled in ./spool.js); the sources stay on disk.
-      sourcemap: "inline",
-      sourcesContent: false,
-      // As the hooks: no keepNames (its wrappers cost the hot path, decision 0033), imports kept as written.
-      tsconfigRaw: { compilerOptions: { verbatimModuleSyntax: true, target: "ES2022", useDefineForClassFields: true } },
+      ...COMPILE_OPTIONS,
       plugins: [sourceFileUrls],
       logLevel: "silent",
     });

@@ -13,17 +13,9 @@ import { tmpdir, userInfo } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { stop, transform, version as esbuildVersion } from "esbuild";
+import { COMPILE_OPTIONS } from "./typescript-options.js";
 
-const OPTIONS = {
-  loader: "ts",
-  format: "esm",
-  target: `node${process.versions.node}`,
-  // Stack traces name the .ts lines (process.setSourceMapsEnabled in ./typescript.js); the sources stay on disk.
-  sourcemap: "inline",
-  sourcesContent: false,
-  // As tsconfig.json: imports are kept as written (type-only ones say `import type`).
-  tsconfigRaw: { compilerOptions: { verbatimModuleSyntax: true, target: "ES2022", useDefineForClassFields: true } },
-};
+const OPTIONS = { loader: "ts", format: "esm", ...COMPILE_OPTIONS };
 
 /** Bump when the hooks' output changes for the same input (the cache key includes it). */
 const HOOKS_VERSION = 1;
