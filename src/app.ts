@@ -5,6 +5,7 @@
 import { hostname } from "node:os";
 import path from "node:path";
 import { pino, type Logger } from "pino";
+import { turnBatchedDestination } from "./observability/log-destination.ts";
 import type { FastifyInstance } from "fastify";
 import type { AppContext } from "./app-context.ts";
 import { processShareOf } from "./config/backends.ts";
@@ -77,11 +78,12 @@ export interface App {
  * JSON lines to stdout, written synchronously (decision 0036): pino's default stream hands each line to the
  * libuv thread pool and wakes the event loop when it is written (strace: a pool write and an eventfd wake per
  * access line), and a line still queued is lost if the process dies. A write(2) of a few hundred bytes to a
- * pipe or file costs less than that hop, and what was logged before a crash is on disk.
+ * pipe or file costs less than that hop, and what was logged before a crash is on disk. The lines of one
+ * turn of the event loop go in one write (decision 0060, log-destination.ts).
  */
 export function createLogger(config: Config): Logger {
   const options = { level: config.logLevel, base: { pid: process.pid } };
-  return config.logFormat === "pretty" ? pino(options, prettyLogDestination()) : pino(options, pino.destination({ fd: 1, sync: true }));
+  return config.logFormat === "pretty" ? pino(options, prettyLogDestination()) : pino(options, turnBatchedDestination(1));
 }
 
 export async function createApp(config: Config, options: AppOptions): Promise<App> {

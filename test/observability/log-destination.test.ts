@@ -1,0 +1,61 @@
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { pino } from "pino";
+import { describe, expect, it } from "vitest";
+import { turnBatchedDestination } from "../../src/observability/log-destination.ts";
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+function recording(): { writes: string[]; logger: pino.Logger } {
+  const writes: string[] = [];
+  const logger = pino({ level: "info", base: null, timestamp: false }, turnBatchedDestination(1, (text) => writes.push(text)));
+  return { writes, logger };
+}
+
+describe("turnBatchedDestination", () => {
+  it("writes the lines of one turn of the event loop in one write, in order, when the turn ends", async () => {
+    const { writes, logger } = recording();
+    logger.info("one");
+    logger.info("two");
+    logger.warn("three");
+    expect(writes).toEqual([]);
+    await nextTurn();
+    expect(writes).toHaveLength(1);
+    expect(writes[0]!.trimEnd().split("\n").map((line) => (JSON.parse(line) as { msg: string }).msg)).toEqual(["one", "two", "three"]);
+    logger.info("four");
+    await nextTurn();
+    expect(writes).toHaveLength(2);
+    expect(writes[1]).toContain('"msg":"four"');
+  });
+
+  it("writes an error or fatal line at once, after what its turn logged before it", async () => {
+    const { writes, logger } = recording();
+    logger.info("before");
+    logger.error("broken");
+    expect(writes).toHaveLength(1);
+    expect(writes[0]!.indexOf('"before"')).toBeLessThan(writes[0]!.indexOf('"broken"'));
+    logger.fatal("dying");
+    expect(writes).toHaveLength(2);
+    await nextTurn();
+    expect(writes).toHaveLength(2);
+  });
+
+  it("does not hold more than 64 KiB in one turn", () => {
+    const { writes, logger } = recording();
+    const filler = "x".repeat(1_000);
+    for (let i = 0; i < 100; i += 1) logger.info({ filler }, "line");
+    expect(writes.length).toBeGreaterThanOrEqual(1);
+    expect(writes.every((text) => text.length <= 64 * 1024 + 1_100)).toBe(true);
+  });
+
+  it("writes what a process held when it dies of an uncaught exception or calls process.exit", async () => {
+    const script = fileURLToPath(new URL("./log-destination-child.ts", import.meta.url));
+    for (const ending of ["throw", "exit"]) {
+      const stdout = await new Promise<string>((resolve) => {
+        execFile(process.execPath, ["--import", "tsx", script, ending], (_error, out) => resolve(out));
+      });
+      const messages = stdout.trimEnd().split("\n").map((line) => (JSON.parse(line) as { msg: string }).msg);
+      expect(messages).toEqual(["first", "last words"]);
+    }
+  });
+});
