@@ -97,6 +97,19 @@ describe("the TypeScript bundle", () => {
     const second = await typescriptBundle(root);
     expect(second).not.toBe(first);
     expect((await load(second!)).shape.version).toBe("two");
+
+    // Starts find the bundle from the sources' stats: an edit that keeps the length and puts the
+    // modification time back (a copy preserving times) still changes the change time, so it is run.
+    const file = path.join(root, "src", "main.ts");
+    const when = 1_700_000_000; // whole seconds: set back exactly, to the nanosecond
+    utimesSync(file, when, when);
+    expect(await typescriptBundle(root)).toBe(second);
+    writeSource(root, "main.ts", "six");
+    utimesSync(file, when, when);
+    expect(statSync(file, { bigint: true }).mtimeNs).toBe(BigInt(when) * 1_000_000_000n);
+    const third = await typescriptBundle(root);
+    expect(third).not.toBe(second);
+    expect((await load(third!)).shape.version).toBe("six");
   });
 
   it("builds another bundle for the same sources in another place, naming that place's files", async () => {
@@ -122,8 +135,16 @@ describe("the TypeScript bundle", () => {
     mkdirSync(recent, { recursive: true });
     const weekAgo = new Date(Date.now() - 8 * 24 * 3600_000);
     utimesSync(stale, weekAgo, weekAgo);
+    // Fingerprints (sources' stats -> bundle) go the same way.
+    const fingerprints = path.join(cache, "fingerprints");
+    mkdirSync(fingerprints);
+    writeFileSync(path.join(fingerprints, "stale"), "0".repeat(24));
+    writeFileSync(path.join(fingerprints, "recent"), "0".repeat(24));
+    utimesSync(path.join(fingerprints, "stale"), weekAgo, weekAgo);
     const bundle = await typescriptBundle(root);
-    expect(readdirSync(cache).sort()).toEqual([path.basename(fileURLToPath(bundle!)), "bundle-recent"].sort());
+    expect(readdirSync(cache).sort()).toEqual([path.basename(fileURLToPath(bundle!)), "bundle-recent", "fingerprints"].sort());
+    expect(readdirSync(fingerprints)).toContain("recent");
+    expect(readdirSync(fingerprints)).not.toContain("stale");
   });
 
   it("gives way to the hooks when a source cannot be bundled, or when told to", async () => {
