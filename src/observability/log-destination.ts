@@ -21,6 +21,8 @@ const HOLD_LIMIT = 64 * 1024;
 export interface TurnDestination extends DestinationStream {
   /** Writes what is held now (the 'exit' handler's call; tests). */
   flushSync(): void;
+  /** pino's `logger.flush(callback)` calls this: written at once, then `callback`. */
+  flush(callback?: (error?: Error) => void): void;
 }
 
 /**
@@ -49,6 +51,14 @@ export function turnBatchedDestination(fd = 1, write: (text: string) => void = s
       }
     },
     flushSync,
+    flush(callback) {
+      try {
+        flushSync();
+      } catch (error) {
+        return callback?.(error as Error);
+      }
+      callback?.();
+    },
   };
   for (const ref of live) if (ref.deref() === undefined) live.delete(ref);
   live.add(new WeakRef(destination));

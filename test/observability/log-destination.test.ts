@@ -26,6 +26,14 @@ describe("turnBatchedDestination", () => {
     await nextTurn();
     expect(writes).toHaveLength(2);
     expect(writes[1]).toContain('"msg":"four"');
+
+    // pino's own flush writes what is held at once.
+    logger.info("five");
+    let flushed = false;
+    logger.flush(() => (flushed = true));
+    expect(flushed).toBe(true);
+    expect(writes).toHaveLength(3);
+    expect(writes[2]).toContain('"msg":"five"');
   });
 
   it("writes an error or fatal line at once, after what its turn logged before it", async () => {
