@@ -11,8 +11,11 @@
  * to the file before the loop looks for new work, an `error` or `fatal` line is written at once (with what
  * came before it, in order), and what is held when the process exits (`process.exit`, an uncaught
  * exception, the loop running dry) is written by the 'exit' handler. Only a SIGKILL (or the OOM killer)
- * landing inside a turn loses that turn's lines, a few milliseconds of them.
+ * landing inside a turn loses that turn's lines, a few milliseconds of them. A write that fails (other
+ * than a closed pipe, which pino's destination already ignores) drops its lines rather than throwing into
+ * the event loop.
  */
+import { writeSync } from "node:fs";
 import { pino, type DestinationStream } from "pino";
 
 /** Held text past which a turn's lines are written without waiting for its end (a debug-level storm). */
@@ -32,12 +35,21 @@ export interface TurnDestination extends DestinationStream {
 export function turnBatchedDestination(fd = 1, write: (text: string) => void = sonicWriter(fd)): TurnDestination {
   let held = "";
   let scheduled = false;
+  let failing = false;
   const flushSync = (): void => {
     scheduled = false;
     if (held === "") return;
     const text = held;
     held = "";
-    write(text);
+    try {
+      write(text);
+      failing = false;
+    } catch (error) {
+      // A log that cannot be written (stdout's file on a full disk) must not bring the server down: the
+      // lines are dropped, and stderr told once per run of failures.
+      if (!failing) tellStderr(`spool: log lines could not be written and were dropped (${(error as Error).message})\n`);
+      failing = true;
+    }
   };
   const destination: TurnDestination = {
     write(line: string) {
@@ -69,6 +81,14 @@ export function turnBatchedDestination(fd = 1, write: (text: string) => void = s
 /** pino's JSON lines begin with the level: 50 (error) and 60 (fatal) are not held. */
 function isUrgent(line: string): boolean {
   return line.startsWith('{"level":5') || line.startsWith('{"level":6');
+}
+
+function tellStderr(text: string): void {
+  try {
+    writeSync(2, text);
+  } catch {
+    // Nowhere left to tell.
+  }
 }
 
 function sonicWriter(fd: number): (text: string) => void {

@@ -48,6 +48,24 @@ describe("turnBatchedDestination", () => {
     expect(writes).toHaveLength(2);
   });
 
+  it("drops what cannot be written instead of throwing, and writes again once it can", async () => {
+    const writes: string[] = [];
+    let broken = true;
+    const logger = pino({ level: "info", base: null, timestamp: false }, turnBatchedDestination(1, (text) => {
+      if (broken) throw new Error("ENOSPC: no space left on device, write");
+      writes.push(text);
+    }));
+    logger.info("lost");
+    await nextTurn(); // the write throws in the turn's end: an uncaught exception would fail the test
+    expect(() => logger.error("also lost")).not.toThrow();
+    broken = false;
+    logger.info("kept");
+    await nextTurn();
+    expect(writes).toHaveLength(1);
+    expect(writes[0]).toContain('"msg":"kept"');
+    expect(writes[0]).not.toContain("lost");
+  });
+
   it("does not hold more than 64 KiB in one turn", () => {
     const { writes, logger } = recording();
     const filler = "x".repeat(1_000);
