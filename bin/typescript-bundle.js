@@ -37,11 +37,12 @@ export async function typescriptBundle(root = ROOT) {
   try {
     const cache = path.join(root, "node_modules", ".cache", "spool");
     const version = esbuildVersion();
+    const names = sourceNames(root);
     // The sources' files as they stand name the bundle built from them last time, without reading them.
-    const fingerprint = path.join(cache, "fingerprints", statsKey(root, version));
+    const fingerprint = path.join(cache, "fingerprints", statsKey(root, names, version));
     const known = knownKey(fingerprint);
     if (known !== null && existsSync(path.join(cache, `bundle-${known}`, COMPLETE))) return use(path.join(cache, `bundle-${known}`));
-    const key = sourcesKey(root, version);
+    const key = sourcesKey(root, names, version);
     const dir = path.join(cache, `bundle-${key}`);
     if (!existsSync(path.join(dir, COMPLETE))) {
       await build(await import("esbuild"), root, dir);
@@ -80,9 +81,9 @@ function sourceNames(root) {
  * so an edit that keeps the size and puts the modification time back (a copy preserving times) still
  * changes the key. A key not seen before costs one read of the sources (sourcesKey), no more.
  */
-function statsKey(root, esbuildVersion) {
+function statsKey(root, names, esbuildVersion) {
   const hash = createHash("sha256").update(`stats\0${outputSettings(root, esbuildVersion)}`);
-  for (const name of sourceNames(root)) {
+  for (const name of names) {
     const stats = statSync(path.join(root, "src", name), { bigint: true });
     hash.update(`${name}\0${stats.size}\0${stats.ino}\0${stats.mtimeNs}\0${stats.ctimeNs}\0`);
   }
@@ -116,9 +117,9 @@ function remember(fingerprint, key) {
  * checkout sharing them through a link, must not run a bundle that names the other place's files.
  * 15-90 ms for 330 files, so a start does it only for sources whose stats it has not seen (statsKey).
  */
-function sourcesKey(root, esbuildVersion) {
+function sourcesKey(root, names, esbuildVersion) {
   const hash = createHash("sha256").update(outputSettings(root, esbuildVersion));
-  for (const name of sourceNames(root)) hash.update(name).update("\0").update(readFileSync(path.join(root, "src", name))).update("\0");
+  for (const name of names) hash.update(name).update("\0").update(readFileSync(path.join(root, "src", name))).update("\0");
   return hash.digest("hex").slice(0, 24);
 }
 
