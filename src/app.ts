@@ -142,10 +142,10 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       cancelled: dispatcher.cancelled,
       onBatchStarted: () => worker?.notify(),
       onBatchEnded: () => webhooks?.batchEnded(),
-      // SQLite: this process finalizes the Batches it writes early (with `spool worker` processes sharing
-      // the file, one finalized elsewhere is let go); not beside sync requests (while the loop's pressure is
-      // watched), which it would delay (decision 0054).
-      earlyResults: config.databaseUrl === null && { paused: () => loopPressure.watching },
+      // On both Stores: the process writing a Batch early holds its results writer Lease and finalizes it
+      // (decision 0061); not beside sync requests (while the loop's pressure is watched), which it would
+      // delay (decision 0054).
+      earlyResults: { paused: () => loopPressure.watching },
     });
     webhooks = new WebhookSender({
       store, clock, logger, owner, webhooks: config.webhooks, settings: config.webhookDelivery,

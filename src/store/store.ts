@@ -375,11 +375,25 @@ export interface Store extends WebhookOutbox, StoreInsights, CapacityLedger, Sch
    * Batches ready to finalize: in_progress with every Item finished, or cancelling with no running Item,
    * or finalizing with an expired Lease (an interrupted finalization). With the status they will end in.
    * With `batchIds`, only those are looked at (each by its key): the Sweeper's look after results were
-   * recorded, whose cost must not grow with the number of live Batches.
+   * recorded, whose cost must not grow with the number of live Batches. An in_progress Batch whose results
+   * another process writes early (its results writer Lease live) is that process's to finalize: it is
+   * reported only to `owner` when `owner` holds that Lease.
    */
-  findBatchesToFinalize(nowMs: number, limit: number, batchIds?: readonly string[]): Promise<{ batchId: string; status: FinalStatus }[]>;
-  /** Takes the finalization Lease: in_progress|cancelling -> finalizing (or re-takes an expired one). */
+  findBatchesToFinalize(nowMs: number, limit: number, batchIds?: readonly string[], owner?: string): Promise<{ batchId: string; status: FinalStatus }[]>;
+  /**
+   * Takes the finalization Lease: in_progress|cancelling -> finalizing (or re-takes an expired one). Not an
+   * in_progress Batch whose results writer Lease another owner holds; the claim gives that Lease up.
+   */
   claimFinalization(batchId: string, request: BatchLeaseRequest): Promise<Batch | null>;
+  /**
+   * Takes, or renews, the Lease on writing an in_progress Batch's result files while it runs
+   * (worker/early-results.ts, decision 0061): true if `owner` holds it now. Free when nobody holds it or it
+   * expired. While it lasts, only its holder finalizes the Batch from in_progress, so the files it wrote
+   * are the ones used; a cancelled or expired Batch is finalized by anyone, as before.
+   */
+  takeResultsWriter(batchId: string, request: BatchLeaseRequest): Promise<boolean>;
+  /** Gives up the results writer Lease `owner` holds on the Batch, if it holds it (it stopped writing early). */
+  releaseResultsWriter(batchId: string, owner: string): Promise<void>;
   /**
    * finalizing -> completed | expired | cancelled with the result files (and their records, `files`), in one
    * transaction. Null if the Lease was lost.

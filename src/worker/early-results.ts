@@ -11,14 +11,18 @@
  * Nothing here is durable: the files stay part files until finalization commits them, and a process that
  * dies leaves part files the BlobStore removes as stale; finalization then writes everything, as before.
  * The process that finalizes a Batch uses what it wrote early: its Sweeper takes the files before it
- * claims the finalization (take). Another process's early files are wasted, so this runs only on the
- * embedded SQLite store (app.ts), where `spool worker` processes may still share the file: a Batch found
- * finalizing or ended elsewhere has its files dropped at the next look, and files are looked at again
- * every RECHECK_LOOKS × everyMs while any are held, results or not, so none is held for a Batch long gone.
+ * claims the finalization (take). With several processes on one Store, one writes a Batch early: it holds
+ * the Batch's results writer Lease (decision 0061), renewed as it looks, and while that lasts no other
+ * process finalizes the Batch from in_progress, so the files written are the ones used whoever records
+ * the last result (this process's periodic sweep finds it). A process that cannot take the Lease leaves
+ * the Batch to its holder. A Batch found finalizing or ended elsewhere (its Lease had expired, or it was
+ * cancelled) has its files dropped at the next look, and files are looked at again every RECHECK_LOOKS ×
+ * everyMs while any are held, results or not, so none is held for a Batch long gone.
  */
 import type { Logger } from "pino";
 import type { BatchFormats } from "../core/batch-format.ts";
 import type { BlobStore } from "../store/blob-store.ts";
+import type { Clock } from "../core/clock.ts";
 import type { Store } from "../store/store.ts";
 import { ResultFiles } from "./finalize-batch.ts";
 
@@ -38,7 +42,7 @@ export interface EarlyResultsOptions {
   paused?: () => boolean;
 }
 
-export const EARLY_RESULTS_DEFAULTS: Required<EarlyResultsOptions> = { minItems: 20_000, maxBatches: 2, everyMs: 500, minNewItems: 2_000, paused: () => false };
+export const EARLY_RESULTS_DEFAULTS: Required<EarlyResultsOptions> = { minItems: 20_000, maxBatches: 2, everyMs: 500, minNewItems: 10_000, paused: () => false };
 /** Pages read per look and Batch: a look never holds up the next one for long. */
 const MAX_PAGES_PER_LOOK = 20;
 /** Batches remembered as not worth writing early (small, or not running); forgotten all at once past this. */
@@ -46,8 +50,23 @@ const MAX_PASSED_OVER = 10_000;
 /** While files are held, they are looked at again after this many `everyMs` with no results noted. */
 const RECHECK_LOOKS = 10;
 
+/** What EarlyResults works with: the Store and BlobStore, and whose Lease it takes for how long. */
+export interface EarlyResultsDeps {
+  store: Store;
+  blobs: BlobStore;
+  formats: BatchFormats;
+  logger: Logger;
+  clock: Clock;
+  /** This process's Lease owner (the Sweeper's). */
+  owner: string;
+  /** How long the results writer Lease lasts unrenewed (the worker's `leaseMs`). */
+  leaseMs: number;
+}
+
 interface Writing {
   files: ResultFiles;
+  /** When this process last took or renewed the Batch's results writer Lease; null before it has. */
+  leaseRenewedMs: number | null;
   /** The write under way (or the last one); take() waits for it. */
   busy: Promise<void>;
   /** Finished Items the last time this Batch was read. */
@@ -74,7 +93,7 @@ export class EarlyResults {
   }
 
   constructor(
-    private readonly deps: { store: Store; blobs: BlobStore; formats: BatchFormats; logger: Logger },
+    private readonly deps: EarlyResultsDeps,
     options: EarlyResultsOptions = {},
   ) {
     this.options = { ...EARLY_RESULTS_DEFAULTS, ...options };
@@ -128,11 +147,13 @@ export class EarlyResults {
     if (this.timer !== null) clearTimeout(this.timer);
     if (this.recheck !== null) clearTimeout(this.recheck);
     await this.looking;
-    const entries = [...this.writing.values()];
+    const entries = [...this.writing];
     this.writing.clear();
-    await Promise.all(entries.map(async (entry) => {
+    await Promise.all(entries.map(async ([id, entry]) => {
       await entry.busy;
       await entry.files.abort().catch(() => undefined);
+      // Another process may finalize it now, without waiting out the Lease.
+      if (entry.leaseRenewedMs !== null) await this.deps.store.releaseResultsWriter(id, this.deps.owner).catch(() => undefined);
     }));
   }
 
@@ -149,7 +170,7 @@ export class EarlyResults {
       let entry = this.writing.get(id);
       if (entry === undefined) {
         if (this.writing.size >= this.options.maxBatches || this.closed) return;
-        entry = { files: new ResultFiles(this.deps.blobs, id), busy: Promise.resolve(), finishedAtLastRead: 0, failed: false };
+        entry = { files: new ResultFiles(this.deps.blobs, id), leaseRenewedMs: null, busy: Promise.resolve(), finishedAtLastRead: 0, failed: false };
         this.writing.set(id, entry);
       }
       const current = entry;
@@ -166,7 +187,7 @@ export class EarlyResults {
       const batch = await this.deps.store.getBatch(id);
       // Not (or no longer) a running Batch worth it: finalization, if any, writes its files itself. One
       // finalizing already is another process's: this process's Sweeper takes the files before it claims.
-      if (batch === null || batch.status !== "in_progress" || batch.counts.total < this.options.minItems) {
+      if (batch === null || batch.status !== "in_progress" || batch.counts.total < this.options.minItems || !(await this.holdLease(id, entry))) {
         this.forget(id, entry);
         return;
       }
@@ -184,11 +205,25 @@ export class EarlyResults {
     }
   }
 
+  /**
+   * Takes the Batch's results writer Lease, or renews it once a third of it has passed: false when another
+   * process holds it (that process writes the Batch early and finalizes it) or the Batch stopped running.
+   */
+  private async holdLease(id: string, entry: Writing): Promise<boolean> {
+    const { store, clock, owner, leaseMs } = this.deps;
+    const nowMs = clock.now();
+    if (entry.leaseRenewedMs !== null && nowMs - entry.leaseRenewedMs < leaseMs / 3) return true;
+    if (!(await store.takeResultsWriter(id, { owner, nowMs, leaseMs }))) return false;
+    entry.leaseRenewedMs = nowMs;
+    return true;
+  }
+
   private forget(id: string, entry: Writing): void {
     entry.failed = true;
     if (this.writing.get(id) === entry) this.writing.delete(id);
     if (this.passedOver.size >= MAX_PASSED_OVER) this.passedOver.clear();
     this.passedOver.add(id);
     void entry.files.abort().catch(() => undefined);
+    if (entry.leaseRenewedMs !== null) void this.deps.store.releaseResultsWriter(id, this.deps.owner).catch(() => undefined);
   }
 }

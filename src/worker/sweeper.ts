@@ -39,8 +39,8 @@ export interface SweeperDeps extends Omit<ValidationDeps, "leaseMs" | "limits"> 
   /** Least time between two event-woken sweeps, and between two looks for finished Batches woken by results (default MIN_SWEEP_GAP_MS, at most `sweepMs`). */
   minSweepGapMs?: number;
   /**
-   * Write large running Batches' result files as their Items finish (early-results.ts): on where this
-   * process finalizes every Batch it writes early, or nearly (the embedded SQLite store). Off by default.
+   * Write large running Batches' result files as their Items finish (early-results.ts). With several
+   * processes on one Store, the one writing a Batch early finalizes it (decision 0061). Off by default.
    */
   earlyResults?: boolean | EarlyResultsOptions;
   /** How long ended Batches keep their Items (config `retention`); unset: forever. */
@@ -101,7 +101,7 @@ export class Sweeper {
   constructor(private readonly deps: SweeperDeps) {
     this.logger = deps.logger.child({ component: "sweeper" });
     const early = deps.earlyResults ?? false;
-    this.early = early === false ? null : new EarlyResults({ ...deps, logger: this.logger }, early === true ? {} : early);
+    this.early = early === false ? null : new EarlyResults({ ...deps, logger: this.logger, leaseMs: deps.settings.leaseMs }, early === true ? {} : early);
     this.retention = new ResultRetention({ store: deps.store, logger: this.logger, retention: deps.retention ?? { batchResultsMs: null }, metrics: deps.metrics ?? NO_METRICS });
   }
 
@@ -206,7 +206,7 @@ export class Sweeper {
   /** Finalizes the Batches ready now (among `batchIds` only, if given); returns how many were found. */
   private async finalizeReady(batchIds?: readonly string[]): Promise<number> {
     const { store, clock, settings, owner } = this.deps;
-    const ready = await store.findBatchesToFinalize(clock.now(), FINALIZE_LIMIT, batchIds);
+    const ready = await store.findBatchesToFinalize(clock.now(), FINALIZE_LIMIT, batchIds, owner);
     let next = 0;
     await inLanes(FINALIZATIONS_AT_ONCE, async () => {
       while (next < ready.length) {
@@ -217,7 +217,10 @@ export class Sweeper {
         const batch = await store.claimFinalization(batchId, { owner, nowMs: clock.now(), leaseMs: settings.leaseMs });
         if (!batch) {
           // Another process took it (or it was not ready after all): its finalization writes the files.
-          await early?.abort().catch(() => undefined);
+          if (early !== null) {
+            await early.abort().catch(() => undefined);
+            await store.releaseResultsWriter(batchId, owner).catch(() => undefined);
+          }
           continue;
         }
         const startedMs = clock.now();

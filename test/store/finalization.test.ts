@@ -47,6 +47,45 @@ describe.each(storeBackends)("$name store: expiry and finalization", (backend) =
     expect(done?.status).toBe("completed");
   });
 
+  it("leaves a running batch whose results another process writes early to that process while its lease lasts (decision 0061)", async () => {
+    const store = await stores.open();
+    const batch = await startedBatch(store, 2);
+    const items = await store.claimItems(claim("w1", 2, T0 + 10));
+    // One writer at a time; its holder renews; nobody takes it for a batch that is not running.
+    expect(await store.takeResultsWriter(batch.id, lease("writer", T0 + 10))).toBe(true);
+    expect(await store.takeResultsWriter(batch.id, lease("other", T0 + 11))).toBe(false);
+    expect(await store.takeResultsWriter(batch.id, lease("writer", T0 + 20))).toBe(true);
+    await store.completeItems(items.map((item, i) => completion(item, "w1", T0 + 30, i === 0 ? "failed" : "succeeded")), T0 + 30);
+    const ready = [{ batchId: batch.id, status: "completed" }];
+    expect(await store.findBatchesToFinalize(T0 + 31, 10)).toEqual([]);
+    expect(await store.findBatchesToFinalize(T0 + 31, 10, [batch.id], "other")).toEqual([]);
+    expect(await store.findBatchesToFinalize(T0 + 31, 10, undefined, "writer")).toEqual(ready);
+    expect(await store.claimFinalization(batch.id, lease("other", T0 + 31))).toBeNull();
+    // Renewed at T0 + 20: free to others once that has run out.
+    expect(await store.findBatchesToFinalize(T0 + 20 + LEASE_MS, 10, [batch.id], "other")).toEqual(ready);
+    // Given up, it is free at once; the holder's claim takes the batch and ends the lease with it.
+    await store.releaseResultsWriter(batch.id, "other");
+    expect(await store.findBatchesToFinalize(T0 + 32, 10, undefined, "other")).toEqual([]);
+    await store.releaseResultsWriter(batch.id, "writer");
+    expect(await store.findBatchesToFinalize(T0 + 32, 10, undefined, "other")).toEqual(ready);
+    expect(await store.takeResultsWriter(batch.id, lease("writer", T0 + 33))).toBe(true);
+    expect(await store.claimFinalization(batch.id, lease("writer", T0 + 34))).toMatchObject({ status: "finalizing" });
+    expect(await store.takeResultsWriter(batch.id, lease("other", T0 + 35))).toBe(false);
+    await store.finishBatch(batch.id, "writer", { status: "completed", outputFileId: null, errorFileId: null, nowMs: T0 + 36 });
+    // Running again, its lease (which would have lasted to T0 + 33 + LEASE_MS) is nobody's.
+    expect(await store.retryFailedItems(batch.id, T0 + 37, { all: true })).toMatchObject({ status: "in_progress" });
+    expect(await store.takeResultsWriter(batch.id, lease("other", T0 + 38))).toBe(true);
+  });
+
+  it("finalizes a cancelled batch whatever its results writer lease", async () => {
+    const store = await stores.open();
+    const batch = await startedBatch(store, 2);
+    expect(await store.takeResultsWriter(batch.id, lease("writer", T0 + 10))).toBe(true);
+    await store.cancelBatch(batch.id, T0 + 11);
+    expect(await store.findBatchesToFinalize(T0 + 12, 10, [batch.id], "other")).toEqual([{ batchId: batch.id, status: "cancelled" }]);
+    expect(await store.claimFinalization(batch.id, lease("other", T0 + 12))).toMatchObject({ status: "finalizing" });
+  });
+
   it("registers the result files' records with the batch's end, each replacing a record of its id as the newest file", async () => {
     const store = await stores.open();
     const batch = await startedBatch(store, 1);

@@ -6,6 +6,7 @@
 type Backend = "sqlite" | "postgres";
 
 const UNDO: Record<number, string | Record<Backend, string>> = {
+  22: "ALTER TABLE batches DROP COLUMN results_writer; ALTER TABLE batches DROP COLUMN results_writer_until_ms;",
   21: {
     sqlite: "DROP TRIGGER batches_count_insert; DROP TRIGGER batches_count_update; DROP TRIGGER batches_count_delete; DROP TABLE batch_status_counts;",
     postgres: "DROP TRIGGER batches_count_insert ON batches; DROP TRIGGER batches_count_update ON batches; DROP FUNCTION count_batch_statuses(); DROP TABLE batch_status_counts;",

@@ -17,7 +17,7 @@ import { testWorkDir } from "../helpers/test-dirs.ts";
 import { completion, LEASE_MS, MODEL, startedBatch, T0 } from "../store/store-fixtures.ts";
 import { chatLine } from "../helpers/batch-files.ts";
 import { waitFor } from "../helpers/wait-for.ts";
-import { useLoopFixture } from "./loop-fixture.ts";
+import { MODEL as LOOP_MODEL, useLoopFixture } from "./loop-fixture.ts";
 
 const ITEMS = 250;
 const OWNER = "worker-1";
@@ -43,7 +43,7 @@ const testBlobs = (): LocalBlobStore => new LocalBlobStore(testWorkDir("early-re
 
 /** EarlyResults over `store` that writes any Batch of 100 Items or more, at every new result. */
 const earlyOver = (store: Store, options: EarlyResultsOptions): EarlyResults =>
-  new EarlyResults({ store, blobs: testBlobs(), formats: BATCH_FORMATS, logger }, { minItems: 100, minNewItems: 1, ...options });
+  new EarlyResults({ store, blobs: testBlobs(), formats: BATCH_FORMATS, logger, clock: { now: () => T0 + 30 }, owner: OWNER, leaseMs: LEASE_MS }, { minItems: 100, minNewItems: 1, ...options });
 
 describe.each(storeBackends)("Result files written early on the $name store", (backend) => {
   const stores = useStores(backend);
@@ -52,7 +52,7 @@ describe.each(storeBackends)("Result files written early on the $name store", (b
   it("writes the finished Items from the first on, stops at the first unfinished one, and ends with finalization's own bytes", async () => {
     const store = await stores.open();
     const blobs = testBlobs();
-    const deps = { store, blobs, formats: BATCH_FORMATS, logger, clock: { now: () => T0 + 30 }, leaseMs: LEASE_MS };
+    const deps = { store, blobs, formats: BATCH_FORMATS, logger, clock: { now: () => T0 + 30 }, owner: OWNER, leaseMs: LEASE_MS };
     const early = new EarlyResults(deps, { minItems: 100, minNewItems: 1, everyMs: 60_000 });
     // Two Batches of the same Items and results: one written early, one by finalization alone.
     const written = await startedBatch(store, ITEMS);
@@ -130,10 +130,13 @@ describe.each(storeBackends)("Result files written early on the $name store", (b
     // The look the last note armed (everyMs later) comes and goes: only the slower one is left to come.
     await new Promise((resolve) => setTimeout(resolve, 60));
 
-    // Another process (sharing the Store) records the first Batch's last results and finalizes it; none of
-    // them reaches this one. Looked at again on its own (every 10 x everyMs), the Batch is let go.
+    // Another process (sharing the Store) records the first Batch's last results. While this one's results
+    // writer Lease lasts, that process may not finalize it; once the Lease has expired (this process stalled
+    // past it), it does, and none of that reaches this one. Looked at again on its own (every 10 x everyMs),
+    // the Batch is let go.
     await complete(store, claimed, first, range(120, ITEMS));
-    expect(await store.claimFinalization(first.id, { owner: "worker-2", nowMs: T0 + 30, leaseMs: LEASE_MS })).not.toBeNull();
+    expect(await store.claimFinalization(first.id, { owner: "worker-2", nowMs: T0 + 30, leaseMs: LEASE_MS })).toBeNull();
+    expect(await store.claimFinalization(first.id, { owner: "worker-2", nowMs: T0 + 30 + LEASE_MS, leaseMs: LEASE_MS })).not.toBeNull();
     await waitFor(() => (early.heldBatches === 0 ? true : undefined), { what: "the files of the Batch finalized elsewhere let go", timeoutMs: 5_000 });
     expect(await early.take(first.id)).toBeNull();
     // The slot is free again: the second Batch's finished Items are written.
@@ -153,10 +156,11 @@ describe.each(storeBackends)("Result files written early on the $name store", (b
     early.noteResults([batch.id]);
     await early.lookNow();
     expect(early.heldBatches).toBe(1);
-    // Another process finalizes the Batch while this one is paused: the rechecks that come meanwhile read nothing.
+    // Another process finalizes the Batch while this one is paused, past this one's results writer Lease
+    // (renewed only by looks): the rechecks that come meanwhile read nothing.
     paused = true;
     await complete(store, claimed, batch, range(80, ITEMS));
-    expect(await store.claimFinalization(batch.id, { owner: "worker-2", nowMs: T0 + 30, leaseMs: LEASE_MS })).not.toBeNull();
+    expect(await store.claimFinalization(batch.id, { owner: "worker-2", nowMs: T0 + 30 + LEASE_MS, leaseMs: LEASE_MS })).not.toBeNull();
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(early.heldBatches).toBe(1);
     paused = false;
@@ -179,6 +183,37 @@ describe.each(storeBackends)("Result files written early on the $name store", (b
     await early.lookNow();
     expect(early.linesWritten).toBe(80);
     await early.close();
+  });
+
+  it("leaves a Batch to the process writing it early, whichever process records its last result (decision 0061)", async () => {
+    const [storeA, storeB] = await stores.openShared(2);
+    const { clock, blobs, startBatch, createSweeper } = await loops.create(storeA!);
+    const earlyResults = { minItems: 100, minNewItems: 1, everyMs: 60_000 };
+    const writer = createSweeper({ owner: "writer", earlyResults });
+    const other = createSweeper({ owner: "other", store: storeB, earlyResults });
+    const batch = await startBatch(Array.from({ length: ITEMS }, (_, i) => chatLine(`req-${i}`, `prompt ${i}`)));
+    const claimed = await storeA!.claimItems({ owner: OWNER, model: LOOP_MODEL, limit: ITEMS, nowMs: clock.now(), leaseMs: LEASE_MS });
+    const finish = (store: Store, from: number, to: number) => store.completeItems(claimed.slice(from, to).map((item) => completion(item, OWNER, clock.now())), clock.now());
+
+    await finish(storeA!, 0, 120);
+    writer.early!.noteResults([batch.id]);
+    await writer.early!.lookNow();
+    expect(writer.early!.linesWritten).toBe(120);
+    // The other process has results of it too, but the Batch is being written: it writes nothing of it.
+    other.early!.noteResults([batch.id]);
+    await other.early!.lookNow();
+    expect([other.early!.heldBatches, other.early!.linesWritten]).toEqual([0, 0]);
+
+    // The other process records the last results: its sweep leaves the Batch; the writer's finalizes it.
+    await finish(storeB!, 120, ITEMS);
+    await other.sweep();
+    expect((await storeA!.getBatch(batch.id))?.status).toBe("in_progress");
+    await writer.sweep();
+    const done = await storeA!.getBatch(batch.id);
+    expect(done?.status).toBe("completed");
+    expect(writer.early!.heldBatches).toBe(0);
+    const lines = (await text(await blobs.read(done!.outputFileId!))).trim().split("\n");
+    expect(lines.map((line) => (JSON.parse(line) as { custom_id: string }).custom_id)).toEqual(Array.from({ length: ITEMS }, (_, i) => `req-${i}`));
   });
 
   it("writes a running Batch's results as the Worker records them, and its output is whole and in input order", async () => {

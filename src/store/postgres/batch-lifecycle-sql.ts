@@ -26,9 +26,14 @@ const LEASE_FREE = "(lease_owner IS NULL OR lease_expires_at_ms <= $1)";
 const NO_RUNNING_ITEMS = "NOT EXISTS (SELECT 1 FROM items WHERE items.batch_id = batches.id AND items.status = 'running')";
 const FINISHED_COUNT = "succeeded_items + failed_items + cancelled_items + expired_items";
 
-/** Batches finalization may take now; $1 is nowMs. Shared by findBatchesToFinalize and claimFinalization. */
-const READY_TO_FINALIZE = `(
-  (status = 'in_progress' AND ${FINISHED_COUNT} >= total_items)
+/**
+ * Batches finalization may take now; $1 is nowMs, `owner` the placeholder of the asking owner (null matches
+ * no owner): an in_progress Batch whose results writer Lease (decision 0061) is live is its holder's.
+ * Shared by findBatchesToFinalize and claimFinalization.
+ */
+const readyToFinalize = (owner: string): string => `(
+  (status = 'in_progress' AND ${FINISHED_COUNT} >= total_items
+    AND (results_writer IS NULL OR results_writer_until_ms <= $1 OR results_writer = ${owner}))
   OR (status = 'cancelling' AND ${LEASE_FREE} AND ${NO_RUNNING_ITEMS})
   OR (status = 'finalizing' AND lease_expires_at_ms <= $1))`;
 
@@ -193,15 +198,15 @@ async function expireChunk(client: Queryable, batchId: string, chunk: readonly {
   return rows;
 }
 
-export async function findBatchesToFinalize(db: PostgresDatabase, nowMs: number, limit: number, batchIds?: readonly string[]): Promise<{ batchId: string; status: FinalStatus }[]> {
+export async function findBatchesToFinalize(db: PostgresDatabase, nowMs: number, limit: number, batchIds?: readonly string[], owner: string | null = null): Promise<{ batchId: string; status: FinalStatus }[]> {
   if (batchIds !== undefined && batchIds.length === 0) return [];
   // Among `batchIds`: a lookup by primary key each, however many Batches are live.
-  const among = batchIds === undefined ? "" : "id = ANY($3::text[]) AND";
+  const among = batchIds === undefined ? "" : "id = ANY($4::text[]) AND";
   const { rows } = await db.query<{ id: string; final_status: FinalStatus }>(
     `SELECT id, ${FINAL_STATUS} AS final_status FROM batches
-     WHERE ${among} status IN ('in_progress', 'cancelling', 'finalizing') AND ${READY_TO_FINALIZE}
+     WHERE ${among} status IN ('in_progress', 'cancelling', 'finalizing') AND ${readyToFinalize("$3::text")}
      ORDER BY seq LIMIT $2`,
-    batchIds === undefined ? [nowMs, limit] : [nowMs, limit, batchIds],
+    batchIds === undefined ? [nowMs, limit, owner] : [nowMs, limit, owner, batchIds],
   );
   return rows.map((row) => ({ batchId: row.id, status: row.final_status }));
 }
@@ -218,8 +223,9 @@ export async function claimFinalization(db: PostgresDatabase, batchId: string, r
       `UPDATE batches SET
          finalizing_as = ${FINAL_STATUS},
          finalizing_at_ms = CASE status WHEN 'finalizing' THEN finalizing_at_ms ELSE $1 END,
-         status = 'finalizing', lease_owner = $2, lease_expires_at_ms = $3, updated_at_ms = $1
-       WHERE id = $4 AND ${READY_TO_FINALIZE}
+         status = 'finalizing', lease_owner = $2, lease_expires_at_ms = $3, updated_at_ms = $1,
+         results_writer = NULL, results_writer_until_ms = NULL
+       WHERE id = $4 AND ${readyToFinalize("$2")}
        RETURNING *`,
       [request.nowMs, request.owner, request.nowMs + request.leaseMs, batchId],
     );
@@ -230,6 +236,19 @@ export async function claimFinalization(db: PostgresDatabase, batchId: string, r
     const { rows: after } = await client.query<BatchRow>("SELECT * FROM batches WHERE id = $1", [batchId]);
     return toBatch(after[0] as BatchRow);
   });
+}
+
+export async function takeResultsWriter(db: PostgresDatabase, batchId: string, request: BatchLeaseRequest): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE batches SET results_writer = $2, results_writer_until_ms = $3
+     WHERE id = $4 AND status = 'in_progress' AND (results_writer IS NULL OR results_writer_until_ms <= $1 OR results_writer = $2)`,
+    [request.nowMs, request.owner, request.nowMs + request.leaseMs, batchId],
+  );
+  return rowCount === 1;
+}
+
+export async function releaseResultsWriter(db: PostgresDatabase, batchId: string, owner: string): Promise<void> {
+  await db.query("UPDATE batches SET results_writer = NULL, results_writer_until_ms = NULL WHERE id = $1 AND results_writer = $2", [batchId, owner]);
 }
 
 const FINISHED_AT_COLUMN: Record<FinalStatus, string> = { completed: "completed_at_ms", expired: "expired_at_ms", cancelled: "cancelled_at_ms" };

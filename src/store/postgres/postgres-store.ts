@@ -213,11 +213,17 @@ export class PostgresStore implements Store {
   expireBatches(nowMs: number, result: ItemResult): Promise<string[]> {
     return lifecycle.expireBatches(this.db, nowMs, result);
   }
-  findBatchesToFinalize(nowMs: number, limit: number, batchIds?: readonly string[]): Promise<{ batchId: string; status: FinalStatus }[]> {
-    return lifecycle.findBatchesToFinalize(this.db, nowMs, limit, batchIds);
+  findBatchesToFinalize(nowMs: number, limit: number, batchIds?: readonly string[], owner?: string): Promise<{ batchId: string; status: FinalStatus }[]> {
+    return lifecycle.findBatchesToFinalize(this.db, nowMs, limit, batchIds, owner);
   }
   claimFinalization(batchId: string, request: BatchLeaseRequest): Promise<Batch | null> {
     return lifecycle.claimFinalization(this.db, batchId, request);
+  }
+  takeResultsWriter(batchId: string, request: BatchLeaseRequest): Promise<boolean> {
+    return lifecycle.takeResultsWriter(this.db, batchId, request);
+  }
+  releaseResultsWriter(batchId: string, owner: string): Promise<void> {
+    return lifecycle.releaseResultsWriter(this.db, batchId, owner);
   }
   finishBatch(batchId: string, owner: string, result: FinalizeResult): Promise<Batch | null> {
     return lifecycle.finishBatch(this.db, batchId, owner, result);

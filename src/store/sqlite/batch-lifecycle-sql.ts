@@ -24,9 +24,12 @@ const LEASE_FREE = "(lease_owner IS NULL OR lease_expires_at_ms <= @nowMs)";
 const NO_RUNNING_ITEMS = "NOT EXISTS (SELECT 1 FROM items INDEXED BY items_running WHERE items.batch_id = batches.id AND items.status = 'running')";
 const FINISHED_COUNT = "succeeded_items + failed_items + cancelled_items + expired_items";
 
-/** Batches finalization may take now (binds @nowMs). Shared by findBatchesToFinalize and claimFinalization. */
+/** The results writer Lease (decision 0061) is nobody's, expired, or @owner's (null matches no owner). */
+const RESULTS_WRITER_FREE = "(results_writer IS NULL OR results_writer_until_ms <= @nowMs OR results_writer = @owner)";
+
+/** Batches finalization may take now (binds @nowMs, @owner). Shared by findBatchesToFinalize and claimFinalization. */
 const READY_TO_FINALIZE = `(
-  (status = 'in_progress' AND ${FINISHED_COUNT} >= total_items)
+  (status = 'in_progress' AND ${FINISHED_COUNT} >= total_items AND ${RESULTS_WRITER_FREE})
   OR (status = 'cancelling' AND ${LEASE_FREE} AND ${NO_RUNNING_ITEMS})
   OR (status = 'finalizing' AND lease_expires_at_ms <= @nowMs))`;
 
@@ -159,14 +162,14 @@ export function expireBatches(db: SqliteDatabase, nowMs: number, result: ItemRes
   return expired;
 }
 
-export function findBatchesToFinalize(db: SqliteDatabase, nowMs: number, limit: number, batchIds?: readonly string[]): { batchId: string; status: FinalStatus }[] {
+export function findBatchesToFinalize(db: SqliteDatabase, nowMs: number, limit: number, batchIds?: readonly string[], owner: string | null = null): { batchId: string; status: FinalStatus }[] {
   if (batchIds !== undefined && batchIds.length === 0) return [];
   // Among `batchIds`: one lookup by id each, however many Batches are live. CROSS JOIN keeps the list as the
   // outer loop: with `id IN (...)` the planner walked the status index over every live Batch instead.
   const from = batchIds === undefined ? "batches" : "json_each(@ids) AS listed CROSS JOIN batches ON batches.id = listed.value";
   const rows = db
     .statement(`SELECT batches.id AS id, ${FINAL_STATUS} AS final_status FROM ${from} WHERE status IN ('in_progress', 'cancelling', 'finalizing') AND ${READY_TO_FINALIZE} ORDER BY seq LIMIT @limit`)
-    .all(batchIds === undefined ? { nowMs, limit } : { nowMs, limit, ids: JSON.stringify(batchIds) }) as { id: string; final_status: FinalStatus }[];
+    .all(batchIds === undefined ? { nowMs, limit, owner } : { nowMs, limit, owner, ids: JSON.stringify(batchIds) }) as { id: string; final_status: FinalStatus }[];
   return rows.map((row) => ({ batchId: row.id, status: row.final_status }));
 }
 
@@ -181,7 +184,8 @@ export function claimFinalization(db: SqliteDatabase, batchId: string, request: 
         `UPDATE batches SET
            finalizing_as = ${FINAL_STATUS},
            finalizing_at_ms = CASE status WHEN 'finalizing' THEN finalizing_at_ms ELSE @nowMs END,
-           status = 'finalizing', lease_owner = @owner, lease_expires_at_ms = @leaseExpiresAtMs, updated_at_ms = @nowMs
+           status = 'finalizing', lease_owner = @owner, lease_expires_at_ms = @leaseExpiresAtMs, updated_at_ms = @nowMs,
+           results_writer = NULL, results_writer_until_ms = NULL
          WHERE id = @batchId AND ${READY_TO_FINALIZE}
          RETURNING *`,
       )
@@ -193,6 +197,21 @@ export function claimFinalization(db: SqliteDatabase, batchId: string, request: 
     counts.apply(db, request.nowMs);
     return toBatch(getBatchRow(db, batchId) as BatchRow);
   });
+}
+
+export function takeResultsWriter(db: SqliteDatabase, batchId: string, request: BatchLeaseRequest): boolean {
+  return (
+    db
+      .statement(
+        `UPDATE batches SET results_writer = @owner, results_writer_until_ms = @leaseExpiresAtMs
+         WHERE id = @batchId AND status = 'in_progress' AND ${RESULTS_WRITER_FREE}`,
+      )
+      .run({ ...leaseParams(request), batchId }).changes === 1
+  );
+}
+
+export function releaseResultsWriter(db: SqliteDatabase, batchId: string, owner: string): void {
+  db.statement("UPDATE batches SET results_writer = NULL, results_writer_until_ms = NULL WHERE id = @batchId AND results_writer = @owner").run({ batchId, owner });
 }
 
 const FINISHED_AT_COLUMN: Record<FinalStatus, string> = { completed: "completed_at_ms", expired: "expired_at_ms", cancelled: "cancelled_at_ms" };

@@ -144,11 +144,17 @@ export class SqliteStore implements Store {
   async expireBatches(nowMs: number, result: ItemResult): Promise<string[]> {
     return this.db.guard(() => lifecycle.expireBatches(this.db, nowMs, result));
   }
-  async findBatchesToFinalize(nowMs: number, limit: number, batchIds?: readonly string[]): Promise<{ batchId: string; status: FinalStatus }[]> {
-    return this.db.guard(() => lifecycle.findBatchesToFinalize(this.db, nowMs, limit, batchIds));
+  async findBatchesToFinalize(nowMs: number, limit: number, batchIds?: readonly string[], owner?: string): Promise<{ batchId: string; status: FinalStatus }[]> {
+    return this.db.guard(() => lifecycle.findBatchesToFinalize(this.db, nowMs, limit, batchIds, owner));
   }
   async claimFinalization(batchId: string, request: BatchLeaseRequest): Promise<Batch | null> {
     return this.db.guard(() => lifecycle.claimFinalization(this.db, batchId, request));
+  }
+  async takeResultsWriter(batchId: string, request: BatchLeaseRequest): Promise<boolean> {
+    return this.db.guard(() => lifecycle.takeResultsWriter(this.db, batchId, request));
+  }
+  async releaseResultsWriter(batchId: string, owner: string): Promise<void> {
+    this.db.guard(() => lifecycle.releaseResultsWriter(this.db, batchId, owner));
   }
   async finishBatch(batchId: string, owner: string, result: FinalizeResult): Promise<Batch | null> {
     return this.db.guard(() => lifecycle.finishBatch(this.db, batchId, owner, result));
