@@ -163,7 +163,9 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const onWorkEvent = (event: WorkEvent): void => {
     observability.workEventHeard(event.kind);
     if (event.kind === "cancelled" && event.batchId !== null) dispatcher.cancelBatch(event.batchId);
-    if (event.kind === "claimable") worker?.notify();
+    // Finished elsewhere, and its results are written here: a look at it now finalizes it (decision 0061).
+    if (event.kind === "finished") sweeper?.notifyResults(true, new Set(event.batchId === null ? [] : [event.batchId]));
+    else if (event.kind === "claimable") worker?.notify();
     else sweeper?.notify();
   };
   const onResync = (): void => {

@@ -15,9 +15,11 @@
  * - `created`: a Batch waits for validation (any process's Sweeper may take it);
  * - `claimable`: Items became pending (a Batch started, a retry, Items released or reclaimed): Workers
  *   read their queues again;
- * - `cancelled`: a Batch was cancelled or deleted: its requests running or queued here stop now.
+ * - `cancelled`: a Batch was cancelled or deleted: its requests running or queued here stop now;
+ * - `finished`: a Batch's last Items finished, and another process holds its results writer Lease
+ *   (decision 0061): that process finalizes it, now rather than at its next periodic sweep.
  */
-export type WorkEventKind = "created" | "claimable" | "cancelled";
+export type WorkEventKind = "created" | "claimable" | "cancelled" | "finished";
 
 export interface WorkEvent {
   kind: WorkEventKind;

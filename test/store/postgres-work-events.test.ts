@@ -14,7 +14,7 @@ import type { WorkEvent, WorkEventFeed, WorkEventFeedOptions } from "../../src/s
 import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.ts";
 import { openTestPostgresStores, postgresUnavailableReason, TEST_DATABASE_URL, withClient } from "../helpers/postgres.ts";
 import { waitFor } from "../helpers/wait-for.ts";
-import { LEASE_MS, MODEL, newBatch, startedBatch, T0 } from "./store-fixtures.ts";
+import { completion, LEASE_MS, MODEL, newBatch, startedBatch, T0 } from "./store-fixtures.ts";
 
 const available = (await postgresUnavailableReason()) === null;
 
@@ -117,6 +117,29 @@ describe.skipIf(!available)("postgres work events", () => {
     expect(fromB.events.some((event) => event.batchId === other.id)).toBe(false);
     expect(fromElsewhere.events).toEqual([]);
     expect(fromA.resyncs + fromB.resyncs).toBe(0);
+  });
+
+  it("tells the process writing a Batch's results early when another finishes its last Items (decision 0061)", async () => {
+    const { stores: [writer, other] } = await stores("work events finished", 2);
+    const fromWriter = await listen(writer!);
+    const finishing = async (holder: PostgresStore | null): Promise<string> => {
+      const batch = await startedBatch(other!, 3);
+      if (holder !== null) expect(await holder.takeResultsWriter(batch.id, { owner: holder === writer ? "writer" : "w", nowMs: T0 + 1, leaseMs: LEASE_MS })).toBe(true);
+      const claimed = await other!.claimItems({ owner: "w", model: MODEL, limit: 3, nowMs: T0 + 2, leaseMs: LEASE_MS });
+      // Not yet the last: nobody is told.
+      await other!.completeItems([completion(claimed[0]!, "w", T0 + 3)], T0 + 3);
+      await other!.completeItems(claimed.slice(1).map((item) => completion(item, "w", T0 + 4)), T0 + 4);
+      return batch.id;
+    };
+    // No writer, or the finishing process writes it itself: a look after its own results finalizes it.
+    const unwritten = await finishing(null);
+    const ownWriter = await finishing(other!);
+    const handed = await finishing(writer!);
+    await waitFor(() => fromWriter.events.some((event) => event.kind === "finished"), { what: "the writer told" });
+    const finished = fromWriter.events.filter((event) => event.kind === "finished");
+    expect(finished).toEqual([{ kind: "finished", batchId: handed }]);
+    expect([unwritten, ownWriter]).not.toContain(handed);
+    expect(await writer!.findBatchesToFinalize(T0 + 5, 10, [handed], "writer")).toEqual([{ batchId: handed, status: "completed" }]);
   });
 
   it("listens again after its connection is cut off, and asks for a resync", async () => {

@@ -388,17 +388,22 @@ const COMPLETE_SQL = `
       GROUP BY batch_id
     ) AS d, locked l
     WHERE b.id = d.batch_id AND l.id = b.id
-    RETURNING b.id
+    RETURNING b.id, (b.status = 'in_progress' AND b.succeeded_items + b.failed_items + b.cancelled_items + b.expired_items >= b.total_items
+      AND b.results_writer <> ($3::text[])[1] AND b.results_writer_until_ms > $14) AS handed
   )
-  SELECT (SELECT count(*) FROM done) AS applied, (SELECT count(*) FROM counted) AS batches`;
+  SELECT (SELECT count(*) FROM done) AS applied, (SELECT array_agg(id) FROM counted WHERE handed) AS handed`;
 
-export async function completeItems(db: PostgresDatabase, completions: readonly ItemCompletion[], nowMs: number): Promise<number> {
-  if (completions.length === 0) return 0;
+/**
+ * `applied`: the completions that passed the fence. `handed`: the Batches these completions finished whose
+ * results another process writes early (decision 0061): that process finalizes them, and is told so.
+ */
+export async function completeItems(db: PostgresDatabase, completions: readonly ItemCompletion[], nowMs: number): Promise<{ applied: number; handed: string[] }> {
+  if (completions.length === 0) return { applied: 0, handed: [] };
   const column = <T>(pick: (completion: ItemCompletion) => T): T[] => completions.map(pick);
   // The bodies, the bulk of the statement, go packed (text-pack.ts).
   const pack = new TextPack();
   const bodies = pack.add(column((c) => c.result.body));
-  const { rows } = await db.prepared<{ applied: number }>("spool_complete", COMPLETE_SQL, [
+  const { rows } = await db.prepared<{ applied: number; handed: string[] | null }>("spool_complete", COMPLETE_SQL, [
     column((c) => c.batchId),
     column((c) => c.index),
     column((c) => c.owner),
@@ -419,7 +424,7 @@ export async function completeItems(db: PostgresDatabase, completions: readonly 
     bodies.lengths,
     pack.bytes(),
   ]);
-  return rows[0]?.applied ?? 0;
+  return { applied: Number(rows[0]?.applied ?? 0), handed: rows[0]?.handed ?? [] };
 }
 
 /**

@@ -185,8 +185,10 @@ export class PostgresStore implements Store {
   claimItems(request: ClaimRequest): Promise<ClaimedItem[]> {
     return items.claimItems(this.db, request, this.claimHints);
   }
-  completeItems(completions: readonly ItemCompletion[], nowMs: number): Promise<number> {
-    return items.completeItems(this.db, completions, nowMs);
+  async completeItems(completions: readonly ItemCompletion[], nowMs: number): Promise<number> {
+    const { applied, handed } = await items.completeItems(this.db, completions, nowMs);
+    for (const batchId of handed) this.announce("finished", batchId);
+    return applied;
   }
   renewItemLeases(owner: string, nowMs: number, leaseMs: number, items?: readonly { batchId: string; index: number }[]): Promise<number> {
     return leases.renewItemLeases(this.db, owner, nowMs, leaseMs, items);

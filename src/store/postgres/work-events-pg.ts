@@ -42,7 +42,7 @@ const MAX_RECONNECT_MS = 30_000;
 const DEFAULT_HEAR_MS = 5_000;
 /** The hearing check's payload kind: not an event kind, so every feed but its sender's ignores it. */
 const CHECK_KIND = "check";
-const KINDS: ReadonlySet<string> = new Set<WorkEventKind>(["created", "claimable", "cancelled"]);
+const KINDS: ReadonlySet<string> = new Set<WorkEventKind>(["created", "claimable", "cancelled", "finished"]);
 
 export function channelFor(schema: string): string {
   const plain = `${CHANNEL_PREFIX}${schema}`;
