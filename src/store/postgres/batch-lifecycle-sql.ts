@@ -26,14 +26,16 @@ const LEASE_FREE = "(lease_owner IS NULL OR lease_expires_at_ms <= $1)";
 const NO_RUNNING_ITEMS = "NOT EXISTS (SELECT 1 FROM items WHERE items.batch_id = batches.id AND items.status = 'running')";
 const FINISHED_COUNT = "succeeded_items + failed_items + cancelled_items + expired_items";
 
+/** The results writer Lease (decision 0061) is nobody's, expired ($1 is nowMs), or `owner`'s. */
+const resultsWriterFree = (owner: string): string => `(results_writer IS NULL OR results_writer_until_ms <= $1 OR results_writer = ${owner})`;
+
 /**
  * Batches finalization may take now; $1 is nowMs, `owner` the placeholder of the asking owner (null matches
  * no owner): an in_progress Batch whose results writer Lease (decision 0061) is live is its holder's.
  * Shared by findBatchesToFinalize and claimFinalization.
  */
 const readyToFinalize = (owner: string): string => `(
-  (status = 'in_progress' AND ${FINISHED_COUNT} >= total_items
-    AND (results_writer IS NULL OR results_writer_until_ms <= $1 OR results_writer = ${owner}))
+  (status = 'in_progress' AND ${FINISHED_COUNT} >= total_items AND ${resultsWriterFree(owner)})
   OR (status = 'cancelling' AND ${LEASE_FREE} AND ${NO_RUNNING_ITEMS})
   OR (status = 'finalizing' AND lease_expires_at_ms <= $1))`;
 
@@ -241,7 +243,7 @@ export async function claimFinalization(db: PostgresDatabase, batchId: string, r
 export async function takeResultsWriter(db: PostgresDatabase, batchId: string, request: BatchLeaseRequest): Promise<boolean> {
   const { rowCount } = await db.query(
     `UPDATE batches SET results_writer = $2, results_writer_until_ms = $3
-     WHERE id = $4 AND status = 'in_progress' AND (results_writer IS NULL OR results_writer_until_ms <= $1 OR results_writer = $2)`,
+     WHERE id = $4 AND status = 'in_progress' AND ${resultsWriterFree("$2")}`,
     [request.nowMs, request.owner, request.nowMs + request.leaseMs, batchId],
   );
   return rowCount === 1;
