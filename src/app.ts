@@ -140,7 +140,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       media: { files: media, maxInlineBytes: config.media.maxInlineBytes },
       // Cancels seen here, local and announced: a validation under way stops at its next chunk.
       cancelled: dispatcher.cancelled,
-      onBatchStarted: () => worker?.notify(),
+      onBatchStarted: () => worker?.batchStarted(),
       onBatchEnded: () => webhooks?.batchEnded(),
       // On both Stores: the process writing a Batch early holds its results writer Lease and finalizes it
       // (decision 0061); not beside sync requests (while the loop's pressure is watched), which it would
@@ -165,7 +165,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     if (event.kind === "cancelled" && event.batchId !== null) dispatcher.cancelBatch(event.batchId);
     // Finished elsewhere, and its results are written here: a look at it now finalizes it (decision 0061).
     if (event.kind === "finished") sweeper?.notifyResults(true, new Set(event.batchId === null ? [] : [event.batchId]));
-    else if (event.kind === "claimable") worker?.notify();
+    else if (event.kind === "claimable") worker?.batchStarted();
     else sweeper?.notify();
   };
   const onResync = (): void => {

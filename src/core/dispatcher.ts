@@ -15,6 +15,12 @@ export interface DispatchRequest {
   signal?: AbortSignal;
   /** The Batch of a Batch Item: `cancelBatch` stops it. */
   batchId?: string;
+  /**
+   * A Batch Item of the first claim of a Batch this process was not running: it waits ahead of the Batch
+   * requests queued before it, as a retry does, so a Batch started beside a large one does not wait out
+   * the large one's Items claimed ahead (decision 0062).
+   */
+  first?: boolean;
   /** The tenant it runs for (EngineRequest.owner); null or absent while spool has no tenants. */
   owner?: string | null;
 }

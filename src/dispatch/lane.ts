@@ -37,6 +37,7 @@ const PLAN_EVERY_MS = 200;
 /** Queue ranks, taken lowest first. */
 export const SYNC_RETRY = 0;
 export const SYNC = 1;
+/** Batch retries, and a new Batch's first claim (DispatchRequest.first): both waited once already. */
 export const BATCH_RETRY = 2;
 export const BATCH = 3;
 

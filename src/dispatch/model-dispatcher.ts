@@ -6,7 +6,7 @@
  * (AIMD, src/dispatch/adaptive-limit.ts; `adaptive: false` fixes it at the ceiling). Requests beyond that wait
  * in four FIFO queues taken in this order: sync retries, sync, batch retries, batch. Sync requests (a person
  * waiting) overtake queued Batch Items, and while they come Batch Items keep to a share of the slots (lane.ts,
- * decision 0025); a request back for a retry goes ahead of fresh ones of its priority (it waited once).
+ * decision 0025); retries, and a new Batch's first claim (decision 0062), go ahead of fresh ones of their priority.
  *
  * Retries: an EngineError with `retryable` is tried again up to `model.maxRetries` times, after
  * `retryDelayMs` (capped exponential backoff with full jitter, or the server's Retry-After within a cap;
@@ -117,7 +117,7 @@ export class ModelDispatcher implements Dispatcher {
   async dispatch(request: DispatchRequest): Promise<EngineReply> {
     if (this.closing.signal.aborted) throw closedError(request.model);
     const { model } = this.resolve(request.model);
-    return this.run(model, { sync: request.priority === "sync", signal: request.signal, batchId: request.batchId }, (signal, backend) =>
+    return this.run(model, { sync: request.priority === "sync", signal: request.signal, batchId: request.batchId, first: request.first }, (signal, backend) =>
       servedBy(backend.engine.execute({ kind: request.kind, dialect: request.dialect, body: request.body, model: backend.model, signal, owner: request.owner ?? null }), backend),
     );
   }
@@ -159,7 +159,7 @@ export class ModelDispatcher implements Dispatcher {
     const { model, dialect, signal } = pack;
     try {
       // Packs never mix Batches (embedding-packs.ts keys them by Batch too).
-      const results = await this.run(model, { sync: false, signal, batchId: pack.requests[0]?.batchId }, async (attemptSignal, backend) => {
+      const results = await this.run(model, { sync: false, signal, batchId: pack.requests[0]?.batchId, first: pack.requests[0]?.first }, async (attemptSignal, backend) => {
         const replies = await runEnginePack(backend.engine, { dialect, bodies: pack.requests.map((request) => request.body), model: backend.model, signal: attemptSignal });
         return backend.breaker === null ? replies : replies.map((reply) => (reply instanceof EngineError ? reply : marked(reply, backend)));
       });
@@ -179,14 +179,14 @@ export class ModelDispatcher implements Dispatcher {
    * when the caller is done with it.
    */
   private async run<T>(model: ModelConfig, request: RunOptions, call: Call<T>, hold?: Hold<T>): Promise<T> {
-    const { sync, signal, batchId } = request;
+    const { sync, signal, batchId, first } = request;
     const lane = this.laneOf(model);
     let avoid: BackendLane | null = null;
     let failovers = 0;
     for (let retry = 0, tries = 0; ; tries += 1) {
       if (signal?.aborted) throw callerAbortedError(model.name, signal.reason);
       if (batchId !== undefined && this.cancelled.has(batchId)) throw cancelledError(batchId, false, tries > 0);
-      const granted = this.acquire(lane, tries === 0 ? (sync ? SYNC : BATCH) : sync ? SYNC_RETRY : BATCH_RETRY, signal, batchId, avoid);
+      const granted = this.acquire(lane, tries === 0 && !first ? (sync ? SYNC : BATCH) : sync ? SYNC_RETRY : BATCH_RETRY, signal, batchId, avoid);
       const backend = granted instanceof Promise ? await granted : granted;
       // Granted in the same tick the Batch was cancelled: the waiter was no longer in a queue to reject.
       if (batchId !== undefined && this.cancelled.has(batchId)) {

@@ -11,6 +11,8 @@ export interface RunOptions {
   signal: AbortSignal | undefined;
   /** The Batch of a Batch Item, for Dispatcher.cancelBatch. */
   batchId: string | undefined;
+  /** A new Batch's first claim (DispatchRequest.first): waits ahead of Batch requests queued before it. */
+  first?: boolean;
 }
 
 /**

@@ -55,7 +55,7 @@ export class LaneSchedule {
    */
   private planned: { shares: Share[]; caps: Map<number, number>; seqById: Map<string, number> } | null = null;
   private capacity: number | null = null;
-  private stale = true;
+  private isStale = true;
   /** Counts invalidate() calls: one that lands while a read is in flight leaves the queue stale after it. */
   private invalidations = 0;
   private readAt = 0;
@@ -78,7 +78,7 @@ export class LaneSchedule {
 
   /** New work may be queued (a Batch started): re-read the queue before the next claim. */
   invalidate(): void {
-    this.stale = true;
+    this.isStale = true;
     this.invalidations += 1;
   }
 
@@ -87,12 +87,45 @@ export class LaneSchedule {
    * Batch has Items the lane may run now (none queued, or all waiting for the batch hours).
    */
   async plan(budget: number): Promise<BatchClaim[]> {
-    const sinceRead = performance.now() - this.readAt;
-    if (sinceRead >= this.deps.refreshMs || (this.stale && (sinceRead >= MIN_REREAD_MS || this.rereadsAtOnce()))) await this.read();
+    await this.readIfDue();
     const planned = this.plannedShares();
     const plan = this.planner.plan(budget, planned.shares, planned.caps);
     // Nothing to claim: look again next time (another process may have started a Batch meanwhile).
-    if (plan.length === 0) this.stale = true;
+    if (plan.length === 0) this.isStale = true;
+    return plan;
+  }
+
+  private async readIfDue(): Promise<void> {
+    const sinceRead = performance.now() - this.readAt;
+    if (sinceRead >= this.deps.refreshMs || (this.isStale && (sinceRead >= MIN_REREAD_MS || this.rereadsAtOnce()))) await this.read();
+  }
+
+  /** Whether the queue is due a re-read (a Batch started, or the last plan found nothing) it has not had yet. */
+  get stale(): boolean {
+    return this.isStale;
+  }
+
+  /**
+   * A claim of `budget` Items for the Batches this process runs none of (`running` says which it does) and
+   * that may run now (a share above 0: not held for the batch hours), in the shares' order, each up to what
+   * it has left: a full lane's claim right after a Batch started (Worker claimNow, decision 0062). Outside
+   * the shares' rotation: the plan of so small a claim may well give all of it to the running Batches.
+   */
+  async planNew(budget: number, running: (batchId: string) => boolean): Promise<BatchClaim[]> {
+    await this.readIfDue();
+    const { shares, caps, seqById } = this.plannedShares();
+    const runningSeqs = new Set<number>();
+    for (const [batchId, seq] of seqById) if (running(batchId)) runningSeqs.add(seq);
+    const plan: BatchClaim[] = [];
+    let left = budget;
+    for (const share of shares) {
+      if (left <= 0) break;
+      if (share.fraction <= 0 || runningSeqs.has(share.seq)) continue;
+      const limit = Math.min(left, caps.get(share.seq) ?? left);
+      if (limit <= 0) continue;
+      plan.push({ batchSeq: share.seq, limit });
+      left -= limit;
+    }
     return plan;
   }
 
@@ -164,7 +197,7 @@ export class LaneSchedule {
     // A Batch started while the read was in flight may have committed after its query: it was not seen, so
     // the next claim reads again instead of leaving it to the refresh interval (seen: a 10-Item Batch
     // beside a large one took 549 ms instead of ~50).
-    this.stale = this.invalidations !== invalidations;
+    this.isStale = this.invalidations !== invalidations;
     this.planned = null;
     this.readAt = performance.now();
   }

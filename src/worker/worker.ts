@@ -32,7 +32,7 @@ import type { BatchFormats } from "../core/batch-format.ts";
 import type { ClaimedItem, Store } from "../store/store.ts";
 import { CancelWatch } from "./cancel-watch.ts";
 import { outcomeOfError, outcomeOfReply, type ItemOutcome } from "./item-outcome.ts";
-import { LaneSchedule } from "./lane-schedule.ts";
+import { LaneSchedule, MIN_REREAD_MS } from "./lane-schedule.ts";
 import { ResultWriter } from "./result-writer.ts";
 import { Signal } from "./signal.ts";
 
@@ -76,6 +76,8 @@ interface Lane {
    * Batch of its Model started lost the notify to an idle lane and slept out its back-off (up to pollMs).
    */
   work: Signal;
+  /** A Batch started since the lane's last claim: it claims for it even with no room (claimRoom). */
+  newcomer: boolean;
   schedule: LaneSchedule;
   /** The Model keeps succeeded results for later Batches (`resultCache`). */
   cachesResults: boolean;
@@ -87,14 +89,32 @@ interface Lane {
  * Model with several claims for all of them (the Dispatcher picks which runs).
  */
 function claimRoom(lane: Lane, dispatcher: Dispatcher): number {
+  const { target, minimumClaim } = claimBounds(lane, dispatcher);
+  const free = Math.floor(target - lane.active);
+  return free < minimumClaim ? 0 : free;
+}
+
+function claimBounds(lane: Lane, dispatcher: Dispatcher): { target: number; minimumClaim: number } {
   // While Batch requests yield to sync ones they may hold only a share of the slots: claiming ahead for all
   // of them left most of the claim queued in the Dispatcher, in front of a Batch started meanwhile (decision 0051).
   const yielded = dispatcher.batchSlots(lane.model.name);
   const calls = yielded === null ? lane.concurrency : Math.min(lane.concurrency, yielded);
-  const target = calls * 2 * lane.itemsPerCall;
-  const minimumClaim = Math.max(1, Math.floor(calls / 2)) * lane.itemsPerCall;
-  const free = Math.floor(target - lane.active);
-  return free < minimumClaim ? 0 : free;
+  return { target: calls * 2 * lane.itemsPerCall, minimumClaim: Math.max(1, Math.floor(calls / 2)) * lane.itemsPerCall };
+}
+
+/**
+ * Items the lane claims now: its room, or, right after a Batch started, one minimum claim for the Batches
+ * it runs none of (`onlyNew`). A full lane waited for a run of its Items to finish before it claimed the new
+ * Batch's Items, and then gave it only its share of the claim: a 2-Item Batch beside a large one on 4 slots
+ * waited out two rounds of the large one's requests (decision 0062). The extra is one minimum claim per
+ * start at most, so the Items held ahead stay bounded.
+ */
+function claimNow(lane: Lane, dispatcher: Dispatcher): { free: number; onlyNew: boolean } {
+  const newcomer = lane.newcomer;
+  lane.newcomer = false;
+  const free = claimRoom(lane, dispatcher);
+  if (free === 0 && newcomer) return { free: claimBounds(lane, dispatcher).minimumClaim, onlyNew: true };
+  return { free, onlyNew: false };
 }
 
 export class Worker {
@@ -130,6 +150,7 @@ export class Worker {
       itemsPerCall: 1,
       slotFreed: new Signal(),
       work: new Signal(),
+      newcomer: false,
       schedule: new LaneSchedule(model, scheduleDeps),
       cachesResults: resultCacheMaxAgeMs(model) !== null,
     }));
@@ -158,6 +179,15 @@ export class Worker {
       lane.schedule.invalidate();
       lane.work.notify();
     }
+  }
+
+  /** A Batch started: lanes claim its Items now, full or not (claimNow). */
+  batchStarted(): void {
+    for (const lane of this.lanes) {
+      lane.newcomer = true;
+      lane.slotFreed.notify();
+    }
+    this.notify();
   }
 
   /** Requests this process is running now. */
@@ -192,14 +222,24 @@ export class Worker {
     let idleMs = 10;
     let failures = 0;
     while (this.running) {
-      const free = claimRoom(lane, this.deps.dispatcher);
+      const { free, onlyNew } = claimNow(lane, this.deps.dispatcher);
       if (free === 0) {
         await lane.slotFreed.wait(settings.pollMs);
         continue;
       }
       let items: ClaimedItem[];
       try {
-        const batches = await lane.schedule.plan(free);
+        const batches = onlyNew ? await lane.schedule.planNew(free, (batchId) => this.inFlightByBatch.has(batchId)) : await lane.schedule.plan(free);
+        if (onlyNew && batches.length === 0) {
+          // The queue may not have been read since the start (a read is at most every MIN_REREAD_MS while the
+          // lane has many Batches queued): look again once it is. Else none is new here (another Model's
+          // Batch, or one held for the batch hours): wait for room as before.
+          if (lane.schedule.stale) {
+            lane.newcomer = true;
+            await lane.slotFreed.wait(MIN_REREAD_MS);
+          }
+          continue;
+        }
         items = batches.length === 0 ? [] : await store.claimItems({ owner, model: lane.model.name, limit: free, nowMs: clock.now(), leaseMs: settings.leaseMs, batches });
         for (const batchId of lane.schedule.claimed(batches, items)) this.batchDrained(batchId);
         failures = 0;
@@ -223,7 +263,10 @@ export class Worker {
   }
 
   private async runItems(lane: Lane, items: readonly ClaimedItem[]): Promise<void> {
+    // Batches this process was not running: their first Items go ahead of those claimed before (decision 0062).
+    const first = new Set<string>();
     for (const item of items) {
+      if (!this.inFlightByBatch.has(item.batchId)) first.add(item.batchId);
       lane.active += 1;
       this.inFlight.set(keyOf(item), { batchId: item.batchId, index: item.index });
       this.inFlightByBatch.set(item.batchId, (this.inFlightByBatch.get(item.batchId) ?? 0) + 1);
@@ -234,7 +277,7 @@ export class Worker {
       try {
         const format = this.deps.formats[dialect];
         const { kind, body } = format.engineCall?.(item.request, item.kind) ?? { kind: item.kind, body: format.requestBody(item.request) };
-        ready.push({ item, request: { model: item.model, kind, dialect, body, priority: "batch", signal: this.abandon.signal, batchId: item.batchId } });
+        ready.push({ item, request: { model: item.model, kind, dialect, body, priority: "batch", signal: this.abandon.signal, batchId: item.batchId, first: first.has(item.batchId) } });
       } catch (error) {
         this.finish(lane, item, this.outcomeOfFailure(item, error));
       }

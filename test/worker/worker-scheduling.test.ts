@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { chatLine } from "../helpers/batch-files.ts";
 import { storeBackends, useStores } from "../helpers/store-backends.ts";
 import { waitFor } from "../helpers/wait-for.ts";
-import { HOUR_MS, itemsOf, useLoopFixture } from "./loop-fixture.ts";
+import { gate, HOUR_MS, itemsOf, useLoopFixture } from "./loop-fixture.ts";
 import type { Store } from "../../src/store/store.ts";
 
 const lines = (prefix: string, count: number): string[] => Array.from({ length: count }, (_, i) => chatLine(`${prefix}-${i}`, `${prefix} ${i}`));
@@ -36,6 +36,35 @@ describe.each(storeBackends)("Worker scheduling on the $name store", (backend) =
     expect(smallPositions).toHaveLength(3);
     expect(Math.max(...smallPositions)).toBeLessThan(6);
     expect(order).toHaveLength(33);
+  });
+
+  it("claims a batch started beside a full lane at once, and runs it ahead of the Items already claimed ahead", async () => {
+    const { store, upstream, startBatch, createWorker } = await loops.create(await stores.open());
+    const order: string[] = [];
+    const held = gate();
+    // The large batch's first claim (eight Items) runs through; the later ones are held upstream.
+    const number = (key: string): number => Number(key.split(" ")[1]);
+    upstream.setFault(({ key }) => {
+      order.push(key);
+      return key.startsWith("large") && number(key) >= 8 ? { until: held.opened } : undefined;
+    });
+    const large = await startBatch(lines("large", 20));
+    const worker = createWorker({ concurrency: 4 });
+    worker.start();
+    // Full: four requests held upstream and three or four more claimed ahead (up to twice the concurrency, in
+    // claims of at least two), waiting for slots.
+    const running = async (batchId: string): Promise<number> => (await itemsOf(store, batchId)).filter((item) => item.status === "running").length;
+    await waitFor(async () => order.length === 12 && (await running(large.id)) >= 7, { what: "the lane full of large Items" });
+    const small = await startBatch(lines("small", 2));
+    worker.batchStarted();
+    // Claimed while every slot is still held: the lane does not wait for a run of the large batch to finish.
+    await waitFor(async () => (await itemsOf(store, small.id)).every((item) => item.status === "running"), { what: "the small batch's Items claimed", timeoutMs: 5_000 });
+    expect([...order].sort((a, b) => number(a) - number(b))).toEqual(Array.from({ length: 12 }, (_, i) => `large ${i}`));
+    held.open();
+    await finished(store, large.id);
+    await finished(store, small.id);
+    // And run first once slots free, ahead of the large batch's Items claimed before it started.
+    expect(order.slice(12, 16)).toEqual(["small 0", "small 1", "large 12", "large 13"]);
   });
 
   it("gives a higher-priority batch most of the claims without stopping the lower one", async () => {
