@@ -76,7 +76,7 @@ interface Lane {
    * Batch of its Model started lost the notify to an idle lane and slept out its back-off (up to pollMs).
    */
   work: Signal;
-  /** A Batch started since the lane's last claim: it claims for it even with no room (claimRoom). */
+  /** A Batch started since the lane's last claim: it claims for it even with no room (claimNow). */
   newcomer: boolean;
   schedule: LaneSchedule;
   /** The Model keeps succeeded results for later Batches (`resultCache`). */
